@@ -1,0 +1,1 @@
+"""How to run: data, training, configs, the ``effnas`` CLI, the result store and reports."""

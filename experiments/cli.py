@@ -1,0 +1,46 @@
+"""The ``effnas`` command line. Each sub-command lives in ``experiments/commands/<name>.py``
+and registers itself; bad input ends with a one-line ``effnas: error: ...`` and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+#: Sub-command modules, in the order ``--help`` lists them.
+COMMANDS = ["models"]
+
+
+class UsageError(ValueError):
+    """Bad input from the user; printed as one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="effnas",
+        description="Neural architecture search and compound-scaling experiments "
+        "(MnasNet / EfficientNet style). Run 'effnas COMMAND --help' for each command.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"experiments.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"effnas: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("effnas: interrupted; finished results are kept (re-run with --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

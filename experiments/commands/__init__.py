@@ -1,0 +1,1 @@
+"""One module per ``effnas`` sub-command; each defines ``register(subparsers)``."""

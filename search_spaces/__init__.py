@@ -1,0 +1,14 @@
+"""What an architecture is: specs, the block-string codec, scaling rules, the builder,
+the registry of named models and the cost model. Imports nothing from the rest of effnas."""
+
+from search_spaces.builder import Network, build
+from search_spaces.codec import decode_block, decode_stages, encode_block, encode_stages
+from search_spaces.registry import get, load_spec, names, register
+from search_spaces.rules import OFFICIAL, round_filters, round_repeats, scale, scale_official, scale_resolution
+from search_spaces.spec import BlockSpec, NetworkSpec
+
+__all__ = [
+    "OFFICIAL", "BlockSpec", "Network", "NetworkSpec", "build", "decode_block", "decode_stages",
+    "encode_block", "encode_stages", "get", "load_spec", "names", "register", "round_filters", "round_repeats",
+    "scale", "scale_official", "scale_resolution",
+]

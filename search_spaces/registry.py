@@ -1,0 +1,59 @@
+"""A registry of named architectures. Registering a name twice is an error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from search_spaces.spec import NetworkSpec
+
+_REGISTRY: dict[str, Callable[[], NetworkSpec]] = {}
+
+
+def register(name: str, factory: Callable[[], NetworkSpec]) -> None:
+    """Register ``factory`` (returning a fresh :class:`NetworkSpec`) under ``name``."""
+    if name in _REGISTRY:
+        raise ValueError(f"model name {name!r} is already registered: choose another name")
+    _REGISTRY[name] = factory
+
+
+def get(name: str, *, num_classes: int | None = None, resolution: int | None = None) -> NetworkSpec:
+    """The spec registered as ``name``, optionally for another class count or resolution."""
+    _ensure_loaded()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}: run 'effnas models list' to see the {len(_REGISTRY)} names")
+    spec = _REGISTRY[name]()
+    changes: dict[str, int] = {}
+    if num_classes is not None:
+        changes["num_classes"] = num_classes
+    if resolution is not None:
+        changes["resolution"] = resolution
+    if changes:
+        import dataclasses
+
+        spec = dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
+    return spec
+
+
+def names() -> list[str]:
+    _ensure_loaded()
+    return list(_REGISTRY)
+
+
+def _ensure_loaded() -> None:
+    import search_spaces.zoo  # noqa: F401  (registers the built-in models on first import)
+
+
+def load_spec(ref: str, *, num_classes: int | None = None, resolution: int | None = None) -> NetworkSpec:
+    """A registered model name, or the path of a spec JSON file (as written by ``effnas export``)."""
+    import dataclasses
+    from pathlib import Path
+
+    if ref.endswith(".json") or Path(ref).is_file():
+        spec = NetworkSpec.load(ref)
+        changes: dict[str, int] = {}
+        if num_classes is not None:
+            changes["num_classes"] = num_classes
+        if resolution is not None:
+            changes["resolution"] = resolution
+        return dataclasses.replace(spec, **changes) if changes else spec  # type: ignore[arg-type]
+    return get(ref, num_classes=num_classes, resolution=resolution)

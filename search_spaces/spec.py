@@ -1,0 +1,256 @@
+"""Architectures as plain, frozen data.
+
+A network is a :class:`NetworkSpec`: a stem, a tuple of stages (each a :class:`BlockSpec`
+whose ``repeats`` says how many times the block is stacked), a head and a classifier.
+Only the first block of a stage has the stage's stride and channel change (EfficientNet
+paper Table 1; TF ``efficientnet_builder``). Specs are never mutated: scaling and search
+derive new specs with :func:`dataclasses.replace`.
+
+Validation happens here, at construction, so that an impossible spec cannot exist; every
+error is a one-line ``ValueError`` that names the bad value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+OPS = ("mbconv", "dsconv", "conv", "basic", "bottleneck")
+SKIPS = ("identity", "pool", "none")
+ACTIVATIONS = ("silu", "relu", "relu6")
+PADDINGS = ("symmetric", "same")
+
+
+def _check_int(name: str, value: object, *, low: int, allowed: tuple[int, ...] = ()) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if allowed and value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+
+
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}: expected one of {', '.join(choices)}")
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """One stage: a block type repeated ``repeats`` times.
+
+    Args:
+        op: ``mbconv`` (inverted residual: 1x1 expand, kxk depthwise, SE, 1x1 linear project),
+            ``dsconv`` (MobileNetV1 separable conv: kxk depthwise then 1x1 pointwise, both
+            with BN and activation), ``conv`` (regular kxk conv, BN, activation),
+            ``basic`` / ``bottleneck`` (ResNet blocks; ``expansion`` is the bottleneck's
+            channel expansion, 4 in ResNet-50).
+        kernel: odd spatial kernel size of the depthwise/regular conv.
+        stride: 1 or 2, applied by the first block of the stage only.
+        expansion: mbconv expand ratio (1 means no expansion conv); bottleneck expansion.
+        in_channels, out_channels: channels into the first block and out of every block.
+        se_ratio: squeeze-excitation ratio in [0, 1], relative to the *block input* channels
+            (``max(1, int(in * se_ratio))`` squeezed channels, as in TF EfficientNet).
+        skip: ``identity`` (residual where stride 1 and in == out; ResNet blocks project
+            otherwise), ``pool`` (MnasNet's pooling skip: average-pool by the stride and a
+            1x1 conv+BN projection when channels differ) or ``none``.
+        repeats: number of blocks in the stage (>= 1).
+        activation: overrides the network's activation for this stage; ``None`` inherits.
+    """
+
+    op: str = "mbconv"
+    kernel: int = 3
+    stride: int = 1
+    expansion: int = 1
+    in_channels: int = 32
+    out_channels: int = 16
+    se_ratio: float = 0.0
+    skip: str = "identity"
+    repeats: int = 1
+    activation: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_choice("op", self.op, OPS)
+        _check_int("kernel", self.kernel, low=1)
+        if self.kernel % 2 == 0:
+            raise ValueError(f"kernel must be odd, got {self.kernel}")
+        _check_int("stride", self.stride, low=1, allowed=(1, 2))
+        _check_int("expansion", self.expansion, low=1)
+        _check_int("in_channels", self.in_channels, low=1)
+        _check_int("out_channels", self.out_channels, low=1)
+        _check_int("repeats", self.repeats, low=1)
+        if isinstance(self.se_ratio, bool) or not isinstance(self.se_ratio, int | float):
+            raise ValueError(f"se_ratio must be a number, got {self.se_ratio!r}")
+        if not 0.0 <= float(self.se_ratio) <= 1.0:
+            raise ValueError(f"se_ratio must be in [0, 1], got {self.se_ratio}")
+        _check_choice("skip", self.skip, SKIPS)
+        if self.activation is not None:
+            _check_choice("activation", self.activation, ACTIVATIONS)
+        if self.op == "bottleneck" and self.out_channels % self.expansion:
+            raise ValueError(
+                f"bottleneck out_channels {self.out_channels} must be divisible by its "
+                f"expansion {self.expansion}"
+            )
+
+    def layers(self) -> Iterator[BlockSpec]:
+        """The stage expanded into single blocks (first one strided, the rest stride 1)."""
+        yield dataclasses.replace(self, repeats=1)
+        for _ in range(self.repeats - 1):
+            yield dataclasses.replace(
+                self, repeats=1, stride=1, in_channels=self.out_channels
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BlockSpec:
+        _reject_unknown(cls, data, "block")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A whole network: stem -> stages -> head (1x1 conv) -> global pool -> dropout -> linear.
+
+    Defaults are EfficientNet-B0's (paper Table 1, TF reference implementation): SiLU,
+    BatchNorm momentum 0.01 (TF 0.99) and eps 1e-3, dropout 0.2, drop-connect 0.2, 224 px.
+
+    Args:
+        name: a label; not part of the architecture's identity for cost purposes.
+        stem_channels, stem_kernel, stem_stride: the first regular conv.
+        stem_pool: a 3x3 stride-2 max-pool after the stem (ResNet).
+        stages: the stages, in order.
+        head_channels: channels of the final 1x1 conv; 0 means no head conv (ResNet,
+            MobileNetV1 classify straight from the last stage).
+        num_classes: classifier outputs.
+        dropout: dropout probability before the classifier.
+        drop_connect_rate: stochastic-depth rate of the last block; block ``i`` of ``n``
+            drops with ``rate * i / n`` (TF EfficientNet).
+        resolution: the default input size in pixels (square).
+        activation: default activation (stages may override).
+        bn_momentum, bn_eps: PyTorch BatchNorm momentum (= 1 - TF momentum) and epsilon.
+        padding: ``symmetric`` (PyTorch ``k // 2``) or ``same`` (TF, asymmetric for stride 2);
+            output sizes are equal for odd kernels, so costs do not depend on it.
+    """
+
+    name: str = "network"
+    stem_channels: int = 32
+    stem_kernel: int = 3
+    stem_stride: int = 2
+    stem_pool: bool = False
+    stages: tuple[BlockSpec, ...] = field(default_factory=tuple)
+    head_channels: int = 1280
+    num_classes: int = 1000
+    dropout: float = 0.2
+    drop_connect_rate: float = 0.2
+    resolution: int = 224
+    activation: str = "silu"
+    bn_momentum: float = 0.01
+    bn_eps: float = 1e-3
+    padding: str = "symmetric"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.stages, tuple):
+            object.__setattr__(self, "stages", tuple(self.stages))
+        if not self.stages:
+            raise ValueError(f"network {self.name!r} has no stages: give at least one block")
+        for s in self.stages:
+            if not isinstance(s, BlockSpec):
+                raise ValueError(f"stages must be BlockSpec objects, got {type(s).__name__}")
+        _check_int("stem_channels", self.stem_channels, low=1)
+        _check_int("stem_kernel", self.stem_kernel, low=1)
+        _check_int("stem_stride", self.stem_stride, low=1, allowed=(1, 2))
+        _check_int("head_channels", self.head_channels, low=0)
+        _check_int("num_classes", self.num_classes, low=1)
+        _check_int("resolution", self.resolution, low=1)
+        for name in ("dropout", "drop_connect_rate"):
+            v = getattr(self, name)
+            if not 0.0 <= float(v) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {v}")
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        _check_choice("padding", self.padding, PADDINGS)
+        if not 0.0 < self.bn_momentum <= 1.0:
+            raise ValueError(f"bn_momentum must be in (0, 1], got {self.bn_momentum}")
+        if not self.bn_eps > 0:
+            raise ValueError(f"bn_eps must be > 0, got {self.bn_eps}")
+        prev = self.stem_channels
+        for i, s in enumerate(self.stages):
+            if s.in_channels != prev:
+                raise ValueError(
+                    f"stage {i} in_channels {s.in_channels} does not match the "
+                    f"{prev} channels coming into it"
+                )
+            prev = s.out_channels
+
+    @property
+    def num_blocks(self) -> int:
+        return sum(s.repeats for s in self.stages)
+
+    @property
+    def feature_channels(self) -> int:
+        return self.head_channels or self.stages[-1].out_channels
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["stages"] = [s.to_dict() for s in self.stages]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NetworkSpec:
+        from search_spaces.codec import decode_block
+
+        if not isinstance(data, dict):
+            raise ValueError(f"a network spec must be a JSON object, got {type(data).__name__}")
+        _reject_unknown(cls, data, "network")
+        data = dict(data)
+        stages = []
+        for s in data.get("stages", []):
+            if isinstance(s, str):
+                stages.append(decode_block(s))
+            elif isinstance(s, dict):
+                stages.append(BlockSpec.from_dict(s))
+            else:
+                raise ValueError(f"a stage must be a block string or an object, got {s!r}")
+        data["stages"] = tuple(stages)
+        return cls(**data)
+
+    def to_json(self, *, block_strings: bool = True) -> str:
+        """JSON text; stages as TF-style block strings (default) or as objects."""
+        from search_spaces.codec import encode_block
+
+        d = self.to_dict()
+        if block_strings:
+            d["stages"] = [encode_block(s) for s in self.stages]
+        return json.dumps(d, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> NetworkSpec:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"malformed spec JSON: {e}") from None
+        return cls.from_dict(data)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json() + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> NetworkSpec:
+        p = Path(path)
+        if not p.is_file():
+            raise ValueError(f"spec file {str(p)!r} does not exist: give a path to a spec JSON")
+        return cls.from_json(p.read_text())
+
+
+def _reject_unknown(cls: type, data: dict[str, Any], what: str) -> None:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown {what} field {unknown[0]!r}: expected one of {', '.join(sorted(known))}"
+        )

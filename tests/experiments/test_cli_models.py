@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from experiments.cli import main
+
+
+def test_models_show_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "show", "efficientnet_b0", "--json", "--resolution", "32", "--num-classes", "10"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["params"] == 4_020_358 and d["resolution"] == 32 and d["num_classes"] == 10
+    assert sum(s["macs"] for s in d["stages"]) == d["macs"]
+    assert all("params" in s for s in d["stages"])
+
+
+def test_models_show_spec_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    import search_spaces as ss
+
+    p = tmp_path / "spec.json"
+    ss.get("tiny").save(p)
+    assert main(["models", "show", str(p), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"] == 107_424
+
+
+def test_models_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "list", "--json"]) == 0
+    assert "efficientnet_l2" in {r["name"] for r in json.loads(capsys.readouterr().out)}
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["models", "show", "nope"], "unknown model 'nope'"),
+        (["models", "show", "missing.json"], "does not exist"),
+        (["models", "show", "tiny", "--resolution", "0"], "--resolution"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args: list[str], needle: str) -> None:
+    r = subprocess.run([sys.executable, "-m", "experiments.cli", *args], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert needle in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+import search_spaces as ss
+from search_spaces.builder import MBConv
+
+SMALL = [n for n in ss.names() if n not in {"efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
+                                             "efficientnet_b8", "efficientnet_l2"}]
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_forward_backward_without_nan(name: str) -> None:
+    torch.manual_seed(0)
+    model = ss.build(ss.get(name, num_classes=7))
+    x = torch.randn(2, 3, 64, 64)
+    y = model(x)
+    assert y.shape == (2, 7)
+    y.square().mean().backward()
+    assert torch.isfinite(y).all()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["efficientnet_b5", "efficientnet_b6", "efficientnet_b7", "efficientnet_b8"])
+def test_big_forward_backward(name: str) -> None:
+    model = ss.build(ss.get(name, num_classes=3))
+    y = model(torch.randn(2, 3, 64, 64))
+    y.sum().backward()
+    assert torch.isfinite(y).all()
+
+
+def test_same_padding_matches_symmetric_shapes_and_costs() -> None:
+    spec = ss.get("efficientnet_b0", num_classes=10)
+    same = dataclasses.replace(spec, padding="same")
+    for res in (32, 57, 224):
+        a = ss.build(spec).eval().forward_features(torch.zeros(1, 3, res, res))
+        b = ss.build(same).eval().forward_features(torch.zeros(1, 3, res, res))
+        assert a.shape == b.shape
+
+
+def test_stochastic_depth_rises_linearly_and_only_on_residual_blocks() -> None:
+    model = ss.build(ss.get("efficientnet_b0"))
+    blocks = [b for stage in model.stages for b in stage]
+    n = len(blocks)
+    assert n == 16
+    for i, b in enumerate(blocks):
+        assert isinstance(b, MBConv)
+        assert b.drop_rate == pytest.approx(0.2 * i / n)
+    residual = [b.identity for b in blocks]
+    # Residual only where stride 1 and in == out: the repeated blocks of each stage.
+    assert residual == [False, False, True, False, True, False, True, True, False, True, True,
+                        False, True, True, True, False]
+
+
+def test_se_is_relative_to_block_input() -> None:
+    model = ss.build(ss.get("efficientnet_b0"))
+    block = model.stages[1][0]  # 16 -> 24, expansion 6: 96 expanded channels, SE to int(16*0.25) = 4
+    assert block.se.reduce.out_channels == 4
+    assert block.se.reduce.in_channels == 96
+
+
+def test_pool_skip_projects() -> None:
+    spec = ss.NetworkSpec(stages=(ss.decode_block("r2_k3_s22_e3_i32_o48_poolskip"),), head_channels=0,
+                          num_classes=2, resolution=32)
+    model = ss.build(spec)
+    assert model.stages[0][0].shortcut is not None
+    assert model.stages[0][1].identity
+    assert model(torch.randn(2, 3, 33, 33)).shape == (2, 2)

@@ -1,0 +1,102 @@
+"""Parameter counts and MACs against the released reference models.
+
+Sources:
+- EfficientNet B0-B8, L2: ../shared/REFERENCE.md (TF reference implementation counts).
+- MnasNet-A1: 3,887,038 params (osmr/imgclsmob tensorflowcv mnasnet.py, weight-count assert,
+  = timm semnasnet_100); 312 M MACs (MnasNet paper, Table 1).
+- MnasNet-B1: torchvision ``MNASNet1_0_Weights`` meta: num_params 4,383,312, _ops 0.314 GMACs.
+- MobileNetV1 1.0-224: 4,231,976 trainable params (Keras ``MobileNet`` summary, running BN
+  statistics excluded); 569 M mult-adds (Howard et al. 2017, Table 8).
+- MobileNetV2: torchvision ``MobileNet_V2_Weights`` meta: 3,504,872 params, _ops 0.301.
+- ResNet-18 / 50: torchvision meta: 11,689,512 / 25,557,032 params, _ops 1.814 / 4.089.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import search_spaces as ss
+from search_spaces.cost import cost
+
+PAPER_MODELS = {
+    # name: (params, MACs in G)
+    "efficientnet_b0": (5_288_548, 0.386),
+    "efficientnet_b1": (7_794_184, 0.687),
+    "efficientnet_b2": (9_109_994, 0.994),
+    "efficientnet_b3": (12_233_232, 1.827),
+    "efficientnet_b4": (19_341_616, 4.394),
+    "mnasnet_a1": (3_887_038, 0.312),
+    "mnasnet_b1": (4_383_312, 0.314),
+    "mobilenet_v1": (4_231_976, 0.569),
+    "mobilenet_v2": (3_504_872, 0.301),
+    "resnet18": (11_689_512, 1.814),
+    "resnet50": (25_557_032, 4.089),
+}
+BIG_MODELS = {
+    "efficientnet_b5": (30_389_784, 10.266),
+    "efficientnet_b6": (43_040_704, 19.068),
+    "efficientnet_b7": (66_347_960, 37.746),
+    "efficientnet_b8": (87_413_142, 62.60),
+}
+
+
+@pytest.mark.parametrize("name", list(PAPER_MODELS))
+def test_params_exact_and_macs_within_half_percent(name: str) -> None:
+    params, gmacs = PAPER_MODELS[name]
+    c = cost(ss.get(name))
+    assert c.params == params
+    assert abs(c.macs / 1e9 - gmacs) / gmacs < 0.005, c.macs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(BIG_MODELS))
+def test_big_efficientnets(name: str) -> None:
+    params, gmacs = BIG_MODELS[name]
+    c = cost(ss.get(name))
+    assert c.params == params
+    assert abs(c.macs / 1e9 - gmacs) / gmacs < 0.005, c.macs
+
+
+@pytest.mark.parametrize(
+    "name,params",
+    [(n, p) for n, (p, _) in BIG_MODELS.items()] + [("efficientnet_l2", 480_309_308)],
+)
+def test_big_param_counts_exact(name: str, params: int) -> None:
+    # Built on the meta device: exact counts without allocating gigabytes.
+    import torch
+
+    with torch.device("meta"):
+        model = ss.build(ss.get(name))
+    assert sum(p.numel() for p in model.parameters()) == params
+
+
+@pytest.mark.slow
+def test_l2_macs() -> None:
+    c = cost(ss.get("efficientnet_l2"))
+    assert abs(c.macs / 1e9 - 475.7) / 475.7 < 0.005
+
+
+def test_b0_at_32px_10_classes() -> None:
+    c = cost(ss.get("efficientnet_b0", num_classes=10), resolution=32)
+    assert c.params == 4_020_358
+    assert round(c.macs / 1e6, 2) == 8.47
+
+
+def test_stage_breakdown_adds_up() -> None:
+    c = cost(ss.get("efficientnet_b0"))
+    assert sum(s.params for s in c.stages) == c.params
+    assert sum(s.macs for s in c.stages) == c.macs
+    assert [s.out_resolution for s in c.stages[1:8]] == [112, 56, 28, 14, 14, 7, 7]
+
+
+def test_no_unsupported_operators() -> None:
+    import torch
+
+    from search_spaces.cost import flop_analysis
+
+    for name in ("efficientnet_b0", "mnasnet_a1", "mobilenet_v1", "mobilenet_v2", "resnet18", "tiny"):
+        model = ss.build(ss.get(name)).eval()
+        with torch.no_grad():
+            fa = flop_analysis(model, 64)
+            fa.total()
+        assert not fa.unsupported_ops(), (name, fa.unsupported_ops())
