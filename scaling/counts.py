@@ -1,0 +1,133 @@
+"""Closed-form parameter and multiply-add counts of a spec, without building the model.
+
+The scaling searches evaluate thousands of candidate specs (matched-MACs multipliers, grid
+candidates, B7 at 600 px), and fvcore needs a traced forward pass for each (0.4 s for a 32 px
+toy, 12 s for B7). These functions walk the spec once, following ``search_spaces.builder``
+layer by layer, and count what fvcore counts: one MAC per multiply-add of convolutions
+(``out_h * out_w * out_c * in_c / groups * k * k``) and linear layers, no bias terms; params
+include BatchNorm weight and bias. ``tests/scaling/test_counts.py`` checks both against
+``search_spaces.cost`` *exactly* for every registered model at several input sizes, so a change
+to the builder that breaks the agreement fails the suite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from search_spaces.spec import BlockSpec, NetworkSpec
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Parameters and MACs (one image, papers' "FLOPs") of a spec at one input size."""
+
+    params: int
+    macs: int
+    resolution: int
+
+
+def _out(size: int, kernel: int, stride: int, padding: str) -> int:
+    """Output side of a conv: TF ``same`` gives ``ceil(size / stride)``; PyTorch symmetric
+    padding ``k // 2`` gives ``(size + 2 * (k // 2) - k) // stride + 1``.
+
+    >>> _out(225, 3, 2, "symmetric"), _out(225, 3, 2, "same"), _out(224, 4, 2, "symmetric")
+    (113, 113, 113)
+    """
+    if padding == "same":
+        return -(-size // stride)
+    return (size + 2 * (kernel // 2) - kernel) // stride + 1
+
+
+class _Counter:
+    def __init__(self, net: NetworkSpec) -> None:
+        self.net = net
+        self.params = 0
+        self.macs = 0
+
+    def conv(self, cin: int, cout: int, k: int, stride: int, size: int, *, groups: int = 1, bn: bool = True,
+             bias: bool = False) -> int:
+        out = _out(size, k, stride, self.net.padding)
+        weights = cout * (cin // groups) * k * k
+        self.params += weights + (2 * cout if bn else 0) + (cout if bias else 0)
+        self.macs += weights * out * out
+        return out
+
+    def se(self, channels: int, reduced: int) -> None:
+        # Two 1x1 convs with bias on the pooled 1x1 map.
+        self.params += channels * reduced + reduced + reduced * channels + channels
+        self.macs += 2 * channels * reduced
+
+    def shortcut(self, b: BlockSpec, size: int, *, project_always: bool) -> None:
+        cin, cout, s = b.in_channels, b.out_channels, b.stride
+        if b.skip == "pool" and not (s == 1 and cin == cout):
+            if cin != cout:
+                self.conv(cin, cout, 1, 1, -(-size // s))  # avg-pool (ceil mode) first, then a 1x1 conv
+        elif project_always and b.skip == "identity" and not (s == 1 and cin == cout):
+            self.conv(cin, cout, 1, s, size)
+
+    def block(self, b: BlockSpec, size: int) -> int:
+        cin, cout, k, s = b.in_channels, b.out_channels, b.kernel, b.stride
+        if b.op == "mbconv":
+            mid = cin * b.expansion
+            if b.expansion != 1:
+                self.conv(cin, mid, 1, 1, size)
+            out = self.conv(mid, mid, k, s, size, groups=mid)
+            if b.se_ratio > 0:
+                self.se(mid, max(1, int(cin * b.se_ratio)))
+            self.conv(mid, cout, 1, 1, out)
+        elif b.op == "dsconv":
+            out = self.conv(cin, cin, k, s, size, groups=cin)
+            if b.se_ratio > 0:
+                self.se(cin, max(1, int(cin * b.se_ratio)))
+            self.conv(cin, cout, 1, 1, out)
+        elif b.op == "conv":
+            out = self.conv(cin, cout, k, s, size)
+            if b.se_ratio > 0:
+                self.se(cout, max(1, int(cin * b.se_ratio)))
+        elif b.op == "basic":
+            out = self.conv(cin, cout, k, s, size)
+            self.conv(cout, cout, k, 1, out)
+        elif b.op == "bottleneck":
+            mid = cout // b.expansion
+            self.conv(cin, mid, 1, 1, size)
+            out = self.conv(mid, mid, k, s, size)
+            self.conv(mid, cout, 1, 1, out)
+        else:  # pragma: no cover - BlockSpec validates op
+            raise AssertionError(b.op)
+        self.shortcut(b, size, project_always=b.op in ("basic", "bottleneck"))
+        return out
+
+
+def counts(spec: NetworkSpec, resolution: int | None = None) -> Counts:
+    """Parameters and MACs of ``spec`` on one ``resolution``-pixel image (default: the spec's).
+
+    Equal to ``search_spaces.cost.cost(spec, resolution=...)``'s ``params`` and ``macs``.
+
+    >>> import search_spaces as ss
+    >>> c = counts(ss.get("efficientnet_b0", num_classes=10), 32)
+    >>> c.params, c.macs
+    (4020358, 8474848)
+    """
+    res = spec.resolution if resolution is None else resolution
+    if isinstance(res, bool) or not isinstance(res, int) or res < 1:
+        raise ValueError(f"resolution must be a positive integer of pixels, got {res!r}")
+    c = _Counter(spec)
+    size = c.conv(3, spec.stem_channels, spec.stem_kernel, spec.stem_stride, res)
+    if spec.stem_pool:
+        size = (size + 2 - 3) // 2 + 1  # 3x3 max-pool, stride 2, padding 1
+    for stage in spec.stages:
+        for b in stage.layers():
+            size = c.block(b, size)
+    if spec.head_channels:
+        c.conv(spec.stages[-1].out_channels, spec.head_channels, 1, 1, size)
+    c.params += spec.feature_channels * spec.num_classes + spec.num_classes
+    c.macs += spec.feature_channels * spec.num_classes
+    return Counts(params=c.params, macs=c.macs, resolution=res)
+
+
+def count_macs(spec: NetworkSpec, resolution: int | None = None) -> int:
+    """MACs of ``spec`` at ``resolution`` (see :func:`counts`)."""
+    return counts(spec, resolution).macs
+
+
+__all__ = ["Counts", "count_macs", "counts"]

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import search_spaces as ss
+from scaling.counts import counts
+from search_spaces.cost import cost
+
+#: REFERENCE.md, official family at 1000 classes and native resolution.
+REFERENCE = {"efficientnet_b0": (5_288_548, 0.386e9), "efficientnet_b7": (66_347_960, 37.746e9),
+             "efficientnet_b8": (87_413_142, 62.60e9), "efficientnet_l2": (480_309_308, 475.7e9)}
+#: Scaled B0 variants share B0's block types; they run with the slow tests (fvcore traces take seconds).
+SCALED_B0 = {f"efficientnet_b{i}" for i in range(1, 9)} | {"efficientnet_l2"}
+CASES = [pytest.param(n, marks=pytest.mark.slow) if n in SCALED_B0 else n for n in ss.names()
+         if n not in ("efficientnet_b6", "efficientnet_b7", "efficientnet_b8", "efficientnet_l2")]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_counts_equal_fvcore_cost_model(name: str) -> None:
+    spec = ss.get(name)
+    c, a = cost(spec, resolution=37), counts(spec, 37)
+    assert (a.params, a.macs) == (c.params, c.macs)
+
+
+def test_counts_equal_fvcore_for_unusual_blocks() -> None:
+    stages = ss.decode_stages([
+        "conv_r1_k3_s22_e1_i24_o32_se0.25", "r2_k5_s22_e3_i32_o40_poolskip", "dsconv_r2_k3_s22_e1_i40_o48_se0.5",
+        "r1_k3_s11_e1_i48_o48_poolskip", "basic_r2_k3_s22_e1_i48_o64", "bottleneck_r2_k3_s11_e2_i64_o64",
+    ])
+    for padding, stem_kernel in (("same", 3), ("symmetric", 4)):
+        spec = ss.NetworkSpec(stem_channels=24, stem_kernel=stem_kernel, stem_pool=True, stages=stages,
+                              head_channels=96, num_classes=7, padding=padding)
+        for res in (29, 40):
+            c, a = cost(spec, resolution=res), counts(spec, res)
+            assert (a.params, a.macs) == (c.params, c.macs), (padding, res)
+
+
+@pytest.mark.parametrize("name", list(REFERENCE))
+def test_reference_params_exact_and_macs_within_half_percent(name: str) -> None:
+    params, macs = REFERENCE[name]
+    a = counts(ss.get(name))
+    assert a.params == params
+    assert abs(a.macs / macs - 1) < 0.005
+
+
+def test_bad_resolution() -> None:
+    with pytest.raises(ValueError, match="resolution must be a positive integer"):
+        counts(dataclasses.replace(ss.get("tiny")), 0)
