@@ -1,7 +1,26 @@
-"""How to scale: compound coefficients, grid search, families, curve fits.
+"""How to scale: compound coefficients, grid search, families, single-dimension baselines,
+backbones, curve fits.
 
-Uses ``search_spaces``; receives the trainer as a callable and never imports training code."""
+Uses ``search_spaces``; receives the trainer (and optionally an executor) as callables and never
+imports training code (``docs/architecture.md``)."""
 
+from scaling.backbones import BACKBONES, backbone_comparison, resolve_backbone, scale_backbone
+from scaling.baselines import DIMENSIONS, match_macs, matched_baselines, single_dimension
+from scaling.coefficients import PAPER, Coefficients, check_product
 from scaling.compound import PAPER_COEFFICIENTS, Multipliers, check_coefficients, compound, member
+from scaling.counts import Counts, count_macs, counts
+from scaling.curves import aggregate, fit_methods, load_results, plot_curves
+from scaling.family import Member, family, family_table, member_key, parse_phis, side_by_side, train_members
+from scaling.fit import PowerLaw, fit_power_law
+from scaling.grid import GridResult, candidate_table, grid_candidates, grid_search, pick_best
+from scaling.runner import FINISHED, Job, read_result, run_jobs, sequential
 
-__all__ = ["PAPER_COEFFICIENTS", "Multipliers", "check_coefficients", "compound", "member"]
+__all__ = [
+    "BACKBONES", "DIMENSIONS", "FINISHED", "PAPER", "PAPER_COEFFICIENTS", "Coefficients", "Counts", "GridResult",
+    "Job", "Member", "Multipliers", "PowerLaw", "aggregate", "backbone_comparison", "candidate_table",
+    "check_coefficients", "check_product", "compound", "count_macs", "counts", "family", "family_table",
+    "fit_methods", "fit_power_law", "grid_candidates", "grid_search", "load_results", "match_macs",
+    "matched_baselines", "member", "member_key", "parse_phis", "pick_best", "plot_curves", "read_result",
+    "resolve_backbone", "run_jobs", "scale_backbone", "sequential", "side_by_side", "single_dimension",
+    "train_members",
+]

@@ -1,0 +1,98 @@
+"""Compound-scaling coefficients as a record: alpha (depth), beta (width), gamma (resolution),
+with the constraint ``alpha * beta**2 * gamma**2 ~ target`` (EfficientNet paper, Eq. 3: target 2,
+so that MACs roughly double per unit of phi) and a JSON file form (``coefficients.json``)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from scaling.compound import PAPER_COEFFICIENTS, check_coefficients
+
+#: Default distance from the target that ``check_product`` accepts for user-given coefficients
+#: (the paper's own 1.2, 1.1, 1.15 give 1.92, 0.08 from 2).
+PRODUCT_TOLERANCE = 0.25
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    """alpha, beta, gamma >= 1 (depth, width, resolution bases of ``d, w, r = alpha**phi, ...``).
+
+    >>> Coefficients(1.2, 1.1, 1.15).product
+    1.92027
+    """
+
+    alpha: float
+    beta: float
+    gamma: float
+
+    def __post_init__(self) -> None:
+        check_coefficients(self.alpha, self.beta, self.gamma)
+
+    @property
+    def product(self) -> float:
+        """``alpha * beta**2 * gamma**2``: the nominal MACs ratio per unit of phi (Eq. 3)."""
+        return round(self.alpha * self.beta**2 * self.gamma**2, 10)
+
+    def as_tuple(self) -> tuple[float, float, float]:
+        return (self.alpha, self.beta, self.gamma)
+
+    def to_dict(self) -> dict[str, float]:
+        return {**asdict(self), "product": self.product}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Coefficients:
+        if not isinstance(data, dict):
+            raise ValueError(f"coefficients must be a JSON object with alpha, beta, gamma, got {type(data).__name__}")
+        missing = [k for k in ("alpha", "beta", "gamma") if k not in data]
+        if missing:
+            raise ValueError(f"coefficients lack {missing[0]!r}: give alpha, beta and gamma")
+        values = []
+        for k in ("alpha", "beta", "gamma"):
+            v = data[k]
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise ValueError(f"{k} must be a number, got {v!r}")
+            values.append(float(v))
+        return cls(*values)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Coefficients:
+        """Read a ``coefficients.json`` (as written by ``effnas grid``)."""
+        p = Path(path)
+        if not p.is_file():
+            raise ValueError(f"coefficients file {str(p)!r} does not exist: give the coefficients.json of a grid run")
+        try:
+            data = json.loads(p.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"malformed coefficients JSON {str(p)!r}: {e}") from None
+        return cls.from_dict(data)
+
+    def save(self, path: str | Path, **extra: Any) -> None:
+        Path(path).write_text(json.dumps({**self.to_dict(), **extra}, indent=2) + "\n")
+
+
+PAPER = Coefficients(*PAPER_COEFFICIENTS)
+
+
+def check_product(c: Coefficients, *, target: float = 2.0, tolerance: float = PRODUCT_TOLERANCE) -> None:
+    """Refuse coefficients whose ``alpha * beta**2 * gamma**2`` is far from ``target``.
+
+    >>> check_product(Coefficients(1.2, 1.1, 1.15))
+    >>> check_product(Coefficients(1.5, 1.3, 1.3))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: alpha*beta^2*gamma^2 = 4.28 is far from the target 2 (tolerance 0.25): ...
+    """
+    if not (math.isfinite(target) and target >= 1.0):
+        raise ValueError(f"target must be a finite number >= 1, got {target}")
+    if abs(c.product - target) > tolerance + 1e-9:
+        raise ValueError(
+            f"alpha*beta^2*gamma^2 = {c.product:.3g} is far from the target {target:g} (tolerance {tolerance:g}): "
+            f"choose coefficients whose product is near {target:g}, or pass --target"
+        )
+
+
+__all__ = ["PAPER", "PRODUCT_TOLERANCE", "Coefficients", "check_product"]

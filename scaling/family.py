@@ -1,0 +1,185 @@
+"""Families: a base spec scaled to members phi = 0...K, from coefficients or from the official
+table, with each member's realised cost beside the nominal one.
+
+The nominal MACs ratio of a member is ``d * w**2 * r**2`` of its multipliers; the realised one
+is its counted MACs over the base's. They differ because repeats and channels are rounded to
+integers (and multiples of 8): see ``search_spaces.rules.round_repeats`` for why coefficient
+families round depth to nearest while the official table uses TF's ceil.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from scaling.coefficients import PAPER, Coefficients
+from scaling.compound import Multipliers, member
+from scaling.counts import counts
+from scaling.runner import ExecutorFn, Job, TrainerFn, run_jobs
+from search_spaces import NetworkSpec
+
+#: Scaling methods that can label a member.
+METHODS = ("compound", "official", "depth", "width", "resolution", "base")
+
+
+@dataclass(frozen=True)
+class Member:
+    """One scaled network with its nominal multipliers and counted cost.
+
+    ``phi`` is the family index; for single-dimension baselines it is the index of the compound
+    member whose MACs they match.
+    """
+
+    method: str
+    phi: int
+    spec: NetworkSpec
+    multipliers: Multipliers
+    params: int
+    macs: int
+    base_macs: int
+
+    @property
+    def macs_ratio(self) -> float:
+        """Realised MACs over the base's."""
+        return self.macs / self.base_macs
+
+    def row(self) -> dict[str, Any]:
+        """One row of a family table."""
+        return {
+            "method": self.method, "phi": self.phi, "name": self.spec.name,
+            "depth": round(self.multipliers.depth, 4), "width": round(self.multipliers.width, 4),
+            "resolution": self.spec.resolution, "resolution_mult": round(self.multipliers.resolution, 4),
+            "blocks": self.spec.num_blocks, "dropout": round(self.spec.dropout, 4),
+            "params": self.params, "macs": self.macs, "macs_ratio": round(self.macs_ratio, 4),
+            "nominal_macs_ratio": round(self.multipliers.nominal_macs_ratio, 4),
+        }
+
+
+def make_member(method: str, phi: int, spec: NetworkSpec, mult: Multipliers, base_macs: int) -> Member:
+    c = counts(spec)
+    return Member(method, phi, spec, mult, c.params, c.macs, base_macs)
+
+
+def parse_phis(text: str) -> list[int]:
+    """``"0-7"``, ``"0,2,4"`` or ``"3"`` as a sorted list of distinct phis.
+
+    >>> parse_phis("0-3"), parse_phis("1,4,2"), parse_phis("5")
+    ([0, 1, 2, 3], [1, 2, 4], [5])
+    """
+    phis: set[int] = set()
+    for part in str(text).split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
+        if m:
+            lo, hi = int(m.group(1)), int(m.group(2))
+            if hi < lo:
+                raise ValueError(f"empty phi range {part!r}: write LOW-HIGH with LOW <= HIGH, e.g. 0-7")
+            phis.update(range(lo, hi + 1))
+        elif re.fullmatch(r"\d+", part):
+            phis.add(int(part))
+        else:
+            raise ValueError(f"bad phi range {text!r}: expected e.g. 0-7, 0,2,4 or 3 (non-negative integers)")
+    return sorted(phis)
+
+
+def family(
+    base: NetworkSpec,
+    phis: Iterable[int],
+    *,
+    coefficients: Coefficients | None = None,
+    official: bool = False,
+    depth_rounding: str = "round",
+) -> list[Member]:
+    """Members ``phi`` of ``base``: compound-scaled with ``coefficients`` (the paper's 1.2, 1.1,
+    1.15 by default; repeats rounded to nearest unless ``depth_rounding="ceil"``; dropout rising
+    with phi) or, with ``official=True``, as the published B``phi`` rows (TF ceil rounding).
+
+    >>> import search_spaces as ss
+    >>> [m.params for m in family(ss.get("efficientnet_b0"), [0, 7], official=True)]
+    [5288548, 66347960]
+    """
+    phis = list(phis)
+    if not phis:
+        raise ValueError("empty phi range: give at least one phi, e.g. --phis 0-7")
+    for phi in phis:
+        if isinstance(phi, bool) or not isinstance(phi, int) or phi < 0:
+            raise ValueError(f"phi must be a non-negative integer, got {phi!r}")
+    coeffs = coefficients or PAPER
+    base_macs = counts(base).macs
+    out = []
+    for phi in phis:
+        if official:
+            spec, mult = member(base, phi, official=True)
+        else:
+            spec, mult = member(base, phi, coefficients=coeffs.as_tuple(), depth_rounding=depth_rounding)
+        out.append(make_member("official" if official else "compound", phi, spec, mult, base_macs))
+    return out
+
+
+def family_table(members: Sequence[Member]) -> pd.DataFrame:
+    """A row per member: phi, d, w, r, params, MACs, realised and nominal MACs ratio."""
+    return pd.DataFrame([m.row() for m in members])
+
+
+def side_by_side(official: Sequence[Member], compound: Sequence[Member]) -> pd.DataFrame:
+    """The official table beside a coefficient family, a row per phi present in both."""
+    by_phi = {m.phi: m for m in compound}
+    rows = []
+    for o in official:
+        c = by_phi.get(o.phi)
+        if c is None:
+            continue
+        rows.append({
+            "phi": o.phi,
+            "official_d": o.multipliers.depth, "official_w": o.multipliers.width, "official_r": o.spec.resolution,
+            "official_params": o.params, "official_macs": o.macs, "official_macs_ratio": round(o.macs_ratio, 3),
+            "compound_d": round(c.multipliers.depth, 3), "compound_w": round(c.multipliers.width, 3),
+            "compound_r": c.spec.resolution, "compound_params": c.params, "compound_macs": c.macs,
+            "compound_macs_ratio": round(c.macs_ratio, 3),
+            "compound_nominal_ratio": round(c.multipliers.nominal_macs_ratio, 3),
+        })
+    return pd.DataFrame(rows)
+
+
+def member_key(m: Member, seed: int) -> str:
+    """Run directory of a member: ``members/phi2-seed0``, ``baselines/width-phi2-seed0``,
+    ``<method>/<name>-seed0`` for anything else."""
+    if m.method in ("compound", "official"):
+        return f"members/phi{m.phi}-seed{seed}"
+    if m.method in ("depth", "width", "resolution"):
+        return f"baselines/{m.method}-phi{m.phi}-seed{seed}"
+    return f"{m.method}/{m.spec.name}-seed{seed}"
+
+
+def train_members(
+    members: Sequence[Member],
+    trainer: TrainerFn,
+    *,
+    train_config: dict[str, Any],
+    out_dir: str | Path,
+    seeds: Sequence[int] = (0,),
+    executor: ExecutorFn | None = None,
+    resume: bool = False,
+    key: Callable[[Member, int], str] = member_key,
+    table_name: str | None = "family.csv",
+) -> pd.DataFrame:
+    """Train every member with every seed (resumable; see :func:`scaling.runner.run_jobs`) and
+    return, and write as ``out_dir/table_name``, a row per member and seed: the family-table
+    columns, then ``seed``, ``status``, ``val_accuracy``, ``test_accuracy``, ... and ``run_dir``."""
+    if not seeds:
+        raise ValueError("no seeds: give --seeds N with N >= 1")
+    jobs = [Job(key(m, s), m.spec, s, m.row()) for m in members for s in seeds]
+    table = run_jobs(jobs, trainer, train_config=train_config, out_dir=out_dir, executor=executor, resume=resume)
+    if table_name:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        table.to_csv(Path(out_dir) / table_name, index=False)
+    return table
+
+
+__all__ = ["METHODS", "Member", "family", "family_table", "make_member", "member_key", "parse_phis", "side_by_side",
+           "train_members"]

@@ -1,0 +1,160 @@
+"""Train a list of specs through the trainer callable, resumably, and collect one table.
+
+Every job (a member and a seed, a grid candidate, a backbone variant) trains into its own run
+directory ``out_dir/<key>/``. After a run the result store writes ``result.json`` there (the
+config and the returned metrics). A later call with ``resume=True`` reads finished runs back
+without calling the trainer and hands the rest to the executor with ``resume: True`` in their
+config, so the trainer continues interrupted runs from their last epoch checkpoint. Runs whose
+status is ``failed`` are retried. A run directory that holds a *different* config is refused
+rather than silently mixed into the table.
+
+The trainer and executor follow ``docs/architecture.md``: ``trainer(config, *, on_epoch=None)
+-> metrics`` and ``executor(trainer, configs) -> metrics`` (same order); sequential by default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from search_spaces import NetworkSpec
+
+TrainerFn = Callable[..., dict]
+ExecutorFn = Callable[[TrainerFn, list[dict]], list[dict]]
+
+#: Statuses that mean "this run is over"; anything else (``failed``) is retried on resume.
+FINISHED = ("completed", "diverged", "pruned")
+#: Config keys that do not change what a run computes.
+VOLATILE_KEYS = ("out_dir", "resume")
+#: Metric columns copied into result tables, when the trainer returns them.
+METRIC_COLUMNS = ("status", "val_accuracy", "test_accuracy", "train_seconds", "images_per_second", "epochs_run",
+                  "error")
+RESULT_FILE = "result.json"
+
+
+def sequential(trainer: TrainerFn, configs: list[dict]) -> list[dict]:
+    """The default executor: one config after the other, in this process."""
+    return [trainer(c) for c in configs]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training run: ``spec`` with ``seed``, into ``out_dir/key``; ``info`` becomes table columns."""
+
+    key: str
+    spec: NetworkSpec
+    seed: int = 0
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _fingerprint(config: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in config.items() if k not in VOLATILE_KEYS}, sort_keys=True, default=str)
+
+
+def read_result(run_dir: str | Path) -> dict[str, Any] | None:
+    """The stored ``{"config", "metrics"}`` of a run directory, or None."""
+    p = Path(run_dir) / RESULT_FILE
+    if not p.is_file():
+        return None
+    try:
+        data = json.loads(p.read_text())
+    except json.JSONDecodeError:
+        return None  # a torn write: treat as not finished
+    return data if isinstance(data, dict) and "metrics" in data else None
+
+
+def write_result(run_dir: str | Path, config: dict[str, Any], metrics: dict[str, Any]) -> None:
+    """Atomically write ``result.json`` (temporary file, then rename)."""
+    d = Path(run_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = d / f".{RESULT_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps({"config": config, "metrics": metrics}, indent=2, default=str) + "\n")
+    tmp.replace(d / RESULT_FILE)
+
+
+class RecordingTrainer:
+    """Wraps the trainer: records each finished run's ``result.json`` and turns an exception
+    into a ``failed`` result (so one bad run neither kills a batch nor counts as finished).
+    A top-level class so that Ray can pickle it to its workers."""
+
+    def __init__(self, trainer: TrainerFn) -> None:
+        self.trainer = trainer
+
+    def __call__(self, config: dict[str, Any], *, on_epoch: Callable[[dict], bool] | None = None) -> dict[str, Any]:
+        try:
+            metrics = dict(self.trainer(config, on_epoch=on_epoch))
+        except Exception as e:  # noqa: BLE001 - reported as this run's status
+            return {"status": "failed", "error": f"{type(e).__name__}: {e}".splitlines()[0]}
+        if metrics.get("status") in FINISHED and config.get("out_dir"):
+            write_result(config["out_dir"], config, metrics)
+        return metrics
+
+
+def make_config(job: Job, train_config: dict[str, Any], out_dir: Path, *, resume: bool) -> dict[str, Any]:
+    return {**train_config, "model": job.spec.to_dict(), "resolution": job.spec.resolution, "seed": job.seed,
+            "out_dir": str(out_dir / job.key), "resume": resume}
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    trainer: TrainerFn,
+    *,
+    train_config: dict[str, Any],
+    out_dir: str | Path,
+    executor: ExecutorFn | None = None,
+    resume: bool = False,
+) -> pd.DataFrame:
+    """Train ``jobs`` (finished ones skipped when ``resume``) and return a row per job:
+    its ``info``, ``seed``, the metric columns and ``run_dir``.
+
+    Raises:
+        ValueError: a job's run directory already holds a finished run and ``resume`` is False,
+            or it holds a run of a different config.
+    """
+    out = Path(out_dir)
+    keys = [j.key for j in jobs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"duplicate run keys: {sorted(k for k in set(keys) if keys.count(k) > 1)[0]!r}")
+    configs = [make_config(j, train_config, out, resume=resume) for j in jobs]
+    metrics: list[dict[str, Any] | None] = [None] * len(jobs)
+    for i, cfg in enumerate(configs):
+        stored = read_result(cfg["out_dir"])
+        if stored is None:
+            continue
+        if _fingerprint(stored.get("config", {})) != _fingerprint(cfg):
+            raise ValueError(f"run directory {cfg['out_dir']} holds a run of a different config: "
+                             "use a new --out (or delete it)")
+        if not resume:
+            raise ValueError(f"{cfg['out_dir']} already holds a finished run: pass --resume to keep finished runs, "
+                             "or use a new --out")
+        if stored["metrics"].get("status") in FINISHED:
+            metrics[i] = stored["metrics"]
+    pending = [i for i, m in enumerate(metrics) if m is None]
+    if pending:
+        results = (executor or sequential)(RecordingTrainer(trainer), [configs[i] for i in pending])
+        if len(results) != len(pending):
+            raise RuntimeError(f"executor returned {len(results)} results for {len(pending)} configs")
+        for i, r in zip(pending, results, strict=True):
+            metrics[i] = dict(r)
+            if r.get("status") in FINISHED and read_result(configs[i]["out_dir"]) is None:
+                write_result(configs[i]["out_dir"], configs[i], dict(r))
+    rows = []
+    for job, cfg, m in zip(jobs, configs, metrics, strict=True):
+        assert m is not None
+        row: dict[str, Any] = {**job.info, "seed": job.seed}
+        row.update({k: m.get(k) for k in METRIC_COLUMNS if k in m})
+        row["trained_params"] = m.get("params")
+        row["trained_macs"] = m.get("macs")
+        row["run_dir"] = cfg["out_dir"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+__all__ = ["FINISHED", "ExecutorFn", "Job", "RecordingTrainer", "TrainerFn", "read_result", "run_jobs", "sequential",
+           "write_result"]
