@@ -85,11 +85,11 @@ def match_macs(base: NetworkSpec, dimension: str, target_macs: int, *, depth_rou
         if hi_m > MAX_MULTIPLIER:
             raise ValueError(f"no {dimension} multiplier up to {MAX_MULTIPLIER:g} reaches {target_macs} MACs")
     while hi_m - lo_m > tolerance:  # smallest multiplier with MACs >= target, to 1e-4
-        mid = (lo_m + hi_m) / 2
-        if count_macs(spec_at(mid)) >= target_macs:
-            hi_m = mid
+        mid_m = (lo_m + hi_m) / 2
+        if count_macs(spec_at(mid_m)) >= target_macs:
+            hi_m = mid_m
         else:
-            lo_m = mid
+            lo_m = mid_m
     options = [max(1.0, math.floor(lo_m * 1e4) / 1e4), math.ceil(hi_m * 1e4) / 1e4]
     m = min(options, key=lambda v: abs(math.log(count_macs(spec_at(v)) / target_macs)))
     return spec_at(m), m

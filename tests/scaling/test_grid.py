@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import search_spaces as ss
+from scaling import Coefficients, grid_candidates, grid_search
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([0.02, 0.05, 0.1, 0.15, 0.25]), st.floats(1.2, 3.0), st.floats(0.01, 0.4))
+def test_every_candidate_satisfies_the_constraint_and_none_is_missed(step: float, target: float, tol: float) -> None:
+    try:
+        cands = grid_candidates(step=step, target=target, tolerance=tol)
+    except ValueError as e:
+        assert "no grid point" in str(e)
+        cands = []
+    for c in cands:
+        assert min(c.alpha, c.beta, c.gamma) >= 1.0
+        assert abs(c.alpha * c.beta**2 * c.gamma**2 - target) <= tol + 1e-9
+        for v in (c.alpha, c.beta, c.gamma):  # on the grid
+            assert abs((v - 1) / step - round((v - 1) / step)) < 1e-6
+    # Completeness: brute force over the same grid.
+    n = int(math.ceil((target + tol) / step)) + 2
+    grid = [round(1 + i * step, 10) for i in range(n)]
+    brute = {(a, b, g) for a in grid for b in grid for g in grid if abs(a * b * b * g * g - target) <= tol}
+    assert brute <= {c.as_tuple() for c in cands}
+    assert len(set(cands)) == len(cands)
+
+
+def test_paper_coefficients_are_on_the_default_grid() -> None:
+    assert Coefficients(1.2, 1.1, 1.15) in grid_candidates()
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    ({"step": 0.0}, "grid step"), ({"step": 0.5, "tolerance": 0.01, "target": 2.1}, "no grid point"),
+    ({"tolerance": -1}, "tolerance"), ({"target": 0.5}, "target"),
+])
+def test_bad_grid_arguments(kwargs: dict, needle: str) -> None:
+    with pytest.raises(ValueError, match=needle):
+        grid_candidates(**kwargs)
+
+
+def test_grid_search_picks_best_writes_files_and_resumes(tmp_path, evaluator) -> None:
+    base = ss.get("tiny")
+    cands = grid_candidates(step=0.1, tolerance=0.1)
+    res = grid_search(base, evaluator, candidates=cands, train_config={"dataset": "test", "epochs": 1},
+                      out_dir=tmp_path)
+    assert len(evaluator.calls) == len(cands)
+    t = res.table
+    assert {"alpha", "beta", "gamma", "product", "accuracy", "macs", "macs_ratio", "nominal_macs_ratio"} <= set(t)
+    # The closed-form evaluator rewards MACs, so the winner has the most MACs.
+    assert t.loc[t.accuracy.idxmax(), ["alpha", "beta", "gamma"]].tolist() == list(res.best.as_tuple())
+    saved = json.loads((tmp_path / "coefficients.json").read_text())
+    assert (saved["alpha"], saved["beta"], saved["gamma"]) == res.best.as_tuple()
+    assert (tmp_path / "grid.csv").is_file()
+    mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.glob("candidates/*/result.json")}
+    assert len(mtimes) == len(cands)
+    # Re-running without --resume refuses; with resume nothing is retrained.
+    with pytest.raises(ValueError, match="--resume"):
+        grid_search(base, evaluator, candidates=cands, train_config={"dataset": "test", "epochs": 1}, out_dir=tmp_path)
+    again = grid_search(base, evaluator, candidates=cands, train_config={"dataset": "test", "epochs": 1},
+                        out_dir=tmp_path, resume=True)
+    assert len(evaluator.calls) == len(cands)
+    assert again.best == res.best
+    assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import search_spaces as ss
+from scaling import family, read_result, run_jobs, train_members
+from scaling.runner import Job
+
+CONFIG = {"dataset": "test", "epochs": 2}
+
+
+def test_failed_members_are_retried_and_finished_ones_are_not(tmp_path, make_evaluator) -> None:
+    members = family(ss.get("tiny"), range(3))
+    flaky = make_evaluator(fail_on={"phi2-seed1"})
+    t = train_members(members, flaky, train_config=CONFIG, out_dir=tmp_path, seeds=(0, 1))
+    assert len(flaky.calls) == 6
+    assert t.status.tolist().count("failed") == 1 and "injected failure" in t.error.dropna().iloc[0]
+    assert read_result(tmp_path / "members/phi2-seed1") is None
+    csv = pd.read_csv(tmp_path / "family.csv")
+    assert len(csv) == 6
+    assert {"phi", "depth", "width", "resolution", "params", "macs", "val_accuracy", "seed"} <= set(csv)
+    mtime = (tmp_path / "members/phi0-seed0/result.json").stat().st_mtime_ns
+
+    healthy = make_evaluator()
+    t2 = train_members(members, healthy, train_config=CONFIG, out_dir=tmp_path, seeds=(0, 1), resume=True)
+    assert [c["out_dir"].rsplit("/", 2)[-2:] for c in healthy.calls] == [["members", "phi2-seed1"]]
+    assert healthy.calls[0]["resume"] is True
+    assert set(t2.status) == {"completed"}
+    assert (tmp_path / "members/phi0-seed0/result.json").stat().st_mtime_ns == mtime
+    # The same accuracies come back from the store as were trained.
+    assert t2.val_accuracy.iloc[0] == t.val_accuracy.iloc[0]
+
+
+def test_a_run_directory_of_another_config_is_refused(tmp_path, evaluator) -> None:
+    members = family(ss.get("tiny"), [0])
+    train_members(members, evaluator, train_config=CONFIG, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="different config"):
+        train_members(members, evaluator, train_config={**CONFIG, "epochs": 3}, out_dir=tmp_path, resume=True)
+
+
+def test_executor_receives_all_pending_configs_in_order(tmp_path, evaluator) -> None:
+    seen: list[list[str]] = []
+
+    def executor(trainer, configs):
+        seen.append([c["out_dir"] for c in configs])
+        return [trainer(c) for c in reversed(configs)][::-1]
+
+    spec = ss.get("tiny")
+    jobs = [Job(f"j{i}", spec, seed=i, info={"i": i}) for i in range(3)]
+    t = run_jobs(jobs, evaluator, train_config=CONFIG, out_dir=tmp_path, executor=executor)
+    assert len(seen) == 1 and [p.rsplit("/", 1)[-1] for p in seen[0]] == ["j0", "j1", "j2"]
+    assert t.i.tolist() == [0, 1, 2] and t.seed.tolist() == [0, 1, 2]
+    assert t.val_accuracy.nunique() == 3  # seeds differ
+
+
+def test_duplicate_keys_refused(tmp_path, evaluator) -> None:
+    spec = ss.get("tiny")
+    with pytest.raises(ValueError, match="duplicate run keys"):
+        run_jobs([Job("a", spec), Job("a", spec)], evaluator, train_config=CONFIG, out_dir=tmp_path)
