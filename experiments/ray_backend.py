@@ -150,8 +150,9 @@ def run_configs(
             )
             grid = tuner.fit()
             out: list[dict[str, Any]] = [{"status": "failed", "error": "trial did not report"} for _ in configs]
-            for result in grid:
-                idx = result.config["index"]
+            for i in range(len(grid)):
+                result = grid[i]
+                idx = int((result.config or {})["index"])
                 if result.error is not None:
                     out[idx] = {"status": "failed", "error": _last_line(result.error)}
                 elif result.metrics and result.metrics.get("final"):
