@@ -138,6 +138,7 @@ def side_by_side(official: Sequence[Member], compound: Sequence[Member]) -> pd.D
             "phi": o.phi,
             "official_d": o.multipliers.depth, "official_w": o.multipliers.width, "official_r": o.spec.resolution,
             "official_params": o.params, "official_macs": o.macs, "official_macs_ratio": round(o.macs_ratio, 3),
+            "official_nominal_ratio": round(o.multipliers.nominal_macs_ratio, 3),
             "compound_d": round(c.multipliers.depth, 3), "compound_w": round(c.multipliers.width, 3),
             "compound_r": c.spec.resolution, "compound_params": c.params, "compound_macs": c.macs,
             "compound_macs_ratio": round(c.macs_ratio, 3),

@@ -1,0 +1,43 @@
+"""``effnas curves``: accuracy against MACs and params per scaling method, with power-law fits."""
+
+from __future__ import annotations
+
+import argparse
+
+from scaling import load_results, plot_curves
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "curves", help="plot and fit scaling curves from trained family directories",
+        description="Reads family.csv from each DIR (as written by 'effnas family --train'), plots accuracy "
+        "against MACs and against params per scaling method (mean over seeds, std as error bars), fits "
+        "error = a*(x/x0)^-b + c per method and draws it with a 90 % band out to --extrapolate times the "
+        "largest size. Writes accuracy_vs_macs.png, accuracy_vs_params.png, curves.csv, fits.json, bands.csv.",
+    )
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="family directories (or family.csv files)")
+    p.add_argument("--out", required=True, help="directory for the plots and data")
+    p.add_argument("--metric", default="test_accuracy", help="accuracy column (default test_accuracy)")
+    p.add_argument("--extrapolate", type=float, default=4.0, help="extend fits to this multiple of the largest size")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.extrapolate >= 1:
+        raise ValueError(f"--extrapolate must be >= 1, got {args.extrapolate}")
+    df = load_results(args.dirs)
+    res = plot_curves(df, args.out, metric=args.metric, extrapolate=args.extrapolate)
+    pts = res["points"]
+    print(f"{'method':<10} {'phi':>3} {'MACs':>12} {'params':>10} {'n':>2} {args.metric + ' (%)':>22}")
+    for _, r in pts.iterrows():
+        print(f"{r['method']:<10} {r['phi']:>3} {r['macs']:>12,} {r['params']:>10,} {r['n']:>2} "
+              f"{100 * r['mean']:>14.2f} ± {100 * r['std']:.2f}")
+    for axis in ("macs", "params"):
+        for m, f in res["fits"][axis].items():
+            if isinstance(f, dict):
+                print(f"fit vs {axis:<6} {m:<10} error = {f['a']:.4f} (x/{f['x0']:.3g})^-{f['b']:.3f} + {f['c']:.4f}"
+                      f"  (rmse {f['rmse']:.4f}, {f['n_points']} points)")
+            else:
+                print(f"fit vs {axis:<6} {m:<10} {f}")
+    print("wrote " + ", ".join(res["files"]) + f" and curves.csv, fits.json, bands.csv in {args.out}")
+    return 0

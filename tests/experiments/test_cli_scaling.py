@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from experiments.cli import main
+
+OFFICIAL_PARAMS = [5_288_548, 7_794_184, 9_109_994, 12_233_232, 19_341_616, 30_389_784, 43_040_704, 66_347_960]
+
+
+def test_family_official_reproduces_reference_and_shows_coefficients(tmp_path, capsys) -> None:
+    assert main(["family", "--base", "efficientnet_b0", "--official", "--phis", "0-7", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for p in OFFICIAL_PARAMS:
+        assert f"{p:,}" in out
+    assert "(1.2, 1.1, 1.15)" in out and "66,403,364" in out  # the coefficient family's phi = 7 beside B7
+    fam = pd.read_csv(tmp_path / "family.csv")
+    assert fam.params.tolist() == OFFICIAL_PARAMS
+    assert {"phi", "depth", "width", "resolution", "params", "macs", "macs_ratio", "nominal_macs_ratio"} <= set(fam)
+    ref = pd.read_csv(tmp_path / "reference.csv")
+    assert ref.compound_r.tolist() == [224, 258, 296, 341, 392, 451, 518, 596]
+
+
+def test_family_with_baselines_json(capsys) -> None:
+    assert main(["family", "--base", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--phis", "0-2",
+                 "--baselines", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["method"] for r in rows] == ["compound"] * 3 + ["depth", "width", "resolution"] * 2
+
+
+def test_coefficients_file_and_scale_backbone(tmp_path, capsys) -> None:
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps({"alpha": 1.2, "beta": 1.1, "gamma": 1.15}))
+    assert main(["scale-backbone", "--backbone", "resnet50", "--coefficients", str(f), "--phi", "1", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["resolution"] == 258 and [s.split("_")[1] for s in d["spec"]["stages"]] == ["r4", "r5", "r7", "r4"]
+    assert main(["scale-backbone", "--backbone", "mobilenet_v1", "--phi", "2", "--compare"]) == 0
+    out = capsys.readouterr().out
+    assert all(m in out for m in ("base", "depth", "width", "resolution", "compound"))
+
+
+def test_grid_dry_run(tmp_path, capsys) -> None:
+    assert main(["grid", "--base", "tiny", "--step", "0.1", "--dry-run", "--out", str(tmp_path)]) == 0
+    g = pd.read_csv(tmp_path / "grid.csv")
+    assert len(g) == 22 and ((g["product"] - 2).abs() <= 0.1 + 1e-9).all()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["family", "--base", "tiny", "--alpha", "0.9", "--beta", "1.1", "--gamma", "1.15"], "alpha must be"),
+    (["family", "--base", "tiny", "--alpha", "1.5", "--beta", "1.3", "--gamma", "1.3"], "far from the target 2"),
+    (["family", "--base", "tiny", "--official", "--phis", "3-1"], "empty phi range"),
+    (["family", "--base", "tiny"], "--official"),
+    (["family", "--base", "tiny", "--alpha", "1.2"], "--beta is missing"),
+    (["scale-backbone", "--backbone", "resnet51"], "unknown backbone 'resnet51'"),
+    (["grid", "--base", "tiny", "--step", "0.5", "--tolerance", "0.01", "--target", "2.1", "--dry-run"], "no grid"),
+    (["grid", "--base", "tiny", "--dataset", "shapes"], "--out DIR is required"),
+    (["curves", "/nonexistent/dir", "--out", "/tmp/never"], "does not exist"),
+])
+def test_bad_input_is_one_line_exit_2(args: list[str], needle: str, capsys) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("effnas: error: ") and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_input_in_a_real_process() -> None:
+    r = subprocess.run([sys.executable, "-m", "experiments.cli", "scale-backbone", "--backbone", "resnet51"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
