@@ -9,7 +9,7 @@ from scaling.baselines import DIMENSIONS, match_macs, matched_baselines, single_
 from scaling.coefficients import PAPER, Coefficients, check_product
 from scaling.compound import PAPER_COEFFICIENTS, Multipliers, check_coefficients, compound, member
 from scaling.counts import Counts, count_macs, counts
-from scaling.curves import aggregate, fit_methods, load_results, plot_curves
+from scaling.curves import aggregate, family_gain, fit_methods, load_results, matched_comparison, plot_curves
 from scaling.family import Member, family, family_table, member_key, parse_phis, side_by_side, train_members
 from scaling.fit import PowerLaw, fit_power_law
 from scaling.grid import GridResult, candidate_table, grid_candidates, grid_search, pick_best
@@ -19,8 +19,8 @@ __all__ = [
     "BACKBONES", "DIMENSIONS", "FINISHED", "PAPER", "PAPER_COEFFICIENTS", "Coefficients", "Counts", "GridResult",
     "Job", "Member", "Multipliers", "PowerLaw", "aggregate", "backbone_comparison", "candidate_table",
     "check_coefficients", "check_product", "compound", "count_macs", "counts", "family", "family_table",
-    "fit_methods", "fit_power_law", "grid_candidates", "grid_search", "load_results", "match_macs",
-    "matched_baselines", "member", "member_key", "parse_phis", "pick_best", "plot_curves", "read_result",
-    "resolve_backbone", "run_jobs", "scale_backbone", "sequential", "side_by_side", "single_dimension",
+    "family_gain", "fit_methods", "fit_power_law", "grid_candidates", "grid_search", "load_results", "match_macs",
+    "matched_baselines", "matched_comparison", "member", "member_key", "parse_phis", "pick_best", "plot_curves",
+    "read_result", "resolve_backbone", "run_jobs", "scale_backbone", "sequential", "side_by_side", "single_dimension",
     "train_members",
 ]

@@ -113,6 +113,35 @@ def plot_curves(df: pd.DataFrame, out_dir: str | Path, *, metric: str = "test_ac
     return {"files": files, "fits": fits_json, "points": points}
 
 
+def matched_comparison(df: pd.DataFrame, *, metric: str = "test_accuracy") -> pd.DataFrame:
+    """Per phi >= 1: each method's mean and std of ``metric`` over seeds, its MACs, and its
+    difference from the family member (compound or official) of the same phi, best first."""
+    pts = aggregate(df, metric=metric)
+    pts = pts[pts["phi"] > 0]
+    fam = pts[pts["method"].isin(BASE_METHODS)].set_index("phi")["mean"]
+    out = pts.assign(delta_vs_family=pts["mean"] - pts["phi"].map(fam))
+    return out.sort_values(["phi", "mean"], ascending=[True, False]).reset_index(drop=True)
+
+
+def family_gain(df: pd.DataFrame, *, metric: str = "test_accuracy") -> dict[str, Any]:
+    """Does the largest family member beat the base by more than the seed spread?
+
+    The seed spread is the largest range (max - min over seeds) of the two members; the gain
+    counts only if it exceeds that spread (a conservative check: with 2 seeds there is no
+    meaningful confidence interval).
+    """
+    d = df[df["method"].isin(BASE_METHODS) & df[metric].notna()]
+    if d.empty:
+        raise ValueError(f"no trained family member has {metric!r}")
+    lo, hi = int(d["phi"].min()), int(d["phi"].max())
+    a, b = d[d["phi"] == lo][metric], d[d["phi"] == hi][metric]
+    spread = float(max(a.max() - a.min(), b.max() - b.min()))
+    gain = float(b.mean() - a.mean())
+    return {"metric": metric, "base_phi": lo, "largest_phi": hi, "base_mean": float(a.mean()),
+            "largest_mean": float(b.mean()), "gain": gain, "seed_spread": spread, "seeds": int(min(len(a), len(b))),
+            "beats_base_beyond_spread": bool(gain > spread)}
+
+
 def _clean(o: Any) -> Any:
     if isinstance(o, dict):
         return {k: _clean(v) for k, v in o.items()}
@@ -141,4 +170,5 @@ def load_results(paths: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-__all__ = ["aggregate", "fit_methods", "load_results", "plot_curves", "with_shared_base"]
+__all__ = ["aggregate", "family_gain", "fit_methods", "load_results", "matched_comparison", "plot_curves",
+           "with_shared_base"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from scaling import load_results, plot_curves
+import pandas as pd
+
+from scaling import family_gain, load_results, matched_comparison, plot_curves
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -39,5 +41,32 @@ def run(args: argparse.Namespace) -> int:
                       f"  (rmse {f['rmse']:.4f}, {f['n_points']} points)")
             else:
                 print(f"fit vs {axis:<6} {m:<10} {f}")
+    print(summarise(df, args.metric))
     print("wrote " + ", ".join(res["files"]) + f" and curves.csv, fits.json, bands.csv in {args.out}")
     return 0
+
+
+def summarise(df: pd.DataFrame, metric: str) -> str:
+    """The two verdicts the scaling experiments are run for, in words."""
+    lines = []
+    try:
+        g = family_gain(df, metric=metric)
+    except ValueError as e:
+        return str(e)
+    verdict = "beats" if g["beats_base_beyond_spread"] else "does NOT beat"
+    lines.append(f"family: phi={g['largest_phi']} {100 * g['largest_mean']:.2f} % vs base phi={g['base_phi']} "
+                 f"{100 * g['base_mean']:.2f} % ({g['seeds']} seeds): gain {100 * g['gain']:+.2f} points, seed spread "
+                 f"{100 * g['seed_spread']:.2f}: the largest member {verdict} the base by more than the seed spread")
+    cmp = matched_comparison(df, metric=metric)
+    for phi, grp in cmp.groupby("phi"):
+        singles = grp[~grp["method"].isin(("compound", "official"))]
+        fam = grp[grp["method"].isin(("compound", "official"))]
+        if singles.empty or fam.empty:
+            continue
+        best, f = singles.iloc[0], fam.iloc[0]
+        lines.append(f"matched MACs phi={phi}: {f['method']} {100 * f['mean']:.2f} ± {100 * f['std']:.2f} % "
+                     f"({f['macs']:,} MACs) vs best single-dimension {best['method']} {100 * best['mean']:.2f} ± "
+                     f"{100 * best['std']:.2f} % ({best['macs']:,} MACs): "
+                     f"{100 * (f['mean'] - best['mean']):+.2f} points; all: "
+                     + ", ".join(f"{r['method']} {100 * r['mean']:.2f}" for _, r in grp.iterrows()))
+    return "\n".join(lines)

@@ -70,3 +70,43 @@ def test_bad_input_in_a_real_process() -> None:
     r = subprocess.run([sys.executable, "-m", "experiments.cli", "scale-backbone", "--backbone", "resnet51"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+class _ClosedForm:
+    """A TEST evaluator standing in for experiments.training.train_fn: accuracy is a closed-form,
+    deterministic function of the network's MACs and the seed; nothing is trained."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, config: dict, *, on_epoch=None) -> dict:
+        import math
+
+        import search_spaces as ss
+        from scaling import counts
+
+        self.calls += 1
+        c = counts(ss.NetworkSpec.from_dict(config["model"]), config["resolution"])
+        acc = 1 - (0.6 * (c.macs / 1e6) ** -0.35 + 0.04 + 0.004 * math.sin(3 * config["seed"] + 1))
+        return {"status": "completed", "val_accuracy": acc, "test_accuracy": acc, "params": c.params, "macs": c.macs}
+
+
+def test_family_train_resume_and_curves_end_to_end(tmp_path, capsys, monkeypatch) -> None:
+    from experiments.commands import _scaling_args
+
+    ev = _ClosedForm()
+    monkeypatch.setattr(_scaling_args, "trainer", lambda: ev)
+    args = ["family", "--base", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--phis", "0-3",
+            "--train", "--dataset", "shapes", "--epochs", "1", "--seeds", "2", "--baselines", "--out", str(tmp_path)]
+    assert main(args) == 0
+    assert ev.calls == (4 + 9) * 2
+    fam = pd.read_csv(tmp_path / "family.csv")
+    assert len(fam) == 26 and fam.test_accuracy.notna().all()
+    assert main(args) == 2 and "--resume" in capsys.readouterr().err
+    assert main([*args, "--resume"]) == 0
+    assert ev.calls == 26  # nothing retrained
+    assert main(["curves", str(tmp_path), "--out", str(tmp_path / "curves")]) == 0
+    out = capsys.readouterr().out
+    assert "beats the base by more than the seed spread" in out
+    assert "matched MACs phi=2" in out
+    assert (tmp_path / "curves" / "accuracy_vs_macs.png").stat().st_size > 10_000
