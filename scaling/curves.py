@@ -66,6 +66,7 @@ def plot_curves(df: pd.DataFrame, out_dir: str | Path, *, metric: str = "test_ac
     90 % band out to ``extrapolate`` times the largest size) into ``out_dir``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -84,20 +85,23 @@ def plot_curves(df: pd.DataFrame, out_dir: str | Path, *, metric: str = "test_ac
         for m in methods:
             p = points[points["method"] == m].sort_values(axis)
             color = COLORS.get(m, None)
-            ax.errorbar(p[axis], 100 * p["mean"], yerr=100 * p["std"], marker="o", capsize=3, ls="none",
-                        color=color, label=f"{m} (n={int(p['n'].max())}/size)")
             f = fits.get(m)
+            fit_label = f"; err = {f.a:.3f}(x/x0)^-{f.b:.2f} + {f.c:.3f}" if isinstance(f, PowerLaw) else ""
+            ax.errorbar(p[axis], 100 * p["mean"], yerr=100 * p["std"], marker="o", capsize=3, ls="none",
+                        color=color, label=f"{m} (n={int(p['n'].max())}/size){fit_label}")
             if isinstance(f, PowerLaw):
                 xs = np.geomspace(p[axis].min(), p[axis].max() * extrapolate, 80)
                 lo, hi = f.band(xs)
-                ax.plot(xs, 100 * (1 - f.predict(xs)), color=color, lw=1.2,
-                        label=f"  fit: err = {f.a:.3f}(x/x0)^-{f.b:.2f} + {f.c:.3f}")
+                ax.plot(xs, 100 * (1 - f.predict(xs)), color=color, lw=1.2)
                 if np.all(np.isfinite(lo)):
                     ax.fill_between(xs, 100 * (1 - hi), 100 * (1 - lo), color=color, alpha=0.12, lw=0)
                 bands += [{"axis": axis, "method": m, "x": float(v), "predicted_accuracy": float(1 - e),
                            "band_low": float(1 - h), "band_high": float(1 - lo_)}
                           for v, e, lo_, h in zip(xs, f.predict(xs), lo, hi, strict=True)]
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _short(v)))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("MACs (multiply-adds per image)" if axis == "macs" else "parameters")
         ax.set_ylabel(f"{metric.replace('_', ' ')} (%), mean ± std over seeds")
         ax.set_title(title or f"{metric.replace('_', ' ')} against {axis}; lines: saturating power-law fit, "
@@ -140,6 +144,14 @@ def family_gain(df: pd.DataFrame, *, metric: str = "test_accuracy") -> dict[str,
     return {"metric": metric, "base_phi": lo, "largest_phi": hi, "base_mean": float(a.mean()),
             "largest_mean": float(b.mean()), "gain": gain, "seed_spread": spread, "seeds": int(min(len(a), len(b))),
             "beats_base_beyond_spread": bool(gain > spread)}
+
+
+def _short(v: float) -> str:
+    """Axis label of a count: ``2e6 -> '2M'``."""
+    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if v >= div:
+            return f"{v / div:g}{unit}"
+    return f"{v:g}"
 
 
 def _clean(o: Any) -> Any:

@@ -53,7 +53,9 @@ class PowerLaw:
             return nan, nan
         rng = np.random.default_rng(seed)
         p = rng.multivariate_normal([self.a, self.b, self.c], cov, size=draws, check_valid="ignore")
-        p = np.clip(p, BOUNDS[0], BOUNDS[1])
+        inside = np.all((p >= BOUNDS[0]) & (p <= BOUNDS[1]), axis=1)
+        # Keep draws inside the bounds (clipping them would pile mass on the bounds and skew the band).
+        p = p[inside] if inside.mean() >= 0.1 else np.clip(p, BOUNDS[0], BOUNDS[1])
         preds = p[:, :1] * np.power(x[None, :] / self.x0, -p[:, 1:2]) + p[:, 2:3]
         q = (1 - level) / 2
         return np.quantile(preds, q, axis=0), np.quantile(preds, 1 - q, axis=0)
