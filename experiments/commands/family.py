@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--num-classes", type=int, help="the base's classifier outputs (default: its own)")
     p.add_argument("--baselines", action="store_true",
                    help="add depth-, width- and resolution-only scaling at each member's MACs")
+    p.add_argument("--baseline-phis", help="only match these members with baselines, e.g. 2 (default: every phi >= 1)")
     p.add_argument("--out", help="directory for family.csv, reference.csv and the member specs")
     p.add_argument("--json", action="store_true", help="print the table as JSON rows")
     sa.add_coefficient_args(p)
@@ -57,7 +58,13 @@ def run(args: argparse.Namespace) -> int:
     reference: list[Member] = []
     if args.official:
         reference = family(base, phis, coefficients=coeffs or PAPER, depth_rounding=args.depth_rounding)
-    baselines = matched_baselines(base, members, depth_rounding=args.depth_rounding) if args.baselines else []
+    baselines: list[Member] = []
+    if args.baselines or args.baseline_phis:
+        wanted = set(parse_phis(args.baseline_phis)) if args.baseline_phis else set(phis)
+        if not wanted <= set(phis):
+            raise ValueError(f"--baseline-phis {args.baseline_phis} names phis outside --phis {args.phis}")
+        targets = [m for m in members if m.phi in wanted]
+        baselines = matched_baselines(base, targets, depth_rounding=args.depth_rounding)
     if args.train:
         if not args.out:
             raise ValueError("--train needs --out DIR for the run directories and family.csv")
