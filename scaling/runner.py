@@ -53,8 +53,15 @@ class Job:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _fingerprint(config: dict[str, Any]) -> str:
-    return json.dumps({k: v for k, v in config.items() if k not in VOLATILE_KEYS}, sort_keys=True, default=str)
+def _differing_key(stored: dict[str, Any], config: dict[str, Any]) -> str | None:
+    """The first key the runner set whose stored value differs (keys an executor added, such as
+    Ray's ``threads``, are ignored), or None."""
+    for k, v in config.items():
+        if k in VOLATILE_KEYS:
+            continue
+        if json.dumps(stored.get(k), sort_keys=True, default=str) != json.dumps(v, sort_keys=True, default=str):
+            return k
+    return None
 
 
 def read_result(run_dir: str | Path) -> dict[str, Any] | None:
@@ -127,8 +134,9 @@ def run_jobs(
         stored = read_result(cfg["out_dir"])
         if stored is None:
             continue
-        if _fingerprint(stored.get("config", {})) != _fingerprint(cfg):
-            raise ValueError(f"run directory {cfg['out_dir']} holds a run of a different config: "
+        key = _differing_key(stored.get("config", {}), cfg)
+        if key is not None:
+            raise ValueError(f"run directory {cfg['out_dir']} holds a run with a different {key!r}: "
                              "use a new --out (or delete it)")
         if not resume:
             raise ValueError(f"{cfg['out_dir']} already holds a finished run: pass --resume to keep finished runs, "

@@ -35,7 +35,7 @@ def test_failed_members_are_retried_and_finished_ones_are_not(tmp_path, make_eva
 def test_a_run_directory_of_another_config_is_refused(tmp_path, evaluator) -> None:
     members = family(ss.get("tiny"), [0])
     train_members(members, evaluator, train_config=CONFIG, out_dir=tmp_path)
-    with pytest.raises(ValueError, match="different config"):
+    with pytest.raises(ValueError, match="different 'epochs'"):
         train_members(members, evaluator, train_config={**CONFIG, "epochs": 3}, out_dir=tmp_path, resume=True)
 
 
