@@ -31,9 +31,10 @@ ExecutorFn = Callable[[TrainerFn, list[dict]], list[dict]]
 #: Statuses that mean "this run is over"; anything else (``failed``) is retried on resume.
 FINISHED = ("completed", "diverged", "pruned")
 #: Config keys that do not change what a run computes.
-VOLATILE_KEYS = ("out_dir", "resume")
+VOLATILE_KEYS = ("out_dir", "resume", "quiet", "threads")
 #: Metric columns copied into result tables, when the trainer returns them.
-METRIC_COLUMNS = ("status", "val_accuracy", "test_accuracy", "train_seconds", "images_per_second", "epochs_run",
+METRIC_COLUMNS = ("status", "val_accuracy", "best_val_accuracy", "test_accuracy", "train_seconds", "images_per_second",
+                  "epochs_completed", "stopped_by",
                   "error")
 RESULT_FILE = "result.json"
 
