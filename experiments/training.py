@@ -91,6 +91,7 @@ class TrainConfig:
     augment: str = "auto"  # see experiments.augment
     dropout: float | None = None  # None: the spec's own
     drop_connect_rate: float | None = None  # stochastic depth; None: the spec's own
+    bn_momentum: float | None = None  # PyTorch convention; None: auto (see bn_momentum_for)
     max_epochs: int | None = None  # budget: stop after this many epochs (schedule unchanged)
     max_minutes: float | None = None  # budget: stop after the epoch that exceeds it
     device: str = "auto"  # auto: CUDA when present, else CPU
@@ -121,6 +122,8 @@ class TrainConfig:
                                      ("device", self.device, DEVICES)):
             if value not in choices:
                 raise ValueError(f"unknown {name} {value!r}: expected one of {', '.join(choices)}")
+        if self.bn_momentum is not None and not 0.0 < self.bn_momentum <= 1.0:
+            raise ValueError(f"bn_momentum must be in (0, 1], got {self.bn_momentum}")
         for name in ("label_smoothing", "ema_decay", "momentum"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
@@ -203,6 +206,20 @@ def _resolve_spec(cfg: TrainConfig, num_classes: int) -> ss.NetworkSpec:
     if cfg.drop_connect_rate is not None:
         changes["drop_connect_rate"] = cfg.drop_connect_rate
     return dataclasses.replace(spec, **changes) if changes else spec
+
+
+def bn_momentum_for(spec_momentum: float, total_steps: int) -> float:
+    """BatchNorm momentum for a run of ``total_steps`` optimiser steps (auto mode).
+
+    The spec's own (TF's 0.99 decay = 0.01 here) unless the run is too short for the running
+    statistics to forget their initialisation: then ``min(0.1, 10 / total_steps)``, which
+    leaves a weight of about ``e^-10`` on the initial statistics at the end. Without this a
+    5-epoch proxy run of a few hundred steps evaluates with nearly initial statistics.
+
+    >>> bn_momentum_for(0.01, 100_000), bn_momentum_for(0.01, 200), bn_momentum_for(0.01, 20)
+    (0.01, 0.05, 0.1)
+    """
+    return max(spec_momentum, min(0.1, 10 / max(total_steps, 1)))
 
 
 def seed_everything(seed: int) -> None:
@@ -311,8 +328,12 @@ def train(config: TrainConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, 
                                    seed=cfg.seed, augment=augment, **common)
     val_loader = data_mod.Loader(val_split, batch_size=cfg.eval_batch_size, **common)
     test_loader = data_mod.Loader(test_split, batch_size=cfg.eval_batch_size, **common)
-    step_model: nn.Module = torch.compile(model) if cfg.compile else model  # type: ignore[assignment]
     steps_per_epoch = len(train_loader)
+    bn_m = cfg.bn_momentum or bn_momentum_for(spec.bn_momentum, cfg.epochs * steps_per_epoch)
+    for mod in model.modules():
+        if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+            mod.momentum = bn_m
+    step_model: nn.Module = torch.compile(model) if cfg.compile else model  # type: ignore[assignment]
     end_epoch = min(cfg.epochs, cfg.max_epochs or cfg.epochs)
 
     history: list[dict[str, Any]] = []
@@ -339,7 +360,7 @@ def train(config: TrainConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, 
         "params": c.params, "macs": c.macs, "resolution": res, "num_classes": ds.num_classes,
         "train_size": len(train_split), "val_size": len(val_split), "test_size": len(test_split),
         "epochs": cfg.epochs, "device": str(device), "threads": torch.get_num_threads(),
-        "lr": lr, "stopped_by": None, "error": None, "diverged_epoch": None,
+        "lr": lr, "bn_momentum": bn_m, "stopped_by": None, "error": None, "diverged_epoch": None,
     }
     bar = None
     if not cfg.quiet:
