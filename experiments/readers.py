@@ -137,8 +137,8 @@ def _read_image(path: Path, size: int) -> np.ndarray:
 
     try:
         with Image.open(path) as im:
-            im = im.convert("RGB").resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
-            return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+            rgb = im.convert("RGB").resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
+            return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
     except Exception as e:  # Pillow raises several types for broken files
         raise ValueError(f"cannot read image {str(path)!r} ({type(e).__name__}): fix or remove the file") from None
 

@@ -322,12 +322,16 @@ def train(config: TrainConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, 
     optimizer = make_optimizer(cfg.optimizer, model, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     ema = ModelEMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None
-    common = {"resolution": res, "mean": ds.mean, "std": ds.std, "device": device, "channels_last": cfg.channels_last}
     augment = make_augment(cfg.augment, resolution=res, flip_invariant=ds.flip_invariant)
-    train_loader = data_mod.Loader(train_split, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
-                                   seed=cfg.seed, augment=augment, **common)
-    val_loader = data_mod.Loader(val_split, batch_size=cfg.eval_batch_size, **common)
-    test_loader = data_mod.Loader(test_split, batch_size=cfg.eval_batch_size, **common)
+
+    def loader(split: data_mod.Split, batch_size: int, train: bool) -> data_mod.Loader:
+        return data_mod.Loader(split, resolution=res, mean=ds.mean, std=ds.std, batch_size=batch_size,
+                               shuffle=train, drop_last=train, seed=cfg.seed, augment=augment if train else None,
+                               device=device, channels_last=cfg.channels_last)
+
+    train_loader = loader(train_split, cfg.batch_size, True)
+    val_loader = loader(val_split, cfg.eval_batch_size, False)
+    test_loader = loader(test_split, cfg.eval_batch_size, False)
     steps_per_epoch = len(train_loader)
     bn_m = cfg.bn_momentum or bn_momentum_for(spec.bn_momentum, cfg.epochs * steps_per_epoch)
     for mod in model.modules():

@@ -12,6 +12,7 @@ import search_spaces as ss
 from experiments import training
 from experiments.optim import RMSpropTF, lr_factor, param_groups
 from experiments.training import TrainConfig, train, train_fn
+from search_spaces.cost import cost
 
 #: A small, fast run: tiny at 16 px on digits, 3 epochs of 20 steps (about 1 s). One thread: the
 #: test machine is shared, and two threads on two busy cores run several times slower than one.
@@ -26,7 +27,7 @@ def test_train_fn_writes_a_complete_run_directory(tmp_path: Path) -> None:
     m = train_fn({**FAST, "out_dir": str(tmp_path)}, on_epoch=lambda r: seen.append(r) and False)
     assert REQUIRED <= set(m) and m["status"] == "completed"
     assert m["resolution"] == 16 and m["num_classes"] == 10 and m["train_size"] == 1294
-    assert m["params"] == ss.cost.cost(ss.get("tiny", num_classes=10), resolution=16).params
+    assert m["params"] == cost(ss.get("tiny", num_classes=10), resolution=16).params
     assert m["val_accuracy"] > 0.6 and m["test_accuracy"] > 0.6  # 10 classes: chance is 0.1
     assert [r["epoch"] for r in seen] == [1, 2, 3]
     lines = [json.loads(x) for x in (tmp_path / "epochs.jsonl").read_text().splitlines()]
