@@ -56,7 +56,7 @@ TINY_STAGES = (
     "r2_k3_s22_e4_i32_o48_se0.25", "r1_k3_s11_e4_i48_o64_se0.25",
 )
 #: A narrow B0-like base for CPU scaling demos (16 px, 10 classes): widths 16-24-32-48-64, MBConv e4/e6
-#: with SE 0.25, 8x total downsampling counting the stem (16 px -> 2x2 before the head); meant as the
+#: with SE 0.25, 8x total downsampling counting the stem (16 px -> 2x2 before the head); meant as
 #: the demo base of the scaling runs on the generated ``shapes`` set (``experiments/shapes.py``).
 NANO_STAGES = (
     "r1_k3_s11_e1_i16_o16_se0.25", "r2_k3_s22_e6_i16_o24_se0.25", "r2_k5_s22_e6_i24_o32_se0.25",
