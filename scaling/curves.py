@@ -86,7 +86,9 @@ def plot_curves(df: pd.DataFrame, out_dir: str | Path, *, metric: str = "test_ac
             p = points[points["method"] == m].sort_values(axis)
             color = COLORS.get(m, None)
             f = fits.get(m)
-            fit_label = f"; err = {f.a:.3f}(x/x0)^-{f.b:.2f} + {f.c:.3f}" if isinstance(f, PowerLaw) else ""
+            fit_label = ""
+            if isinstance(f, PowerLaw):
+                fit_label = f"; err = {f.a:.3f}(x/x0)^-{f.b:.2f} + {f.c:.3f}" + ("" if f.has_band else ", no band")
             ax.errorbar(p[axis], 100 * p["mean"], yerr=100 * p["std"], marker="o", capsize=3, ls="none",
                         color=color, label=f"{m} (n={int(p['n'].max())}/size){fit_label}")
             if isinstance(f, PowerLaw):

@@ -45,7 +45,8 @@ class PowerLaw:
     def band(self, x: Sequence[float] | np.ndarray, *, level: float = 0.9, draws: int = 2000,
              seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper predicted error at ``x`` (central ``level`` interval; NaN when the
-        covariance is undetermined, e.g. three points for three parameters)."""
+        covariance is undetermined, e.g. three points for three parameters, or so wide that
+        fewer than 10 % of parameter draws are within :data:`BOUNDS`)."""
         x = np.asarray(x, dtype=float)
         cov = np.asarray(self.cov, dtype=float)
         if not np.all(np.isfinite(cov)):
@@ -54,14 +55,24 @@ class PowerLaw:
         rng = np.random.default_rng(seed)
         p = rng.multivariate_normal([self.a, self.b, self.c], cov, size=draws, check_valid="ignore")
         inside = np.all((p >= BOUNDS[0]) & (p <= BOUNDS[1]), axis=1)
-        # Keep draws inside the bounds (clipping them would pile mass on the bounds and skew the band).
-        p = p[inside] if inside.mean() >= 0.1 else np.clip(p, BOUNDS[0], BOUNDS[1])
+        # Keep draws inside the bounds (clipping them would pile mass on the bounds and skew the
+        # band). If most draws fall outside, the data do not identify the parameters: no band.
+        if inside.mean() < 0.1:
+            nan = np.full_like(x, np.nan)
+            return nan, nan
+        p = p[inside]
         preds = p[:, :1] * np.power(x[None, :] / self.x0, -p[:, 1:2]) + p[:, 2:3]
         q = (1 - level) / 2
         return np.quantile(preds, q, axis=0), np.quantile(preds, 1 - q, axis=0)
 
+    @property
+    def has_band(self) -> bool:
+        """Whether the data determine the parameters well enough for an extrapolation band."""
+        return bool(np.all(np.isfinite(self.band([self.x0], draws=400)[0])))
+
     def to_dict(self) -> dict[str, Any]:
-        return {"law": "error = a * (x / x0) ** -b + c", "a": self.a, "b": self.b, "c": self.c, "x0": self.x0,
+        return {"band": "90 % of predictions under draws from the fit covariance" if self.has_band
+                else "undetermined: the data do not pin down a, b, c","law": "error = a * (x / x0) ** -b + c", "a": self.a, "b": self.b, "c": self.c, "x0": self.x0,
                 "n_points": self.n_points, "rmse": self.rmse,
                 "stderr": [math.sqrt(v) if math.isfinite(v) and v >= 0 else None
                            for v in np.diag(np.asarray(self.cov, dtype=float))]}
