@@ -72,7 +72,8 @@ class PowerLaw:
 
     def to_dict(self) -> dict[str, Any]:
         return {"band": "90 % of predictions under draws from the fit covariance" if self.has_band
-                else "undetermined: the data do not pin down a, b, c","law": "error = a * (x / x0) ** -b + c", "a": self.a, "b": self.b, "c": self.c, "x0": self.x0,
+                else "undetermined: the data do not pin down a, b, c",
+                "law": "error = a * (x / x0) ** -b + c", "a": self.a, "b": self.b, "c": self.c, "x0": self.x0,
                 "n_points": self.n_points, "rmse": self.rmse,
                 "stderr": [math.sqrt(v) if math.isfinite(v) and v >= 0 else None
                            for v in np.diag(np.asarray(self.cov, dtype=float))]}
