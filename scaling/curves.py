@@ -109,7 +109,7 @@ def plot_curves(df: pd.DataFrame, out_dir: str | Path, *, metric: str = "test_ac
         ax.set_title(title or f"{metric.replace('_', ' ')} against {axis}; lines: saturating power-law fit, "
                      f"band 90 %", fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="best")
         fig.tight_layout()
         path = out / f"accuracy_vs_{axis}.png"
         fig.savefig(path, dpi=120)
