@@ -404,7 +404,8 @@ def _section(cls: type, sec: str, value: Any, source: str) -> Any:
     kwargs = {}
     for key, v in value.items():
         if key not in hints:
-            raise ValueError(f"unknown key '{sec}.{key}' in {source}{_suggest(f'{sec}.{key}', [f'{sec}.{k}' for k in hints])}")
+            hint = _suggest(f"{sec}.{key}", [f"{sec}.{k}" for k in hints])
+            raise ValueError(f"unknown key '{sec}.{key}' in {source}{hint}")
         kwargs[key] = _coerce(v, hints[key], f"{sec}.{key}", source)
     try:
         return cls(**kwargs)

@@ -170,7 +170,7 @@ def _baseline_section(run: Path, config: dict[str, Any], baseline: NetworkSpec |
         "params": f"{s.params:,}", "MACs": f"{s.macs:,}", "MACs %": f"{100 * s.macs / c.macs:.1f}"}
         for s in c.stages])
     out.append(Block("table", frame=table))
-    diagram = draw(spec, run / "report_files" / "baseline.png", resolution=res)
+    diagram = draw(spec, run / "report_files" / "baseline.png", precomputed=c)
     out.append(Block("img", f"{spec.name}: stages, outputs and share of MACs.", path=diagram))
     return out
 
