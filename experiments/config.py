@@ -436,23 +436,24 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
 
 
 def _parse_override(raw: str, hint: Any, key: str, source: str) -> Any:
-    """Parse a ``--set`` value: TOML syntax (``10``, ``1e-3``, ``true``, ``[0, 1]``), bare strings
-    for string fields, ``none`` for optional fields, ``0,1,2`` for arrays."""
-    args = typing.get_args(hint)
-    if raw.lower() in ("none", "null") and type(None) in args:
-        return None
-    inner = next((a for a in args if a is not type(None)), hint) if args and typing.get_origin(hint) is not tuple \
-        else hint
-    if inner is str:
+    """Parse a ``--set`` value by the field's type: TOML syntax (``10``, ``1e-3``, ``true``,
+    ``[0, 1]``), bare text for strings, ``none`` for optional fields, ``a,b`` or ``[a, b]`` for arrays."""
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        if raw.lower() in ("none", "null"):
+            return None
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if hint is str:
         return raw
-    if typing.get_origin(inner) is tuple and not raw.startswith("["):
-        raw = f"[{raw}]"
-        if typing.get_args(inner)[0] is str:
-            raw = "[" + ", ".join(_toml_value(s.strip()) for s in raw[1:-1].split(",") if s.strip()) + "]"
+    if typing.get_origin(hint) is tuple:
+        items = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
+        if typing.get_args(hint)[0] is str:
+            return tuple(s.strip().strip("'\"") for s in items.split(",") if s.strip())
+        raw = f"[{items}]"
     try:
         return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
-        raise ValueError(f"{key} in {source} must be {_TYPE_NAMES.get(inner, 'a TOML value')}, got {raw!r}") from None
+        want = _TYPE_NAMES.get(hint) or f"an array of {_TYPE_NAMES[typing.get_args(hint)[0]].split()[-1]}s, e.g. 1,2"
+        raise ValueError(f"{key} in {source} must be {want}, got {raw!r}") from None
 
 
 def _toml_value(v: Any) -> str:

@@ -80,8 +80,16 @@ def block_detail(block: BlockSpec) -> str:
     return " · ".join(parts)
 
 
-def _fmt_macs(m: int) -> str:
-    return f"{m / 1e9:.2f} G" if m >= 1e9 else f"{m / 1e6:.1f} M" if m >= 1e5 else f"{m / 1e3:.1f} k"
+def _fmt_count(m: int) -> str:
+    """Three significant digits with a unit: ``91.5 M``, ``1.46 G``, ``173 k``, ``696``.
+
+    >>> _fmt_count(91_528_224), _fmt_count(1_464_336_384), _fmt_count(173_000), _fmt_count(696)
+    ('91.5 M', '1.46 G', '173 k', '696')
+    """
+    for scale, unit in ((1e9, " G"), (1e6, " M"), (1e3, " k")):
+        if m >= scale:
+            return f"{m / scale:.3g}{unit}"
+    return str(m)
 
 
 def rows(spec: NetworkSpec, c: Cost) -> list[Row]:
@@ -140,7 +148,7 @@ def draw(spec: NetworkSpec, path: str | Path, *, resolution: int | None = None, 
 
 def _title(spec: NetworkSpec, c: Cost) -> str:
     return (f"{spec.name}: {c.resolution}×{c.resolution} px, {c.num_classes} classes — "
-            f"{c.params / 1e6:.2f} M params, {_fmt_macs(c.macs)} MACs, {spec.num_blocks} blocks")
+            f"{c.params / 1e6:.2f} M params, {_fmt_count(c.macs)} MACs, {spec.num_blocks} blocks")
 
 
 def draw_rows(items: list[Row], path: str | Path, *, title: str, total_macs: int, dpi: int = 110) -> Path:
@@ -174,6 +182,9 @@ def draw_rows(items: list[Row], path: str | Path, *, title: str, total_macs: int
             ax.text(x_box + 0.12, yc + 0.11, it.detail, fontsize=7.5, color="#333333", va="center")
         else:
             ax.text(x_box + 0.12, yc, it.title, fontsize=9, fontweight="bold", va="center")
+        if it.params:
+            ax.text(x_box + box_w - 0.1, yc, f"{_fmt_count(it.params)} params", fontsize=7, color="#555555",
+                    va="center", ha="right")
         ax.text(x_out, yc, it.output, fontsize=8.5, va="center", family="monospace")
         if i + 1 < n:
             ax.add_patch(FancyArrowPatch((x_box + box_w / 2, yc + bh / 2), (x_box + box_w / 2, yc + bh / 2 + 0.14),
@@ -183,7 +194,7 @@ def draw_rows(items: list[Row], path: str | Path, *, title: str, total_macs: int
             ax.add_patch(Rectangle((x_bar, yc - 0.09), bar_w, 0.18, facecolor="#eeeeee", edgecolor="none"))
             ax.add_patch(Rectangle((x_bar, yc - 0.09), bar_w * it.macs / biggest, 0.18, facecolor=_BAR,
                                    edgecolor="none"))
-            ax.text(x_bar + bar_w + 0.08, yc, f"{share:5.1%}  {_fmt_macs(it.macs)}", fontsize=7.5, va="center")
+            ax.text(x_bar + bar_w + 0.08, yc, f"{share:5.1%}  {_fmt_count(it.macs)}", fontsize=7.5, va="center")
     ax.text(0.15, height - 0.25, "Bars: MACs (conv + linear multiply-adds, fvcore) of each stage, scaled to the "
             "largest stage; percentages are shares of the total. ×N: blocks in the stage; only the first is strided.",
             fontsize=6.5, color="#555555", va="center")

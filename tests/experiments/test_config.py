@@ -68,7 +68,8 @@ def test_demo_is_small() -> None:
 def test_overrides_parse_by_field_type() -> None:
     c = load_config("demo", overrides=[
         "search.trials=3", "train.lr=1e-3", "train.amp=true", "search.strategy=tpe", "family.phis=0,1",
-        "family.baselines=resnet18, tiny", "family.seeds=[3]", "run.ray_address=auto", "data.resolution=24",
+        "family.baselines=resnet18, tiny", "family.seeds=[3]", "train.model=tiny", "run.ray_address=auto",
+        "data.resolution=24",
         "search.storage=sqlite:///x.db", "grid.phi=2", "data.dataset=cifar10:/data/c10",
     ])
     assert c.search.trials == 3 and c.train.lr == 1e-3 and c.train.amp is True and c.search.strategy == "tpe"
