@@ -116,7 +116,7 @@ def _search_section(run: Path) -> list[Block]:
     if not pareto.is_file() and not trials.is_file():
         return out + [_not_run("Search", "search/")]
     if pareto.is_file():
-        out.append(Block("img", "Accuracy against MACs of every trial; the Pareto front is highlighted.", path=pareto))
+        out.append(Block("img", "Search: accuracy against MACs of the trials and their Pareto front.", path=pareto))
     if trials.is_file():
         df = _read_csv(trials)
         rank = next((c for c in RANK_COLUMNS if c in df.columns), None)
@@ -244,13 +244,22 @@ def render_markdown(blocks: list[Block], run: Path) -> str:
         elif b.kind == "p":
             parts.append(b.text)
         elif b.kind == "table" and b.frame is not None:
-            parts.append(b.frame.to_markdown(index=False, floatfmt=".4g"))
+            parts.append(_escape_pipes(b.frame).to_markdown(index=False, floatfmt=".4g"))
         elif b.kind == "img" and b.path is not None:
             rel = b.path.resolve().relative_to(run.resolve()).as_posix()
             parts.append(f"![{b.text}]({rel})\n\n*{b.text}*")
         elif b.kind == "code":
             parts.append(f"```\n{b.text}\n```")
     return "\n\n".join(parts) + "\n"
+
+
+def _escape_pipes(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells and headers escape ``|`` (which would split a Markdown table cell)."""
+    out = df.rename(columns=lambda c: str(c).replace("|", "\\|"))
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(lambda v: v.replace("|", "\\|") if isinstance(v, str) else v)
+    return out
 
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -296,11 +305,21 @@ def _inline(text: str) -> str:
 
 # ---- helpers ---------------------------------------------------------------------------------
 
+#: Longest text cell shown in a table (block-string lists of whole networks get cut with "...").
+MAX_CELL = 60
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
+    """The CSV with long text cells shortened; a one-cell error frame if it cannot be parsed."""
     try:
-        return pd.read_csv(path)
+        df = pd.read_csv(path)
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as e:
         return pd.DataFrame([{"error": f"cannot read {path.name}: {str(e).splitlines()[0]}"}])
+    for col in df.columns:
+        if df[col].dtype == object or pd.api.types.is_string_dtype(df[col]):
+            df[col] = df[col].map(lambda v: v if not isinstance(v, str) or len(v) <= MAX_CELL
+                                  else v[:MAX_CELL - 3] + "...")
+    return df
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -33,6 +33,7 @@ def _synthetic_run(run: Path) -> None:
         "val_accuracy": [0.5 + 0.03 * i for i in range(12)],
         "macs": [1_000_000 + 50_000 * i for i in range(12)],
         "objective": [0.5 + 0.02 * (i % 7) for i in range(12)],
+        "stages": ["|".join(["r1_k3_s11_e1_i32_o16_se0.25"] * 7)] * 12,
     }).to_csv(run / "search" / "trials.csv", index=False)
     _png(run / "search" / "pareto.png", "pareto")
     (run / "grid").mkdir()
@@ -75,6 +76,8 @@ def test_full_report(tmp_path: Path) -> None:
     # The top trial by objective leads the table.
     top = text.split("Top 10")[1].splitlines()[4]
     assert top.split("|")[1].strip() == "6"
+    assert "r1_k3_s11_e1_i32_o16_se0.25\\|r1_k3_s11_e1_i32_o16_se0.25\\|r..." in text  # cut, and | escaped
+    assert "r1_k3_s11_e1_i32_o16_se0.25|r1_k3_s11_e1_i32_o16_se0.25|r...</td>" in htm.read_text()
 
 
 def test_empty_run_dir_degrades_to_not_run(tmp_path: Path) -> None:
