@@ -104,7 +104,7 @@ def _stages_section(stages: dict[str, Any]) -> list[Block]:
     for name, info in stages.items():
         s = _seconds(info)
         status = info.get("status", "completed") if isinstance(info, dict) else "completed"
-        rows.append({"stage": name, "status": status, "wall time": _duration(s)})
+        rows.append({"stage": name, "status": status, "wall time": _duration(s) if s is not None else "-"})
     total = sum(s for s in (_seconds(i) for i in stages.values()) if s is not None)
     rows.append({"stage": "total", "status": "", "wall time": _duration(total)})
     return out + [Block("table", frame=pd.DataFrame(rows))]
@@ -228,7 +228,8 @@ def _provenance_section(config: dict[str, Any], stages: dict[str, Any]) -> list[
     rows += [{"item": k, "value": "" if v is None else str(v)} for k, v in {**p["machine"], **p["device"]}.items()]
     rows += [{"item": "git", "value": p["git"] or ""}, {"item": "written (UTC)", "value": p["time_utc"]}]
     rows += [{"item": f"seed {k}", "value": str(v)} for k, v in p["seeds"].items()]
-    rows += [{"item": f"wall time {k}", "value": _duration(_seconds(v))} for k, v in stages.items()]
+    rows += [{"item": f"wall time {k}", "value": _duration(s) if (s := _seconds(v)) is not None else "-"}
+             for k, v in stages.items()]
     return [Block("h2", "Provenance"), Block("table", frame=pd.DataFrame(rows)),
             Block("h3", "Configuration"), Block("code", json.dumps(config, indent=2, default=str))]
 
@@ -274,7 +275,7 @@ def render_html(blocks: list[Block], *, title: str) -> str:
              f"<style>{_CSS}</style></head><body>"]
     for b in blocks:
         if b.kind in ("h1", "h2", "h3"):
-            parts.append(f"<{b.kind}>{html.escape(b.text)}</{b.kind}>")
+            parts.append(f"<{b.kind}>{_inline(b.text)}</{b.kind}>")
         elif b.kind == "p":
             parts.append(f"<p>{_inline(b.text)}</p>")
         elif b.kind == "table" and b.frame is not None:

@@ -72,7 +72,7 @@ def test_full_report(tmp_path: Path) -> None:
     page = htm.read_text()
     images = _images_in_html(page)
     assert len(images) == len(links) and all(i.startswith(PNG_MAGIC) for i in images)
-    assert "src='search/" not in page and "<table" in page
+    assert "src='search/" not in page and "<table" in page and "ranked by <code>objective</code>" in page
     # The top trial by objective leads the table.
     top = text.split("Top 10")[1].splitlines()[4]
     assert top.split("|")[1].strip() == "6"
@@ -100,7 +100,7 @@ def test_partial_run_and_bad_files(tmp_path: Path) -> None:
     text = md.read_text()
     assert "cannot read trials.csv" in text and "cannot read coefficients.json" in text
     assert "config train.model (no search result)" in text  # baseline falls back to the configured model
-    assert "Family: not run" in text and re.search(r"\| grid +\| failed +\| not run", text)
+    assert "Family: not run" in text and re.search(r"\| grid +\| failed +\| - ", text)
 
 
 def test_unknown_baseline_is_reported_not_raised(tmp_path: Path) -> None:
