@@ -27,7 +27,7 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 #: Where named configs (``demo``, ``cifar10``, ``paper``) live.
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -50,8 +50,24 @@ def _choice(key: str, value: str, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
 
 
+class _Section:
+    """``to_dict`` / ``from_dict`` shared by the sections; ``SECTION`` is the TOML table's name."""
+
+    SECTION: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable data (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> Any:
+        """Build and validate from plain data; unknown keys and wrong types are one-line errors."""
+        return _section(cls, cls.SECTION, data, source)
+
+
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(_Section):
     """What to train on.
 
     Args:
@@ -61,6 +77,8 @@ class DataConfig:
         data_fraction: fraction of the training split used by every full training run.
         loader_workers: DataLoader worker processes (0: load in the main process).
     """
+
+    SECTION: ClassVar[str] = "data"
 
     dataset: str = "shapes"
     resolution: int | None = None
@@ -76,7 +94,7 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_Section):
     """How to train one model (used by the grid search and the family; search has its own budget).
 
     Defaults are a plain SGD recipe for small CPU runs; ``paper.toml`` sets EfficientNet's (§5.2).
@@ -107,6 +125,8 @@ class TrainConfig:
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda[:N]``.
         amp: mixed precision on CUDA.
     """
+
+    SECTION: ClassVar[str] = "train"
 
     model: str = "efficientnet_nano"
     epochs: int = 10
@@ -162,7 +182,7 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
-class SearchConfig:
+class SearchConfig(_Section):
     """The baseline search (MnasNet / EfficientNet §4): maximise ``ACC x (cost / T)^w``.
 
     Args:
@@ -180,6 +200,8 @@ class SearchConfig:
         storage: an optuna storage URL; ``None``: a SQLite file in the run directory.
         study: the optuna study name (a rerun with the same storage and study resumes).
     """
+
+    SECTION: ClassVar[str] = "search"
 
     space: str = "mnasnet"
     strategy: str = "random"
@@ -209,7 +231,7 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
-class GridConfig:
+class GridConfig(_Section):
     """The compound-coefficient grid search at phi (EfficientNet §3.3, step 1).
 
     Args:
@@ -219,6 +241,8 @@ class GridConfig:
         epochs: training epochs per grid point.
         phi: the compound coefficient the grid is searched at (paper: 1).
     """
+
+    SECTION: ClassVar[str] = "grid"
 
     step: float = 0.05
     tolerance: float = 0.1
@@ -236,7 +260,7 @@ class GridConfig:
 
 
 @dataclass(frozen=True)
-class FamilyConfig:
+class FamilyConfig(_Section):
     """The scaled family (B0...B7 style) and other backbones scaled with the same coefficients.
 
     Args:
@@ -248,6 +272,8 @@ class FamilyConfig:
         dropout: ``(first, last)``: dropout rising linearly over ``phis`` (paper 0.2 -> 0.5);
             empty: each spec's own.
     """
+
+    SECTION: ClassVar[str] = "family"
 
     phis: tuple[int, ...] = (0, 1, 2, 3)
     seeds: tuple[int, ...] = (0,)
@@ -279,7 +305,7 @@ class FamilyConfig:
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(_Section):
     """Where and how the whole experiment runs.
 
     Args:
@@ -288,6 +314,8 @@ class RunConfig:
         ray_address: an existing Ray cluster (``auto`` or ``HOST:PORT``); ``None`` starts a local one.
         seed: the experiment's seed (search sampler, data splits).
     """
+
+    SECTION: ClassVar[str] = "run"
 
     out: str = "runs/experiment"
     workers: int = 1
@@ -300,7 +328,7 @@ class RunConfig:
         _positive("run.workers", self.workers)
 
 
-SECTIONS: dict[str, type] = {
+SECTIONS: dict[str, type[_Section]] = {
     "data": DataConfig, "train": TrainConfig, "search": SearchConfig, "grid": GridConfig,
     "family": FamilyConfig, "run": RunConfig,
 }
@@ -323,8 +351,7 @@ class ExperimentConfig:
         """Plain JSON-serialisable data (tuples become lists)."""
         d: dict[str, Any] = {"name": self.name, "description": self.description}
         for sec in SECTIONS:
-            d[sec] = {k: list(v) if isinstance(v, tuple) else v
-                      for k, v in dataclasses.asdict(getattr(self, sec)).items()}
+            d[sec] = getattr(self, sec).to_dict()
         return d
 
     @classmethod
@@ -364,7 +391,7 @@ class ExperimentConfig:
             sec, _, name = key.partition(".")
             if sec not in SECTIONS:
                 raise ValueError(f"unknown section {sec!r} in {source} {item!r}{_suggest(sec, list(SECTIONS))}")
-            hints = typing.get_type_hints(SECTIONS[sec])
+            hints = _field_types(SECTIONS[sec])
             if name not in hints:
                 raise ValueError(f"unknown key {key!r} in {source}{_suggest(key, [f'{sec}.{k}' for k in hints])}")
             data[sec][name] = _parse_override(raw.strip(), hints[name], key, source)
@@ -400,7 +427,7 @@ def _suggest(key: str, known: list[str]) -> str:
 def _section(cls: type, sec: str, value: Any, source: str) -> Any:
     if not isinstance(value, dict):
         raise ValueError(f"[{sec}] in {source} must be a table of keys, got {value!r}")
-    hints = typing.get_type_hints(cls)
+    hints = _field_types(cls)
     kwargs = {}
     for key, v in value.items():
         if key not in hints:
@@ -411,6 +438,12 @@ def _section(cls: type, sec: str, value: Any, source: str) -> Any:
         return cls(**kwargs)
     except ValueError as e:
         raise ValueError(f"{e} (in {source})") from None
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    """The dataclass fields' resolved annotations (``ClassVar``s left out)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}

@@ -133,3 +133,13 @@ def test_sections_are_frozen_and_validated_directly() -> None:
     with pytest.raises(ValueError, match="train.schedule"):
         TrainConfig(schedule="step")
     assert FamilyConfig(phis=(2,), dropout=(0.2, 0.5)).dropout_for(2) == 0.2
+
+
+def test_section_round_trip_and_unknown_keys() -> None:
+    t = TrainConfig(optimizer="rmsprop", lr_batch=4096)
+    assert TrainConfig.from_dict(t.to_dict()) == t
+    f = FamilyConfig(phis=(0, 2), baselines=("resnet50",))
+    assert f.to_dict()["phis"] == [0, 2] and FamilyConfig.from_dict(f.to_dict()) == f
+    with pytest.raises(ValueError, match="unknown key 'search.trails' in config: did you mean 'search.trials'"):
+        SearchConfig.from_dict({"trails": 3})
+    assert "SECTION" not in SearchConfig().to_dict()
