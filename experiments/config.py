@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+#: Augmentation policies (``experiments.augment.POLICIES`` on the trainer's branch).
+AUGMENTS = ("auto", "none", "crop", "crop_flip", "rrc_flip", "randaugment", "autoaugment")
 #: Where named configs (``demo``, ``cifar10``, ``paper``) live.
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -112,18 +114,20 @@ class TrainConfig(_Section):
         rmsprop_decay: RMSProp squared-gradient decay (TF ``decay``, PyTorch ``alpha``).
         rmsprop_eps: RMSProp epsilon (TF EfficientNet uses 1e-3).
         weight_decay: L2 penalty.
-        schedule: ``cosine``, ``exponential`` (x ``decay_rate`` every ``decay_epochs``, staircase)
+        schedule: ``cosine``, ``step`` (x ``decay_rate`` every ``decay_epochs``, staircase: the
+            paper's exponential decay)
             or ``constant``; all after ``warmup_epochs`` of linear warm-up.
-        decay_rate, decay_epochs: the exponential schedule (paper: 0.97 every 2.4 epochs).
+        decay_rate, decay_epochs: the step schedule (paper: 0.97 every 2.4 epochs).
         warmup_epochs: linear warm-up epochs (paper: 5).
         label_smoothing: cross-entropy label smoothing (paper: 0.1).
-        augment: ``none``, ``basic`` (flip + crop), ``autoaugment`` or ``randaugment``.
+        augment: a policy of ``experiments.augment``: ``auto`` (by data set), ``none``, ``crop``,
+            ``crop_flip``, ``rrc_flip`` (random-resized crop + flip), ``randaugment``, ``autoaugment``.
         ema: exponential moving average decay of weights, 0 disables (TF EfficientNet: 0.9999).
         bn_momentum: PyTorch BatchNorm momentum (TF 0.99 = 0.01); ``None``: the spec's own.
         dropout: classifier dropout; ``None``: the spec's own (family members may override).
         drop_connect_rate: stochastic depth rate (survival 0.8 = 0.2); ``None``: the spec's own.
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda[:N]``.
-        amp: mixed precision on CUDA.
+        precision: ``auto`` (fp32 on CPU, bf16/fp16 autocast on CUDA), ``fp32``, ``bf16``, ``fp16``.
     """
 
     SECTION: ClassVar[str] = "train"
@@ -143,13 +147,13 @@ class TrainConfig(_Section):
     decay_epochs: float = 2.4
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
-    augment: str = "none"
+    augment: str = "auto"
     ema: float = 0.0
     bn_momentum: float | None = None
     dropout: float | None = None
     drop_connect_rate: float | None = None
     device: str = "auto"
-    amp: bool = False
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         _positive("train.epochs", self.epochs)
@@ -157,11 +161,12 @@ class TrainConfig(_Section):
         _choice("train.optimizer", self.optimizer, ("sgd", "rmsprop", "adamw"))
         _positive("train.lr", self.lr)
         _positive("train.lr_batch", self.lr_batch)
-        _choice("train.schedule", self.schedule, ("cosine", "exponential", "constant"))
+        _choice("train.schedule", self.schedule, ("cosine", "step", "constant"))
         _positive("train.decay_epochs", self.decay_epochs)
         _positive("train.warmup_epochs", self.warmup_epochs, zero=True)
         _positive("train.weight_decay", self.weight_decay, zero=True)
-        _choice("train.augment", self.augment, ("none", "basic", "autoaugment", "randaugment"))
+        _choice("train.augment", self.augment, AUGMENTS)
+        _choice("train.precision", self.precision, ("auto", "fp32", "bf16", "fp16"))
         for key in ("momentum", "rmsprop_decay", "label_smoothing", "ema", "dropout", "drop_connect_rate"):
             v = getattr(self, key)
             if v is not None and not 0.0 <= v < 1.0:

@@ -48,7 +48,7 @@ def test_paper_recipe() -> None:
     c = load_config("paper")
     t = c.train
     assert (t.optimizer, t.rmsprop_decay, t.momentum, t.weight_decay) == ("rmsprop", 0.9, 0.9, 1e-5)
-    assert (t.lr, t.lr_batch, t.schedule, t.decay_rate, t.decay_epochs) == (0.256, 4096, "exponential", 0.97, 2.4)
+    assert (t.lr, t.lr_batch, t.schedule, t.decay_rate, t.decay_epochs) == (0.256, 4096, "step", 0.97, 2.4)
     assert (t.warmup_epochs, t.augment, t.label_smoothing, t.bn_momentum) == (5.0, "autoaugment", 0.1, 0.01)
     assert t.drop_connect_rate == pytest.approx(1 - 0.8) and t.dropout == 0.2
     assert (c.family.dropout_for(0), c.family.dropout_for(7)) == (0.2, 0.5)
@@ -67,12 +67,12 @@ def test_demo_is_small() -> None:
 
 def test_overrides_parse_by_field_type() -> None:
     c = load_config("demo", overrides=[
-        "search.trials=3", "train.lr=1e-3", "train.amp=true", "search.strategy=tpe", "family.phis=0,1",
+        "search.trials=3", "train.lr=1e-3", "family.official=true", "search.strategy=tpe", "family.phis=0,1",
         "family.baselines=resnet18, tiny", "family.seeds=[3]", "train.model=tiny", "run.ray_address=auto",
         "data.resolution=24",
         "search.storage=sqlite:///x.db", "grid.phi=2", "data.dataset=cifar10:/data/c10",
     ])
-    assert c.search.trials == 3 and c.train.lr == 1e-3 and c.train.amp is True and c.search.strategy == "tpe"
+    assert c.search.trials == 3 and c.train.lr == 1e-3 and c.family.official is True and c.search.strategy == "tpe"
     assert c.family.phis == (0, 1) and c.family.baselines == ("resnet18", "tiny") and c.family.seeds == (3,)
     assert c.run.ray_address == "auto" and c.data.resolution == 24 and c.search.storage == "sqlite:///x.db"
     assert c.grid.phi == 2.0 and isinstance(c.grid.phi, float) and c.data.dataset == "cifar10:/data/c10"
@@ -85,7 +85,7 @@ def test_overrides_parse_by_field_type() -> None:
     ("nmae = 'x'\n", "unknown key 'nmae' in demo.toml: did you mean 'name'?"),
     ("[search]\ntrials = '10'\n", "search.trials in demo.toml must be an integer, got '10'"),
     ("[search]\ntrials = 1.5\n", "search.trials in demo.toml must be an integer, got 1.5"),
-    ("[train]\namp = 1\n", "train.amp in demo.toml must be true or false, got 1"),
+    ("[family]\nofficial = 1\n", "family.official in demo.toml must be true or false, got 1"),
     ("[family]\nphis = 3\n", "family.phis in demo.toml must be an array"),
     ("[family]\nbaselines = ['a', 2]\n", "family.baselines[1] in demo.toml must be a string, got 2"),
     ("search = 3\n", "[search] in demo.toml must be a table"),
@@ -131,7 +131,7 @@ def test_sections_are_frozen_and_validated_directly() -> None:
     with pytest.raises(ValueError, match="family.phis must be distinct"):
         FamilyConfig(phis=(0, 0))
     with pytest.raises(ValueError, match="train.schedule"):
-        TrainConfig(schedule="step")
+        TrainConfig(schedule="exponential")
     assert FamilyConfig(phis=(2,), dropout=(0.2, 0.5)).dropout_for(2) == 0.2
 
 
