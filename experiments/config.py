@@ -77,6 +77,8 @@ class DataConfig(_Section):
             ``cifar100:PATH`` or ``imagefolder:PATH`` (the trainer contract's names).
         resolution: input pixels; ``None`` uses each model's own.
         data_fraction: fraction of the training split used by every full training run.
+        val_fraction: share of the training pool held out for validation (model selection; the
+            test split is only reported).
         loader_workers: DataLoader worker processes (0: load in the main process).
     """
 
@@ -85,6 +87,7 @@ class DataConfig(_Section):
     dataset: str = "shapes"
     resolution: int | None = None
     data_fraction: float = 1.0
+    val_fraction: float = 0.1
     loader_workers: int = 0
 
     def __post_init__(self) -> None:
@@ -92,6 +95,8 @@ class DataConfig(_Section):
             raise ValueError("data.dataset must not be empty: give a dataset name such as 'shapes'")
         _positive("data.resolution", self.resolution)
         _fraction("data.data_fraction", self.data_fraction)
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"data.val_fraction must be in (0, 1), got {self.val_fraction}")
         _positive("data.loader_workers", self.loader_workers, zero=True)
 
 
