@@ -131,7 +131,7 @@ class TrainConfig(_Section):
         bn_momentum: PyTorch BatchNorm momentum (TF 0.99 = 0.01); ``None``: the spec's own.
         dropout: classifier dropout; ``None``: the spec's own (family members may override).
         drop_connect_rate: stochastic depth rate (survival 0.8 = 0.2); ``None``: the spec's own.
-        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda[:N]``.
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         precision: ``auto`` (fp32 on CPU, bf16/fp16 autocast on CUDA), ``fp32``, ``bf16``, ``fp16``.
     """
 
@@ -172,6 +172,7 @@ class TrainConfig(_Section):
         _positive("train.weight_decay", self.weight_decay, zero=True)
         _choice("train.augment", self.augment, AUGMENTS)
         _choice("train.precision", self.precision, ("auto", "fp32", "bf16", "fp16"))
+        _choice("train.device", self.device, ("auto", "cpu", "cuda"))
         for key in ("momentum", "rmsprop_decay", "label_smoothing", "ema", "dropout", "drop_connect_rate"):
             v = getattr(self, key)
             if v is not None and not 0.0 <= v < 1.0:
@@ -406,6 +407,49 @@ class ExperimentConfig:
                 raise ValueError(f"unknown key {key!r} in {source}{_suggest(key, [f'{sec}.{k}' for k in hints])}")
             data[sec][name] = _parse_override(raw.strip(), hints[name], key, source)
         return ExperimentConfig.from_dict(data, source=source)
+
+
+#: The trainer's RMSProp (``experiments.optim.RMSpropTF``) has the paper's decay and epsilon built in.
+_TRAINER_RMSPROP = {"rmsprop_decay": 0.9, "rmsprop_eps": 1e-3}
+
+
+def trainer_config(cfg: ExperimentConfig, *, model: str | dict[str, Any], epochs: int | None = None,
+                   seed: int | None = None, resolution: int | None = None, data_fraction: float | None = None,
+                   dropout: float | None = None, out_dir: str | None = None) -> dict[str, Any]:
+    """The trainer's config dict (``docs/architecture.md``, the trainer contract) for one run.
+
+    ``[data]`` and ``[train]`` give the defaults; the keyword arguments are what a stage varies
+    (a search trial's proxy epochs and fraction, a family member's model, seed and dropout).
+    ``lr`` is scaled from ``lr_batch`` to ``batch_size``; ``ema`` becomes ``ema_decay``.
+
+    >>> d = trainer_config(ExperimentConfig(), model="tiny", epochs=2, seed=1)
+    >>> d["model"], d["epochs"], d["seed"], d["dataset"], d["ema_decay"]
+    ('tiny', 2, 1, 'shapes', 0.0)
+
+    Raises:
+        ValueError: ``rmsprop_decay`` / ``rmsprop_eps`` differ from the values the trainer's
+            RMSProp has built in (0.9, 1e-3).
+    """
+    t, d = cfg.train, cfg.data
+    for key, fixed in _TRAINER_RMSPROP.items():
+        if getattr(t, key) != fixed:
+            raise ValueError(f"train.{key} = {getattr(t, key)} is not supported: the trainer's RMSProp uses "
+                             f"{fixed}; remove the key")
+    return {
+        "model": model, "dataset": d.dataset,
+        "resolution": resolution if resolution is not None else d.resolution,
+        "epochs": epochs if epochs is not None else t.epochs,
+        "seed": seed if seed is not None else cfg.run.seed,
+        "data_fraction": data_fraction if data_fraction is not None else d.data_fraction,
+        "val_fraction": d.val_fraction, "batch_size": t.batch_size, "optimizer": t.optimizer,
+        "lr": t.scaled_lr, "momentum": t.momentum, "weight_decay": t.weight_decay, "schedule": t.schedule,
+        "warmup_epochs": t.warmup_epochs, "decay_rate": t.decay_rate, "decay_epochs": t.decay_epochs,
+        "label_smoothing": t.label_smoothing, "ema_decay": t.ema, "augment": t.augment,
+        "dropout": dropout if dropout is not None else t.dropout, "drop_connect_rate": t.drop_connect_rate,
+        "device": t.device, "precision": t.precision, "out_dir": out_dir,
+        # None means the spec's own; only sent when set (not every trainer version takes it).
+        **({"bn_momentum": t.bn_momentum} if t.bn_momentum is not None else {}),
+    }
 
 
 def load_config(ref: str | Path, *, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:

@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pytest
 
+import search_spaces as ss
 from experiments.config import (
+    AUGMENTS,
     CONFIG_DIR,
     ExperimentConfig,
     FamilyConfig,
     SearchConfig,
     TrainConfig,
     load_config,
+    trainer_config,
 )
 
 NAMED = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
@@ -49,7 +52,8 @@ def test_paper_recipe() -> None:
     t = c.train
     assert (t.optimizer, t.rmsprop_decay, t.momentum, t.weight_decay) == ("rmsprop", 0.9, 0.9, 1e-5)
     assert (t.lr, t.lr_batch, t.schedule, t.decay_rate, t.decay_epochs) == (0.256, 4096, "step", 0.97, 2.4)
-    assert (t.warmup_epochs, t.augment, t.label_smoothing, t.bn_momentum) == (5.0, "autoaugment", 0.1, 0.01)
+    assert (t.warmup_epochs, t.augment, t.label_smoothing) == (5.0, "autoaugment", 0.1)
+    assert t.bn_momentum is None and ss.get(t.model).bn_momentum == 0.01  # the spec's own: TF 0.99
     assert t.drop_connect_rate == pytest.approx(1 - 0.8) and t.dropout == 0.2
     assert (c.family.dropout_for(0), c.family.dropout_for(7)) == (0.2, 0.5)
     assert (c.search.target_macs, c.search.w) == (400e6, -0.07)
@@ -143,3 +147,39 @@ def test_section_round_trip_and_unknown_keys() -> None:
     with pytest.raises(ValueError, match="unknown key 'search.trails' in config: did you mean 'search.trials'"):
         SearchConfig.from_dict({"trails": 3})
     assert "SECTION" not in SearchConfig().to_dict()
+
+
+@pytest.mark.parametrize("name", NAMED)
+def test_trainer_config_is_accepted_by_the_trainer(name: str) -> None:
+    """The mapping onto the trainer's TrainConfig (branch train) stays in step with it."""
+    training = pytest.importorskip("experiments.training")
+    cfg = load_config(name)
+    d = trainer_config(cfg, model=cfg.train.model, seed=3, dropout=cfg.family.dropout_for(0))
+    t = training.TrainConfig.from_dict(d)
+    assert (t.model, t.seed, t.lr, t.ema_decay) == (cfg.train.model, 3, cfg.train.scaled_lr, cfg.train.ema)
+
+
+def test_choices_match_the_trainer() -> None:
+    training = pytest.importorskip("experiments.training")
+    from experiments import augment, optim
+
+    assert set(AUGMENTS) == set(augment.POLICIES)
+    assert set(optim.OPTIMIZERS) == {"sgd", "rmsprop", "adamw"}
+    assert set(optim.SCHEDULES) == {"cosine", "step", "constant"}
+    assert set(training.PRECISIONS) == {"auto", "fp32", "bf16", "fp16"}
+    assert set(training.DEVICES) == {"auto", "cpu", "cuda"}
+
+
+def test_named_configs_name_real_models_and_datasets() -> None:
+    data = pytest.importorskip("experiments.data")
+    for name in NAMED:
+        cfg = load_config(name)
+        data.parse_ref(cfg.data.dataset)
+        for model in (cfg.train.model, *cfg.family.baselines):
+            ss.get(model)
+
+
+def test_trainer_config_rejects_unsupported_rmsprop() -> None:
+    cfg = load_config("paper", overrides=["train.rmsprop_eps=1e-8"])
+    with pytest.raises(ValueError, match="train.rmsprop_eps = 1e-08 is not supported"):
+        trainer_config(cfg, model="efficientnet_b0")
