@@ -25,8 +25,10 @@ def b0_cost() -> Cost:
     return cost(ss.get("efficientnet_b0", resolution=32, num_classes=10))
 
 
-@pytest.mark.parametrize("name", ["tiny", "mobilenet_v1", pytest.param("resnet50", marks=pytest.mark.slow),
-                                  pytest.param("mnasnet_a1", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", [
+    "tiny", "efficientnet_nano", "mobilenet_v1",
+    pytest.param("resnet50", marks=pytest.mark.slow), pytest.param("mnasnet_a1", marks=pytest.mark.slow),
+])
 def test_draw_writes_png_one_row_per_stage(name: str, tmp_path: Path) -> None:
     spec = ss.get(name)
     path = draw(spec, tmp_path / "sub" / f"{name}.png", resolution=32)
