@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(args.rounds):
         for r in runs:
             r.round(args.steps)
-        print(f"#   round {i + 1}/{args.rounds} done", file=sys.stderr, flush=True)
+        so_far = ", ".join(f"{r.name} {r.img_s('train'):.1f}/{r.img_s('infer'):.1f}" for r in runs)
+        print(f"#   round {i + 1}/{args.rounds} done; train/infer img/s so far: {so_far}", file=sys.stderr, flush=True)
     rows = [{"variant": r.name, "train_img_s": r.img_s("train"), "infer_img_s": r.img_s("infer"),
              "train_peak_mb": r.memory["train"] / 2**20, "infer_peak_mb": r.memory["infer"] / 2**20,
              "compile_s": r.compile_s} for r in runs]

@@ -113,7 +113,7 @@ def test_cli_tiny_on_digits_reaches_95_percent(tmp_path: Path) -> None:
 def test_small_mbconv_on_mnist5k_reaches_95_percent(tmp_path: Path) -> None:
     from experiments.training import train_fn
 
-    m = train_fn({"model": "tiny", "dataset": "mnist5k", "resolution": 28, "epochs": 15, "quiet": True,
+    m = train_fn({"model": "tiny", "dataset": "mnist5k", "resolution": 28, "epochs": 15, "quiet": True, "threads": 1,
                   "out_dir": str(tmp_path)})
     print(f"tiny/mnist5k: test {m['test_accuracy']:.4f} in {m['train_seconds']:.1f} s training")
     assert m["status"] == "completed" and m["test_accuracy"] >= 0.95
