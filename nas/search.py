@@ -32,7 +32,7 @@ from nas.objective import Objective
 from nas.space import SearchSpace
 from nas.strategies import make_sampler
 from search_spaces import NetworkSpec, build, encode_block
-from search_spaces.cost import cost, measure_latency
+from search_spaces.cost import count_params, macs, measure_latency
 
 TrainerFn = Callable[..., dict]
 #: Trial states that count towards the requested number of trials.
@@ -183,10 +183,10 @@ def finished(study: optuna.Study) -> list[FrozenTrial]:
 
 def measure(spec: NetworkSpec, objective: Objective) -> dict[str, Any]:
     """Params, MACs and (when the objective's cost is latency) batch-1 latency in ms."""
-    c = cost(spec)
-    out: dict[str, Any] = {"params": c.params, "macs": c.macs, "latency_ms": None}
+    model = build(spec)
+    out: dict[str, Any] = {"params": count_params(model), "macs": macs(spec), "latency_ms": None}
     if objective.metric == "latency":
-        out["latency_ms"] = measure_latency(build(spec), spec.resolution, batch=1)[0]
+        out["latency_ms"] = measure_latency(model, spec.resolution, batch=1)[0]
     return out
 
 

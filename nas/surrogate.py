@@ -108,3 +108,29 @@ class SurrogateTrainer:
         return {"status": status, "val_accuracy": acc, "test_accuracy": acc, "params": None,
                 "macs": approx_macs(spec, res), "resolution": res, "num_classes": spec.num_classes,
                 "train_seconds": 0.0, "images_per_second": None}
+
+
+def trials_to_target(space: Any, objective: Any, strategy: str, *, target_reward: float, max_trials: int,
+                     seed: int = 0, landscape: int = 0, population_size: int = 20) -> int | None:
+    """Trials a strategy needs on the surrogate before some trial's reward reaches ``target_reward``.
+
+    Runs an in-memory Optuna study with the strategy's sampler; each trial builds the spec from
+    the sampled choices and scores it with :class:`SurrogateTrainer` (``landscape`` seeds it) and
+    :func:`approx_macs`. Returns None when ``max_trials`` are not enough.
+    """
+    import optuna
+
+    from nas.strategies import make_sampler
+
+    surrogate = SurrogateTrainer(seed=landscape)
+    study = optuna.create_study(direction="maximize",
+                                sampler=make_sampler(strategy, seed=seed, population_size=population_size))
+    for n in range(1, max_trials + 1):
+        trial = study.ask()
+        spec = space.to_spec(space.sample(trial))
+        acc = surrogate.accuracy(spec)
+        reward = objective.reward(acc, approx_macs(spec))
+        study.tell(trial, reward)
+        if reward >= target_reward:
+            return n
+    return None
