@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ["models"]
+COMMANDS = ["models", "search", "export"]
 
 
 class UsageError(ValueError):
