@@ -1,0 +1,188 @@
+"""Every call into Ray lives here (Ray's reporting API has changed several times).
+
+Ray is started on loopback with exactly the CPUs we mean to use, or joins an existing cluster
+with ``address``. Ray sets ``OMP_NUM_THREADS=1`` in workers, so each trial sets torch's thread
+count from the CPUs it was given (:func:`set_threads_from_resources`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import Any
+
+TrainerFn = Callable[..., dict[str, Any]]
+ExecutorFn = Callable[[TrainerFn, list[dict[str, Any]]], list[dict[str, Any]]]
+
+
+#: Ray resolves "127.0.0.1" to the machine's routable address unless this is "0" (then a
+#: local Ray binds to loopback only). Read by ray at import time and inherited by its processes.
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def use_loopback() -> None:
+    """Make a local Ray (and any ``ray start`` run from this environment) bind to 127.0.0.1."""
+    os.environ[LOOPBACK_ENV] = "0"
+    try:
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
+    except ImportError:  # pragma: no cover - ray is a dependency
+        pass
+
+
+def init_ray(*, num_cpus: int | None = None, address: str | None = None) -> bool:
+    """Start a local Ray on 127.0.0.1 with ``num_cpus`` CPUs, or connect to ``address``.
+
+    Returns True when this call started Ray (so the caller should shut it down)."""
+    if not address:
+        use_loopback()
+    import ray
+
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                              "configure_logging": False}
+    if address:
+        try:
+            ray.init(address=address, **kwargs)
+        except Exception as e:  # ray raises ConnectionError and friends
+            raise ValueError(f"cannot connect to the Ray cluster at {address!r}: {str(e).splitlines()[0]}; "
+                             f"start one with 'ray start --head --node-ip-address 127.0.0.1'") from None
+    else:
+        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
+    return True
+
+
+def shutdown_ray() -> None:
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+@contextlib.contextmanager
+def ray_session(*, num_cpus: int | None = None, address: str | None = None) -> Iterator[None]:
+    """Ray for the duration of a ``with`` block; stopped afterwards if this block started it."""
+    started = init_ray(num_cpus=num_cpus, address=address)
+    try:
+        yield
+    finally:
+        if started:
+            shutdown_ray()
+
+
+def trial_cpus() -> int:
+    """CPUs Ray assigned to the current trial (1 when not inside a Ray trial)."""
+    try:
+        import ray
+
+        res = ray.get_runtime_context().get_assigned_resources()
+        return max(1, int(res.get("CPU", 1)))
+    except Exception:
+        return 1
+
+
+def set_threads_from_resources() -> int:
+    """``torch.set_num_threads`` to the trial's CPUs (Ray defaults OMP threads to 1)."""
+    import torch
+
+    n = trial_cpus()
+    torch.set_num_threads(n)
+    return n
+
+
+def report(metrics: dict[str, Any]) -> None:
+    """Report metrics from inside a Tune trial."""
+    from ray import tune
+
+    tune.report({k: v for k, v in metrics.items() if isinstance(v, int | float | str | bool) or v is None})
+
+
+def _trial(config: dict[str, Any], *, trainer: TrainerFn, configs: list[dict[str, Any]]) -> None:
+    n = set_threads_from_resources()
+    cfg = dict(configs[config["index"]])
+    cfg.setdefault("threads", n)
+
+    def on_epoch(record: dict[str, Any]) -> bool:
+        report({**record, "final": False})
+        return False
+
+    metrics = trainer(cfg, on_epoch=on_epoch)
+    report({**metrics, "final": True, "index": config["index"]})
+
+
+def run_configs(
+    trainer: TrainerFn,
+    configs: list[dict[str, Any]],
+    *,
+    workers: int,
+    address: str | None = None,
+    cpus_per_trial: int | None = None,
+    name: str = "effnas",
+) -> list[dict[str, Any]]:
+    """Run ``trainer(config)`` for every config as Ray Tune trials, ``workers`` at a time.
+
+    Returns the trainers' final metrics in the order of ``configs``. A trial that raised gets
+    ``{"status": "failed", "error": ...}``. Starts (and stops) a local Ray on loopback with
+    ``workers * cpus_per_trial`` CPUs unless ``address`` names a running cluster.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if not configs:
+        return []
+    from ray import tune
+
+    cpus = cpus_per_trial or max(1, (os.cpu_count() or 1) // workers)
+    with ray_session(num_cpus=None if address else workers * cpus, address=address):
+        trainable = tune.with_resources(
+            tune.with_parameters(_trial, trainer=trainer, configs=configs), {"cpu": cpus}
+        )
+        with tempfile.TemporaryDirectory(prefix="effnas-ray-") as storage:
+            tuner = tune.Tuner(
+                trainable,
+                param_space={"index": tune.grid_search(list(range(len(configs))))},
+                tune_config=tune.TuneConfig(max_concurrent_trials=workers),
+                run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0),
+            )
+            grid = tuner.fit()
+            out: list[dict[str, Any]] = [{"status": "failed", "error": "trial did not report"} for _ in configs]
+            for i in range(len(grid)):
+                result = grid[i]
+                idx = int((result.config or {})["index"])
+                if result.error is not None:
+                    out[idx] = {"status": "failed", "error": _last_line(result.error)}
+                elif result.metrics and result.metrics.get("final"):
+                    out[idx] = {k: v for k, v in result.metrics.items()
+                                if k not in {"final", "index"} and not _is_tune_key(k)}
+    return out
+
+
+def _last_line(error: BaseException) -> str:
+    """The exception's own message: Ray prefixes it with worker details and a traceback."""
+    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+_TUNE_KEYS = {"timestamp", "checkpoint_dir_name", "done", "training_iteration", "trial_id", "date",
+              "time_this_iter_s", "time_total_s", "pid", "hostname", "node_ip", "config",
+              "time_since_restore", "iterations_since_restore", "experiment_tag"}
+
+
+def _is_tune_key(key: str) -> bool:
+    return key in _TUNE_KEYS or key.startswith("config/")
+
+
+def sequential(trainer: TrainerFn, configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The default executor: one config after another, in this process."""
+    return [trainer(c) for c in configs]
+
+
+def executor(workers: int = 1, address: str | None = None) -> ExecutorFn:
+    """The executor for ``workers`` / ``address``: sequential for 1 local worker, else Ray."""
+    if workers <= 1 and not address:
+        return sequential
+    return lambda trainer, configs: run_configs(trainer, configs, workers=workers, address=address)

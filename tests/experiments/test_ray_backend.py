@@ -1,0 +1,51 @@
+"""Ray adapter: real trials on a local loopback Ray, stopped afterwards."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from experiments.ray_backend import executor, run_configs, sequential
+
+
+def cost_trainer(config: dict[str, Any], *, on_epoch: Any = None) -> dict[str, Any]:
+    """A real (cheap) computation: the MACs of a registered model at a resolution, and the
+    worker's pid and torch thread count, so the test sees where and how it ran."""
+    import torch
+
+    import search_spaces as ss
+    from search_spaces.cost import macs
+
+    if on_epoch is not None:
+        on_epoch({"epoch": 1, "train_loss": 1.0, "val_accuracy": 0.5})
+    if config.get("boom"):
+        raise RuntimeError("boom")
+    import ray
+
+    return {"status": "completed", "trial_ip": ray.util.get_node_ip_address(),
+            "macs": macs(ss.get(config["model"]), config["resolution"]),
+            "worker_pid": os.getpid(), "threads": torch.get_num_threads()}
+
+
+def test_sequential_matches_ray_and_order_is_kept() -> None:
+    import ray
+
+    configs = [{"model": "tiny", "resolution": r} for r in (16, 32, 48)] + [{"model": "tiny", "boom": True,
+                                                                               "resolution": 8}]
+    seq = sequential(cost_trainer, configs[:3])
+    par = run_configs(cost_trainer, configs, workers=2, cpus_per_trial=1)
+    assert [r["macs"] for r in par[:3]] == [r["macs"] for r in seq]
+    assert par[0]["macs"] < par[1]["macs"] < par[2]["macs"]
+    assert all(r["worker_pid"] != os.getpid() for r in par[:3])
+    assert all(r["threads"] == 1 for r in par[:3])
+    assert all(r["trial_ip"] == "127.0.0.1" for r in par[:3])  # Ray on loopback only
+    assert par[3]["status"] == "failed" and "boom" in par[3]["error"]
+    assert not ray.is_initialized()
+
+
+def test_executor_choice() -> None:
+    assert executor(1) is sequential
+    with pytest.raises(ValueError, match="workers"):
+        run_configs(cost_trainer, [{}], workers=0)
