@@ -105,7 +105,7 @@ def _make_searcher(cfg: SearchConfig, study: optuna.Study, storage: Any, progres
                     for k, v in (("accuracy", acc), ("reward", cfg.objective.reward(acc, c)),
                                  ("w", cfg.objective.exponent(c)), ("target", cfg.objective.target)):
                         ot_trial.set_user_attr(k, v)
-            self._ot_study.tell(ot_trial, values, state=state)
+            study.tell(ot_trial, values, state=state)
             self._completed_trials.add(trial_id)
             if progress is not None:
                 progress(study, study.get_trials(deepcopy=False)[ot_trial.number], len(finished(study)))
@@ -140,7 +140,7 @@ def run_search_ray(cfg: SearchConfig, trainer: TrainerFn, *, workers: int, addre
     cpus = cpus_per_trial or max(1, (os.cpu_count() or 1) // workers)
     if not cpus > 0:
         raise ValueError(f"--cpus-per-trial must be > 0, got {cpus_per_trial}")
-    storage = open_storage(cfg.storage) if cfg.storage else optuna.storages.InMemoryStorage()
+    storage = open_storage(cfg.storage)
     study = open_study(cfg, storage=storage)
     recover(study)
     remaining = cfg.trials - len(finished(study))

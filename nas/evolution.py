@@ -54,7 +54,7 @@ class RegularizedEvolutionSampler(BaseSampler):
         if population_size < 2:
             raise ValueError(f"population_size must be >= 2, got {population_size}")
         if not 1 <= tournament_size <= population_size:
-            raise ValueError(f"tournament_size must be in [1, population_size={population_size}], got {tournament_size}")
+            raise ValueError(f"tournament_size must be in [1, {population_size}], got {tournament_size}")
         self.population_size = population_size
         self.tournament_size = tournament_size
         self._rng = np.random.RandomState(seed)

@@ -34,7 +34,7 @@ class Objective:
 
     >>> o = Objective(target=400e6)
     >>> round(o.reward(0.8, 800e6), 4)  # 0.8 * 2 ** -0.07
-    0.7619
+    0.7621
     >>> Objective(target=400e6, constraint="hard").reward(0.8, 200e6)
     0.8
     """

@@ -104,10 +104,10 @@ class SearchConfig:
 # -- storage and study ------------------------------------------------------------------------
 
 
-def open_storage(url: str | None) -> BaseStorage | None:
+def open_storage(url: str | None) -> BaseStorage:
     """An Optuna storage for ``url``: an RDB URL, a journal file, or None (in memory)."""
     if url is None:
-        return None
+        return optuna.storages.InMemoryStorage()
     try:
         if url.startswith("journal:") or url.endswith((".journal", ".log")):
             from optuna.storages.journal import JournalFileBackend, JournalStorage
@@ -128,7 +128,7 @@ def open_study(cfg: SearchConfig, *, storage: BaseStorage | None = None,
                sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
     """Create the study, or load it with ``cfg.resume`` (checking it searches the same thing)."""
     storage = storage if storage is not None else open_storage(cfg.storage)
-    exists = storage is not None and cfg.study_name in {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    exists = cfg.study_name in {s.study_name for s in optuna.get_all_study_summaries(storage)}
     if exists and not cfg.resume:
         raise ValueError(f"study {cfg.study_name!r} already exists in {cfg.storage}: pass --resume to continue "
                          f"it or choose another --study")
@@ -146,7 +146,7 @@ def open_study(cfg: SearchConfig, *, storage: BaseStorage | None = None,
                              f"the same --space/--target-macs/--w/--constraint/--objective/--epochs/--dataset")
     else:
         study = optuna.create_study(study_name=cfg.study_name, storage=storage, pruner=pruner,
-                                    directions=cfg.objective.directions)
+                                    directions=cfg.objective.directions)  # type: ignore[arg-type]
         study.set_user_attr("settings", _jsonable(cfg.settings()))
     if sampler is None:
         # A fresh seed per (re)start, so a resumed random search does not replay its first draws.
@@ -205,13 +205,16 @@ def outcome(objective: Objective, costs: dict[str, Any], metrics: dict[str, Any]
     """The trial state, study values and attributes for a trainer's metrics."""
     status = str(metrics.get("status", "failed"))
     acc = metrics.get("val_accuracy")
-    ok = isinstance(acc, int | float) and math.isfinite(acc)
+    if not isinstance(acc, int | float) or not math.isfinite(acc):
+        acc = None
+    ok = acc is not None
     attrs: dict[str, Any] = {"status": status, "train_seconds": metrics.get("train_seconds"),
                              "test_accuracy": metrics.get("test_accuracy")}
     if not ok or status in ("failed", "diverged"):
         if status == "completed":
             attrs["status"] = "diverged"
         return TrialState.FAIL, None, attrs
+    assert acc is not None
     c = float(costs[objective.cost_key])
     attrs.update(accuracy=float(acc), reward=objective.reward(float(acc), c), w=objective.exponent(c),
                  target=objective.target)

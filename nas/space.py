@@ -101,7 +101,8 @@ class SearchSpace:
         choices = {}
         for key, values in dict(self.choices).items():
             if key not in CHOICE_KEYS:
-                raise ValueError(f"unknown choice {key!r} in space {self.name!r}: expected one of {', '.join(CHOICE_KEYS)}")
+                raise ValueError(f"unknown choice {key!r} in space {self.name!r}: expected one of "
+                                 f"{', '.join(CHOICE_KEYS)}")
             if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
                 raise ValueError(f"choice {key!r} must be a list of values, got {values!r}")
             vals = tuple(values)
@@ -220,7 +221,8 @@ class SearchSpace:
                     found = chosen
                     break
             if found is None:
-                raise ValueError(f"space {self.name!r} cannot express block {i} {encode_block(want)!r} of {spec.name!r}")
+                raise ValueError(f"space {self.name!r} cannot express block {i} {encode_block(want)!r} "
+                                 f"of {spec.name!r}")
             params.update({f"b{i}_{k}": v for k, v in found.items()})
             ch = want.out_channels
         return params
@@ -253,7 +255,8 @@ class SearchSpace:
         """A space from a ``.json`` or ``.toml`` file with the fields of :meth:`to_dict`."""
         p = Path(path)
         if not p.is_file():
-            raise ValueError(f"search-space file {str(p)!r} does not exist: give mnasnet, efficientnet or a .json/.toml file")
+            raise ValueError(f"search-space file {str(p)!r} does not exist: give a built-in space name "
+                             f"(mnasnet, efficientnet, ...) or a .json/.toml file")
         try:
             data = tomllib.loads(p.read_text()) if p.suffix == ".toml" else json.loads(p.read_text())
         except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:

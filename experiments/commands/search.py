@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--seed", type=int, default=0, help="seeds the sampler and every candidate's training")
     p.add_argument("--population", type=int, default=20, help="NSGA-II / evolution population (default: 20)")
     p.add_argument("--no-prune", action="store_true", help="never stop candidates early")
-    p.add_argument("--workers", type=int, default=0, help="run N trials in parallel with Ray Tune (default: in-process)")
+    p.add_argument("--workers", type=int, default=0, help="run N trials at once with Ray Tune (default: in-process)")
     p.add_argument("--ray-address", default=None, metavar="ADDR", help="join this Ray cluster (implies Ray)")
     p.add_argument("--cpus-per-trial", type=float, default=None, help="CPUs per Ray trial (default: cores / workers)")
     p.add_argument("--storage", default=None, help="Optuna storage: sqlite:///PATH.db, any SQLAlchemy URL or "
@@ -87,7 +87,7 @@ def make_trainer(name: str, *, seed: int) -> TrainerFn:
     try:
         from experiments.training import train_fn  # type: ignore[attr-defined]
     except ImportError:
-        raise ValueError("the trainer (experiments.training) is not in this checkout: use --trainer surrogate") from None
+        raise ValueError("experiments.training is not in this checkout: use --trainer surrogate") from None
     return train_fn  # type: ignore[no-any-return]
 
 
