@@ -134,3 +134,20 @@ def trials_to_target(space: Any, objective: Any, strategy: str, *, target_reward
         if reward >= target_reward:
             return n
     return None
+
+
+def reward_quantile(space: Any, objective: Any, q: float, *, landscape: int = 0, samples: int = 2000) -> float:
+    """The ``q``-quantile of the reward of uniformly random architectures on a surrogate landscape
+    (a fixed draw of ``samples``): a per-landscape target that random search reaches after
+    about ``1 / (1 - q)`` trials."""
+    import numpy as np
+
+    rng = np.random.default_rng(12345 + landscape)
+    surrogate = SurrogateTrainer(seed=landscape)
+    dists = space.distributions()
+    rewards = []
+    for _ in range(samples):
+        params = {n: d.choices[int(rng.integers(len(d.choices)))] for n, d in dists.items()}
+        spec = space.to_spec(params)
+        rewards.append(objective.reward(surrogate.accuracy(spec), approx_macs(spec)))
+    return float(np.quantile(rewards, q))
