@@ -26,7 +26,7 @@ from nas.search import SearchConfig, TrainerFn, candidate_attrs, finished, measu
 
 #: Keys of a trial's final report copied to the Optuna trial's user attributes.
 ATTR_KEYS = ("strategy", "blocks", "spec", "params", "macs", "latency_ms", "status", "accuracy", "reward", "w",
-             "target", "test_accuracy", "train_seconds", "error", "node")
+             "target", "test_accuracy", "train_seconds", "error", "node", "threads")
 SCORE = "score"  # what Tune and ASHA compare: the reward (0 for a candidate without one)
 
 
@@ -37,7 +37,7 @@ def _search_trial(config: dict[str, Any], *, cfg: SearchConfig, trainer: Trainer
     threads = set_threads_from_resources()
     spec = cfg.spec(dict(config))
     costs = measure(spec, cfg.objective)
-    attrs = {**candidate_attrs(spec, costs, ""), "node": ray.get_runtime_context().get_node_id()}
+    attrs = {**candidate_attrs(spec, costs, ""), "node": ray.get_runtime_context().get_node_id(), "threads": threads}
     attrs.pop("strategy")
     c = float(costs[cfg.objective.cost_key])
     scores = {SCORE: 0.0, "accuracy_score": 0.0, "cost_score": c}
