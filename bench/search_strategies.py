@@ -32,7 +32,8 @@ def main() -> None:
     args = ap.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     print(f"# {platform.processor() or platform.machine()}, python {platform.python_version()}, "
-          f"optuna {optuna.__version__}; space {args.space}, target: reward quantile {args.quantile}, T = 400M, w = -0.07")
+          f"optuna {optuna.__version__}; space {args.space}, target: reward quantile {args.quantile}, "
+          f"T = 400M, w = -0.07")
     space, obj = get_space(args.space), Objective(target=400e6)
     targets = [reward_quantile(space, obj, args.quantile, landscape=s) for s in range(args.seeds)]
     print("# targets " + " ".join(f"{t:.4f}" for t in targets))

@@ -35,7 +35,8 @@ def test_search_writes_results_and_export_rebuilds_a_trial(tmp_path, capsys: pyt
     assert [r["strategy"] for r in rows] == ["evolution"] * 3
     for r in rows:
         if r["reward"]:
-            assert float(r["reward"]) == pytest.approx(float(r["accuracy"]) * (float(r["macs"]) / 1.5e6) ** float(r["w"]))
+            expected = float(r["accuracy"]) * (float(r["macs"]) / float(r["target"])) ** float(r["w"])
+            assert float(r["reward"]) == pytest.approx(expected) and float(r["target"]) == 1.5e6
             assert float(r["w"]) == -0.07
     assert main(["export", "--storage", f"sqlite:///{out / 'study.db'}", "--trial", "1", "-o",
                  str(tmp_path / "t1.json")]) == 0
