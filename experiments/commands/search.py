@@ -74,6 +74,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--resume", action="store_true", help="continue an existing study")
     p.add_argument("--trainer", default="train", help="train (experiments.training) or surrogate (a seeded synthetic "
                    "accuracy of the architecture, for testing strategies; no data)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="train_set",
+                   help="a trainer config key for every candidate (e.g. batch_size=64, optimizer=adamw); repeatable")
     p.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
     p.add_argument("--out", required=True, help="directory for trials.csv, pareto.json/png, best_spec.json")
     p.set_defaults(func=run)
@@ -116,11 +118,20 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
     if storage is None:
         out.mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{out.resolve() / 'study.db'}"
+    options: dict[str, object] = {"quiet": True} if args.trainer == "train" else {}
+    for item in args.train_set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. batch_size=64")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
     return SearchConfig(space=space, objective=objective, strategy=args.strategy, trials=args.trials,
                         dataset=args.dataset, epochs=args.epochs, resolution=resolution,
                         data_fraction=args.data_fraction, seed=args.seed, num_classes=num_classes, storage=storage,
                         study_name=args.study, resume=args.resume, prune=not args.no_prune,
-                        population_size=args.population)
+                        population_size=args.population, train_options=options)
 
 
 def run(args: argparse.Namespace) -> int:
