@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -156,11 +157,12 @@ def run_search_ray(cfg: SearchConfig, trainer: TrainerFn, *, workers: int, addre
     with ray_session(num_cpus=None if address else math.ceil(workers * cpus), address=address):
         trainable = tune.with_resources(tune.with_parameters(_search_trial, cfg=cfg, trainer=trainer), {"cpu": cpus})
         with tempfile.TemporaryDirectory(prefix="effnas-search-") as tmp:
+            where = os.path.abspath(os.path.join(out_dir, "ray")) if out_dir else tmp
             tuner = tune.Tuner(
                 trainable,
                 tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=remaining),
-                run_config=tune.RunConfig(name=cfg.study_name, storage_path=out_dir and os.path.abspath(
-                    os.path.join(out_dir, "ray")) or tmp, verbose=0),
+                run_config=tune.RunConfig(name=f"{cfg.study_name}-{time.strftime('%Y%m%d-%H%M%S')}",
+                                          storage_path=where, verbose=0),
             )
             tuner.fit()
     return study

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
 
 from nas import STRATEGIES, Objective, SearchConfig, SurrogateTrainer, get_space, open_study, run_search, write_results
@@ -138,6 +139,11 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     trainer = make_trainer(args.trainer, seed=args.seed)
     progress = (lambda *a: None) if args.quiet else None
+    if not args.quiet:
+        per_block = cfg.space.size ** (1 / cfg.space.num_blocks)
+        print(f"space {cfg.space.name}: {cfg.space.size:.3g} networks ({per_block:.0f} choices per block, "
+              f"{cfg.space.num_blocks} blocks); T = {cfg.objective.target:.4g} {cfg.objective.metric}, "
+              f"strategy {cfg.strategy}, {cfg.trials} trials", file=sys.stderr)
     if args.workers > 0 or args.ray_address:
         from experiments.search_ray import run_search_ray
 
