@@ -103,3 +103,17 @@ def test_sigkill_then_resume_keeps_every_finished_trial(tmp_path) -> None:
     assert all(r["state"] == "FAIL" for r in rows if r["status"] == "interrupted")
     after = {int(r["number"]): float(r["reward"]) for r in counted}
     assert all(after[n] == pytest.approx(v) for n, v in before.items())
+
+
+def test_search_with_the_real_trainer_on_embedded_data(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two candidates really trained (one short epoch on a fifth of digits): the wiring, not accuracy."""
+    pytest.importorskip("experiments.training")
+    out = tmp_path / "run"
+    assert main(["search", "--space", "tiny", "--dataset", "digits", "--strategy", "tpe", "--trials", "2",
+                 "--epochs", "1", "--data-fraction", "0.2", "--target-macs", "1.5M", "--quiet",
+                 "--out", str(out)]) == 0
+    rows = _rows(out)
+    assert len(rows) == 2 and all(r["status"] == "completed" for r in rows)
+    for r in rows:
+        assert 0.0 <= float(r["accuracy"]) <= 1.0 and float(r["train_seconds"]) > 0
+        assert float(r["reward"]) == pytest.approx(float(r["accuracy"]) * (float(r["macs"]) / 1.5e6) ** -0.07)
