@@ -58,8 +58,6 @@ def _search_trial(config: dict[str, Any], *, cfg: SearchConfig, trainer: Trainer
     except Exception as e:  # a candidate's failure must not end the study
         metrics = {"status": "failed", "error": f"{type(e).__name__}: {e}"[:500]}
     state, _, out = outcome(cfg.objective, costs, metrics)
-    if "error" in metrics:
-        out["error"] = str(metrics["error"])[:500]
     if "reward" in out:
         scores.update({SCORE: out["reward"], "accuracy_score": out["accuracy"]})
     report({**attrs, **out, **scores, "state": state.name, "final": True})

@@ -221,6 +221,8 @@ def outcome(objective: Objective, costs: dict[str, Any], metrics: dict[str, Any]
     ok = acc is not None
     attrs: dict[str, Any] = {"status": status, "train_seconds": metrics.get("train_seconds"),
                              "test_accuracy": metrics.get("test_accuracy")}
+    if metrics.get("error"):
+        attrs["error"] = str(metrics["error"])[:500]
     if not ok or status in ("failed", "diverged"):
         if status == "completed":
             attrs["status"] = "diverged"

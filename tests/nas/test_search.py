@@ -60,7 +60,7 @@ class FlakyTrainer:
         if self.calls % 3 == 1:
             raise RuntimeError("out of memory")
         if self.calls % 3 == 2:
-            return {"status": "diverged", "val_accuracy": float("nan")}
+            return {"status": "diverged", "val_accuracy": float("nan"), "error": "loss is nan at epoch 1"}
         return SurrogateTrainer()(config, on_epoch=on_epoch)
 
 
@@ -69,6 +69,7 @@ def test_failed_and_diverged_trials_are_recorded_and_the_study_goes_on(tmp_path)
     states = [(t.state, t.user_attrs["status"]) for t in study.trials]
     assert states == [(TrialState.FAIL, "failed"), (TrialState.FAIL, "diverged"), (TrialState.COMPLETE, "completed")]
     assert "out of memory" in study.trials[0].user_attrs["error"]
+    assert study.trials[1].user_attrs["error"] == "loss is nan at epoch 1"
 
 
 def test_hard_constraint_rejects_before_training(tmp_path) -> None:
