@@ -151,7 +151,8 @@ def open_study(cfg: SearchConfig, *, storage: BaseStorage | None = None,
     if sampler is None:
         # A fresh seed per (re)start, so a resumed random search does not replay its first draws.
         sampler = make_sampler(cfg.strategy, seed=cfg.seed + len(study.trials),
-                               multi_objective=cfg.objective.multi_objective, population_size=cfg.population_size)
+                               multi_objective=cfg.objective.multi_objective, population_size=cfg.population_size,
+                               startup_trials=max(3, min(10, cfg.trials // 3)))
     study.sampler = sampler
     return study
 

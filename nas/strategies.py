@@ -20,7 +20,7 @@ SINGLE_OBJECTIVE = ("evolution", "rl")
 
 
 def make_sampler(name: str, *, seed: int | None = None, multi_objective: bool = False,
-                 population_size: int = 20) -> optuna.samplers.BaseSampler:
+                 population_size: int = 20, startup_trials: int = 10) -> optuna.samplers.BaseSampler:
     """The sampler for strategy ``name``.
 
     Args:
@@ -29,6 +29,8 @@ def make_sampler(name: str, *, seed: int | None = None, multi_objective: bool = 
         multi_objective: the study has several objectives (``pareto`` mode).
         population_size: NSGA-II generation size and evolution population (Optuna's NSGA-II
             default is 50; small studies need fewer).
+        startup_trials: random trials before TPE models the results (Optuna's default 10; a
+            study of 8 trials would never leave them).
     """
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}: expected one of {', '.join(STRATEGIES)}")
@@ -37,7 +39,7 @@ def make_sampler(name: str, *, seed: int | None = None, multi_objective: bool = 
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=10)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=population_size)
     if name == "evolution":
