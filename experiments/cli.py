@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ["models", "search", "export"]
+COMMANDS = ["models", "train", "search", "export"]
 
 
 class UsageError(ValueError):

@@ -55,6 +55,13 @@ TINY_STAGES = (
     "r1_k3_s11_e1_i16_o16_se0.25", "r1_k3_s22_e4_i16_o24_se0.25", "r2_k5_s22_e4_i24_o32_se0.25",
     "r2_k3_s22_e4_i32_o48_se0.25", "r1_k3_s11_e4_i48_o64_se0.25",
 )
+#: A narrow B0-like base for CPU scaling demos (16 px, 10 classes): widths 16-24-32-48-64, MBConv e4/e6
+#: with SE 0.25, 8x total downsampling counting the stem (16 px -> 2x2 before the head); meant as
+#: the demo base of the scaling runs on the generated ``shapes`` set (``experiments/shapes.py``).
+NANO_STAGES = (
+    "r1_k3_s11_e1_i16_o16_se0.25", "r2_k3_s22_e6_i16_o24_se0.25", "r2_k5_s22_e6_i24_o32_se0.25",
+    "r2_k3_s11_e4_i32_o48_se0.25", "r1_k5_s11_e6_i48_o64_se0.25",
+)
 
 
 def efficientnet_b0() -> NetworkSpec:
@@ -93,6 +100,11 @@ def tiny() -> NetworkSpec:
                        num_classes=10, resolution=32, dropout=0.1, drop_connect_rate=0.1)
 
 
+def efficientnet_nano() -> NetworkSpec:
+    return NetworkSpec(name="efficientnet_nano", stem_channels=16, stages=decode_stages(NANO_STAGES),
+                       head_channels=256, num_classes=10, resolution=16, dropout=0.2, drop_connect_rate=0.1)
+
+
 register("efficientnet_b0", efficientnet_b0)
 
 
@@ -110,3 +122,4 @@ register("mobilenet_v2", mobilenet_v2)
 register("resnet18", lambda: _resnet("resnet18", RESNET18_STAGES))
 register("resnet50", lambda: _resnet("resnet50", RESNET50_STAGES))
 register("tiny", tiny)
+register("efficientnet_nano", efficientnet_nano)

@@ -57,7 +57,7 @@ def run_show(args: argparse.Namespace) -> int:
     if args.diagram:
         from experiments.diagram import draw
 
-        draw(spec, args.diagram)
+        draw(spec, args.diagram, precomputed=c)
     if args.json:
         d = c.to_dict()
         d["spec"] = json.loads(spec.to_json())

