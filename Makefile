@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/effnas models show efficientnet_b0
+	$(VENV)/bin/effnas run demo --out runs/demo --resume
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check search_spaces nas scaling experiments tests bench

@@ -133,6 +133,7 @@ class TrainConfig(_Section):
         drop_connect_rate: stochastic depth rate (survival 0.8 = 0.2); ``None``: the spec's own.
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         precision: ``auto`` (fp32 on CPU, bf16/fp16 autocast on CUDA), ``fp32``, ``bf16``, ``fp16``.
+        threads: torch CPU threads per run; 0: all cores (under Ray: the trial's CPUs).
     """
 
     SECTION: ClassVar[str] = "train"
@@ -159,6 +160,7 @@ class TrainConfig(_Section):
     drop_connect_rate: float | None = None
     device: str = "auto"
     precision: str = "auto"
+    threads: int = 0
 
     def __post_init__(self) -> None:
         _positive("train.epochs", self.epochs)
@@ -278,7 +280,11 @@ class FamilyConfig(_Section):
         phis: compound coefficients to train (0 is the baseline).
         seeds: training seeds per member (curves show mean and spread).
         epochs: training epochs per member.
-        baselines: other registered backbones scaled with the chosen coefficients (Table 3).
+        single_dimension: also train depth-only, width-only and resolution-only scaling of the
+            base at the MACs of the compound members (paper Fig. 3, Fig. 8, Table 7).
+        baseline_phis: the members whose MACs the single-dimension baselines match; empty: every
+            phi >= 1.
+        backbones: other registered backbones scaled with the chosen coefficients (Table 3).
         official: also train the official hand-rounded B1... table members where they exist.
         dropout: ``(first, last)``: dropout rising linearly over ``phis`` (paper 0.2 -> 0.5);
             empty: each spec's own.
@@ -289,7 +295,9 @@ class FamilyConfig(_Section):
     phis: tuple[int, ...] = (0, 1, 2, 3)
     seeds: tuple[int, ...] = (0,)
     epochs: int = 10
-    baselines: tuple[str, ...] = ()
+    single_dimension: bool = True
+    baseline_phis: tuple[int, ...] = ()
+    backbones: tuple[str, ...] = ()
     official: bool = False
     dropout: tuple[float, ...] = ()
 
@@ -447,6 +455,7 @@ def trainer_config(cfg: ExperimentConfig, *, model: str | dict[str, Any], epochs
         "label_smoothing": t.label_smoothing, "ema_decay": t.ema, "augment": t.augment,
         "dropout": dropout if dropout is not None else t.dropout, "drop_connect_rate": t.drop_connect_rate,
         "device": t.device, "precision": t.precision, "out_dir": out_dir,
+        **({"threads": t.threads} if t.threads else {}),
         # None means the spec's own; only sent when set (not every trainer version takes it).
         **({"bn_momentum": t.bn_momentum} if t.bn_momentum is not None else {}),
     }

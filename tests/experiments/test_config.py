@@ -72,12 +72,12 @@ def test_demo_is_small() -> None:
 def test_overrides_parse_by_field_type() -> None:
     c = load_config("demo", overrides=[
         "search.trials=3", "train.lr=1e-3", "family.official=true", "search.strategy=tpe", "family.phis=0,1",
-        "family.baselines=resnet18, tiny", "family.seeds=[3]", "train.model=tiny", "run.ray_address=auto",
+        "family.backbones=resnet18, tiny", "family.seeds=[3]", "train.model=tiny", "run.ray_address=auto",
         "data.resolution=24",
         "search.storage=sqlite:///x.db", "grid.phi=2", "data.dataset=cifar10:/data/c10",
     ])
     assert c.search.trials == 3 and c.train.lr == 1e-3 and c.family.official is True and c.search.strategy == "tpe"
-    assert c.family.phis == (0, 1) and c.family.baselines == ("resnet18", "tiny") and c.family.seeds == (3,)
+    assert c.family.phis == (0, 1) and c.family.backbones == ("resnet18", "tiny") and c.family.seeds == (3,)
     assert c.run.ray_address == "auto" and c.data.resolution == 24 and c.search.storage == "sqlite:///x.db"
     assert c.grid.phi == 2.0 and isinstance(c.grid.phi, float) and c.data.dataset == "cifar10:/data/c10"
     assert load_config("paper", overrides=["data.resolution=none"]).data.resolution is None
@@ -91,7 +91,7 @@ def test_overrides_parse_by_field_type() -> None:
     ("[search]\ntrials = 1.5\n", "search.trials in demo.toml must be an integer, got 1.5"),
     ("[family]\nofficial = 1\n", "family.official in demo.toml must be true or false, got 1"),
     ("[family]\nphis = 3\n", "family.phis in demo.toml must be an array"),
-    ("[family]\nbaselines = ['a', 2]\n", "family.baselines[1] in demo.toml must be a string, got 2"),
+    ("[family]\nbackbones = ['a', 2]\n", "family.backbones[1] in demo.toml must be a string, got 2"),
     ("search = 3\n", "[search] in demo.toml must be a table"),
     ("[search]\ntrials = 0\n", "search.trials must be > 0, got 0 (in demo.toml)"),
     ("[search]\nw = 0.07\n", "search.w must be <= 0"),
@@ -142,7 +142,7 @@ def test_sections_are_frozen_and_validated_directly() -> None:
 def test_section_round_trip_and_unknown_keys() -> None:
     t = TrainConfig(optimizer="rmsprop", lr_batch=4096)
     assert TrainConfig.from_dict(t.to_dict()) == t
-    f = FamilyConfig(phis=(0, 2), baselines=("resnet50",))
+    f = FamilyConfig(phis=(0, 2), backbones=("resnet50",))
     assert f.to_dict()["phis"] == [0, 2] and FamilyConfig.from_dict(f.to_dict()) == f
     with pytest.raises(ValueError, match="unknown key 'search.trails' in config: did you mean 'search.trials'"):
         SearchConfig.from_dict({"trails": 3})
@@ -175,7 +175,7 @@ def test_named_configs_name_real_models_and_datasets() -> None:
     for name in NAMED:
         cfg = load_config(name)
         data.parse_ref(cfg.data.dataset)
-        for model in (cfg.train.model, *cfg.family.baselines):
+        for model in (cfg.train.model, *cfg.family.backbones):
             ss.get(model)
 
 

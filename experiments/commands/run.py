@@ -1,0 +1,35 @@
+"""``effnas run CONFIG``: search -> baseline -> grid -> family -> curves -> report."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "run", help="run a whole experiment from a config (search, grid, family, curves, report)",
+        description="Run one experiment end to end: search the space for a baseline, grid-search "
+        "compound coefficients at phi = 1, train the phi family (and single-dimension baselines), "
+        "fit scaling curves and write report.md/report.html. Each stage is resumable.",
+    )
+    p.add_argument("config", help="a TOML config file, or a named one: demo, cifar10, paper (experiments/configs/)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override a config value, e.g. --set search.trials=20 --set family.phis=[0,1]; repeatable")
+    p.add_argument("--out", help="run directory (default: the config's run.out)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in --out: finished stages and trained runs are kept")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from experiments.config import load_config
+    from experiments.pipeline import run_experiment
+
+    cfg = load_config(args.config, overrides=args.overrides)
+    out = Path(args.out or cfg.run.out)
+    t0 = time.perf_counter()
+    report = run_experiment(cfg, out=out, resume=args.resume)
+    print(f"done in {time.perf_counter() - t0:.0f} s: {report}")
+    return 0

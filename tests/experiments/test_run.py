@@ -1,0 +1,76 @@
+"""``effnas run``: the whole pipeline on embedded data at toy scale, resume, bad config."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from experiments.cli import main
+
+TOY = [
+    "--set", "search.trials=2", "--set", "search.space=tiny", "--set", "search.target_macs=1.5e6",
+    "--set", "search.epochs=1", "--set", "data.dataset=digits", "--set", "family.phis=[0,1]",
+    "--set", "family.seeds=[0]", "--set", "family.baseline_phis=[1]", "--set", "grid.step=0.3",
+    "--set", "grid.epochs=1", "--set", "family.epochs=1", "--set", "train.threads=1",
+]
+
+
+def _results(run: Path) -> dict[str, float]:
+    return {str(p.relative_to(run)): p.stat().st_mtime for p in (run / "family").rglob("result.json")}
+
+
+def test_run_end_to_end_then_resume_trains_nothing_again(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert main(["run", "demo", *TOY, "--out", str(run)]) == 0
+    for f in ("search/trials.csv", "search/best_spec.json", "baseline.json", "grid/grid.csv",
+              "grid/coefficients.json", "family/family.csv", "curves/accuracy_vs_macs.png", "report.md",
+              "report.html"):
+        assert (run / f).exists(), f
+    stages = json.loads((run / "stages.json").read_text())
+    assert all(stages[s]["status"] == "done" for s in ("search", "grid", "family", "curves", "report"))
+    before = _results(run)
+    assert len(before) == 5  # phi 0, phi 1, and depth/width/resolution baselines at phi 1
+    # Re-running without --resume refuses to touch the finished run.
+    assert main(["run", "demo", *TOY, "--out", str(run)]) == 2
+    # With --resume every stage is skipped (the report is rewritten) and no run is trained again.
+    assert main(["run", "demo", *TOY, "--out", str(run), "--resume"]) == 0
+    assert _results(run) == before
+    # A different config cannot resume this run.
+    assert main(["run", "demo", *TOY, "--set", "family.epochs=2", "--out", str(run), "--resume"]) == 2
+
+
+def test_bad_config_is_one_line(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "experiments.cli", "run", "demo", "--set", "search.trails=3",
+                        "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "did you mean 'search.trials'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_sigkill_during_family_then_resume_retrains_no_finished_member(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "experiments.cli", "run", "demo", *TOY, "--set", "family.seeds=[0,1]",
+            "--set", "family.epochs=2", "--out", str(run)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 600
+        while time.time() < deadline and len(_results(run)) < 2:
+            time.sleep(0.2)
+        assert len(_results(run)) >= 2, "family stage never finished a member"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finished = _results(run)
+    stages = json.loads((run / "stages.json").read_text())
+    assert stages["family"]["status"] == "running"
+    assert subprocess.run(args + ["--resume"], capture_output=True).returncode == 0
+    after = _results(run)
+    assert len(after) == 10  # (phi 0, phi 1, 3 baselines) x 2 seeds
+    assert all(after[k] == v for k, v in finished.items())  # no finished member trained again
