@@ -309,11 +309,19 @@ SPACES: dict[str, SearchSpace] = {
     ), {"conv_op": ("dsconv", "mbconv_e3", "mbconv_e6"), "kernel": (3, 5), "se_ratio": (0.0, 0.25),
         "filters": (0.75, 1.0), "layers": (0, 1)},
         stem_channels=16, head_channels=128, activation="silu", resolution=32, num_classes=10),
+    # MnasNet-style choices around efficientnet_nano (16 px, 8x downsampling): the CPU demo's space.
+    "nano": SearchSpace("nano", (
+        "r1_k3_s11_e1_i16_o16_se0.25", "r2_k3_s22_e6_i16_o24_se0.25", "r2_k5_s22_e6_i24_o32_se0.25",
+        "r2_k3_s11_e4_i32_o48_se0.25", "r1_k5_s11_e6_i48_o64_se0.25",
+    ), {"conv_op": ("dsconv", "mbconv_e3", "mbconv_e4", "mbconv_e6"), "kernel": (3, 5), "se_ratio": (0.0, 0.25),
+        "filters": (0.75, 1.0, 1.25), "layers": (-1, 0, 1)},
+        stem_channels=16, head_channels=256, activation="silu", resolution=16, num_classes=10,
+        drop_connect_rate=0.1),
 }
 
 
 def get_space(ref: str | SearchSpace) -> SearchSpace:
-    """A built-in space by name (``mnasnet``, ``mnasnet_paper``, ``efficientnet``, ``tiny``) or a
+    """A built-in space by name (``mnasnet``, ``mnasnet_paper``, ``efficientnet``, ``tiny``, ``nano``) or a
     ``.json`` / ``.toml`` file."""
     if isinstance(ref, SearchSpace):
         return ref

@@ -77,3 +77,13 @@ def test_bad_spaces_are_one_line_errors(change: dict, needle: str) -> None:
 def test_unknown_space() -> None:
     with pytest.raises(ValueError, match="unknown search space 'nope'"):
         get_space("nope")
+
+
+def test_nano_space_expresses_the_demo_base() -> None:
+    import search_spaces as ss
+    from nas.space import get_space
+
+    space = get_space("nano")
+    spec = space.to_spec(space.params_for(ss.get("efficientnet_nano")))
+    assert spec.stages == ss.get("efficientnet_nano").stages
+    assert spec.resolution == 16 and spec.head_channels == 256
