@@ -78,7 +78,7 @@ def search_args(cfg: ExperimentConfig, out: Path, resume: bool) -> list[str]:
     argv = ["search", "--space", s.space, "--dataset", d.dataset, "--strategy", s.strategy,
             "--trials", str(s.trials), "--w", str(s.w), "--constraint", s.constraint,
             "--epochs", str(s.epochs), "--data-fraction", str(s.data_fraction), "--seed", str(cfg.run.seed),
-            "--storage", storage, "--study", s.study, "--out", str(out / "search"), "--quiet"]
+            "--storage", storage, "--study", s.study, "--out", str(out / "search")]
     argv += ["--target-ms", str(s.target_macs)] if s.objective == "latency" else ["--target-macs", str(s.target_macs)]
     res = s.resolution or d.resolution
     if res:
