@@ -1,2 +1,17 @@
-"""How to search: objectives, strategies, Pareto fronts. Uses ``search_spaces``; receives the
-trainer as a callable and never imports training code."""
+"""How to search: spaces, objectives, strategies, the search driver, Pareto fronts. Uses
+``search_spaces``; receives the trainer as a callable and never imports training code."""
+
+from nas.evolution import RegularizedEvolutionSampler
+from nas.objective import Objective
+from nas.pareto import pareto_front, trial_rows, write_results
+from nas.rl import ReinforceSampler
+from nas.search import SearchConfig, finished, open_storage, open_study, recover, run_search
+from nas.space import SPACES, SearchSpace, get_space
+from nas.strategies import STRATEGIES, make_sampler
+from nas.surrogate import SurrogateTrainer, approx_macs
+
+__all__ = [
+    "SPACES", "STRATEGIES", "Objective", "RegularizedEvolutionSampler", "ReinforceSampler", "SearchConfig",
+    "SearchSpace", "SurrogateTrainer", "approx_macs", "finished", "get_space", "make_sampler", "open_storage",
+    "open_study", "pareto_front", "recover", "run_search", "trial_rows", "write_results",
+]

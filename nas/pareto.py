@@ -1,0 +1,104 @@
+"""Results of a study: the per-trial table, the accuracy-vs-cost Pareto front, its plot, the best spec.
+
+A trial is on the front when no other finished trial has accuracy >= and cost <= with one of
+them strict (maximise accuracy, minimise MACs or latency).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from nas.objective import Objective
+from search_spaces import NetworkSpec
+
+COLUMNS = ("number", "state", "status", "strategy", "accuracy", "macs", "params", "latency_ms", "reward",
+           "target", "w", "test_accuracy", "train_seconds", "blocks", "spec")
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the non-dominated ``(accuracy, cost)`` points, by increasing cost.
+
+    >>> pareto_front([(0.9, 10.0), (0.8, 5.0), (0.7, 7.0), (0.95, 20.0), (0.9, 12.0)])
+    [1, 0, 3]
+    """
+    order = sorted(range(len(points)), key=lambda i: (points[i][1], -points[i][0]))
+    front: list[int] = []
+    best = -float("inf")
+    for i in order:
+        if points[i][0] > best:
+            front.append(i)
+            best = points[i][0]
+    return front
+
+
+def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """One row per trial (every state), with the columns of :data:`COLUMNS`."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        a = t.user_attrs
+        row = {c: a.get(c) for c in COLUMNS}
+        row.update(number=t.number, state=t.state.name, status=a.get("status", t.state.name.lower()))
+        rows.append(row)
+    return rows
+
+
+def write_results(study: optuna.Study, out: str | Path, objective: Objective) -> dict[str, Any]:
+    """``trials.csv``, ``pareto.json``, ``pareto.png`` and ``best_spec.json`` in ``out``; a summary."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = trial_rows(study)
+    with open(out / "trials.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(COLUMNS))
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: "" if v is None else v for k, v in r.items()})
+    done = [r for r in rows if r["state"] == TrialState.COMPLETE.name and r["accuracy"] is not None]
+    key = objective.cost_key
+    pts = [(float(r["accuracy"]), float(r[key])) for r in done]
+    front = [done[i] for i in pareto_front(pts)]
+    pareto = {"cost": key, "objective": objective.to_dict(),
+              "front": [{k: r[k] for k in ("number", "accuracy", "macs", "params", "latency_ms", "reward", "blocks")}
+                        for r in front]}
+    (out / "pareto.json").write_text(json.dumps(pareto, indent=2) + "\n")
+    plot_pareto(done, front, out / "pareto.png", cost_key=key, target=objective.target)
+    summary: dict[str, Any] = {"trials": len(rows), "completed": len(done), "front": len(front)}
+    if done:
+        best = max(done, key=lambda r: float(r["reward"]))
+        NetworkSpec.from_dict(json.loads(best["spec"])).save(out / "best_spec.json")
+        summary.update(best_trial=best["number"], best_reward=best["reward"], best_accuracy=best["accuracy"],
+                       best_macs=best["macs"])
+    return summary
+
+
+def plot_pareto(rows: list[dict[str, Any]], front: list[dict[str, Any]], path: str | Path, *,
+                cost_key: str = "macs", target: float | None = None) -> None:
+    """Accuracy vs cost of the completed trials, the front highlighted and joined."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scale, unit = (1e6, "MACs (M)") if cost_key == "macs" else (1.0, "latency (ms)")
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    if rows:
+        ax.scatter([float(r[cost_key]) / scale for r in rows], [float(r["accuracy"]) for r in rows],
+                   s=14, c="0.6", label="trials")
+    if front:
+        ax.plot([float(r[cost_key]) / scale for r in front], [float(r["accuracy"]) for r in front],
+                "o-", c="C3", ms=6, label="Pareto front")
+    if target:
+        ax.axvline(target / scale, ls="--", c="C0", lw=1, label="target T")
+    ax.set_xlabel(unit)
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(f"{len(rows)} completed trials, {len(front)} on the front")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,48 @@
+"""One interface for the five search strategies: each is an Optuna sampler.
+
+Random, TPE (Bergstra et al. 2011) and NSGA-II (Deb et al. 2002) are Optuna's own;
+regularized evolution (:mod:`nas.evolution`) and the RL controller (:mod:`nas.rl`) are ours,
+written as :class:`optuna.samplers.BaseSampler` subclasses. Every strategy therefore records into
+the same kind of study, and strategies can be mixed in one study (each trial stores the
+``strategy`` that proposed it).
+"""
+
+from __future__ import annotations
+
+import optuna
+
+from nas.evolution import RegularizedEvolutionSampler
+from nas.rl import ReinforceSampler
+
+STRATEGIES = ("random", "tpe", "nsga2", "evolution", "rl")
+#: Strategies that only optimise one objective.
+SINGLE_OBJECTIVE = ("evolution", "rl")
+
+
+def make_sampler(name: str, *, seed: int | None = None, multi_objective: bool = False,
+                 population_size: int = 20, startup_trials: int = 10) -> optuna.samplers.BaseSampler:
+    """The sampler for strategy ``name``.
+
+    Args:
+        name: one of :data:`STRATEGIES`.
+        seed: seeds the sampler.
+        multi_objective: the study has several objectives (``pareto`` mode).
+        population_size: NSGA-II generation size and evolution population (Optuna's NSGA-II
+            default is 50; small studies need fewer).
+        startup_trials: random trials before TPE models the results (Optuna's default 10; a
+            study of 8 trials would never leave them).
+    """
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}: expected one of {', '.join(STRATEGIES)}")
+    if multi_objective and name in SINGLE_OBJECTIVE:
+        raise ValueError(f"strategy {name!r} needs a single objective: use --objective reward, or nsga2/tpe/random")
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=population_size)
+    if name == "evolution":
+        return RegularizedEvolutionSampler(population_size=population_size,
+                                           tournament_size=max(2, population_size // 4), seed=seed)
+    return ReinforceSampler(seed=seed)

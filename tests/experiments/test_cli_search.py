@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import search_spaces as ss
+from experiments.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ["--space", "tiny", "--trainer", "surrogate", "--target-macs", "1.5M", "--quiet"]
+
+
+def _rows(out: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(open(out / "trials.csv")))
+
+
+def test_search_writes_results_and_export_rebuilds_a_trial(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert main(["search", *TINY, "--strategy", "evolution", "--population", "2", "--trials", "3", "--epochs", "2",
+                 "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["trials"] == 3
+    for name in ("trials.csv", "pareto.json", "pareto.png", "best_spec.json", "study.db"):
+        assert (out / name).is_file()
+    rows = _rows(out)
+    assert [r["strategy"] for r in rows] == ["evolution"] * 3
+    for r in rows:
+        if r["reward"]:
+            expected = float(r["accuracy"]) * (float(r["macs"]) / float(r["target"])) ** float(r["w"])
+            assert float(r["reward"]) == pytest.approx(expected) and float(r["target"]) == 1.5e6
+            assert float(r["w"]) == -0.07
+    assert main(["export", "--storage", f"sqlite:///{out / 'study.db'}", "--trial", "1", "-o",
+                 str(tmp_path / "t1.json")]) == 0
+    spec = ss.NetworkSpec.load(tmp_path / "t1.json")
+    assert " ".join(ss.encode_block(s) for s in spec.stages) == rows[1]["blocks"]
+    assert ss.cost.macs(spec) == int(rows[1]["macs"])
+    ss.NetworkSpec.load(out / "best_spec.json")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--strategy", "hillclimb"], "unknown strategy 'hillclimb'"),
+    (["--space", "nasnet"], "unknown search space 'nasnet'"),
+    (["--space", "EMPTY"], "choice list 'kernel' of space 'mine' is empty"),
+    (["--target-macs", "0"], "target T must be > 0"),
+    (["--target-macs=-3M"], "target T must be > 0"),
+    (["--storage", "sqlite:////no/such/dir/x.db"], "cannot open storage 'sqlite:////no/such/dir/x.db'"),
+    (["--storage", "mysql+nodriver://u@h/db"], "cannot open storage"),
+    (["--constraint", "firm"], "unknown constraint 'firm'"),
+    (["--objective", "pareto", "--strategy", "rl"], "strategy 'rl' needs a single objective"),
+    (["--resume"], "--resume: no study 'search'"),
+])
+def test_bad_input_is_a_one_line_error(tmp_path, capsys: pytest.CaptureFixture[str], args: list[str],
+                                       needle: str) -> None:
+    space = tmp_path / "empty.json"
+    space.write_text(json.dumps({"name": "mine", "stages": ["r1_k3_s11_e1_i32_o16"], "choices": {"kernel": []}}))
+    args = [str(space) if a == "EMPTY" else a for a in args]
+    assert main(["search", *TINY, "--trials", "1", "--out", str(tmp_path / "o"), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("effnas: error: ") and needle in err[-1], err
+
+
+def _finished_in_db(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=1) as con:
+            return con.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_sigkill_then_resume_keeps_every_finished_trial(tmp_path) -> None:
+    """Must show: SIGKILL mid-study, then --resume: finished trials kept, requested number done, none twice."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "experiments.cli", "search", *TINY, "--strategy", "tpe", "--trials", "8",
+           "--epochs", "2", "--no-prune", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while _finished_in_db(out / "study.db") < 3 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with sqlite3.connect(out / "study.db") as con:
+        before = dict(con.execute("select t.number, v.value from trials t join trial_values v using (trial_id) "
+                                  "where t.state = 'COMPLETE'").fetchall())
+    assert 3 <= len(before) < 8
+    subprocess.run([*cmd, "--resume"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    rows = _rows(out)
+    numbers = [int(r["number"]) for r in rows]
+    assert len(numbers) == len(set(numbers))
+    counted = [r for r in rows if r["status"] != "interrupted"]
+    assert len(counted) == 8 and all(r["state"] == "COMPLETE" for r in counted)
+    assert all(r["state"] == "FAIL" for r in rows if r["status"] == "interrupted")
+    after = {int(r["number"]): float(r["reward"]) for r in counted}
+    assert all(after[n] == pytest.approx(v) for n, v in before.items())
+
+
+def test_search_with_the_real_trainer_on_embedded_data(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two candidates really trained (one short epoch on a fifth of digits): the wiring, not accuracy."""
+    pytest.importorskip("experiments.training")
+    out = tmp_path / "run"
+    assert main(["search", "--space", "tiny", "--dataset", "digits", "--strategy", "tpe", "--trials", "2",
+                 "--epochs", "1", "--data-fraction", "0.2", "--target-macs", "1.5M", "--quiet",
+                 "--out", str(out)]) == 0
+    rows = _rows(out)
+    assert len(rows) == 2 and all(r["status"] == "completed" for r in rows)
+    for r in rows:
+        assert 0.0 <= float(r["accuracy"]) <= 1.0 and float(r["train_seconds"]) > 0
+        assert float(r["reward"]) == pytest.approx(float(r["accuracy"]) * (float(r["macs"]) / 1.5e6) ** -0.07)

@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import csv
+import json
+import math
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+import search_spaces as ss
+from nas import Objective, SearchConfig, SurrogateTrainer, finished, get_space, open_study, run_search, write_results
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+QUIET = lambda *a: None  # noqa: E731
+
+
+def _cfg(tmp_path, **kw: Any) -> SearchConfig:
+    """In-memory storage unless a test needs a file (SQLite commits cost ~20 ms each here)."""
+    base: dict[str, Any] = dict(space=get_space("tiny"), objective=Objective(target=1.5e6), strategy="random",
+                                trials=4, epochs=2, storage=None)
+    base.update(kw)
+    return SearchConfig(**base)
+
+
+def test_search_records_candidates_and_csv_reward_matches(tmp_path) -> None:
+    cfg = _cfg(tmp_path, trials=4, prune=False)
+    study = run_search(cfg, SurrogateTrainer(seed=1), progress=QUIET)
+    summary = write_results(study, tmp_path / "out", cfg.objective)
+    assert summary["trials"] == 4 and summary["completed"] == 4
+    for t in study.trials:
+        a = t.user_attrs
+        spec = ss.NetworkSpec.from_dict(json.loads(a["spec"]))
+        assert a["blocks"] == " ".join(ss.encode_block(s) for s in spec.stages)
+        assert a["strategy"] == "random" and a["status"] == "completed"
+        assert a["params"] == ss.cost.count_params(ss.build(spec))
+        assert t.value == pytest.approx(a["reward"])
+    a = study.trials[0].user_attrs
+    assert a["macs"] == ss.cost.macs(ss.NetworkSpec.from_dict(json.loads(a["spec"])))
+    rows = list(csv.DictReader(open(tmp_path / "out" / "trials.csv")))
+    assert {"number", "state", "strategy", "spec", "accuracy", "macs", "params", "latency_ms", "reward"} <= set(rows[0])
+    for r in rows:
+        assert float(r["reward"]) == pytest.approx(float(r["accuracy"]) * (float(r["macs"]) / 1.5e6) ** -0.07)
+    best = ss.NetworkSpec.load(tmp_path / "out" / "best_spec.json")
+    assert best.stages == ss.NetworkSpec.from_dict(json.loads(
+        max(study.trials, key=lambda t: t.value).user_attrs["spec"])).stages
+    front = json.loads((tmp_path / "out" / "pareto.json").read_text())["front"]
+    assert front and (tmp_path / "out" / "pareto.png").stat().st_size > 0
+
+
+class FlakyTrainer:
+    """Raises, diverges (NaN accuracy) or succeeds, in turn."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, config: dict, *, on_epoch: Any = None) -> dict:
+        self.calls += 1
+        if self.calls % 3 == 1:
+            raise RuntimeError("out of memory")
+        if self.calls % 3 == 2:
+            return {"status": "diverged", "val_accuracy": float("nan"), "error": "loss is nan at epoch 1"}
+        return SurrogateTrainer()(config, on_epoch=on_epoch)
+
+
+def test_failed_and_diverged_trials_are_recorded_and_the_study_goes_on(tmp_path) -> None:
+    study = run_search(_cfg(tmp_path, trials=3, prune=False), FlakyTrainer(), progress=QUIET)
+    states = [(t.state, t.user_attrs["status"]) for t in study.trials]
+    assert states == [(TrialState.FAIL, "failed"), (TrialState.FAIL, "diverged"), (TrialState.COMPLETE, "completed")]
+    assert "out of memory" in study.trials[0].user_attrs["error"]
+    assert study.trials[1].user_attrs["error"] == "loss is nan at epoch 1"
+
+
+def test_hard_constraint_rejects_before_training(tmp_path) -> None:
+    calls: list[int] = []
+
+    def trainer(config: dict, *, on_epoch: Any = None) -> dict:
+        calls.append(ss.cost.macs(ss.NetworkSpec.from_dict(config["model"])))
+        return SurrogateTrainer()(config, on_epoch=on_epoch)
+
+    study = run_search(_cfg(tmp_path, trials=6, objective=Objective(target=1.0e6, constraint="hard"), prune=False),
+                       trainer, progress=QUIET)
+    rejected = [t for t in study.trials if t.user_attrs["status"] == "rejected"]
+    assert rejected and all(t.user_attrs["macs"] > 1.0e6 and t.state == TrialState.PRUNED for t in rejected)
+    assert len(calls) == 6 - len(rejected) and all(m <= 1.0e6 for m in calls)
+
+
+def test_pruner_stops_weak_candidates_from_per_epoch_reward(tmp_path) -> None:
+    epochs_run: list[int] = []
+
+    def trainer(config: dict, *, on_epoch: Any = None) -> dict:
+        seen = []
+        out = SurrogateTrainer()(config, on_epoch=lambda r: seen.append(r) or on_epoch(r))
+        epochs_run.append(len(seen))
+        return out
+
+    study = run_search(_cfg(tmp_path, trials=8, epochs=3), trainer, progress=QUIET)
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert pruned and all(t.user_attrs["status"] == "pruned" for t in pruned)
+    assert min(epochs_run) < 3
+    for t in pruned:  # the reward of a pruned trial is that of the epoch it stopped at
+        a = t.user_attrs
+        assert a["reward"] == pytest.approx(a["accuracy"] * (a["macs"] / 1.5e6) ** -0.07)
+
+
+def test_resume_marks_interrupted_trials_and_counts_each_once(tmp_path) -> None:
+    db = str(tmp_path / "study.journal")  # the SQLite case: tests/experiments/test_cli_search.py (SIGKILL)
+    run_search(_cfg(tmp_path, trials=2, prune=False, storage=db), SurrogateTrainer(), progress=QUIET)
+    study = open_study(_cfg(tmp_path, trials=2, resume=True, storage=db))
+    study.ask()  # a trial a killed process left RUNNING
+    before = {t.number: t.value for t in study.trials if t.state == TrialState.COMPLETE}
+    study = run_search(_cfg(tmp_path, trials=3, resume=True, prune=False, storage=db), SurrogateTrainer(),
+                       progress=QUIET)
+    assert len(finished(study)) == 3 and len(study.trials) == 4
+    assert study.trials[2].state == TrialState.FAIL and study.trials[2].user_attrs["status"] == "interrupted"
+    assert {n: study.trials[n].value for n in before} == before
+
+
+def test_study_errors(tmp_path) -> None:
+    db = f"sqlite:///{tmp_path / 'study.db'}"
+    open_study(_cfg(tmp_path, storage=db))
+    with pytest.raises(ValueError, match="already exists.*--resume"):
+        open_study(_cfg(tmp_path, storage=db))
+    with pytest.raises(ValueError, match="no study 'other'"):
+        open_study(_cfg(tmp_path, study_name="other", resume=True, storage=db))
+    with pytest.raises(ValueError, match="different objective"):
+        open_study(_cfg(tmp_path, resume=True, objective=Objective(target=2e6), storage=db))
+
+
+@pytest.mark.parametrize("url", ["sqlite:////nonexistent/dir/x.db", "nosuchdb://x", "plainname"])
+def test_bad_storage_is_one_line(tmp_path, url: str) -> None:
+    with pytest.raises(ValueError, match="cannot open storage") as e:
+        open_study(_cfg(tmp_path, storage=url))
+    assert "\n" not in str(e.value)
+
+
+def test_journal_storage_and_pareto_mode(tmp_path) -> None:
+    obj = Objective(target=1.5e6, mode="pareto")
+    cfg = _cfg(tmp_path, trials=3, strategy="nsga2", objective=obj, storage=str(tmp_path / "s.journal"),
+               population_size=2)
+    study = run_search(cfg, SurrogateTrainer(), progress=QUIET)
+    assert len(study.directions) == 2 and all(len(t.values) == 2 for t in study.trials)
+    write_results(study, tmp_path / "o", obj)
+    front = json.loads((tmp_path / "o" / "pareto.json").read_text())["front"]
+    pts = [(t.values[0], t.values[1]) for t in study.trials]
+    for f in front:  # nothing dominates a front member
+        assert not any(a >= f["accuracy"] and c <= f["macs"] and (a, c) != (f["accuracy"], f["macs"]) for a, c in pts)
+    assert math.isfinite(front[0]["reward"])
