@@ -128,3 +128,19 @@ def test_scaling_curves_notebook_plots_and_fits(run_dir: Path, tmp_path: Path) -
     ext = seen["extrapolation"]
     assert sorted(r["times_largest"] for r in ext if r["axis"] == "macs") == pytest.approx([1.0, 2.0, 3.0])
     assert len(ext) == 6 and all(0 <= r["predicted"] <= 1 and not r["band_low"] > r["band_high"] for r in ext)
+
+
+@pytest.mark.slow
+def test_scaling_curves_notebook_with_baselines_from_two_family_directories(run_dir: Path, tmp_path: Path) -> None:
+    more = tmp_path / "more"
+    assert main(["family", "--base", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--phis", "0-2",
+                 "--baselines", "--baseline-phis", "1", "--train", "--dataset", "digits", "--epochs", "1",
+                 "--seeds", "1", "--option", "threads=1", "--option", "quiet=true", "--out", str(more)]) == 0
+    probe = ("import json; print(json.dumps({'n': points.groupby('method')['n'].max().to_dict(), "
+             "'matched': sorted(matched_comparison(df, metric=METRIC).query('phi == 1')['method'])}))")
+    nb = execute("scaling_curves", tmp_path, probe=probe,
+                 EFFNAS_FAMILY_DIRS=os.pathsep.join([str(run_dir / "family"), str(more)]))
+    seen = json.loads(nb.cells[-1].outputs[-1].text)
+    assert seen["n"] == {"compound": 3, "depth": 3, "width": 3, "resolution": 3}  # 2 + 1 seeds; phi 0 is shared
+    assert seen["matched"] == ["compound", "depth", "resolution", "width"]
+    assert len(outputs(nb, "image/png")) == 1
