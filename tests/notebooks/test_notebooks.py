@@ -5,6 +5,7 @@ surrogate-trained search (no data, seconds), ``RUN/family`` from a family phi = 
 ``tiny`` model really trained for one epoch on digits with two seeds (three sizes, so the power
 law is fitted), ``RUN/curves`` from ``effnas curves``. Each notebook then runs in a fresh kernel
 (nbclient) with its parameters given as environment variables, as a user would point it at a run.
+About 40 s by default on two shared cores; the Optuna-study and baselines variants are ``slow``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ NAMES = ["pareto_front", "scaling_curves"]
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("run")
-    assert main(["search", "--space", "tiny", "--trainer", "surrogate", "--strategy", "random", "--trials", "8",
+    assert main(["search", "--space", "tiny", "--trainer", "surrogate", "--strategy", "random", "--trials", "5",
                  "--quiet", "--out", str(run / "search")]) == 0
     assert main(["family", "--base", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--phis", "0-2",
                  "--train", "--dataset", "digits", "--epochs", "1", "--seeds", "2", "--option", "threads=1",
@@ -97,16 +98,17 @@ def test_pareto_front_notebook_exports_the_best_front_model(run_dir: Path, tmp_p
     assert f"trial {best} (highest reward on the front)" in text and f"--trial {best} -o" in text
 
 
+@pytest.mark.slow  # another kernel (~8 s); the default run keeps the run-directory path under a minute
 def test_pareto_front_notebook_reads_an_optuna_study_with_a_macs_budget(run_dir: Path, tmp_path: Path) -> None:
     front = json.loads((run_dir / "search" / "pareto.json").read_text())["front"]
     cheapest = front[0]
     storage = f"sqlite:///{run_dir / 'search' / 'study.db'}"
-    nb = execute("pareto_front", tmp_path, EFFNAS_RUN_DIR=str(tmp_path / "nowhere"), EFFNAS_STORAGE=storage,
+    nb = execute("pareto_front", tmp_path, EFFNAS_RUN_DIR=str(run_dir / "search"), EFFNAS_STORAGE=storage,
                  EFFNAS_STUDY="search", EFFNAS_MACS_BUDGET=str(cheapest["macs"]))
     text = "".join(outputs(nb, "stream"))
     assert f"from study 'search' in {storage}" in text
     assert f"trial {cheapest['number']} (most accurate within {cheapest['macs']:,.0f} macs)" in text
-    path = tmp_path / "nowhere" / "export" / f"trial{cheapest['number']}_spec.json"
+    path = run_dir / "search" / "export" / f"trial{cheapest['number']}_spec.json"  # a bare search directory's
     assert NetworkSpec.load(path) == export_spec(storage, "search", cheapest["number"])
 
 
