@@ -66,7 +66,7 @@ def test_demo_is_small() -> None:
     assert c.data.dataset == "shapes" and c.train.model == "efficientnet_nano"
     assert 8 <= c.search.trials <= 12 and c.search.epochs <= 2
     assert c.family.phis == (0, 1, 2, 3) and len(c.family.seeds) == 2
-    assert c.search.workers == c.run.workers == 1
+    assert c.search.workers == 1 and c.run.workers <= 2  # 2 cores: in-process search, 2 one-thread trials
 
 
 def test_overrides_parse_by_field_type() -> None:
