@@ -18,47 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from search_spaces import NetworkSpec, load_spec
-from search_spaces.spec import BlockSpec
-
-
-def _out(res: int, stride: int) -> int:
-    return -(-res // stride)
-
-
-def _block_macs(b: BlockSpec, res: int) -> tuple[int, int]:
-    """(MACs, output resolution) of one block at input ``res`` (TF MBConv / conv layer order)."""
-    ro = _out(res, b.stride)
-    cin, cout, k = b.in_channels, b.out_channels, b.kernel
-    if b.op == "mbconv":
-        mid = cin * b.expansion
-        m = (res * res * cin * mid if b.expansion > 1 else 0) + ro * ro * mid * k * k + ro * ro * mid * cout
-        if b.se_ratio:
-            r = max(1, int(cin * b.se_ratio))
-            m += 2 * mid * r
-    elif b.op == "dsconv":
-        m = ro * ro * cin * k * k + ro * ro * cin * cout
-    else:
-        m = ro * ro * cin * cout * k * k
-    if b.skip == "pool" and cin != cout:
-        m += ro * ro * cin * cout
-    return m, ro
+from search_spaces.counts import count_macs
 
 
 def approx_macs(spec: NetworkSpec, resolution: int | None = None) -> int:
-    """Conv and linear multiply-adds of ``spec`` for one image, counted analytically.
-
-    Matches fvcore's count for MBConv, regular-conv and separable-conv networks up to the
-    ``bias`` and SE terms fvcore sees the same way (tests/nas/test_surrogate.py).
-    """
-    res = _out(resolution or spec.resolution, spec.stem_stride)
-    total = res * res * 3 * spec.stem_channels * spec.stem_kernel ** 2
-    for stage in spec.stages:
-        for b in stage.layers():
-            m, res = _block_macs(b, res)
-            total += m
-    if spec.head_channels:
-        total += res * res * spec.stages[-1].out_channels * spec.head_channels
-    return total + spec.feature_channels * spec.num_classes
+    """Conv and linear multiply-adds of ``spec`` for one image, in closed form (no fvcore):
+    :func:`search_spaces.counts.count_macs`, equal to the fvcore cost model."""
+    return count_macs(spec, resolution)
 
 
 def _g(seed: int, *key: object) -> float:

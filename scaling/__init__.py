@@ -8,12 +8,12 @@ from scaling.backbones import BACKBONES, backbone_comparison, resolve_backbone, 
 from scaling.baselines import DIMENSIONS, match_macs, matched_baselines, single_dimension
 from scaling.coefficients import PAPER, Coefficients, check_product
 from scaling.compound import PAPER_COEFFICIENTS, Multipliers, check_coefficients, compound, member
-from scaling.counts import Counts, count_macs, counts
 from scaling.curves import aggregate, family_gain, fit_methods, load_results, matched_comparison, plot_curves
 from scaling.family import Member, family, family_table, member_key, parse_phis, side_by_side, train_members
 from scaling.fit import PowerLaw, fit_power_law
 from scaling.grid import GridResult, candidate_table, grid_candidates, grid_search, pick_best
 from scaling.runner import FINISHED, Job, read_result, run_jobs, sequential
+from search_spaces.counts import Counts, count_macs, counts
 
 __all__ = [
     "BACKBONES", "DIMENSIONS", "FINISHED", "PAPER", "PAPER_COEFFICIENTS", "Coefficients", "Counts", "GridResult",

@@ -28,9 +28,9 @@ from pathlib import Path
 from scaling.baselines import DIMENSIONS, matched_baselines
 from scaling.coefficients import PAPER, Coefficients
 from scaling.compound import Multipliers, compound
-from scaling.counts import count_macs
 from scaling.family import Member, make_member
 from search_spaces import NetworkSpec, load_spec, scale, scale_resolution
+from search_spaces.counts import count_macs
 
 #: The backbones of the paper's Table 3.
 BACKBONES = ("resnet18", "resnet50", "mobilenet_v1", "mobilenet_v2")

@@ -13,9 +13,9 @@ import math
 from collections.abc import Sequence
 
 from scaling.compound import Multipliers
-from scaling.counts import count_macs
 from scaling.family import Member, make_member
 from search_spaces import NetworkSpec, scale
+from search_spaces.counts import count_macs
 
 DIMENSIONS = ("depth", "width", "resolution")
 

@@ -19,9 +19,9 @@ import pandas as pd
 
 from scaling.coefficients import PAPER, Coefficients
 from scaling.compound import Multipliers, member
-from scaling.counts import counts
 from scaling.runner import ExecutorFn, Job, TrainerFn, run_jobs
 from search_spaces import NetworkSpec
+from search_spaces.counts import counts
 
 #: Scaling methods that can label a member.
 METHODS = ("compound", "official", "depth", "width", "resolution", "base")

@@ -19,9 +19,9 @@ import pandas as pd
 
 from scaling.coefficients import Coefficients
 from scaling.compound import member
-from scaling.counts import counts
 from scaling.runner import FINISHED, ExecutorFn, Job, TrainerFn, run_jobs
 from search_spaces import NetworkSpec
+from search_spaces.counts import counts
 
 
 def grid_candidates(*, step: float = 0.05, target: float = 2.0, tolerance: float = 0.1) -> list[Coefficients]:

@@ -3,12 +3,14 @@ the registry of named models and the cost model. Imports nothing from the rest o
 
 from search_spaces.builder import Network, build
 from search_spaces.codec import decode_block, decode_stages, encode_block, encode_stages
+from search_spaces.counts import Counts, count_macs, counts
 from search_spaces.registry import get, load_spec, names, register
 from search_spaces.rules import OFFICIAL, round_filters, round_repeats, scale, scale_official, scale_resolution
 from search_spaces.spec import BlockSpec, NetworkSpec
 
 __all__ = [
-    "OFFICIAL", "BlockSpec", "Network", "NetworkSpec", "build", "decode_block", "decode_stages",
+    "OFFICIAL", "BlockSpec", "Counts", "Network", "NetworkSpec", "build", "count_macs", "counts", "decode_block",
+    "decode_stages",
     "encode_block", "encode_stages", "get", "load_spec", "names", "register", "round_filters", "round_repeats",
     "scale", "scale_official", "scale_resolution",
 ]

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from scaling.counts import counts
 from search_spaces import NetworkSpec
+from search_spaces.counts import counts
 
 
 class ClosedFormEvaluator:

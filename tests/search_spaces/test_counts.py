@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 
 import search_spaces as ss
-from scaling.counts import counts
 from search_spaces.cost import cost
+from search_spaces.counts import counts
 
 #: REFERENCE.md, official family at 1000 classes and native resolution.
 REFERENCE = {"efficientnet_b0": (5_288_548, 0.386e9), "efficientnet_b7": (66_347_960, 37.746e9),

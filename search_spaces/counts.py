@@ -5,7 +5,7 @@ candidates, B7 at 600 px), and fvcore needs a traced forward pass for each (0.4 
 toy, 12 s for B7). These functions walk the spec once, following ``search_spaces.builder``
 layer by layer, and count what fvcore counts: one MAC per multiply-add of convolutions
 (``out_h * out_w * out_c * in_c / groups * k * k``) and linear layers, no bias terms; params
-include BatchNorm weight and bias. ``tests/scaling/test_counts.py`` checks both against
+include BatchNorm weight and bias. ``tests/search_spaces/test_counts.py`` checks both against
 ``search_spaces.cost`` *exactly* for every registered model at several input sizes, so a change
 to the builder that breaks the agreement fails the suite.
 """
