@@ -95,6 +95,16 @@ def set_threads_from_resources() -> int:
     return n
 
 
+def enter_driver_cwd(cwd: str | None) -> None:
+    """Run a trial in the driver's working directory when it exists on this node.
+
+    Ray Tune starts function trials in their own trial directory, so relative paths in a config
+    (``out_dir``, ``cifar10:data/...``) would silently land in, or be read from, Ray's temporary
+    storage, and runs written there are lost for ``--resume``."""
+    if cwd and os.path.isdir(cwd):
+        os.chdir(cwd)
+
+
 def report(metrics: dict[str, Any]) -> None:
     """Report metrics from inside a Tune trial."""
     from ray import tune
@@ -102,7 +112,8 @@ def report(metrics: dict[str, Any]) -> None:
     tune.report({k: v for k, v in metrics.items() if isinstance(v, int | float | str | bool) or v is None})
 
 
-def _trial(config: dict[str, Any], *, trainer: TrainerFn, configs: list[dict[str, Any]]) -> None:
+def _trial(config: dict[str, Any], *, trainer: TrainerFn, configs: list[dict[str, Any]], cwd: str) -> None:
+    enter_driver_cwd(cwd)
     n = set_threads_from_resources()
     cfg = dict(configs[config["index"]])
     cfg.setdefault("threads", n)
@@ -137,9 +148,11 @@ def run_configs(
     from ray import tune
 
     cpus = cpus_per_trial or max(1, (os.cpu_count() or 1) // workers)
+    # Absolute run directories: trials on other nodes (or in Tune's trial directory) write there.
+    configs = [{**c, "out_dir": os.path.abspath(c["out_dir"])} if c.get("out_dir") else c for c in configs]
     with ray_session(num_cpus=None if address else workers * cpus, address=address):
         trainable = tune.with_resources(
-            tune.with_parameters(_trial, trainer=trainer, configs=configs), {"cpu": cpus}
+            tune.with_parameters(_trial, trainer=trainer, configs=configs, cwd=os.getcwd()), {"cpu": cpus}
         )
         with tempfile.TemporaryDirectory(prefix="effnas-ray-") as storage:
             tuner = tune.Tuner(

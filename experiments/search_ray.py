@@ -22,7 +22,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from experiments.ray_backend import ray_session, report, set_threads_from_resources
+from experiments.ray_backend import enter_driver_cwd, ray_session, report, set_threads_from_resources
 from nas.search import SearchConfig, TrainerFn, candidate_attrs, finished, measure, open_study, outcome, recover
 
 #: Keys of a trial's final report copied to the Optuna trial's user attributes.
@@ -31,10 +31,11 @@ ATTR_KEYS = ("strategy", "blocks", "spec", "params", "macs", "latency_ms", "stat
 SCORE = "score"  # what Tune and ASHA compare: the reward (0 for a candidate without one)
 
 
-def _search_trial(config: dict[str, Any], *, cfg: SearchConfig, trainer: TrainerFn) -> None:
+def _search_trial(config: dict[str, Any], *, cfg: SearchConfig, trainer: TrainerFn, cwd: str | None = None) -> None:
     """One Tune trial: ``config`` holds the sampled choices."""
     import ray
 
+    enter_driver_cwd(cwd)
     threads = set_threads_from_resources()
     spec = cfg.spec(dict(config))
     costs = measure(spec, cfg.objective)
@@ -153,7 +154,8 @@ def run_search_ray(cfg: SearchConfig, trainer: TrainerFn, *, workers: int, addre
         # Rungs at epochs 1, 2, 4, ...; the final report is iteration epochs + 1.
         scheduler = ASHAScheduler(metric=SCORE, mode="max", max_t=cfg.epochs + 1, grace_period=1, reduction_factor=2)
     with ray_session(num_cpus=None if address else math.ceil(workers * cpus), address=address):
-        trainable = tune.with_resources(tune.with_parameters(_search_trial, cfg=cfg, trainer=trainer), {"cpu": cpus})
+        trial = tune.with_parameters(_search_trial, cfg=cfg, trainer=trainer, cwd=os.getcwd())
+        trainable = tune.with_resources(trial, {"cpu": cpus})
         with tempfile.TemporaryDirectory(prefix="effnas-search-") as tmp:
             where = os.path.abspath(os.path.join(out_dir, "ray")) if out_dir else tmp
             tuner = tune.Tuner(

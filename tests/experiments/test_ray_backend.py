@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,9 @@ def cost_trainer(config: dict[str, Any], *, on_epoch: Any = None) -> dict[str, A
         on_epoch({"epoch": 1, "train_loss": 1.0, "val_accuracy": 0.5})
     if config.get("boom"):
         raise RuntimeError("boom")
+    if config.get("out_dir"):  # a relative run directory must land where the driver meant it
+        Path(config["out_dir"]).mkdir(parents=True, exist_ok=True)
+        (Path(config["out_dir"]) / "done").write_text(os.getcwd())
     import ray
 
     return {"status": "completed", "trial_ip": ray.util.get_node_ip_address(),
@@ -43,6 +47,20 @@ def test_sequential_matches_ray_and_order_is_kept() -> None:
     assert all(r["trial_ip"] == "127.0.0.1" for r in par[:3])  # Ray on loopback only
     assert par[3]["status"] == "failed" and "boom" in par[3]["error"]
     assert not ray.is_initialized()
+
+
+def test_relative_out_dirs_land_in_the_driver_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from ray import cloudpickle
+
+    # The driver now runs elsewhere, so ship this test module's trainer by value to the workers.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    monkeypatch.chdir(tmp_path)
+    configs = [{"model": "tiny", "resolution": 16, "out_dir": f"runs/r{i}"} for i in range(2)]
+    out = run_configs(cost_trainer, configs, workers=2, cpus_per_trial=1)
+    assert [r["status"] for r in out] == ["completed", "completed"]
+    assert all((tmp_path / "runs" / f"r{i}" / "done").exists() for i in range(2))
 
 
 def test_executor_choice() -> None:
