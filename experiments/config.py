@@ -1,81 +1,54 @@
-"""Experiment configuration: frozen dataclasses loaded from TOML with ``--set key=value`` overrides.
+"""Experiment configuration: one typed config per concept, from TOML, ``--set`` or CLI flags.
 
-An experiment is six sections, each a frozen dataclass (``[data]``, ``[train]``, ``[search]``,
-``[grid]``, ``[family]``, ``[run]``) plus a ``name`` and ``description`` at the top level::
+An experiment is seven sections, each a frozen dataclass, plus ``name`` and ``description``:
 
-    cfg = load_config("demo", overrides=["search.trials=10", "family.phis=[0,1]"])
-    cfg.search.trials                        # 10
+* ``[data]`` (:class:`DataConfig`): what to train on;
+* ``[train]`` (:class:`TrainConfig`): the training recipe of every full run (grid candidates,
+  family members, backbones; ``effnas train``);
+* ``[search]`` (:class:`SearchConfig`) with ``[search.train]`` (:class:`ProxyConfig`): the
+  baseline search and the proxy training of its candidates;
+* ``[grid]``, ``[family]``, ``[backbones]``, ``[run]``.
+
+One training run is a :class:`JobConfig`: ``[data]`` + ``[train]`` + what a stage varies per run
+(the model spec, seed, run directory). The trainer (:mod:`experiments.training`) takes exactly
+this class, so a key in ``[train]`` is a key the trainer reads::
+
+    cfg = load_config("demo", overrides=["search.trials=10", "family.seeds=3"])
+    cfg.family.seeds                         # (0, 1, 2)
     ExperimentConfig.from_dict(cfg.to_dict()) == cfg
 
-Names without a path (``demo``, ``cifar10``, ``paper``) are the files in
-``experiments/configs/``. Every boundary error is a one-line ``ValueError`` naming the key and the
-file: an unknown section or key (with a "did you mean" suggestion), a value of the wrong type, a
-value out of range. Types come from the dataclass annotations: ``int``, ``float`` (integers are
-accepted), ``bool``, ``str``, ``tuple[T, ...]`` (a TOML array) and ``X | None`` (omit the key in
-TOML, or ``--set key=none``).
-
-Field names in ``[train]`` are plain (``optimizer``, ``lr``, ``weight_decay`` ...) so the CLI can
-map them onto the trainer's config dict (``docs/architecture.md``, the trainer contract).
+Names without a path (``demo``, ``cifar10``, ``paper``) are the files in ``experiments/configs/``.
+What each key does to each run: ``docs/experiments.md`` and :mod:`experiments.plan`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import tomllib
-import types
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-#: Augmentation policies (``experiments.augment.POLICIES`` on the trainer's branch).
+from experiments import configio as io
+from experiments.configio import Section, choice, fraction, positive, unit
+
+#: Augmentation policies (``experiments.augment.POLICIES``).
 AUGMENTS = ("auto", "none", "crop", "crop_flip", "rrc_flip", "randaugment", "autoaugment")
+OPTIMIZERS = ("sgd", "adamw", "rmsprop")
+SCHEDULES = ("cosine", "step", "constant")
 #: Where named configs (``demo``, ``cifar10``, ``paper``) live.
 CONFIG_DIR = Path(__file__).parent / "configs"
 
 
-def _positive(key: str, value: float | int | None, *, zero: bool = False) -> None:
-    if value is None:
-        return
-    if value < 0 or (value == 0 and not zero):
-        raise ValueError(f"{key} must be {'>= 0' if zero else '> 0'}, got {value}")
-
-
-def _fraction(key: str, value: float) -> None:
-    if not 0.0 < value <= 1.0:
-        raise ValueError(f"{key} must be in (0, 1], got {value}")
-
-
-def _choice(key: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
-
-
-class _Section:
-    """``to_dict`` / ``from_dict`` shared by the sections; ``SECTION`` is the TOML table's name."""
-
-    SECTION: ClassVar[str] = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable data (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(self).items()}  # type: ignore[call-overload]
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> Any:
-        """Build and validate from plain data; unknown keys and wrong types are one-line errors."""
-        return _section(cls, cls.SECTION, data, source)
-
-
 @dataclass(frozen=True)
-class DataConfig(_Section):
+class DataConfig(Section):
     """What to train on.
 
     Args:
         dataset: ``shapes`` (generated, offline), ``digits``, ``mnist5k``, ``cifar10:PATH``,
-            ``cifar100:PATH`` or ``imagefolder:PATH`` (the trainer contract's names).
-        resolution: input pixels; ``None`` uses each model's own.
+            ``cifar100:PATH`` or ``imagefolder:PATH``.
+        resolution: input pixels of the base network; ``None``: the model's own. Scaled networks
+            use their own scaled resolution.
         data_fraction: fraction of the training split used by every full training run.
         val_fraction: share of the training pool held out for validation (model selection; the
             test split is only reported).
@@ -93,56 +66,53 @@ class DataConfig(_Section):
     def __post_init__(self) -> None:
         if not self.dataset:
             raise ValueError("data.dataset must not be empty: give a dataset name such as 'shapes'")
-        _positive("data.resolution", self.resolution)
-        _fraction("data.data_fraction", self.data_fraction)
+        positive("data.resolution", self.resolution)
+        fraction("data.data_fraction", self.data_fraction)
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"data.val_fraction must be in (0, 1), got {self.val_fraction}")
-        _positive("data.loader_workers", self.loader_workers, zero=True)
+        positive("data.loader_workers", self.loader_workers, zero=True)
 
 
 @dataclass(frozen=True)
-class TrainConfig(_Section):
-    """How to train one model (used by the grid search and the family; search has its own budget).
-
-    Defaults are a plain SGD recipe for small CPU runs; ``paper.toml`` sets EfficientNet's (§5.2).
+class TrainConfig(Section):
+    """The training recipe (EfficientNet §5.2 in ``paper.toml``). Units: epochs unless named.
 
     Args:
-        model: the base network, a registered name or a spec JSON path (the search's best
-            replaces it when a search has run).
-        epochs: training epochs.
-        batch_size: images per step.
-        optimizer: ``sgd``, ``rmsprop`` (TF semantics in the paper recipe) or ``adamw``.
-        lr: peak learning rate at ``lr_batch`` images per step (scaled linearly to
-            ``batch_size``; ``lr_batch = None`` means ``lr`` is used as given).
-        lr_batch: the batch size ``lr`` refers to (paper: 0.256 per 4096).
+        model: the base network, a registered name or a spec JSON path (a search's best replaces
+            it in ``effnas run``).
+        epochs, batch_size: schedule length and images per step.
+        optimizer: ``sgd`` (Nesterov), ``rmsprop`` (TF semantics) or ``adamw``.
+        lr: peak learning rate at ``lr_batch`` images per step, scaled linearly to ``batch_size``;
+            ``None``: 0.4 (sgd) / 4e-3 (adamw) / 0.016 (rmsprop) per 256 images.
+        lr_batch: the batch size ``lr`` refers to (paper: 0.256 per 4096); ``None``: ``lr`` as given.
         momentum: SGD / RMSProp momentum.
-        rmsprop_decay: RMSProp squared-gradient decay (TF ``decay``, PyTorch ``alpha``).
-        rmsprop_eps: RMSProp epsilon (TF EfficientNet uses 1e-3).
-        weight_decay: L2 penalty.
-        schedule: ``cosine``, ``step`` (x ``decay_rate`` every ``decay_epochs``, staircase: the
-            paper's exponential decay)
-            or ``constant``; all after ``warmup_epochs`` of linear warm-up.
-        decay_rate, decay_epochs: the step schedule (paper: 0.97 every 2.4 epochs).
-        warmup_epochs: linear warm-up epochs (paper: 5).
+        rmsprop_decay, rmsprop_eps: RMSProp squared-gradient decay and epsilon (TF: 0.9, 1e-3).
+        weight_decay: L2 penalty (not on BatchNorm parameters and biases).
+        schedule: ``cosine``, ``step`` (x ``decay_rate`` every ``decay_epochs``, staircase) or
+            ``constant``, after ``warmup_epochs`` of linear warm-up.
         label_smoothing: cross-entropy label smoothing (paper: 0.1).
-        augment: a policy of ``experiments.augment``: ``auto`` (by data set), ``none``, ``crop``,
-            ``crop_flip``, ``rrc_flip`` (random-resized crop + flip), ``randaugment``, ``autoaugment``.
-        ema: exponential moving average decay of weights, 0 disables (TF EfficientNet: 0.9999).
-        bn_momentum: PyTorch BatchNorm momentum (TF 0.99 = 0.01); ``None``: the spec's own.
-        dropout: classifier dropout; ``None``: the spec's own (family members may override).
-        drop_connect_rate: stochastic depth rate (survival 0.8 = 0.2); ``None``: the spec's own.
+        augment: ``auto`` (by data set), ``none``, ``crop``, ``crop_flip``, ``rrc_flip``,
+            ``randaugment``, ``autoaugment``.
+        ema: weight EMA decay, 0 disables (TF EfficientNet: 0.9999).
+        grad_clip: max global gradient norm; 0: off.
+        bn_momentum: PyTorch BatchNorm momentum; ``None``: the spec's own, raised for short runs.
+        dropout, drop_connect_rate: of the base network; ``None``: the spec's own. Scaled
+            members take ``family.dropout``; backbones keep their own.
+        max_minutes: stop after the epoch that exceeds this budget (schedule unchanged).
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         precision: ``auto`` (fp32 on CPU, bf16/fp16 autocast on CUDA), ``fp32``, ``bf16``, ``fp16``.
+        channels_last, compile: memory format and ``torch.compile``.
         threads: torch CPU threads per run; 0: all cores (under Ray: the trial's CPUs).
+        eval_batch_size: images per evaluation step.
     """
 
     SECTION: ClassVar[str] = "train"
 
     model: str = "efficientnet_nano"
-    epochs: int = 10
+    epochs: int = 30
     batch_size: int = 128
     optimizer: str = "sgd"
-    lr: float = 0.1
+    lr: float | None = None
     lr_batch: int | None = None
     momentum: float = 0.9
     rmsprop_decay: float = 0.9
@@ -151,108 +121,193 @@ class TrainConfig(_Section):
     schedule: str = "cosine"
     decay_rate: float = 0.97
     decay_epochs: float = 2.4
-    warmup_epochs: float = 0.0
-    label_smoothing: float = 0.0
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.1
     augment: str = "auto"
     ema: float = 0.0
+    grad_clip: float = 0.0
     bn_momentum: float | None = None
     dropout: float | None = None
     drop_connect_rate: float | None = None
+    max_minutes: float | None = None
     device: str = "auto"
     precision: str = "auto"
+    channels_last: bool = True
+    compile: bool = False
     threads: int = 0
+    eval_batch_size: int = 512
 
     def __post_init__(self) -> None:
-        _positive("train.epochs", self.epochs)
-        _positive("train.batch_size", self.batch_size)
-        _choice("train.optimizer", self.optimizer, ("sgd", "rmsprop", "adamw"))
-        _positive("train.lr", self.lr)
-        _positive("train.lr_batch", self.lr_batch)
-        _choice("train.schedule", self.schedule, ("cosine", "step", "constant"))
-        _positive("train.decay_epochs", self.decay_epochs)
-        _positive("train.warmup_epochs", self.warmup_epochs, zero=True)
-        _positive("train.weight_decay", self.weight_decay, zero=True)
-        _choice("train.augment", self.augment, AUGMENTS)
-        _choice("train.precision", self.precision, ("auto", "fp32", "bf16", "fp16"))
-        _choice("train.device", self.device, ("auto", "cpu", "cuda"))
+        for key in ("epochs", "batch_size", "eval_batch_size", "lr", "lr_batch", "decay_epochs", "max_minutes",
+                    "rmsprop_eps"):
+            positive(f"train.{key}", getattr(self, key))
+        for key in ("warmup_epochs", "weight_decay", "grad_clip", "threads"):
+            positive(f"train.{key}", getattr(self, key), zero=True)
+        choice("train.optimizer", self.optimizer, OPTIMIZERS)
+        choice("train.schedule", self.schedule, SCHEDULES)
+        choice("train.augment", self.augment, AUGMENTS)
+        choice("train.precision", self.precision, ("auto", "fp32", "bf16", "fp16"))
+        choice("train.device", self.device, ("auto", "cpu", "cuda"))
         for key in ("momentum", "rmsprop_decay", "label_smoothing", "ema", "dropout", "drop_connect_rate"):
-            v = getattr(self, key)
-            if v is not None and not 0.0 <= v < 1.0:
-                raise ValueError(f"train.{key} must be in [0, 1), got {v}")
+            unit(f"train.{key}", getattr(self, key))
         for key in ("decay_rate", "bn_momentum"):
-            v = getattr(self, key)
-            if v is not None and not 0.0 < v <= 1.0:
-                raise ValueError(f"train.{key} must be in (0, 1], got {v}")
+            unit(f"train.{key}", getattr(self, key), closed_low=False)
 
-    @property
-    def scaled_lr(self) -> float:
-        """``lr`` scaled linearly from ``lr_batch`` to ``batch_size`` (paper: 0.256 x B / 4096).
+    def base_lr(self) -> float:
+        """The peak learning rate at ``batch_size``.
 
-        >>> TrainConfig(lr=0.256, lr_batch=4096, batch_size=256).scaled_lr
+        >>> TrainConfig(lr=0.256, lr_batch=4096, batch_size=256).base_lr()
         0.016
+        >>> TrainConfig(optimizer="adamw", batch_size=64).base_lr()
+        0.001
         """
+        if self.lr is None:
+            return {"sgd": 0.4, "adamw": 4e-3, "rmsprop": 0.016}[self.optimizer] * self.batch_size / 256
         return self.lr if self.lr_batch is None else self.lr * self.batch_size / self.lr_batch
 
 
 @dataclass(frozen=True)
-class SearchConfig(_Section):
+class JobConfig(TrainConfig, DataConfig):
+    """One training run: ``[data]`` + ``[train]`` + what a stage sets per run. JSON-serialisable
+    (it crosses to Ray workers as ``to_dict()``); the trainer's only input.
+
+    Args:
+        model: a registered name, a spec JSON path or ``NetworkSpec.to_dict()``.
+        seed: model init, validation split, batch order, augmentation.
+        max_epochs: stop after this many epochs (the schedule keeps ``epochs``).
+        out_dir: run directory (None: nothing written); ``resume``: continue from its ``last.pt``.
+        quiet: no progress bar.
+    """
+
+    SECTION: ClassVar[str] = "job"
+
+    model: str | dict[str, Any] = "efficientnet_nano"  # type: ignore[assignment]
+    seed: int = 0
+    max_epochs: int | None = None
+    out_dir: str | None = None
+    resume: bool = False
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        DataConfig.__post_init__(self)
+        TrainConfig.__post_init__(self)
+        positive("max_epochs", self.max_epochs)
+        if not isinstance(self.model, str | dict) or not self.model:
+            raise ValueError(f"model must be a name, a spec path or a spec dict, got {self.model!r}")
+        if self.resume and not self.out_dir:
+            raise ValueError("resume needs out_dir: give --out DIR of the run to continue")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "trainer config") -> JobConfig:
+        return io.section(cls, "job", data, source)  # type: ignore[no-any-return]
+
+    @classmethod
+    def make(cls, data: DataConfig, train: TrainConfig, **job: Any) -> JobConfig:
+        """``[data]`` and ``[train]`` with the per-run keys ``job`` on top."""
+        return cls(**{**data.to_dict(), **train.to_dict(), **job})
+
+
+@dataclass(frozen=True)
+class ProxyConfig(Section):
+    """``[search.train]``: the proxy training of search candidates, on top of ``[train]``.
+
+    Args:
+        epochs: proxy epochs (MnasNet: 5).
+        warmup_epochs: linear warm-up; ``None``: 10 % of the proxy epochs (a full recipe's
+            5 warm-up epochs would fill a 5-epoch proxy).
+        ema: weight EMA decay of the proxy (0: off; 0.9999 needs far more steps than a proxy has).
+        batch_size: ``None``: ``train.batch_size``.
+        data_fraction: fraction of the training split per candidate (MnasNet: a proxy split).
+    """
+
+    SECTION: ClassVar[str] = "search.train"
+
+    epochs: int = 5
+    warmup_epochs: float | None = None
+    ema: float = 0.0
+    batch_size: int | None = None
+    data_fraction: float = 1.0
+
+    def __post_init__(self) -> None:
+        positive("search.train.epochs", self.epochs)
+        positive("search.train.warmup_epochs", self.warmup_epochs, zero=True)
+        unit("search.train.ema", self.ema)
+        positive("search.train.batch_size", self.batch_size)
+        fraction("search.train.data_fraction", self.data_fraction)
+
+
+@dataclass(frozen=True)
+class SearchConfig(Section):
     """The baseline search (MnasNet / EfficientNet §4): maximise ``ACC x (cost / T)^w``.
 
     Args:
-        space: the search space's registered name.
-        strategy: the search strategy's name (e.g. ``random``, ``tpe``, ``evolution``).
-        trials: architectures to train.
-        target_macs: the target T in multiply-adds (paper: 400 M).
-        w: the exponent (paper: -0.07).
-        constraint: ``soft`` (w both sides of T) or ``hard`` (0 below T, -1 above; MnasNet).
-        objective: what T measures: ``macs`` (EfficientNet) or ``latency`` (MnasNet, ms).
-        epochs: proxy training epochs per trial (MnasNet: 5).
-        resolution: proxy input pixels; ``None``: the space's own.
-        data_fraction: fraction of the training split used per trial (proxy task).
-        workers: trials in parallel (Ray when > 1).
-        storage: an optuna storage URL; ``None``: a SQLite file in the run directory.
-        study: the optuna study name (a rerun with the same storage and study resumes).
+        space: a registered search space, or a .json/.toml space file.
+        strategy: ``random``, ``tpe``, ``nsga2``, ``evolution`` or ``rl``.
+        trials: finished trials wanted; 0 skips the search in ``effnas run`` (``train.model`` is the baseline).
+        cost: what T measures: ``macs`` (EfficientNet) or ``latency`` (MnasNet; ms at batch 1 here).
+        target: T (MACs, or ms); ``None``: the space's base network's cost (MACs only).
+        w: the exponent (paper: -0.07); constraint: ``soft`` or ``hard`` (MnasNet's 0 / -1).
+        mode: ``reward`` (one objective) or ``pareto`` (accuracy up, cost down; NSGA-II, TPE, random).
+        resolution: candidates' input pixels; ``None``: ``data.resolution``, else the space's.
+        population: NSGA-II / evolution population.
+        prune: stop weak candidates early from their per-epoch reward (reward mode).
+        trainer: ``train`` or ``surrogate`` (a seeded synthetic accuracy, for testing strategies).
+        max_failed_share: the search stops with an error when more than this share of trials failed.
+        storage: an Optuna storage URL; ``None``: ``search/study.db`` in the run directory.
+        study: the study name (a rerun with the same storage and study resumes).
+        train: ``[search.train]``, the proxy recipe.
     """
 
     SECTION: ClassVar[str] = "search"
 
     space: str = "mnasnet"
-    strategy: str = "random"
+    strategy: str = "tpe"
     trials: int = 20
-    target_macs: float = 400e6
+    cost: str = "macs"
+    target: float | None = None
     w: float = -0.07
     constraint: str = "soft"
-    objective: str = "macs"
-    epochs: int = 5
+    mode: str = "reward"
     resolution: int | None = None
-    data_fraction: float = 1.0
-    workers: int = 1
+    population: int = 20
+    prune: bool = True
+    trainer: str = "train"
+    max_failed_share: float = 0.5
     storage: str | None = None
-    study: str = "effnas-search"
+    study: str = "search"
+    train: ProxyConfig = dataclasses.field(default_factory=ProxyConfig)
 
     def __post_init__(self) -> None:
-        _positive("search.trials", self.trials)
-        _positive("search.target_macs", self.target_macs)
+        positive("search.trials", self.trials, zero=True)
+        positive("search.target", self.target)
         if self.w > 0:
             raise ValueError(f"search.w must be <= 0 (a penalty on cost), got {self.w}")
-        _choice("search.constraint", self.constraint, ("soft", "hard"))
-        _choice("search.objective", self.objective, ("macs", "latency"))
-        _positive("search.epochs", self.epochs)
-        _positive("search.resolution", self.resolution)
-        _fraction("search.data_fraction", self.data_fraction)
-        _positive("search.workers", self.workers)
+        choice("search.cost", self.cost, ("macs", "latency"))
+        choice("search.constraint", self.constraint, ("soft", "hard"))
+        choice("search.mode", self.mode, ("reward", "pareto"))
+        choice("search.trainer", self.trainer, ("train", "surrogate"))
+        positive("search.resolution", self.resolution)
+        positive("search.population", self.population)
+        fraction("search.max_failed_share", self.max_failed_share)
+        if self.cost == "latency" and self.target is None:
+            raise ValueError("search.cost = 'latency' needs search.target in milliseconds, e.g. 5.0")
+        if not self.study:
+            raise ValueError("search.study must not be empty")
 
 
 @dataclass(frozen=True)
-class GridConfig(_Section):
-    """The compound-coefficient grid search at phi (EfficientNet §3.3, step 1).
+class GridConfig(Section):
+    """The compound-coefficient grid search (EfficientNet §3.3, step 1).
 
     Args:
         step: grid step of alpha, beta, gamma (each >= 1).
         tolerance: keep points with ``|alpha * beta^2 * gamma^2 - target| <= tolerance``.
-        target: the FLOPs multiplier per unit of phi (paper: 2).
-        epochs: training epochs per grid point.
+        target: the MACs multiplier per unit of phi (paper: 2).
         phi: the compound coefficient the grid is searched at (paper: 1).
+        cost_tolerance: every candidate's realised MACs ratio is brought within this relative
+            distance of ``target^phi`` (by its resolution in whole pixels) or listed as not comparable.
+        epochs: training epochs per candidate; seeds: per candidate (a list, or a count).
+        depth_rounding: repeats rounded to nearest (``round``) or up (``ceil``, TF).
     """
 
     SECTION: ClassVar[str] = "grid"
@@ -260,34 +315,43 @@ class GridConfig(_Section):
     step: float = 0.05
     tolerance: float = 0.1
     target: float = 2.0
-    epochs: int = 10
     phi: float = 1.0
+    cost_tolerance: float = 0.05
+    epochs: int = 10
+    seeds: tuple[int, ...] = (0,)
+    depth_rounding: str = "round"
 
     def __post_init__(self) -> None:
-        _positive("grid.step", self.step)
-        _positive("grid.tolerance", self.tolerance)
+        positive("grid.step", self.step)
+        if self.step > 1:
+            raise ValueError(f"grid.step must be in (0, 1], got {self.step}")
+        positive("grid.tolerance", self.tolerance, zero=True)
         if self.target <= 1:
             raise ValueError(f"grid.target must be > 1 (the cost multiplier per phi), got {self.target}")
-        _positive("grid.epochs", self.epochs)
-        _positive("grid.phi", self.phi)
+        positive("grid.phi", self.phi)
+        positive("grid.cost_tolerance", self.cost_tolerance)
+        positive("grid.epochs", self.epochs)
+        _seeds("grid.seeds", self.seeds)
+        choice("grid.depth_rounding", self.depth_rounding, ("round", "ceil"))
 
 
 @dataclass(frozen=True)
-class FamilyConfig(_Section):
-    """The scaled family (B0...B7 style) and other backbones scaled with the same coefficients.
+class FamilyConfig(Section):
+    """The scaled family (B0...B7 style).
 
     Args:
         phis: compound coefficients to train (0 is the baseline).
-        seeds: training seeds per member (curves show mean and spread).
+        seeds: training seeds per member (a list, or a count N meaning 0..N-1).
         epochs: training epochs per member.
-        single_dimension: also train depth-only, width-only and resolution-only scaling of the
-            base at the MACs of the compound members (paper Fig. 3, Fig. 8, Table 7).
-        baseline_phis: the members whose MACs the single-dimension baselines match; empty: every
-            phi >= 1.
-        backbones: other registered backbones scaled with the chosen coefficients (Table 3).
-        official: also train the official hand-rounded B1... table members where they exist.
-        dropout: ``(first, last)``: dropout rising linearly over ``phis`` (paper 0.2 -> 0.5);
-            empty: each spec's own.
+        single_dimension: also depth-, width- and resolution-only scaling of the base at the
+            realised MACs of the compound members (paper Fig. 3, Fig. 8, Table 7).
+        baseline_phis: the members the single-dimension baselines match; empty: every phi >= 1.
+        official: also train the published B0..B7 table (TF rounding) beside the grid's family.
+        dropout: ``[first, last]``: dropout rising linearly over ``phis`` (paper 0.2 -> 0.5);
+            empty: the base's own for every member.
+        cost_tolerance: members' realised MACs ratio within this of ``product^phi`` (by
+            resolution), or the table says why not.
+        depth_rounding: repeats rounded to nearest (``round``) or up (``ceil``, TF).
     """
 
     SECTION: ClassVar[str] = "family"
@@ -297,18 +361,23 @@ class FamilyConfig(_Section):
     epochs: int = 10
     single_dimension: bool = True
     baseline_phis: tuple[int, ...] = ()
-    backbones: tuple[str, ...] = ()
     official: bool = False
     dropout: tuple[float, ...] = ()
+    cost_tolerance: float = 0.1
+    depth_rounding: str = "round"
 
     def __post_init__(self) -> None:
         if not self.phis or any(p < 0 for p in self.phis) or len(set(self.phis)) != len(self.phis):
             raise ValueError(f"family.phis must be distinct integers >= 0, got {list(self.phis)}")
-        if not self.seeds:
-            raise ValueError("family.seeds must name at least one seed, e.g. [0]")
-        _positive("family.epochs", self.epochs)
+        _seeds("family.seeds", self.seeds)
+        positive("family.epochs", self.epochs)
+        if not set(self.baseline_phis) <= set(self.phis) or 0 in self.baseline_phis:
+            raise ValueError(f"family.baseline_phis must be phis >= 1 of family.phis {list(self.phis)}, "
+                             f"got {list(self.baseline_phis)}")
         if self.dropout and (len(self.dropout) != 2 or not all(0 <= d < 1 for d in self.dropout)):
             raise ValueError(f"family.dropout must be [first, last] in [0, 1) or empty, got {list(self.dropout)}")
+        positive("family.cost_tolerance", self.cost_tolerance)
+        choice("family.depth_rounding", self.depth_rounding, ("round", "ceil"))
 
     def dropout_for(self, phi: int) -> float | None:
         """The dropout of member ``phi``: linear from first to last over ``phis``.
@@ -324,14 +393,41 @@ class FamilyConfig(_Section):
 
 
 @dataclass(frozen=True)
-class RunConfig(_Section):
+class BackbonesConfig(Section):
+    """Other backbones scaled with the found coefficients (paper Table 3).
+
+    Args:
+        models: registered backbones (``resnet18``, ``mobilenet_v2``, ...); empty: none.
+        phi: the compound coefficient (paper Table 3: about 4x MACs, phi = 2 at target 2).
+        single_dimension: also depth-, width- and resolution-only at the compound MACs.
+        epochs: per network; ``None``: ``family.epochs``. Seeds: ``family.seeds``.
+        resolution: the backbones' base input pixels; ``None``: ``data.resolution``, else their own.
+    """
+
+    SECTION: ClassVar[str] = "backbones"
+
+    models: tuple[str, ...] = ()
+    phi: int = 2
+    single_dimension: bool = True
+    epochs: int | None = None
+    resolution: int | None = None
+
+    def __post_init__(self) -> None:
+        positive("backbones.phi", self.phi, zero=True)
+        positive("backbones.epochs", self.epochs)
+        positive("backbones.resolution", self.resolution)
+
+
+@dataclass(frozen=True)
+class RunConfig(Section):
     """Where and how the whole experiment runs.
 
     Args:
         out: the run directory (stages write ``search/``, ``grid/``, ``family/``, ``curves/``).
-        workers: parallel trials for grid and family (Ray when > 1).
-        ray_address: an existing Ray cluster (``auto`` or ``HOST:PORT``); ``None`` starts a local one.
-        seed: the experiment's seed (search sampler, data splits).
+        workers: trials at once for search, grid and family (Ray when > 1).
+        ray_address: an existing Ray cluster (``auto`` or ``HOST:PORT``); ``None``: a local one.
+        cpus_per_trial: CPUs per Ray trial; ``None``: this machine's cores / workers.
+        seed: the experiment's seed (search sampler, proxy training, data splits of single runs).
     """
 
     SECTION: ClassVar[str] = "run"
@@ -339,23 +435,30 @@ class RunConfig(_Section):
     out: str = "runs/experiment"
     workers: int = 1
     ray_address: str | None = None
+    cpus_per_trial: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
         if not self.out:
             raise ValueError("run.out must not be empty: give a run directory")
-        _positive("run.workers", self.workers)
+        positive("run.workers", self.workers)
+        positive("run.cpus_per_trial", self.cpus_per_trial)
 
 
-SECTIONS: dict[str, type[_Section]] = {
+def _seeds(key: str, seeds: tuple[int, ...]) -> None:
+    if not seeds or len(set(seeds)) != len(seeds) or any(s < 0 for s in seeds):
+        raise ValueError(f"{key} must be distinct seeds >= 0 (a list, or a count such as 2), got {list(seeds)}")
+
+
+SECTIONS: dict[str, type[Section]] = {
     "data": DataConfig, "train": TrainConfig, "search": SearchConfig, "grid": GridConfig,
-    "family": FamilyConfig, "run": RunConfig,
+    "family": FamilyConfig, "backbones": BackbonesConfig, "run": RunConfig,
 }
 
 
 @dataclass(frozen=True)
-class ExperimentConfig:
-    """A whole experiment: search -> grid -> family -> curves -> report."""
+class ExperimentConfig(Section):
+    """A whole experiment: search -> grid -> family -> backbones -> curves -> report."""
 
     name: str = "experiment"
     description: str = ""
@@ -364,201 +467,73 @@ class ExperimentConfig:
     search: SearchConfig = dataclasses.field(default_factory=SearchConfig)
     grid: GridConfig = dataclasses.field(default_factory=GridConfig)
     family: FamilyConfig = dataclasses.field(default_factory=FamilyConfig)
+    backbones: BackbonesConfig = dataclasses.field(default_factory=BackbonesConfig)
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable data (tuples become lists)."""
-        d: dict[str, Any] = {"name": self.name, "description": self.description}
-        for sec in SECTIONS:
-            d[sec] = getattr(self, sec).to_dict()
-        return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> ExperimentConfig:
         """Build and validate; ``source`` names the file in error messages."""
         if not isinstance(data, dict):
             raise ValueError(f"{source} must be a table of sections, got {type(data).__name__}")
-        top = {"name", "description"}
-        kwargs: dict[str, Any] = {}
         for key, value in data.items():
-            if key in top:
-                kwargs[key] = _coerce(value, str, key, source)
-            elif key in SECTIONS:
-                kwargs[key] = _section(SECTIONS[key], key, value, source)
-            else:
+            if key not in ("name", "description") and key not in SECTIONS:
                 where = "key" if not isinstance(value, dict) else "section"
-                raise ValueError(f"unknown {where} {key!r} in {source}{_suggest(key, [*top, *SECTIONS])}")
+                raise ValueError(f"unknown {where} {key!r} in {source}"
+                                 f"{io.suggest(key, ['name', 'description', *SECTIONS])}")
+        hints = io.field_types(cls)
+        kwargs = {k: io.coerce(v, hints[k], k, source) for k, v in data.items()}
         return cls(**kwargs)
 
     def to_toml(self) -> str:
         """TOML text that :func:`load_config` reads back to an equal config (``None`` keys omitted)."""
         d = self.to_dict()
-        lines = [f"{k} = {_toml_value(d[k])}" for k in ("name", "description")]
+        lines = [f"{k} = {io.toml_value(d[k])}" for k in ("name", "description")]
         for sec in SECTIONS:
-            lines += ["", f"[{sec}]"]
-            lines += [f"{k} = {_toml_value(v)}" for k, v in d[sec].items() if v is not None]
+            lines += io.toml_tables(sec, d[sec])
         return "\n".join(lines) + "\n"
 
     def with_overrides(self, overrides: list[str] | tuple[str, ...], *, source: str = "--set") -> ExperimentConfig:
         """A new config with ``section.key=value`` overrides applied (values parsed by field type)."""
         data = self.to_dict()
         for item in overrides:
-            key, sep, raw = item.partition("=")
-            key = key.strip()
-            if not sep or "." not in key:
-                raise ValueError(f"override {item!r} must look like section.key=value, e.g. search.trials=10")
-            sec, _, name = key.partition(".")
-            if sec not in SECTIONS:
-                raise ValueError(f"unknown section {sec!r} in {source} {item!r}{_suggest(sec, list(SECTIONS))}")
-            hints = _field_types(SECTIONS[sec])
-            if name not in hints:
-                raise ValueError(f"unknown key {key!r} in {source}{_suggest(key, [f'{sec}.{k}' for k in hints])}")
-            data[sec][name] = _parse_override(raw.strip(), hints[name], key, source)
+            io.apply_override(data, ExperimentConfig, item, source)
+        return ExperimentConfig.from_dict(data, source=source)
+
+    def with_values(self, values: dict[str, Any], *, source: str = "the command line") -> ExperimentConfig:
+        """A new config with typed values set by dotted key (``{"grid.epochs": 4}``); ``None`` values
+        are left out (a flag the user did not give)."""
+        data = self.to_dict()
+        for key, value in values.items():
+            if value is None:
+                continue
+            *path, name = key.split(".")
+            node = data
+            for part in path:
+                node = node[part]
+            node[name] = list(value) if isinstance(value, tuple) else value
         return ExperimentConfig.from_dict(data, source=source)
 
 
-#: The trainer's RMSProp (``experiments.optim.RMSpropTF``) has the paper's decay and epsilon built in.
-_TRAINER_RMSPROP = {"rmsprop_decay": 0.9, "rmsprop_eps": 1e-3}
-
-
-def trainer_config(cfg: ExperimentConfig, *, model: str | dict[str, Any], epochs: int | None = None,
-                   seed: int | None = None, resolution: int | None = None, data_fraction: float | None = None,
-                   dropout: float | None = None, out_dir: str | None = None) -> dict[str, Any]:
-    """The trainer's config dict (``docs/architecture.md``, the trainer contract) for one run.
-
-    ``[data]`` and ``[train]`` give the defaults; the keyword arguments are what a stage varies
-    (a search trial's proxy epochs and fraction, a family member's model, seed and dropout).
-    ``lr`` is scaled from ``lr_batch`` to ``batch_size``; ``ema`` becomes ``ema_decay``.
-
-    >>> d = trainer_config(ExperimentConfig(), model="tiny", epochs=2, seed=1)
-    >>> d["model"], d["epochs"], d["seed"], d["dataset"], d["ema_decay"]
-    ('tiny', 2, 1, 'shapes', 0.0)
-
-    Raises:
-        ValueError: ``rmsprop_decay`` / ``rmsprop_eps`` differ from the values the trainer's
-            RMSProp has built in (0.9, 1e-3).
-    """
-    t, d = cfg.train, cfg.data
-    for key, fixed in _TRAINER_RMSPROP.items():
-        if getattr(t, key) != fixed:
-            raise ValueError(f"train.{key} = {getattr(t, key)} is not supported: the trainer's RMSProp uses "
-                             f"{fixed}; remove the key")
-    return {
-        "model": model, "dataset": d.dataset,
-        "resolution": resolution if resolution is not None else d.resolution,
-        "epochs": epochs if epochs is not None else t.epochs,
-        "seed": seed if seed is not None else cfg.run.seed,
-        "data_fraction": data_fraction if data_fraction is not None else d.data_fraction,
-        "val_fraction": d.val_fraction, "batch_size": t.batch_size, "optimizer": t.optimizer,
-        "lr": t.scaled_lr, "momentum": t.momentum, "weight_decay": t.weight_decay, "schedule": t.schedule,
-        "warmup_epochs": t.warmup_epochs, "decay_rate": t.decay_rate, "decay_epochs": t.decay_epochs,
-        "label_smoothing": t.label_smoothing, "ema_decay": t.ema, "augment": t.augment,
-        "dropout": dropout if dropout is not None else t.dropout, "drop_connect_rate": t.drop_connect_rate,
-        "device": t.device, "precision": t.precision, "out_dir": out_dir,
-        **({"threads": t.threads} if t.threads else {}),
-        # None means the spec's own; only sent when set (not every trainer version takes it).
-        **({"bn_momentum": t.bn_momentum} if t.bn_momentum is not None else {}),
-    }
-
-
-def load_config(ref: str | Path, *, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
-    """Read a TOML config (a path, or a name in ``experiments/configs/``) and apply overrides.
+def load_config(ref: str | Path | None = None, *, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """Read a TOML config (a path, or a name in ``experiments/configs/``; ``None``: the defaults)
+    and apply ``section.key=value`` overrides.
 
     Raises:
         ValueError: a missing file, malformed TOML, an unknown section or key, a wrong type or a
             value out of range; one line naming the key and the file.
     """
-    path = Path(ref)
-    if not path.is_file() and (CONFIG_DIR / f"{ref}.toml").is_file():
-        path = CONFIG_DIR / f"{ref}.toml"
-    if not path.is_file():
-        named = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.toml")))
-        raise ValueError(f"config {str(ref)!r} does not exist: give a TOML path or one of {named}")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"malformed TOML in {path.name}: {e}") from None
-    cfg = ExperimentConfig.from_dict(data, source=path.name)
+    if ref is None:
+        cfg = ExperimentConfig()
+    else:
+        path = Path(ref)
+        if not path.is_file() and (CONFIG_DIR / f"{ref}.toml").is_file():
+            path = CONFIG_DIR / f"{ref}.toml"
+        if not path.is_file():
+            named = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.toml")))
+            raise ValueError(f"config {str(ref)!r} does not exist: give a TOML path or one of {named}")
+        try:
+            data = tomllib.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"malformed TOML in {path.name}: {e}") from None
+        cfg = ExperimentConfig.from_dict(data, source=path.name)
     return cfg.with_overrides(overrides) if overrides else cfg
-
-
-def _suggest(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return f": did you mean {close[0]!r}?" if close else f": expected one of {', '.join(sorted(known))}"
-
-
-def _section(cls: type, sec: str, value: Any, source: str) -> Any:
-    if not isinstance(value, dict):
-        raise ValueError(f"[{sec}] in {source} must be a table of keys, got {value!r}")
-    hints = _field_types(cls)
-    kwargs = {}
-    for key, v in value.items():
-        if key not in hints:
-            hint = _suggest(f"{sec}.{key}", [f"{sec}.{k}" for k in hints])
-            raise ValueError(f"unknown key '{sec}.{key}' in {source}{hint}")
-        kwargs[key] = _coerce(v, hints[key], f"{sec}.{key}", source)
-    try:
-        return cls(**kwargs)
-    except ValueError as e:
-        raise ValueError(f"{e} (in {source})") from None
-
-
-def _field_types(cls: type) -> dict[str, Any]:
-    """The dataclass fields' resolved annotations (``ClassVar``s left out)."""
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-
-
-_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-
-
-def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
-    """``value`` checked against the annotation ``hint`` (and ints widened to floats)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (types.UnionType, typing.Union):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(value, inner, key, source)
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise ValueError(f"{key} in {source} must be an array, e.g. [0, 1], got {value!r}")
-        return tuple(_coerce(v, args[0], f"{key}[{i}]", source) for i, v in enumerate(value))
-    ok = (isinstance(value, hint) and not (hint is not bool and isinstance(value, bool))) or (
-        hint is float and isinstance(value, int) and not isinstance(value, bool))
-    if not ok:
-        raise ValueError(f"{key} in {source} must be {_TYPE_NAMES.get(hint, hint)}, got {value!r}")
-    return float(value) if hint is float else value
-
-
-def _parse_override(raw: str, hint: Any, key: str, source: str) -> Any:
-    """Parse a ``--set`` value by the field's type: TOML syntax (``10``, ``1e-3``, ``true``,
-    ``[0, 1]``), bare text for strings, ``none`` for optional fields, ``a,b`` or ``[a, b]`` for arrays."""
-    if typing.get_origin(hint) in (types.UnionType, typing.Union):
-        if raw.lower() in ("none", "null"):
-            return None
-        hint = next(a for a in typing.get_args(hint) if a is not type(None))
-    if hint is str:
-        return raw
-    if typing.get_origin(hint) is tuple:
-        items = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
-        if typing.get_args(hint)[0] is str:
-            return tuple(s.strip().strip("'\"") for s in items.split(",") if s.strip())
-        raw = f"[{items}]"
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        want = _TYPE_NAMES.get(hint) or f"an array of {_TYPE_NAMES[typing.get_args(hint)[0]].split()[-1]}s, e.g. 1,2"
-        raise ValueError(f"{key} in {source} must be {want}, got {raw!r}") from None
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise ValueError(f"cannot write {v!r} as TOML")

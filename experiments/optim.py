@@ -66,15 +66,15 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def make_optimizer(name: str, model: nn.Module, *, lr: float, momentum: float,
-                   weight_decay: float) -> torch.optim.Optimizer:
+def make_optimizer(name: str, model: nn.Module, *, lr: float, momentum: float, weight_decay: float,
+                   rmsprop_decay: float = 0.9, rmsprop_eps: float = 1e-3) -> torch.optim.Optimizer:
     groups = param_groups(model, weight_decay)
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=momentum > 0)
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr)
     if name == "rmsprop":
-        return RMSpropTF(groups, lr=lr, momentum=momentum)
+        return RMSpropTF(groups, lr=lr, momentum=momentum, alpha=rmsprop_decay, eps=rmsprop_eps)
     raise ValueError(f"unknown optimizer {name!r}: expected one of {', '.join(OPTIMIZERS)}")
 
 

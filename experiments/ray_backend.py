@@ -8,6 +8,7 @@ count from the CPUs it was given (:func:`set_threads_from_resources`).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -132,13 +133,14 @@ def run_configs(
     *,
     workers: int,
     address: str | None = None,
-    cpus_per_trial: int | None = None,
+    cpus_per_trial: float | None = None,
     name: str = "effnas",
 ) -> list[dict[str, Any]]:
     """Run ``trainer(config)`` for every config as Ray Tune trials, ``workers`` at a time.
 
-    Returns the trainers' final metrics in the order of ``configs``. A trial that raised gets
-    ``{"status": "failed", "error": ...}``. Starts (and stops) a local Ray on loopback with
+    Returns the trainers' final metrics in the order of ``configs``. A trial that raised (bad
+    data, a bug) stops the batch with its error, after every trial has ended (finished runs keep
+    their result files). Starts (and stops) a local Ray on loopback with
     ``workers * cpus_per_trial`` CPUs unless ``address`` names a running cluster.
     """
     if workers < 1:
@@ -148,9 +150,11 @@ def run_configs(
     from ray import tune
 
     cpus = cpus_per_trial or max(1, (os.cpu_count() or 1) // workers)
+    if not cpus > 0:
+        raise ValueError(f"cpus_per_trial must be > 0, got {cpus_per_trial}")
     # Absolute run directories: trials on other nodes (or in Tune's trial directory) write there.
     configs = [{**c, "out_dir": os.path.abspath(c["out_dir"])} if c.get("out_dir") else c for c in configs]
-    with ray_session(num_cpus=None if address else workers * cpus, address=address):
+    with ray_session(num_cpus=None if address else math.ceil(workers * cpus), address=address):
         trainable = tune.with_resources(
             tune.with_parameters(_trial, trainer=trainer, configs=configs, cwd=os.getcwd()), {"cpu": cpus}
         )
@@ -163,14 +167,19 @@ def run_configs(
             )
             grid = tuner.fit()
             out: list[dict[str, Any]] = [{"status": "failed", "error": "trial did not report"} for _ in configs]
+            errors, user_errors = [], True
             for i in range(len(grid)):
                 result = grid[i]
                 idx = int((result.config or {})["index"])
                 if result.error is not None:
-                    out[idx] = {"status": "failed", "error": _last_line(result.error)}
+                    errors.append(f"{configs[idx].get('out_dir') or idx}: {_last_line(result.error)}")
+                    # Ray re-raises a worker's error as an instance of its cause's class.
+                    user_errors &= isinstance(result.error, ValueError | FileNotFoundError)
                 elif result.metrics and result.metrics.get("final"):
                     out[idx] = {k: v for k, v in result.metrics.items()
                                 if k not in {"final", "index"} and not _is_tune_key(k)}
+    if errors:
+        raise (ValueError if user_errors else RuntimeError)(f"{len(errors)} Ray trial(s) raised; the first: {errors[0]}")
     return out
 
 
@@ -194,8 +203,9 @@ def sequential(trainer: TrainerFn, configs: list[dict[str, Any]]) -> list[dict[s
     return [trainer(c) for c in configs]
 
 
-def executor(workers: int = 1, address: str | None = None) -> ExecutorFn:
+def executor(workers: int = 1, address: str | None = None, *, cpus_per_trial: float | None = None) -> ExecutorFn:
     """The executor for ``workers`` / ``address``: sequential for 1 local worker, else Ray."""
     if workers <= 1 and not address:
         return sequential
-    return lambda trainer, configs: run_configs(trainer, configs, workers=workers, address=address)
+    return lambda trainer, configs: run_configs(trainer, configs, workers=workers, address=address,
+                                                cpus_per_trial=cpus_per_trial)

@@ -74,6 +74,7 @@ def write_report(run_dir: str | Path, *, config: dict[str, Any], stages: dict[st
     if config.get("description"):
         blocks.append(Block("p", str(config["description"])))
     blocks += _stages_section(stages)
+    blocks += _failures_section(run, stages)
     blocks += _search_section(run)
     blocks += _baseline_section(run, config, baseline)
     blocks += _grid_section(run)
@@ -190,7 +191,11 @@ def _grid_section(run: Path) -> list[Block]:
                                   "(paper: 1.2, 1.1, 1.15 -> 1.92)."))
     if grid.is_file():
         df = _read_csv(grid)
-        out += [Block("h3", f"Grid ({len(df)} points)"), Block("table", frame=df.head(MAX_ROWS))]
+        if {"alpha", "beta", "gamma"} <= set(df.columns):
+            df = df.drop_duplicates(["alpha", "beta", "gamma"])
+        shown = _columns(df, GRID_COLUMNS)
+        out += [Block("h3", f"Grid ({len(df)} candidates; every column in grid/grid.csv)"),
+                Block("table", frame=shown.head(MAX_ROWS))]
     return out
 
 
@@ -203,7 +208,8 @@ def _family_section(run: Path) -> list[Block]:
         return out + [_not_run("Family", "family/family.csv")]
     if family.is_file():
         df = _read_csv(family)
-        out += [Block("h3", f"Members ({len(df)} runs)"), Block("table", frame=df.head(MAX_ROWS))]
+        out += [Block("h3", f"Members ({len(df)} runs; mean and std over seeds; every run in family/family.csv)"),
+                Block("table", frame=_member_summary(df).head(MAX_ROWS))]
     else:
         out.append(_not_run("Family training", "family/family.csv"))
     for png in curves:
@@ -218,6 +224,59 @@ def _family_section(run: Path) -> list[Block]:
     elif (run / "curves").is_dir() or family.is_file():
         out.append(_not_run("Curve fits", "curves/*.json"))
     return out
+
+
+#: Columns of the report's grid table (grid.csv has them all).
+GRID_COLUMNS = ("alpha", "beta", "gamma", "resolution_nominal", "resolution", "macs", "nominal_macs_ratio",
+                "macs_ratio", "within_tolerance", "status", "reason", "accuracy", "mean_accuracy")
+#: Columns of the report's member table, before the accuracy columns.
+MEMBER_COLUMNS = ("method", "phi", "depth", "width", "resolution", "params", "macs", "nominal_macs_ratio",
+                  "macs_ratio")
+
+
+def _columns(df: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
+    return df[[c for c in names if c in df.columns]]
+
+
+def _member_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """A row per (method, phi): the cost columns, seeds, and accuracy mean +- std in percent."""
+    if not {"method", "phi"} <= set(df.columns):
+        return df
+    keys = [c for c in MEMBER_COLUMNS if c in df.columns]
+    rows = []
+    for _, g in df.groupby(["method", "phi"], sort=False):
+        row = {k: g.iloc[0][k] for k in keys}
+        if "status" in g.columns:
+            row["runs ok"] = f"{int((g['status'] == 'completed').sum())}/{len(g)}"
+        for m in ("val_accuracy", "test_accuracy"):
+            if m in g.columns and g[m].notna().any():
+                v = 100 * g[m].dropna()
+                row[f"{m} %"] = f"{v.mean():.2f} ± {v.std():.2f}" if len(v) > 1 else f"{v.mean():.2f}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _failures_section(run: Path, stages: dict[str, Any]) -> list[Block]:
+    """Every stage that failed and every run that did not complete, with its error."""
+    rows = [{"where": f"stage {k}", "status": v.get("status"), "error": v.get("error", "")}
+            for k, v in stages.items() if isinstance(v, dict) and v.get("status") == "failed"]
+    for csv in [run / "grid" / "grid.csv", run / "family" / "family.csv",
+                *sorted(run.glob("backbones/*/backbones.csv"))]:
+        if not csv.is_file():
+            continue
+        df = _read_csv(csv)
+        if "status" not in df.columns or "run_dir" not in df.columns:
+            continue
+        bad = df[df["run_dir"].notna() & (df["status"] != "completed")]
+        for _, r in bad.iterrows():
+            err = r.get("error")
+            rows.append({"where": str(r["run_dir"]), "status": r["status"],
+                         "error": err if isinstance(err, str) else ""})
+    if not rows:
+        return []
+    return [Block("h2", f"Failures ({len(rows)})"),
+            Block("p", "These runs did not complete; fix the cause and re-run with --resume (finished runs are kept)."),
+            Block("table", frame=pd.DataFrame(rows))]
 
 
 def _provenance_section(config: dict[str, Any], stages: dict[str, Any]) -> list[Block]:

@@ -1,6 +1,6 @@
-"""The trainer: a :class:`TrainConfig` in, a metrics dict out.
+"""The trainer: a :class:`experiments.config.JobConfig` in, a metrics dict out.
 
-``train(config)`` is the engine; ``train_fn(config: dict, *, on_epoch=None)`` is the
+``train(job)`` is the engine; ``train_fn(config: dict, *, on_epoch=None)`` is the
 JSON-dict wrapper that search, grid search and family runs receive as their trainer (the
 contract in ``docs/architecture.md``). One loop in plain sight:
 
@@ -14,10 +14,10 @@ contract in ``docs/architecture.md``). One loop in plain sight:
 4. Test accuracy of the final weights; ``metrics.json``.
 
 Outcomes (``status``): ``completed``; ``diverged`` (a NaN/inf loss; ``diverged_epoch``
-records where; checkpoints of the last good epoch are kept); ``failed`` (an exception while
-training, e.g. out of memory: ``error`` holds its one-line message, so a search can go on);
-``pruned`` (``on_epoch`` asked to stop; no test evaluation). Bad configuration raises
-``ValueError`` before anything is trained.
+records where; checkpoints of the last good epoch are kept); ``failed`` (out of memory, or a
+device or file error while training: ``error`` holds its one-line message, so a search can go
+on); ``pruned`` (``on_epoch`` asked to stop; no test evaluation). Bad configuration or data
+raises ``ValueError`` before anything is trained, and any other exception (a bug) propagates.
 
 Performance on CPU (see ``bench/train_throughput.py``): channels_last by default (1.5-2.2x
 over NCHW here), fp32 (bf16 autocast measured 0.3-0.8x of fp32 on this CPU), no DataLoader
@@ -34,7 +34,6 @@ import random
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,132 +43,28 @@ from torch import nn
 
 import search_spaces as ss
 from experiments import data as data_mod
-from experiments.augment import POLICIES, make_augment
-from experiments.optim import OPTIMIZERS, SCHEDULES, ModelEMA, lr_factor, make_optimizer
+from experiments.augment import make_augment
+from experiments.config import JobConfig
+from experiments.optim import ModelEMA, lr_factor, make_optimizer
 from experiments.rundir import BEST, CONFIG, LAST, METRICS, RunDir
 
 OnEpoch = Callable[[dict[str, Any]], bool | None]
 
-#: Base learning rates per 256 images (scaled linearly with the batch size when ``lr`` is None).
-#: SGD 0.4 and AdamW 4e-3 were tuned on tiny/digits and nano/shapes (short CPU runs); RMSProp
-#: 0.016 is the paper's 0.256 for batch 4096.
-BASE_LR = {"sgd": 0.4, "adamw": 4e-3, "rmsprop": 0.016}
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-DEVICES = ("auto", "cpu", "cuda")
 #: Keys that do not change what a run computes; ignored when matching a run directory's config.
-RUNTIME_KEYS = frozenset({"out_dir", "resume", "quiet", "threads"})
+RUNTIME_KEYS = frozenset({"out_dir", "resume", "quiet", "threads", "loader_workers"})
 FINISHED = ("completed", "diverged")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything a training run depends on. JSON-serialisable; ``from_dict`` rejects unknown keys.
-
-    Units: learning rate per step, weight decay per step (L2 coefficient), times in epochs
-    unless named otherwise. ``None`` means "derive it" (see each comment).
-    """
-
-    model: str | dict[str, Any] = "tiny"  # registered name, spec .json path, or NetworkSpec.to_dict()
-    dataset: str = "digits"  # see experiments.data
-    resolution: int | None = None  # input pixels; None: the spec's own
-    epochs: int = 30  # schedule length
-    batch_size: int = 128
-    seed: int = 0  # model init, validation split, batch order, augmentation
-    data_fraction: float = 1.0  # share of the training split used (proxy training)
-    val_fraction: float = 0.1  # share of the training pool held out for validation
-    optimizer: str = "sgd"  # sgd (Nesterov), adamw, rmsprop (TF-style)
-    lr: float | None = None  # None: BASE_LR[optimizer] * batch_size / 256
-    momentum: float = 0.9  # SGD / RMSProp momentum
-    weight_decay: float = 5e-5  # not applied to BN parameters and biases
-    schedule: str = "cosine"  # cosine, step (decay_rate every decay_epochs), constant
-    warmup_epochs: float = 1.0  # linear warm-up
-    decay_rate: float = 0.97  # step schedule (paper: 0.97 every 2.4 epochs)
-    decay_epochs: float = 2.4
-    label_smoothing: float = 0.1  # paper: 0.1
-    ema_decay: float = 0.0  # 0: off; paper: 0.9999 (long runs only)
-    grad_clip: float = 0.0  # max global gradient norm; 0: off
-    augment: str = "auto"  # see experiments.augment
-    dropout: float | None = None  # None: the spec's own
-    drop_connect_rate: float | None = None  # stochastic depth; None: the spec's own
-    bn_momentum: float | None = None  # PyTorch convention; None: auto (see bn_momentum_for)
-    max_epochs: int | None = None  # budget: stop after this many epochs (schedule unchanged)
-    max_minutes: float | None = None  # budget: stop after the epoch that exceeds it
-    device: str = "auto"  # auto: CUDA when present, else CPU
-    precision: str = "auto"  # auto: fp32 on CPU, bf16/fp16 autocast on CUDA
-    channels_last: bool = True
-    compile: bool = False  # torch.compile (slow to compile, no faster on this CPU)
-    threads: int = 0  # torch threads; 0: all cores
-    eval_batch_size: int = 512
-    out_dir: str | None = None  # run directory; None: nothing written
-    resume: bool = False  # continue from out_dir/last.pt
-    quiet: bool = False  # no progress bar
-
-    def __post_init__(self) -> None:
-        def positive(name: str, v: float | None, allow_none: bool = False) -> None:
-            if (v is None and not allow_none) or (v is not None and not v > 0):
-                raise ValueError(f"{name} must be > 0, got {v}")
-
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        positive("resolution", self.resolution, allow_none=True)
-        positive("lr", self.lr, allow_none=True)
-        positive("max_epochs", self.max_epochs, allow_none=True)
-        positive("max_minutes", self.max_minutes, allow_none=True)
-        for name, value, choices in (("optimizer", self.optimizer, OPTIMIZERS), ("schedule", self.schedule, SCHEDULES),
-                                     ("augment", self.augment, POLICIES), ("precision", self.precision, PRECISIONS),
-                                     ("device", self.device, DEVICES)):
-            if value not in choices:
-                raise ValueError(f"unknown {name} {value!r}: expected one of {', '.join(choices)}")
-        if self.bn_momentum is not None and not 0.0 < self.bn_momentum <= 1.0:
-            raise ValueError(f"bn_momentum must be in (0, 1], got {self.bn_momentum}")
-        for name in ("label_smoothing", "ema_decay", "momentum"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        for name in ("weight_decay", "warmup_epochs", "grad_clip", "threads"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.resume and not self.out_dir:
-            raise ValueError("resume needs out_dir: give --out DIR of the run to continue")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown training config key {unknown[0]!r}: expected one of {', '.join(sorted(known))}")
-        return cls(**data)
-
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> TrainConfig:
-        """A named recipe (``default`` or ``paper``) with ``overrides`` applied."""
-        if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}: expected one of {', '.join(PRESETS)}")
-        return cls.from_dict({**PRESETS[name], **overrides})
-
-    def base_lr(self) -> float:
-        return self.lr if self.lr is not None else BASE_LR[self.optimizer] * self.batch_size / 256
-
-
-#: EfficientNet paper section 5.2 (batch 4096 there; the learning rate scales with the batch).
-PRESETS: dict[str, dict[str, Any]] = {
-    "default": {},
-    "paper": {"optimizer": "rmsprop", "momentum": 0.9, "weight_decay": 1e-5, "schedule": "step",
-              "decay_rate": 0.97, "decay_epochs": 2.4, "warmup_epochs": 5.0, "label_smoothing": 0.1,
-              "ema_decay": 0.9999, "augment": "autoaugment"},
-}
+#: Errors that are outcomes of training (memory, devices, files), recorded as status ``failed``.
+#: Anything else (TypeError, KeyError, ... a bug) propagates with its traceback.
+TRAINING_ERRORS: tuple[type[BaseException], ...] = (torch.OutOfMemoryError, MemoryError, OSError)
 
 
 def train_fn(config: dict[str, Any], *, on_epoch: OnEpoch | None = None) -> dict[str, Any]:
     """The trainer contract of ``docs/architecture.md``: a JSON config dict in, metrics out."""
-    return train(TrainConfig.from_dict(dict(config)), on_epoch=on_epoch)
+    return train(JobConfig.from_dict(dict(config)), on_epoch=on_epoch)
 
 
-def _device(cfg: TrainConfig) -> torch.device:
+def _device(cfg: JobConfig) -> torch.device:
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested but CUDA is not available: use --device auto or cpu")
     if cfg.device == "auto":
@@ -177,7 +72,7 @@ def _device(cfg: TrainConfig) -> torch.device:
     return torch.device(cfg.device)
 
 
-def _autocast(cfg: TrainConfig, device: torch.device) -> tuple[AbstractContextManager[Any], bool]:
+def _autocast(cfg: JobConfig, device: torch.device) -> tuple[AbstractContextManager[Any], bool]:
     """(autocast context, whether fp16 needs a grad scaler)."""
     prec = cfg.precision
     if prec == "auto":
@@ -190,7 +85,7 @@ def _autocast(cfg: TrainConfig, device: torch.device) -> tuple[AbstractContextMa
     return torch.autocast(device.type, dtype=dtype), prec == "fp16"
 
 
-def _resolve_spec(cfg: TrainConfig, num_classes: int) -> ss.NetworkSpec:
+def _resolve_spec(cfg: JobConfig, num_classes: int) -> ss.NetworkSpec:
     if isinstance(cfg.model, dict):
         spec = ss.NetworkSpec.from_dict(cfg.model)
         spec = dataclasses.replace(spec, num_classes=num_classes)
@@ -278,7 +173,7 @@ def _one_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def train(config: TrainConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, Any]:
+def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, Any]:
     """Train ``config`` and return its metrics (see the module docstring for the statuses).
 
     With ``out_dir`` set: a finished run (``completed`` or ``diverged``) with the same config
@@ -319,8 +214,9 @@ def train(config: TrainConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, 
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(device=device, memory_format=fmt)  # type: ignore[call-overload]
     lr = cfg.base_lr()
-    optimizer = make_optimizer(cfg.optimizer, model, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    ema = ModelEMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    optimizer = make_optimizer(cfg.optimizer, model, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                               rmsprop_decay=cfg.rmsprop_decay, rmsprop_eps=cfg.rmsprop_eps)
+    ema = ModelEMA(model, cfg.ema) if cfg.ema > 0 else None
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None
     augment = make_augment(cfg.augment, resolution=res, flip_invariant=ds.flip_invariant)
 
@@ -460,7 +356,7 @@ def train(config: TrainConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, 
                 metrics["stopped_by"] = "max_epochs"
         if metrics["status"] == "completed":
             metrics["test_accuracy"], metrics["test_loss"] = evaluate(eval_model, test_loader, autocast)
-    except Exception as e:  # out of memory, a broken op, ...: recorded, so that a search goes on
+    except TRAINING_ERRORS as e:  # out of memory, a device or file error: this run's outcome
         metrics.update(status="failed", error=_one_line(e))
     finally:
         if bar is not None:

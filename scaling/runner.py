@@ -5,7 +5,7 @@ directory ``out_dir/<key>/``. After a run the result store writes ``result.json`
 config and the returned metrics). A later call with ``resume=True`` reads finished runs back
 without calling the trainer and hands the rest to the executor with ``resume: True`` in their
 config, so the trainer continues interrupted runs from their last epoch checkpoint. Runs whose
-status is ``failed`` are retried. A run directory that holds a *different* config is refused
+status is ``failed`` are retried. A trainer that raises stops the batch (finished runs are kept). A run directory that holds a *different* config is refused
 rather than silently mixed into the table.
 
 The trainer and executor follow ``docs/architecture.md``: ``trainer(config, *, on_epoch=None)
@@ -87,18 +87,15 @@ def write_result(run_dir: str | Path, config: dict[str, Any], metrics: dict[str,
 
 
 class RecordingTrainer:
-    """Wraps the trainer: records each finished run's ``result.json`` and turns an exception
-    into a ``failed`` result (so one bad run neither kills a batch nor counts as finished).
-    A top-level class so that Ray can pickle it to its workers."""
+    """Wraps the trainer: records each finished run's ``result.json``. Training outcomes (out of
+    memory, divergence) come back from the trainer as a status; an exception (bad data, a bug)
+    propagates and stops the batch. A top-level class so that Ray can pickle it to its workers."""
 
     def __init__(self, trainer: TrainerFn) -> None:
         self.trainer = trainer
 
     def __call__(self, config: dict[str, Any], *, on_epoch: Callable[[dict], bool] | None = None) -> dict[str, Any]:
-        try:
-            metrics = dict(self.trainer(config, on_epoch=on_epoch))
-        except Exception as e:  # noqa: BLE001 - reported as this run's status
-            return {"status": "failed", "error": f"{type(e).__name__}: {e}".splitlines()[0]}
+        metrics = dict(self.trainer(config, on_epoch=on_epoch))
         if metrics.get("status") in FINISHED and config.get("out_dir"):
             write_result(config["out_dir"], config, metrics)
         return metrics

@@ -1,4 +1,4 @@
-"""``effnas run CONFIG``: search -> baseline -> grid -> family -> curves -> report."""
+"""``effnas run CONFIG``: search -> baseline -> grid -> family -> backbones -> curves -> report."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "run", help="run a whole experiment from a config (search, grid, family, curves, report)",
         description="Run one experiment end to end: search the space for a baseline, grid-search "
-        "compound coefficients at phi = 1, train the phi family (and single-dimension baselines), "
-        "fit scaling curves and write report.md/report.html. Each stage is resumable.",
+        "compound coefficients, train the phi family with single-dimension baselines at every phi (and the "
+        "official table, backbones), fit scaling curves and write report.md/report.html. Each stage is "
+        "resumable. Exit code 1 when any run failed (listed at the end and in the report).",
     )
     p.add_argument("config", help="a TOML config file, or a named one: demo, cifar10, paper (experiments/configs/)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                   help="override a config value, e.g. --set search.trials=20 --set family.phis=[0,1]; repeatable")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", dest="overrides",
+                   help="set any config key, e.g. --set search.trials=20 --set family.seeds=2; repeatable")
     p.add_argument("--out", help="run directory (default: the config's run.out)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run in --out: finished stages and trained runs are kept")
@@ -26,10 +27,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from experiments.config import load_config
     from experiments.pipeline import run_experiment
+    from experiments.stages import format_failures
 
     cfg = load_config(args.config, overrides=args.overrides)
     out = Path(args.out or cfg.run.out)
     t0 = time.perf_counter()
-    report = run_experiment(cfg, out=out, resume=args.resume)
+    report, failed = run_experiment(cfg, out=out, resume=args.resume)
     print(f"done in {time.perf_counter() - t0:.0f} s: {report}")
+    if not failed.empty:
+        print(format_failures(failed, "runs"))
+        return 1
     return 0

@@ -12,15 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
-from pathlib import Path
 
-from nas import STRATEGIES, Objective, SearchConfig, SurrogateTrainer, get_space, open_study, run_search, write_results
-from nas.search import TrainerFn
-
-#: Class counts of the data sets the trainer knows (experiments/data.py), for pre-training cost.
-NUM_CLASSES = {"digits": 10, "mnist5k": 10, "shapes": 10, "cifar10": 10, "cifar100": 100}
-TRAINERS = ("train", "surrogate")
+from experiments import stages
+from experiments.commands import _common as c
 
 
 def parse_count(text: str) -> float:
@@ -43,115 +37,51 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "search", help="search an MBConv space for ACC x (MACs/T)^w (or a Pareto front)",
         description="MnasNet-style architecture search: every trial samples a network from the space, its "
-        "params/MACs are computed first, it is trained briefly and scored with the reward "
-        "ACC x (cost/T)^w. One Optuna study holds every trial (--storage), so --resume continues it.",
+        "params/MACs are computed first, it is trained briefly (the [train] recipe with [search.train] on top) "
+        "and scored with the reward ACC x (cost/T)^w. One Optuna study holds every trial (--storage), so "
+        "--resume continues it. Writes trials.csv, pareto.json/png and best_spec.json into --out.",
     )
-    p.add_argument("--space", default="mnasnet", help="mnasnet, mnasnet_paper, efficientnet, tiny, or a .json/.toml "
-                   "space file (default: mnasnet)")
-    p.add_argument("--dataset", default="digits", help="NAME[:PATH] as for 'effnas train' (default: digits)")
-    p.add_argument("--strategy", default="tpe", help=f"one of {', '.join(STRATEGIES)} (default: tpe)")
-    p.add_argument("--trials", type=int, default=20, help="finished trials wanted in the study (default: 20)")
-    p.add_argument("--target-macs", type=parse_count, default=None, metavar="T",
-                   help="T of the reward, in MACs (e.g. 400M); default: the space's base network's MACs")
-    p.add_argument("--target-ms", type=float, default=None, metavar="MS",
-                   help="use measured latency (ms, batch 1, this device) as the cost, with target MS")
-    p.add_argument("--w", type=float, default=-0.07, help="reward exponent of the soft constraint (default: -0.07)")
-    p.add_argument("--constraint", default="soft", help="soft (alpha=beta=w) or hard (alpha=0, beta=-1; "
-                   "candidates over T are rejected before training)")
-    p.add_argument("--objective", default="reward", help="reward (one objective) or pareto (accuracy up, cost down)")
-    p.add_argument("--epochs", type=int, default=1, help="training epochs per candidate (default: 1)")
-    p.add_argument("--resolution", type=int, default=None, help="input pixels (default: the space's)")
-    p.add_argument("--data-fraction", type=float, default=1.0, help="fraction of the training split (default: 1)")
-    p.add_argument("--num-classes", type=int, default=None, help="classes (default: the data set's, else the space's)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the sampler and every candidate's training")
-    p.add_argument("--population", type=int, default=20, help="NSGA-II / evolution population (default: 20)")
-    p.add_argument("--no-prune", action="store_true", help="never stop candidates early")
-    p.add_argument("--workers", type=int, default=0, help="run N trials at once with Ray Tune (default: in-process)")
-    p.add_argument("--ray-address", default=None, metavar="ADDR", help="join this Ray cluster (implies Ray)")
-    p.add_argument("--cpus-per-trial", type=float, default=None, help="CPUs per Ray trial (default: cores / workers)")
-    p.add_argument("--storage", default=None, help="Optuna storage: sqlite:///PATH.db, any SQLAlchemy URL or "
-                   "PATH.journal (default: sqlite:///OUT/study.db)")
-    p.add_argument("--study", default="search", help="study name in the storage (default: search)")
-    p.add_argument("--resume", action="store_true", help="continue an existing study")
-    p.add_argument("--trainer", default="train", help="train (experiments.training) or surrogate (a seeded synthetic "
-                   "accuracy of the architecture, for testing strategies; no data)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="train_set",
-                   help="a trainer config key for every candidate (e.g. batch_size=64, optimizer=adamw); repeatable")
+    c.add_config_args(p)
+    g = p.add_argument_group("search (each flag sets the config key in brackets)")
+    c.key_flag(g, "--space", key="search.space", help="mnasnet, mnasnet_paper, efficientnet, nano, tiny, or a "
+               ".json/.toml space file")
+    c.key_flag(g, "--strategy", key="search.strategy", help="random, tpe, nsga2, evolution or rl (default tpe)")
+    c.key_flag(g, "--trials", key="search.trials", type=int, help="finished trials wanted in the study (default 20)")
+    g.add_argument("--target-macs", type=parse_count, metavar="T", help="T of the reward in MACs, e.g. 400M "
+                   "[search.cost = macs, search.target]; default: the space's base network's MACs")
+    g.add_argument("--target-ms", type=float, metavar="MS", help="use measured latency (ms, batch 1, this device) "
+                   "as the cost, with target MS [search.cost = latency, search.target]")
+    c.key_flag(g, "--w", key="search.w", type=float, help="reward exponent (default -0.07)")
+    c.key_flag(g, "--constraint", key="search.constraint", help="soft (alpha=beta=w) or hard (alpha=0, beta=-1)")
+    c.key_flag(g, "--mode", key="search.mode", help="reward (one objective) or pareto (accuracy up, cost down)")
+    c.key_flag(g, "--resolution", key="search.resolution", type=int, help="input pixels (default: the space's)")
+    c.key_flag(g, "--population", key="search.population", type=int, help="NSGA-II / evolution population")
+    g.add_argument("--no-prune", dest="search.prune", action="store_const", const=False,
+                   help="never stop candidates early [search.prune]")
+    c.key_flag(g, "--trainer", key="search.trainer", help="train, or surrogate (a seeded synthetic accuracy for "
+               "testing strategies; no data)")
+    c.key_flag(g, "--storage", key="search.storage", help="Optuna storage: sqlite:///PATH.db, another SQLAlchemy "
+               "URL or PATH.journal (default: sqlite:///OUT/study.db)")
+    c.key_flag(g, "--study", key="search.study", help="study name in the storage (default: search)")
+    t = p.add_argument_group("proxy training of each candidate")
+    c.add_data_args(t, fraction_key="search.train.data_fraction")
+    c.key_flag(t, "--epochs", key="search.train.epochs", type=int, help="epochs per candidate (default 5)")
+    c.key_flag(t, "--seed", key="run.seed", type=int, help="seeds the sampler and every candidate's training")
+    r = p.add_argument_group("execution")
+    c.add_run_args(r)
     p.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
     p.add_argument("--out", required=True, help="directory for trials.csv, pareto.json/png, best_spec.json")
     p.set_defaults(func=run)
 
 
-def make_trainer(name: str, *, seed: int) -> TrainerFn:
-    if name not in TRAINERS:
-        raise ValueError(f"unknown trainer {name!r}: expected one of {', '.join(TRAINERS)}")
-    if name == "surrogate":
-        return SurrogateTrainer(seed=seed)
-    try:
-        from experiments.training import train_fn  # type: ignore[attr-defined]
-    except ImportError:
-        raise ValueError("experiments.training is not in this checkout: use --trainer surrogate") from None
-    return train_fn  # type: ignore[no-any-return]
-
-
-def config_from_args(args: argparse.Namespace) -> SearchConfig:
-    space = get_space(args.space)
-    if args.trials < 1:
-        raise ValueError(f"--trials must be a positive integer, got {args.trials}")
-    for name in ("epochs", "population", "workers"):
-        if getattr(args, name) < (0 if name == "workers" else 1):
-            raise ValueError(f"--{name} must be a positive integer, got {getattr(args, name)}")
-    name = args.dataset.split(":", 1)[0]
-    num_classes = args.num_classes or NUM_CLASSES.get(name)
-    resolution = args.resolution or space.resolution
-    if args.target_ms is not None:
-        metric, target = "latency", args.target_ms
-    else:
-        metric = "macs"
-        target = args.target_macs
-        if target is None:
-            from search_spaces.cost import macs
-
-            target = float(macs(space.to_spec({}, num_classes=num_classes, resolution=resolution)))
-    objective = Objective(target=target, w=args.w, constraint=args.constraint, metric=metric, mode=args.objective)
-    out = Path(args.out)
-    storage = args.storage
-    if storage is None:
-        out.mkdir(parents=True, exist_ok=True)
-        storage = f"sqlite:///{out.resolve() / 'study.db'}"
-    options: dict[str, object] = {"quiet": True} if args.trainer == "train" else {}
-    for item in args.train_set:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. batch_size=64")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
-    return SearchConfig(space=space, objective=objective, strategy=args.strategy, trials=args.trials,
-                        dataset=args.dataset, epochs=args.epochs, resolution=resolution,
-                        data_fraction=args.data_fraction, seed=args.seed, num_classes=num_classes, storage=storage,
-                        study_name=args.study, resume=args.resume, prune=not args.no_prune,
-                        population_size=args.population, train_options=options)
-
-
 def run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args)
-    trainer = make_trainer(args.trainer, seed=args.seed)
-    progress = (lambda *a: None) if args.quiet else None
-    if not args.quiet:
-        per_block = cfg.space.size ** (1 / cfg.space.num_blocks)
-        print(f"space {cfg.space.name}: {cfg.space.size:.3g} networks ({per_block:.0f} choices per block, "
-              f"{cfg.space.num_blocks} blocks); T = {cfg.objective.target:.4g} {cfg.objective.metric}, "
-              f"strategy {cfg.strategy}, {cfg.trials} trials", file=sys.stderr)
-    if args.workers > 0 or args.ray_address:
-        from experiments.search_ray import run_search_ray
-
-        study = run_search_ray(cfg, trainer, workers=max(1, args.workers), address=args.ray_address,
-                               cpus_per_trial=args.cpus_per_trial, out_dir=args.out, progress=progress)
-    else:
-        study = run_search(cfg, trainer, study=open_study(cfg), progress=progress)
-    summary = write_results(study, args.out, cfg.objective)
-    summary.update(study=cfg.study_name, storage=cfg.storage, strategy=cfg.strategy, out=str(args.out))
+    if args.target_macs is not None and args.target_ms is not None:
+        raise ValueError("give --target-macs or --target-ms, not both")
+    cfg = c.experiment(args)
+    if args.target_macs is not None:
+        cfg = cfg.with_values({"search.cost": "macs", "search.target": args.target_macs})
+    if args.target_ms is not None:
+        cfg = cfg.with_values({"search.cost": "latency", "search.target": args.target_ms})
+    summary = stages.search(cfg, args.out, resume=args.resume, quiet=args.quiet)
     print(json.dumps(summary))
     return 0

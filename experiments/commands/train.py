@@ -12,34 +12,37 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from experiments.training import PRESETS, TrainConfig, train
+from experiments.commands import _common as c
+from experiments.config import JobConfig
+from experiments.training import train
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "train", help="train a model on a data set (resumable run directory, progress bar)",
-        description="Train a registered model or a spec JSON on a data set held in memory, at any resolution. "
+        description="Train a registered model or a spec JSON on a data set, at any resolution, with the "
+        "[data] and [train] sections of a config (--config paper: EfficientNet section 5.2's recipe). "
         "Writes config.json, epochs.jsonl, metrics.json and atomic checkpoints to --out.",
     )
-    p.add_argument("--model", required=True, help="a registered name (see 'effnas models list') or a spec .json file")
-    p.add_argument("--dataset", required=True,
-                   help="digits, mnist5k, shapes, cifar10:PATH, cifar100:PATH or imagefolder:PATH")
-    p.add_argument("--resolution", type=int, help="input pixels (default: the model's own)")
-    p.add_argument("--epochs", type=int, help="epochs to train (default 30)")
-    p.add_argument("--batch-size", type=int, help="training batch (default 128)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default: per optimizer, scaled with the batch)")
-    p.add_argument("--optimizer", choices=("sgd", "adamw", "rmsprop"), help="default sgd (Nesterov)")
-    p.add_argument("--augment", help="auto, none, crop, crop_flip, rrc_flip, randaugment, autoaugment")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                   help="a named recipe; 'paper' is EfficientNet section 5.2 (RMSProp, step decay, EMA, AutoAugment)")
-    p.add_argument("--seed", type=int, help="default 0")
-    p.add_argument("--data-fraction", type=float, help="share of the training split used (proxy training)")
-    p.add_argument("--max-minutes", type=float, help="stop after the epoch that exceeds this budget")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), help="autocast; default: fp32 on CPU")
-    p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    c.add_config_args(p)
+    g = p.add_argument_group("what to train (each flag sets the config key in brackets)")
+    c.key_flag(g, "--model", key="train.model", help="a registered name (see 'effnas models list') or a spec .json")
+    c.add_data_args(g)
+    c.key_flag(g, "--resolution", key="data.resolution", type=int, help="input pixels (default: the model's own)")
+    c.key_flag(g, "--epochs", key="train.epochs", type=int, help="epochs to train (default 30)")
+    c.key_flag(g, "--batch-size", key="train.batch_size", type=int, help="training batch (default 128)")
+    c.key_flag(g, "--lr", key="train.lr", type=float, help="peak learning rate (default: per optimizer, scaled "
+               "with the batch)")
+    c.key_flag(g, "--optimizer", key="train.optimizer", choices=("sgd", "adamw", "rmsprop"), help="default sgd")
+    c.key_flag(g, "--augment", key="train.augment", help="auto, none, crop, crop_flip, rrc_flip, randaugment, "
+               "autoaugment")
+    c.key_flag(g, "--seed", key="run.seed", type=int, help="default 0")
+    c.key_flag(g, "--max-minutes", key="train.max_minutes", type=float, help="stop after the epoch that exceeds this")
+    c.key_flag(g, "--precision", key="train.precision", choices=("auto", "fp32", "bf16", "fp16"),
+               help="autocast; default: fp32 on CPU")
+    c.key_flag(g, "--threads", key="train.threads", type=int, help="torch threads (default: all cores)")
+    c.key_flag(g, "--device", key="train.device", choices=("auto", "cpu", "cuda"), help="default auto")
     p.add_argument("--out", help="run directory (default: runs/MODEL-DATASET-rRES-sSEED-TIME)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -47,28 +50,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
-_FLAGS = {"resolution": "resolution", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
-          "optimizer": "optimizer", "augment": "augment", "seed": "seed", "data_fraction": "data_fraction",
-          "max_minutes": "max_minutes", "precision": "precision", "threads": "threads", "device": "device"}
-
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    overrides: dict[str, Any] = {"model": args.model, "dataset": args.dataset, "resume": args.resume,
-                                 "quiet": args.quiet}
-    for flag, key in _FLAGS.items():
-        v = getattr(args, flag)
-        if v is not None:
-            overrides[key] = v
+def config_from_args(args: argparse.Namespace) -> JobConfig:
+    cfg = c.experiment(args)
     if args.resume and not args.out:
         raise ValueError("--resume needs --out DIR: the run directory to continue")
-    if args.out:
-        overrides["out_dir"] = args.out
-    else:
-        stem = Path(args.model).stem
-        res = f"-r{args.resolution}" if args.resolution else ""
-        tag = args.dataset.split(":")[0]
-        overrides["out_dir"] = f"runs/{stem}-{tag}{res}-s{args.seed or 0}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return TrainConfig.preset(args.preset, **overrides)
+    out = args.out
+    if not out:
+        stem = Path(cfg.train.model).stem
+        res = f"-r{cfg.data.resolution}" if cfg.data.resolution else ""
+        tag = cfg.data.dataset.split(":")[0]
+        out = f"runs/{stem}-{tag}{res}-s{cfg.run.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return JobConfig.make(cfg.data, cfg.train, seed=cfg.run.seed, out_dir=out, resume=args.resume, quiet=args.quiet)
 
 
 def run(args: argparse.Namespace) -> int:

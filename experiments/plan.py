@@ -1,0 +1,258 @@
+"""What an experiment config resolves to, run by run, before anything trains.
+
+Every stage (``effnas search|grid|family|scale-backbone`` and ``effnas run``) asks this module
+what to train, so the configuration a trial, candidate or member actually trains with is the one
+computed here, and ``tests/experiments/test_schema_walk.py`` can show that every config key
+changes it. Each function returns plain data:
+
+* :func:`search_plan`: the ``nas.SearchConfig`` (space, objective, strategy, storage, and the
+  proxy trainer config of every candidate);
+* :func:`grid_plan`, :func:`family_plan`, :func:`backbone_plan`: ``(table, jobs, train_config)``,
+  where each job trains ``{**train_config, model, resolution, seed, out_dir}``
+  (:func:`scaling.runner.make_config`);
+* :func:`runtime`: workers, Ray address and CPUs per trial.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from experiments.config import ExperimentConfig, JobConfig, TrainConfig
+from nas import Objective, SearchConfig, get_space
+from scaling import (
+    Coefficients,
+    Job,
+    Member,
+    backbone_comparison,
+    candidate_table,
+    family,
+    family_table,
+    grid_candidates,
+    matched_baselines,
+    scale_backbone,
+)
+from scaling.grid import candidate_key
+from search_spaces import NetworkSpec, load_spec
+
+#: Class counts of the data sets the trainer knows (experiments/data.py), for costs before training.
+NUM_CLASSES = {"digits": 10, "mnist5k": 10, "shapes": 10, "cifar10": 10, "cifar100": 100}
+#: Keys a stage sets per run; they are not part of a stage's shared trainer config.
+PER_RUN = ("model", "resolution", "seed", "out_dir", "resume")
+
+
+def num_classes(cfg: ExperimentConfig) -> int | None:
+    """The data set's class count where it is known without reading it (else the model's own)."""
+    return NUM_CLASSES.get(cfg.data.dataset.split(":", 1)[0])
+
+
+def train_config(cfg: ExperimentConfig, recipe: TrainConfig | None = None, **keys: Any) -> dict[str, Any]:
+    """The trainer config shared by a stage's runs: ``[data]`` + ``recipe`` (default ``[train]``)
+    + ``keys``, validated as a :class:`JobConfig`, without the per-run keys."""
+    job = JobConfig.make(cfg.data, recipe or cfg.train, quiet=True, **keys)
+    return {k: v for k, v in job.to_dict().items() if k not in PER_RUN}
+
+
+def base_spec(cfg: ExperimentConfig, model: str | NetworkSpec | None = None) -> NetworkSpec:
+    """The base network (``train.model`` unless a searched one is given) at ``data.resolution``,
+    with ``train.dropout`` / ``train.drop_connect_rate`` when set (scaled members inherit them)."""
+    m = model if model is not None else cfg.train.model
+    spec = m if isinstance(m, NetworkSpec) else load_spec(m, num_classes=num_classes(cfg), resolution=None)
+    changes: dict[str, Any] = {}
+    if num_classes(cfg) is not None:
+        changes["num_classes"] = num_classes(cfg)
+    if cfg.data.resolution is not None:
+        changes["resolution"] = cfg.data.resolution
+    if cfg.train.dropout is not None:
+        changes["dropout"] = cfg.train.dropout
+    if cfg.train.drop_connect_rate is not None:
+        changes["drop_connect_rate"] = cfg.train.drop_connect_rate
+    return dataclasses.replace(spec, **changes) if changes else spec
+
+
+# -- search ------------------------------------------------------------------------------------
+
+def proxy_recipe(cfg: ExperimentConfig) -> TrainConfig:
+    """``[train]`` with ``[search.train]`` on top: the recipe of every search candidate."""
+    p = cfg.search.train
+    warmup = p.warmup_epochs if p.warmup_epochs is not None else round(0.1 * p.epochs, 6)
+    return dataclasses.replace(cfg.train, epochs=p.epochs, warmup_epochs=warmup, ema=p.ema,
+                               batch_size=p.batch_size or cfg.train.batch_size)
+
+
+def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False) -> SearchConfig:
+    """The search's settings; ``out`` holds ``study.db`` unless ``search.storage`` is set."""
+    s = cfg.search
+    space = get_space(s.space)
+    resolution = s.resolution or cfg.data.resolution or space.resolution
+    target = s.target
+    if target is None:
+        from search_spaces.cost import macs
+
+        target = float(macs(space.to_spec({}, num_classes=num_classes(cfg), resolution=resolution)))
+    objective = Objective(target=target, w=s.w, constraint=s.constraint, metric=s.cost, mode=s.mode)
+    storage = s.storage or f"sqlite:///{(Path(out) / 'study.db').resolve()}"
+    proxy = train_config(cfg, proxy_recipe(cfg), data_fraction=s.train.data_fraction, seed=cfg.run.seed)
+    proxy.pop("data_fraction")
+    return SearchConfig(space=space, objective=objective, strategy=s.strategy, trials=max(s.trials, 1),
+                        dataset=cfg.data.dataset, epochs=s.train.epochs, resolution=resolution,
+                        data_fraction=s.train.data_fraction, seed=cfg.run.seed, num_classes=num_classes(cfg),
+                        storage=storage, study_name=s.study, resume=resume, prune=s.prune,
+                        population_size=s.population,
+                        train_options={k: v for k, v in proxy.items() if k not in ("dataset", "epochs")})
+
+
+# -- grid ----------------------------------------------------------------------------------------
+
+def grid_coefficients(cfg: ExperimentConfig) -> list[Coefficients]:
+    g = cfg.grid
+    return grid_candidates(step=g.step, target=g.target, tolerance=g.tolerance)
+
+
+def grid_plan(cfg: ExperimentConfig, base: NetworkSpec) -> tuple[pd.DataFrame, list[Job], dict[str, Any]]:
+    """The grid's candidate table (every candidate, comparable or not, with its realised cost),
+    the training jobs of the comparable ones, and their shared trainer config."""
+    g = cfg.grid
+    cands = grid_coefficients(cfg)
+    table, specs = candidate_table(base, cands, phi=g.phi, target=g.target, cost_tolerance=g.cost_tolerance,
+                                   depth_rounding=g.depth_rounding)
+    ok = table["within_tolerance"].astype(bool)
+    jobs = [Job(candidate_key(c, s), spec, s, {"alpha": c.alpha, "beta": c.beta, "gamma": c.gamma})
+            for c, spec, keep in zip(cands, specs, ok, strict=True) if keep for s in g.seeds]
+    tc = train_config(cfg, dataclasses.replace(cfg.train, epochs=g.epochs, dropout=None, drop_connect_rate=None))
+    return table, jobs, tc
+
+
+# -- family ------------------------------------------------------------------------------------
+
+def family_members(cfg: ExperimentConfig, base: NetworkSpec, coefficients: Coefficients | None) -> list[Member]:
+    """The compound members (with ``family.dropout``), the official table's when
+    ``family.official``, and the single-dimension baselines when ``family.single_dimension``."""
+    f = cfg.family
+    members: list[Member] = []
+    if coefficients is not None:
+        members = family(base, f.phis, coefficients=coefficients, depth_rounding=f.depth_rounding,
+                         cost_tolerance=f.cost_tolerance)
+        members = [_with_dropout(m, f.dropout_for(m.phi)) for m in members]
+    elif not f.official:
+        raise ValueError("the family needs coefficients (a grid's coefficients.json, or alpha/beta/gamma) "
+                         "or family.official = true")
+    official = family(base, f.phis, official=True) if f.official else []
+    baselines: list[Member] = []
+    if f.single_dimension:
+        wanted = set(f.baseline_phis) or {p for p in f.phis if p >= 1}
+        targets = [m for m in (members or official) if m.phi in wanted]
+        baselines = matched_baselines(base, targets, depth_rounding=f.depth_rounding)
+    return members + official + baselines
+
+
+def _with_dropout(m: Member, dropout: float | None) -> Member:
+    if dropout is None:
+        return m
+    return dataclasses.replace(m, spec=dataclasses.replace(m.spec, dropout=dropout))
+
+
+def member_key(m: Member, seed: int) -> str:
+    """``members/phi2-seed0``, ``official/phi2-seed0``, ``baselines/width-phi2-seed0``."""
+    if m.method == "compound":
+        return f"members/phi{m.phi}-seed{seed}"
+    if m.method == "official":
+        return f"official/phi{m.phi}-seed{seed}"
+    return f"baselines/{m.method}-phi{m.phi}-seed{seed}"
+
+
+def family_plan(cfg: ExperimentConfig, base: NetworkSpec, coefficients: Coefficients | None
+                ) -> tuple[pd.DataFrame, list[Job], dict[str, Any]]:
+    members = family_members(cfg, base, coefficients)
+    jobs = [Job(member_key(m, s), m.spec, s, m.row()) for m in members for s in cfg.family.seeds]
+    tc = train_config(cfg, dataclasses.replace(cfg.train, epochs=cfg.family.epochs, dropout=None,
+                                               drop_connect_rate=None))
+    return family_table(members), jobs, tc
+
+
+# -- backbones ---------------------------------------------------------------------------------
+
+def backbone_members(cfg: ExperimentConfig, name: str, coefficients: Coefficients) -> list[Member]:
+    b = cfg.backbones
+    kw: dict[str, Any] = {"coefficients": coefficients, "phi": b.phi, "depth_rounding": cfg.family.depth_rounding,
+                          "num_classes": num_classes(cfg), "resolution": b.resolution or cfg.data.resolution}
+    return backbone_comparison(name, **kw) if b.single_dimension else [scale_backbone(name, **kw)]
+
+
+def backbone_plan(cfg: ExperimentConfig, name: str, coefficients: Coefficients
+                  ) -> tuple[pd.DataFrame, list[Job], dict[str, Any]]:
+    """One backbone's compound (and single-dimension) networks at ``backbones.phi``; they keep
+    their own dropout and stochastic depth."""
+    rows = backbone_members(cfg, name, coefficients)
+    stem = rows[0].spec.name
+    jobs = [Job(f"{stem}-{m.method}-phi{cfg.backbones.phi}-seed{s}", m.spec, s, m.row())
+            for m in rows for s in cfg.family.seeds]
+    epochs = cfg.backbones.epochs or cfg.family.epochs
+    tc = train_config(cfg, dataclasses.replace(cfg.train, epochs=epochs, dropout=None, drop_connect_rate=None))
+    return family_table(rows), jobs, tc
+
+
+# -- runtime -------------------------------------------------------------------------------------
+
+def runtime(cfg: ExperimentConfig) -> dict[str, Any]:
+    """How runs are executed: in this process (1 worker, no cluster) or as Ray trials."""
+    r = cfg.run
+    return {"workers": r.workers, "ray_address": r.ray_address, "cpus_per_trial": r.cpus_per_trial,
+            "ray": r.workers > 1 or r.ray_address is not None}
+
+
+# -- everything at once --------------------------------------------------------------------------
+
+def resolve(cfg: ExperimentConfig, *, baseline: str | NetworkSpec | None = None,
+            coefficients: Coefficients | None = None) -> dict[str, Any]:
+    """What every stage of ``cfg`` will run, as plain data: the search's settings and a
+    candidate's trainer config, and the per-run trainer config of every grid candidate, family
+    member and backbone network (with ``model`` reduced to its name, resolution, dropout and
+    stochastic depth). ``baseline`` stands for the search's result (default ``train.model``),
+    ``coefficients`` for the grid's (default the paper's 1.2, 1.1, 1.15).
+
+    ``effnas run CONFIG --plan`` prints it; the schema-walk test checks that every key changes it.
+    """
+    from scaling import PAPER
+    from scaling.runner import make_config
+
+    out = Path(cfg.run.out)
+    coeffs = coefficients or PAPER
+    d: dict[str, Any] = {"name": cfg.name, "description": cfg.description, "runtime": runtime(cfg)}
+    if cfg.search.trials > 0:
+        sc = search_plan(cfg, out / "search")
+        cand = sc.spec({})
+        d["search"] = {"settings": sc.settings(), "strategy": sc.strategy, "trials": sc.trials, "seed": sc.seed,
+                       "storage": sc.storage, "study": sc.study_name, "prune": sc.prune,
+                       "population": sc.population_size, "trainer": cfg.search.trainer,
+                       "max_failed_share": cfg.search.max_failed_share,
+                       "candidate": _brief(sc.trainer_config(cand))}
+    base = base_spec(cfg, baseline)
+
+    def runs(stage: str, jobs: list[Job], tc: dict[str, Any]) -> list[dict[str, Any]]:
+        return [_brief(make_config(j, tc, out / stage, resume=False)) for j in jobs]
+
+    table, jobs, tc = grid_plan(cfg, base)
+    d["grid"] = {"candidates": table.to_dict(orient="records"), "runs": runs("grid", jobs, tc)}
+    table, jobs, tc = family_plan(cfg, base, coeffs)
+    d["family"] = {"members": table.to_dict(orient="records"), "runs": runs("family", jobs, tc)}
+    d["backbones"] = {}
+    for name in cfg.backbones.models:
+        table, jobs, tc = backbone_plan(cfg, name, coeffs)
+        d["backbones"][name] = {"networks": table.to_dict(orient="records"),
+                                "runs": runs(f"backbones/{name}", jobs, tc)}
+    return d
+
+
+def _brief(config: dict[str, Any]) -> dict[str, Any]:
+    """A per-run config with the model spec reduced to what distinguishes it."""
+    m = config.get("model")
+    if isinstance(m, dict):
+        blocks = sum(int(s.get("repeats", 1)) for s in m.get("stages", []))
+        config = {**config, "model": {"name": m.get("name"), "resolution": m.get("resolution"), "blocks": blocks,
+                                      "dropout": m.get("dropout"), "drop_connect_rate": m.get("drop_connect_rate"),
+                                      "stages": m.get("stages")}}
+    return config

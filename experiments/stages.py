@@ -1,0 +1,175 @@
+"""The experiment's stages as functions of one typed config: search, grid, family, backbones.
+
+``effnas search|grid|family|scale-backbone`` and ``effnas run`` call these same functions with an
+:class:`~experiments.config.ExperimentConfig` (built from flags, ``--set`` and a TOML file), so a
+stage behaves the same by hand and in the pipeline. What each run trains with is computed by
+:mod:`experiments.plan`. Each training stage returns its table; rows whose ``status`` is not
+``completed`` are failures, which :func:`failures` lists and the commands turn into exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+
+from experiments import plan
+from experiments.config import ExperimentConfig
+from scaling import Coefficients, GridResult, grid_search, run_jobs
+from scaling.runner import ExecutorFn, TrainerFn
+from search_spaces import NetworkSpec
+
+#: Statuses that count as a finished, usable training run.
+OK = ("completed",)
+
+
+def trainer(cfg: ExperimentConfig | None = None) -> TrainerFn:
+    """``experiments.training.train_fn`` (or the search's surrogate, for ``search.trainer = surrogate``)."""
+    if cfg is not None and cfg.search.trainer == "surrogate":
+        from nas import SurrogateTrainer
+
+        return SurrogateTrainer(seed=cfg.run.seed)
+    from experiments.training import train_fn
+
+    return train_fn
+
+
+def executor(cfg: ExperimentConfig) -> ExecutorFn | None:
+    """Ray's ``run_configs`` when ``run.workers > 1`` or ``run.ray_address``; else None (in process)."""
+    rt = plan.runtime(cfg)
+    if not rt["ray"]:
+        return None
+    from experiments.ray_backend import executor as ray_executor
+
+    return ray_executor(rt["workers"], rt["ray_address"], cpus_per_trial=rt["cpus_per_trial"])
+
+
+def failures(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a trained table whose run did not complete (with their ``error``)."""
+    if table.empty or "status" not in table.columns:
+        return table.iloc[0:0]
+    return table[~table["status"].isin(OK)]
+
+
+def format_failures(table: pd.DataFrame, what: str) -> str:
+    bad = failures(table)
+    if bad.empty:
+        return ""
+    lines = [f"{len(bad)} of {len(table)} {what} did not complete:"]
+    for _, r in bad.iterrows():
+        err = r.get("error")
+        lines.append(f"  {r.get('run_dir', '')}: {r['status']}" + (f" ({err})" if isinstance(err, str) and err else ""))
+    return "\n".join(lines)
+
+
+# -- search --------------------------------------------------------------------------------------
+
+def search(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
+    """Run the search into ``out`` (``trials.csv``, ``pareto.json/png``, ``best_spec.json``);
+    returns the summary. Raises ValueError when no trial completed (nothing to choose from) or
+    more than ``search.max_failed_share`` of the trials failed."""
+    from nas import open_study, run_search, write_results
+
+    if cfg.search.trials < 1:
+        raise ValueError("search.trials is 0: nothing to search (give --trials N, or use train.model as the baseline)")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    sc = plan.search_plan(cfg, out, resume=resume)
+    fn = trainer(cfg)
+    progress = (lambda *a: None) if quiet else None
+    if not quiet:
+        space = sc.space
+        print(f"space {space.name}: {space.size:.3g} networks; T = {sc.objective.target:.4g} {sc.objective.metric}, "
+              f"strategy {sc.strategy}, {sc.trials} trials", file=sys.stderr)
+    rt = plan.runtime(cfg)
+    if rt["ray"]:
+        from experiments.search_ray import run_search_ray
+
+        study = run_search_ray(sc, fn, workers=rt["workers"], address=rt["ray_address"],
+                               cpus_per_trial=rt["cpus_per_trial"], out_dir=str(out), progress=progress)
+    else:
+        study = run_search(sc, fn, study=open_study(sc), progress=progress)
+    summary = write_results(study, out, sc.objective)
+    summary.update(study=sc.study_name, storage=sc.storage, strategy=sc.strategy, out=str(out))
+    _check_search(study, cfg.search.max_failed_share)
+    return summary
+
+
+def _check_search(study: optuna.Study, max_failed_share: float) -> None:
+    from optuna.trial import TrialState
+
+    trials = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("status") != "interrupted"]
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    errors = sorted({str(t.user_attrs.get("error") or t.user_attrs.get("status")) for t in failed})
+    if not done:
+        raise ValueError(f"no search trial completed ({len(failed)} failed: {'; '.join(errors[:2]) or 'see trials.csv'})"
+                         ": fix the cause and re-run with --resume")
+    if trials and len(failed) / len(trials) > max_failed_share:
+        raise ValueError(f"{len(failed)} of {len(trials)} search trials failed (more than search.max_failed_share = "
+                         f"{max_failed_share:g}): {'; '.join(errors[:2])}")
+
+
+# -- grid ----------------------------------------------------------------------------------------
+
+def grid(cfg: ExperimentConfig, base: NetworkSpec, out: str | Path, *, resume: bool = False) -> GridResult:
+    """Train the comparable grid candidates, write ``grid.csv`` (every candidate, with realised
+    cost and, for those not comparable, the reason) and ``coefficients.json``."""
+    g = cfg.grid
+    table, jobs, tc = plan.grid_plan(cfg, base)
+    if not jobs:
+        raise ValueError("no grid candidate is within grid.cost_tolerance of the target cost: widen "
+                         "grid.cost_tolerance or grid.tolerance (see the table from --dry-run)")
+    return grid_search(base, trainer(), candidates=plan.grid_coefficients(cfg), train_config=tc, out_dir=out,
+                       seeds=g.seeds, executor=executor(cfg), resume=resume, depth_rounding=g.depth_rounding,
+                       phi=g.phi, target=g.target, cost_tolerance=g.cost_tolerance)
+
+
+# -- family and backbones ---------------------------------------------------------------------
+
+def train_table(cfg: ExperimentConfig, table: pd.DataFrame, jobs: list, tc: dict[str, Any], out: str | Path, *,
+                resume: bool, name: str) -> pd.DataFrame:
+    """Train ``jobs`` into ``out`` and write ``out/name`` (a row per job and seed)."""
+    trained = run_jobs(jobs, trainer(), train_config=tc, out_dir=out, executor=executor(cfg), resume=resume)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    _atomic_csv(trained, Path(out) / name)
+    return trained
+
+
+def family(cfg: ExperimentConfig, base: NetworkSpec, coefficients: Coefficients | None, out: str | Path, *,
+           resume: bool = False) -> pd.DataFrame:
+    """Train the family (compound, official, single-dimension baselines); writes ``family.csv``."""
+    table, jobs, tc = plan.family_plan(cfg, base, coefficients)
+    save_specs(jobs, out)
+    return train_table(cfg, table, jobs, tc, out, resume=resume, name="family.csv")
+
+
+def backbones(cfg: ExperimentConfig, name: str, coefficients: Coefficients, out: str | Path, *,
+              resume: bool = False) -> pd.DataFrame:
+    """Train one backbone scaled at ``backbones.phi`` (and its single-dimension variants)."""
+    table, jobs, tc = plan.backbone_plan(cfg, name, coefficients)
+    save_specs(jobs, out)
+    return train_table(cfg, table, jobs, tc, out, resume=resume, name="backbones.csv")
+
+
+def save_specs(jobs: list, out: str | Path) -> None:
+    d = Path(out) / "specs"
+    d.mkdir(parents=True, exist_ok=True)
+    for job in jobs:
+        job.spec.save(d / f"{job.spec.name}.json")
+
+
+def _atomic_csv(df: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    df.to_csv(tmp, index=False)
+    tmp.replace(path)
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,157 @@
+"""Every config key is live: setting it to another valid value changes what some run trains with.
+
+The walk covers the whole schema (every field of every section, nested ones included): for each
+key it sets a non-default value on a small context config and compares
+``experiments.plan.resolve`` (the search's settings and the per-run trainer config of every grid
+candidate, family member and backbone network, which the stages use as they are) before and
+after. A key that changes nothing fails the test, naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from experiments import plan, training
+from experiments.config import ExperimentConfig, JobConfig, load_config
+from experiments.configio import field_types, is_section
+
+#: Values for keys whose generic change would be invalid or say nothing.
+SPECIAL: dict[str, Any] = {
+    "name": "other", "description": "other words",
+    "data.dataset": "digits", "data.resolution": 20,
+    "train.model": "tiny", "train.optimizer": "rmsprop", "train.schedule": "step", "train.augment": "crop_flip",
+    "train.device": "cuda", "train.precision": "bf16", "train.lr": 0.01, "train.lr_batch": 256,
+    "train.bn_momentum": 0.05, "train.dropout": 0.3, "train.drop_connect_rate": 0.1, "train.max_minutes": 5.0,
+    "search.space": "tiny", "search.strategy": "tpe", "search.cost": "latency", "search.mode": "pareto",
+    "search.constraint": "hard", "search.trainer": "surrogate", "search.storage": "sqlite:////tmp/other.db",
+    "search.study": "other", "search.resolution": 20, "search.train.warmup_epochs": 0.3,
+    "search.train.batch_size": 32,
+    "grid.target": 2.2, "grid.step": 0.1, "grid.seeds": (0, 1), "grid.depth_rounding": "ceil",
+    "grid.cost_tolerance": 0.01,
+    "family.phis": (0, 1, 2), "family.seeds": (0, 1, 2), "family.baseline_phis": (1,), "family.dropout": (0.2, 0.5),
+    "family.depth_rounding": "ceil", "family.cost_tolerance": 0.01, "family.official": True,
+    "backbones.models": ("mobilenet_v2", "resnet18"), "backbones.epochs": 3, "backbones.resolution": 24,
+    "run.out": "runs/other", "run.ray_address": "127.0.0.1:6390", "run.cpus_per_trial": 1.0,
+}
+
+
+def context() -> ExperimentConfig:
+    """The demo config with a backbone and a coarse grid: every stage has runs to compare."""
+    return load_config("demo").with_values({"backbones.models": ("mobilenet_v2",), "grid.step": 0.2})
+
+
+def keys(cls: type = ExperimentConfig, prefix: str = "") -> list[tuple[str, Any]]:
+    out = []
+    for name, hint in field_types(cls).items():
+        key = f"{prefix}{name}"
+        if is_section(hint):
+            out += keys(hint, f"{key}.")
+        else:
+            out.append((key, hint))
+    return out
+
+
+def other_value(key: str, hint: Any, current: Any) -> Any:
+    if key in SPECIAL:
+        return SPECIAL[key]
+    if isinstance(current, bool):
+        return not current
+    if isinstance(current, int):
+        return current + 1
+    if isinstance(current, float):
+        return current * 0.5 if current else 0.1
+    raise AssertionError(f"no non-default value for {key} ({hint}, now {current!r}): add it to SPECIAL")
+
+
+def value_at(cfg: ExperimentConfig, key: str) -> Any:
+    node: Any = cfg
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def snapshot(cfg: ExperimentConfig) -> str:
+    return json.dumps(plan.resolve(cfg), sort_keys=True, default=str)
+
+
+ALL_KEYS = keys()
+
+
+def test_the_walk_covers_every_section() -> None:
+    sections = {k.split(".")[0] for k, _ in ALL_KEYS}
+    assert sections == {"name", "description", "data", "train", "search", "grid", "family", "backbones", "run"}
+    assert any(k.startswith("search.train.") for k, _ in ALL_KEYS)
+    assert len(ALL_KEYS) > 80
+
+
+@pytest.fixture(scope="module")
+def baseline() -> tuple[ExperimentConfig, str]:
+    ctx = context()
+    return ctx, snapshot(ctx)
+
+
+@pytest.mark.parametrize("key", [k for k, _ in ALL_KEYS])
+def test_every_key_changes_what_runs(key: str, baseline: tuple[ExperimentConfig, str]) -> None:
+    ctx, before = baseline
+    hint = dict(ALL_KEYS)[key]
+    new = other_value(key, hint, value_at(ctx, key))
+    assert new != value_at(ctx, key)
+    changed = ctx.with_values({key: new})
+    assert value_at(changed, key) == (tuple(new) if isinstance(new, list) else new)
+    assert snapshot(changed) != before, f"{key} = {new!r} changes nothing any run trains with"
+
+
+def test_the_trainer_reads_every_job_key() -> None:
+    """Each key of a run's config is used by the trainer (``cfg.<key>`` in experiments/training.py,
+    or a module it hands the key to)."""
+    from experiments.config import TrainConfig
+
+    source = inspect.getsource(training) + "".join(inspect.getsource(m) for m in _data_modules())
+    source += inspect.getsource(TrainConfig.base_lr).replace("self.", "cfg.")
+    unused = [f.name for f in dataclasses.fields(JobConfig) if f"cfg.{f.name}" not in source]
+    assert unused == [], f"JobConfig keys the trainer never reads: {unused}"
+
+
+def _data_modules() -> list[Any]:
+    import experiments.data as data
+
+    return [data]
+
+
+def test_resolved_runs_are_what_the_configs_say() -> None:
+    """Spot checks of the resolution rules (docs/experiments.md)."""
+    cfg = context().with_values({"family.dropout": (0.2, 0.5), "train.dropout": 0.1, "search.train.warmup_epochs": None})
+    d = plan.resolve(cfg)
+    cand = d["search"]["candidate"]
+    assert cand["epochs"] == cfg.search.train.epochs and cand["warmup_epochs"] == pytest.approx(0.1 * cand["epochs"])
+    assert cand["dropout"] == 0.1  # candidates are alternative bases
+    members = [r for r in d["family"]["runs"] if "/members/" in r["out_dir"]]
+    assert {r["model"]["dropout"] for r in members} == {0.2, 0.3, 0.4, 0.5}  # the schedule reaches each member
+    assert all(r["dropout"] is None and r["drop_connect_rate"] is None for r in d["family"]["runs"])
+    bb = d["backbones"]["mobilenet_v2"]["runs"]
+    assert bb and all(r["dropout"] is None for r in bb)  # backbones keep their own
+    assert {r["epochs"] for r in d["grid"]["runs"]} == {cfg.grid.epochs}
+    methods = {m["method"] for m in d["family"]["members"]}
+    assert methods == {"compound", "depth", "width", "resolution"}
+    phis = {(m["method"], m["phi"]) for m in d["family"]["members"]}
+    assert {("depth", p) for p in (1, 2, 3)} <= phis  # a baseline at every phi >= 1
+
+
+def test_docs_list_every_key() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "experiments.md").read_text()
+    missing = [k for k, _ in ALL_KEYS if f"`{k.split('.')[-1]}`" not in text]
+    assert missing == [], f"docs/experiments.md does not document {missing}"
+
+
+def test_hints_are_simple() -> None:
+    """Every key's type is one the TOML reader understands (the walk would not cover others)."""
+    for key, hint in ALL_KEYS:
+        origin = typing.get_origin(hint)
+        assert hint in (int, float, bool, str) or origin is not None, key
