@@ -31,6 +31,7 @@ import dataclasses
 import math
 import os
 import random
+import re
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -55,8 +56,15 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 RUNTIME_KEYS = frozenset({"out_dir", "resume", "quiet", "threads", "loader_workers"})
 FINISHED = ("completed", "diverged")
 #: Errors that are outcomes of training (memory, devices, files), recorded as status ``failed``.
-#: Anything else (TypeError, KeyError, ... a bug) propagates with its traceback.
+#: Anything else (TypeError, KeyError, a shape mismatch ... a bug) propagates with its traceback.
 TRAINING_ERRORS: tuple[type[BaseException], ...] = (torch.OutOfMemoryError, MemoryError, OSError)
+#: RuntimeError messages of the same kind (torch's CPU allocator and CUDA raise plain RuntimeErrors).
+TRAINING_MESSAGES = re.compile(r"out of memory|can't allocate memory|CUDA error|CUBLAS_STATUS|cuDNN error", re.I)
+
+
+def training_outcome(e: BaseException) -> bool:
+    """Whether ``e`` is an outcome of this run (recorded as ``failed``) rather than a bug."""
+    return isinstance(e, TRAINING_ERRORS) or (isinstance(e, RuntimeError) and bool(TRAINING_MESSAGES.search(str(e))))
 
 
 def train_fn(config: dict[str, Any], *, on_epoch: OnEpoch | None = None) -> dict[str, Any]:
@@ -356,8 +364,10 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
                 metrics["stopped_by"] = "max_epochs"
         if metrics["status"] == "completed":
             metrics["test_accuracy"], metrics["test_loss"] = evaluate(eval_model, test_loader, autocast)
-    except TRAINING_ERRORS as e:  # out of memory, a device or file error: this run's outcome
-        metrics.update(status="failed", error=_one_line(e))
+    except Exception as e:
+        if not training_outcome(e):
+            raise  # a bug: stop with its traceback
+        metrics.update(status="failed", error=_one_line(e))  # out of memory, a device or file error
     finally:
         if bar is not None:
             bar.close()

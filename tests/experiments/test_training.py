@@ -11,7 +11,8 @@ import torch
 import search_spaces as ss
 from experiments import training
 from experiments.optim import RMSpropTF, lr_factor, param_groups
-from experiments.training import TrainConfig, train, train_fn
+from experiments.config import JobConfig as TrainConfig
+from experiments.training import train, train_fn
 from search_spaces.cost import cost
 
 #: A small, fast run: tiny at 16 px on digits, 3 epochs of 20 steps (about 1 s). One thread: the
@@ -103,6 +104,18 @@ def test_an_error_while_training_is_recorded_as_failed(tmp_path: Path, monkeypat
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "failed"
 
 
+class _BuggyNet(ss.Network):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise TypeError("forward() got an unexpected keyword argument 'x'")
+
+
+def test_a_bug_while_training_propagates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only training outcomes become a status; a programming error stops with its traceback."""
+    monkeypatch.setattr(training.ss, "build", _BuggyNet)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        train_fn({**FAST, "out_dir": str(tmp_path)})
+
+
 def test_on_epoch_prunes_and_budget_stops() -> None:
     m = train_fn({**FAST, "epochs": 5, "data_fraction": 0.3}, on_epoch=lambda r: r["epoch"] == 1)
     assert m["status"] == "pruned" and m["epochs_completed"] == 1 and m["test_accuracy"] is None
@@ -110,16 +123,19 @@ def test_on_epoch_prunes_and_budget_stops() -> None:
     assert b["status"] == "completed" and b["stopped_by"] == "max_epochs" and b["epochs_completed"] == 1
 
 
-def test_config_validation_and_presets() -> None:
-    with pytest.raises(ValueError, match="unknown training config key 'lrr'"):
+def test_config_validation_and_the_paper_recipe() -> None:
+    from experiments.config import load_config
+
+    with pytest.raises(ValueError, match="unknown key 'job.lrr'"):
         TrainConfig.from_dict({"lrr": 0.1})
-    with pytest.raises(ValueError, match="unknown optimizer 'adam'"):
+    with pytest.raises(ValueError, match="train.optimizer must be one of sgd, adamw, rmsprop, got 'adam'"):
         TrainConfig(optimizer="adam")
-    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+    with pytest.raises(ValueError, match="train.epochs must be a finite number > 0"):
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match="resume needs out_dir"):
         TrainConfig(resume=True)
-    paper = TrainConfig.preset("paper", batch_size=4096)
+    cfg = load_config("paper")
+    paper = TrainConfig.make(cfg.data, cfg.train)
     assert paper.optimizer == "rmsprop" and paper.base_lr() == pytest.approx(0.256)
     assert TrainConfig(batch_size=64).base_lr() == pytest.approx(0.1)
     assert TrainConfig.from_dict(paper.to_dict()) == paper
@@ -144,6 +160,6 @@ def test_schedules_and_rmsprop_tf() -> None:
 
 
 def test_ema_bf16_and_grad_clip_options_train() -> None:
-    m = train_fn({**FAST, "epochs": 2, "ema_decay": 0.99, "precision": "bf16", "grad_clip": 1.0,
+    m = train_fn({**FAST, "epochs": 2, "ema": 0.99, "precision": "bf16", "grad_clip": 1.0,
                   "optimizer": "adamw"})
     assert m["status"] == "completed" and m["test_accuracy"] > 0.1
