@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import typing
 from collections.abc import Sequence
 
 #: Sub-command modules, in the order ``--help`` lists them.
@@ -16,13 +17,22 @@ class UsageError(ValueError):
     """Bad input from the user; printed as one line, exit code 2."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the project's one-line errors: ``effnas: error: ...`` (and the command's
+    ``--help`` named), exit code 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        print(f"effnas: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="effnas",
         description="Neural architecture search and compound-scaling experiments "
         "(MnasNet / EfficientNet style). Run 'effnas COMMAND --help' for each command.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
     for name in COMMANDS:
         importlib.import_module(f"experiments.commands.{name}").register(sub)
     return parser
@@ -30,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (2, already printed)
+        return int(e.code or 0)
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError) as e:

@@ -44,6 +44,16 @@ def seeds_arg(text: str) -> int | tuple[int, ...]:
     return parts[0] if len(parts) == 1 and "," not in text else tuple(parts)
 
 
+def phis_arg(text: str) -> tuple[int, ...]:
+    """``0-3`` or ``0,2,4`` as a tuple of phis."""
+    from scaling import parse_phis
+
+    try:
+        return tuple(parse_phis(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def add_data_args(g: Any, *, fraction_key: str = "data.data_fraction") -> None:
     key_flag(g, "--dataset", key="data.dataset", help="shapes, digits, mnist5k, cifar10:PATH, cifar100:PATH, "
              "imagefolder:PATH")

@@ -12,7 +12,6 @@ import pandas as pd
 
 from experiments import plan, stages
 from experiments.commands import _common as c
-from scaling import parse_phis
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -29,14 +28,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_config_args(p)
     g = p.add_argument_group("family (each flag sets the config key in brackets)")
     c.key_flag(g, "--base", key="train.model", help="a registered model name or a spec .json file")
-    c.key_flag(g, "--phis", key="family.phis", type=lambda s: tuple(parse_phis(s)), help="e.g. 0-7 or 0,1,3")
+    c.key_flag(g, "--phis", key="family.phis", type=c.phis_arg, help="e.g. 0-7 or 0,1,3")
     g.add_argument("--official", dest="family.official", action="store_const", const=True,
                    help="also the official B0..B7 rows (alone when no coefficients are given) [family.official]")
     c.key_flag(g, "--resolution", key="data.resolution", type=int, help="the base's input pixels (default: its own)")
     g.add_argument("--baselines", dest="family.single_dimension", action=argparse.BooleanOptionalAction,
                    default=None, help="depth-, width- and resolution-only scaling at each member's MACs "
                    "(default on) [family.single_dimension]")
-    c.key_flag(g, "--baseline-phis", key="family.baseline_phis", type=lambda s: tuple(parse_phis(s)),
+    c.key_flag(g, "--baseline-phis", key="family.baseline_phis", type=c.phis_arg,
                help="only match these members, e.g. 2 (default: every phi >= 1)")
     c.key_flag(g, "--cost-tolerance", key="family.cost_tolerance", type=float,
                help="realised MACs within this of nominal (default 0.1)")

@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--out", help="run directory (default: the config's run.out)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run in --out: finished stages and trained runs are kept")
+    p.add_argument("--plan", action="store_true", help="print what every stage will run (the resolved per-run "
+                   "configs, as JSON) and exit; the grid's and search's results are stood in for by the paper's "
+                   "coefficients and train.model")
     p.set_defaults(func=run)
 
 
@@ -30,7 +33,16 @@ def run(args: argparse.Namespace) -> int:
     from experiments.stages import format_failures
 
     cfg = load_config(args.config, overrides=args.overrides)
-    out = Path(args.out or cfg.run.out)
+    if args.out:
+        cfg = cfg.with_values({"run.out": args.out})
+    out = Path(cfg.run.out)
+    if args.plan:
+        import json
+
+        from experiments.plan import resolve
+
+        print(json.dumps(resolve(cfg), indent=1, default=str))
+        return 0
     t0 = time.perf_counter()
     report, failed = run_experiment(cfg, out=out, resume=args.resume)
     print(f"done in {time.perf_counter() - t0:.0f} s: {report}")

@@ -12,41 +12,51 @@ from experiments.cli import main
 OFFICIAL_PARAMS = [5_288_548, 7_794_184, 9_109_994, 12_233_232, 19_341_616, 30_389_784, 43_040_704, 66_347_960]
 
 
-def test_family_official_reproduces_reference_and_shows_coefficients(tmp_path, capsys) -> None:
-    assert main(["family", "--base", "efficientnet_b0", "--official", "--phis", "0-7", "--out", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    for p in OFFICIAL_PARAMS:
-        assert f"{p:,}" in out
-    assert "(1.2, 1.1, 1.15)" in out and "66,403,364" in out  # the coefficient family's phi = 7 beside B7
-    fam = pd.read_csv(tmp_path / "family.csv")
-    assert fam.params.tolist() == OFFICIAL_PARAMS
+def test_family_official_reproduces_reference_beside_the_coefficients(tmp_path, capsys) -> None:
+    # An ImageFolder's class count is read with the data: until then the model's own (1000) counts.
+    assert main(["family", "--base", "efficientnet_b0", "--official", "--phis", "0-7", "--no-baselines",
+                 "--dataset", "imagefolder:/data/imagenet", "--out", str(tmp_path)]) == 0
+    fam = pd.read_csv(tmp_path / "members.csv")
+    assert fam.params.tolist() == OFFICIAL_PARAMS and set(fam.method) == {"official"}
     assert {"phi", "depth", "width", "resolution", "params", "macs", "macs_ratio", "nominal_macs_ratio"} <= set(fam)
-    ref = pd.read_csv(tmp_path / "reference.csv")
-    assert ref.compound_r.tolist() == [224, 258, 296, 341, 392, 451, 518, 596]
+    # --official with coefficients: the published table is trained beside the coefficient family.
+    assert main(["family", "--base", "efficientnet_b0", "--official", "--alpha", "1.2", "--beta", "1.1", "--gamma",
+                 "1.15", "--phis", "0-3", "--no-baselines", "--json"]) == 0
+    rows = pd.DataFrame(json.loads(capsys.readouterr().out))
+    assert sorted(rows.method.unique()) == ["compound", "official"] and len(rows) == 8
+    comp = rows[rows.method == "compound"]
+    assert ((comp.macs_ratio / comp.nominal_macs_ratio - 1).abs() <= 0.1 + 1e-9).all()
 
 
-def test_family_with_baselines_json(capsys) -> None:
+def test_family_with_baselines_at_every_phi_json(capsys) -> None:
     assert main(["family", "--base", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--phis", "0-2",
-                 "--baselines", "--json"]) == 0
+                 "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["method"] for r in rows] == ["compound"] * 3 + ["depth", "width", "resolution"] * 2
+    assert [r["phi"] for r in rows[3:]] == [1, 1, 1, 2, 2, 2]
 
 
 def test_coefficients_file_and_scale_backbone(tmp_path, capsys) -> None:
     f = tmp_path / "c.json"
     f.write_text(json.dumps({"alpha": 1.2, "beta": 1.1, "gamma": 1.15}))
-    assert main(["scale-backbone", "--backbone", "resnet50", "--coefficients", str(f), "--phi", "1", "--json"]) == 0
+    assert main(["scale-backbone", "--backbone", "resnet50", "--coefficients", str(f), "--phi", "1", "--no-compare",
+                 "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["resolution"] == 258 and [s.split("_")[1] for s in d["spec"]["stages"]] == ["r4", "r5", "r7", "r4"]
-    assert main(["scale-backbone", "--backbone", "mobilenet_v1", "--phi", "2", "--compare"]) == 0
+    (net,) = d["networks"]
+    assert net["resolution"] == 258 and [s.split("_")[1] for s in d["specs"][0]["stages"]] == ["r4", "r5", "r7", "r4"]
+    assert main(["scale-backbone", "--backbone", "mobilenet_v1", "--phi", "2"]) == 0
     out = capsys.readouterr().out
     assert all(m in out for m in ("base", "depth", "width", "resolution", "compound"))
 
 
 def test_grid_dry_run(tmp_path, capsys) -> None:
     assert main(["grid", "--base", "tiny", "--step", "0.1", "--dry-run", "--out", str(tmp_path)]) == 0
-    g = pd.read_csv(tmp_path / "grid.csv")
+    g = pd.read_csv(tmp_path / "grid_candidates.csv")
     assert len(g) == 22 and ((g["product"] - 2).abs() <= 0.1 + 1e-9).all()
+    assert {"macs_ratio", "nominal_macs_ratio", "within_tolerance"} <= set(g.columns)
+    ok = g[g.within_tolerance]
+    assert len(ok) and ((ok.macs_ratio / 2 - 1).abs() <= 0.05 + 1e-9).all()
+    assert not (tmp_path / "grid.csv").exists()  # a table-only run never writes over trained results
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -58,6 +68,9 @@ def test_grid_dry_run(tmp_path, capsys) -> None:
     (["scale-backbone", "--backbone", "resnet51"], "unknown backbone 'resnet51'"),
     (["grid", "--base", "tiny", "--step", "0.5", "--tolerance", "0.01", "--target", "2.1", "--dry-run"], "no grid"),
     (["grid", "--base", "tiny", "--dataset", "shapes"], "--out DIR is required"),
+    (["grid", "--base", "tiny", "--epochs", "2", "--set", "grid.epochs=3", "--dry-run"], "given twice"),
+    (["grid", "--base", "tiny", "--set", "grid.epocks=3", "--dry-run"], "did you mean 'grid.epochs'"),
+    (["family", "--base", "tiny", "--official", "--seeds", "0,0"], "family.seeds must be distinct"),
     (["curves", "/nonexistent/dir", "--out", "/tmp/never"], "does not exist"),
 ])
 def test_bad_input_is_one_line_exit_2(args: list[str], needle: str, capsys) -> None:
@@ -92,12 +105,12 @@ class _ClosedForm:
 
 
 def test_family_train_resume_and_curves_end_to_end(tmp_path, capsys, monkeypatch) -> None:
-    from experiments.commands import _scaling_args
+    from experiments import stages
 
     ev = _ClosedForm()
-    monkeypatch.setattr(_scaling_args, "trainer", lambda: ev)
+    monkeypatch.setattr(stages, "trainer", lambda cfg=None: ev)
     args = ["family", "--base", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--phis", "0-3",
-            "--train", "--dataset", "shapes", "--epochs", "1", "--seeds", "2", "--baselines", "--out", str(tmp_path)]
+            "--train", "--dataset", "shapes", "--epochs", "1", "--seeds", "2", "--out", str(tmp_path)]
     assert main(args) == 0
     assert ev.calls == (4 + 9) * 2
     fam = pd.read_csv(tmp_path / "family.csv")
@@ -110,3 +123,27 @@ def test_family_train_resume_and_curves_end_to_end(tmp_path, capsys, monkeypatch
     assert "beats the base by more than the seed spread" in out
     assert "matched MACs phi=2" in out
     assert (tmp_path / "curves" / "accuracy_vs_macs.png").stat().st_size > 10_000
+
+
+class _DivergesAtPhi2(_ClosedForm):
+    def __call__(self, config: dict, *, on_epoch=None) -> dict:
+        m = super().__call__(config, on_epoch=on_epoch)
+        if "/members/phi2-" in config["out_dir"]:
+            m.update(status="diverged", val_accuracy=None, test_accuracy=None, error="non-finite loss at epoch 1")
+        return m
+
+
+def test_a_failing_member_exits_1_and_shows_in_the_report(tmp_path, capsys, monkeypatch) -> None:
+    from experiments import stages
+    from experiments.report import write_report
+
+    monkeypatch.setattr(stages, "trainer", lambda cfg=None: _DivergesAtPhi2())
+    run = tmp_path / "run"
+    args = ["family", "--base", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--phis", "0-2",
+            "--train", "--dataset", "shapes", "--no-baselines", "--out", str(run / "family")]
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "1 of 3 runs did not complete" in out and "phi2-seed0: diverged" in out
+    md, _ = write_report(run, config={"name": "t"}, stages={})
+    text = md.read_text()
+    assert "## Failures (1)" in text and "phi2-seed0" in text and "non-finite loss" in text

@@ -51,7 +51,8 @@ def test_cli_trains_and_prints_a_summary(tmp_path: Path, capsys: pytest.CaptureF
     (["--dataset", "cifar10:/no/such/dir"], "cifar10 directory '/no/such/dir' does not exist"),
     (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
     (["--dataset", "digits", "--resume"], "--resume needs --out"),
-    (["--dataset", "digits", "--epochs", "0"], "epochs must be a positive integer"),
+    (["--dataset", "digits", "--epochs", "0"], "train.epochs must be a finite number > 0"),
+    (["--dataset", "digits", "--config", "paper", "--set", "train.lr=-1"], "train.lr must be"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(args: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "--model", "tiny", *args]) == 2

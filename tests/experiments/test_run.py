@@ -15,10 +15,10 @@ import pytest
 from experiments.cli import main
 
 TOY = [
-    "--set", "search.trials=2", "--set", "search.space=tiny", "--set", "search.target_macs=1.5e6",
-    "--set", "search.epochs=1", "--set", "data.dataset=digits", "--set", "family.phis=[0,1]",
+    "--set", "search.trials=2", "--set", "search.space=tiny", "--set", "search.target=1.5e6",
+    "--set", "search.train.epochs=1", "--set", "data.dataset=digits", "--set", "family.phis=[0,1]",
     "--set", "family.seeds=[0]", "--set", "family.baseline_phis=[1]", "--set", "grid.step=0.3",
-    "--set", "grid.epochs=1", "--set", "family.epochs=1", "--set", "train.threads=1",
+    "--set", "grid.epochs=1", "--set", "family.epochs=1", "--set", "train.threads=1", "--set", "run.workers=1",
 ]
 
 
@@ -44,6 +44,14 @@ def test_run_end_to_end_then_resume_trains_nothing_again(tmp_path: Path) -> None
     assert _results(run) == before
     # A different config cannot resume this run.
     assert main(["run", "demo", *TOY, "--set", "family.epochs=2", "--out", str(run), "--resume"]) == 2
+
+
+def test_plan_prints_what_each_stage_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "demo", *TOY, "--plan"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["search"]["candidate"]["epochs"] == 1 and d["search"]["trials"] == 2
+    assert {r["epochs"] for r in d["grid"]["runs"]} == {1}
+    assert len(d["family"]["runs"]) == 5 and {r["seed"] for r in d["family"]["runs"]} == {0}
 
 
 def test_bad_config_is_one_line(tmp_path: Path) -> None:

@@ -36,8 +36,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert main(["search", "--space", "tiny", "--trainer", "surrogate", "--strategy", "random", "--trials", "5",
                  "--quiet", "--out", str(run / "search")]) == 0
     assert main(["family", "--base", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--phis", "0-2",
-                 "--train", "--dataset", "digits", "--epochs", "1", "--seeds", "2", "--option", "threads=1",
-                 "--option", "quiet=true", "--out", str(run / "family")]) == 0
+                 "--train", "--dataset", "digits", "--epochs", "1", "--seeds", "2", "--set", "train.threads=1",
+                 "--no-baselines", "--out", str(run / "family")]) == 0
     assert main(["curves", str(run / "family"), "--out", str(run / "curves")]) == 0
     return run
 
@@ -137,7 +137,7 @@ def test_scaling_curves_notebook_with_baselines_from_two_family_directories(run_
     more = tmp_path / "more"
     assert main(["family", "--base", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--phis", "0-2",
                  "--baselines", "--baseline-phis", "1", "--train", "--dataset", "digits", "--epochs", "1",
-                 "--seeds", "1", "--option", "threads=1", "--option", "quiet=true", "--out", str(more)]) == 0
+                 "--seeds", "1", "--set", "train.threads=1", "--out", str(more)]) == 0
     probe = ("import json; print(json.dumps({'n': points.groupby('method')['n'].max().to_dict(), "
              "'matched': sorted(matched_comparison(df, metric=METRIC).query('phi == 1')['method'])}))")
     nb = execute("scaling_curves", tmp_path, probe=probe,
