@@ -9,17 +9,29 @@ from scaling.baselines import DIMENSIONS, match_macs, matched_baselines, single_
 from scaling.coefficients import PAPER, Coefficients, check_product
 from scaling.compound import PAPER_COEFFICIENTS, Multipliers, check_coefficients, compound, member
 from scaling.curves import aggregate, family_gain, fit_methods, load_results, matched_comparison, plot_curves
-from scaling.family import Member, family, family_table, member_key, parse_phis, side_by_side, train_members
+from scaling.family import (
+    Member,
+    all_within_tolerance,
+    cost_flags,
+    family,
+    family_table,
+    member_key,
+    parse_phis,
+    side_by_side,
+    train_members,
+)
 from scaling.fit import PowerLaw, fit_power_law
 from scaling.grid import GridResult, candidate_table, grid_candidates, grid_search, pick_best
+from scaling.realised import FAMILY_TOLERANCE, GRID_TOLERANCE, CostFit, fit_resolution
 from scaling.runner import FINISHED, Job, read_result, run_jobs, sequential
 from search_spaces.counts import Counts, count_macs, counts
 
 __all__ = [
-    "BACKBONES", "DIMENSIONS", "FINISHED", "PAPER", "PAPER_COEFFICIENTS", "Coefficients", "Counts", "GridResult",
-    "Job", "Member", "Multipliers", "PowerLaw", "aggregate", "backbone_comparison", "candidate_table",
-    "check_coefficients", "check_product", "compound", "count_macs", "counts", "family", "family_table",
-    "family_gain", "fit_methods", "fit_power_law", "grid_candidates", "grid_search", "load_results", "match_macs",
+    "BACKBONES", "DIMENSIONS", "FAMILY_TOLERANCE", "FINISHED", "GRID_TOLERANCE", "PAPER", "PAPER_COEFFICIENTS",
+    "Coefficients", "CostFit", "Counts", "GridResult", "Job", "Member", "Multipliers", "PowerLaw", "aggregate",
+    "all_within_tolerance", "backbone_comparison", "candidate_table", "check_coefficients", "check_product",
+    "compound", "cost_flags", "count_macs", "counts", "family", "family_table", "family_gain", "fit_methods",
+    "fit_power_law", "fit_resolution", "grid_candidates", "grid_search", "load_results", "match_macs",
     "matched_baselines", "matched_comparison", "member", "member_key", "parse_phis", "pick_best", "plot_curves",
     "read_result", "resolve_backbone", "run_jobs", "scale_backbone", "sequential", "side_by_side", "single_dimension",
     "train_members",

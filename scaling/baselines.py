@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from scaling.compound import Multipliers
 from scaling.family import Member, make_member
+from scaling.realised import FAMILY_TOLERANCE, check_tolerance
 from search_spaces import NetworkSpec, scale
 from search_spaces.counts import count_macs
 
@@ -96,12 +97,23 @@ def match_macs(base: NetworkSpec, dimension: str, target_macs: int, *, depth_rou
 
 
 def matched_baselines(base: NetworkSpec, members: Sequence[Member], *, dimensions: Sequence[str] = DIMENSIONS,
-                      depth_rounding: str = "round") -> list[Member]:
-    """For every member with phi >= 1, one single-dimension member per ``dimension`` at its MACs.
+                      depth_rounding: str = "round", cost_tolerance: float = FAMILY_TOLERANCE) -> list[Member]:
+    """For every member with phi >= 1 (all of a family's, unless the caller passes fewer), one
+    single-dimension member per ``dimension`` at its *realised* MACs.
 
-    Each baseline keeps the matched member's dropout, so the members of one budget differ only
-    in how they spend it.
+    Each baseline is held to its member's realised ratio (``target_macs_ratio``) within
+    ``cost_tolerance``; one whose nearest reachable cost misses it is kept and flagged with the
+    reason (at tiny inputs whole pixels, whole repeats and multiples of 8 channels can all be
+    too coarse). Each keeps the matched member's dropout, so the members of one budget differ
+    only in how they spend it.
+
+    >>> import search_spaces as ss
+    >>> from scaling.family import family
+    >>> nano = ss.get("efficientnet_nano")
+    >>> [(b.method, b.phi, b.within_tolerance) for b in matched_baselines(nano, family(nano, [0, 1]))]
+    [('depth', 1, True), ('width', 1, True), ('resolution', 1, True)]
     """
+    check_tolerance(cost_tolerance)
     base_macs = count_macs(base)
     out = []
     for target in members:
@@ -112,7 +124,11 @@ def matched_baselines(base: NetworkSpec, members: Sequence[Member], *, dimension
             spec = dataclasses.replace(spec, name=f"{base.name}-{dim}{m:g}", dropout=target.spec.dropout)
             mult = Multipliers(m if dim == "depth" else 1.0, m if dim == "width" else 1.0,
                                spec.resolution / base.resolution)
-            out.append(make_member(dim, target.phi, spec, mult, base_macs))
+            b = make_member(dim, target.phi, spec, mult, base_macs, target_ratio=target.macs_ratio,
+                            tolerance=cost_tolerance)
+            note = (f"nearest {dim}-only network ({dim} {m:g}) gives {b.macs_ratio:.3g}x for phi {target.phi}'s "
+                    f"realised {target.macs_ratio:.3g}x (+-{cost_tolerance * 100:g}%)")
+            out.append(dataclasses.replace(b, note=note))
     return out
 
 

@@ -52,7 +52,7 @@ def compound(alpha: float, beta: float, gamma: float, phi: float) -> Multipliers
 
 def member(
     base: NetworkSpec,
-    phi: int,
+    phi: float,
     *,
     coefficients: tuple[float, float, float] | None = None,
     official: bool = False,
@@ -60,7 +60,8 @@ def member(
     depth_rounding: str = "round",
 ) -> tuple[NetworkSpec, Multipliers]:
     """Family member ``phi`` of ``base``: from the official table (``official=True``, member
-    ``phi`` is B``phi``) or from ``coefficients`` (alpha, beta, gamma; the paper's by default).
+    ``phi`` is B``phi``) or from ``coefficients`` (alpha, beta, gamma; the paper's by default;
+    ``phi`` may be fractional, e.g. a grid searched at phi = 0.5).
 
     Coefficient members get dropout rising linearly with phi (0.2 at B0 to 0.5 at B7, as the
     official table), capped at 0.5 above the base value's range. Their repeats round to
@@ -82,5 +83,5 @@ def member(
     dropout = min(max(base.dropout, 0.5), base.dropout + dropout_step * phi)
     spec = scale(base, depth=mult.depth, width=mult.width,
                  resolution=scale_resolution(base.resolution, mult.resolution),
-                 dropout=dropout, name=f"{base.name}-phi{phi}", depth_rounding=depth_rounding)
+                 dropout=dropout, name=f"{base.name}-phi{phi:g}", depth_rounding=depth_rounding)
     return spec, mult

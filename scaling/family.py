@@ -4,11 +4,15 @@ table, with each member's realised cost beside the nominal one.
 The nominal MACs ratio of a member is ``d * w**2 * r**2`` of its multipliers; the realised one
 is its counted MACs over the base's. They differ because repeats and channels are rounded to
 integers (and multiples of 8): see ``search_spaces.rules.round_repeats`` for why coefficient
-families round depth to nearest while the official table uses TF's ceil.
+families round depth to nearest while the official table uses TF's ceil. Coefficient members
+are then brought within ``cost_tolerance`` (10 %) of their nominal ratio by moving the input
+size in whole pixels (:func:`scaling.realised.fit_resolution`); a member that cannot be is kept
+and flagged with the reason. The official table is the published one and is never adjusted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -19,6 +23,7 @@ import pandas as pd
 
 from scaling.coefficients import PAPER, Coefficients
 from scaling.compound import Multipliers, member
+from scaling.realised import FAMILY_TOLERANCE, CostFit, check_tolerance, fit_resolution, within
 from scaling.runner import ExecutorFn, Job, TrainerFn, run_jobs
 from search_spaces import NetworkSpec
 from search_spaces.counts import counts
@@ -33,6 +38,11 @@ class Member:
 
     ``phi`` is the family index; for single-dimension baselines it is the index of the compound
     member whose MACs they match.
+
+    Cost honesty: ``target_ratio`` is the MACs ratio the member is held to (``None``: its nominal
+    ``d * w**2 * r**2``; a baseline's is its matched member's realised ratio), ``tolerance`` the
+    relative distance allowed, ``resolution_nominal`` the input size before any whole-pixel
+    adjustment (``None``: not adjusted), ``note`` why it misses the tolerance when it does.
     """
 
     method: str
@@ -42,11 +52,38 @@ class Member:
     params: int
     macs: int
     base_macs: int
+    resolution_nominal: int | None = None
+    target_ratio: float | None = None
+    tolerance: float = FAMILY_TOLERANCE
+    note: str = ""
 
     @property
     def macs_ratio(self) -> float:
         """Realised MACs over the base's."""
         return self.macs / self.base_macs
+
+    @property
+    def target_macs_ratio(self) -> float:
+        """The MACs ratio this member claims: ``target_ratio``, else its nominal ratio."""
+        return self.multipliers.nominal_macs_ratio if self.target_ratio is None else self.target_ratio
+
+    @property
+    def within_tolerance(self) -> bool:
+        """Realised ratio within ``tolerance`` (relative) of :attr:`target_macs_ratio`."""
+        return within(self.macs_ratio, self.target_macs_ratio, self.tolerance)
+
+    @property
+    def cost_adjusted(self) -> bool:
+        """Input size moved off the nominal ``round(base * r)`` to meet the target cost."""
+        return self.resolution_nominal is not None and self.resolution_nominal != self.spec.resolution
+
+    @property
+    def reason(self) -> str:
+        """Why the member misses its target cost ("" when within tolerance)."""
+        if self.within_tolerance:
+            return ""
+        return self.note or (f"realised {self.macs_ratio:.3g}x vs target {self.target_macs_ratio:.3g}x "
+                             f"(+-{self.tolerance * 100:g}%)")
 
     def row(self) -> dict[str, Any]:
         """One row of a family table."""
@@ -57,12 +94,27 @@ class Member:
             "blocks": self.spec.num_blocks, "dropout": round(self.spec.dropout, 4),
             "params": self.params, "macs": self.macs, "macs_ratio": round(self.macs_ratio, 4),
             "nominal_macs_ratio": round(self.multipliers.nominal_macs_ratio, 4),
+            "target_macs_ratio": round(self.target_macs_ratio, 4),
+            "resolution_nominal": self.spec.resolution if self.resolution_nominal is None else self.resolution_nominal,
+            "cost_adjusted": self.cost_adjusted, "cost_tolerance": self.tolerance,
+            "within_tolerance": self.within_tolerance, "reason": self.reason,
         }
 
 
-def make_member(method: str, phi: int, spec: NetworkSpec, mult: Multipliers, base_macs: int) -> Member:
+def make_member(method: str, phi: int, spec: NetworkSpec, mult: Multipliers, base_macs: int, *,
+                target_ratio: float | None = None, tolerance: float = FAMILY_TOLERANCE) -> Member:
+    """A member of ``spec`` as it is (counted, not adjusted)."""
     c = counts(spec)
-    return Member(method, phi, spec, mult, c.params, c.macs, base_macs)
+    return Member(method, phi, spec, mult, c.params, c.macs, base_macs, target_ratio=target_ratio,
+                  tolerance=tolerance)
+
+
+def fitted_member(method: str, phi: int, mult: Multipliers, fit: CostFit) -> Member:
+    """A member at the input size :func:`scaling.realised.fit_resolution` chose."""
+    c = counts(fit.spec)
+    return Member(method, phi, fit.spec, mult, c.params, c.macs, fit.base_macs,
+                  resolution_nominal=fit.resolution_nominal, target_ratio=fit.target_ratio, tolerance=fit.tolerance,
+                  note=fit.reason)
 
 
 def parse_phis(text: str) -> list[int]:
@@ -94,14 +146,23 @@ def family(
     coefficients: Coefficients | None = None,
     official: bool = False,
     depth_rounding: str = "round",
+    cost_tolerance: float = FAMILY_TOLERANCE,
 ) -> list[Member]:
     """Members ``phi`` of ``base``: compound-scaled with ``coefficients`` (the paper's 1.2, 1.1,
     1.15 by default; repeats rounded to nearest unless ``depth_rounding="ceil"``; dropout rising
     with phi) or, with ``official=True``, as the published B``phi`` rows (TF ceil rounding).
 
+    Coefficient members land within ``cost_tolerance`` (relative) of their nominal MACs ratio
+    ``(alpha*beta^2*gamma^2)**phi`` by moving the input in whole pixels
+    (:func:`scaling.realised.fit_resolution`); one that cannot keeps the nearest pixel count and
+    says why in ``reason``. Official members are the published table, never adjusted; their
+    realised and nominal ratios are shown all the same.
+
     >>> import search_spaces as ss
     >>> [m.params for m in family(ss.get("efficientnet_b0"), [0, 7], official=True)]
     [5288548, 66347960]
+    >>> [(m.spec.resolution, round(m.macs_ratio, 2)) for m in family(ss.get("efficientnet_nano"), [1, 2])]
+    [(18, 2.11), (18, 3.9)]
     """
     phis = list(phis)
     if not phis:
@@ -109,21 +170,54 @@ def family(
     for phi in phis:
         if isinstance(phi, bool) or not isinstance(phi, int) or phi < 0:
             raise ValueError(f"phi must be a non-negative integer, got {phi!r}")
+    check_tolerance(cost_tolerance)
     coeffs = coefficients or PAPER
     base_macs = counts(base).macs
     out = []
     for phi in phis:
         if official:
             spec, mult = member(base, phi, official=True)
+            m = make_member("official", phi, spec, mult, base_macs, tolerance=cost_tolerance)
+            note = (f"published B{phi} row, not adjusted: realised {m.macs_ratio:.3g}x vs nominal "
+                    f"{m.target_macs_ratio:.3g}x (+-{cost_tolerance * 100:g}%)")
+            out.append(dataclasses.replace(m, note=note))
         else:
             spec, mult = member(base, phi, coefficients=coeffs.as_tuple(), depth_rounding=depth_rounding)
-        out.append(make_member("official" if official else "compound", phi, spec, mult, base_macs))
+            fit = fit_resolution(spec, base_macs=base_macs, target_ratio=mult.nominal_macs_ratio,
+                                 tolerance=cost_tolerance)
+            out.append(fitted_member("compound", phi, mult, fit))
     return out
 
 
 def family_table(members: Sequence[Member]) -> pd.DataFrame:
-    """A row per member: phi, d, w, r, params, MACs, realised and nominal MACs ratio."""
+    """A row per member: phi, d, w, r, params, MACs, realised and nominal MACs ratio, the ratio it
+    is held to, nominal and actual resolution, and ``within_tolerance`` / ``reason``."""
     return pd.DataFrame([m.row() for m in members])
+
+
+def cost_flags(table: pd.DataFrame, *, include_official: bool = False) -> pd.DataFrame:
+    """The rows of a family (or grid) table whose realised MACs miss their tolerance, one per
+    network (seeds collapsed). Official rows are left out unless ``include_official``: the
+    published table is what it is and is never adjusted (its ``reason`` column still says so)."""
+    if "within_tolerance" not in table.columns:
+        raise ValueError("the table has no within_tolerance column: build it with family_table / candidate_table "
+                         "of this version")
+    rows = table[~table["within_tolerance"].astype(bool)]
+    if not include_official and "method" in rows.columns:
+        rows = rows[rows["method"] != "official"]
+    keys = [k for k in ("method", "phi", "name", "alpha", "beta", "gamma") if k in rows.columns]
+    return rows.drop_duplicates(keys) if keys else rows
+
+
+def all_within_tolerance(table: pd.DataFrame, *, include_official: bool = False) -> bool:
+    """Whether every row of a family (or grid) table realises its MACs within tolerance (see
+    :func:`cost_flags` for the rows that do not, and why).
+
+    >>> import search_spaces as ss
+    >>> all_within_tolerance(family_table(family(ss.get("efficientnet_nano"), range(5))))
+    True
+    """
+    return cost_flags(table, include_official=include_official).empty
 
 
 def side_by_side(official: Sequence[Member], compound: Sequence[Member]) -> pd.DataFrame:
@@ -182,5 +276,5 @@ def train_members(
     return table
 
 
-__all__ = ["METHODS", "Member", "family", "family_table", "make_member", "member_key", "parse_phis", "side_by_side",
-           "train_members"]
+__all__ = ["METHODS", "Member", "all_within_tolerance", "cost_flags", "family", "family_table", "fitted_member",
+           "make_member", "member_key", "parse_phis", "side_by_side", "train_members"]

@@ -1,10 +1,15 @@
 """The alpha, beta, gamma grid search (EfficientNet paper, Section 3.3, step 1).
 
-Fix phi = 1, enumerate coefficients on a grid with each >= 1 and
+Fix phi (1 in the paper), enumerate coefficients on a grid with each >= 1 and
 ``|alpha * beta**2 * gamma**2 - target| <= tolerance``, scale the baseline by each, train it
 and keep the best by validation accuracy (ties: fewer MACs). The paper found 1.2, 1.1, 1.15.
-Candidates train through :func:`scaling.runner.run_jobs`: in parallel when the executor is
-Ray's, resumable per candidate.
+
+Candidates are compared at equal *realised* cost: each is brought within ``cost_tolerance``
+(5 %) of ``target**phi`` times the base's MACs by moving its input size in whole pixels
+(:func:`scaling.realised.fit_resolution`; alpha, beta, gamma stay its name). One that cannot be
+is listed with ``status = "out_of_tolerance"`` and the reason, and is not trained. Candidates
+train through :func:`scaling.runner.run_jobs`: in parallel when the executor is Ray's,
+resumable per candidate.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import pandas as pd
 
 from scaling.coefficients import Coefficients
 from scaling.compound import member
+from scaling.realised import GRID_TOLERANCE, check_tolerance, fit_resolution
 from scaling.runner import FINISHED, ExecutorFn, Job, TrainerFn, run_jobs
 from search_spaces import NetworkSpec
 from search_spaces.counts import counts
@@ -26,7 +32,9 @@ from search_spaces.counts import counts
 
 def grid_candidates(*, step: float = 0.05, target: float = 2.0, tolerance: float = 0.1) -> list[Coefficients]:
     """Every (alpha, beta, gamma) on the grid ``1, 1 + step, 1 + 2 step, ...`` with each >= 1 and
-    ``|alpha * beta**2 * gamma**2 - target| <= tolerance``, in lexicographic order.
+    ``|alpha * beta**2 * gamma**2 - target| <= tolerance``, in lexicographic order. The constraint
+    is on the MACs ratio per unit of phi (Eq. 3), so the set does not depend on the phi the
+    candidates are later scaled to (:func:`candidate_table`).
 
     Grid values are rounded to 10 decimals so that 1 + 4 * 0.05 is 1.2, not 1.2000000000000002.
 
@@ -70,27 +78,76 @@ def candidate_key(c: Coefficients, seed: int) -> str:
     return f"candidates/a{c.alpha:g}-b{c.beta:g}-g{c.gamma:g}-seed{seed}"
 
 
-def candidate_table(base: NetworkSpec, candidates: Sequence[Coefficients], *, depth_rounding: str = "round"
-                    ) -> tuple[pd.DataFrame, list[NetworkSpec]]:
-    """Each candidate's phi = 1 spec with its realised and nominal MACs ratio (no training)."""
+#: Candidate statuses before training: ``ready`` (within tolerance, to be trained) or
+#: ``out_of_tolerance`` (listed with its reason, never trained).
+READY, OUT_OF_TOLERANCE = "ready", "out_of_tolerance"
+
+
+def check_phi(phi: float) -> None:
+    if isinstance(phi, bool) or not isinstance(phi, int | float) or not math.isfinite(phi) or phi <= 0:
+        raise ValueError(f"grid phi must be a finite number > 0 (the paper searches at phi = 1), got {phi!r}")
+
+
+def candidate_table(
+    base: NetworkSpec,
+    candidates: Sequence[Coefficients],
+    *,
+    phi: float = 1.0,
+    target: float = 2.0,
+    cost_tolerance: float = GRID_TOLERANCE,
+    depth_rounding: str = "round",
+) -> tuple[pd.DataFrame, list[NetworkSpec]]:
+    """Each candidate's spec at ``phi``, brought within ``cost_tolerance`` of ``target**phi`` times
+    the base's MACs by whole-pixel resolution (no training), and a row per candidate:
+
+    ``nominal_macs_ratio`` (``product**phi``), ``macs_ratio_unadjusted`` (counted at the nominal
+    resolution ``resolution_nominal``), ``macs_ratio`` (counted at ``resolution``, what trains),
+    ``target_macs_ratio`` (``target**phi``), ``cost_adjusted``, ``within_tolerance``, ``status``
+    (``ready`` / ``out_of_tolerance``) and ``reason``.
+
+    >>> import search_spaces as ss
+    >>> t, _ = candidate_table(ss.get("efficientnet_nano"), grid_candidates(step=0.2))
+    >>> print(t[["alpha", "beta", "gamma", "resolution_nominal", "resolution", "macs_ratio", "status"]]
+    ...       .to_string(index=False))
+     alpha  beta  gamma  resolution_nominal  resolution  macs_ratio           status
+       1.0   1.0    1.4                  22          20      1.9062            ready
+       1.0   1.2    1.2                  19          16      1.6280 out_of_tolerance
+       1.0   1.4    1.0                  16          16      1.8552 out_of_tolerance
+       1.4   1.0    1.2                  19          18      2.4910 out_of_tolerance
+       1.4   1.2    1.0                  16          14      2.0615            ready
+       2.0   1.0    1.0                  16          16      1.9876            ready
+    """
+    check_phi(phi)
+    check_tolerance(cost_tolerance)
+    if isinstance(target, bool) or not isinstance(target, int | float) or not math.isfinite(target) or target < 1:
+        raise ValueError(f"target must be a finite number >= 1, got {target!r}")
     base_macs = counts(base).macs
+    goal = target**phi
     rows, specs = [], []
     for c in candidates:
-        spec, _ = member(base, 1, coefficients=c.as_tuple(), depth_rounding=depth_rounding)
-        k = counts(spec)
-        specs.append(spec)
+        spec, _ = member(base, phi, coefficients=c.as_tuple(), depth_rounding=depth_rounding)
+        fit = fit_resolution(spec, base_macs=base_macs, target_ratio=goal, tolerance=cost_tolerance)
+        k = counts(fit.spec)
+        specs.append(fit.spec)
         rows.append({"alpha": c.alpha, "beta": c.beta, "gamma": c.gamma, "product": c.product,
-                     "resolution": spec.resolution, "blocks": spec.num_blocks, "params": k.params, "macs": k.macs,
-                     "macs_ratio": round(k.macs / base_macs, 4), "nominal_macs_ratio": c.product})
+                     "resolution_nominal": fit.resolution_nominal, "resolution": fit.spec.resolution,
+                     "cost_adjusted": fit.cost_adjusted, "blocks": fit.spec.num_blocks, "params": k.params,
+                     "macs": k.macs, "nominal_macs_ratio": round(c.product**phi, 4),
+                     "macs_ratio_unadjusted": round(fit.macs_ratio_unadjusted, 4),
+                     "macs_ratio": round(fit.macs_ratio, 4), "target_macs_ratio": round(goal, 4),
+                     "cost_tolerance": cost_tolerance, "within_tolerance": fit.within_tolerance,
+                     "status": READY if fit.within_tolerance else OUT_OF_TOLERANCE, "reason": fit.reason})
     return pd.DataFrame(rows), specs
 
 
 @dataclass(frozen=True)
 class GridResult:
-    """The grid table (a row per candidate and seed, plus ``accuracy`` averaged over seeds) and the winner."""
+    """The grid table (a row per trained candidate and seed, with ``mean_accuracy`` over seeds,
+    and a row per candidate left out as ``out_of_tolerance``), the winner and the phi searched at."""
 
     table: pd.DataFrame
     best: Coefficients
+    phi: float = 1.0
 
     def save(self, out_dir: str | Path, **extra: Any) -> None:
         """``grid.csv`` and ``coefficients.json`` in ``out_dir``."""
@@ -100,7 +157,9 @@ class GridResult:
         row = self.table[(self.table.alpha == self.best.alpha) & (self.table.beta == self.best.beta)
                          & (self.table.gamma == self.best.gamma)].iloc[0]
         self.best.save(out / "coefficients.json", accuracy=float(row["mean_accuracy"]), macs=int(row["macs"]),
-                       macs_ratio=float(row["macs_ratio"]), source="grid search at phi=1", **extra)
+                       macs_ratio=float(row["macs_ratio"]), nominal_macs_ratio=float(row["nominal_macs_ratio"]),
+                       resolution=int(row["resolution"]), resolution_nominal=int(row["resolution_nominal"]),
+                       source=f"grid search at phi={self.phi:g}", **extra)
 
 
 def pick_best(table: pd.DataFrame) -> Coefficients:
@@ -130,25 +189,46 @@ def grid_search(
     executor: ExecutorFn | None = None,
     resume: bool = False,
     depth_rounding: str = "round",
+    phi: float = 1.0,
+    target: float = 2.0,
+    cost_tolerance: float = GRID_TOLERANCE,
 ) -> GridResult:
-    """Train ``base`` scaled at phi = 1 by every candidate (and seed), pick the best, write
-    ``grid.csv`` and ``coefficients.json`` into ``out_dir``."""
+    """Train ``base`` scaled at ``phi`` by every candidate within cost tolerance (and seed; see
+    :func:`candidate_table`), pick the best, write ``grid.csv`` (every candidate, the untrained
+    ones with ``status = "out_of_tolerance"`` and their reason) and ``coefficients.json`` into
+    ``out_dir``.
+
+    Raises:
+        ValueError: no candidate can be brought within ``cost_tolerance`` (``grid.csv`` is written
+            first, so the reasons can be read), or none finished training.
+    """
     if not candidates:
         raise ValueError("no grid candidates: widen --tolerance or use a finer --step")
-    table, specs = candidate_table(base, candidates, depth_rounding=depth_rounding)
+    table, specs = candidate_table(base, candidates, phi=phi, target=target, cost_tolerance=cost_tolerance,
+                                   depth_rounding=depth_rounding)
+    ok = table["within_tolerance"].astype(bool)
+    if not ok.any():
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        table.to_csv(Path(out_dir) / "grid.csv", index=False)
+        raise ValueError(f"no grid candidate realises {target:g}^{phi:g} = {target**phi:.3g}x the base's MACs within "
+                         f"+-{cost_tolerance * 100:g}% at any whole-pixel input size (reasons in "
+                         f"{Path(out_dir) / 'grid.csv'}): raise the cost tolerance or use a larger base resolution")
     jobs = [Job(candidate_key(c, s), spec, s, {"alpha": c.alpha, "beta": c.beta, "gamma": c.gamma})
-            for c, spec in zip(candidates, specs, strict=True) for s in seeds]
+            for c, spec, good in zip(candidates, specs, ok, strict=True) if good for s in seeds]
     trained = run_jobs(jobs, trainer, train_config=train_config, out_dir=out_dir, executor=executor, resume=resume)
-    merged = table.merge(trained, on=["alpha", "beta", "gamma"], how="right")
-    ok = merged["status"].isin(FINISHED)
-    merged["accuracy"] = merged["val_accuracy"].where(ok)
-    mean = merged.groupby(["alpha", "beta", "gamma"])["accuracy"].transform("mean")
+    keys = ["alpha", "beta", "gamma"]
+    merged = table[ok].drop(columns=["status"]).merge(trained, on=keys, how="right")
+    done = merged["status"].isin(FINISHED)
+    merged["accuracy"] = merged["val_accuracy"].where(done)
+    mean = merged.groupby(keys)["accuracy"].transform("mean")
     merged.insert(list(merged.columns).index("accuracy") + 1, "mean_accuracy", mean)
     summary = merged.drop(columns=["accuracy"]).rename(columns={"mean_accuracy": "accuracy"})
-    best = pick_best(summary.drop_duplicates(["alpha", "beta", "gamma"]))
-    result = GridResult(merged, best)
+    best = pick_best(summary.drop_duplicates(keys))
+    full = pd.concat([merged, table[~ok]], ignore_index=True).sort_values(keys, kind="stable", ignore_index=True)
+    result = GridResult(full, best, phi)
     result.save(out_dir, base=base.name)
     return result
 
 
-__all__ = ["GridResult", "candidate_key", "candidate_table", "grid_candidates", "grid_search", "pick_best"]
+__all__ = ["OUT_OF_TOLERANCE", "READY", "GridResult", "candidate_key", "candidate_table", "grid_candidates",
+           "grid_search", "pick_best"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import math
 
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -50,21 +51,31 @@ def test_grid_search_picks_best_writes_files_and_resumes(tmp_path, evaluator) ->
     cands = grid_candidates(step=0.1, tolerance=0.1)
     res = grid_search(base, evaluator, candidates=cands, train_config={"dataset": "test", "epochs": 1},
                       out_dir=tmp_path)
-    assert len(evaluator.calls) == len(cands)
     t = res.table
-    assert {"alpha", "beta", "gamma", "product", "accuracy", "macs", "macs_ratio", "nominal_macs_ratio"} <= set(t)
+    ready = t[t.status != "out_of_tolerance"]
+    # Only candidates brought within 5 % of 2x are trained; the others are listed with a reason.
+    assert len(evaluator.calls) == len(ready) == int(t.within_tolerance.sum()) < len(cands) == len(t)
+    assert [c["resolution"] for c in evaluator.calls] == ready.resolution.tolist()
+    assert {"alpha", "beta", "gamma", "product", "accuracy", "macs", "macs_ratio", "nominal_macs_ratio",
+            "resolution_nominal", "resolution", "cost_adjusted", "status", "reason"} <= set(t)
+    assert ((ready.macs_ratio / 2 - 1).abs() <= 0.05).all() and (ready.reason == "").all()
+    skipped = t[t.status == "out_of_tolerance"]
+    assert skipped.accuracy.isna().all() and skipped.run_dir.isna().all()
+    assert skipped.reason.str.contains("cannot reach 2x").all()
     # The closed-form evaluator rewards MACs, so the winner has the most MACs.
     assert t.loc[t.accuracy.idxmax(), ["alpha", "beta", "gamma"]].tolist() == list(res.best.as_tuple())
     saved = json.loads((tmp_path / "coefficients.json").read_text())
     assert (saved["alpha"], saved["beta"], saved["gamma"]) == res.best.as_tuple()
-    assert (tmp_path / "grid.csv").is_file()
+    assert saved["source"] == "grid search at phi=1"
+    csv = pd.read_csv(tmp_path / "grid.csv", keep_default_na=False)
+    assert len(csv) == len(cands) and set(csv.status) == {"completed", "out_of_tolerance"}
     mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.glob("candidates/*/result.json")}
-    assert len(mtimes) == len(cands)
+    assert len(mtimes) == len(ready)
     # Re-running without --resume refuses; with resume nothing is retrained.
     with pytest.raises(ValueError, match="--resume"):
         grid_search(base, evaluator, candidates=cands, train_config={"dataset": "test", "epochs": 1}, out_dir=tmp_path)
     again = grid_search(base, evaluator, candidates=cands, train_config={"dataset": "test", "epochs": 1},
                         out_dir=tmp_path, resume=True)
-    assert len(evaluator.calls) == len(cands)
+    assert len(evaluator.calls) == len(ready)
     assert again.best == res.best
     assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes
