@@ -342,7 +342,7 @@ class FamilyConfig(Section):
     Args:
         phis: compound coefficients to train (0 is the baseline).
         seeds: training seeds per member (a list, or a count N meaning 0..N-1).
-        epochs: training epochs per member.
+        epochs: training epochs per member; ``None``: ``train.epochs`` (members are full runs).
         single_dimension: also depth-, width- and resolution-only scaling of the base at the
             realised MACs of the compound members (paper Fig. 3, Fig. 8, Table 7).
         baseline_phis: the members the single-dimension baselines match; empty: every phi >= 1.
@@ -358,7 +358,7 @@ class FamilyConfig(Section):
 
     phis: tuple[int, ...] = (0, 1, 2, 3)
     seeds: tuple[int, ...] = (0,)
-    epochs: int = 10
+    epochs: int | None = None
     single_dimension: bool = True
     baseline_phis: tuple[int, ...] = ()
     official: bool = False
@@ -400,7 +400,7 @@ class BackbonesConfig(Section):
         models: registered backbones (``resnet18``, ``mobilenet_v2``, ...); empty: none.
         phi: the compound coefficient (paper Table 3: about 4x MACs, phi = 2 at target 2).
         single_dimension: also depth-, width- and resolution-only at the compound MACs.
-        epochs: per network; ``None``: ``family.epochs``. Seeds: ``family.seeds``.
+        epochs: per network; ``None``: the family's epochs. Seeds: ``family.seeds``.
         resolution: the backbones' base input pixels; ``None``: ``data.resolution``, else their own.
     """
 

@@ -168,7 +168,7 @@ def family_plan(cfg: ExperimentConfig, base: NetworkSpec, coefficients: Coeffici
                 ) -> tuple[pd.DataFrame, list[Job], dict[str, Any]]:
     members = family_members(cfg, base, coefficients)
     jobs = [Job(member_key(m, s), m.spec, s, m.row()) for m in members for s in cfg.family.seeds]
-    tc = train_config(cfg, dataclasses.replace(cfg.train, epochs=cfg.family.epochs, dropout=None,
+    tc = train_config(cfg, dataclasses.replace(cfg.train, epochs=cfg.family.epochs or cfg.train.epochs, dropout=None,
                                                drop_connect_rate=None))
     return family_table(members), jobs, tc
 
@@ -190,7 +190,7 @@ def backbone_plan(cfg: ExperimentConfig, name: str, coefficients: Coefficients
     stem = rows[0].spec.name
     jobs = [Job(f"{stem}-{m.method}-phi{cfg.backbones.phi}-seed{s}", m.spec, s, m.row())
             for m in rows for s in cfg.family.seeds]
-    epochs = cfg.backbones.epochs or cfg.family.epochs
+    epochs = cfg.backbones.epochs or cfg.family.epochs or cfg.train.epochs
     tc = train_config(cfg, dataclasses.replace(cfg.train, epochs=epochs, dropout=None, drop_connect_rate=None))
     return family_table(rows), jobs, tc
 

@@ -264,19 +264,26 @@ def _failures_section(run: Path, stages: dict[str, Any]) -> list[Block]:
                 *sorted(run.glob("backbones/*/backbones.csv"))]:
         if not csv.is_file():
             continue
-        df = _read_csv(csv)
+        df = pd.read_csv(csv)
         if "status" not in df.columns or "run_dir" not in df.columns:
             continue
         bad = df[df["run_dir"].notna() & (df["status"] != "completed")]
         for _, r in bad.iterrows():
             err = r.get("error")
-            rows.append({"where": str(r["run_dir"]), "status": r["status"],
+            rows.append({"where": _relative(str(r["run_dir"]), run), "status": r["status"],
                          "error": err if isinstance(err, str) else ""})
     if not rows:
         return []
     return [Block("h2", f"Failures ({len(rows)})"),
             Block("p", "These runs did not complete; fix the cause and re-run with --resume (finished runs are kept)."),
             Block("table", frame=pd.DataFrame(rows))]
+
+
+def _relative(path: str, run: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(run.resolve()).as_posix()
+    except ValueError:
+        return path
 
 
 def _provenance_section(config: dict[str, Any], stages: dict[str, Any]) -> list[Block]:

@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t = p.add_argument_group("training")
     t.add_argument("--train", action="store_true", help="train every network (needs --out)")
     c.add_data_args(t)
-    c.key_flag(t, "--epochs", key="family.epochs", type=int, help="epochs per network (default 10)")
+    c.key_flag(t, "--epochs", key="family.epochs", type=int, help="epochs per network (default: train.epochs)")
     c.key_flag(t, "--seeds", key="family.seeds", type=c.seeds_arg, help="seeds per network: a count or a list")
     c.add_run_args(t)
     p.set_defaults(func=run)

@@ -18,6 +18,7 @@ def test_family_official_reproduces_reference_beside_the_coefficients(tmp_path, 
                  "--dataset", "imagefolder:/data/imagenet", "--out", str(tmp_path)]) == 0
     fam = pd.read_csv(tmp_path / "members.csv")
     assert fam.params.tolist() == OFFICIAL_PARAMS and set(fam.method) == {"official"}
+    capsys.readouterr()
     assert {"phi", "depth", "width", "resolution", "params", "macs", "macs_ratio", "nominal_macs_ratio"} <= set(fam)
     # --official with coefficients: the published table is trained beside the coefficient family.
     assert main(["family", "--base", "efficientnet_b0", "--official", "--alpha", "1.2", "--beta", "1.1", "--gamma",
