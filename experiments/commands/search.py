@@ -1,10 +1,10 @@
 """``effnas search``: a MnasNet-style architecture search recorded in one Optuna study.
 
 In-process and sequential by default; ``--workers N`` / ``--ray-address ADDR`` run the trials as
-Ray Tune trials (:mod:`experiments.search_ray`). The study's storage (SQLite in ``--out`` by
-default) is the source of truth: ``--resume`` continues it after a crash and optuna-dashboard
-can open it. Results go to ``--out``: ``trials.csv``, ``pareto.json``, ``pareto.png``,
-``best_spec.json``.
+Ray tasks (:mod:`experiments.search_ray`), with the same evaluation and pruner. The study's storage
+(SQLite in ``--out`` by default) is the source of truth: ``--resume`` continues it after a crash
+and optuna-dashboard can open it. Results go to ``--out``: ``trials.csv``, ``pareto.json``,
+``pareto.png``, ``best_spec.json``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,18 @@ import re
 import sys
 from pathlib import Path
 
-from nas import STRATEGIES, Objective, SearchConfig, SurrogateTrainer, get_space, open_study, run_search, write_results
-from nas.search import TrainerFn
+from nas import (
+    STRATEGIES,
+    Objective,
+    SearchConfig,
+    SearchFailed,
+    SurrogateTrainer,
+    get_space,
+    open_study,
+    run_search,
+    write_results,
+)
+from nas.study import TrainerFn
 
 #: Class counts of the data sets the trainer knows (experiments/data.py), for pre-training cost.
 NUM_CLASSES = {"digits": 10, "mnist5k": 10, "shapes": 10, "cifar10": 10, "cifar100": 100}
@@ -66,7 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--seed", type=int, default=0, help="seeds the sampler and every candidate's training")
     p.add_argument("--population", type=int, default=20, help="NSGA-II / evolution population (default: 20)")
     p.add_argument("--no-prune", action="store_true", help="never stop candidates early")
-    p.add_argument("--workers", type=int, default=0, help="run N trials at once with Ray Tune (default: in-process)")
+    p.add_argument("--max-failed-share", type=float, default=0.5, help="stop (exit 1) once more than this share "
+                   "of --trials failed or diverged (default: 0.5)")
+    p.add_argument("--workers", type=int, default=0, help="run N trials at once as Ray tasks (default: in-process)")
     p.add_argument("--ray-address", default=None, metavar="ADDR", help="join this Ray cluster (implies Ray)")
     p.add_argument("--cpus-per-trial", type=float, default=None, help="CPUs per Ray trial (default: cores / workers)")
     p.add_argument("--storage", default=None, help="Optuna storage: sqlite:///PATH.db, any SQLAlchemy URL or "
@@ -128,11 +140,15 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
             options[key] = json.loads(value)
         except json.JSONDecodeError:
             options[key] = value
+    # The candidates' trainer config: every trainer key but model/resolution/out_dir (set per candidate).
+    train = {**options, "dataset": args.dataset, "epochs": args.epochs, "data_fraction": args.data_fraction,
+             "seed": args.seed}
+    if not 0.0 < args.data_fraction <= 1.0:
+        raise ValueError(f"--data-fraction must be in (0, 1], got {args.data_fraction}")
     return SearchConfig(space=space, objective=objective, strategy=args.strategy, trials=args.trials,
-                        dataset=args.dataset, epochs=args.epochs, resolution=resolution,
-                        data_fraction=args.data_fraction, seed=args.seed, num_classes=num_classes, storage=storage,
+                        resolution=resolution, seed=args.seed, num_classes=num_classes, storage=storage,
                         study_name=args.study, resume=args.resume, prune=not args.no_prune,
-                        population_size=args.population, train_options=options)
+                        population_size=args.population, train=train, max_failed_share=args.max_failed_share)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -144,13 +160,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"space {cfg.space.name}: {cfg.space.size:.3g} networks ({per_block:.0f} choices per block, "
               f"{cfg.space.num_blocks} blocks); T = {cfg.objective.target:.4g} {cfg.objective.metric}, "
               f"strategy {cfg.strategy}, {cfg.trials} trials", file=sys.stderr)
-    if args.workers > 0 or args.ray_address:
-        from experiments.search_ray import run_search_ray
+    try:
+        if args.workers > 0 or args.ray_address:
+            from experiments.search_ray import run_search_ray
 
-        study = run_search_ray(cfg, trainer, workers=max(1, args.workers), address=args.ray_address,
-                               cpus_per_trial=args.cpus_per_trial, out_dir=args.out, progress=progress)
-    else:
-        study = run_search(cfg, trainer, study=open_study(cfg), progress=progress)
+            study = run_search_ray(cfg, trainer, workers=max(1, args.workers), address=args.ray_address,
+                                   cpus_per_trial=args.cpus_per_trial, progress=progress)
+        else:
+            study = run_search(cfg, trainer, study=open_study(cfg), progress=progress)
+    except SearchFailed as e:  # the trials so far are written, with their errors, before exit 1
+        write_results(e.study, args.out, cfg.objective)
+        print(f"effnas: error: {e}", file=sys.stderr)
+        return 1
     summary = write_results(study, args.out, cfg.objective)
     summary.update(study=cfg.study_name, storage=cfg.storage, strategy=cfg.strategy, out=str(args.out))
     print(json.dumps(summary))
