@@ -94,7 +94,7 @@ def check_failures(cfg: SearchConfig, study: optuna.Study) -> None:
     for t in failed:
         a = t.user_attrs
         errors.setdefault(f"{a.get('status', 'failed')}: {a.get('error', 'no error message')}", []).append(t.number)
-    named = "; ".join(f"trials {', '.join(map(str, n[:5]))}{' ...' if len(n) > 5 else ''} {e}"
+    named = "; ".join(f"trial{'s' if len(n) > 1 else ''} {', '.join(map(str, n[:5]))}{' ...' if len(n) > 5 else ''} {e}"
                       for e, n in sorted(errors.items(), key=lambda x: -len(x[1]))[:3])
     raise SearchFailed(f"search stopped: {len(failed)} of {cfg.trials} trials failed (max_failed_share "
                        f"{cfg.max_failed_share}): {named}", study)

@@ -70,6 +70,9 @@ def outcome(objective: Objective, costs: dict[str, Any], metrics: dict[str, Any]
     if acc is None or status in ("failed", "diverged"):
         if status == "completed":
             attrs["status"] = "diverged"
+        if attrs["status"] == "diverged" and "error" not in attrs:
+            epoch = metrics.get("diverged_epoch")
+            attrs["error"] = "loss or accuracy not finite" + (f" at epoch {epoch}" if epoch is not None else "")
         return TrialState.FAIL, None, attrs
     c = float(costs[objective.cost_key])
     attrs.update(accuracy=float(acc), reward=objective.reward(float(acc), c), w=objective.exponent(c),
