@@ -17,6 +17,12 @@ class UsageError(ValueError):
     """Bad input from the user; printed as one line, exit code 2."""
 
 
+def _run_failed() -> tuple[type[BaseException], ...]:
+    from nas.search import SearchFailed
+
+    return (SearchFailed,)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with the project's one-line errors: ``effnas: error: ...`` (and the command's
     ``--help`` named), exit code 2."""
@@ -50,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"effnas: error: {msg}", file=sys.stderr)
         return 2
+    except _run_failed() as e:  # runs that did not complete: their results and errors are on disk
+        print(f"effnas: error: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("effnas: interrupted; finished results are kept (re-run with --resume)", file=sys.stderr)
         return 130

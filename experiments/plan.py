@@ -95,14 +95,13 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
         target = float(macs(space.to_spec({}, num_classes=num_classes(cfg), resolution=resolution)))
     objective = Objective(target=target, w=s.w, constraint=s.constraint, metric=s.cost, mode=s.mode)
     storage = s.storage or f"sqlite:///{(Path(out) / 'study.db').resolve()}"
-    proxy = train_config(cfg, proxy_recipe(cfg), data_fraction=s.train.data_fraction, seed=cfg.run.seed)
-    proxy.pop("data_fraction")
+    proxy = train_config(cfg, proxy_recipe(cfg), data_fraction=s.train.data_fraction)
+    if s.trainer == "surrogate":
+        proxy = {"dataset": cfg.data.dataset, "epochs": s.train.epochs}  # no training: what the surrogate reads
     return SearchConfig(space=space, objective=objective, strategy=s.strategy, trials=max(s.trials, 1),
-                        dataset=cfg.data.dataset, epochs=s.train.epochs, resolution=resolution,
-                        data_fraction=s.train.data_fraction, seed=cfg.run.seed, num_classes=num_classes(cfg),
-                        storage=storage, study_name=s.study, resume=resume, prune=s.prune,
-                        population_size=s.population,
-                        train_options={k: v for k, v in proxy.items() if k not in ("dataset", "epochs")})
+                        seed=cfg.run.seed, num_classes=num_classes(cfg), resolution=resolution, storage=storage,
+                        study_name=s.study, resume=resume, prune=s.prune, population_size=s.population,
+                        train={**proxy, "seed": cfg.run.seed}, max_failed_share=s.max_failed_share)
 
 
 # -- grid ----------------------------------------------------------------------------------------
@@ -228,7 +227,7 @@ def resolve(cfg: ExperimentConfig, *, baseline: str | NetworkSpec | None = None,
         d["search"] = {"settings": sc.settings(), "strategy": sc.strategy, "trials": sc.trials, "seed": sc.seed,
                        "storage": sc.storage, "study": sc.study_name, "prune": sc.prune,
                        "population": sc.population_size, "trainer": cfg.search.trainer,
-                       "max_failed_share": cfg.search.max_failed_share,
+                       "max_failed_share": sc.max_failed_share,
                        "candidate": _brief(sc.trainer_config(cand))}
     base = base_spec(cfg, baseline)
 

@@ -106,6 +106,63 @@ def enter_driver_cwd(cwd: str | None) -> None:
         os.chdir(cwd)
 
 
+def node_id() -> str | None:
+    """The Ray node this code runs on (None outside Ray)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+
+
+class TaskPool:
+    """Remote calls of one function as Ray tasks of ``num_cpus`` CPUs each, keyed by the caller.
+
+    No retries: a task that raised, or whose worker died, is reported to the caller once. Use
+    inside :func:`ray_session`.
+    """
+
+    def __init__(self, fn: Callable[..., Any], *, num_cpus: float) -> None:
+        import ray
+
+        self._remote = ray.remote(num_cpus=num_cpus, max_retries=0)(fn)
+        self._refs: dict[Any, Any] = {}  # ObjectRef -> key
+
+    def __len__(self) -> int:
+        return len(self._refs)
+
+    def submit(self, key: Any, *args: Any) -> None:
+        self._refs[self._remote.remote(*args)] = key
+
+    def wait(self) -> list[tuple[Any, Any]]:
+        """Block until at least one task ends: ``(key, result)`` for each that did.
+
+        A task that raised re-raises here as Ray's ``RayTaskError``, which is also an instance
+        of the original exception's class and carries the remote traceback; ``.cause`` is the
+        original exception. A task whose worker or node died gives ``(key, error)`` with Ray's
+        error as the result (a ``ray.exceptions.RayError``): the caller decides."""
+        import ray
+        from ray.exceptions import RayError, RayTaskError
+
+        ready, _ = ray.wait(list(self._refs), num_returns=1)
+        out = []
+        for ref in ready:
+            key = self._refs.pop(ref)
+            try:
+                out.append((key, ray.get(ref)))
+            except RayTaskError:
+                raise
+            except RayError as e:  # the worker process or its node died (e.g. killed for memory)
+                out.append((key, e))
+        return out
+
+    def cancel(self) -> None:
+        """Stop the tasks still running (their work is lost)."""
+        import ray
+
+        for ref in list(self._refs):
+            ray.cancel(ref, force=True)
+        self._refs.clear()
+
+
 def report(metrics: dict[str, Any]) -> None:
     """Report metrics from inside a Tune trial."""
     from ray import tune

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import optuna
 import pandas as pd
 
 from experiments import plan
@@ -71,8 +70,10 @@ def format_failures(table: pd.DataFrame, what: str) -> str:
 def search(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
     """Run the search into ``out`` (``trials.csv``, ``pareto.json/png``, ``best_spec.json``);
     returns the summary. Raises ValueError when no trial completed (nothing to choose from) or
-    more than ``search.max_failed_share`` of the trials failed."""
+    more than ``search.max_failed_share`` of the trials failed (:class:`nas.search.SearchFailed`,
+    exit code 1)."""
     from nas import open_study, run_search, write_results
+    from nas.search import SearchFailed
 
     if cfg.search.trials < 1:
         raise ValueError("search.trials is 0: nothing to search (give --trials N, or use train.model as the baseline)")
@@ -86,32 +87,23 @@ def search(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False, quie
         print(f"space {space.name}: {space.size:.3g} networks; T = {sc.objective.target:.4g} {sc.objective.metric}, "
               f"strategy {sc.strategy}, {sc.trials} trials", file=sys.stderr)
     rt = plan.runtime(cfg)
-    if rt["ray"]:
-        from experiments.search_ray import run_search_ray
+    try:
+        if rt["ray"]:
+            from experiments.search_ray import run_search_ray
 
-        study = run_search_ray(sc, fn, workers=rt["workers"], address=rt["ray_address"],
-                               cpus_per_trial=rt["cpus_per_trial"], out_dir=str(out), progress=progress)
-    else:
-        study = run_search(sc, fn, study=open_study(sc), progress=progress)
+            study = run_search_ray(sc, fn, workers=rt["workers"], address=rt["ray_address"],
+                                   cpus_per_trial=rt["cpus_per_trial"], progress=progress)
+        else:
+            study = run_search(sc, fn, study=open_study(sc), progress=progress)
+    except SearchFailed as e:  # the trials so far are written, with their errors, before the stop
+        write_results(e.study, out, sc.objective)
+        raise
     summary = write_results(study, out, sc.objective)
     summary.update(study=sc.study_name, storage=sc.storage, strategy=sc.strategy, out=str(out))
-    _check_search(study, cfg.search.max_failed_share)
+    if not summary.get("completed"):
+        raise ValueError("no search trial completed (every one was pruned, rejected or failed: see "
+                         f"{out / 'trials.csv'}): widen search.target or the space, and re-run with --resume")
     return summary
-
-
-def _check_search(study: optuna.Study, max_failed_share: float) -> None:
-    from optuna.trial import TrialState
-
-    trials = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("status") != "interrupted"]
-    failed = [t for t in trials if t.state == TrialState.FAIL]
-    done = [t for t in trials if t.state == TrialState.COMPLETE]
-    errors = sorted({str(t.user_attrs.get("error") or t.user_attrs.get("status")) for t in failed})
-    if not done:
-        raise ValueError(f"no search trial completed ({len(failed)} failed: {'; '.join(errors[:2]) or 'see trials.csv'})"
-                         ": fix the cause and re-run with --resume")
-    if trials and len(failed) / len(trials) > max_failed_share:
-        raise ValueError(f"{len(failed)} of {len(trials)} search trials failed (more than search.max_failed_share = "
-                         f"{max_failed_share:g}): {'; '.join(errors[:2])}")
 
 
 # -- grid ----------------------------------------------------------------------------------------

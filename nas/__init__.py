@@ -5,13 +5,16 @@ from nas.evolution import RegularizedEvolutionSampler
 from nas.objective import Objective
 from nas.pareto import pareto_front, trial_rows, write_results
 from nas.rl import ReinforceSampler
-from nas.search import SearchConfig, finished, open_storage, open_study, recover, run_search
+from nas.search import InProcess, SearchFailed, run_search
 from nas.space import SPACES, SearchSpace, get_space
 from nas.strategies import STRATEGIES, make_sampler
+from nas.study import SearchConfig, finished, open_storage, open_study, recover
 from nas.surrogate import SurrogateTrainer, approx_macs
+from nas.trial import evaluate_trial
 
 __all__ = [
-    "SPACES", "STRATEGIES", "Objective", "RegularizedEvolutionSampler", "ReinforceSampler", "SearchConfig",
-    "SearchSpace", "SurrogateTrainer", "approx_macs", "finished", "get_space", "make_sampler", "open_storage",
-    "open_study", "pareto_front", "recover", "run_search", "trial_rows", "write_results",
+    "SPACES", "STRATEGIES", "InProcess", "Objective", "RegularizedEvolutionSampler", "ReinforceSampler",
+    "SearchConfig", "SearchFailed", "SearchSpace", "SurrogateTrainer", "approx_macs", "evaluate_trial", "finished",
+    "get_space", "make_sampler", "open_storage", "open_study", "pareto_front", "recover", "run_search", "trial_rows",
+    "write_results",
 ]

@@ -120,3 +120,25 @@ def test_search_with_the_real_trainer_on_embedded_data(tmp_path, capsys: pytest.
     for r in rows:
         assert 0.0 <= float(r["accuracy"]) <= 1.0 and float(r["train_seconds"]) > 0
         assert float(r["reward"]) == pytest.approx(float(r["accuracy"]) * (float(r["macs"]) / 1.5e6) ** -0.07)
+
+
+def test_too_many_failed_trials_exit_1_with_their_errors(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A learning rate of 1e9 makes the real trainer diverge: past --max-failed-share the search stops
+    with exit 1, naming the error, and trials.csv lists the failed trial."""
+    out = tmp_path / "run"
+    assert main(["search", "--space", "tiny", "--dataset", "digits", "--trials", "3", "--epochs", "1",
+                 "--data-fraction", "0.05", "--target-macs", "1.5M", "--set", "train.lr=1e9", "--set", "search.max_failed_share=0.3",
+                 "--quiet", "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == ("effnas: error: search stopped: 1 of 3 trials failed (max_failed_share 0.3): trial 0 diverged: "
+                   "loss or accuracy not finite at epoch 1")
+    rows = _rows(out)
+    assert [(r["state"], r["status"]) for r in rows] == [("FAIL", "diverged")]
+
+
+def test_a_bad_trainer_key_is_refused_before_any_trial(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["search", "--space", "tiny", "--dataset", "digits", "--trials", "5", "--set", "train.lrr=0.1",
+                 "--quiet", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("effnas: error: unknown key 'train.lrr' in --set: did you mean 'train.lr'?")
+    assert not (tmp_path / "run" / "study.db").exists()

@@ -1,4 +1,8 @@
-"""The search under Ray Tune: a local loopback Ray (default suite) and a 2-node cluster (slow)."""
+"""The search with trials in Ray tasks: the same trials as in-process, errors that stop it, resume.
+
+A local loopback Ray with 2 CPUs serves the tests of this module (started once, stopped at the
+end; a search uses a running Ray as it is); the 2-node cluster test (slow) starts its own.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +11,42 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
+from optuna.trial import TrialState
 
+import search_spaces as ss
 from experiments.cli import main
+from nas import Objective, SearchConfig, SurrogateTrainer, finished, get_space, open_study, run_search
 
+optuna.logging.set_verbosity(optuna.logging.WARNING)
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--space", "tiny", "--trainer", "surrogate", "--target-macs", "1.5M", "--quiet"]
+QUIET = lambda *a: None  # noqa: E731
+SOFT = Objective(target=2e6)
+RAY_ONLY = ("node", "threads")  # attributes only a Ray task records: where and how it ran
 
 
-def test_workers_2_runs_through_ray_and_completes(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
     import ray
 
+    from experiments.ray_backend import ray_session
+
+    with ray_session(num_cpus=2):
+        yield
+    assert not ray.is_initialized()
+
+
+def test_cli_workers_2_runs_through_ray_and_completes(tmp_path, capsys: pytest.CaptureFixture[str],
+                                                     local_ray: None) -> None:
     out = tmp_path / "run"
     assert main(["search", *TINY, "--strategy", "rl", "--trials", "4", "--epochs", "2", "--workers", "2",
                  "--cpus-per-trial", "1", "--out", str(out)]) == 0
-    assert not ray.is_initialized()
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["trials"] == 4
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}")
     trials = study.get_trials()
@@ -37,6 +59,97 @@ def test_workers_2_runs_through_ray_and_completes(tmp_path, capsys: pytest.Captu
             assert t.value == pytest.approx(a["accuracy"] * (a["macs"] / 1.5e6) ** -0.07)
     rows = list(csv.DictReader(open(out / "trials.csv")))
     assert len(rows) == 4
+
+
+def _cfg(storage: str, **kw: Any) -> SearchConfig:
+    base: dict[str, Any] = dict(space=get_space("tiny"), objective=Objective(target=2e6, constraint="hard"),
+                                strategy="random", trials=8, seed=2, storage=storage, prune=False,
+                                train={"epochs": 2}, max_failed_share=1.0)
+    return SearchConfig(**{**base, **kw})
+
+
+def kernel5_diverges(config: dict[str, Any], *, on_epoch: Any = None) -> dict[str, Any]:
+    """The surrogate, except that a first block with a 5x5 kernel diverges (a training outcome)."""
+    if ss.NetworkSpec.from_dict(config["model"]).stages[0].kernel == 5:
+        return {"status": "diverged", "val_accuracy": float("nan"), "error": "loss is nan at epoch 1"}
+    return SurrogateTrainer(seed=1)(config, on_epoch=on_epoch)
+
+
+def _record(study: optuna.Study) -> list[tuple[Any, ...]]:
+    return [(t.number, t.state, t.values, t.params, t.intermediate_values,
+             {k: v for k, v in t.user_attrs.items() if k not in RAY_ONLY}) for t in study.trials]
+
+
+def test_ray_and_in_process_record_the_same_trials(tmp_path, local_ray: None) -> None:
+    from experiments.search_ray import run_search_ray
+
+    here = run_search(_cfg(str(tmp_path / "here.journal")), kernel5_diverges, progress=QUIET)
+    there = run_search_ray(_cfg(str(tmp_path / "ray.journal")), kernel5_diverges, workers=2, cpus_per_trial=1,
+                           progress=QUIET)
+    assert _record(here) == _record(there)
+    statuses = {t.user_attrs["status"] for t in here.trials}
+    assert {"completed", "rejected", "diverged"} <= statuses  # every kind of outcome was compared
+    assert all(t.user_attrs["threads"] == 1 and t.user_attrs["node"] for t in there.trials)
+    assert all(not set(RAY_ONLY) & set(t.user_attrs) for t in here.trials)
+
+
+def raises_type_error(config: dict[str, Any], *, on_epoch: Any = None) -> dict[str, Any]:
+    return {"status": "completed", "val_accuracy": "0.9" + 1}  # type: ignore[operator]
+
+
+def test_a_bug_in_the_trainer_stops_the_ray_search_and_resume_recovers(tmp_path, local_ray: None) -> None:
+    from experiments.search_ray import run_search_ray
+
+    db = str(tmp_path / "s.journal")
+    with pytest.raises(TypeError, match="can only concatenate str") as e:
+        run_search_ray(_cfg(db, objective=SOFT), raises_type_error, workers=2, cpus_per_trial=1, progress=QUIET)
+    assert "raises_type_error" in str(e.value)  # the remote traceback
+    study = open_study(_cfg(db, objective=SOFT, resume=True))
+    errored = [t for t in study.trials if t.user_attrs.get("status") == "error"]
+    assert errored and all(t.state == TrialState.FAIL for t in errored)
+    assert errored[0].user_attrs["error"].startswith("TypeError: can only concatenate str")
+    assert len(study.trials) <= 2 and not finished(study)  # stopped at once, nothing counted
+    # A crash: a trial the killed driver left RUNNING (the second task may also have been cancelled).
+    study.ask()
+    study = run_search_ray(_cfg(db, objective=SOFT, resume=True, trials=3), kernel5_diverges, workers=2,
+                           cpus_per_trial=1, progress=QUIET)
+    statuses = [t.user_attrs["status"] for t in study.trials]
+    assert len(finished(study)) == 3 and "interrupted" in statuses
+    assert len(study.trials) == 3 + statuses.count("interrupted") + statuses.count("error")
+
+
+def test_a_value_error_from_the_trainer_is_one_line(tmp_path, local_ray: None) -> None:
+    from experiments.search_ray import run_search_ray
+
+    def bad_config(config: dict[str, Any], *, on_epoch: Any = None) -> dict[str, Any]:
+        raise ValueError("unknown training config key 'lrr': expected one of lr, ...")
+
+    with pytest.raises(ValueError, match="^unknown training config key 'lrr'") as e:
+        run_search_ray(_cfg(str(tmp_path / "s.journal")), bad_config, workers=2, cpus_per_trial=1, progress=QUIET)
+    assert "\n" not in str(e.value)
+
+
+def test_one_real_training_trial_under_ray(tmp_path, local_ray: None) -> None:
+    """train_fn on a fifth of digits, one epoch: the real trainer runs in a Ray task, 1 thread."""
+    from experiments.search_ray import run_search_ray
+    from experiments.training import train_fn
+
+    cfg = _cfg(str(tmp_path / "s.journal"), trials=1, objective=SOFT,
+               train={"dataset": "digits", "epochs": 1, "data_fraction": 0.2, "seed": 0, "quiet": True})
+    (t,) = run_search_ray(cfg, train_fn, workers=1, cpus_per_trial=1, progress=QUIET).trials
+    a = t.user_attrs
+    assert t.state == TrialState.COMPLETE and a["status"] == "completed" and a["threads"] == 1
+    assert 0.0 <= a["accuracy"] <= 1.0 and a["train_seconds"] > 0
+    assert t.value == pytest.approx(a["accuracy"] * (a["macs"] / 2e6) ** a["w"])
+    assert t.intermediate_values == {1: pytest.approx(t.value)}  # the epoch's reward went to the pruner
+
+
+def test_in_memory_storage_cannot_go_to_ray() -> None:
+    from experiments.search_ray import run_search_ray
+
+    with pytest.raises(ValueError, match="in-memory study: give --storage") as e:
+        run_search_ray(_cfg(None), SurrogateTrainer(), workers=2)  # type: ignore[arg-type]
+    assert "\n" not in str(e.value)
 
 
 @pytest.mark.slow

@@ -10,7 +10,17 @@ import pytest
 from optuna.trial import TrialState
 
 import search_spaces as ss
-from nas import Objective, SearchConfig, SurrogateTrainer, finished, get_space, open_study, run_search, write_results
+from nas import (
+    Objective,
+    SearchConfig,
+    SearchFailed,
+    SurrogateTrainer,
+    finished,
+    get_space,
+    open_study,
+    run_search,
+    write_results,
+)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 QUIET = lambda *a: None  # noqa: E731
@@ -19,8 +29,9 @@ QUIET = lambda *a: None  # noqa: E731
 def _cfg(tmp_path, **kw: Any) -> SearchConfig:
     """In-memory storage unless a test needs a file (SQLite commits cost ~20 ms each here)."""
     base: dict[str, Any] = dict(space=get_space("tiny"), objective=Objective(target=1.5e6), strategy="random",
-                                trials=4, epochs=2, storage=None)
+                                trials=4, storage=None)
     base.update(kw)
+    base["train"] = {"epochs": base.pop("epochs", 2), **base.get("train", {})}
     return SearchConfig(**base)
 
 
@@ -50,7 +61,7 @@ def test_search_records_candidates_and_csv_reward_matches(tmp_path) -> None:
 
 
 class FlakyTrainer:
-    """Raises, diverges (NaN accuracy) or succeeds, in turn."""
+    """Fails (as train_fn reports an out-of-memory error), diverges (NaN accuracy) or succeeds, in turn."""
 
     def __init__(self) -> None:
         self.calls = 0
@@ -58,14 +69,14 @@ class FlakyTrainer:
     def __call__(self, config: dict, *, on_epoch: Any = None) -> dict:
         self.calls += 1
         if self.calls % 3 == 1:
-            raise RuntimeError("out of memory")
+            return {"status": "failed", "val_accuracy": None, "error": "RuntimeError: out of memory"}
         if self.calls % 3 == 2:
             return {"status": "diverged", "val_accuracy": float("nan"), "error": "loss is nan at epoch 1"}
         return SurrogateTrainer()(config, on_epoch=on_epoch)
 
 
 def test_failed_and_diverged_trials_are_recorded_and_the_study_goes_on(tmp_path) -> None:
-    study = run_search(_cfg(tmp_path, trials=3, prune=False), FlakyTrainer(), progress=QUIET)
+    study = run_search(_cfg(tmp_path, trials=3, prune=False, max_failed_share=1.0), FlakyTrainer(), progress=QUIET)
     states = [(t.state, t.user_attrs["status"]) for t in study.trials]
     assert states == [(TrialState.FAIL, "failed"), (TrialState.FAIL, "diverged"), (TrialState.COMPLETE, "completed")]
     assert "out of memory" in study.trials[0].user_attrs["error"]
@@ -147,3 +158,64 @@ def test_journal_storage_and_pareto_mode(tmp_path) -> None:
     for f in front:  # nothing dominates a front member
         assert not any(a >= f["accuracy"] and c <= f["macs"] and (a, c) != (f["accuracy"], f["macs"]) for a, c in pts)
     assert math.isfinite(front[0]["reward"])
+
+
+def test_trainer_config_is_the_train_dict_plus_the_candidate(tmp_path) -> None:
+    cfg = _cfg(tmp_path, resolution=24, train={"dataset": "shapes", "epochs": 3, "lr": 0.1})
+    spec = cfg.spec({})
+    assert cfg.trainer_config(spec) == {"dataset": "shapes", "epochs": 3, "lr": 0.1, "model": spec.to_dict(),
+                                        "resolution": 24}
+    for key in ("model", "resolution", "out_dir"):
+        with pytest.raises(ValueError, match=f"train must not set '{key}'"):
+            _cfg(tmp_path, train={key: 1})
+
+
+def test_resume_must_agree_on_the_train_dict(tmp_path) -> None:
+    db = str(tmp_path / "s.journal")
+    open_study(_cfg(tmp_path, storage=db, train={"dataset": "digits", "epochs": 2}))
+    open_study(_cfg(tmp_path, storage=db, resume=True, train={"dataset": "digits", "epochs": 2}))
+    with pytest.raises(ValueError, match="different train.epochs"):
+        open_study(_cfg(tmp_path, storage=db, resume=True, train={"dataset": "digits", "epochs": 3}))
+
+
+class RaisingTrainer:
+    """Trains two candidates, then raises ``error`` (a bug or a bad config in the trainer)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error, self.calls = error, 0
+
+    def __call__(self, config: dict, *, on_epoch: Any = None) -> dict:
+        self.calls += 1
+        if self.calls == 3:
+            raise self.error
+        return SurrogateTrainer()(config, on_epoch=on_epoch)
+
+
+@pytest.mark.parametrize("error", [TypeError("unsupported operand"), KeyError("val_acc"),
+                                   ValueError("unknown training config key 'lrr'")])
+def test_an_exception_from_the_trainer_stops_the_search(tmp_path, error: Exception) -> None:
+    db = str(tmp_path / "s.journal")
+    trainer = RaisingTrainer(error)
+    with pytest.raises(type(error)) as e:
+        run_search(_cfg(tmp_path, trials=6, prune=False, storage=db), trainer, progress=QUIET)
+    assert e.value is error and trainer.calls == 3  # not six failed trials
+    study = open_study(_cfg(tmp_path, trials=6, resume=True, storage=db))
+    states = [(t.state, t.user_attrs["status"]) for t in study.trials]
+    assert states == [(TrialState.COMPLETE, "completed")] * 2 + [(TrialState.FAIL, "error")]
+    assert study.trials[2].user_attrs["error"].startswith(type(error).__name__)
+    assert len(finished(study)) == 2  # the errored trial does not count: a resume re-runs its slot
+    study = run_search(_cfg(tmp_path, trials=6, resume=True, prune=False, storage=db), SurrogateTrainer(),
+                       progress=QUIET)
+    assert len(finished(study)) == 6 and len(study.trials) == 7
+
+
+def test_more_failures_than_the_share_stop_the_search_naming_the_errors(tmp_path) -> None:
+    def oom(config: dict, *, on_epoch: Any = None) -> dict:
+        return {"status": "failed", "val_accuracy": None, "error": "RuntimeError: out of memory"}
+
+    with pytest.raises(SearchFailed, match=r"3 of 4 trials failed \(max_failed_share 0.5\): trials 0, 1, 2 "
+                                           r"failed: RuntimeError: out of memory") as e:
+        run_search(_cfg(tmp_path, trials=4, max_failed_share=0.5), oom, progress=QUIET)
+    assert len(e.value.study.trials) == 3
+    with pytest.raises(ValueError, match="max_failed_share must be in"):
+        _cfg(tmp_path, max_failed_share=1.5)

@@ -1,0 +1,202 @@
+"""What a search is (:class:`SearchConfig`) and where it is recorded: one Optuna study.
+
+The study's storage is the source of truth for every search path: the driver asks it for new
+trials, the evaluation of a trial (:mod:`nas.trial`, in this process or in a Ray task) opens the
+same storage and writes the trial's attributes, intermediate rewards and final state into it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.objective import Objective
+from nas.space import SearchSpace
+from nas.strategies import make_sampler
+from search_spaces import NetworkSpec
+
+TrainerFn = Callable[..., dict]
+#: Trial states that count towards the requested number of trials.
+COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+#: Statuses of FAIL trials that do not count: the process was killed (``interrupted``), or the
+#: search stopped on an error that is not a training outcome (``error``: a bug or a bad config).
+UNCOUNTED = ("interrupted", "error")
+#: Trainer keys the search sets per candidate (``train`` must not hold them).
+CANDIDATE_KEYS = ("model", "resolution", "out_dir")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """What to search, and the trainer config every candidate is trained with.
+
+    Args:
+        space, objective: the search space and the objective.
+        strategy: ``random``, ``tpe``, ``nsga2``, ``evolution`` or ``rl``.
+        trials: finished trials wanted in the study (a resumed study keeps its earlier ones).
+        seed: seeds the sampler (the caller puts the candidates' training seed into ``train``).
+        num_classes: classes of the data set (None: the space's).
+        resolution: input pixels of every candidate (None: the space's).
+        storage: an Optuna storage URL (``sqlite:///x.db``, any SQLAlchemy URL), a journal file
+            (``*.journal`` / ``*.log`` or ``journal:PATH``) or None for in-memory (in-process only).
+        study_name: the study within the storage.
+        resume: continue an existing study (without it an existing study is an error).
+        prune: stop weak candidates from their per-epoch reward (Optuna's MedianPruner,
+            single-objective mode).
+        population_size: NSGA-II / evolution population.
+        train: the trainer config of every candidate, built by the caller: every trainer key
+            (dataset, epochs, data_fraction, seed, optimiser, ...) except ``model``,
+            ``resolution`` and ``out_dir``, which the search sets per candidate.
+        max_failed_share: the search stops with an error once more than this share of
+            ``trials`` has failed (status ``failed`` or ``diverged``); 1 never stops.
+    """
+
+    space: SearchSpace
+    objective: Objective
+    strategy: str = "tpe"
+    trials: int = 20
+    seed: int = 0
+    num_classes: int | None = None
+    resolution: int | None = None
+    storage: str | None = None
+    study_name: str = "search"
+    resume: bool = False
+    prune: bool = True
+    population_size: int = 20
+    train: dict[str, Any] = field(default_factory=dict)
+    max_failed_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        if isinstance(self.trials, bool) or not isinstance(self.trials, int) or self.trials < 1:
+            raise ValueError(f"trials must be a positive integer, got {self.trials!r}")
+        if self.resolution is not None and self.resolution < 1:
+            raise ValueError(f"resolution must be a positive integer, got {self.resolution}")
+        if not isinstance(self.train, dict):
+            raise ValueError(f"train must be a dict of trainer keys, got {type(self.train).__name__}")
+        owned = [k for k in CANDIDATE_KEYS if k in self.train]
+        if owned:
+            raise ValueError(f"train must not set {owned[0]!r}: the search sets it per candidate"
+                             + (" (give the search's resolution instead)" if owned[0] == "resolution" else ""))
+        if not 0.0 <= self.max_failed_share <= 1.0:
+            raise ValueError(f"max_failed_share must be in [0, 1], got {self.max_failed_share}")
+        make_sampler(self.strategy, multi_objective=self.objective.multi_objective)  # validates the pair
+
+    def spec(self, params: dict[str, Any]) -> NetworkSpec:
+        return self.space.to_spec(params, num_classes=self.num_classes, resolution=self.resolution)
+
+    def trainer_config(self, spec: NetworkSpec) -> dict[str, Any]:
+        """The trainer config of candidate ``spec``: ``train`` plus its model and resolution."""
+        return {**self.train, "model": spec.to_dict(), "resolution": spec.resolution}
+
+    def settings(self) -> dict[str, Any]:
+        """What a resumed study must agree on (JSON-able)."""
+        return _jsonable({"space": self.space.to_dict(), "objective": self.objective.to_dict(),
+                          "resolution": self.resolution, "num_classes": self.num_classes, "train": self.train})
+
+
+def _jsonable(x: Any) -> Any:
+    return json.loads(json.dumps(x))
+
+
+# -- storage and study ------------------------------------------------------------------------
+
+
+def open_storage(url: str | None) -> BaseStorage:
+    """An Optuna storage for ``url``: an RDB URL, a journal file, or None (in memory)."""
+    if url is None:
+        return optuna.storages.InMemoryStorage()
+    try:
+        if url.startswith("journal:") or url.endswith((".journal", ".log")):
+            from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+            path = url.removeprefix("journal:")
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            return JournalStorage(JournalFileBackend(path))
+        if "://" not in url:
+            raise ValueError("not a URL")
+        return optuna.storages.RDBStorage(url)
+    except Exception as e:  # SQLAlchemy/OS errors of many kinds: one line for the user
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"cannot open storage {url!r} ({reason}): give sqlite:///PATH.db, another "
+                         f"SQLAlchemy URL, or a PATH.journal file") from None
+
+
+def make_pruner(cfg: SearchConfig) -> optuna.pruners.BasePruner:
+    """The one pruner of every search path: Optuna's MedianPruner on the per-epoch reward.
+
+    A trial is stopped after an epoch whose reward is below the median of the completed trials'
+    rewards at that epoch, once 5 trials have completed (single-objective mode only)."""
+    if cfg.prune and not cfg.objective.multi_objective:
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+    return optuna.pruners.NopPruner()
+
+
+def open_study(cfg: SearchConfig, *, storage: BaseStorage | None = None,
+               sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
+    """Create the study, or load it with ``cfg.resume`` (checking it searches the same thing)."""
+    storage = storage if storage is not None else open_storage(cfg.storage)
+    exists = cfg.study_name in {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    if exists and not cfg.resume:
+        raise ValueError(f"study {cfg.study_name!r} already exists in {cfg.storage}: pass --resume to continue "
+                         f"it or choose another --study")
+    if cfg.resume and not exists:
+        raise ValueError(f"--resume: no study {cfg.study_name!r} in {cfg.storage}: drop --resume to start it")
+    if exists:
+        study = optuna.load_study(study_name=cfg.study_name, storage=storage, pruner=make_pruner(cfg))
+        stored, now = study.user_attrs.get("settings"), cfg.settings()
+        if stored is not None and stored != now:
+            key = _first_difference(stored, now)
+            raise ValueError(f"study {cfg.study_name!r} was created with a different {key}: resume it with the same "
+                             f"space, objective, resolution and trainer settings")
+    else:
+        study = optuna.create_study(study_name=cfg.study_name, storage=storage, pruner=make_pruner(cfg),
+                                    directions=cfg.objective.directions)  # type: ignore[arg-type]
+        study.set_user_attr("settings", cfg.settings())
+    if sampler is None:
+        # A fresh seed per (re)start, so a resumed random search does not replay its first draws.
+        sampler = make_sampler(cfg.strategy, seed=cfg.seed + len(study.trials),
+                               multi_objective=cfg.objective.multi_objective, population_size=cfg.population_size,
+                               startup_trials=max(3, min(10, cfg.trials // 3)))
+    study.sampler = sampler
+    return study
+
+
+def _first_difference(a: Any, b: Any, prefix: str = "") -> str:
+    """The first key (dotted) where two settings dicts differ: ``train.epochs``, ``objective``.
+
+    >>> _first_difference({"train": {"epochs": 1, "seed": 0}}, {"train": {"epochs": 2, "seed": 0}})
+    'train.epochs'
+    """
+    for k in sorted(set(a) | set(b)):
+        x, y = a.get(k), b.get(k)
+        if x != y:
+            if prefix == "" and k == "train" and isinstance(x, dict) and isinstance(y, dict):
+                return _first_difference(x, y, "train.")
+            return prefix + k
+    return prefix.rstrip(".")
+
+
+def recover(study: optuna.Study) -> int:
+    """Mark trials a killed process left RUNNING as FAIL (``status=interrupted``); their count."""
+    n = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        study._storage.set_trial_user_attr(t._trial_id, "status", "interrupted")
+        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        n += 1
+    return n
+
+
+def finished(study: optuna.Study) -> list[FrozenTrial]:
+    """Trials that count towards the requested number (interrupted and errored ones do not)."""
+    return [t for t in study.get_trials(deepcopy=False, states=COUNTED)
+            if t.user_attrs.get("status") not in UNCOUNTED]
+
+
+__all__ = ["COUNTED", "SearchConfig", "TrainerFn", "finished", "make_pruner", "open_storage", "open_study",
+           "recover"]
