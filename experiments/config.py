@@ -90,6 +90,8 @@ class TrainConfig(Section):
         weight_decay: L2 penalty (not on BatchNorm parameters and biases).
         schedule: ``cosine``, ``step`` (x ``decay_rate`` every ``decay_epochs``, staircase) or
             ``constant``, after ``warmup_epochs`` of linear warm-up.
+        decay_rate, decay_epochs: the step schedule (paper: x0.97 every 2.4 epochs).
+        warmup_epochs: linear warm-up epochs (paper: 5).
         label_smoothing: cross-entropy label smoothing (paper: 0.1).
         augment: ``auto`` (by data set), ``none``, ``crop``, ``crop_flip``, ``rrc_flip``,
             ``randaugment``, ``autoaugment``.
@@ -246,7 +248,8 @@ class SearchConfig(Section):
         trials: finished trials wanted; 0 skips the search in ``effnas run`` (``train.model`` is the baseline).
         cost: what T measures: ``macs`` (EfficientNet) or ``latency`` (MnasNet; ms at batch 1 here).
         target: T (MACs, or ms); ``None``: the space's base network's cost (MACs only).
-        w: the exponent (paper: -0.07); constraint: ``soft`` or ``hard`` (MnasNet's 0 / -1).
+        w: the exponent (paper: -0.07).
+        constraint: ``soft`` (w on both sides of T) or ``hard`` (MnasNet's 0 / -1: over T rejected).
         mode: ``reward`` (one objective) or ``pareto`` (accuracy up, cost down; NSGA-II, TPE, random).
         resolution: candidates' input pixels; ``None``: ``data.resolution``, else the space's.
         population: NSGA-II / evolution population.
@@ -306,7 +309,8 @@ class GridConfig(Section):
         phi: the compound coefficient the grid is searched at (paper: 1).
         cost_tolerance: every candidate's realised MACs ratio is brought within this relative
             distance of ``target^phi`` (by its resolution in whole pixels) or listed as not comparable.
-        epochs: training epochs per candidate; seeds: per candidate (a list, or a count).
+        epochs: training epochs per candidate.
+        seeds: training seeds per candidate (a list, or a count N meaning 0..N-1).
         depth_rounding: repeats rounded to nearest (``round``) or up (``ceil``, TF).
     """
 
