@@ -101,7 +101,7 @@ def run_experiment(cfg: ExperimentConfig, *, out: Path, resume: bool = False,
     def stage_curves() -> None:
         from scaling import load_results, plot_curves
 
-        res = plot_curves(load_results([out / "family"]), out / "curves", metric="test_accuracy")
+        res = plot_curves(load_results([str(out / "family")]), out / "curves", metric="test_accuracy")
         log(f"  curves: {', '.join(res['files'])}")
 
     def stage_report() -> None:

@@ -236,7 +236,8 @@ def run_configs(
                     out[idx] = {k: v for k, v in result.metrics.items()
                                 if k not in {"final", "index"} and not _is_tune_key(k)}
     if errors:
-        raise (ValueError if user_errors else RuntimeError)(f"{len(errors)} Ray trial(s) raised; the first: {errors[0]}")
+        kind = ValueError if user_errors else RuntimeError
+        raise kind(f"{len(errors)} Ray trial(s) raised; the first: {errors[0]}")
     return out
 
 

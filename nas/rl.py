@@ -95,7 +95,8 @@ class ReinforceSampler(BaseSampler):
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         if len(study.directions) > 1:
-            raise ValueError("the rl strategy needs a single objective: use search.mode = reward (--mode reward), or nsga2 for pareto")
+            raise ValueError("the rl strategy needs a single objective: use search.mode = reward (--mode reward), "
+                             "or nsga2 for pareto")
         for t in finished_trials(study):
             if t.number not in self._seen:
                 self._seen.add(t.number)

@@ -35,7 +35,8 @@ def make_sampler(name: str, *, seed: int | None = None, multi_objective: bool = 
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}: expected one of {', '.join(STRATEGIES)}")
     if multi_objective and name in SINGLE_OBJECTIVE:
-        raise ValueError(f"strategy {name!r} needs a single objective: use search.mode = reward (--mode reward), or nsga2/tpe/random")
+        raise ValueError(f"strategy {name!r} needs a single objective: use search.mode = reward (--mode reward), "
+                         "or nsga2/tpe/random")
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "tpe":

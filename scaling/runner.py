@@ -5,7 +5,8 @@ directory ``out_dir/<key>/``. After a run the result store writes ``result.json`
 config and the returned metrics). A later call with ``resume=True`` reads finished runs back
 without calling the trainer and hands the rest to the executor with ``resume: True`` in their
 config, so the trainer continues interrupted runs from their last epoch checkpoint. Runs whose
-status is ``failed`` are retried. A trainer that raises stops the batch (finished runs are kept). A run directory that holds a *different* config is refused
+status is ``failed`` are retried. A trainer that raises stops the batch (finished runs are
+kept). A run directory that holds a *different* config is refused
 rather than silently mixed into the table.
 
 The trainer and executor follow ``docs/architecture.md``: ``trainer(config, *, on_epoch=None)

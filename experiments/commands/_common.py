@@ -38,7 +38,8 @@ def seeds_arg(text: str) -> int | tuple[int, ...]:
     try:
         parts = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a seed count such as 2 or a list such as 0,1, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a seed count such as 2 or a list such as 0,1, got {text!r}") from None
     if not parts:
         raise argparse.ArgumentTypeError("expected a seed count such as 2 or a list such as 0,1")
     return parts[0] if len(parts) == 1 and "," not in text else tuple(parts)

@@ -127,7 +127,8 @@ def test_too_many_failed_trials_exit_1_with_their_errors(tmp_path, capsys: pytes
     with exit 1, naming the error, and trials.csv lists the failed trial."""
     out = tmp_path / "run"
     assert main(["search", "--space", "tiny", "--dataset", "digits", "--trials", "3", "--epochs", "1",
-                 "--data-fraction", "0.05", "--target-macs", "1.5M", "--set", "train.lr=1e9", "--set", "search.max_failed_share=0.3",
+                 "--data-fraction", "0.05", "--target-macs", "1.5M", "--set", "train.lr=1e9",
+                 "--set", "search.max_failed_share=0.3",
                  "--quiet", "--out", str(out)]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err == ("effnas: error: search stopped: 1 of 3 trials failed (max_failed_share 0.3): trial 0 diverged: "

@@ -127,7 +127,8 @@ def _data_modules() -> list[Any]:
 
 def test_resolved_runs_are_what_the_configs_say() -> None:
     """Spot checks of the resolution rules (docs/experiments.md)."""
-    cfg = context().with_values({"family.dropout": (0.2, 0.5), "train.dropout": 0.1, "search.train.warmup_epochs": None})
+    cfg = context().with_values({"family.dropout": (0.2, 0.5), "train.dropout": 0.1,
+                                 "search.train.warmup_epochs": None})
     d = plan.resolve(cfg)
     cand = d["search"]["candidate"]
     assert cand["epochs"] == cfg.search.train.epochs and cand["warmup_epochs"] == pytest.approx(0.1 * cand["epochs"])

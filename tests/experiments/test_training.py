@@ -10,8 +10,8 @@ import torch
 
 import search_spaces as ss
 from experiments import training
-from experiments.optim import RMSpropTF, lr_factor, param_groups
 from experiments.config import JobConfig as TrainConfig
+from experiments.optim import RMSpropTF, lr_factor, param_groups
 from experiments.training import train, train_fn
 from search_spaces.cost import cost
 
