@@ -56,6 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"effnas: error: {msg}", file=sys.stderr)
         return 2
+    except OSError as e:  # the file system refused (a path checked too late to say more): one line
+        where = f" {str(e.filename)!r}" if e.filename else ""
+        print(f"effnas: error: cannot use{where}: {e.strerror or e}: check the path, its length and its "
+              "permissions", file=sys.stderr)
+        return 2
     except _run_failed() as e:  # runs that did not complete: their results and errors are on disk
         print(f"effnas: error: {str(e).splitlines()[0]}", file=sys.stderr)
         return 1

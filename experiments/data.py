@@ -136,6 +136,14 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
                      f"{', '.join(n + ':PATH' for n in ON_DISK)}")
 
 
+def check_dataset(ref: str) -> None:
+    """What :func:`load_dataset` would refuse, without reading the images: an unknown name, a
+    missing directory, a wrong layout. Commands call it before the first run trains."""
+    name, path = parse_ref(ref)
+    if path is not None:
+        readers.check_layout(name, path)
+
+
 @lru_cache(maxsize=4)
 def load_dataset(ref: str) -> Dataset:
     """The data set named by ``ref`` (see the module docstring), cached per process.

@@ -13,7 +13,7 @@ report, and :func:`run_experiment` returns them so that ``effnas run`` exits 1.
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,8 +21,10 @@ from typing import Any
 
 import pandas as pd
 
-from experiments import plan, stages
+from experiments import guard, plan, stages
 from experiments.config import ExperimentConfig
+from experiments.data import check_dataset
+from search_spaces import NetworkSpec
 
 STAGES = ("search", "baseline", "grid", "family", "backbones", "curves", "report")
 
@@ -32,7 +34,12 @@ class StageLog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.data: dict[str, dict[str, Any]] = json.loads(path.read_text()) if path.exists() else {}
+        try:
+            self.data: dict[str, dict[str, Any]] = json.loads(path.read_text()) if path.exists() else {}
+        except ValueError:
+            raise ValueError(f"{path} is not valid JSON: restore it, or start the run in another --out") from None
+        if not isinstance(self.data, dict):
+            raise ValueError(f"{path} is not a stages table: restore it, or start the run in another --out")
 
     def done(self, stage: str) -> bool:
         return self.data.get(stage, {}).get("status") in ("done", "skipped")
@@ -49,19 +56,33 @@ class StageLog:
 def run_experiment(cfg: ExperimentConfig, *, out: Path, resume: bool = False,
                    log: Callable[[str], None] = print) -> tuple[Path, pd.DataFrame]:
     """Run every stage of ``cfg`` into ``out``; returns the path of ``report.md`` and the runs
-    that did not complete (grid candidates, members, backbones; empty when all completed)."""
-    out.mkdir(parents=True, exist_ok=True)
+    that did not complete (grid candidates, members, backbones; empty when all completed).
+    ``out`` is locked while the run writes it (a second run into it is refused, naming this one)."""
+    guard.out_dir(out)
+    with guard.Lock(out):
+        return _run(cfg, out, resume=resume, log=log)
+
+
+def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str], None]) -> tuple[Path, pd.DataFrame]:
     saved = out / "config.json"
     if saved.exists():
         if not resume:
             raise ValueError(f"{out} already holds a run: add --resume to continue it, or choose another --out")
-        if json.loads(saved.read_text()) != cfg.to_dict():
+        try:
+            old = json.loads(saved.read_text())
+        except ValueError:
+            old = None
+        if old != cfg.to_dict():
             raise ValueError(f"the config differs from the one {out} was started with ({saved}); "
                              f"use another --out, or the same config to resume")
     else:
         stages.write_json(saved, cfg.to_dict())
-    (out / "config.toml").write_text(cfg.to_toml())
+    tmp = out / f".config.toml.{os.getpid()}.tmp"
+    tmp.write_text(cfg.to_toml())
+    tmp.replace(out / "config.toml")
     log_ = StageLog(out / "stages.json")
+    if not all(log_.done(n) for n in STAGES[:5]):
+        check_dataset(cfg.data.dataset)  # before the first trial, not in it
     baseline = out / "baseline.json"
     coefficients = out / "grid" / "coefficients.json"
 
@@ -74,7 +95,7 @@ def run_experiment(cfg: ExperimentConfig, *, out: Path, resume: bool = False,
         if cfg.search.trials > 0:
             if not best.exists():
                 raise ValueError(f"the search wrote no {best}: no trial completed; re-run with --resume")
-            shutil.copyfile(best, baseline)
+            NetworkSpec.load(best).save(baseline)  # atomic
         else:
             plan.base_spec(cfg).save(baseline)
         log(f"  baseline: {baseline}")

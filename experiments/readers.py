@@ -95,6 +95,24 @@ def _check_labels(labels: np.ndarray, n: int, path: Path, layout: str) -> None:
         raise ValueError(f"{str(path)!r} has labels outside 0..{n - 1}: expected {layout}")
 
 
+def check_layout(name: str, root: str | Path) -> None:
+    """The layout checks of the readers without reading any image (a missing directory or file,
+    no class directories): one line naming what is expected."""
+    root = Path(root)
+    if name == "cifar10":
+        _need_dir(root, "cifar10", CIFAR10_LAYOUT)
+        _need_files(root, [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"], "cifar10", CIFAR10_LAYOUT)
+    elif name == "cifar100":
+        _need_dir(root, "cifar100", CIFAR100_LAYOUT)
+        _need_files(root, ["train", "test", "meta"], "cifar100", CIFAR100_LAYOUT)
+    elif name == "imagefolder":
+        _need_dir(root, "imagefolder", IMAGEFOLDER_LAYOUT)
+        split = (root / "train").is_dir() and (root / "test").is_dir()
+        _class_dirs(root / "train" if split else root)
+    else:
+        raise ValueError(f"unknown on-disk dataset {name!r}: expected cifar10, cifar100 or imagefolder")
+
+
 def read_cifar10(root: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
     """(train images, train labels, test images, test labels, class names) of a CIFAR-10 directory."""
     root = Path(root)

@@ -9,14 +9,17 @@ stage behaves the same by hand and in the pipeline. What each run trains with is
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from experiments import plan
+from experiments import guard, plan
+from experiments.data import check_dataset
 from experiments.config import ExperimentConfig
 from scaling import Coefficients, GridResult, grid_search, run_jobs
 from scaling.runner import ExecutorFn, TrainerFn
@@ -69,17 +72,25 @@ def format_failures(table: pd.DataFrame, what: str) -> str:
 
 def search(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
     """Run the search into ``out`` (``trials.csv``, ``pareto.json/png``, ``best_spec.json``);
-    returns the summary. Raises ValueError when no trial completed (nothing to choose from) or
-    more than ``search.max_failed_share`` of the trials failed (:class:`nas.search.SearchFailed`,
-    exit code 1)."""
+    returns the summary. Checks the data set and ``out`` first and locks ``out`` and the
+    study's file. Raises :class:`nas.search.SearchFailed` (exit code 1) when no trial completed
+    (nothing to choose from) or more than ``search.max_failed_share`` of the trials failed."""
+    if cfg.search.trials < 1:
+        raise ValueError("search.trials is 0: nothing to search (give --trials N, or use train.model as the baseline)")
+    if cfg.search.trainer == "train":
+        check_dataset(cfg.data.dataset)
+    out = guard.out_dir(out)
+    sc = plan.search_plan(cfg, out, resume=resume)
+    study_lock = guard.study_lock_path(sc.storage, sc.study_name)
+    with guard.Lock(out, what="search directory"), \
+            guard.Lock(file=study_lock, what="study storage") if study_lock else contextlib.nullcontext():
+        return _search(cfg, sc, out, quiet=quiet)
+
+
+def _search(cfg: ExperimentConfig, sc: Any, out: Path, *, quiet: bool) -> dict[str, Any]:
     from nas import open_study, run_search, write_results
     from nas.search import SearchFailed
 
-    if cfg.search.trials < 1:
-        raise ValueError("search.trials is 0: nothing to search (give --trials N, or use train.model as the baseline)")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    sc = plan.search_plan(cfg, out, resume=resume)
     fn = trainer(cfg)
     progress = (lambda *a: None) if quiet else None
     if not quiet:
@@ -101,8 +112,8 @@ def search(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False, quie
     summary = write_results(study, out, sc.objective)
     summary.update(study=sc.study_name, storage=sc.storage, strategy=sc.strategy, out=str(out))
     if not summary.get("completed"):
-        raise ValueError("no search trial completed (every one was pruned, rejected or failed: see "
-                         f"{out / 'trials.csv'}): widen search.target or the space, and re-run with --resume")
+        raise SearchFailed("no search trial completed (every one was pruned, rejected or failed: see "
+                           f"{out / 'trials.csv'}): widen search.target or the space, and re-run with --resume", study)
     return summary
 
 
@@ -116,27 +127,49 @@ def grid(cfg: ExperimentConfig, base: NetworkSpec, out: str | Path, *, resume: b
     if not jobs:
         raise ValueError("no grid candidate is within grid.cost_tolerance of the target cost: widen "
                          "grid.cost_tolerance or grid.tolerance (see the table from --dry-run)")
-    return grid_search(base, trainer(), candidates=plan.grid_coefficients(cfg), train_config=tc, out_dir=out,
-                       seeds=g.seeds, executor=executor(cfg), resume=resume, depth_rounding=g.depth_rounding,
-                       phi=g.phi, target=g.target, cost_tolerance=g.cost_tolerance)
+    out = preflight(cfg, out, jobs, tc)
+    with guard.Lock(out, what="grid directory"):
+            return grid_search(base, trainer(), candidates=plan.grid_coefficients(cfg), train_config=tc, out_dir=out,
+                           seeds=g.seeds, executor=executor(cfg), resume=resume, depth_rounding=g.depth_rounding,
+                           phi=g.phi, target=g.target, cost_tolerance=g.cost_tolerance)
 
 
 # -- family and backbones ---------------------------------------------------------------------
 
 def train_table(cfg: ExperimentConfig, table: pd.DataFrame, jobs: list, tc: dict[str, Any], out: str | Path, *,
                 resume: bool, name: str) -> pd.DataFrame:
-    """Train ``jobs`` into ``out`` and write ``out/name`` (a row per job and seed)."""
-    trained = run_jobs(jobs, trainer(), train_config=tc, out_dir=out, executor=executor(cfg), resume=resume)
-    Path(out).mkdir(parents=True, exist_ok=True)
-    _atomic_csv(trained, Path(out) / name)
+    """Check, then train ``jobs`` into ``out`` (locked) and write ``out/name`` (a row per job and seed)."""
+    out = preflight(cfg, out, jobs, tc)
+    with guard.Lock(out):
+        save_specs(jobs, out)
+        trained = run_jobs(jobs, trainer(), train_config=tc, out_dir=out, executor=executor(cfg), resume=resume)
+        _atomic_csv(trained, out / name)
     return trained
+
+
+def preflight(cfg: ExperimentConfig, out: str | Path, jobs: list, tc: dict[str, Any]) -> Path:
+    """What can be checked before the first run trains (exit code 2 rather than failed runs):
+    the data set's name and layout, the output directory, and that the largest network fits in
+    memory at its resolution and batch."""
+    check_dataset(cfg.data.dataset)
+    path = guard.out_dir(out)
+    device = tc.get("device", "auto")
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if jobs:
+        big = max(jobs, key=lambda j: guard.memory_estimate(j.spec, batch_size=tc["batch_size"],
+                                                            eval_batch_size=tc["eval_batch_size"]))
+        guard.check_memory(big.spec, batch_size=tc["batch_size"], eval_batch_size=tc["eval_batch_size"],
+                           device=device, what=f"{big.spec.name} ({big.key})")
+    return path
 
 
 def family(cfg: ExperimentConfig, base: NetworkSpec, coefficients: Coefficients | None, out: str | Path, *,
            resume: bool = False) -> pd.DataFrame:
     """Train the family (compound, official, single-dimension baselines); writes ``family.csv``."""
     table, jobs, tc = plan.family_plan(cfg, base, coefficients)
-    save_specs(jobs, out)
     return train_table(cfg, table, jobs, tc, out, resume=resume, name="family.csv")
 
 
@@ -144,7 +177,6 @@ def backbones(cfg: ExperimentConfig, name: str, coefficients: Coefficients, out:
               resume: bool = False) -> pd.DataFrame:
     """Train one backbone scaled at ``backbones.phi`` (and its single-dimension variants)."""
     table, jobs, tc = plan.backbone_plan(cfg, name, coefficients)
-    save_specs(jobs, out)
     return train_table(cfg, table, jobs, tc, out, resume=resume, name="backbones.csv")
 
 
@@ -152,16 +184,16 @@ def save_specs(jobs: list, out: str | Path) -> None:
     d = Path(out) / "specs"
     d.mkdir(parents=True, exist_ok=True)
     for job in jobs:
-        job.spec.save(d / f"{job.spec.name}.json")
+        job.spec.save(d / f"{guard.safe_name(job.spec.name)}.json")
 
 
 def _atomic_csv(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     df.to_csv(tmp, index=False)
     tmp.replace(path)
 
 
 def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
     tmp.replace(path)

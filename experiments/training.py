@@ -44,6 +44,7 @@ from torch import nn
 
 import search_spaces as ss
 from experiments import data as data_mod
+from experiments import guard
 from experiments.augment import make_augment
 from experiments.config import JobConfig
 from experiments.optim import ModelEMA, lr_factor, make_optimizer
@@ -172,6 +173,11 @@ def evaluate(model: nn.Module, loader: data_mod.Loader, autocast: AbstractContex
     return correct / max(n, 1), loss_sum / max(n, 1)
 
 
+def _is_run_config(d: dict[str, Any] | None) -> bool:
+    """Whether a run directory's ``config.json`` is one the trainer wrote."""
+    return d is not None and {"model", "dataset", "epochs", "seed"} <= set(d)
+
+
 def _config_key(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if k not in RUNTIME_KEYS}
 
@@ -195,9 +201,14 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     ckpt: dict[str, Any] | None = None
     if run is not None:
         old_cfg, old_metrics = run.read_json(CONFIG), run.read_json(METRICS)
+        if run.file(CONFIG).exists() and not _is_run_config(old_cfg):
+            raise ValueError(f"{run.file(CONFIG)} was not written by effnas: choose another --out, or move it away")
         same = old_cfg is not None and _config_key(old_cfg) == key
         if same and old_metrics is not None and old_metrics.get("status") in FINISHED:
             return {**old_metrics, "reused": True}
+        if not same and old_metrics is not None and old_metrics.get("status") in FINISHED:
+            raise ValueError(f"out_dir {cfg.out_dir!r} holds a finished run of a different config: choose another "
+                             "--out (or delete it) rather than losing it")
         if cfg.resume and old_cfg is not None and not same:
             raise ValueError(f"out_dir {cfg.out_dir!r} holds a run with a different config: "
                              "resume with the same options, or choose another --out")
@@ -214,6 +225,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
                                                         data_fraction=cfg.data_fraction)
     spec = _resolve_spec(cfg, ds.num_classes)
     res = spec.resolution
+    guard.check_memory(spec, batch_size=cfg.batch_size, eval_batch_size=cfg.eval_batch_size, device=device.type)
     seed_everything(cfg.seed)
     model = ss.build(spec)
     from search_spaces.cost import cost

@@ -6,11 +6,11 @@ from search_spaces.codec import decode_block, decode_stages, encode_block, encod
 from search_spaces.counts import Counts, count_macs, counts
 from search_spaces.registry import get, load_spec, names, register
 from search_spaces.rules import OFFICIAL, round_filters, round_repeats, scale, scale_official, scale_resolution
-from search_spaces.spec import BlockSpec, NetworkSpec
+from search_spaces.spec import BlockSpec, NetworkSpec, safe_name
 
 __all__ = [
     "OFFICIAL", "BlockSpec", "Counts", "Network", "NetworkSpec", "build", "count_macs", "counts", "decode_block",
     "decode_stages",
     "encode_block", "encode_stages", "get", "load_spec", "names", "register", "round_filters", "round_repeats",
-    "scale", "scale_official", "scale_resolution",
+    "safe_name", "scale", "scale_official", "scale_resolution",
 ]

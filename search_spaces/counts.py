@@ -24,6 +24,10 @@ class Counts:
     params: int
     macs: int
     resolution: int
+    #: Output elements of every conv (and so of its BatchNorm and activation) for one image, and
+    #: of the largest one: what training keeps for the backward pass, and an inference peak.
+    activations: int = 0
+    peak_activation: int = 0
 
 
 def _out(size: int, kernel: int, stride: int, padding: str) -> int:
@@ -43,6 +47,8 @@ class _Counter:
         self.net = net
         self.params = 0
         self.macs = 0
+        self.activations = 0
+        self.peak = 0
 
     def conv(self, cin: int, cout: int, k: int, stride: int, size: int, *, groups: int = 1, bn: bool = True,
              bias: bool = False) -> int:
@@ -50,6 +56,8 @@ class _Counter:
         weights = cout * (cin // groups) * k * k
         self.params += weights + (2 * cout if bn else 0) + (cout if bias else 0)
         self.macs += weights * out * out
+        self.activations += cout * out * out
+        self.peak = max(self.peak, cout * out * out)
         return out
 
     def se(self, channels: int, reduced: int) -> None:
@@ -122,7 +130,7 @@ def counts(spec: NetworkSpec, resolution: int | None = None) -> Counts:
         c.conv(spec.stages[-1].out_channels, spec.head_channels, 1, 1, size)
     c.params += spec.feature_channels * spec.num_classes + spec.num_classes
     c.macs += spec.feature_channels * spec.num_classes
-    return Counts(params=c.params, macs=c.macs, resolution=res)
+    return Counts(params=c.params, macs=c.macs, resolution=res, activations=c.activations, peak_activation=c.peak)
 
 
 def count_macs(spec: NetworkSpec, resolution: int | None = None) -> int:

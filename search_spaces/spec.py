@@ -13,7 +13,10 @@ error is a one-line ``ValueError`` that names the bad value.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +26,19 @@ OPS = ("mbconv", "dsconv", "conv", "basic", "bottleneck")
 SKIPS = ("identity", "pool", "none")
 ACTIVATIONS = ("silu", "relu", "relu6")
 PADDINGS = ("symmetric", "same")
+#: Bounds that no trainable network reaches (B7 stacks at most 13 blocks per stage and 640
+#: channels); larger values are typos or hostile input that would hang the builder.
+MAX_REPEATS = 1000
+MAX_CHANNELS = 1 << 16
+MAX_KERNEL = 31
+MAX_RESOLUTION = 8192
 
 
-def _check_int(name: str, value: object, *, low: int, allowed: tuple[int, ...] = ()) -> None:
+def _check_int(name: str, value: object, *, low: int, allowed: tuple[int, ...] = (), high: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be an integer, got {value!r}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}: no network that trains needs more")
     if allowed and value not in allowed:
         raise ValueError(f"{name} must be one of {allowed}, got {value}")
     if value < low:
@@ -75,14 +86,14 @@ class BlockSpec:
 
     def __post_init__(self) -> None:
         _check_choice("op", self.op, OPS)
-        _check_int("kernel", self.kernel, low=1)
+        _check_int("kernel", self.kernel, low=1, high=MAX_KERNEL)
         if self.kernel % 2 == 0:
             raise ValueError(f"kernel must be odd, got {self.kernel}")
         _check_int("stride", self.stride, low=1, allowed=(1, 2))
-        _check_int("expansion", self.expansion, low=1)
-        _check_int("in_channels", self.in_channels, low=1)
-        _check_int("out_channels", self.out_channels, low=1)
-        _check_int("repeats", self.repeats, low=1)
+        _check_int("expansion", self.expansion, low=1, high=MAX_CHANNELS)
+        _check_int("in_channels", self.in_channels, low=1, high=MAX_CHANNELS)
+        _check_int("out_channels", self.out_channels, low=1, high=MAX_CHANNELS)
+        _check_int("repeats", self.repeats, low=1, high=MAX_REPEATS)
         if isinstance(self.se_ratio, bool) or not isinstance(self.se_ratio, int | float):
             raise ValueError(f"se_ratio must be a number, got {self.se_ratio!r}")
         if not 0.0 <= float(self.se_ratio) <= 1.0:
@@ -162,12 +173,12 @@ class NetworkSpec:
         for s in self.stages:
             if not isinstance(s, BlockSpec):
                 raise ValueError(f"stages must be BlockSpec objects, got {type(s).__name__}")
-        _check_int("stem_channels", self.stem_channels, low=1)
-        _check_int("stem_kernel", self.stem_kernel, low=1)
+        _check_int("stem_channels", self.stem_channels, low=1, high=MAX_CHANNELS)
+        _check_int("stem_kernel", self.stem_kernel, low=1, high=MAX_KERNEL)
         _check_int("stem_stride", self.stem_stride, low=1, allowed=(1, 2))
-        _check_int("head_channels", self.head_channels, low=0)
-        _check_int("num_classes", self.num_classes, low=1)
-        _check_int("resolution", self.resolution, low=1)
+        _check_int("head_channels", self.head_channels, low=0, high=MAX_CHANNELS)
+        _check_int("num_classes", self.num_classes, low=1, high=MAX_CHANNELS)
+        _check_int("resolution", self.resolution, low=1, high=MAX_RESOLUTION)
         for name in ("dropout", "drop_connect_rate"):
             v = getattr(self, name)
             if not 0.0 <= float(v) < 1.0:
@@ -237,7 +248,14 @@ class NetworkSpec:
         return cls.from_dict(data)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json() + "\n")
+        """Write the spec JSON atomically (a temporary file in the same directory, then a rename)."""
+        p = Path(path)
+        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(self.to_json() + "\n")
+            tmp.replace(p)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: str | Path) -> NetworkSpec:
@@ -254,3 +272,19 @@ def _reject_unknown(cls: type, data: dict[str, Any], what: str) -> None:
         raise ValueError(
             f"unknown {what} field {unknown[0]!r}: expected one of {', '.join(sorted(known))}"
         )
+
+
+def safe_name(text: str, *, limit: int = 96) -> str:
+    """``text`` as one file-name component: characters other than letters, digits, ``.``, ``_``,
+    ``-`` and ``+`` become ``_``, leading dots are dropped (no ``..``, no hidden files) and long
+    names are cut to ``limit`` characters with a hash of the whole name appended (distinct names
+    stay distinct). Spec names and other user text pass through this before becoming paths.
+
+    >>> safe_name("../../etc/passwd"), safe_name("b0-phi1"), safe_name(""), len(safe_name("x" * 300))
+    ('_.._etc_passwd', 'b0-phi1', '_', 96)
+    """
+    name = re.sub(r"[^A-Za-z0-9._+-]", "_", str(text)).lstrip(".") or "_"
+    if len(name) > limit:
+        digest = hashlib.sha1(str(text).encode()).hexdigest()[:8]
+        name = f"{name[: limit - 9]}-{digest}"
+    return name

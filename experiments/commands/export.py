@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import optuna
 
@@ -36,8 +37,22 @@ def export_spec(storage: str, study: str, number: int) -> NetworkSpec:
     return NetworkSpec.from_dict(json.loads(spec))
 
 
+def _is_spec(path: Path) -> bool:
+    """Whether ``path`` is a spec JSON (a file export may replace)."""
+    try:
+        NetworkSpec.load(path)
+    except (ValueError, OSError):
+        return False
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
+    from experiments import guard
+
+    db = args.storage.removeprefix("sqlite:///").removeprefix("journal:") if "://" not in args.storage or \
+        args.storage.startswith("sqlite:///") else ""
+    out = guard.out_file(args.output, "-o", accept=_is_spec, protect=(db,) if db else ())
     spec = export_spec(args.storage, args.study, args.trial)
-    spec.save(args.output)
+    spec.save(out)
     print(f"trial {args.trial}: {' '.join(json.loads(spec.to_json())['stages'])} -> {args.output}")
     return 0

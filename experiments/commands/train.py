@@ -63,9 +63,37 @@ def config_from_args(args: argparse.Namespace) -> JobConfig:
     return JobConfig.make(cfg.data, cfg.train, seed=cfg.run.seed, out_dir=out, resume=args.resume, quiet=args.quiet)
 
 
+def preflight(cfg: JobConfig) -> None:
+    """Before training: the data set's layout, the run directory, and that the model fits in memory
+    at its resolution and batch (one-line errors, exit code 2)."""
+    from experiments import guard, plan
+    from experiments.data import check_dataset
+    from search_spaces import load_spec
+
+    check_dataset(cfg.dataset)
+    assert cfg.out_dir is not None
+    guard.out_dir(cfg.out_dir)
+    model = cfg.model if isinstance(cfg.model, str) else None
+    if model is not None:
+        n = plan.NUM_CLASSES.get(cfg.dataset.split(":", 1)[0])
+        spec = load_spec(model, num_classes=n, resolution=cfg.resolution)
+        device = "cuda" if cfg.device != "cpu" and _cuda() else "cpu"
+        guard.check_memory(spec, batch_size=cfg.batch_size, eval_batch_size=cfg.eval_batch_size, device=device)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def run(args: argparse.Namespace) -> int:
+    from experiments import guard
+
     cfg = config_from_args(args)
-    m = train(cfg)
+    preflight(cfg)
+    with guard.Lock(cfg.out_dir):
+        m = train(cfg)
     if args.json:
         print(json.dumps(m, indent=2))
     status = m["status"]
