@@ -64,6 +64,9 @@ def run_experiment(cfg: ExperimentConfig, *, out: Path, resume: bool = False,
 
 
 def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str], None]) -> tuple[Path, pd.DataFrame]:
+    if not all(StageLog(out / "stages.json").done(n) for n in STAGES[:5]):
+        check_dataset(cfg.data.dataset)  # before anything is written or trained
+        stages.check_cluster(cfg)
     saved = out / "config.json"
     if saved.exists():
         if not resume:
@@ -81,8 +84,6 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
     tmp.write_text(cfg.to_toml())
     tmp.replace(out / "config.toml")
     log_ = StageLog(out / "stages.json")
-    if not all(log_.done(n) for n in STAGES[:5]):
-        check_dataset(cfg.data.dataset)  # before the first trial, not in it
     baseline = out / "baseline.json"
     coefficients = out / "grid" / "coefficients.json"
 

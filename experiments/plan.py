@@ -36,7 +36,7 @@ from scaling import (
     scale_backbone,
 )
 from scaling.grid import candidate_key
-from search_spaces import NetworkSpec, load_spec
+from search_spaces import NetworkSpec, load_spec, safe_name
 
 #: Class counts of the data sets the trainer knows (experiments/data.py), for costs before training.
 NUM_CLASSES = {"digits": 10, "mnist5k": 10, "shapes": 10, "cifar10": 10, "cifar100": 100}
@@ -186,7 +186,7 @@ def backbone_plan(cfg: ExperimentConfig, name: str, coefficients: Coefficients
     """One backbone's compound (and single-dimension) networks at ``backbones.phi``; they keep
     their own dropout and stochastic depth."""
     rows = backbone_members(cfg, name, coefficients)
-    stem = rows[0].spec.name
+    stem = safe_name(rows[0].spec.name)  # user text (a spec file's name) becomes a path: sanitised
     jobs = [Job(f"{stem}-{m.method}-phi{cfg.backbones.phi}-seed{s}", m.spec, s, m.row())
             for m in rows for s in cfg.family.seeds]
     epochs = cfg.backbones.epochs or cfg.family.epochs or cfg.train.epochs

@@ -48,6 +48,7 @@ def init_ray(*, num_cpus: int | None = None, address: str | None = None) -> bool
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                               "configure_logging": False}
     if address:
+        probe_address(address)
         try:
             ray.init(address=address, **kwargs)
         except Exception as e:  # ray raises ConnectionError and friends
@@ -56,6 +57,36 @@ def init_ray(*, num_cpus: int | None = None, address: str | None = None) -> bool
     else:
         ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
     return True
+
+
+#: Seconds to wait for a Ray cluster's address to answer before giving up (env EFFNAS_RAY_TIMEOUT).
+CONNECT_TIMEOUT = 30.0
+
+
+def probe_address(address: str, timeout: float | None = None) -> None:
+    """Fail within ``timeout`` seconds (default :data:`CONNECT_TIMEOUT`) when nothing listens at a
+    ``HOST:PORT`` (or ``ray://HOST:PORT``) address: Ray itself retries a dead address for ever.
+    ``auto`` and ``local`` are left to Ray (they read this machine's cluster file)."""
+    import socket
+
+    if timeout is None:
+        try:
+            timeout = float(os.environ.get("EFFNAS_RAY_TIMEOUT", CONNECT_TIMEOUT))
+        except ValueError:
+            timeout = CONNECT_TIMEOUT
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit() or not host or not 0 < int(port) < 65536:
+        raise ValueError(f"Ray address {address!r} is not HOST:PORT: give e.g. 10.0.0.1:6379, or auto")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        why = "timed out" if isinstance(e, TimeoutError | socket.timeout) else (e.strerror or type(e).__name__)
+        raise ValueError(f"cannot reach the Ray cluster at {address!r} ({why}; waited up to {timeout:g} s): "
+                         "start it with 'ray start --head --port PORT' or fix --ray-address") from None
 
 
 def shutdown_ray() -> None:

@@ -26,6 +26,7 @@ import pandas as pd
 
 from experiments.provenance import provenance
 from search_spaces import encode_block, load_spec
+from search_spaces.atomic import atomic_text
 from search_spaces.spec import NetworkSpec
 
 #: Where a search's chosen baseline may be written, in order of preference.
@@ -81,8 +82,8 @@ def write_report(run_dir: str | Path, *, config: dict[str, Any], stages: dict[st
     blocks += _family_section(run)
     blocks += _provenance_section(config, stages)
     md, htm = run / "report.md", run / "report.html"
-    md.write_text(render_markdown(blocks, run))
-    htm.write_text(render_html(blocks, title=blocks[0].text))
+    atomic_text(md, render_markdown(blocks, run))
+    atomic_text(htm, render_html(blocks, title=blocks[0].text))
     return md, htm
 
 

@@ -19,8 +19,8 @@ from typing import Any
 import pandas as pd
 
 from experiments import guard, plan
-from experiments.data import check_dataset
 from experiments.config import ExperimentConfig
+from experiments.data import check_dataset
 from scaling import Coefficients, GridResult, grid_search, run_jobs
 from scaling.runner import ExecutorFn, TrainerFn
 from search_spaces import NetworkSpec
@@ -79,6 +79,7 @@ def search(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False, quie
         raise ValueError("search.trials is 0: nothing to search (give --trials N, or use train.model as the baseline)")
     if cfg.search.trainer == "train":
         check_dataset(cfg.data.dataset)
+    check_cluster(cfg)
     out = guard.out_dir(out)
     sc = plan.search_plan(cfg, out, resume=resume)
     study_lock = guard.study_lock_path(sc.storage, sc.study_name)
@@ -143,8 +144,16 @@ def train_table(cfg: ExperimentConfig, table: pd.DataFrame, jobs: list, tc: dict
     with guard.Lock(out):
         save_specs(jobs, out)
         trained = run_jobs(jobs, trainer(), train_config=tc, out_dir=out, executor=executor(cfg), resume=resume)
-        _atomic_csv(trained, out / name)
+        write_csv(trained, out / name)
     return trained
+
+
+def check_cluster(cfg: ExperimentConfig) -> None:
+    """A ``run.ray_address`` that does not answer fails within ``ray_backend.CONNECT_TIMEOUT`` s."""
+    if cfg.run.ray_address:
+        from experiments.ray_backend import probe_address
+
+        probe_address(cfg.run.ray_address)
 
 
 def preflight(cfg: ExperimentConfig, out: str | Path, jobs: list, tc: dict[str, Any]) -> Path:
@@ -152,6 +161,7 @@ def preflight(cfg: ExperimentConfig, out: str | Path, jobs: list, tc: dict[str, 
     the data set's name and layout, the output directory, and that the largest network fits in
     memory at its resolution and batch."""
     check_dataset(cfg.data.dataset)
+    check_cluster(cfg)
     path = guard.out_dir(out)
     device = tc.get("device", "auto")
     if device == "auto":
@@ -187,7 +197,8 @@ def save_specs(jobs: list, out: str | Path) -> None:
         job.spec.save(d / f"{guard.safe_name(job.spec.name)}.json")
 
 
-def _atomic_csv(df: pd.DataFrame, path: Path) -> None:
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    """Write a table atomically (a temporary file, then a rename)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     df.to_csv(tmp, index=False)
     tmp.replace(path)

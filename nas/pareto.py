@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 
 from nas.objective import Objective
 from search_spaces import NetworkSpec
+from search_spaces.atomic import atomic_text, atomic_write
 
 COLUMNS = ("number", "state", "status", "strategy", "accuracy", "macs", "params", "latency_ms", "reward",
            "target", "w", "test_accuracy", "train_seconds", "blocks", "spec")
@@ -54,11 +55,14 @@ def write_results(study: optuna.Study, out: str | Path, objective: Objective) ->
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = trial_rows(study)
-    with open(out / "trials.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(COLUMNS))
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: "" if v is None else v for k, v in r.items()})
+    def write_trials(path: Path) -> None:
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(COLUMNS))
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: "" if v is None else v for k, v in r.items()})
+
+    atomic_write(out / "trials.csv", write_trials)
     done = [r for r in rows if r["state"] == TrialState.COMPLETE.name and r["accuracy"] is not None]
     key = objective.cost_key
     pts = [(float(r["accuracy"]), float(r[key])) for r in done]
@@ -66,7 +70,7 @@ def write_results(study: optuna.Study, out: str | Path, objective: Objective) ->
     pareto = {"cost": key, "objective": objective.to_dict(),
               "front": [{k: r[k] for k in ("number", "accuracy", "macs", "params", "latency_ms", "reward", "blocks")}
                         for r in front]}
-    (out / "pareto.json").write_text(json.dumps(pareto, indent=2) + "\n")
+    atomic_text(out / "pareto.json", json.dumps(pareto, indent=2) + "\n")
     plot_pareto(done, front, out / "pareto.png", cost_key=key, target=objective.target)
     summary: dict[str, Any] = {"trials": len(rows), "completed": len(done), "front": len(front)}
     if done:
@@ -100,5 +104,5 @@ def plot_pareto(rows: list[dict[str, Any]], front: list[dict[str, Any]], path: s
     ax.set_title(f"{len(rows)} completed trials, {len(front)} on the front")
     ax.legend(loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda t: fig.savefig(t, dpi=110))
     plt.close(fig)

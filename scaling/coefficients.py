@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from scaling.compound import PAPER_COEFFICIENTS, check_coefficients
+from search_spaces.atomic import atomic_text
 
 #: Default distance from the target that ``check_product`` accepts for user-given coefficients
 #: (the paper's own 1.2, 1.1, 1.15 give 1.92, 0.08 from 2).
@@ -71,7 +72,7 @@ class Coefficients:
         return cls.from_dict(data)
 
     def save(self, path: str | Path, **extra: Any) -> None:
-        Path(path).write_text(json.dumps({**self.to_dict(), **extra}, indent=2) + "\n")
+        atomic_text(path, json.dumps({**self.to_dict(), **extra}, indent=2) + "\n")
 
 
 PAPER = Coefficients(*PAPER_COEFFICIENTS)

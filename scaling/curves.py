@@ -9,6 +9,7 @@ their own: they start from the same base, so the family's phi = 0 rows are added
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.fit import PowerLaw, fit_power_law
+from search_spaces.atomic import atomic_text, atomic_write
 
 #: Plot order and colours of the scaling methods (matplotlib's default cycle).
 COLORS = {"compound": "C3", "official": "C1", "depth": "C0", "width": "C2", "resolution": "C4", "base": "C7"}
@@ -71,7 +73,7 @@ def plot_curves(df: pd.DataFrame, out_dir: str | Path, *, metric: str = "test_ac
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     points = aggregate(df, metric=metric)
-    points.to_csv(out / "curves.csv", index=False)
+    atomic_write(out / "curves.csv", lambda t: points.to_csv(t, index=False))
     fits_json: dict[str, Any] = {"metric": metric, "extrapolate": extrapolate}
     bands = []
     files = []
@@ -112,10 +114,10 @@ def plot_curves(df: pd.DataFrame, out_dir: str | Path, *, metric: str = "test_ac
         ax.legend(fontsize=7, loc="best")
         fig.tight_layout()
         path = out / f"accuracy_vs_{axis}.png"
-        fig.savefig(path, dpi=120)
+        atomic_write(path, functools.partial(fig.savefig, dpi=120))
         files.append(str(path))
-    (out / "fits.json").write_text(json.dumps(_clean(fits_json), indent=2) + "\n")
-    pd.DataFrame(bands).to_csv(out / "bands.csv", index=False)
+    atomic_text(out / "fits.json", json.dumps(_clean(fits_json), indent=2) + "\n")
+    atomic_write(out / "bands.csv", lambda t: pd.DataFrame(bands).to_csv(t, index=False))
     return {"files": files, "fits": fits_json, "points": points}
 
 

@@ -25,7 +25,8 @@ from scaling.coefficients import PAPER, Coefficients
 from scaling.compound import Multipliers, member
 from scaling.realised import FAMILY_TOLERANCE, CostFit, check_tolerance, fit_resolution, within
 from scaling.runner import ExecutorFn, Job, TrainerFn, run_jobs
-from search_spaces import NetworkSpec
+from search_spaces import NetworkSpec, safe_name
+from search_spaces.atomic import atomic_write
 from search_spaces.counts import counts
 
 #: Scaling methods that can label a member.
@@ -248,7 +249,7 @@ def member_key(m: Member, seed: int) -> str:
         return f"members/phi{m.phi}-seed{seed}"
     if m.method in ("depth", "width", "resolution"):
         return f"baselines/{m.method}-phi{m.phi}-seed{seed}"
-    return f"{m.method}/{m.spec.name}-seed{seed}"
+    return f"{safe_name(m.method)}/{safe_name(m.spec.name)}-seed{seed}"
 
 
 def train_members(
@@ -272,7 +273,7 @@ def train_members(
     table = run_jobs(jobs, trainer, train_config=train_config, out_dir=out_dir, executor=executor, resume=resume)
     if table_name:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        table.to_csv(Path(out_dir) / table_name, index=False)
+        atomic_write(Path(out_dir) / table_name, lambda t: table.to_csv(t, index=False))
     return table
 
 

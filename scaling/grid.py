@@ -27,10 +27,16 @@ from scaling.compound import member
 from scaling.realised import GRID_TOLERANCE, check_tolerance, fit_resolution
 from scaling.runner import FINISHED, ExecutorFn, Job, TrainerFn, run_jobs
 from search_spaces import NetworkSpec
+from search_spaces.atomic import atomic_write
 from search_spaces.counts import counts
 
+#: Most candidates a grid may have: each is scaled and costed before anything trains (the
+#: paper's step 0.05 gives 111); a finer grid is refused rather than left to run for hours.
+MAX_CANDIDATES = 2000
 
-def grid_candidates(*, step: float = 0.05, target: float = 2.0, tolerance: float = 0.1) -> list[Coefficients]:
+
+def grid_candidates(*, step: float = 0.05, target: float = 2.0, tolerance: float = 0.1,
+                    limit: int = MAX_CANDIDATES) -> list[Coefficients]:
     """Every (alpha, beta, gamma) on the grid ``1, 1 + step, 1 + 2 step, ...`` with each >= 1 and
     ``|alpha * beta**2 * gamma**2 - target| <= tolerance``, in lexicographic order. The constraint
     is on the MACs ratio per unit of phi (Eq. 3), so the set does not depend on the phi the
@@ -67,6 +73,10 @@ def grid_candidates(*, step: float = 0.05, target: float = 2.0, tolerance: float
                 c = Coefficients(a, b, g)
                 if abs(c.product - target) <= tolerance + 1e-9:
                     found.append(c)
+                    if len(found) > limit:
+                        raise ValueError(f"grid step {step:g} with tolerance {tolerance:g} gives more than {limit} "
+                                         f"candidates (the limit): use a coarser --step (e.g. 0.05) or a smaller "
+                                         "--tolerance")
     if not found:
         raise ValueError(f"no grid point with step {step:g} has a product within {tolerance:g} of {target:g}: "
                          "widen --tolerance or use a finer --step")
@@ -153,7 +163,7 @@ class GridResult:
         """``grid.csv`` and ``coefficients.json`` in ``out_dir``."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        self.table.to_csv(out / "grid.csv", index=False)
+        atomic_write(out / "grid.csv", lambda t: self.table.to_csv(t, index=False))
         row = self.table[(self.table.alpha == self.best.alpha) & (self.table.beta == self.best.beta)
                          & (self.table.gamma == self.best.gamma)].iloc[0]
         self.best.save(out / "coefficients.json", accuracy=float(row["mean_accuracy"]), macs=int(row["macs"]),
@@ -209,7 +219,7 @@ def grid_search(
     ok = table["within_tolerance"].astype(bool)
     if not ok.any():
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        table.to_csv(Path(out_dir) / "grid.csv", index=False)
+        atomic_write(Path(out_dir) / "grid.csv", lambda t: table.to_csv(t, index=False))
         raise ValueError(f"no grid candidate realises {target:g}^{phi:g} = {target**phi:.3g}x the base's MACs within "
                          f"+-{cost_tolerance * 100:g}% at any whole-pixel input size (reasons in "
                          f"{Path(out_dir) / 'grid.csv'}): raise the cost tolerance or use a larger base resolution")

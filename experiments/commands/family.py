@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments import plan, stages
+from experiments import guard, plan, stages
 from experiments.commands import _common as c
 
 
@@ -59,13 +59,15 @@ def run(args: argparse.Namespace) -> int:
     if coeffs is None and not cfg.family.official:
         raise ValueError("give --coefficients FILE, --alpha/--beta/--gamma, or --official")
     base = plan.base_spec(cfg)
-    table, jobs, _ = plan.family_plan(cfg, base, coeffs)
+    table, jobs, tc = plan.family_plan(cfg, base, coeffs)
     if args.train and not args.out:
         raise ValueError("--train needs --out DIR for the run directories and family.csv")
+    if args.train:
+        stages.preflight(cfg, args.out, jobs, tc)  # data, cluster, --out and memory before the table is printed
     if args.out and not args.train:
-        out = Path(args.out)
+        out = guard.out_dir(args.out)
         stages.save_specs(jobs, out)
-        table.to_csv(out / "members.csv", index=False)
+        stages.write_csv(table, out / "members.csv")
     if args.json:
         print(json.dumps(table.to_dict(orient="records"), indent=2))
     else:

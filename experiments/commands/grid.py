@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from experiments import plan, stages
+from experiments import guard, plan, stages
 from experiments.commands import _common as c
 
 
@@ -47,8 +47,7 @@ def run(args: argparse.Namespace) -> int:
     table, jobs, _ = plan.grid_plan(cfg, base)
     if args.dry_run:
         if args.out:
-            Path(args.out).mkdir(parents=True, exist_ok=True)
-            table.to_csv(Path(args.out) / "grid_candidates.csv", index=False)
+            stages.write_csv(table, guard.out_dir(args.out) / "grid_candidates.csv")
         g = cfg.grid
         print(f"{len(table)} candidates with |alpha*beta^2*gamma^2 - {g.target:g}| <= {g.tolerance:g}, step "
               f"{g.step:g}, at phi {g.phi:g}; {len(jobs) // len(g.seeds)} within {g.cost_tolerance:.0%} of "

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from experiments import plan, stages
+from experiments import guard, plan, stages
 from experiments.commands import _common as c
 from experiments.commands.family import format_table, format_trained
 from scaling import BACKBONES, PAPER
@@ -45,7 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     cfg = c.experiment(args).with_values({"backbones.models": (args.backbone,)})
     coeffs = c.coefficients_from(args, cfg) or PAPER
-    table, jobs, _ = plan.backbone_plan(cfg, args.backbone, coeffs)
+    table, jobs, tc = plan.backbone_plan(cfg, args.backbone, coeffs)
+    if args.train and args.out:
+        stages.preflight(cfg, args.out, jobs, tc)
     if args.json:
         print(json.dumps({"backbone": args.backbone, "phi": cfg.backbones.phi, "coefficients": coeffs.to_dict(),
                           "networks": table.to_dict(orient="records"),
@@ -56,8 +58,9 @@ def run(args: argparse.Namespace) -> int:
     if args.train and not args.out:
         raise ValueError("--train needs --out DIR for the run directories and backbones.csv")
     if args.out and not args.train:
+        guard.out_dir(args.out)
         stages.save_specs(jobs, args.out)
-        table.to_csv(Path(args.out) / "networks.csv", index=False)
+        stages.write_csv(table, Path(args.out) / "networks.csv")
     if not args.train:
         return 0
     trained = stages.backbones(cfg, args.backbone, coeffs, args.out, resume=args.resume)
