@@ -539,5 +539,8 @@ def load_config(ref: str | Path | None = None, *, overrides: list[str] | tuple[s
             data = tomllib.loads(path.read_text())
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"malformed TOML in {path.name}: {e}") from None
+        if not data:
+            raise ValueError(f"config {path.name} is empty: set at least one key (e.g. [search] trials = 10), or "
+                             "leave out the config to use the defaults")
         cfg = ExperimentConfig.from_dict(data, source=path.name)
     return cfg.with_overrides(overrides) if overrides else cfg

@@ -29,8 +29,8 @@ from typing import Any
 
 from search_spaces import NetworkSpec, counts, safe_name
 
-__all__ = ["LOCK_NAME", "Lock", "check_memory", "memory_estimate", "out_dir", "out_file", "safe_name",
-           "study_lock_path"]
+__all__ = ["LOCK_NAME", "Lock", "check_input", "check_memory", "memory_estimate", "out_dir", "out_file", "safe_name",
+           "study_lock_path", "total_stride"]
 
 #: Longest file-name component (bytes) on the file systems we write to.
 NAME_MAX = 255
@@ -105,6 +105,16 @@ def out_file(path: str | Path, what: str = "-o", *, accept: Any = None, protect:
     return p
 
 
+def is_plot(path: Path) -> bool:
+    """Whether ``path`` holds a PNG, PDF or SVG (a plot a command may redraw)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256)
+    except OSError:
+        return False
+    return head.startswith((b"\x89PNG", b"%PDF")) or b"<svg" in head or head.startswith(b"<?xml")
+
+
 # -- memory --------------------------------------------------------------------------------------
 
 def memory_estimate(spec: NetworkSpec, *, resolution: int | None = None, batch_size: int = 1,
@@ -149,9 +159,34 @@ def _gb(n: float) -> str:
     return f"{n / 1e9:,.1f} GB" if n >= 1e8 else f"{n / 1e6:,.0f} MB"
 
 
+def total_stride(spec: NetworkSpec) -> int:
+    """How many times the network downsamples its input (32 for EfficientNet-B0).
+
+    >>> import search_spaces as ss
+    >>> total_stride(ss.get("efficientnet_b0")), total_stride(ss.get("tiny"))
+    (32, 16)
+    """
+    s = spec.stem_stride * (2 if spec.stem_pool else 1)
+    for b in spec.stages:
+        s *= b.stride
+    return s
+
+
+def check_input(spec: NetworkSpec, resolution: int | None = None, what: str = "") -> None:
+    """Refuse an input smaller than the network's total stride: every later stage would see
+    padding only (a 1-px image for B0)."""
+    res = resolution or spec.resolution
+    need = total_stride(spec)
+    if res < need:
+        raise ValueError(f"{what or spec.name} downsamples its input {need}x: a {res} px input leaves nothing for "
+                         f"its last stages; give a resolution of at least {need} px")
+
+
 def check_memory(spec: NetworkSpec, *, resolution: int | None = None, batch_size: int = 1, eval_batch_size: int = 0,
                  train: bool = True, device: str = "cpu", what: str = "") -> int:
-    """Refuse a network that cannot fit: one line with the estimate, the limit and the fix."""
+    """Refuse a network that cannot fit (or whose input is smaller than its total stride): one
+    line with the estimate, the limit and the fix."""
+    check_input(spec, resolution, what)
     need = memory_estimate(spec, resolution=resolution, batch_size=batch_size, eval_batch_size=eval_batch_size,
                            train=train)
     have = available_memory(device)
@@ -236,7 +271,7 @@ class Lock:
         if _HELD.get(self.key):
             _HELD[self.key] += 1
             return self
-        out_dir(self.path.parent, self.what)
+        out_dir(self.path.parent, self.what, create=self.path.name == LOCK_NAME)
         info = {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv[1:3]) or "python",
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
         for _ in range(5):

@@ -83,6 +83,8 @@ def search(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False, quie
     out = guard.out_dir(out)
     sc = plan.search_plan(cfg, out, resume=resume)
     study_lock = guard.study_lock_path(sc.storage, sc.study_name)
+    if study_lock is not None and not study_lock.parent.is_dir():
+        study_lock = None  # opening the storage fails with its own message
     with guard.Lock(out, what="search directory"), \
             guard.Lock(file=study_lock, what="study storage") if study_lock else contextlib.nullcontext():
         return _search(cfg, sc, out, quiet=quiet)

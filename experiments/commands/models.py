@@ -53,11 +53,14 @@ def run_show(args: argparse.Namespace) -> int:
     _positive("--resolution", args.resolution)
     _positive("--num-classes", args.num_classes)
     spec = load_spec(args.model, num_classes=args.num_classes, resolution=args.resolution)
+    from experiments import guard
+
+    guard.check_memory(spec, train=False)  # the cost is counted with a forward pass at this resolution
     c = cost(spec, latency=args.latency)
     if args.diagram:
         from experiments.diagram import draw
 
-        draw(spec, args.diagram, precomputed=c)
+        draw(spec, guard.out_file(args.diagram, "--diagram", accept=guard.is_plot), precomputed=c)
     if args.json:
         d = c.to_dict()
         d["spec"] = json.loads(spec.to_json())
