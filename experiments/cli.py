@@ -19,8 +19,9 @@ class UsageError(ValueError):
 
 def _run_failed() -> tuple[type[BaseException], ...]:
     from nas.search import SearchFailed
+    from scaling.runner import RunsFailed
 
-    return (SearchFailed,)
+    return (SearchFailed, RunsFailed)
 
 
 class Parser(argparse.ArgumentParser):

@@ -113,7 +113,13 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
         return Coefficients.load(coefficients)
 
     def stage_family() -> None:
-        stages.family(cfg, base(), coeffs(), out / "family", resume=resume or (out / "family").exists())
+        t = stages.family(cfg, base(), coeffs(), out / "family", resume=resume or (out / "family").exists())
+        if len(stages.failures(t)) == len(t):  # nothing to fit curves to: stop here, with the reason
+            from scaling.runner import RunsFailed
+
+            first = stages.failures(t).iloc[0] if len(t) else None
+            why = f" (first: {first['run_dir']}: {first.get('error') or first['status']})" if first is not None else ""
+            raise RunsFailed(f"no family member completed{why}: fix the cause and re-run with --resume")
 
     def stage_backbones() -> None:
         for name in cfg.backbones.models:

@@ -25,14 +25,14 @@ import pandas as pd
 from scaling.coefficients import Coefficients
 from scaling.compound import member
 from scaling.realised import GRID_TOLERANCE, check_tolerance, fit_resolution
-from scaling.runner import FINISHED, ExecutorFn, Job, TrainerFn, run_jobs
+from scaling.runner import FINISHED, ExecutorFn, Job, RunsFailed, TrainerFn, run_jobs
 from search_spaces import NetworkSpec
 from search_spaces.atomic import atomic_write
 from search_spaces.counts import counts
 
 #: Most candidates a grid may have: each is scaled and costed before anything trains (the
 #: paper's step 0.05 gives 111); a finer grid is refused rather than left to run for hours.
-MAX_CANDIDATES = 2000
+MAX_CANDIDATES = 5000
 
 
 def grid_candidates(*, step: float = 0.05, target: float = 2.0, tolerance: float = 0.1,
@@ -182,7 +182,8 @@ def pick_best(table: pd.DataFrame) -> Coefficients:
     """
     ok = table[table["status"].isin(FINISHED) & table["accuracy"].notna()]
     if ok.empty:
-        raise ValueError("no grid candidate finished training: see the run directories' logs")
+        raise RunsFailed("no grid candidate finished training: see the errors in grid.csv, fix the cause and "
+                         "re-run with --resume")
     ranked = ok.sort_values(["accuracy", "macs", "alpha", "beta", "gamma"], ascending=[False, True, True, True, True])
     r = ranked.iloc[0]
     return Coefficients(float(r["alpha"]), float(r["beta"]), float(r["gamma"]))

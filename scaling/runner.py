@@ -40,6 +40,11 @@ METRIC_COLUMNS = ("status", "val_accuracy", "best_val_accuracy", "test_accuracy"
 RESULT_FILE = "result.json"
 
 
+class RunsFailed(RuntimeError):
+    """No run of a stage finished (their errors are in the stage's table and run directories):
+    nothing usable to go on with. The CLI prints it as one line with exit code 1."""
+
+
 def sequential(trainer: TrainerFn, configs: list[dict]) -> list[dict]:
     """The default executor: one config after the other, in this process."""
     return [trainer(c) for c in configs]
@@ -163,5 +168,5 @@ def run_jobs(
     return pd.DataFrame(rows)
 
 
-__all__ = ["FINISHED", "ExecutorFn", "Job", "RecordingTrainer", "TrainerFn", "read_result", "run_jobs", "sequential",
-           "write_result"]
+__all__ = ["FINISHED", "ExecutorFn", "Job", "RecordingTrainer", "RunsFailed", "TrainerFn", "read_result", "run_jobs",
+           "sequential", "write_result"]
