@@ -39,7 +39,7 @@ LOCK_NAME = ".effnas.lock"
 #: activation output (fp32) are saved for the backward pass.
 TRAIN_BYTES_PER_ACTIVATION = 3 * 4
 #: Share of the available memory a single run may plan to use.
-MEMORY_SHARE = 0.9
+MEMORY_SHARE = 0.8
 
 
 # -- paths ---------------------------------------------------------------------------------------
@@ -101,6 +101,9 @@ def out_file(path: str | Path, what: str = "-o", *, accept: Any = None, protect:
                              "give another file")
     if p.exists() and accept is not None and not accept(p):
         raise ValueError(f"{what} {str(p)!r} exists and was not written by effnas: move it away or give another file")
+    a = _existing_ancestor(p.parent.absolute())
+    if not a.is_dir():
+        raise ValueError(f"{what} {str(p)!r} is under {str(a)!r}, which is a file, not a directory: choose another path")
     out_dir(p.parent, what)
     return p
 
@@ -121,7 +124,8 @@ def memory_estimate(spec: NetworkSpec, *, resolution: int | None = None, batch_s
                     eval_batch_size: int = 0, train: bool = True) -> int:
     """Bytes a run of ``spec`` needs at least: training keeps ``batch_size`` images' activations
     for the backward pass (plus weights, gradients and two optimiser/EMA copies); evaluation
-    holds the largest layer of ``eval_batch_size`` images twice (input and output)."""
+    holds the largest layer of ``eval_batch_size`` images twice (input and output); a traced
+    forward pass (``train=False``, as ``models show`` counts cost) every layer's output once."""
     c = counts(spec, resolution)
     res = c.resolution
     image = 3 * res * res * 4
@@ -129,9 +133,10 @@ def memory_estimate(spec: NetworkSpec, *, resolution: int | None = None, batch_s
     need = 0
     if train:
         need = batch_size * (c.activations * TRAIN_BYTES_PER_ACTIVATION + image) + 4 * weights
-    if eval_batch_size or not train:
-        b = eval_batch_size or batch_size
-        need = max(need, b * (2 * c.peak_activation * 4 + image) + weights)
+    if eval_batch_size:
+        need = max(need, eval_batch_size * (2 * c.peak_activation * 4 + image) + weights)
+    if not train:  # a traced forward pass (cost counting) may hold every layer's output
+        need = max(need, batch_size * (c.activations * 4 + image) + weights)
     return need
 
 
