@@ -153,6 +153,35 @@ def test_in_memory_storage_cannot_go_to_ray() -> None:
 
 
 @pytest.mark.slow
+def test_ctrl_c_leaves_running_trials_that_resume_marks_interrupted(tmp_path) -> None:
+    """SIGINT to `effnas search --workers 2` after 3 finished trials: exit 130, the trials in flight stay
+    RUNNING; --resume marks them interrupted and finishes the requested number, each trial once."""
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "experiments.cli", "search", *TINY[:-1], "--strategy", "random", "--trials", "40",
+           "--epochs", "2", "--workers", "2", "--cpus-per-trial", "1", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    log = tmp_path / "err.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.time() + 300
+        while "[3/40]" not in log.read_text() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 130
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}")
+    running = [t.number for t in study.trials if t.state == TrialState.RUNNING]
+    assert 3 <= len(finished(study)) < 8 and 1 <= len(running) <= 2
+    subprocess.run([*cmd, "--resume", "--trials", "8"], cwd=ROOT, env=env, check=True, capture_output=True,
+                   timeout=300)
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}")
+    assert [study.trials[n].user_attrs["status"] for n in running] == ["interrupted"] * len(running)
+    assert len(finished(study)) == 8 and not any(t.state == TrialState.RUNNING for t in study.trials)
+
+
+@pytest.mark.slow
 def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path) -> None:
     """A head and a second raylet on loopback (ray.cluster_utils.Cluster), one CPU each; the search
     joins with --ray-address, two trials at a time of one CPU each, so both nodes get trials."""
