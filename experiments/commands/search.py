@@ -140,11 +140,11 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
             options[key] = json.loads(value)
         except json.JSONDecodeError:
             options[key] = value
+    if not 0.0 < args.data_fraction <= 1.0:
+        raise ValueError(f"--data-fraction must be in (0, 1], got {args.data_fraction}")
     # The candidates' trainer config: every trainer key but model/resolution/out_dir (set per candidate).
     train = {**options, "dataset": args.dataset, "epochs": args.epochs, "data_fraction": args.data_fraction,
              "seed": args.seed}
-    if not 0.0 < args.data_fraction <= 1.0:
-        raise ValueError(f"--data-fraction must be in (0, 1], got {args.data_fraction}")
     return SearchConfig(space=space, objective=objective, strategy=args.strategy, trials=args.trials,
                         resolution=resolution, seed=args.seed, num_classes=num_classes, storage=storage,
                         study_name=args.study, resume=args.resume, prune=not args.no_prune,

@@ -144,6 +144,19 @@ def test_one_real_training_trial_under_ray(tmp_path, local_ray: None) -> None:
     assert t.intermediate_values == {1: pytest.approx(t.value)}  # the epoch's reward went to the pruner
 
 
+def test_a_dead_worker_is_a_failed_trial(tmp_path, local_ray: None) -> None:
+    """A worker process that dies (as when the kernel kills it for memory) fails its trial; the search goes on."""
+    from experiments.search_ray import run_search_ray
+
+    def dies(config: dict[str, Any], *, on_epoch: Any = None) -> dict[str, Any]:
+        os._exit(1)
+
+    study = run_search_ray(_cfg(str(tmp_path / "s.journal"), objective=SOFT, trials=2), dies, workers=2,
+                           cpus_per_trial=1, progress=QUIET)
+    assert [(t.state, t.user_attrs["status"]) for t in study.trials] == [(TrialState.FAIL, "failed")] * 2
+    assert all(t.user_attrs["error"].startswith("Ray worker died") for t in study.trials)
+
+
 def test_in_memory_storage_cannot_go_to_ray() -> None:
     from experiments.search_ray import run_search_ray
 
