@@ -21,7 +21,8 @@ training, e.g. out of memory: ``error`` holds its one-line message, so a search 
 
 Performance on CPU (see ``bench/train_throughput.py``): channels_last by default (1.5-2.2x
 over NCHW here), fp32 (bf16 autocast measured 0.3-0.8x of fp32 on this CPU), no DataLoader
-workers (the data is already in memory), ``torch.set_num_threads(threads or all cores)``.
+workers for in-memory sets (streamed folders decode in DataLoader workers: ``docs/data.md``),
+``torch.set_num_threads(threads or all cores)``.
 On CUDA: channels_last and mixed precision (bf16 when supported, else fp16 with a scaler).
 """
 
@@ -44,7 +45,7 @@ from torch import nn
 
 import search_spaces as ss
 from experiments import data as data_mod
-from experiments.augment import POLICIES, make_augment
+from experiments.augment import POLICIES
 from experiments.optim import OPTIMIZERS, SCHEDULES, ModelEMA, lr_factor, make_optimizer
 from experiments.rundir import BEST, CONFIG, LAST, METRICS, RunDir
 
@@ -57,7 +58,7 @@ BASE_LR = {"sgd": 0.4, "adamw": 4e-3, "rmsprop": 0.016}
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 #: Keys that do not change what a run computes; ignored when matching a run directory's config.
-RUNTIME_KEYS = frozenset({"out_dir", "resume", "quiet", "threads"})
+RUNTIME_KEYS = frozenset({"out_dir", "resume", "quiet", "threads", "loader_workers"})
 FINISHED = ("completed", "diverged")
 
 
@@ -89,6 +90,8 @@ class TrainConfig:
     ema_decay: float = 0.0  # 0: off; paper: 0.9999 (long runs only)
     grad_clip: float = 0.0  # max global gradient norm; 0: off
     augment: str = "auto"  # see experiments.augment
+    crop_pct: float | None = None  # streamed sets' eval centre crop / shorter side; None: res / (res + 32)
+    loader_workers: int | None = None  # streamed sets' DataLoader workers; None: half the cores (1-8)
     dropout: float | None = None  # None: the spec's own
     drop_connect_rate: float | None = None  # stochastic depth; None: the spec's own
     bn_momentum: float | None = None  # PyTorch convention; None: auto (see bn_momentum_for)
@@ -127,6 +130,10 @@ class TrainConfig:
         for name in ("label_smoothing", "ema_decay", "momentum"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.crop_pct is not None and not 0.0 < self.crop_pct <= 1.0:
+            raise ValueError(f"crop_pct must be in (0, 1], got {self.crop_pct}")
+        if self.loader_workers is not None and self.loader_workers < 0:
+            raise ValueError(f"loader_workers must be >= 0, got {self.loader_workers}")
         for name in ("weight_decay", "warmup_epochs", "grad_clip", "threads"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -254,7 +261,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, loader: data_mod.Loader, autocast: AbstractContextManager[Any]) -> tuple[float, float]:
+def evaluate(model: nn.Module, loader: data_mod.AnyLoader,
+             autocast: AbstractContextManager[Any]) -> tuple[float, float]:
     """(accuracy in [0, 1], mean cross-entropy) of ``model`` on every image of ``loader``."""
     was = model.training
     model.eval()
@@ -322,12 +330,11 @@ def train(config: TrainConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, 
     optimizer = make_optimizer(cfg.optimizer, model, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     ema = ModelEMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None
-    augment = make_augment(cfg.augment, resolution=res, flip_invariant=ds.flip_invariant)
 
-    def loader(split: data_mod.Split, batch_size: int, train: bool) -> data_mod.Loader:
-        return data_mod.Loader(split, resolution=res, mean=ds.mean, std=ds.std, batch_size=batch_size,
-                               shuffle=train, drop_last=train, seed=cfg.seed, augment=augment if train else None,
-                               device=device, channels_last=cfg.channels_last)
+    def loader(split: data_mod.Split | data_mod.FileSplit, batch_size: int, train: bool) -> data_mod.AnyLoader:
+        return data_mod.make_loader(ds, split, resolution=res, batch_size=batch_size, train=train, seed=cfg.seed,
+                                    policy=cfg.augment, device=device, channels_last=cfg.channels_last,
+                                    workers=cfg.loader_workers, crop_pct=cfg.crop_pct)
 
     train_loader = loader(train_split, cfg.batch_size, True)
     val_loader = loader(val_split, cfg.eval_batch_size, False)
@@ -365,6 +372,7 @@ def train(config: TrainConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, 
         "train_size": len(train_split), "val_size": len(val_split), "test_size": len(test_split),
         "epochs": cfg.epochs, "device": str(device), "threads": torch.get_num_threads(),
         "lr": lr, "bn_momentum": bn_m, "stopped_by": None, "error": None, "diverged_epoch": None,
+        "data_pipeline": data_mod.describe(train_loader, val_loader),
     }
     bar = None
     if not cfg.quiet:
