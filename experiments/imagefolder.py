@@ -253,7 +253,7 @@ def _pad_crop(img: np.ndarray, pad: int, rng: np.random.Generator) -> np.ndarray
 
 @dataclass(frozen=True)
 class ImageTransform:
-    """One image (RGB uint8 ``(H, W, 3)``, native size) -> uint8 ``(3, R, R)`` at ``resolution``.
+    """One image (RGB uint8 ``(H, W, 3)``, native size) -> uint8 ``(R, R, 3)`` at ``resolution``.
 
     ``geometry``: ``inception`` or ``small`` (module docstring). ``crop``: ``rrc`` (Inception
     random-resized crop), ``pad`` (CIFAR pad-crop) or ``none`` (the evaluation geometry).
@@ -291,6 +291,8 @@ class ImageTransform:
         return "+".join(parts) + f"@{r}"
 
     def __call__(self, img: np.ndarray, epoch: int, index: int) -> Tensor:
+        """uint8 ``(R, R, 3)`` (height, width, channel: a batch of these is a channels_last
+        ``(N, 3, R, R)`` batch after one ``permute``, without a copy)."""
         rng = np.random.default_rng((self.seed, epoch, index))
         h, w = img.shape[:2]
         r, pct = self.resolution, eval_crop_pct(self.resolution, self.crop_pct)
@@ -307,9 +309,9 @@ class ImageTransform:
         if self.flip and rng.random() < 0.5:
             img = img[:, ::-1]
         img = np.ascontiguousarray(img)
-        x = torch.from_numpy(img if img.flags.writeable else img.copy()).permute(2, 0, 1)
+        x = torch.from_numpy(img if img.flags.writeable else img.copy())
         if self.policy is not None:
-            x = _policy(self.policy)(x, seed=int(rng.integers(2**62)))
+            x = _policy(self.policy)(x.permute(2, 0, 1), seed=int(rng.integers(2**62))).permute(1, 2, 0)
         return x.contiguous()
 
 
@@ -406,9 +408,9 @@ class StreamLoader:
 
     def epoch(self, epoch: int = 0) -> Any:
         self.sampler.epoch = epoch
-        for x, y in self.loader:
-            x = x.to(self.device, non_blocking=True).float()
-            x = ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
+        for x, y in self.loader:  # x: uint8 (N, R, R, 3)
+            x = x.to(self.device, non_blocking=True).permute(0, 3, 1, 2)  # a channels_last view
+            x = x.contiguous(memory_format=self.memory_format).float().sub_(self.mean).div_(self.std)
             yield x, y.to(self.device, non_blocking=True)
 
 

@@ -125,8 +125,8 @@ def test_eval_centre_crop_is_the_tf_efficientnet_rule() -> None:
     img = np.stack([xx * 255 // 499, yy * 255 // 374, (xx + yy) % 256], -1).astype(np.uint8)
     out = ImageTransform(224)(img, 0, 0)
     ref = Image.fromarray(img).crop((86, 24, 86 + 328, 24 + 328)).resize((224, 224), Image.Resampling.BICUBIC)
-    diff = (out.int() - torch.from_numpy(np.asarray(ref)).permute(2, 0, 1).int()).abs()
-    assert out.shape == (3, 224, 224) and diff[:2].max() <= 2  # smooth channels: same crop, same resize
+    diff = (out.int() - torch.from_numpy(np.asarray(ref)).int()).abs()
+    assert out.shape == (224, 224, 3) and diff[..., :2].max() <= 2  # smooth channels: same crop, same resize
     assert ImageTransform(600).describe() == "centre(0.949)@600"  # crop_padding 32 at B7's resolution
     assert ImageTransform(224, crop_pct=0.95).describe() == "centre(0.950)@224"
 
@@ -150,25 +150,25 @@ def test_crops_read_native_pixels() -> None:
     stripes[:, (np.arange(480) // 2) % 2 == 1] = 255
 
     def amplitude(x: torch.Tensor) -> float:  # of the 2-px period along a row (FFT bin 120 of 240)
-        row = x.float()[0].mean(0)
+        row = x.float()[..., 0].mean(0)
         return float(torch.fft.rfft(row - row.mean()).abs()[120]) / 240
 
     native = ImageTransform(240, crop_pct=1.0)(stripes, 0, 0)
     via_cache = ImageTransform(240, crop_pct=1.0)(
-        ImageTransform(128, crop_pct=1.0)(stripes, 0, 0).permute(1, 2, 0).numpy(), 0, 0)
+        ImageTransform(128, crop_pct=1.0)(stripes, 0, 0).numpy(), 0, 0)
     assert amplitude(native) > 60 and amplitude(via_cache) < 5
     for seed in range(3):  # the Inception crop magnifies native pixels: the stripes keep their contrast
         out = ImageTransform(240, crop="rrc", seed=seed)(stripes, 0, 0).float()
-        assert float((out[:, :, 1:] - out[:, :, :-1]).abs().mean()) > 40
+        assert float((out[:, 1:] - out[:, :-1]).abs().mean()) > 40
 
 
 def test_small_images_get_the_cifar_pad_crop() -> None:
     img = np.full((32, 32, 3), 200, dtype=np.uint8)
     outs = [ImageTransform(32, "small", "pad", seed=0)(img, 0, i) for i in range(20)]
-    assert all(o.shape == (3, 32, 32) for o in outs)
-    zeros = [int((o[0] == 0).sum()) for o in outs]
+    assert all(o.shape == (32, 32, 3) for o in outs)
+    zeros = [int((o[..., 0] == 0).sum()) for o in outs]
     assert max(zeros) > 0 and len(set(zeros)) > 3  # up to 4 px of zero padding, per image
-    assert torch.equal(ImageTransform(32, "small")(img, 0, 0), torch.from_numpy(img).permute(2, 0, 1))
+    assert torch.equal(ImageTransform(32, "small")(img, 0, 0), torch.from_numpy(img))
     again = [ImageTransform(32, "small", "pad", seed=0)(img, 0, i) for i in range(20)]
     assert all(torch.equal(a, b) for a, b in zip(outs, again, strict=True))  # a function of (seed, epoch, index)
     later = [ImageTransform(32, "small", "pad", seed=0)(img, 1, i) for i in range(20)]
