@@ -14,16 +14,19 @@ Two folders, measured in one run:
 
 For every (folder, transform, resolution, workers) the loader's ``epoch()`` is iterated for
 ``--batches`` batches after one warm-up batch (worker start-up excluded); throughput is the
-images of the timed batches over their wall time. The reference rate is the single-thread raw
-decode of the same files in the main process (read + decode to RGB, no crop), so every row
-also reports its ratio to that rate: the loader's limit on this machine is about
-``workers x`` that rate. The header records machine, versions and load average; numbers are
-comparable within one run. Results: ``docs/data.md``.
+images of the timed batches over their wall time. The reference is the single-thread raw decode
+of the same files in the main process (read + decode to RGB, no crop); ``x decode`` is the
+row's rate over that rate. ``CPU ms/img`` is the CPU time of the main process and its workers
+(user + system, counted once the workers have exited) per image: the cost of the pipeline,
+robust to other load on a shared machine, where the wall-clock rates are not; ``decode/CPU`` is
+the raw decode's CPU time per image over the loader's (1.0: the loader costs only the decode).
+The header records machine, versions and load average; numbers are comparable within one run. Results: ``docs/data.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import os
 import platform
@@ -64,18 +67,33 @@ def generate(root: Path, n: int, *, classes: int = 10, size: tuple[int, int] = (
         os.link(next((root / "train" / f"c{c}").iterdir()), root / "val" / f"c{c}" / "0.JPEG")
 
 
-def decode_rate(split: FileSplit, n: int) -> float:
-    """Raw decode (read + decode to RGB) images/s of the first ``n`` files, main process, one thread."""
+def decode_rate(split: FileSplit, n: int) -> tuple[float, float]:
+    """Raw decode (read + decode to RGB) of the first ``n`` files, main process, one thread:
+    (images/s, CPU ms per image)."""
     decode(split.path(0))
-    t0 = time.perf_counter()
-    for i in range(min(n, len(split))):
+    n = min(n, len(split))
+    t0, cpu0 = time.perf_counter(), _cpu()
+    for i in range(n):
         decode(split.path(i))
-    return min(n, len(split)) / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0), (_cpu() - cpu0) * 1e3 / n
 
 
-def loader_rate(split: FileSplit, tf: ImageTransform, *, workers: int, batch: int, batches: int) -> float:
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def loader_rate(split: FileSplit, tf: ImageTransform, *, workers: int, batch: int, batches: int) -> tuple[
+        float, float]:
+    """(images/s over the timed batches, CPU ms per image of all processes incl. worker start-up).
+
+    The CPU time counts the workers once they have exited (``del`` of the loader joins them), so
+    it is robust to other load on the machine, unlike the wall-clock rate."""
+    gc.collect()
+    cpu0 = _cpu()
     loader = StreamLoader(split, transform=tf, mean=(0.5,) * 3, std=(0.25,) * 3, batch_size=batch, shuffle=True,
                           drop_last=True, workers=workers)
+    batches = min(batches, len(loader) - 1)
     it = loader.epoch(1)
     next(it)  # warm-up: worker start-up and the first batch
     t0 = time.perf_counter()
@@ -85,13 +103,14 @@ def loader_rate(split: FileSplit, tf: ImageTransform, *, workers: int, batch: in
         seen += len(x)
     rate = seen / (time.perf_counter() - t0)
     del it, loader
-    return rate
+    gc.collect()
+    return rate, (_cpu() - cpu0) * 1e3 / (seen + batch)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--archive", default=str(ARCHIVE), help="the CIFAR-10 JPEG archive")
-    ap.add_argument("--images", type=int, default=600, help="generated ImageNet-like files")
+    ap.add_argument("--images", type=int, default=1000, help="generated ImageNet-like files")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--batches", type=int, default=12, help="timed batches per row")
     ap.add_argument("--workers", default="0,2", help="comma-separated worker counts")
@@ -103,7 +122,7 @@ def main() -> None:
 
     cifar = data.load_dataset(f"cifar10:{unpack(args.archive)}")
     assert isinstance(cifar.pool, FileSplit)
-    rows: list[tuple[str, ImageTransform, FileSplit, float]] = []
+    rows: list[tuple[str, ImageTransform, FileSplit, tuple[float, float]]] = []
     c_rate = decode_rate(cifar.pool, 3000)
     for res in (32, 224):
         rows.append(("cifar10 train", data.image_transform(cifar, resolution=res, train=True), cifar.pool, c_rate))
@@ -115,13 +134,15 @@ def main() -> None:
         for policy, train in (("auto", True), ("autoaugment", True), ("none", False)):
             tf = data.image_transform(inet, resolution=224, train=train, policy=policy)
             rows.append((f"imagenet-like {'train' if train else 'eval'}", tf, inet.pool, i_rate))
-        print(f"raw decode, one thread: cifar10 32x32 {c_rate:,.0f} img/s; imagenet-like 500x375 q90 "
-              f"{i_rate:,.0f} img/s")
-        print(f"{'folder':<20} {'transform':<38} {'workers':>7} {'img/s':>8} {'x decode':>8}")
+        print(f"raw decode, one thread: cifar10 32x32 {c_rate[0]:,.0f} img/s ({c_rate[1]:.3f} CPU ms/img); "
+              f"imagenet-like 500x375 q90 {i_rate[0]:,.0f} img/s ({i_rate[1]:.3f} CPU ms/img)")
+        print(f"{'folder':<20} {'transform':<36} {'workers':>7} {'img/s':>7} {'x decode':>8} {'CPU ms/img':>10} "
+              f"{'decode/CPU':>10}")
         for name, tf, split, ref in rows:
             for w in workers:
-                r = loader_rate(split, tf, workers=w, batch=args.batch_size, batches=args.batches)
-                print(f"{name:<20} {tf.describe():<38} {w:>7} {r:>8,.0f} {r / ref:>8.2f}", flush=True)
+                r, cpu = loader_rate(split, tf, workers=w, batch=args.batch_size, batches=args.batches)
+                print(f"{name:<20} {tf.describe():<36} {w:>7} {r:>7,.0f} {r / ref[0]:>8.2f} {cpu:>10.3f} "
+                      f"{ref[1] / cpu:>10.2f}", flush=True)
 
 
 if __name__ == "__main__":
