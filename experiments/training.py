@@ -91,7 +91,7 @@ class TrainConfig:
     grad_clip: float = 0.0  # max global gradient norm; 0: off
     augment: str = "auto"  # see experiments.augment
     crop_pct: float | None = None  # streamed sets' eval centre crop / shorter side; None: res / (res + 32)
-    loader_workers: int | None = None  # streamed sets' DataLoader workers; None: half the cores (1-8)
+    loader_workers: int | None = None  # streamed sets' DataLoader workers; None: half the cores (<= 8; 0 on 2)
     dropout: float | None = None  # None: the spec's own
     drop_connect_rate: float | None = None  # stochastic depth; None: the spec's own
     bn_momentum: float | None = None  # PyTorch convention; None: auto (see bn_momentum_for)

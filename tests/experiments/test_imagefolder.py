@@ -137,7 +137,7 @@ def test_eval_centre_crop_is_the_tf_efficientnet_rule() -> None:
     img = np.stack([xx * 255 // 499, yy * 255 // 374, (xx + yy) % 256], -1).astype(np.uint8)
     out = ImageTransform(224)(img, 0, 0)
     ref = Image.fromarray(img).crop((86, 24, 86 + 328, 24 + 328)).resize((224, 224), Image.Resampling.BICUBIC)
-    diff = (out.int() - torch.from_numpy(np.asarray(ref)).int()).abs()
+    diff = (out.int() - torch.from_numpy(np.array(ref)).int()).abs()
     assert out.shape == (224, 224, 3) and diff[..., :2].max() <= 2  # smooth channels: same crop, same resize
     assert ImageTransform(600).describe() == "centre(0.949)@600"  # crop_padding 32 at B7's resolution
     assert ImageTransform(224, crop_pct=0.95).describe() == "centre(0.950)@224"
