@@ -48,7 +48,8 @@ from torch import Tensor
 
 from experiments import imagefolder, readers, shapes
 from experiments.augment import POLICIES, make_augment
-from experiments.imagefolder import FileSplit, ImageTransform, StreamLoader
+from experiments.imagefolder import FileSplit, StreamLoader
+from experiments.transforms import ImageTransform
 
 TEST_SEED = 20190528  #: fixed seed of carved test splits (the EfficientNet arXiv date)
 TEST_FRACTION = 0.2  #: share of sets without an official test split that becomes the test split

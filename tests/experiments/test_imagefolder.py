@@ -12,15 +12,9 @@ from PIL import Image
 
 from experiments import data, imagefolder
 from experiments.augment import PerImagePolicy
-from experiments.imagefolder import (
-    ImageTransform,
-    StreamLoader,
-    centre_box,
-    decode,
-    inception_box,
-    index_imagefolder,
-)
+from experiments.imagefolder import StreamLoader, decode, index_imagefolder
 from experiments.training import TrainConfig, train, train_fn
+from experiments.transforms import ImageTransform, centre_box, inception_box
 
 
 def _save(path: Path, size: tuple[int, int], value: int, fmt: str = "PNG", mode: str = "RGB") -> None:
@@ -266,3 +260,14 @@ def test_efficientnet_nano_learns_the_full_real_cifar10(cifar10_jpeg: Path) -> N
                   "loader_workers": 1})
     assert m["status"] == "completed", m["error"]
     assert m["test_size"] == 10_000 and m["test_accuracy"] > 0.4  # chance is 0.1
+
+
+@pytest.mark.gpu
+def test_cuda_batches_arrive_normalised_on_the_device(cifar10_small: Path) -> None:
+    if not torch.cuda.is_available():
+        pytest.fail("the gpu-marked tests need a CUDA device: run them with -m gpu on a GPU machine")
+    ds = data.load_dataset(f"cifar10:{cifar10_small}")
+    loader = data.make_loader(ds, ds.test, resolution=32, batch_size=50, train=False, device="cuda", workers=1)
+    assert isinstance(loader, StreamLoader) and loader.loader.pin_memory
+    x, y = next(iter(loader.epoch(0)))
+    assert x.is_cuda and y.is_cuda and x.dtype == torch.float32 and x.is_contiguous(memory_format=torch.channels_last)
