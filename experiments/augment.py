@@ -1,6 +1,8 @@
-"""Batched augmentation in torch, on float images in [0, 1] at the run's resolution.
+"""Augmentation of in-memory batches in torch (float images in [0, 1] at the run's resolution),
+and the per-image AutoAugment / RandAugment shared with the streaming path.
 
-Policies (``TrainConfig.augment``):
+Policies (``TrainConfig.augment``) on in-memory sets (streamed image folders map the same
+names onto their per-image crops: ``experiments.data.image_transform``, ``docs/data.md``):
 
 ==============  ==================================================================================
 ``auto``        ``crop_flip`` for sets where a horizontal flip keeps the label, else ``crop``
@@ -8,10 +10,11 @@ Policies (``TrainConfig.augment``):
 ``crop``        random crop with zero padding of ``resolution // 8`` pixels (4 px at 32 px, as
                 in the CIFAR ResNet recipe)
 ``crop_flip``   ``crop`` then a horizontal flip with probability 0.5
-``rrc_flip``    random-resized crop (scale 0.35-1, kornia) then flip: the ImageNet-style recipe
-``randaugment`` ``crop_flip`` then RandAugment (N=2, M=9; Cubuk et al. 2020), from kornia
+``rrc_flip``    random-resized crop (scale 0.35-1, kornia) then flip (streamed sets: the Inception
+                crop, scale 0.08-1, from native pixels)
+``randaugment`` ``crop_flip`` then RandAugment (N=2, M=9; Cubuk et al. 2020), kornia, per image
 ``autoaugment`` ``crop_flip`` then AutoAugment's ImageNet policy (Cubuk et al. 2019, used by the
-                EfficientNet paper, section 5.2), from kornia
+                EfficientNet paper, section 5.2), kornia, drawn per image
 ==============  ==================================================================================
 
 Crop and flip are written here in a few vectorised lines (one gather for the whole batch).

@@ -82,9 +82,11 @@ class Split:
 class Dataset:
     """A named data set: a training pool (train + validation are drawn from it) and a test split.
 
-    ``mean`` / ``std`` are per-channel statistics of the pool in [0, 1] units (3 values; a
-    grayscale set's one channel repeated). ``flip_invariant`` says whether a horizontal flip
-    keeps the label (false for digits).
+    ``pool`` and ``test`` are :class:`Split` tensors (in memory) or
+    :class:`~experiments.imagefolder.FileSplit` indexes (streamed). ``mean`` / ``std`` are
+    per-channel statistics of the pool in [0, 1] units (3 values; a grayscale set's one channel
+    repeated; a sample of a streamed pool). ``flip_invariant`` says whether a horizontal flip
+    keeps the label (false for digits). ``geometry`` picks a streamed set's crops.
     """
 
     name: str
@@ -94,7 +96,7 @@ class Dataset:
     flip_invariant: bool
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    geometry: str = "small"  # streaming sets: 'inception' or 'small' (experiments.imagefolder)
+    geometry: str = "small"  # streaming sets: 'inception' or 'small' (experiments.transforms)
 
     @property
     def num_classes(self) -> int:
