@@ -215,9 +215,9 @@ class EpochBatches(torch.utils.data.Sampler[list[tuple[int, int]]]):
     def __iter__(self) -> Any:
         e = self.epoch
         order = (torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + e))
-                 if self.shuffle else torch.arange(self.n)).tolist()
+                 if self.shuffle else torch.arange(self.n))  # int64 tensor: 8 bytes an image, no Python ints
         for b in range(len(self)):
-            yield [(i, e) for i in order[b * self.batch_size:(b + 1) * self.batch_size]]
+            yield [(i, e) for i in order[b * self.batch_size:(b + 1) * self.batch_size].tolist()]
 
 
 def default_workers() -> int:

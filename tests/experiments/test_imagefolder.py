@@ -271,3 +271,24 @@ def test_cuda_batches_arrive_normalised_on_the_device(cifar10_small: Path) -> No
     assert isinstance(loader, StreamLoader) and loader.loader.pin_memory
     x, y = next(iter(loader.epoch(0)))
     assert x.is_cuda and y.is_cuda and x.dtype == torch.float32 and x.is_contiguous(memory_format=torch.channels_last)
+
+
+def _rss() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * 4096
+
+
+def test_an_index_of_a_million_files_stays_small() -> None:
+    """The streaming path holds names, not pixels: a 1,000,000-entry ImageNet-style listing, its
+    loader and a shuffled epoch's first batches add well under 200 MB to the process."""
+    before = _rss()
+    n = 1_000_000
+    names = np.char.add(np.char.add(b"n01440764/n01440764_", np.arange(n).astype("S7")), b".JPEG")
+    split = imagefolder.FileSplit("/data/imagenet/train", names, torch.arange(n) % 1000)
+    loader = StreamLoader(split, transform=ImageTransform(224), mean=(0.5,) * 3, std=(0.25,) * 3, batch_size=256,
+                          shuffle=True, workers=0)
+    batches = iter(loader.sampler)
+    first = [next(batches) for _ in range(3)]
+    assert len(loader) == n // 256 + 1 and len(first[0]) == 256 and first[0][0][1] == 0
+    assert split.path(7) == "/data/imagenet/train/n01440764/n01440764_7.JPEG"
+    assert (_rss() - before) / 2**20 < 200
+    assert names.nbytes / 2**20 < 40  # 32 bytes a name
