@@ -123,9 +123,13 @@ class PerImagePolicy:
         return self.policy(x, params=params).clamp_(0, 1)
 
     def __call__(self, img: Tensor, *, seed: int) -> Tensor:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        gen = torch.default_generator  # kornia draws from it; seeding it alone is 1 us (torch.manual_seed: 80)
+        state = gen.get_state()
+        try:
+            gen.manual_seed(seed)
             out = self._one(img.unsqueeze(0).float().div_(255))[0]
+        finally:
+            gen.set_state(state)
         return out.mul_(255).round_().to(torch.uint8)
 
     def batch(self, x: Tensor) -> Tensor:
