@@ -235,9 +235,13 @@ def test_workers_change_processes_not_batches(cifar10_small: Path) -> None:
         it = loader.epoch(1)
         batches[workers] = [next(it) for _ in range(3)]
         assert len(multiprocessing.active_children()) - before == workers
+        it = loader.epoch(2)  # epoch 1 abandoned mid-way; the persistent workers start epoch 2
+        batches[workers] += [next(it) for _ in range(2)]
+        assert len(multiprocessing.active_children()) - before == workers
         del it, loader
     for (x0, y0), (x2, y2) in zip(batches[0], batches[2], strict=True):
         assert torch.equal(x0, x2) and torch.equal(y0, y2)
+    assert not torch.equal(batches[0][0][1], batches[0][3][1])  # epoch 2 has its own order
     x, _ = batches[0][0]
     assert x.shape == (64, 3, 32, 32) and x.is_contiguous(memory_format=torch.channels_last)
 
