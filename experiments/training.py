@@ -21,7 +21,8 @@ raises ``ValueError`` before anything is trained, and any other exception (a bug
 
 Performance on CPU (see ``bench/train_throughput.py``): channels_last by default (1.5-2.2x
 over NCHW here), fp32 (bf16 autocast measured 0.3-0.8x of fp32 on this CPU), no DataLoader
-workers (the data is already in memory), ``torch.set_num_threads(threads or all cores)``.
+workers for in-memory sets (streamed folders decode in DataLoader workers: ``docs/data.md``),
+``torch.set_num_threads(threads or all cores)``.
 On CUDA: channels_last and mixed precision (bf16 when supported, else fp16 with a scaler).
 """
 
@@ -44,7 +45,6 @@ from torch import nn
 
 import search_spaces as ss
 from experiments import data as data_mod
-from experiments.augment import make_augment
 from experiments.config import JobConfig
 from experiments.optim import ModelEMA, lr_factor, make_optimizer
 from experiments.rundir import BEST, CONFIG, LAST, METRICS, RunDir
@@ -157,7 +157,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, loader: data_mod.Loader, autocast: AbstractContextManager[Any]) -> tuple[float, float]:
+def evaluate(model: nn.Module, loader: data_mod.AnyLoader,
+             autocast: AbstractContextManager[Any]) -> tuple[float, float]:
     """(accuracy in [0, 1], mean cross-entropy) of ``model`` on every image of ``loader``."""
     was = model.training
     model.eval()
@@ -226,12 +227,11 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
                                rmsprop_decay=cfg.rmsprop_decay, rmsprop_eps=cfg.rmsprop_eps)
     ema = ModelEMA(model, cfg.ema) if cfg.ema > 0 else None
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None
-    augment = make_augment(cfg.augment, resolution=res, flip_invariant=ds.flip_invariant)
 
-    def loader(split: data_mod.Split, batch_size: int, train: bool) -> data_mod.Loader:
-        return data_mod.Loader(split, resolution=res, mean=ds.mean, std=ds.std, batch_size=batch_size,
-                               shuffle=train, drop_last=train, seed=cfg.seed, augment=augment if train else None,
-                               device=device, channels_last=cfg.channels_last)
+    def loader(split: data_mod.Split | data_mod.FileSplit, batch_size: int, train: bool) -> data_mod.AnyLoader:
+        return data_mod.make_loader(ds, split, resolution=res, batch_size=batch_size, train=train, seed=cfg.seed,
+                                    policy=cfg.augment, device=device, channels_last=cfg.channels_last,
+                                    workers=cfg.loader_workers, crop_pct=cfg.crop_pct)
 
     train_loader = loader(train_split, cfg.batch_size, True)
     val_loader = loader(val_split, cfg.eval_batch_size, False)
@@ -269,6 +269,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
         "train_size": len(train_split), "val_size": len(val_split), "test_size": len(test_split),
         "epochs": cfg.epochs, "device": str(device), "threads": torch.get_num_threads(),
         "lr": lr, "bn_momentum": bn_m, "stopped_by": None, "error": None, "diverged_epoch": None,
+        "data_pipeline": data_mod.describe(train_loader, val_loader),
     }
     bar = None
     if not cfg.quiet:
