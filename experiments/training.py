@@ -103,6 +103,7 @@ class TrainConfig:
     out_dir: str | None = None  # run directory; None: nothing written
     resume: bool = False  # continue from out_dir/last.pt
     quiet: bool = False  # no progress bar
+    init_from: str | None = None  # pretrained weights to start from: see _build (fine-tuning, docs/transfer.md)
 
     def __post_init__(self) -> None:
         def positive(name: str, v: float | None, allow_none: bool = False) -> None:
@@ -206,6 +207,18 @@ def _resolve_spec(cfg: TrainConfig, num_classes: int) -> ss.NetworkSpec:
     if cfg.drop_connect_rate is not None:
         changes["drop_connect_rate"] = cfg.drop_connect_rate
     return dataclasses.replace(spec, **changes) if changes else spec
+
+
+def _build(cfg: TrainConfig, spec: ss.NetworkSpec) -> tuple[ss.NetworkSpec, ss.Network, dict[str, Any] | None]:
+    """The model, freshly initialised or (``init_from``) from pretrained weights: an effnas weights
+    file, a run directory or checkpoint, or ``LAYOUT:PATH`` of a foreign checkpoint. The classifier is
+    re-initialised when the class count differs; the weights' padding and BN epsilon win
+    (``experiments.weights.pretrained_model``). Returns (spec actually built, model, summary or None)."""
+    if cfg.init_from is None:
+        return spec, ss.build(spec), None
+    from experiments.weights import pretrained_model
+
+    return pretrained_model(spec, cfg.init_from)
 
 
 def bn_momentum_for(spec_momentum: float, total_steps: int) -> float:
@@ -312,7 +325,7 @@ def train(config: TrainConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, 
     spec = _resolve_spec(cfg, ds.num_classes)
     res = spec.resolution
     seed_everything(cfg.seed)
-    model = ss.build(spec)
+    spec, model, init = _build(cfg, spec)
     from search_spaces.cost import cost
 
     c = cost(spec, resolution=res, model=model)
@@ -365,6 +378,7 @@ def train(config: TrainConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, 
         "train_size": len(train_split), "val_size": len(val_split), "test_size": len(test_split),
         "epochs": cfg.epochs, "device": str(device), "threads": torch.get_num_threads(),
         "lr": lr, "bn_momentum": bn_m, "stopped_by": None, "error": None, "diverged_epoch": None,
+        "init_from": init,
     }
     bar = None
     if not cfg.quiet:
