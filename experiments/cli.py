@@ -9,7 +9,8 @@ import sys
 from collections.abc import Sequence
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ["models", "train", "search", "export", "grid", "family", "scale_backbone", "curves", "run", "weights"]
+COMMANDS = ["models", "train", "search", "export", "grid", "family", "scale_backbone", "curves", "run", "weights",
+            "finetune"]
 
 
 class UsageError(ValueError):
