@@ -28,6 +28,7 @@ Files are always read with ``torch.load(..., weights_only=True)``: no pickled co
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,7 +210,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"weights file {str(p)!r} does not exist: give the path of a .pt/.pth file")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle.UnpicklingError for pickled code, RuntimeError for a corrupt zip, ...
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as e:  # pickled code / not a torch zip / truncated
         raise ValueError(f"cannot read {str(p)!r} with weights_only=True ({type(e).__name__}): "
                          "only plain tensor checkpoints are accepted") from None
     if not isinstance(obj, dict):

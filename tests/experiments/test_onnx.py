@@ -69,3 +69,16 @@ def test_cli_exports_a_model_name_and_a_weights_file(tmp_path: Path, capsys: pyt
     assert compare_onnx(tmp_path / "w.onnx", w.model(), resolution=spec.resolution) < 1e-4
     assert main(["export", "--onnx", str(tmp_path / "x.onnx")]) == 2
     assert "--onnx needs --model" in capsys.readouterr().err
+
+
+def test_cli_exports_a_search_trial(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="search", storage=storage)
+    trial = study.ask()
+    trial.set_user_attr("spec", _searched_spec().to_json())
+    study.tell(trial, 0.5)
+    out = tmp_path / "t0.onnx"
+    assert main(["export", "--storage", storage, "--trial", "0", "--onnx", str(out), "--num-classes", "5"]) == 0
+    assert f"-> {out}" in capsys.readouterr().out
+    got = onnx_session(out).run(["logits"], {"images": torch.randn(2, 3, RES, RES).numpy()})[0]
+    assert got.shape == (2, 5)

@@ -118,6 +118,11 @@ def test_files_with_pickled_code_are_refused(tmp_path: Path) -> None:
     torch.save({"conv.weight": torch.zeros(1), "hook": argparse.Namespace(run="code")}, bad)
     with pytest.raises(ValueError, match="weights_only=True"):
         import_weights(bad, layout="timm", model="resnet18")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot read .*junk.pt"):
+        import_weights(tmp_path / "junk.pt", layout="timm", model="resnet18")
+    with pytest.raises(ValueError, match="does not exist"):
+        import_weights(tmp_path / "missing.pt", layout="timm", model="resnet18")
 
 
 def test_unused_tensors_are_named(lite0: Weights) -> None:
