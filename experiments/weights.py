@@ -238,7 +238,8 @@ def convert(state: Mapping[str, Tensor], spec: ss.NetworkSpec, layout: str) -> d
             raise ValueError(f"shape mismatch at {theirs!r} -> {ours!r}: checkpoint {tuple(t.shape)}, "
                              f"{spec.name} {shapes[ours]}: check --model (and --num-classes)")
         out[ours] = t.detach().clone()
-    unused = [k for k in state if k not in {t for _, t in pairs}]
+    used = {theirs for _, theirs in pairs}
+    unused = [k for k in state if k not in used]
     if unused:
         raise ValueError(f"{len(unused)} tensor(s) of the {layout} checkpoint have no place in {spec.name}, "
                          f"first {unused[0]!r}: check --layout and --model")

@@ -45,7 +45,13 @@ def export_spec(storage: str, study: str, number: int) -> NetworkSpec:
 
 def run(args: argparse.Namespace) -> int:
     if args.onnx:
+        if args.output:
+            raise ValueError("-o writes a trial's spec JSON: export the ONNX file and the spec in two calls")
         return run_onnx(args)
+    onnx_only = [f for f in ("model", "resolution", "num_classes") if getattr(args, f) is not None] + \
+        (["no_check"] if args.no_check else [])
+    if onnx_only:
+        raise ValueError(f"--{onnx_only[0].replace('_', '-')} applies to ONNX export: add --onnx OUT.onnx")
     if args.storage is None or args.trial is None or args.output is None:
         raise ValueError("give --storage, --trial and -o OUT.json (a trial's spec), or --onnx OUT.onnx with --model")
     spec = export_spec(args.storage, args.study, args.trial)

@@ -69,6 +69,8 @@ def test_cli_exports_a_model_name_and_a_weights_file(tmp_path: Path, capsys: pyt
     assert compare_onnx(tmp_path / "w.onnx", w.model(), resolution=spec.resolution) < 1e-4
     assert main(["export", "--onnx", str(tmp_path / "x.onnx")]) == 2
     assert "--onnx needs --model" in capsys.readouterr().err
+    assert main(["export", "--model", "tiny", "-o", str(tmp_path / "x.json")]) == 2
+    assert "--model applies to ONNX export" in capsys.readouterr().err
 
 
 def test_cli_exports_a_search_trial(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
