@@ -112,6 +112,9 @@ class TrainConfig(Section):
         channels_last, compile: memory format and ``torch.compile``.
         threads: torch CPU threads per run; 0: all cores (under Ray: the trial's CPUs).
         eval_batch_size: images per evaluation step.
+        init_from: pretrained weights to start from (fine-tuning, ``docs/transfer.md``): an effnas
+            weights file, a run directory or checkpoint, or ``LAYOUT:PATH`` of a timm, torchvision
+            or TF-port checkpoint; the classifier is re-initialised when the class count differs.
     """
 
     SECTION: ClassVar[str] = "train"
@@ -144,8 +147,12 @@ class TrainConfig(Section):
     compile: bool = False
     threads: int = 0
     eval_batch_size: int = 512
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
+        if self.init_from is not None and not self.init_from:
+            raise ValueError("train.init_from must name weights (a file, a run directory or LAYOUT:PATH), "
+                             "or be omitted")
         for key in ("epochs", "batch_size", "eval_batch_size", "lr", "lr_batch", "decay_epochs", "max_minutes",
                     "rmsprop_eps"):
             positive(f"train.{key}", getattr(self, key))

@@ -111,6 +111,18 @@ def _resolve_spec(cfg: JobConfig, num_classes: int) -> ss.NetworkSpec:
     return dataclasses.replace(spec, **changes) if changes else spec
 
 
+def _build(cfg: JobConfig, spec: ss.NetworkSpec) -> tuple[ss.NetworkSpec, ss.Network, dict[str, Any] | None]:
+    """The model, freshly initialised or (``init_from``) from pretrained weights: an effnas weights
+    file, a run directory or checkpoint, or ``LAYOUT:PATH`` of a foreign checkpoint. The classifier is
+    re-initialised when the class count differs; the weights' padding and BN epsilon win
+    (``experiments.weights.pretrained_model``). Returns (spec actually built, model, summary or None)."""
+    if cfg.init_from is None:
+        return spec, ss.build(spec), None
+    from experiments.weights import pretrained_model
+
+    return pretrained_model(spec, cfg.init_from)
+
+
 def bn_momentum_for(spec_momentum: float, total_steps: int) -> float:
     """BatchNorm momentum for a run of ``total_steps`` optimiser steps (auto mode).
 
@@ -216,7 +228,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     spec = _resolve_spec(cfg, ds.num_classes)
     res = spec.resolution
     seed_everything(cfg.seed)
-    model = ss.build(spec)
+    spec, model, init = _build(cfg, spec)
     from search_spaces.cost import cost
 
     c = cost(spec, resolution=res, model=model)
@@ -270,6 +282,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
         "epochs": cfg.epochs, "device": str(device), "threads": torch.get_num_threads(),
         "lr": lr, "bn_momentum": bn_m, "stopped_by": None, "error": None, "diverged_epoch": None,
         "data_pipeline": data_mod.describe(train_loader, val_loader),
+        "init_from": init,
     }
     bar = None
     if not cfg.quiet:
