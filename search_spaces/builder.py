@@ -226,13 +226,10 @@ class Network(nn.Module):
         if spec.stem_pool:
             stem.append(nn.MaxPool2d(3, 2, padding=1))
         self.stem = nn.Sequential(*stem)
-        n, idx = spec.num_blocks, 0
+        rates = iter(spec.drop_rates())
         stages = []
         for stage in spec.stages:
-            blocks = []
-            for b in stage.layers():
-                blocks.append(BLOCKS[b.op](b, ctx, spec.drop_connect_rate * idx / n))
-                idx += 1
+            blocks = [BLOCKS[b.op](b, ctx, next(rates)) for b in stage.layers()]
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.ModuleList(stages)
         self.head = (

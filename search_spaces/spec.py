@@ -191,6 +191,17 @@ class NetworkSpec:
     def num_blocks(self) -> int:
         return sum(s.repeats for s in self.stages)
 
+    def drop_rates(self) -> tuple[float, ...]:
+        """Stochastic-depth rate of every block, in order: ``drop_connect_rate * i / num_blocks``
+        for block ``i = 0, 1, ...`` (TF EfficientNet), so the first block never drops.
+
+        >>> spec = NetworkSpec(stages=(BlockSpec(repeats=2), BlockSpec(in_channels=16, repeats=2)))
+        >>> [round(r, 4) for r in spec.drop_rates()]
+        [0.0, 0.05, 0.1, 0.15]
+        """
+        n = self.num_blocks
+        return tuple(self.drop_connect_rate * i / n for i in range(n))
+
     @property
     def feature_channels(self) -> int:
         return self.head_channels or self.stages[-1].out_channels
