@@ -43,7 +43,7 @@ class Block:
     """One piece of the report, rendered to both Markdown and HTML.
 
     ``kind`` is ``h2``/``h3`` (text), ``p`` (text), ``table`` (frame), ``img`` (path, text is the
-    caption) or ``code`` (text).
+    caption), ``code`` (text) or ``html`` (text: raw HTML for ``report.html`` only).
     """
 
     kind: str
@@ -74,6 +74,7 @@ def write_report(run_dir: str | Path, *, config: dict[str, Any], stages: dict[st
     if config.get("description"):
         blocks.append(Block("p", str(config["description"])))
     blocks += _stages_section(stages)
+    blocks += _explore_section(run, config, baseline)
     blocks += _search_section(run)
     blocks += _baseline_section(run, config, baseline)
     blocks += _grid_section(run)
@@ -108,6 +109,17 @@ def _stages_section(stages: dict[str, Any]) -> list[Block]:
     total = sum(s for s in (_seconds(i) for i in stages.values()) if s is not None)
     rows.append({"stage": "total", "status": "", "wall time": _duration(total)})
     return out + [Block("table", frame=pd.DataFrame(rows))]
+
+
+def _explore_section(run: Path, config: dict[str, Any], baseline: NetworkSpec | str | None) -> list[Block]:
+    from experiments.explorable import explore_data, explore_html
+
+    data = explore_data(run, config, _resolve_baseline(run, config, baseline)[0])
+    return [Block("h2", "Explore"),
+            Block("p", "In `report.html`: the baseline's architecture over phi (slider; click a block), the "
+                       "search's trials (hover, click for the spec JSON) and the scaling curves (toggle methods "
+                       "and the fit band). Open it in a browser; it needs no network."),
+            Block("html", explore_html(data))]
 
 
 def _search_section(run: Path) -> list[Block]:
@@ -286,6 +298,8 @@ def render_html(blocks: list[Block], *, title: str) -> str:
                          f"<figcaption>{html.escape(b.text)}</figcaption></figure>")
         elif b.kind == "code":
             parts.append(f"<pre>{html.escape(b.text)}</pre>")
+        elif b.kind == "html":
+            parts.append(b.text)
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 

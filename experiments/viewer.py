@@ -27,6 +27,8 @@ from search_spaces.counts import PartCounts, breakdown
 
 #: Where the page's script and style sheets live (package data).
 ASSETS = Path(__file__).parent / "viewer_assets"
+#: The stand-alone page's own style (``report.html`` has its own).
+PAGE_CSS = "body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1200px;padding:0 1em;color:#222}"
 #: The slider's range: phi = 0...8 (B0...B8 with ``official``).
 PHIS = tuple(range(9))
 
@@ -131,7 +133,7 @@ def viewer_data(base: NetworkSpec, *, coefficients: Coefficients | None = None, 
     }
 
 
-def _json_script(data: Any, element_id: str) -> str:
+def json_script(data: Any, element_id: str) -> str:
     """``data`` as an inline JSON script element; ``</`` is escaped so no text ends the element."""
     text = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     return f"<script type='application/json' id='{element_id}'>{text}</script>"
@@ -140,17 +142,15 @@ def _json_script(data: Any, element_id: str) -> str:
 def viewer_section(data: dict[str, Any], *, element_id: str = "viewer") -> str:
     """The viewer as an HTML fragment; the page needs :func:`assets` once (``viewer.css``/``.js``)."""
     return (f"<div class='effnas-viewer' data-source='{element_id}-data'></div>\n"
-            + _json_script(data, f"{element_id}-data"))
+            + json_script(data, f"{element_id}-data"))
 
 
-def page(title: str, body: str, *, styles: Iterable[str] = ("viewer.css",),
-         scripts: Iterable[str] = ("viewer.js",), head_css: str = "") -> str:
-    """A whole HTML page with the named :data:`ASSETS` inlined (scripts at the end of the body)."""
-    css = "\n".join(asset(s) for s in styles) + head_css
-    js = "\n".join(f"<script>\n{asset(s)}\n</script>" for s in scripts)
+def page(title: str, body: str) -> str:
+    """A whole HTML page around ``body`` with the viewer's style and script inlined."""
     return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>{html.escape(title)}</title><style>\n{css}\n</style></head>\n<body>\n{body}\n{js}\n</body></html>\n")
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{html.escape(title)}</title>"
+            f"<style>\n{PAGE_CSS}\n{asset('viewer.css')}</style></head>\n<body>\n{body}\n"
+            f"<script>\n{asset('viewer.js')}</script>\n</body></html>\n")
 
 
 def write_viewer(data: dict[str, Any], path: str | Path) -> Path:
@@ -164,5 +164,5 @@ def write_viewer(data: dict[str, Any], path: str | Path) -> Path:
     return out
 
 
-__all__ = ["ASSETS", "PHIS", "asset", "member_view", "page", "shortcut", "viewer_data", "viewer_section",
+__all__ = ["ASSETS", "PHIS", "asset", "json_script", "member_view", "page", "shortcut", "viewer_data", "viewer_section",
            "write_viewer"]

@@ -64,6 +64,7 @@ def open_page(browser: Any) -> Iterator[Any]:
 
     def _open(path: Path) -> Watched:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(5000)  # ms; these pages are local and small
         w = Watched(page)
         page.on("console", lambda m: w.errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
         page.on("pageerror", lambda e: w.errors.append(f"page error: {e}"))
