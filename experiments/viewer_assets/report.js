@@ -64,10 +64,11 @@
       show: function (lines, evt) {
         tip.textContent = "";
         lines.forEach(function (l) { var d = document.createElement("div"); d.textContent = l; tip.appendChild(d); });
-        var r = box.getBoundingClientRect();
-        tip.style.left = (evt.clientX - r.left + 12) + "px";
-        tip.style.top = (evt.clientY - r.top + 12) + "px";
+        var r = box.getBoundingClientRect(), x = evt.clientX - r.left, y = evt.clientY - r.top;
         tip.hidden = false;
+        // Right of the pointer, or left of it where the box would cut the tooltip off.
+        tip.style.left = (x + 12 + tip.offsetWidth > r.width ? Math.max(0, x - 12 - tip.offsetWidth) : x + 12) + "px";
+        tip.style.top = (y + 12) + "px";
       },
       hide: function () { tip.hidden = true; }
     };

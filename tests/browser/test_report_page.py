@@ -37,6 +37,7 @@ def test_report_viewer_pareto_and_curves(open_page: Any, explore_run: Path, shot
     assert tip.is_visible()
     trial = next(t for t in data["trials"] if t["number"] == best)
     assert tip.inner_text().splitlines() == trial["tip"]
+    page.locator(".effnas-pareto").screenshot(path=str(shots / "report_pareto_hover.png"))
     point.click()
     shown = json.loads(page.locator(".er-spec-json").input_value())
     row = pd.read_csv(explore_run / "search" / "trials.csv").set_index("number").loc[best]
@@ -44,8 +45,8 @@ def test_report_viewer_pareto_and_curves(open_page: Any, explore_run: Path, shot
     page.locator(".er-copy").click()
     page.wait_for_function("document.querySelector('.er-copy').textContent !== 'copy'", timeout=5000)
     assert page.locator(".er-copy").inner_text() in ("copied", "selected: press Ctrl+C")
-    page.screenshot(path=str(shots / "report.png"), full_page=False, clip={"x": 0, "y": 0, "width": 1280,
-                                                                             "height": 2000})
+    page.screenshot(path=str(shots / "report.png"), full_page=True, clip={"x": 0, "y": 0, "width": 1280,
+                                                                            "height": 2600})
     # Curves: a group per method; unchecking one hides it, the band toggles, the axis switches.
     groups = ".effnas-curves .er-method-group"
     assert page.locator(groups).count() == 4 and page.locator(".er-band-area").count() == 1
