@@ -43,31 +43,11 @@ def _f(v: float, digits: int = 3) -> str:
     return f"{v:.{digits}f}"
 
 
-def shortcut(block: BlockSpec) -> str:
-    """The shortcut the builder gives ``block`` (``search_spaces.builder.Residual``):
-    ``identity``, ``projection`` (1x1 conv), ``pool`` (average-pool, 1x1 conv when channels
-    change) or ``none``. Stochastic depth applies only where there is one.
-
-    >>> from search_spaces import decode_block
-    >>> [shortcut(decode_block(s)) for s in ("r1_k3_s11_e6_i16_o16", "r1_k3_s22_e6_i16_o24",
-    ...                                      "basic_r1_k3_s22_e1_i16_o32", "r1_k3_s22_e6_i16_o24_poolskip")]
-    ['identity', 'none', 'projection', 'pool']
-    """
-    same = block.stride == 1 and block.in_channels == block.out_channels
-    if block.skip == "pool":
-        return "identity" if same else "pool"
-    if block.skip == "identity":
-        if same:
-            return "identity"
-        return "projection" if block.op in ("basic", "bottleneck") else "none"
-    return "none"
-
-
 def _block_view(b: BlockSpec, part: PartCounts, index: int, drop_rate: float) -> dict[str, Any]:
     return {"name": part.name, "index": index, "op": op_name(b), "kernel": b.kernel, "stride": b.stride,
             "expansion": b.expansion, "se_ratio": b.se_ratio, "in_channels": b.in_channels,
             "out_channels": part.out_channels, "out_resolution": part.out_resolution,
-            "shortcut": shortcut(b), "drop_rate": _f(drop_rate, 4), "params": part.params, "macs": part.macs}
+            "shortcut": b.shortcut, "drop_rate": _f(drop_rate, 4), "params": part.params, "macs": part.macs}
 
 
 def _part_view(spec: NetworkSpec, part: PartCounts, rates: Iterable[float], first_index: int) -> dict[str, Any]:
@@ -140,7 +120,7 @@ def json_script(data: Any, element_id: str) -> str:
 
 
 def viewer_section(data: dict[str, Any], *, element_id: str = "viewer") -> str:
-    """The viewer as an HTML fragment; the page needs :func:`assets` once (``viewer.css``/``.js``)."""
+    """The viewer as an HTML fragment; the page must inline ``viewer.css`` and, after it, ``viewer.js``."""
     return (f"<div class='effnas-viewer' data-source='{element_id}-data'></div>\n"
             + json_script(data, f"{element_id}-data"))
 
@@ -164,5 +144,5 @@ def write_viewer(data: dict[str, Any], path: str | Path) -> Path:
     return out
 
 
-__all__ = ["ASSETS", "PHIS", "asset", "json_script", "member_view", "page", "shortcut", "viewer_data", "viewer_section",
+__all__ = ["ASSETS", "PHIS", "asset", "json_script", "member_view", "page", "viewer_data", "viewer_section",
            "write_viewer"]

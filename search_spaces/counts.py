@@ -57,12 +57,11 @@ class _Counter:
         self.params += channels * reduced + reduced + reduced * channels + channels
         self.macs += 2 * channels * reduced
 
-    def shortcut(self, b: BlockSpec, size: int, *, project_always: bool) -> None:
+    def shortcut(self, b: BlockSpec, size: int) -> None:
         cin, cout, s = b.in_channels, b.out_channels, b.stride
-        if b.skip == "pool" and not (s == 1 and cin == cout):
-            if cin != cout:
-                self.conv(cin, cout, 1, 1, -(-size // s))  # avg-pool (ceil mode) first, then a 1x1 conv
-        elif project_always and b.skip == "identity" and not (s == 1 and cin == cout):
+        if b.shortcut == "pool" and cin != cout:
+            self.conv(cin, cout, 1, 1, -(-size // s))  # avg-pool (ceil mode) first, then a 1x1 conv
+        elif b.shortcut == "projection":
             self.conv(cin, cout, 1, s, size)
 
     def block(self, b: BlockSpec, size: int) -> int:
@@ -94,7 +93,7 @@ class _Counter:
             self.conv(mid, cout, 1, 1, out)
         else:  # pragma: no cover - BlockSpec validates op
             raise AssertionError(b.op)
-        self.shortcut(b, size, project_always=b.op in ("basic", "bottleneck"))
+        self.shortcut(b, size)
         return out
 
 
