@@ -51,10 +51,10 @@ def make_run(run: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def explore_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """:func:`make_run` with ``report.md`` and ``report.html`` written (the demo config)."""
-    from experiments.config import load_config
+    """:func:`make_run` with ``report.md`` and ``report.html`` written."""
     from experiments.report import write_report
 
     run = make_run(tmp_path_factory.mktemp("explore") / "run")
-    write_report(run, config=load_config("demo").to_dict(), stages={"search": {"seconds": 3.0}})
+    config = {"name": "explore", "train": {"model": "efficientnet_nano"}, "family": {"phis": [0, 1, 2, 3]}}
+    write_report(run, config=config, stages={"search": {"seconds": 3.0}})
     return run
