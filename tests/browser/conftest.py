@@ -24,9 +24,11 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disa
 
 
 def chromium_path() -> str:
-    path = os.environ.get("EFFNAS_CHROMIUM") or shutil.which("chromium")
+    given = os.environ.get("EFFNAS_CHROMIUM")
+    path = given or shutil.which("chromium")
     if not path or not Path(path).is_file():
-        pytest.fail(f"no chromium found (EFFNAS_CHROMIUM unset and none on PATH): {INSTALL}", pytrace=False)
+        where = f"EFFNAS_CHROMIUM={given} is not a file" if given else "no chromium on PATH"
+        pytest.fail(f"the browser tests need chromium ({where}): {INSTALL}", pytrace=False)
     return path
 
 
