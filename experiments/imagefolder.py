@@ -65,7 +65,7 @@ class FileSplit:
         return FileSplit(self.root, self.paths[idx], self.labels[index])
 
     def path(self, i: int) -> str:
-        return os.path.join(self.root, self.paths[i].decode())
+        return os.path.join(self.root, os.fsdecode(self.paths[i]))
 
 
 # ---------------------------------------------------------------- index
@@ -93,7 +93,7 @@ def _list_split(root: Path, classes: list[str]) -> FileSplit:
                              f"({', '.join(sorted(IMAGE_SUFFIXES))}, any case): expected {LAYOUT}")
         paths += [f"{name}/{f}" for f in files]
         labels += [label] * len(files)
-    return FileSplit(str(root), np.array([p.encode() for p in paths]), torch.tensor(labels, dtype=torch.int64))
+    return FileSplit(str(root), np.array([os.fsencode(p) for p in paths]), torch.tensor(labels, dtype=torch.int64))
 
 
 def index_imagefolder(root: str | Path) -> tuple[FileSplit, FileSplit | None, tuple[str, ...]]:
