@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ["models", "train", "search", "export", "grid", "family", "scale_backbone", "curves", "run"]
+COMMANDS = ["models", "train", "search", "export", "grid", "family", "scale_backbone", "curves", "run", "bench_search"]
 
 
 class UsageError(ValueError):

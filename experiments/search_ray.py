@@ -23,7 +23,7 @@ import optuna
 from optuna.trial import TrialState
 
 from experiments.ray_backend import enter_driver_cwd, ray_session, report, set_threads_from_resources
-from nas.search import SearchConfig, TrainerFn, candidate_attrs, finished, measure, open_study, outcome, recover
+from nas.search import SearchConfig, TrainerFn, finished, open_study, outcome, recover
 
 #: Keys of a trial's final report copied to the Optuna trial's user attributes.
 ATTR_KEYS = ("strategy", "blocks", "spec", "params", "macs", "latency_ms", "status", "accuracy", "reward", "w",
@@ -37,10 +37,8 @@ def _search_trial(config: dict[str, Any], *, cfg: SearchConfig, trainer: Trainer
 
     enter_driver_cwd(cwd)
     threads = set_threads_from_resources()
-    spec = cfg.spec(dict(config))
-    costs = measure(spec, cfg.objective)
-    attrs = {**candidate_attrs(spec, costs, ""), "node": ray.get_runtime_context().get_node_id(), "threads": threads}
-    attrs.pop("strategy")
+    costs, attrs, train_config = cfg.prepare(dict(config))
+    attrs = {**attrs, "node": ray.get_runtime_context().get_node_id(), "threads": threads}
     c = float(costs[cfg.objective.cost_key])
     scores = {SCORE: 0.0, "accuracy_score": 0.0, "cost_score": c}
     if cfg.objective.rejects(c):
@@ -55,7 +53,7 @@ def _search_trial(config: dict[str, Any], *, cfg: SearchConfig, trainer: Trainer
         return False
 
     try:
-        metrics = trainer({**cfg.trainer_config(spec), "threads": threads}, on_epoch=on_epoch)
+        metrics = trainer({**train_config, "threads": threads}, on_epoch=on_epoch)
     except Exception as e:  # a candidate's failure must not end the study
         metrics = {"status": "failed", "error": f"{type(e).__name__}: {e}"[:500]}
     state, _, out = outcome(cfg.objective, costs, metrics)

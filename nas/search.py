@@ -28,6 +28,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.cell_space import CellSpace
 from nas.objective import Objective
 from nas.space import SearchSpace
 from nas.strategies import make_sampler
@@ -59,7 +60,7 @@ class SearchConfig:
         train_options: extra trainer config keys (optimizer, lr, batch size, ...).
     """
 
-    space: SearchSpace
+    space: SearchSpace | CellSpace
     objective: Objective
     strategy: str = "tpe"
     trials: int = 20
@@ -86,9 +87,37 @@ class SearchConfig:
         if not 0.0 < self.data_fraction <= 1.0:
             raise ValueError(f"data_fraction must be in (0, 1], got {self.data_fraction}")
         make_sampler(self.strategy, multi_objective=self.objective.multi_objective)  # validates the pair
+        if isinstance(self.space, CellSpace):
+            if self.objective.metric == "macs":
+                raise ValueError(f"space {self.space.name!r} is a table without MACs: use latency as the cost "
+                                 f"(--target-ms MS)")
+            self.space.table(self.dataset)  # the data set must be one of the benchmark's
 
     def spec(self, params: dict[str, Any]) -> NetworkSpec:
+        if isinstance(self.space, CellSpace):
+            raise ValueError(f"space {self.space.name!r} is a benchmark table: its candidates are not networks")
         return self.space.to_spec(params, num_classes=self.num_classes, resolution=self.resolution)
+
+    def prepare(self, params: dict[str, Any], *, trial: int = 0
+                ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """A candidate before training: its costs, its trial attributes (without ``strategy``) and
+        the trainer config. MBConv spaces build the network and measure it; benchmark spaces read
+        the table (the trainer config's ``model`` is then the dict of choices, ``trial`` the
+        trial number, which picks the table's training seed the search observes)."""
+        import json
+
+        if isinstance(self.space, CellSpace):
+            costs = self.space.costs(params, self.dataset)
+            attrs = {"blocks": self.space.table(self.dataset).describe(params),
+                     "spec": json.dumps(params, separators=(",", ":")), **costs}
+            config = {**self.train_options, "model": dict(params), "dataset": self.dataset, "epochs": self.epochs,
+                      "seed": self.seed, "trial": trial, "out_dir": None, "resume": False}
+            return costs, attrs, config
+        spec = self.spec(params)
+        costs = measure(spec, self.objective)
+        attrs = candidate_attrs(spec, costs, "")
+        attrs.pop("strategy")
+        return costs, attrs, self.trainer_config(spec)
 
     def trainer_config(self, spec: NetworkSpec) -> dict[str, Any]:
         return {**self.train_options, "model": spec.to_dict(), "dataset": self.dataset,
@@ -240,9 +269,8 @@ def outcome(objective: Objective, costs: dict[str, Any], metrics: dict[str, Any]
 def evaluate(cfg: SearchConfig, trial: optuna.Trial, trainer: TrainerFn, strategy: str) -> TrialState:
     """Sample, measure, maybe reject, train and tell one trial."""
     study = trial.study
-    spec = cfg.spec(cfg.space.sample(trial))
-    costs = measure(spec, cfg.objective)
-    for k, v in candidate_attrs(spec, costs, strategy).items():
+    costs, attrs, config = cfg.prepare(cfg.space.sample(trial), trial=trial.number)
+    for k, v in {"strategy": strategy, **attrs}.items():
         trial.set_user_attr(k, v)
     c = costs[cfg.objective.cost_key]
     if cfg.objective.rejects(c):
@@ -259,7 +287,7 @@ def evaluate(cfg: SearchConfig, trial: optuna.Trial, trainer: TrainerFn, strateg
         return cfg.prune and trial.should_prune()
 
     try:
-        metrics = trainer(cfg.trainer_config(spec), on_epoch=on_epoch)
+        metrics = trainer(config, on_epoch=on_epoch)
     except Exception as e:  # a candidate's failure must not end the study
         trial.set_user_attr("status", "failed")
         trial.set_user_attr("error", f"{type(e).__name__}: {e}"[:500])

@@ -16,11 +16,14 @@ import sys
 from pathlib import Path
 
 from nas import STRATEGIES, Objective, SearchConfig, SurrogateTrainer, get_space, open_study, run_search, write_results
+from nas.benchmarks import BenchmarkTrainer, TabularBenchmark
+from nas.cell_space import CellSpace
 from nas.search import TrainerFn
+from nas.space import SearchSpace
 
 #: Class counts of the data sets the trainer knows (experiments/data.py), for pre-training cost.
 NUM_CLASSES = {"digits": 10, "mnist5k": 10, "shapes": 10, "cifar10": 10, "cifar100": 100}
-TRAINERS = ("train", "surrogate")
+TRAINERS = ("train", "surrogate", "table")
 
 
 def parse_count(text: str) -> float:
@@ -46,8 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "params/MACs are computed first, it is trained briefly and scored with the reward "
         "ACC x (cost/T)^w. One Optuna study holds every trial (--storage), so --resume continues it.",
     )
-    p.add_argument("--space", default="mnasnet", help="mnasnet, mnasnet_paper, efficientnet, tiny, or a .json/.toml "
-                   "space file (default: mnasnet)")
+    p.add_argument("--space", default="mnasnet", help="mnasnet, mnasnet_paper, efficientnet, tiny, nano, a .json/.toml "
+                   "space file, or the benchmark table nasbench201 (with --dataset cifar10, cifar100 or "
+                   "imagenet16-120; cost: the table's latency) (default: mnasnet)")
     p.add_argument("--dataset", default="digits", help="NAME[:PATH] as for 'effnas train' (default: digits)")
     p.add_argument("--strategy", default="tpe", help=f"one of {', '.join(STRATEGIES)} (default: tpe)")
     p.add_argument("--trials", type=int, default=20, help="finished trials wanted in the study (default: 20)")
@@ -73,8 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "PATH.journal (default: sqlite:///OUT/study.db)")
     p.add_argument("--study", default="search", help="study name in the storage (default: search)")
     p.add_argument("--resume", action="store_true", help="continue an existing study")
-    p.add_argument("--trainer", default="train", help="train (experiments.training) or surrogate (a seeded synthetic "
-                   "accuracy of the architecture, for testing strategies; no data)")
+    p.add_argument("--trainer", default=None, help="train (experiments.training; the default on MBConv spaces), "
+                   "surrogate (a seeded synthetic accuracy of the architecture, for testing strategies; no data) or "
+                   "table (the benchmark's lookup; the default and only trainer of --space nasbench201)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="train_set",
                    help="a trainer config key for every candidate (e.g. batch_size=64, optimizer=adamw); repeatable")
     p.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
@@ -82,9 +87,32 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
-def make_trainer(name: str, *, seed: int) -> TrainerFn:
+def median_latency(table: TabularBenchmark) -> float:
+    """The median latency (ms) of a benchmark's architectures: the default T on a table."""
+    import statistics
+
+    return statistics.median(table.record(p).latency_ms for p in table.keys())
+
+
+def trainer_name(args: argparse.Namespace, space: SearchSpace | CellSpace) -> str:
+    """``--trainer``, defaulting to ``table`` on a benchmark space and ``train`` elsewhere."""
+    if isinstance(space, CellSpace):
+        if args.trainer not in (None, "table"):
+            raise ValueError(f"space {space.name!r} is a benchmark table: its trainer is the table lookup "
+                             f"(--trainer table), not {args.trainer!r}")
+        return "table"
+    if args.trainer == "table":
+        raise ValueError(f"--trainer table needs a benchmark space (--space nasbench201), not {space.name!r}")
+    return args.trainer or "train"
+
+
+def make_trainer(name: str, *, seed: int, space: SearchSpace | CellSpace | None = None) -> TrainerFn:
     if name not in TRAINERS:
         raise ValueError(f"unknown trainer {name!r}: expected one of {', '.join(TRAINERS)}")
+    if name == "table":
+        if not isinstance(space, CellSpace):
+            raise ValueError("--trainer table needs a benchmark space (--space nasbench201)")
+        return BenchmarkTrainer(space.benchmark)
     if name == "surrogate":
         return SurrogateTrainer(seed=seed)
     try:
@@ -103,10 +131,17 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
             raise ValueError(f"--{name} must be a positive integer, got {getattr(args, name)}")
     name = args.dataset.split(":", 1)[0]
     num_classes = args.num_classes or NUM_CLASSES.get(name)
-    resolution = args.resolution or space.resolution
-    if args.target_ms is not None:
+    if isinstance(space, CellSpace):
+        if args.target_macs is not None:
+            raise ValueError(f"space {space.name!r} is a benchmark table without MACs: give --target-ms (latency)")
+        resolution = None
+        metric = "latency"
+        target = args.target_ms if args.target_ms is not None else median_latency(space.table(args.dataset))
+    elif args.target_ms is not None:
+        resolution = args.resolution or space.resolution
         metric, target = "latency", args.target_ms
     else:
+        resolution = args.resolution or space.resolution
         metric = "macs"
         target = args.target_macs
         if target is None:
@@ -119,7 +154,7 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
     if storage is None:
         out.mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{out.resolve() / 'study.db'}"
-    options: dict[str, object] = {"quiet": True} if args.trainer == "train" else {}
+    options: dict[str, object] = {"quiet": True} if trainer_name(args, space) == "train" else {}
     for item in args.train_set:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -137,7 +172,7 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
 
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
-    trainer = make_trainer(args.trainer, seed=args.seed)
+    trainer = make_trainer(trainer_name(args, cfg.space), seed=args.seed, space=cfg.space)
     progress = (lambda *a: None) if args.quiet else None
     if not args.quiet:
         per_block = cfg.space.size ** (1 / cfg.space.num_blocks)
