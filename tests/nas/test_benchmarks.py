@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 from experiments.cli import main
-from nas import Objective, SearchConfig, finished, get_space, open_study, run_search, write_results
+from nas import Objective, SearchConfig, finished, get_space, run_search, write_results
 from nas.bench_report import summarize
 from nas.bench_search import Protocol, Run, hypervolume, run_once, table_front
 from nas.benchmarks import BenchmarkTrainer, get_benchmark
