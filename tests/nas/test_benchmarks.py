@@ -196,3 +196,11 @@ def test_search_cli_on_the_table(tmp_path: Path, capsys) -> None:
     assert main(["search", "--space", "tiny", "--trainer", "table", "--trials", "2", "--out",
                  str(tmp_path / "y")]) == 2
     assert "needs a benchmark space" in capsys.readouterr().err
+
+
+def test_export_refuses_a_table_cell(tmp_path: Path, capsys) -> None:
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    assert main(["search", "--space", "nasbench201", "--dataset", "cifar10", "--trials", "2", "--quiet",
+                 "--storage", db, "--out", str(tmp_path)]) == 0
+    assert main(["export", "--storage", db, "--trial", "0", "-o", str(tmp_path / "t.json")]) == 2
+    assert "benchmark table's cell (|" in capsys.readouterr().err
