@@ -19,11 +19,11 @@ def hv_reference(protocol: Protocol) -> tuple[float, float]:
     return 0.0, max(table.record(p).latency_ms for p in table.keys())
 
 
-def summarize(runs: list[Run], protocol: Protocol, seconds: dict[str, float] | None = None) -> pd.DataFrame:
+def summarize(runs: list[Run], protocol: Protocol) -> pd.DataFrame:
     """One row per strategy: runs, trials per run, the returned architecture's accuracy (mean,
     std, min, max, in %), regret to the table's optimum, the paper's number where it has one,
     hypervolume of the evaluated architectures (accuracy vs latency, normalised by the table's
-    own front) and, given the wall ``seconds`` per strategy, trials per second."""
+    own front) and trials per second of wall time (strategy overhead plus lookups)."""
     table = protocol.table
     best = table.optimum[1].mean_accuracy
     published = table.published()
@@ -45,7 +45,7 @@ def summarize(runs: list[Run], protocol: Protocol, seconds: dict[str, float] | N
             "latency_ms_mean": lat.mean(),
             "paper_mean": paper[0] if paper else math.nan, "paper_std": paper[1] if paper else math.nan,
             "hypervolume_mean": hv.mean(), "hypervolume_std": hv.std(ddof=1) if len(hv) > 1 else 0.0,
-            "trials_per_second": trials / seconds[strategy] if seconds and seconds.get(strategy) else math.nan,
+            "trials_per_second": trials / sum(r.wall_seconds for r in mine),
         })
     return pd.DataFrame(rows)
 
@@ -75,6 +75,8 @@ def markdown(summary: pd.DataFrame, protocol: Protocol) -> str:
             f"| {r.accuracy_min:.2f} | {r.accuracy_max:.2f} | {r.regret:.2f} | {r.found_optimum * 100:.0f} % "
             f"| {paper} | {r.hypervolume_mean:.4f} +- {r.hypervolume_std:.4f} | {r.trials_per_second:.0f} |")
     extra = {k: v for k, v in table.published().items() if k not in {*summary["strategy"], "optimal"}}
+    if table.published_note():
+        lines += ["", f"Paper column: {table.published_note()}"]
     if "optimal" in table.published():
         lines += ["", f"The paper's optimal: {table.published()['optimal'][0]:.2f} %."]
     if extra:

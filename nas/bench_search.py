@@ -20,6 +20,7 @@ Here each run is one in-memory Optuna study driven by the search driver's own
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,6 +91,7 @@ class Run:
     accuracy: list[float]         # the table's mean accuracy of each trial's architecture
     latency_ms: list[float]
     keys: list[str]               # the architectures (benchmark notation)
+    wall_seconds: float = field(default=math.nan, compare=False)  # real time of the run (strategy + lookups)
 
     @property
     def best_index(self) -> int:
@@ -113,16 +115,17 @@ class Run:
     def to_dict(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "run": self.run, "seed": self.seed, "seconds": self.seconds,
                 "observed": self.observed, "accuracy": self.accuracy, "latency_ms": self.latency_ms,
-                "keys": self.keys}
+                "keys": self.keys, "wall_seconds": self.wall_seconds}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Run:
         return cls(**{k: d[k] for k in ("strategy", "run", "seed", "seconds", "observed", "accuracy",
-                                        "latency_ms", "keys")})
+                                        "latency_ms", "keys")}, wall_seconds=float(d.get("wall_seconds", math.nan)))
 
 
 def run_once(protocol: Protocol, strategy: str, *, run: int, seed: int) -> Run:
     """One budgeted search with ``strategy``, seeded by ``seed``."""
+    t0 = time.perf_counter()
     table = protocol.table
     space = CellSpace(table.name)
     cfg = SearchConfig(space=space, objective=protocol.objective, strategy=strategy, trials=protocol.max_trials,
@@ -159,7 +162,7 @@ def run_once(protocol: Protocol, strategy: str, *, run: int, seed: int) -> Run:
         accuracy.append(table.record(params).mean_accuracy)
         latency.append(float(a["latency_ms"]))
         keys.append(str(a["blocks"]))
-    return Run(strategy, run, seed, seconds, observed, accuracy, latency, keys)
+    return Run(strategy, run, seed, seconds, observed, accuracy, latency, keys, time.perf_counter() - t0)
 
 
 # -- summaries -------------------------------------------------------------------------------

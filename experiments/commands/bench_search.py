@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from nas import STRATEGIES, Objective
@@ -124,13 +123,10 @@ def run(args: argparse.Namespace) -> int:
         path.write_text(json.dumps({"settings": settings}) + "\n")
     done = {(r.strategy, r.run) for r in runs}
     todo = [(s, i) for s in strategies for i in range(args.runs) if (s, i) not in done]
-    seconds = {s: 0.0 for s in strategies}
     bar = tqdm(total=len(todo), disable=args.quiet, desc=protocol.benchmark, unit="run", file=sys.stderr)
     with open(path, "a") as f:
         for strategy, i in todo:
-            t0 = time.perf_counter()
             r = run_once(protocol, strategy, run=i, seed=args.seed + i)
-            seconds[strategy] += time.perf_counter() - t0
             f.write(json.dumps(r.to_dict()) + "\n")
             f.flush()
             runs.append(r)
@@ -138,8 +134,7 @@ def run(args: argparse.Namespace) -> int:
             bar.update()
     bar.close()
     runs = [r for r in runs if r.strategy in strategies and r.run < args.runs]
-    timed = {s: v for s, v in seconds.items() if v > 0 and all((s, i) not in done for i in range(args.runs))}
-    summary = summarize(runs, protocol, timed)
+    summary = summarize(runs, protocol)
     summary.to_csv(out / "results.csv", index=False, float_format="%.4f")
     (out / "results.md").write_text(markdown(summary, protocol))
     frame = anytime_frame(runs, protocol)

@@ -102,6 +102,10 @@ class TabularBenchmark(ABC):
         """Strategy -> (mean, std) accuracy in % its paper reports on this data set (none by default)."""
         return {}
 
+    def published_note(self) -> str:
+        """What :meth:`published`'s numbers are (protocol, and how they compare with a search here)."""
+        return ""
+
     def describe(self, params: Mapping[str, Any]) -> str:
         """A one-line name of the architecture (the benchmark's own notation where it has one)."""
         return " ".join(f"{k}={params[k]}" for k in self.choices)
