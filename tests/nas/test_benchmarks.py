@@ -204,3 +204,16 @@ def test_export_refuses_a_table_cell(tmp_path: Path, capsys) -> None:
                  "--storage", db, "--out", str(tmp_path)]) == 0
     assert main(["export", "--storage", db, "--trial", "0", "-o", str(tmp_path / "t.json")]) == 2
     assert "benchmark table's cell (|" in capsys.readouterr().err
+
+
+def test_bench_search_with_latency_reward_reports_the_reward(tmp_path: Path, capsys) -> None:
+    assert main(["bench-search", "--strategies", "random,nsga2", "--runs", "2", "--budget-seconds", "2000",
+                 "--w", "-0.07", "--target-ms", "15", "--quiet", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "ACC x (latency/15 ms)^-0.07" in out and "Best reward in the table" in out
+    import pandas as pd
+
+    res = pd.read_csv(tmp_path / "results.csv").set_index("strategy")
+    lat = res.loc["random", "latency_ms_mean"]
+    acc = res.loc["random", "accuracy_mean"] / 100
+    assert res.loc["random", "reward_mean"] <= 1.0 and 5 < lat < 30 and 0 < acc <= 0.9161
