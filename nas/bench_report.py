@@ -99,7 +99,7 @@ def markdown(summary: pd.DataFrame, protocol: Protocol) -> str:
         return "\n".join(lines + _latency_rows(summary, protocol)) + "\n"
     lines += [
         "| strategy | runs | trials/run | accuracy % (mean +- std) | min | max | regret | found optimum "
-        "| paper (mean +- std) | hypervolume | trials/s |",
+        f"| paper{'' if table.published_here() else ' (other search set)'} (mean +- std) | hypervolume | trials/s |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in summary.itertuples():
@@ -151,7 +151,9 @@ def plot_anytime(frame: pd.DataFrame, protocol: Protocol, path: str | Path) -> N
     for strategy, (m, _) in table.published().items():
         if strategy != "optimal":
             ax.axhline(m, c="0.5", ls=":", lw=0.8)
-            ax.annotate(f"paper {strategy} {m:.2f}", (0.0, m), fontsize=7, ha="left", va="bottom", color="0.4")
+            where = "" if table.published_here() else " (searched on another data set)"
+            ax.annotate(f"paper {strategy} {m:.2f}{where}", (0.0, m), fontsize=7, ha="left", va="bottom",
+                        color="0.4")
     ax.set_ylim(max(min(lows) - 1.0, 0.0), opt + 0.3)
     ax.set_xlabel(f"simulated seconds ({protocol.charge_epochs or table.full_epochs}-epoch training time)")
     ax.set_ylabel("accuracy of the returned architecture (%)")

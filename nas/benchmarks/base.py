@@ -102,6 +102,10 @@ class TabularBenchmark(ABC):
         """Strategy -> (mean, std) accuracy in % its paper reports on this data set (none by default)."""
         return {}
 
+    def published_here(self) -> bool:
+        """Whether :meth:`published`'s numbers come from searches on this data set (not transfers)."""
+        return True
+
     def published_note(self) -> str:
         """What :meth:`published`'s numbers are (protocol, and how they compare with a search here)."""
         return ""

@@ -116,6 +116,9 @@ class NASBench201(TabularBenchmark):
     def published(self) -> dict[str, tuple[float, float]]:
         return dict(PUBLISHED[self.dataset])
 
+    def published_here(self) -> bool:
+        return self.dataset == "cifar10"
+
     def published_note(self) -> str:
         if self.dataset == "cifar10":
             return ("NAS-Bench-201 Table 5, 500 runs of 12,000 s searching cifar10-valid with the 12-epoch proxy "
