@@ -118,16 +118,33 @@ def markdown(summary: pd.DataFrame, protocol: Protocol) -> str:
     return "\n".join(lines) + "\n"
 
 
-def anytime_frame(runs: list[Run], protocol: Protocol, points: int = 200) -> pd.DataFrame:
-    """Mean, std and quartiles of the best-so-far accuracy (%) per strategy on a time grid."""
+def hypervolume_series(run: Run, protocol: Protocol) -> list[float]:
+    """The run's normalised hypervolume (see :func:`summarize`) after each of its trials."""
+    ref = hv_reference(protocol)
+    norm = hypervolume(table_front(protocol.table), ref)
+    pts = list(zip(run.accuracy, run.latency_ms, strict=True))
+    return [hypervolume(pts[:k], ref) / norm for k in range(1, len(pts) + 1)]
+
+
+def anytime_frame(runs: list[Run], protocol: Protocol, points: int = 200, metric: str = "accuracy") -> pd.DataFrame:
+    """Mean, std and quartiles per strategy on a time grid of the best-so-far accuracy (%) of the
+    returned architecture (``metric="accuracy"``) or of the normalised hypervolume (``"hypervolume"``,
+    the anytime measure of a two-objective search)."""
+    if metric not in ("accuracy", "hypervolume"):
+        raise ValueError(f"unknown anytime metric {metric!r}: expected accuracy or hypervolume")
     grid = np.linspace(0.0, protocol.budget_seconds, points + 1)[1:]
     frames = []
     for strategy in dict.fromkeys(r.strategy for r in runs):
-        curves = anytime([r for r in runs if r.strategy == strategy], grid) * 100
+        mine = [r for r in runs if r.strategy == strategy]
+        if metric == "accuracy":
+            curves = anytime(mine, grid) * 100
+        else:
+            curves = anytime(mine, grid, [hypervolume_series(r, protocol) for r in mine])
         started = ~np.isnan(curves).any(axis=0)
         c = curves[:, started]
         frames.append(pd.DataFrame({
-            "strategy": strategy, "seconds": grid[started], "mean": c.mean(axis=0), "std": c.std(axis=0),
+            "strategy": strategy, "metric": metric, "seconds": grid[started], "mean": c.mean(axis=0),
+            "std": c.std(axis=0),
             "q25": np.quantile(c, 0.25, axis=0), "q75": np.quantile(c, 0.75, axis=0)}))
     return pd.concat(frames, ignore_index=True)
 
@@ -140,23 +157,25 @@ def plot_anytime(frame: pd.DataFrame, protocol: Protocol, path: str | Path) -> N
     import matplotlib.pyplot as plt
 
     table = protocol.table
-    opt = table.optimum[1].mean_accuracy * 100
+    hv = bool(len(frame)) and frame["metric"].iloc[0] == "hypervolume"
+    opt = 1.0 if hv else table.optimum[1].mean_accuracy * 100
     fig, ax = plt.subplots(figsize=(7, 4.5))
     lows = []
     for i, (strategy, f) in enumerate(frame.groupby("strategy", sort=False)):
         ax.plot(f["seconds"], f["mean"], c=f"C{i}", label=strategy)
         ax.fill_between(f["seconds"], f["mean"] - f["std"], f["mean"] + f["std"], color=f"C{i}", alpha=0.15)
         lows.append(float(f["mean"].quantile(0.1)))
-    ax.axhline(opt, c="k", ls="--", lw=1, label=f"table optimum {opt:.2f}")
-    for strategy, (m, _) in table.published().items():
+    ax.axhline(opt, c="k", ls="--", lw=1, label="the table's whole front" if hv else f"table optimum {opt:.2f}")
+    for strategy, (m, _) in ({} if hv else table.published()).items():
         if strategy != "optimal":
             ax.axhline(m, c="0.5", ls=":", lw=0.8)
             where = "" if table.published_here() else " (searched on another data set)"
             ax.annotate(f"paper {strategy} {m:.2f}{where}", (0.0, m), fontsize=7, ha="left", va="bottom",
                         color="0.4")
-    ax.set_ylim(max(min(lows) - 1.0, 0.0), opt + 0.3)
+    ax.set_ylim(max(min(lows) - (0.05 if hv else 1.0), 0.0), opt + (0.01 if hv else 0.3))
     ax.set_xlabel(f"simulated seconds ({protocol.charge_epochs or table.full_epochs}-epoch training time)")
-    ax.set_ylabel("accuracy of the returned architecture (%)")
+    ax.set_ylabel("hypervolume (accuracy vs latency, / the table's)" if hv else
+                  "accuracy of the returned architecture (%)")
     n = frame.groupby("strategy").size()
     ax.set_title(f"{protocol.benchmark}: best so far, mean +- std ({len(n)} strategies)")
     ax.legend(loc="lower right", fontsize=8)

@@ -168,15 +168,16 @@ def run_once(protocol: Protocol, strategy: str, *, run: int, seed: int) -> Run:
 # -- summaries -------------------------------------------------------------------------------
 
 
-def anytime(runs: list[Run], grid: np.ndarray) -> np.ndarray:
-    """Best-so-far reported accuracy of each run at each simulated time of ``grid`` (NaN before
-    a run's first trial finishes); shape ``(runs, len(grid))``."""
+def anytime(runs: list[Run], grid: np.ndarray, series: list[list[float]] | None = None) -> np.ndarray:
+    """A per-trial value of each run at each simulated time of ``grid`` (NaN before a run's first
+    trial finishes); shape ``(runs, len(grid))``. The value is the best-so-far reported accuracy,
+    or ``series[i]`` (one value per trial of run i)."""
     out = np.full((len(runs), len(grid)), np.nan)
     for i, r in enumerate(runs):
         if not r.seconds:
             continue
         idx = np.searchsorted(np.asarray(r.seconds), grid, side="right") - 1
-        best = np.asarray(r.best_so_far())
+        best = np.asarray(series[i] if series is not None else r.best_so_far())
         ok = idx >= 0
         out[i, ok] = best[idx[ok]]
     return out

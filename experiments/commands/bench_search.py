@@ -5,7 +5,8 @@ sum of the table's training times of the sampled architectures). Writes to ``--o
 ``runs.jsonl`` (every run's trajectory; ``--resume`` skips the runs already there),
 ``results.csv`` / ``results.md`` (accuracy of the returned architecture, mean +- std per
 strategy, beside the paper's numbers and the table's optimum; hypervolume; trials per second),
-``anytime.csv`` / ``anytime.png`` (best so far vs simulated time) and ``pareto.png``
+``anytime.csv`` / ``anytime.png`` (best so far vs simulated time: the returned architecture's accuracy,
+or the hypervolume with ``--objective pareto``) and ``pareto.png``
 (accuracy vs latency fronts).
 """
 
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     summary = summarize(runs, protocol)
     summary.to_csv(out / "results.csv", index=False, float_format="%.4f")
     (out / "results.md").write_text(markdown(summary, protocol))
-    frame = anytime_frame(runs, protocol)
+    frame = anytime_frame(runs, protocol, metric="hypervolume" if protocol.objective.multi_objective else "accuracy")
     frame.to_csv(out / "anytime.csv", index=False, float_format="%.4f")
     plot_anytime(frame, protocol, out / "anytime.png")
     plot_fronts(runs, protocol, out / "pareto.png")

@@ -217,3 +217,16 @@ def test_bench_search_with_latency_reward_reports_the_reward(tmp_path: Path, cap
     lat = res.loc["random", "latency_ms_mean"]
     acc = res.loc["random", "accuracy_mean"] / 100
     assert res.loc["random", "reward_mean"] <= 1.0 and 5 < lat < 30 and 0 < acc <= 0.9161
+
+
+def test_pareto_runs_have_a_rising_hypervolume_curve() -> None:
+    from nas.bench_report import anytime_frame, hypervolume_series
+
+    protocol = Protocol("nasbench201:cifar10", 3000.0, objective=Objective(target=15.0, w=0.0, metric="latency",
+                                                                           mode="pareto"))
+    runs = [run_once(protocol, s, run=0, seed=0) for s in ("random", "nsga2")]
+    for r in runs:
+        hv = hypervolume_series(r, protocol)
+        assert len(hv) == len(r.seconds) and np.all(np.diff(hv) >= 0) and 0 < hv[-1] < 1
+    frame = anytime_frame(runs, protocol, points=20, metric="hypervolume")
+    assert set(frame["metric"]) == {"hypervolume"} and frame["mean"].max() < 1
