@@ -1,6 +1,9 @@
-"""How to search: spaces, objectives, strategies, the search driver, Pareto fronts. Uses
-``search_spaces``; receives the trainer as a callable and never imports training code."""
+"""How to search: spaces, objectives, strategies, the search driver, Pareto fronts, and tabular
+benchmarks (:mod:`nas.benchmarks`, run under their papers' protocol by :mod:`nas.bench_search`).
+Uses ``search_spaces``; receives the trainer as a callable and never imports training code."""
 
+from nas.benchmarks import BenchmarkTrainer, get_benchmark
+from nas.cell_space import CellSpace
 from nas.evolution import RegularizedEvolutionSampler
 from nas.objective import Objective
 from nas.pareto import pareto_front, trial_rows, write_results
@@ -11,7 +14,8 @@ from nas.strategies import STRATEGIES, make_sampler
 from nas.surrogate import SurrogateTrainer, approx_macs
 
 __all__ = [
-    "SPACES", "STRATEGIES", "Objective", "RegularizedEvolutionSampler", "ReinforceSampler", "SearchConfig",
-    "SearchSpace", "SurrogateTrainer", "approx_macs", "finished", "get_space", "make_sampler", "open_storage",
-    "open_study", "pareto_front", "recover", "run_search", "trial_rows", "write_results",
+    "SPACES", "STRATEGIES", "BenchmarkTrainer", "CellSpace", "Objective", "RegularizedEvolutionSampler",
+    "ReinforceSampler", "SearchConfig", "SearchSpace", "SurrogateTrainer", "approx_macs", "finished", "get_benchmark",
+    "get_space", "make_sampler", "open_storage", "open_study", "pareto_front", "recover", "run_search", "trial_rows",
+    "write_results",
 ]
