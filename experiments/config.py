@@ -259,15 +259,18 @@ class SearchConfig(Section):
         space: a registered search space, or a .json/.toml space file.
         strategy: ``random``, ``tpe``, ``nsga2``, ``evolution`` or ``rl``.
         trials: finished trials wanted; 0 skips the search in ``effnas run`` (``train.model`` is the baseline).
-        cost: what T measures: ``macs`` (EfficientNet) or ``latency`` (MnasNet; ms at batch 1 here).
-        target: T (MACs, or ms); ``None``: the space's base network's cost (MACs only).
+        cost: what T measures: ``macs`` (EfficientNet) or ``latency`` (MnasNet; ms at batch 1 here,
+            or a benchmark table's); ``None``: ``macs`` for network spaces, ``latency`` for tables.
+        target: T (MACs, or ms); ``None``: the space's base network's MACs, or a table's median latency.
         w: the exponent (paper: -0.07).
         constraint: ``soft`` (w on both sides of T) or ``hard`` (MnasNet's 0 / -1: over T rejected).
         mode: ``reward`` (one objective) or ``pareto`` (accuracy up, cost down; NSGA-II, TPE, random).
         resolution: candidates' input pixels; ``None``: ``data.resolution``, else the space's.
         population: NSGA-II / evolution population.
         prune: stop weak candidates early from their per-epoch reward (reward mode).
-        trainer: ``train`` or ``surrogate`` (a seeded synthetic accuracy, for testing strategies).
+        trainer: ``train``, ``surrogate`` (a seeded synthetic accuracy, for testing strategies) or
+            ``table`` (a benchmark space's lookup, e.g. ``nasbench201``); ``None``: ``table`` for
+            benchmark spaces, ``train`` otherwise.
         max_failed_share: the search stops with an error when more than this share of trials failed.
         storage: an Optuna storage URL; ``None``: ``search/study.db`` in the run directory.
         study: the study name (a rerun with the same storage and study resumes).
@@ -279,7 +282,7 @@ class SearchConfig(Section):
     space: str = "mnasnet"
     strategy: str = "tpe"
     trials: int = 20
-    cost: str = "macs"
+    cost: str | None = None
     target: float | None = None
     w: float = -0.07
     constraint: str = "soft"
@@ -287,7 +290,7 @@ class SearchConfig(Section):
     resolution: int | None = None
     population: int = 20
     prune: bool = True
-    trainer: str = "train"
+    trainer: str | None = None
     max_failed_share: float = 0.5
     storage: str | None = None
     study: str = "search"
@@ -298,15 +301,15 @@ class SearchConfig(Section):
         positive("search.target", self.target)
         if self.w > 0:
             raise ValueError(f"search.w must be <= 0 (a penalty on cost), got {self.w}")
-        choice("search.cost", self.cost, ("macs", "latency"))
+        if self.cost is not None:
+            choice("search.cost", self.cost, ("macs", "latency"))
         choice("search.constraint", self.constraint, ("soft", "hard"))
         choice("search.mode", self.mode, ("reward", "pareto"))
-        choice("search.trainer", self.trainer, ("train", "surrogate"))
+        if self.trainer is not None:
+            choice("search.trainer", self.trainer, ("train", "surrogate", "table"))
         positive("search.resolution", self.resolution)
         positive("search.population", self.population)
         fraction("search.max_failed_share", self.max_failed_share)
-        if self.cost == "latency" and self.target is None:
-            raise ValueError("search.cost = 'latency' needs search.target in milliseconds, e.g. 5.0")
         if not self.study:
             raise ValueError("search.study must not be empty")
 

@@ -40,7 +40,11 @@ def export_spec(storage: str, study: str, number: int) -> NetworkSpec:
     spec = match[0].user_attrs.get("spec")
     if not spec:
         raise ValueError(f"trial {number} has no stored spec (it did not reach sampling): pick another trial")
-    return NetworkSpec.from_dict(json.loads(spec))
+    data = json.loads(spec)
+    if "stages" not in data:
+        raise ValueError(f"trial {number} is a benchmark table's cell ({match[0].user_attrs.get('blocks')}), not a "
+                         f"network: its choices are the trial's params and OUT/best_arch.json")
+    return NetworkSpec.from_dict(data)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -219,3 +219,23 @@ def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path) -> None:
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}")
     used = {t.user_attrs["node"] for t in study.get_trials()}
     assert len(study.get_trials()) == 6 and used == node_ids and len(used) == 2
+
+
+@pytest.mark.slow
+def test_workers_2_on_the_nasbench201_table(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The Ray path on a benchmark space: the workers look the cells up in the table."""
+    from nas.benchmarks import get_benchmark
+
+    out = tmp_path / "nb"
+    assert main(["search", "--space", "nasbench201", "--dataset", "cifar10", "--strategy", "tpe", "--trials", "4",
+                 "--workers", "2", "--cpus-per-trial", "1", "--quiet", "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["trials"] == 4
+    table = get_benchmark("nasbench201:cifar10")
+    trials = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}").get_trials()
+    assert len(trials) == 4
+    for t in trials:
+        a = t.user_attrs
+        assert a["node"] and a["blocks"] == table.describe(t.params)
+        assert a["latency_ms"] == pytest.approx(table.record(t.params).latency_ms)
+        if t.state == optuna.trial.TrialState.COMPLETE:
+            assert a["accuracy"] in table.record(t.params).accuracies
