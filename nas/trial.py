@@ -154,8 +154,11 @@ def _evaluate(cfg: SearchConfig, study: optuna.Study, trial: optuna.Trial, param
         acc = record.get("val_accuracy")
         if not single or not isinstance(acc, int | float) or not math.isfinite(acc):
             return False
-        trial.report(cfg.objective.reward(acc, c), int(record.get("epoch", 0)))
-        return cfg.prune and trial.should_prune()
+        epoch = int(record.get("epoch", 0))
+        trial.report(cfg.objective.reward(acc, c), epoch)
+        # Stopping after the last epoch saves nothing: a finished candidate is never pruned.
+        last = isinstance(config.get("epochs"), int) and epoch >= config["epochs"]
+        return cfg.prune and not last and trial.should_prune()
 
     metrics = trainer({**config, **runtime}, on_epoch=on_epoch)
     state, values, out = outcome(cfg.objective, costs, metrics)
