@@ -168,5 +168,5 @@ def run_jobs(
     return pd.DataFrame(rows)
 
 
-__all__ = ["FINISHED", "ExecutorFn", "Job", "RecordingTrainer", "RunsStopped", "TrainerFn", "read_result", "run_jobs", "sequential",
-           "write_result"]
+__all__ = ["FINISHED", "ExecutorFn", "Job", "RecordingTrainer", "RunsStopped", "TrainerFn", "read_result", "run_jobs",
+           "sequential", "write_result"]
