@@ -115,6 +115,9 @@ class TrainConfig(Section):
         init_from: pretrained weights to start from (fine-tuning, ``docs/transfer.md``): an effnas
             weights file, a run directory or checkpoint, or ``LAYOUT:PATH`` of a timm, torchvision
             or TF-port checkpoint; the classifier is re-initialised when the class count differs.
+        freeze_backbone: train only the classifier (the head); the backbone's weights and its
+            BatchNorm statistics stay as loaded (BN in eval mode).
+        lr_backbone_mult: the backbone's learning rate is this times the head's (the schedule's).
     """
 
     SECTION: ClassVar[str] = "train"
@@ -148,8 +151,14 @@ class TrainConfig(Section):
     threads: int = 0
     eval_batch_size: int = 512
     init_from: str | None = None
+    freeze_backbone: bool = False
+    lr_backbone_mult: float = 1.0
 
     def __post_init__(self) -> None:
+        positive("train.lr_backbone_mult", self.lr_backbone_mult)
+        if self.freeze_backbone and self.lr_backbone_mult != 1.0:
+            raise ValueError("train.freeze_backbone and train.lr_backbone_mult exclude each other (a frozen backbone "
+                             "does not learn): give one of them")
         if self.init_from is not None and not self.init_from:
             raise ValueError("train.init_from must name weights (a file, a run directory or LAYOUT:PATH), "
                              "or be omitted")
