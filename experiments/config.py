@@ -271,6 +271,8 @@ class SearchConfig(Section):
         cost: what T measures: ``macs`` (EfficientNet) or ``latency`` (MnasNet; ms at batch 1 here,
             or a benchmark table's); ``None``: ``macs`` for network spaces, ``latency`` for tables.
         target: T (MACs, or ms); ``None``: the space's base network's MACs, or a table's median latency.
+        latency_runtime: what times a latency cost: ``torch`` (eager PyTorch, this device) or
+            ``onnxruntime`` (the candidate exported to ONNX, one CPU thread); network spaces only.
         w: the exponent (paper: -0.07).
         constraint: ``soft`` (w on both sides of T) or ``hard`` (MnasNet's 0 / -1: over T rejected).
         mode: ``reward`` (one objective) or ``pareto`` (accuracy up, cost down; NSGA-II, TPE, random).
@@ -293,6 +295,7 @@ class SearchConfig(Section):
     trials: int = 20
     cost: str | None = None
     target: float | None = None
+    latency_runtime: str = "torch"
     w: float = -0.07
     constraint: str = "soft"
     mode: str = "reward"
@@ -312,6 +315,7 @@ class SearchConfig(Section):
             raise ValueError(f"search.w must be <= 0 (a penalty on cost), got {self.w}")
         if self.cost is not None:
             choice("search.cost", self.cost, ("macs", "latency"))
+        choice("search.latency_runtime", self.latency_runtime, ("torch", "onnxruntime"))
         choice("search.constraint", self.constraint, ("soft", "hard"))
         choice("search.mode", self.mode, ("reward", "pareto"))
         if self.trainer is not None:
