@@ -2,7 +2,9 @@
 
 The recipe (``experiments.weights.FINETUNE``) gives the ``[train]`` defaults; flags and
 ``--set section.key=value`` override any key, as in every command. The classifier is
-re-initialised for the data set's class count.
+re-initialised for the data set's class count. ``--freeze-backbone`` trains only the classifier
+(the backbone, BatchNorm statistics included, stays as loaded); ``--lr-backbone-mult M`` gives the
+backbone M x the classifier's learning rate.
 Exit codes as ``effnas train``.
 """
 
