@@ -67,9 +67,10 @@ HEAD = ("dropout", "classifier")
 
 def head_parameters(model: nn.Module) -> set[int]:
     """``id`` of every parameter of the classifier (the head)."""
-    if not isinstance(getattr(model, "classifier", None), nn.Module):
+    head = getattr(model, "classifier", None)
+    if not isinstance(head, nn.Module):
         raise ValueError(f"{type(model).__name__} has no 'classifier' layer: backbone options need an effnas network")
-    return {id(p) for p in model.classifier.parameters()}
+    return {id(p) for p in head.parameters()}
 
 
 def param_groups(model: nn.Module, weight_decay: float, *, lr_backbone_mult: float = 1.0) -> list[dict[str, Any]]:

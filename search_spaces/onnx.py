@@ -36,7 +36,7 @@ def write_onnx(model: nn.Module, f: str | Path | IO[bytes], *, resolution: int, 
     x = torch.zeros(1, 3, resolution, resolution, device=next(model.parameters()).device)
     with warnings.catch_warnings():  # the legacy exporter announces its deprecation; tracing warns about shapes
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (x,), f if not isinstance(f, Path) else str(f), dynamo=False,
+        torch.onnx.export(model, (x,), f if not isinstance(f, Path) else str(f), dynamo=False,  # type: ignore[arg-type]
                           input_names=["images"], output_names=["logits"],
                           dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, opset_version=opset)
 
