@@ -46,7 +46,7 @@ from torch import nn
 import search_spaces as ss
 from experiments import data as data_mod
 from experiments.config import JobConfig
-from experiments.optim import ModelEMA, lr_factor, make_optimizer
+from experiments.optim import ModelEMA, freeze_backbone, lr_factor, make_optimizer, train_mode
 from experiments.rundir import BEST, CONFIG, LAST, METRICS, RunDir
 
 OnEpoch = Callable[[dict[str, Any]], bool | None]
@@ -234,9 +234,11 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     c = cost(spec, resolution=res, model=model)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(device=device, memory_format=fmt)  # type: ignore[call-overload]
+    trainable = freeze_backbone(model) if cfg.freeze_backbone else c.params  # docs/transfer.md: BN stays in eval
     lr = cfg.base_lr()
     optimizer = make_optimizer(cfg.optimizer, model, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                               rmsprop_decay=cfg.rmsprop_decay, rmsprop_eps=cfg.rmsprop_eps)
+                               rmsprop_decay=cfg.rmsprop_decay, rmsprop_eps=cfg.rmsprop_eps,
+                               lr_backbone_mult=cfg.lr_backbone_mult)
     ema = ModelEMA(model, cfg.ema) if cfg.ema > 0 else None
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None
 
@@ -282,7 +284,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
         "epochs": cfg.epochs, "device": str(device), "threads": torch.get_num_threads(),
         "lr": lr, "bn_momentum": bn_m, "stopped_by": None, "error": None, "diverged_epoch": None,
         "data_pipeline": data_mod.describe(train_loader, val_loader),
-        "init_from": init,
+        "init_from": init, "trainable_params": trainable,
     }
     bar = None
     if not cfg.quiet:
@@ -295,7 +297,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     try:
         for epoch in range(start_epoch + 1, end_epoch + 1):
             t0 = time.perf_counter()
-            model.train()
+            train_mode(model, frozen_backbone=cfg.freeze_backbone)
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
             seen, diverged = 0, False
@@ -304,7 +306,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
                               warmup_epochs=cfg.warmup_epochs, decay_rate=cfg.decay_rate,
                               decay_epochs=cfg.decay_epochs)
                 for g in optimizer.param_groups:
-                    g["lr"] = lr * f
+                    g["lr"] = lr * f * g["lr_mult"]
                 with autocast:
                     out = step_model(x)
                     loss = F.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
