@@ -166,3 +166,9 @@ def test_hints_are_simple() -> None:
     for key, hint in ALL_KEYS:
         origin = typing.get_origin(hint)
         assert hint in (int, float, bool, str) or origin is not None, key
+
+
+def test_latency_without_a_target_is_one_line() -> None:
+    cfg = context().with_overrides(["search.cost=latency", "search.target=none"])
+    with pytest.raises(ValueError, match="search.cost = 'latency' needs search.target in milliseconds"):
+        plan.resolve(cfg)
