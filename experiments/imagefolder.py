@@ -220,10 +220,11 @@ def survey(split: FileSplit, *, n: int = STATS_IMAGES, seed: int = 0) -> Survey:
 
 class _Images(torch.utils.data.Dataset[tuple[Tensor, int, int]]):
     """Indexed by ``(index, epoch)`` so the transform's randomness is a function of both. An
-    undecodable file gives an empty image (``strict``: raises), dropped by :func:`_collate`."""
+    undecodable file gives an empty image, dropped by :func:`_collate` and reported to the main
+    process (which warns or, with ``data.strict``, raises a one-line error naming the file)."""
 
-    def __init__(self, split: FileSplit, transform: ImageTransform, strict: bool) -> None:
-        self.split, self.transform, self.strict = split, transform, strict
+    def __init__(self, split: FileSplit, transform: ImageTransform) -> None:
+        self.split, self.transform = split, transform
 
     def __len__(self) -> int:
         return len(self.split)
@@ -233,8 +234,6 @@ class _Images(torch.utils.data.Dataset[tuple[Tensor, int, int]]):
         try:
             img = self.split.read(i)
         except BadImage:
-            if self.strict:
-                raise
             return torch.empty(0, dtype=torch.uint8), -1, i
         return self.transform(img, epoch, i), int(self.split.labels[i]), i
 
@@ -301,9 +300,9 @@ class StreamLoader:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.sampler = EpochBatches(len(split), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
                                     seed=seed)
-        self.split, self.skipped = split, set[str]()  # paths of files skipped as undecodable
+        self.split, self.strict, self.skipped = split, strict, set[str]()  # skipped: undecodable files' paths
         self.loader = torch.utils.data.DataLoader(
-            _Images(split, transform, strict), batch_sampler=self.sampler, num_workers=workers, collate_fn=_collate,
+            _Images(split, transform), batch_sampler=self.sampler, num_workers=workers, collate_fn=_collate,
             pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
             prefetch_factor=prefetch if workers > 0 else None)
         self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1) * 255
@@ -322,6 +321,9 @@ class StreamLoader:
         for x, y, bad in self.loader:  # x: uint8 (N, R, R, 3)
             for i in bad.tolist():
                 path = self.split.path(i)
+                if self.strict:
+                    raise BadImage(f"cannot decode image {path!r}: fix or remove the file "
+                                   f"(or leave data.strict off to skip it)")
                 if path not in self.skipped:
                     self.skipped.add(path)
                     warnings.warn(f"skipped undecodable image {path!r} (data.strict = true makes it an error)",
