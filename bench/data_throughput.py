@@ -121,7 +121,7 @@ def main() -> None:
     print(f"# {platform.machine()} {os.cpu_count()} cores, {platform.python_version()}, torch {torch.__version__}, "
           f"load average {os.getloadavg()[0]:.2f}; batch {args.batch_size}, {args.batches} timed batches per row")
 
-    cifar = data.load_dataset(f"cifar10:{unpack(args.archive)}")
+    cifar = data.load_dataset(f"cifar10:{unpack(args.archive)}", path="stream")
     assert isinstance(cifar.pool, FileSplit)
     rows: list[tuple[str, ImageTransform, FileSplit, tuple[float, float]]] = []
     c_rate = decode_rate(cifar.pool, 3000)
@@ -129,7 +129,7 @@ def main() -> None:
         rows.append(("cifar10 train", data.image_transform(cifar, resolution=res, train=True), cifar.pool, c_rate))
     with tempfile.TemporaryDirectory() as tmp:
         generate(Path(tmp), args.images)
-        inet = data.load_dataset(f"imagefolder:{tmp}")
+        inet = data.load_dataset(f"imagefolder:{tmp}", path="stream")
         assert isinstance(inet.pool, FileSplit) and inet.geometry == "inception"
         i_rate = decode_rate(inet.pool, 300)
         for policy, train in (("auto", True), ("autoaugment", True), ("none", False)):

@@ -48,7 +48,7 @@ class DataConfig(Section):
 
     Args:
         dataset: ``shapes`` (generated, offline), ``digits``, ``mnist5k``, ``cifar10:PATH``,
-            ``cifar100:PATH`` or ``imagefolder:PATH``.
+            ``cifar100:PATH``, ``imagefolder:PATH`` or ``shards:DIR`` (``effnas data pack``).
         resolution: input pixels of the base network; ``None``: the model's own. Scaled networks
             use their own scaled resolution.
         data_fraction: fraction of the training split used by every full training run.

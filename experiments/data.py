@@ -31,6 +31,8 @@ Names (``--dataset``):
 ``cifar100:PATH``  CIFAR-100 python pickles (``train``, ``test``, ``meta``), or an ImageFolder
 ``imagefolder:PATH``  one subdirectory per class of image files, streamed (layouts in
                    :func:`experiments.imagefolder.index_imagefolder`)
+``shards:DIR``     an image folder packed into tar shards by ``effnas data pack``, streamed
+                   (:mod:`experiments.shards`)
 =================  ===============================================================================
 
 Splits: the **test** split is fixed per data set (the official one, or a stratum carved with
@@ -59,7 +61,7 @@ TEST_SEED = 20190528  #: fixed seed of carved test splits (the EfficientNet arXi
 TEST_FRACTION = 0.2  #: share of sets without an official test split that becomes the test split
 SHAPES_SIZE = 12_000  #: generated images: 10,000 training pool + 2,000 test
 BUILTIN = ("digits", "mnist5k", "shapes")
-ON_DISK = ("cifar10", "cifar100", "imagefolder")
+ON_DISK = ("cifar10", "cifar100", "imagefolder", "shards")
 #: Resized copies of a split are cached in memory up to this many bytes (uint8).
 CACHE_BYTES = 1 << 30
 
@@ -174,7 +176,7 @@ def load_dataset(ref: str, *, path: str = "auto", strict: bool = False) -> Datas
     """
     folders.choose(path, 0)
     name, root = parse_ref(ref)
-    folder = root is not None and (name == "imagefolder" or looks_like_imagefolder(root))
+    folder = root is not None and (name in ("imagefolder", "shards") or looks_like_imagefolder(root))
     if path == "stream" and not folder:
         raise ValueError(f"data.path = 'stream' reads image folders; {ref} is held in memory: "
                          f"use data.path = 'auto'")
@@ -201,7 +203,7 @@ def _load(name: str, path: str | None, mode: str, strict: bool) -> Dataset:
         n_test = SHAPES_SIZE // 6  # 2,000: the generator's order is already random
         return _make(name, _split(x[n_test:], y[n_test:]), _split(x[:n_test], y[:n_test]), shapes.CLASSES, True)
     assert path is not None
-    if name == "imagefolder" or looks_like_imagefolder(path):
+    if name in ("imagefolder", "shards") or looks_like_imagefolder(path):
         f = folders.load_folder(name, path, test_mask=_test_mask, path=mode, strict=strict)
         if isinstance(f.pool, FileSplit) and isinstance(f.test, FileSplit):
             return Dataset(f"{name}:{path}", f.pool, f.test, f.classes, True, f.mean, f.std, f.geometry, f.skipped)

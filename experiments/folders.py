@@ -1,4 +1,5 @@
-"""Image folders as data sets: which path (in memory or streamed) and which files to skip.
+"""Image folders (and tar shards of them) as data sets: which path (in memory or streamed) and
+which files to skip.
 
 ``data.path`` chooses how an image folder is read:
 
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from experiments import decoded, imagefolder
+from experiments import decoded, imagefolder, shards
 from experiments.imagefolder import FileSplit
 
 PATHS = ("auto", "memory", "stream")
@@ -59,7 +60,13 @@ def choose(path: str, nbytes: float) -> str:
 def load_folder(name: str, root: str, *, test_mask: object, path: str = "auto", strict: bool = False) -> Folder:
     """An ImageFolder as a data set (see the module docstring). ``test_mask(labels)`` carves the
     test split of a flat folder (:func:`experiments.data._test_mask`)."""
-    train, evaluation, classes = imagefolder.index_imagefolder(root)
+    if name == "shards":
+        if path == "memory":
+            raise ValueError(f"shards:{root} is streamed from its tar files: use data.path = 'auto' or 'stream'")
+        path = "stream"
+        train, evaluation, classes = shards.index_shards(root)
+    else:
+        train, evaluation, classes = imagefolder.index_imagefolder(root)
     expected = {"cifar10": 10, "cifar100": 100}.get(name)
     if expected is not None and len(classes) != expected:
         raise ValueError(f"{name}:{root} has {len(classes)} class directories, not {expected}: "

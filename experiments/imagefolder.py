@@ -54,13 +54,15 @@ class FileSplit:
     """Files (paths relative to ``root``, as a bytes array: no per-entry Python objects for
     workers to touch) and their int64 labels. Holds no pixels, unless ``pixels`` (an
     :class:`experiments.decoded.DecodedImages` memory map) holds them decoded: image ``i`` is
-    then ``pixels[rows[i]]``."""
+    then ``pixels[rows[i]]``. With ``spans`` (int64 ``(N, 2)``: offset and size) the files are
+    members of tar shards (:mod:`experiments.shards`): ``paths[i]`` is ``SHARD.tar/MEMBER``."""
 
     root: str
     paths: np.ndarray
     labels: Tensor
     pixels: Any = None
     rows: np.ndarray | None = None
+    spans: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         assert self.paths.dtype.kind == "S" and self.labels.dtype == torch.int64
@@ -73,7 +75,8 @@ class FileSplit:
     def subset(self, index: Tensor) -> FileSplit:
         idx = index.numpy()
         rows = None if self.rows is None else self.rows[idx]
-        return FileSplit(self.root, self.paths[idx], self.labels[index], self.pixels, rows)
+        spans = None if self.spans is None else self.spans[idx]
+        return FileSplit(self.root, self.paths[idx], self.labels[index], self.pixels, rows, spans)
 
     def path(self, i: int) -> str:
         return os.path.join(self.root, os.fsdecode(self.paths[i]))
@@ -82,6 +85,11 @@ class FileSplit:
         """Image ``i``, RGB uint8 ``(H, W, 3)`` at native size: from the decoded cache, or decoded now."""
         if self.rows is not None:
             return np.asarray(self.pixels[int(self.rows[i])])
+        if self.spans is not None:
+            offset, size = (int(v) for v in self.spans[i])
+            with open(self.path(i).rsplit("/", 1)[0], "rb") as f:
+                f.seek(offset)
+                return decode(self.path(i), f.read(size))
         return decode(self.path(i))
 
 
@@ -150,11 +158,13 @@ def looks_like_imagefolder(root: str | Path) -> bool:
 # ---------------------------------------------------------------- decoding
 
 
-def decode(path: str) -> np.ndarray:
+def decode(path: str, data: bytes | None = None) -> np.ndarray:
     """RGB uint8 ``(H, W, 3)`` at native size: simplejpeg for RGB/grey JPEG, else Pillow
-    (PNG, CMYK JPEG, palette, alpha). Raises ``ValueError`` naming a file that cannot be decoded."""
-    with open(path, "rb") as f:
-        data = f.read()
+    (PNG, CMYK JPEG, palette, alpha). Raises :class:`BadImage` naming a file that cannot be decoded.
+    ``data``: the file's bytes when already read (a member of a tar shard, named by ``path``)."""
+    if data is None:
+        with open(path, "rb") as f:
+            data = f.read()
     if data[:3] == b"\xff\xd8\xff":
         import simplejpeg
 

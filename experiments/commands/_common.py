@@ -57,7 +57,7 @@ def phis_arg(text: str) -> tuple[int, ...]:
 
 def add_data_args(g: Any, *, fraction_key: str = "data.data_fraction") -> None:
     key_flag(g, "--dataset", key="data.dataset", help="shapes, digits, mnist5k, cifar10:PATH, cifar100:PATH, "
-             "imagefolder:PATH")
+             "imagefolder:PATH, shards:DIR")
     key_flag(g, "--data-fraction", key=fraction_key, type=float, help="fraction of the training split")
     key_flag(g, "--loader-workers", key="data.loader_workers", type=int,
              help="DataLoader worker processes that decode image folders (0: the main process)")

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from experiments import data, decoded, folders
+from experiments import data, decoded, folders, shards
 from experiments.cli import build_parser
 from experiments.commands.train import config_from_args
 from experiments.imagefolder import BadImage, StreamLoader, index_imagefolder
@@ -161,3 +161,67 @@ def test_train_flags_set_the_data_keys() -> None:
     assert (cfg.loader_workers, cfg.path, cfg.strict) == (3, "stream", True)
     cfg = config_from_args(build_parser().parse_args(["train", "--out", "/tmp/r"]))
     assert (cfg.loader_workers, cfg.path, cfg.strict) == (0, "auto", False)
+
+
+# ---------------------------------------------------------------- data info, pack, shards
+
+
+def _inet(root: Path) -> Path:
+    """train/ + val/ of mixed-size '.JPEG' files, 2 classes x 4, and one truncated file."""
+    rng = np.random.default_rng(3)
+    for split in ("train", "val"):
+        for c in ("n01", "n02"):
+            (root / split / c).mkdir(parents=True)
+            for i in range(4):
+                h, w = int(rng.integers(40, 90)), int(rng.integers(40, 90))
+                Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(
+                    root / split / c / f"{i}.JPEG", format="JPEG")
+    (root / "train" / "n02" / "cut.JPEG").write_bytes((root / "train" / "n02" / "0.JPEG").read_bytes()[:300])
+    return root
+
+
+def test_data_info_counts_sizes_and_names_bad_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from experiments.cli import main
+    from experiments.commands.data import info
+
+    root = _inet(tmp_path / "inet")
+    r = info(f"imagefolder:{root}")
+    assert r["classes"] == ["n01", "n02"] and set(r["splits"]) == {"train", "val"}
+    tr = r["splits"]["train"]
+    assert tr["images"] == 9 and tr["per_class"] == {"min": 4, "max": 5} and tr["decoded"] == 9
+    assert tr["bad_files"] == [str(root / "train" / "n02" / "cut.JPEG")]
+    assert 40 <= tr["shorter_side"]["min"] <= tr["shorter_side"]["median"] <= tr["shorter_side"]["max"] < 90
+    assert sum(tr["sizes"].values()) <= 8 and tr["distinct_sizes"] <= 8
+    assert info(f"imagefolder:{root}", sample=3)["splits"]["train"]["decoded"] == 3
+    assert main(["data", "info", "digits"]) == 0
+    out = capsys.readouterr().out
+    assert "digits: 10 classes" in out and "train: 1,438 images" in out and "8x8 (1,438)" in out
+
+
+def test_pack_writes_webdataset_shards_that_train_and_read_back(tmp_path: Path) -> None:
+    import webdataset as wds
+
+    from experiments.cli import main
+    from experiments.training import train_fn
+
+    root = _inet(tmp_path / "inet")
+    out = tmp_path / "shards"
+    assert main(["data", "pack", f"imagefolder:{root}", "--out", str(out), "--shard-mb", "0.02"]) == 0
+    trains = sorted(out.glob("train-*.tar"))
+    assert len(trains) >= 2 and len(list(out.glob("val-*.tar"))) >= 1
+    # the webdataset package reads them: pairs of KEY.jpg + KEY.cls
+    samples = list(wds.WebDataset([str(t) for t in trains], shardshuffle=False).to_tuple("__key__", "jpg", "cls"))
+    assert len(samples) == 9 and sorted(int(c) for _, _, c in samples) == [0, 0, 0, 0, 1, 1, 1, 1, 1]
+    ds = data.load_dataset(f"shards:{out}")
+    folder = data.load_dataset(f"imagefolder:{root}", path="stream")
+    assert ds.streaming and ds.classes == folder.classes and len(ds.pool) == 9 and len(ds.test) == 8
+    assert sorted(ds.test.read(i).shape for i in range(8)) == sorted(folder.test.read(i).shape for i in range(8))
+    m = train_fn({"model": "tiny", "dataset": f"shards:{out}", "resolution": 32, "epochs": 1, "batch_size": 4,
+                  "val_fraction": 0.25, "quiet": True, "threads": 1})
+    assert m["status"] == "completed" and m["data_pipeline"]["path"] == "streaming" and m["test_size"] == 8
+    with pytest.raises(ValueError, match="already holds shards: give an empty or new directory"):
+        shards.pack(root, out)
+    (out / "val-000000.tar").unlink()
+    data.load_dataset.cache_clear()
+    with pytest.raises(ValueError, match=r"shard '.*val-000000.tar' listed in dataset.json is missing"):
+        data.load_dataset(f"shards:{out}")
