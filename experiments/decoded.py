@@ -104,6 +104,7 @@ def _open(directory: Path) -> DecodedImages:
 def _build(split: FileSplit, directory: Path) -> None:
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    tmp.chmod(0o755)  # mkdtemp's 0o700 would hide the cache from other users' runs
     try:
         offsets = np.zeros(len(split) + 1, dtype=np.int64)
         shapes = np.zeros((len(split), 2), dtype=np.int32)
