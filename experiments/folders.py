@@ -5,10 +5,11 @@ which files to skip.
 
 * ``stream``: an index of files; DataLoader workers decode each image every time it is used.
 * ``memory``: the folder is decoded once into the memory-mapped cache of
-  :mod:`experiments.decoded` (shared by every process on the machine). A folder whose images all
-  have one size (CIFAR as JPEG files) becomes uint8 tensors on the in-memory path
-  (:class:`experiments.data.Loader`, the path of the CIFAR pickles); a folder of mixed sizes keeps
-  the per-image crops of the streaming path, reading pixels from the cache instead of decoding.
+  :mod:`experiments.decoded` (shared by every process on the machine). A folder of small images
+  of one size (CIFAR as JPEG files: the ``small`` geometry) becomes uint8 tensors on the
+  in-memory path (:class:`experiments.data.Loader`, the path of the CIFAR pickles); any other
+  keeps the per-image crops of the streaming path (the Inception crop of large images), reading
+  pixels from the cache instead of decoding.
 * ``auto`` (default): ``memory`` when the decoded folder (files x the sampled mean H x W x 3)
   is at most :data:`MEMORY_BYTES`, else ``stream``.
 
@@ -83,7 +84,8 @@ def load_folder(name: str, root: str, *, test_mask: object, path: str = "auto", 
         evaluation = train.subset(torch.from_numpy(np.flatnonzero(test)))
         train = train.subset(torch.from_numpy(np.flatnonzero(~test)))
     geometry = "small" if s.side <= imagefolder.SMALL_SIDE else "inception"
-    if mode == "memory" and train.pixels.uniform() is not None and evaluation.pixels.uniform() is not None:
+    one_size = mode == "memory" and train.pixels.uniform() is not None and evaluation.pixels.uniform() is not None
+    if one_size and geometry == "small":  # the in-memory loader's batched pad-crop is the small geometry
         return Folder(_tensors(train), _tensors(evaluation), classes, s.mean, s.std, geometry, tuple(skipped))
     return Folder(train, evaluation, classes, s.mean, s.std, geometry, tuple(skipped))
 

@@ -293,7 +293,9 @@ class StreamLoader:
     ``epoch(e)``). ``workers`` processes (0: the main process) are started on the first epoch
     and kept (persistent) for the next ones; on CUDA batches are pinned and copied
     non-blocking, then converted to float, normalised with ``mean``/``std`` and made
-    channels_last on the device.
+    channels_last on the device. A file that cannot be decoded is named in a warning (once) and
+    left out of its batch (:attr:`skipped` collects the paths); ``strict``: a one-line
+    :class:`BadImage` instead.
     """
 
     def __init__(self, split: FileSplit, *, transform: ImageTransform, mean: tuple[float, ...],

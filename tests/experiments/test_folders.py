@@ -102,6 +102,9 @@ def test_auto_decodes_small_folders_into_memory_and_streams_large_ones(tmp_path:
     same = _folder(tmp_path / "same", [(16, 16)] * 5)
     ds = data.load_dataset(f"imagefolder:{same}")
     assert isinstance(ds.pool, data.Split) and ds.pool.images.shape[1:] == (3, 16, 16)  # CIFAR-like: in memory
+    large = _folder(tmp_path / "large", [(80, 80)] * 5)
+    ds = data.load_dataset(f"imagefolder:{large}")  # one size, but large: keeps the Inception crop, cached
+    assert ds.streaming and ds.pool.pixels is not None and ds.geometry == "inception"
     mixed = _folder(tmp_path / "mixed", [(90, 70), (70, 90), (80, 80), (100, 75), (75, 100)])
     ds = data.load_dataset(f"imagefolder:{mixed}")
     assert ds.streaming and ds.pool.pixels is not None and ds.geometry == "inception"  # per-image crops, cached pixels
