@@ -241,3 +241,16 @@ def test_a_small_net_learns_real_cifar10_from_the_decoded_cache(cifar10_small: P
     assert m["data_pipeline"] == {"path": "in_memory"} and m["skipped_images"] == 0
     assert m["train_size"] == 900 and m["test_size"] == 200
     assert m["test_accuracy"] > 0.2  # chance is 0.1; seeds 0 / 1 / 2 reached 0.275 / 0.240 / 0.265
+
+
+def test_data_command_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from experiments.cli import main
+
+    assert main(["data", "pack", "digits", "--out", str(tmp_path / "o")]) == 2
+    assert main(["data", "info", "digits", "--sample", "0"]) == 2
+    assert main(["data", "info", f"shards:{tmp_path}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["effnas: error: data pack reads image folders, not 'digits': give imagefolder:PATH",
+                   "effnas: error: --sample must be >= 1, got 0",
+                   f"effnas: error: shards directory '{tmp_path}' has no dataset.json: expected DIR/dataset.json "
+                   "and DIR/<split>-NNNNNN.tar shards written by 'effnas data pack'"]
