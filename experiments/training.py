@@ -222,7 +222,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
     device = _device(cfg)
     autocast, use_scaler = _autocast(cfg, device)
-    ds = data_mod.load_dataset(cfg.dataset)
+    ds = data_mod.load_dataset(cfg.dataset, path=cfg.path, strict=cfg.strict)
     train_split, val_split, test_split = data_mod.split(ds, seed=cfg.seed, val_fraction=cfg.val_fraction,
                                                         data_fraction=cfg.data_fraction)
     spec = _resolve_spec(cfg, ds.num_classes)
@@ -245,7 +245,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     def loader(split: data_mod.Split | data_mod.FileSplit, batch_size: int, train: bool) -> data_mod.AnyLoader:
         return data_mod.make_loader(ds, split, resolution=res, batch_size=batch_size, train=train, seed=cfg.seed,
                                     policy=cfg.augment, device=device, channels_last=cfg.channels_last,
-                                    workers=cfg.loader_workers, crop_pct=cfg.crop_pct)
+                                    workers=cfg.loader_workers, crop_pct=cfg.crop_pct, strict=cfg.strict)
 
     train_loader = loader(train_split, cfg.batch_size, True)
     val_loader = loader(val_split, cfg.eval_batch_size, False)
@@ -400,6 +400,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
         "train_seconds": train_seconds,
         "images_per_second": train_images / train_seconds if train_seconds > 0 else None,
         "seconds": elapsed_before + time.perf_counter() - t_start,
+        "skipped_images": data_mod.skipped_images(ds, train_loader, val_loader, test_loader),
     })
     metrics.setdefault("test_accuracy", None)
     metrics.setdefault("test_loss", None)
