@@ -10,7 +10,8 @@ import typing
 from collections.abc import Sequence
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ["models", "train", "search", "export", "grid", "family", "scale_backbone", "curves", "run"]
+COMMANDS = ["models", "train", "search", "export", "grid", "family", "scale_backbone", "curves", "view", "run",
+            "weights", "finetune", "bench_search", "data"]
 
 
 class UsageError(ValueError):
@@ -19,9 +20,9 @@ class UsageError(ValueError):
 
 def _run_failed() -> tuple[type[BaseException], ...]:
     from nas.search import SearchFailed
-    from scaling.runner import RunsFailed
+    from scaling.runner import RunsFailed, RunsStopped
 
-    return (SearchFailed, RunsFailed)
+    return (SearchFailed, RunsFailed, RunsStopped)
 
 
 class Parser(argparse.ArgumentParser):

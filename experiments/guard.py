@@ -103,7 +103,8 @@ def out_file(path: str | Path, what: str = "-o", *, accept: Any = None, protect:
         raise ValueError(f"{what} {str(p)!r} exists and was not written by effnas: move it away or give another file")
     a = _existing_ancestor(p.parent.absolute())
     if not a.is_dir():
-        raise ValueError(f"{what} {str(p)!r} is under {str(a)!r}, which is a file, not a directory: choose another path")
+        raise ValueError(f"{what} {str(p)!r} is under {str(a)!r}, which is a file, not a directory: "
+                         "choose another path")
     out_dir(p.parent, what)
     return p
 

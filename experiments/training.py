@@ -21,7 +21,8 @@ raises ``ValueError`` before anything is trained, and any other exception (a bug
 
 Performance on CPU (see ``bench/train_throughput.py``): channels_last by default (1.5-2.2x
 over NCHW here), fp32 (bf16 autocast measured 0.3-0.8x of fp32 on this CPU), no DataLoader
-workers (the data is already in memory), ``torch.set_num_threads(threads or all cores)``.
+workers for in-memory sets (streamed folders decode in DataLoader workers: ``docs/data.md``),
+``torch.set_num_threads(threads or all cores)``.
 On CUDA: channels_last and mixed precision (bf16 when supported, else fp16 with a scaler).
 """
 
@@ -45,9 +46,8 @@ from torch import nn
 import search_spaces as ss
 from experiments import data as data_mod
 from experiments import guard
-from experiments.augment import make_augment
 from experiments.config import JobConfig
-from experiments.optim import ModelEMA, lr_factor, make_optimizer
+from experiments.optim import ModelEMA, freeze_backbone, lr_factor, make_optimizer, train_mode
 from experiments.rundir import BEST, CONFIG, LAST, METRICS, RunDir
 
 OnEpoch = Callable[[dict[str, Any]], bool | None]
@@ -112,6 +112,18 @@ def _resolve_spec(cfg: JobConfig, num_classes: int) -> ss.NetworkSpec:
     return dataclasses.replace(spec, **changes) if changes else spec
 
 
+def _build(cfg: JobConfig, spec: ss.NetworkSpec) -> tuple[ss.NetworkSpec, ss.Network, dict[str, Any] | None]:
+    """The model, freshly initialised or (``init_from``) from pretrained weights: an effnas weights
+    file, a run directory or checkpoint, or ``LAYOUT:PATH`` of a foreign checkpoint. The classifier is
+    re-initialised when the class count differs; the weights' padding and BN epsilon win
+    (``experiments.weights.pretrained_model``). Returns (spec actually built, model, summary or None)."""
+    if cfg.init_from is None:
+        return spec, ss.build(spec), None
+    from experiments.weights import pretrained_model
+
+    return pretrained_model(spec, cfg.init_from)
+
+
 def bn_momentum_for(spec_momentum: float, total_steps: int) -> float:
     """BatchNorm momentum for a run of ``total_steps`` optimiser steps (auto mode).
 
@@ -158,7 +170,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, loader: data_mod.Loader, autocast: AbstractContextManager[Any]) -> tuple[float, float]:
+def evaluate(model: nn.Module, loader: data_mod.AnyLoader,
+             autocast: AbstractContextManager[Any]) -> tuple[float, float]:
     """(accuracy in [0, 1], mean cross-entropy) of ``model`` on every image of ``loader``."""
     was = model.training
     model.eval()
@@ -220,30 +233,31 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
     device = _device(cfg)
     autocast, use_scaler = _autocast(cfg, device)
-    ds = data_mod.load_dataset(cfg.dataset)
+    ds = data_mod.load_dataset(cfg.dataset, path=cfg.path, strict=cfg.strict)
     train_split, val_split, test_split = data_mod.split(ds, seed=cfg.seed, val_fraction=cfg.val_fraction,
                                                         data_fraction=cfg.data_fraction)
     spec = _resolve_spec(cfg, ds.num_classes)
     res = spec.resolution
     guard.check_memory(spec, batch_size=cfg.batch_size, eval_batch_size=cfg.eval_batch_size, device=device.type)
     seed_everything(cfg.seed)
-    model = ss.build(spec)
+    spec, model, init = _build(cfg, spec)
     from search_spaces.cost import cost
 
     c = cost(spec, resolution=res, model=model)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(device=device, memory_format=fmt)  # type: ignore[call-overload]
+    trainable = freeze_backbone(model) if cfg.freeze_backbone else c.params  # docs/transfer.md: BN stays in eval
     lr = cfg.base_lr()
     optimizer = make_optimizer(cfg.optimizer, model, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                               rmsprop_decay=cfg.rmsprop_decay, rmsprop_eps=cfg.rmsprop_eps)
+                               rmsprop_decay=cfg.rmsprop_decay, rmsprop_eps=cfg.rmsprop_eps,
+                               lr_backbone_mult=cfg.lr_backbone_mult)
     ema = ModelEMA(model, cfg.ema) if cfg.ema > 0 else None
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None
-    augment = make_augment(cfg.augment, resolution=res, flip_invariant=ds.flip_invariant)
 
-    def loader(split: data_mod.Split, batch_size: int, train: bool) -> data_mod.Loader:
-        return data_mod.Loader(split, resolution=res, mean=ds.mean, std=ds.std, batch_size=batch_size,
-                               shuffle=train, drop_last=train, seed=cfg.seed, augment=augment if train else None,
-                               device=device, channels_last=cfg.channels_last)
+    def loader(split: data_mod.Split | data_mod.FileSplit, batch_size: int, train: bool) -> data_mod.AnyLoader:
+        return data_mod.make_loader(ds, split, resolution=res, batch_size=batch_size, train=train, seed=cfg.seed,
+                                    policy=cfg.augment, device=device, channels_last=cfg.channels_last,
+                                    workers=cfg.loader_workers, crop_pct=cfg.crop_pct, strict=cfg.strict)
 
     train_loader = loader(train_split, cfg.batch_size, True)
     val_loader = loader(val_split, cfg.eval_batch_size, False)
@@ -281,6 +295,8 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
         "train_size": len(train_split), "val_size": len(val_split), "test_size": len(test_split),
         "epochs": cfg.epochs, "device": str(device), "threads": torch.get_num_threads(),
         "lr": lr, "bn_momentum": bn_m, "stopped_by": None, "error": None, "diverged_epoch": None,
+        "data_pipeline": data_mod.describe(train_loader, val_loader),
+        "init_from": init, "trainable_params": trainable,
     }
     bar = None
     if not cfg.quiet:
@@ -293,7 +309,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     try:
         for epoch in range(start_epoch + 1, end_epoch + 1):
             t0 = time.perf_counter()
-            model.train()
+            train_mode(model, frozen_backbone=cfg.freeze_backbone)
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
             seen, diverged = 0, False
@@ -302,7 +318,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
                               warmup_epochs=cfg.warmup_epochs, decay_rate=cfg.decay_rate,
                               decay_epochs=cfg.decay_epochs)
                 for g in optimizer.param_groups:
-                    g["lr"] = lr * f
+                    g["lr"] = lr * f * g["lr_mult"]
                 with autocast:
                     out = step_model(x)
                     loss = F.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
@@ -396,6 +412,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
         "train_seconds": train_seconds,
         "images_per_second": train_images / train_seconds if train_seconds > 0 else None,
         "seconds": elapsed_before + time.perf_counter() - t_start,
+        "skipped_images": data_mod.skipped_images(ds, train_loader, val_loader, test_loader),
     })
     metrics.setdefault("test_accuracy", None)
     metrics.setdefault("test_loss", None)

@@ -40,6 +40,11 @@ METRIC_COLUMNS = ("status", "val_accuracy", "best_val_accuracy", "test_accuracy"
 RESULT_FILE = "result.json"
 
 
+class RunsStopped(RuntimeError):
+    """An executor could not finish its runs (e.g. Ray's workers were killed for memory); the runs
+    that finished have their ``result.json``, so ``--resume`` continues. Exit code 1."""
+
+
 class RunsFailed(RuntimeError):
     """No run of a stage finished (their errors are in the stage's table and run directories):
     nothing usable to go on with. The CLI prints it as one line with exit code 1."""
@@ -168,5 +173,5 @@ def run_jobs(
     return pd.DataFrame(rows)
 
 
-__all__ = ["FINISHED", "ExecutorFn", "Job", "RecordingTrainer", "RunsFailed", "TrainerFn", "read_result", "run_jobs",
-           "sequential", "write_result"]
+__all__ = ["FINISHED", "ExecutorFn", "Job", "RecordingTrainer", "RunsFailed", "RunsStopped", "TrainerFn", "read_result",
+           "run_jobs", "sequential", "write_result"]

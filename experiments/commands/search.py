@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "[search.cost = macs, search.target]; default: the space's base network's MACs")
     g.add_argument("--target-ms", type=float, metavar="MS", help="use measured latency (ms, batch 1, this device) "
                    "as the cost, with target MS [search.cost = latency, search.target]")
+    c.key_flag(g, "--latency-runtime", key="search.latency_runtime", choices=("torch", "onnxruntime"),
+               help="with --target-ms: time candidates (batch 1) in eager PyTorch (default) or in onnxruntime on "
+               "the exported ONNX network (one CPU thread; needs onnx and onnxruntime)")
     c.key_flag(g, "--w", key="search.w", type=float, help="reward exponent (default -0.07)")
     c.key_flag(g, "--constraint", key="search.constraint", help="soft (alpha=beta=w) or hard (alpha=0, beta=-1)")
     c.key_flag(g, "--mode", key="search.mode", help="reward (one objective) or pareto (accuracy up, cost down)")
@@ -58,8 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(g, "--population", key="search.population", type=int, help="NSGA-II / evolution population")
     g.add_argument("--no-prune", dest="search.prune", action="store_const", const=False,
                    help="never stop candidates early [search.prune]")
-    c.key_flag(g, "--trainer", key="search.trainer", help="train, or surrogate (a seeded synthetic accuracy for "
-               "testing strategies; no data)")
+    c.key_flag(g, "--trainer", key="search.trainer", help="train (default on network spaces), surrogate (a seeded "
+               "synthetic accuracy for testing strategies; no data) or table (a benchmark space's lookup: the "
+               "default on --space nasbench201, with --dataset cifar10, cifar100 or imagenet16-120)")
     c.key_flag(g, "--storage", key="search.storage", help="Optuna storage: sqlite:///PATH.db, another SQLAlchemy "
                "URL or PATH.journal (default: sqlite:///OUT/study.db)")
     c.key_flag(g, "--study", key="search.study", help="study name in the storage (default: search)")

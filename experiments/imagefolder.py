@@ -1,0 +1,370 @@
+"""Streaming image folders: an index of files, per-image decoding and transforms in DataLoader workers.
+
+An ImageFolder is never decoded into memory as a whole. :func:`index_imagefolder` lists the
+files and labels (no pixels); :class:`StreamLoader` is a ``torch.utils.data.DataLoader`` whose
+worker processes (``num_workers`` = the run's ``loader_workers``) read each file, decode it
+(``simplejpeg``, i.e. libjpeg-turbo, for JPEG: 1.3x Pillow at 500x375 and 4.8x at 32x32 on this
+machine; Pillow for PNG, grey, CMYK, palette and alpha images) and apply an
+:class:`~experiments.transforms.ImageTransform` to it: the papers' crop taken **from its native
+pixels** at the run's resolution, a flip, and AutoAugment / RandAugment drawn for that one
+image. Batches travel as uint8 ``(N, R, R, 3)`` (pinned on CUDA, copied non-blocking) and are
+normalised after the copy as a channels_last float batch.
+
+The geometry (``inception`` or ``small``) is chosen per data set from the median shorter side
+of a sample (:func:`survey`, :data:`SMALL_SIDE`); see :mod:`experiments.transforms` and
+``docs/data.md``.
+
+Randomness of image ``i`` in epoch ``e`` is drawn from ``(seed, e, i)`` alone, so the batches do
+not depend on the number of workers and a resumed run sees the augmentations an uninterrupted
+one would.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from experiments.transforms import ImageTransform
+
+LAYOUT = ("PATH/train/<class>/*.jpg|*.png with PATH/val/<class>/ or PATH/test/<class>/, "
+          "or PATH/<class>/ directly (a test split is then carved)")
+#: Image files, compared lower-cased (ImageNet's ``.JPEG`` counts).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+EVAL_SPLITS = ("val", "test")  #: names of the evaluation split next to ``train/``, in order of preference
+SMALL_SIDE = 64  #: sets whose median shorter side is at most this many pixels get the CIFAR geometry
+STATS_IMAGES = 512  #: images decoded for the normalisation statistics and the size survey
+STATS_SIDE = 64  #: the statistics are taken on images reduced to about this shorter side
+
+
+class BadImage(ValueError):
+    """A file that cannot be decoded (skipped and counted, or an error with ``data.strict``)."""
+
+
+@dataclass(frozen=True, eq=False)
+class FileSplit:
+    """Files (paths relative to ``root``, as a bytes array: no per-entry Python objects for
+    workers to touch) and their int64 labels. Holds no pixels, unless ``pixels`` (an
+    :class:`experiments.decoded.DecodedImages` memory map) holds them decoded: image ``i`` is
+    then ``pixels[rows[i]]``. With ``spans`` (int64 ``(N, 2)``: offset and size) the files are
+    members of tar shards (:mod:`experiments.shards`): ``paths[i]`` is ``SHARD.tar/MEMBER``."""
+
+    root: str
+    paths: np.ndarray
+    labels: Tensor
+    pixels: Any = None
+    rows: np.ndarray | None = None
+    spans: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        assert self.paths.dtype.kind == "S" and self.labels.dtype == torch.int64
+        assert len(self.paths) == len(self.labels)
+        assert (self.pixels is None) == (self.rows is None)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: Tensor) -> FileSplit:
+        idx = index.numpy()
+        rows = None if self.rows is None else self.rows[idx]
+        spans = None if self.spans is None else self.spans[idx]
+        return FileSplit(self.root, self.paths[idx], self.labels[index], self.pixels, rows, spans)
+
+    def path(self, i: int) -> str:
+        return os.path.join(self.root, os.fsdecode(self.paths[i]))
+
+    def read(self, i: int) -> np.ndarray:
+        """Image ``i``, RGB uint8 ``(H, W, 3)`` at native size: from the decoded cache, or decoded now."""
+        if self.rows is not None:
+            return np.asarray(self.pixels[int(self.rows[i])])
+        if self.spans is not None:
+            offset, size = (int(v) for v in self.spans[i])
+            with open(self.path(i).rsplit("/", 1)[0], "rb") as f:
+                f.seek(offset)
+                return decode(self.path(i), f.read(size))
+        return decode(self.path(i))
+
+
+# ---------------------------------------------------------------- index
+
+
+def _class_dirs(root: Path) -> list[str]:
+    names = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+    if not names:
+        raise ValueError(f"imagefolder directory {str(root)!r} has no class subdirectories: expected {LAYOUT}")
+    return names
+
+
+def _list_split(root: Path, classes: list[str]) -> FileSplit:
+    paths: list[str] = []
+    labels: list[int] = []
+    for label, name in enumerate(classes):
+        cdir = root / name
+        if not cdir.is_dir():
+            raise ValueError(f"imagefolder split {str(root)!r} lacks class directory {name!r}: "
+                             f"every split needs the same classes")
+        files = sorted(e.name for e in os.scandir(cdir)
+                       if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and e.is_file())
+        if not files:
+            raise ValueError(f"class directory {str(cdir)!r} has no image files "
+                             f"({', '.join(sorted(IMAGE_SUFFIXES))}, any case): expected {LAYOUT}")
+        paths += [f"{name}/{f}" for f in files]
+        labels += [label] * len(files)
+    return FileSplit(str(root), np.array([os.fsencode(p) for p in paths]), torch.tensor(labels, dtype=torch.int64))
+
+
+def index_imagefolder(root: str | Path) -> tuple[FileSplit, FileSplit | None, tuple[str, ...]]:
+    """(training files, evaluation files or None, class names) of an ImageFolder tree.
+
+    Layouts: ``PATH/train`` with ``PATH/val`` or ``PATH/test`` (``val`` preferred when both
+    exist), or the class directories directly under ``PATH`` (evaluation ``None``: the caller
+    carves a test split). Class names are the sorted subdirectory names of the training split.
+
+    Raises:
+        ValueError: a missing directory, ``train/`` without ``val/``/``test/``, a class missing
+            from or extra in the evaluation split, or a class without image files.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"imagefolder directory {str(root)!r} does not exist: expected {LAYOUT}")
+    if (root / "train").is_dir():
+        evals = [root / s for s in EVAL_SPLITS if (root / s).is_dir()]
+        if not evals:
+            raise ValueError(f"imagefolder directory {str(root)!r} has train/ but neither val/ nor test/: "
+                             f"expected {LAYOUT}")
+        classes = _class_dirs(root / "train")
+        extra = sorted(set(_class_dirs(evals[0])) - set(classes))
+        if extra:
+            raise ValueError(f"imagefolder split {str(evals[0])!r} has class {extra[0]!r} that train/ lacks: "
+                             f"every split needs the same classes")
+        return _list_split(root / "train", classes), _list_split(evals[0], classes), tuple(classes)
+    classes = _class_dirs(root)
+    return _list_split(root, classes), None, tuple(classes)
+
+
+def looks_like_imagefolder(root: str | Path) -> bool:
+    """True when ``root`` has a ``train/`` directory (the ImageFolder layout of a named set)."""
+    return (Path(root) / "train").is_dir()
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def decode(path: str, data: bytes | None = None) -> np.ndarray:
+    """RGB uint8 ``(H, W, 3)`` at native size: simplejpeg for RGB/grey JPEG, else Pillow
+    (PNG, CMYK JPEG, palette, alpha). Raises :class:`BadImage` naming a file that cannot be decoded.
+    ``data``: the file's bytes when already read (a member of a tar shard, named by ``path``)."""
+    if data is None:
+        with open(path, "rb") as f:
+            data = f.read()
+    if data[:3] == b"\xff\xd8\xff":
+        import simplejpeg
+
+        try:
+            return simplejpeg.decode_jpeg(data, colorspace="RGB")
+        except ValueError:  # CMYK/YCCK or a recoverable libjpeg warning: Pillow decides below
+            pass
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise BadImage(f"cannot decode image {path!r} ({type(e).__name__}: {e}): fix or remove the file "
+                       f"(or leave data.strict off to skip it)") from None
+
+
+def _reduced(img: np.ndarray, side: int) -> np.ndarray:
+    k = min(img.shape[0], img.shape[1]) // side
+    return img if k < 2 else img[: img.shape[0] // k * k, : img.shape[1] // k * k].reshape(
+        img.shape[0] // k, k, img.shape[1] // k, k, 3).mean((1, 3))
+
+
+class Survey(NamedTuple):
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    side: int  #: median shorter side
+    nbytes: float  #: mean decoded bytes of an image (H x W x 3)
+
+
+def survey(split: FileSplit, *, n: int = STATS_IMAGES, seed: int = 0) -> Survey:
+    """Mean, std, median shorter side and mean decoded size from ``n`` images drawn with ``seed``
+    (files that cannot be decoded are passed over: the loader skips or rejects them).
+
+    Mean and standard deviation are per channel in [0, 1] units, over the pixels of each image
+    block-averaged to about :data:`STATS_SIDE` px (cheap for large images; the mean is unchanged
+    and the spread barely)."""
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(split), size=min(n, len(split)), replace=False)
+    s1, s2, count, sides, nbytes = np.zeros(3), np.zeros(3), 0, [], []
+    for i in pick:
+        try:
+            img = split.read(int(i))
+        except BadImage:
+            continue
+        sides.append(min(img.shape[:2]))
+        nbytes.append(img.size)
+        px = _reduced(img, STATS_SIDE).reshape(-1, 3).astype(np.float64) / 255
+        s1 += px.sum(0)
+        s2 += (px * px).sum(0)
+        count += len(px)
+    if not count:
+        raise ValueError(f"none of {len(pick)} sampled images under {split.root!r} can be decoded: "
+                         f"check the files (effnas data info)")
+    mean = s1 / count
+    std = np.sqrt(np.maximum(s2 / count - mean * mean, 1e-6))
+    m, s = mean.tolist(), std.tolist()
+    return Survey((m[0], m[1], m[2]), (s[0], s[1], s[2]), int(np.median(sides)), float(np.mean(nbytes)))
+
+
+# ---------------------------------------------------------------- loading
+
+
+class _Images(torch.utils.data.Dataset[tuple[Tensor, int, int]]):
+    """Indexed by ``(index, epoch)`` so the transform's randomness is a function of both. An
+    undecodable file gives an empty image, dropped by :func:`_collate` and reported to the main
+    process (which warns or, with ``data.strict``, raises a one-line error naming the file)."""
+
+    def __init__(self, split: FileSplit, transform: ImageTransform) -> None:
+        self.split, self.transform = split, transform
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[Tensor, int, int]:
+        i, epoch = key
+        try:
+            img = self.split.read(i)
+        except BadImage:
+            return torch.empty(0, dtype=torch.uint8), -1, i
+        return self.transform(img, epoch, i), int(self.split.labels[i]), i
+
+
+def _collate(items: list[tuple[Tensor, int, int]]) -> tuple[Tensor, Tensor, Tensor]:
+    """(images, labels, indices of the skipped files) of one batch."""
+    good = [(x, y) for x, y, _ in items if y >= 0]
+    skipped = torch.tensor([i for _, y, i in items if y < 0], dtype=torch.int64)
+    if not good:
+        return torch.empty(0, dtype=torch.uint8), torch.empty(0, dtype=torch.int64), skipped
+    return torch.stack([x for x, _ in good]), torch.tensor([y for _, y in good], dtype=torch.int64), skipped
+
+
+class EpochBatches(torch.utils.data.Sampler[list[tuple[int, int]]]):
+    """Batches of ``(index, epoch)``: the order of epoch ``e`` is a permutation seeded with
+    ``(seed, e)`` only (the in-memory loader's rule). Set :attr:`epoch` before iterating."""
+
+    def __init__(self, n: int, *, batch_size: int, shuffle: bool, drop_last: bool, seed: int) -> None:
+        self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
+        self.drop_last = drop_last and n > batch_size
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def __iter__(self) -> Any:
+        e = self.epoch
+        order = (torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + e))
+                 if self.shuffle else torch.arange(self.n))  # int64 tensor: 8 bytes an image, no Python ints
+        for b in range(len(self)):
+            yield [(i, e) for i in order[b * self.batch_size:(b + 1) * self.batch_size].tolist()]
+
+
+def default_workers() -> int:
+    """Worker processes when the run does not say: half the cores (the rest train), at most 8;
+    none on 1-2 cores, where training already uses every core and a worker only adds the
+    inter-process copy (``bench/data_throughput.py``: CIFAR-10 at 32 px 5,700 img/s in the
+    main process vs 3,700 with 1 or 2 workers on this 2-core machine)."""
+    cpus = os.cpu_count() or 1
+    return 0 if cpus <= 2 else min(8, cpus // 2)
+
+
+class StreamLoader:
+    """Batches of a :class:`FileSplit`, decoded and transformed per image in worker processes.
+
+    The same surface as :class:`experiments.data.Loader` (``len``, ``num_images``,
+    ``epoch(e)``). ``workers`` processes (0: the main process) are started on the first epoch
+    and kept (persistent) for the next ones; on CUDA batches are pinned and copied
+    non-blocking, then converted to float, normalised with ``mean``/``std`` and made
+    channels_last on the device. A file that cannot be decoded is named in a warning (once) and
+    left out of its batch (:attr:`skipped` collects the paths); ``strict``: a one-line
+    :class:`BadImage` instead.
+    """
+
+    def __init__(self, split: FileSplit, *, transform: ImageTransform, mean: tuple[float, ...],
+                 std: tuple[float, ...], batch_size: int, shuffle: bool = False, drop_last: bool = False,
+                 seed: int = 0, device: torch.device | str = "cpu", channels_last: bool = True,
+                 workers: int | None = None, prefetch: int = 4, strict: bool = False) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        workers = default_workers() if workers is None else workers
+        if workers < 0:
+            raise ValueError(f"loader_workers must be >= 0, got {workers}")
+        self.transform, self.workers, self.batch_size = transform, workers, batch_size
+        self.device = torch.device(device)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.sampler = EpochBatches(len(split), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+                                    seed=seed)
+        self.split, self.strict, self.skipped = split, strict, set[str]()  # skipped: undecodable files' paths
+        self.loader = torch.utils.data.DataLoader(
+            _Images(split, transform), batch_sampler=self.sampler, num_workers=workers, collate_fn=_collate,
+            pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
+            prefetch_factor=prefetch if workers > 0 else None)
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1) * 255
+        self.n = len(split)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    @property
+    def num_images(self) -> int:
+        return len(self) * self.batch_size if self.sampler.drop_last else self.n
+
+    def epoch(self, epoch: int = 0) -> Any:
+        self.sampler.epoch = epoch
+        for x, y, bad in self.loader:  # x: uint8 (N, R, R, 3)
+            for i in bad.tolist():
+                path = self.split.path(i)
+                if self.strict:
+                    raise BadImage(f"cannot decode image {path!r}: fix or remove the file "
+                                   f"(or leave data.strict off to skip it)")
+                if path not in self.skipped:
+                    self.skipped.add(path)
+                    warnings.warn(f"skipped undecodable image {path!r} (data.strict = true makes it an error)",
+                                  stacklevel=2)
+            if not len(y):
+                continue
+            x = x.to(self.device, non_blocking=True).permute(0, 3, 1, 2)  # a channels_last view
+            x = x.contiguous(memory_format=self.memory_format).float().sub_(self.mean).div_(self.std)
+            yield x, y.to(self.device, non_blocking=True)
+
+
+# ---------------------------------------------------------------- archives
+
+
+def unpack(archive: str | Path, cache_dir: str | Path | None = None) -> Path:
+    """Unpack a ``.tar.gz`` ImageFolder once into ``cache_dir`` (default ``$EFFNAS_CACHE`` or
+    ``~/.cache/effnas``)/``data/<archive stem>-<size>``, and return the directory it holds.
+    A marker file records a finished unpack; a partial one is redone."""
+    archive = Path(archive)
+    if not archive.is_file():
+        raise ValueError(f"archive {str(archive)!r} does not exist: give the path of a .tar.gz ImageFolder")
+    base = Path(cache_dir or os.environ.get("EFFNAS_CACHE") or Path.home() / ".cache" / "effnas")
+    stem = archive.name.removesuffix(".gz").removesuffix(".tar").removesuffix(".tgz")
+    dest = base / "data" / f"{stem}-{archive.stat().st_size}"
+    done = dest / ".unpacked"
+    if not done.is_file():
+        dest.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(archive) as tar:
+            tar.extractall(dest, filter="data")
+        done.write_text(str(archive))
+    tops = [p for p in dest.iterdir() if p.is_dir()]
+    return tops[0] if len(tops) == 1 else dest
