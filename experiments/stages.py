@@ -85,7 +85,7 @@ def search(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False, quie
     (nothing to choose from) or more than ``search.max_failed_share`` of the trials failed."""
     if cfg.search.trials < 1:
         raise ValueError("search.trials is 0: nothing to search (give --trials N, or use train.model as the baseline)")
-    if cfg.search.trainer == "train":
+    if plan.search_trainer(cfg) == "train":
         check_dataset(cfg.data.dataset)
     check_cluster(cfg)
     out = guard.out_dir(out)
