@@ -161,3 +161,19 @@ def test_a_closed_ray_port_fails_at_once_and_a_silent_one_within_the_timeout() -
         probe_address(f"127.0.0.1:{srv.getsockname()[1]}", timeout=2)
     with pytest.raises(ValueError, match="is not HOST:PORT"):
         probe_address("nonsense")
+
+
+def test_a_finished_run_of_another_config_is_kept_not_cleared(tmp_path: Path) -> None:
+    from experiments.config import DataConfig, JobConfig, TrainConfig
+    from experiments.training import train
+
+    data = DataConfig(dataset="digits", data_fraction=0.2)
+    recipe = TrainConfig(model="tiny", epochs=1, batch_size=64, threads=1)
+    m = train(JobConfig.make(data, recipe, out_dir=str(tmp_path), quiet=True))
+    assert m["status"] == "completed"
+    before = (tmp_path / "metrics.json").read_text()
+    other = JobConfig.make(data, TrainConfig(model="tiny", epochs=2, batch_size=64, threads=1), out_dir=str(tmp_path),
+                           quiet=True)
+    with pytest.raises(ValueError, match="holds a finished run of a different config: choose another --out"):
+        train(other)
+    assert (tmp_path / "metrics.json").read_text() == before and (tmp_path / "last.pt").exists()
