@@ -271,6 +271,11 @@ class SearchConfig(Section):
         trainer: ``train``, ``surrogate`` (a seeded synthetic accuracy, for testing strategies) or
             ``table`` (a benchmark space's lookup, e.g. ``nasbench201``); ``None``: ``table`` for
             benchmark spaces, ``train`` otherwise.
+        estimator: ``train`` (the candidates' ``trainer``) or ``proxy:NAME``: score each candidate
+            at initialisation with a zero-cost proxy (``synflow``, ``jacob_cov``, ``naswot``,
+            ``grad_norm``, ``snip``, ``grasp``, ``fisher``) on one minibatch of ``search.train.batch_size``
+            training images; its "accuracy" is the score's rank among 16 random candidates
+            (``docs/zerocost.md``). Benchmark spaces take the images from ``--dataset cifar10:PATH``.
         max_failed_share: the search stops with an error when more than this share of trials failed.
         storage: an Optuna storage URL; ``None``: ``search/study.db`` in the run directory.
         study: the study name (a rerun with the same storage and study resumes).
@@ -291,6 +296,7 @@ class SearchConfig(Section):
     population: int = 20
     prune: bool = True
     trainer: str | None = None
+    estimator: str = "train"
     max_failed_share: float = 0.5
     storage: str | None = None
     study: str = "search"
@@ -307,6 +313,9 @@ class SearchConfig(Section):
         choice("search.mode", self.mode, ("reward", "pareto"))
         if self.trainer is not None:
             choice("search.trainer", self.trainer, ("train", "surrogate", "table"))
+        from experiments.estimators import parse_estimator
+
+        parse_estimator(self.estimator)
         positive("search.resolution", self.resolution)
         positive("search.population", self.population)
         fraction("search.max_failed_share", self.max_failed_share)

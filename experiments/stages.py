@@ -30,6 +30,14 @@ def trainer(cfg: ExperimentConfig | None = None) -> TrainerFn:
     """``experiments.training.train_fn``; for a search (``cfg`` given) the trainer of
     :func:`experiments.plan.search_trainer`: the surrogate, or a benchmark table's lookup."""
     name = plan.search_trainer(cfg) if cfg is not None else "train"
+    if name == "proxy":
+        from experiments.estimators import ProxyTrainer, parse_estimator
+        from nas import get_space
+
+        assert cfg is not None
+        proxy = parse_estimator(cfg.search.estimator)
+        assert proxy is not None
+        return ProxyTrainer(get_space(cfg.search.space), proxy)
     if name == "surrogate":
         from nas import SurrogateTrainer
 

@@ -79,7 +79,7 @@ def synflow(model: nn.Module, x: Tensor, y: Tensor) -> float:
             p.abs_()
     net.zero_grad()
     net(torch.ones((1, *x.shape[1:]), dtype=torch.float64, device=x.device)).sum().backward()
-    total = sum(float((m.weight * m.weight.grad).abs().sum()) for m in _layers(net) if m.weight.grad is not None)
+    total = sum(float((m.weight.detach() * m.weight.grad).abs().sum()) for m in _layers(net) if m.weight.grad is not None)
     return _finite(total)
 
 
@@ -109,7 +109,7 @@ def gradient_proxies(model: nn.Module, x: Tensor, y: Tensor) -> dict[str, float]
             h.remove()
     graded = [m.weight for m in layers if m.weight.grad is not None]
     return {"grad_norm": _finite(sum(float(w.grad.norm()) for w in graded)),  # type: ignore[union-attr]
-            "snip": _finite(sum(float((w * w.grad).abs().sum()) for w in graded)),
+            "snip": _finite(sum(float((w.detach() * w.grad).abs().sum()) for w in graded)),  # type: ignore[operator]
             "fisher": _finite(float(sum(fish, torch.zeros((), device=x.device))))}
 
 
@@ -149,8 +149,11 @@ def jacobian_proxies(model: nn.Module, x: Tensor, y: Tensor) -> dict[str, float]
     k = torch.zeros((n, n), dtype=torch.float64, device=x.device)
 
     def hook(_m: nn.Module, inp: tuple[Tensor, ...], _out: Tensor) -> None:
-        c = (inp[0].detach().reshape(n, -1) > 0).double()
-        k.add_(c @ c.t()).add_((1 - c) @ (1 - c).t())
+        # agreements = c c^T + (1 - c)(1 - c)^T = 2 c c^T + F - r_i - r_j (r: active units per
+        # image); float32 counts are exact below 2^24 units per layer, summed in float64.
+        c = (inp[0].detach().reshape(n, -1) > 0).float()
+        r = c.sum(1, dtype=torch.float64)
+        k.add_(2 * (c @ c.t()).double() + c.shape[1] - r[:, None] - r[None, :])
 
     handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.ReLU | nn.ReLU6)]
     x = x.detach().clone().requires_grad_(True)

@@ -31,7 +31,7 @@ SPECIAL: dict[str, Any] = {
     "train.bn_momentum": 0.05, "train.dropout": 0.3, "train.init_from": "weights.pt",
     "train.drop_connect_rate": 0.1, "train.max_minutes": 5.0,
     "search.space": "tiny", "search.strategy": "tpe", "search.cost": "latency", "search.mode": "pareto",
-    "search.constraint": "hard", "search.trainer": "surrogate", "search.storage": "sqlite:////tmp/other.db",
+    "search.constraint": "hard", "search.trainer": "surrogate", "search.estimator": "proxy:synflow", "search.storage": "sqlite:////tmp/other.db",
     "search.study": "other", "search.resolution": 20, "search.train.warmup_epochs": 0.3,
     "search.train.batch_size": 32,
     "grid.target": 2.2, "grid.step": 0.1, "grid.seeds": (0, 1), "grid.depth_rounding": "ceil",
