@@ -88,7 +88,7 @@ def run(out: Path, n: int, batch: int, seed: int, proxies: list[str], archive: P
             row: dict[str, object] = {"arch": arch, "val_accuracy": round(rec.mean_accuracy, 6),
                                       "params_table": round(rec.params_m * 1e6),
                                       "params_built": sum(p.numel() for p in net.parameters())}
-            for group, members in GROUPS.items():  # each pass timed in wall-clock and CPU time
+            for members in GROUPS.values():  # each pass timed in wall-clock and CPU time
                 wanted = [p for p in members if p in proxies]
                 if wanted:
                     t0, c0 = time.perf_counter(), time.process_time()
@@ -129,12 +129,40 @@ def report(out: Path, batch: int, seed: int) -> str:
         ms = np.array([float(r[f"{p}_ms"]) for r in rows]) if p != "params" else None
         lines.append(f"| {p} | {rho:.3f} | {tau:.3f} | {pub if pub is not None else '-'} | "
                      + (f"{np.median(ms):.0f} | {ms.mean():.0f} |" if ms is not None else "0 (table) | - |"))
+    inf = {p: sum(float(r[p]) == float("-inf") for r in rows) for p in proxies}
     lines += ["", "grad_norm, snip and fisher share one forward/backward pass, jacob_cov and naswot another: their "
-              "ms are the shared pass's (what one of them costs alone). `params` is the table's parameter count, "
-              "a zero-cost baseline every proxy should beat. Published values are Spearman only."]
+              "ms are the shared pass's (what one of them costs alone), wall-clock on the shared machine. `params` is "
+              "the table's parameter count, a zero-cost baseline every proxy should beat. Published values are "
+              "Spearman only. Cells scored -inf (output independent of the input, ranked lowest): "
+              + ", ".join(f"{p} {n}" for p, n in inf.items() if n) + "."]
+    timing = out / "timing.csv"
+    if timing.is_file():
+        lines += _timing(list(csv.DictReader(open(timing))))
     text = "\n".join(lines) + "\n"
     (out / "report.md").write_text(text)
     return text
+
+
+def _timing(rows: list[dict[str, str]]) -> list[str]:
+    """The cost table of a separate run with CPU times (and grasp, left out of the main run)."""
+    from scipy.stats import kendalltau, spearmanr
+
+    acc = np.array([float(r["val_accuracy"]) for r in rows])
+    lines = ["", f"## Cost per candidate ({len(rows)} other random cells, seed 1, every proxy)", "",
+             "CPU time counts only this process's work (the machine was shared by other jobs, so wall-clock "
+             "was 2-5x longer). grasp is in this run only (one gradient plus a Hessian-vector product); its "
+             f"correlation below is over these {len(rows)} cells.", "",
+             "| proxy | CPU ms per cell (median) | wall ms per cell (median) | Spearman rho | Kendall tau |",
+             "|---|---|---|---|---|"]
+    for p in PROXIES:
+        if f"{p}_cpu_ms" not in rows[0]:
+            continue
+        v = np.array([float(r[p]) for r in rows])
+        cpu = np.median([float(r[f"{p}_cpu_ms"]) for r in rows])
+        wall = np.median([float(r[f"{p}_ms"]) for r in rows])
+        lines.append(f"| {p} | {cpu:.0f} | {wall:.0f} | {spearmanr(v, acc).statistic:.3f} | "
+                     f"{kendalltau(v, acc).statistic:.3f} |")
+    return lines
 
 
 def main() -> None:

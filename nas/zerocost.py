@@ -38,6 +38,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Iterable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +52,11 @@ LAYERS = (nn.Conv2d, nn.Linear)
 
 def _layers(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, LAYERS)]
+
+
+def _weights(model: nn.Module) -> list[Tensor]:
+    """The weights of every conv / linear layer."""
+    return [cast(Tensor, m.weight) for m in _layers(model)]
 
 
 def _finite(value: float) -> float:
@@ -79,7 +85,7 @@ def synflow(model: nn.Module, x: Tensor, y: Tensor) -> float:
             p.abs_()
     net.zero_grad()
     net(torch.ones((1, *x.shape[1:]), dtype=torch.float64, device=x.device)).sum().backward()
-    total = sum(float((m.weight.detach() * m.weight.grad).abs().sum()) for m in _layers(net) if m.weight.grad is not None)
+    total = math.fsum(float((w.detach() * w.grad).abs().sum()) for w in _weights(net) if w.grad is not None)
     return _finite(total)
 
 
@@ -99,17 +105,16 @@ def gradient_proxies(model: nn.Module, x: Tensor, y: Tensor) -> dict[str, float]
         if out.requires_grad:
             out.register_hook(keep(out))
 
-    layers = _layers(net)
-    handles = [m.register_forward_hook(hook) for m in layers]
+    handles = [m.register_forward_hook(hook) for m in _layers(net)]
     try:
         net.zero_grad()
         _loss(net, x, y).backward()
     finally:
         for h in handles:
             h.remove()
-    graded = [m.weight for m in layers if m.weight.grad is not None]
-    return {"grad_norm": _finite(sum(float(w.grad.norm()) for w in graded)),  # type: ignore[union-attr]
-            "snip": _finite(sum(float((w.detach() * w.grad).abs().sum()) for w in graded)),  # type: ignore[operator]
+    graded = [(w.detach(), w.grad) for w in _weights(net) if w.grad is not None]
+    return {"grad_norm": _finite(math.fsum(float(g.norm()) for _, g in graded)),
+            "snip": _finite(math.fsum(float((w * g).abs().sum()) for w, g in graded)),
             "fisher": _finite(float(sum(fish, torch.zeros((), device=x.device))))}
 
 
@@ -131,14 +136,14 @@ def fisher(model: nn.Module, x: Tensor, y: Tensor) -> float:
 def grasp(model: nn.Module, x: Tensor, y: Tensor) -> float:
     """-theta * Hg with g the loss gradient (one gradient, then a Hessian-vector product)."""
     net = copy.deepcopy(model).train()
-    weights = [m.weight for m in _layers(net)]
+    weights = _weights(net)
     g = torch.autograd.grad(_loss(net, x, y), weights, allow_unused=True)
     grads = torch.autograd.grad(_loss(net, x, y), weights, create_graph=True, allow_unused=True)
     z = sum(((gw.detach() * gf).sum() for gw, gf in zip(g, grads, strict=True) if gw is not None and gf is not None),
             torch.zeros((), device=x.device))
     net.zero_grad()
     z.backward()
-    return _finite(sum(float((-w.detach() * w.grad).sum()) for w in weights if w.grad is not None))
+    return _finite(math.fsum(float((-w.detach() * w.grad).sum()) for w in weights if w.grad is not None))
 
 
 def jacobian_proxies(model: nn.Module, x: Tensor, y: Tensor) -> dict[str, float]:
@@ -245,5 +250,5 @@ def quantile(value: float, reference: Iterable[float]) -> float:
     return (below + ties / 2 + 0.5) / (len(ref) + 1)
 
 
-__all__ = ["GROUPS", "PROXIES", "check_name", "compute", "gradient_proxies", "jacobian_proxies", "fisher", "grad_norm", "grasp", "jacob_cov", "naswot", "quantile",
-           "score", "snip", "synflow"]
+__all__ = ["GROUPS", "PROXIES", "check_name", "compute", "fisher", "grad_norm", "gradient_proxies", "grasp",
+           "jacob_cov", "jacobian_proxies", "naswot", "quantile", "score", "snip", "synflow"]

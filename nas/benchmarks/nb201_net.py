@@ -108,13 +108,15 @@ def build_cell_network(ops: Mapping[str, Any], *, num_classes: int = 10) -> Cell
     """The NAS-Bench-201 network of cell ``ops`` (the 6 ``edge_i_j`` choices).
 
     >>> from nas.benchmarks.nasbench201 import parse_arch
-    >>> net = build_cell_network(parse_arch("|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"))
+    >>> cell = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"
+    >>> net = build_cell_network(parse_arch(cell))
     >>> net(torch.zeros(2, 3, 32, 32)).shape
     torch.Size([2, 10])
     """
     missing = [p for p in PARAMS if p not in ops]
     if missing:
-        raise ValueError(f"a NAS-Bench-201 cell needs all 6 edges: {missing[0]!r} is missing (give {', '.join(PARAMS)})")
+        raise ValueError(f"a NAS-Bench-201 cell needs all 6 edges: {missing[0]!r} is missing "
+                         f"(give {', '.join(PARAMS)})")
     return CellNetwork(ops, num_classes=num_classes)
 
 
