@@ -31,8 +31,10 @@ from nas.zerocost import check_name, quantile, score
 
 #: Random candidates of the space whose scores rank a candidate's (its "accuracy").
 REFERENCE = 16
-#: Input pixels of NAS-Bench-201's networks.
+#: Input pixels of NAS-Bench-201's networks (ImageNet16-120: 16; other data sets: 32). The images
+#: of ``imagenet16-120:PATH`` are read as ``imagefolder:PATH``.
 CELL_RESOLUTION = 32
+CELL_RESOLUTIONS = {"imagenet16-120": 16}
 
 
 def parse_estimator(text: str) -> str | None:
@@ -79,10 +81,13 @@ class ProxyTrainer:
     def _data(self, config: dict[str, Any]) -> tuple[str, int]:
         dataset = str(config["dataset"])
         if isinstance(self.space, CellSpace):
-            if ":" not in dataset:
+            table, sep, path = dataset.partition(":")
+            if not sep or not path:
                 raise ValueError(f"a proxy on {self.space.name} scores real images: give --dataset {dataset}:PATH "
                                  f"(the data set's images; {dataset} names the table)")
-            return dataset, CELL_RESOLUTION
+            if table in ("cifar10", "cifar100"):
+                return dataset, CELL_RESOLUTION
+            return f"imagefolder:{path}", CELL_RESOLUTIONS.get(table, CELL_RESOLUTION)
         return dataset, int(config["resolution"])
 
     def _network(self, model: Any, num_classes: int, resolution: int, seed: int) -> nn.Module:
