@@ -17,6 +17,7 @@ candidate's score is deterministic. On a benchmark space the images come from th
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
@@ -142,4 +143,33 @@ class ProxyTrainer:
                 "images_per_second": None}
 
 
-__all__ = ["REFERENCE", "ProxyTrainer", "minibatch", "parse_estimator"]
+
+
+@dataclass
+class Prefiltered:
+    """A trainer behind a zero-cost pre-filter (``search.prefilter``): ``proxy`` scores the
+    candidate first; below the top ``keep`` share of its reference sample (quantile < 1 - keep) it
+    is not trained (``status=filtered``), otherwise ``inner`` trains it. ``config["prefilter"]``
+    (``{"proxy", "keep", "batch_size"}``, from :func:`experiments.plan.search_plan`) is removed
+    before ``inner`` sees the config."""
+
+    inner: Callable[..., dict[str, Any]]
+    proxy: ProxyTrainer
+
+    @staticmethod
+    def reference_size(keep: float) -> int:
+        """Enough reference candidates to resolve a ``keep`` share (at least :data:`REFERENCE`)."""
+        return max(REFERENCE, math.ceil(2 / keep))
+
+    def __call__(self, config: dict[str, Any], *,
+                 on_epoch: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+        pf = config["prefilter"]
+        rest = {k: v for k, v in config.items() if k != "prefilter"}
+        scored = self.proxy({**rest, "batch_size": pf["batch_size"]})
+        if scored["val_accuracy"] < 1.0 - float(pf["keep"]):
+            return {"status": "filtered", "val_accuracy": None, "test_accuracy": None,
+                    "proxy_score": scored["proxy_score"], "train_seconds": scored["train_seconds"]}
+        return {**self.inner(rest, on_epoch=on_epoch), "proxy_score": scored["proxy_score"]}
+
+
+__all__ = ["REFERENCE", "Prefiltered", "ProxyTrainer", "minibatch", "parse_estimator"]

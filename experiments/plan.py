@@ -141,6 +141,12 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
                  "data_fraction": s.train.data_fraction, "threads": cfg.train.threads}
     else:  # no training: what the surrogate or the table reads
         train = {"dataset": cfg.data.dataset, "epochs": s.train.epochs}
+    if s.prefilter is not None:  # experiments.estimators.Prefiltered reads and removes it
+        if isinstance(space, CellSpace) and ":" not in cfg.data.dataset:
+            raise ValueError(f"search.prefilter = {s.prefilter!r} on {space.name} scores real images: give --dataset "
+                             f"{cfg.data.dataset}:PATH (the images; {cfg.data.dataset} still names the table)")
+        train["prefilter"] = {"proxy": s.prefilter, "keep": s.prefilter_keep,
+                              "batch_size": s.train.batch_size or cfg.train.batch_size}
     return SearchConfig(space=space, objective=objective, strategy=s.strategy, trials=max(s.trials, 1),
                         seed=cfg.run.seed, num_classes=num_classes(cfg), resolution=resolution, storage=storage,
                         study_name=s.study, resume=resume, prune=s.prune, population_size=s.population,

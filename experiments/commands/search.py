@@ -65,6 +65,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                "each candidate at initialisation with a zero-cost proxy on one minibatch (synflow, jacob_cov, naswot, "
                "grad_norm, snip, grasp, fisher; docs/zerocost.md); on --space nasbench201 give --dataset "
                "cifar10:PATH for the images")
+    c.key_flag(g, "--prefilter", key="search.prefilter", help="proxy:NAME: score each candidate with a zero-cost "
+               "proxy first and train only the best --keep share (the others are PRUNED, status=filtered, and do "
+               "not count towards --trials)")
+    c.key_flag(g, "--keep", key="search.prefilter_keep", type=float, help="share of candidates the pre-filter "
+               "trains (default 0.1)")
     c.key_flag(g, "--storage", key="search.storage", help="Optuna storage: sqlite:///PATH.db, another SQLAlchemy "
                "URL or PATH.journal (default: sqlite:///OUT/study.db)")
     c.key_flag(g, "--study", key="search.study", help="study name in the storage (default: search)")

@@ -184,9 +184,38 @@ def test_a_proxy_estimator_searches_nasbench201_on_real_images(tmp_path, cifar10
     (["--space", "tiny", "--estimator", "zero"], "search.estimator must be train or proxy:NAME"),
     (["--space", "tiny", "--trainer", "surrogate", "--estimator", "proxy:snip"], "drop search.trainer = 'surrogate'"),
     (["--space", "nasbench201", "--dataset", "cifar10", "--estimator", "proxy:synflow"], "give --dataset cifar10:PATH"),
+    (["--space", "nasbench201", "--dataset", "cifar10", "--prefilter", "proxy:synflow"], "give --dataset cifar10:PATH"),
+    (["--space", "tiny", "--prefilter", "train"], "search.prefilter must be proxy:NAME"),
+    (["--space", "tiny", "--prefilter", "proxy:snip", "--estimator", "proxy:snip"], "needs search.estimator = train"),
+    (["--space", "tiny", "--prefilter", "proxy:snip", "--keep", "0"], "search.prefilter_keep must be in [0.02, 1]"),
 ])
 def test_bad_estimators_are_one_line_errors(tmp_path, capsys: pytest.CaptureFixture[str], args: list[str],
                                             needle: str) -> None:
     assert main(["search", "--trials", "1", "--quiet", "--out", str(tmp_path / "o"), *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("effnas: error: ") and needle in err[-1], err
+
+
+def test_a_proxy_prefilter_trains_only_the_best_scored_candidates(tmp_path) -> None:
+    import optuna
+
+    out = tmp_path / "pf"
+    assert main(["search", "--space", "tiny", "--dataset", "digits", "--trainer", "surrogate", "--prefilter",
+                 "proxy:synflow", "--keep", "0.5", "--strategy", "random", "--trials", "3", "--target-macs", "1.5M",
+                 "--set", "search.train.batch_size=16", "--quiet", "--out", str(out)]) == 0
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}")
+    trained = [t for t in study.trials if t.user_attrs["status"] == "completed"]
+    filtered = [t for t in study.trials if t.user_attrs["status"] == "filtered"]
+    assert len(trained) == 3 and filtered, "a random sample of 3+ candidates keeps about half"
+    assert all(t.state.name == "PRUNED" and "accuracy" not in t.user_attrs for t in filtered)
+    assert min(t.user_attrs["proxy_score"] for t in trained) > max(t.user_attrs["proxy_score"] for t in filtered)
+
+
+def test_a_prefilter_in_front_of_the_nasbench201_table(tmp_path, cifar10_small: Path) -> None:
+    out = tmp_path / "pf201"
+    assert main(["search", "--space", "nasbench201", "--dataset", f"cifar10:{cifar10_small}", "--prefilter",
+                 "proxy:synflow", "--keep", "0.5", "--strategy", "random", "--trials", "2", "--set",
+                 "search.train.batch_size=16", "--quiet", "--out", str(out)]) == 0
+    rows = _rows(out)
+    assert sum(r["state"] == "COMPLETE" for r in rows) == 2
+    assert all(r["status"] in ("completed", "filtered") for r in rows)
