@@ -159,7 +159,8 @@ def _timing(rows: list[dict[str, str]]) -> list[str]:
                       if f"{p}_cpu_ms" in r])
     lines = ["", f"## Cost per candidate ({len(rows)} other random cells, seed 1, every proxy)", "",
              "CPU time counts only this process's work (the machine was shared by other jobs, so wall-clock "
-             f"was {slow:.1f}x longer, median over cells and passes). grasp is in this run only (one gradient plus a Hessian-vector product); its "
+             f"was {slow:.1f}x longer, median over cells and passes). grasp is in this run only (one gradient "
+             "plus a Hessian-vector product); its "
              f"correlation below is over these {len(rows)} cells.", "",
              "| proxy | CPU ms per cell (median) | wall ms per cell (median) | Spearman rho | Kendall tau |",
              "|---|---|---|---|---|"]

@@ -211,6 +211,7 @@ def test_a_proxy_prefilter_trains_only_the_best_scored_candidates(tmp_path) -> N
     assert min(t.user_attrs["proxy_score"] for t in trained) > max(t.user_attrs["proxy_score"] for t in filtered)
 
 
+@pytest.mark.slow
 def test_a_prefilter_in_front_of_the_nasbench201_table(tmp_path, cifar10_small: Path) -> None:
     out = tmp_path / "pf201"
     assert main(["search", "--space", "nasbench201", "--dataset", f"cifar10:{cifar10_small}", "--prefilter",
