@@ -36,6 +36,8 @@ from experiments.configio import Section, choice, fraction, positive, unit
 AUGMENTS = ("auto", "none", "crop", "crop_flip", "rrc_flip", "randaugment", "autoaugment")
 OPTIMIZERS = ("sgd", "adamw", "rmsprop")
 SCHEDULES = ("cosine", "step", "constant")
+#: How image folders are read (``experiments.folders.PATHS``).
+DATA_PATHS = ("auto", "memory", "stream")
 #: Where named configs (``demo``, ``cifar10``, ``paper``) live.
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -46,7 +48,7 @@ class DataConfig(Section):
 
     Args:
         dataset: ``shapes`` (generated, offline), ``digits``, ``mnist5k``, ``cifar10:PATH``,
-            ``cifar100:PATH`` or ``imagefolder:PATH``.
+            ``cifar100:PATH``, ``imagefolder:PATH`` or ``shards:DIR`` (``effnas data pack``).
         resolution: input pixels of the base network; ``None``: the model's own. Scaled networks
             use their own scaled resolution.
         data_fraction: fraction of the training split used by every full training run.
@@ -56,6 +58,10 @@ class DataConfig(Section):
             main process); in-memory sets load in the main process.
         crop_pct: streamed image folders' evaluation centre crop as a share of the shorter side;
             ``None``: EfficientNet's ``resolution / (resolution + 32)`` (0.875 at 224 px).
+        path: how an image folder is read: ``auto`` (decoded into a shared memory-mapped cache when
+            it holds at most 2 GiB of pixels, else streamed), ``memory`` or ``stream``.
+        strict: an image file that cannot be decoded stops the run (default: named in a warning,
+            skipped and counted as ``skipped_images``).
     """
 
     SECTION: ClassVar[str] = "data"
@@ -66,6 +72,8 @@ class DataConfig(Section):
     val_fraction: float = 0.1
     loader_workers: int = 0
     crop_pct: float | None = None
+    path: str = "auto"
+    strict: bool = False
 
     def __post_init__(self) -> None:
         if not self.dataset:
@@ -77,6 +85,7 @@ class DataConfig(Section):
         positive("data.loader_workers", self.loader_workers, zero=True)
         if self.crop_pct is not None:
             fraction("data.crop_pct", self.crop_pct)
+        choice("data.path", self.path, DATA_PATHS)
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,9 @@ class TrainConfig(Section):
         init_from: pretrained weights to start from (fine-tuning, ``docs/transfer.md``): an effnas
             weights file, a run directory or checkpoint, or ``LAYOUT:PATH`` of a timm, torchvision
             or TF-port checkpoint; the classifier is re-initialised when the class count differs.
+        freeze_backbone: train only the classifier (the head); the backbone's weights and its
+            BatchNorm statistics stay as loaded (BN in eval mode).
+        lr_backbone_mult: the backbone's learning rate is this times the head's (the schedule's).
     """
 
     SECTION: ClassVar[str] = "train"
@@ -148,8 +160,14 @@ class TrainConfig(Section):
     threads: int = 0
     eval_batch_size: int = 512
     init_from: str | None = None
+    freeze_backbone: bool = False
+    lr_backbone_mult: float = 1.0
 
     def __post_init__(self) -> None:
+        positive("train.lr_backbone_mult", self.lr_backbone_mult)
+        if self.freeze_backbone and self.lr_backbone_mult != 1.0:
+            raise ValueError("train.freeze_backbone and train.lr_backbone_mult exclude each other (a frozen backbone "
+                             "does not learn): give one of them")
         if self.init_from is not None and not self.init_from:
             raise ValueError("train.init_from must name weights (a file, a run directory or LAYOUT:PATH), "
                              "or be omitted")
@@ -262,6 +280,8 @@ class SearchConfig(Section):
         cost: what T measures: ``macs`` (EfficientNet) or ``latency`` (MnasNet; ms at batch 1 here,
             or a benchmark table's); ``None``: ``macs`` for network spaces, ``latency`` for tables.
         target: T (MACs, or ms); ``None``: the space's base network's MACs, or a table's median latency.
+        latency_runtime: what times a latency cost: ``torch`` (eager PyTorch, this device) or
+            ``onnxruntime`` (the candidate exported to ONNX, one CPU thread); network spaces only.
         w: the exponent (paper: -0.07).
         constraint: ``soft`` (w on both sides of T) or ``hard`` (MnasNet's 0 / -1: over T rejected).
         mode: ``reward`` (one objective) or ``pareto`` (accuracy up, cost down; NSGA-II, TPE, random).
@@ -294,6 +314,7 @@ class SearchConfig(Section):
     trials: int = 20
     cost: str | None = None
     target: float | None = None
+    latency_runtime: str = "torch"
     w: float = -0.07
     constraint: str = "soft"
     mode: str = "reward"
@@ -316,6 +337,7 @@ class SearchConfig(Section):
             raise ValueError(f"search.w must be <= 0 (a penalty on cost), got {self.w}")
         if self.cost is not None:
             choice("search.cost", self.cost, ("macs", "latency"))
+        choice("search.latency_runtime", self.latency_runtime, ("torch", "onnxruntime"))
         choice("search.constraint", self.constraint, ("soft", "hard"))
         choice("search.mode", self.mode, ("reward", "pareto"))
         if self.trainer is not None:

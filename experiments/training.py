@@ -46,7 +46,7 @@ from torch import nn
 import search_spaces as ss
 from experiments import data as data_mod
 from experiments.config import JobConfig
-from experiments.optim import ModelEMA, lr_factor, make_optimizer
+from experiments.optim import ModelEMA, freeze_backbone, lr_factor, make_optimizer, train_mode
 from experiments.rundir import BEST, CONFIG, LAST, METRICS, RunDir
 
 OnEpoch = Callable[[dict[str, Any]], bool | None]
@@ -222,7 +222,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
     device = _device(cfg)
     autocast, use_scaler = _autocast(cfg, device)
-    ds = data_mod.load_dataset(cfg.dataset)
+    ds = data_mod.load_dataset(cfg.dataset, path=cfg.path, strict=cfg.strict)
     train_split, val_split, test_split = data_mod.split(ds, seed=cfg.seed, val_fraction=cfg.val_fraction,
                                                         data_fraction=cfg.data_fraction)
     spec = _resolve_spec(cfg, ds.num_classes)
@@ -234,16 +234,18 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     c = cost(spec, resolution=res, model=model)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(device=device, memory_format=fmt)  # type: ignore[call-overload]
+    trainable = freeze_backbone(model) if cfg.freeze_backbone else c.params  # docs/transfer.md: BN stays in eval
     lr = cfg.base_lr()
     optimizer = make_optimizer(cfg.optimizer, model, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                               rmsprop_decay=cfg.rmsprop_decay, rmsprop_eps=cfg.rmsprop_eps)
+                               rmsprop_decay=cfg.rmsprop_decay, rmsprop_eps=cfg.rmsprop_eps,
+                               lr_backbone_mult=cfg.lr_backbone_mult)
     ema = ModelEMA(model, cfg.ema) if cfg.ema > 0 else None
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None
 
     def loader(split: data_mod.Split | data_mod.FileSplit, batch_size: int, train: bool) -> data_mod.AnyLoader:
         return data_mod.make_loader(ds, split, resolution=res, batch_size=batch_size, train=train, seed=cfg.seed,
                                     policy=cfg.augment, device=device, channels_last=cfg.channels_last,
-                                    workers=cfg.loader_workers, crop_pct=cfg.crop_pct)
+                                    workers=cfg.loader_workers, crop_pct=cfg.crop_pct, strict=cfg.strict)
 
     train_loader = loader(train_split, cfg.batch_size, True)
     val_loader = loader(val_split, cfg.eval_batch_size, False)
@@ -282,7 +284,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
         "epochs": cfg.epochs, "device": str(device), "threads": torch.get_num_threads(),
         "lr": lr, "bn_momentum": bn_m, "stopped_by": None, "error": None, "diverged_epoch": None,
         "data_pipeline": data_mod.describe(train_loader, val_loader),
-        "init_from": init,
+        "init_from": init, "trainable_params": trainable,
     }
     bar = None
     if not cfg.quiet:
@@ -295,7 +297,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     try:
         for epoch in range(start_epoch + 1, end_epoch + 1):
             t0 = time.perf_counter()
-            model.train()
+            train_mode(model, frozen_backbone=cfg.freeze_backbone)
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
             seen, diverged = 0, False
@@ -304,7 +306,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
                               warmup_epochs=cfg.warmup_epochs, decay_rate=cfg.decay_rate,
                               decay_epochs=cfg.decay_epochs)
                 for g in optimizer.param_groups:
-                    g["lr"] = lr * f
+                    g["lr"] = lr * f * g["lr_mult"]
                 with autocast:
                     out = step_model(x)
                     loss = F.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
@@ -398,6 +400,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
         "train_seconds": train_seconds,
         "images_per_second": train_images / train_seconds if train_seconds > 0 else None,
         "seconds": elapsed_before + time.perf_counter() - t_start,
+        "skipped_images": data_mod.skipped_images(ds, train_loader, val_loader, test_loader),
     })
     metrics.setdefault("test_accuracy", None)
     metrics.setdefault("test_loss", None)

@@ -25,11 +25,12 @@ from experiments.configio import field_types, is_section
 #: Values for keys whose generic change would be invalid or say nothing.
 SPECIAL: dict[str, Any] = {
     "name": "other", "description": "other words",
-    "data.dataset": "digits", "data.resolution": 20, "data.crop_pct": 0.8,
+    "data.dataset": "digits", "data.resolution": 20, "data.crop_pct": 0.8, "data.path": "stream",
     "train.model": "tiny", "train.optimizer": "rmsprop", "train.schedule": "step", "train.augment": "crop_flip",
     "train.device": "cuda", "train.precision": "bf16", "train.lr": 0.01, "train.lr_batch": 256,
     "train.bn_momentum": 0.05, "train.dropout": 0.3, "train.init_from": "weights.pt",
     "train.drop_connect_rate": 0.1, "train.max_minutes": 5.0,
+    "search.latency_runtime": "onnxruntime",
     "search.space": "tiny", "search.strategy": "tpe", "search.cost": "latency", "search.mode": "pareto",
     "search.constraint": "hard", "search.trainer": "surrogate", "search.estimator": "proxy:synflow",
     "search.prefilter": "proxy:synflow", "search.storage": "sqlite:////tmp/other.db",
@@ -39,12 +40,15 @@ SPECIAL: dict[str, Any] = {
     "grid.cost_tolerance": 0.01,
     "family.phis": (0, 1, 2), "family.seeds": (0, 1, 2), "family.baseline_phis": (1,), "family.dropout": (0.2, 0.5),
     "family.depth_rounding": "ceil", "family.cost_tolerance": 0.01, "family.official": True, "family.epochs": 7,
-    "backbones.models": ("mobilenet_v2", "resnet18"), "backbones.epochs": 3, "backbones.resolution": 24,
+    "backbones.models": ("mobilenet_v2", "resnet18"), "backbones.epochs": 5, "backbones.resolution": 24,
     "run.out": "runs/other", "run.ray_address": "127.0.0.1:6390", "run.cpus_per_trial": 1.0,
 }
 
-#: Keys that act only together with another key: the walk sets that key in both snapshots.
-NEEDS: dict[str, dict[str, Any]] = {"search.prefilter_keep": {"search.prefilter": "proxy:synflow"}}
+#: Keys that only act together with others: the walk sets these first, on both sides of the comparison.
+WITH: dict[str, dict[str, Any]] = {
+    "search.latency_runtime": {"search.cost": "latency", "search.target": 5.0},
+    "search.prefilter_keep": {"search.prefilter": "proxy:synflow"},
+}
 
 
 def context() -> ExperimentConfig:
@@ -105,8 +109,8 @@ def baseline() -> tuple[ExperimentConfig, str]:
 @pytest.mark.parametrize("key", [k for k, _ in ALL_KEYS])
 def test_every_key_changes_what_runs(key: str, baseline: tuple[ExperimentConfig, str]) -> None:
     ctx, before = baseline
-    if key in NEEDS:
-        ctx = ctx.with_values(NEEDS[key])
+    if key in WITH:
+        ctx = ctx.with_values(WITH[key])
         before = snapshot(ctx)
     hint = dict(ALL_KEYS)[key]
     new = other_value(key, hint, value_at(ctx, key))
@@ -164,3 +168,9 @@ def test_hints_are_simple() -> None:
     for key, hint in ALL_KEYS:
         origin = typing.get_origin(hint)
         assert hint in (int, float, bool, str) or origin is not None, key
+
+
+def test_latency_without_a_target_is_one_line() -> None:
+    cfg = context().with_overrides(["search.cost=latency", "search.target=none"])
+    with pytest.raises(ValueError, match="search.cost = 'latency' needs search.target in milliseconds"):
+        plan.resolve(cfg)
