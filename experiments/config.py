@@ -291,6 +291,16 @@ class SearchConfig(Section):
         trainer: ``train``, ``surrogate`` (a seeded synthetic accuracy, for testing strategies) or
             ``table`` (a benchmark space's lookup, e.g. ``nasbench201``); ``None``: ``table`` for
             benchmark spaces, ``train`` otherwise.
+        estimator: ``train`` (the candidates' ``trainer``) or ``proxy:NAME``: score each candidate
+            at initialisation with a zero-cost proxy (``synflow``, ``jacob_cov``, ``naswot``,
+            ``grad_norm``, ``snip``, ``grasp``, ``fisher``) on one minibatch of ``search.train.batch_size``
+            training images; its "accuracy" is the score's rank among 16 random candidates
+            (``docs/zerocost.md``). Benchmark spaces take the images from ``--dataset cifar10:PATH``.
+        prefilter: ``proxy:NAME``: score each candidate with a zero-cost proxy first and train (or
+            look up) only those in the top ``prefilter_keep`` share of a reference sample of the
+            space; the others are PRUNED with ``status=filtered`` and do not count towards
+            ``trials``. ``None``: no pre-filter.
+        prefilter_keep: the share of candidates the pre-filter lets through (with ``prefilter``).
         max_failed_share: the search stops with an error when more than this share of trials failed.
         storage: an Optuna storage URL; ``None``: ``search/study.db`` in the run directory.
         study: the study name (a rerun with the same storage and study resumes).
@@ -312,6 +322,9 @@ class SearchConfig(Section):
     population: int = 20
     prune: bool = True
     trainer: str | None = None
+    estimator: str = "train"
+    prefilter: str | None = None
+    prefilter_keep: float = 0.1
     max_failed_share: float = 0.5
     storage: str | None = None
     study: str = "search"
@@ -329,6 +342,16 @@ class SearchConfig(Section):
         choice("search.mode", self.mode, ("reward", "pareto"))
         if self.trainer is not None:
             choice("search.trainer", self.trainer, ("train", "surrogate", "table"))
+        from experiments.estimators import parse_estimator
+
+        parse_estimator(self.estimator)
+        if self.prefilter is not None and parse_estimator(self.prefilter) is None:
+            raise ValueError("search.prefilter must be proxy:NAME (e.g. proxy:synflow); omit it for no pre-filter")
+        if self.prefilter is not None and self.estimator != "train":
+            raise ValueError("search.prefilter filters candidates before training: it needs search.estimator = train")
+        if not 0.02 <= self.prefilter_keep <= 1.0:
+            raise ValueError(f"search.prefilter_keep must be in [0.02, 1] (a share, e.g. 0.1), got "
+                             f"{self.prefilter_keep}")
         positive("search.resolution", self.resolution)
         positive("search.population", self.population)
         fraction("search.max_failed_share", self.max_failed_share)

@@ -84,10 +84,16 @@ def proxy_recipe(cfg: ExperimentConfig) -> TrainConfig:
 
 
 def search_trainer(cfg: ExperimentConfig) -> str:
-    """``search.trainer``, or by the space: ``table`` for a benchmark table, ``train`` otherwise."""
+    """``proxy`` when ``search.estimator`` is a zero-cost proxy; else ``search.trainer``, or by the
+    space: ``table`` for a benchmark table, ``train`` otherwise."""
     from nas import CellSpace
 
     table = isinstance(get_space(cfg.search.space), CellSpace)
+    if cfg.search.estimator != "train":
+        if cfg.search.trainer not in (None, "train"):
+            raise ValueError(f"search.estimator = {cfg.search.estimator!r} scores candidates without training: drop "
+                             f"search.trainer = {cfg.search.trainer!r} (--trainer)")
+        return "proxy"
     name = cfg.search.trainer or ("table" if table else "train")
     if table != (name == "table"):
         raise ValueError(f"search.trainer = {name!r} does not fit space {cfg.search.space!r}: a benchmark table's "
@@ -103,6 +109,9 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
     space = get_space(s.space)
     trainer = search_trainer(cfg)
     if isinstance(space, CellSpace):
+        if trainer == "proxy" and ":" not in cfg.data.dataset:
+            raise ValueError(f"search.estimator = {s.estimator!r} on {space.name} scores real images: give --dataset "
+                             f"{cfg.data.dataset}:PATH (the images; {cfg.data.dataset} still names the table)")
         if s.cost == "macs":
             raise ValueError(f"space {space.name!r} is a benchmark table without MACs: use search.cost = latency "
                              "(--target-ms MS)")
@@ -133,8 +142,18 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
     storage = s.storage or f"sqlite:///{(Path(out) / 'study.db').resolve()}"
     if trainer == "train":
         train = train_config(cfg, proxy_recipe(cfg), data_fraction=s.train.data_fraction)
+    elif trainer == "proxy":  # one minibatch of the training split (experiments.estimators)
+        train = {"dataset": cfg.data.dataset, "estimator": s.estimator,
+                 "batch_size": s.train.batch_size or cfg.train.batch_size, "val_fraction": cfg.data.val_fraction,
+                 "data_fraction": s.train.data_fraction, "threads": cfg.train.threads}
     else:  # no training: what the surrogate or the table reads
         train = {"dataset": cfg.data.dataset, "epochs": s.train.epochs}
+    if s.prefilter is not None:  # experiments.estimators.Prefiltered reads and removes it
+        if isinstance(space, CellSpace) and ":" not in cfg.data.dataset:
+            raise ValueError(f"search.prefilter = {s.prefilter!r} on {space.name} scores real images: give --dataset "
+                             f"{cfg.data.dataset}:PATH (the images; {cfg.data.dataset} still names the table)")
+        train["prefilter"] = {"proxy": s.prefilter, "keep": s.prefilter_keep,
+                              "batch_size": s.train.batch_size or cfg.train.batch_size}
     return SearchConfig(space=space, objective=objective, strategy=s.strategy, trials=max(s.trials, 1),
                         seed=cfg.run.seed, num_classes=num_classes(cfg), resolution=resolution, storage=storage,
                         study_name=s.study, resume=resume, prune=s.prune, population_size=s.population,

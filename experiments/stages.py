@@ -31,8 +31,30 @@ OK = ("completed",)
 
 def trainer(cfg: ExperimentConfig | None = None) -> TrainerFn:
     """``experiments.training.train_fn``; for a search (``cfg`` given) the trainer of
-    :func:`experiments.plan.search_trainer`: the surrogate, or a benchmark table's lookup."""
+    :func:`experiments.plan.search_trainer`: the surrogate, a benchmark table's lookup or a
+    zero-cost proxy, behind ``search.prefilter``'s proxy when it is set."""
+    fn = _trainer(cfg)
+    if cfg is not None and cfg.search.prefilter is not None:
+        from experiments.estimators import Prefiltered, ProxyTrainer, parse_estimator
+        from nas import get_space
+
+        proxy = parse_estimator(cfg.search.prefilter)
+        assert proxy is not None
+        return Prefiltered(fn, ProxyTrainer(get_space(cfg.search.space), proxy,
+                                            reference=Prefiltered.reference_size(cfg.search.prefilter_keep)))
+    return fn
+
+
+def _trainer(cfg: ExperimentConfig | None) -> TrainerFn:
     name = plan.search_trainer(cfg) if cfg is not None else "train"
+    if name == "proxy":
+        from experiments.estimators import ProxyTrainer, parse_estimator
+        from nas import get_space
+
+        assert cfg is not None
+        proxy = parse_estimator(cfg.search.estimator)
+        assert proxy is not None
+        return ProxyTrainer(get_space(cfg.search.space), proxy)
     if name == "surrogate":
         from nas import SurrogateTrainer
 

@@ -65,8 +65,9 @@ class CellSpace:
         return {k: trial.suggest_categorical(k, list(v)) for k, v in self.choices.items()}
 
     def table(self, dataset: str) -> TabularBenchmark:
-        """The benchmark's table for ``dataset`` (a search's ``--dataset``)."""
-        return get_benchmark(f"{self.benchmark}:{dataset}")
+        """The benchmark's table for ``dataset`` (a search's ``--dataset``; in ``cifar10:PATH`` the
+        part before ``:`` names the table, the path holds images for a zero-cost proxy)."""
+        return get_benchmark(f"{self.benchmark}:{dataset.split(':', 1)[0]}")
 
     def costs(self, params: dict[str, Any], dataset: str) -> dict[str, Any]:
         """Costs known before "training", from the table: ``params`` (count), ``latency_ms``;

@@ -26,9 +26,10 @@ from search_spaces import NetworkSpec
 TrainerFn = Callable[..., dict]
 #: Trial states that count towards the requested number of trials.
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-#: Statuses of FAIL trials that do not count: the process was killed (``interrupted``), or the
-#: search stopped on an error that is not a training outcome (``error``: a bug or a bad config).
-UNCOUNTED = ("interrupted", "error")
+#: Statuses of trials that do not count: the process was killed (``interrupted``), the search
+#: stopped on an error that is not a training outcome (``error``: a bug or a bad config), or a
+#: pre-filter did not train the candidate (``filtered``, PRUNED; ``experiments.estimators``).
+UNCOUNTED = ("interrupted", "error", "filtered")
 #: Trainer keys the search sets per candidate (``train`` must not hold them).
 CANDIDATE_KEYS = ("model", "resolution", "out_dir")
 

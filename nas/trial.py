@@ -74,6 +74,10 @@ def outcome(objective: Objective, costs: dict[str, Any], metrics: dict[str, Any]
                              "test_accuracy": metrics.get("test_accuracy")}
     if metrics.get("error"):
         attrs["error"] = str(metrics["error"])[:500]
+    if metrics.get("proxy_score") is not None:  # a zero-cost proxy's raw score (experiments.estimators)
+        attrs["proxy_score"] = float(metrics["proxy_score"])
+    if status == "filtered":  # a pre-filter kept it from training: no accuracy, not counted
+        return TrialState.PRUNED, None, attrs
     if acc is None or status in ("failed", "diverged"):
         if status == "completed":
             attrs["status"] = "diverged"

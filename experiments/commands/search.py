@@ -64,6 +64,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(g, "--trainer", key="search.trainer", help="train (default on network spaces), surrogate (a seeded "
                "synthetic accuracy for testing strategies; no data) or table (a benchmark space's lookup: the "
                "default on --space nasbench201, with --dataset cifar10, cifar100 or imagenet16-120)")
+    c.key_flag(g, "--estimator", key="search.estimator", help="train (default: the --trainer) or proxy:NAME: score "
+               "each candidate at initialisation with a zero-cost proxy on one minibatch (synflow, jacob_cov, naswot, "
+               "grad_norm, snip, grasp, fisher; docs/zerocost.md); on --space nasbench201 give --dataset "
+               "cifar10:PATH for the images")
+    c.key_flag(g, "--prefilter", key="search.prefilter", help="proxy:NAME: score each candidate with a zero-cost "
+               "proxy first and train only the best --keep share (the others are PRUNED, status=filtered, and do "
+               "not count towards --trials)")
+    c.key_flag(g, "--keep", key="search.prefilter_keep", type=float, help="share of candidates the pre-filter "
+               "trains (default 0.1)")
     c.key_flag(g, "--storage", key="search.storage", help="Optuna storage: sqlite:///PATH.db, another SQLAlchemy "
                "URL or PATH.journal (default: sqlite:///OUT/study.db)")
     c.key_flag(g, "--study", key="search.study", help="study name in the storage (default: search)")

@@ -143,7 +143,7 @@ class BenchmarkTrainer:
     def table(self, dataset: str) -> TabularBenchmark:
         from nas.benchmarks import get_benchmark
 
-        return get_benchmark(f"{self.benchmark}:{dataset}")
+        return get_benchmark(f"{self.benchmark}:{dataset.split(':', 1)[0]}")
 
     def __call__(self, config: dict[str, Any], *,
                  on_epoch: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:

@@ -168,3 +168,80 @@ def test_a_bad_trainer_key_is_refused_before_any_trial(tmp_path, capsys: pytest.
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("effnas: error: unknown key 'train.lrr' in --set: did you mean 'train.lr'?")
     assert not (tmp_path / "run" / "study.db").exists()
+
+
+# -- zero-cost proxies as the estimator (experiments.estimators) ---------------------------------
+
+
+def _proxy_scores(out: Path) -> list[float]:
+    import optuna
+
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}")
+    return [t.user_attrs["proxy_score"] for t in study.trials]
+
+
+def test_a_proxy_estimator_searches_the_tiny_space(tmp_path) -> None:
+    out = tmp_path / "run"
+    assert main(["search", "--space", "tiny", "--dataset", "digits", "--estimator", "proxy:synflow", "--strategy",
+                 "random", "--trials", "3", "--target-macs", "1.5M", "--set", "search.train.batch_size=16",
+                 "--quiet", "--out", str(out)]) == 0
+    rows = _rows(out)
+    assert [r["state"] for r in rows] == ["COMPLETE"] * 3
+    accs, scores = [float(r["accuracy"]) for r in rows], _proxy_scores(out)
+    assert all(0 < a < 1 for a in accs) and all(s > 0 for s in scores)
+    # the "accuracy" is the score's rank: it keeps the proxy's order
+    assert [a for _, a in sorted(zip(scores, accs, strict=True))] == sorted(accs)
+
+
+def test_a_proxy_estimator_searches_nasbench201_on_real_images(tmp_path, cifar10_small: Path) -> None:
+    out = tmp_path / "nb"
+    assert main(["search", "--space", "nasbench201", "--dataset", f"cifar10:{cifar10_small}", "--estimator",
+                 "proxy:synflow", "--strategy", "random", "--trials", "2", "--set", "search.train.batch_size=16",
+                 "--quiet", "--out", str(out)]) == 0
+    rows = _rows(out)
+    assert [r["state"] for r in rows] == ["COMPLETE"] * 2
+    assert all(r["blocks"].startswith("|") and 0 < float(r["accuracy"]) < 1 for r in rows)
+    assert all(s > 0 for s in _proxy_scores(out))
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--space", "tiny", "--estimator", "proxy:synflo"], "unknown zero-cost proxy 'synflo'"),
+    (["--space", "tiny", "--estimator", "zero"], "search.estimator must be train or proxy:NAME"),
+    (["--space", "tiny", "--trainer", "surrogate", "--estimator", "proxy:snip"], "drop search.trainer = 'surrogate'"),
+    (["--space", "nasbench201", "--dataset", "cifar10", "--estimator", "proxy:synflow"], "give --dataset cifar10:PATH"),
+    (["--space", "nasbench201", "--dataset", "cifar10", "--prefilter", "proxy:synflow"], "give --dataset cifar10:PATH"),
+    (["--space", "tiny", "--prefilter", "train"], "search.prefilter must be proxy:NAME"),
+    (["--space", "tiny", "--prefilter", "proxy:snip", "--estimator", "proxy:snip"], "needs search.estimator = train"),
+    (["--space", "tiny", "--prefilter", "proxy:snip", "--keep", "0"], "search.prefilter_keep must be in [0.02, 1]"),
+])
+def test_bad_estimators_are_one_line_errors(tmp_path, capsys: pytest.CaptureFixture[str], args: list[str],
+                                            needle: str) -> None:
+    assert main(["search", "--trials", "1", "--quiet", "--out", str(tmp_path / "o"), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("effnas: error: ") and needle in err[-1], err
+
+
+def test_a_proxy_prefilter_trains_only_the_best_scored_candidates(tmp_path) -> None:
+    import optuna
+
+    out = tmp_path / "pf"
+    assert main(["search", "--space", "tiny", "--dataset", "digits", "--trainer", "surrogate", "--prefilter",
+                 "proxy:synflow", "--keep", "0.5", "--strategy", "random", "--trials", "3", "--target-macs", "1.5M",
+                 "--set", "search.train.batch_size=16", "--quiet", "--out", str(out)]) == 0
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}")
+    trained = [t for t in study.trials if t.user_attrs["status"] == "completed"]
+    filtered = [t for t in study.trials if t.user_attrs["status"] == "filtered"]
+    assert len(trained) == 3 and filtered, "a random sample of 3+ candidates keeps about half"
+    assert all(t.state.name == "PRUNED" and "accuracy" not in t.user_attrs for t in filtered)
+    assert min(t.user_attrs["proxy_score"] for t in trained) > max(t.user_attrs["proxy_score"] for t in filtered)
+
+
+@pytest.mark.slow
+def test_a_prefilter_in_front_of_the_nasbench201_table(tmp_path, cifar10_small: Path) -> None:
+    out = tmp_path / "pf201"
+    assert main(["search", "--space", "nasbench201", "--dataset", f"cifar10:{cifar10_small}", "--prefilter",
+                 "proxy:synflow", "--keep", "0.5", "--strategy", "random", "--trials", "2", "--set",
+                 "search.train.batch_size=16", "--quiet", "--out", str(out)]) == 0
+    rows = _rows(out)
+    assert sum(r["state"] == "COMPLETE" for r in rows) == 2
+    assert all(r["status"] in ("completed", "filtered") for r in rows)

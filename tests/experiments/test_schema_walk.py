@@ -32,20 +32,22 @@ SPECIAL: dict[str, Any] = {
     "train.drop_connect_rate": 0.1, "train.max_minutes": 5.0,
     "search.latency_runtime": "onnxruntime",
     "search.space": "tiny", "search.strategy": "tpe", "search.cost": "latency", "search.mode": "pareto",
-    "search.constraint": "hard", "search.trainer": "surrogate", "search.storage": "sqlite:////tmp/other.db",
+    "search.constraint": "hard", "search.trainer": "surrogate", "search.estimator": "proxy:synflow",
+    "search.prefilter": "proxy:synflow", "search.storage": "sqlite:////tmp/other.db",
     "search.study": "other", "search.resolution": 20, "search.train.warmup_epochs": 0.3,
     "search.train.batch_size": 32,
     "grid.target": 2.2, "grid.step": 0.1, "grid.seeds": (0, 1), "grid.depth_rounding": "ceil",
     "grid.cost_tolerance": 0.01,
     "family.phis": (0, 1, 2), "family.seeds": (0, 1, 2), "family.baseline_phis": (1,), "family.dropout": (0.2, 0.5),
     "family.depth_rounding": "ceil", "family.cost_tolerance": 0.01, "family.official": True, "family.epochs": 7,
-    "backbones.models": ("mobilenet_v2", "resnet18"), "backbones.epochs": 3, "backbones.resolution": 24,
+    "backbones.models": ("mobilenet_v2", "resnet18"), "backbones.epochs": 5, "backbones.resolution": 24,
     "run.out": "runs/other", "run.ray_address": "127.0.0.1:6390", "run.cpus_per_trial": 1.0,
 }
 
 #: Keys that only act together with others: the walk sets these first, on both sides of the comparison.
 WITH: dict[str, dict[str, Any]] = {
     "search.latency_runtime": {"search.cost": "latency", "search.target": 5.0},
+    "search.prefilter_keep": {"search.prefilter": "proxy:synflow"},
 }
 
 
