@@ -14,15 +14,20 @@ contract in ``docs/architecture.md``). One loop in plain sight:
 4. Test accuracy of the final weights; ``metrics.json``.
 
 Outcomes (``status``): ``completed``; ``diverged`` (a NaN/inf loss; ``diverged_epoch``
-records where; checkpoints of the last good epoch are kept); ``failed`` (out of memory, or a
-device or file error while training: ``error`` holds its one-line message, so a search can go
-on); ``pruned`` (``on_epoch`` asked to stop; no test evaluation). Bad configuration or data
-raises ``ValueError`` before anything is trained, and any other exception (a bug) propagates.
+records where; checkpoints of the last good epoch are kept); ``oom`` (out of memory: ``error``
+names the per-device batch and the fix); ``failed`` (a device or file error while training:
+``error`` holds its one-line message, so a search can go on); ``pruned`` (``on_epoch`` asked
+to stop; no test evaluation). Bad configuration or data raises ``ValueError`` before anything
+is trained, and any other exception (a bug) propagates (:mod:`experiments.outcomes`).
+
+Several devices (``devices``) and gradient accumulation (``accumulate``): each step's
+``batch_size`` images are cut into micro-batches (:mod:`experiments.distributed`).
 
 Performance on CPU (see ``bench/train_throughput.py``): channels_last by default (1.5-2.2x
 over NCHW here), fp32 (bf16 autocast measured 0.3-0.8x of fp32 on this CPU), no DataLoader
 workers (the data is already in memory), ``torch.set_num_threads(threads or all cores)``.
-On CUDA: channels_last and mixed precision (bf16 when supported, else fp16 with a scaler).
+On CUDA: channels_last and mixed precision (bf16 when supported, else fp16 with a scaler);
+docs/gpu.md.
 """
 
 from __future__ import annotations
@@ -30,23 +35,23 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import random
-import re
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import search_spaces as ss
 from experiments import data as data_mod
+from experiments import distributed
 from experiments.augment import make_augment
 from experiments.config import JobConfig
 from experiments.optim import ModelEMA, lr_factor, make_optimizer
+from experiments.outcomes import _one_line, oom_message, out_of_memory, training_outcome
+from experiments.rng import rng_state, seed_everything, set_rng_state
 from experiments.rundir import BEST, CONFIG, LAST, METRICS, RunDir
 
 OnEpoch = Callable[[dict[str, Any]], bool | None]
@@ -55,16 +60,6 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: Keys that do not change what a run computes; ignored when matching a run directory's config.
 RUNTIME_KEYS = frozenset({"out_dir", "resume", "quiet", "threads", "loader_workers"})
 FINISHED = ("completed", "diverged")
-#: Errors that are outcomes of training (memory, devices, files), recorded as status ``failed``.
-#: Anything else (TypeError, KeyError, a shape mismatch ... a bug) propagates with its traceback.
-TRAINING_ERRORS: tuple[type[BaseException], ...] = (torch.OutOfMemoryError, MemoryError, OSError)
-#: RuntimeError messages of the same kind (torch's CPU allocator and CUDA raise plain RuntimeErrors).
-TRAINING_MESSAGES = re.compile(r"out of memory|can't allocate memory|CUDA error|CUBLAS_STATUS|cuDNN error", re.I)
-
-
-def training_outcome(e: BaseException) -> bool:
-    """Whether ``e`` is an outcome of this run (recorded as ``failed``) rather than a bug."""
-    return isinstance(e, TRAINING_ERRORS) or (isinstance(e, RuntimeError) and bool(TRAINING_MESSAGES.search(str(e))))
 
 
 def train_fn(config: dict[str, Any], *, on_epoch: OnEpoch | None = None) -> dict[str, Any]:
@@ -125,43 +120,13 @@ def bn_momentum_for(spec_momentum: float, total_steps: int) -> float:
     return max(spec_momentum, min(0.1, 10 / max(total_steps, 1)))
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def rng_state() -> dict[str, Any]:
-    """torch / numpy / python RNG states as tensors and primitive containers (weights_only-safe)."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()  # type: ignore[misc]
-    version, pstate, pgauss = random.getstate()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
-                  "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
-        "python": {"version": version, "state": list(pstate), "gauss": pgauss},
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
-    p = state["python"]
-    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 @torch.inference_mode()
-def evaluate(model: nn.Module, loader: data_mod.Loader, autocast: AbstractContextManager[Any]) -> tuple[float, float]:
-    """(accuracy in [0, 1], mean cross-entropy) of ``model`` on every image of ``loader``."""
+def evaluate_sums(model: nn.Module, loader: data_mod.Loader, autocast: AbstractContextManager[Any]
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(correct, summed cross-entropy, images) of ``model`` on every image of ``loader``."""
     was = model.training
     model.eval()
-    correct, loss_sum, n = 0, 0.0, 0
+    correct, loss_sum, n = torch.zeros((), dtype=torch.long), torch.zeros((), dtype=torch.float64), 0
     for x, y in loader.epoch(0):
         with autocast:
             out = model(x)
@@ -169,16 +134,17 @@ def evaluate(model: nn.Module, loader: data_mod.Loader, autocast: AbstractContex
         correct += int((out.argmax(1) == y).sum())
         n += len(y)
     model.train(was)
-    return correct / max(n, 1), loss_sum / max(n, 1)
+    return correct, loss_sum, torch.tensor(n)
+
+
+def evaluate(model: nn.Module, loader: data_mod.Loader, autocast: AbstractContextManager[Any]) -> tuple[float, float]:
+    """(accuracy in [0, 1], mean cross-entropy) of ``model`` on every image of ``loader``."""
+    correct, loss_sum, n = evaluate_sums(model, loader, autocast)
+    return int(correct) / max(int(n), 1), float(loss_sum) / max(int(n), 1)
 
 
 def _config_key(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if k not in RUNTIME_KEYS}
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, Any]:
@@ -187,27 +153,27 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     With ``out_dir`` set: a finished run (``completed`` or ``diverged``) with the same config
     is returned from ``metrics.json`` without training; with ``resume`` an interrupted run
     continues from ``last.pt``; otherwise the directory's old run files are replaced.
+    ``devices > 1``: the run is data-parallel over that many processes
+    (:mod:`experiments.distributed`); this process is rank 0 and returns its metrics.
     """
     cfg = config
+    device = _device(cfg)
+    if cfg.devices > 1 and not distributed.active():
+        return distributed.launch(cfg, device=device, on_epoch=on_epoch)
+    ctx = distributed.Context.current(cfg.devices)
     t_start = time.perf_counter()
     run = RunDir(cfg.out_dir) if cfg.out_dir else None
-    key = _config_key(cfg.to_dict())
     ckpt: dict[str, Any] | None = None
     if run is not None:
-        old_cfg, old_metrics = run.read_json(CONFIG), run.read_json(METRICS)
-        same = old_cfg is not None and _config_key(old_cfg) == key
-        if same and old_metrics is not None and old_metrics.get("status") in FINISHED:
-            return {**old_metrics, "reused": True}
-        if cfg.resume and old_cfg is not None and not same:
-            raise ValueError(f"out_dir {cfg.out_dir!r} holds a run with a different config: "
-                             "resume with the same options, or choose another --out")
-        ckpt = run.load(LAST) if cfg.resume and same else None
-        if ckpt is None:
-            run.clear()
-        run.write_json(CONFIG, cfg.to_dict())
+        found = _open_run(run, cfg) if ctx.lead else None
+        found = ctx.share(found)  # rank 0 decides: reuse the finished run, resume, or start afresh
+        if found == "resume":
+            ckpt = run.load(LAST)
+        elif found is not None:
+            return {**found, "reused": True}
 
-    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
-    device = _device(cfg)
+    torch.set_num_threads(max(1, (cfg.threads or os.cpu_count() or 1) // ctx.world))
+    device = ctx.device(device)
     autocast, use_scaler = _autocast(cfg, device)
     ds = data_mod.load_dataset(cfg.dataset)
     train_split, val_split, test_split = data_mod.split(ds, seed=cfg.seed, val_fraction=cfg.val_fraction,
@@ -216,6 +182,8 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     res = spec.resolution
     seed_everything(cfg.seed)
     model = ss.build(spec)
+    if ctx.rank:  # other ranks draw other augmentations and dropout masks (weights come from rank 0)
+        seed_everything(cfg.seed + 1_000_003 * ctx.rank)
     from search_spaces.cost import cost
 
     c = cost(spec, resolution=res, model=model)
@@ -229,11 +197,13 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     augment = make_augment(cfg.augment, resolution=res, flip_invariant=ds.flip_invariant)
 
     def loader(split: data_mod.Split, batch_size: int, train: bool) -> data_mod.Loader:
+        if not train and ctx.world > 1:
+            split = split.subset(ctx.shard(len(split)))
         return data_mod.Loader(split, resolution=res, mean=ds.mean, std=ds.std, batch_size=batch_size,
                                shuffle=train, drop_last=train, seed=cfg.seed, augment=augment if train else None,
                                device=device, channels_last=cfg.channels_last)
 
-    train_loader = loader(train_split, cfg.batch_size, True)
+    train_loader = loader(train_split, cfg.batch_size, True)  # global batches; ctx.chunks cuts this rank's
     val_loader = loader(val_split, cfg.eval_batch_size, False)
     test_loader = loader(test_split, cfg.eval_batch_size, False)
     steps_per_epoch = len(train_loader)
@@ -241,42 +211,53 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     for mod in model.modules():
         if isinstance(mod, nn.modules.batchnorm._BatchNorm):
             mod.momentum = bn_m
-    step_model: nn.Module = torch.compile(model) if cfg.compile else model  # type: ignore[assignment]
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+    ddp = ctx.wrap(model, device)
+    step_model: nn.Module = torch.compile(ddp) if cfg.compile else ddp  # type: ignore[assignment]
     end_epoch = min(cfg.epochs, cfg.max_epochs or cfg.epochs)
 
     history: list[dict[str, Any]] = []
     start_epoch, step, best_val, best_epoch = 0, 0, -1.0, 0
     train_seconds, train_images, elapsed_before = 0.0, 0, 0.0
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if ema is not None and ckpt.get("ema") is not None:
             ema.load_state_dict(ckpt["ema"])
         if scaler is not None and ckpt.get("scaler") is not None:
             scaler.load_state_dict(ckpt["scaler"])
-        set_rng_state(ckpt["rng"])
+        ranks = ckpt.get("rng_ranks") or [ckpt["rng"]]
+        set_rng_state(ranks[ctx.rank] if ctx.rank < len(ranks) else ckpt["rng"])
         history = list(ckpt["history"])
         start_epoch, step = int(ckpt["epoch"]), int(ckpt["step"])
         best_val, best_epoch = float(ckpt["best_val"]), int(ckpt["best_epoch"])
         train_seconds, train_images = float(ckpt["train_seconds"]), int(ckpt["train_images"])
         elapsed_before = float(ckpt["elapsed"])
-        assert run is not None
-        run.write_epochs(history)
+        if run is not None and ctx.lead:
+            run.write_epochs(history)
 
     metrics: dict[str, Any] = {
         "status": "completed", "model": spec.name, "dataset": cfg.dataset, "seed": cfg.seed,
         "params": c.params, "macs": c.macs, "resolution": res, "num_classes": ds.num_classes,
         "train_size": len(train_split), "val_size": len(val_split), "test_size": len(test_split),
         "epochs": cfg.epochs, "device": str(device), "threads": torch.get_num_threads(),
-        "lr": lr, "bn_momentum": bn_m, "stopped_by": None, "error": None, "diverged_epoch": None,
+        "devices": ctx.world, "accumulate": cfg.accumulate, "batch_size": cfg.batch_size,
+        "micro_batch": cfg.micro_batch, "lr": lr, "bn_momentum": bn_m, "stopped_by": None, "error": None,
+        "diverged_epoch": None,
     }
     bar = None
-    if not cfg.quiet:
+    if not cfg.quiet and ctx.lead:
         from tqdm import tqdm
 
         bar = tqdm(total=(end_epoch - start_epoch) * steps_per_epoch, unit="step", dynamic_ncols=True,
                    leave=True, desc=f"{spec.name} {res}px")
     eval_model: nn.Module = ema.module if ema is not None else model
+
+    def evaluate_all(loader_: data_mod.Loader) -> tuple[float, float]:
+        ctx.sync_state(eval_model)
+        correct, loss_sum, n = ctx.sum(*evaluate_sums(eval_model, loader_, autocast))
+        return float(correct) / max(float(n), 1.0), float(loss_sum) / max(float(n), 1.0)
+
     epoch = start_epoch
     try:
         for epoch in range(start_epoch + 1, end_epoch + 1):
@@ -285,24 +266,34 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
             seen, diverged = 0, False
-            for i, (x, y) in enumerate(train_loader.epoch(epoch)):
+            order = train_loader.order(epoch)
+            for i in range(steps_per_epoch):
                 f = lr_factor(step, steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, schedule=cfg.schedule,
                               warmup_epochs=cfg.warmup_epochs, decay_rate=cfg.decay_rate,
                               decay_epochs=cfg.decay_epochs)
                 for g in optimizer.param_groups:
                     g["lr"] = lr * f
-                with autocast:
-                    out = step_model(x)
-                    loss = F.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
-                if not torch.isfinite(loss):
+                optimizer.zero_grad(set_to_none=True)
+                chunks = ctx.chunks(order[i * cfg.batch_size:(i + 1) * cfg.batch_size], cfg.accumulate)
+                step_loss = torch.zeros((), device=device)
+                for a, index in enumerate(chunks):
+                    x, y = train_loader.batch(index)
+                    with ctx.no_sync(step_model, a == len(chunks) - 1):
+                        with autocast:
+                            out = step_model(x)
+                            loss = F.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
+                        # the mean over the step's global batch: DDP averages ranks, this the micro-batches
+                        scaled = loss / len(chunks)
+                        (scaler.scale(scaled) if scaler is not None else scaled).backward()
+                    step_loss += loss.detach()
+                    seen += len(y)
+                    loss_sum += loss.detach() * len(y)
+                    correct += (out.argmax(1) == y).sum()
+                if not torch.isfinite(ctx.sum(step_loss)[0]):  # every rank agrees (a NaN on any rank)
                     diverged = True
                     break
-                optimizer.zero_grad(set_to_none=True)
                 if scaler is not None:
-                    scaler.scale(loss).backward()
                     scaler.unscale_(optimizer)
-                else:
-                    loss.backward()
                 if cfg.grad_clip > 0:
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 if scaler is not None:
@@ -313,22 +304,22 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
                 if ema is not None:
                     ema.update(model)
                 step += 1
-                seen += len(y)
-                loss_sum += loss.detach() * len(y)
-                correct += (out.argmax(1) == y).sum()
                 if bar is not None:
                     bar.update(1)
                     if i % 5 == 0 or i == steps_per_epoch - 1:
                         dt = time.perf_counter() - t0
                         bar.set_postfix_str(f"epoch {epoch}/{end_epoch} loss {float(loss_sum) / seen:.3f} "
-                                            f"acc {int(correct) / seen:.3f} {seen / dt:.0f} img/s", refresh=False)
+                                            f"acc {int(correct) / seen:.3f} {seen * ctx.world / dt:.0f} img/s",
+                                            refresh=False)
             t_train = time.perf_counter() - t0
+            loss_sum, correct, seen_t = ctx.sum(loss_sum, correct, torch.tensor(seen))
+            seen = int(seen_t)
             train_seconds += t_train
             train_images += seen
             if diverged:
                 metrics.update(status="diverged", diverged_epoch=epoch)
                 break
-            val_acc, val_loss = evaluate(eval_model, val_loader, autocast)
+            val_acc, val_loss = evaluate_all(val_loader)
             if not math.isfinite(val_loss):
                 metrics.update(status="diverged", diverged_epoch=epoch)
                 break
@@ -337,37 +328,49 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
                       "lr": lr * f, "seconds": time.perf_counter() - t0,
                       "images_per_second": seen / max(t_train, 1e-9)}
             history.append(record)
-            if val_acc > best_val:
+            improved = val_acc > best_val
+            if improved:
                 best_val, best_epoch = val_acc, epoch
-                if run is not None:
+            elapsed = elapsed_before + time.perf_counter() - t_start
+            rngs = ctx.gather(rng_state())
+            if run is not None and ctx.lead:
+                if improved:
                     run.save(BEST, {"epoch": epoch, "val_accuracy": val_acc, "model": eval_model.state_dict(),
                                     "spec": spec.to_dict()})
-            elapsed = elapsed_before + time.perf_counter() - t_start
-            if run is not None:
                 run.save(LAST, {
                     "epoch": epoch, "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "ema": ema.state_dict() if ema is not None else None,
-                    "scaler": scaler.state_dict() if scaler is not None else None, "rng": rng_state(),
-                    "history": history, "best_val": best_val, "best_epoch": best_epoch,
+                    "scaler": scaler.state_dict() if scaler is not None else None, "rng": rngs[0],
+                    "rng_ranks": rngs, "history": history, "best_val": best_val, "best_epoch": best_epoch,
                     "train_seconds": train_seconds, "train_images": train_images, "elapsed": elapsed,
                     "spec": spec.to_dict(), "config": cfg.to_dict(),
                 })
                 run.append_epoch(record)
-            if on_epoch is not None and on_epoch(dict(record)):
+            stop = None
+            if ctx.lead:
+                if on_epoch is not None and on_epoch(dict(record)):
+                    stop = "pruned"
+                elif cfg.max_minutes is not None and elapsed >= cfg.max_minutes * 60 and epoch < end_epoch:
+                    stop = "max_minutes"
+            stop = ctx.share(stop)
+            if stop == "pruned":
                 metrics.update(status="pruned", stopped_by="on_epoch")
                 break
-            if cfg.max_minutes is not None and elapsed >= cfg.max_minutes * 60 and epoch < end_epoch:
+            if stop == "max_minutes":
                 metrics["stopped_by"] = "max_minutes"
                 break
         else:
             if end_epoch < cfg.epochs:
                 metrics["stopped_by"] = "max_epochs"
         if metrics["status"] == "completed":
-            metrics["test_accuracy"], metrics["test_loss"] = evaluate(eval_model, test_loader, autocast)
+            metrics["test_accuracy"], metrics["test_loss"] = evaluate_all(test_loader)
     except Exception as e:
         if not training_outcome(e):
             raise  # a bug: stop with its traceback
-        metrics.update(status="failed", error=_one_line(e))  # out of memory, a device or file error
+        if out_of_memory(e):
+            metrics.update(status="oom", error=oom_message(cfg, device, e))
+        else:
+            metrics.update(status="failed", error=_one_line(e))  # a device or file error
     finally:
         if bar is not None:
             bar.close()
@@ -387,6 +390,24 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     })
     metrics.setdefault("test_accuracy", None)
     metrics.setdefault("test_loss", None)
-    if run is not None:
+    if run is not None and ctx.lead:
         run.write_json(METRICS, metrics)
     return metrics
+
+
+def _open_run(run: RunDir, cfg: JobConfig) -> dict[str, Any] | str | None:
+    """Rank 0's look at the run directory: the finished run's metrics (reuse it), ``"resume"``
+    (continue from ``last.pt``), or None (the old run files are cleared, the config written)."""
+    key = _config_key(cfg.to_dict())
+    old_cfg, old_metrics = run.read_json(CONFIG), run.read_json(METRICS)
+    same = old_cfg is not None and _config_key(old_cfg) == key
+    if same and old_metrics is not None and old_metrics.get("status") in FINISHED:
+        return old_metrics
+    if cfg.resume and old_cfg is not None and not same:
+        raise ValueError(f"out_dir {cfg.out_dir!r} holds a run with a different config: "
+                         "resume with the same options, or choose another --out")
+    if cfg.resume and same and run.file(LAST).is_file():
+        return "resume"
+    run.clear()
+    run.write_json(CONFIG, cfg.to_dict())
+    return None

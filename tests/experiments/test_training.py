@@ -97,11 +97,28 @@ class _OOMNet(ss.Network):
         return super().forward(x)
 
 
-def test_an_error_while_training_is_recorded_as_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_out_of_memory_is_status_oom_naming_the_batch_and_the_fix(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(training.ss, "build", _OOMNet)
+    m = train_fn({**FAST, "accumulate": 2, "out_dir": str(tmp_path)})
+    assert m["status"] == "oom" and "\n" not in m["error"]
+    assert m["error"].startswith("out of memory on cpu at 32 images per device step (train.batch_size 64 = 1 devices "
+                                 "x 2 accumulate x 32): raise train.accumulate")
+    assert m["error"].endswith("[RuntimeError: CPU out of memory: tried to allocate 9.3 GiB]")
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "oom"
+
+
+class _DiskNet(ss.Network):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            raise OSError(28, "No space left on device")
+        return super().forward(x)
+
+
+def test_a_device_or_file_error_is_status_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(training.ss, "build", _DiskNet)
     m = train_fn({**FAST, "out_dir": str(tmp_path)})
-    assert m["status"] == "failed" and m["error"] == "RuntimeError: CPU out of memory: tried to allocate 9.3 GiB"
-    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "failed"
+    assert m["status"] == "failed" and m["error"] == "OSError: [Errno 28] No space left on device"
 
 
 class _BuggyNet(ss.Network):
