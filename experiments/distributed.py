@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -46,6 +47,8 @@ START_TIMEOUT = datetime.timedelta(seconds=180)
 STEP_TIMEOUT = datetime.timedelta(minutes=10)
 #: A rank > 0 whose run ended with a training outcome (``oom``, ``failed``) writes its metrics here.
 OUTCOME_FILE = "rank{rank}.json"
+#: The store key each rank > 0 increments once connected (rank 0 watches it and the processes).
+JOINED = "effnas/joined"
 
 
 def active() -> bool:
@@ -87,7 +90,7 @@ class Context:
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [device.index] if device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=True)
+        return DistributedDataParallel(model, device_ids=ids)  # buffers broadcast from rank 0 each forward
 
     def no_sync(self, model: nn.Module, sync: bool) -> AbstractContextManager[Any]:
         """No gradient all-reduce for a micro-batch that is not the step's last."""
@@ -177,7 +180,8 @@ def launch(cfg: JobConfig, *, device: torch.device, on_epoch: Any = None) -> dic
                 env={**env, "RANK": str(rank), "LOCAL_RANK": str(rank)}, stdout=log, stderr=subprocess.STDOUT)))
         try:
             store = dist.TCPStore("127.0.0.1", port, world, is_master=True, timeout=START_TIMEOUT,
-                                  wait_for_workers=True)
+                                  wait_for_workers=False)
+            _wait_for_ranks(store, procs, Path(tmp))
             dist.init_process_group(backend(device), store=store, rank=0, world_size=world, timeout=STEP_TIMEOUT)
             try:
                 metrics = train(cfg, on_epoch=on_epoch)
@@ -192,21 +196,41 @@ def launch(cfg: JobConfig, *, device: torch.device, on_epoch: Any = None) -> dic
                     RunDir(cfg.out_dir).write_json(METRICS, metrics)
             finally:
                 dist.destroy_process_group()
-        finally:
-            codes = _wait(procs)
+        except BaseException:
+            _wait(procs, timeout=0)  # the others would wait for rank 0 in a collective: stop them now
+            raise
+        codes = _wait(procs)
         bad = [(r, c) for r, c in codes if c not in (0, 3)]
-        if bad:
+        if bad and metrics["status"] not in ("oom", "failed"):  # else the others just saw rank 0 leave
             rank, code = bad[0]
-            tail = (Path(tmp) / f"rank{rank}.log").read_text(errors="replace").strip().splitlines()[-5:]
-            raise RuntimeError(f"rank {rank} of {world} exited with code {code}: " + " | ".join(tail))
+            raise RuntimeError(f"rank {rank} of {world} exited with code {code}: {_tail(Path(tmp), rank)}")
     return metrics
 
 
-def _wait(procs: list[tuple[int, Any, subprocess.Popen[bytes]]]) -> list[tuple[int, int]]:
+def _wait_for_ranks(store: dist.TCPStore, procs: list[tuple[int, Any, subprocess.Popen[bytes]]],
+                    tmp: Path) -> None:
+    """Until every other rank has joined the store; a rank that exits first is an error now (not
+    after the timeout)."""
+    deadline = time.monotonic() + START_TIMEOUT.total_seconds()
+    while store.add(JOINED, 0) < len(procs):
+        for rank, _, p in procs:
+            if p.poll() is not None:
+                raise RuntimeError(f"rank {rank} exited with code {p.returncode} before joining: {_tail(tmp, rank)}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the other ranks did not start within {START_TIMEOUT.total_seconds():.0f} s")
+        time.sleep(0.1)
+
+
+def _tail(tmp: Path, rank: int) -> str:
+    return " | ".join((tmp / f"rank{rank}.log").read_text(errors="replace").strip().splitlines()[-5:])
+
+
+def _wait(procs: list[tuple[int, Any, subprocess.Popen[bytes]]], timeout: float = 60) -> list[tuple[int, int]]:
+    """Exit codes of the other ranks, killed after ``timeout`` seconds."""
     codes = []
     for rank, log, p in procs:
         try:
-            code = p.wait(timeout=60)
+            code = p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             p.kill()
             code = p.wait()
@@ -219,7 +243,7 @@ def _rank_outcome(tmp: Path, procs: list[tuple[int, Any, subprocess.Popen[bytes]
     """The first training outcome another rank recorded (after it exits), or None."""
     for rank, _, p in procs:
         try:
-            p.wait(timeout=60)
+            p.wait(timeout=10)  # a rank that recorded an outcome exits at once
         except subprocess.TimeoutExpired:
             continue
         f = tmp / OUTCOME_FILE.format(rank=rank)
@@ -230,8 +254,15 @@ def _rank_outcome(tmp: Path, procs: list[tuple[int, Any, subprocess.Popen[bytes]
 
 
 @contextmanager
-def _process_group(device: str) -> Iterator[None]:
-    dist.init_process_group(device, init_method="env://", timeout=STEP_TIMEOUT)
+def _process_group(backend_: str) -> Iterator[None]:
+    """Join the group named by ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT`` (the store
+    is rank 0's, or torchrun's agent's)."""
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    host = rank == 0 and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True"
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, is_master=host,
+                          timeout=START_TIMEOUT, wait_for_workers=False)
+    store.add(JOINED, 1)
+    dist.init_process_group(backend_, store=store, rank=rank, world_size=world, timeout=STEP_TIMEOUT)
     try:
         yield
     finally:

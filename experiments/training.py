@@ -208,9 +208,9 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     test_loader = loader(test_split, cfg.eval_batch_size, False)
     steps_per_epoch = len(train_loader)
     bn_m = cfg.bn_momentum or bn_momentum_for(spec.bn_momentum, cfg.epochs * steps_per_epoch)
-    for mod in model.modules():
+    for mod in model.modules():  # per micro-batch, so that the statistics forget at bn_m per optimiser step
         if isinstance(mod, nn.modules.batchnorm._BatchNorm):
-            mod.momentum = bn_m
+            mod.momentum = 1 - (1 - bn_m) ** (1 / cfg.accumulate)
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
     ddp = ctx.wrap(model, device)
