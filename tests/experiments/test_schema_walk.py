@@ -39,6 +39,7 @@ SPECIAL: dict[str, Any] = {
     "family.depth_rounding": "ceil", "family.cost_tolerance": 0.01, "family.official": True, "family.epochs": 7,
     "backbones.models": ("mobilenet_v2", "resnet18"), "backbones.epochs": 3, "backbones.resolution": 24,
     "run.out": "runs/other", "run.ray_address": "127.0.0.1:6390", "run.cpus_per_trial": 1.0,
+    "run.gpus_per_trial": 0.5,
 }
 
 
