@@ -10,7 +10,8 @@ import typing
 from collections.abc import Sequence
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ["models", "train", "search", "export", "grid", "family", "scale_backbone", "curves", "run"]
+COMMANDS = ["models", "train", "search", "export", "grid", "family", "scale_backbone", "curves", "view", "run",
+            "weights", "finetune", "bench_search"]
 
 
 class UsageError(ValueError):

@@ -52,7 +52,10 @@ class DataConfig(Section):
         data_fraction: fraction of the training split used by every full training run.
         val_fraction: share of the training pool held out for validation (model selection; the
             test split is only reported).
-        loader_workers: DataLoader worker processes (0: load in the main process).
+        loader_workers: DataLoader worker processes of streamed image folders (0: load in the
+            main process); in-memory sets load in the main process.
+        crop_pct: streamed image folders' evaluation centre crop as a share of the shorter side;
+            ``None``: EfficientNet's ``resolution / (resolution + 32)`` (0.875 at 224 px).
     """
 
     SECTION: ClassVar[str] = "data"
@@ -62,6 +65,7 @@ class DataConfig(Section):
     data_fraction: float = 1.0
     val_fraction: float = 0.1
     loader_workers: int = 0
+    crop_pct: float | None = None
 
     def __post_init__(self) -> None:
         if not self.dataset:
@@ -71,6 +75,8 @@ class DataConfig(Section):
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"data.val_fraction must be in (0, 1), got {self.val_fraction}")
         positive("data.loader_workers", self.loader_workers, zero=True)
+        if self.crop_pct is not None:
+            fraction("data.crop_pct", self.crop_pct)
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,9 @@ class TrainConfig(Section):
             CPU, gloo processes); the global batch is split between them (docs/gpu.md).
         accumulate: micro-batches whose gradients are summed before each optimiser step
             (gradient accumulation: a large ``batch_size`` on few devices).
+        init_from: pretrained weights to start from (fine-tuning, ``docs/transfer.md``): an effnas
+            weights file, a run directory or checkpoint, or ``LAYOUT:PATH`` of a timm, torchvision
+            or TF-port checkpoint; the classifier is re-initialised when the class count differs.
     """
 
     SECTION: ClassVar[str] = "train"
@@ -147,8 +156,12 @@ class TrainConfig(Section):
     eval_batch_size: int = 512
     devices: int = 1
     accumulate: int = 1
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
+        if self.init_from is not None and not self.init_from:
+            raise ValueError("train.init_from must name weights (a file, a run directory or LAYOUT:PATH), "
+                             "or be omitted")
         for key in ("epochs", "batch_size", "eval_batch_size", "devices", "accumulate", "lr", "lr_batch",
                     "decay_epochs", "max_minutes", "rmsprop_eps"):
             positive(f"train.{key}", getattr(self, key))
@@ -268,15 +281,18 @@ class SearchConfig(Section):
         space: a registered search space, or a .json/.toml space file.
         strategy: ``random``, ``tpe``, ``nsga2``, ``evolution`` or ``rl``.
         trials: finished trials wanted; 0 skips the search in ``effnas run`` (``train.model`` is the baseline).
-        cost: what T measures: ``macs`` (EfficientNet) or ``latency`` (MnasNet; ms at batch 1 here).
-        target: T (MACs, or ms); ``None``: the space's base network's cost (MACs only).
+        cost: what T measures: ``macs`` (EfficientNet) or ``latency`` (MnasNet; ms at batch 1 here,
+            or a benchmark table's); ``None``: ``macs`` for network spaces, ``latency`` for tables.
+        target: T (MACs, or ms); ``None``: the space's base network's MACs, or a table's median latency.
         w: the exponent (paper: -0.07).
         constraint: ``soft`` (w on both sides of T) or ``hard`` (MnasNet's 0 / -1: over T rejected).
         mode: ``reward`` (one objective) or ``pareto`` (accuracy up, cost down; NSGA-II, TPE, random).
         resolution: candidates' input pixels; ``None``: ``data.resolution``, else the space's.
         population: NSGA-II / evolution population.
         prune: stop weak candidates early from their per-epoch reward (reward mode).
-        trainer: ``train`` or ``surrogate`` (a seeded synthetic accuracy, for testing strategies).
+        trainer: ``train``, ``surrogate`` (a seeded synthetic accuracy, for testing strategies) or
+            ``table`` (a benchmark space's lookup, e.g. ``nasbench201``); ``None``: ``table`` for
+            benchmark spaces, ``train`` otherwise.
         max_failed_share: the search stops with an error when more than this share of trials failed.
         storage: an Optuna storage URL; ``None``: ``search/study.db`` in the run directory.
         study: the study name (a rerun with the same storage and study resumes).
@@ -288,7 +304,7 @@ class SearchConfig(Section):
     space: str = "mnasnet"
     strategy: str = "tpe"
     trials: int = 20
-    cost: str = "macs"
+    cost: str | None = None
     target: float | None = None
     w: float = -0.07
     constraint: str = "soft"
@@ -296,7 +312,7 @@ class SearchConfig(Section):
     resolution: int | None = None
     population: int = 20
     prune: bool = True
-    trainer: str = "train"
+    trainer: str | None = None
     max_failed_share: float = 0.5
     storage: str | None = None
     study: str = "search"
@@ -307,15 +323,15 @@ class SearchConfig(Section):
         positive("search.target", self.target)
         if self.w > 0:
             raise ValueError(f"search.w must be <= 0 (a penalty on cost), got {self.w}")
-        choice("search.cost", self.cost, ("macs", "latency"))
+        if self.cost is not None:
+            choice("search.cost", self.cost, ("macs", "latency"))
         choice("search.constraint", self.constraint, ("soft", "hard"))
         choice("search.mode", self.mode, ("reward", "pareto"))
-        choice("search.trainer", self.trainer, ("train", "surrogate"))
+        if self.trainer is not None:
+            choice("search.trainer", self.trainer, ("train", "surrogate", "table"))
         positive("search.resolution", self.resolution)
         positive("search.population", self.population)
         fraction("search.max_failed_share", self.max_failed_share)
-        if self.cost == "latency" and self.target is None:
-            raise ValueError("search.cost = 'latency' needs search.target in milliseconds, e.g. 5.0")
         if not self.study:
             raise ValueError("search.study must not be empty")
 

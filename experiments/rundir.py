@@ -2,7 +2,7 @@
 
 Layout::
 
-    config.json    the TrainConfig (as a dict)
+    config.json    the JobConfig (as a dict)
     epochs.jsonl   one JSON object per finished epoch (epoch, train_loss, val_accuracy, seconds, ...)
     metrics.json   the final metrics (status completed / diverged / failed / pruned, accuracies, cost)
     last.pt        the state after the last finished epoch (model, optimizer, EMA, RNG states, history)

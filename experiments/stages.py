@@ -27,11 +27,19 @@ OK = ("completed",)
 
 
 def trainer(cfg: ExperimentConfig | None = None) -> TrainerFn:
-    """``experiments.training.train_fn`` (or the search's surrogate, for ``search.trainer = surrogate``)."""
-    if cfg is not None and cfg.search.trainer == "surrogate":
+    """``experiments.training.train_fn``; for a search (``cfg`` given) the trainer of
+    :func:`experiments.plan.search_trainer`: the surrogate, or a benchmark table's lookup."""
+    name = plan.search_trainer(cfg) if cfg is not None else "train"
+    if name == "surrogate":
         from nas import SurrogateTrainer
 
-        return SurrogateTrainer(seed=cfg.run.seed)
+        return SurrogateTrainer(seed=cfg.run.seed if cfg is not None else 0)
+    if name == "table":
+        from nas import BenchmarkTrainer, CellSpace, get_space
+
+        space = get_space(cfg.search.space if cfg is not None else "")
+        assert isinstance(space, CellSpace)
+        return BenchmarkTrainer(space.benchmark)
     from experiments.training import train_fn
 
     return train_fn

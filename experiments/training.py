@@ -25,7 +25,8 @@ Several devices (``devices``) and gradient accumulation (``accumulate``): each s
 
 Performance on CPU (see ``bench/train_throughput.py``): channels_last by default (1.5-2.2x
 over NCHW here), fp32 (bf16 autocast measured 0.3-0.8x of fp32 on this CPU), no DataLoader
-workers (the data is already in memory), ``torch.set_num_threads(threads or all cores)``.
+workers for in-memory sets (streamed folders decode in DataLoader workers: ``docs/data.md``),
+``torch.set_num_threads(threads or all cores)``.
 On CUDA: channels_last and mixed precision (bf16 when supported, else fp16 with a scaler);
 docs/gpu.md.
 """
@@ -47,7 +48,6 @@ from torch import nn
 import search_spaces as ss
 from experiments import data as data_mod
 from experiments import distributed
-from experiments.augment import make_augment
 from experiments.config import JobConfig
 from experiments.optim import ModelEMA, lr_factor, make_optimizer
 from experiments.outcomes import _one_line, oom_message, out_of_memory, training_outcome
@@ -106,6 +106,18 @@ def _resolve_spec(cfg: JobConfig, num_classes: int) -> ss.NetworkSpec:
     return dataclasses.replace(spec, **changes) if changes else spec
 
 
+def _build(cfg: JobConfig, spec: ss.NetworkSpec) -> tuple[ss.NetworkSpec, ss.Network, dict[str, Any] | None]:
+    """The model, freshly initialised or (``init_from``) from pretrained weights: an effnas weights
+    file, a run directory or checkpoint, or ``LAYOUT:PATH`` of a foreign checkpoint. The classifier is
+    re-initialised when the class count differs; the weights' padding and BN epsilon win
+    (``experiments.weights.pretrained_model``). Returns (spec actually built, model, summary or None)."""
+    if cfg.init_from is None:
+        return spec, ss.build(spec), None
+    from experiments.weights import pretrained_model
+
+    return pretrained_model(spec, cfg.init_from)
+
+
 def bn_momentum_for(spec_momentum: float, total_steps: int) -> float:
     """BatchNorm momentum for a run of ``total_steps`` optimiser steps (auto mode).
 
@@ -121,7 +133,7 @@ def bn_momentum_for(spec_momentum: float, total_steps: int) -> float:
 
 
 @torch.inference_mode()
-def evaluate_sums(model: nn.Module, loader: data_mod.Loader, autocast: AbstractContextManager[Any]
+def evaluate_sums(model: nn.Module, loader: data_mod.AnyLoader, autocast: AbstractContextManager[Any]
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(correct, summed cross-entropy, images) of ``model`` on every image of ``loader``."""
     was = model.training
@@ -181,7 +193,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     spec = _resolve_spec(cfg, ds.num_classes)
     res = spec.resolution
     seed_everything(cfg.seed)
-    model = ss.build(spec)
+    spec, model, init = _build(cfg, spec)
     if ctx.rank:  # other ranks draw other augmentations and dropout masks (weights come from rank 0)
         seed_everything(cfg.seed + 1_000_003 * ctx.rank)
     from search_spaces.cost import cost
@@ -194,16 +206,16 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
                                rmsprop_decay=cfg.rmsprop_decay, rmsprop_eps=cfg.rmsprop_eps)
     ema = ModelEMA(model, cfg.ema) if cfg.ema > 0 else None
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None
-    augment = make_augment(cfg.augment, resolution=res, flip_invariant=ds.flip_invariant)
 
-    def loader(split: data_mod.Split, batch_size: int, train: bool) -> data_mod.Loader:
-        if not train and ctx.world > 1:
+    def loader(split: data_mod.Split | data_mod.FileSplit, batch_size: int, train: bool) -> data_mod.AnyLoader:
+        if not train and ctx.world > 1:  # evaluation: every world-th image on each rank, summed
             split = split.subset(ctx.shard(len(split)))
-        return data_mod.Loader(split, resolution=res, mean=ds.mean, std=ds.std, batch_size=batch_size,
-                               shuffle=train, drop_last=train, seed=cfg.seed, augment=augment if train else None,
-                               device=device, channels_last=cfg.channels_last)
+        return data_mod.make_loader(ds, split, resolution=res, batch_size=batch_size, train=train, seed=cfg.seed,
+                                    policy=cfg.augment, device=device, channels_last=cfg.channels_last,
+                                    workers=cfg.loader_workers, crop_pct=cfg.crop_pct,
+                                    shard=(ctx.rank, ctx.world, cfg.accumulate) if train else (0, 1, 1))
 
-    train_loader = loader(train_split, cfg.batch_size, True)  # global batches; ctx.chunks cuts this rank's
+    train_loader = loader(train_split, cfg.batch_size, True)  # global batches, cut into this rank's micro-batches
     val_loader = loader(val_split, cfg.eval_batch_size, False)
     test_loader = loader(test_split, cfg.eval_batch_size, False)
     steps_per_epoch = len(train_loader)
@@ -243,7 +255,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
         "epochs": cfg.epochs, "device": str(device), "threads": torch.get_num_threads(),
         "devices": ctx.world, "accumulate": cfg.accumulate, "batch_size": cfg.batch_size,
         "micro_batch": cfg.micro_batch, "lr": lr, "bn_momentum": bn_m, "stopped_by": None, "error": None,
-        "diverged_epoch": None,
+        "diverged_epoch": None, "data_pipeline": data_mod.describe(train_loader, val_loader), "init_from": init,
     }
     bar = None
     if not cfg.quiet and ctx.lead:
@@ -266,7 +278,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
             seen, diverged = 0, False
-            order = train_loader.order(epoch)
+            batches = train_loader.epoch(epoch)  # this rank's micro-batches, `accumulate` per step
             for i in range(steps_per_epoch):
                 f = lr_factor(step, steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, schedule=cfg.schedule,
                               warmup_epochs=cfg.warmup_epochs, decay_rate=cfg.decay_rate,
@@ -274,16 +286,15 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
                 for g in optimizer.param_groups:
                     g["lr"] = lr * f
                 optimizer.zero_grad(set_to_none=True)
-                chunks = ctx.chunks(order[i * cfg.batch_size:(i + 1) * cfg.batch_size], cfg.accumulate)
                 step_loss = torch.zeros((), device=device)
-                for a, index in enumerate(chunks):
-                    x, y = train_loader.batch(index)
-                    with ctx.no_sync(step_model, a == len(chunks) - 1):
+                for a in range(cfg.accumulate):
+                    x, y = next(batches)
+                    with ctx.no_sync(step_model, a == cfg.accumulate - 1):
                         with autocast:
                             out = step_model(x)
                             loss = F.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
                         # the mean over the step's global batch: DDP averages ranks, this the micro-batches
-                        scaled = loss / len(chunks)
+                        scaled = loss / cfg.accumulate
                         (scaler.scale(scaled) if scaler is not None else scaled).backward()
                     step_loss += loss.detach()
                     seen += len(y)

@@ -50,7 +50,8 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
 
 
 def write_results(study: optuna.Study, out: str | Path, objective: Objective) -> dict[str, Any]:
-    """``trials.csv``, ``pareto.json``, ``pareto.png`` and ``best_spec.json`` in ``out``; a summary."""
+    """``trials.csv``, ``pareto.json``, ``pareto.png`` and ``best_spec.json`` (``best_arch.json`` for a
+    benchmark table's choices) in ``out``; a summary."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = trial_rows(study)
@@ -71,7 +72,11 @@ def write_results(study: optuna.Study, out: str | Path, objective: Objective) ->
     summary: dict[str, Any] = {"trials": len(rows), "completed": len(done), "front": len(front)}
     if done:
         best = max(done, key=lambda r: float(r["reward"]))
-        NetworkSpec.from_dict(json.loads(best["spec"])).save(out / "best_spec.json")
+        spec = json.loads(best["spec"])
+        if "stages" in spec:
+            NetworkSpec.from_dict(spec).save(out / "best_spec.json")
+        else:  # a benchmark table's candidate: its choices
+            (out / "best_arch.json").write_text(json.dumps({"arch": best["blocks"], "choices": spec}, indent=2) + "\n")
         summary.update(best_trial=best["number"], best_reward=best["reward"], best_accuracy=best["accuracy"],
                        best_macs=best["macs"])
     return summary

@@ -35,6 +35,7 @@ from typing import Any
 
 import optuna
 
+from nas.cell_space import CELL_SPACES, CellSpace
 from search_spaces import BlockSpec, NetworkSpec, decode_block, encode_block, round_filters
 from search_spaces.spec import SKIPS
 
@@ -320,13 +321,25 @@ SPACES: dict[str, SearchSpace] = {
 }
 
 
-def get_space(ref: str | SearchSpace) -> SearchSpace:
-    """A built-in space by name (``mnasnet``, ``mnasnet_paper``, ``efficientnet``, ``tiny``, ``nano``) or a
-    ``.json`` / ``.toml`` file."""
-    if isinstance(ref, SearchSpace):
+def get_space(ref: str | SearchSpace | CellSpace) -> SearchSpace | CellSpace:
+    """A built-in space by name (``mnasnet``, ``mnasnet_paper``, ``efficientnet``, ``tiny``, ``nano``, and the
+    benchmark table ``nasbench201``) or a ``.json`` / ``.toml`` file."""
+    if isinstance(ref, SearchSpace | CellSpace):
         return ref
     if ref in SPACES:
         return SPACES[ref]
+    if ref in CELL_SPACES:
+        return CELL_SPACES[ref]
     if ref.endswith((".json", ".toml")) or Path(ref).is_file():
         return SearchSpace.load(ref)
-    raise ValueError(f"unknown search space {ref!r}: expected one of {', '.join(SPACES)} or a .json/.toml file")
+    raise ValueError(f"unknown search space {ref!r}: expected one of {', '.join([*SPACES, *CELL_SPACES])} "
+                     f"or a .json/.toml file")
+
+
+def get_mbconv_space(ref: str | SearchSpace) -> SearchSpace:
+    """:func:`get_space` for callers that need networks (a benchmark table is an error)."""
+    space = get_space(ref)
+    if not isinstance(space, SearchSpace):
+        raise ValueError(f"space {space.name!r} is a benchmark table, not an MBConv space: use mnasnet, "
+                         f"efficientnet, tiny, nano or a .json/.toml file")
+    return space

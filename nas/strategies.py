@@ -20,7 +20,8 @@ SINGLE_OBJECTIVE = ("evolution", "rl")
 
 
 def make_sampler(name: str, *, seed: int | None = None, multi_objective: bool = False,
-                 population_size: int = 20, startup_trials: int = 10) -> optuna.samplers.BaseSampler:
+                 population_size: int = 20, startup_trials: int = 10,
+                 tournament_size: int | None = None) -> optuna.samplers.BaseSampler:
     """The sampler for strategy ``name``.
 
     Args:
@@ -31,6 +32,8 @@ def make_sampler(name: str, *, seed: int | None = None, multi_objective: bool = 
             default is 50; small studies need fewer).
         startup_trials: random trials before TPE models the results (Optuna's default 10; a
             study of 8 trials would never leave them).
+        tournament_size: evolution's tournament (None: a quarter of the population, at least 2;
+            NAS-Bench-201's REA: population 10, tournament 3).
     """
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}: expected one of {', '.join(STRATEGIES)}")
@@ -45,5 +48,6 @@ def make_sampler(name: str, *, seed: int | None = None, multi_objective: bool = 
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=population_size)
     if name == "evolution":
         return RegularizedEvolutionSampler(population_size=population_size,
-                                           tournament_size=max(2, population_size // 4), seed=seed)
+                                           tournament_size=tournament_size or max(2, population_size // 4),
+                                           seed=seed)
     return ReinforceSampler(seed=seed)

@@ -17,6 +17,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.cell_space import CellSpace
 from nas.objective import Objective
 from nas.space import SearchSpace
 from nas.strategies import make_sampler
@@ -57,7 +58,7 @@ class SearchConfig:
             ``trials`` has failed (status ``failed`` or ``diverged``); 1 never stops.
     """
 
-    space: SearchSpace
+    space: SearchSpace | CellSpace
     objective: Objective
     strategy: str = "tpe"
     trials: int = 20
@@ -86,8 +87,20 @@ class SearchConfig:
         if not 0.0 <= self.max_failed_share <= 1.0:
             raise ValueError(f"max_failed_share must be in [0, 1], got {self.max_failed_share}")
         make_sampler(self.strategy, multi_objective=self.objective.multi_objective)  # validates the pair
+        if isinstance(self.space, CellSpace):
+            if self.objective.metric == "macs":
+                raise ValueError(f"space {self.space.name!r} is a table without MACs: use latency as the cost "
+                                 f"(--target-ms MS, search.cost = latency)")
+            self.space.table(self.dataset)  # the data set must be one of the benchmark's
+
+    @property
+    def dataset(self) -> str:
+        """The candidates' data set (``train["dataset"]``)."""
+        return str(self.train.get("dataset", ""))
 
     def spec(self, params: dict[str, Any]) -> NetworkSpec:
+        if isinstance(self.space, CellSpace):
+            raise ValueError(f"space {self.space.name!r} is a benchmark table: its candidates are not networks")
         return self.space.to_spec(params, num_classes=self.num_classes, resolution=self.resolution)
 
     def trainer_config(self, spec: NetworkSpec) -> dict[str, Any]:

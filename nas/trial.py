@@ -22,6 +22,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
+from nas.cell_space import CellSpace
 from nas.objective import Objective
 from nas.study import SearchConfig, TrainerFn, make_pruner, open_storage
 from search_spaces import NetworkSpec, build, encode_block
@@ -121,11 +122,26 @@ def evaluate_trial(cfg: SearchConfig, storage: BaseStorage | str | None, number:
         raise
 
 
-def _evaluate(cfg: SearchConfig, study: optuna.Study, trial: optuna.Trial, params: dict[str, Any],
-              trainer: TrainerFn, attrs: dict[str, Any], runtime: dict[str, Any]) -> TrialState:
+def prepare(cfg: SearchConfig, params: dict[str, Any], *, trial: int = 0
+            ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A candidate before training: its costs, its trial attributes and its trainer config.
+    MBConv spaces build the network and measure it; benchmark spaces read the table (the trainer
+    config's ``model`` is then the dict of choices, ``trial`` the trial number, which picks the
+    table's training seed the search observes)."""
+    if isinstance(cfg.space, CellSpace):
+        costs = cfg.space.costs(params, cfg.dataset)
+        attrs = {"strategy": cfg.strategy, "blocks": cfg.space.table(cfg.dataset).describe(params),
+                 "spec": json.dumps(params, separators=(",", ":")), **costs}
+        return costs, attrs, {**cfg.train, "model": dict(params), "trial": trial}
     spec = cfg.spec(params)
     costs = measure(spec, cfg.objective)
-    for k, v in {**candidate_attrs(spec, costs, cfg.strategy), **attrs}.items():
+    return costs, candidate_attrs(spec, costs, cfg.strategy), cfg.trainer_config(spec)
+
+
+def _evaluate(cfg: SearchConfig, study: optuna.Study, trial: optuna.Trial, params: dict[str, Any],
+              trainer: TrainerFn, attrs: dict[str, Any], runtime: dict[str, Any]) -> TrialState:
+    costs, cand_attrs, config = prepare(cfg, params, trial=trial.number)
+    for k, v in {**cand_attrs, **attrs}.items():
         trial.set_user_attr(k, v)
     c = costs[cfg.objective.cost_key]
     if cfg.objective.rejects(c):
@@ -141,7 +157,7 @@ def _evaluate(cfg: SearchConfig, study: optuna.Study, trial: optuna.Trial, param
         trial.report(cfg.objective.reward(acc, c), int(record.get("epoch", 0)))
         return cfg.prune and trial.should_prune()
 
-    metrics = trainer({**cfg.trainer_config(spec), **runtime}, on_epoch=on_epoch)
+    metrics = trainer({**config, **runtime}, on_epoch=on_epoch)
     state, values, out = outcome(cfg.objective, costs, metrics)
     for k, v in out.items():
         trial.set_user_attr(k, v)
@@ -149,4 +165,4 @@ def _evaluate(cfg: SearchConfig, study: optuna.Study, trial: optuna.Trial, param
     return state
 
 
-__all__ = ["candidate_attrs", "evaluate_trial", "measure", "outcome"]
+__all__ = ["candidate_attrs", "evaluate_trial", "measure", "outcome", "prepare"]

@@ -92,22 +92,20 @@ class Residual(nn.Module):
 
     shortcut: nn.Module | None
 
-    def __init__(self, block: BlockSpec, ctx: Ctx, drop_rate: float, *, project_always: bool = False) -> None:
+    def __init__(self, block: BlockSpec, ctx: Ctx, drop_rate: float) -> None:
         super().__init__()
         cin, cout, s = block.in_channels, block.out_channels, block.stride
         self.drop_rate = drop_rate
-        self.identity = block.skip == "identity" and s == 1 and cin == cout
+        self.identity = block.shortcut == "identity"
         self.shortcut = None
-        if block.skip == "pool" and not (s == 1 and cin == cout):
+        if block.shortcut == "pool":
             layers: list[nn.Module] = []
             if s > 1:
                 layers.append(nn.AvgPool2d(s, s, ceil_mode=True, count_include_pad=False))
             if cin != cout:
                 layers += [nn.Conv2d(cin, cout, 1, bias=False), ctx.bn(cout)]
             self.shortcut = nn.Sequential(*layers)
-        elif block.skip == "pool":
-            self.identity = True
-        elif project_always and block.skip == "identity" and not self.identity:
+        elif block.shortcut == "projection":
             # ResNet projection shortcut (torchvision: 1x1 conv with the stride, then BN).
             self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, s, bias=False), ctx.bn(cout))
 
@@ -178,7 +176,7 @@ class Basic(Residual):
     """ResNet basic block: kxk conv (stride), BN, act, kxk conv, BN; add; act."""
 
     def __init__(self, block: BlockSpec, ctx: Ctx, drop_rate: float) -> None:
-        super().__init__(block, ctx, drop_rate, project_always=True)
+        super().__init__(block, ctx, drop_rate)
         cin, cout, k = block.in_channels, block.out_channels, block.kernel
         self.conv1 = ctx.conv_bn(cin, cout, k, block.stride, act=ctx.act(block))
         self.conv2 = ctx.conv_bn(cout, cout, k)
@@ -195,7 +193,7 @@ class Bottleneck(Basic):
     """ResNet v1.5 bottleneck: 1x1 reduce, kxk (stride), 1x1 expand x``expansion``; add; act."""
 
     def __init__(self, block: BlockSpec, ctx: Ctx, drop_rate: float) -> None:
-        Residual.__init__(self, block, ctx, drop_rate, project_always=True)
+        Residual.__init__(self, block, ctx, drop_rate)
         cin, cout, k = block.in_channels, block.out_channels, block.kernel
         mid = cout // block.expansion
         self.conv1 = ctx.conv_bn(cin, mid, 1, act=ctx.act(block))
@@ -226,13 +224,10 @@ class Network(nn.Module):
         if spec.stem_pool:
             stem.append(nn.MaxPool2d(3, 2, padding=1))
         self.stem = nn.Sequential(*stem)
-        n, idx = spec.num_blocks, 0
+        rates = iter(spec.drop_rates())
         stages = []
         for stage in spec.stages:
-            blocks = []
-            for b in stage.layers():
-                blocks.append(BLOCKS[b.op](b, ctx, spec.drop_connect_rate * idx / n))
-                idx += 1
+            blocks = [BLOCKS[b.op](b, ctx, next(rates)) for b in stage.layers()]
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.ModuleList(stages)
         self.head = (

@@ -57,12 +57,11 @@ class _Counter:
         self.params += channels * reduced + reduced + reduced * channels + channels
         self.macs += 2 * channels * reduced
 
-    def shortcut(self, b: BlockSpec, size: int, *, project_always: bool) -> None:
+    def shortcut(self, b: BlockSpec, size: int) -> None:
         cin, cout, s = b.in_channels, b.out_channels, b.stride
-        if b.skip == "pool" and not (s == 1 and cin == cout):
-            if cin != cout:
-                self.conv(cin, cout, 1, 1, -(-size // s))  # avg-pool (ceil mode) first, then a 1x1 conv
-        elif project_always and b.skip == "identity" and not (s == 1 and cin == cout):
+        if b.shortcut == "pool" and cin != cout:
+            self.conv(cin, cout, 1, 1, -(-size // s))  # avg-pool (ceil mode) first, then a 1x1 conv
+        elif b.shortcut == "projection":
             self.conv(cin, cout, 1, s, size)
 
     def block(self, b: BlockSpec, size: int) -> int:
@@ -94,8 +93,74 @@ class _Counter:
             self.conv(mid, cout, 1, 1, out)
         else:  # pragma: no cover - BlockSpec validates op
             raise AssertionError(b.op)
-        self.shortcut(b, size, project_always=b.op in ("basic", "bottleneck"))
+        self.shortcut(b, size)
         return out
+
+
+@dataclass(frozen=True)
+class PartCounts:
+    """Parameters and MACs of one part of a network, with its output shape.
+
+    ``name`` follows the model's module names, as :class:`search_spaces.cost.StageCost` does:
+    ``stem``, ``stages.i`` (with its blocks ``stages.i.j`` in ``blocks``), ``head``, ``classifier``
+    (whose ``out_resolution`` is 1).
+    """
+
+    name: str
+    params: int
+    macs: int
+    out_channels: int
+    out_resolution: int
+    blocks: tuple[PartCounts, ...] = ()
+
+
+def _check_resolution(spec: NetworkSpec, resolution: int | None) -> int:
+    res = spec.resolution if resolution is None else resolution
+    if isinstance(res, bool) or not isinstance(res, int) or res < 1:
+        raise ValueError(f"resolution must be a positive integer of pixels, got {res!r}")
+    return res
+
+
+def breakdown(spec: NetworkSpec, resolution: int | None = None) -> list[PartCounts]:
+    """Per-part counts of ``spec`` on one ``resolution``-pixel image: the stem, every stage (with
+    every block), the head conv when there is one, and the classifier.
+
+    The parts add up to :func:`counts`; each stage equals the ``StageCost`` of the same name in
+    ``search_spaces.cost.cost`` (``tests/search_spaces/test_counts.py``).
+
+    >>> import search_spaces as ss
+    >>> parts = breakdown(ss.get("efficientnet_b0", num_classes=10), 32)
+    >>> [(p.name, p.out_channels, p.out_resolution, len(p.blocks)) for p in parts[:3]]
+    [('stem', 32, 16, 0), ('stages.0', 16, 16, 1), ('stages.1', 24, 8, 2)]
+    """
+    size = _check_resolution(spec, resolution)
+    c = _Counter(spec)
+    mark = (0, 0)
+
+    def take(name: str, channels: int, out: int) -> PartCounts:
+        nonlocal mark
+        part = PartCounts(name, c.params - mark[0], c.macs - mark[1], channels, out)
+        mark = (c.params, c.macs)
+        return part
+
+    size = c.conv(3, spec.stem_channels, spec.stem_kernel, spec.stem_stride, size)
+    if spec.stem_pool:
+        size = (size + 2 - 3) // 2 + 1  # 3x3 max-pool, stride 2, padding 1
+    parts = [take("stem", spec.stem_channels, size)]
+    for i, stage in enumerate(spec.stages):
+        blocks = []
+        for j, b in enumerate(stage.layers()):
+            size = c.block(b, size)
+            blocks.append(take(f"stages.{i}.{j}", b.out_channels, size))
+        parts.append(PartCounts(f"stages.{i}", sum(b.params for b in blocks), sum(b.macs for b in blocks),
+                                stage.out_channels, size, tuple(blocks)))
+    if spec.head_channels:
+        c.conv(spec.stages[-1].out_channels, spec.head_channels, 1, 1, size)
+        parts.append(take("head", spec.head_channels, size))
+    c.params += spec.feature_channels * spec.num_classes + spec.num_classes
+    c.macs += spec.feature_channels * spec.num_classes
+    parts.append(take("classifier", spec.num_classes, 1))
+    return parts
 
 
 def counts(spec: NetworkSpec, resolution: int | None = None) -> Counts:
@@ -108,21 +173,9 @@ def counts(spec: NetworkSpec, resolution: int | None = None) -> Counts:
     >>> c.params, c.macs
     (4020358, 8474848)
     """
-    res = spec.resolution if resolution is None else resolution
-    if isinstance(res, bool) or not isinstance(res, int) or res < 1:
-        raise ValueError(f"resolution must be a positive integer of pixels, got {res!r}")
-    c = _Counter(spec)
-    size = c.conv(3, spec.stem_channels, spec.stem_kernel, spec.stem_stride, res)
-    if spec.stem_pool:
-        size = (size + 2 - 3) // 2 + 1  # 3x3 max-pool, stride 2, padding 1
-    for stage in spec.stages:
-        for b in stage.layers():
-            size = c.block(b, size)
-    if spec.head_channels:
-        c.conv(spec.stages[-1].out_channels, spec.head_channels, 1, 1, size)
-    c.params += spec.feature_channels * spec.num_classes + spec.num_classes
-    c.macs += spec.feature_channels * spec.num_classes
-    return Counts(params=c.params, macs=c.macs, resolution=res)
+    res = _check_resolution(spec, resolution)
+    parts = breakdown(spec, res)
+    return Counts(params=sum(p.params for p in parts), macs=sum(p.macs for p in parts), resolution=res)
 
 
 def count_macs(spec: NetworkSpec, resolution: int | None = None) -> int:
@@ -130,4 +183,4 @@ def count_macs(spec: NetworkSpec, resolution: int | None = None) -> int:
     return counts(spec, resolution).macs
 
 
-__all__ = ["Counts", "count_macs", "counts"]
+__all__ = ["Counts", "PartCounts", "breakdown", "count_macs", "counts"]

@@ -96,6 +96,28 @@ class BlockSpec:
                 f"expansion {self.expansion}"
             )
 
+    @property
+    def shortcut(self) -> str:
+        """The shortcut the block gets (builder, cost counts and viewer all ask here):
+
+        ``identity`` where stride is 1 and channels stay (skip ``identity`` or ``pool``);
+        otherwise ``pool`` for skip ``pool`` (average-pool by the stride, then a 1x1 conv + BN
+        when channels change), ``projection`` for ResNet ``basic``/``bottleneck`` blocks with skip
+        ``identity`` (strided 1x1 conv + BN, as torchvision), else ``none``. Stochastic depth
+        applies only to blocks with a shortcut.
+
+        >>> [BlockSpec(in_channels=16, out_channels=16).shortcut, BlockSpec(stride=2).shortcut,
+        ...  BlockSpec(op="basic", stride=2).shortcut, BlockSpec(stride=2, skip="pool").shortcut]
+        ['identity', 'none', 'projection', 'pool']
+        """
+        if self.skip == "none":
+            return "none"
+        if self.stride == 1 and self.in_channels == self.out_channels:
+            return "identity"
+        if self.skip == "pool":
+            return "pool"
+        return "projection" if self.op in ("basic", "bottleneck") else "none"
+
     def layers(self) -> Iterator[BlockSpec]:
         """The stage expanded into single blocks (first one strided, the rest stride 1)."""
         yield dataclasses.replace(self, repeats=1)
@@ -190,6 +212,17 @@ class NetworkSpec:
     @property
     def num_blocks(self) -> int:
         return sum(s.repeats for s in self.stages)
+
+    def drop_rates(self) -> tuple[float, ...]:
+        """Stochastic-depth rate of every block, in order: ``drop_connect_rate * i / num_blocks``
+        for block ``i = 0, 1, ...`` (TF EfficientNet), so the first block never drops.
+
+        >>> spec = NetworkSpec(stages=(BlockSpec(repeats=2), BlockSpec(in_channels=16, repeats=2)))
+        >>> [round(r, 4) for r in spec.drop_rates()]
+        [0.0, 0.05, 0.1, 0.15]
+        """
+        n = self.num_blocks
+        return tuple(self.drop_connect_rate * i / n for i in range(n))
 
     @property
     def feature_channels(self) -> int:

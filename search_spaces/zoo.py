@@ -4,16 +4,19 @@ Sources: EfficientNet-B0 paper Table 1 / tensorflow/tpu ``efficientnet_builder``
 MnasNet-A1/B1 tensorflow/tpu ``mnasnet_models`` (B1 = torchvision ``mnasnet1_0``);
 MobileNetV1 (Howard et al. 2017, Table 1); MobileNetV2 (Sandler et al. 2018, Table 2 =
 torchvision ``mobilenet_v2``); ResNet-18/50 (He et al. 2016, Table 1; torchvision v1.5, the
-stride on the 3x3 conv).
+stride on the 3x3 conv); EfficientNet-Lite0-4 tensorflow/tpu ``efficientnet/lite/efficientnet_lite_builder``
+(= timm ``tf_efficientnet_lite*``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
 
 from search_spaces.codec import decode_stages
 from search_spaces.registry import register
-from search_spaces.rules import OFFICIAL, scale_official
+from search_spaces.rules import OFFICIAL, scale, scale_official
 from search_spaces.spec import NetworkSpec
 
 B0_STAGES = (
@@ -21,6 +24,19 @@ B0_STAGES = (
     "r3_k3_s22_e6_i40_o80_se0.25", "r3_k5_s11_e6_i80_o112_se0.25", "r4_k5_s22_e6_i112_o192_se0.25",
     "r1_k3_s11_e6_i192_o320_se0.25",
 )
+#: EfficientNet-Lite: B0's stages without squeeze-excitation (ReLU6 is set network-wide).
+LITE_STAGES = tuple(s.removesuffix("_se0.25") for s in B0_STAGES)
+#: EfficientNet-Lite variants: (width, depth, resolution, dropout). Width and depth are TF
+#: ``efficientnet_lite_builder``'s; resolutions are the released checkpoints' evaluation sizes as timm
+#: lists them (TF's builder table trains Lite3 / Lite4 at 280 / 300; see docs/transfer.md). Only the resolution
+#: differs: parameter counts do not depend on it.
+LITE: dict[str, tuple[float, float, int, float]] = {
+    "lite0": (1.0, 1.0, 224, 0.2),
+    "lite1": (1.0, 1.1, 240, 0.2),
+    "lite2": (1.1, 1.2, 260, 0.3),
+    "lite3": (1.2, 1.4, 300, 0.3),
+    "lite4": (1.4, 1.8, 380, 0.3),
+}
 MNASNET_A1_STAGES = (
     "r1_k3_s11_e1_i32_o16_noskip", "r2_k3_s22_e6_i16_o24", "r3_k5_s22_e3_i24_o40_se0.25",
     "r4_k3_s22_e6_i40_o80", "r2_k3_s11_e6_i80_o112_se0.25", "r3_k5_s22_e6_i112_o160_se0.25",
@@ -69,6 +85,21 @@ def efficientnet_b0() -> NetworkSpec:
                        head_channels=1280)
 
 
+def efficientnet_lite(key: str) -> NetworkSpec:
+    """EfficientNet-Lite ``key`` ('lite0'...'lite4'): no SE, ReLU6, and the stem (32), the head (1280)
+    and the repeats of the first and last stage are not scaled (TF ``fix_head_stem``)."""
+    width, depth, resolution, dropout = LITE[key]
+    base = NetworkSpec(name="efficientnet_lite0", stem_channels=32, stages=decode_stages(LITE_STAGES),
+                       head_channels=1280, activation="relu6")
+    scaled = scale(base, depth=depth, width=width, resolution=resolution, dropout=dropout,
+                   name=f"efficientnet_{key}")
+    stages = list(scaled.stages)
+    stages[0] = dataclasses.replace(stages[0], in_channels=base.stem_channels, repeats=base.stages[0].repeats)
+    stages[-1] = dataclasses.replace(stages[-1], repeats=base.stages[-1].repeats)
+    return dataclasses.replace(scaled, stem_channels=base.stem_channels, head_channels=base.head_channels,
+                               stages=tuple(stages))
+
+
 def mnasnet_a1() -> NetworkSpec:
     return NetworkSpec(name="mnasnet_a1", stages=decode_stages(MNASNET_A1_STAGES), activation="relu",
                        drop_connect_rate=0.0)
@@ -115,6 +146,8 @@ def _official(key: str) -> Callable[[], NetworkSpec]:
 for _key in OFFICIAL:
     if _key != "b0":
         register(f"efficientnet_{_key}", _official(_key))
+for _key in LITE:
+    register(f"efficientnet_{_key}", functools.partial(efficientnet_lite, _key))
 register("mnasnet_a1", mnasnet_a1)
 register("mnasnet_b1", mnasnet_b1)
 register("mobilenet_v1", mobilenet_v1)

@@ -72,10 +72,11 @@ def add_run_args(g: Any) -> None:
                    help="keep finished runs in --out and continue interrupted ones from their last epoch")
 
 
-def experiment(args: argparse.Namespace) -> ExperimentConfig:
-    """The config: ``--config`` (or the defaults), then the flags, then ``--set``; a key given
-    both by a flag and by ``--set`` is an error."""
-    cfg = load_config(getattr(args, "config", None))
+def experiment(args: argparse.Namespace, *, defaults: ExperimentConfig | None = None) -> ExperimentConfig:
+    """The config: ``--config`` (or ``defaults``, or the built-in defaults), then the flags, then
+    ``--set``; a key given both by a flag and by ``--set`` is an error."""
+    ref = getattr(args, "config", None)
+    cfg = load_config(ref) if ref or defaults is None else defaults
     values = {k: v for k, v in vars(args).items() if k.startswith(KEY_PREFIXES) and v is not None}
     overrides = list(getattr(args, "overrides", []) or [])
     for item in overrides:

@@ -58,8 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(g, "--population", key="search.population", type=int, help="NSGA-II / evolution population")
     g.add_argument("--no-prune", dest="search.prune", action="store_const", const=False,
                    help="never stop candidates early [search.prune]")
-    c.key_flag(g, "--trainer", key="search.trainer", help="train, or surrogate (a seeded synthetic accuracy for "
-               "testing strategies; no data)")
+    c.key_flag(g, "--trainer", key="search.trainer", help="train (default on network spaces), surrogate (a seeded "
+               "synthetic accuracy for testing strategies; no data) or table (a benchmark space's lookup: the "
+               "default on --space nasbench201, with --dataset cifar10, cifar100 or imagenet16-120)")
     c.key_flag(g, "--storage", key="search.storage", help="Optuna storage: sqlite:///PATH.db, another SQLAlchemy "
                "URL or PATH.journal (default: sqlite:///OUT/study.db)")
     c.key_flag(g, "--study", key="search.study", help="study name in the storage (default: search)")

@@ -21,7 +21,8 @@ from experiments.training import train
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "train", help="train a model on a data set (resumable run directory, progress bar)",
-        description="Train a registered model or a spec JSON on a data set, at any resolution, with the "
+        description="Train a registered model or a spec JSON on a data set (in memory, or streamed from an "
+        "image folder), at any resolution, with the "
         "[data] and [train] sections of a config (--config paper: EfficientNet section 5.2's recipe). "
         "Writes config.json, epochs.jsonl, metrics.json and atomic checkpoints to --out.",
     )

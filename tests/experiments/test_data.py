@@ -7,11 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from experiments import data, shapes
 from experiments.augment import make_augment, random_crop, random_flip
-from experiments.readers import read_cifar10, read_cifar100, read_imagefolder
+from experiments.readers import read_cifar10, read_cifar100
 
 # ---------------------------------------------------------------- built-in sets
 
@@ -200,47 +199,3 @@ def test_cifar100_wrong_keys(tmp_path: Path) -> None:
     _dump(root / "test", _cifar_batch(3, 10, b"coarse_labels", 0))
     with pytest.raises(ValueError, match="not 'data' and 'fine_labels'.*cifar-100-python"):
         read_cifar100(root)
-
-
-def _png(path: Path, size: tuple[int, int], value: int, fmt: str = "PNG") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, (value, 255 - value, 0)).save(path, format=fmt)
-
-
-def test_imagefolder_reads_classes_sizes_and_formats(tmp_path: Path) -> None:
-    for i in range(3):
-        _png(tmp_path / "img" / "cat" / f"{i}.png", (40 + i, 30), 10)
-        _png(tmp_path / "img" / "dog" / f"{i}.jpg", (20, 25), 200, "JPEG")
-    (tmp_path / "img" / "dog" / "notes.txt").write_text("ignored")
-    x, y, xte, yte, classes = read_imagefolder(tmp_path / "img", size=24)
-    assert classes == ("cat", "dog") and x.shape == (6, 3, 24, 24) and xte is None
-    assert y.tolist() == [0, 0, 0, 1, 1, 1]
-    assert abs(int(x[0, 0, 5, 5]) - 10) <= 2 and abs(int(x[5, 0, 5, 5]) - 200) <= 8  # JPEG is lossy
-    ds = data.load_dataset(f"imagefolder:{tmp_path / 'img'}")
-    assert len(ds.pool) + len(ds.test) == 6 and len(ds.test) == 2  # one per class carved
-
-
-def test_imagefolder_train_test_layout(tmp_path: Path) -> None:
-    for split, n in (("train", 3), ("test", 1)):
-        for c in ("a", "b"):
-            for i in range(n):
-                _png(tmp_path / "f" / split / c / f"{i}.png", (8, 8), 50)
-    x, y, xte, yte, classes = read_imagefolder(tmp_path / "f", size=8)
-    assert classes == ("a", "b") and len(x) == 6 and xte is not None and len(xte) == 2
-
-
-def test_imagefolder_errors_name_the_path(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="does not exist: expected PATH/<class>"):
-        read_imagefolder(tmp_path / "missing")
-    (tmp_path / "flat").mkdir()
-    with pytest.raises(ValueError, match="no class subdirectories"):
-        read_imagefolder(tmp_path / "flat")
-    _png(tmp_path / "e" / "a" / "0.png", (8, 8), 1)
-    (tmp_path / "e" / "b").mkdir()
-    with pytest.raises(ValueError, match=r"class directory '.*/e/b' has no JPEG/PNG images"):
-        read_imagefolder(tmp_path / "e")
-    _png(tmp_path / "u" / "a" / "0.png", (8, 8), 1)
-    (tmp_path / "u" / "b").mkdir()
-    (tmp_path / "u" / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    with pytest.raises(ValueError, match=r"cannot read image '.*/u/b/broken.png'.*fix or remove"):
-        read_imagefolder(tmp_path / "u")

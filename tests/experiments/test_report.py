@@ -60,7 +60,7 @@ def test_full_report(tmp_path: Path) -> None:
     text = md.read_text()
     assert "not run" not in text.split("## Provenance")[0]
     for needle in ("## Baseline search", "Top 10 of 12 trials (ranked by `objective`)", "r2_k5_s22_e4_i24_o32_se0.25",
-                   "alpha = 1.2", "= 1.920", "Members (4 runs)", "Fitted curve parameters", "| 0.98 ", "torch",
+                   "alpha = 1.2", "= 1.920", "Members (4 runs;", "Fitted curve parameters", "| 0.98 ", "torch",
                    "1 min 01 s", "search/best_spec.json"):
         assert needle in text, needle
     # Images are linked relatively in Markdown and all exist.

@@ -98,8 +98,8 @@ def test_cli_asks_for_a_gpu_this_machine_lacks(tmp_path: Path, capsys: pytest.Ca
     """In one process (no Ray) the same rule, before any run: one line, exit 2."""
     from experiments.cli import main
 
-    code = main(["family", "--train", "--config", "demo", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--phis", "0",
-                 "--set", "train.device=auto", "--workers", "1", "--gpus-per-trial", "1",
+    code = main(["family", "--train", "--config", "demo", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15",
+                 "--phis", "0", "--set", "train.device=auto", "--workers", "1", "--gpus-per-trial", "1",
                  "--out", str(tmp_path / "f")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "run.gpus_per_trial = 1 but the cluster has no GPU" in err and "\n" not in err

@@ -25,10 +25,11 @@ from experiments.configio import field_types, is_section
 #: Values for keys whose generic change would be invalid or say nothing.
 SPECIAL: dict[str, Any] = {
     "name": "other", "description": "other words",
-    "data.dataset": "digits", "data.resolution": 20,
+    "data.dataset": "digits", "data.resolution": 20, "data.crop_pct": 0.8,
     "train.model": "tiny", "train.optimizer": "rmsprop", "train.schedule": "step", "train.augment": "crop_flip",
     "train.device": "cuda", "train.precision": "bf16", "train.lr": 0.01, "train.lr_batch": 256,
-    "train.bn_momentum": 0.05, "train.dropout": 0.3, "train.drop_connect_rate": 0.1, "train.max_minutes": 5.0,
+    "train.bn_momentum": 0.05, "train.dropout": 0.3, "train.init_from": "weights.pt",
+    "train.drop_connect_rate": 0.1, "train.max_minutes": 5.0,
     "search.space": "tiny", "search.strategy": "tpe", "search.cost": "latency", "search.mode": "pareto",
     "search.constraint": "hard", "search.trainer": "surrogate", "search.storage": "sqlite:////tmp/other.db",
     "search.study": "other", "search.resolution": 20, "search.train.warmup_epochs": 0.3,

@@ -144,12 +144,54 @@ def test_one_real_training_trial_under_ray(tmp_path, local_ray: None) -> None:
     assert t.intermediate_values == {1: pytest.approx(t.value)}  # the epoch's reward went to the pruner
 
 
+def test_a_dead_worker_is_a_failed_trial(tmp_path, local_ray: None) -> None:
+    """A worker process that dies (as when the kernel kills it for memory) fails its trial; the search goes on."""
+    from experiments.search_ray import run_search_ray
+
+    def dies(config: dict[str, Any], *, on_epoch: Any = None) -> dict[str, Any]:
+        os._exit(1)
+
+    study = run_search_ray(_cfg(str(tmp_path / "s.journal"), objective=SOFT, trials=2), dies, workers=2,
+                           cpus_per_trial=1, progress=QUIET)
+    assert [(t.state, t.user_attrs["status"]) for t in study.trials] == [(TrialState.FAIL, "failed")] * 2
+    assert all(t.user_attrs["error"].startswith("Ray worker died") for t in study.trials)
+
+
 def test_in_memory_storage_cannot_go_to_ray() -> None:
     from experiments.search_ray import run_search_ray
 
     with pytest.raises(ValueError, match="in-memory study: give --storage") as e:
         run_search_ray(_cfg(None), SurrogateTrainer(), workers=2)  # type: ignore[arg-type]
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_running_trials_that_resume_marks_interrupted(tmp_path) -> None:
+    """SIGINT to `effnas search --workers 2` after 3 finished trials: exit 130, the trials in flight stay
+    RUNNING; --resume marks them interrupted and finishes the requested number, each trial once."""
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "experiments.cli", "search", *TINY[:-1], "--strategy", "random", "--trials", "40",
+           "--epochs", "2", "--workers", "2", "--cpus-per-trial", "1", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    log = tmp_path / "err.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.time() + 300
+        while "[3/40]" not in log.read_text() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 130
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}")
+    running = [t.number for t in study.trials if t.state == TrialState.RUNNING]
+    assert 3 <= len(finished(study)) < 8 and 1 <= len(running) <= 2
+    subprocess.run([*cmd, "--resume", "--trials", "8"], cwd=ROOT, env=env, check=True, capture_output=True,
+                   timeout=300)
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}")
+    assert [study.trials[n].user_attrs["status"] for n in running] == ["interrupted"] * len(running)
+    assert len(finished(study)) == 8 and not any(t.state == TrialState.RUNNING for t in study.trials)
 
 
 @pytest.mark.slow
@@ -177,3 +219,23 @@ def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path) -> None:
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}")
     used = {t.user_attrs["node"] for t in study.get_trials()}
     assert len(study.get_trials()) == 6 and used == node_ids and len(used) == 2
+
+
+@pytest.mark.slow
+def test_workers_2_on_the_nasbench201_table(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The Ray path on a benchmark space: the workers look the cells up in the table."""
+    from nas.benchmarks import get_benchmark
+
+    out = tmp_path / "nb"
+    assert main(["search", "--space", "nasbench201", "--dataset", "cifar10", "--strategy", "tpe", "--trials", "4",
+                 "--workers", "2", "--cpus-per-trial", "1", "--quiet", "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["trials"] == 4
+    table = get_benchmark("nasbench201:cifar10")
+    trials = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}").get_trials()
+    assert len(trials) == 4
+    for t in trials:
+        a = t.user_attrs
+        assert a["node"] and a["blocks"] == table.describe(t.params)
+        assert a["latency_ms"] == pytest.approx(table.record(t.params).latency_ms)
+        if t.state == optuna.trial.TrialState.COMPLETE:
+            assert a["accuracy"] in table.record(t.params).accuracies

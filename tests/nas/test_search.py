@@ -197,16 +197,16 @@ def test_an_exception_from_the_trainer_stops_the_search(tmp_path, error: Excepti
     db = str(tmp_path / "s.journal")
     trainer = RaisingTrainer(error)
     with pytest.raises(type(error)) as e:
-        run_search(_cfg(tmp_path, trials=6, prune=False, storage=db), trainer, progress=QUIET)
-    assert e.value is error and trainer.calls == 3  # not six failed trials
-    study = open_study(_cfg(tmp_path, trials=6, resume=True, storage=db))
+        run_search(_cfg(tmp_path, trials=4, prune=False, storage=db), trainer, progress=QUIET)
+    assert e.value is error and trainer.calls == 3  # not two more failed trials
+    study = open_study(_cfg(tmp_path, trials=4, resume=True, storage=db))
     states = [(t.state, t.user_attrs["status"]) for t in study.trials]
     assert states == [(TrialState.COMPLETE, "completed")] * 2 + [(TrialState.FAIL, "error")]
     assert study.trials[2].user_attrs["error"].startswith(type(error).__name__)
     assert len(finished(study)) == 2  # the errored trial does not count: a resume re-runs its slot
-    study = run_search(_cfg(tmp_path, trials=6, resume=True, prune=False, storage=db), SurrogateTrainer(),
+    study = run_search(_cfg(tmp_path, trials=4, resume=True, prune=False, storage=db), SurrogateTrainer(),
                        progress=QUIET)
-    assert len(finished(study)) == 6 and len(study.trials) == 7
+    assert len(finished(study)) == 4 and len(study.trials) == 5
 
 
 def test_more_failures_than_the_share_stop_the_search_naming_the_errors(tmp_path) -> None:

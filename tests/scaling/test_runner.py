@@ -32,6 +32,25 @@ def test_failed_members_are_retried_and_finished_ones_are_not(tmp_path, make_eva
     assert t2.val_accuracy.iloc[0] == t.val_accuracy.iloc[0]
 
 
+def test_a_raising_trainer_stops_the_batch_and_keeps_finished_runs(tmp_path, make_evaluator) -> None:
+    """A trainer that raises (bad data, a bug) is not a run status: the batch stops with the error."""
+    members = family(ss.get("tiny"), range(3))
+
+    class Buggy:
+        def __init__(self) -> None:
+            self.inner = make_evaluator()
+
+        def __call__(self, config, *, on_epoch=None):
+            if "phi1-" in config["out_dir"]:
+                raise TypeError("a bug")
+            return self.inner(config, on_epoch=on_epoch)
+
+    with pytest.raises(TypeError, match="a bug"):
+        train_members(members, Buggy(), train_config=CONFIG, out_dir=tmp_path)
+    assert read_result(tmp_path / "members/phi0-seed0") is not None
+    assert read_result(tmp_path / "members/phi1-seed0") is None
+
+
 def test_a_run_directory_of_another_config_is_refused(tmp_path, evaluator) -> None:
     members = family(ss.get("tiny"), [0])
     train_members(members, evaluator, train_config=CONFIG, out_dir=tmp_path)

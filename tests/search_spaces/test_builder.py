@@ -70,3 +70,17 @@ def test_pool_skip_projects() -> None:
     assert model.stages[0][0].shortcut is not None
     assert model.stages[0][1].identity
     assert model(torch.randn(2, 3, 33, 33)).shape == (2, 2)
+
+
+def test_shortcut_kind_decides_the_built_shortcut() -> None:
+    spec = ss.NetworkSpec(stem_channels=16, head_channels=0, num_classes=3, stages=ss.decode_stages([
+        "basic_r2_k3_s22_e1_i16_o32", "r2_k3_s22_e3_i32_o40_poolskip", "r1_k3_s11_e1_i40_o40_poolskip",
+        "r1_k3_s11_e1_i40_o40_noskip"]))
+    kinds = [b.shortcut for s in spec.stages for b in s.layers()]
+    assert kinds == ["projection", "identity", "pool", "identity", "identity", "none"]
+    built = [b for stage in ss.build(spec).stages for b in stage]
+    assert [b.identity for b in built] == [k == "identity" for k in kinds]
+    projection, pool = built[0].shortcut, built[2].shortcut
+    assert isinstance(projection[0], torch.nn.Conv2d) and projection[0].stride == (2, 2)
+    assert isinstance(pool[0], torch.nn.AvgPool2d) and isinstance(pool[1], torch.nn.Conv2d)
+    assert all(b.shortcut is None for i, b in enumerate(built) if kinds[i] in ("identity", "none"))

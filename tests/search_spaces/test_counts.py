@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 
 import search_spaces as ss
-from search_spaces.cost import cost
-from search_spaces.counts import counts
+from search_spaces.cost import MAC_OPERATORS, Cost, cost, count_params, flop_analysis
+from search_spaces.counts import breakdown, counts
 
 #: REFERENCE.md, official family at 1000 classes and native resolution.
 REFERENCE = {"efficientnet_b0": (5_288_548, 0.386e9), "efficientnet_b7": (66_347_960, 37.746e9),
@@ -22,6 +22,7 @@ def test_counts_equal_fvcore_cost_model(name: str) -> None:
     spec = ss.get(name)
     c, a = cost(spec, resolution=37), counts(spec, 37)
     assert (a.params, a.macs) == (c.params, c.macs)
+    _assert_stages_equal(spec, c)
 
 
 def test_counts_equal_fvcore_for_unusual_blocks() -> None:
@@ -35,6 +36,31 @@ def test_counts_equal_fvcore_for_unusual_blocks() -> None:
         for res in (29, 40):
             c, a = cost(spec, resolution=res), counts(spec, res)
             assert (a.params, a.macs) == (c.params, c.macs), (padding, res)
+            _assert_stages_equal(spec, c)
+        _assert_blocks_equal_fvcore(spec, 29)
+
+
+def _assert_stages_equal(spec: ss.NetworkSpec, c: Cost) -> None:
+    """``breakdown`` gives what ``cost`` gives per stage (what ``effnas models show`` prints)."""
+    parts = breakdown(spec, c.resolution)
+    assert [(p.name, p.params, p.macs, p.out_channels, p.out_resolution) for p in parts] == \
+        [(s.name, s.params, s.macs, s.out_channels, s.out_resolution) for s in c.stages]
+
+
+def _assert_blocks_equal_fvcore(spec: ss.NetworkSpec, res: int) -> None:
+    """Every block of ``breakdown`` against fvcore's count of the built module ``stages.i.j``."""
+    model = ss.build(spec).eval()
+    by_module = flop_analysis(model, res).by_module_and_operator()
+    modules = dict(model.named_modules())
+    blocks = [b for p in breakdown(spec, res) for b in p.blocks]
+    assert len(blocks) == spec.num_blocks
+    for b in blocks:
+        macs = sum(v for k, v in by_module.get(b.name, {}).items() if k in MAC_OPERATORS)
+        assert (b.params, b.macs) == (count_params(modules[b.name]), macs), b.name
+
+
+def test_breakdown_blocks_equal_fvcore_for_b0() -> None:
+    _assert_blocks_equal_fvcore(ss.get("efficientnet_b0", num_classes=10), 45)
 
 
 @pytest.mark.parametrize("name", list(REFERENCE))

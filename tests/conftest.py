@@ -1,0 +1,60 @@
+"""Fixtures shared by tests/experiments and tests/browser."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import search_spaces as ss
+from nas.pareto import COLUMNS
+from scaling import PAPER, family, matched_baselines, plot_curves
+
+
+def make_run(run: Path) -> Path:
+    """A small run directory in the pipeline's layout, made with the real writers: ``trials.csv`` in
+    ``nas.pareto.COLUMNS`` with real specs (trial 8 pruned), the baseline, the paper's coefficients as
+    ``grid/coefficients.json`` and ``curves/`` from ``scaling.plot_curves`` on a family table."""
+    base = ss.get("efficientnet_nano")
+    (run / "search").mkdir(parents=True)
+    rows = []
+    for i in range(9):
+        spec = ss.scale(base, width=1.0 + 0.1 * (i % 4), depth=1.0 + 0.25 * (i % 3), name=f"trial{i}")
+        c = ss.counts(spec)
+        acc = round(0.30 + 0.012 * (i % 4) + 0.009 * (i % 3) - 0.004 * (i % 2), 4)
+        d = json.loads(spec.to_json())
+        rows.append({"number": i, "state": "COMPLETE" if i != 8 else "PRUNED", "status": "completed",
+                     "strategy": "random", "accuracy": acc, "macs": c.macs, "params": c.params,
+                     "reward": round(acc * (c.macs / 1e6) ** -0.07, 4), "target": 1e6, "w": -0.07,
+                     "blocks": " ".join(d["stages"]), "spec": json.dumps(d, separators=(",", ":"))})
+    with open(run / "search" / "trials.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(COLUMNS), restval="")
+        w.writeheader()
+        w.writerows(rows)
+    (run / "search" / "pareto.json").write_text(json.dumps({"cost": "macs", "objective": {"target": 1e6}}))
+    dataclasses.replace(base, name="baseline").save(run / "baseline.json")
+    (run / "grid").mkdir()
+    PAPER.save(run / "grid" / "coefficients.json")
+    members = family(base, [0, 1, 2, 3], coefficients=PAPER)
+    table = []
+    for m in members + matched_baselines(base, [members[2]]):
+        for seed in (0, 1):
+            acc = 0.95 - 0.5 * (m.macs / 1e5) ** -0.4 + 0.01 * seed - (0.03 if m.method != "compound" else 0.0)
+            table.append({**m.row(), "seed": seed, "test_accuracy": acc})
+    plot_curves(pd.DataFrame(table), run / "curves", metric="test_accuracy")
+    return run
+
+
+@pytest.fixture(scope="session")
+def explore_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """:func:`make_run` with ``report.md`` and ``report.html`` written."""
+    from experiments.report import write_report
+
+    run = make_run(tmp_path_factory.mktemp("explore") / "run")
+    config = {"name": "explore", "train": {"model": "efficientnet_nano"}, "family": {"phis": [0, 1, 2, 3]}}
+    write_report(run, config=config, stages={"search": {"seconds": 3.0}})
+    return run
