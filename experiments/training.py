@@ -38,7 +38,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
@@ -49,6 +49,9 @@ import search_spaces as ss
 from experiments import data as data_mod
 from experiments import distributed
 from experiments.config import JobConfig
+from experiments.devices import autocast_for as _autocast
+from experiments.devices import device_for as _device
+from experiments.devices import precision_for
 from experiments.optim import ModelEMA, lr_factor, make_optimizer
 from experiments.outcomes import _one_line, oom_message, out_of_memory, training_outcome
 from experiments.rng import rng_state, seed_everything, set_rng_state
@@ -65,27 +68,6 @@ FINISHED = ("completed", "diverged")
 def train_fn(config: dict[str, Any], *, on_epoch: OnEpoch | None = None) -> dict[str, Any]:
     """The trainer contract of ``docs/architecture.md``: a JSON config dict in, metrics out."""
     return train(JobConfig.from_dict(dict(config)), on_epoch=on_epoch)
-
-
-def _device(cfg: JobConfig) -> torch.device:
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available: use --device auto or cpu")
-    if cfg.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.device)
-
-
-def _autocast(cfg: JobConfig, device: torch.device) -> tuple[AbstractContextManager[Any], bool]:
-    """(autocast context, whether fp16 needs a grad scaler)."""
-    prec = cfg.precision
-    if prec == "auto":
-        prec = "fp32" if device.type == "cpu" else ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
-    if prec == "fp32":
-        return nullcontext(), False
-    if prec == "fp16" and device.type == "cpu":
-        raise ValueError("fp16 autocast is for CUDA: use --precision bf16 or fp32 on CPU")
-    dtype = torch.bfloat16 if prec == "bf16" else torch.float16
-    return torch.autocast(device.type, dtype=dtype), prec == "fp16"
 
 
 def _resolve_spec(cfg: JobConfig, num_classes: int) -> ss.NetworkSpec:
@@ -253,9 +235,10 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
         "params": c.params, "macs": c.macs, "resolution": res, "num_classes": ds.num_classes,
         "train_size": len(train_split), "val_size": len(val_split), "test_size": len(test_split),
         "epochs": cfg.epochs, "device": str(device), "threads": torch.get_num_threads(),
-        "devices": ctx.world, "accumulate": cfg.accumulate, "batch_size": cfg.batch_size,
-        "micro_batch": cfg.micro_batch, "lr": lr, "bn_momentum": bn_m, "stopped_by": None, "error": None,
-        "diverged_epoch": None, "data_pipeline": data_mod.describe(train_loader, val_loader), "init_from": init,
+        "precision": precision_for(cfg, device), "devices": ctx.world, "accumulate": cfg.accumulate,
+        "batch_size": cfg.batch_size, "micro_batch": cfg.micro_batch, "lr": lr, "bn_momentum": bn_m,
+        "stopped_by": None, "error": None, "diverged_epoch": None,
+        "data_pipeline": data_mod.describe(train_loader, val_loader), "init_from": init,
     }
     bar = None
     if not cfg.quiet and ctx.lead:
@@ -398,6 +381,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
         "train_seconds": train_seconds,
         "images_per_second": train_images / train_seconds if train_seconds > 0 else None,
         "seconds": elapsed_before + time.perf_counter() - t_start,
+        "peak_memory_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
     })
     metrics.setdefault("test_accuracy", None)
     metrics.setdefault("test_loss", None)
