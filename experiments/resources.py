@@ -6,9 +6,11 @@ The rule for GPUs (``run.gpus_per_trial``; docs/gpu.md):
 * ``gpus_per_trial`` not given: ``train.devices`` GPUs (one per data-parallel process) when the
   cluster (or, without Ray, this machine) has GPUs, else none (``auto`` then trains on CPUs,
   ``cuda`` is an error).
-* ``gpus_per_trial = 0`` where GPUs exist, with ``device`` ``auto`` or ``cuda``: an error. Ray
-  hides the GPUs from a trial that asked for none, so ``auto`` would silently train on the CPU
-  (and ``cuda`` would fail in every trial); say ``train.device = "cpu"`` to mean it.
+* ``gpus_per_trial = 0`` where GPUs exist, with ``device`` ``auto`` or ``cuda``: an error. A
+  trial that asked for no GPU has none reserved: Ray 2.60 leaves ``CUDA_VISIBLE_DEVICES`` alone
+  for it, so ``auto`` would train on GPUs other trials hold (out of memory), and older Ray (or
+  ``RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=1``) hides them, so it would silently train on the CPU.
+  Say ``train.device = "cpu"`` to mean CPUs.
 * GPUs asked for where the cluster has none, or more than it has: an error (Ray would wait
   forever).
 * ``train.devices = N > 1`` processes need ``N`` GPUs per trial (one each) when on GPUs.
