@@ -96,7 +96,7 @@ class Context:
         """No gradient all-reduce for a micro-batch that is not the step's last."""
         if sync or self.world == 1 or not hasattr(model, "no_sync"):
             return nullcontext()
-        return model.no_sync()  # type: ignore[no-any-return]
+        return model.no_sync()  # type: ignore[operator,no-any-return]
 
     def shard(self, n: int) -> torch.Tensor:
         """This rank's share of ``n`` evaluation images (every ``world``-th)."""

@@ -248,7 +248,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
                    leave=True, desc=f"{spec.name} {res}px")
     eval_model: nn.Module = ema.module if ema is not None else model
 
-    def evaluate_all(loader_: data_mod.Loader) -> tuple[float, float]:
+    def evaluate_all(loader_: data_mod.AnyLoader) -> tuple[float, float]:
         ctx.sync_state(eval_model)
         correct, loss_sum, n = ctx.sum(*evaluate_sums(eval_model, loader_, autocast))
         return float(correct) / max(float(n), 1.0), float(loss_sum) / max(float(n), 1.0)

@@ -180,3 +180,44 @@ def test_ema_bf16_and_grad_clip_options_train() -> None:
     m = train_fn({**FAST, "epochs": 2, "ema": 0.99, "precision": "bf16", "grad_clip": 1.0,
                   "optimizer": "adamw"})
     assert m["status"] == "completed" and m["test_accuracy"] > 0.1
+
+
+#: A run under an address-space limit in a child process: the CPU allocator really fails.
+_LIMITED = """
+import json, resource, sys
+from experiments import data
+from experiments.config import JobConfig
+from experiments.training import train
+data.load_dataset("digits")
+resource.setrlimit(resource.RLIMIT_AS, (2000 * 2**20, 2000 * 2**20))
+m = train(JobConfig(model="tiny", dataset="digits", resolution=64, epochs=1, batch_size=1024,
+                    accumulate=int(sys.argv[1]), quiet=True, threads=1, eval_batch_size=64))
+print(json.dumps({"status": m["status"], "error": m["error"]}))
+"""
+
+
+def _limited_run(accumulate: int) -> dict[str, Any]:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-c", _LIMITED, str(accumulate)], env=env, cwd=root, capture_output=True,
+                       text=True, timeout=300, check=True)
+    return json.loads(p.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_a_real_out_of_memory_is_status_oom() -> None:
+    """1,024 images of 64 px in one step do not fit in 2 GB of address space."""
+    m = _limited_run(1)
+    assert m["status"] == "oom"
+    assert m["error"].startswith("out of memory on cpu at 1024 images per device step (train.batch_size 1024 = "
+                                 "1 devices x 1 accumulate x 1024): raise train.accumulate")
+    assert "can't allocate memory" in m["error"] and "\n" not in m["error"]
+
+
+@pytest.mark.slow
+def test_the_named_fix_works_within_the_same_memory() -> None:
+    """The same global batch as 16 accumulated micro-batches of 64 trains within the same limit."""
+    assert _limited_run(16) == {"status": "completed", "error": None}
