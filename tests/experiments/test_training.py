@@ -221,3 +221,22 @@ def test_a_real_out_of_memory_is_status_oom() -> None:
 def test_the_named_fix_works_within_the_same_memory() -> None:
     """The same global batch as 16 accumulated micro-batches of 64 trains within the same limit."""
     assert _limited_run(16) == {"status": "completed", "error": None}
+
+
+def test_an_oom_run_is_shown_by_the_stages_and_fails_its_search_trial(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from experiments.stages import format_failures
+    from nas.objective import Objective
+    from nas.trial import outcome
+    from scaling import Job, run_jobs
+
+    monkeypatch.setattr(training.ss, "build", _OOMNet)
+    table = run_jobs([Job("members/phi0-seed0", ss.get("tiny", num_classes=10, resolution=16), 0)], train_fn,
+                     train_config={**FAST, "accumulate": 2}, out_dir=tmp_path)
+    text = format_failures(table, "members")
+    assert text.startswith("1 of 1 members did not complete:")
+    assert "members/phi0-seed0: oom (out of memory on cpu at 32 images per device step" in text
+    m = json.loads((tmp_path / "members" / "phi0-seed0" / "metrics.json").read_text())
+    state, values, attrs = outcome(Objective(target=1e6), {"macs": 1e6, "params": 1, "latency_ms": None}, m)
+    assert state.name == "FAIL" and values is None
+    assert attrs["status"] == "oom" and attrs["error"].startswith("out of memory on cpu")
