@@ -153,3 +153,39 @@ def test_more_processes_than_gpus_is_one_line(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(ValueError, match="train.devices = 2 needs 2 GPUs, 1 visible"):
         d.launch(JobConfig(**BASE, devices=2), device=torch.device("cuda"))
     assert "RANK" not in os.environ
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_driver_then_resume(tmp_path: Path) -> None:
+    """``effnas train --devices 2`` killed with SIGKILL after epoch 1's checkpoint: the other rank
+    exits by itself (its peer is gone), and ``--resume`` continues at epoch 2 with no epoch
+    repeated or lost."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "experiments.cli", "train", "--model", "tiny", "--dataset", "digits",
+            "--resolution", "16", "--epochs", "4", "--batch-size", "64", "--threads", "2", "--devices", "2",
+            "--augment", "none", "--quiet", "--out", str(out)]
+    driver = subprocess.Popen(args, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not (out / "epochs.jsonl").exists() and time.monotonic() < deadline and driver.poll() is None:
+        time.sleep(0.05)
+    ranks = subprocess.run(["pgrep", "-P", str(driver.pid)], capture_output=True, text=True).stdout.split()
+    assert len(ranks) == 1  # rank 1, started by the driver (rank 0)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    assert (out / "last.pt").exists() and not (out / "metrics.json").exists()
+    gone = time.monotonic() + 60
+    while Path(f"/proc/{ranks[0]}").exists() and time.monotonic() < gone:
+        time.sleep(0.2)
+    assert not Path(f"/proc/{ranks[0]}").exists(), "rank 1 outlived its driver"  # it noticed its peer left
+    done = subprocess.run([*args, "--resume", "--json"], env=env, cwd=root, capture_output=True, text=True,
+                          timeout=300, check=True)
+    m = json.loads(done.stdout[done.stdout.index("{"):])
+    assert m["status"] == "completed" and m["epochs_completed"] == 4
+    assert [json.loads(x)["epoch"] for x in (out / "epochs.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
