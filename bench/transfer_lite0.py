@@ -56,6 +56,7 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=96)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", help="write OUT.md and OUT.json")
     args = ap.parse_args()
@@ -67,7 +68,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         data = unpack(Path(tmp), args.train_per_class, args.test_per_class)
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for init in (weights, None):
                 cfg = TrainConfig.from_dict({**FINETUNE, "model": "efficientnet_lite0",
                                              "dataset": f"imagefolder:{data}", "resolution": args.resolution,

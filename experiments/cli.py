@@ -20,8 +20,9 @@ class UsageError(ValueError):
 
 def _run_failed() -> tuple[type[BaseException], ...]:
     from nas.search import SearchFailed
+    from scaling.runner import RunsStopped
 
-    return (SearchFailed,)
+    return (SearchFailed, RunsStopped)
 
 
 class Parser(argparse.ArgumentParser):

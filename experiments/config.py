@@ -122,6 +122,9 @@ class TrainConfig(Section):
         init_from: pretrained weights to start from (fine-tuning, ``docs/transfer.md``): an effnas
             weights file, a run directory or checkpoint, or ``LAYOUT:PATH`` of a timm, torchvision
             or TF-port checkpoint; the classifier is re-initialised when the class count differs.
+        freeze_backbone: train only the classifier (the head); the backbone's weights and its
+            BatchNorm statistics stay as loaded (BN in eval mode).
+        lr_backbone_mult: the backbone's learning rate is this times the head's (the schedule's).
     """
 
     SECTION: ClassVar[str] = "train"
@@ -157,8 +160,14 @@ class TrainConfig(Section):
     devices: int = 1
     accumulate: int = 1
     init_from: str | None = None
+    freeze_backbone: bool = False
+    lr_backbone_mult: float = 1.0
 
     def __post_init__(self) -> None:
+        positive("train.lr_backbone_mult", self.lr_backbone_mult)
+        if self.freeze_backbone and self.lr_backbone_mult != 1.0:
+            raise ValueError("train.freeze_backbone and train.lr_backbone_mult exclude each other (a frozen backbone "
+                             "does not learn): give one of them")
         if self.init_from is not None and not self.init_from:
             raise ValueError("train.init_from must name weights (a file, a run directory or LAYOUT:PATH), "
                              "or be omitted")
@@ -284,6 +293,8 @@ class SearchConfig(Section):
         cost: what T measures: ``macs`` (EfficientNet) or ``latency`` (MnasNet; ms at batch 1 here,
             or a benchmark table's); ``None``: ``macs`` for network spaces, ``latency`` for tables.
         target: T (MACs, or ms); ``None``: the space's base network's MACs, or a table's median latency.
+        latency_runtime: what times a latency cost: ``torch`` (eager PyTorch, this device) or
+            ``onnxruntime`` (the candidate exported to ONNX, one CPU thread); network spaces only.
         w: the exponent (paper: -0.07).
         constraint: ``soft`` (w on both sides of T) or ``hard`` (MnasNet's 0 / -1: over T rejected).
         mode: ``reward`` (one objective) or ``pareto`` (accuracy up, cost down; NSGA-II, TPE, random).
@@ -306,6 +317,7 @@ class SearchConfig(Section):
     trials: int = 20
     cost: str | None = None
     target: float | None = None
+    latency_runtime: str = "torch"
     w: float = -0.07
     constraint: str = "soft"
     mode: str = "reward"
@@ -325,6 +337,7 @@ class SearchConfig(Section):
             raise ValueError(f"search.w must be <= 0 (a penalty on cost), got {self.w}")
         if self.cost is not None:
             choice("search.cost", self.cost, ("macs", "latency"))
+        choice("search.latency_runtime", self.latency_runtime, ("torch", "onnxruntime"))
         choice("search.constraint", self.constraint, ("soft", "hard"))
         choice("search.mode", self.mode, ("reward", "pareto"))
         if self.trainer is not None:

@@ -1,9 +1,8 @@
 """ONNX export of any effnas network, and a check of the file against onnxruntime.
 
-Export uses PyTorch's TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``): it
-needs only the ``onnx`` package, handles every effnas block (including TF "same" padding, whose
-pads are fixed at the exported resolution) and takes about a second for B0 on this CPU. The
-batch dimension is dynamic; height and width are the exported resolution.
+The export itself and onnxruntime sessions live in :mod:`search_spaces.onnx` (the search's
+onnxruntime latency uses them too): PyTorch's TorchScript-based exporter
+(``torch.onnx.export(..., dynamo=False)``), opset 17, dynamic batch, fixed height and width.
 
 What can be exported (``effnas export --onnx``): a registered model name or spec JSON (random
 weights, for latency measurement), an effnas weights file (``effnas weights import``), a run
@@ -12,7 +11,6 @@ directory or a run checkpoint (``best.pt``: the EMA weights when the run used EM
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +18,9 @@ import torch
 from torch import nn
 
 import search_spaces as ss
+from search_spaces.onnx import OPSET, onnx_session, write_onnx
 
-OPSET = 17  #: ONNX opset written by default (onnxruntime >= 1.14 runs it)
+__all__ = ["OPSET", "compare_onnx", "export_onnx", "model_for_export", "onnx_session"]
 
 
 def model_for_export(ref: str, *, num_classes: int | None = None, seed: int = 0) -> tuple[ss.NetworkSpec, nn.Module]:
@@ -44,31 +43,12 @@ def export_onnx(model: nn.Module, path: str | Path, *, resolution: int, opset: i
     """Write ``model`` (an image classifier taking ``(N, 3, resolution, resolution)``) as ONNX.
 
     Input ``images`` (float32, NCHW, normalised as in training), output ``logits``; the batch
-    dimension is dynamic.
+    dimension is dynamic (:func:`search_spaces.onnx.write_onnx`).
     """
-    if resolution < 1:
-        raise ValueError(f"resolution must be a positive number of pixels, got {resolution}")
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    model = model.eval()
-    x = torch.zeros(1, 3, resolution, resolution)
-    with warnings.catch_warnings():  # the legacy exporter announces its deprecation; tracing warns about shapes
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (x,), str(out), dynamo=False, input_names=["images"], output_names=["logits"],
-                          dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, opset_version=opset)
+    write_onnx(model, out, resolution=resolution, opset=opset)
     return out
-
-
-def onnx_session(path: str | Path):  # -> onnxruntime.InferenceSession
-    """An onnxruntime CPU session for ``path`` (one thread: it must not fight training for cores)."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise ValueError("onnxruntime is not installed: pip install onnxruntime (or effnas[deploy])") from None
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
 def compare_onnx(path: str | Path, model: nn.Module, *, resolution: int, batch: int = 2, seed: int = 0) -> float:

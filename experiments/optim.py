@@ -5,6 +5,11 @@
   ``RMSPropOptimizer``; timm's ``RMSpropTF``), as the EfficientNet recipe uses
   (decay 0.9, momentum 0.9, epsilon 1e-3; paper section 5.2).
 * Weight decay skips BatchNorm parameters and biases (every tensor with ``ndim <= 1``).
+* Fine-tuning: the classifier is the *head*, everything before it the *backbone*. Every param
+  group carries ``lr_mult`` (the trainer sets ``lr = base x schedule x lr_mult``): the backbone's
+  groups ``lr_backbone_mult``, the head's 1. :func:`freeze_backbone` stops the backbone's
+  gradients and :func:`train_mode` keeps a frozen backbone in eval mode (BatchNorm uses and keeps
+  its pretrained running statistics, stochastic depth is off), so it is a fixed feature extractor.
 * Schedules are pure functions of the step: linear warm-up, then cosine to zero, or the
   paper's staircase ``decay_rate ** floor(epoch / decay_epochs)`` (0.97 every 2.4 epochs), or
   constant. Being functions of the step, they need no state in a checkpoint.
@@ -56,19 +61,54 @@ class RMSpropTF(torch.optim.Optimizer):
         return loss
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Two groups: weights with decay, BN parameters and biases (``ndim <= 1``) without."""
-    decay: list[nn.Parameter] = []
-    no_decay: list[nn.Parameter] = []
+#: Child modules of an effnas ``Network`` that make up the head (the rest is the backbone).
+HEAD = ("dropout", "classifier")
+
+
+def head_parameters(model: nn.Module) -> set[int]:
+    """``id`` of every parameter of the classifier (the head)."""
+    head = getattr(model, "classifier", None)
+    if not isinstance(head, nn.Module):
+        raise ValueError(f"{type(model).__name__} has no 'classifier' layer: backbone options need an effnas network")
+    return {id(p) for p in head.parameters()}
+
+
+def param_groups(model: nn.Module, weight_decay: float, *, lr_backbone_mult: float = 1.0) -> list[dict[str, Any]]:
+    """Weights with decay, BN parameters and biases (``ndim <= 1``) without; with
+    ``lr_backbone_mult != 1`` each split again into backbone (``lr_mult`` = the multiplier) and
+    head (``lr_mult`` 1). Frozen parameters (``requires_grad`` False) are left out."""
+    head = head_parameters(model) if lr_backbone_mult != 1.0 else set()
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for p in model.parameters():
         if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+            groups.setdefault((id(p) in head, p.ndim > 1), []).append(p)
+    order = [(False, True), (False, False), (True, True), (True, False)]
+    return [{"params": groups[k], "weight_decay": weight_decay if k[1] else 0.0,
+             "lr_mult": 1.0 if k[0] or not head else lr_backbone_mult} for k in order if k in groups]
+
+
+def freeze_backbone(model: nn.Module) -> int:
+    """Stop gradients of every parameter but the classifier's; the number left trainable."""
+    head = head_parameters(model)
+    for p in model.parameters():
+        p.requires_grad_(id(p) in head)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def train_mode(model: nn.Module, *, frozen_backbone: bool) -> None:
+    """``model.train()``; with a frozen backbone, only the head trains (the backbone's BatchNorm
+    layers keep their running statistics and stochastic depth is off)."""
+    model.train()
+    if frozen_backbone:
+        for name, child in model.named_children():
+            if name not in HEAD:
+                child.eval()
 
 
 def make_optimizer(name: str, model: nn.Module, *, lr: float, momentum: float, weight_decay: float,
-                   rmsprop_decay: float = 0.9, rmsprop_eps: float = 1e-3) -> torch.optim.Optimizer:
-    groups = param_groups(model, weight_decay)
+                   rmsprop_decay: float = 0.9, rmsprop_eps: float = 1e-3,
+                   lr_backbone_mult: float = 1.0) -> torch.optim.Optimizer:
+    groups = param_groups(model, weight_decay, lr_backbone_mult=lr_backbone_mult)
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=momentum > 0)
     if name == "adamw":

@@ -107,6 +107,9 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
         if s.cost == "macs":
             raise ValueError(f"space {space.name!r} is a benchmark table without MACs: use search.cost = latency "
                              "(--target-ms MS)")
+        if s.latency_runtime != "torch":
+            raise ValueError(f"space {space.name!r} is a benchmark table: its latencies are the table's, not measured: "
+                             "drop search.latency_runtime (--latency-runtime)")
         cost, resolution = "latency", None
         table = space.table(cfg.data.dataset)
         from nas.bench_search import median_latency
@@ -118,12 +121,16 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
         target = s.target
         if target is None and cost == "latency":
             raise ValueError("search.cost = 'latency' needs search.target in milliseconds (--target-ms MS)")
+        if s.latency_runtime != "torch" and cost != "latency":
+            raise ValueError(f"search.latency_runtime = {s.latency_runtime!r} times a latency cost, but search.cost is "
+                             f"{cost!r}: give --target-ms MS (search.cost = latency) or drop --latency-runtime")
         if target is None:
             from search_spaces.cost import macs
 
             target = float(macs(space.to_spec({}, num_classes=num_classes(cfg), resolution=resolution)))
     assert target is not None
-    objective = Objective(target=target, w=s.w, constraint=s.constraint, metric=cost, mode=s.mode)
+    objective = Objective(target=target, w=s.w, constraint=s.constraint, metric=cost, mode=s.mode,
+                          latency_runtime=s.latency_runtime)
     storage = s.storage or f"sqlite:///{(Path(out) / 'study.db').resolve()}"
     if trainer == "train":
         train = train_config(cfg, proxy_recipe(cfg), data_fraction=s.train.data_fraction)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from experiments.resources import cluster_gpus, trial_gpus
+from scaling.runner import RunsStopped
 
 TrainerFn = Callable[..., dict[str, Any]]
 ExecutorFn = Callable[[TrainerFn, list[dict[str, Any]]], list[dict[str, Any]]]
@@ -214,6 +215,7 @@ def run_configs(
         raise ValueError(f"workers must be >= 1, got {workers}")
     if not configs:
         return []
+    import ray
     from ray import tune
 
     cpus = cpus_per_trial or max(1, (os.cpu_count() or 1) // workers)
@@ -234,7 +236,11 @@ def run_configs(
                 tune_config=tune.TuneConfig(max_concurrent_trials=workers),
                 run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0),
             )
-            grid = tuner.fit()
+            try:
+                grid = tuner.fit()
+            except (ray.exceptions.RayError, RuntimeError) as e:  # Tune itself stopped, e.g. workers killed
+                raise RunsStopped(f"the Ray trials stopped ({_last_line(e)[:300]}); finished runs are kept: "
+                                  "re-run with --resume (with fewer --workers if memory ran out)") from e
             out: list[dict[str, Any]] = [{"status": "failed", "error": "trial did not report"} for _ in configs]
             errors, user_errors = [], True
             for i in range(len(grid)):

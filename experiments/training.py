@@ -52,7 +52,7 @@ from experiments.config import JobConfig
 from experiments.devices import autocast_for as _autocast
 from experiments.devices import device_for as _device
 from experiments.devices import precision_for
-from experiments.optim import ModelEMA, lr_factor, make_optimizer
+from experiments.optim import ModelEMA, freeze_backbone, lr_factor, make_optimizer, train_mode
 from experiments.outcomes import _one_line, oom_message, out_of_memory, training_outcome
 from experiments.rng import rng_state, seed_everything, set_rng_state
 from experiments.rundir import BEST, CONFIG, LAST, METRICS, RunDir
@@ -183,9 +183,11 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     c = cost(spec, resolution=res, model=model)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(device=device, memory_format=fmt)  # type: ignore[call-overload]
+    trainable = freeze_backbone(model) if cfg.freeze_backbone else c.params  # docs/transfer.md: BN stays in eval
     lr = cfg.base_lr()
     optimizer = make_optimizer(cfg.optimizer, model, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                               rmsprop_decay=cfg.rmsprop_decay, rmsprop_eps=cfg.rmsprop_eps)
+                               rmsprop_decay=cfg.rmsprop_decay, rmsprop_eps=cfg.rmsprop_eps,
+                               lr_backbone_mult=cfg.lr_backbone_mult)
     ema = ModelEMA(model, cfg.ema) if cfg.ema > 0 else None
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None
 
@@ -239,6 +241,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
         "batch_size": cfg.batch_size, "micro_batch": cfg.micro_batch, "lr": lr, "bn_momentum": bn_m,
         "stopped_by": None, "error": None, "diverged_epoch": None,
         "data_pipeline": data_mod.describe(train_loader, val_loader), "init_from": init,
+        "trainable_params": trainable,
     }
     bar = None
     if not cfg.quiet and ctx.lead:
@@ -257,7 +260,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     try:
         for epoch in range(start_epoch + 1, end_epoch + 1):
             t0 = time.perf_counter()
-            model.train()
+            train_mode(model, frozen_backbone=cfg.freeze_backbone)
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
             seen, diverged = 0, False
@@ -267,7 +270,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
                               warmup_epochs=cfg.warmup_epochs, decay_rate=cfg.decay_rate,
                               decay_epochs=cfg.decay_epochs)
                 for g in optimizer.param_groups:
-                    g["lr"] = lr * f
+                    g["lr"] = lr * f * g["lr_mult"]
                 optimizer.zero_grad(set_to_none=True)
                 step_loss = torch.zeros((), device=device)
                 for a in range(cfg.accumulate):

@@ -3,8 +3,9 @@
 MnasNet (Tan et al. 2019, Eq. 2) maximises ``ACC(m) x [LAT(m)/T]^w`` with ``w = alpha`` if
 ``LAT(m) <= T`` else ``beta``; the soft constraint is ``alpha = beta = -0.07``, the hard one
 ``alpha = 0, beta = -1``. EfficientNet (§4) uses the same reward with MACs ("FLOPS") in place
-of latency, ``T = 400 M``, ``w = -0.07``. Here the cost is MACs by default and measured
-latency (ms, on the current device) as an option. In ``pareto`` mode the study has two
+of latency, ``T = 400 M``, ``w = -0.07``. Here the cost is MACs by default and measured batch-1
+latency as an option: ms of PyTorch on the current device, or of onnxruntime (one CPU thread) on
+the candidate exported to ONNX (``latency_runtime``). In ``pareto`` mode the study has two
 objectives, accuracy (maximise) and cost (minimise); the reward is still recorded.
 """
 
@@ -14,6 +15,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
+
+from search_spaces.cost import LATENCY_RUNTIMES
 
 METRICS = ("macs", "latency")
 CONSTRAINTS = ("soft", "hard")
@@ -31,6 +34,8 @@ class Objective:
             candidates over the target are rejected before training).
         metric: ``macs`` or ``latency``.
         mode: ``reward`` (one objective) or ``pareto`` (accuracy up, cost down).
+        latency_runtime: what measures latency: ``torch`` (eager PyTorch) or ``onnxruntime``
+            (the exported ONNX network); only with ``metric="latency"``.
 
     >>> o = Objective(target=400e6)
     >>> round(o.reward(0.8, 800e6), 4)  # 0.8 * 2 ** -0.07
@@ -44,6 +49,7 @@ class Objective:
     constraint: str = "soft"
     metric: str = "macs"
     mode: str = "reward"
+    latency_runtime: str = "torch"
 
     def __post_init__(self) -> None:
         if isinstance(self.target, bool) or not isinstance(self.target, int | float) or not self.target > 0:
@@ -51,9 +57,12 @@ class Objective:
         if not isinstance(self.w, int | float) or not math.isfinite(self.w):
             raise ValueError(f"w must be a finite number (e.g. -0.07), got {self.w!r}")
         for name, value, allowed in (("constraint", self.constraint, CONSTRAINTS), ("metric", self.metric, METRICS),
-                                     ("objective", self.mode, MODES)):
+                                     ("objective", self.mode, MODES),
+                                     ("latency runtime", self.latency_runtime, LATENCY_RUNTIMES)):
             if value not in allowed:
                 raise ValueError(f"unknown {name} {value!r}: expected one of {', '.join(allowed)}")
+        if self.latency_runtime != "torch" and self.metric != "latency":
+            raise ValueError(f"latency runtime {self.latency_runtime!r} times a latency cost: use metric 'latency'")
 
     @property
     def alpha(self) -> float:
@@ -95,7 +104,12 @@ class Objective:
         return [float(accuracy), float(cost)]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Fields as a dict; ``latency_runtime`` only when not ``torch`` (studies made before it
+        existed resume with the same settings)."""
+        d = dataclasses.asdict(self)
+        if d["latency_runtime"] == "torch":
+            del d["latency_runtime"]
+        return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Objective:

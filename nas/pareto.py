@@ -18,8 +18,8 @@ from optuna.trial import TrialState
 from nas.objective import Objective
 from search_spaces import NetworkSpec
 
-COLUMNS = ("number", "state", "status", "strategy", "accuracy", "macs", "params", "latency_ms", "reward",
-           "target", "w", "test_accuracy", "train_seconds", "blocks", "spec")
+COLUMNS = ("number", "state", "status", "strategy", "accuracy", "macs", "params", "latency_ms",
+           "latency_runtime", "reward", "target", "w", "test_accuracy", "train_seconds", "blocks", "spec")
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:

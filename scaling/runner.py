@@ -40,6 +40,11 @@ METRIC_COLUMNS = ("status", "val_accuracy", "best_val_accuracy", "test_accuracy"
 RESULT_FILE = "result.json"
 
 
+class RunsStopped(RuntimeError):
+    """An executor could not finish its runs (e.g. Ray's workers were killed for memory); the runs
+    that finished have their ``result.json``, so ``--resume`` continues. Exit code 1."""
+
+
 def sequential(trainer: TrainerFn, configs: list[dict]) -> list[dict]:
     """The default executor: one config after the other, in this process."""
     return [trainer(c) for c in configs]
@@ -163,5 +168,5 @@ def run_jobs(
     return pd.DataFrame(rows)
 
 
-__all__ = ["FINISHED", "ExecutorFn", "Job", "RecordingTrainer", "TrainerFn", "read_result", "run_jobs", "sequential",
-           "write_result"]
+__all__ = ["FINISHED", "ExecutorFn", "Job", "RecordingTrainer", "RunsStopped", "TrainerFn", "read_result", "run_jobs",
+           "sequential", "write_result"]

@@ -1,4 +1,5 @@
-"""The cost model: exact parameters, multiply-adds the papers' way, measured latency.
+"""The cost model: exact parameters, multiply-adds the papers' way, measured latency (torch, or
+onnxruntime on the exported network: :func:`measure_latency_onnxruntime`).
 
 "FLOPs" in the EfficientNet and MnasNet papers are multiply-adds (MACs) of convolutions and
 linear layers; fvcore counts one per multiply-add as well, so ``macs`` here is fvcore's count
@@ -208,3 +209,28 @@ def measure_latency(
     r1, rb = run(1), run(batch)
     model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     return r1, rb, str(dev)
+
+
+#: Runtimes a batch-1 latency can be measured on (``search.latency_runtime``).
+LATENCY_RUNTIMES = ("torch", "onnxruntime")
+
+
+def measure_latency_onnxruntime(model: nn.Module, resolution: int, *, threads: int = 1, warmup: int = 3,
+                                repeats: int = 10) -> float:
+    """Median batch-1 latency in ms of ``model`` exported to ONNX (in memory) and run by
+    onnxruntime's CPU provider with ``threads`` intra-op threads (default 1: one core, as MnasNet
+    timed one phone core), after ``warmup`` runs. Needs ``onnx`` and ``onnxruntime``."""
+    import numpy as np
+
+    from search_spaces.onnx import onnx_bytes, onnx_session
+
+    model = model.to("cpu")
+    session = onnx_session(onnx_bytes(model, resolution=resolution), threads=threads)
+    x = {"images": np.random.default_rng(0).standard_normal((1, 3, resolution, resolution), dtype=np.float32)}
+    times = []
+    for i in range(warmup + repeats):
+        t0 = time.perf_counter()
+        session.run(["logits"], x)
+        if i >= warmup:
+            times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)

@@ -2,7 +2,9 @@
 
 The recipe (``experiments.weights.FINETUNE``) gives the ``[train]`` defaults; flags and
 ``--set section.key=value`` override any key, as in every command. The classifier is
-re-initialised for the data set's class count.
+re-initialised for the data set's class count. ``--freeze-backbone`` trains only the classifier
+(the backbone, BatchNorm statistics included, stays as loaded); ``--lr-backbone-mult M`` gives the
+backbone M x the classifier's learning rate.
 Exit codes as ``effnas train``.
 """
 
@@ -39,6 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(g, "--epochs", key="train.epochs", type=int, help=f"epochs (recipe: {FINETUNE['epochs']})")
     c.key_flag(g, "--lr", key="train.lr", type=float, help=f"peak learning rate (recipe: {FINETUNE['lr']}, SGD)")
     c.key_flag(g, "--batch-size", key="train.batch_size", type=int, help=f"batch (recipe: {FINETUNE['batch_size']})")
+    h = g.add_mutually_exclusive_group()
+    h.add_argument("--freeze-backbone", dest="train.freeze_backbone", action="store_const", const=True, default=None,
+                   help="train only the classifier; the backbone (weights and BatchNorm statistics) stays as loaded "
+                   "[train.freeze_backbone]")
+    c.key_flag(h, "--lr-backbone-mult", key="train.lr_backbone_mult", type=float, metavar="M",
+               help="the backbone's learning rate is M x the classifier's (e.g. 0.1; default 1)")
     c.key_flag(g, "--seed", key="run.seed", type=int, help="default 0")
     c.key_flag(g, "--threads", key="train.threads", type=int, help="torch threads (default: all cores)")
     p.add_argument("--out", help="run directory (default: runs/finetune-MODEL-DATASET-TIME)")
@@ -70,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         init = m["init_from"]
         head = "new classifier" if init["classifier_replaced"] else "classifier kept"
+        if cfg.freeze_backbone:
+            head += f", backbone frozen: {m['trainable_params']:,} trainable parameters"
+        elif cfg.lr_backbone_mult != 1.0:
+            head += f", backbone lr x{cfg.lr_backbone_mult:g}"
         print(f"{m['model']} from {cfg.init_from} ({head}) on {m['dataset']} at {m['resolution']} px: "
               f"test accuracy {m['test_accuracy']:.4f}, {m['epochs_completed']} epochs in {m['train_seconds']:.1f} s; "
               f"run in {cfg.out_dir}")

@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "[search.cost = macs, search.target]; default: the space's base network's MACs")
     g.add_argument("--target-ms", type=float, metavar="MS", help="use measured latency (ms, batch 1, this device) "
                    "as the cost, with target MS [search.cost = latency, search.target]")
+    c.key_flag(g, "--latency-runtime", key="search.latency_runtime", choices=("torch", "onnxruntime"),
+               help="with --target-ms: time candidates (batch 1) in eager PyTorch (default) or in onnxruntime on "
+               "the exported ONNX network (one CPU thread; needs onnx and onnxruntime)")
     c.key_flag(g, "--w", key="search.w", type=float, help="reward exponent (default -0.07)")
     c.key_flag(g, "--constraint", key="search.constraint", help="soft (alpha=beta=w) or hard (alpha=0, beta=-1)")
     c.key_flag(g, "--mode", key="search.mode", help="reward (one objective) or pareto (accuracy up, cost down)")

@@ -100,8 +100,12 @@ def test_block_click_opens_its_details(open_page: Any, family_rows: Any, shots: 
     w.assert_clean()
 
 
-def test_missing_chromium_fails_with_the_install_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                      find_chromium: Any) -> None:
+def test_missing_chromium_skips_or_fails_with_the_install_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                               find_chromium: Any) -> None:
     monkeypatch.setenv("EFFNAS_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    monkeypatch.delenv("EFFNAS_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"apt-get install -y chromium"):
+        find_chromium()
+    monkeypatch.setenv("EFFNAS_REQUIRE_BROWSER", "1")  # as in CI: never a silent pass
     with pytest.raises(pytest.fail.Exception, match=r"apt-get install -y chromium"):
         find_chromium()

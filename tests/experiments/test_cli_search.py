@@ -46,6 +46,28 @@ def test_search_writes_results_and_export_rebuilds_a_trial(tmp_path, capsys: pyt
     ss.NetworkSpec.load(out / "best_spec.json")
 
 
+def test_onnxruntime_latency_is_the_cost_of_a_latency_search(tmp_path) -> None:
+    """Same seed, same candidates: one search timed by eager torch, one by onnxruntime on the exported
+    network. trials.csv records each runtime's batch-1 latencies, and the rewards use them."""
+    rows = {}
+    for runtime in ("torch", "onnxruntime"):
+        out = tmp_path / runtime
+        assert main(["search", "--space", "tiny", "--trainer", "surrogate", "--quiet", "--target-ms", "0.5",
+                     "--latency-runtime", runtime, "--strategy", "random", "--trials", "3", "--epochs", "1",
+                     "--out", str(out)]) == 0
+        rows[runtime] = _rows(out)
+    torch_rows, ort_rows = rows["torch"], rows["onnxruntime"]
+    assert [r["blocks"] for r in ort_rows] == [r["blocks"] for r in torch_rows]
+    assert {r["latency_runtime"] for r in ort_rows} == {"onnxruntime"} and {r["latency_runtime"] for r in torch_rows} \
+        == {"torch"}
+    ort, eager = [float(r["latency_ms"]) for r in ort_rows], [float(r["latency_ms"]) for r in torch_rows]
+    assert all(a > 0 and a != b for a, b in zip(ort, eager, strict=True))
+    assert sorted(ort)[1] < sorted(eager)[1]  # one ORT session call vs eager per-module dispatch on a tiny net
+    for r in ort_rows:
+        expected = float(r["accuracy"]) * (float(r["latency_ms"]) / 0.5) ** float(r["w"])
+        assert float(r["reward"]) == pytest.approx(expected)
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--strategy", "hillclimb"], "unknown strategy 'hillclimb'"),
     (["--space", "nasnet"], "unknown search space 'nasnet'"),
@@ -59,6 +81,9 @@ def test_search_writes_results_and_export_rebuilds_a_trial(tmp_path, capsys: pyt
     (["--constraint", "firm"], "search.constraint must be one of soft, hard, got 'firm'"),
     (["--mode", "pareto", "--strategy", "rl"], "strategy 'rl' needs a single objective"),
     (["--trials", "0"], "search.trials is 0"),
+    (["--latency-runtime", "onnxruntime"], "search.latency_runtime = 'onnxruntime' times a latency cost, but "
+                                           "search.cost is 'macs'"),
+    (["--latency-runtime", "tvm"], "invalid choice: 'tvm'"),
     (["--resume"], "--resume: no study 'search'"),
 ])
 def test_bad_input_is_a_one_line_error(tmp_path, capsys: pytest.CaptureFixture[str], args: list[str],

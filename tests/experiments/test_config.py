@@ -107,7 +107,6 @@ def test_overrides_parse_by_field_type() -> None:
     ("[train]\nlr = inf\n", "train.lr must be a finite number > 0, got inf"),
     ("search = 3\n", "[search] in demo.toml must be a table"),
     ("[search]\ntrials = -1\n", "search.trials must be a finite number >= 0, got -1 (in demo.toml)"),
-    ("[search]\ncost = 'latency'\n", "search.cost = 'latency' needs search.target in milliseconds"),
     ("[search]\nw = 0.07\n", "search.w must be <= 0"),
     ("[train]\noptimizer = 'lion'\n", "train.optimizer must be one of sgd, adamw, rmsprop, got 'lion'"),
     ("[family]\ndropout = [0.2]\n", "family.dropout must be [first, last]"),

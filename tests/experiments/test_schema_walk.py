@@ -30,6 +30,7 @@ SPECIAL: dict[str, Any] = {
     "train.device": "cuda", "train.precision": "bf16", "train.lr": 0.01, "train.lr_batch": 256,
     "train.bn_momentum": 0.05, "train.dropout": 0.3, "train.init_from": "weights.pt",
     "train.drop_connect_rate": 0.1, "train.max_minutes": 5.0,
+    "search.latency_runtime": "onnxruntime",
     "search.space": "tiny", "search.strategy": "tpe", "search.cost": "latency", "search.mode": "pareto",
     "search.constraint": "hard", "search.trainer": "surrogate", "search.storage": "sqlite:////tmp/other.db",
     "search.study": "other", "search.resolution": 20, "search.train.warmup_epochs": 0.3,
@@ -41,6 +42,11 @@ SPECIAL: dict[str, Any] = {
     "backbones.models": ("mobilenet_v2", "resnet18"), "backbones.epochs": 3, "backbones.resolution": 24,
     "run.out": "runs/other", "run.ray_address": "127.0.0.1:6390", "run.cpus_per_trial": 1.0,
     "run.gpus_per_trial": 0.5,
+}
+
+#: Keys that only act together with others: the walk sets these first, on both sides of the comparison.
+WITH: dict[str, dict[str, Any]] = {
+    "search.latency_runtime": {"search.cost": "latency", "search.target": 5.0},
 }
 
 
@@ -102,6 +108,9 @@ def baseline() -> tuple[ExperimentConfig, str]:
 @pytest.mark.parametrize("key", [k for k, _ in ALL_KEYS])
 def test_every_key_changes_what_runs(key: str, baseline: tuple[ExperimentConfig, str]) -> None:
     ctx, before = baseline
+    if key in WITH:
+        ctx = ctx.with_values(WITH[key])
+        before = snapshot(ctx)
     hint = dict(ALL_KEYS)[key]
     new = other_value(key, hint, value_at(ctx, key))
     assert new != value_at(ctx, key)
@@ -159,3 +168,9 @@ def test_hints_are_simple() -> None:
     for key, hint in ALL_KEYS:
         origin = typing.get_origin(hint)
         assert hint in (int, float, bool, str) or origin is not None, key
+
+
+def test_latency_without_a_target_is_one_line() -> None:
+    cfg = context().with_overrides(["search.cost=latency", "search.target=none"])
+    with pytest.raises(ValueError, match="search.cost = 'latency' needs search.target in milliseconds"):
+        plan.resolve(cfg)

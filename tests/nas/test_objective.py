@@ -32,7 +32,16 @@ def test_pareto_values() -> None:
     ({"target": 1.0, "constraint": "medium"}, "unknown constraint 'medium'"),
     ({"target": 1.0, "mode": "both"}, "unknown objective 'both'"),
     ({"target": 1.0, "w": float("nan")}, "w must be a finite number"),
+    ({"target": 1.0, "metric": "latency", "latency_runtime": "tflite"}, "unknown latency runtime 'tflite'"),
+    ({"target": 1.0, "latency_runtime": "onnxruntime"}, "times a latency cost: use metric 'latency'"),
 ])
 def test_bad_objectives(kwargs: dict, needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
         Objective(**kwargs)
+
+
+def test_latency_runtime_is_in_the_settings_only_when_not_torch() -> None:
+    """Studies created before ``latency_runtime`` existed resume with equal settings."""
+    assert "latency_runtime" not in Objective(target=1.0, metric="latency").to_dict()
+    o = Objective(target=1.0, metric="latency", latency_runtime="onnxruntime")
+    assert Objective.from_dict(o.to_dict()) == o and o.to_dict()["latency_runtime"] == "onnxruntime"

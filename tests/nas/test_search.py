@@ -219,3 +219,25 @@ def test_more_failures_than_the_share_stop_the_search_naming_the_errors(tmp_path
     assert len(e.value.study.trials) == 3
     with pytest.raises(ValueError, match="max_failed_share must be in"):
         _cfg(tmp_path, max_failed_share=1.5)
+
+
+class _EpochTrainer:
+    """Reports ``epochs`` epochs of a seeded accuracy (each candidate's own) and stops when told."""
+
+    def __call__(self, config: dict[str, Any], *, on_epoch: Any = None) -> dict[str, Any]:
+        import random
+
+        acc = random.Random(json.dumps(config["model"], sort_keys=True)).uniform(0.1, 0.9)
+        for epoch in range(1, config["epochs"] + 1):
+            if on_epoch is not None and on_epoch({"epoch": epoch, "val_accuracy": acc * epoch / config["epochs"]}):
+                return {"status": "pruned", "val_accuracy": acc * epoch / config["epochs"]}
+        return {"status": "completed", "val_accuracy": acc, "test_accuracy": acc}
+
+
+@pytest.mark.parametrize("epochs,pruned", [(1, False), (3, True)])
+def test_a_candidate_is_never_pruned_after_its_last_epoch(tmp_path, epochs: int, pruned: bool) -> None:
+    cfg = _cfg(tmp_path, strategy="random", trials=16, train={"epochs": epochs})
+    study = run_search(cfg, _EpochTrainer(), progress=QUIET)
+    states = [t.state for t in study.trials]
+    assert (TrialState.PRUNED in states) is pruned
+    assert states.count(TrialState.COMPLETE) >= (16 if not pruned else 1)
