@@ -1,9 +1,10 @@
 """Data-parallel training for real on CPU: 2 gloo processes, gradient accumulation, resume.
 
-Tolerances: the same arithmetic in a different order (DDP sums two ranks' gradients in one
-all-reduce; accumulation sums two micro-batches' gradients into ``.grad``), so the float32
-weights after 40 steps agree to ~1e-6; we allow ``atol = 1e-4`` (a wrong shard, a missing
-``1/accumulate`` or a doubled step moves them by > 1e-2).
+Tolerances: the same arithmetic in a possibly different order (DDP sums two ranks' gradients in
+one all-reduce; accumulation sums two micro-batches' gradients into ``.grad``). Measured here:
+identical weights; another summation order (2 threads instead of 1) moves them by 2e-4 after 20
+steps at lr 0.02, so we allow ``atol = 2e-3``; a missing ``1/accumulate`` (twice the step) moves them by
+far more (checked in the test).
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from experiments.config import JobConfig
 from experiments.training import train
 
 #: tiny at 16 px on digits, 2 epochs of 20 steps; no dropout / stochastic depth / augmentation,
-#: whose random masks differ between a second rank and a second micro-batch.
+#: whose random masks differ between a second rank and a second micro-batch. A small learning rate:
+#: at lr 0.2 this training is chaotic (1 vs 2 torch threads, i.e. another summation order, moved
+#: the weights by 0.3 after 20 steps); at 0.02 by 2e-4.
 BASE: dict[str, Any] = {"model": "tiny", "dataset": "digits", "resolution": 16, "epochs": 2, "batch_size": 64,
                         "quiet": True, "threads": 1, "dropout": 0.0, "drop_connect_rate": 0.0, "augment": "none",
-                        "optimizer": "sgd", "lr": 0.2}
+                        "optimizer": "sgd", "lr": 0.02}
 
 
 def weights(run: Path) -> dict[str, torch.Tensor]:
@@ -49,7 +52,7 @@ def val_accuracy(run: Path) -> float:
     return evaluate(model, loader, nullcontext())[0]
 
 
-def assert_same_weights(a: Path, b: Path, atol: float = 1e-4) -> None:
+def assert_same_weights(a: Path, b: Path, atol: float = 2e-3) -> None:
     wa, wb = weights(a), weights(b)
     assert wa.keys() == wb.keys()
     worst = max(float((wa[k] - wb[k]).abs().max()) for k in wa)
@@ -72,6 +75,11 @@ def test_two_gloo_processes_equal_one_process_accumulating_two_micro_batches(tmp
     # (one update per step), the accumulating run's from both (two updates at the per-micro-batch
     # momentum). Only the trained parameters are compared above.
     assert ddp["train_size"] == acc["train_size"]
+    # The tolerance can fail: a summed instead of averaged gradient (a missing 1/accumulate, the
+    # same as twice the learning rate for SGD) is far outside it.
+    train(JobConfig(**{**one, "lr": 2 * one["lr"]}, accumulate=2, out_dir=str(tmp_path / "double")))
+    with pytest.raises(AssertionError, match="weights differ by"):
+        assert_same_weights(tmp_path / "ddp", tmp_path / "double")
     # Rank 0 alone writes: one line per epoch, one metrics file.
     lines = (tmp_path / "ddp" / "epochs.jsonl").read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in lines] == [1]
