@@ -106,9 +106,11 @@ class Context:
         """Each tensor summed over the ranks (one all-reduce)."""
         if self.world == 1:
             return list(values)
-        flat = torch.stack([v.detach().double().reshape(()) for v in values])
+        # NCCL reduces CUDA tensors, gloo CPU ones; the values may live on either
+        on = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+        flat = torch.stack([v.detach().to(on, torch.float64).reshape(()) for v in values])
         dist.all_reduce(flat)
-        return [flat[i].to(v.dtype) for i, v in enumerate(values)]
+        return [flat[i].to(v.device, v.dtype) for i, v in enumerate(values)]
 
     def share(self, obj: Any) -> Any:
         """Rank 0's ``obj`` on every rank."""
