@@ -10,7 +10,9 @@ Two folders, measured in one run:
   pad-crop + flip, at 224 px the same after an upsampling resize;
 * ``imagenet-like``: ``--images`` generated 500x375 JPEG files at quality 90 (the typical
   ImageNet size) in a temporary directory, the Inception random-resized crop + flip to 224 px
-  (and the evaluation centre crop), with and without per-image AutoAugment.
+  (and the evaluation centre crop), with and without per-image AutoAugment; ``imagenet-like
+  cached``: the training transform reading the same images from the decoded cache
+  (``data.path = memory``: decoded once, no decode per image).
 
 For every (folder, transform, resolution, workers) the loader's ``epoch()`` is iterated for
 ``--batches`` batches after one warm-up batch (worker start-up excluded); throughput is the
@@ -121,7 +123,7 @@ def main() -> None:
     print(f"# {platform.machine()} {os.cpu_count()} cores, {platform.python_version()}, torch {torch.__version__}, "
           f"load average {os.getloadavg()[0]:.2f}; batch {args.batch_size}, {args.batches} timed batches per row")
 
-    cifar = data.load_dataset(f"cifar10:{unpack(args.archive)}")
+    cifar = data.load_dataset(f"cifar10:{unpack(args.archive)}", path="stream")
     assert isinstance(cifar.pool, FileSplit)
     rows: list[tuple[str, ImageTransform, FileSplit, tuple[float, float]]] = []
     c_rate = decode_rate(cifar.pool, 3000)
@@ -129,12 +131,20 @@ def main() -> None:
         rows.append(("cifar10 train", data.image_transform(cifar, resolution=res, train=True), cifar.pool, c_rate))
     with tempfile.TemporaryDirectory() as tmp:
         generate(Path(tmp), args.images)
-        inet = data.load_dataset(f"imagefolder:{tmp}")
+        inet = data.load_dataset(f"imagefolder:{tmp}", path="stream")
         assert isinstance(inet.pool, FileSplit) and inet.geometry == "inception"
         i_rate = decode_rate(inet.pool, 300)
         for policy, train in (("auto", True), ("autoaugment", True), ("none", False)):
             tf = data.image_transform(inet, resolution=224, train=train, policy=policy)
             rows.append((f"imagenet-like {'train' if train else 'eval'}", tf, inet.pool, i_rate))
+        os.environ["EFFNAS_CACHE"] = str(Path(tmp) / "cache")  # the decoded cache, removed with the folder
+        t0, cpu0 = time.perf_counter(), _cpu()
+        cached = data.load_dataset(f"imagefolder:{tmp}", path="memory")
+        print(f"decoded cache of the imagenet-like folder: built in {time.perf_counter() - t0:.1f} s "
+              f"({(_cpu() - cpu0) * 1e3 / (len(cached.pool) + len(cached.test)):.3f} CPU ms/img incl. the survey)")
+        assert isinstance(cached.pool, FileSplit) and cached.pool.pixels is not None
+        tf = data.image_transform(cached, resolution=224, train=True)
+        rows.append(("imagenet-like cached", tf, cached.pool, i_rate))
         print(f"raw decode, one thread: cifar10 32x32 {c_rate[0]:,.0f} img/s ({c_rate[1]:.3f} CPU ms/img); "
               f"imagenet-like 500x375 q90 {i_rate[0]:,.0f} img/s ({i_rate[1]:.3f} CPU ms/img)")
         print(f"{'folder':<20} {'transform':<36} {'workers':>7} {'img/s':>7} {'x decode':>8} {'CPU ms/img':>10} "

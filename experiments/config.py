@@ -36,6 +36,8 @@ from experiments.configio import Section, choice, fraction, positive, unit
 AUGMENTS = ("auto", "none", "crop", "crop_flip", "rrc_flip", "randaugment", "autoaugment")
 OPTIMIZERS = ("sgd", "adamw", "rmsprop")
 SCHEDULES = ("cosine", "step", "constant")
+#: How image folders are read (``experiments.folders.PATHS``).
+DATA_PATHS = ("auto", "memory", "stream")
 #: Where named configs (``demo``, ``cifar10``, ``paper``) live.
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -46,7 +48,7 @@ class DataConfig(Section):
 
     Args:
         dataset: ``shapes`` (generated, offline), ``digits``, ``mnist5k``, ``cifar10:PATH``,
-            ``cifar100:PATH`` or ``imagefolder:PATH``.
+            ``cifar100:PATH``, ``imagefolder:PATH`` or ``shards:DIR`` (``effnas data pack``).
         resolution: input pixels of the base network; ``None``: the model's own. Scaled networks
             use their own scaled resolution.
         data_fraction: fraction of the training split used by every full training run.
@@ -56,6 +58,10 @@ class DataConfig(Section):
             main process); in-memory sets load in the main process.
         crop_pct: streamed image folders' evaluation centre crop as a share of the shorter side;
             ``None``: EfficientNet's ``resolution / (resolution + 32)`` (0.875 at 224 px).
+        path: how an image folder is read: ``auto`` (decoded into a shared memory-mapped cache when
+            it holds at most 2 GiB of pixels, else streamed), ``memory`` or ``stream``.
+        strict: an image file that cannot be decoded stops the run (default: named in a warning,
+            skipped and counted as ``skipped_images``).
     """
 
     SECTION: ClassVar[str] = "data"
@@ -66,6 +72,8 @@ class DataConfig(Section):
     val_fraction: float = 0.1
     loader_workers: int = 0
     crop_pct: float | None = None
+    path: str = "auto"
+    strict: bool = False
 
     def __post_init__(self) -> None:
         if not self.dataset:
@@ -77,6 +85,7 @@ class DataConfig(Section):
         positive("data.loader_workers", self.loader_workers, zero=True)
         if self.crop_pct is not None:
             fraction("data.crop_pct", self.crop_pct)
+        choice("data.path", self.path, DATA_PATHS)
 
 
 @dataclass(frozen=True)

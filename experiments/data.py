@@ -13,6 +13,10 @@ Two paths behind one ``--dataset`` name:
   DataLoader workers from its native pixels (``docs/data.md``). Normalisation statistics come
   from a sample of :data:`~experiments.imagefolder.STATS_IMAGES` images.
 
+An image folder takes either path (``data.path``: ``auto`` by its decoded size, ``memory``,
+``stream``; :mod:`experiments.folders`); on the memory path it is decoded once into a
+memory-mapped cache shared by every process (:mod:`experiments.decoded`).
+
 Resolution is a parameter of the run, not of the data set (it is one of the three scaling
 dimensions). :func:`make_loader` picks the loader for a split.
 
@@ -27,6 +31,8 @@ Names (``--dataset``):
 ``cifar100:PATH``  CIFAR-100 python pickles (``train``, ``test``, ``meta``), or an ImageFolder
 ``imagefolder:PATH``  one subdirectory per class of image files, streamed (layouts in
                    :func:`experiments.imagefolder.index_imagefolder`)
+``shards:DIR``     an image folder packed into tar shards by ``effnas data pack``, streamed
+                   (:mod:`experiments.shards`)
 =================  ===============================================================================
 
 Splits: the **test** split is fixed per data set (the official one, or a stratum carved with
@@ -46,17 +52,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from experiments import imagefolder, readers, shapes
+from experiments import folders, readers, shapes
 from experiments.augment import POLICIES, make_augment
 from experiments.distributed import micro_batches
-from experiments.imagefolder import FileSplit, StreamLoader
+from experiments.imagefolder import FileSplit, StreamLoader, looks_like_imagefolder
 from experiments.transforms import ImageTransform
 
 TEST_SEED = 20190528  #: fixed seed of carved test splits (the EfficientNet arXiv date)
 TEST_FRACTION = 0.2  #: share of sets without an official test split that becomes the test split
 SHAPES_SIZE = 12_000  #: generated images: 10,000 training pool + 2,000 test
 BUILTIN = ("digits", "mnist5k", "shapes")
-ON_DISK = ("cifar10", "cifar100", "imagefolder")
+ON_DISK = ("cifar10", "cifar100", "imagefolder", "shards")
 #: Resized copies of a split are cached in memory up to this many bytes (uint8).
 CACHE_BYTES = 1 << 30
 
@@ -98,6 +104,7 @@ class Dataset:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     geometry: str = "small"  # streaming sets: 'inception' or 'small' (experiments.transforms)
+    skipped: tuple[str, ...] = ()  # files passed over as undecodable while loading (memory path)
 
     @property
     def num_classes(self) -> int:
@@ -109,8 +116,17 @@ class Dataset:
 
 
 def _stats(images: Tensor) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
-    x = images.float().div_(255).transpose(0, 1).reshape(images.shape[1], -1)
-    mean, std = x.mean(1).tolist(), x.std(1).clamp_min(1e-3).tolist()
+    """Per-channel mean and (unbiased) std in [0, 1] units, summed in chunks of 1,024 images
+    (no float copy of the whole set: 600 MB for CIFAR-10)."""
+    c = images.shape[1]
+    s1, s2 = torch.zeros(c, dtype=torch.float64), torch.zeros(c, dtype=torch.float64)
+    for i in range(0, len(images), 1024):
+        x = images[i:i + 1024].transpose(0, 1).reshape(c, -1).double().div_(255)
+        s1 += x.sum(1)
+        s2 += (x * x).sum(1)
+    n = images[:1].numel() // c * len(images)
+    m = s1 / n
+    mean, std = m.tolist(), ((s2 - n * m * m) / max(n - 1, 1)).clamp_min(0).sqrt().clamp_min(1e-3).tolist()
     if len(mean) == 1:
         mean, std = mean * 3, std * 3
     return (mean[0], mean[1], mean[2]), (std[0], std[1], std[2])
@@ -160,13 +176,24 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
 
 
 @lru_cache(maxsize=4)
-def load_dataset(ref: str) -> Dataset:
+def load_dataset(ref: str, *, path: str = "auto", strict: bool = False) -> Dataset:
     """The data set named by ``ref`` (see the module docstring), cached per process.
 
     Nothing is downloaded: built-in sets come from installed packages or are generated, the
-    others are read from ``PATH``.
+    others are read from ``PATH``. ``path`` and ``strict`` are ``data.path`` and ``data.strict``
+    (:mod:`experiments.folders`): how an image folder is read, and whether an undecodable file
+    is an error rather than skipped.
     """
-    name, path = parse_ref(ref)
+    folders.choose(path, 0)
+    name, root = parse_ref(ref)
+    folder = root is not None and (name in ("imagefolder", "shards") or looks_like_imagefolder(root))
+    if path == "stream" and not folder:
+        raise ValueError(f"data.path = 'stream' reads image folders; {ref} is held in memory: "
+                         f"use data.path = 'auto'")
+    return _load(name, root, path, strict)
+
+
+def _load(name: str, path: str | None, mode: str, strict: bool) -> Dataset:
     if name == "digits":
         from sklearn.datasets import load_digits
 
@@ -186,27 +213,16 @@ def load_dataset(ref: str) -> Dataset:
         n_test = SHAPES_SIZE // 6  # 2,000: the generator's order is already random
         return _make(name, _split(x[n_test:], y[n_test:]), _split(x[:n_test], y[:n_test]), shapes.CLASSES, True)
     assert path is not None
-    if name == "imagefolder" or imagefolder.looks_like_imagefolder(path):
-        return _stream(name, path)
+    if name in ("imagefolder", "shards") or looks_like_imagefolder(path):
+        f = folders.load_folder(name, path, test_mask=_test_mask, path=mode, strict=strict)
+        if isinstance(f.pool, FileSplit) and isinstance(f.test, FileSplit):
+            return Dataset(f"{name}:{path}", f.pool, f.test, f.classes, True, f.mean, f.std, f.geometry, f.skipped)
+        assert isinstance(f.pool, tuple) and isinstance(f.test, tuple)
+        pool, test = Split(*f.pool), Split(*f.test)  # one image size: the in-memory path of the CIFAR pickles
+        return Dataset(f"{name}:{path}", pool, test, f.classes, True, *_stats(pool.images), f.geometry, f.skipped)
     reader = readers.read_cifar10 if name == "cifar10" else readers.read_cifar100
     xtr, ytr, xte, yte, classes = reader(path)
     return _make(f"{name}:{path}", _split(xtr, ytr), _split(xte, yte), classes, True)
-
-
-def _stream(name: str, path: str) -> Dataset:
-    """A streaming data set over an ImageFolder: file index, sampled statistics, geometry."""
-    train, evaluation, classes = imagefolder.index_imagefolder(path)
-    expected = {"cifar10": 10, "cifar100": 100}.get(name)
-    if expected is not None and len(classes) != expected:
-        raise ValueError(f"{name}:{path} has {len(classes)} class directories, not {expected}: "
-                         f"use imagefolder:{path} for other sets")
-    if evaluation is None:
-        test = _test_mask(train.labels.numpy())
-        evaluation = train.subset(torch.from_numpy(np.flatnonzero(test)))
-        train = train.subset(torch.from_numpy(np.flatnonzero(~test)))
-    mean, std, side = imagefolder.survey(train, seed=TEST_SEED)
-    geometry = "small" if side <= imagefolder.SMALL_SIDE else "inception"
-    return Dataset(f"{name}:{path}", train, evaluation, classes, True, mean, std, geometry)
 
 
 def split(ds: Dataset, *, seed: int, val_fraction: float = 0.1,
@@ -245,30 +261,41 @@ def image_transform(ds: Dataset, *, resolution: int, train: bool, policy: str = 
 
 
 def describe(train: AnyLoader, evaluation: AnyLoader) -> dict[str, object]:
-    """What the loaders do, for ``metrics.json``: the path and, when streaming, the per-image
-    transforms (e.g. ``rrc(0.08-1)+flip+autoaugment@224`` / ``centre(0.875)@224``) and workers."""
+    """What the loaders do, for ``metrics.json``: the path (``in_memory``, ``streaming``, or
+    ``cached``: per-image transforms of pixels from the decoded cache) and, unless in memory, the
+    per-image transforms (e.g. ``rrc(0.08-1)+flip+autoaugment@224`` / ``centre(0.875)@224``) and workers."""
     if isinstance(train, StreamLoader) and isinstance(evaluation, StreamLoader):
-        return {"path": "streaming", "train": train.transform.describe(), "eval": evaluation.transform.describe(),
+        path = "streaming" if train.split.pixels is None else "cached"
+        return {"path": path, "train": train.transform.describe(), "eval": evaluation.transform.describe(),
                 "workers": train.workers}
     return {"path": "in_memory"}
+
+
+def skipped_images(ds: Dataset, *loaders: AnyLoader) -> int:
+    """Distinct files passed over as undecodable: while loading ``ds`` and by the loaders so far."""
+    seen = set(ds.skipped)
+    for loader in loaders:
+        seen |= loader.skipped if isinstance(loader, StreamLoader) else set()
+    return len(seen)
 
 
 def make_loader(ds: Dataset, data: Split | FileSplit, *, resolution: int, batch_size: int, train: bool,
                 seed: int = 0, policy: str = "auto", device: torch.device | str = "cpu", channels_last: bool = True,
                 workers: int | None = None, crop_pct: float | None = None,
-                shard: tuple[int, int, int] = (0, 1, 1)) -> Loader | StreamLoader:
+                strict: bool = False, shard: tuple[int, int, int] = (0, 1, 1)) -> Loader | StreamLoader:
     """The loader of one split of ``ds``: shuffled, last partial batch dropped and augmented with
     ``policy`` when ``train``. In-memory splits get a :class:`Loader`; file splits a
     :class:`~experiments.imagefolder.StreamLoader` with ``workers`` processes (None: a default
     from the cores) and the papers' crops (``crop_pct``: the evaluation centre crop's share of
-    the shorter side; None: the TF EfficientNet rule ``resolution / (resolution + 32)``).
-    ``shard = (rank, world, accumulate)``: each batch of ``batch_size`` is cut into micro-batches
-    and this rank's ``accumulate`` of them are yielded in turn (:func:`experiments.distributed.micro_batches`)."""
+    the shorter side; None: the TF EfficientNet rule ``resolution / (resolution + 32)``); ``strict``:
+    an undecodable file is an error instead of skipped. ``shard = (rank, world, accumulate)``: each
+    batch of ``batch_size`` is cut into micro-batches and this rank's ``accumulate`` of them are
+    yielded in turn (:func:`experiments.distributed.micro_batches`)."""
     if isinstance(data, FileSplit):
         tf = image_transform(ds, resolution=resolution, train=train, policy=policy, seed=seed, crop_pct=crop_pct)
         return StreamLoader(data, transform=tf, mean=ds.mean, std=ds.std, batch_size=batch_size, shuffle=train,
                             drop_last=train, seed=seed, device=device, channels_last=channels_last, workers=workers,
-                            shard=shard)
+                            strict=strict, shard=shard)
     augment = make_augment(policy, resolution=resolution, flip_invariant=ds.flip_invariant) if train else None
     return Loader(data, resolution=resolution, mean=ds.mean, std=ds.std, batch_size=batch_size, shuffle=train,
                   drop_last=train, seed=seed, augment=augment, device=device, channels_last=channels_last,

@@ -24,9 +24,10 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -45,28 +46,52 @@ STATS_IMAGES = 512  #: images decoded for the normalisation statistics and the s
 STATS_SIDE = 64  #: the statistics are taken on images reduced to about this shorter side
 
 
+class BadImage(ValueError):
+    """A file that cannot be decoded (skipped and counted, or an error with ``data.strict``)."""
+
+
 @dataclass(frozen=True, eq=False)
 class FileSplit:
     """Files (paths relative to ``root``, as a bytes array: no per-entry Python objects for
-    workers to touch) and their int64 labels. Holds no pixels."""
+    workers to touch) and their int64 labels. Holds no pixels, unless ``pixels`` (an
+    :class:`experiments.decoded.DecodedImages` memory map) holds them decoded: image ``i`` is
+    then ``pixels[rows[i]]``. With ``spans`` (int64 ``(N, 2)``: offset and size) the files are
+    members of tar shards (:mod:`experiments.shards`): ``paths[i]`` is ``SHARD.tar/MEMBER``."""
 
     root: str
     paths: np.ndarray
     labels: Tensor
+    pixels: Any = None
+    rows: np.ndarray | None = None
+    spans: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         assert self.paths.dtype.kind == "S" and self.labels.dtype == torch.int64
         assert len(self.paths) == len(self.labels)
+        assert (self.pixels is None) == (self.rows is None)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def subset(self, index: Tensor) -> FileSplit:
         idx = index.numpy()
-        return FileSplit(self.root, self.paths[idx], self.labels[index])
+        rows = None if self.rows is None else self.rows[idx]
+        spans = None if self.spans is None else self.spans[idx]
+        return FileSplit(self.root, self.paths[idx], self.labels[index], self.pixels, rows, spans)
 
     def path(self, i: int) -> str:
         return os.path.join(self.root, os.fsdecode(self.paths[i]))
+
+    def read(self, i: int) -> np.ndarray:
+        """Image ``i``, RGB uint8 ``(H, W, 3)`` at native size: from the decoded cache, or decoded now."""
+        if self.rows is not None:
+            return np.asarray(self.pixels[int(self.rows[i])])
+        if self.spans is not None:
+            offset, size = (int(v) for v in self.spans[i])
+            with open(self.path(i).rsplit("/", 1)[0], "rb") as f:
+                f.seek(offset)
+                return decode(self.path(i), f.read(size))
+        return decode(self.path(i))
 
 
 # ---------------------------------------------------------------- index
@@ -134,11 +159,13 @@ def looks_like_imagefolder(root: str | Path) -> bool:
 # ---------------------------------------------------------------- decoding
 
 
-def decode(path: str) -> np.ndarray:
+def decode(path: str, data: bytes | None = None) -> np.ndarray:
     """RGB uint8 ``(H, W, 3)`` at native size: simplejpeg for RGB/grey JPEG, else Pillow
-    (PNG, CMYK JPEG, palette, alpha). Raises ``ValueError`` naming a file that cannot be decoded."""
-    with open(path, "rb") as f:
-        data = f.read()
+    (PNG, CMYK JPEG, palette, alpha). Raises :class:`BadImage` naming a file that cannot be decoded.
+    ``data``: the file's bytes when already read (a member of a tar shard, named by ``path``)."""
+    if data is None:
+        with open(path, "rb") as f:
+            data = f.read()
     if data[:3] == b"\xff\xd8\xff":
         import simplejpeg
 
@@ -152,7 +179,8 @@ def decode(path: str) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as im:
             return np.asarray(im.convert("RGB"))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise ValueError(f"cannot decode image {path!r} ({type(e).__name__}: {e}): fix or remove the file") from None
+        raise BadImage(f"cannot decode image {path!r} ({type(e).__name__}: {e}): fix or remove the file "
+                       f"(or leave data.strict off to skip it)") from None
 
 
 def _reduced(img: np.ndarray, side: int) -> np.ndarray:
@@ -161,34 +189,50 @@ def _reduced(img: np.ndarray, side: int) -> np.ndarray:
         img.shape[0] // k, k, img.shape[1] // k, k, 3).mean((1, 3))
 
 
-def survey(split: FileSplit, *, n: int = STATS_IMAGES, seed: int = 0) -> tuple[
-        tuple[float, float, float], tuple[float, float, float], int]:
-    """(mean, std, median shorter side) from ``n`` images drawn with ``seed``.
+class Survey(NamedTuple):
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    side: int  #: median shorter side
+    nbytes: float  #: mean decoded bytes of an image (H x W x 3)
+
+
+def survey(split: FileSplit, *, n: int = STATS_IMAGES, seed: int = 0) -> Survey:
+    """Mean, std, median shorter side and mean decoded size from ``n`` images drawn with ``seed``
+    (files that cannot be decoded are passed over: the loader skips or rejects them).
 
     Mean and standard deviation are per channel in [0, 1] units, over the pixels of each image
     block-averaged to about :data:`STATS_SIDE` px (cheap for large images; the mean is unchanged
     and the spread barely)."""
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(split), size=min(n, len(split)), replace=False)
-    s1, s2, count, sides = np.zeros(3), np.zeros(3), 0, []
+    s1, s2, count, sides, nbytes = np.zeros(3), np.zeros(3), 0, [], []
     for i in pick:
-        img = decode(split.path(int(i)))
+        try:
+            img = split.read(int(i))
+        except BadImage:
+            continue
         sides.append(min(img.shape[:2]))
+        nbytes.append(img.size)
         px = _reduced(img, STATS_SIDE).reshape(-1, 3).astype(np.float64) / 255
         s1 += px.sum(0)
         s2 += (px * px).sum(0)
         count += len(px)
+    if not count:
+        raise ValueError(f"none of {len(pick)} sampled images under {split.root!r} can be decoded: "
+                         f"check the files (effnas data info)")
     mean = s1 / count
     std = np.sqrt(np.maximum(s2 / count - mean * mean, 1e-6))
     m, s = mean.tolist(), std.tolist()
-    return (m[0], m[1], m[2]), (s[0], s[1], s[2]), int(np.median(sides))
+    return Survey((m[0], m[1], m[2]), (s[0], s[1], s[2]), int(np.median(sides)), float(np.mean(nbytes)))
 
 
 # ---------------------------------------------------------------- loading
 
 
-class _Images(torch.utils.data.Dataset[tuple[Tensor, int]]):
-    """Indexed by ``(index, epoch)`` so the transform's randomness is a function of both."""
+class _Images(torch.utils.data.Dataset[tuple[Tensor, int, int]]):
+    """Indexed by ``(index, epoch)`` so the transform's randomness is a function of both. An
+    undecodable file gives an empty image, dropped by :func:`_collate` and reported to the main
+    process (which warns or, with ``data.strict``, raises a one-line error naming the file)."""
 
     def __init__(self, split: FileSplit, transform: ImageTransform) -> None:
         self.split, self.transform = split, transform
@@ -196,9 +240,22 @@ class _Images(torch.utils.data.Dataset[tuple[Tensor, int]]):
     def __len__(self) -> int:
         return len(self.split)
 
-    def __getitem__(self, key: tuple[int, int]) -> tuple[Tensor, int]:
+    def __getitem__(self, key: tuple[int, int]) -> tuple[Tensor, int, int]:
         i, epoch = key
-        return self.transform(decode(self.split.path(i)), epoch, i), int(self.split.labels[i])
+        try:
+            img = self.split.read(i)
+        except BadImage:
+            return torch.empty(0, dtype=torch.uint8), -1, i
+        return self.transform(img, epoch, i), int(self.split.labels[i]), i
+
+
+def _collate(items: list[tuple[Tensor, int, int]]) -> tuple[Tensor, Tensor, Tensor]:
+    """(images, labels, indices of the skipped files) of one batch."""
+    good = [(x, y) for x, y, _ in items if y >= 0]
+    skipped = torch.tensor([i for _, y, i in items if y < 0], dtype=torch.int64)
+    if not good:
+        return torch.empty(0, dtype=torch.uint8), torch.empty(0, dtype=torch.int64), skipped
+    return torch.stack([x for x, _ in good]), torch.tensor([y for _, y in good], dtype=torch.int64), skipped
 
 
 class EpochBatches(torch.utils.data.Sampler[list[tuple[int, int]]]):
@@ -240,13 +297,16 @@ class StreamLoader:
     ``epoch(e)``). ``workers`` processes (0: the main process) are started on the first epoch
     and kept (persistent) for the next ones; on CUDA batches are pinned and copied
     non-blocking, then converted to float, normalised with ``mean``/``std`` and made
-    channels_last on the device.
+    channels_last on the device. A file that cannot be decoded is named in a warning (once) and
+    left out of its batch (:attr:`skipped` collects the paths); ``strict``: a one-line
+    :class:`BadImage` instead.
     """
 
     def __init__(self, split: FileSplit, *, transform: ImageTransform, mean: tuple[float, ...],
                  std: tuple[float, ...], batch_size: int, shuffle: bool = False, drop_last: bool = False,
                  seed: int = 0, device: torch.device | str = "cpu", channels_last: bool = True,
-                 workers: int | None = None, prefetch: int = 4, shard: tuple[int, int, int] = (0, 1, 1)) -> None:
+                 workers: int | None = None, prefetch: int = 4, strict: bool = False,
+                 shard: tuple[int, int, int] = (0, 1, 1)) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         workers = default_workers() if workers is None else workers
@@ -257,8 +317,9 @@ class StreamLoader:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.sampler = EpochBatches(len(split), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
                                     seed=seed, shard=shard)
+        self.split, self.strict, self.skipped = split, strict, set[str]()  # skipped: undecodable files' paths
         self.loader = torch.utils.data.DataLoader(
-            _Images(split, transform), batch_sampler=self.sampler, num_workers=workers,
+            _Images(split, transform), batch_sampler=self.sampler, num_workers=workers, collate_fn=_collate,
             pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
             prefetch_factor=prefetch if workers > 0 else None)
         self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1) * 255
@@ -274,7 +335,18 @@ class StreamLoader:
 
     def epoch(self, epoch: int = 0) -> Any:
         self.sampler.epoch = epoch
-        for x, y in self.loader:  # x: uint8 (N, R, R, 3)
+        for x, y, bad in self.loader:  # x: uint8 (N, R, R, 3)
+            for i in bad.tolist():
+                path = self.split.path(i)
+                if self.strict:
+                    raise BadImage(f"cannot decode image {path!r}: fix or remove the file "
+                                   f"(or leave data.strict off to skip it)")
+                if path not in self.skipped:
+                    self.skipped.add(path)
+                    warnings.warn(f"skipped undecodable image {path!r} (data.strict = true makes it an error)",
+                                  stacklevel=2)
+            if not len(y):
+                continue
             x = x.to(self.device, non_blocking=True).permute(0, 3, 1, 2)  # a channels_last view
             x = x.contiguous(memory_format=self.memory_format).float().sub_(self.mean).div_(self.std)
             yield x, y.to(self.device, non_blocking=True)

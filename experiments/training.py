@@ -169,7 +169,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     torch.set_num_threads(max(1, (cfg.threads or os.cpu_count() or 1) // ctx.world))
     device = ctx.device(device)
     autocast, use_scaler = _autocast(cfg, device)
-    ds = data_mod.load_dataset(cfg.dataset)
+    ds = data_mod.load_dataset(cfg.dataset, path=cfg.path, strict=cfg.strict)
     train_split, val_split, test_split = data_mod.split(ds, seed=cfg.seed, val_fraction=cfg.val_fraction,
                                                         data_fraction=cfg.data_fraction)
     spec = _resolve_spec(cfg, ds.num_classes)
@@ -196,7 +196,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
             split = split.subset(ctx.shard(len(split)))
         return data_mod.make_loader(ds, split, resolution=res, batch_size=batch_size, train=train, seed=cfg.seed,
                                     policy=cfg.augment, device=device, channels_last=cfg.channels_last,
-                                    workers=cfg.loader_workers, crop_pct=cfg.crop_pct,
+                                    workers=cfg.loader_workers, crop_pct=cfg.crop_pct, strict=cfg.strict,
                                     shard=(ctx.rank, ctx.world, cfg.accumulate) if train else (0, 1, 1))
 
     train_loader = loader(train_split, cfg.batch_size, True)  # global batches, cut into this rank's micro-batches
@@ -385,6 +385,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
         "images_per_second": train_images / train_seconds if train_seconds > 0 else None,
         "seconds": elapsed_before + time.perf_counter() - t_start,
         "peak_memory_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
+        "skipped_images": data_mod.skipped_images(ds, train_loader, val_loader, test_loader),
     })
     metrics.setdefault("test_accuracy", None)
     metrics.setdefault("test_loss", None)

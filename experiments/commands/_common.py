@@ -57,8 +57,15 @@ def phis_arg(text: str) -> tuple[int, ...]:
 
 def add_data_args(g: Any, *, fraction_key: str = "data.data_fraction") -> None:
     key_flag(g, "--dataset", key="data.dataset", help="shapes, digits, mnist5k, cifar10:PATH, cifar100:PATH, "
-             "imagefolder:PATH")
+             "imagefolder:PATH, shards:DIR")
     key_flag(g, "--data-fraction", key=fraction_key, type=float, help="fraction of the training split")
+    key_flag(g, "--loader-workers", key="data.loader_workers", type=int,
+             help="DataLoader worker processes that decode image folders (0: the main process)")
+    key_flag(g, "--data-path", key="data.path", choices=("auto", "memory", "stream"),
+             help="image folders: decode once into a shared cache (memory), decode per use (stream), or "
+             "by size (auto: memory up to 2 GiB of pixels)")
+    key_flag(g, "--strict-data", key="data.strict", action="store_true",
+             help="an image file that cannot be decoded stops the run (default: warn, skip and count it)")
 
 
 def add_run_args(g: Any) -> None:

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 TABLE_COLUMNS = ("method", "phi", "depth", "width", "resolution", "blocks", "dropout", "params", "macs",
-                 "macs_ratio", "nominal_macs_ratio", "cost_status")
+                 "macs_ratio", "target_macs_ratio", "within_tolerance")
 
 
 def format_table(table: pd.DataFrame) -> str:
@@ -91,7 +91,11 @@ def format_table(table: pd.DataFrame) -> str:
     t = table[cols].copy()
     if "macs" in t.columns:
         t["macs"] = t["macs"].map(c.fmt_count)
-    return t.to_string(index=False)
+    text = t.to_string(index=False)
+    if "reason" in table.columns:
+        off = table[table["reason"].fillna("").astype(str) != ""]
+        text += "".join(f"\n  {r['method']} phi {r['phi']}: {r['reason']}" for _, r in off.iterrows())
+    return text
 
 
 def format_trained(t: pd.DataFrame) -> str:

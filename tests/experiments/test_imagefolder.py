@@ -18,6 +18,13 @@ from experiments.training import train, train_fn
 from experiments.transforms import ImageTransform, centre_box, inception_box
 
 
+@pytest.fixture(autouse=True)
+def _decoded_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decoded folders go to a temporary cache, not the user's."""
+    monkeypatch.setenv("EFFNAS_CACHE", str(tmp_path / "cache"))
+    data.load_dataset.cache_clear()
+
+
 def _save(path: Path, size: tuple[int, int], value: int, fmt: str = "PNG", mode: str = "RGB") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     color: int | tuple[int, ...] = {"L": value, "CMYK": (value, 0, 0, 0), "RGBA": (value, 0, 0, 128),
@@ -56,17 +63,27 @@ def test_imagenet_layout_with_val_and_any_case_extension(tmp_path: Path) -> None
     assert ds.streaming and ds.geometry == "inception" and len(ds.test) == 6 and ds.num_classes == 2
 
 
-def test_the_paper_recipe_trains_on_an_imagenet_layout(tmp_path: Path) -> None:
+@pytest.mark.parametrize("path", ["stream", "memory"])
+def test_the_paper_recipe_trains_on_an_imagenet_layout(tmp_path: Path, path: str) -> None:
+    """train/ + val/, '.JPEG', mixed sizes, a grey, a CMYK and an alpha file, and one truncated
+    JPEG: skipped with a warning naming it, and counted."""
     root = _imagenet_layout(tmp_path / "inet", n=4)
+    good = (root / "train" / "n01443537" / "train_0.JPEG").read_bytes()
+    (root / "train" / "n01443537" / "cut.JPEG").write_bytes(good[:200])
     paper = load_config("paper")
     cfg = JobConfig.make(paper.data, paper.train, model="tiny", dataset=f"imagefolder:{root}", resolution=64,
-                         epochs=1, batch_size=4, eval_batch_size=8, warmup_epochs=0.0, ema=0.0, quiet=True,
-                         threads=1, loader_workers=0, val_fraction=0.2)
-    m = train(cfg)
+                         epochs=1, batch_size=5, eval_batch_size=8, warmup_epochs=0.0, ema=0.0, quiet=True,
+                         threads=1, loader_workers=0, val_fraction=0.2, path=path)  # 10 streamed: no batch dropped
+    with pytest.warns(UserWarning, match=r"skipped undecodable image '.*cut.JPEG'"):
+        m = train(cfg)
     assert m["status"] == "completed", m["error"]
-    assert m["data_pipeline"] == {"path": "streaming", "train": "rrc(0.08-1)+flip+autoaugment@64",
-                                  "eval": "centre(0.667)@64", "workers": 0}  # 64 / (64 + 32)
-    assert m["train_size"] + m["val_size"] == 11 and m["test_size"] == 8
+    assert m["data_pipeline"] == {"path": {"stream": "streaming", "memory": "cached"}[path],
+                                  "train": "rrc(0.08-1)+flip+autoaugment@64", "eval": "centre(0.667)@64",
+                                  "workers": 0}  # 64 / (64 + 32)
+    assert m["skipped_images"] == 1
+    # the streaming index still lists the truncated file; the memory path dropped it before splitting
+    assert m["train_size"] + m["val_size"] == {"stream": 12, "memory": 11}[path] and m["test_size"] == 8
+
 
 
 def test_train_test_and_flat_layouts(tmp_path: Path) -> None:
@@ -118,9 +135,9 @@ def test_statistics_come_from_a_sample(tmp_path: Path) -> None:
         for i in range(30):
             _save(tmp_path / "s" / c / f"{i}.png", (20, 20), v)
     train, _, _ = index_imagefolder(tmp_path / "s")
-    mean, std, side = imagefolder.survey(train, n=10, seed=0)
-    assert side == 20 and 0 < mean[0] < 1 and std[0] > 0.2  # a mix of black and red/green images
-    mean_all, _, _ = imagefolder.survey(train, n=60, seed=0)
+    mean, std, side, nbytes = imagefolder.survey(train, n=10, seed=0)
+    assert side == 20 and nbytes == 20 * 20 * 3 and 0 < mean[0] < 1 and std[0] > 0.2  # black and red/green images
+    mean_all, _, _, _ = imagefolder.survey(train, n=60, seed=0)
     assert mean_all[2] == 0.0 and abs(mean_all[0] - 0.5) < 1e-6  # blue is 0 everywhere; half the images red
 
 
@@ -226,7 +243,7 @@ def test_images_of_one_streamed_batch_get_different_operations(tmp_path: Path) -
 
 
 def test_workers_change_processes_not_batches(cifar10_small: Path) -> None:
-    ds = data.load_dataset(f"cifar10:{cifar10_small}")
+    ds = data.load_dataset(f"cifar10:{cifar10_small}", path="stream")
     assert ds.geometry == "small" and len(ds.pool) == 1000 and len(ds.test) == 200
     tr, _, _ = data.split(ds, seed=0)
     before = len(multiprocessing.active_children())
@@ -250,7 +267,8 @@ def test_workers_change_processes_not_batches(cifar10_small: Path) -> None:
 
 def test_a_small_net_learns_real_cifar10_through_the_stream(cifar10_small: Path) -> None:
     m = train_fn({"model": "tiny", "dataset": f"cifar10:{cifar10_small}", "resolution": 32, "epochs": 6,
-                  "batch_size": 50, "val_fraction": 0.1, "quiet": True, "threads": 1, "loader_workers": 1})
+                  "batch_size": 50, "val_fraction": 0.1, "quiet": True, "threads": 1, "loader_workers": 1,
+                  "path": "stream"})
     assert m["status"] == "completed", m["error"]
     assert m["data_pipeline"] == {"path": "streaming", "train": "resize+pad4+flip@32", "eval": "resize@32",
                                   "workers": 1}
@@ -263,7 +281,7 @@ def test_efficientnet_nano_learns_the_full_real_cifar10(cifar10_jpeg: Path) -> N
     the pickled copy); the full 10,000-image test split."""
     m = train_fn({"model": "efficientnet_nano", "dataset": f"cifar10:{cifar10_jpeg}", "resolution": 32,
                   "epochs": 4, "batch_size": 128, "data_fraction": 0.3, "quiet": True, "threads": 1,
-                  "loader_workers": 1})
+                  "loader_workers": 1, "path": "stream"})
     assert m["status"] == "completed", m["error"]
     assert m["test_size"] == 10_000 and m["test_accuracy"] > 0.4  # chance is 0.1
 
@@ -272,7 +290,7 @@ def test_efficientnet_nano_learns_the_full_real_cifar10(cifar10_jpeg: Path) -> N
 def test_cuda_batches_arrive_normalised_on_the_device(cifar10_small: Path) -> None:
     if not torch.cuda.is_available():
         pytest.fail("the gpu-marked tests need a CUDA device: run them with -m gpu on a GPU machine")
-    ds = data.load_dataset(f"cifar10:{cifar10_small}")
+    ds = data.load_dataset(f"cifar10:{cifar10_small}", path="stream")
     loader = data.make_loader(ds, ds.test, resolution=32, batch_size=50, train=False, device="cuda", workers=1)
     assert isinstance(loader, StreamLoader) and loader.loader.pin_memory
     x, y = next(iter(loader.epoch(0)))

@@ -25,7 +25,7 @@ from experiments.configio import field_types, is_section
 #: Values for keys whose generic change would be invalid or say nothing.
 SPECIAL: dict[str, Any] = {
     "name": "other", "description": "other words",
-    "data.dataset": "digits", "data.resolution": 20, "data.crop_pct": 0.8,
+    "data.dataset": "digits", "data.resolution": 20, "data.crop_pct": 0.8, "data.path": "stream",
     "train.model": "tiny", "train.optimizer": "rmsprop", "train.schedule": "step", "train.augment": "crop_flip",
     "train.device": "cuda", "train.precision": "bf16", "train.lr": 0.01, "train.lr_batch": 256,
     "train.bn_momentum": 0.05, "train.dropout": 0.3, "train.init_from": "weights.pt",
