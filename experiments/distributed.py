@@ -194,6 +194,7 @@ def launch(cfg: JobConfig, *, device: torch.device, on_epoch: Any = None) -> dic
             dist.init_process_group(backend(device), store=store, rank=0, world_size=world, timeout=STEP_TIMEOUT)
             try:
                 metrics = train(cfg, on_epoch=on_epoch)
+                dist.barrier()  # nobody tears the group down while another rank still uses it
             except Exception:
                 other = _rank_outcome(Path(tmp), procs)
                 if other is None:
@@ -293,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     use_cuda = cfg.device != "cpu" and torch.cuda.is_available()
     with _process_group("nccl" if use_cuda else "gloo"):
         metrics = train(cfg)
+        dist.barrier()
     rank = int(os.environ["RANK"])
     if metrics["status"] in ("oom", "failed") and os.environ.get("EFFNAS_DDP_DIR"):
         (Path(os.environ["EFFNAS_DDP_DIR"]) / OUTCOME_FILE.format(rank=rank)).write_text(json.dumps(metrics))
@@ -301,4 +303,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # no interpreter teardown: gloo's threads have aborted it (SIGABRT) after a clean run
