@@ -7,7 +7,10 @@ Variants, each measured in the same run on a fresh model with the same seed:
 
 * ``eager_nchw``     eager fp32, contiguous (NCHW) tensors: the baseline (ratio 1.00)
 * ``channels_last``  eager fp32, channels_last model and input: **the trainer's default on CPU**
-* ``bf16``           channels_last under ``torch.autocast(dtype=bfloat16)``
+* ``bf16``           channels_last under ``torch.autocast(dtype=bfloat16)`` (the trainer's CUDA default
+                     where the GPU supports bf16)
+* ``fp16``           channels_last under ``torch.autocast(dtype=float16)`` with a GradScaler (CUDA
+                     only; the trainer's CUDA default on GPUs without bf16)
 * ``compile``        channels_last, ``torch.compile(model)`` (compile time reported apart)
 
 A training step is forward + label-smoothed cross-entropy + backward + SGD step on random
@@ -45,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import search_spaces as ss  # noqa: E402
 from search_spaces.cost import cost  # noqa: E402
 
-VARIANTS = ("eager_nchw", "channels_last", "bf16", "compile")
+VARIANTS = ("eager_nchw", "channels_last", "bf16", "fp16", "compile")
 
 
 def peak_memory(fn: Callable[[], Any], device: torch.device) -> float:
@@ -80,8 +83,10 @@ class Variant:
         torch.manual_seed(0)
         fmt = torch.contiguous_format if name == "eager_nchw" else torch.channels_last
         self.model = ss.build(spec).to(device).to(memory_format=fmt)  # type: ignore[call-overload]
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(name)
         self.autocast: AbstractContextManager[Any] = (
-            torch.autocast(device.type, dtype=torch.bfloat16) if name == "bf16" else nullcontext())
+            torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext())
+        self.scaler = torch.amp.GradScaler(device.type) if name == "fp16" else None
         self.run_model = torch.compile(self.model) if name == "compile" else self.model
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
         self.x = torch.randn(batch, 3, spec.resolution, spec.resolution, device=device).contiguous(memory_format=fmt)
@@ -95,6 +100,11 @@ class Variant:
         with self.autocast:
             loss = F.cross_entropy(self.run_model(self.x).float(), self.y, label_smoothing=0.1)
         self.opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:  # fp16: the trainer's GradScaler path
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+            return
         loss.backward()
         self.opt.step()
 
@@ -136,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resolution", type=int, default=None, help="input pixels (default: the model's own)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--num-classes", type=int, default=10)
-    p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {', '.join(VARIANTS)}")
+    p.add_argument("--variants", default=",".join(v for v in VARIANTS if v != "fp16"),
+                   help=f"comma-separated subset of {', '.join(VARIANTS)} (fp16: CUDA only)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores, as the trainer)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds over the variants (robust to load drift)")
     p.add_argument("--steps", type=int, default=3, help="timed steps per phase per round")
@@ -180,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         rt = r["train_img_s"] / base["train_img_s"] if base else float("nan")
         ri = r["infer_img_s"] / base["infer_img_s"] if base else float("nan")
         comp = f"{r['compile_s']:.0f}" if r["compile_s"] is not None else "-"
-        name = r["variant"] + (" (default)" if r["variant"] == "channels_last" else "")
+        default = "channels_last" if device.type == "cpu" else ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
+        name = r["variant"] + (" (default)" if r["variant"] == default else "")
         print(f"| {name} | {r['train_img_s']:.1f} | {rt:.2f} | {r['train_peak_mb']:.0f} | {r['infer_img_s']:.1f} | "
               f"{ri:.2f} | {r['infer_peak_mb']:.0f} | {comp} |")
     return 0

@@ -95,7 +95,9 @@ class TrainConfig(Section):
     Args:
         model: the base network, a registered name or a spec JSON path (a search's best replaces
             it in ``effnas run``).
-        epochs, batch_size: schedule length and images per step.
+        epochs: schedule length.
+        batch_size: images per optimiser step over all devices and accumulated micro-batches (the
+            global batch); each device computes ``batch_size / (devices * accumulate)`` at a time.
         optimizer: ``sgd`` (Nesterov), ``rmsprop`` (TF semantics) or ``adamw``.
         lr: peak learning rate at ``lr_batch`` images per step, scaled linearly to ``batch_size``;
             ``None``: 0.4 (sgd) / 4e-3 (adamw) / 0.016 (rmsprop) per 256 images.
@@ -119,8 +121,13 @@ class TrainConfig(Section):
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         precision: ``auto`` (fp32 on CPU, bf16/fp16 autocast on CUDA), ``fp32``, ``bf16``, ``fp16``.
         channels_last, compile: memory format and ``torch.compile``.
-        threads: torch CPU threads per run; 0: all cores (under Ray: the trial's CPUs).
+        threads: torch CPU threads per run; 0: all cores (under Ray: the trial's CPUs); shared by
+            the run's ``devices`` processes.
         eval_batch_size: images per evaluation step.
+        devices: data-parallel processes per run (DistributedDataParallel: one per GPU, NCCL; on
+            CPU, gloo processes); the global batch is split between them (docs/gpu.md).
+        accumulate: micro-batches whose gradients are summed before each optimiser step
+            (gradient accumulation: a large ``batch_size`` on few devices).
         init_from: pretrained weights to start from (fine-tuning, ``docs/transfer.md``): an effnas
             weights file, a run directory or checkpoint, or ``LAYOUT:PATH`` of a timm, torchvision
             or TF-port checkpoint; the classifier is re-initialised when the class count differs.
@@ -159,6 +166,8 @@ class TrainConfig(Section):
     compile: bool = False
     threads: int = 0
     eval_batch_size: int = 512
+    devices: int = 1
+    accumulate: int = 1
     init_from: str | None = None
     freeze_backbone: bool = False
     lr_backbone_mult: float = 1.0
@@ -171,8 +180,8 @@ class TrainConfig(Section):
         if self.init_from is not None and not self.init_from:
             raise ValueError("train.init_from must name weights (a file, a run directory or LAYOUT:PATH), "
                              "or be omitted")
-        for key in ("epochs", "batch_size", "eval_batch_size", "lr", "lr_batch", "decay_epochs", "max_minutes",
-                    "rmsprop_eps"):
+        for key in ("epochs", "batch_size", "eval_batch_size", "devices", "accumulate", "lr", "lr_batch",
+                    "decay_epochs", "max_minutes", "rmsprop_eps"):
             positive(f"train.{key}", getattr(self, key))
         for key in ("warmup_epochs", "weight_decay", "grad_clip", "threads"):
             positive(f"train.{key}", getattr(self, key), zero=True)
@@ -185,6 +194,19 @@ class TrainConfig(Section):
             unit(f"train.{key}", getattr(self, key))
         for key in ("decay_rate", "bn_momentum"):
             unit(f"train.{key}", getattr(self, key), closed_low=False)
+        parts = self.devices * self.accumulate
+        if self.batch_size % parts:
+            raise ValueError(f"train.batch_size {self.batch_size} must be a multiple of train.devices x "
+                             f"train.accumulate = {parts}: change one of them")
+
+    @property
+    def micro_batch(self) -> int:
+        """Images one device computes at a time: ``batch_size / (devices * accumulate)``.
+
+        >>> TrainConfig(batch_size=4096, devices=8, accumulate=4).micro_batch
+        128
+        """
+        return self.batch_size // (self.devices * self.accumulate)
 
     def base_lr(self) -> float:
         """The peak learning rate at ``batch_size``.
@@ -492,6 +514,9 @@ class RunConfig(Section):
         workers: trials at once for search, grid and family (Ray when > 1).
         ray_address: an existing Ray cluster (``auto`` or ``HOST:PORT``); ``None``: a local one.
         cpus_per_trial: CPUs per Ray trial; ``None``: this machine's cores / workers.
+        gpus_per_trial: GPUs per trial (fractional packs trials on one GPU, e.g. 0.5); ``None``:
+            ``train.devices`` when the cluster has GPUs and ``train.device`` is not ``cpu``, else 0
+            (the rule: docs/gpu.md).
         seed: the experiment's seed (search sampler, proxy training, data splits of single runs).
     """
 
@@ -501,6 +526,7 @@ class RunConfig(Section):
     workers: int = 1
     ray_address: str | None = None
     cpus_per_trial: float | None = None
+    gpus_per_trial: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -508,6 +534,7 @@ class RunConfig(Section):
             raise ValueError("run.out must not be empty: give a run directory")
         positive("run.workers", self.workers)
         positive("run.cpus_per_trial", self.cpus_per_trial)
+        positive("run.gpus_per_trial", self.gpus_per_trial, zero=True)
 
 
 def _seeds(key: str, seeds: tuple[int, ...]) -> None:

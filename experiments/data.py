@@ -54,6 +54,7 @@ from torch import Tensor
 
 from experiments import folders, readers, shapes
 from experiments.augment import POLICIES, make_augment
+from experiments.distributed import micro_batches
 from experiments.imagefolder import FileSplit, StreamLoader, looks_like_imagefolder
 from experiments.transforms import ImageTransform
 
@@ -289,21 +290,24 @@ def skipped_images(ds: Dataset, *loaders: AnyLoader) -> int:
 def make_loader(ds: Dataset, data: Split | FileSplit, *, resolution: int, batch_size: int, train: bool,
                 seed: int = 0, policy: str = "auto", device: torch.device | str = "cpu", channels_last: bool = True,
                 workers: int | None = None, crop_pct: float | None = None,
-                strict: bool = False) -> Loader | StreamLoader:
+                strict: bool = False, shard: tuple[int, int, int] = (0, 1, 1)) -> Loader | StreamLoader:
     """The loader of one split of ``ds``: shuffled, last partial batch dropped and augmented with
     ``policy`` when ``train``. In-memory splits get a :class:`Loader`; file splits a
     :class:`~experiments.imagefolder.StreamLoader` with ``workers`` processes (None: a default
     from the cores) and the papers' crops (``crop_pct``: the evaluation centre crop's share of
     the shorter side; None: the TF EfficientNet rule ``resolution / (resolution + 32)``); ``strict``:
-    an undecodable file is an error instead of skipped."""
+    an undecodable file is an error instead of skipped. ``shard = (rank, world, accumulate)``: each
+    batch of ``batch_size`` is cut into micro-batches and this rank's ``accumulate`` of them are
+    yielded in turn (:func:`experiments.distributed.micro_batches`)."""
     if isinstance(data, FileSplit):
         tf = image_transform(ds, resolution=resolution, train=train, policy=policy, seed=seed, crop_pct=crop_pct)
         return StreamLoader(data, transform=tf, mean=ds.mean, std=ds.std, batch_size=batch_size, shuffle=train,
                             drop_last=train, seed=seed, device=device, channels_last=channels_last, workers=workers,
-                            strict=strict)
+                            strict=strict, shard=shard)
     augment = make_augment(policy, resolution=resolution, flip_invariant=ds.flip_invariant) if train else None
     return Loader(data, resolution=resolution, mean=ds.mean, std=ds.std, batch_size=batch_size, shuffle=train,
-                  drop_last=train, seed=seed, augment=augment, device=device, channels_last=channels_last)
+                  drop_last=train, seed=seed, augment=augment, device=device, channels_last=channels_last,
+                  shard=shard)
 
 
 def resize(images: Tensor, resolution: int, *, chunk: int = 1024) -> Tensor:
@@ -336,9 +340,10 @@ class Loader:
     def __init__(self, data: Split, *, resolution: int, mean: tuple[float, ...], std: tuple[float, ...],
                  batch_size: int, shuffle: bool = False, drop_last: bool = False, seed: int = 0,
                  augment: Callable[[Tensor], Tensor] | None = None, device: torch.device | str = "cpu",
-                 channels_last: bool = True) -> None:
+                 channels_last: bool = True, shard: tuple[int, int, int] = (0, 1, 1)) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.shard = shard
         self.labels = data.labels
         nbytes = len(data) * data.images.shape[1] * resolution * resolution
         self.resized = nbytes <= CACHE_BYTES
@@ -380,9 +385,15 @@ class Loader:
         return x, y
 
     def epoch(self, epoch: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+        """The epoch's batches; with a ``shard``, this rank's micro-batches of each batch in turn."""
         order = self.order(epoch)
         for i in range(len(self)):
-            yield self.batch(order[i * self.batch_size:(i + 1) * self.batch_size])
+            index = order[i * self.batch_size:(i + 1) * self.batch_size]
+            if self.shard == (0, 1, 1):
+                yield self.batch(index)
+            else:
+                for part in micro_batches(index, self.shard):
+                    yield self.batch(part)
 
 
 AnyLoader = Loader | StreamLoader

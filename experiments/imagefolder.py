@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from experiments.distributed import micro_batches
 from experiments.transforms import ImageTransform
 
 LAYOUT = ("PATH/train/<class>/*.jpg|*.png with PATH/val/<class>/ or PATH/test/<class>/, "
@@ -261,8 +262,9 @@ class EpochBatches(torch.utils.data.Sampler[list[tuple[int, int]]]):
     """Batches of ``(index, epoch)``: the order of epoch ``e`` is a permutation seeded with
     ``(seed, e)`` only (the in-memory loader's rule). Set :attr:`epoch` before iterating."""
 
-    def __init__(self, n: int, *, batch_size: int, shuffle: bool, drop_last: bool, seed: int) -> None:
-        self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
+    def __init__(self, n: int, *, batch_size: int, shuffle: bool, drop_last: bool, seed: int,
+                 shard: tuple[int, int, int] = (0, 1, 1)) -> None:
+        self.n, self.batch_size, self.shuffle, self.seed, self.shard = n, batch_size, shuffle, seed, shard
         self.drop_last = drop_last and n > batch_size
         self.epoch = 0
 
@@ -274,7 +276,9 @@ class EpochBatches(torch.utils.data.Sampler[list[tuple[int, int]]]):
         order = (torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + e))
                  if self.shuffle else torch.arange(self.n))  # int64 tensor: 8 bytes an image, no Python ints
         for b in range(len(self)):
-            yield [(i, e) for i in order[b * self.batch_size:(b + 1) * self.batch_size].tolist()]
+            index = order[b * self.batch_size:(b + 1) * self.batch_size]
+            for part in micro_batches(index, self.shard):  # this rank's micro-batches (all of it on one device)
+                yield [(i, e) for i in part.tolist()]
 
 
 def default_workers() -> int:
@@ -301,7 +305,8 @@ class StreamLoader:
     def __init__(self, split: FileSplit, *, transform: ImageTransform, mean: tuple[float, ...],
                  std: tuple[float, ...], batch_size: int, shuffle: bool = False, drop_last: bool = False,
                  seed: int = 0, device: torch.device | str = "cpu", channels_last: bool = True,
-                 workers: int | None = None, prefetch: int = 4, strict: bool = False) -> None:
+                 workers: int | None = None, prefetch: int = 4, strict: bool = False,
+                 shard: tuple[int, int, int] = (0, 1, 1)) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         workers = default_workers() if workers is None else workers
@@ -311,7 +316,7 @@ class StreamLoader:
         self.device = torch.device(device)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.sampler = EpochBatches(len(split), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
-                                    seed=seed)
+                                    seed=seed, shard=shard)
         self.split, self.strict, self.skipped = split, strict, set[str]()  # skipped: undecodable files' paths
         self.loader = torch.utils.data.DataLoader(
             _Images(split, transform), batch_sampler=self.sampler, num_workers=workers, collate_fn=_collate,

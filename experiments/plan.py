@@ -10,7 +10,8 @@ changes it. Each function returns plain data:
 * :func:`grid_plan`, :func:`family_plan`, :func:`backbone_plan`: ``(table, jobs, train_config)``,
   where each job trains ``{**train_config, model, resolution, seed, out_dir}``
   (:func:`scaling.runner.make_config`);
-* :func:`runtime`: workers, Ray address and CPUs per trial.
+* :func:`runtime`: workers, Ray address, CPUs and GPUs per trial (the GPU rule:
+  :mod:`experiments.resources`).
 """
 
 from __future__ import annotations
@@ -256,7 +257,7 @@ def runtime(cfg: ExperimentConfig) -> dict[str, Any]:
     """How runs are executed: in this process (1 worker, no cluster) or as Ray trials."""
     r = cfg.run
     return {"workers": r.workers, "ray_address": r.ray_address, "cpus_per_trial": r.cpus_per_trial,
-            "ray": r.workers > 1 or r.ray_address is not None}
+            "gpus_per_trial": r.gpus_per_trial, "ray": r.workers > 1 or r.ray_address is not None}
 
 
 # -- everything at once --------------------------------------------------------------------------

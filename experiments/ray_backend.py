@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from experiments.resources import cluster_gpus, trial_gpus
 from scaling.runner import RunsStopped
 
 TrainerFn = Callable[..., dict[str, Any]]
@@ -36,8 +37,9 @@ def use_loopback() -> None:
         pass
 
 
-def init_ray(*, num_cpus: int | None = None, address: str | None = None) -> bool:
-    """Start a local Ray on 127.0.0.1 with ``num_cpus`` CPUs, or connect to ``address``.
+def init_ray(*, num_cpus: int | None = None, address: str | None = None, num_gpus: float | None = None) -> bool:
+    """Start a local Ray on 127.0.0.1 with ``num_cpus`` CPUs (and ``num_gpus``; ``None``: the GPUs
+    Ray detects), or connect to ``address``.
 
     Returns True when this call started Ray (so the caller should shut it down)."""
     if not address:
@@ -57,6 +59,8 @@ def init_ray(*, num_cpus: int | None = None, address: str | None = None) -> bool
             raise ValueError(f"cannot connect to the Ray cluster at {address!r}: {str(e).splitlines()[0]}; "
                              f"start one with 'ray start --head --node-ip-address 127.0.0.1'") from None
     else:
+        if num_gpus is not None:
+            kwargs["num_gpus"] = num_gpus
         ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
     return True
 
@@ -99,9 +103,10 @@ def shutdown_ray() -> None:
 
 
 @contextlib.contextmanager
-def ray_session(*, num_cpus: int | None = None, address: str | None = None) -> Iterator[None]:
+def ray_session(*, num_cpus: int | None = None, address: str | None = None,
+                num_gpus: float | None = None) -> Iterator[None]:
     """Ray for the duration of a ``with`` block; stopped afterwards if this block started it."""
-    started = init_ray(num_cpus=num_cpus, address=address)
+    started = init_ray(num_cpus=num_cpus, address=address, num_gpus=num_gpus)
     try:
         yield
     finally:
@@ -153,10 +158,10 @@ class TaskPool:
     inside :func:`ray_session`.
     """
 
-    def __init__(self, fn: Callable[..., Any], *, num_cpus: float) -> None:
+    def __init__(self, fn: Callable[..., Any], *, num_cpus: float, num_gpus: float = 0) -> None:
         import ray
 
-        self._remote = ray.remote(num_cpus=num_cpus, max_retries=0)(fn)
+        self._remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=0)(fn)
         self._refs: dict[Any, Any] = {}  # ObjectRef -> key
 
     def __len__(self) -> int:
@@ -224,6 +229,7 @@ def run_configs(
     workers: int,
     address: str | None = None,
     cpus_per_trial: float | None = None,
+    gpus_per_trial: float | None = None,
     name: str = "effnas",
 ) -> list[dict[str, Any]]:
     """Run ``trainer(config)`` for every config as Ray Tune trials, ``workers`` at a time.
@@ -231,7 +237,10 @@ def run_configs(
     Returns the trainers' final metrics in the order of ``configs``. A trial that raised (bad
     data, a bug) stops the batch with its error, after every trial has ended (finished runs keep
     their result files). Starts (and stops) a local Ray on loopback with
-    ``workers * cpus_per_trial`` CPUs unless ``address`` names a running cluster.
+    ``workers * cpus_per_trial`` CPUs unless ``address`` names a running cluster. Each trial asks
+    for ``gpus_per_trial`` GPUs, resolved by :func:`experiments.resources.trial_gpus` from the
+    configs' ``device`` and ``devices`` and the cluster's GPUs (a one-line ValueError before any
+    trial starts when they cannot be had).
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -246,8 +255,10 @@ def run_configs(
     # Absolute run directories: trials on other nodes (or in Tune's trial directory) write there.
     configs = [{**c, "out_dir": os.path.abspath(c["out_dir"])} if c.get("out_dir") else c for c in configs]
     with ray_session(num_cpus=None if address else math.ceil(workers * cpus), address=address):
+        gpus = trial_gpus(gpus_per_trial, configs, available=cluster_gpus())
         trainable = tune.with_resources(
-            tune.with_parameters(_trial, trainer=trainer, configs=configs, cwd=os.getcwd()), {"cpu": cpus}
+            tune.with_parameters(_trial, trainer=trainer, configs=configs, cwd=os.getcwd()),
+            {"cpu": cpus, "gpu": gpus},
         )
         with tempfile.TemporaryDirectory(prefix="effnas-ray-") as storage:
             tuner = tune.Tuner(
@@ -299,9 +310,10 @@ def sequential(trainer: TrainerFn, configs: list[dict[str, Any]]) -> list[dict[s
     return [trainer(c) for c in configs]
 
 
-def executor(workers: int = 1, address: str | None = None, *, cpus_per_trial: float | None = None) -> ExecutorFn:
+def executor(workers: int = 1, address: str | None = None, *, cpus_per_trial: float | None = None,
+             gpus_per_trial: float | None = None) -> ExecutorFn:
     """The executor for ``workers`` / ``address``: sequential for 1 local worker, else Ray."""
     if workers <= 1 and not address:
         return sequential
     return lambda trainer, configs: run_configs(trainer, configs, workers=workers, address=address,
-                                                cpus_per_trial=cpus_per_trial)
+                                                cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)

@@ -20,6 +20,7 @@ import optuna
 from optuna.trial import TrialState
 
 from experiments.ray_backend import TaskPool, enter_driver_cwd, node_id, ray_session, set_threads_from_resources
+from experiments.resources import cluster_gpus, trial_gpus
 from nas.search import ProgressFn, run_search
 from nas.study import SearchConfig, TrainerFn, open_storage, open_study
 from nas.trial import evaluate_trial
@@ -39,9 +40,9 @@ class RayEvaluator:
     """Evaluates trials as Ray tasks, ``workers`` at a time (see :class:`nas.search.Evaluator`)."""
 
     def __init__(self, cfg: SearchConfig, trainer: TrainerFn, study: optuna.Study, *, workers: int,
-                 cpus_per_trial: float) -> None:
+                 cpus_per_trial: float, gpus_per_trial: float = 0) -> None:
         self.cfg, self.trainer, self.study, self.slots = cfg, trainer, study, workers
-        self.pool = TaskPool(_evaluate_task, num_cpus=cpus_per_trial)
+        self.pool = TaskPool(_evaluate_task, num_cpus=cpus_per_trial, num_gpus=gpus_per_trial)
         self.cwd = os.getcwd()
 
     def submit(self, number: int, params: dict[str, Any]) -> None:
@@ -70,12 +71,14 @@ class RayEvaluator:
 
 
 def run_search_ray(cfg: SearchConfig, trainer: TrainerFn, *, workers: int, address: str | None = None,
-                   cpus_per_trial: float | None = None, progress: ProgressFn | None = None) -> optuna.Study:
+                   cpus_per_trial: float | None = None, gpus_per_trial: float | None = None,
+                   progress: ProgressFn | None = None) -> optuna.Study:
     """Run the study's remaining trials as Ray tasks, ``workers`` at a time; returns the study.
 
     Starts (and stops) a local Ray on loopback with ``workers * cpus_per_trial`` CPUs, or joins
     the cluster at ``address``; an already running Ray is used as it is. ``cpus_per_trial``
-    defaults to this machine's cores / workers.
+    defaults to this machine's cores / workers; ``gpus_per_trial`` follows the rule of
+    :mod:`experiments.resources` (checked against the cluster before the first trial).
     """
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
@@ -85,9 +88,10 @@ def run_search_ray(cfg: SearchConfig, trainer: TrainerFn, *, workers: int, addre
     cpus = cpus_per_trial or max(1, (os.cpu_count() or 1) // workers)
     if not cpus > 0:
         raise ValueError(f"--cpus-per-trial must be > 0, got {cpus_per_trial}")
-    study = open_study(cfg, storage=open_storage(cfg.storage))
     with ray_session(num_cpus=None if address else math.ceil(workers * cpus), address=address):
-        evaluator = RayEvaluator(cfg, trainer, study, workers=workers, cpus_per_trial=cpus)
+        gpus = trial_gpus(gpus_per_trial, [cfg.train], available=cluster_gpus())  # before the study is touched
+        study = open_study(cfg, storage=open_storage(cfg.storage))
+        evaluator = RayEvaluator(cfg, trainer, study, workers=workers, cpus_per_trial=cpus, gpus_per_trial=gpus)
         try:
             return run_search(cfg, trainer, study=study, progress=progress, evaluator=evaluator)
         finally:

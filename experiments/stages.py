@@ -74,10 +74,19 @@ def executor(cfg: ExperimentConfig) -> ExecutorFn | None:
     """Ray's ``run_configs`` when ``run.workers > 1`` or ``run.ray_address``; else None (in process)."""
     rt = plan.runtime(cfg)
     if not rt["ray"]:
+        check_local(cfg)
         return None
     from experiments.ray_backend import executor as ray_executor
 
-    return ray_executor(rt["workers"], rt["ray_address"], cpus_per_trial=rt["cpus_per_trial"])
+    return ray_executor(rt["workers"], rt["ray_address"], cpus_per_trial=rt["cpus_per_trial"],
+                        gpus_per_trial=rt["gpus_per_trial"])
+
+
+def check_local(cfg: ExperimentConfig) -> None:
+    """Runs in this process: GPUs asked for must be here (the rule of :mod:`experiments.resources`)."""
+    from experiments.resources import check_local as check
+
+    check(cfg.run.gpus_per_trial, cfg.train.device, cfg.train.devices)
 
 
 def failures(table: pd.DataFrame) -> pd.DataFrame:
@@ -136,8 +145,11 @@ def _search(cfg: ExperimentConfig, sc: Any, out: Path, *, quiet: bool) -> dict[s
             from experiments.search_ray import run_search_ray
 
             study = run_search_ray(sc, fn, workers=rt["workers"], address=rt["ray_address"],
-                                   cpus_per_trial=rt["cpus_per_trial"], progress=progress)
+                                   cpus_per_trial=rt["cpus_per_trial"], gpus_per_trial=rt["gpus_per_trial"],
+                                   progress=progress)
         else:
+            if cfg.search.trainer == "train":
+                check_local(cfg)
             study = run_search(sc, fn, study=open_study(sc), progress=progress)
     except SearchFailed as e:  # the trials so far are written, with their errors, before the stop
         write_results(e.study, out, sc.objective)

@@ -14,16 +14,21 @@ contract in ``docs/architecture.md``). One loop in plain sight:
 4. Test accuracy of the final weights; ``metrics.json``.
 
 Outcomes (``status``): ``completed``; ``diverged`` (a NaN/inf loss; ``diverged_epoch``
-records where; checkpoints of the last good epoch are kept); ``failed`` (out of memory, or a
-device or file error while training: ``error`` holds its one-line message, so a search can go
-on); ``pruned`` (``on_epoch`` asked to stop; no test evaluation). Bad configuration or data
-raises ``ValueError`` before anything is trained, and any other exception (a bug) propagates.
+records where; checkpoints of the last good epoch are kept); ``oom`` (out of memory: ``error``
+names the per-device batch and the fix); ``failed`` (a device or file error while training:
+``error`` holds its one-line message, so a search can go on); ``pruned`` (``on_epoch`` asked
+to stop; no test evaluation). Bad configuration or data raises ``ValueError`` before anything
+is trained, and any other exception (a bug) propagates (:mod:`experiments.outcomes`).
+
+Several devices (``devices``) and gradient accumulation (``accumulate``): each step's
+``batch_size`` images are cut into micro-batches (:mod:`experiments.distributed`).
 
 Performance on CPU (see ``bench/train_throughput.py``): channels_last by default (1.5-2.2x
 over NCHW here), fp32 (bf16 autocast measured 0.3-0.8x of fp32 on this CPU), no DataLoader
 workers for in-memory sets (streamed folders decode in DataLoader workers: ``docs/data.md``),
 ``torch.set_num_threads(threads or all cores)``.
-On CUDA: channels_last and mixed precision (bf16 when supported, else fp16 with a scaler).
+On CUDA: channels_last and mixed precision (bf16 when supported, else fp16 with a scaler);
+docs/gpu.md.
 """
 
 from __future__ import annotations
@@ -31,23 +36,25 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import random
-import re
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import search_spaces as ss
 from experiments import data as data_mod
-from experiments import guard
+from experiments import distributed, guard
 from experiments.config import JobConfig
+from experiments.devices import autocast_for as _autocast
+from experiments.devices import device_for as _device
+from experiments.devices import precision_for
 from experiments.optim import ModelEMA, freeze_backbone, lr_factor, make_optimizer, train_mode
+from experiments.outcomes import _one_line, oom_message, out_of_memory, training_outcome
+from experiments.rng import rng_state, seed_everything, set_rng_state
 from experiments.rundir import BEST, CONFIG, LAST, METRICS, RunDir
 
 OnEpoch = Callable[[dict[str, Any]], bool | None]
@@ -56,42 +63,11 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: Keys that do not change what a run computes; ignored when matching a run directory's config.
 RUNTIME_KEYS = frozenset({"out_dir", "resume", "quiet", "threads", "loader_workers"})
 FINISHED = ("completed", "diverged")
-#: Errors that are outcomes of training (memory, devices, files), recorded as status ``failed``.
-#: Anything else (TypeError, KeyError, a shape mismatch ... a bug) propagates with its traceback.
-TRAINING_ERRORS: tuple[type[BaseException], ...] = (torch.OutOfMemoryError, MemoryError, OSError)
-#: RuntimeError messages of the same kind (torch's CPU allocator and CUDA raise plain RuntimeErrors).
-TRAINING_MESSAGES = re.compile(r"out of memory|can't allocate memory|CUDA error|CUBLAS_STATUS|cuDNN error", re.I)
-
-
-def training_outcome(e: BaseException) -> bool:
-    """Whether ``e`` is an outcome of this run (recorded as ``failed``) rather than a bug."""
-    return isinstance(e, TRAINING_ERRORS) or (isinstance(e, RuntimeError) and bool(TRAINING_MESSAGES.search(str(e))))
 
 
 def train_fn(config: dict[str, Any], *, on_epoch: OnEpoch | None = None) -> dict[str, Any]:
     """The trainer contract of ``docs/architecture.md``: a JSON config dict in, metrics out."""
     return train(JobConfig.from_dict(dict(config)), on_epoch=on_epoch)
-
-
-def _device(cfg: JobConfig) -> torch.device:
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available: use --device auto or cpu")
-    if cfg.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.device)
-
-
-def _autocast(cfg: JobConfig, device: torch.device) -> tuple[AbstractContextManager[Any], bool]:
-    """(autocast context, whether fp16 needs a grad scaler)."""
-    prec = cfg.precision
-    if prec == "auto":
-        prec = "fp32" if device.type == "cpu" else ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
-    if prec == "fp32":
-        return nullcontext(), False
-    if prec == "fp16" and device.type == "cpu":
-        raise ValueError("fp16 autocast is for CUDA: use --precision bf16 or fp32 on CPU")
-    dtype = torch.bfloat16 if prec == "bf16" else torch.float16
-    return torch.autocast(device.type, dtype=dtype), prec == "fp16"
 
 
 def _resolve_spec(cfg: JobConfig, num_classes: int) -> ss.NetworkSpec:
@@ -138,44 +114,13 @@ def bn_momentum_for(spec_momentum: float, total_steps: int) -> float:
     return max(spec_momentum, min(0.1, 10 / max(total_steps, 1)))
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def rng_state() -> dict[str, Any]:
-    """torch / numpy / python RNG states as tensors and primitive containers (weights_only-safe)."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()  # type: ignore[misc]
-    version, pstate, pgauss = random.getstate()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
-                  "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
-        "python": {"version": version, "state": list(pstate), "gauss": pgauss},
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
-    p = state["python"]
-    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 @torch.inference_mode()
-def evaluate(model: nn.Module, loader: data_mod.AnyLoader,
-             autocast: AbstractContextManager[Any]) -> tuple[float, float]:
-    """(accuracy in [0, 1], mean cross-entropy) of ``model`` on every image of ``loader``."""
+def evaluate_sums(model: nn.Module, loader: data_mod.AnyLoader, autocast: AbstractContextManager[Any]
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(correct, summed cross-entropy, images) of ``model`` on every image of ``loader``."""
     was = model.training
     model.eval()
-    correct, loss_sum, n = 0, 0.0, 0
+    correct, loss_sum, n = torch.zeros((), dtype=torch.long), torch.zeros((), dtype=torch.float64), 0
     for x, y in loader.epoch(0):
         with autocast:
             out = model(x)
@@ -183,7 +128,13 @@ def evaluate(model: nn.Module, loader: data_mod.AnyLoader,
         correct += int((out.argmax(1) == y).sum())
         n += len(y)
     model.train(was)
-    return correct / max(n, 1), loss_sum / max(n, 1)
+    return correct, loss_sum, torch.tensor(n)
+
+
+def evaluate(model: nn.Module, loader: data_mod.Loader, autocast: AbstractContextManager[Any]) -> tuple[float, float]:
+    """(accuracy in [0, 1], mean cross-entropy) of ``model`` on every image of ``loader``."""
+    correct, loss_sum, n = evaluate_sums(model, loader, autocast)
+    return int(correct) / max(int(n), 1), float(loss_sum) / max(int(n), 1)
 
 
 def _is_run_config(d: dict[str, Any] | None) -> bool:
@@ -195,43 +146,33 @@ def _config_key(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if k not in RUNTIME_KEYS}
 
 
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
 def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, Any]:
     """Train ``config`` and return its metrics (see the module docstring for the statuses).
 
     With ``out_dir`` set: a finished run (``completed`` or ``diverged``) with the same config
     is returned from ``metrics.json`` without training; with ``resume`` an interrupted run
     continues from ``last.pt``; otherwise the directory's old run files are replaced.
+    ``devices > 1``: the run is data-parallel over that many processes
+    (:mod:`experiments.distributed`); this process is rank 0 and returns its metrics.
     """
     cfg = config
+    device = _device(cfg)
+    if cfg.devices > 1 and not distributed.active():
+        return distributed.launch(cfg, device=device, on_epoch=on_epoch)
+    ctx = distributed.Context.current(cfg.devices)
     t_start = time.perf_counter()
     run = RunDir(cfg.out_dir) if cfg.out_dir else None
-    key = _config_key(cfg.to_dict())
     ckpt: dict[str, Any] | None = None
     if run is not None:
-        old_cfg, old_metrics = run.read_json(CONFIG), run.read_json(METRICS)
-        if run.file(CONFIG).exists() and not _is_run_config(old_cfg):
-            raise ValueError(f"{run.file(CONFIG)} was not written by effnas: choose another --out, or move it away")
-        same = old_cfg is not None and _config_key(old_cfg) == key
-        if same and old_metrics is not None and old_metrics.get("status") in FINISHED:
-            return {**old_metrics, "reused": True}
-        if not same and old_metrics is not None and old_metrics.get("status") in FINISHED:
-            raise ValueError(f"out_dir {cfg.out_dir!r} holds a finished run of a different config: choose another "
-                             "--out (or delete it) rather than losing it")
-        if cfg.resume and old_cfg is not None and not same:
-            raise ValueError(f"out_dir {cfg.out_dir!r} holds a run with a different config: "
-                             "resume with the same options, or choose another --out")
-        ckpt = run.load(LAST) if cfg.resume and same else None
-        if ckpt is None:
-            run.clear()
-        run.write_json(CONFIG, cfg.to_dict())
+        found = _open_run(run, cfg) if ctx.lead else None
+        found = ctx.share(found)  # rank 0 decides: reuse the finished run, resume, or start afresh
+        if found == "resume":
+            ckpt = run.load(LAST)
+        elif found is not None:
+            return {**found, "reused": True}
 
-    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
-    device = _device(cfg)
+    torch.set_num_threads(max(1, (cfg.threads or os.cpu_count() or 1) // ctx.world))
+    device = ctx.device(device)
     autocast, use_scaler = _autocast(cfg, device)
     ds = data_mod.load_dataset(cfg.dataset, path=cfg.path, strict=cfg.strict)
     train_split, val_split, test_split = data_mod.split(ds, seed=cfg.seed, val_fraction=cfg.val_fraction,
@@ -241,6 +182,8 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     guard.check_memory(spec, batch_size=cfg.batch_size, eval_batch_size=cfg.eval_batch_size, device=device.type)
     seed_everything(cfg.seed)
     spec, model, init = _build(cfg, spec)
+    if ctx.rank:  # other ranks draw other augmentations and dropout masks (weights come from rank 0)
+        seed_everything(cfg.seed + 1_000_003 * ctx.rank)
     from search_spaces.cost import cost
 
     c = cost(spec, resolution=res, model=model)
@@ -255,56 +198,70 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None
 
     def loader(split: data_mod.Split | data_mod.FileSplit, batch_size: int, train: bool) -> data_mod.AnyLoader:
+        if not train and ctx.world > 1:  # evaluation: every world-th image on each rank, summed
+            split = split.subset(ctx.shard(len(split)))
         return data_mod.make_loader(ds, split, resolution=res, batch_size=batch_size, train=train, seed=cfg.seed,
                                     policy=cfg.augment, device=device, channels_last=cfg.channels_last,
-                                    workers=cfg.loader_workers, crop_pct=cfg.crop_pct, strict=cfg.strict)
+                                    workers=cfg.loader_workers, crop_pct=cfg.crop_pct, strict=cfg.strict,
+                                    shard=(ctx.rank, ctx.world, cfg.accumulate) if train else (0, 1, 1))
 
-    train_loader = loader(train_split, cfg.batch_size, True)
+    train_loader = loader(train_split, cfg.batch_size, True)  # global batches, cut into this rank's micro-batches
     val_loader = loader(val_split, cfg.eval_batch_size, False)
     test_loader = loader(test_split, cfg.eval_batch_size, False)
     steps_per_epoch = len(train_loader)
     bn_m = cfg.bn_momentum or bn_momentum_for(spec.bn_momentum, cfg.epochs * steps_per_epoch)
-    for mod in model.modules():
+    for mod in model.modules():  # per micro-batch, so that the statistics forget at bn_m per optimiser step
         if isinstance(mod, nn.modules.batchnorm._BatchNorm):
-            mod.momentum = bn_m
-    step_model: nn.Module = torch.compile(model) if cfg.compile else model  # type: ignore[assignment]
+            mod.momentum = 1 - (1 - bn_m) ** (1 / cfg.accumulate)
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+    ddp = ctx.wrap(model, device)
+    step_model: nn.Module = torch.compile(ddp) if cfg.compile else ddp  # type: ignore[assignment]
     end_epoch = min(cfg.epochs, cfg.max_epochs or cfg.epochs)
 
     history: list[dict[str, Any]] = []
     start_epoch, step, best_val, best_epoch = 0, 0, -1.0, 0
     train_seconds, train_images, elapsed_before = 0.0, 0, 0.0
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if ema is not None and ckpt.get("ema") is not None:
             ema.load_state_dict(ckpt["ema"])
         if scaler is not None and ckpt.get("scaler") is not None:
             scaler.load_state_dict(ckpt["scaler"])
-        set_rng_state(ckpt["rng"])
+        ranks = ckpt.get("rng_ranks") or [ckpt["rng"]]
+        set_rng_state(ranks[ctx.rank] if ctx.rank < len(ranks) else ckpt["rng"])
         history = list(ckpt["history"])
         start_epoch, step = int(ckpt["epoch"]), int(ckpt["step"])
         best_val, best_epoch = float(ckpt["best_val"]), int(ckpt["best_epoch"])
         train_seconds, train_images = float(ckpt["train_seconds"]), int(ckpt["train_images"])
         elapsed_before = float(ckpt["elapsed"])
-        assert run is not None
-        run.write_epochs(history)
+        if run is not None and ctx.lead:
+            run.write_epochs(history)
 
     metrics: dict[str, Any] = {
         "status": "completed", "model": spec.name, "dataset": cfg.dataset, "seed": cfg.seed,
         "params": c.params, "macs": c.macs, "resolution": res, "num_classes": ds.num_classes,
         "train_size": len(train_split), "val_size": len(val_split), "test_size": len(test_split),
         "epochs": cfg.epochs, "device": str(device), "threads": torch.get_num_threads(),
-        "lr": lr, "bn_momentum": bn_m, "stopped_by": None, "error": None, "diverged_epoch": None,
-        "data_pipeline": data_mod.describe(train_loader, val_loader),
-        "init_from": init, "trainable_params": trainable,
+        "precision": precision_for(cfg, device), "devices": ctx.world, "accumulate": cfg.accumulate,
+        "batch_size": cfg.batch_size, "micro_batch": cfg.micro_batch, "lr": lr, "bn_momentum": bn_m,
+        "stopped_by": None, "error": None, "diverged_epoch": None,
+        "data_pipeline": data_mod.describe(train_loader, val_loader), "init_from": init,
+        "trainable_params": trainable,
     }
     bar = None
-    if not cfg.quiet:
+    if not cfg.quiet and ctx.lead:
         from tqdm import tqdm
 
         bar = tqdm(total=(end_epoch - start_epoch) * steps_per_epoch, unit="step", dynamic_ncols=True,
                    leave=True, desc=f"{spec.name} {res}px")
     eval_model: nn.Module = ema.module if ema is not None else model
+
+    def evaluate_all(loader_: data_mod.AnyLoader) -> tuple[float, float]:
+        ctx.sync_state(eval_model)
+        correct, loss_sum, n = ctx.sum(*evaluate_sums(eval_model, loader_, autocast))
+        return float(correct) / max(float(n), 1.0), float(loss_sum) / max(float(n), 1.0)
+
     epoch = start_epoch
     try:
         for epoch in range(start_epoch + 1, end_epoch + 1):
@@ -313,24 +270,33 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
             seen, diverged = 0, False
-            for i, (x, y) in enumerate(train_loader.epoch(epoch)):
+            batches = train_loader.epoch(epoch)  # this rank's micro-batches, `accumulate` per step
+            for i in range(steps_per_epoch):
                 f = lr_factor(step, steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, schedule=cfg.schedule,
                               warmup_epochs=cfg.warmup_epochs, decay_rate=cfg.decay_rate,
                               decay_epochs=cfg.decay_epochs)
                 for g in optimizer.param_groups:
                     g["lr"] = lr * f * g["lr_mult"]
-                with autocast:
-                    out = step_model(x)
-                    loss = F.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
-                if not torch.isfinite(loss):
+                optimizer.zero_grad(set_to_none=True)
+                step_loss = torch.zeros((), device=device)
+                for a in range(cfg.accumulate):
+                    x, y = next(batches)
+                    with ctx.no_sync(step_model, a == cfg.accumulate - 1):
+                        with autocast:
+                            out = step_model(x)
+                            loss = F.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
+                        # the mean over the step's global batch: DDP averages ranks, this the micro-batches
+                        scaled = loss / cfg.accumulate
+                        (scaler.scale(scaled) if scaler is not None else scaled).backward()
+                    step_loss += loss.detach()
+                    seen += len(y)
+                    loss_sum += loss.detach() * len(y)
+                    correct += (out.argmax(1) == y).sum()
+                if not torch.isfinite(ctx.sum(step_loss)[0]):  # every rank agrees (a NaN on any rank)
                     diverged = True
                     break
-                optimizer.zero_grad(set_to_none=True)
                 if scaler is not None:
-                    scaler.scale(loss).backward()
                     scaler.unscale_(optimizer)
-                else:
-                    loss.backward()
                 if cfg.grad_clip > 0:
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 if scaler is not None:
@@ -341,22 +307,22 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
                 if ema is not None:
                     ema.update(model)
                 step += 1
-                seen += len(y)
-                loss_sum += loss.detach() * len(y)
-                correct += (out.argmax(1) == y).sum()
                 if bar is not None:
                     bar.update(1)
                     if i % 5 == 0 or i == steps_per_epoch - 1:
                         dt = time.perf_counter() - t0
                         bar.set_postfix_str(f"epoch {epoch}/{end_epoch} loss {float(loss_sum) / seen:.3f} "
-                                            f"acc {int(correct) / seen:.3f} {seen / dt:.0f} img/s", refresh=False)
+                                            f"acc {int(correct) / seen:.3f} {seen * ctx.world / dt:.0f} img/s",
+                                            refresh=False)
             t_train = time.perf_counter() - t0
+            loss_sum, correct, seen_t = ctx.sum(loss_sum, correct, torch.tensor(seen))
+            seen = int(seen_t)
             train_seconds += t_train
             train_images += seen
             if diverged:
                 metrics.update(status="diverged", diverged_epoch=epoch)
                 break
-            val_acc, val_loss = evaluate(eval_model, val_loader, autocast)
+            val_acc, val_loss = evaluate_all(val_loader)
             if not math.isfinite(val_loss):
                 metrics.update(status="diverged", diverged_epoch=epoch)
                 break
@@ -365,37 +331,49 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
                       "lr": lr * f, "seconds": time.perf_counter() - t0,
                       "images_per_second": seen / max(t_train, 1e-9)}
             history.append(record)
-            if val_acc > best_val:
+            improved = val_acc > best_val
+            if improved:
                 best_val, best_epoch = val_acc, epoch
-                if run is not None:
+            elapsed = elapsed_before + time.perf_counter() - t_start
+            rngs = ctx.gather(rng_state())
+            if run is not None and ctx.lead:
+                if improved:
                     run.save(BEST, {"epoch": epoch, "val_accuracy": val_acc, "model": eval_model.state_dict(),
                                     "spec": spec.to_dict()})
-            elapsed = elapsed_before + time.perf_counter() - t_start
-            if run is not None:
                 run.save(LAST, {
                     "epoch": epoch, "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "ema": ema.state_dict() if ema is not None else None,
-                    "scaler": scaler.state_dict() if scaler is not None else None, "rng": rng_state(),
-                    "history": history, "best_val": best_val, "best_epoch": best_epoch,
+                    "scaler": scaler.state_dict() if scaler is not None else None, "rng": rngs[0],
+                    "rng_ranks": rngs, "history": history, "best_val": best_val, "best_epoch": best_epoch,
                     "train_seconds": train_seconds, "train_images": train_images, "elapsed": elapsed,
                     "spec": spec.to_dict(), "config": cfg.to_dict(),
                 })
                 run.append_epoch(record)
-            if on_epoch is not None and on_epoch(dict(record)):
+            stop = None
+            if ctx.lead:
+                if on_epoch is not None and on_epoch(dict(record)):
+                    stop = "pruned"
+                elif cfg.max_minutes is not None and elapsed >= cfg.max_minutes * 60 and epoch < end_epoch:
+                    stop = "max_minutes"
+            stop = ctx.share(stop)
+            if stop == "pruned":
                 metrics.update(status="pruned", stopped_by="on_epoch")
                 break
-            if cfg.max_minutes is not None and elapsed >= cfg.max_minutes * 60 and epoch < end_epoch:
+            if stop == "max_minutes":
                 metrics["stopped_by"] = "max_minutes"
                 break
         else:
             if end_epoch < cfg.epochs:
                 metrics["stopped_by"] = "max_epochs"
         if metrics["status"] == "completed":
-            metrics["test_accuracy"], metrics["test_loss"] = evaluate(eval_model, test_loader, autocast)
+            metrics["test_accuracy"], metrics["test_loss"] = evaluate_all(test_loader)
     except Exception as e:
         if not training_outcome(e):
             raise  # a bug: stop with its traceback
-        metrics.update(status="failed", error=_one_line(e))  # out of memory, a device or file error
+        if out_of_memory(e):
+            metrics.update(status="oom", error=oom_message(cfg, device, e))
+        else:
+            metrics.update(status="failed", error=_one_line(e))  # a device or file error
     finally:
         if bar is not None:
             bar.close()
@@ -412,10 +390,34 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
         "train_seconds": train_seconds,
         "images_per_second": train_images / train_seconds if train_seconds > 0 else None,
         "seconds": elapsed_before + time.perf_counter() - t_start,
+        "peak_memory_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
         "skipped_images": data_mod.skipped_images(ds, train_loader, val_loader, test_loader),
     })
     metrics.setdefault("test_accuracy", None)
     metrics.setdefault("test_loss", None)
-    if run is not None:
+    if run is not None and ctx.lead:
         run.write_json(METRICS, metrics)
     return metrics
+
+
+def _open_run(run: RunDir, cfg: JobConfig) -> dict[str, Any] | str | None:
+    """Rank 0's look at the run directory: the finished run's metrics (reuse it), ``"resume"``
+    (continue from ``last.pt``), or None (the old run files are cleared, the config written)."""
+    key = _config_key(cfg.to_dict())
+    old_cfg, old_metrics = run.read_json(CONFIG), run.read_json(METRICS)
+    if run.file(CONFIG).exists() and not _is_run_config(old_cfg):
+        raise ValueError(f"{run.file(CONFIG)} was not written by effnas: choose another --out, or move it away")
+    same = old_cfg is not None and _config_key(old_cfg) == key
+    if same and old_metrics is not None and old_metrics.get("status") in FINISHED:
+        return old_metrics
+    if not same and old_metrics is not None and old_metrics.get("status") in FINISHED:
+        raise ValueError(f"out_dir {cfg.out_dir!r} holds a finished run of a different config: choose another "
+                         "--out (or delete it) rather than losing it")
+    if cfg.resume and old_cfg is not None and not same:
+        raise ValueError(f"out_dir {cfg.out_dir!r} holds a run with a different config: "
+                         "resume with the same options, or choose another --out")
+    if cfg.resume and same and run.file(LAST).is_file():
+        return "resume"
+    run.clear()
+    run.write_json(CONFIG, cfg.to_dict())
+    return None

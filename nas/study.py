@@ -56,7 +56,7 @@ class SearchConfig:
             (dataset, epochs, data_fraction, seed, optimiser, ...) except ``model``,
             ``resolution`` and ``out_dir``, which the search sets per candidate.
         max_failed_share: the search stops with an error once more than this share of
-            ``trials`` has failed (status ``failed`` or ``diverged``); 1 never stops.
+            ``trials`` has failed (status ``failed``, ``oom`` or ``diverged``); 1 never stops.
     """
 
     space: SearchSpace | CellSpace

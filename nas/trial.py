@@ -7,7 +7,7 @@ spec JSON; a candidate that breaks a hard constraint is rejected (PRUNED, ``stat
 without training; otherwise the trainer (``trainer(config, *, on_epoch=None) -> metrics``,
 docs/architecture.md) trains it and every epoch's reward is reported to the study's pruner
 (:func:`nas.study.make_pruner`), which can stop it. The trainer's ``status`` is the outcome:
-``completed``, ``pruned``, ``failed`` or ``diverged`` (the last two FAIL). An exception from the
+``completed``, ``pruned``, ``failed``, ``oom`` or ``diverged`` (the last three FAIL). An exception from the
 trainer is not an outcome: the trial is marked FAIL with ``status=error`` and the error, and the
 exception goes on to stop the search.
 """
@@ -78,7 +78,7 @@ def outcome(objective: Objective, costs: dict[str, Any], metrics: dict[str, Any]
         attrs["proxy_score"] = float(metrics["proxy_score"])
     if status == "filtered":  # a pre-filter kept it from training: no accuracy, not counted
         return TrialState.PRUNED, None, attrs
-    if acc is None or status in ("failed", "diverged"):
+    if acc is None or status in ("failed", "oom", "diverged"):
         if status == "completed":
             attrs["status"] = "diverged"
         if attrs["status"] == "diverged" and "error" not in attrs:

@@ -5,7 +5,7 @@ directory ``out_dir/<key>/``. After a run the result store writes ``result.json`
 config and the returned metrics). A later call with ``resume=True`` reads finished runs back
 without calling the trainer and hands the rest to the executor with ``resume: True`` in their
 config, so the trainer continues interrupted runs from their last epoch checkpoint. Runs whose
-status is ``failed`` are retried. A trainer that raises stops the batch (finished runs are
+status is ``failed`` or ``oom`` are retried. A trainer that raises stops the batch (finished runs are
 kept). A run directory that holds a *different* config is refused
 rather than silently mixed into the table.
 
@@ -29,7 +29,7 @@ from search_spaces import NetworkSpec
 TrainerFn = Callable[..., dict]
 ExecutorFn = Callable[[TrainerFn, list[dict]], list[dict]]
 
-#: Statuses that mean "this run is over"; anything else (``failed``) is retried on resume.
+#: Statuses that mean "this run is over"; anything else (``failed``, ``oom``) is retried on resume.
 FINISHED = ("completed", "diverged", "pruned")
 #: Config keys that do not change what a run computes.
 VOLATILE_KEYS = ("out_dir", "resume", "quiet", "threads")

@@ -58,3 +58,15 @@ def explore_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = {"name": "explore", "train": {"model": "efficientnet_nano"}, "family": {"phis": [0, 1, 2, 3]}}
     write_report(run, config=config, stages={"search": {"seconds": 3.0}})
     return run
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` run only where a CUDA device exists (bench/gpu_check.sh runs them)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device: run bench/gpu_check.sh on a GPU machine")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -73,6 +73,8 @@ def add_run_args(g: Any) -> None:
     key_flag(g, "--ray-address", key="run.ray_address", help="a running Ray cluster (HOST:PORT or auto)")
     key_flag(g, "--cpus-per-trial", key="run.cpus_per_trial", type=float, help="CPUs per Ray trial "
              "(default: cores / workers)")
+    key_flag(g, "--gpus-per-trial", key="run.gpus_per_trial", type=float, help="GPUs per trial, fractional packs "
+             "trials on one GPU, e.g. 0.5 (default: train.devices where the cluster has GPUs; docs/gpu.md)")
     g.add_argument("--resume", action="store_true",
                    help="keep finished runs in --out and continue interrupted ones from their last epoch")
 

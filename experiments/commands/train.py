@@ -44,6 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                help="autocast; default: fp32 on CPU")
     c.key_flag(g, "--threads", key="train.threads", type=int, help="torch threads (default: all cores)")
     c.key_flag(g, "--device", key="train.device", choices=("auto", "cpu", "cuda"), help="default auto")
+    c.key_flag(g, "--devices", key="train.devices", type=int, help="data-parallel processes, one per GPU "
+               "(DistributedDataParallel; gloo on CPU); --batch-size is split between them (default 1)")
+    c.key_flag(g, "--accumulate", key="train.accumulate", type=int, help="micro-batches accumulated per "
+               "optimiser step (default 1)")
     p.add_argument("--out", help="run directory (default: runs/MODEL-DATASET-rRES-sSEED-TIME)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -102,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"effnas: run diverged at epoch {m['diverged_epoch']} (non-finite loss; lower --lr); "
               f"results in {cfg.out_dir}", file=sys.stderr)
         return 1
-    if status == "failed":
+    if status in ("failed", "oom"):
         print(f"effnas: run failed: {m['error']}; results in {cfg.out_dir}", file=sys.stderr)
         return 1
     if not args.json:

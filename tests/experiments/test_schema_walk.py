@@ -42,6 +42,7 @@ SPECIAL: dict[str, Any] = {
     "family.depth_rounding": "ceil", "family.cost_tolerance": 0.01, "family.official": True, "family.epochs": 7,
     "backbones.models": ("mobilenet_v2", "resnet18"), "backbones.epochs": 5, "backbones.resolution": 24,
     "run.out": "runs/other", "run.ray_address": "127.0.0.1:6390", "run.cpus_per_trial": 1.0,
+    "run.gpus_per_trial": 0.5,
 }
 
 #: Keys that only act together with others: the walk sets these first, on both sides of the comparison.
@@ -133,8 +134,9 @@ def test_the_trainer_reads_every_job_key() -> None:
 
 def _data_modules() -> list[Any]:
     import experiments.data as data
+    import experiments.devices as devices
 
-    return [data]
+    return [data, devices]
 
 
 def test_resolved_runs_are_what_the_configs_say() -> None:

@@ -97,11 +97,28 @@ class _OOMNet(ss.Network):
         return super().forward(x)
 
 
-def test_an_error_while_training_is_recorded_as_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_out_of_memory_is_status_oom_naming_the_batch_and_the_fix(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(training.ss, "build", _OOMNet)
+    m = train_fn({**FAST, "accumulate": 2, "out_dir": str(tmp_path)})
+    assert m["status"] == "oom" and "\n" not in m["error"]
+    assert m["error"].startswith("out of memory on cpu at 32 images per device step (train.batch_size 64 = 1 devices "
+                                 "x 2 accumulate x 32): raise train.accumulate")
+    assert m["error"].endswith("[RuntimeError: CPU out of memory: tried to allocate 9.3 GiB]")
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "oom"
+
+
+class _DiskNet(ss.Network):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            raise OSError(28, "No space left on device")
+        return super().forward(x)
+
+
+def test_a_device_or_file_error_is_status_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(training.ss, "build", _DiskNet)
     m = train_fn({**FAST, "out_dir": str(tmp_path)})
-    assert m["status"] == "failed" and m["error"] == "RuntimeError: CPU out of memory: tried to allocate 9.3 GiB"
-    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "failed"
+    assert m["status"] == "failed" and m["error"] == "OSError: [Errno 28] No space left on device"
 
 
 class _BuggyNet(ss.Network):
@@ -163,3 +180,63 @@ def test_ema_bf16_and_grad_clip_options_train() -> None:
     m = train_fn({**FAST, "epochs": 2, "ema": 0.99, "precision": "bf16", "grad_clip": 1.0,
                   "optimizer": "adamw"})
     assert m["status"] == "completed" and m["test_accuracy"] > 0.1
+
+
+#: A run under an address-space limit in a child process: the CPU allocator really fails.
+_LIMITED = """
+import json, resource, sys
+from experiments import data
+from experiments.config import JobConfig
+from experiments.training import train
+data.load_dataset("digits")
+resource.setrlimit(resource.RLIMIT_AS, (2000 * 2**20, 2000 * 2**20))
+m = train(JobConfig(model="tiny", dataset="digits", resolution=64, epochs=1, batch_size=1024,
+                    accumulate=int(sys.argv[1]), quiet=True, threads=1, eval_batch_size=64))
+print(json.dumps({"status": m["status"], "error": m["error"]}))
+"""
+
+
+def _limited_run(accumulate: int) -> dict[str, Any]:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-c", _LIMITED, str(accumulate)], env=env, cwd=root, capture_output=True,
+                       text=True, timeout=300, check=True)
+    return json.loads(p.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_a_real_out_of_memory_is_status_oom() -> None:
+    """1,024 images of 64 px in one step do not fit in 2 GB of address space."""
+    m = _limited_run(1)
+    assert m["status"] == "oom"
+    assert m["error"].startswith("out of memory on cpu at 1024 images per device step (train.batch_size 1024 = "
+                                 "1 devices x 1 accumulate x 1024): raise train.accumulate")
+    assert "can't allocate memory" in m["error"] and "\n" not in m["error"]
+
+
+@pytest.mark.slow
+def test_the_named_fix_works_within_the_same_memory() -> None:
+    """The same global batch as 16 accumulated micro-batches of 64 trains within the same limit."""
+    assert _limited_run(16) == {"status": "completed", "error": None}
+
+
+def test_an_oom_run_is_shown_by_the_stages_and_fails_its_search_trial(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from experiments.stages import format_failures
+    from nas.objective import Objective
+    from nas.trial import outcome
+    from scaling import Job, run_jobs
+
+    monkeypatch.setattr(training.ss, "build", _OOMNet)
+    table = run_jobs([Job("members/phi0-seed0", ss.get("tiny", num_classes=10, resolution=16), 0)], train_fn,
+                     train_config={**FAST, "accumulate": 2}, out_dir=tmp_path)
+    text = format_failures(table, "members")
+    assert text.startswith("1 of 1 members did not complete:")
+    assert "members/phi0-seed0: oom (out of memory on cpu at 32 images per device step" in text
+    m = json.loads((tmp_path / "members" / "phi0-seed0" / "metrics.json").read_text())
+    state, values, attrs = outcome(Objective(target=1e6), {"macs": 1e6, "params": 1, "latency_ms": None}, m)
+    assert state.name == "FAIL" and values is None
+    assert attrs["status"] == "oom" and attrs["error"].startswith("out of memory on cpu")

@@ -1,0 +1,39 @@
+"""Where a run computes: its device and its autocast precision (docs/gpu.md)."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+import torch
+
+from experiments.config import JobConfig
+
+
+def device_for(cfg: JobConfig) -> torch.device:
+    """``train.device``: ``auto`` is CUDA when this process sees a GPU (under Ray: the GPUs the
+    trial was given, through ``CUDA_VISIBLE_DEVICES``), else the CPU."""
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available: use --device auto or cpu")
+    if cfg.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.device)
+
+
+def precision_for(cfg: JobConfig, device: torch.device) -> str:
+    """``train.precision`` with ``auto`` resolved: fp32 on CPU, bf16 on GPUs that support it, else fp16."""
+    if cfg.precision != "auto":
+        return cfg.precision
+    return "fp32" if device.type == "cpu" else ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
+
+
+def autocast_for(cfg: JobConfig, device: torch.device) -> tuple[AbstractContextManager[Any], bool]:
+    """(autocast context, whether fp16 needs a grad scaler). ``auto``: fp32 on CPU; on CUDA bf16
+    where the GPU supports it (Ampere and later), else fp16 with a GradScaler."""
+    prec = precision_for(cfg, device)
+    if prec == "fp32":
+        return nullcontext(), False
+    if prec == "fp16" and device.type == "cpu":
+        raise ValueError("fp16 autocast is for CUDA: use --precision bf16 or fp32 on CPU")
+    dtype = torch.bfloat16 if prec == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype), prec == "fp16"
