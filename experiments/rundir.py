@@ -22,9 +22,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from experiments.config import JobConfig
 
 CONFIG, EPOCHS, METRICS, LAST, BEST = "config.json", "epochs.jsonl", "metrics.json", "last.pt", "best.pt"
 
@@ -104,3 +107,41 @@ class RunDir:
         """Remove the files of a previous run (not the directory or unrelated files)."""
         for name in (EPOCHS, METRICS, LAST, BEST):
             self.file(name).unlink(missing_ok=True)
+
+
+#: Keys that do not change what a run computes; ignored when matching a run directory's config.
+RUNTIME_KEYS = frozenset({"out_dir", "resume", "quiet", "threads", "loader_workers"})
+#: Statuses of a run that is over (a rerun with the same config returns it).
+FINISHED = ("completed", "diverged")
+
+
+def is_run_config(d: dict[str, Any] | None) -> bool:
+    """Whether a run directory's ``config.json`` is one the trainer wrote."""
+    return d is not None and {"model", "dataset", "epochs", "seed"} <= set(d)
+
+
+def config_key(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k not in RUNTIME_KEYS}
+
+
+def open_run(run: RunDir, cfg: JobConfig) -> dict[str, Any] | str | None:
+    """Rank 0's look at the run directory: the finished run's metrics (reuse it), ``"resume"``
+    (continue from ``last.pt``), or None (the old run files are cleared, the config written)."""
+    key = config_key(cfg.to_dict())
+    old_cfg, old_metrics = run.read_json(CONFIG), run.read_json(METRICS)
+    if run.file(CONFIG).exists() and not is_run_config(old_cfg):
+        raise ValueError(f"{run.file(CONFIG)} was not written by effnas: choose another --out, or move it away")
+    same = old_cfg is not None and config_key(old_cfg) == key
+    if same and old_metrics is not None and old_metrics.get("status") in FINISHED:
+        return old_metrics
+    if not same and old_metrics is not None and old_metrics.get("status") in FINISHED:
+        raise ValueError(f"out_dir {cfg.out_dir!r} holds a finished run of a different config: choose another "
+                         "--out (or delete it) rather than losing it")
+    if cfg.resume and old_cfg is not None and not same:
+        raise ValueError(f"out_dir {cfg.out_dir!r} holds a run with a different config: "
+                         "resume with the same options, or choose another --out")
+    if cfg.resume and same and run.file(LAST).is_file():
+        return "resume"
+    run.clear()
+    run.write_json(CONFIG, cfg.to_dict())
+    return None

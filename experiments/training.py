@@ -55,14 +55,11 @@ from experiments.devices import precision_for
 from experiments.optim import ModelEMA, freeze_backbone, lr_factor, make_optimizer, train_mode
 from experiments.outcomes import _one_line, oom_message, out_of_memory, training_outcome
 from experiments.rng import rng_state, seed_everything, set_rng_state
-from experiments.rundir import BEST, CONFIG, LAST, METRICS, RunDir
+from experiments.rundir import BEST, LAST, METRICS, RunDir, open_run
 
 OnEpoch = Callable[[dict[str, Any]], bool | None]
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-#: Keys that do not change what a run computes; ignored when matching a run directory's config.
-RUNTIME_KEYS = frozenset({"out_dir", "resume", "quiet", "threads", "loader_workers"})
-FINISHED = ("completed", "diverged")
 
 
 def train_fn(config: dict[str, Any], *, on_epoch: OnEpoch | None = None) -> dict[str, Any]:
@@ -137,15 +134,6 @@ def evaluate(model: nn.Module, loader: data_mod.Loader, autocast: AbstractContex
     return int(correct) / max(int(n), 1), float(loss_sum) / max(int(n), 1)
 
 
-def _is_run_config(d: dict[str, Any] | None) -> bool:
-    """Whether a run directory's ``config.json`` is one the trainer wrote."""
-    return d is not None and {"model", "dataset", "epochs", "seed"} <= set(d)
-
-
-def _config_key(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if k not in RUNTIME_KEYS}
-
-
 def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, Any]:
     """Train ``config`` and return its metrics (see the module docstring for the statuses).
 
@@ -164,7 +152,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     run = RunDir(cfg.out_dir) if cfg.out_dir else None
     ckpt: dict[str, Any] | None = None
     if run is not None:
-        found = _open_run(run, cfg) if ctx.lead else None
+        found = open_run(run, cfg) if ctx.lead else None
         found = ctx.share(found)  # rank 0 decides: reuse the finished run, resume, or start afresh
         if found == "resume":
             ckpt = run.load(LAST)
@@ -398,26 +386,3 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     if run is not None and ctx.lead:
         run.write_json(METRICS, metrics)
     return metrics
-
-
-def _open_run(run: RunDir, cfg: JobConfig) -> dict[str, Any] | str | None:
-    """Rank 0's look at the run directory: the finished run's metrics (reuse it), ``"resume"``
-    (continue from ``last.pt``), or None (the old run files are cleared, the config written)."""
-    key = _config_key(cfg.to_dict())
-    old_cfg, old_metrics = run.read_json(CONFIG), run.read_json(METRICS)
-    if run.file(CONFIG).exists() and not _is_run_config(old_cfg):
-        raise ValueError(f"{run.file(CONFIG)} was not written by effnas: choose another --out, or move it away")
-    same = old_cfg is not None and _config_key(old_cfg) == key
-    if same and old_metrics is not None and old_metrics.get("status") in FINISHED:
-        return old_metrics
-    if not same and old_metrics is not None and old_metrics.get("status") in FINISHED:
-        raise ValueError(f"out_dir {cfg.out_dir!r} holds a finished run of a different config: choose another "
-                         "--out (or delete it) rather than losing it")
-    if cfg.resume and old_cfg is not None and not same:
-        raise ValueError(f"out_dir {cfg.out_dir!r} holds a run with a different config: "
-                         "resume with the same options, or choose another --out")
-    if cfg.resume and same and run.file(LAST).is_file():
-        return "resume"
-    run.clear()
-    run.write_json(CONFIG, cfg.to_dict())
-    return None
