@@ -135,8 +135,9 @@ def test_the_trainer_reads_every_job_key() -> None:
 def _data_modules() -> list[Any]:
     import experiments.data as data
     import experiments.devices as devices
+    import experiments.rundir as rundir
 
-    return [data, devices]
+    return [data, devices, rundir]
 
 
 def test_resolved_runs_are_what_the_configs_say() -> None:
