@@ -15,6 +15,34 @@ from nas.pareto import COLUMNS
 from scaling import PAPER, family, matched_baselines, plot_curves
 
 
+def cifar10_archive() -> Path:
+    """The real CIFAR-10 JPEG archive (../shared/data/README.md): ``$EFFNAS_CIFAR10_JPEG``, else
+    ``../shared/data/cifar10-jpeg.tar.gz`` beside the project root, else beside the repository this
+    checkout was cloned from (a clean clone in a temporary directory). Missing: the test fails, naming
+    where it looked (never a silent skip)."""
+    import os
+    import subprocess
+
+    rel = Path("shared") / "data" / "cifar10-jpeg.tar.gz"
+    root = Path(__file__).resolve().parents[1]
+    tried = [Path(os.environ["EFFNAS_CIFAR10_JPEG"])] if os.environ.get("EFFNAS_CIFAR10_JPEG") else []
+    tried.append(root.parent / rel)
+    origin = subprocess.run(["git", "-C", str(root), "config", "--get", "remote.origin.url"], capture_output=True,
+                            text=True).stdout.strip()
+    if origin and Path(origin).is_dir():
+        tried.append(Path(origin).resolve().parent / rel)
+    for p in tried:
+        if p.is_file():
+            return p
+    pytest.fail(f"the real CIFAR-10 archive is missing: looked at {', '.join(map(str, tried))} "
+                "(../shared/data/cifar10-jpeg.tar.gz from the project root, or set EFFNAS_CIFAR10_JPEG)")
+
+
+@pytest.fixture(scope="session")
+def cifar10_archive_path() -> Path:
+    return cifar10_archive()
+
+
 def make_run(run: Path) -> Path:
     """A small run directory in the pipeline's layout, made with the real writers: ``trials.csv`` in
     ``nas.pareto.COLUMNS`` with real specs (trial 8 pruned), the baseline, the paper's coefficients as

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import tarfile
 from pathlib import Path
 
@@ -12,17 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-#: The real CIFAR-10 as JPEG files (../shared/data/README.md).
-CIFAR10_JPEG = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
-
 
 @pytest.fixture(scope="session")
-def cifar_batch() -> tuple[torch.Tensor, torch.Tensor]:
+def cifar_batch(cifar10_archive_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """Ten real CIFAR-10 images, one per class (the archive's first of each), normalised, with labels."""
-    archive = Path(os.environ.get("EFFNAS_CIFAR10_JPEG", CIFAR10_JPEG))
-    if not archive.is_file():
-        pytest.fail(f"the real CIFAR-10 archive is missing: expected {archive} (../shared/data/cifar10-jpeg.tar.gz "
-                    f"from the project root, or set EFFNAS_CIFAR10_JPEG)")
+    archive = cifar10_archive_path
     found: dict[str, np.ndarray] = {}
     with tarfile.open(archive) as tar:
         for m in tar:  # stops reading once every class has an image
