@@ -15,7 +15,6 @@ from experiments.config import JobConfig as TrainConfig
 from experiments.training import train
 from experiments.weights import FINETUNE
 
-ROOT = Path(__file__).resolve().parents[2]
 TINY = {"model": "tiny", "dataset": "digits", "resolution": 16, "batch_size": 64, "threads": 1, "quiet": True}
 
 
