@@ -104,11 +104,13 @@ def shutdown_ray() -> None:
 
 @contextlib.contextmanager
 def ray_session(*, num_cpus: int | None = None, address: str | None = None,
-                num_gpus: float | None = None) -> Iterator[None]:
-    """Ray for the duration of a ``with`` block; stopped afterwards if this block started it."""
+                num_gpus: float | None = None) -> Iterator[bool]:
+    """Ray for the duration of a ``with`` block; stopped afterwards if this block started it.
+
+    Yields whether it did (its shutdown then ends every task of the session)."""
     started = init_ray(num_cpus=num_cpus, address=address, num_gpus=num_gpus)
     try:
-        yield
+        yield started
     finally:
         if started:
             shutdown_ray()
@@ -116,13 +118,12 @@ def ray_session(*, num_cpus: int | None = None, address: str | None = None,
 
 def trial_cpus() -> int:
     """CPUs Ray assigned to the current trial (1 when not inside a Ray trial)."""
-    try:
-        import ray
+    import ray
 
-        res = ray.get_runtime_context().get_assigned_resources()
-        return max(1, int(res.get("CPU", 1)))
-    except Exception:
+    if not ray.is_initialized():
         return 1
+    res = ray.get_runtime_context().get_assigned_resources()  # {} in a driver
+    return max(1, int(res.get("CPU", 1)))
 
 
 def set_threads_from_resources() -> int:
@@ -193,11 +194,18 @@ class TaskPool:
         return out
 
     def cancel(self) -> None:
-        """Stop the tasks still running (their work is lost)."""
+        """Stop the tasks still running (their work is lost).
+
+        Only tasks not yet finished are cancelled: Ray aborts the driver when a cancel races with
+        the reply of a finished task (ray-project/ray#54798). A session that started Ray need not
+        cancel at all (its shutdown ends the tasks): see :func:`ray_session`."""
         import ray
 
-        for ref in list(self._refs):
-            ray.cancel(ref, force=True)
+        refs = list(self._refs)
+        if refs:
+            _, pending = ray.wait(refs, num_returns=len(refs), timeout=0)
+            for ref in pending:
+                ray.cancel(ref, force=True)
         self._refs.clear()
 
 

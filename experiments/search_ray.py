@@ -88,14 +88,15 @@ def run_search_ray(cfg: SearchConfig, trainer: TrainerFn, *, workers: int, addre
     cpus = cpus_per_trial or max(1, (os.cpu_count() or 1) // workers)
     if not cpus > 0:
         raise ValueError(f"--cpus-per-trial must be > 0, got {cpus_per_trial}")
-    with ray_session(num_cpus=None if address else math.ceil(workers * cpus), address=address):
+    with ray_session(num_cpus=None if address else math.ceil(workers * cpus), address=address) as started:
         gpus = trial_gpus(gpus_per_trial, [cfg.train], available=cluster_gpus())  # before the study is touched
         study = open_study(cfg, storage=open_storage(cfg.storage))
         evaluator = RayEvaluator(cfg, trainer, study, workers=workers, cpus_per_trial=cpus, gpus_per_trial=gpus)
         try:
             return run_search(cfg, trainer, study=study, progress=progress, evaluator=evaluator)
-        finally:
-            evaluator.pool.cancel()  # after an error or Ctrl-C: trials left RUNNING are recovered on resume
+        finally:  # after an error or Ctrl-C: trials left RUNNING are recovered on resume
+            if not started:  # a Ray this search started ends its tasks when it stops
+                evaluator.pool.cancel()
 
 
 def trial_nodes(study: optuna.Study) -> dict[str, int]:

@@ -106,8 +106,11 @@ def test_a_bug_in_the_trainer_stops_the_ray_search_and_resume_recovers(tmp_path,
     assert "raises_type_error" in str(e.value)  # the remote traceback
     study = open_study(_cfg(db, objective=SOFT, resume=True))
     errored = [t for t in study.trials if t.user_attrs.get("status") == "error"]
-    assert errored and all(t.state == TrialState.FAIL for t in errored)
-    assert errored[0].user_attrs["error"].startswith("TypeError: can only concatenate str")
+    failed = [t for t in errored if t.state == TrialState.FAIL]
+    # The task whose error stopped the search marked its trial FAIL; the other task may have been
+    # cancelled between writing its status and telling the study (left RUNNING, recovered on resume).
+    assert failed and all(t.state in (TrialState.FAIL, TrialState.RUNNING) for t in errored)
+    assert failed[0].user_attrs["error"].startswith("TypeError: can only concatenate str")
     assert len(study.trials) <= 2 and not finished(study)  # stopped at once, nothing counted
     # A crash: a trial the killed driver left RUNNING (the second task may also have been cancelled).
     study.ask()
@@ -183,10 +186,12 @@ def test_ctrl_c_leaves_running_trials_that_resume_marks_interrupted(tmp_path) ->
         while "[3/40]" not in log.read_text() and time.time() < deadline and proc.poll() is None:
             time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=120) == 130
+        assert proc.wait(timeout=120) == 130, log.read_text()[:3000]
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}")
     running = [t.number for t in study.trials if t.state == TrialState.RUNNING]
-    assert 3 <= len(finished(study)) < 8 and 1 <= len(running) <= 2
+    # The trials in flight when the signal arrived stay RUNNING, unless they finished before the
+    # driver stopped (a surrogate trial takes about a second).
+    assert 3 <= len(finished(study)) < 8 and len(running) <= 2
     subprocess.run([*cmd, "--resume", "--trials", "8"], cwd=ROOT, env=env, check=True, capture_output=True,
                    timeout=300)
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}")
