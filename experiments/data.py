@@ -35,6 +35,11 @@ Names (``--dataset``):
                    (:mod:`experiments.shards`)
 =================  ===============================================================================
 
+``PATH`` of ``cifar10``, ``cifar100`` and ``imagefolder`` may also be a ``.tar.gz`` / ``.tgz`` /
+``.tar`` archive of an image folder: it is unpacked once into ``$EFFNAS_CACHE/data/``
+(:func:`experiments.imagefolder.unpack`) and read from there, e.g.
+``cifar10:../shared/data/cifar10-jpeg.tar.gz``.
+
 Splits: the **test** split is fixed per data set (the official one, or a stratum carved with
 the constant :data:`TEST_SEED`), so test accuracies of different seeds are comparable; the
 **validation** split is carved from the training pool with the run's seed. Search and grid
@@ -63,6 +68,8 @@ TEST_FRACTION = 0.2  #: share of sets without an official test split that become
 SHAPES_SIZE = 12_000  #: generated images: 10,000 training pool + 2,000 test
 BUILTIN = ("digits", "mnist5k", "shapes")
 ON_DISK = ("cifar10", "cifar100", "imagefolder", "shards")
+#: Archives of image folders accepted as ``PATH`` (unpacked into the cache on first use).
+ARCHIVES = (".tar.gz", ".tgz", ".tar")
 #: Resized copies of a split are cached in memory up to this many bytes (uint8).
 CACHE_BYTES = 1 << 30
 
@@ -170,6 +177,10 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
     if name in ON_DISK:
         if not path:
             raise ValueError(f"dataset {name!r} needs a directory: use --dataset {name}:PATH")
+        if name != "shards" and path.endswith(ARCHIVES):
+            from experiments.imagefolder import unpack
+
+            return name, str(unpack(path))  # once; later calls find the unpacked copy
         return name, path
     raise ValueError(f"unknown dataset {ref!r}: expected one of {', '.join(BUILTIN)}, "
                      f"{', '.join(n + ':PATH' for n in ON_DISK)}")

@@ -123,7 +123,7 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
 
     def stage_backbones() -> None:
         for name in cfg.backbones.models:
-            d = out / "backbones" / name
+            d = out / "backbones" / plan.backbone_dir(name)
             stages.backbones(cfg, name, coeffs(), d, resume=resume or d.exists())
 
     def stage_curves() -> None:

@@ -238,6 +238,12 @@ def backbone_members(cfg: ExperimentConfig, name: str, coefficients: Coefficient
     return backbone_comparison(name, **kw) if b.single_dimension else [scale_backbone(name, **kw)]
 
 
+def backbone_dir(name: str) -> str:
+    """The directory of backbone ``name`` under ``backbones/``: a registered name as it is, a spec
+    file by its stem (``specs/resnet18_0.25.json`` -> ``resnet18_0.25``)."""
+    return safe_name(Path(name).stem if name.endswith(".json") else name)
+
+
 def backbone_plan(cfg: ExperimentConfig, name: str, coefficients: Coefficients
                   ) -> tuple[pd.DataFrame, list[Job], dict[str, Any]]:
     """One backbone's compound (and single-dimension) networks at ``backbones.phi``; they keep
@@ -299,7 +305,7 @@ def resolve(cfg: ExperimentConfig, *, baseline: str | NetworkSpec | None = None,
     for name in cfg.backbones.models:
         table, jobs, tc = backbone_plan(cfg, name, coeffs)
         d["backbones"][name] = {"networks": table.to_dict(orient="records"),
-                                "runs": runs(f"backbones/{name}", jobs, tc)}
+                                "runs": runs(f"backbones/{backbone_dir(name)}", jobs, tc)}
     return d
 
 

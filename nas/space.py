@@ -318,6 +318,15 @@ SPACES: dict[str, SearchSpace] = {
         "filters": (0.75, 1.0, 1.25), "layers": (-1, 0, 1)},
         stem_channels=16, head_channels=256, activation="silu", resolution=16, num_classes=10,
         drop_connect_rate=0.1),
+    # The nano layout at CIFAR's native 32 px with narrower filters (0.5x, 0.75x): about 0.5-3 M
+    # MACs, so a family up to phi = 3 trains on a CPU (experiments/configs/cifar10-cpu.toml).
+    "cifar": SearchSpace("cifar", (
+        "r1_k3_s11_e1_i16_o16_se0.25", "r2_k3_s22_e6_i16_o24_se0.25", "r2_k5_s22_e6_i24_o32_se0.25",
+        "r2_k3_s11_e4_i32_o48_se0.25", "r1_k5_s11_e6_i48_o64_se0.25",
+    ), {"conv_op": ("dsconv", "mbconv_e3", "mbconv_e4", "mbconv_e6"), "kernel": (3, 5), "se_ratio": (0.0, 0.25),
+        "filters": (0.5, 0.75), "layers": (-1, 0, 1)},
+        stem_channels=16, head_channels=256, activation="silu", resolution=32, num_classes=10,
+        drop_connect_rate=0.1),
 }
 
 

@@ -254,3 +254,22 @@ def test_data_command_errors_are_one_line(tmp_path: Path, capsys: pytest.Capture
                    "effnas: error: --sample must be >= 1, got 0",
                    f"effnas: error: shards directory '{tmp_path}' has no dataset.json: expected DIR/dataset.json "
                    "and DIR/<split>-NNNNNN.tar shards written by 'effnas data pack'"]
+
+
+def test_an_archive_path_is_unpacked_once_into_the_cache_and_read(tmp_path: Path, _cache: Path) -> None:
+    import tarfile
+
+    root = _folder(tmp_path / "src" / "set", [(40, 30)] * 3, split="train")
+    _folder(root, [(30, 40)] * 2, split="test")
+    archive = tmp_path / "set.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root, arcname="set")
+    ds = data.load_dataset(f"imagefolder:{archive}")
+    assert ds.classes == ("a", "b") and len(ds.pool) == 6 and len(ds.test) == 4
+    unpacked = [p for p in (_cache / "data").iterdir()]
+    assert len(unpacked) == 1 and (unpacked[0] / "set" / "train" / "a" / "0.png").is_file()
+    stamp = (unpacked[0] / ".unpacked").stat().st_mtime_ns
+    data.check_dataset(f"imagefolder:{archive}")  # a second use reads the unpacked copy
+    assert (unpacked[0] / ".unpacked").stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match=r"^archive '.*missing\.tar\.gz' does not exist"):
+        data.check_dataset(f"cifar10:{tmp_path / 'missing.tar.gz'}")

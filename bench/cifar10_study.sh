@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The CIFAR-10 scaling study (docs/results/cifar10/): the whole method on real CIFAR-10 at 32 px, then
+# EfficientNet-B0 scaled by the paper's (1.2, 1.1, 1.15) on the same data as a second family.
+# Resumable: run it again after a kill and it continues (every stage and run is --resume).
+# Usage (from the project root): bash bench/cifar10_study.sh [OUT]   (default runs/cifar10-cpu)
+# One torch thread (train.threads = 1 in the config): keep the machine's other core free.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-runs/cifar10-cpu}
+PY=${PYTHON:-.venv/bin/python}
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+mkdir -p "$OUT"
+stamp() { echo "$(date -u +%FT%TZ) $*" | tee -a "$OUT/timings.log"; }
+stamp "start main run"
+t0=$(date +%s)
+$PY -m experiments.cli run experiments/configs/cifar10-cpu.toml --set "run.out=$OUT" --resume
+t1=$(date +%s)
+stamp "main run done in $((t1 - t0)) s"
+$PY -m experiments.cli family --config experiments/configs/cifar10-cpu.toml --base efficientnet_b0 \
+    --alpha 1.2 --beta 1.1 --gamma 1.15 --phis 0,1,2 --no-baselines --seeds 1 --train \
+    --out "$OUT/b0-family" --resume
+t2=$(date +%s)
+stamp "b0 family done in $((t2 - t1)) s; total $((t2 - t0)) s"
