@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import tarfile
 import warnings
 from dataclasses import dataclass
@@ -368,8 +369,15 @@ def unpack(archive: str | Path, cache_dir: str | Path | None = None) -> Path:
     done = dest / ".unpacked"
     if not done.is_file():
         dest.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(archive) as tar:
-            tar.extractall(dest, filter="data")
+        try:
+            with tarfile.open(archive) as tar:
+                tar.extractall(dest, filter="data")
+        except (tarfile.TarError, EOFError, OSError) as e:  # not an archive, truncated, a member refused
+            shutil.rmtree(dest, ignore_errors=True)
+            why = ("not a readable tar archive" if isinstance(e, tarfile.ReadError)
+                   else str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+            raise ValueError(f"cannot unpack {str(archive)!r} ({why}): give a .tar.gz (or .tar) of an image "
+                             "folder") from None
         done.write_text(str(archive))
     tops = [p for p in dest.iterdir() if p.is_dir()]
     return tops[0] if len(tops) == 1 else dest

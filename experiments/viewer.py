@@ -23,6 +23,7 @@ from typing import Any
 from experiments.diagram import block_detail, op_name
 from scaling import PAPER, Coefficients, Member, family
 from search_spaces import OFFICIAL, BlockSpec, NetworkSpec, encode_block
+from search_spaces.atomic import atomic_text
 from search_spaces.counts import PartCounts, breakdown
 
 #: Where the page's script and style sheets live (package data).
@@ -101,7 +102,7 @@ def viewer_data(base: NetworkSpec, *, coefficients: Coefficients | None = None, 
     """
     phis = list(phis)
     if official and any(f"b{p}" not in OFFICIAL for p in phis):
-        raise ValueError(f"the official table has B0...B8: phis {phis} go beyond 8")
+        raise ValueError(f"the official table has B0...B8: phi {max(phis)} goes beyond 8; give --phis within 0-8")
     coeffs = coefficients or PAPER
     members = family(base, phis, coefficients=coeffs, official=official, depth_rounding=depth_rounding)
     label = "B{}" if official else "phi = {}"
@@ -125,9 +126,22 @@ def viewer_section(data: dict[str, Any], *, element_id: str = "viewer") -> str:
             + json_script(data, f"{element_id}-data"))
 
 
+#: Marks a page as written by effnas: ``effnas view -o`` writes over such a page, never over other files.
+GENERATOR = "<meta name='generator' content='effnas'>"
+
+
+def is_effnas_page(path: Path) -> bool:
+    """True when ``path`` is an HTML page effnas wrote (its head carries :data:`GENERATOR`)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return GENERATOR in f.read(400)
+    except OSError:
+        return False
+
+
 def page(title: str, body: str) -> str:
     """A whole HTML page around ``body`` with the viewer's style and script inlined."""
-    return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+    return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>{GENERATOR}"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{html.escape(title)}</title>"
             f"<style>\n{PAGE_CSS}\n{asset('viewer.css')}</style></head>\n<body>\n{body}\n"
             f"<script>\n{asset('viewer.js')}</script>\n</body></html>\n")
@@ -140,9 +154,11 @@ def write_viewer(data: dict[str, Any], path: str | Path) -> Path:
     body = f"<h1>{html.escape(title)}</h1>\n" + viewer_section(data)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page(title, body))
+    atomic_text(out, page(title, body))
     return out
 
 
-__all__ = ["ASSETS", "PHIS", "asset", "json_script", "member_view", "page", "viewer_data", "viewer_section",
-           "write_viewer"]
+__all__ = [
+    "ASSETS", "GENERATOR", "PHIS", "asset", "is_effnas_page", "json_script", "member_view", "page",
+    "viewer_data", "viewer_section", "write_viewer",
+]

@@ -38,6 +38,7 @@ import torch
 from torch import Tensor
 
 import search_spaces as ss
+from search_spaces.atomic import atomic_write
 
 LAYOUTS = ("timm", "torchvision", "tfport")
 FORMAT = "effnas-weights"  #: the ``format`` field of files written by :func:`save_weights`
@@ -298,8 +299,18 @@ def import_weights(source: str | Path | Mapping[str, Any], *, layout: str, model
 def save_weights(path: str | Path, weights: Weights, **source: Any) -> None:
     """Write an effnas weights file: ``{"format", "version", "spec", "model", "source"}``."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": FORMAT, "version": 1, "spec": weights.spec.to_dict(), "model": weights.state,
-                "source": {k: str(v) for k, v in source.items()}}, path)
+    obj = {"format": FORMAT, "version": 1, "spec": weights.spec.to_dict(), "model": weights.state,
+           "source": {k: str(v) for k, v in source.items()}}
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def is_weights_file(path: str | Path) -> bool:
+    """True when ``path`` is an effnas weights file (``effnas weights import -o`` replaces only those)."""
+    try:
+        obj = read_checkpoint(path)
+    except ValueError:  # unreadable, unsafe or not a dict: not ours
+        return False
+    return obj.get("format") == FORMAT
 
 
 def load_weights(path: str | Path) -> Weights:

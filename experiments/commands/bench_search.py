@@ -103,6 +103,13 @@ def load_runs(path: Path, settings: dict[str, object]) -> list[Run]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from experiments import guard
+
+    with guard.Lock(guard.out_dir(args.out), what="bench-search directory"):  # one writer of runs.jsonl
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     import optuna
     from tqdm import tqdm
 

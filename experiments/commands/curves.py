@@ -27,8 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     if not args.extrapolate >= 1:
         raise ValueError(f"--extrapolate must be >= 1, got {args.extrapolate}")
+    from experiments import guard
+
     df = load_results(args.dirs)
-    res = plot_curves(df, args.out, metric=args.metric, extrapolate=args.extrapolate)
+    with guard.Lock(guard.out_dir(args.out), what="curves directory"):
+        res = plot_curves(df, args.out, metric=args.metric, extrapolate=args.extrapolate)
     pts = res["points"]
     print(f"{'method':<10} {'phi':>3} {'MACs':>12} {'params':>10} {'n':>2} {args.metric + ' (%)':>22}")
     for _, r in pts.iterrows():

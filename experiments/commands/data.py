@@ -145,7 +145,10 @@ def run_pack(args: argparse.Namespace) -> int:
         raise ValueError(f"data pack reads image folders, not {args.dataset!r}: give imagefolder:PATH")
     if args.shard_mb <= 0:
         raise ValueError(f"--shard-mb must be > 0, got {args.shard_mb}")
-    meta = pack(root, args.out, shard_mb=args.shard_mb)
+    from experiments import guard
+
+    with guard.Lock(guard.out_dir(args.out), what="shard directory"):
+        meta = pack(root, args.out, shard_mb=args.shard_mb)
     for name, s in meta["splits"].items():
         print(f"{name}: {s['images']:,} images in {len(s['shards'])} shard(s)")
     print(f"wrote {args.out}; train with --dataset shards:{args.out}")

@@ -67,8 +67,13 @@ def config_from_args(args: argparse.Namespace) -> JobConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from experiments import guard
+    from experiments.commands.train import preflight
+
     cfg = config_from_args(args)
-    m = train(cfg)
+    preflight(cfg)
+    with guard.Lock(cfg.out_dir):
+        m = train(cfg)
     if args.json:
         print(json.dumps(m, indent=2))
     if m["status"] != "completed":

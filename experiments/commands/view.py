@@ -31,12 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from experiments.viewer import viewer_data, write_viewer
+    from experiments import guard
+    from experiments.viewer import is_effnas_page, viewer_data, write_viewer
 
     for name in ("resolution", "num_classes"):
         v = getattr(args, name)
         if v is not None and v < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {v}")
+    guard.out_file(args.out, "-o", accept=is_effnas_page)  # never over a file effnas did not write
     coeffs = c.coefficients_from(args, c.experiment(args))
     if args.official and coeffs is not None:
         raise ValueError("give either --official or coefficients (--coefficients FILE or --alpha/--beta/--gamma)")

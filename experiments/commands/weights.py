@@ -32,6 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from experiments import guard
+    from experiments.weights import is_weights_file
+
+    guard.out_file(args.output, "-o", accept=is_weights_file, protect=(args.file,))
     w = import_weights(args.file, layout=args.layout, model=args.model, num_classes=args.num_classes,
                        padding=args.padding, bn_eps=args.bn_eps)
     save_weights(args.output, w, file=args.file, layout=args.layout)

@@ -191,6 +191,31 @@ FS_CASES = [  # (argv with {w} for the world directory, the run directory or Non
     (["export", "--storage", "sqlite:///{db}", "--trial", "0", "-o", "{w}/notes.json"], None, "not written by effnas"),
     (["export", "--storage", "sqlite:///{db}", "--trial", "0", "-o", "{w}/afile/x.json"], None, "which is a file"),
     (TRAIN + ["--out", "{w}/foreign"], "foreign", "config.json was not written by effnas"),
+    (["view", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "-o", "{w}/notes.json"], None,
+     "was not written by effnas"),
+    (["view", "tiny", "--official", "-o", "{w}"], None, "is a directory"),
+    (["view", "tiny", "--official", "--phis", "0-99999", "-o", "{w}/v.html"], None, "phi 99999 goes beyond 8; give"),
+    (["view", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--phis", "0-99999", "-o", "{w}/v.html"],
+     None, "repeats must be <= 1000"),
+    (["weights", "import", "{w}/afile", "--layout", "timm", "--model", "tiny", "-o", "{w}/notes.json"], None,
+     "was not written by effnas"),
+    (["weights", "import", "{w}/afile", "--layout", "timm", "--model", "tiny", "-o", "{w}/afile"], None,
+     "is the input"),
+    (["weights", "import", "{w}/notes.json", "--layout", "timm", "--model", "tiny", "-o", "{w}/w.pt"], None,
+     "cannot read .* with weights_only=True"),
+    (["finetune", "--weights", "{w}/none.pt", "--model", "tiny", "--dataset", "digits", "--out", "{w}/ft"], None,
+     "do not exist"),
+    (["finetune", "--weights", "{w}/afile", "--model", "tiny", "--dataset", "digits", "--out", "{w}/foreign"],
+     "foreign", "config.json was not written by effnas"),
+    (["finetune", "--weights", "{w}/afile", "--model", "tiny", "--dataset", "digits", "--lr", "inf", "--out",
+      "{w}/ft"], None, "train.lr must be a finite number > 0"),
+    (["bench-search", "--runs", "1", "--out", "{w}/afile"], None, "File exists|is a file"),
+    (["bench-search", "--runs", "1", "--strategies", "foo", "--out", "{w}/bs"], None, "unknown strategy 'foo'"),
+    (["bench-search", "--runs", "1", "--budget-seconds", "nan", "--out", "{w}/bs"], None, "positive number"),
+    (["data", "info", "imagefolder:{w}/notes.tar.gz"], None, "cannot unpack .*not a readable tar archive"),
+    (["data", "info", "imagefolder:{w}/none.tar.gz"], None, "archive .* does not exist"),
+    (["data", "pack", "digits", "--out", "{w}/sh"], None, "data pack reads image folders"),
+    (["data", "pack", "imagefolder:{w}/afile", "--out", "{w}/sh"], None, "imagefolder directory .* does not exist"),
 ]
 
 
@@ -201,6 +226,7 @@ def test_file_system_and_size_cases(argv: list[str], run_dir: str | None, needle
 
     db = _study(world) if any("{db}" in a for a in argv) else None
     (world / "empty.toml").write_text("# nothing\n")
+    (world / "notes.tar.gz").write_text("not an archive\n")
     (world / "foreign").mkdir()
     (world / "foreign" / "config.json").write_text('{"owner": "another program"}\n')
     with socket.socket() as s:
@@ -240,7 +266,7 @@ def _hold(target: Path, *, file: bool = False) -> subprocess.Popen[str]:
     return p
 
 
-@pytest.mark.parametrize("what", ["train", "search", "run"])
+@pytest.mark.parametrize("what", ["train", "search", "run", "finetune", "bench-search", "pack"])
 def test_a_second_writer_gets_one_line_naming_the_owner(what: str, world: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     from experiments.guard import study_lock_path
@@ -252,7 +278,13 @@ def test_a_second_writer_gets_one_line_naming_the_owner(what: str, world: Path,
                 "--trials", "2", "--resume", "--storage", f"sqlite:///{db}", "--out", str(world / "other")]
     else:
         target, file = world / "run", False
-        argv = (TRAIN + ["--out", str(target)]) if what == "train" else ["run", "demo", "--out", str(target)]
+        argv = {"train": TRAIN + ["--out", str(target)], "run": ["run", "demo", "--out", str(target)],
+                "finetune": ["finetune", "--weights", str(world / "afile"), "--model", "tiny", "--dataset", "digits",
+                             "--out", str(target)],
+                "bench-search": ["bench-search", "--runs", "1", "--quiet", "--out", str(target)],
+                "pack": ["data", "pack", f"imagefolder:{world / 'images'}", "--out", str(target)]}[what]
+        (world / "images" / "a").mkdir(parents=True)
+        (world / "images" / "b").mkdir()
     assert target is not None
     holder = _hold(target, file=file)
     try:
