@@ -284,6 +284,11 @@ class Lock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
+                fd = -1
+            except OSError as e:  # e.g. a read-only or pseudo file system beside a study file
+                raise ValueError(f"cannot create the lock file {str(self.path)!r} ({e.strerror or type(e).__name__}): "
+                                 f"put the {self.what} on a writable path") from None
+            if fd < 0:
                 owner = self.owner()
                 if self._stale(owner):
                     self.path.unlink(missing_ok=True)  # a dead writer's lock: take it over

@@ -55,7 +55,7 @@ def init_ray(*, num_cpus: int | None = None, address: str | None = None, num_gpu
         probe_address(address)
         try:
             ray.init(address=address, **kwargs)
-        except Exception as e:  # ray raises ConnectionError and friends
+        except (ConnectionError, TimeoutError, RuntimeError, ValueError) as e:  # Ray's errors of a failed connect
             raise ValueError(f"cannot connect to the Ray cluster at {address!r}: {str(e).splitlines()[0]}; "
                              f"start one with 'ray start --head --node-ip-address 127.0.0.1'") from None
     else:

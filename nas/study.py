@@ -16,6 +16,7 @@ from typing import Any
 import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
 from nas.cell_space import CellSpace
 from nas.objective import Objective
@@ -135,7 +136,8 @@ def open_storage(url: str | None) -> BaseStorage:
         if "://" not in url:
             raise ValueError("not a URL")
         return optuna.storages.RDBStorage(url)
-    except Exception as e:  # SQLAlchemy/OS errors of many kinds: one line for the user
+    except (SQLAlchemyError, OSError, ImportError, ValueError, optuna.exceptions.StorageInternalError) as e:
+        # a bad URL or dialect, a missing driver, an unreachable server, an unwritable file: one line
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ValueError(f"cannot open storage {url!r} ({reason}): give sqlite:///PATH.db, another "
                          f"SQLAlchemy URL, or a PATH.journal file") from None
