@@ -136,6 +136,9 @@ class TrainConfig(Section):
             CPU, gloo processes); the global batch is split between them (docs/gpu.md).
         accumulate: micro-batches whose gradients are summed before each optimiser step
             (gradient accumulation: a large ``batch_size`` on few devices).
+        sync_bn: with ``devices > 1`` on GPUs, BatchNorm statistics over all devices' micro-batches
+            (``torch.nn.SyncBatchNorm``; the paper's TPU training synchronises BN across cores);
+            PyTorch has it on CUDA only.
         init_from: pretrained weights to start from (fine-tuning, ``docs/transfer.md``): an effnas
             weights file, a run directory or checkpoint, or ``LAYOUT:PATH`` of a timm, torchvision
             or TF-port checkpoint; the classifier is re-initialised when the class count differs.
@@ -176,6 +179,7 @@ class TrainConfig(Section):
     eval_batch_size: int = 512
     devices: int = 1
     accumulate: int = 1
+    sync_bn: bool = False
     init_from: str | None = None
     freeze_backbone: bool = False
     lr_backbone_mult: float = 1.0
@@ -202,6 +206,8 @@ class TrainConfig(Section):
             unit(f"train.{key}", getattr(self, key))
         for key in ("decay_rate", "bn_momentum"):
             unit(f"train.{key}", getattr(self, key), closed_low=False)
+        if self.sync_bn and self.devices < 2:
+            raise ValueError("train.sync_bn synchronises BatchNorm across devices: set train.devices >= 2, or drop it")
         parts = self.devices * self.accumulate
         if self.batch_size % parts:
             raise ValueError(f"train.batch_size {self.batch_size} must be a multiple of train.devices x "

@@ -83,11 +83,16 @@ class Context:
         torch.cuda.set_device(self.local_rank)
         return torch.device("cuda", self.local_rank)
 
-    def wrap(self, model: nn.Module, device: torch.device) -> nn.Module:
-        """``model`` in DistributedDataParallel (parameters and buffers broadcast from rank 0)."""
+    def wrap(self, model: nn.Module, device: torch.device, *, sync_bn: bool = False) -> nn.Module:
+        """``model`` in DistributedDataParallel (parameters and buffers broadcast from rank 0);
+        with ``sync_bn`` its BatchNorm layers become SyncBatchNorm first (in place: the same
+        parameters and buffers, so checkpoints and the EMA copy are unchanged)."""
         if self.world == 1:
             return model
         from torch.nn.parallel import DistributedDataParallel
+
+        if sync_bn:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
         ids = [device.index] if device.type == "cuda" else None
         return DistributedDataParallel(model, device_ids=ids)  # buffers broadcast from rank 0 each forward

@@ -131,7 +131,8 @@ def open_run(run: RunDir, cfg: JobConfig) -> dict[str, Any] | str | None:
     old_cfg, old_metrics = run.read_json(CONFIG), run.read_json(METRICS)
     if run.file(CONFIG).exists() and not is_run_config(old_cfg):
         raise ValueError(f"{run.file(CONFIG)} was not written by effnas: choose another --out, or move it away")
-    same = old_cfg is not None and config_key(old_cfg) == key
+    # A key added to the schema after the run was written counts with its default value.
+    same = old_cfg is not None and config_key({**type(cfg)().to_dict(), **old_cfg}) == key
     if same and old_metrics is not None and old_metrics.get("status") in FINISHED:
         return old_metrics
     if not same and old_metrics is not None and old_metrics.get("status") in FINISHED:

@@ -145,6 +145,9 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     """
     cfg = config
     device = _device(cfg)
+    if cfg.sync_bn and device.type != "cuda":
+        raise ValueError(f"train.sync_bn needs CUDA devices (PyTorch has no SyncBatchNorm on {device.type}): "
+                         "drop it, or train on GPUs")
     if cfg.devices > 1 and not distributed.active():
         return distributed.launch(cfg, device=device, on_epoch=on_epoch)
     ctx = distributed.Context.current(cfg.devices)
@@ -203,7 +206,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
             mod.momentum = 1 - (1 - bn_m) ** (1 / cfg.accumulate)
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
-    ddp = ctx.wrap(model, device)
+    ddp = ctx.wrap(model, device, sync_bn=cfg.sync_bn)
     step_model: nn.Module = torch.compile(ddp) if cfg.compile else ddp  # type: ignore[assignment]
     end_epoch = min(cfg.epochs, cfg.max_epochs or cfg.epochs)
 

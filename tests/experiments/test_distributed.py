@@ -154,6 +154,25 @@ def test_batch_must_split_into_devices_and_micro_batches() -> None:
     assert JobConfig(batch_size=4096, devices=8, accumulate=4).micro_batch == 128
 
 
+def test_sync_bn_needs_several_cuda_devices_and_says_so_before_training(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"^train.sync_bn synchronises BatchNorm across devices: set train.devices"):
+        JobConfig(**BASE, sync_bn=True)
+    with pytest.raises(ValueError, match=r"^train.sync_bn needs CUDA devices \(PyTorch has no SyncBatchNorm on cpu\)"):
+        train(JobConfig(**BASE, devices=2, sync_bn=True, device="cpu", out_dir=str(tmp_path / "run")))
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_a_run_written_before_a_key_existed_is_still_the_same_run(tmp_path: Path) -> None:
+    """Keys added to the schema later (here sync_bn) count with their default in an old config.json."""
+    cfg = JobConfig(**{**BASE, "epochs": 1}, out_dir=str(tmp_path))
+    first = train(cfg)
+    old = json.loads((tmp_path / "config.json").read_text())
+    del old["sync_bn"]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    again = train(cfg)  # the finished run is returned, not refused as another config
+    assert again.pop("reused") is True and again == first
+
+
 def test_more_processes_than_gpus_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     import experiments.distributed as d
 

@@ -66,6 +66,22 @@ def test_two_gpus_nccl_equal_one_gpu_accumulating(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs")
+def test_sync_bn_on_two_gpus_equals_one_gpu_on_the_whole_batch(tmp_path: Path) -> None:
+    """Without sync_bn each GPU normalises its half batch (= accumulate 2, the test above); with it,
+    BatchNorm sees the whole global batch, as one GPU does: weights and running statistics match."""
+    base = {**FAST, "epochs": 1, "dropout": 0.0, "drop_connect_rate": 0.0, "augment": "none", "precision": "fp32"}
+    sync = train(JobConfig(**base, devices=2, sync_bn=True, out_dir=str(tmp_path / "sync")))
+    one = train(JobConfig(**base, out_dir=str(tmp_path / "one")))
+    assert sync["status"] == one["status"] == "completed" and sync["devices"] == 2
+    states = [torch.load(tmp_path / d / "last.pt", map_location="cpu", weights_only=True)["model"]
+              for d in ("sync", "one")]
+    assert states[0].keys() == states[1].keys()
+    for k in states[0]:
+        if states[0][k].is_floating_point():
+            torch.testing.assert_close(states[0][k], states[1][k], rtol=1e-3, atol=1e-4, msg=k)
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs")
 def test_two_gpus_keep_mixed_precision_and_channels_last(tmp_path: Path) -> None:
     m = train(JobConfig(**FAST, devices=2, out_dir=str(tmp_path)))
     assert m["status"] == "completed" and m["devices"] == 2 and m["precision"] in ("bf16", "fp16")

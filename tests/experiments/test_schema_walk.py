@@ -49,6 +49,7 @@ SPECIAL: dict[str, Any] = {
 WITH: dict[str, dict[str, Any]] = {
     "search.latency_runtime": {"search.cost": "latency", "search.target": 5.0},
     "search.prefilter_keep": {"search.prefilter": "proxy:synflow"},
+    "train.sync_bn": {"train.devices": 2},
 }
 
 
