@@ -1,0 +1,148 @@
+"""Collect a finished CIFAR-10 study (bench/cifar10_study.sh) into docs/results/cifar10/.
+
+Writes the result tables (trials.csv, grid.csv, family.csv with the found family, its baselines and
+the B0 family, backbones.csv), the curve fits (fits.json: error = a (MACs/x0)^-b + c per method),
+the figures (the four methods with seed error bars, from scaling.plot_curves; b0_vs_found.png;
+efficiency.png)
+and tables.md (every number report.md quotes). No checkpoints are copied.
+
+    python bench/cifar10_report.py [RUN_DIR] [--out docs/results/cifar10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from scaling import aggregate, matched_comparison, plot_curves  # noqa: E402
+
+DROP = ["run_dir", "error", "spec", "stopped_by"]
+METHODS = ("compound", "depth", "width", "resolution")
+
+
+def _read(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise SystemExit(f"{path} does not exist: run bench/cifar10_study.sh to the end first")
+    return pd.read_csv(path)
+
+
+def _table(df: pd.DataFrame, cols: list[str], floatfmt: str = ".4f") -> str:
+    return df[[c for c in cols if c in df.columns]].to_markdown(index=False, floatfmt=floatfmt)
+
+
+def _stage_seconds(run: Path) -> dict[str, float]:
+    stages = json.loads((run / "stages.json").read_text()) if (run / "stages.json").is_file() else {}
+    return {k: round(float(v.get("seconds", 0.0)), 1) for k, v in stages.items() if isinstance(v, dict)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run", nargs="?", default="runs/cifar10-cpu", help="the study's run directory")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "results" / "cifar10"))
+    args = ap.parse_args(argv)
+    run, out = Path(args.run), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    trials = _read(run / "search" / "trials.csv")
+    grid = _read(run / "grid" / "grid.csv")
+    fam = _read(run / "family" / "family.csv").assign(family="found")
+    b0 = _read(run / "b0-family" / "family.csv").assign(family="b0")
+    backbones = pd.concat([_read(p).assign(backbone=p.parent.name)
+                           for p in sorted((run / "backbones").glob("*/backbones.csv"))], ignore_index=True)
+    trials.drop(columns=[c for c in DROP if c in trials.columns]).to_csv(out / "trials.csv", index=False)
+    grid.drop(columns=[c for c in DROP if c in grid.columns]).to_csv(out / "grid.csv", index=False)
+    both = pd.concat([fam, b0], ignore_index=True)
+    both.drop(columns=[c for c in DROP if c in both.columns]).to_csv(out / "family.csv", index=False)
+    backbones.drop(columns=[c for c in DROP if c in backbones.columns]).to_csv(out / "backbones.csv", index=False)
+
+    # The four methods of the found base (paper Fig. 3 / Fig. 8), with power-law fits and bands.
+    res = plot_curves(fam, out, metric="test_accuracy", extrapolate=4.0)
+    fits = res["fits"]  # also written to fits.json by plot_curves (per x axis: MACs, params)
+    agg = aggregate(fam, metric="test_accuracy")
+    matched = matched_comparison(fam, metric="test_accuracy")
+
+    # Found family vs B0 scaled by (1.2, 1.1, 1.15) (paper Fig. 1 / Fig. 5), accuracy against MACs.
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, d, style in (("found base x grid coefficients", fam[fam["method"] == "compound"], "o-"),
+                           ("EfficientNet-B0 x (1.2, 1.1, 1.15)", b0, "s--")):
+        a = aggregate(d, metric="test_accuracy")
+        ax.errorbar(a["macs"] / 1e6, a["mean"] * 100, yerr=a["std"] * 100, fmt=style, capsize=3, label=name)
+        for _, r in a.iterrows():
+            ax.annotate(f"phi {int(r['phi'])}", (r["macs"] / 1e6, r["mean"] * 100), fontsize=7,
+                        textcoords="offset points", xytext=(4, -10))
+    ax.set_xscale("log")
+    ax.set_xlabel("MACs (millions, realised)")
+    ax.set_ylabel("CIFAR-10 test accuracy (%)")
+    ax.set_title("Found family vs B0 family (mean of seeds, bars: std)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "b0_vs_found.png", dpi=120)
+    plt.close(fig)
+
+    # Efficiency: accuracy per MAC and per training second, every trained network.
+    eff = both[both["test_accuracy"].notna()].groupby(["family", "method", "phi"], sort=True).agg(
+        macs=("macs", "first"), params=("params", "first"), accuracy=("test_accuracy", "mean"),
+        accuracy_std=("test_accuracy", "std"), train_seconds=("train_seconds", "mean"), seeds=("seed", "size"),
+    ).reset_index()
+    eff["acc_per_mmac"] = eff["accuracy"] / (eff["macs"] / 1e6)
+    eff["acc_per_train_minute"] = eff["accuracy"] / (eff["train_seconds"] / 60)
+    eff.to_csv(out / "efficiency.csv", index=False)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for (fam_name, method), d in eff.groupby(["family", "method"]):
+        label = f"{fam_name}: {method}"
+        axes[0].plot(d["macs"] / 1e6, d["accuracy"] * 100, "o-", label=label)
+        axes[1].plot(d["train_seconds"], d["accuracy"] * 100, "o-", label=label)
+    axes[0].set_xlabel("MACs (millions)")
+    axes[1].set_xlabel("training seconds per run (1 CPU thread)")
+    for a in axes:
+        a.set_xscale("log")
+        a.set_ylabel("test accuracy (%)")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "efficiency.png", dpi=120)
+    plt.close(fig)
+
+    seconds = _stage_seconds(run)
+    b0_seconds = float(b0["train_seconds"].sum()) if "train_seconds" in b0 else float("nan")
+    lines = ["# Tables of the CIFAR-10 study (generated by bench/cifar10_report.py)", "",
+             "## Stage wall times (s)", "", json.dumps(seconds), "",
+             f"B0 family: {b0_seconds:.0f} s of training (sum of its runs)", "",
+             "## Search trials (best 10 by reward)", "",
+             _table(trials.sort_values("reward", ascending=False).head(10) if "reward" in trials else trials.head(10),
+                    ["number", "status", "accuracy", "macs", "params", "reward"]), "",
+             "## Grid at phi = 1", "",
+             _table(grid.sort_values("val_accuracy", ascending=False),
+                    ["alpha", "beta", "gamma", "product", "resolution", "macs_ratio", "within_tolerance", "status",
+                     "val_accuracy", "test_accuracy", "train_seconds"]), "",
+             "## Found family and single-dimension baselines (mean and std over seeds)", "",
+             _table(agg, ["method", "phi", "macs", "params", "mean", "std", "n"]), "",
+             "## Matched comparison (each baseline at its compound member's MACs)", "",
+             matched.to_markdown(index=False, floatfmt=".4f"), "",
+             "## B0 family", "", _table(aggregate(b0, metric="test_accuracy"),
+                                         ["method", "phi", "macs", "params", "mean", "std", "n"]), "",
+             "## Backbones (phi = 2)", "",
+             _table(backbones.groupby(["backbone", "method"], sort=False).agg(
+                 macs=("macs", "first"), params=("params", "first"), mean=("test_accuracy", "mean"),
+                 std=("test_accuracy", "std"), n=("test_accuracy", "size")).reset_index(),
+                 ["backbone", "method", "macs", "params", "mean", "std", "n"]), "",
+             "## Efficiency", "", _table(eff, ["family", "method", "phi", "macs", "accuracy", "train_seconds",
+                                                "acc_per_mmac", "acc_per_train_minute"]), "",
+             "## Fits (error = a (MACs/x0)^-b + c)", "", "```json", json.dumps(fits, indent=1, default=str), "```"]
+    (out / "tables.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}: {', '.join(sorted(p.name for p in out.iterdir()))}; curves: {res['files']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
