@@ -230,6 +230,16 @@ def _trial(config: dict[str, Any], *, trainer: TrainerFn, configs: list[dict[str
     report({**metrics, "final": True, "index": config["index"]})
 
 
+#: Times the trials of a dead node or worker are run again on the nodes left (env EFFNAS_NODE_RETRIES).
+NODE_RETRIES = int(os.environ.get("EFFNAS_NODE_RETRIES", "2"))
+
+
+def _lost_node_errors() -> tuple[type[BaseException], ...]:
+    from ray import exceptions as rx
+
+    return (rx.RayActorError, rx.NodeDiedError, rx.WorkerCrashedError)
+
+
 def run_configs(
     trainer: TrainerFn,
     configs: list[dict[str, Any]],
@@ -244,7 +254,8 @@ def run_configs(
 
     Returns the trainers' final metrics in the order of ``configs``. A trial that raised (bad
     data, a bug) stops the batch with its error, after every trial has ended (finished runs keep
-    their result files). Starts (and stops) a local Ray on loopback with
+    their result files). A trial whose node or worker process died is run again on the nodes
+    left, resuming from its run directory's ``last.pt``, up to :data:`NODE_RETRIES` times. Starts (and stops) a local Ray on loopback with
     ``workers * cpus_per_trial`` CPUs unless ``address`` names a running cluster. Each trial asks
     for ``gpus_per_trial`` GPUs, resolved by :func:`experiments.resources.trial_gpus` from the
     configs' ``device`` and ``devices`` and the cluster's GPUs (a one-line ValueError before any
@@ -254,7 +265,6 @@ def run_configs(
         raise ValueError(f"workers must be >= 1, got {workers}")
     if not configs:
         return []
-    import ray
     from ray import tune
 
     cpus = cpus_per_trial or max(1, (os.cpu_count() or 1) // workers)
@@ -264,38 +274,66 @@ def run_configs(
     configs = [{**c, "out_dir": os.path.abspath(c["out_dir"])} if c.get("out_dir") else c for c in configs]
     with ray_session(num_cpus=None if address else math.ceil(workers * cpus), address=address):
         gpus = trial_gpus(gpus_per_trial, configs, available=cluster_gpus())
-        trainable = tune.with_resources(
-            tune.with_parameters(_trial, trainer=trainer, configs=configs, cwd=os.getcwd()),
-            {"cpu": cpus, "gpu": gpus},
-        )
-        with tempfile.TemporaryDirectory(prefix="effnas-ray-") as storage:
-            tuner = tune.Tuner(
-                trainable,
-                param_space={"index": tune.grid_search(list(range(len(configs))))},
-                tune_config=tune.TuneConfig(max_concurrent_trials=workers),
-                run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0),
-            )
-            try:
-                grid = tuner.fit()
-            except (ray.exceptions.RayError, RuntimeError) as e:  # Tune itself stopped, e.g. workers killed
-                raise RunsStopped(f"the Ray trials stopped ({_last_line(e)[:300]}); finished runs are kept: "
-                                  "re-run with --resume (with fewer --workers if memory ran out)") from e
-            out: list[dict[str, Any]] = [{"status": "failed", "error": "trial did not report"} for _ in configs]
-            errors, user_errors = [], True
-            for i in range(len(grid)):
-                result = grid[i]
-                idx = int((result.config or {})["index"])
-                if result.error is not None:
-                    errors.append(f"{configs[idx].get('out_dir') or idx}: {_last_line(result.error)}")
+        out: list[dict[str, Any]] = [{"status": "failed", "error": "trial did not report"} for _ in configs]
+        errors, user_errors = [], True
+        pending, lost = list(range(len(configs))), {}
+        for attempt in range(1 + NODE_RETRIES):
+            # Again: the trials of a node that died, on the nodes left, from their last.pt.
+            table = [{**c, "resume": True} if attempt and c.get("out_dir") else c for c in configs]
+            results = _fit(tune, trainer, table, pending, cpus=cpus, gpus=gpus, workers=workers, name=name)
+            pending = []
+            for idx, (metrics, error) in results.items():
+                if error is None:
+                    out[idx] = metrics
+                elif isinstance(error, _lost_node_errors()):  # the trial's node or worker went away
+                    pending.append(idx)
+                    lost[idx] = _last_line(error)
+                else:
+                    errors.append(f"{configs[idx].get('out_dir') or idx}: {_last_line(error)}")
                     # Ray re-raises a worker's error as an instance of its cause's class.
-                    user_errors &= isinstance(result.error, ValueError | FileNotFoundError)
-                elif result.metrics and result.metrics.get("final"):
-                    out[idx] = {k: v for k, v in result.metrics.items()
-                                if k not in {"final", "index"} and not _is_tune_key(k)}
+                    user_errors &= isinstance(error, ValueError | FileNotFoundError)
+            if not pending:
+                break
+        for idx in pending:
+            errors.append(f"{configs[idx].get('out_dir') or idx}: lost its Ray node or worker {1 + NODE_RETRIES} "
+                          f"times (last: {lost[idx]})")
+            user_errors = False
     if errors:
         kind = ValueError if user_errors else RuntimeError
         raise kind(f"{len(errors)} Ray trial(s) raised; the first: {errors[0]}")
     return out
+
+
+def _fit(tune: Any, trainer: TrainerFn, configs: list[dict[str, Any]], indexes: list[int], *, cpus: float,
+         gpus: float, workers: int, name: str) -> dict[int, tuple[dict[str, Any], BaseException | None]]:
+    """One Tune run of the trials ``indexes`` of ``configs``: each one's final metrics, or the
+    error it ended with."""
+    import ray
+
+    trainable = tune.with_resources(
+        tune.with_parameters(_trial, trainer=trainer, configs=configs, cwd=os.getcwd()), {"cpu": cpus, "gpu": gpus})
+    with tempfile.TemporaryDirectory(prefix="effnas-ray-") as storage:
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"index": tune.grid_search(indexes)},
+            tune_config=tune.TuneConfig(max_concurrent_trials=workers),
+            run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0),
+        )
+        try:
+            grid = tuner.fit()
+        except (ray.exceptions.RayError, RuntimeError) as e:  # Tune itself stopped, e.g. workers killed
+            raise RunsStopped(f"the Ray trials stopped ({_last_line(e)[:300]}); finished runs are kept: "
+                              "re-run with --resume (with fewer --workers if memory ran out)") from e
+        out: dict[int, tuple[dict[str, Any], BaseException | None]] = {}
+        for i in range(len(grid)):
+            result = grid[i]
+            idx = int((result.config or {})["index"])
+            if result.error is not None:
+                out[idx] = ({}, result.error)
+            elif result.metrics and result.metrics.get("final"):
+                out[idx] = ({k: v for k, v in result.metrics.items()
+                             if k not in {"final", "index"} and not _is_tune_key(k)}, None)
+        return out
 
 
 def _last_line(error: BaseException) -> str:

@@ -70,3 +70,62 @@ def test_executor_choice() -> None:
     assert executor(1) is sequential
     with pytest.raises(ValueError, match="workers"):
         run_configs(cost_trainer, [{}], workers=0)
+
+
+def trainer_noting_attempts(config: dict[str, Any], *, on_epoch: Any = None) -> dict[str, Any]:
+    """The real trainer; each attempt first notes its node and whether a last.pt was there to resume."""
+    import ray
+
+    from experiments.training import train_fn
+
+    out = Path(config["out_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    node = ray.get_runtime_context().get_node_id()
+    with open(out / "attempts.txt", "a") as f:
+        f.write(f"{node} {int((out / 'last.pt').is_file())}\n")
+    return train_fn(config, on_epoch=on_epoch)
+
+
+@pytest.mark.slow
+def test_trials_of_a_dead_node_run_again_on_the_node_left_from_their_checkpoint(tmp_path: Path) -> None:
+    """Two raylets of one CPU each; the second is killed (no graceful stop) once its trial has a
+    checkpoint. Every run still completes: the lost one again on the head, resumed from last.pt."""
+    import threading
+    import time
+
+    from ray.cluster_utils import Cluster
+
+    from experiments.ray_backend import use_loopback
+
+    use_loopback()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        second = cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        configs = [{"model": "tiny", "dataset": "digits", "resolution": 16, "epochs": 12, "batch_size": 32,
+                    "seed": i, "quiet": True, "out_dir": str(tmp_path / f"run{i}")} for i in range(3)]
+        killed: list[str] = []
+
+        def kill_when_checkpointed() -> None:
+            deadline = time.time() + 240
+            while time.time() < deadline and not killed:
+                for c in configs:
+                    a = Path(c["out_dir"]) / "attempts.txt"
+                    if a.is_file() and a.read_text().split()[0] == second.node_id and \
+                            (Path(c["out_dir"]) / "last.pt").is_file():
+                        cluster.remove_node(second, allow_graceful=False)
+                        killed.append(c["out_dir"])
+                        return
+                time.sleep(0.2)
+
+        killer = threading.Thread(target=kill_when_checkpointed, daemon=True)
+        killer.start()
+        out = run_configs(trainer_noting_attempts, configs, workers=2, address=cluster.address, cpus_per_trial=1)
+        killer.join()
+    finally:
+        cluster.shutdown()
+    assert killed, "the second node never ran a trial"
+    assert all(m["status"] == "completed" and m["epochs_completed"] == 12 for m in out)
+    attempts = [ln.split() for ln in (Path(killed[0]) / "attempts.txt").read_text().splitlines()]
+    assert attempts[0] == [second.node_id, "0"] and len(attempts) == 2
+    assert attempts[1][0] != second.node_id and attempts[1][1] == "1"  # on the head, from its last.pt
