@@ -234,7 +234,9 @@ def _trial(config: dict[str, Any], *, trainer: TrainerFn, configs: list[dict[str
 NODE_RETRIES = int(os.environ.get("EFFNAS_NODE_RETRIES", "2"))
 
 
-def _lost_node_errors() -> tuple[type[BaseException], ...]:
+def lost_node_errors() -> tuple[type[BaseException], ...]:
+    """Ray's errors of a trial whose node or worker process went away (not Ray's memory monitor's
+    ``OutOfMemoryError``: running such a trial again would be killed again)."""
     from ray import exceptions as rx
 
     return (rx.RayActorError, rx.NodeDiedError, rx.WorkerCrashedError)
@@ -255,8 +257,9 @@ def run_configs(
     Returns the trainers' final metrics in the order of ``configs``. A trial that raised (bad
     data, a bug) stops the batch with its error, after every trial has ended (finished runs keep
     their result files). A trial whose node or worker process died is run again on the nodes
-    left, resuming from its run directory's ``last.pt``, up to :data:`NODE_RETRIES` times. Starts (and stops) a local Ray on loopback with
-    ``workers * cpus_per_trial`` CPUs unless ``address`` names a running cluster. Each trial asks
+    left, resuming from its run directory's ``last.pt``, up to :data:`NODE_RETRIES` times.
+    Starts (and stops) a local Ray on loopback with ``workers * cpus_per_trial`` CPUs unless
+    ``address`` names a running cluster. Each trial asks
     for ``gpus_per_trial`` GPUs, resolved by :func:`experiments.resources.trial_gpus` from the
     configs' ``device`` and ``devices`` and the cluster's GPUs (a one-line ValueError before any
     trial starts when they cannot be had).
@@ -285,7 +288,7 @@ def run_configs(
             for idx, (metrics, error) in results.items():
                 if error is None:
                     out[idx] = metrics
-                elif isinstance(error, _lost_node_errors()):  # the trial's node or worker went away
+                elif isinstance(error, lost_node_errors()):  # the trial's node or worker went away
                     pending.append(idx)
                     lost[idx] = _last_line(error)
                 else:

@@ -58,16 +58,35 @@ class RayEvaluator:
                 raise ValueError(str(e.cause)) from None
             raise  # a bug: the remote traceback is in the message
         for number, result in done:
-            if not isinstance(result, str):  # the worker died: its trial is recorded as failed
-                self._fail(number, f"Ray worker died: {str(result).strip().splitlines()[0]}")
+            if isinstance(result, str):
+                continue
+            if self._node_lost(number, result):  # not counted: the search runs another trial instead
+                self._fail(number, f"Ray node lost: {_first_line(result)}", status="interrupted")
+            else:  # the worker process died on a live node (killed for memory, a crash): a failed trial
+                self._fail(number, f"Ray worker died: {_first_line(result)}")
         return [number for number, _ in done]
 
-    def _fail(self, number: int, error: str) -> None:
+    def _node_lost(self, number: int, error: BaseException) -> bool:
+        """Whether trial ``number`` ended because its node went away (not its own process)."""
+        import ray
+        from ray.exceptions import NodeDiedError
+
+        if isinstance(error, NodeDiedError):
+            return True
+        node = self.study.get_trials(deepcopy=False)[number].user_attrs.get("node")
+        return bool(node) and node not in {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+
+    def _fail(self, number: int, error: str, *, status: str = "failed") -> None:
         trial = self.study.get_trials(deepcopy=False)[number]
         if trial.state == TrialState.RUNNING:
-            self.study._storage.set_trial_user_attr(trial._trial_id, "status", "failed")
+            self.study._storage.set_trial_user_attr(trial._trial_id, "status", status)
             self.study._storage.set_trial_user_attr(trial._trial_id, "error", error[:500])
             self.study.tell(number, state=TrialState.FAIL)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def run_search_ray(cfg: SearchConfig, trainer: TrainerFn, *, workers: int, address: str | None = None,

@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 import search_spaces as ss
 from experiments.cli import main
 from nas import Objective, SearchConfig, SurrogateTrainer, finished, get_space, open_study, run_search
+from nas.study import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 ROOT = Path(__file__).resolve().parents[2]
@@ -224,6 +225,70 @@ def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path) -> None:
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}")
     used = {t.user_attrs["node"] for t in study.get_trials()}
     assert len(study.get_trials()) == 6 and used == node_ids and len(used) == 2
+
+
+def slow_surrogate(config: dict[str, Any], *, on_epoch: Any = None) -> dict[str, Any]:
+    """The surrogate, one second per epoch: trials are in flight long enough to lose their node."""
+    import time
+
+    def tick(record: dict[str, Any]) -> bool:
+        time.sleep(1.0)
+        return on_epoch(record) if on_epoch is not None else False
+
+    return SurrogateTrainer(seed=1)(config, on_epoch=tick)
+
+
+@pytest.mark.slow
+def test_killing_a_raylet_during_a_search_still_finishes_the_requested_trials(tmp_path) -> None:
+    """Two raylets of one CPU each; the second is killed (no graceful stop) while a trial runs on
+    it. That trial is recorded as interrupted (not counted) and the search still finishes 6."""
+    import threading
+    import time
+
+    from ray.cluster_utils import Cluster
+
+    from experiments.ray_backend import use_loopback
+    from experiments.search_ray import run_search_ray
+
+    use_loopback()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    db = str(tmp_path / "s.journal")
+    try:
+        second = cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        killed: list[bool] = []
+        done = threading.Event()
+
+        def kill_when_busy() -> None:
+            while not done.is_set():
+                try:
+                    study = optuna.load_study(study_name="search", storage=open_storage(db))
+                except KeyError:  # not created yet
+                    time.sleep(0.2)
+                    continue
+                if any(t.user_attrs.get("node") == second.node_id and t.state == TrialState.RUNNING
+                       and t.intermediate_values for t in study.trials):
+                    cluster.remove_node(second, allow_graceful=False)
+                    killed.append(True)
+                    return
+                time.sleep(0.2)
+
+        killer = threading.Thread(target=kill_when_busy, daemon=True)
+        killer.start()
+        try:
+            study = run_search_ray(_cfg(db, objective=SOFT, trials=6, train={"epochs": 4}), slow_surrogate,
+                                   workers=2, address=cluster.address, cpus_per_trial=1, progress=QUIET)
+        finally:
+            done.set()
+            killer.join()
+    finally:
+        cluster.shutdown()
+    nodes = [(t.user_attrs.get("node"), t.user_attrs.get("status")) for t in study.trials]
+    assert killed, f"no trial was seen running on the second node {second.node_id}: {nodes}"
+    statuses = [t.user_attrs["status"] for t in study.trials]
+    assert len(finished(study)) == 6 and "interrupted" in statuses, statuses
+    lost = [t for t in study.trials if t.user_attrs["status"] == "interrupted"]
+    assert all(t.state == TrialState.FAIL and t.user_attrs["error"].startswith("Ray node lost") for t in lost)
 
 
 @pytest.mark.slow
