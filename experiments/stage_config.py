@@ -184,7 +184,8 @@ class FamilyConfig(Section):
         baseline_phis: the members the single-dimension baselines match; empty: every phi >= 1.
         official: also train the published B0..B7 table (TF rounding) beside the grid's family.
         dropout: ``[first, last]``: dropout rising linearly over ``phis`` (paper 0.2 -> 0.5);
-            empty: the base's own for every member.
+            empty: the paper's step, the base's dropout + 0.3/7 per phi up to 0.5 (B0 0.2 ... B7
+            0.5), for each member and the baselines matched to it.
         cost_tolerance: members' realised MACs ratio within this of ``product^phi`` (by
             resolution), or the table says why not.
         depth_rounding: repeats rounded to nearest (``round``) or up (``ceil``, TF).
