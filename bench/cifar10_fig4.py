@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import search_spaces as ss  # noqa: E402
-from search_spaces.cost import macs  # noqa: E402
 from experiments.config import load_config  # noqa: E402
 from experiments.plan import base_spec, train_config  # noqa: E402
 from experiments.training import train_fn  # noqa: E402
+from search_spaces.cost import macs  # noqa: E402
 
 SETTINGS = ((1.0, 1.0), (2.0, 1.0), (1.0, 1.3), (2.0, 1.3))  #: (depth, resolution) as in the paper's Fig. 4
 WIDTHS = (1.0, 1.4, 1.8, 2.6)
