@@ -39,8 +39,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--config", default=str(ROOT / "experiments" / "configs" / "cifar10-cpu.toml"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="override a config key, e.g. data.dataset=cifar10:PATH.tar.gz")
     args = ap.parse_args(argv)
-    cfg = load_config(args.config)
+    try:
+        return _run(args)
+    except ValueError as e:  # bad input: one line, as the effnas CLI does
+        print(f"cifar10_fig4.py: error: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, overrides=args.set)
     base = base_spec(cfg, ss.load_spec(args.base))
     shared = train_config(cfg)
     rows = []
@@ -49,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
             res = ss.scale_resolution(base.resolution or 32, r)
             spec = ss.scale(base, depth=d, width=w, resolution=res, depth_rounding="round",
                             name=f"{base.name}-d{d:g}-r{r:g}-w{w:g}")
-            out = Path(args.out) / f"d{d:g}-r{r:g}-w{w:g}"
+            out = Path(args.out) / f"d{d:g}-r{r:g}-w{w:g}" if args.seed == 0 else \
+                Path(args.out) / f"seed{args.seed}" / f"d{d:g}-r{r:g}-w{w:g}"
             m = train_fn({**shared, "model": spec.to_dict(),
                           "resolution": res, "seed": args.seed, "out_dir": str(out), "resume": True})
             rows.append({"depth": d, "resolution_mult": r, "resolution": res, "width": w,

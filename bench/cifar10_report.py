@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -50,16 +51,41 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", nargs="?", default="runs/cifar10-cpu", help="the study's run directory")
     ap.add_argument("--out", default=str(ROOT / "docs" / "results" / "cifar10"))
+    ap.add_argument("--longer", help="a family.csv directory of the same family trained longer (written to "
+                                     "OUT/longer/: its curves and table)")
+    ap.add_argument("--fig4", help="the --out directory of bench/cifar10_fig4.py (fig4.csv, fig4.png copied)")
     args = ap.parse_args(argv)
     run, out = Path(args.run), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    extra: list[str] = []
+    if args.longer:
+        longer = _read(Path(args.longer) / "family.csv")
+        (out / "longer").mkdir(exist_ok=True)
+        longer.drop(columns=[c for c in DROP if c in longer.columns]).to_csv(out / "longer" / "family.csv",
+                                                                              index=False)
+        lres = plot_curves(longer, out / "longer", metric="test_accuracy", extrapolate=4.0)
+        extra += ["## The same family trained longer (mean and std over seeds)", "",
+                  _table(aggregate(longer, metric="test_accuracy"), ["method", "phi", "macs", "params", "mean", "std",
+                                                                     "n"]), "",
+                  "Matched comparison:", "", matched_comparison(longer, metric="test_accuracy").to_markdown(
+                      index=False, floatfmt=".4f"), "", "Fits:", "", "```json",
+                  json.dumps(lres["fits"], indent=1, default=str), "```", ""]
+    if args.fig4:
+        f4 = _read(Path(args.fig4) / "fig4.csv")
+        f4.to_csv(out / "fig4.csv", index=False)
+        shutil.copy(Path(args.fig4) / "fig4.png", out / "fig4.png")
+        extra += ["## Fig. 4: width at four depth/resolution settings (seed 0)", "",
+                  _table(f4, ["depth", "resolution", "width", "macs", "params", "test_accuracy", "val_accuracy",
+                              "train_seconds"]), ""]
 
     trials = _read(run / "search" / "trials.csv")
     grid = _read(run / "grid" / "grid.csv")
     fam = _read(run / "family" / "family.csv").assign(family="found")
-    b0 = _read(run / "b0-family" / "family.csv").assign(family="b0")
-    backbones = pd.concat([_read(p).assign(backbone=p.parent.name)
-                           for p in sorted((run / "backbones").glob("*/backbones.csv"))], ignore_index=True)
+    b0_csv = run / "b0-family" / "family.csv"
+    b0 = _read(b0_csv).assign(family="b0") if b0_csv.is_file() else fam.iloc[:0].assign(family="b0")
+    tables = [_read(p).assign(backbone=p.parent.name) for p in sorted((run / "backbones").glob("*/backbones.csv"))]
+    backbones = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
+        columns=["backbone", "method", "macs", "params", "test_accuracy"])
     trials.drop(columns=[c for c in DROP if c in trials.columns]).to_csv(out / "trials.csv", index=False)
     grid.drop(columns=[c for c in DROP if c in grid.columns]).to_csv(out / "grid.csv", index=False)
     both = pd.concat([fam, b0], ignore_index=True)
@@ -76,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, d, style in (("found base x grid coefficients", fam[fam["method"] == "compound"], "o-"),
                            ("EfficientNet-B0 x (1.2, 1.1, 1.15)", b0, "s--")):
+        if d.empty:
+            continue
         a = aggregate(d, metric="test_accuracy")
         ax.errorbar(a["macs"] / 1e6, a["mean"] * 100, yerr=a["std"] * 100, fmt=style, capsize=3, label=name)
         for _, r in a.iterrows():
@@ -130,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
              "## Matched comparison (each baseline at its compound member's MACs)", "",
              matched.to_markdown(index=False, floatfmt=".4f"), "",
              "## B0 family", "", _table(aggregate(b0, metric="test_accuracy"),
-                                         ["method", "phi", "macs", "params", "mean", "std", "n"]), "",
+                                         ["method", "phi", "macs", "params", "mean", "std", "n"])
+             if not b0.empty else "(not trained yet)", "",
              "## Backbones (phi = 2)", "",
              _table(backbones.groupby(["backbone", "method"], sort=False).agg(
                  macs=("macs", "first"), params=("params", "first"), mean=("test_accuracy", "mean"),
@@ -138,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                  ["backbone", "method", "macs", "params", "mean", "std", "n"]), "",
              "## Efficiency", "", _table(eff, ["family", "method", "phi", "macs", "accuracy", "train_seconds",
                                                 "acc_per_mmac", "acc_per_train_minute"]), "",
-             "## Fits (error = a (MACs/x0)^-b + c)", "", "```json", json.dumps(fits, indent=1, default=str), "```"]
+             "## Fits (error = a (MACs/x0)^-b + c)", "", "```json", json.dumps(fits, indent=1, default=str), "```",
+             "", *extra]
     (out / "tables.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {out}: {', '.join(sorted(p.name for p in out.iterdir()))}; curves: {res['files']}")
     return 0

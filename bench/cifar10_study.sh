@@ -8,16 +8,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/cifar10-cpu}
 PY=${PYTHON:-.venv/bin/python}
+# The real CIFAR-10 JPEG archive: EFFNAS_CIFAR10_JPEG, else ../shared/data/ beside the project.
+DATA=${EFFNAS_CIFAR10_JPEG:-../shared/data/cifar10-jpeg.tar.gz}
+if [ ! -f "$DATA" ]; then
+    echo "cifar10_study.sh: error: no CIFAR-10 archive at '$DATA': set EFFNAS_CIFAR10_JPEG to cifar10-jpeg.tar.gz" >&2
+    exit 2
+fi
+if [ ! -x "$PY" ]; then
+    echo "cifar10_study.sh: error: no Python at '$PY': run 'make test' (it creates .venv) or set PYTHON" >&2
+    exit 2
+fi
+SET=(--set "data.dataset=cifar10:$DATA")
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 mkdir -p "$OUT"
 stamp() { echo "$(date -u +%FT%TZ) $*" | tee -a "$OUT/timings.log"; }
 stamp "start main run"
 t0=$(date +%s)
-$PY -m experiments.cli run experiments/configs/cifar10-cpu.toml --set "run.out=$OUT" --resume
+$PY -m experiments.cli run experiments/configs/cifar10-cpu.toml --set "run.out=$OUT" "${SET[@]}" --resume
 t1=$(date +%s)
 stamp "main run done in $((t1 - t0)) s"
 $PY -m experiments.cli family --config experiments/configs/cifar10-cpu.toml --base efficientnet_b0 \
     --alpha 1.2 --beta 1.1 --gamma 1.15 --phis 0,1,2 --no-baselines --seeds 1 --train \
-    --out "$OUT/b0-family" --resume
+    "${SET[@]}" --out "$OUT/b0-family" --resume
 t2=$(date +%s)
 stamp "b0 family done in $((t2 - t1)) s; total $((t2 - t0)) s"

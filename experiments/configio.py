@@ -209,3 +209,17 @@ def unit(key: str, value: float | None, *, closed_low: bool = True) -> None:
         raise ValueError(f"{key} must be in [0, 1), got {value}")
     if not closed_low and not 0.0 < value <= 1.0:
         raise ValueError(f"{key} must be in (0, 1], got {value}")
+
+
+def with_defaults(stored: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """``stored`` (a config as a run directory saved it) with the keys it lacks taken from
+    ``defaults``, section by section: a key added to the schema after the run was started
+    counts with its default value, so the run still matches its config."""
+    out = dict(stored)
+    for k, v in defaults.items():
+        if k not in out:
+            out[k] = v
+        elif isinstance(v, dict) and isinstance(out[k], dict):
+            out[k] = with_defaults(out[k], v)
+    return out
+

@@ -22,6 +22,7 @@ one would.
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import tarfile
@@ -359,25 +360,40 @@ class StreamLoader:
 def unpack(archive: str | Path, cache_dir: str | Path | None = None) -> Path:
     """Unpack a ``.tar.gz`` ImageFolder once into ``cache_dir`` (default ``$EFFNAS_CACHE`` or
     ``~/.cache/effnas``)/``data/<archive stem>-<size>``, and return the directory it holds.
-    A marker file records a finished unpack; a partial one is redone."""
+
+    The marker ``.unpacked`` records the archive's path, size and modification time: another
+    archive of the same name and size, or a changed one, is unpacked again. Each process
+    extracts into its own temporary directory and renames it into place, so two processes that
+    unpack at once never write into the copy the other reads."""
     archive = Path(archive)
     if not archive.is_file():
         raise ValueError(f"archive {str(archive)!r} does not exist: give the path of a .tar.gz ImageFolder")
     base = Path(cache_dir or os.environ.get("EFFNAS_CACHE") or Path.home() / ".cache" / "effnas")
     stem = archive.name.removesuffix(".gz").removesuffix(".tar").removesuffix(".tgz")
-    dest = base / "data" / f"{stem}-{archive.stat().st_size}"
+    st = archive.stat()
+    dest = base / "data" / f"{stem}-{st.st_size}"
+    stamp = json.dumps({"archive": str(archive.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
     done = dest / ".unpacked"
-    if not done.is_file():
-        dest.mkdir(parents=True, exist_ok=True)
+    if not (done.is_file() and done.read_text() == stamp):
+        tmp = dest.parent / f".{dest.name}.{os.getpid()}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
         try:
             with tarfile.open(archive) as tar:
-                tar.extractall(dest, filter="data")
+                tar.extractall(tmp, filter="data")
         except (tarfile.TarError, EOFError, OSError) as e:  # not an archive, truncated, a member refused
-            shutil.rmtree(dest, ignore_errors=True)
+            shutil.rmtree(tmp, ignore_errors=True)
             why = ("not a readable tar archive" if isinstance(e, tarfile.ReadError)
                    else str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
             raise ValueError(f"cannot unpack {str(archive)!r} ({why}): give a .tar.gz (or .tar) of an image "
                              "folder") from None
-        done.write_text(str(archive))
+        (tmp / ".unpacked").write_text(stamp)
+        if not (done.is_file() and done.read_text() == stamp):  # nobody finished meanwhile: replace the stale copy
+            shutil.rmtree(dest, ignore_errors=True)
+            try:
+                os.rename(tmp, dest)
+            except OSError:  # another process renamed its copy in first: use that one
+                pass
+        shutil.rmtree(tmp, ignore_errors=True)
     tops = [p for p in dest.iterdir() if p.is_dir()]
     return tops[0] if len(tops) == 1 else dest

@@ -23,6 +23,7 @@ import pandas as pd
 
 from experiments import guard, plan, stages
 from experiments.config import ExperimentConfig
+from experiments.configio import with_defaults
 from experiments.data import check_dataset
 from search_spaces import NetworkSpec
 
@@ -75,7 +76,7 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
             old = json.loads(saved.read_text())
         except ValueError:
             old = None
-        if old != cfg.to_dict():
+        if old is None or with_defaults(old, ExperimentConfig().to_dict()) != cfg.to_dict():
             raise ValueError(f"the config differs from the one {out} was started with ({saved}); "
                              f"use another --out, or the same config to resume")
     else:

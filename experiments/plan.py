@@ -158,7 +158,8 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
     return SearchConfig(space=space, objective=objective, strategy=s.strategy, trials=max(s.trials, 1),
                         seed=cfg.run.seed, num_classes=num_classes(cfg), resolution=resolution, storage=storage,
                         study_name=s.study, resume=resume, prune=s.prune, population_size=s.population,
-                        train={**train, "seed": cfg.run.seed}, max_failed_share=s.max_failed_share)
+                        train={**train, "seed": cfg.run.seed}, max_failed_share=s.max_failed_share,
+                        train_defaults=JobConfig().to_dict())
 
 
 # -- grid ----------------------------------------------------------------------------------------

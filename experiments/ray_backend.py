@@ -231,15 +231,33 @@ def _trial(config: dict[str, Any], *, trainer: TrainerFn, configs: list[dict[str
 
 
 #: Times the trials of a dead node or worker are run again on the nodes left (env EFFNAS_NODE_RETRIES).
-NODE_RETRIES = int(os.environ.get("EFFNAS_NODE_RETRIES", "2"))
+NODE_RETRIES = 2
+
+
+def node_retries() -> int:
+    """``EFFNAS_NODE_RETRIES`` (default :data:`NODE_RETRIES`): an integer >= 0."""
+    text = os.environ.get("EFFNAS_NODE_RETRIES", str(NODE_RETRIES))
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise ValueError(f"EFFNAS_NODE_RETRIES must be an integer >= 0, got {text!r}")
+    return n
 
 
 def lost_node_errors() -> tuple[type[BaseException], ...]:
-    """Ray's errors of a trial whose node or worker process went away (not Ray's memory monitor's
-    ``OutOfMemoryError``: running such a trial again would be killed again)."""
+    """Ray's errors of a trial whose node or worker process went away (see :func:`node_lost`)."""
     from ray import exceptions as rx
 
     return (rx.RayActorError, rx.NodeDiedError, rx.WorkerCrashedError)
+
+
+def node_lost(error: BaseException) -> bool:
+    """Whether a Tune trial ended because its node or worker went away, and so is worth running
+    again elsewhere: not when its actor could not even be created (``actor_init_failed``: a setup
+    problem that would fail again) and not Ray's memory monitor's ``OutOfMemoryError``."""
+    return isinstance(error, lost_node_errors()) and not getattr(error, "actor_init_failed", False)
 
 
 def run_configs(
@@ -273,22 +291,30 @@ def run_configs(
     cpus = cpus_per_trial or max(1, (os.cpu_count() or 1) // workers)
     if not cpus > 0:
         raise ValueError(f"cpus_per_trial must be > 0, got {cpus_per_trial}")
+    retries = node_retries()
     # Absolute run directories: trials on other nodes (or in Tune's trial directory) write there.
     configs = [{**c, "out_dir": os.path.abspath(c["out_dir"])} if c.get("out_dir") else c for c in configs]
     with ray_session(num_cpus=None if address else math.ceil(workers * cpus), address=address):
         gpus = trial_gpus(gpus_per_trial, configs, available=cluster_gpus())
         out: list[dict[str, Any]] = [{"status": "failed", "error": "trial did not report"} for _ in configs]
         errors, user_errors = [], True
-        pending, lost = list(range(len(configs))), {}
-        for attempt in range(1 + NODE_RETRIES):
+        pending: list[int] = list(range(len(configs)))
+        lost: dict[int, str] = {}
+        for attempt in range(1 + retries):
+            if attempt:  # a node went away: can the nodes left still run one trial? (Tune would wait for ever)
+                _check_fits(cpus, gpus, len(pending))
             # Again: the trials of a node that died, on the nodes left, from their last.pt.
             table = [{**c, "resume": True} if attempt and c.get("out_dir") else c for c in configs]
             results = _fit(tune, trainer, table, pending, cpus=cpus, gpus=gpus, workers=workers, name=name)
-            pending = []
+            asked, pending = pending, []
+            for idx in asked:
+                if idx not in results:  # Tune returned no result and no error for it
+                    errors.append(f"{configs[idx].get('out_dir') or idx}: the Ray trial ended without a result")
+                    user_errors = False
             for idx, (metrics, error) in results.items():
                 if error is None:
                     out[idx] = metrics
-                elif isinstance(error, lost_node_errors()):  # the trial's node or worker went away
+                elif node_lost(error):  # the trial's node or worker went away
                     pending.append(idx)
                     lost[idx] = _last_line(error)
                 else:
@@ -297,14 +323,25 @@ def run_configs(
                     user_errors &= isinstance(error, ValueError | FileNotFoundError)
             if not pending:
                 break
-        for idx in pending:
-            errors.append(f"{configs[idx].get('out_dir') or idx}: lost its Ray node or worker {1 + NODE_RETRIES} "
-                          f"times (last: {lost[idx]})")
-            user_errors = False
     if errors:
         kind = ValueError if user_errors else RuntimeError
         raise kind(f"{len(errors)} Ray trial(s) raised; the first: {errors[0]}")
+    if pending:  # not a bug: the cluster kept losing nodes
+        first = configs[pending[0]].get("out_dir") or pending[0]
+        raise RunsStopped(f"{len(pending)} Ray trial(s) lost their node or worker {1 + retries} times (first: {first}: "
+                          f"{lost[pending[0]]}); finished runs are kept: re-run with --resume once the cluster is "
+                          "stable (EFFNAS_NODE_RETRIES sets the retries)")
     return out
+
+
+def _check_fits(cpus: float, gpus: float, lost: int) -> None:
+    import ray
+
+    have = ray.cluster_resources()
+    if have.get("CPU", 0) < cpus or have.get("GPU", 0) < gpus:
+        raise RunsStopped(f"{lost} Ray trial(s) lost their node, and the nodes left cannot run a trial of {cpus:g} "
+                          f"CPUs and {gpus:g} GPUs (the cluster has {have.get('CPU', 0):g} and {have.get('GPU', 0):g});"
+                          " finished runs are kept: add nodes and re-run with --resume")
 
 
 def _fit(tune: Any, trainer: TrainerFn, configs: list[dict[str, Any]], indexes: list[int], *, cpus: float,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from typing import Any
 
 import optuna
@@ -34,6 +35,10 @@ def _evaluate_task(cfg: SearchConfig, number: int, params: dict[str, Any], train
     state = evaluate_trial(cfg, cfg.storage, number, params, trainer, attrs={"node": node_id(), "threads": threads},
                            runtime={"threads": threads})
     return state.name
+
+
+#: Seconds a trial whose worker died waits for Ray to report its node dead before it counts as failed.
+NODE_DEATH_WAIT = 10.0
 
 
 class RayEvaluator:
@@ -74,7 +79,15 @@ class RayEvaluator:
         if isinstance(error, NodeDiedError):
             return True
         node = self.study.get_trials(deepcopy=False)[number].user_attrs.get("node")
-        return bool(node) and node not in {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+        if not node:
+            return False
+        deadline = time.monotonic() + NODE_DEATH_WAIT  # the GCS marks a dead raylet a little later
+        while True:
+            if node not in {n["NodeID"] for n in ray.nodes() if n.get("Alive")}:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.5)
 
     def _fail(self, number: int, error: str, *, status: str = "failed") -> None:
         trial = self.study.get_trials(deepcopy=False)[number]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 from experiments.configio import Section, choice, fraction, positive, unit
@@ -250,6 +251,11 @@ class BackbonesConfig(Section):
     resolution: int | None = None
 
     def __post_init__(self) -> None:
+        dirs = [Path(m).stem if m.endswith(".json") else m for m in self.models]  # plan.backbone_dir
+        if len(set(dirs)) != len(dirs):
+            twice = sorted(d for d in set(dirs) if dirs.count(d) > 1)[0]
+            raise ValueError(f"backbones.models names {twice!r} twice (a spec file's stem is its directory): "
+                             "give each backbone once, or rename the spec file")
         positive("backbones.phi", self.phi, zero=True)
         positive("backbones.epochs", self.epochs)
         positive("backbones.resolution", self.resolution)

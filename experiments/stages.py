@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from experiments import guard, plan
-from experiments.config import ExperimentConfig
+from experiments.config import ExperimentConfig, JobConfig
 from experiments.data import check_dataset
 from scaling import Coefficients, GridResult, grid_search, run_jobs
 from scaling.runner import ExecutorFn, TrainerFn
@@ -187,7 +187,8 @@ def train_table(cfg: ExperimentConfig, table: pd.DataFrame, jobs: list, tc: dict
     out = preflight(cfg, out, jobs, tc)
     with guard.Lock(out):
         save_specs(jobs, out)
-        trained = run_jobs(jobs, trainer(), train_config=tc, out_dir=out, executor=executor(cfg), resume=resume)
+        trained = run_jobs(jobs, trainer(), train_config=tc, out_dir=out, executor=executor(cfg), resume=resume,
+                           defaults=JobConfig().to_dict())
         write_csv(trained, out / name)
     return trained
 

@@ -128,15 +128,19 @@ def viewer_section(data: dict[str, Any], *, element_id: str = "viewer") -> str:
 
 #: Marks a page as written by effnas: ``effnas view -o`` writes over such a page, never over other files.
 GENERATOR = "<meta name='generator' content='effnas'>"
+#: The head of pages written before :data:`GENERATOR` existed.
+_OLD_HEAD = "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><meta name='viewport'"
 
 
 def is_effnas_page(path: Path) -> bool:
-    """True when ``path`` is an HTML page effnas wrote (its head carries :data:`GENERATOR`)."""
+    """True when ``path`` is an HTML page effnas wrote (its head carries :data:`GENERATOR`, or is
+    the head of the pages written before the mark existed)."""
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
-            return GENERATOR in f.read(400)
+            head = f.read(400)
     except OSError:
         return False
+    return GENERATOR in head or head.startswith(_OLD_HEAD)
 
 
 def page(title: str, body: str) -> str:

@@ -58,6 +58,8 @@ class SearchConfig:
             ``resolution`` and ``out_dir``, which the search sets per candidate.
         max_failed_share: the search stops with an error once more than this share of
             ``trials`` has failed (status ``failed``, ``oom`` or ``diverged``); 1 never stops.
+        train_defaults: the trainer's default config: a resumed study whose stored ``train``
+            lacks a key (added to the trainer since) counts it with this value.
     """
 
     space: SearchSpace | CellSpace
@@ -74,6 +76,7 @@ class SearchConfig:
     population_size: int = 20
     train: dict[str, Any] = field(default_factory=dict)
     max_failed_share: float = 0.5
+    train_defaults: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.trials, bool) or not isinstance(self.trials, int) or self.trials < 1:
@@ -136,7 +139,8 @@ def open_storage(url: str | None) -> BaseStorage:
         if "://" not in url:
             raise ValueError("not a URL")
         return optuna.storages.RDBStorage(url)
-    except (SQLAlchemyError, OSError, ImportError, ValueError, optuna.exceptions.StorageInternalError) as e:
+    except (SQLAlchemyError, OSError, ImportError, ValueError, RuntimeError,
+            optuna.exceptions.StorageInternalError) as e:  # RuntimeError: Optuna's out-of-date RDB schema
         # a bad URL or dialect, a missing driver, an unreachable server, an unwritable file: one line
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ValueError(f"cannot open storage {url!r} ({reason}): give sqlite:///PATH.db, another "
@@ -166,6 +170,10 @@ def open_study(cfg: SearchConfig, *, storage: BaseStorage | None = None,
     if exists:
         study = optuna.load_study(study_name=cfg.study_name, storage=storage, pruner=make_pruner(cfg))
         stored, now = study.user_attrs.get("settings"), cfg.settings()
+        if stored is not None and isinstance(stored.get("train"), dict):  # keys added to the trainer since
+            missing = {k: v for k, v in _jsonable(cfg.train_defaults).items()
+                       if k in now["train"] and k not in stored["train"]}
+            stored = {**stored, "train": {**missing, **stored["train"]}}
         if stored is not None and stored != now:
             key = _first_difference(stored, now)
             raise ValueError(f"study {cfg.study_name!r} was created with a different {key}: resume it with the same "

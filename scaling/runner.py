@@ -65,13 +65,16 @@ class Job:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _differing_key(stored: dict[str, Any], config: dict[str, Any]) -> str | None:
+def _differing_key(stored: dict[str, Any], config: dict[str, Any],
+                   defaults: dict[str, Any] | None = None) -> str | None:
     """The first key the runner set whose stored value differs (keys an executor added, such as
-    Ray's ``threads``, are ignored), or None."""
+    Ray's ``threads``, are ignored; a key the stored config lacks counts with its value in
+    ``defaults``: keys added to the trainer's schema later), or None."""
     for k, v in config.items():
         if k in VOLATILE_KEYS:
             continue
-        if json.dumps(stored.get(k), sort_keys=True, default=str) != json.dumps(v, sort_keys=True, default=str):
+        old = stored[k] if k in stored else (defaults or {}).get(k)
+        if json.dumps(old, sort_keys=True, default=str) != json.dumps(v, sort_keys=True, default=str):
             return k
     return None
 
@@ -125,9 +128,12 @@ def run_jobs(
     out_dir: str | Path,
     executor: ExecutorFn | None = None,
     resume: bool = False,
+    defaults: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Train ``jobs`` (finished ones skipped when ``resume``) and return a row per job:
     its ``info``, ``seed``, the metric columns and ``run_dir``.
+
+    ``defaults``: the trainer's default config; a stored run lacking a key counts with it.
 
     Raises:
         ValueError: a job's run directory already holds a finished run and ``resume`` is False,
@@ -143,7 +149,7 @@ def run_jobs(
         stored = read_result(cfg["out_dir"])
         if stored is None:
             continue
-        key = _differing_key(stored.get("config", {}), cfg)
+        key = _differing_key(stored.get("config", {}), cfg, defaults)
         if key is not None:
             raise ValueError(f"run directory {cfg['out_dir']} holds a run with a different {key!r}: "
                              "use a new --out (or delete it)")

@@ -206,3 +206,16 @@ def test_rmsprop_settings_reach_the_optimizer() -> None:
     opt = make_optimizer("rmsprop", ss.build(ss.get("tiny")), lr=0.1, momentum=0.9, weight_decay=0.0,
                          rmsprop_decay=cfg.train.rmsprop_decay, rmsprop_eps=cfg.train.rmsprop_eps)
     assert (opt.param_groups[0]["alpha"], opt.param_groups[0]["eps"]) == (0.95, 1e-8)
+
+
+def test_a_saved_config_without_a_key_added_since_matches_with_its_default() -> None:
+    """`effnas run --resume` compares the saved config.json with the current one section by section:
+    a key the saved one lacks (added to the schema later) counts with its default."""
+    from experiments.configio import with_defaults
+
+    now = load_config("demo").to_dict()
+    saved = {**now, "train": {k: v for k, v in now["train"].items() if k != "sync_bn"}}
+    saved.pop("backbones")
+    assert saved != now and with_defaults(saved, ExperimentConfig().to_dict()) == now
+    other = {**saved, "train": {**saved["train"], "epochs": 99}}
+    assert with_defaults(other, ExperimentConfig().to_dict()) != now

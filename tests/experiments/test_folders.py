@@ -271,5 +271,9 @@ def test_an_archive_path_is_unpacked_once_into_the_cache_and_read(tmp_path: Path
     stamp = (unpacked[0] / ".unpacked").stat().st_mtime_ns
     data.check_dataset(f"imagefolder:{archive}")  # a second use reads the unpacked copy
     assert (unpacked[0] / ".unpacked").stat().st_mtime_ns == stamp
+    os.utime(archive, ns=(stamp + 10**9, stamp + 10**9))  # a changed archive (same name and size)
+    data.check_dataset(f"imagefolder:{archive}")
+    assert (unpacked[0] / ".unpacked").stat().st_mtime_ns != stamp  # unpacked again
+    assert not [p for p in (_cache / "data").iterdir() if p.name.endswith(".tmp")]
     with pytest.raises(ValueError, match=r"^archive '.*missing\.tar\.gz' does not exist"):
         data.check_dataset(f"cifar10:{tmp_path / 'missing.tar.gz'}")

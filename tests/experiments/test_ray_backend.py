@@ -129,3 +129,19 @@ def test_trials_of_a_dead_node_run_again_on_the_node_left_from_their_checkpoint(
     attempts = [ln.split() for ln in (Path(killed[0]) / "attempts.txt").read_text().splitlines()]
     assert attempts[0] == [second.node_id, "0"] and len(attempts) == 2
     assert attempts[1][0] != second.node_id and attempts[1][1] == "1"  # on the head, from its last.pt
+
+
+def exits(config: dict[str, Any], *, on_epoch: Any = None) -> dict[str, Any]:
+    os._exit(3)  # the worker process dies, as when a node or the kernel kills it
+
+
+def test_a_trial_lost_every_time_stops_the_batch_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scaling.runner import RunsStopped
+
+    monkeypatch.setenv("EFFNAS_NODE_RETRIES", "1")
+    with pytest.raises(RunsStopped, match=r"^1 Ray trial\(s\) lost their node or worker 2 times \(first: 0: "):
+        run_configs(exits, [{"model": "tiny", "resolution": 16}], workers=1, cpus_per_trial=1)
+    for bad in ("x", "-1"):
+        monkeypatch.setenv("EFFNAS_NODE_RETRIES", bad)
+        with pytest.raises(ValueError, match=f"^EFFNAS_NODE_RETRIES must be an integer >= 0, got '{bad}'"):
+            run_configs(exits, [{"model": "tiny", "resolution": 16}], workers=1, cpus_per_trial=1)

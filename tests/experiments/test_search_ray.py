@@ -193,6 +193,7 @@ def test_ctrl_c_leaves_running_trials_that_resume_marks_interrupted(tmp_path) ->
     # The trials in flight when the signal arrived stay RUNNING, unless they finished before the
     # driver stopped (a surrogate trial takes about a second).
     assert 3 <= len(finished(study)) < 8 and len(running) <= 2
+    assert len(study.trials) == len(finished(study)) + len(running)  # none told FAIL by the interrupt
     subprocess.run([*cmd, "--resume", "--trials", "8"], cwd=ROOT, env=env, check=True, capture_output=True,
                    timeout=300)
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}")

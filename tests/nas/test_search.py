@@ -241,3 +241,19 @@ def test_a_candidate_is_never_pruned_after_its_last_epoch(tmp_path, epochs: int,
     states = [t.state for t in study.trials]
     assert (TrialState.PRUNED in states) is pruned
     assert states.count(TrialState.COMPLETE) >= (16 if not pruned else 1)
+
+
+def test_a_resumed_study_fills_trainer_keys_added_since_with_their_defaults(tmp_path) -> None:
+    """A study stored before the trainer had ``new_key`` resumes when the key is at its default
+    (``train_defaults``), and not with another value."""
+    from nas import Objective, SearchConfig, get_space, open_study
+
+    base = dict(space=get_space("tiny"), objective=Objective(target=2e6), storage=str(tmp_path / "s.journal"),
+                train={"epochs": 1})
+    open_study(SearchConfig(**base))
+    new = {**base, "train": {"epochs": 1, "new_key": False}, "resume": True}
+    with pytest.raises(ValueError, match="created with a different"):
+        open_study(SearchConfig(**new))
+    assert open_study(SearchConfig(**new, train_defaults={"new_key": False, "other": 1})) is not None
+    with pytest.raises(ValueError, match="created with a different"):
+        open_study(SearchConfig(**{**new, "train": {"epochs": 1, "new_key": True}}, train_defaults={"new_key": False}))

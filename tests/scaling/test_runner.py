@@ -77,3 +77,18 @@ def test_duplicate_keys_refused(tmp_path, evaluator) -> None:
     spec = ss.get("tiny")
     with pytest.raises(ValueError, match="duplicate run keys"):
         run_jobs([Job("a", spec), Job("a", spec)], evaluator, train_config=CONFIG, out_dir=tmp_path)
+
+
+def test_a_key_added_to_the_trainer_later_counts_with_its_default(tmp_path, evaluator) -> None:
+    """A run stored before the trainer had ``new_key``: resuming with the key at its default reuses
+    the run (nothing trained again); with another value, or no default known, it is another config."""
+    jobs = [Job("m", family(ss.get("tiny"), [0])[0].spec, 0)]
+    run_jobs(jobs, evaluator, train_config=CONFIG, out_dir=tmp_path)
+    new = {**CONFIG, "new_key": False}
+    with pytest.raises(ValueError, match="different 'new_key'"):
+        run_jobs(jobs, evaluator, train_config=new, out_dir=tmp_path, resume=True)
+    again = run_jobs(jobs, evaluator, train_config=new, out_dir=tmp_path, resume=True, defaults={"new_key": False})
+    assert len(evaluator.calls) == 1 and again.iloc[0]["status"] == "completed"
+    with pytest.raises(ValueError, match="different 'new_key'"):
+        run_jobs(jobs, evaluator, train_config={**CONFIG, "new_key": True}, out_dir=tmp_path, resume=True,
+                 defaults={"new_key": False})
