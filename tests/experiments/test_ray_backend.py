@@ -30,20 +30,22 @@ def cost_trainer(config: dict[str, Any], *, on_epoch: Any = None) -> dict[str, A
 
     return {"status": "completed", "trial_ip": ray.util.get_node_ip_address(),
             "macs": macs(ss.get(config["model"]), config["resolution"]),
-            "worker_pid": os.getpid(), "threads": torch.get_num_threads()}
+            "worker_pid": os.getpid(), "threads": torch.get_num_threads(), "config_threads": config.get("threads")}
 
 
 def test_sequential_matches_ray_and_order_is_kept() -> None:
     import ray
 
-    configs = [{"model": "tiny", "resolution": r} for r in (16, 32, 48)] + [{"model": "tiny", "boom": True,
-                                                                               "resolution": 8}]
+    configs = [{"model": "tiny", "resolution": r, "threads": 0} for r in (16, 32, 48)] + [
+        {"model": "tiny", "boom": True, "resolution": 8}]
     seq = sequential(cost_trainer, configs[:3])
     par = run_configs(cost_trainer, configs[:3], workers=2, cpus_per_trial=1)
     assert [r["macs"] for r in par[:3]] == [r["macs"] for r in seq]
     assert par[0]["macs"] < par[1]["macs"] < par[2]["macs"]
     assert all(r["worker_pid"] != os.getpid() for r in par[:3])
     assert all(r["threads"] == 1 for r in par[:3])
+    # threads = 0 (all cores) becomes the trial's CPUs: 2 trials of 2 threads on 2 cores would be 10-40x slower
+    assert all(r["config_threads"] == 1 for r in par[:3])
     assert all(r["trial_ip"] == "127.0.0.1" for r in par[:3])  # Ray on loopback only
     assert not ray.is_initialized()
     # A trial that raises (a bug, bad data) stops the batch with its error once every trial ended.
