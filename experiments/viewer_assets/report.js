@@ -32,15 +32,23 @@
     function sx(x) { return L + (Math.log10(x) - lx0) / (lx1 - lx0) * (W - L - R); }
     function sy(y) { return T + (y1 - y) / (y1 - y0) * (H - T - B); }
     svgEl("rect", {"x": L, "y": T, "width": W - L - R, "height": H - T - B, "class": "er-frame"}, svg);
-    for (var e = Math.floor(lx0); e <= Math.ceil(lx1); e++) {
-      [1, 2, 5].forEach(function (m) {
-        var v = m * Math.pow(10, e), lv = Math.log10(v);
-        if (lv < lx0 || lv > lx1) { return; }
-        svgEl("line", {"x1": sx(v), "x2": sx(v), "y1": T, "y2": H - B, "class": "er-grid"}, svg);
-        svgEl("text", {"x": sx(v), "y": H - B + 16, "class": "er-tick", "text-anchor": "middle"}, svg)
-          .textContent = short(v);
-      });
+    function ticks(subs) {
+      var out = [];
+      for (var e = Math.floor(lx0); e <= Math.ceil(lx1); e++) {
+        subs.forEach(function (m) {
+          var v = m * Math.pow(10, e), lv = Math.log10(v);
+          if (lv >= lx0 && lv <= lx1) { out.push(v); }
+        });
+      }
+      return out;
     }
+    var xt = ticks([1, 2, 5]);
+    if (xt.length < 3) { xt = ticks([1, 2, 3, 4, 5, 6, 7, 8, 9]); }  // a narrow range: every digit
+    xt.forEach(function (v) {
+      svgEl("line", {"x1": sx(v), "x2": sx(v), "y1": T, "y2": H - B, "class": "er-grid"}, svg);
+      svgEl("text", {"x": sx(v), "y": H - B + 16, "class": "er-tick", "text-anchor": "middle"}, svg)
+        .textContent = short(v);
+    });
     var step = Math.pow(10, Math.floor(Math.log10((y1 - y0) * 100 / 4)));
     if ((y1 - y0) * 100 / step > 8) { step *= 2; }
     for (var t = Math.ceil(y0 * 100 / step) * step; t <= y1 * 100; t += step) {
