@@ -35,10 +35,8 @@ Names (``--dataset``):
                    (:mod:`experiments.shards`)
 =================  ===============================================================================
 
-``PATH`` of ``cifar10``, ``cifar100`` and ``imagefolder`` may also be a ``.tar.gz`` / ``.tgz`` /
-``.tar`` archive of an image folder: it is unpacked once into ``$EFFNAS_CACHE/data/``
-(:func:`experiments.imagefolder.unpack`) and read from there, e.g.
-``cifar10:../shared/data/cifar10-jpeg.tar.gz``.
+``PATH`` may also be an image folder's archive (``cifar10:../shared/data/cifar10-jpeg.tar.gz``),
+unpacked once into the cache (:func:`experiments.imagefolder.unpack`).
 
 Splits: the **test** split is fixed per data set (the official one, or a stratum carved with
 the constant :data:`TEST_SEED`), so test accuracies of different seeds are comparable; the
@@ -60,7 +58,7 @@ from torch import Tensor
 from experiments import folders, readers, shapes
 from experiments.augment import POLICIES, make_augment
 from experiments.distributed import micro_batches
-from experiments.imagefolder import FileSplit, StreamLoader, looks_like_imagefolder
+from experiments.imagefolder import ARCHIVES, FileSplit, StreamLoader, looks_like_imagefolder, unpack
 from experiments.transforms import ImageTransform
 
 TEST_SEED = 20190528  #: fixed seed of carved test splits (the EfficientNet arXiv date)
@@ -68,8 +66,6 @@ TEST_FRACTION = 0.2  #: share of sets without an official test split that become
 SHAPES_SIZE = 12_000  #: generated images: 10,000 training pool + 2,000 test
 BUILTIN = ("digits", "mnist5k", "shapes")
 ON_DISK = ("cifar10", "cifar100", "imagefolder", "shards")
-#: Archives of image folders accepted as ``PATH`` (unpacked into the cache on first use).
-ARCHIVES = (".tar.gz", ".tgz", ".tar")
 #: Resized copies of a split are cached in memory up to this many bytes (uint8).
 CACHE_BYTES = 1 << 30
 
@@ -178,8 +174,6 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
         if not path:
             raise ValueError(f"dataset {name!r} needs a directory: use --dataset {name}:PATH")
         if name != "shards" and path.endswith(ARCHIVES):
-            from experiments.imagefolder import unpack
-
             return name, str(unpack(path))  # once; later calls find the unpacked copy
         return name, path
     raise ValueError(f"unknown dataset {ref!r}: expected one of {', '.join(BUILTIN)}, "

@@ -357,6 +357,10 @@ class StreamLoader:
 # ---------------------------------------------------------------- archives
 
 
+#: Archives of image folders accepted as a data set's ``PATH`` (unpacked by :func:`unpack`).
+ARCHIVES = (".tar.gz", ".tgz", ".tar")
+
+
 def unpack(archive: str | Path, cache_dir: str | Path | None = None) -> Path:
     """Unpack a ``.tar.gz`` ImageFolder once into ``cache_dir`` (default ``$EFFNAS_CACHE`` or
     ``~/.cache/effnas``)/``data/<archive stem>-<size>``, and return the directory it holds.
