@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,3 +34,22 @@ def cifar10_small(tmp_path_factory: pytest.TempPathFactory, cifar10_archive_path
             for m in sorted(members, key=lambda m: m.name)[: 100 if split == "train" else 20]:
                 tar.extract(m, root, filter="data")
     return root / "cifar10-jpeg"
+
+
+def _hold_lock(target: str, *, file: bool = False) -> subprocess.Popen[str]:
+    """Another process that takes the effnas lock of directory (or lock ``file``) ``target``
+    and keeps it for 60 s; returned once it holds it (the caller kills it)."""
+    arg = f"file={target!r}" if file else repr(target)
+    code = (f"import time; from experiments.guard import Lock; Lock({arg}).acquire(); print('held', flush=True); "
+            "time.sleep(60)")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert p.stdout is not None and p.stdout.readline().strip() == "held"
+    return p
+
+
+@pytest.fixture()
+def hold_lock() -> Callable[..., subprocess.Popen[str]]:
+    """:func:`_hold_lock`: a second writer for the lock tests."""
+    return _hold_lock
+

@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,7 +21,6 @@ from hypothesis import strategies as st
 
 from experiments.cli import main
 
-ROOT = Path(__file__).resolve().parents[2]
 FAST = settings(max_examples=25, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
@@ -256,19 +254,9 @@ def test_a_spec_name_with_dot_dot_stays_inside_out(world: Path, capsys: pytest.C
     assert {k: v for k, v in after.items() if k in before} == before
 
 
-def _hold(target: Path, *, file: bool = False) -> subprocess.Popen[str]:
-    arg = f"file={str(target)!r}" if file else repr(str(target))
-    code = (f"import time; from experiments.guard import Lock; Lock({arg}).acquire(); print('held', flush=True); "
-            "time.sleep(60)")
-    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert p.stdout is not None and p.stdout.readline().strip() == "held"
-    return p
-
-
 @pytest.mark.parametrize("what", ["train", "search", "run", "finetune", "bench-search", "pack"])
-def test_a_second_writer_gets_one_line_naming_the_owner(what: str, world: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_second_writer_gets_one_line_naming_the_owner(what: str, world: Path, capsys: pytest.CaptureFixture[str],
+                                                        hold_lock: Any) -> None:
     from experiments.guard import study_lock_path
 
     if what == "search":
@@ -286,7 +274,7 @@ def test_a_second_writer_gets_one_line_naming_the_owner(what: str, world: Path,
         (world / "images" / "a").mkdir(parents=True)
         (world / "images" / "b").mkdir()
     assert target is not None
-    holder = _hold(target, file=file)
+    holder = hold_lock(str(target), file=file)
     try:
         capsys.readouterr()
         before = snapshot(world)

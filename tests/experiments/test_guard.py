@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,8 +16,6 @@ import search_spaces as ss
 from experiments import guard
 from experiments.ray_backend import probe_address
 from scaling import grid_candidates
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_out_dir_creates_and_refuses_files_and_long_names(tmp_path: Path) -> None:
@@ -112,18 +109,9 @@ def test_lock_names_the_owner_is_nested_and_released(tmp_path: Path) -> None:
     assert not (tmp_path / guard.LOCK_NAME).exists()
 
 
-def _holder(target: str, *, file: bool = False) -> subprocess.Popen[str]:
-    arg = f"file={target!r}" if file else repr(target)
-    code = (f"import time; from experiments.guard import Lock; Lock({arg}).acquire(); print('held', flush=True); "
-            "time.sleep(60)")
-    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert p.stdout is not None and p.stdout.readline().strip() == "held"
-    return p
-
-
-def test_a_second_writer_is_refused_naming_the_owner_and_a_dead_owner_is_taken_over(tmp_path: Path) -> None:
-    p = _holder(str(tmp_path))
+def test_a_second_writer_is_refused_naming_the_owner_and_a_dead_owner_is_taken_over(tmp_path: Path,
+                                                                                     hold_lock: Any) -> None:
+    p = hold_lock(str(tmp_path))
     try:
         with pytest.raises(ValueError, match=f"being written by PID {p.pid} on {socket.gethostname()}"):
             guard.Lock(tmp_path).acquire()
