@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMANDS = ["models", "train", "search", "export", "grid", "family", "scale_backbone", "curves", "view", "run",
-            "weights", "finetune", "bench_search", "data"]
+            "weights", "finetune", "bench_search", "data", "supernet"]
 
 
 class UsageError(ValueError):

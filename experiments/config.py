@@ -38,6 +38,7 @@ from experiments.stage_config import (
     ProxyConfig,
     RunConfig,
     SearchConfig,
+    SupernetConfig,
 )
 
 #: Augmentation policies (``experiments.augment.POLICIES``).
@@ -278,7 +279,7 @@ class JobConfig(TrainConfig, DataConfig):
 
 SECTIONS: dict[str, type[Section]] = {
     "data": DataConfig, "train": TrainConfig, "search": SearchConfig, "grid": GridConfig,
-    "family": FamilyConfig, "backbones": BackbonesConfig, "run": RunConfig,
+    "family": FamilyConfig, "backbones": BackbonesConfig, "supernet": SupernetConfig, "run": RunConfig,
 }
 
 
@@ -294,6 +295,7 @@ class ExperimentConfig(Section):
     grid: GridConfig = dataclasses.field(default_factory=GridConfig)
     family: FamilyConfig = dataclasses.field(default_factory=FamilyConfig)
     backbones: BackbonesConfig = dataclasses.field(default_factory=BackbonesConfig)
+    supernet: SupernetConfig = dataclasses.field(default_factory=SupernetConfig)
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
 
     @classmethod
@@ -370,6 +372,6 @@ def load_config(ref: str | Path | None = None, *, overrides: list[str] | tuple[s
 
 __all__ = [
     "AUGMENTS", "CONFIG_DIR", "DATA_PATHS", "OPTIMIZERS", "SCHEDULES", "SECTIONS", "BackbonesConfig", "DataConfig",
-    "ExperimentConfig", "FamilyConfig", "GridConfig", "JobConfig", "ProxyConfig", "RunConfig", "SearchConfig",
+    "ExperimentConfig", "FamilyConfig", "GridConfig", "JobConfig", "ProxyConfig", "RunConfig", "SearchConfig", "SupernetConfig",
     "TrainConfig", "load_config",
 ]

@@ -38,14 +38,24 @@ CELL_RESOLUTION = 32
 CELL_RESOLUTIONS = {"imagenet16-120": 16}
 
 
-def parse_estimator(text: str) -> str | None:
-    """``train`` -> None; ``proxy:NAME`` -> NAME (a ValueError names the choices otherwise)."""
+def estimator_kind(text: str) -> tuple[str, str]:
+    """``train`` -> ``("train", "")``; ``proxy:NAME`` -> ``("proxy", NAME)``; ``supernet:DIR`` ->
+    ``("supernet", DIR)`` (a ValueError names the choices otherwise)."""
     if text == "train":
-        return None
-    kind, _, name = text.partition(":")
-    if kind != "proxy" or not name:
-        raise ValueError(f"search.estimator must be train or proxy:NAME (e.g. proxy:synflow), got {text!r}")
-    return check_name(name)
+        return "train", ""
+    kind, _, arg = text.partition(":")
+    if kind == "proxy" and arg:
+        return kind, check_name(arg)
+    if kind == "supernet" and arg:
+        return kind, arg
+    raise ValueError(f"search.estimator must be train, proxy:NAME (e.g. proxy:synflow) or supernet:DIR (a supernet "
+                     f"trained by 'effnas supernet train'), got {text!r}")
+
+
+def parse_estimator(text: str) -> str | None:
+    """The proxy's name of ``proxy:NAME``; None for ``train`` and ``supernet:DIR``."""
+    kind, arg = estimator_kind(text)
+    return arg if kind == "proxy" else None
 
 
 def minibatch(dataset: str, *, resolution: int, batch_size: int, seed: int, val_fraction: float,
@@ -154,7 +164,7 @@ class Prefiltered:
     before ``inner`` sees the config."""
 
     inner: Callable[..., dict[str, Any]]
-    proxy: ProxyTrainer
+    proxy: Callable[..., dict[str, Any]]  #: a ProxyTrainer or a SupernetTrainer with a reference sample
 
     @staticmethod
     def reference_size(keep: float) -> int:
@@ -172,4 +182,4 @@ class Prefiltered:
         return {**self.inner(rest, on_epoch=on_epoch), "proxy_score": scored["proxy_score"]}
 
 
-__all__ = ["REFERENCE", "Prefiltered", "ProxyTrainer", "minibatch", "parse_estimator"]
+__all__ = ["REFERENCE", "Prefiltered", "ProxyTrainer", "estimator_kind", "minibatch", "parse_estimator"]

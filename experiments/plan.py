@@ -85,16 +85,21 @@ def proxy_recipe(cfg: ExperimentConfig) -> TrainConfig:
 
 
 def search_trainer(cfg: ExperimentConfig) -> str:
-    """``proxy`` when ``search.estimator`` is a zero-cost proxy; else ``search.trainer``, or by the
-    space: ``table`` for a benchmark table, ``train`` otherwise."""
+    """``proxy`` / ``supernet`` when ``search.estimator`` is a zero-cost proxy / a supernet; else
+    ``search.trainer``, or by the space: ``table`` for a benchmark table, ``train`` otherwise."""
+    from experiments.estimators import estimator_kind
     from nas import CellSpace
 
     table = isinstance(get_space(cfg.search.space), CellSpace)
-    if cfg.search.estimator != "train":
+    kind, _ = estimator_kind(cfg.search.estimator)
+    if kind != "train":
         if cfg.search.trainer not in (None, "train"):
             raise ValueError(f"search.estimator = {cfg.search.estimator!r} scores candidates without training: drop "
                              f"search.trainer = {cfg.search.trainer!r} (--trainer)")
-        return "proxy"
+        if kind == "supernet" and table:
+            raise ValueError(f"search.estimator = {cfg.search.estimator!r}: a supernet shares MBConv weights; space "
+                             f"{cfg.search.space!r} is a benchmark table (use proxy:NAME or its table)")
+        return kind
     name = cfg.search.trainer or ("table" if table else "train")
     if table != (name == "table"):
         raise ValueError(f"search.trainer = {name!r} does not fit space {cfg.search.space!r}: a benchmark table's "
@@ -143,13 +148,16 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
     storage = s.storage or f"sqlite:///{(Path(out) / 'study.db').resolve()}"
     if trainer == "train":
         train = train_config(cfg, proxy_recipe(cfg), data_fraction=s.train.data_fraction)
-    elif trainer == "proxy":  # one minibatch of the training split (experiments.estimators)
+    elif trainer in ("proxy", "supernet"):  # a minibatch / the calibration batches of the training split
         train = {"dataset": cfg.data.dataset, "estimator": s.estimator,
                  "batch_size": s.train.batch_size or cfg.train.batch_size, "val_fraction": cfg.data.val_fraction,
                  "data_fraction": s.train.data_fraction, "threads": cfg.train.threads}
     else:  # no training: what the surrogate or the table reads
         train = {"dataset": cfg.data.dataset, "epochs": s.train.epochs}
     if s.prefilter is not None:  # experiments.estimators.Prefiltered reads and removes it
+        if isinstance(space, CellSpace) and s.prefilter.startswith("supernet:"):
+            raise ValueError(f"search.prefilter = {s.prefilter!r}: a supernet shares MBConv weights; space "
+                             f"{space.name!r} is a benchmark table (use proxy:NAME)")
         if isinstance(space, CellSpace) and ":" not in cfg.data.dataset:
             raise ValueError(f"search.prefilter = {s.prefilter!r} on {space.name} scores real images: give --dataset "
                              f"{cfg.data.dataset}:PATH (the images; {cfg.data.dataset} still names the table)")

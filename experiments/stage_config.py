@@ -68,7 +68,10 @@ class SearchConfig(Section):
             ``grad_norm``, ``snip``, ``grasp``, ``fisher``) on one minibatch of ``search.train.batch_size``
             training images; its "accuracy" is the score's rank among 16 random candidates
             (``docs/zerocost.md``). Benchmark spaces take the images from ``--dataset cifar10:PATH``.
-        prefilter: ``proxy:NAME``: score each candidate with a zero-cost proxy first and train (or
+            ``supernet:DIR``: the candidate inherits its weights from the supernet trained into DIR by
+            ``effnas supernet train`` (BatchNorm recalibrated), its validation accuracy is the trial's
+            (``docs/supernet.md``).
+        prefilter: ``proxy:NAME`` or ``supernet:DIR``: score each candidate first and train (or
             look up) only those in the top ``prefilter_keep`` share of a reference sample of the
             space; the others are PRUNED with ``status=filtered`` and do not count towards
             ``trials``. ``None``: no pre-filter.
@@ -114,11 +117,12 @@ class SearchConfig(Section):
         choice("search.mode", self.mode, ("reward", "pareto"))
         if self.trainer is not None:
             choice("search.trainer", self.trainer, ("train", "surrogate", "table"))
-        from experiments.estimators import parse_estimator
+        from experiments.estimators import estimator_kind
 
-        parse_estimator(self.estimator)
-        if self.prefilter is not None and parse_estimator(self.prefilter) is None:
-            raise ValueError("search.prefilter must be proxy:NAME (e.g. proxy:synflow); omit it for no pre-filter")
+        estimator_kind(self.estimator)
+        if self.prefilter is not None and estimator_kind(self.prefilter)[0] == "train":
+            raise ValueError("search.prefilter must be proxy:NAME (e.g. proxy:synflow) or supernet:DIR; omit it for no "
+                             "pre-filter")
         if self.prefilter is not None and self.estimator != "train":
             raise ValueError("search.prefilter filters candidates before training: it needs search.estimator = train")
         if not 0.02 <= self.prefilter_keep <= 1.0:
@@ -259,6 +263,36 @@ class BackbonesConfig(Section):
         positive("backbones.phi", self.phi, zero=True)
         positive("backbones.epochs", self.epochs)
         positive("backbones.resolution", self.resolution)
+
+
+@dataclass(frozen=True)
+class SupernetConfig(Section):
+    """``[supernet]``: the weight-sharing supernet of ``search.space`` (``effnas supernet train``,
+    :mod:`experiments.supernet`), trained with the ``[train]`` recipe on ``[data]``.
+
+    Args:
+        epochs: supernet training epochs (``train.epochs`` stays the full runs').
+        sampling: ``uniform`` (single-path one-shot: one uniformly drawn candidate per step,
+            Guo et al. 2020) or ``sandwich`` (BigNAS: the largest, the smallest and
+            ``sandwich_random`` random candidates per step, gradients summed; the others learn
+            from the largest's soft predictions, in-place distillation).
+        sandwich_random: random candidates per step with ``sandwich``.
+        calibration_batches: training batches (of the evaluating search's batch size) that
+            re-estimate a candidate's BatchNorm statistics before it is evaluated.
+    """
+
+    SECTION: ClassVar[str] = "supernet"
+
+    epochs: int = 10
+    sampling: str = "uniform"
+    sandwich_random: int = 2
+    calibration_batches: int = 8
+
+    def __post_init__(self) -> None:
+        positive("supernet.epochs", self.epochs)
+        choice("supernet.sampling", self.sampling, ("uniform", "sandwich"))
+        positive("supernet.sandwich_random", self.sandwich_random, zero=True)
+        positive("supernet.calibration_batches", self.calibration_batches)
 
 
 @dataclass(frozen=True)

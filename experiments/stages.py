@@ -35,26 +35,30 @@ def trainer(cfg: ExperimentConfig | None = None) -> TrainerFn:
     zero-cost proxy, behind ``search.prefilter``'s proxy when it is set."""
     fn = _trainer(cfg)
     if cfg is not None and cfg.search.prefilter is not None:
-        from experiments.estimators import Prefiltered, ProxyTrainer, parse_estimator
+        from experiments.estimators import Prefiltered, ProxyTrainer, estimator_kind
+        from experiments.supernet import SupernetTrainer
         from nas import get_space
 
-        proxy = parse_estimator(cfg.search.prefilter)
-        assert proxy is not None
-        return Prefiltered(fn, ProxyTrainer(get_space(cfg.search.space), proxy,
-                                            reference=Prefiltered.reference_size(cfg.search.prefilter_keep)))
+        kind, arg = estimator_kind(cfg.search.prefilter)
+        space = get_space(cfg.search.space)
+        reference = Prefiltered.reference_size(cfg.search.prefilter_keep)
+        scorer = (ProxyTrainer(space, arg, reference=reference) if kind == "proxy"
+                  else SupernetTrainer(arg, space=space, reference=reference))
+        return Prefiltered(fn, scorer)
     return fn
 
 
 def _trainer(cfg: ExperimentConfig | None) -> TrainerFn:
     name = plan.search_trainer(cfg) if cfg is not None else "train"
-    if name == "proxy":
-        from experiments.estimators import ProxyTrainer, parse_estimator
+    if name in ("proxy", "supernet"):
+        from experiments.estimators import ProxyTrainer, estimator_kind
+        from experiments.supernet import SupernetTrainer
         from nas import get_space
 
         assert cfg is not None
-        proxy = parse_estimator(cfg.search.estimator)
-        assert proxy is not None
-        return ProxyTrainer(get_space(cfg.search.space), proxy)
+        _, arg = estimator_kind(cfg.search.estimator)
+        space = get_space(cfg.search.space)
+        return ProxyTrainer(space, arg) if name == "proxy" else SupernetTrainer(arg, space=space)
     if name == "surrogate":
         from nas import SurrogateTrainer
 

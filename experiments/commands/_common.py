@@ -12,7 +12,7 @@ from experiments.config import ExperimentConfig, load_config
 from scaling import Coefficients, check_product
 
 #: Flags that set a config key carry it as their dest; they default to None (not given).
-KEY_PREFIXES = ("data.", "train.", "search.", "grid.", "family.", "backbones.", "run.")
+KEY_PREFIXES = ("data.", "train.", "search.", "grid.", "family.", "backbones.", "supernet.", "run.")
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:

@@ -1,0 +1,203 @@
+"""How well do cheap estimators rank candidates of an MBConv space? Supernets and zero-cost proxies
+against stand-alone training, on real CIFAR-10.
+
+    python bench/supernet_ranking.py --out runs/supernet-ranking            # resumable: re-run to continue
+    python bench/supernet_ranking.py --out runs/supernet-ranking --report docs/results/cheap_search
+
+Steps, each resumable (finished parts are read back, not redone):
+
+1. the supernets of ``--space`` (``effnas supernet train`` with the recipe of ``--config``'s
+   ``[data]`` / ``[train]``): for every ``--supernet-epochs`` E and ``--sampling`` S, one supernet
+   trained E epochs with S into ``OUT/supernet-S-eE``;
+2. ``--candidates`` random candidates of the space (seed ``--seed``), each trained stand-alone
+   with the same recipe, data and split for ``--standalone-epochs`` epochs (``OUT/standalone/``);
+   their final validation accuracy is the ground truth;
+3. every candidate evaluated by every supernet (inherited weights, BatchNorm recalibrated on
+   ``supernet.calibration_batches`` training batches, validation accuracy) and scored by every
+   zero-cost proxy on one minibatch of ``train.batch_size`` training images (``nas.zerocost``),
+   plus MACs and parameters as free baselines; CPU seconds per candidate for each.
+
+The report (``--report DIR``: ``ranking.csv``, ``report.md``) gives Kendall tau and Spearman rho
+of each estimator against stand-alone accuracy, its cost per candidate and candidates per hour on
+this machine (one thread). Runs with ``threads = 1`` (the other core stays free).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from experiments.config import JobConfig, load_config  # noqa: E402
+from experiments.supernet import SupernetTrainer, train_supernet  # noqa: E402
+from nas.space import get_mbconv_space  # noqa: E402
+from nas.supernet import random_params  # noqa: E402
+
+PROXIES = ("synflow", "naswot", "jacob_cov", "grad_norm", "snip", "fisher")
+
+
+def config(args: argparse.Namespace) -> Any:
+    cfg = load_config(args.config, overrides=[
+        f"search.space={args.space}", f"data.data_fraction={args.data_fraction}", f"train.epochs={args.standalone_epochs}",
+        "train.threads=1", f"run.seed={args.split_seed}"])
+    return cfg
+
+
+def candidates(cfg: Any, n: int, seed: int) -> list[dict[str, Any]]:
+    space = get_mbconv_space(cfg.search.space)
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        params = random_params(space, rng)
+        spec = space.to_spec(params, num_classes=10, resolution=cfg.data.resolution or space.resolution,
+                             name=f"cand{i:02d}")
+        out.append({"name": spec.name, "spec": spec.to_dict()})
+    return out
+
+
+def standalone(cfg: Any, cands: list[dict[str, Any]], out: Path) -> pd.DataFrame:
+    from experiments.training import train_fn
+
+    rows = []
+    for c in cands:
+        job = JobConfig.make(cfg.data, cfg.train, model=c["spec"], seed=cfg.run.seed,
+                             out_dir=str(out / "standalone" / c["name"]), resume=True, quiet=True)
+        t0, c0 = time.perf_counter(), time.process_time()
+        m = train_fn(job.to_dict())
+        rows.append({"name": c["name"], "standalone_val": m["val_accuracy"], "standalone_test": m["test_accuracy"],
+                     "macs": m["macs"], "params": m["params"], "standalone_seconds": m["train_seconds"],
+                     "status": m["status"]})
+        print(f"{c['name']}: val {m['val_accuracy']:.4f} ({m['macs'] / 1e6:.2f} M MACs, "
+              f"{time.perf_counter() - t0:.0f} s, {time.process_time() - c0:.0f} s CPU)", flush=True)
+    return pd.DataFrame(rows)
+
+
+def supernet_scores(cfg: Any, cands: list[dict[str, Any]], path: Path, tag: str) -> pd.DataFrame:
+    from search_spaces import NetworkSpec
+
+    est = SupernetTrainer(str(path), space=get_mbconv_space(cfg.search.space))
+    conf = {"dataset": cfg.data.dataset, "seed": cfg.run.seed, "val_fraction": cfg.data.val_fraction,
+            "data_fraction": cfg.data.data_fraction, "batch_size": cfg.train.batch_size, "threads": 1}
+    est._setup(conf)  # data and checkpoint: once, not per candidate
+    rows = []
+    for c in cands:
+        c0 = time.process_time()
+        acc = est.evaluate(NetworkSpec.from_dict(c["spec"]), conf)
+        rows.append({"name": c["name"], tag: acc, f"{tag}_cpu_s": time.process_time() - c0})
+    return pd.DataFrame(rows)
+
+
+def proxy_scores(cfg: Any, cands: list[dict[str, Any]]) -> pd.DataFrame:
+    from experiments.estimators import minibatch
+    from nas import zerocost
+    from search_spaces import NetworkSpec, build
+
+    x, y, _ = minibatch(cfg.data.dataset, resolution=cfg.data.resolution or 32, batch_size=cfg.train.batch_size,
+                        seed=cfg.run.seed, val_fraction=cfg.data.val_fraction, data_fraction=cfg.data.data_fraction)
+    rows = []
+    for c in cands:
+        row: dict[str, Any] = {"name": c["name"]}
+        for p in PROXIES:
+            torch.manual_seed(cfg.run.seed)
+            net = build(NetworkSpec.from_dict(c["spec"]))
+            c0 = time.process_time()
+            row[p] = zerocost.score(net, x, y, p)
+            row[f"{p}_cpu_s"] = time.process_time() - c0
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def report(df: pd.DataFrame, estimators: list[str], meta: dict[str, Any], out: Path) -> str:
+    from scipy.stats import kendalltau, spearmanr
+
+    truth = df["standalone_val"]
+    sa_cost = float(df["standalone_seconds"].median())
+    lines = [
+        "| estimator | Kendall tau | Spearman rho | top-5 overlap | CPU s per candidate | candidates per hour |",
+        "|---|---|---|---|---|---|",
+    ]
+    top5 = set(df.nlargest(5, "standalone_val")["name"])
+    for e in ["standalone_val", *estimators]:
+        v = df[e].astype(float)
+        tau, rho = (1.0, 1.0) if e == "standalone_val" else (kendalltau(v, truth).statistic, spearmanr(v, truth).statistic)
+        cost = sa_cost if e == "standalone_val" else (float(df[f"{e}_cpu_s"].median()) if f"{e}_cpu_s" in df else 0.0)
+        overlap = len(top5 & set(df.nlargest(5, e)["name"]))
+        per_hour = f"{3600 / cost:,.0f}" if cost > 0 else "-"
+        label = "stand-alone training (truth)" if e == "standalone_val" else e
+        lines.append(f"| {label} | {tau:.3f} | {rho:.3f} | {overlap}/5 | {cost:.2f} | {per_hour} |")
+    head = (f"{len(df)} random candidates of space `{meta['space']}`, real CIFAR-10 at {meta['resolution']} px, "
+            f"{meta['train_images']} training images, {meta['val_images']} validation images; stand-alone: "
+            f"{meta['standalone_epochs']} epochs of the `{meta['config']}` recipe each (median "
+            f"{sa_cost:.0f} s wall). Machine: {meta['machine']}, one torch thread, load {meta['load']}.")
+    text = head + "\n\n" + "\n".join(lines) + "\n"
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / "ranking.csv", index=False)
+    (out / "report.md").write_text("# Supernet and zero-cost proxies vs stand-alone training (CIFAR-10)\n\n" + text)
+    return text
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True, help="working directory (resumable)")
+    p.add_argument("--config", default="experiments/configs/cifar10-cpu.toml", help="recipe: [data] and [train]")
+    p.add_argument("--space", default="cifar")
+    p.add_argument("--data-fraction", type=float, default=0.25, help="share of the training pool (default 0.25)")
+    p.add_argument("--candidates", type=int, default=30)
+    p.add_argument("--standalone-epochs", type=int, default=6)
+    p.add_argument("--supernet-epochs", default="6,30", help="comma-separated budgets, one supernet each")
+    p.add_argument("--sampling", default="uniform", help="comma-separated: uniform, sandwich")
+    p.add_argument("--seed", type=int, default=1, help="seed of the candidate sample")
+    p.add_argument("--split-seed", type=int, default=0, help="run.seed: weights and the train/val split")
+    p.add_argument("--report", help="write ranking.csv and report.md here")
+    p.add_argument("--skip-standalone", action="store_true", help="only what is already trained")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = config(args)
+    cands = candidates(cfg, args.candidates, args.seed)
+    (out / "candidates.json").write_text(json.dumps(cands, indent=1))
+    tags = []
+    for sampling in args.sampling.split(","):
+        for e in (int(s) for s in args.supernet_epochs.split(",")):
+            c = dataclasses.replace(cfg, supernet=dataclasses.replace(cfg.supernet, epochs=e, sampling=sampling))
+            d = out / f"supernet-{sampling}-e{e}"
+            t0 = time.perf_counter()
+            m = train_supernet(c, d, resume=True, progress=False)
+            print(f"supernet {sampling} {e} epochs: loss {m.get('train_loss', float('nan')):.3f} "
+                  f"({time.perf_counter() - t0:.0f} s this call)", flush=True)
+            tags.append((f"supernet_{sampling}_e{e}", d))
+    sa = standalone(cfg, cands, out)
+    df = sa
+    for tag, d in tags:
+        df = df.merge(supernet_scores(cfg, cands, d, tag), on="name")
+    df = df.merge(proxy_scores(cfg, cands), on="name")
+    df["neg_macs"] = -df["macs"].astype(float)
+    estimators = [t for t, _ in tags] + list(PROXIES) + ["params", "macs"]
+    from experiments.data import load_dataset, split
+
+    ds = load_dataset(cfg.data.dataset)
+    tr, va, _ = split(ds, seed=cfg.run.seed, val_fraction=cfg.data.val_fraction, data_fraction=cfg.data.data_fraction)
+    meta = {"space": cfg.search.space, "resolution": cfg.data.resolution, "train_images": len(tr),
+            "val_images": len(va), "standalone_epochs": args.standalone_epochs, "config": args.config,
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
+            "load": " / ".join(f"{x:.1f}" for x in os.getloadavg())}
+    text = report(df, estimators, meta, Path(args.report) if args.report else out)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,300 @@
+"""Train a weight-sharing supernet on a data set and evaluate candidates with inherited weights.
+
+``effnas supernet train --space cifar --dataset cifar10:PATH --out DIR`` trains
+:class:`nas.supernet.Supernet` of ``search.space`` with the ``[train]`` recipe (optimizer, lr,
+schedule, augmentation, batch) for ``supernet.epochs`` epochs on ``[data]``: every step draws
+one candidate uniformly (``supernet.sampling = uniform``) or the sandwich of the largest, the
+smallest and ``supernet.sandwich_random`` random ones with in-place distillation
+(``sandwich``). ``DIR`` holds ``supernet.pt`` (weights, optimiser and RNG state after every
+epoch: ``--resume`` continues), ``config.json`` (the experiment config) and ``epochs.csv``.
+
+A search evaluates candidates with it via ``--estimator supernet:DIR`` (:class:`SupernetTrainer`):
+the candidate's network inherits its slice of the weights, its BatchNorm statistics are
+re-estimated on ``supernet.calibration_batches`` training batches, and its accuracy on the
+validation split is the trial's ``val_accuracy``. Nothing trains. The split must be the
+supernet's own (same data set, seed and validation share), so that validation images were never
+trained on.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from experiments import data as data_mod
+from experiments.config import ExperimentConfig
+from experiments.devices import device_for
+from experiments.optim import lr_factor, make_optimizer
+from experiments.rng import rng_state, seed_everything, set_rng_state
+from nas import get_space
+from nas.space import SearchSpace
+from nas.zerocost import quantile
+from nas.supernet import Supernet, largest_params, random_params, recalibrate_bn, smallest_params
+from search_spaces import NetworkSpec
+from search_spaces.atomic import atomic_text, atomic_write
+
+CHECKPOINT = "supernet.pt"
+CONFIG = "config.json"
+EPOCHS = "epochs.csv"
+
+
+def _space(cfg: ExperimentConfig) -> SearchSpace:
+    space = get_space(cfg.search.space)
+    if not isinstance(space, SearchSpace):
+        raise ValueError(f"space {cfg.search.space!r} is a benchmark table of cells: a supernet needs an MBConv space "
+                         "(e.g. --space cifar)")
+    largest_params(space)  # one line if the space cannot share weights
+    return space
+
+
+def _split_key(cfg: ExperimentConfig) -> dict[str, Any]:
+    """What decides the supernet's training / validation split."""
+    return {"dataset": cfg.data.dataset, "seed": cfg.run.seed, "val_fraction": cfg.data.val_fraction}
+
+
+def _job(cfg: ExperimentConfig) -> Any:
+    from experiments.config import JobConfig
+
+    return JobConfig.make(cfg.data, cfg.train, seed=cfg.run.seed, quiet=True)
+
+
+def train_supernet(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False,
+                   progress: bool = True) -> dict[str, Any]:
+    """Train the supernet of ``cfg.search.space`` into ``out`` (module docstring); returns the last
+    epoch's record plus ``seconds`` and ``out``."""
+    out = Path(out)
+    space = _space(cfg)
+    stored = out / CONFIG
+    ckpt_path = out / CHECKPOINT
+    if ckpt_path.exists() and not resume:
+        raise ValueError(f"{out} already holds a supernet: continue it with --resume, or give another --out")
+    if resume and stored.exists():
+        from experiments.configio import with_defaults
+
+        before = with_defaults(json.loads(stored.read_text()), cfg.to_dict())
+        if before != cfg.to_dict():
+            diff = sorted(f"{s}.{k}" for s, sec in cfg.to_dict().items() if isinstance(sec, dict)
+                          for k, v in sec.items() if before.get(s, {}).get(k) != v)
+            raise ValueError(f"{out} holds a supernet trained with another config ({', '.join(diff) or 'name'} "
+                             "differ): resume with the same settings, or give another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    job = _job(cfg)
+    device = device_for(job)
+    if cfg.train.devices > 1:
+        raise ValueError("a supernet trains on one device (train.devices = 1); data-parallel supernet training is "
+                         "not implemented")
+    threads = cfg.train.threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    ds = data_mod.load_dataset(cfg.data.dataset, path=cfg.data.path, strict=cfg.data.strict)
+    train_split, _, _ = data_mod.split(ds, seed=cfg.run.seed, val_fraction=cfg.data.val_fraction,
+                                       data_fraction=cfg.data.data_fraction)
+    resolution = cfg.data.resolution or space.resolution
+    seed_everything(cfg.run.seed)
+    net = Supernet(space, num_classes=ds.num_classes, resolution=resolution).to(device)
+    lr = job.base_lr()
+    optimizer = make_optimizer(cfg.train.optimizer, net.net, lr=lr, momentum=cfg.train.momentum,
+                               weight_decay=cfg.train.weight_decay, rmsprop_decay=cfg.train.rmsprop_decay,
+                               rmsprop_eps=cfg.train.rmsprop_eps)
+    loader = data_mod.make_loader(ds, train_split, resolution=resolution, batch_size=cfg.train.batch_size, train=True,
+                                  seed=cfg.run.seed, policy=cfg.train.augment, device=device, channels_last=False,
+                                  workers=cfg.data.loader_workers, crop_pct=cfg.data.crop_pct, strict=cfg.data.strict)
+    epochs, steps = cfg.supernet.epochs, len(loader)
+    start, history = 0, []
+    rng = random.Random(cfg.run.seed)
+    if resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        net.net.load_state_dict(ck["state"])
+        optimizer.load_state_dict(ck["optimizer"])
+        set_rng_state(ck["rng"])
+        rng.setstate(ck["sampler"])
+        start, history = int(ck["epoch"]), list(ck["history"])
+    atomic_text(stored, json.dumps(cfg.to_dict(), indent=2))
+    largest, smallest = net.spec(largest_params(space)), net.spec(smallest_params(space))
+    bar = None
+    if progress and start < epochs:
+        from tqdm import tqdm
+
+        bar = tqdm(total=(epochs - start) * steps, unit="step", dynamic_ncols=True, desc=f"supernet {space.name}")
+    t_start = time.perf_counter()
+    for epoch in range(start + 1, epochs + 1):
+        t0 = time.perf_counter()
+        net.train()
+        loss_sum, correct, seen, subnets = 0.0, 0, 0, 0
+        batches = loader.epoch(epoch)
+        for i in range(steps):
+            step = (epoch - 1) * steps + i
+            f = lr_factor(step, steps_per_epoch=steps, epochs=epochs, schedule=cfg.train.schedule,
+                          warmup_epochs=cfg.train.warmup_epochs, decay_rate=cfg.train.decay_rate,
+                          decay_epochs=cfg.train.decay_epochs)
+            for g in optimizer.param_groups:
+                g["lr"] = lr * f * g["lr_mult"]
+            x, y = next(batches)
+            optimizer.zero_grad(set_to_none=True)
+            loss, logits = _step(net, x, y, cfg, rng, largest, smallest)
+            if not math.isfinite(float(loss)):
+                raise ValueError(f"supernet training diverged at epoch {epoch} (non-finite loss): lower --lr")
+            if cfg.train.grad_clip > 0:
+                nn.utils.clip_grad_norm_(net.parameters(), cfg.train.grad_clip)
+            optimizer.step()
+            subnets += 1 if cfg.supernet.sampling == "uniform" else 2 + cfg.supernet.sandwich_random
+            loss_sum += float(loss) * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+            if bar is not None:
+                bar.update(1)
+                if i % 5 == 0:
+                    bar.set_postfix_str(f"epoch {epoch}/{epochs} loss {loss_sum / seen:.3f}", refresh=False)
+        history.append({"epoch": epoch, "train_loss": loss_sum / max(seen, 1),
+                        "train_accuracy": correct / max(seen, 1), "subnets": subnets, "images": seen,
+                        "seconds": time.perf_counter() - t0, "lr": lr * f})
+        ck = {**net.to_checkpoint(), "optimizer": optimizer.state_dict(), "rng": rng_state(),
+              "sampler": rng.getstate(), "epoch": epoch, "history": history, "split": _split_key(cfg),
+              "calibration_batches": cfg.supernet.calibration_batches}
+        atomic_write(ckpt_path, lambda p, ck=ck: torch.save(ck, p))  # type: ignore[misc]
+        _write_epochs(out / EPOCHS, history)
+    if bar is not None:
+        bar.close()
+    last = history[-1] if history else {}
+    return {**last, "epochs": epochs, "seconds": time.perf_counter() - t_start, "out": str(out)}
+
+
+def _step(net: Supernet, x: Tensor, y: Tensor, cfg: ExperimentConfig, rng: random.Random,
+          largest: NetworkSpec, smallest: NetworkSpec) -> tuple[Tensor, Tensor]:
+    """One optimiser step's gradients; returns the loss and the logits the accuracy is read from."""
+    ls = cfg.train.label_smoothing
+    if cfg.supernet.sampling == "uniform":
+        out = net(x, net.spec(random_params(net.space, rng)))
+        loss = F.cross_entropy(out, y, label_smoothing=ls)
+        loss.backward()
+        return loss.detach(), out.detach()
+    out = net(x, largest)  # sandwich: the largest learns from the labels, the others from it
+    loss = F.cross_entropy(out, y, label_smoothing=ls)
+    loss.backward()
+    soft = out.detach().softmax(1)
+    for spec in [smallest, *(net.spec(random_params(net.space, rng)) for _ in range(cfg.supernet.sandwich_random))]:
+        F.cross_entropy(net(x, spec), soft).backward()
+    return loss.detach(), out.detach()
+
+
+def _write_epochs(path: Path, history: list[dict[str, Any]]) -> None:
+    def write(p: Path) -> None:
+        with p.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(history[0]))
+            w.writeheader()
+            w.writerows(history)
+
+    atomic_write(path, write)
+
+
+def load(path: str | Path, device: torch.device | str = "cpu") -> tuple[Supernet, dict[str, Any]]:
+    """The supernet saved in ``path`` (a directory or its ``supernet.pt``) and its checkpoint."""
+    p = Path(path)
+    p = p / CHECKPOINT if p.is_dir() else p
+    if not p.is_file():
+        raise ValueError(f"no supernet at {path}: train one with 'effnas supernet train --out {path}'")
+    ck = torch.load(p, map_location=device, weights_only=False)
+    return Supernet.from_checkpoint(ck).to(device), ck
+
+
+@dataclass
+class SupernetTrainer:
+    """``trainer(config, *, on_epoch=None) -> metrics`` that evaluates a candidate with the
+    supernet in ``path``: inherited weights, BatchNorm recalibrated, accuracy on the validation
+    split (module docstring). ``config`` is the search's candidate config (``model``,
+    ``dataset``, ``seed``, ``val_fraction``, ``data_fraction``, ``batch_size``, ``threads``).
+
+    ``space``: the search's space, which must be the supernet's. ``reference > 0`` (a pre-filter,
+    :class:`experiments.estimators.Prefiltered`): ``val_accuracy`` is the accuracy's rank among
+    that many random candidates of the space (:func:`nas.zerocost.quantile`) and the accuracy is
+    ``proxy_score``."""
+
+    path: str
+    space: SearchSpace | None = None
+    reference: int = 0
+    _state: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def _setup(self, config: dict[str, Any]) -> dict[str, Any]:
+        key = (config["dataset"], int(config.get("seed", 0)), float(config.get("val_fraction", 0.1)),
+               float(config.get("data_fraction", 1.0)), int(config["batch_size"]))
+        if self._state.get("key") != key:
+            net, ck = self._state.get("net"), self._state.get("ck")
+            if net is None:
+                net, ck = load(self.path)
+            assert ck is not None
+            if self.space is not None and self.space.to_dict() != net.space.to_dict():
+                raise ValueError(f"supernet {self.path} holds space {net.space.name!r}, the search samples "
+                                 f"{self.space.name!r}: search --space {net.space.name}, or train a supernet of "
+                                 f"{self.space.name}")
+            split = {"dataset": key[0], "seed": key[1], "val_fraction": key[2]}
+            if split != ck["split"]:
+                raise ValueError(f"supernet {self.path} was trained on {ck['split']}; this search evaluates on {split}: "
+                                 "the validation images must be the supernet's (same --dataset, seed and "
+                                 "val_fraction)")
+            ds = data_mod.load_dataset(key[0])
+            train, val, _ = data_mod.split(ds, seed=key[1], val_fraction=key[2], data_fraction=key[3])
+            res = net.resolution
+            calib = data_mod.make_loader(ds, train, resolution=res, batch_size=min(key[4], len(train)), train=False,
+                                         seed=key[1], channels_last=False, workers=0)
+            n = int(ck["calibration_batches"])
+            it: Iterator[tuple[Tensor, Tensor]] = calib.epoch(0)
+            batches = [x for (x, _), _ in zip(it, range(n), strict=False)]
+            val_loader = data_mod.make_loader(ds, val, resolution=res, batch_size=512, train=False, seed=key[1],
+                                              channels_last=False, workers=0)
+            self._state = {"key": key, "net": net, "ck": ck, "calib": batches, "val": list(val_loader.epoch(0)),
+                           "num_classes": ds.num_classes}
+            if self.reference:
+                rng = random.Random(key[1])
+                self._state["ref"] = [self.evaluate(net.spec(random_params(net.space, rng)), config)
+                                      for _ in range(self.reference)]
+        return self._state
+
+    def evaluate(self, spec: NetworkSpec, config: dict[str, Any]) -> float:
+        st = self._setup(config)
+        net: Supernet = st["net"]
+        model = net.extract(spec)
+        recalibrate_bn(model, st["calib"])
+        correct = n = 0
+        with torch.no_grad():
+            for x, y in st["val"]:
+                correct += int((model(x).argmax(1) == y).sum())
+                n += len(y)
+        return correct / max(n, 1)
+
+    def __call__(self, config: dict[str, Any], *,
+                 on_epoch: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+        threads = int(config.get("threads", 0) or 0)
+        before = torch.get_num_threads()
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            st = self._setup(config)
+            net: Supernet = st["net"]
+            model = config["model"]
+            spec = NetworkSpec.from_dict(model) if isinstance(model, dict) else model
+            if spec.resolution != net.resolution or spec.num_classes != net.num_classes:
+                raise ValueError(f"supernet {self.path} holds {net.num_classes}-class networks at {net.resolution} px; "
+                                 f"the search asks for {spec.num_classes} classes at {spec.resolution} px: set "
+                                 f"--resolution {net.resolution}, or train a supernet at the search's resolution")
+            t0 = time.perf_counter()
+            acc = self.evaluate(spec, config)
+            seconds = time.perf_counter() - t0
+        finally:
+            torch.set_num_threads(before)
+        ranked = {"val_accuracy": quantile(acc, st["ref"]), "proxy_score": acc} if self.reference else {}
+        return {"status": "completed", "val_accuracy": acc, **ranked, "test_accuracy": None,
+                "params": None, "macs": None, "resolution": net.resolution, "num_classes": net.num_classes,
+                "train_seconds": seconds, "images_per_second": None}
+
+
+__all__ = ["CHECKPOINT", "SupernetTrainer", "load", "train_supernet"]
