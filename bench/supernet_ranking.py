@@ -50,8 +50,8 @@ PROXIES = ("synflow", "naswot", "jacob_cov", "grad_norm", "snip", "fisher")
 
 def config(args: argparse.Namespace) -> Any:
     cfg = load_config(args.config, overrides=[
-        f"search.space={args.space}", f"data.data_fraction={args.data_fraction}", f"train.epochs={args.standalone_epochs}",
-        "train.threads=1", f"run.seed={args.split_seed}"])
+        f"search.space={args.space}", f"data.data_fraction={args.data_fraction}",
+        f"train.epochs={args.standalone_epochs}", "train.threads=1", f"run.seed={args.split_seed}"])
     return cfg
 
 
@@ -131,8 +131,8 @@ def report(df: pd.DataFrame, estimators: list[str], meta: dict[str, Any], out: P
     top5 = set(df.nlargest(5, "standalone_val")["name"])
     for e in ["standalone_val", *estimators]:
         v = df[e].astype(float)
-        tau, rho = (1.0, 1.0) if e == "standalone_val" else (kendalltau(v, truth).statistic, spearmanr(v, truth).statistic)
-        cost = sa_cost if e == "standalone_val" else (float(df[f"{e}_cpu_s"].median()) if f"{e}_cpu_s" in df else 0.0)
+        tau, rho = kendalltau(v, truth).statistic, spearmanr(v, truth).statistic
+        cost = sa_cost if e == "standalone_val" else float(df[f"{e}_cpu_s"].median()) if f"{e}_cpu_s" in df else 0.0
         overlap = len(top5 & set(df.nlargest(5, e)["name"]))
         per_hour = f"{3600 / cost:,.0f}" if cost > 0 else "-"
         label = "stand-alone training (truth)" if e == "standalone_val" else e

@@ -372,6 +372,6 @@ def load_config(ref: str | Path | None = None, *, overrides: list[str] | tuple[s
 
 __all__ = [
     "AUGMENTS", "CONFIG_DIR", "DATA_PATHS", "OPTIMIZERS", "SCHEDULES", "SECTIONS", "BackbonesConfig", "DataConfig",
-    "ExperimentConfig", "FamilyConfig", "GridConfig", "JobConfig", "ProxyConfig", "RunConfig", "SearchConfig", "SupernetConfig",
-    "TrainConfig", "load_config",
+    "ExperimentConfig", "FamilyConfig", "GridConfig", "JobConfig", "ProxyConfig", "RunConfig", "SearchConfig",
+    "SupernetConfig", "TrainConfig", "load_config",
 ]

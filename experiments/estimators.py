@@ -40,16 +40,16 @@ CELL_RESOLUTIONS = {"imagenet16-120": 16}
 
 def estimator_kind(text: str) -> tuple[str, str]:
     """``train`` -> ``("train", "")``; ``proxy:NAME`` -> ``("proxy", NAME)``; ``supernet:DIR`` ->
-    ``("supernet", DIR)`` (a ValueError names the choices otherwise)."""
+    ``("supernet", DIR)``; ``supernet`` -> ``("supernet", "")`` (a ValueError names the choices otherwise)."""
     if text == "train":
         return "train", ""
     kind, _, arg = text.partition(":")
     if kind == "proxy" and arg:
         return kind, check_name(arg)
-    if kind == "supernet" and arg:
+    if kind == "supernet":  # "supernet": the search trains one into its directory first (experiments.stages)
         return kind, arg
-    raise ValueError(f"search.estimator must be train, proxy:NAME (e.g. proxy:synflow) or supernet:DIR (a supernet "
-                     f"trained by 'effnas supernet train'), got {text!r}")
+    raise ValueError(f"search.estimator must be train, proxy:NAME (e.g. proxy:synflow), supernet:DIR (a supernet "
+                     f"trained by 'effnas supernet train') or supernet (train one first), got {text!r}")
 
 
 def parse_estimator(text: str) -> str | None:

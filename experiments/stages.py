@@ -10,6 +10,7 @@ stage behaves the same by hand and in the pipeline. What each run trains with is
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -37,13 +38,18 @@ def trainer(cfg: ExperimentConfig | None = None) -> TrainerFn:
     if cfg is not None and cfg.search.prefilter is not None:
         from experiments.estimators import Prefiltered, ProxyTrainer, estimator_kind
         from experiments.supernet import SupernetTrainer
-        from nas import get_space
+        from nas import SearchSpace, get_space
 
         kind, arg = estimator_kind(cfg.search.prefilter)
         space = get_space(cfg.search.space)
         reference = Prefiltered.reference_size(cfg.search.prefilter_keep)
-        scorer = (ProxyTrainer(space, arg, reference=reference) if kind == "proxy"
-                  else SupernetTrainer(arg, space=space, reference=reference))
+        scorer: TrainerFn
+        if kind == "proxy":
+            scorer = ProxyTrainer(space, arg, reference=reference)
+        else:
+            assert isinstance(space, SearchSpace)
+            scorer = SupernetTrainer(arg, space=space, reference=reference,
+                                     calibration_batches=cfg.supernet.calibration_batches)
         return Prefiltered(fn, scorer)
     return fn
 
@@ -53,12 +59,15 @@ def _trainer(cfg: ExperimentConfig | None) -> TrainerFn:
     if name in ("proxy", "supernet"):
         from experiments.estimators import ProxyTrainer, estimator_kind
         from experiments.supernet import SupernetTrainer
-        from nas import get_space
+        from nas import SearchSpace, get_space
 
         assert cfg is not None
         _, arg = estimator_kind(cfg.search.estimator)
         space = get_space(cfg.search.space)
-        return ProxyTrainer(space, arg) if name == "proxy" else SupernetTrainer(arg, space=space)
+        if name == "proxy":
+            return ProxyTrainer(space, arg)
+        assert isinstance(space, SearchSpace)
+        return SupernetTrainer(arg, space=space, calibration_batches=cfg.supernet.calibration_batches)
     if name == "surrogate":
         from nas import SurrogateTrainer
 
@@ -124,13 +133,51 @@ def search(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False, quie
         check_dataset(cfg.data.dataset)
     check_cluster(cfg)
     out = guard.out_dir(out)
+    cfg = own_supernet(cfg, out, resume=resume, quiet=quiet)
     sc = plan.search_plan(cfg, out, resume=resume)
+    _check_supernets(cfg, sc)
     study_lock = guard.study_lock_path(sc.storage, sc.study_name)
     if study_lock is not None and not study_lock.parent.is_dir():
         study_lock = None  # opening the storage fails with its own message
     with guard.Lock(out, what="search directory"), \
             guard.Lock(file=study_lock, what="study storage") if study_lock else contextlib.nullcontext():
         return _search(cfg, sc, out, quiet=quiet)
+
+
+def own_supernet(cfg: ExperimentConfig, out: Path, *, resume: bool, quiet: bool) -> ExperimentConfig:
+    """``search.estimator`` / ``search.prefilter`` = ``supernet`` (no directory): train the supernet
+    of ``[supernet]`` into ``out/supernet`` (continued with ``resume``) and point them at it."""
+    from experiments.estimators import estimator_kind
+
+    keys = [k for k, v in (("estimator", cfg.search.estimator), ("prefilter", cfg.search.prefilter))
+            if v is not None and estimator_kind(v) == ("supernet", "")]
+    if not keys:
+        return cfg
+    from experiments.supernet import CHECKPOINT, train_supernet
+
+    path = out / "supernet"
+    if (path / CHECKPOINT).exists() and not resume:
+        raise ValueError(f"{path} holds the supernet of an earlier search: continue with --resume, or give another "
+                         "--out")
+    check_dataset(cfg.data.dataset)
+    m = train_supernet(cfg, path, resume=resume, progress=not quiet)
+    if not quiet:
+        print(f"supernet of {cfg.search.space}: {m['epochs']} epochs in {path}", file=sys.stderr)
+    search = cfg.search
+    for k in keys:
+        search = dataclasses.replace(search, **{k: f"supernet:{path}"})  # type: ignore[arg-type]
+    return dataclasses.replace(cfg, search=search)
+
+
+def _check_supernets(cfg: ExperimentConfig, sc: Any) -> None:
+    from experiments.estimators import estimator_kind
+    from experiments.supernet import preflight
+
+    for ref in (cfg.search.estimator, cfg.search.prefilter):
+        kind, path = estimator_kind(ref) if ref is not None else ("train", "")
+        if kind == "supernet":
+            preflight(path, space=sc.space, resolution=sc.resolution, dataset=cfg.data.dataset, seed=cfg.run.seed,
+                      val_fraction=cfg.data.val_fraction)
 
 
 def _search(cfg: ExperimentConfig, sc: Any, out: Path, *, quiet: bool) -> dict[str, Any]:

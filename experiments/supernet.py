@@ -39,8 +39,8 @@ from experiments.optim import lr_factor, make_optimizer
 from experiments.rng import rng_state, seed_everything, set_rng_state
 from nas import get_space
 from nas.space import SearchSpace
-from nas.zerocost import quantile
 from nas.supernet import Supernet, largest_params, random_params, recalibrate_bn, smallest_params
+from nas.zerocost import quantile
 from search_spaces import NetworkSpec
 from search_spaces.atomic import atomic_text, atomic_write
 
@@ -63,6 +63,13 @@ def _split_key(cfg: ExperimentConfig) -> dict[str, Any]:
     return {"dataset": cfg.data.dataset, "seed": cfg.run.seed, "val_fraction": cfg.data.val_fraction}
 
 
+def supernet_key(d: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The keys of a config (as a dict) that decide the supernet's weights."""
+    net = {k: v for k, v in d["supernet"].items() if k != "calibration_batches"}  # evaluation only
+    return {"data": d["data"], "train": d["train"], "supernet": net,
+            "search": {"space": d["search"]["space"]}, "run": {"seed": d["run"]["seed"]}}
+
+
 def _job(cfg: ExperimentConfig) -> Any:
     from experiments.config import JobConfig
 
@@ -82,12 +89,12 @@ def train_supernet(cfg: ExperimentConfig, out: str | Path, *, resume: bool = Fal
     if resume and stored.exists():
         from experiments.configio import with_defaults
 
-        before = with_defaults(json.loads(stored.read_text()), cfg.to_dict())
-        if before != cfg.to_dict():
-            diff = sorted(f"{s}.{k}" for s, sec in cfg.to_dict().items() if isinstance(sec, dict)
-                          for k, v in sec.items() if before.get(s, {}).get(k) != v)
-            raise ValueError(f"{out} holds a supernet trained with another config ({', '.join(diff) or 'name'} "
-                             "differ): resume with the same settings, or give another --out")
+        now = supernet_key(cfg.to_dict())
+        before = supernet_key(with_defaults(json.loads(stored.read_text()), cfg.to_dict()))
+        if before != now:
+            diff = sorted(f"{s}.{k}" for s, sec in now.items() for k, v in sec.items() if before[s].get(k) != v)
+            raise ValueError(f"{out} holds a supernet trained with other settings ({', '.join(diff)} differ): "
+                             "resume with the same settings, or give another --out")
     out.mkdir(parents=True, exist_ok=True)
     job = _job(cfg)
     device = device_for(job)
@@ -159,8 +166,7 @@ def train_supernet(cfg: ExperimentConfig, out: str | Path, *, resume: bool = Fal
                         "train_accuracy": correct / max(seen, 1), "subnets": subnets, "images": seen,
                         "seconds": time.perf_counter() - t0, "lr": lr * f})
         ck = {**net.to_checkpoint(), "optimizer": optimizer.state_dict(), "rng": rng_state(),
-              "sampler": rng.getstate(), "epoch": epoch, "history": history, "split": _split_key(cfg),
-              "calibration_batches": cfg.supernet.calibration_batches}
+              "sampler": rng.getstate(), "epoch": epoch, "history": history, "split": _split_key(cfg)}
         atomic_write(ckpt_path, lambda p, ck=ck: torch.save(ck, p))  # type: ignore[misc]
         _write_epochs(out / EPOCHS, history)
     if bar is not None:
@@ -207,6 +213,24 @@ def load(path: str | Path, device: torch.device | str = "cpu") -> tuple[Supernet
     return Supernet.from_checkpoint(ck).to(device), ck
 
 
+def preflight(path: str | Path, *, space: SearchSpace | None, resolution: int | None, dataset: str, seed: int,
+              val_fraction: float) -> tuple[Supernet, dict[str, Any]]:
+    """Before a search: the supernet in ``path`` exists, holds ``space`` at ``resolution`` and was
+    trained on the split the search evaluates on (one-line errors). Returns it and its checkpoint."""
+    net, ck = load(path)
+    if space is not None and space.to_dict() != net.space.to_dict():
+        raise ValueError(f"supernet {path} holds space {net.space.name!r}, the search samples {space.name!r}: search "
+                         f"--space {net.space.name}, or train a supernet of {space.name}")
+    if resolution is not None and resolution != net.resolution:
+        raise ValueError(f"supernet {path} was trained at {net.resolution} px, the search's candidates are "
+                         f"{resolution} px: set --resolution {net.resolution}, or train a supernet at {resolution} px")
+    split = {"dataset": dataset, "seed": seed, "val_fraction": val_fraction}
+    if split != ck["split"]:
+        raise ValueError(f"supernet {path} was trained on {ck['split']}; this search evaluates on {split}: the "
+                         "validation images must be the supernet's (same --dataset, seed and val_fraction)")
+    return net, ck
+
+
 @dataclass
 class SupernetTrainer:
     """``trainer(config, *, on_epoch=None) -> metrics`` that evaluates a candidate with the
@@ -214,7 +238,8 @@ class SupernetTrainer:
     split (module docstring). ``config`` is the search's candidate config (``model``,
     ``dataset``, ``seed``, ``val_fraction``, ``data_fraction``, ``batch_size``, ``threads``).
 
-    ``space``: the search's space, which must be the supernet's. ``reference > 0`` (a pre-filter,
+    ``space``: the search's space, which must be the supernet's. ``calibration_batches``: training
+    batches of ``batch_size`` images that re-estimate the BatchNorm statistics. ``reference > 0`` (a pre-filter,
     :class:`experiments.estimators.Prefiltered`): ``val_accuracy`` is the accuracy's rank among
     that many random candidates of the space (:func:`nas.zerocost.quantile`) and the accuracy is
     ``proxy_score``."""
@@ -222,36 +247,27 @@ class SupernetTrainer:
     path: str
     space: SearchSpace | None = None
     reference: int = 0
+    calibration_batches: int = 8
     _state: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def _setup(self, config: dict[str, Any]) -> dict[str, Any]:
         key = (config["dataset"], int(config.get("seed", 0)), float(config.get("val_fraction", 0.1)),
                float(config.get("data_fraction", 1.0)), int(config["batch_size"]))
         if self._state.get("key") != key:
-            net, ck = self._state.get("net"), self._state.get("ck")
-            if net is None:
-                net, ck = load(self.path)
-            assert ck is not None
-            if self.space is not None and self.space.to_dict() != net.space.to_dict():
-                raise ValueError(f"supernet {self.path} holds space {net.space.name!r}, the search samples "
-                                 f"{self.space.name!r}: search --space {net.space.name}, or train a supernet of "
-                                 f"{self.space.name}")
-            split = {"dataset": key[0], "seed": key[1], "val_fraction": key[2]}
-            if split != ck["split"]:
-                raise ValueError(f"supernet {self.path} was trained on {ck['split']}; this search evaluates on {split}: "
-                                 "the validation images must be the supernet's (same --dataset, seed and "
-                                 "val_fraction)")
+            net, ck = preflight(self.path, space=self.space, resolution=None, dataset=key[0], seed=key[1],
+                                val_fraction=key[2])
             ds = data_mod.load_dataset(key[0])
             train, val, _ = data_mod.split(ds, seed=key[1], val_fraction=key[2], data_fraction=key[3])
             res = net.resolution
             calib = data_mod.make_loader(ds, train, resolution=res, batch_size=min(key[4], len(train)), train=False,
                                          seed=key[1], channels_last=False, workers=0)
-            n = int(ck["calibration_batches"])
+            n = self.calibration_batches
             it: Iterator[tuple[Tensor, Tensor]] = calib.epoch(0)
             batches = [x for (x, _), _ in zip(it, range(n), strict=False)]
             val_loader = data_mod.make_loader(ds, val, resolution=res, batch_size=512, train=False, seed=key[1],
                                               channels_last=False, workers=0)
-            self._state = {"key": key, "net": net, "ck": ck, "calib": batches, "val": list(val_loader.epoch(0)),
+            self._state = {"key": key, "net": net, "ck": ck, "calib": batches,
+                           "calibration_images": sum(len(b) for b in batches), "val": list(val_loader.epoch(0)),
                            "num_classes": ds.num_classes}
             if self.reference:
                 rng = random.Random(key[1])
@@ -293,8 +309,9 @@ class SupernetTrainer:
             torch.set_num_threads(before)
         ranked = {"val_accuracy": quantile(acc, st["ref"]), "proxy_score": acc} if self.reference else {}
         return {"status": "completed", "val_accuracy": acc, **ranked, "test_accuracy": None,
+                "calibration_images": st["calibration_images"],
                 "params": None, "macs": None, "resolution": net.resolution, "num_classes": net.num_classes,
                 "train_seconds": seconds, "images_per_second": None}
 
 
-__all__ = ["CHECKPOINT", "SupernetTrainer", "load", "train_supernet"]
+__all__ = ["CHECKPOINT", "SupernetTrainer", "load", "preflight", "supernet_key", "train_supernet"]

@@ -133,7 +133,7 @@ class Supernet(nn.Module):
     def tensors_for(self, spec: NetworkSpec) -> dict[str, Tensor]:
         """Every parameter and buffer of ``spec``'s network, by its name in that network, as a view
         of the supernet's tensor (gradients and in-place BatchNorm updates reach the supernet)."""
-        own = dict(self.net.named_parameters())
+        own: dict[str, Tensor] = dict(self.net.named_parameters())
         own.update(self.net.named_buffers())
         sk = self._skeleton(spec)
         out = {}

@@ -64,12 +64,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(g, "--trainer", key="search.trainer", help="train (default on network spaces), surrogate (a seeded "
                "synthetic accuracy for testing strategies; no data) or table (a benchmark space's lookup: the "
                "default on --space nasbench201, with --dataset cifar10, cifar100 or imagenet16-120)")
-    c.key_flag(g, "--estimator", key="search.estimator", help="train (default: the --trainer) or proxy:NAME: score "
+    c.key_flag(g, "--estimator", key="search.estimator", help="train (default: the --trainer); proxy:NAME: score "
                "each candidate at initialisation with a zero-cost proxy on one minibatch (synflow, jacob_cov, naswot, "
-               "grad_norm, snip, grasp, fisher; docs/zerocost.md); on --space nasbench201 give --dataset "
-               "cifar10:PATH for the images")
-    c.key_flag(g, "--prefilter", key="search.prefilter", help="proxy:NAME: score each candidate with a zero-cost "
-               "proxy first and train only the best --keep share (the others are PRUNED, status=filtered, and do "
+               "grad_norm, snip, grasp, fisher; docs/zerocost.md; on --space nasbench201 give --dataset "
+               "cifar10:PATH for the images); supernet:DIR: inherited weights of a supernet trained by 'effnas "
+               "supernet train --out DIR', BatchNorm recalibrated, validation accuracy; supernet: train one into "
+               "OUT/supernet first ([supernet] keys; docs/supernet.md)")
+    c.key_flag(g, "--calibration-batches", key="supernet.calibration_batches", type=int,
+               help="with a supernet estimator: training batches that re-estimate each candidate's BatchNorm "
+               "statistics (default 8)")
+    c.key_flag(g, "--prefilter", key="search.prefilter", help="proxy:NAME or supernet:DIR: score each candidate "
+               "first and train only the best --keep share (the others are PRUNED, status=filtered, and do "
                "not count towards --trials)")
     c.key_flag(g, "--keep", key="search.prefilter_keep", type=float, help="share of candidates the pre-filter "
                "trains (default 0.1)")

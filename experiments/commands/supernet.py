@@ -33,9 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(g, "--epochs", key="supernet.epochs", type=int, help="supernet training epochs (default 10)")
     c.key_flag(g, "--sampling", key="supernet.sampling", choices=("uniform", "sandwich"),
                help="candidates per step: one uniform (default) or the sandwich rule with in-place distillation")
-    c.key_flag(g, "--calibration-batches", key="supernet.calibration_batches", type=int,
-               help="training batches that re-estimate a candidate's BatchNorm statistics when it is evaluated "
-               "(default 8)")
     c.key_flag(g, "--batch-size", key="train.batch_size", type=int, help="training batch (default 128)")
     c.key_flag(g, "--lr", key="train.lr", type=float, help="peak learning rate (default: per optimizer)")
     c.key_flag(g, "--optimizer", key="train.optimizer", choices=("sgd", "adamw", "rmsprop"), help="default sgd")

@@ -206,7 +206,7 @@ def test_a_proxy_estimator_searches_nasbench201_on_real_images(tmp_path, cifar10
 
 @pytest.mark.parametrize("args,needle", [
     (["--space", "tiny", "--estimator", "proxy:synflo"], "unknown zero-cost proxy 'synflo'"),
-    (["--space", "tiny", "--estimator", "zero"], "search.estimator must be train or proxy:NAME"),
+    (["--space", "tiny", "--estimator", "zero"], "search.estimator must be train, proxy:NAME"),
     (["--space", "tiny", "--trainer", "surrogate", "--estimator", "proxy:snip"], "drop search.trainer = 'surrogate'"),
     (["--space", "nasbench201", "--dataset", "cifar10", "--estimator", "proxy:synflow"], "give --dataset cifar10:PATH"),
     (["--space", "nasbench201", "--dataset", "cifar10", "--prefilter", "proxy:synflow"], "give --dataset cifar10:PATH"),

@@ -1,0 +1,154 @@
+"""``effnas supernet train`` and the ``supernet`` estimator of a search (experiments.supernet)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+
+from experiments.cli import main
+from experiments.config import load_config
+from experiments.supernet import SupernetTrainer, load, train_supernet
+from nas.space import get_space
+from search_spaces import NetworkSpec
+
+TRAIN = ["--space", "nano", "--dataset", "shapes", "--data-fraction", "0.2", "--batch-size", "64", "--optimizer",
+         "adamw", "--lr", "0.004", "--threads", "1", "--quiet"]
+
+
+def _cfg(**sets: object):  # type: ignore[no-untyped-def]
+    base = {"search.space": "nano", "data.dataset": "shapes", "data.data_fraction": 0.2, "train.batch_size": 64,
+            "train.optimizer": "adamw", "train.lr": 0.004, "train.threads": 1, "supernet.epochs": 1, **sets}
+    return load_config(None, overrides=[f"{k}={v}" for k, v in base.items()])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("supernet") / "nano"
+    train_supernet(_cfg(), out, progress=False)
+    return out
+
+
+def test_supernet_train_writes_a_resumable_supernet(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sn"
+    assert main(["supernet", "train", *TRAIN, "--epochs", "1", "--out", str(out)]) == 0
+    assert "--estimator supernet:" in capsys.readouterr().out
+    rows = list(csv.DictReader(open(out / "epochs.csv")))
+    assert [r["epoch"] for r in rows] == ["1"] and int(rows[0]["subnets"]) == int(rows[0]["images"]) // 64
+    assert json.loads((out / "config.json").read_text())["supernet"]["epochs"] == 1
+    net, ck = load(out)
+    assert ck["epoch"] == 1 and net.space.name == "nano" and net.resolution == 16
+    # again without --resume: refused, the supernet kept
+    before = (out / "supernet.pt").stat().st_mtime_ns
+    assert main(["supernet", "train", *TRAIN, "--epochs", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already holds a supernet" in err[0] and "--resume" in err[0]
+    # resumed with other settings: refused, naming the key
+    assert main(["supernet", "train", *TRAIN, "--epochs", "2", "--lr", "0.002", "--out", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "supernet.epochs" in err[0] and "train.lr" in err[0]
+    # resumed with the same settings: nothing left to train
+    assert main(["supernet", "train", *TRAIN, "--epochs", "1", "--out", str(out), "--resume"]) == 0
+    assert (out / "supernet.pt").stat().st_mtime_ns == before
+
+
+def test_resume_continues_to_the_same_weights_as_one_run(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import experiments.supernet as sn
+
+    cfg = _cfg(**{"supernet.epochs": 2})
+    train_supernet(cfg, tmp_path / "whole", progress=False)
+    real = sn._write_epochs
+
+    def killed(path: Path, history: list) -> None:  # dies after epoch 1's checkpoint is written
+        real(path, history)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sn, "_write_epochs", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train_supernet(cfg, tmp_path / "cut", progress=False)
+    assert load(tmp_path / "cut")[1]["epoch"] == 1
+    monkeypatch.setattr(sn, "_write_epochs", real)
+    train_supernet(cfg, tmp_path / "cut", resume=True, progress=False)
+    a, b = load(tmp_path / "whole")[0].net.state_dict(), load(tmp_path / "cut")[0].net.state_dict()
+    assert load(tmp_path / "cut")[1]["epoch"] == 2
+    assert all(torch.equal(a[k], b[k]) for k in a), "killed after epoch 1 and resumed = trained in one go"
+
+
+def test_sandwich_sampling_trains_four_candidates_per_step_and_other_weights(tmp_path, trained: Path) -> None:
+    out = tmp_path / "sw"
+    m = train_supernet(_cfg(**{"supernet.sampling": "sandwich"}), out, progress=False)
+    uniform = list(csv.DictReader(open(trained / "epochs.csv")))[0]
+    assert m["subnets"] == 4 * int(uniform["subnets"])
+    a, b = load(out)[0].net.state_dict(), load(trained)[0].net.state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.endswith("weight"))
+
+
+def test_a_search_ranks_candidates_by_inherited_weights(tmp_path, trained: Path) -> None:
+    out = tmp_path / "s"
+    assert main(["search", "--space", "nano", "--dataset", "shapes", "--estimator", f"supernet:{trained}",
+                 "--strategy", "random", "--trials", "4", "--set", "train.batch_size=32", "--calibration-batches", "3",
+                 "--quiet", "--out", str(out)]) == 0
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}")
+    trials = [t for t in study.trials if t.user_attrs["status"] == "completed"]
+    assert len(trials) == 4
+    est = SupernetTrainer(str(trained), space=get_space("nano"), calibration_batches=3)  # type: ignore[arg-type]
+    conf = {"dataset": "shapes", "seed": 0, "val_fraction": 0.1, "data_fraction": 1.0, "batch_size": 32}
+    rows = list(csv.DictReader(open(out / "trials.csv")))
+    for r in rows:
+        acc = est.evaluate(NetworkSpec.from_json(r["spec"]), conf)
+        assert float(r["accuracy"]) == pytest.approx(acc), "the trial's accuracy is the inherited network's"
+    assert len({r["accuracy"] for r in rows}) > 1
+    m = est({**conf, "model": json.loads(rows[0]["spec"])})
+    assert m["calibration_images"] == 96 and m["status"] == "completed"
+    m5 = SupernetTrainer(str(trained), calibration_batches=5)({**conf, "model": json.loads(rows[0]["spec"])})
+    assert m5["calibration_images"] == 160
+
+
+def test_a_supernet_prefilter_trains_only_the_best_candidates(tmp_path, trained: Path) -> None:
+    out = tmp_path / "pf"
+    assert main(["search", "--space", "nano", "--dataset", "shapes", "--trainer", "surrogate", "--prefilter",
+                 f"supernet:{trained}", "--keep", "0.5", "--strategy", "random", "--trials", "3", "--set",
+                 "train.batch_size=32", "--quiet", "--out", str(out)]) == 0
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}")
+    statuses = [t.user_attrs["status"] for t in study.trials]
+    assert statuses.count("completed") == 3 and "filtered" in statuses
+    assert all(0 < t.user_attrs["proxy_score"] <= 1 for t in study.trials), "the supernet's accuracy is the score"
+
+
+def test_the_search_trains_its_own_supernet(tmp_path) -> None:
+    out = tmp_path / "own"
+    args = ["search", "--space", "nano", "--dataset", "shapes", "--estimator", "supernet", "--strategy", "random",
+            "--trials", "2", "--set", "supernet.epochs=1", "--set", "data.data_fraction=0.1", "--set",
+            "train.threads=1", "--quiet", "--out", str(out)]
+    assert main(args) == 0
+    assert load(out / "supernet")[1]["epoch"] == 1
+    assert len(list(csv.DictReader(open(out / "trials.csv")))) == 2
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--space", "tiny"], "holds space 'nano', the search samples 'tiny'"),
+    (["--space", "nano", "--resolution", "24"], "trained at 16 px"),
+    (["--space", "nano", "--seed", "3"], "the validation images must be the supernet's"),
+    (["--space", "nasbench201", "--dataset", "cifar10"], "is a benchmark table"),
+])
+def test_mismatched_supernets_are_one_line_errors(tmp_path, trained: Path, capsys: pytest.CaptureFixture[str],
+                                                  args: list[str], needle: str) -> None:
+    cmd = ["search", "--dataset", "shapes", "--estimator", f"supernet:{trained}", "--trials", "1", "--quiet",
+           "--out", str(tmp_path / "o"), *args]
+    assert main(cmd) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("effnas: error: ") and needle in err[0], err
+
+
+def test_a_missing_supernet_or_space_without_mbconv_is_a_one_line_error(tmp_path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["search", "--space", "nano", "--dataset", "shapes", "--estimator", f"supernet:{tmp_path / 'none'}",
+                 "--trials", "1", "--quiet", "--out", str(tmp_path / "o")]) == 2
+    assert "no supernet at" in capsys.readouterr().err
+    assert main(["supernet", "train", "--space", "nasbench201", "--dataset", "shapes", "--out",
+                 str(tmp_path / "x"), "--quiet"]) == 2
+    assert "needs an MBConv space" in capsys.readouterr().err
