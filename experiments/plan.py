@@ -277,6 +277,24 @@ def runtime(cfg: ExperimentConfig) -> dict[str, Any]:
 
 # -- everything at once --------------------------------------------------------------------------
 
+def supernet_plan(cfg: ExperimentConfig) -> dict[str, Any] | None:
+    """What ``[supernet]`` does to the search: None without a supernet estimator or pre-filter;
+    the BatchNorm calibration of every candidate; and for ``supernet`` without a directory, the
+    training of the search's own supernet (``search/supernet``)."""
+    from experiments.estimators import estimator_kind
+
+    uses = [estimator_kind(v) for v in (cfg.search.estimator, cfg.search.prefilter) if v is not None]
+    paths = [arg for kind, arg in uses if kind == "supernet"]
+    if not paths:
+        return None
+    sn = cfg.supernet
+    d: dict[str, Any] = {"calibration_batches": sn.calibration_batches, "paths": paths}
+    if "" in paths:
+        d["train"] = {"epochs": sn.epochs, "sampling": sn.sampling, "space": cfg.search.space,
+                      **({"sandwich_random": sn.sandwich_random} if sn.sampling == "sandwich" else {})}
+    return d
+
+
 def resolve(cfg: ExperimentConfig, *, baseline: str | NetworkSpec | None = None,
             coefficients: Coefficients | None = None) -> dict[str, Any]:
     """What every stage of ``cfg`` will run, as plain data: the search's settings and a
@@ -301,6 +319,8 @@ def resolve(cfg: ExperimentConfig, *, baseline: str | NetworkSpec | None = None,
                        "population": sc.population_size, "trainer": search_trainer(cfg),
                        "max_failed_share": sc.max_failed_share,
                        "candidate": _brief(sc.trainer_config(cand)) if cand is not None else sc.train}
+        if supernet := supernet_plan(cfg):
+            d["supernet"] = supernet
     base = base_spec(cfg, baseline)
 
     def runs(stage: str, jobs: list[Job], tc: dict[str, Any]) -> list[dict[str, Any]]:

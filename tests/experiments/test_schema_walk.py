@@ -42,7 +42,7 @@ SPECIAL: dict[str, Any] = {
     "family.depth_rounding": "ceil", "family.cost_tolerance": 0.01, "family.official": True, "family.epochs": 7,
     "backbones.models": ("mobilenet_v2", "resnet18"), "backbones.epochs": 5, "backbones.resolution": 24,
     "run.out": "runs/other", "run.ray_address": "127.0.0.1:6390", "run.cpus_per_trial": 1.0,
-    "run.gpus_per_trial": 0.5,
+    "run.gpus_per_trial": 0.5, "supernet.sampling": "sandwich",
 }
 
 #: Keys that only act together with others: the walk sets these first, on both sides of the comparison.
@@ -50,6 +50,11 @@ WITH: dict[str, dict[str, Any]] = {
     "search.latency_runtime": {"search.cost": "latency", "search.target": 5.0},
     "search.prefilter_keep": {"search.prefilter": "proxy:synflow"},
     "train.sync_bn": {"train.devices": 2},
+    # [supernet] acts on a search that evaluates candidates with a supernet (its own: "supernet")
+    "supernet.epochs": {"search.estimator": "supernet"},
+    "supernet.sampling": {"search.estimator": "supernet"},
+    "supernet.sandwich_random": {"search.estimator": "supernet", "supernet.sampling": "sandwich"},
+    "supernet.calibration_batches": {"search.estimator": "supernet:runs/supernet"},
 }
 
 
@@ -97,7 +102,8 @@ ALL_KEYS = keys()
 
 def test_the_walk_covers_every_section() -> None:
     sections = {k.split(".")[0] for k, _ in ALL_KEYS}
-    assert sections == {"name", "description", "data", "train", "search", "grid", "family", "backbones", "run"}
+    assert sections == {"name", "description", "data", "train", "search", "grid", "family", "backbones", "supernet",
+                        "run"}
     assert any(k.startswith("search.train.") for k, _ in ALL_KEYS)
     assert len(ALL_KEYS) > 80
 
