@@ -239,6 +239,8 @@ class Network(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
+        if self.classifier.weight.is_meta:  # a skeleton without storage (nas.supernet): nothing to initialise
+            return
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out")
