@@ -21,6 +21,7 @@ one would.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -36,7 +37,7 @@ import torch
 from torch import Tensor
 
 from experiments.distributed import micro_batches
-from experiments.transforms import ImageTransform
+from experiments.transforms import Encoded, ImageTransform
 
 LAYOUT = ("PATH/train/<class>/*.jpg|*.png with PATH/val/<class>/ or PATH/test/<class>/, "
           "or PATH/<class>/ directly (a test split is then carved)")
@@ -88,12 +89,25 @@ class FileSplit:
         """Image ``i``, RGB uint8 ``(H, W, 3)`` at native size: from the decoded cache, or decoded now."""
         if self.rows is not None:
             return np.asarray(self.pixels[int(self.rows[i])])
+        return decode(self.path(i), self._bytes(i))
+
+    def fetch(self, i: int) -> np.ndarray | Encoded:
+        """Image ``i`` for a transform: as :meth:`read`, except that a JPEG simplejpeg decodes
+        (YCbCr or grey) is returned :class:`~experiments.transforms.Encoded`, for the transform to
+        decode at the size its crop needs."""
+        if self.rows is not None:
+            return self.read(i)
+        path, data = self.path(i), self._bytes(i)
+        return encoded(path, data) or decode(path, data)
+
+    def _bytes(self, i: int) -> bytes:
         if self.spans is not None:
             offset, size = (int(v) for v in self.spans[i])
             with open(self.path(i).rsplit("/", 1)[0], "rb") as f:
                 f.seek(offset)
-                return decode(self.path(i), f.read(size))
-        return decode(self.path(i))
+                return f.read(size)
+        with open(self.path(i), "rb") as f:
+            return f.read()
 
 
 # ---------------------------------------------------------------- index
@@ -185,6 +199,39 @@ def decode(path: str, data: bytes | None = None) -> np.ndarray:
                        f"(or leave data.strict off to skip it)") from None
 
 
+#: JPEG colour spaces (``simplejpeg.decode_jpeg_header``) decoded to RGB with DCT scaling; others
+#: (CMYK, YCCK, Adobe RGB) go through :func:`decode` at full size.
+SCALABLE_JPEG = frozenset({"YCbCr", "Gray"})
+
+
+def encoded(path: str, data: bytes) -> Encoded | None:
+    """The JPEG ``data`` (of file ``path``) undecoded, with its size from the header, or None when
+    it is not a JPEG that simplejpeg decodes to RGB (:data:`SCALABLE_JPEG`)."""
+    if data[:3] != b"\xff\xd8\xff":
+        return None
+    import simplejpeg
+
+    try:
+        h, w, colour, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError:
+        return None
+    return Encoded(h, w, functools.partial(_decode_reduced, path, data, h, w)) if colour in SCALABLE_JPEG else None
+
+
+def _decode_reduced(path: str, data: bytes, h: int, w: int, k: int) -> np.ndarray:
+    """RGB uint8 at ``ceil(h / k) x ceil(w / k)`` (libjpeg's DCT scaling by ``1/k``), or at full
+    size through :func:`decode` when ``k`` is 1 or libjpeg reports an error (:class:`BadImage`
+    when Pillow cannot decode it either)."""
+    if k > 1:
+        import simplejpeg
+
+        try:
+            return simplejpeg.decode_jpeg(data, colorspace="RGB", min_height=-(-h // k), min_width=-(-w // k))
+        except ValueError:
+            pass
+    return decode(path, data)
+
+
 def _reduced(img: np.ndarray, side: int) -> np.ndarray:
     k = min(img.shape[0], img.shape[1]) // side
     return img if k < 2 else img[: img.shape[0] // k * k, : img.shape[1] // k * k].reshape(
@@ -245,10 +292,9 @@ class _Images(torch.utils.data.Dataset[tuple[Tensor, int, int]]):
     def __getitem__(self, key: tuple[int, int]) -> tuple[Tensor, int, int]:
         i, epoch = key
         try:
-            img = self.split.read(i)
-        except BadImage:
+            return self.transform(self.split.fetch(i), epoch, i), int(self.split.labels[i]), i
+        except BadImage:  # from the read or, for an encoded JPEG, from the decode in the transform
             return torch.empty(0, dtype=torch.uint8), -1, i
-        return self.transform(img, epoch, i), int(self.split.labels[i]), i
 
 
 def _collate(items: list[tuple[Tensor, int, int]]) -> tuple[Tensor, Tensor, Tensor]:
@@ -326,6 +372,7 @@ class StreamLoader:
             prefetch_factor=prefetch if workers > 0 else None)
         self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1) * 255
         self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1) * 255
+        self._rows: dict[int, tuple[Tensor, Tensor]] = {}  # width -> per-row scale and shift (channels_last)
         self.n = len(split)
 
     def __len__(self) -> int:
@@ -349,9 +396,24 @@ class StreamLoader:
                                   stacklevel=2)
             if not len(y):
                 continue
-            x = x.to(self.device, non_blocking=True).permute(0, 3, 1, 2)  # a channels_last view
-            x = x.contiguous(memory_format=self.memory_format).float().sub_(self.mean).div_(self.std)
-            yield x, y.to(self.device, non_blocking=True)
+            yield self.normalise(x.to(self.device, non_blocking=True)), y.to(self.device, non_blocking=True)
+
+    def normalise(self, x: Tensor) -> Tensor:
+        """uint8 ``(N, R, R, 3)`` -> float ``(N, 3, R, R)``, ``(x - 255 mean) / (255 std)`` per channel,
+        in the loader's memory format. channels_last: one pass over the float batch seen as rows of
+        ``R x 3`` values against a row of per-channel scales and shifts (a broadcast over the last,
+        3-long dimension runs 1.6x slower on CPU: 0.42 vs 0.27 ms per 224-px image)."""
+        n, h, w, c = x.shape
+        if self.memory_format != torch.channels_last:
+            return x.permute(0, 3, 1, 2).contiguous().float().sub_(self.mean).div_(self.std)
+        if w not in self._rows:
+            scale = (1 / self.std).reshape(-1).expand(c)
+            self._rows[w] = (scale.repeat(w), (-self.mean.reshape(-1).expand(c) * scale).repeat(w))
+        scale, shift = self._rows[w]
+        out = x.float()
+        rows = out.view(n * h, w * c)
+        torch.addcmul(shift, rows, scale, out=rows)
+        return out.permute(0, 3, 1, 2)  # channels_last
 
 
 # ---------------------------------------------------------------- archives
