@@ -303,7 +303,12 @@ def _collate(items: list[tuple[Tensor, int, int]]) -> tuple[Tensor, Tensor, Tens
     skipped = torch.tensor([i for _, y, i in items if y < 0], dtype=torch.int64)
     if not good:
         return torch.empty(0, dtype=torch.uint8), torch.empty(0, dtype=torch.int64), skipped
-    return torch.stack([x for x, _ in good]), torch.tensor([y for _, y in good], dtype=torch.int64), skipped
+    images = [x for x, _ in good]
+    out = None
+    if torch.utils.data.get_worker_info() is not None:  # stack straight into shared memory, as torch's
+        storage = images[0]._typed_storage()._new_shared(len(images) * images[0].numel())  # default_collate
+        out = images[0].new(storage).resize_(len(images), *images[0].shape)  # (saves a copy of the batch)
+    return torch.stack(images, out=out), torch.tensor([y for _, y in good], dtype=torch.int64), skipped
 
 
 class EpochBatches(torch.utils.data.Sampler[list[tuple[int, int]]]):
