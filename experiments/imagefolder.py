@@ -4,7 +4,8 @@ An ImageFolder is never decoded into memory as a whole. :func:`index_imagefolder
 files and labels (no pixels); :class:`StreamLoader` is a ``torch.utils.data.DataLoader`` whose
 worker processes (``num_workers`` = the run's ``loader_workers``) read each file, decode it
 (``simplejpeg``, i.e. libjpeg-turbo, for JPEG: 1.3x Pillow at 500x375 and 4.8x at 32x32 on this
-machine; Pillow for PNG, grey, CMYK, palette and alpha images) and apply an
+machine; a YCbCr or grey JPEG at the DCT reduction its crop allows, see :class:`Encoded`;
+Pillow for PNG, CMYK, palette and alpha images) and apply an
 :class:`~experiments.transforms.ImageTransform` to it: the papers' crop taken **from its native
 pixels** at the run's resolution, a flip, and AutoAugment / RandAugment drawn for that one
 image. Batches travel as uint8 ``(N, R, R, 3)`` (pinned on CUDA, copied non-blocking) and are
