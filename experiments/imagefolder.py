@@ -368,6 +368,9 @@ class StreamLoader:
             raise ValueError(f"loader_workers must be >= 0, got {workers}")
         self.transform, self.workers, self.batch_size = transform, workers, batch_size
         self.device = torch.device(device)
+        from experiments.devices import reuse_large_blocks
+
+        reuse_large_blocks()  # the batches here are tens of MB: reuse them, do not fault them in each time
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.sampler = EpochBatches(len(split), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
                                     seed=seed, shard=shard)
