@@ -2,6 +2,7 @@
 
     python bench/data_throughput.py                      # the real CIFAR-10 JPEGs + generated ImageNet-like JPEGs
     python bench/data_throughput.py --batches 20 --workers 0,1,2
+    python bench/data_throughput.py --only imagenet --workers 0,1,2 --batches 15   # the 224-px rows only
 
 Two folders, measured in one run:
 
@@ -17,11 +18,16 @@ Two folders, measured in one run:
 For every (folder, transform, resolution, workers) the loader's ``epoch()`` is iterated for
 ``--batches`` batches after one warm-up batch (worker start-up excluded); throughput is the
 images of the timed batches over their wall time. The reference is the single-thread raw decode
-of the same files in the main process (read + decode to RGB, no crop); ``x decode`` is the
+of the same files in the main process (read + full-size decode to RGB, no crop; the loader decodes
+a JPEG at 1/2, 1/4 or 1/8 of its size when the crop keeps the resolution, which a 224-px crop of
+a 500x375 file never does); ``x decode`` is the
 row's rate over that rate. ``CPU ms/img`` is the CPU time of the main process and its workers
 (user + system, counted once the workers have exited) per image: the cost of the pipeline,
 robust to other load on a shared machine, where the wall-clock rates are not; ``decode/CPU`` is
-the raw decode's CPU time per image over the loader's (1.0: the loader costs only the decode).
+the raw decode's CPU time per image over the loader's (1.0: the loader costs only the decode);
+``free cores`` is what that predicts for the rate on idle cores, ``max(1, workers) x decode/CPU``
+x decode (each worker a core of its own; the main process's share, the normalisation, counted
+in the CPU time). ``--only cifar10|imagenet`` measures one folder.
 The header records machine, versions and load average; numbers are comparable within one run. Results: ``docs/data.md``.
 """
 
@@ -117,43 +123,49 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--batches", type=int, default=12, help="timed batches per row")
     ap.add_argument("--workers", default="0,2", help="comma-separated worker counts")
+    ap.add_argument("--only", choices=("cifar10", "imagenet"), help="measure one folder (default: both)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     workers = [int(w) for w in args.workers.split(",")]
     print(f"# {platform.machine()} {os.cpu_count()} cores, {platform.python_version()}, torch {torch.__version__}, "
           f"load average {os.getloadavg()[0]:.2f}; batch {args.batch_size}, {args.batches} timed batches per row")
 
-    cifar = data.load_dataset(f"cifar10:{unpack(args.archive)}", path="stream")
-    assert isinstance(cifar.pool, FileSplit)
     rows: list[tuple[str, ImageTransform, FileSplit, tuple[float, float]]] = []
-    c_rate = decode_rate(cifar.pool, 3000)
-    for res in (32, 224):
-        rows.append(("cifar10 train", data.image_transform(cifar, resolution=res, train=True), cifar.pool, c_rate))
+    c_rate = (float("nan"), float("nan"))
+    if args.only != "imagenet":
+        cifar = data.load_dataset(f"cifar10:{unpack(args.archive)}", path="stream")
+        assert isinstance(cifar.pool, FileSplit)
+        c_rate = decode_rate(cifar.pool, 3000)
+        for res in (32, 224):
+            rows.append(("cifar10 train", data.image_transform(cifar, resolution=res, train=True), cifar.pool,
+                         c_rate))
     with tempfile.TemporaryDirectory() as tmp:
-        generate(Path(tmp), args.images)
-        inet = data.load_dataset(f"imagefolder:{tmp}", path="stream")
-        assert isinstance(inet.pool, FileSplit) and inet.geometry == "inception"
-        i_rate = decode_rate(inet.pool, 300)
-        for policy, train in (("auto", True), ("autoaugment", True), ("none", False)):
-            tf = data.image_transform(inet, resolution=224, train=train, policy=policy)
-            rows.append((f"imagenet-like {'train' if train else 'eval'}", tf, inet.pool, i_rate))
-        os.environ["EFFNAS_CACHE"] = str(Path(tmp) / "cache")  # the decoded cache, removed with the folder
-        t0, cpu0 = time.perf_counter(), _cpu()
-        cached = data.load_dataset(f"imagefolder:{tmp}", path="memory")
-        print(f"decoded cache of the imagenet-like folder: built in {time.perf_counter() - t0:.1f} s "
-              f"({(_cpu() - cpu0) * 1e3 / (len(cached.pool) + len(cached.test)):.3f} CPU ms/img incl. the survey)")
-        assert isinstance(cached.pool, FileSplit) and cached.pool.pixels is not None
-        tf = data.image_transform(cached, resolution=224, train=True)
-        rows.append(("imagenet-like cached", tf, cached.pool, i_rate))
+        i_rate = (float("nan"), float("nan"))
+        if args.only != "cifar10":
+            generate(Path(tmp), args.images)
+            inet = data.load_dataset(f"imagefolder:{tmp}", path="stream")
+            assert isinstance(inet.pool, FileSplit) and inet.geometry == "inception"
+            i_rate = decode_rate(inet.pool, 300)
+            for policy, train in (("auto", True), ("autoaugment", True), ("none", False)):
+                tf = data.image_transform(inet, resolution=224, train=train, policy=policy)
+                rows.append((f"imagenet-like {'train' if train else 'eval'}", tf, inet.pool, i_rate))
+            os.environ["EFFNAS_CACHE"] = str(Path(tmp) / "cache")  # the decoded cache, removed with the folder
+            t0, cpu0 = time.perf_counter(), _cpu()
+            cached = data.load_dataset(f"imagefolder:{tmp}", path="memory")
+            print(f"decoded cache of the imagenet-like folder: built in {time.perf_counter() - t0:.1f} s "
+                  f"({(_cpu() - cpu0) * 1e3 / (len(cached.pool) + len(cached.test)):.3f} CPU ms/img incl. the survey)")
+            assert isinstance(cached.pool, FileSplit) and cached.pool.pixels is not None
+            tf = data.image_transform(cached, resolution=224, train=True)
+            rows.append(("imagenet-like cached", tf, cached.pool, i_rate))
         print(f"raw decode, one thread: cifar10 32x32 {c_rate[0]:,.0f} img/s ({c_rate[1]:.3f} CPU ms/img); "
               f"imagenet-like 500x375 q90 {i_rate[0]:,.0f} img/s ({i_rate[1]:.3f} CPU ms/img)")
         print(f"{'folder':<20} {'transform':<36} {'workers':>7} {'img/s':>7} {'x decode':>8} {'CPU ms/img':>10} "
-              f"{'decode/CPU':>10}")
+              f"{'decode/CPU':>10} {'free cores':>10}")
         for name, tf, split, ref in rows:
             for w in workers:
                 r, cpu = loader_rate(split, tf, workers=w, batch=args.batch_size, batches=args.batches)
                 print(f"{name:<20} {tf.describe():<36} {w:>7} {r:>7,.0f} {r / ref[0]:>8.2f} {cpu:>10.3f} "
-                      f"{ref[1] / cpu:>10.2f}", flush=True)
+                      f"{ref[1] / cpu:>10.2f} {max(1, w) * ref[1] / cpu:>10.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ from experiments import distributed, guard
 from experiments.config import JobConfig
 from experiments.devices import autocast_for as _autocast
 from experiments.devices import device_for as _device
-from experiments.devices import precision_for
+from experiments.devices import precision_for, reuse_large_blocks
 from experiments.optim import ModelEMA, freeze_backbone, lr_factor, make_optimizer, train_mode
 from experiments.outcomes import _one_line, oom_message, out_of_memory, training_outcome
 from experiments.rng import rng_state, seed_everything, set_rng_state
@@ -163,6 +163,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
             return {**found, "reused": True}
 
     torch.set_num_threads(max(1, (cfg.threads or os.cpu_count() or 1) // ctx.world))
+    reuse_large_blocks()  # batches and activations of tens of MB: reused, not page-faulted in at every step
     device = ctx.device(device)
     autocast, use_scaler = _autocast(cfg, device)
     ds = data_mod.load_dataset(cfg.dataset, path=cfg.path, strict=cfg.strict)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from experiments import data, imagefolder
+from experiments import data, imagefolder, transforms
 from experiments.augment import PerImagePolicy
 from experiments.config import JobConfig, load_config
 from experiments.imagefolder import StreamLoader, decode, index_imagefolder
@@ -185,6 +185,116 @@ def test_crops_read_native_pixels() -> None:
     for seed in range(3):  # the Inception crop magnifies native pixels: the stripes keep their contrast
         out = ImageTransform(240, crop="rrc", seed=seed)(stripes, 0, 0).float()
         assert float((out[:, 1:] - out[:, :-1]).abs().mean()) > 40
+
+
+def _photo(path: Path, size: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """A natural-looking quality-90 JPEG (smooth colour fields, edges, noise) of ``size`` (w, h): its pixels."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    coarse = Image.fromarray(rng.integers(0, 256, (h // 25, w // 25, 3), dtype=np.uint8))
+    img = np.asarray(coarse.resize((w, h), Image.Resampling.BICUBIC)).astype(np.int16)
+    img = (img + rng.normal(0, 6, (h, w, 3))).clip(0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img).save(path, format="JPEG", quality=90)
+    return decode(str(path))
+
+
+@pytest.mark.parametrize("crop", ["rrc", "none"])
+def test_jpegs_are_decoded_at_the_size_the_crop_needs(tmp_path: Path, crop: str) -> None:
+    """The transform of an undecoded JPEG draws the same crop on the full image as before, decodes
+    it at 1/2, 1/4 or 1/8 when the crop keeps >= R pixels a side, moves the crop's edges by at most
+    k/2 full pixels (onto the reduced pixels) and gives nearly the full decode's pixels of that crop."""
+    path = tmp_path / "a" / "0.jpg"
+    full = _photo(path, (1200, 900))
+    split, _, _ = index_imagefolder(tmp_path)
+    enc = split.fetch(0)
+    assert isinstance(enc, imagefolder.Encoded) and (enc.height, enc.width) == full.shape[:2] == (900, 1200)
+    asked: list[int] = []
+    seen = imagefolder.Encoded(900, 1200, lambda k: asked.append(k) or enc.decode(k))
+    unable = imagefolder.Encoded(900, 1200, lambda k: full)  # a decoder that cannot reduce
+    diffs = []
+    for res in (64, 112, 224):
+        for i in range(12):
+            rng, again = np.random.default_rng((3, 1, i)), np.random.default_rng((3, 1, i))
+            pct = res / (res + 32)  # the box is drawn as before: the first draws of (seed, epoch, index)
+            want = inception_box(900, 1200, again, pct) if crop == "rrc" else centre_box(900, 1200, pct)
+            flipped = ImageTransform(res, crop=crop, flip=True, seed=3)
+            assert flipped.box(900, 1200, rng) == want
+            assert torch.equal(flipped(unable, 1, i), flipped(full, 1, i))  # same box, same flip at full size
+            tf = ImageTransform(res, crop=crop, seed=3)
+            out = tf(seen, 1, i)
+            k = asked[-1]
+            assert out.shape == (res, res, 3) and k == transforms.reduction(want, res)
+            top, left, ch, cw = (v * k for v in transforms._scaled(want, k, -(-900 // k), -(-1200 // k)))
+            t0, l0, h0, w0 = want
+            edges = np.array([top - t0, left - l0, top + ch - t0 - h0, left + cw - l0 - w0])
+            assert np.abs(edges).max() <= k / 2 and min(ch, cw) >= k * res
+            ref = transforms._resize(transforms._crop(full, (top, left, ch, cw)), res).permute(1, 2, 0)
+            diffs.append(float((out.int() - ref.int()).abs().float().mean()))
+    assert {1, 2, 4, 8} <= set(asked) if crop == "rrc" else {2, 4, 8} == set(asked)
+    assert max(diffs) < 3.0 and np.mean(diffs) < 1.5, diffs  # libjpeg's reduction vs the antialiased bicubic
+
+
+def test_a_reduced_decode_never_magnifies() -> None:
+    """Decode-time reduction keeps every crop at >= R pixels a side (no upsampling of a reduced decode)."""
+    rng = np.random.default_rng(0)
+    for _ in range(3000):
+        h, w = (int(v) for v in rng.integers(16, 3000, 2))
+        res = int(rng.integers(8, 400))
+        box = inception_box(h, w, rng, 0.875)
+        k = transforms.reduction(box, res)
+        top, left, ch, cw = transforms._scaled(box, k, -(-h // k), -(-w // k))
+        assert min(ch, cw) >= (res if k > 1 else 1) and top >= 0 and left >= 0
+        assert top + ch <= -(-h // k) and left + cw <= -(-w // k)
+        if k < 8:
+            assert min(box[2], box[3]) < 2 * k * (res + 1)  # the largest reduction that fits
+    # 22 px = 2 x 11 at 1/2 would be 10 px (edges 1.5 -> 2, 12.5 -> 12): needs 2 x 12, so no reduction
+    assert transforms.reduction((3, 3, 22, 22), 11) == 1 and transforms.reduction((3, 3, 24, 24), 11) == 2
+
+
+def test_the_flip_is_horizontal() -> None:
+    img = np.broadcast_to(np.arange(0, 240, 5, dtype=np.uint8)[None, :, None], (40, 48, 3)).copy()
+    plain = ImageTransform(40, crop_pct=1.0)(img, 0, 0)
+    outs = [ImageTransform(40, crop_pct=1.0, flip=True)(img, 0, i) for i in range(12)]
+    assert all(torch.equal(o, plain) or torch.equal(o, plain.flip(1)) for o in outs)
+    assert 2 <= sum(torch.equal(o, plain) for o in outs) <= 10 and not torch.equal(plain, plain.flip(1))
+
+
+def test_only_plain_jpegs_are_left_encoded(tmp_path: Path) -> None:
+    """Grey and YCbCr JPEGs reach the transform encoded; CMYK JPEG, PNG and cached pixels decoded;
+    a JPEG whose header reads but whose data is cut is skipped by the loader as before."""
+    _save(tmp_path / "f" / "a" / "grey.jpg", (300, 200), 90, "JPEG", "L")
+    _save(tmp_path / "f" / "a" / "cmyk.jpg", (300, 200), 200, "JPEG", "CMYK")
+    _save(tmp_path / "f" / "a" / "rgb.png", (300, 200), 30, "PNG")
+    good = (tmp_path / "f" / "a" / "grey.jpg").read_bytes()
+    _photo(tmp_path / "f" / "a" / "x.jpg", (500, 375))
+    (tmp_path / "f" / "a" / "z_cut.jpg").write_bytes((tmp_path / "f" / "a" / "x.jpg").read_bytes()[:2000])
+    split, _, _ = index_imagefolder(tmp_path / "f")
+    kinds = {Path(split.path(i)).name: type(split.fetch(i)).__name__ for i in range(len(split))}
+    assert kinds == {"cmyk.jpg": "ndarray", "grey.jpg": "Encoded", "rgb.png": "ndarray", "x.jpg": "Encoded",
+                     "z_cut.jpg": "Encoded"}
+    grey = split.fetch(1)
+    assert isinstance(grey, imagefolder.Encoded) and grey.decode(2).shape == (100, 150, 3)
+    assert np.array_equal(grey.decode(1), decode(split.path(1))) and good[:3] == b"\xff\xd8\xff"
+    tf = ImageTransform(48, crop="rrc", flip=True)
+    loader = StreamLoader(split, transform=tf, mean=(0.5,) * 3, std=(0.25,) * 3, batch_size=5, workers=0)
+    with pytest.warns(UserWarning, match=r"skipped undecodable image '.*z_cut.jpg'"):
+        (x, y), = list(loader.epoch(0))
+    assert x.shape == (4, 3, 48, 48) and y.tolist() == [0] * 4
+
+
+def test_batches_are_normalised_per_channel() -> None:
+    x = torch.randint(0, 256, (4, 20, 24, 3), dtype=torch.uint8)
+    mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
+    want = (x.permute(0, 3, 1, 2).float() - torch.tensor(mean).view(1, 3, 1, 1) * 255) / (
+        torch.tensor(std).view(1, 3, 1, 1) * 255)
+    split = imagefolder.FileSplit("/x", np.array([b"a"] * 4), torch.zeros(4, dtype=torch.int64))
+    for channels_last in (True, False):
+        loader = StreamLoader(split, transform=ImageTransform(24), mean=mean, std=std, batch_size=4, workers=0,
+                              channels_last=channels_last)
+        out = loader.normalise(x)
+        assert out.shape == (4, 3, 20, 24) and torch.allclose(out, want, atol=1e-5)
+        assert out.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
 def test_small_images_get_the_cifar_pad_crop() -> None:
