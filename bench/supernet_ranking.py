@@ -55,14 +55,17 @@ def config(args: argparse.Namespace) -> Any:
     return cfg
 
 
-def candidates(cfg: Any, n: int, seed: int) -> list[dict[str, Any]]:
+def resolution(cfg: Any) -> int:
+    return int(cfg.data.resolution or get_mbconv_space(cfg.search.space).resolution)
+
+
+def candidates(cfg: Any, n: int, seed: int, num_classes: int) -> list[dict[str, Any]]:
     space = get_mbconv_space(cfg.search.space)
     rng = random.Random(seed)
     out = []
     for i in range(n):
         params = random_params(space, rng)
-        spec = space.to_spec(params, num_classes=10, resolution=cfg.data.resolution or space.resolution,
-                             name=f"cand{i:02d}")
+        spec = space.to_spec(params, num_classes=num_classes, resolution=resolution(cfg), name=f"cand{i:02d}")
         out.append({"name": spec.name, "spec": spec.to_dict()})
     return out
 
@@ -89,7 +92,8 @@ def supernet_scores(cfg: Any, cands: list[dict[str, Any]], path: Path, tag: str)
 
     est = SupernetTrainer(str(path), space=get_mbconv_space(cfg.search.space))
     conf = {"dataset": cfg.data.dataset, "seed": cfg.run.seed, "val_fraction": cfg.data.val_fraction,
-            "data_fraction": cfg.data.data_fraction, "batch_size": cfg.train.batch_size, "threads": 1}
+            "path": cfg.data.path, "strict": cfg.data.strict, "crop_pct": cfg.data.crop_pct,
+            "batch_size": cfg.train.batch_size, "eval_batch_size": cfg.train.eval_batch_size, "threads": 1}
     est._setup(conf)  # data and checkpoint: once, not per candidate
     rows = []
     for c in cands:
@@ -104,7 +108,7 @@ def proxy_scores(cfg: Any, cands: list[dict[str, Any]]) -> pd.DataFrame:
     from nas import zerocost
     from search_spaces import NetworkSpec, build
 
-    x, y, _ = minibatch(cfg.data.dataset, resolution=cfg.data.resolution or 32, batch_size=cfg.train.batch_size,
+    x, y, _ = minibatch(cfg.data.dataset, resolution=resolution(cfg), batch_size=cfg.train.batch_size,
                         seed=cfg.run.seed, val_fraction=cfg.data.val_fraction, data_fraction=cfg.data.data_fraction)
     rows = []
     for c in cands:
@@ -161,13 +165,15 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=1, help="seed of the candidate sample")
     p.add_argument("--split-seed", type=int, default=0, help="run.seed: weights and the train/val split")
     p.add_argument("--report", help="write ranking.csv and report.md here")
-    p.add_argument("--skip-standalone", action="store_true", help="only what is already trained")
     args = p.parse_args()
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = config(args)
-    cands = candidates(cfg, args.candidates, args.seed)
+    from experiments.data import load_dataset, split
+
+    ds = load_dataset(cfg.data.dataset)
+    cands = candidates(cfg, args.candidates, args.seed, ds.num_classes)
     (out / "candidates.json").write_text(json.dumps(cands, indent=1))
     tags = []
     for sampling in args.sampling.split(","):
@@ -186,11 +192,8 @@ def main() -> int:
     df = df.merge(proxy_scores(cfg, cands), on="name")
     df["neg_macs"] = -df["macs"].astype(float)
     estimators = [t for t, _ in tags] + list(PROXIES) + ["params", "macs"]
-    from experiments.data import load_dataset, split
-
-    ds = load_dataset(cfg.data.dataset)
     tr, va, _ = split(ds, seed=cfg.run.seed, val_fraction=cfg.data.val_fraction, data_fraction=cfg.data.data_fraction)
-    meta = {"space": cfg.search.space, "resolution": cfg.data.resolution, "train_images": len(tr),
+    meta = {"space": cfg.search.space, "resolution": resolution(cfg), "train_images": len(tr),
             "val_images": len(va), "standalone_epochs": args.standalone_epochs, "config": args.config,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
             "load": " / ".join(f"{x:.1f}" for x in os.getloadavg())}

@@ -42,8 +42,11 @@ def reuse_large_blocks() -> bool:
     is in effect."""
     if _tuned:
         return _tuned[0]
+    mode = os.environ.get("EFFNAS_MALLOC", "reuse")
+    if mode not in ("reuse", "default"):
+        raise ValueError(f"EFFNAS_MALLOC={mode!r}: expected reuse (the default) or default (glibc's own thresholds)")
     ok = False
-    if sys.platform == "linux" and os.environ.get("EFFNAS_MALLOC", "") != "default":
+    if sys.platform == "linux" and mode == "reuse":
         try:
             libc = ctypes.CDLL("libc.so.6")
             ok = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(

@@ -46,7 +46,9 @@ def estimator_kind(text: str) -> tuple[str, str]:
     kind, _, arg = text.partition(":")
     if kind == "proxy" and arg:
         return kind, check_name(arg)
-    if kind == "supernet":  # "supernet": the search trains one into its directory first (experiments.stages)
+    if text == "supernet":  # the search trains its own into its directory first (experiments.stages)
+        return "supernet", ""
+    if kind == "supernet" and arg:
         return kind, arg
     raise ValueError(f"search.estimator must be train, proxy:NAME (e.g. proxy:synflow), supernet:DIR (a supernet "
                      f"trained by 'effnas supernet train') or supernet (train one first), got {text!r}")

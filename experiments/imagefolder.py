@@ -227,10 +227,16 @@ def _decode_reduced(path: str, data: bytes, h: int, w: int, k: int) -> np.ndarra
         import simplejpeg
 
         try:
-            return simplejpeg.decode_jpeg(data, colorspace="RGB", min_height=-(-h // k), min_width=-(-w // k))
+            out = simplejpeg.decode_jpeg(data, colorspace="RGB", min_height=-(-h // k), min_width=-(-w // k))
         except ValueError:
-            pass
-    return decode(path, data)
+            out = None
+        if out is not None and out.shape[:2] in ((-(-h // k), -(-w // k)), (h, w)):
+            return out
+    out = decode(path, data)
+    if out.shape[:2] != (h, w):
+        raise BadImage(f"image {path!r} decodes to {out.shape[1]}x{out.shape[0]} pixels but its header says {w}x{h}: "
+                       "fix or remove the file (or leave data.strict off to skip it)")
+    return out
 
 
 def _reduced(img: np.ndarray, side: int) -> np.ndarray:

@@ -148,10 +148,15 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
     storage = s.storage or f"sqlite:///{(Path(out) / 'study.db').resolve()}"
     if trainer == "train":
         train = train_config(cfg, proxy_recipe(cfg), data_fraction=s.train.data_fraction)
-    elif trainer in ("proxy", "supernet"):  # a minibatch / the calibration batches of the training split
+    elif trainer == "proxy":  # one minibatch of the training split (experiments.estimators)
         train = {"dataset": cfg.data.dataset, "estimator": s.estimator,
                  "batch_size": s.train.batch_size or cfg.train.batch_size, "val_fraction": cfg.data.val_fraction,
                  "data_fraction": s.train.data_fraction, "threads": cfg.train.threads}
+    elif trainer == "supernet":  # calibration batches and the validation split (experiments.supernet)
+        train = {"dataset": cfg.data.dataset, "estimator": s.estimator, "path": cfg.data.path,
+                 "strict": cfg.data.strict, "crop_pct": cfg.data.crop_pct,
+                 "batch_size": s.train.batch_size or cfg.train.batch_size, "val_fraction": cfg.data.val_fraction,
+                 "eval_batch_size": cfg.train.eval_batch_size, "threads": cfg.train.threads}
     else:  # no training: what the surrogate or the table reads
         train = {"dataset": cfg.data.dataset, "epochs": s.train.epochs}
     if s.prefilter is not None:  # experiments.estimators.Prefiltered reads and removes it

@@ -292,6 +292,8 @@ class SupernetConfig(Section):
         positive("supernet.epochs", self.epochs)
         choice("supernet.sampling", self.sampling, ("uniform", "sandwich"))
         positive("supernet.sandwich_random", self.sandwich_random, zero=True)
+        if self.sampling == "uniform" and self.sandwich_random != 2:
+            raise ValueError("supernet.sandwich_random acts with supernet.sampling = 'sandwich': set that, or drop it")
         positive("supernet.calibration_batches", self.calibration_batches)
 
 

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pandas as pd
 
 from experiments import guard, plan
@@ -133,40 +134,54 @@ def search(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False, quie
         check_dataset(cfg.data.dataset)
     check_cluster(cfg)
     out = guard.out_dir(out)
-    cfg = own_supernet(cfg, out, resume=resume, quiet=quiet)
-    sc = plan.search_plan(cfg, out, resume=resume)
-    _check_supernets(cfg, sc)
+    cfg, own = _own_supernet_path(cfg, out)
+    sc = plan.search_plan(cfg, out, resume=resume)  # every setting checked before a supernet trains
     study_lock = guard.study_lock_path(sc.storage, sc.study_name)
     if study_lock is not None and not study_lock.parent.is_dir():
         study_lock = None  # opening the storage fails with its own message
     with guard.Lock(out, what="search directory"), \
             guard.Lock(file=study_lock, what="study storage") if study_lock else contextlib.nullcontext():
+        if own is not None:
+            sc = _train_own_supernet(cfg, sc, own, resume=resume, quiet=quiet)
+        _check_supernets(cfg, sc)
         return _search(cfg, sc, out, quiet=quiet)
 
 
-def own_supernet(cfg: ExperimentConfig, out: Path, *, resume: bool, quiet: bool) -> ExperimentConfig:
-    """``search.estimator`` / ``search.prefilter`` = ``supernet`` (no directory): train the supernet
-    of ``[supernet]`` into ``out/supernet`` (continued with ``resume``) and point them at it."""
+def _own_supernet_path(cfg: ExperimentConfig, out: Path) -> tuple[ExperimentConfig, Path | None]:
+    """``search.estimator`` / ``search.prefilter`` = ``supernet`` (no directory): the search's own
+    supernet, ``out/supernet``; the config then points at it."""
     from experiments.estimators import estimator_kind
 
     keys = [k for k, v in (("estimator", cfg.search.estimator), ("prefilter", cfg.search.prefilter))
             if v is not None and estimator_kind(v) == ("supernet", "")]
     if not keys:
-        return cfg
-    from experiments.supernet import CHECKPOINT, train_supernet
-
+        return cfg, None
     path = out / "supernet"
+    search = cfg.search
+    for k in keys:
+        search = dataclasses.replace(search, **{k: f"supernet:{path}"})  # type: ignore[arg-type]
+    return dataclasses.replace(cfg, search=search), path
+
+
+def _train_own_supernet(cfg: ExperimentConfig, sc: Any, path: Path, *, resume: bool, quiet: bool) -> Any:
+    """Train (or, with ``resume``, continue) the search's own supernet at the candidates' resolution.
+    A search stopped while its supernet trained has no study yet: ``resume`` then starts it."""
+    from experiments.supernet import CHECKPOINT, train_supernet
+    from nas import open_storage
+
     if (path / CHECKPOINT).exists() and not resume:
         raise ValueError(f"{path} holds the supernet of an earlier search: continue with --resume, or give another "
                          "--out")
     check_dataset(cfg.data.dataset)
-    m = train_supernet(cfg, path, resume=resume, progress=not quiet)
+    net_cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, resolution=sc.resolution))
+    m = train_supernet(net_cfg, path, resume=resume, progress=not quiet)
     if not quiet:
         print(f"supernet of {cfg.search.space}: {m['epochs']} epochs in {path}", file=sys.stderr)
-    search = cfg.search
-    for k in keys:
-        search = dataclasses.replace(search, **{k: f"supernet:{path}"})  # type: ignore[arg-type]
-    return dataclasses.replace(cfg, search=search)
+    if resume:
+        names = {s.study_name for s in optuna.get_all_study_summaries(open_storage(sc.storage))}
+        if sc.study_name not in names:
+            sc = dataclasses.replace(sc, resume=False)
+    return sc
 
 
 def _check_supernets(cfg: ExperimentConfig, sc: Any) -> None:

@@ -24,7 +24,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +63,33 @@ def _split_key(cfg: ExperimentConfig) -> dict[str, Any]:
     return {"dataset": cfg.data.dataset, "seed": cfg.run.seed, "val_fraction": cfg.data.val_fraction}
 
 
+#: ``[train]`` keys supernet training does not use, with the only value it accepts for each.
+UNUSED_TRAIN = {"ema": 0.0, "dropout": None, "drop_connect_rate": None, "bn_momentum": None, "max_minutes": None,
+                "accumulate": 1, "lr_backbone_mult": 1.0, "init_from": None, "compile": False,
+                "freeze_backbone": False, "sync_bn": False, "devices": 1}
+#: The keys that decide a supernet's weights (a resume with others changed is refused).
+WEIGHT_KEYS = {"data": ("dataset", "resolution", "data_fraction", "val_fraction", "crop_pct", "strict"),
+               "train": ("batch_size", "optimizer", "lr", "lr_batch", "momentum", "rmsprop_decay", "rmsprop_eps",
+                         "weight_decay", "schedule", "decay_rate", "decay_epochs", "warmup_epochs",
+                         "label_smoothing", "augment", "grad_clip"),
+               "supernet": ("epochs", "sampling", "sandwich_random"), "search": ("space",), "run": ("seed",)}
+
+
 def supernet_key(d: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The keys of a config (as a dict) that decide the supernet's weights."""
-    net = {k: v for k, v in d["supernet"].items() if k != "calibration_batches"}  # evaluation only
-    return {"data": d["data"], "train": d["train"], "supernet": net,
-            "search": {"space": d["search"]["space"]}, "run": {"seed": d["run"]["seed"]}}
+    return {sec: {k: d[sec][k] for k in keys} for sec, keys in WEIGHT_KEYS.items()}
+
+
+def check_recipe(cfg: ExperimentConfig) -> None:
+    """One line naming the ``[train]`` keys a supernet cannot honour (it trains in fp32 on one
+    device, without EMA, dropout overrides or a time limit)."""
+    t = cfg.train
+    bad = [f"train.{k} = {getattr(t, k)!r}" for k, v in UNUSED_TRAIN.items() if getattr(t, k) != v]
+    if t.precision not in ("auto", "fp32"):
+        bad.append(f"train.precision = {t.precision!r}")
+    if bad:
+        raise ValueError(f"supernet training does not use {', '.join(bad)}: drop them (it trains in fp32 on one "
+                         "device with the [train] optimiser, schedule, batch and augmentation)")
 
 
 def _job(cfg: ExperimentConfig) -> Any:
@@ -82,6 +104,7 @@ def train_supernet(cfg: ExperimentConfig, out: str | Path, *, resume: bool = Fal
     epoch's record plus ``seconds`` and ``out``."""
     out = Path(out)
     space = _space(cfg)
+    check_recipe(cfg)
     stored = out / CONFIG
     ckpt_path = out / CHECKPOINT
     if ckpt_path.exists() and not resume:
@@ -98,9 +121,6 @@ def train_supernet(cfg: ExperimentConfig, out: str | Path, *, resume: bool = Fal
     out.mkdir(parents=True, exist_ok=True)
     job = _job(cfg)
     device = device_for(job)
-    if cfg.train.devices > 1:
-        raise ValueError("a supernet trains on one device (train.devices = 1); data-parallel supernet training is "
-                         "not implemented")
     threads = cfg.train.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
     ds = data_mod.load_dataset(cfg.data.dataset, path=cfg.data.path, strict=cfg.data.strict)
@@ -108,13 +128,15 @@ def train_supernet(cfg: ExperimentConfig, out: str | Path, *, resume: bool = Fal
                                        data_fraction=cfg.data.data_fraction)
     resolution = cfg.data.resolution or space.resolution
     seed_everything(cfg.run.seed)
-    net = Supernet(space, num_classes=ds.num_classes, resolution=resolution).to(device)
+    fmt = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+    net = Supernet(space, num_classes=ds.num_classes, resolution=resolution).to(device, memory_format=fmt)
     lr = job.base_lr()
     optimizer = make_optimizer(cfg.train.optimizer, net.net, lr=lr, momentum=cfg.train.momentum,
                                weight_decay=cfg.train.weight_decay, rmsprop_decay=cfg.train.rmsprop_decay,
                                rmsprop_eps=cfg.train.rmsprop_eps)
     loader = data_mod.make_loader(ds, train_split, resolution=resolution, batch_size=cfg.train.batch_size, train=True,
-                                  seed=cfg.run.seed, policy=cfg.train.augment, device=device, channels_last=False,
+                                  seed=cfg.run.seed, policy=cfg.train.augment, device=device,
+                                  channels_last=cfg.train.channels_last,
                                   workers=cfg.data.loader_workers, crop_pct=cfg.data.crop_pct, strict=cfg.data.strict)
     epochs, steps = cfg.supernet.epochs, len(loader)
     start, history = 0, []
@@ -231,61 +253,77 @@ def preflight(path: str | Path, *, space: SearchSpace | None, resolution: int | 
     return net, ck
 
 
+#: What a process keeps between candidates (module level, so a Ray worker keeps it across tasks:
+#: each task unpickles a fresh trainer): the supernet, its data and reference scores, by setup key.
+_STATE: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
 @dataclass
 class SupernetTrainer:
     """``trainer(config, *, on_epoch=None) -> metrics`` that evaluates a candidate with the
     supernet in ``path``: inherited weights, BatchNorm recalibrated, accuracy on the validation
     split (module docstring). ``config`` is the search's candidate config (``model``,
-    ``dataset``, ``seed``, ``val_fraction``, ``data_fraction``, ``batch_size``, ``threads``).
+    ``dataset``, ``seed``, ``val_fraction``, ``batch_size``, ``eval_batch_size``, ``path``,
+    ``strict``, ``crop_pct``, ``threads``: the ``[data]`` keys read the images as training did).
 
     ``space``: the search's space, which must be the supernet's. ``calibration_batches``: training
-    batches of ``batch_size`` images that re-estimate the BatchNorm statistics. ``reference > 0`` (a pre-filter,
+    batches of ``batch_size`` images (the first ones of the training split, evaluation transform)
+    that re-estimate the BatchNorm statistics. ``reference > 0`` (a pre-filter,
     :class:`experiments.estimators.Prefiltered`): ``val_accuracy`` is the accuracy's rank among
     that many random candidates of the space (:func:`nas.zerocost.quantile`) and the accuracy is
-    ``proxy_score``."""
+    ``proxy_score``. The supernet and the images are loaded once per process (and Ray worker)."""
 
     path: str
     space: SearchSpace | None = None
     reference: int = 0
     calibration_batches: int = 8
-    _state: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def _setup(self, config: dict[str, Any]) -> dict[str, Any]:
-        key = (config["dataset"], int(config.get("seed", 0)), float(config.get("val_fraction", 0.1)),
-               float(config.get("data_fraction", 1.0)), int(config["batch_size"]))
-        if self._state.get("key") != key:
-            net, ck = preflight(self.path, space=self.space, resolution=None, dataset=key[0], seed=key[1],
-                                val_fraction=key[2])
-            ds = data_mod.load_dataset(key[0])
-            train, val, _ = data_mod.split(ds, seed=key[1], val_fraction=key[2], data_fraction=key[3])
-            res = net.resolution
-            calib = data_mod.make_loader(ds, train, resolution=res, batch_size=min(key[4], len(train)), train=False,
-                                         seed=key[1], channels_last=False, workers=0)
-            n = self.calibration_batches
-            it: Iterator[tuple[Tensor, Tensor]] = calib.epoch(0)
-            batches = [x for (x, _), _ in zip(it, range(n), strict=False)]
-            val_loader = data_mod.make_loader(ds, val, resolution=res, batch_size=512, train=False, seed=key[1],
-                                              channels_last=False, workers=0)
-            self._state = {"key": key, "net": net, "ck": ck, "calib": batches,
-                           "calibration_images": sum(len(b) for b in batches), "val": list(val_loader.epoch(0)),
-                           "num_classes": ds.num_classes}
-            if self.reference:
-                rng = random.Random(key[1])
-                self._state["ref"] = [self.evaluate(net.spec(random_params(net.space, rng)), config)
-                                      for _ in range(self.reference)]
-        return self._state
+        ckpt = Path(self.path) / CHECKPOINT if Path(self.path).is_dir() else Path(self.path)
+        data = {"dataset": str(config["dataset"]), "seed": int(config.get("seed", 0)),
+                "val_fraction": float(config.get("val_fraction", 0.1)), "path": str(config.get("path", "auto")),
+                "strict": bool(config.get("strict", False)), "crop_pct": config.get("crop_pct"),
+                "batch_size": int(config["batch_size"]), "eval_batch_size": int(config.get("eval_batch_size", 512))}
+        key = (str(ckpt), ckpt.stat().st_mtime_ns if ckpt.exists() else None, json.dumps(data, sort_keys=True),
+               self.calibration_batches, self.reference, json.dumps(self.space.to_dict() if self.space else None))
+        if key in _STATE:
+            return _STATE[key]
+        net, _ = preflight(self.path, space=self.space, resolution=None, dataset=data["dataset"], seed=data["seed"],
+                           val_fraction=data["val_fraction"])
+        ds = data_mod.load_dataset(data["dataset"], path=data["path"], strict=data["strict"])
+        train, val, _ = data_mod.split(ds, seed=data["seed"], val_fraction=data["val_fraction"])
 
-    def evaluate(self, spec: NetworkSpec, config: dict[str, Any]) -> float:
-        st = self._setup(config)
-        net: Supernet = st["net"]
-        model = net.extract(spec)
-        recalibrate_bn(model, st["calib"])
+        def loader(split: Any, batch_size: int) -> data_mod.AnyLoader:
+            return data_mod.make_loader(ds, split, resolution=net.resolution, batch_size=min(batch_size, len(split)),
+                                        train=False, seed=data["seed"], channels_last=False, workers=0,
+                                        crop_pct=data["crop_pct"], strict=data["strict"])
+
+        it: Iterator[tuple[Tensor, Tensor]] = loader(train, data["batch_size"]).epoch(0)
+        calib = [x for (x, _), _ in zip(it, range(self.calibration_batches), strict=False)]
+        state = {"net": net, "calib": calib, "val": loader(val, data["eval_batch_size"]),
+                 "calibration_images": sum(len(b) for b in calib)}
+        if self.reference:
+            rng = random.Random(data["seed"])
+            state["ref"] = [self._accuracy(state, net.spec(random_params(net.space, rng)))
+                            for _ in range(self.reference)]
+        _STATE.clear()  # one supernet and data set per process
+        _STATE[key] = state
+        return state
+
+    @staticmethod
+    def _accuracy(state: dict[str, Any], spec: NetworkSpec) -> float:
+        model = state["net"].extract(spec)
+        recalibrate_bn(model, state["calib"])
         correct = n = 0
         with torch.no_grad():
-            for x, y in st["val"]:
+            for x, y in state["val"].epoch(0):
                 correct += int((model(x).argmax(1) == y).sum())
                 n += len(y)
         return correct / max(n, 1)
+
+    def evaluate(self, spec: NetworkSpec, config: dict[str, Any]) -> float:
+        """``spec``'s validation accuracy with inherited, recalibrated weights."""
+        return self._accuracy(self._setup(config), spec)
 
     def __call__(self, config: dict[str, Any], *,
                  on_epoch: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
@@ -303,7 +341,7 @@ class SupernetTrainer:
                                  f"the search asks for {spec.num_classes} classes at {spec.resolution} px: set "
                                  f"--resolution {net.resolution}, or train a supernet at the search's resolution")
             t0 = time.perf_counter()
-            acc = self.evaluate(spec, config)
+            acc = self._accuracy(st, spec)
             seconds = time.perf_counter() - t0
         finally:
             torch.set_num_threads(before)

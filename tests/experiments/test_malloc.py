@@ -38,3 +38,10 @@ def test_large_blocks_are_reused_unless_turned_off() -> None:
     assert (on, off) == ("True", "False")
     # 5 x 40 MB allocated and touched after the first: ~9,800 page faults each when mapped afresh
     assert faults_off > 5 * 5_000 and faults_on < faults_off / 3, (faults_on, faults_off)
+
+
+def test_an_unknown_setting_is_a_one_line_error() -> None:
+    r = subprocess.run([sys.executable, "-c", "from experiments.devices import reuse_large_blocks as r; r()"],
+                       capture_output=True, text=True, cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT), "EFFNAS_MALLOC": "jemalloc"})
+    assert r.returncode != 0 and "EFFNAS_MALLOC='jemalloc': expected reuse" in r.stderr

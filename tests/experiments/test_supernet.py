@@ -152,3 +152,55 @@ def test_a_missing_supernet_or_space_without_mbconv_is_a_one_line_error(tmp_path
     assert main(["supernet", "train", "--space", "nasbench201", "--dataset", "shapes", "--out",
                  str(tmp_path / "x"), "--quiet"]) == 2
     assert "needs an MBConv space" in capsys.readouterr().err
+
+
+def test_a_search_stopped_while_its_supernet_trains_resumes(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import experiments.supernet as sn
+
+    out = tmp_path / "own"
+    args = ["search", "--space", "nano", "--dataset", "shapes", "--estimator", "supernet", "--strategy", "random",
+            "--trials", "2", "--set", "supernet.epochs=2", "--set", "data.data_fraction=0.1", "--set",
+            "train.threads=1", "--quiet", "--out", str(out)]
+    real = sn._write_epochs
+
+    def killed(path: Path, history: list) -> None:
+        real(path, history)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sn, "_write_epochs", killed)
+    assert main(args) == 130  # Ctrl-C: finished results kept
+    assert load(out / "supernet")[1]["epoch"] == 1 and not (out / "study.db").exists()
+    monkeypatch.setattr(sn, "_write_epochs", real)
+    assert main(args) == 2, "without --resume the supernet is kept, not retrained"
+    assert main([*args, "--resume"]) == 0
+    assert load(out / "supernet")[1]["epoch"] == 2
+    assert len(list(csv.DictReader(open(out / "trials.csv")))) == 2
+
+
+def test_the_estimator_survives_pickling_as_for_a_ray_task(trained: Path) -> None:
+    import pickle
+
+    import experiments.supernet as sn
+
+    est = SupernetTrainer(str(trained), space=get_space("nano"), calibration_batches=2)  # type: ignore[arg-type]
+    conf = {"dataset": "shapes", "seed": 0, "val_fraction": 0.1, "batch_size": 32, "eval_batch_size": 256}
+    spec = load(trained)[0].spec({})
+    a = est.evaluate(spec, conf)
+    assert sn._STATE, "the process keeps the supernet and its images"
+    sn._STATE.clear()
+    b = pickle.loads(pickle.dumps(est)).evaluate(spec, conf)
+    assert a == b
+
+
+@pytest.mark.parametrize(("sets", "needle"), [
+    (["train.ema=0.99"], "does not use train.ema = 0.99"),
+    (["train.dropout=0.3", "train.accumulate=2"], "train.dropout = 0.3, train.accumulate = 2"),
+    (["supernet.sandwich_random=3"], "supernet.sandwich_random acts with supernet.sampling = 'sandwich'"),
+])
+def test_recipe_keys_a_supernet_cannot_honour_are_one_line_errors(tmp_path, capsys: pytest.CaptureFixture[str],
+                                                                  sets: list[str], needle: str) -> None:
+    extra = [a for s in sets for a in ("--set", s)]
+    assert main(["supernet", "train", *TRAIN, "--epochs", "1", *extra, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+    assert not (tmp_path / "x" / "supernet.pt").exists()

@@ -124,3 +124,17 @@ def test_spaces_that_cannot_share_weights_are_one_line_errors() -> None:
         Supernet(regular)
     with pytest.raises(ValueError, match=r"\(3, 3\) is not a slice"):
         slice_tensor(torch.zeros(2, 2), (3, 3), "w")
+
+
+def test_a_training_step_updates_the_batchnorm_statistics_of_its_slice_only() -> None:
+    torch.manual_seed(0)
+    net = Supernet(get_space("cifar"))
+    spec = net.spec(smallest_params(net.space))
+    bn = net.net.stages[0][0].dw[1]  # BatchNorm of the first depthwise conv (largest: 96 channels)
+    before = bn.running_mean.clone()
+    net.train()
+    net(torch.randn(4, 3, 32, 32) + 1, spec)
+    c = net.extract(spec).stages[0][0].dw[1].num_features  # the smallest candidate's 16 channels
+    assert c < bn.num_features
+    assert not torch.equal(bn.running_mean[:c], before[:c]), "the statistics land in the supernet's buffers"
+    assert torch.equal(bn.running_mean[c:], before[c:])
