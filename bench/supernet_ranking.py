@@ -7,11 +7,12 @@ against stand-alone training, on real CIFAR-10.
 Steps, each resumable (finished parts are read back, not redone):
 
 1. the supernets of ``--space`` (``effnas supernet train`` with the recipe of ``--config``'s
-   ``[data]`` / ``[train]``): for every ``--supernet-epochs`` E and ``--sampling`` S, one supernet
-   trained E epochs with S into ``OUT/supernet-S-eE``;
+   ``[data]`` / ``[train]``): for every ``S:E`` of ``--supernets``, one supernet trained E epochs
+   with sampling S into ``OUT/supernet-S-eE``;
 2. ``--candidates`` random candidates of the space (seed ``--seed``), each trained stand-alone
    with the same recipe, data and split for ``--standalone-epochs`` epochs (``OUT/standalone/``);
-   their final validation accuracy is the ground truth;
+   their final validation accuracy is the ground truth (``--repeat-seed N``: each trained again
+   with seed N, which measures how well one stand-alone run ranks another);
 3. every candidate evaluated by every supernet (inherited weights, BatchNorm recalibrated on
    ``supernet.calibration_batches`` training batches, validation accuracy) and scored by every
    zero-cost proxy on one minibatch of ``train.batch_size`` training images (``nas.zerocost``),
@@ -145,7 +146,8 @@ def report(df: pd.DataFrame, estimators: list[str], meta: dict[str, Any], out: P
             f"{meta['train_images']} training images, {meta['val_images']} validation images; stand-alone: "
             f"{meta['standalone_epochs']} epochs of the `{meta['config']}` recipe each (median "
             f"{sa_cost:.0f} s wall). Machine: {meta['machine']}, one torch thread, load {meta['load']}.")
-    text = head + "\n\n" + "\n".join(lines) + "\n"
+    cost = "; ".join(f"`{k}` {v / 60:.1f} min" for k, v in meta["train_cost"].items())
+    text = head + "\n\n" + "\n".join(lines) + f"\n\nSupernet training (wall-clock, one thread): {cost}.\n"
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "ranking.csv", index=False)
     (out / "report.md").write_text("# Supernet and zero-cost proxies vs stand-alone training (CIFAR-10)\n\n" + text)
@@ -160,8 +162,10 @@ def main() -> int:
     p.add_argument("--data-fraction", type=float, default=0.25, help="share of the training pool (default 0.25)")
     p.add_argument("--candidates", type=int, default=30)
     p.add_argument("--standalone-epochs", type=int, default=6)
-    p.add_argument("--supernet-epochs", default="6,30", help="comma-separated budgets, one supernet each")
-    p.add_argument("--sampling", default="uniform", help="comma-separated: uniform, sandwich")
+    p.add_argument("--supernets", default="uniform:6,uniform:30,sandwich:8",
+                   help="comma-separated SAMPLING:EPOCHS, one supernet each (default uniform:6,uniform:30,sandwich:8)")
+    p.add_argument("--repeat-seed", type=int, help="train every candidate again with this run.seed (another "
+                   "initialisation, data order and validation split): how well one stand-alone run ranks another")
     p.add_argument("--seed", type=int, default=1, help="seed of the candidate sample")
     p.add_argument("--split-seed", type=int, default=0, help="run.seed: weights and the train/val split")
     p.add_argument("--report", help="write ranking.csv and report.md here")
@@ -176,27 +180,36 @@ def main() -> int:
     cands = candidates(cfg, args.candidates, args.seed, ds.num_classes)
     (out / "candidates.json").write_text(json.dumps(cands, indent=1))
     tags = []
-    for sampling in args.sampling.split(","):
-        for e in (int(s) for s in args.supernet_epochs.split(",")):
-            c = dataclasses.replace(cfg, supernet=dataclasses.replace(cfg.supernet, epochs=e, sampling=sampling))
-            d = out / f"supernet-{sampling}-e{e}"
-            t0 = time.perf_counter()
-            m = train_supernet(c, d, resume=True, progress=False)
-            print(f"supernet {sampling} {e} epochs: loss {m.get('train_loss', float('nan')):.3f} "
-                  f"({time.perf_counter() - t0:.0f} s this call)", flush=True)
-            tags.append((f"supernet_{sampling}_e{e}", d))
-    sa = standalone(cfg, cands, out)
-    df = sa
+    train_cost = {}
+    for item in args.supernets.split(","):
+        sampling, _, epochs = item.partition(":")
+        e = int(epochs)
+        c = dataclasses.replace(cfg, supernet=dataclasses.replace(cfg.supernet, epochs=e, sampling=sampling))
+        d = out / f"supernet-{sampling}-e{e}"
+        t0 = time.perf_counter()
+        m = train_supernet(c, d, resume=True, progress=False)
+        print(f"supernet {sampling} {e} epochs: loss {m.get('train_loss', float('nan')):.3f} "
+              f"({time.perf_counter() - t0:.0f} s this call)", flush=True)
+        tags.append((f"supernet_{sampling}_e{e}", d))
+        train_cost[tags[-1][0]] = float(pd.read_csv(d / "epochs.csv")["seconds"].sum())
+    df = standalone(cfg, cands, out)
+    if args.repeat_seed is not None:
+        again = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, seed=args.repeat_seed))
+        rep = standalone(again, cands, out / f"seed{args.repeat_seed}")[["name", "standalone_val"]]
+        tag = f"standalone_seed{args.repeat_seed}"
+        df = df.merge(rep.rename(columns={"standalone_val": tag}), on="name")
+        df[f"{tag}_cpu_s"] = df["standalone_seconds"]
     for tag, d in tags:
         df = df.merge(supernet_scores(cfg, cands, d, tag), on="name")
     df = df.merge(proxy_scores(cfg, cands), on="name")
     df["neg_macs"] = -df["macs"].astype(float)
-    estimators = [t for t, _ in tags] + list(PROXIES) + ["params", "macs"]
+    estimators = ([f"standalone_seed{args.repeat_seed}"] if args.repeat_seed is not None else []) + \
+        [t for t, _ in tags] + list(PROXIES) + ["params", "macs"]
     tr, va, _ = split(ds, seed=cfg.run.seed, val_fraction=cfg.data.val_fraction, data_fraction=cfg.data.data_fraction)
     meta = {"space": cfg.search.space, "resolution": resolution(cfg), "train_images": len(tr),
             "val_images": len(va), "standalone_epochs": args.standalone_epochs, "config": args.config,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
-            "load": " / ".join(f"{x:.1f}" for x in os.getloadavg())}
+            "load": " / ".join(f"{x:.1f}" for x in os.getloadavg()), "train_cost": train_cost}
     text = report(df, estimators, meta, Path(args.report) if args.report else out)
     print(text)
     return 0
