@@ -18,7 +18,8 @@ in training mode (BatchNorm uses the batch's statistics), and aggregated over th
 ``jacob_cov``  -sum(log(v + k) + 1 / (v + k)), v the eigenvalues of the correlation matrix of the
                per-image input Jacobians of the summed outputs, k = 1e-5 (NASWOT v1)
 ``naswot``     log |det K|, K[i, j] = number of ReLUs on which images i and j agree (both active or
-               both inactive), over every ReLU's input (NASWOT v2)
+               both inactive), over every ReLU's input (NASWOT v2); SiLU, Hardswish and GELU
+               units count by the sign of their input (:data:`GATES`)
 =============  ==================================================================================
 
 ``jacob_cov`` of a network whose output ignores its input (an all-``none`` cell) is not finite
@@ -146,6 +147,12 @@ def grasp(model: nn.Module, x: Tensor, y: Tensor) -> float:
     return _finite(math.fsum(float((-w.detach() * w.grad).sum()) for w in weights if w.grad is not None))
 
 
+#: Activations whose input sign is a unit's binary code for ``naswot``: ReLU as in the paper; for
+#: SiLU, Hardswish and GELU (MBConv spaces) the sign is where the unit passes rather than
+#: suppresses its input, the same on/off split.
+GATES = (nn.ReLU, nn.ReLU6, nn.SiLU, nn.Hardswish, nn.GELU)
+
+
 def jacobian_proxies(model: nn.Module, x: Tensor, y: Tensor) -> dict[str, float]:
     """``jacob_cov`` (input Jacobians of the summed outputs) and ``naswot`` (ReLU patterns of the
     same forward pass)."""
@@ -160,7 +167,7 @@ def jacobian_proxies(model: nn.Module, x: Tensor, y: Tensor) -> dict[str, float]
         r = c.sum(1, dtype=torch.float64)
         k.add_(2 * (c @ c.t()).double() + c.shape[1] - r[:, None] - r[None, :])
 
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.ReLU | nn.ReLU6)]
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, GATES)]
     x = x.detach().clone().requires_grad_(True)
     try:
         out = net(x)

@@ -111,3 +111,21 @@ def test_names_and_quantiles() -> None:
 
 def test_ops_are_the_benchmarks() -> None:
     assert set(OPS) == {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"}
+
+
+def test_naswot_reads_the_on_off_pattern_of_silu_units_too() -> None:
+    import torch
+    from torch import nn
+
+    from nas import zerocost
+
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 3, 8, 8), torch.randint(0, 2, (8,))
+
+    def net(act: type[nn.Module]) -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(3, 16, 3), act(), nn.Flatten(), nn.Linear(16 * 36, 2))
+
+    relu, silu = zerocost.score(net(nn.ReLU), x, y, "naswot"), zerocost.score(net(nn.SiLU), x, y, "naswot")
+    assert relu == silu, "same weights, same pre-activation signs"
+    assert zerocost.score(net(nn.Tanh), x, y, "naswot") == float("-inf")  # no gating units: no pattern
