@@ -256,6 +256,9 @@ def preflight(path: str | Path, *, space: SearchSpace | None, resolution: int | 
 #: What a process keeps between candidates (module level, so a Ray worker keeps it across tasks:
 #: each task unpickles a fresh trainer): the supernet, its data and reference scores, by setup key.
 _STATE: dict[tuple[Any, ...], dict[str, Any]] = {}
+#: A validation split up to this size (as float batches) is kept in memory; a larger one is read
+#: again for every candidate (an ImageNet-size split would not fit).
+VAL_CACHE_BYTES = 256 << 20
 
 
 @dataclass
@@ -300,7 +303,9 @@ class SupernetTrainer:
 
         it: Iterator[tuple[Tensor, Tensor]] = loader(train, data["batch_size"]).epoch(0)
         calib = [x for (x, _), _ in zip(it, range(self.calibration_batches), strict=False)]
-        state = {"net": net, "calib": calib, "val": loader(val, data["eval_batch_size"]),
+        val_loader = loader(val, data["eval_batch_size"])
+        small = len(val) * 3 * net.resolution ** 2 * 4 <= VAL_CACHE_BYTES
+        state = {"net": net, "calib": calib, "val": list(val_loader.epoch(0)) if small else val_loader,
                  "calibration_images": sum(len(b) for b in calib)}
         if self.reference:
             rng = random.Random(data["seed"])
@@ -316,7 +321,8 @@ class SupernetTrainer:
         recalibrate_bn(model, state["calib"])
         correct = n = 0
         with torch.no_grad():
-            for x, y in state["val"].epoch(0):
+            val = state["val"]
+            for x, y in val if isinstance(val, list) else val.epoch(0):
                 correct += int((model(x).argmax(1) == y).sum())
                 n += len(y)
         return correct / max(n, 1)
