@@ -17,11 +17,12 @@ candidate's score is deterministic. On a benchmark space the images come from th
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -74,6 +75,11 @@ def minibatch(dataset: str, *, resolution: int, batch_size: int, seed: int, val_
     return x.float().contiguous(), y, ds.num_classes
 
 
+#: The minibatch and the reference scores, per process (module level: a Ray worker keeps them
+#: across its tasks, each of which unpickles a fresh trainer).
+_CACHE: dict[tuple[Any, ...], tuple[Tensor, Tensor, int, list[float]]] = {}
+
+
 @dataclass
 class ProxyTrainer:
     """``trainer(config, *, on_epoch=None) -> metrics`` that scores a candidate with proxy ``proxy``.
@@ -86,7 +92,6 @@ class ProxyTrainer:
     space: SearchSpace | CellSpace
     proxy: str
     reference: int = REFERENCE
-    _cache: dict[tuple[Any, ...], tuple[Tensor, Tensor, int, list[float]]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         check_name(self.proxy)
@@ -124,15 +129,16 @@ class ProxyTrainer:
         dataset, resolution = self._data(config)
         seed = int(config.get("seed", 0))
         key = (dataset, resolution, int(config["batch_size"]), seed, float(config.get("val_fraction", 0.1)),
-               float(config.get("data_fraction", 1.0)))
-        if key not in self._cache:
+               float(config.get("data_fraction", 1.0)), self.proxy, self.reference,
+               json.dumps(self.space.to_dict(), sort_keys=True, default=str))
+        if key not in _CACHE:
             x, y, k = minibatch(dataset, resolution=resolution, batch_size=key[2], seed=seed, val_fraction=key[4],
                                 data_fraction=key[5])
             rng = random.Random(seed)
             ref = [score(self._network(self._reference_model(i, rng, k, resolution), k, resolution, seed), x, y,
                          self.proxy) for i in range(self.reference)]
-            self._cache[key] = (x, y, k, ref)
-        return self._cache[key]
+            _CACHE[key] = (x, y, k, ref)
+        return _CACHE[key]
 
     def __call__(self, config: dict[str, Any], *,
                  on_epoch: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
