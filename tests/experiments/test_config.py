@@ -70,7 +70,8 @@ def test_paper_recipe() -> None:
 def test_demo_is_small() -> None:
     c = load_config("demo")
     assert c.data.dataset == "shapes" and c.train.model == "efficientnet_nano"
-    assert 8 <= c.search.trials <= 12 and c.search.train.epochs <= 2
+    # the search scores hundreds of candidates with a zero-cost proxy instead of training 8
+    assert c.search.estimator.startswith("proxy:") and 100 <= c.search.trials <= 500
     assert c.family.phis == (0, 1, 2, 3) and len(c.family.seeds) == 2
     assert c.run.workers <= 2  # 2 cores: 2 one-thread trials
     assert c.family.single_dimension and c.family.baseline_phis == ()  # a baseline curve per dimension

@@ -16,7 +16,8 @@ from experiments.cli import main
 
 TOY = [
     "--set", "search.trials=2", "--set", "search.space=tiny", "--set", "search.target=1.5e6",
-    "--set", "search.train.epochs=1", "--set", "data.dataset=digits", "--set", "family.phis=[0,1]",
+    "--set", "search.train.epochs=1", "--set", "search.estimator=train", "--set", "search.strategy=random",
+    "--set", "data.dataset=digits", "--set", "family.phis=[0,1]",
     "--set", "family.seeds=[0]", "--set", "family.baseline_phis=[1]", "--set", "grid.step=0.3",
     "--set", "grid.epochs=1", "--set", "family.epochs=1", "--set", "train.threads=1", "--set", "run.workers=1",
 ]

@@ -60,7 +60,8 @@ WITH: dict[str, dict[str, Any]] = {
 
 def context() -> ExperimentConfig:
     """The demo config with a backbone and a coarse grid: every stage has runs to compare."""
-    return load_config("demo").with_values({"backbones.models": ("mobilenet_v2",), "grid.step": 0.2})
+    return load_config("demo").with_values({"backbones.models": ("mobilenet_v2",), "grid.step": 0.2,
+                                            "search.estimator": "train", "search.strategy": "random"})
 
 
 def keys(cls: type = ExperimentConfig, prefix: str = "") -> list[tuple[str, Any]]:
