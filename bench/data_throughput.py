@@ -25,9 +25,10 @@ row's rate over that rate. ``CPU ms/img`` is the CPU time of the main process an
 (user + system, counted once the workers have exited) per image: the cost of the pipeline,
 robust to other load on a shared machine, where the wall-clock rates are not; ``decode/CPU`` is
 the raw decode's CPU time per image over the loader's (1.0: the loader costs only the decode);
-``free cores`` is what that predicts for the rate on idle cores, ``max(1, workers) x decode/CPU``
-x decode (each worker a core of its own; the main process's share, the normalisation, counted
-in the CPU time). ``--only cifar10|imagenet`` measures one folder.
+``free cores`` is what that predicts for the rate on idle cores, ``max(1, workers, threads) x
+decode/CPU`` x decode (each worker or thread a core of its own; the main process's share, the normalisation, counted
+in the CPU time). ``--threads 2``: rows ``2t`` decode in two threads of the main process
+(``data.loader_threads``). ``--only cifar10|imagenet`` measures one folder.
 The header records machine, versions and load average; numbers are comparable within one run. Results: ``docs/data.md``.
 """
 
@@ -92,8 +93,8 @@ def _cpu() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def loader_rate(split: FileSplit, tf: ImageTransform, *, workers: int, batch: int, batches: int) -> tuple[
-        float, float]:
+def loader_rate(split: FileSplit, tf: ImageTransform, *, workers: int, batch: int, batches: int,
+                threads: int = 0) -> tuple[float, float]:
     """(images/s over the timed batches, CPU ms per image of all processes incl. worker start-up).
 
     The CPU time counts the workers once they have exited (``del`` of the loader joins them), so
@@ -101,7 +102,7 @@ def loader_rate(split: FileSplit, tf: ImageTransform, *, workers: int, batch: in
     gc.collect()
     cpu0 = _cpu()
     loader = StreamLoader(split, transform=tf, mean=(0.5,) * 3, std=(0.25,) * 3, batch_size=batch, shuffle=True,
-                          drop_last=True, workers=workers)
+                          drop_last=True, workers=workers, threads=threads)
     batches = min(batches, len(loader) - 1)
     it = loader.epoch(1)
     next(it)  # warm-up: worker start-up and the first batch
@@ -123,10 +124,12 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--batches", type=int, default=12, help="timed batches per row")
     ap.add_argument("--workers", default="0,2", help="comma-separated worker counts")
+    ap.add_argument("--threads", default="", help="comma-separated loader-thread counts (data.loader_threads, "
+                    "no worker processes), measured after the worker counts; rows marked 2t etc.")
     ap.add_argument("--only", choices=("cifar10", "imagenet"), help="measure one folder (default: both)")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    workers = [int(w) for w in args.workers.split(",")]
+    workers = [(int(w), 0) for w in args.workers.split(",") if w] + [(0, int(t)) for t in args.threads.split(",") if t]
     print(f"# {platform.machine()} {os.cpu_count()} cores, {platform.python_version()}, torch {torch.__version__}, "
           f"load average {os.getloadavg()[0]:.2f}; batch {args.batch_size}, {args.batches} timed batches per row")
 
@@ -162,10 +165,11 @@ def main() -> None:
         print(f"{'folder':<20} {'transform':<36} {'workers':>7} {'img/s':>7} {'x decode':>8} {'CPU ms/img':>10} "
               f"{'decode/CPU':>10} {'free cores':>10}")
         for name, tf, split, ref in rows:
-            for w in workers:
-                r, cpu = loader_rate(split, tf, workers=w, batch=args.batch_size, batches=args.batches)
-                print(f"{name:<20} {tf.describe():<36} {w:>7} {r:>7,.0f} {r / ref[0]:>8.2f} {cpu:>10.3f} "
-                      f"{ref[1] / cpu:>10.2f} {max(1, w) * ref[1] / cpu:>10.2f}", flush=True)
+            for w, t in workers:
+                r, cpu = loader_rate(split, tf, workers=w, threads=t, batch=args.batch_size, batches=args.batches)
+                label = f"{t}t" if t else str(w)
+                print(f"{name:<20} {tf.describe():<36} {label:>7} {r:>7,.0f} {r / ref[0]:>8.2f} {cpu:>10.3f} "
+                      f"{ref[1] / cpu:>10.2f} {max(1, w, t) * ref[1] / cpu:>10.2f}", flush=True)
 
 
 if __name__ == "__main__":

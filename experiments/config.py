@@ -65,6 +65,9 @@ class DataConfig(Section):
             test split is only reported).
         loader_workers: DataLoader worker processes of streamed image folders (0: load in the
             main process); in-memory sets load in the main process.
+        loader_threads: threads of the main process that decode and crop streamed images, with
+            ``loader_workers = 0`` (libjpeg-turbo and torch's resize release the GIL: no
+            inter-process copy of the batches); 0: none.
         crop_pct: streamed image folders' evaluation centre crop as a share of the shorter side;
             ``None``: EfficientNet's ``resolution / (resolution + 32)`` (0.875 at 224 px).
         path: how an image folder is read: ``auto`` (decoded into a shared memory-mapped cache when
@@ -80,6 +83,7 @@ class DataConfig(Section):
     data_fraction: float = 1.0
     val_fraction: float = 0.1
     loader_workers: int = 0
+    loader_threads: int = 0
     crop_pct: float | None = None
     path: str = "auto"
     strict: bool = False
@@ -92,6 +96,10 @@ class DataConfig(Section):
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"data.val_fraction must be in (0, 1), got {self.val_fraction}")
         positive("data.loader_workers", self.loader_workers, zero=True)
+        positive("data.loader_threads", self.loader_threads, zero=True)
+        if self.loader_workers and self.loader_threads:
+            raise ValueError("data.loader_workers and data.loader_threads both set: decode in worker processes or in "
+                             "threads of the main process, not both")
         if self.crop_pct is not None:
             fraction("data.crop_pct", self.crop_pct)
         choice("data.path", self.path, DATA_PATHS)

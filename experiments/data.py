@@ -276,11 +276,12 @@ def image_transform(ds: Dataset, *, resolution: int, train: bool, policy: str = 
 def describe(train: AnyLoader, evaluation: AnyLoader) -> dict[str, object]:
     """What the loaders do, for ``metrics.json``: the path (``in_memory``, ``streaming``, or
     ``cached``: per-image transforms of pixels from the decoded cache) and, unless in memory, the
-    per-image transforms (e.g. ``rrc(0.08-1)+flip+autoaugment@224`` / ``centre(0.875)@224``) and workers."""
+    per-image transforms (e.g. ``rrc(0.08-1)+flip+autoaugment@224`` / ``centre(0.875)@224``), workers
+    and loader threads."""
     if isinstance(train, StreamLoader) and isinstance(evaluation, StreamLoader):
         path = "streaming" if train.split.pixels is None else "cached"
         return {"path": path, "train": train.transform.describe(), "eval": evaluation.transform.describe(),
-                "workers": train.workers}
+                "workers": train.workers, **({"threads": train.threads} if train.threads else {})}
     return {"path": "in_memory"}
 
 
@@ -294,21 +295,22 @@ def skipped_images(ds: Dataset, *loaders: AnyLoader) -> int:
 
 def make_loader(ds: Dataset, data: Split | FileSplit, *, resolution: int, batch_size: int, train: bool,
                 seed: int = 0, policy: str = "auto", device: torch.device | str = "cpu", channels_last: bool = True,
-                workers: int | None = None, crop_pct: float | None = None,
+                workers: int | None = None, threads: int = 0, crop_pct: float | None = None,
                 strict: bool = False, shard: tuple[int, int, int] = (0, 1, 1)) -> Loader | StreamLoader:
     """The loader of one split of ``ds``: shuffled, last partial batch dropped and augmented with
     ``policy`` when ``train``. In-memory splits get a :class:`Loader`; file splits a
     :class:`~experiments.imagefolder.StreamLoader` with ``workers`` processes (None: a default
-    from the cores) and the papers' crops (``crop_pct``: the evaluation centre crop's share of
-    the shorter side; None: the TF EfficientNet rule ``resolution / (resolution + 32)``); ``strict``:
-    an undecodable file is an error instead of skipped. ``shard = (rank, world, accumulate)``: each
-    batch of ``batch_size`` is cut into micro-batches and this rank's ``accumulate`` of them are
-    yielded in turn (:func:`experiments.distributed.micro_batches`)."""
+    from the cores) or ``threads`` threads of this process, and the papers' crops (``crop_pct``:
+    the evaluation centre crop's share of the shorter side; None: the TF EfficientNet rule
+    ``resolution / (resolution + 32)``); ``strict``: an undecodable file is an error instead of
+    skipped. ``shard = (rank, world, accumulate)``: each batch of ``batch_size`` is cut into
+    micro-batches and this rank's ``accumulate`` of them are yielded in turn
+    (:func:`experiments.distributed.micro_batches`)."""
     if isinstance(data, FileSplit):
         tf = image_transform(ds, resolution=resolution, train=train, policy=policy, seed=seed, crop_pct=crop_pct)
         return StreamLoader(data, transform=tf, mean=ds.mean, std=ds.std, batch_size=batch_size, shuffle=train,
                             drop_last=train, seed=seed, device=device, channels_last=channels_last, workers=workers,
-                            strict=strict, shard=shard)
+                            threads=threads, strict=strict, shard=shard)
     augment = make_augment(policy, resolution=resolution, flip_invariant=ds.flip_invariant) if train else None
     return Loader(data, resolution=resolution, mean=ds.mean, std=ds.std, batch_size=batch_size, shuffle=train,
                   drop_last=train, seed=seed, augment=augment, device=device, channels_last=channels_last,

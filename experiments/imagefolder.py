@@ -29,6 +29,7 @@ import os
 import shutil
 import tarfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -365,14 +366,18 @@ class StreamLoader:
     def __init__(self, split: FileSplit, *, transform: ImageTransform, mean: tuple[float, ...],
                  std: tuple[float, ...], batch_size: int, shuffle: bool = False, drop_last: bool = False,
                  seed: int = 0, device: torch.device | str = "cpu", channels_last: bool = True,
-                 workers: int | None = None, prefetch: int = 4, strict: bool = False,
+                 workers: int | None = None, threads: int = 0, prefetch: int = 4, strict: bool = False,
                  shard: tuple[int, int, int] = (0, 1, 1)) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        workers = default_workers() if workers is None else workers
-        if workers < 0:
-            raise ValueError(f"loader_workers must be >= 0, got {workers}")
-        self.transform, self.workers, self.batch_size = transform, workers, batch_size
+        workers = (0 if threads else default_workers()) if workers is None else workers
+        if workers < 0 or threads < 0:
+            raise ValueError(f"loader_workers and loader_threads must be >= 0, got {workers} and {threads}")
+        if workers and threads:
+            raise ValueError("loader_workers and loader_threads both set: decode in worker processes or in threads of "
+                             "the main process, not both")
+        self.transform, self.workers, self.threads, self.batch_size = transform, workers, threads, batch_size
+        self.prefetch = prefetch
         self.device = torch.device(device)
         from experiments.devices import reuse_large_blocks
 
@@ -397,9 +402,37 @@ class StreamLoader:
     def num_images(self) -> int:
         return len(self) * self.batch_size if self.sampler.drop_last else self.n
 
+    def _threaded(self) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+        """The batches of the sampler's epoch, each image decoded and transformed by one of
+        ``threads`` threads (``prefetch`` batches ahead), collated in order in this thread."""
+        from collections import deque
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        images = _Images(self.split, self.transform)
+        batches = iter(self.sampler)
+        with ThreadPoolExecutor(self.threads, thread_name_prefix="effnas-loader") as pool:
+            pending: deque[list[Future[tuple[Tensor, int, int]]]] = deque()
+            try:
+                while True:
+                    while len(pending) < self.prefetch:
+                        keys = next(batches, None)
+                        if keys is None:
+                            break
+                        pending.append([pool.submit(images.__getitem__, k) for k in keys])
+                    if not pending:
+                        return
+                    x, y, bad = _collate([f.result() for f in pending.popleft()])
+                    if self.device.type == "cuda":
+                        x = x.pin_memory()
+                    yield x, y, bad
+            finally:  # an abandoned epoch: drop what was queued
+                for futures in pending:
+                    for f in futures:
+                        f.cancel()
+
     def epoch(self, epoch: int = 0) -> Any:
         self.sampler.epoch = epoch
-        for x, y, bad in self.loader:  # x: uint8 (N, R, R, 3)
+        for x, y, bad in (self._threaded() if self.threads else self.loader):  # x: uint8 (N, R, R, 3)
             for i in bad.tolist():
                 path = self.split.path(i)
                 if self.strict:

@@ -110,7 +110,7 @@ class RunDir:
 
 
 #: Keys that do not change what a run computes; ignored when matching a run directory's config.
-RUNTIME_KEYS = frozenset({"out_dir", "resume", "quiet", "threads", "loader_workers"})
+RUNTIME_KEYS = frozenset({"out_dir", "resume", "quiet", "threads", "loader_workers", "loader_threads"})
 #: Statuses of a run that is over (a rerun with the same config returns it).
 FINISHED = ("completed", "diverged")
 

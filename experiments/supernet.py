@@ -129,7 +129,8 @@ def train_supernet(cfg: ExperimentConfig, out: str | Path, *, resume: bool = Fal
     resolution = cfg.data.resolution or space.resolution
     seed_everything(cfg.run.seed)
     fmt = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
-    net = Supernet(space, num_classes=ds.num_classes, resolution=resolution).to(device, memory_format=fmt)
+    net = Supernet(space, num_classes=ds.num_classes, resolution=resolution).to(
+        device, memory_format=fmt)  # type: ignore[call-overload]
     lr = job.base_lr()
     optimizer = make_optimizer(cfg.train.optimizer, net.net, lr=lr, momentum=cfg.train.momentum,
                                weight_decay=cfg.train.weight_decay, rmsprop_decay=cfg.train.rmsprop_decay,
@@ -137,7 +138,8 @@ def train_supernet(cfg: ExperimentConfig, out: str | Path, *, resume: bool = Fal
     loader = data_mod.make_loader(ds, train_split, resolution=resolution, batch_size=cfg.train.batch_size, train=True,
                                   seed=cfg.run.seed, policy=cfg.train.augment, device=device,
                                   channels_last=cfg.train.channels_last,
-                                  workers=cfg.data.loader_workers, crop_pct=cfg.data.crop_pct, strict=cfg.data.strict)
+                                  workers=cfg.data.loader_workers, threads=cfg.data.loader_threads,
+                                  crop_pct=cfg.data.crop_pct, strict=cfg.data.strict)
     epochs, steps = cfg.supernet.epochs, len(loader)
     start, history = 0, []
     rng = random.Random(cfg.run.seed)
@@ -283,7 +285,7 @@ class SupernetTrainer:
 
     def _setup(self, config: dict[str, Any]) -> dict[str, Any]:
         ckpt = Path(self.path) / CHECKPOINT if Path(self.path).is_dir() else Path(self.path)
-        data = {"dataset": str(config["dataset"]), "seed": int(config.get("seed", 0)),
+        data: dict[str, Any] = {"dataset": str(config["dataset"]), "seed": int(config.get("seed", 0)),
                 "val_fraction": float(config.get("val_fraction", 0.1)), "path": str(config.get("path", "auto")),
                 "strict": bool(config.get("strict", False)), "crop_pct": config.get("crop_pct"),
                 "batch_size": int(config["batch_size"]), "eval_batch_size": int(config.get("eval_batch_size", 512))}

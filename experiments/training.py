@@ -194,7 +194,8 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
             split = split.subset(ctx.shard(len(split)))
         return data_mod.make_loader(ds, split, resolution=res, batch_size=batch_size, train=train, seed=cfg.seed,
                                     policy=cfg.augment, device=device, channels_last=cfg.channels_last,
-                                    workers=cfg.loader_workers, crop_pct=cfg.crop_pct, strict=cfg.strict,
+                                    workers=cfg.loader_workers, threads=cfg.loader_threads, crop_pct=cfg.crop_pct,
+                                    strict=cfg.strict,
                                     shard=(ctx.rank, ctx.world, cfg.accumulate) if train else (0, 1, 1))
 
     train_loader = loader(train_split, cfg.batch_size, True)  # global batches, cut into this rank's micro-batches

@@ -21,6 +21,7 @@ All randomness of one image comes from ``numpy.random.default_rng((seed, epoch, 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -206,11 +207,12 @@ class ImageTransform:
         return x.permute(1, 2, 0).contiguous()
 
 
-_POLICIES: dict[str, PerImagePolicy] = {}
+_POLICIES: dict[tuple[str, int], PerImagePolicy] = {}
 
 
 def _policy(name: str) -> PerImagePolicy:
-    """One policy object per process (built lazily in each worker)."""
-    if name not in _POLICIES:
-        _POLICIES[name] = PerImagePolicy(name)
-    return _POLICIES[name]
+    """One policy object per worker process and loader thread (built lazily where it is used)."""
+    key = (name, threading.get_ident())
+    if key not in _POLICIES:
+        _POLICIES[key] = PerImagePolicy(name)
+    return _POLICIES[key]

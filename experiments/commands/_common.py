@@ -59,6 +59,8 @@ def add_data_args(g: Any, *, fraction_key: str = "data.data_fraction") -> None:
     key_flag(g, "--dataset", key="data.dataset", help="shapes, digits, mnist5k, cifar10:PATH, cifar100:PATH, "
              "imagefolder:PATH, shards:DIR")
     key_flag(g, "--data-fraction", key=fraction_key, type=float, help="fraction of the training split")
+    key_flag(g, "--loader-threads", key="data.loader_threads", type=int,
+             help="threads of the main process that decode image folders (instead of --loader-workers; default 0)")
     key_flag(g, "--loader-workers", key="data.loader_workers", type=int,
              help="DataLoader worker processes that decode image folders (0: the main process)")
     key_flag(g, "--data-path", key="data.path", choices=("auto", "memory", "stream"),

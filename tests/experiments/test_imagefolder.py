@@ -375,6 +375,39 @@ def test_workers_change_processes_not_batches(cifar10_small: Path) -> None:
     assert x.shape == (64, 3, 32, 32) and x.is_contiguous(memory_format=torch.channels_last)
 
 
+def test_loader_threads_decode_in_threads_and_give_the_same_batches(cifar10_small: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from experiments.transforms import ImageTransform
+
+    ds = data.load_dataset(f"cifar10:{cifar10_small}", path="stream")
+    tr, _, _ = data.split(ds, seed=0)
+    seen: set[str] = set()
+    real = ImageTransform.__call__
+
+    def spy(self: ImageTransform, img: object, epoch: int, index: int) -> torch.Tensor:
+        seen.add(threading.current_thread().name)
+        return real(self, img, epoch, index)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ImageTransform, "__call__", spy)
+    out = {}
+    for threads in (0, 2):
+        seen.clear()
+        loader = data.make_loader(ds, tr, resolution=32, batch_size=64, train=True, seed=0, workers=0,
+                                  threads=threads)
+        it = loader.epoch(1)
+        out[threads] = [next(it) for _ in range(3)]
+        del it  # abandoned mid-epoch: the pool is shut down
+        names = set(seen)
+        assert (names == {threading.current_thread().name}) if threads == 0 else (
+            len(names) == 2 and all(n.startswith("effnas-loader") for n in names)), names
+    for (x0, y0), (x2, y2) in zip(out[0], out[2], strict=True):
+        assert torch.equal(x0, x2) and torch.equal(y0, y2)
+    with pytest.raises(ValueError, match="not both"):
+        data.make_loader(ds, tr, resolution=32, batch_size=64, train=True, workers=1, threads=2)
+
+
 def test_a_small_net_learns_real_cifar10_through_the_stream(cifar10_small: Path) -> None:
     m = train_fn({"model": "tiny", "dataset": f"cifar10:{cifar10_small}", "resolution": 32, "epochs": 6,
                   "batch_size": 50, "val_fraction": 0.1, "quiet": True, "threads": 1, "loader_workers": 1,
