@@ -130,7 +130,8 @@ def report(df: pd.DataFrame, estimators: list[str], meta: dict[str, Any], out: P
     truth = df["standalone_val"]
     sa_cost = float(df["standalone_seconds"].median())
     lines = [
-        "| estimator | Kendall tau | Spearman rho | top-5 overlap | CPU s per candidate | candidates per hour |",
+        "| estimator | Kendall tau | Spearman rho | top-5 overlap | s per candidate (training: wall) "
+        "| candidates per hour |",
         "|---|---|---|---|---|---|",
     ]
     top5 = set(df.nlargest(5, "standalone_val")["name"])
@@ -195,10 +196,10 @@ def main() -> int:
     df = standalone(cfg, cands, out)
     if args.repeat_seed is not None:
         again = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, seed=args.repeat_seed))
-        rep = standalone(again, cands, out / f"seed{args.repeat_seed}")[["name", "standalone_val"]]
+        rep = standalone(again, cands, out / f"seed{args.repeat_seed}")
+        rep = rep[["name", "standalone_val", "standalone_seconds"]]
         tag = f"standalone_seed{args.repeat_seed}"
-        df = df.merge(rep.rename(columns={"standalone_val": tag}), on="name")
-        df[f"{tag}_cpu_s"] = df["standalone_seconds"]
+        df = df.merge(rep.rename(columns={"standalone_val": tag, "standalone_seconds": f"{tag}_cpu_s"}), on="name")
     for tag, d in tags:
         df = df.merge(supernet_scores(cfg, cands, d, tag), on="name")
     df = df.merge(proxy_scores(cfg, cands), on="name")

@@ -67,7 +67,8 @@ class DataConfig(Section):
             main process); in-memory sets load in the main process.
         loader_threads: threads of the main process that decode and crop streamed images, with
             ``loader_workers = 0`` (libjpeg-turbo and torch's resize release the GIL: no
-            inter-process copy of the batches); 0: none.
+            inter-process copy of the batches); 0: none. Not with a per-image AutoAugment /
+            RandAugment policy (its draws use torch's process-wide generator).
         crop_pct: streamed image folders' evaluation centre crop as a share of the shorter side;
             ``None``: EfficientNet's ``resolution / (resolution + 32)`` (0.875 at 224 px).
         path: how an image folder is read: ``auto`` (decoded into a shared memory-mapped cache when

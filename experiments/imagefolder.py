@@ -376,6 +376,9 @@ class StreamLoader:
         if workers and threads:
             raise ValueError("loader_workers and loader_threads both set: decode in worker processes or in threads of "
                              "the main process, not both")
+        if threads and transform.policy is not None:
+            raise ValueError(f"data.loader_threads cannot run {transform.policy} (its per-image draws use torch's "
+                             "process-wide generator, which threads would share): use data.loader_workers instead")
         self.transform, self.workers, self.threads, self.batch_size = transform, workers, threads, batch_size
         self.prefetch = prefetch
         self.device = torch.device(device)
@@ -421,7 +424,14 @@ class StreamLoader:
                         pending.append([pool.submit(images.__getitem__, k) for k in keys])
                     if not pending:
                         return
-                    x, y, bad = _collate([f.result() for f in pending.popleft()])
+                    batch = pending.popleft()
+                    try:
+                        items = [f.result() for f in batch]
+                    except BaseException:
+                        for f in batch:
+                            f.cancel()
+                        raise
+                    x, y, bad = _collate(items)
                     if self.device.type == "cuda":
                         x = x.pin_memory()
                     yield x, y, bad

@@ -207,12 +207,12 @@ class ImageTransform:
         return x.permute(1, 2, 0).contiguous()
 
 
-_POLICIES: dict[tuple[str, int], PerImagePolicy] = {}
+_POLICIES = threading.local()
 
 
 def _policy(name: str) -> PerImagePolicy:
-    """One policy object per worker process and loader thread (built lazily where it is used)."""
-    key = (name, threading.get_ident())
-    if key not in _POLICIES:
-        _POLICIES[key] = PerImagePolicy(name)
-    return _POLICIES[key]
+    """One policy object per process (built lazily in each worker)."""
+    cache: dict[str, PerImagePolicy] = _POLICIES.__dict__.setdefault("by_name", {})
+    if name not in cache:
+        cache[name] = PerImagePolicy(name)
+    return cache[name]

@@ -459,3 +459,17 @@ def test_an_index_of_a_million_files_stays_small() -> None:
     assert split.path(7) == "/data/imagenet/train/n01440764/n01440764_7.JPEG"
     assert (_rss() - before) / 2**20 < 200
     assert names.nbytes / 2**20 < 40  # 32 bytes a name
+
+
+def test_loader_threads_refuse_per_image_policies_and_leave_no_threads(cifar10_small: Path) -> None:
+    import threading
+
+    ds = data.load_dataset(f"cifar10:{cifar10_small}", path="stream")
+    tr, _, _ = data.split(ds, seed=0)
+    with pytest.raises(ValueError, match="cannot run randaugment.*use data.loader_workers"):
+        data.make_loader(ds, tr, resolution=32, batch_size=16, train=True, policy="randaugment", threads=2)
+    loader = data.make_loader(ds, tr, resolution=32, batch_size=16, train=True, threads=2)
+    it = loader.epoch(0)
+    next(it)
+    it.close()  # an abandoned epoch shuts its pool down
+    assert not [t for t in threading.enumerate() if t.name.startswith("effnas-loader")]
