@@ -72,7 +72,11 @@ def write_results(study: optuna.Study, out: str | Path, objective: Objective) ->
               "front": [{k: r[k] for k in ("number", "accuracy", "macs", "params", "latency_ms", "reward", "blocks")}
                         for r in front]}
     atomic_text(out / "pareto.json", json.dumps(pareto, indent=2) + "\n")
-    plot_pareto(done, front, out / "pareto.png", cost_key=key, target=objective.target)
+    estimator = str(((study.user_attrs.get("settings") or {}).get("train") or {}).get("estimator", "train"))
+    ylabel = ("zero-cost proxy: rank among reference candidates" if estimator.startswith("proxy:") else
+              "validation accuracy (inherited supernet weights)" if estimator.startswith("supernet") else
+              "validation accuracy")
+    plot_pareto(done, front, out / "pareto.png", cost_key=key, target=objective.target, ylabel=ylabel)
     summary: dict[str, Any] = {"trials": len(rows), "completed": len(done), "front": len(front)}
     if done:
         best = max(done, key=lambda r: float(r["reward"]))
@@ -87,7 +91,7 @@ def write_results(study: optuna.Study, out: str | Path, objective: Objective) ->
 
 
 def plot_pareto(rows: list[dict[str, Any]], front: list[dict[str, Any]], path: str | Path, *,
-                cost_key: str = "macs", target: float | None = None) -> None:
+                cost_key: str = "macs", target: float | None = None, ylabel: str = "validation accuracy") -> None:
     """Accuracy vs cost of the completed trials, the front highlighted and joined."""
     import matplotlib
 
@@ -105,7 +109,7 @@ def plot_pareto(rows: list[dict[str, Any]], front: list[dict[str, Any]], path: s
     if target:
         ax.axvline(target / scale, ls="--", c="C0", lw=1, label="target T")
     ax.set_xlabel(unit)
-    ax.set_ylabel("validation accuracy")
+    ax.set_ylabel(ylabel)
     ax.set_title(f"{len(rows)} completed trials, {len(front)} on the front")
     ax.legend(loc="lower right")
     fig.tight_layout()
