@@ -245,3 +245,20 @@ def test_a_prefilter_in_front_of_the_nasbench201_table(tmp_path, cifar10_small: 
     rows = _rows(out)
     assert sum(r["state"] == "COMPLETE" for r in rows) == 2
     assert all(r["status"] in ("completed", "filtered") for r in rows)
+
+
+def test_the_demo_search_scores_candidates_with_its_proxy(tmp_path) -> None:
+    """The shipped demo's search (experiments/configs/demo.toml: proxy:jacob_cov, TPE), shortened."""
+    import optuna
+
+    out = tmp_path / "demo-search"
+    assert main(["search", "--config", "demo", "--trials", "4", "--set", "run.workers=1", "--set", "train.threads=1",
+                 "--quiet", "--out", str(out)]) == 0
+    study = optuna.load_study(study_name="demo-search", storage=f"sqlite:///{out / 'study.db'}")
+    assert study.user_attrs["settings"]["train"]["estimator"] == "proxy:jacob_cov"
+    trials = [t for t in study.trials if t.user_attrs["status"] == "completed"]
+    assert len(trials) == 4 and all("proxy_score" in t.user_attrs for t in trials)
+    for t in trials:  # the "accuracy" is the score's rank among 16 references, (k + 0.5) / 17 in halves: not trained
+        halves = t.user_attrs["accuracy"] * 17 * 2
+        assert halves == pytest.approx(round(halves)) and 0 < t.user_attrs["accuracy"] < 1
+    assert (out / "best_spec.json").is_file()
