@@ -9,7 +9,7 @@ Two paths behind one ``--dataset`` name:
   normalises with the training pool's statistics.
 * **streaming** (``imagefolder:PATH``, and ``cifar10:PATH`` / ``cifar100:PATH`` when PATH is an
   image folder): a :class:`~experiments.imagefolder.FileSplit` holds file names and labels only;
-  :class:`~experiments.imagefolder.StreamLoader` decodes, crops and augments every image in
+  :class:`~experiments.streamloader.StreamLoader` decodes, crops and augments every image in
   DataLoader workers from its native pixels (``docs/data.md``). Normalisation statistics come
   from a sample of :data:`~experiments.imagefolder.STATS_IMAGES` images.
 
@@ -58,7 +58,8 @@ from torch import Tensor
 from experiments import folders, readers, shapes
 from experiments.augment import POLICIES, make_augment
 from experiments.distributed import micro_batches
-from experiments.imagefolder import ARCHIVES, FileSplit, StreamLoader, looks_like_imagefolder, unpack
+from experiments.imagefolder import ARCHIVES, FileSplit, looks_like_imagefolder, unpack
+from experiments.streamloader import StreamLoader
 from experiments.transforms import ImageTransform
 
 TEST_SEED = 20190528  #: fixed seed of carved test splits (the EfficientNet arXiv date)
@@ -299,7 +300,7 @@ def make_loader(ds: Dataset, data: Split | FileSplit, *, resolution: int, batch_
                 strict: bool = False, shard: tuple[int, int, int] = (0, 1, 1)) -> Loader | StreamLoader:
     """The loader of one split of ``ds``: shuffled, last partial batch dropped and augmented with
     ``policy`` when ``train``. In-memory splits get a :class:`Loader`; file splits a
-    :class:`~experiments.imagefolder.StreamLoader` with ``workers`` processes (None: a default
+    :class:`~experiments.streamloader.StreamLoader` with ``workers`` processes (None: a default
     from the cores) or ``threads`` threads of this process, and the papers' crops (``crop_pct``:
     the evaluation centre crop's share of the shorter side; None: the TF EfficientNet rule
     ``resolution / (resolution + 32)``); ``strict``: an undecodable file is an error instead of

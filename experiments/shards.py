@@ -14,7 +14,7 @@ a flat folder has ``train`` only and its test split is carved at load time as fo
 
 Reading (:func:`index_shards`) lists the members' offsets once (the tar headers; no pixels) and
 streams images by random access into the shards through the same per-image workers, crops and
-augmentation as an image folder (:class:`~experiments.imagefolder.StreamLoader`).
+augmentation as an image folder (:class:`~experiments.streamloader.StreamLoader`).
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ from PIL import Image
 from experiments import data, decoded, folders, shards
 from experiments.cli import build_parser
 from experiments.commands.train import config_from_args
-from experiments.imagefolder import BadImage, StreamLoader, index_imagefolder
+from experiments.imagefolder import BadImage, index_imagefolder
+from experiments.streamloader import StreamLoader
 from experiments.transforms import ImageTransform
 
 

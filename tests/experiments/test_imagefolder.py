@@ -13,7 +13,8 @@ from PIL import Image
 from experiments import data, imagefolder, transforms
 from experiments.augment import PerImagePolicy
 from experiments.config import JobConfig, load_config
-from experiments.imagefolder import StreamLoader, decode, index_imagefolder
+from experiments.imagefolder import decode, index_imagefolder
+from experiments.streamloader import StreamLoader
 from experiments.training import train, train_fn
 from experiments.transforms import ImageTransform, centre_box, inception_box
 
