@@ -21,7 +21,8 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +74,19 @@ def minibatch(dataset: str, *, resolution: int, batch_size: int, seed: int, val_
                          seed=seed, channels_last=False, workers=0)
     x, y = next(iter(loader.epoch(0)))
     return x.float().contiguous(), y, ds.num_classes
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` for the block (0: left as they are), restored after:
+    an estimator's trial config asks for its ``threads`` as the trainer's does."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 #: The minibatch and the reference scores, per process (module level: a Ray worker keeps them
@@ -142,19 +156,13 @@ class ProxyTrainer:
 
     def __call__(self, config: dict[str, Any], *,
                  on_epoch: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
-        threads = int(config.get("threads", 0) or 0)
-        before = torch.get_num_threads()
-        if threads:
-            torch.set_num_threads(threads)
-        try:
+        with torch_threads(int(config.get("threads", 0) or 0)):
             x, y, num_classes, ref = self._setup(config)
             t0 = time.perf_counter()
             _, resolution = self._data(config)
             net = self._network(config["model"], num_classes, resolution, int(config.get("seed", 0)))
             value = score(net, x, y, self.proxy)
             seconds = time.perf_counter() - t0
-        finally:
-            torch.set_num_threads(before)
         return {"status": "completed", "val_accuracy": quantile(value, ref), "proxy_score": value,
                 "test_accuracy": None, "params": sum(p.numel() for p in net.parameters()), "macs": None,
                 "resolution": resolution, "num_classes": num_classes, "train_seconds": seconds,
@@ -190,4 +198,5 @@ class Prefiltered:
         return {**self.inner(rest, on_epoch=on_epoch), "proxy_score": scored["proxy_score"]}
 
 
-__all__ = ["REFERENCE", "Prefiltered", "ProxyTrainer", "estimator_kind", "minibatch", "parse_estimator"]
+__all__ = ["REFERENCE", "Prefiltered", "ProxyTrainer", "estimator_kind", "minibatch", "parse_estimator",
+           "torch_threads"]

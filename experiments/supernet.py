@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from experiments import data as data_mod
 from experiments.config import ExperimentConfig
 from experiments.devices import device_for
+from experiments.estimators import torch_threads
 from experiments.optim import lr_factor, make_optimizer
 from experiments.rng import rng_state, seed_everything, set_rng_state
 from nas import get_space
@@ -58,9 +59,9 @@ def _space(cfg: ExperimentConfig) -> SearchSpace:
     return space
 
 
-def _split_key(cfg: ExperimentConfig) -> dict[str, Any]:
-    """What decides the supernet's training / validation split."""
-    return {"dataset": cfg.data.dataset, "seed": cfg.run.seed, "val_fraction": cfg.data.val_fraction}
+def split_key(dataset: str, seed: int, val_fraction: float) -> dict[str, Any]:
+    """What decides the training / validation split (stored with the supernet, checked by a search)."""
+    return {"dataset": dataset, "seed": seed, "val_fraction": val_fraction}
 
 
 #: ``[train]`` keys supernet training does not use, with the only value it accepts for each.
@@ -190,7 +191,8 @@ def train_supernet(cfg: ExperimentConfig, out: str | Path, *, resume: bool = Fal
                         "train_accuracy": correct / max(seen, 1), "subnets": subnets, "images": seen,
                         "seconds": time.perf_counter() - t0, "lr": lr * f})
         ck = {**net.to_checkpoint(), "optimizer": optimizer.state_dict(), "rng": rng_state(),
-              "sampler": rng.getstate(), "epoch": epoch, "history": history, "split": _split_key(cfg)}
+              "sampler": rng.getstate(), "epoch": epoch, "history": history,
+              "split": split_key(cfg.data.dataset, cfg.run.seed, cfg.data.val_fraction)}
         atomic_write(ckpt_path, lambda p, ck=ck: torch.save(ck, p))  # type: ignore[misc]
         _write_epochs(out / EPOCHS, history)
     if bar is not None:
@@ -248,7 +250,7 @@ def preflight(path: str | Path, *, space: SearchSpace | None, resolution: int | 
     if resolution is not None and resolution != net.resolution:
         raise ValueError(f"supernet {path} was trained at {net.resolution} px, the search's candidates are "
                          f"{resolution} px: set --resolution {net.resolution}, or train a supernet at {resolution} px")
-    split = {"dataset": dataset, "seed": seed, "val_fraction": val_fraction}
+    split = split_key(dataset, seed, val_fraction)
     if split != ck["split"]:
         raise ValueError(f"supernet {path} was trained on {ck['split']}; this search evaluates on {split}: the "
                          "validation images must be the supernet's (same --dataset, seed and val_fraction)")
@@ -335,11 +337,7 @@ class SupernetTrainer:
 
     def __call__(self, config: dict[str, Any], *,
                  on_epoch: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
-        threads = int(config.get("threads", 0) or 0)
-        before = torch.get_num_threads()
-        if threads:
-            torch.set_num_threads(threads)
-        try:
+        with torch_threads(int(config.get("threads", 0) or 0)):
             st = self._setup(config)
             net: Supernet = st["net"]
             model = config["model"]
@@ -351,8 +349,6 @@ class SupernetTrainer:
             t0 = time.perf_counter()
             acc = self._accuracy(st, spec)
             seconds = time.perf_counter() - t0
-        finally:
-            torch.set_num_threads(before)
         ranked = {"val_accuracy": quantile(acc, st["ref"]), "proxy_score": acc} if self.reference else {}
         return {"status": "completed", "val_accuracy": acc, **ranked, "test_accuracy": None,
                 "calibration_images": st["calibration_images"],
