@@ -18,11 +18,12 @@ demo: $(STAMP)
 	$(VENV)/bin/effnas run demo --out runs/demo --resume
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check search_spaces nas scaling experiments tests bench
-	$(VENV)/bin/mypy search_spaces nas scaling experiments
+	$(VENV)/bin/ruff check effnas search_spaces nas scaling experiments tests bench
+	$(VENV)/bin/mypy effnas
+	$(VENV)/bin/lint-imports
 
 test: lint
-	$(VENV)/bin/pytest -q -m "not slow and not gpu" search_spaces nas scaling experiments tests
+	$(VENV)/bin/pytest -q -m "not slow and not gpu" effnas tests
 
 test-slow: $(STAMP)
 	$(VENV)/bin/pytest -q -m "slow" tests

@@ -1,5 +1,5 @@
 """EfficientNet Fig. 4 on CIFAR-10: width scaling of the study's found base at four (depth,
-resolution) settings, with the study's data and recipe (experiments/configs/cifar10-cpu.toml).
+resolution) settings, with the study's data and recipe (experiments/config/presets/cifar10-cpu.toml).
 
     python bench/cifar10_fig4.py runs/cifar10-cpu/baseline.json --out runs/cifar10-cpu/fig4
 
@@ -23,11 +23,11 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import search_spaces as ss  # noqa: E402
-from experiments.config import load_config  # noqa: E402
-from experiments.plan import base_spec, train_config  # noqa: E402
-from experiments.training import train_fn  # noqa: E402
-from search_spaces.cost import macs  # noqa: E402
+import effnas.search_spaces as ss  # noqa: E402
+from effnas.experiments.config.schema import load_config  # noqa: E402
+from effnas.experiments.pipeline.plan import base_spec, train_config  # noqa: E402
+from effnas.experiments.train.loop import train_fn  # noqa: E402
+from effnas.search_spaces.cost import macs  # noqa: E402
 
 SETTINGS = ((1.0, 1.0), (2.0, 1.0), (1.0, 1.3), (2.0, 1.3))  #: (depth, resolution) as in the paper's Fig. 4
 WIDTHS = (1.0, 1.4, 1.8, 2.6)

@@ -26,7 +26,7 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scaling import aggregate, matched_comparison, plot_curves  # noqa: E402
+from effnas.scaling import aggregate, matched_comparison, plot_curves  # noqa: E402
 
 DROP = ["run_dir", "error", "spec", "stopped_by"]
 METHODS = ("compound", "depth", "width", "resolution")

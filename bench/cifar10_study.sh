@@ -24,10 +24,10 @@ mkdir -p "$OUT"
 stamp() { echo "$(date -u +%FT%TZ) $*" | tee -a "$OUT/timings.log"; }
 stamp "start main run"
 t0=$(date +%s)
-$PY -m experiments.cli run experiments/configs/cifar10-cpu.toml --set "run.out=$OUT" "${SET[@]}" --resume
+$PY -m effnas run experiments/config/presets/cifar10-cpu.toml --set "run.out=$OUT" "${SET[@]}" --resume
 t1=$(date +%s)
 stamp "main run done in $((t1 - t0)) s"
-$PY -m experiments.cli family --config experiments/configs/cifar10-cpu.toml --base efficientnet_b0 \
+$PY -m effnas family --config experiments/config/presets/cifar10-cpu.toml --base efficientnet_b0 \
     --alpha 1.2 --beta 1.1 --gamma 1.15 --phis 0,1,2 --no-baselines --seeds 1 --train \
     "${SET[@]}" --out "$OUT/b0-family" --resume
 t2=$(date +%s)

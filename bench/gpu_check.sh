@@ -47,7 +47,7 @@ sys.exit(0 if torch.cuda.is_available() else 1)"; then
     exit 2
 fi
 GPUS=$("$PY" -c "import torch; print(torch.cuda.device_count())")
-EFFNAS=("$PY" -m experiments.cli)
+EFFNAS=("$PY" -m effnas)
 mkdir -p "$OUT"
 rm -rf "$OUT/train" "$OUT/ddp" "$OUT/search"
 

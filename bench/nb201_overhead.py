@@ -17,7 +17,7 @@ import time
 
 import optuna
 
-from nas.bench_search import Protocol, run_once
+from effnas.nas.bench_search import Protocol, run_once
 
 
 def main() -> None:

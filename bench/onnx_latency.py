@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.onnx_export import export_onnx, model_for_export, onnx_session  # noqa: E402
+from effnas.experiments.weights.onnx_export import export_onnx, model_for_export, onnx_session  # noqa: E402
 
 
 def median_ms(f: Callable[[], object], runs: int) -> float:

@@ -1,5 +1,5 @@
 """Realised vs nominal MACs of grid candidates and family members, before and after the
-whole-pixel resolution adjustment (``scaling.realised``). Counts only (no training, no timing):
+whole-pixel resolution adjustment (``effnas.scaling.realised``). Counts only (no training, no timing):
 exact and deterministic, about 10 s on one core.
 
 "Before" is each network counted at its nominal resolution ``round(base * gamma**phi)``; "after"
@@ -14,9 +14,9 @@ import argparse
 import platform
 import statistics
 
-import search_spaces as ss
-from scaling import Coefficients, candidate_table, family, family_table, grid_candidates, member
-from search_spaces.counts import count_macs
+import effnas.search_spaces as ss
+from effnas.scaling import Coefficients, candidate_table, family, family_table, grid_candidates, member
+from effnas.search_spaces.counts import count_macs
 
 
 def grid_rows(base: ss.NetworkSpec, *, step: float, tolerance: float, phi: float, target: float) -> None:

@@ -15,7 +15,7 @@ Steps, each resumable (finished parts are read back, not redone):
    with seed N, which measures how well one stand-alone run ranks another);
 3. every candidate evaluated by every supernet (inherited weights, BatchNorm recalibrated on
    ``supernet.calibration_batches`` training batches, validation accuracy) and scored by every
-   zero-cost proxy on one minibatch of ``train.batch_size`` training images (``nas.zerocost``),
+   zero-cost proxy on one minibatch of ``train.batch_size`` training images (``effnas.nas.zerocost``),
    plus MACs and parameters as free baselines; CPU seconds per candidate for each.
 
 The report (``--report DIR``: ``ranking.csv``, ``report.md``) gives Kendall tau and Spearman rho
@@ -41,10 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from experiments.config import JobConfig, load_config  # noqa: E402
-from experiments.supernet import SupernetTrainer, train_supernet  # noqa: E402
-from nas.space import get_mbconv_space  # noqa: E402
-from nas.supernet import random_params  # noqa: E402
+from effnas.experiments.config.schema import JobConfig, load_config  # noqa: E402
+from effnas.experiments.estimators.supernet import SupernetTrainer, train_supernet  # noqa: E402
+from effnas.nas.space import get_mbconv_space  # noqa: E402
+from effnas.nas.supernet import random_params  # noqa: E402
 
 PROXIES = ("synflow", "naswot", "jacob_cov", "grad_norm", "snip", "fisher")
 
@@ -72,7 +72,7 @@ def candidates(cfg: Any, n: int, seed: int, num_classes: int) -> list[dict[str, 
 
 
 def standalone(cfg: Any, cands: list[dict[str, Any]], out: Path) -> pd.DataFrame:
-    from experiments.training import train_fn
+    from effnas.experiments.train.loop import train_fn
 
     rows = []
     for c in cands:
@@ -89,7 +89,7 @@ def standalone(cfg: Any, cands: list[dict[str, Any]], out: Path) -> pd.DataFrame
 
 
 def supernet_scores(cfg: Any, cands: list[dict[str, Any]], path: Path, tag: str) -> pd.DataFrame:
-    from search_spaces import NetworkSpec
+    from effnas.search_spaces import NetworkSpec
 
     est = SupernetTrainer(str(path), space=get_mbconv_space(cfg.search.space))
     conf = {"dataset": cfg.data.dataset, "seed": cfg.run.seed, "val_fraction": cfg.data.val_fraction,
@@ -105,9 +105,9 @@ def supernet_scores(cfg: Any, cands: list[dict[str, Any]], path: Path, tag: str)
 
 
 def proxy_scores(cfg: Any, cands: list[dict[str, Any]]) -> pd.DataFrame:
-    from experiments.estimators import minibatch
-    from nas import zerocost
-    from search_spaces import NetworkSpec, build
+    from effnas.experiments.estimators.proxy import minibatch
+    from effnas.nas import zerocost
+    from effnas.search_spaces import NetworkSpec, build
 
     x, y, _ = minibatch(cfg.data.dataset, resolution=resolution(cfg), batch_size=cfg.train.batch_size,
                         seed=cfg.run.seed, val_fraction=cfg.data.val_fraction, data_fraction=cfg.data.data_fraction)
@@ -158,7 +158,7 @@ def report(df: pd.DataFrame, estimators: list[str], meta: dict[str, Any], out: P
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="working directory (resumable)")
-    p.add_argument("--config", default="experiments/configs/cifar10-cpu.toml", help="recipe: [data] and [train]")
+    p.add_argument("--config", default="experiments/config/presets/cifar10-cpu.toml", help="recipe: [data] and [train]")
     p.add_argument("--space", default="cifar")
     p.add_argument("--data-fraction", type=float, default=0.25, help="share of the training pool (default 0.25)")
     p.add_argument("--candidates", type=int, default=30)
@@ -175,7 +175,7 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = config(args)
-    from experiments.data import load_dataset, split
+    from effnas.experiments.data.datasets import load_dataset, split
 
     ds = load_dataset(cfg.data.dataset)
     cands = candidates(cfg, args.candidates, args.seed, ds.num_classes)

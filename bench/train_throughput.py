@@ -45,8 +45,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import search_spaces as ss  # noqa: E402
-from search_spaces.cost import cost  # noqa: E402
+import effnas.search_spaces as ss  # noqa: E402
+from effnas.search_spaces.cost import cost  # noqa: E402
 
 VARIANTS = ("eager_nchw", "channels_last", "bf16", "fp16", "compile")
 

@@ -25,9 +25,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from experiments.config import JobConfig as TrainConfig  # noqa: E402
-from experiments.training import train  # noqa: E402
-from experiments.weights import FINETUNE  # noqa: E402
+from effnas.experiments.config.schema import JobConfig as TrainConfig  # noqa: E402
+from effnas.experiments.train.loop import train  # noqa: E402
+from effnas.experiments.weights.convert import FINETUNE  # noqa: E402
 
 CIFAR_JPEG = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 
@@ -83,7 +83,7 @@ def main() -> None:
                 print(rows[-1], flush=True)
     head = (f"EfficientNet-Lite0 on CIFAR-10 JPEG ({args.train_per_class}/class train pool, "
             f"{args.test_per_class}/class test), {args.resolution} px, {args.epochs} epochs, "
-            "recipe experiments.weights.FINETUNE; "
+            "recipe effnas.experiments.weights.convert.FINETUNE; "
             f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {args.threads} thread(s)")
     lines = [head, "", "| start | seed | test accuracy | val accuracy | train / test images | wall s |",
              "|---|---|---|---|---|---|"]

@@ -1,12 +1,12 @@
 """Zero-cost proxies vs NAS-Bench-201: rank correlation with the table's CIFAR-10 accuracy, and cost.
 
 For N random cells (distinct, seeded) of NAS-Bench-201, build the real network
-(:mod:`nas.benchmarks.nb201_net`, PyTorch default initialisation under ``torch.manual_seed(seed)``),
-compute every proxy of :mod:`nas.zerocost` on one minibatch of real CIFAR-10 training images
+(:mod:`effnas.nas.benchmarks.nb201_net`, PyTorch default initialisation under ``torch.manual_seed(seed)``),
+compute every proxy of :mod:`effnas.nas.zerocost` on one minibatch of real CIFAR-10 training images
 (``--batch`` random JPEGs read straight from ``../shared/data/cifar10-jpeg.tar.gz``, normalised
 with the CIFAR-10 channel statistics) and time each pass (ms, one thread): ``grad_norm``, ``snip``
 and ``fisher`` share one forward/backward pass, ``jacob_cov`` and ``naswot`` another
-(:data:`nas.zerocost.GROUPS`), so their ms columns hold the shared pass's time. Rows are appended to
+(:data:`effnas.nas.zerocost.GROUPS`), so their ms columns hold the shared pass's time. Rows are appended to
 ``OUT/proxies.csv`` as they are computed (a killed run keeps its rows; ``--resume`` continues);
 ``OUT/report.md`` holds Spearman's rho and Kendall's tau of each proxy (and of the parameter count)
 against the table's mean validation accuracy (``cifar10-valid``, 200 epochs), beside the values
@@ -33,10 +33,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from nas.benchmarks import get_benchmark
-from nas.benchmarks.nasbench201 import arch_string
-from nas.benchmarks.nb201_net import build_cell_network
-from nas.zerocost import GROUPS, PROXIES, compute
+from effnas.nas.benchmarks import get_benchmark
+from effnas.nas.benchmarks.nasbench201 import arch_string
+from effnas.nas.benchmarks.nb201_net import build_cell_network
+from effnas.nas.zerocost import GROUPS, PROXIES, compute
 
 ARCHIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -119,7 +119,7 @@ def report(out: Path, batch: int, seed: int) -> str:
     lines = [
         "# Zero-cost proxies on NAS-Bench-201 (CIFAR-10)", "",
         f"{len(rows)} random cells (seed {seed}) of the 15,625, each built as a real PyTorch network "
-        f"(`nas.benchmarks.nb201_net`, default init, seed {seed}) and scored on one minibatch of {batch} real "
+        f"(`effnas.nas.benchmarks.nb201_net`, default init, seed {seed}) and scored on one minibatch of {batch} real "
         "CIFAR-10 training images; correlation with the table's mean `cifar10-valid` accuracy after 200 epochs. "
         f"Machine: {platform.machine()}, {os.cpu_count()} cores shared (load {load:.1f} at report time), "
         f"torch {torch.__version__}, 1 thread. Built networks' parameter count equals the table's `params` for "

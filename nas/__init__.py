@@ -1,19 +1,19 @@
 """How to search: spaces, objectives, strategies, the search driver, Pareto fronts, and tabular
-benchmarks (:mod:`nas.benchmarks`, run under their papers' protocol by :mod:`nas.bench_search`).
+benchmarks (:mod:`effnas.nas.benchmarks`, run under their papers' protocol by :mod:`effnas.nas.bench_search`).
 Uses ``search_spaces``; receives the trainer as a callable and never imports training code."""
 
-from nas.benchmarks import BenchmarkTrainer, get_benchmark
-from nas.cell_space import CellSpace
-from nas.evolution import RegularizedEvolutionSampler
-from nas.objective import Objective
-from nas.pareto import pareto_front, trial_rows, write_results
-from nas.rl import ReinforceSampler
-from nas.search import InProcess, SearchFailed, run_search
-from nas.space import SPACES, SearchSpace, get_space
-from nas.strategies import STRATEGIES, make_sampler
-from nas.study import SearchConfig, finished, open_storage, open_study, recover
-from nas.surrogate import SurrogateTrainer, approx_macs
-from nas.trial import evaluate_trial
+from effnas.nas.benchmarks import BenchmarkTrainer, get_benchmark
+from effnas.nas.cell_space import CellSpace
+from effnas.nas.evolution import RegularizedEvolutionSampler
+from effnas.nas.objective import Objective
+from effnas.nas.pareto import pareto_front, trial_rows, write_results
+from effnas.nas.rl import ReinforceSampler
+from effnas.nas.search import InProcess, SearchFailed, run_search
+from effnas.nas.space import SPACES, SearchSpace, get_space
+from effnas.nas.strategies import STRATEGIES, make_sampler
+from effnas.nas.study import SearchConfig, finished, open_storage, open_study, recover
+from effnas.nas.surrogate import SurrogateTrainer, approx_macs
+from effnas.nas.trial import evaluate_trial
 
 __all__ = [
     "SPACES", "STRATEGIES", "BenchmarkTrainer", "CellSpace", "InProcess", "Objective", "RegularizedEvolutionSampler",

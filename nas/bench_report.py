@@ -1,4 +1,4 @@
-"""Tables and plots of benchmark runs (:mod:`nas.bench_search`): per-strategy accuracy of the
+"""Tables and plots of benchmark runs (:mod:`effnas.nas.bench_search`): per-strategy accuracy of the
 returned architecture beside the paper's numbers, anytime curves, Pareto fronts and hypervolume."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nas.bench_search import Protocol, Run, anytime, hypervolume, pareto_points, table_front
+from effnas.nas.bench_search import Protocol, Run, anytime, hypervolume, pareto_points, table_front
 
 
 def hv_reference(protocol: Protocol) -> tuple[float, float]:

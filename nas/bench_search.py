@@ -10,8 +10,8 @@ NATS-Bench (Dong et al., TPAMI 2021, ``exps/NATS-algos/run-all.sh``) uses 20,000
 120,000 s for CIFAR-10 / CIFAR-100 / ImageNet16-120 with the same proxy.
 
 Here each run is one in-memory Optuna study driven by the search driver's own
-:func:`~nas.trial.evaluate_trial` and the strategy's sampler, unchanged; the trainer is a
-:class:`~nas.benchmarks.BenchmarkTrainer` that charges ``charge_epochs / 200`` of the table's
+:func:`~effnas.nas.trial.evaluate_trial` and the strategy's sampler, unchanged; the trainer is a
+:class:`~effnas.nas.benchmarks.BenchmarkTrainer` that charges ``charge_epochs / 200`` of the table's
 200-epoch training time (the table has no 12-epoch accuracies, so the search observes one seed's
 200-epoch validation accuracy, a less noisy signal than the paper's proxy). Run ``r`` uses seed
 ``seed + r`` for its sampler and for which training seed of the table it observes.
@@ -28,13 +28,13 @@ from typing import Any
 import numpy as np
 import optuna
 
-from nas.benchmarks import BenchmarkTrainer, get_benchmark
-from nas.benchmarks.base import TabularBenchmark
-from nas.cell_space import CellSpace
-from nas.objective import Objective
-from nas.strategies import make_sampler
-from nas.study import SearchConfig, open_study
-from nas.trial import evaluate_trial
+from effnas.nas.benchmarks import BenchmarkTrainer, get_benchmark
+from effnas.nas.benchmarks.base import TabularBenchmark
+from effnas.nas.cell_space import CellSpace
+from effnas.nas.objective import Objective
+from effnas.nas.strategies import make_sampler
+from effnas.nas.study import SearchConfig, open_study
+from effnas.nas.trial import evaluate_trial
 
 #: Default simulated budgets (s) per data set: NAS-Bench-201's 12,000 s for CIFAR-10 (the only one
 #: it searched on), NATS-Bench's for the others; all with the 12-epoch proxy's time.
@@ -194,7 +194,7 @@ def anytime(runs: list[Run], grid: np.ndarray, series: list[list[float]] | None 
 
 def pareto_points(accuracy: list[float], cost: list[float]) -> list[tuple[float, float]]:
     """The non-dominated ``(accuracy, cost)`` pairs (accuracy up, cost down), by cost."""
-    from nas.pareto import pareto_front
+    from effnas.nas.pareto import pareto_front
 
     pts = list(zip(accuracy, cost, strict=True))
     return [pts[i] for i in pareto_front(pts)]

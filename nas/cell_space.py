@@ -1,10 +1,10 @@
 """Search spaces of tabular benchmarks: the choices are the benchmark's, "training" is a lookup.
 
 A :class:`CellSpace` offers the same surface to the search driver as the MBConv
-:class:`~nas.space.SearchSpace` (``distributions``, ``sample``, ``size``, ``to_dict``), but a
+:class:`~effnas.nas.space.SearchSpace` (``distributions``, ``sample``, ``size``, ``to_dict``), but a
 candidate is the dict of choices itself, not a :class:`~search_spaces.NetworkSpec`: its costs
 (parameters, latency) are read from the benchmark's table for the search's data set, and
-:class:`~nas.benchmarks.BenchmarkTrainer` "trains" it by looking it up. ``nasbench201`` is the
+:class:`~effnas.nas.benchmarks.BenchmarkTrainer` "trains" it by looking it up. ``nasbench201`` is the
 6-edge x 5-operation cell of NAS-Bench-201 (Dong & Yang, ICLR 2020).
 """
 
@@ -15,13 +15,13 @@ from typing import Any
 
 import optuna
 
-from nas.benchmarks import BENCHMARKS, get_benchmark
-from nas.benchmarks.base import TabularBenchmark
+from effnas.nas.benchmarks import BENCHMARKS, get_benchmark
+from effnas.nas.benchmarks.base import TabularBenchmark
 
 
 @dataclass(frozen=True)
 class CellSpace:
-    """The space of a tabular benchmark (``benchmark`` names an entry of :data:`nas.benchmarks.BENCHMARKS`).
+    """The space of a tabular benchmark (``benchmark`` names an entry of :data:`effnas.nas.benchmarks.BENCHMARKS`).
 
     >>> s = CellSpace("nasbench201")
     >>> s.size, s.num_blocks, sorted(s.distributions())[:2]

@@ -15,9 +15,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from nas.objective import Objective
-from search_spaces import NetworkSpec
-from search_spaces.atomic import atomic_text, atomic_write
+from effnas.nas.objective import Objective
+from effnas.search_spaces import NetworkSpec
+from effnas.search_spaces.atomic import atomic_text, atomic_write
 
 COLUMNS = ("number", "state", "status", "strategy", "accuracy", "macs", "params", "latency_ms",
            "latency_runtime", "reward", "target", "w", "test_accuracy", "train_seconds", "blocks", "spec")

@@ -21,7 +21,7 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 
-from nas.evolution import finished_trials, fitness
+from effnas.nas.evolution import finished_trials, fitness
 
 
 class ReinforceSampler(BaseSampler):

@@ -2,8 +2,8 @@
 
 The driver owns the sampler (random, TPE, NSGA-II, evolution, RL all keep their state here): it
 asks the study for a trial, samples its choices from the space, and hands ``(number, params)``
-to an :class:`Evaluator`, which runs :func:`nas.trial.evaluate_trial` on it: in this process
-(:class:`InProcess`, the default) or in Ray tasks (``experiments.search_ray``), ``slots`` trials
+to an :class:`Evaluator`, which runs :func:`effnas.nas.trial.evaluate_trial` on it: in this process
+(:class:`InProcess`, the default) or in Ray tasks (``effnas.experiments.cluster.search_ray``), ``slots`` trials
 at a time. Both write the same attributes and states into the study with the same pruner, so a
 search's results do not depend on where its trials ran.
 
@@ -30,7 +30,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.study import (
+from effnas.nas.study import (
     COUNTED,
     SearchConfig,
     TrainerFn,
@@ -40,13 +40,13 @@ from nas.study import (
     open_study,
     recover,
 )
-from nas.trial import candidate_attrs, evaluate_trial, measure, outcome
+from effnas.nas.trial import candidate_attrs, evaluate_trial, measure, outcome
 
 ProgressFn = Callable[[optuna.Study, FrozenTrial | None, int], None]
 
 
 class Evaluator(Protocol):
-    """Runs :func:`nas.trial.evaluate_trial` on trials the driver submits, ``slots`` at a time."""
+    """Runs :func:`effnas.nas.trial.evaluate_trial` on trials the driver submits, ``slots`` at a time."""
 
     slots: int
 
@@ -141,7 +141,7 @@ def run_search(cfg: SearchConfig, trainer: TrainerFn, *, study: optuna.Study | N
     ``evaluator`` runs the trials (default: :class:`InProcess`); the driver keeps its ``slots``
     trials in flight and samples each new trial after the previous ones were submitted.
 
-    >>> from nas import Objective, SearchConfig, SurrogateTrainer, get_space
+    >>> from effnas.nas import Objective, SearchConfig, SurrogateTrainer, get_space
     >>> cfg = SearchConfig(get_space("tiny"), Objective(target=2e6), strategy="random", trials=3)
     >>> study = run_search(cfg, SurrogateTrainer(seed=0), progress=lambda *a: None)
     >>> len(finished(study))

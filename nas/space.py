@@ -35,9 +35,9 @@ from typing import Any
 
 import optuna
 
-from nas.cell_space import CELL_SPACES, CellSpace
-from search_spaces import BlockSpec, NetworkSpec, decode_block, encode_block, round_filters
-from search_spaces.spec import SKIPS
+from effnas.nas.cell_space import CELL_SPACES, CellSpace
+from effnas.search_spaces import BlockSpec, NetworkSpec, decode_block, encode_block, round_filters
+from effnas.search_spaces.spec import SKIPS
 
 CHOICE_KEYS = ("conv_op", "kernel", "se_ratio", "skip", "filters", "layers", "expansion", "repeats")
 _CONV_OP = re.compile(r"^(conv|dsconv|mbconv_e(\d+))$")
@@ -319,7 +319,7 @@ SPACES: dict[str, SearchSpace] = {
         stem_channels=16, head_channels=256, activation="silu", resolution=16, num_classes=10,
         drop_connect_rate=0.1),
     # The nano layout at CIFAR's native 32 px with narrower filters (0.5x, 0.75x): about 0.5-3 M
-    # MACs, so a family up to phi = 3 trains on a CPU (experiments/configs/cifar10-cpu.toml).
+    # MACs, so a family up to phi = 3 trains on a CPU (experiments/config/presets/cifar10-cpu.toml).
     "cifar": SearchSpace("cifar", (
         "r1_k3_s11_e1_i16_o16_se0.25", "r2_k3_s22_e6_i16_o24_se0.25", "r2_k5_s22_e6_i24_o32_se0.25",
         "r2_k3_s11_e4_i32_o48_se0.25", "r1_k5_s11_e6_i48_o64_se0.25",

@@ -1,7 +1,7 @@
 """One interface for the five search strategies: each is an Optuna sampler.
 
 Random, TPE (Bergstra et al. 2011) and NSGA-II (Deb et al. 2002) are Optuna's own;
-regularized evolution (:mod:`nas.evolution`) and the RL controller (:mod:`nas.rl`) are ours,
+regularized evolution (:mod:`effnas.nas.evolution`) and the RL controller (:mod:`effnas.nas.rl`) are ours,
 written as :class:`optuna.samplers.BaseSampler` subclasses. Every strategy therefore records into
 the same kind of study, and strategies can be mixed in one study (each trial stores the
 ``strategy`` that proposed it).
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import optuna
 
-from nas.evolution import RegularizedEvolutionSampler
-from nas.rl import ReinforceSampler
+from effnas.nas.evolution import RegularizedEvolutionSampler
+from effnas.nas.rl import ReinforceSampler
 
 STRATEGIES = ("random", "tpe", "nsga2", "evolution", "rl")
 #: Strategies that only optimise one objective.

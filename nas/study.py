@@ -1,7 +1,7 @@
 """What a search is (:class:`SearchConfig`) and where it is recorded: one Optuna study.
 
 The study's storage is the source of truth for every search path: the driver asks it for new
-trials, the evaluation of a trial (:mod:`nas.trial`, in this process or in a Ray task) opens the
+trials, the evaluation of a trial (:mod:`effnas.nas.trial`, in this process or in a Ray task) opens the
 same storage and writes the trial's attributes, intermediate rewards and final state into it.
 """
 
@@ -18,18 +18,18 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
-from nas.cell_space import CellSpace
-from nas.objective import Objective
-from nas.space import SearchSpace
-from nas.strategies import make_sampler
-from search_spaces import NetworkSpec
+from effnas.nas.cell_space import CellSpace
+from effnas.nas.objective import Objective
+from effnas.nas.space import SearchSpace
+from effnas.nas.strategies import make_sampler
+from effnas.search_spaces import NetworkSpec
 
 TrainerFn = Callable[..., dict]
 #: Trial states that count towards the requested number of trials.
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 #: Statuses of trials that do not count: the process was killed (``interrupted``), the search
 #: stopped on an error that is not a training outcome (``error``: a bug or a bad config), or a
-#: pre-filter did not train the candidate (``filtered``, PRUNED; ``experiments.estimators``).
+#: pre-filter did not train the candidate (``filtered``, PRUNED; ``effnas.experiments.estimators.proxy``).
 UNCOUNTED = ("interrupted", "error", "filtered")
 #: Trainer keys the search sets per candidate (``train`` must not hold them).
 CANDIDATE_KEYS = ("model", "resolution", "out_dir")

@@ -22,7 +22,7 @@ that trains, exports and evaluates like any other). :func:`recalibrate_bn` re-es
 subnet's BatchNorm statistics on a few batches, which inherited statistics need (they were
 accumulated over many different subnets).
 
-Training and evaluation on data live in :mod:`experiments.supernet` (this package takes no
+Training and evaluation on data live in :mod:`effnas.experiments.estimators.supernet` (this package takes no
 data path); the search uses it as the ``supernet:DIR`` estimator.
 """
 
@@ -37,8 +37,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from nas.space import SearchSpace, parse_conv_op
-from search_spaces import NetworkSpec, build
+from effnas.nas.space import SearchSpace, parse_conv_op
+from effnas.search_spaces import NetworkSpec, build
 
 #: Skeletons (meta-device modules) kept per candidate: building one costs a few ms of Python.
 SKELETONS = 64

@@ -17,13 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from search_spaces import NetworkSpec, load_spec
-from search_spaces.counts import count_macs
+from effnas.search_spaces import NetworkSpec, load_spec
+from effnas.search_spaces.counts import count_macs
 
 
 def approx_macs(spec: NetworkSpec, resolution: int | None = None) -> int:
     """Conv and linear multiply-adds of ``spec`` for one image, in closed form (no fvcore):
-    :func:`search_spaces.counts.count_macs`, equal to the fvcore cost model."""
+    :func:`effnas.search_spaces.counts.count_macs`, equal to the fvcore cost model."""
     return count_macs(spec, resolution)
 
 
@@ -86,7 +86,7 @@ def trials_to_target(space: Any, objective: Any, strategy: str, *, target_reward
     """
     import optuna
 
-    from nas.strategies import make_sampler
+    from effnas.nas.strategies import make_sampler
 
     surrogate = SurrogateTrainer(seed=landscape)
     study = optuna.create_study(direction="maximize",

@@ -1,12 +1,12 @@
 """The evaluation of one trial, the same in this process and in a Ray task.
 
-The driver (:mod:`nas.search`) asks the study for a trial and samples its choices; then
+The driver (:mod:`effnas.nas.search`) asks the study for a trial and samples its choices; then
 :func:`evaluate_trial` opens the study's storage, computes the candidate's params, MACs (and
 latency when that is the cost) *before* training and stores them with its block strings and full
 spec JSON; a candidate that breaks a hard constraint is rejected (PRUNED, ``status=rejected``)
 without training; otherwise the trainer (``trainer(config, *, on_epoch=None) -> metrics``,
 docs/architecture.md) trains it and every epoch's reward is reported to the study's pruner
-(:func:`nas.study.make_pruner`), which can stop it. The trainer's ``status`` is the outcome:
+(:func:`effnas.nas.study.make_pruner`), which can stop it. The trainer's ``status`` is the outcome:
 ``completed``, ``pruned``, ``failed``, ``oom`` or ``diverged`` (the last three FAIL). An exception from the
 trainer is not an outcome: the trial is marked FAIL with ``status=error`` and the error, and the
 exception goes on to stop the search.
@@ -22,11 +22,11 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
-from nas.cell_space import CellSpace
-from nas.objective import Objective
-from nas.study import SearchConfig, TrainerFn, make_pruner, open_storage
-from search_spaces import NetworkSpec, build, encode_block
-from search_spaces.cost import count_params, macs, measure_latency, measure_latency_onnxruntime
+from effnas.nas.cell_space import CellSpace
+from effnas.nas.objective import Objective
+from effnas.nas.study import SearchConfig, TrainerFn, make_pruner, open_storage
+from effnas.search_spaces import NetworkSpec, build, encode_block
+from effnas.search_spaces.cost import count_params, macs, measure_latency, measure_latency_onnxruntime
 
 
 def measure(spec: NetworkSpec, objective: Objective) -> dict[str, Any]:
@@ -74,7 +74,7 @@ def outcome(objective: Objective, costs: dict[str, Any], metrics: dict[str, Any]
                              "test_accuracy": metrics.get("test_accuracy")}
     if metrics.get("error"):
         attrs["error"] = str(metrics["error"])[:500]
-    if metrics.get("proxy_score") is not None:  # a zero-cost proxy's raw score (experiments.estimators)
+    if metrics.get("proxy_score") is not None:  # a zero-cost proxy's raw score (effnas.experiments.estimators.proxy)
         attrs["proxy_score"] = float(metrics["proxy_score"])
     if status == "filtered":  # a pre-filter kept it from training: no accuracy, not counted
         return TrialState.PRUNED, None, attrs

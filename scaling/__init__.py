@@ -4,12 +4,12 @@ backbones, curve fits.
 Uses ``search_spaces``; receives the trainer (and optionally an executor) as callables and never
 imports training code (``docs/architecture.md``)."""
 
-from scaling.backbones import BACKBONES, backbone_comparison, resolve_backbone, scale_backbone
-from scaling.baselines import DIMENSIONS, match_macs, matched_baselines, single_dimension
-from scaling.coefficients import PAPER, Coefficients, check_product
-from scaling.compound import PAPER_COEFFICIENTS, Multipliers, check_coefficients, compound, member
-from scaling.curves import aggregate, family_gain, fit_methods, load_results, matched_comparison, plot_curves
-from scaling.family import (
+from effnas.scaling.backbones import BACKBONES, backbone_comparison, resolve_backbone, scale_backbone
+from effnas.scaling.baselines import DIMENSIONS, match_macs, matched_baselines, single_dimension
+from effnas.scaling.coefficients import PAPER, Coefficients, check_product
+from effnas.scaling.compound import PAPER_COEFFICIENTS, Multipliers, check_coefficients, compound, member
+from effnas.scaling.curves import aggregate, family_gain, fit_methods, load_results, matched_comparison, plot_curves
+from effnas.scaling.family import (
     Member,
     all_within_tolerance,
     cost_flags,
@@ -20,11 +20,11 @@ from scaling.family import (
     side_by_side,
     train_members,
 )
-from scaling.fit import PowerLaw, fit_power_law
-from scaling.grid import GridResult, candidate_table, grid_candidates, grid_search, pick_best
-from scaling.realised import FAMILY_TOLERANCE, GRID_TOLERANCE, CostFit, fit_resolution
-from scaling.runner import FINISHED, Job, read_result, run_jobs, sequential
-from search_spaces.counts import Counts, count_macs, counts
+from effnas.scaling.fit import PowerLaw, fit_power_law
+from effnas.scaling.grid import GridResult, candidate_table, grid_candidates, grid_search, pick_best
+from effnas.scaling.realised import FAMILY_TOLERANCE, GRID_TOLERANCE, CostFit, fit_resolution
+from effnas.scaling.runner import FINISHED, Job, read_result, run_jobs, sequential
+from effnas.search_spaces.counts import Counts, count_macs, counts
 
 __all__ = [
     "BACKBONES", "DIMENSIONS", "FAMILY_TOLERANCE", "FINISHED", "GRID_TOLERANCE", "PAPER", "PAPER_COEFFICIENTS",

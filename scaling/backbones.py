@@ -9,8 +9,8 @@ the backbone's own (the paper's dropout schedule is EfficientNet's).
 
 Example, scaling your own network::
 
-    import search_spaces as ss
-    from scaling import Coefficients, scale_backbone
+    import effnas.search_spaces as ss
+    from effnas.scaling import Coefficients, scale_backbone
 
     mine = ss.NetworkSpec(
         name="mynet", stem_channels=32, head_channels=0, resolution=64, num_classes=10,
@@ -25,12 +25,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from scaling.baselines import DIMENSIONS, matched_baselines
-from scaling.coefficients import PAPER, Coefficients
-from scaling.compound import Multipliers, compound
-from scaling.family import Member, make_member
-from search_spaces import NetworkSpec, load_spec, scale, scale_resolution
-from search_spaces.counts import count_macs
+from effnas.scaling.baselines import DIMENSIONS, matched_baselines
+from effnas.scaling.coefficients import PAPER, Coefficients
+from effnas.scaling.compound import Multipliers, compound
+from effnas.scaling.family import Member, make_member
+from effnas.search_spaces import NetworkSpec, load_spec, scale, scale_resolution
+from effnas.search_spaces.counts import count_macs
 
 #: The backbones of the paper's Table 3.
 BACKBONES = ("resnet18", "resnet50", "mobilenet_v1", "mobilenet_v2")
@@ -45,7 +45,7 @@ def resolve_backbone(backbone: NetworkSpec | str, *, num_classes: int | None = N
     if not isinstance(backbone, str) or not backbone:
         raise ValueError(f"backbone must be a name or a spec file, got {backbone!r}")
     if not (backbone.endswith(".json") or Path(backbone).is_file()):
-        import search_spaces as ss
+        import effnas.search_spaces as ss
 
         if backbone not in ss.names():
             raise ValueError(f"unknown backbone {backbone!r}: expected one of {', '.join(BACKBONES)}, "

@@ -12,11 +12,11 @@ import dataclasses
 import math
 from collections.abc import Sequence
 
-from scaling.compound import Multipliers
-from scaling.family import Member, make_member
-from scaling.realised import FAMILY_TOLERANCE, check_tolerance
-from search_spaces import NetworkSpec, scale
-from search_spaces.counts import count_macs
+from effnas.scaling.compound import Multipliers
+from effnas.scaling.family import Member, make_member
+from effnas.scaling.realised import FAMILY_TOLERANCE, check_tolerance
+from effnas.search_spaces import NetworkSpec, scale
+from effnas.search_spaces.counts import count_macs
 
 DIMENSIONS = ("depth", "width", "resolution")
 
@@ -28,7 +28,7 @@ def single_dimension(base: NetworkSpec, dimension: str, multiplier: float, *, de
                      name: str | None = None) -> NetworkSpec:
     """``base`` scaled along one dimension only (resolution: ``round(base.resolution * m)``).
 
-    >>> import search_spaces as ss
+    >>> import effnas.search_spaces as ss
     >>> single_dimension(ss.get("efficientnet_b0"), "resolution", 1.5).resolution
     336
     """
@@ -48,7 +48,7 @@ def match_macs(base: NetworkSpec, dimension: str, target_macs: int, *, depth_rou
     """The ``dimension``-only scaling of ``base`` whose MACs are closest (in ratio) to ``target_macs``,
     and its multiplier (``>= 1``; rounded to 4 decimals, resolution to whole pixels).
 
-    >>> import search_spaces as ss
+    >>> import effnas.search_spaces as ss
     >>> b0 = ss.get("efficientnet_b0")
     >>> spec, m = match_macs(b0, "resolution", 2 * count_macs(b0))
     >>> spec.resolution, m
@@ -107,8 +107,8 @@ def matched_baselines(base: NetworkSpec, members: Sequence[Member], *, dimension
     too coarse). Each keeps the matched member's dropout, so the members of one budget differ
     only in how they spend it.
 
-    >>> import search_spaces as ss
-    >>> from scaling.family import family
+    >>> import effnas.search_spaces as ss
+    >>> from effnas.scaling.family import family
     >>> nano = ss.get("efficientnet_nano")
     >>> [(b.method, b.phi, b.within_tolerance) for b in matched_baselines(nano, family(nano, [0, 1]))]
     [('depth', 1, True), ('width', 1, True), ('resolution', 1, True)]

@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from scaling.compound import PAPER_COEFFICIENTS, check_coefficients
-from search_spaces.atomic import atomic_text
+from effnas.scaling.compound import PAPER_COEFFICIENTS, check_coefficients
+from effnas.search_spaces.atomic import atomic_text
 
 #: Default distance from the target that ``check_product`` accepts for user-given coefficients
 #: (the paper's own 1.2, 1.1, 1.15 give 1.92, 0.08 from 2).

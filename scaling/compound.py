@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from search_spaces import OFFICIAL, NetworkSpec, scale, scale_resolution
+from effnas.search_spaces import OFFICIAL, NetworkSpec, scale, scale_resolution
 
 #: The paper's grid-search result at phi = 1 (EfficientNet paper, Section 4).
 PAPER_COEFFICIENTS = (1.2, 1.1, 1.15)
@@ -66,7 +66,7 @@ def member(
     Coefficient members get dropout rising linearly with phi (0.2 at B0 to 0.5 at B7, as the
     official table), capped at 0.5 above the base value's range. Their repeats round to
     nearest (``depth_rounding="round"``) so realised MACs track the nominal ratio; pass
-    ``"ceil"`` for TF's rule (see :func:`search_spaces.rules.round_repeats`).
+    ``"ceil"`` for TF's rule (see :func:`effnas.search_spaces.rules.round_repeats`).
     """
     if official:
         key = f"b{phi}"

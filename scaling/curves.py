@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scaling.fit import PowerLaw, fit_power_law
-from search_spaces.atomic import atomic_text, atomic_write
+from effnas.scaling.fit import PowerLaw, fit_power_law
+from effnas.search_spaces.atomic import atomic_text, atomic_write
 
 #: Plot order and colours of the scaling methods (matplotlib's default cycle).
 COLORS = {"compound": "C3", "official": "C1", "depth": "C0", "width": "C2", "resolution": "C4", "base": "C7"}

@@ -3,10 +3,10 @@ table, with each member's realised cost beside the nominal one.
 
 The nominal MACs ratio of a member is ``d * w**2 * r**2`` of its multipliers; the realised one
 is its counted MACs over the base's. They differ because repeats and channels are rounded to
-integers (and multiples of 8): see ``search_spaces.rules.round_repeats`` for why coefficient
+integers (and multiples of 8): see ``effnas.search_spaces.rules.round_repeats`` for why coefficient
 families round depth to nearest while the official table uses TF's ceil. Coefficient members
 are then brought within ``cost_tolerance`` (10 %) of their nominal ratio by moving the input
-size in whole pixels (:func:`scaling.realised.fit_resolution`); a member that cannot be is kept
+size in whole pixels (:func:`effnas.scaling.realised.fit_resolution`); a member that cannot be is kept
 and flagged with the reason. The official table is the published one and is never adjusted.
 """
 
@@ -21,13 +21,13 @@ from typing import Any
 
 import pandas as pd
 
-from scaling.coefficients import PAPER, Coefficients
-from scaling.compound import Multipliers, member
-from scaling.realised import FAMILY_TOLERANCE, CostFit, check_tolerance, fit_resolution, within
-from scaling.runner import ExecutorFn, Job, TrainerFn, run_jobs
-from search_spaces import NetworkSpec, safe_name
-from search_spaces.atomic import atomic_write
-from search_spaces.counts import counts
+from effnas.scaling.coefficients import PAPER, Coefficients
+from effnas.scaling.compound import Multipliers, member
+from effnas.scaling.realised import FAMILY_TOLERANCE, CostFit, check_tolerance, fit_resolution, within
+from effnas.scaling.runner import ExecutorFn, Job, TrainerFn, run_jobs
+from effnas.search_spaces import NetworkSpec, safe_name
+from effnas.search_spaces.atomic import atomic_write
+from effnas.search_spaces.counts import counts
 
 #: Scaling methods that can label a member.
 METHODS = ("compound", "official", "depth", "width", "resolution", "base")
@@ -111,7 +111,7 @@ def make_member(method: str, phi: int, spec: NetworkSpec, mult: Multipliers, bas
 
 
 def fitted_member(method: str, phi: int, mult: Multipliers, fit: CostFit) -> Member:
-    """A member at the input size :func:`scaling.realised.fit_resolution` chose."""
+    """A member at the input size :func:`effnas.scaling.realised.fit_resolution` chose."""
     c = counts(fit.spec)
     return Member(method, phi, fit.spec, mult, c.params, c.macs, fit.base_macs,
                   resolution_nominal=fit.resolution_nominal, target_ratio=fit.target_ratio, tolerance=fit.tolerance,
@@ -155,11 +155,11 @@ def family(
 
     Coefficient members land within ``cost_tolerance`` (relative) of their nominal MACs ratio
     ``(alpha*beta^2*gamma^2)**phi`` by moving the input in whole pixels
-    (:func:`scaling.realised.fit_resolution`); one that cannot keeps the nearest pixel count and
+    (:func:`effnas.scaling.realised.fit_resolution`); one that cannot keeps the nearest pixel count and
     says why in ``reason``. Official members are the published table, never adjusted; their
     realised and nominal ratios are shown all the same.
 
-    >>> import search_spaces as ss
+    >>> import effnas.search_spaces as ss
     >>> [m.params for m in family(ss.get("efficientnet_b0"), [0, 7], official=True)]
     [5288548, 66347960]
     >>> [(m.spec.resolution, round(m.macs_ratio, 2)) for m in family(ss.get("efficientnet_nano"), [1, 2])]
@@ -214,7 +214,7 @@ def all_within_tolerance(table: pd.DataFrame, *, include_official: bool = False)
     """Whether every row of a family (or grid) table realises its MACs within tolerance (see
     :func:`cost_flags` for the rows that do not, and why).
 
-    >>> import search_spaces as ss
+    >>> import effnas.search_spaces as ss
     >>> all_within_tolerance(family_table(family(ss.get("efficientnet_nano"), range(5))))
     True
     """
@@ -264,7 +264,7 @@ def train_members(
     key: Callable[[Member, int], str] = member_key,
     table_name: str | None = "family.csv",
 ) -> pd.DataFrame:
-    """Train every member with every seed (resumable; see :func:`scaling.runner.run_jobs`) and
+    """Train every member with every seed (resumable; see :func:`effnas.scaling.runner.run_jobs`) and
     return, and write as ``out_dir/table_name``, a row per member and seed: the family-table
     columns, then ``seed``, ``status``, ``val_accuracy``, ``test_accuracy``, ... and ``run_dir``."""
     if not seeds:

@@ -6,9 +6,9 @@ and keep the best by validation accuracy (ties: fewer MACs). The paper found 1.2
 
 Candidates are compared at equal *realised* cost: each is brought within ``cost_tolerance``
 (5 %) of ``target**phi`` times the base's MACs by moving its input size in whole pixels
-(:func:`scaling.realised.fit_resolution`; alpha, beta, gamma stay its name). One that cannot be
+(:func:`effnas.scaling.realised.fit_resolution`; alpha, beta, gamma stay its name). One that cannot be
 is listed with ``status = "out_of_tolerance"`` and the reason, and is not trained. Candidates
-train through :func:`scaling.runner.run_jobs`: in parallel when the executor is Ray's,
+train through :func:`effnas.scaling.runner.run_jobs`: in parallel when the executor is Ray's,
 resumable per candidate.
 """
 
@@ -22,13 +22,13 @@ from typing import Any
 
 import pandas as pd
 
-from scaling.coefficients import Coefficients
-from scaling.compound import member
-from scaling.realised import GRID_TOLERANCE, check_tolerance, fit_resolution
-from scaling.runner import FINISHED, ExecutorFn, Job, RunsFailed, TrainerFn, run_jobs
-from search_spaces import NetworkSpec
-from search_spaces.atomic import atomic_write
-from search_spaces.counts import counts
+from effnas.scaling.coefficients import Coefficients
+from effnas.scaling.compound import member
+from effnas.scaling.realised import GRID_TOLERANCE, check_tolerance, fit_resolution
+from effnas.scaling.runner import FINISHED, ExecutorFn, Job, RunsFailed, TrainerFn, run_jobs
+from effnas.search_spaces import NetworkSpec
+from effnas.search_spaces.atomic import atomic_write
+from effnas.search_spaces.counts import counts
 
 #: Most candidates a grid may have: each is scaled and costed before anything trains (the
 #: paper's step 0.05 gives 111); a finer grid is refused rather than left to run for hours.
@@ -115,7 +115,7 @@ def candidate_table(
     ``target_macs_ratio`` (``target**phi``), ``cost_adjusted``, ``within_tolerance``, ``status``
     (``ready`` / ``out_of_tolerance``) and ``reason``.
 
-    >>> import search_spaces as ss
+    >>> import effnas.search_spaces as ss
     >>> t, _ = candidate_table(ss.get("efficientnet_nano"), grid_candidates(step=0.2))
     >>> print(t[["alpha", "beta", "gamma", "resolution_nominal", "resolution", "macs_ratio", "status"]]
     ...       .to_string(index=False))

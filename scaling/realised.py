@@ -33,8 +33,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from search_spaces import NetworkSpec
-from search_spaces.counts import count_macs
+from effnas.search_spaces import NetworkSpec
+from effnas.search_spaces.counts import count_macs
 
 #: Tolerances of issue 9: grid candidates within 5 % of ``target**phi``, family members within 10 %
 #: of their nominal ratio (relative, ``|realised / target - 1|``).
@@ -66,7 +66,7 @@ def pixel_bracket(spec: NetworkSpec, target_macs: float) -> tuple[int | None, in
     it) and the smallest whose MACs reach it. Counted MACs never decrease with the input size
     (every layer's output side is ``ceil(size / stride)`` or ``size // stride + 1``), so bisection.
 
-    >>> import search_spaces as ss
+    >>> import effnas.search_spaces as ss
     >>> nano = ss.get("efficientnet_nano")
     >>> pixel_bracket(nano, 2 * count_macs(nano))
     (20, 21)
@@ -128,8 +128,8 @@ def fit_resolution(spec: NetworkSpec, *, base_macs: int, target_ratio: float, to
     """``spec`` at the whole-pixel input size that brings its MACs within ``tolerance`` of
     ``target_ratio * base_macs`` (the rule in the module docstring).
 
-    >>> import search_spaces as ss
-    >>> from scaling.compound import member
+    >>> import effnas.search_spaces as ss
+    >>> from effnas.scaling.compound import member
     >>> nano = ss.get("efficientnet_nano")
     >>> spec, _ = member(nano, 1, coefficients=(1.4, 1.2, 1.0))
     >>> f = fit_resolution(spec, base_macs=count_macs(nano), target_ratio=2.0, tolerance=0.05)

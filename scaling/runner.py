@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from search_spaces import NetworkSpec
+from effnas.search_spaces import NetworkSpec
 
 TrainerFn = Callable[..., dict]
 ExecutorFn = Callable[[TrainerFn, list[dict]], list[dict]]

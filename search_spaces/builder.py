@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from search_spaces.spec import BlockSpec, NetworkSpec
+from effnas.search_spaces.spec import BlockSpec, NetworkSpec
 
 _ACT: dict[str, type[nn.Module]] = {"silu": nn.SiLU, "relu": nn.ReLU, "relu6": nn.ReLU6}
 
@@ -239,7 +239,7 @@ class Network(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        if self.classifier.weight.is_meta:  # a skeleton without storage (nas.supernet): nothing to initialise
+        if self.classifier.weight.is_meta:  # a skeleton without storage (effnas.nas.supernet): nothing to initialise
             return
         for m in self.modules():
             if isinstance(m, nn.Conv2d):

@@ -27,8 +27,8 @@ from fvcore.nn import FlopCountAnalysis
 from fvcore.nn.jit_handles import get_shape
 from torch import nn
 
-from search_spaces.builder import Network, build
-from search_spaces.spec import NetworkSpec
+from effnas.search_spaces.builder import Network, build
+from effnas.search_spaces.spec import NetworkSpec
 
 #: fvcore operator names whose counts are multiply-adds of the papers' kind.
 MAC_OPERATORS = frozenset({"conv", "linear", "addmm", "matmul", "bmm", "einsum"})
@@ -222,7 +222,7 @@ def measure_latency_onnxruntime(model: nn.Module, resolution: int, *, threads: i
     timed one phone core), after ``warmup`` runs. Needs ``onnx`` and ``onnxruntime``."""
     import numpy as np
 
-    from search_spaces.onnx import onnx_bytes, onnx_session
+    from effnas.search_spaces.onnx import onnx_bytes, onnx_session
 
     model = model.to("cpu")
     session = onnx_session(onnx_bytes(model, resolution=resolution), threads=threads)

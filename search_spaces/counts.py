@@ -2,11 +2,11 @@
 
 The scaling searches evaluate thousands of candidate specs (matched-MACs multipliers, grid
 candidates, B7 at 600 px), and fvcore needs a traced forward pass for each (0.4 s for a 32 px
-toy, 12 s for B7). These functions walk the spec once, following ``search_spaces.builder``
+toy, 12 s for B7). These functions walk the spec once, following ``effnas.search_spaces.builder``
 layer by layer, and count what fvcore counts: one MAC per multiply-add of convolutions
 (``out_h * out_w * out_c * in_c / groups * k * k``) and linear layers, no bias terms; params
 include BatchNorm weight and bias. ``tests/search_spaces/test_counts.py`` checks both against
-``search_spaces.cost`` *exactly* for every registered model at several input sizes, so a change
+``effnas.search_spaces.cost`` *exactly* for every registered model at several input sizes, so a change
 to the builder that breaks the agreement fails the suite.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from search_spaces.spec import BlockSpec, NetworkSpec
+from effnas.search_spaces.spec import BlockSpec, NetworkSpec
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class _Counter:
 class PartCounts:
     """Parameters and MACs of one part of a network, with its output shape.
 
-    ``name`` follows the model's module names, as :class:`search_spaces.cost.StageCost` does:
+    ``name`` follows the model's module names, as :class:`effnas.search_spaces.cost.StageCost` does:
     ``stem``, ``stages.i`` (with its blocks ``stages.i.j`` in ``blocks``), ``head``, ``classifier``
     (whose ``out_resolution`` is 1).
     """
@@ -134,9 +134,9 @@ def breakdown(spec: NetworkSpec, resolution: int | None = None) -> list[PartCoun
     every block), the head conv when there is one, and the classifier.
 
     The parts add up to :func:`counts`; each stage equals the ``StageCost`` of the same name in
-    ``search_spaces.cost.cost`` (``tests/search_spaces/test_counts.py``).
+    ``effnas.search_spaces.cost.cost`` (``tests/search_spaces/test_counts.py``).
 
-    >>> import search_spaces as ss
+    >>> import effnas.search_spaces as ss
     >>> parts = breakdown(ss.get("efficientnet_b0", num_classes=10), 32)
     >>> [(p.name, p.out_channels, p.out_resolution, len(p.blocks)) for p in parts[:3]]
     [('stem', 32, 16, 0), ('stages.0', 16, 16, 1), ('stages.1', 24, 8, 2)]
@@ -174,9 +174,9 @@ def breakdown(spec: NetworkSpec, resolution: int | None = None) -> list[PartCoun
 def counts(spec: NetworkSpec, resolution: int | None = None) -> Counts:
     """Parameters and MACs of ``spec`` on one ``resolution``-pixel image (default: the spec's).
 
-    Equal to ``search_spaces.cost.cost(spec, resolution=...)``'s ``params`` and ``macs``.
+    Equal to ``effnas.search_spaces.cost.cost(spec, resolution=...)``'s ``params`` and ``macs``.
 
-    >>> import search_spaces as ss
+    >>> import effnas.search_spaces as ss
     >>> c = counts(ss.get("efficientnet_b0", num_classes=10), 32)
     >>> c.params, c.macs
     (4020358, 8474848)

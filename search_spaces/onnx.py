@@ -1,6 +1,6 @@
 """ONNX export of a network and onnxruntime sessions: the part shared by the search's onnxruntime
-latency (:func:`search_spaces.cost.measure_latency_onnxruntime`) and ``effnas export --onnx``
-(:mod:`experiments.onnx_export`, which adds loading weights and the agreement check).
+latency (:func:`effnas.search_spaces.cost.measure_latency_onnxruntime`) and ``effnas export --onnx``
+(:mod:`effnas.experiments.weights.onnx_export`, which adds loading weights and the agreement check).
 
 Export uses PyTorch's TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``): it
 needs only the ``onnx`` package, handles every effnas block (including TF "same" padding, whose

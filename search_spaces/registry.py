@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from search_spaces.spec import NetworkSpec
+from effnas.search_spaces.spec import NetworkSpec
 
 _REGISTRY: dict[str, Callable[[], NetworkSpec]] = {}
 
@@ -40,7 +40,7 @@ def names() -> list[str]:
 
 
 def _ensure_loaded() -> None:
-    import search_spaces.zoo  # noqa: F401  (registers the built-in models on first import)
+    import effnas.search_spaces.zoo  # noqa: F401  (registers the built-in models on first import)
 
 
 def load_spec(ref: str, *, num_classes: int | None = None, resolution: int | None = None) -> NetworkSpec:

@@ -10,7 +10,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from search_spaces.spec import NetworkSpec
+from effnas.search_spaces.spec import NetworkSpec
 
 
 def round_filters(channels: int, width: float, *, divisor: int = 8, min_depth: int | None = None) -> int:

@@ -246,7 +246,7 @@ class NetworkSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NetworkSpec:
-        from search_spaces.codec import decode_block
+        from effnas.search_spaces.codec import decode_block
 
         if not isinstance(data, dict):
             raise ValueError(f"a network spec must be a JSON object, got {type(data).__name__}")
@@ -265,7 +265,7 @@ class NetworkSpec:
 
     def to_json(self, *, block_strings: bool = True) -> str:
         """JSON text; stages as TF-style block strings (default) or as objects."""
-        from search_spaces.codec import encode_block
+        from effnas.search_spaces.codec import encode_block
 
         d = self.to_dict()
         if block_strings:

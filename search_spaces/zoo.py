@@ -14,10 +14,10 @@ import dataclasses
 import functools
 from collections.abc import Callable
 
-from search_spaces.codec import decode_stages
-from search_spaces.registry import register
-from search_spaces.rules import OFFICIAL, scale, scale_official
-from search_spaces.spec import NetworkSpec
+from effnas.search_spaces.codec import decode_stages
+from effnas.search_spaces.registry import register
+from effnas.search_spaces.rules import OFFICIAL, scale, scale_official
+from effnas.search_spaces.spec import NetworkSpec
 
 B0_STAGES = (
     "r1_k3_s11_e1_i32_o16_se0.25", "r2_k3_s22_e6_i16_o24_se0.25", "r2_k5_s22_e6_i24_o40_se0.25",
@@ -73,7 +73,7 @@ TINY_STAGES = (
 )
 #: A narrow B0-like base for CPU scaling demos (16 px, 10 classes): widths 16-24-32-48-64, MBConv e4/e6
 #: with SE 0.25, 8x total downsampling counting the stem (16 px -> 2x2 before the head); meant as
-#: the demo base of the scaling runs on the generated ``shapes`` set (``experiments/shapes.py``).
+#: the demo base of the scaling runs on the generated ``shapes`` set (``experiments/data/shapes.py``).
 NANO_STAGES = (
     "r1_k3_s11_e1_i16_o16_se0.25", "r2_k3_s22_e6_i16_o24_se0.25", "r2_k5_s22_e6_i24_o32_se0.25",
     "r2_k3_s11_e4_i32_o48_se0.25", "r1_k5_s11_e6_i48_o64_se0.25",

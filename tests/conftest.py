@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import search_spaces as ss
-from nas.pareto import COLUMNS
-from scaling import PAPER, family, matched_baselines, plot_curves
+import effnas.search_spaces as ss
+from effnas.nas.pareto import COLUMNS
+from effnas.scaling import PAPER, family, matched_baselines, plot_curves
 
 
 def cifar10_archive() -> Path:
@@ -45,7 +45,7 @@ def cifar10_archive_path() -> Path:
 
 def make_run(run: Path) -> Path:
     """A small run directory in the pipeline's layout, made with the real writers: ``trials.csv`` in
-    ``nas.pareto.COLUMNS`` with real specs (trial 8 pruned), the baseline, the paper's coefficients as
+    ``effnas.nas.pareto.COLUMNS`` with real specs (trial 8 pruned), the baseline, the paper's coefficients as
     ``grid/coefficients.json`` and ``curves/`` from ``scaling.plot_curves`` on a family table."""
     base = ss.get("efficientnet_nano")
     (run / "search").mkdir(parents=True)
@@ -80,7 +80,7 @@ def make_run(run: Path) -> Path:
 @pytest.fixture(scope="session")
 def explore_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """:func:`make_run` with ``report.md`` and ``report.html`` written."""
-    from experiments.report import write_report
+    from effnas.experiments.report.markdown import write_report
 
     run = make_run(tmp_path_factory.mktemp("explore") / "run")
     config = {"name": "explore", "train": {"model": "efficientnet_nano"}, "family": {"phis": [0, 1, 2, 3]}}

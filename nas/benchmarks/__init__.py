@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from nas.benchmarks.base import BenchmarkTrainer, Record, TabularBenchmark
-from nas.benchmarks.nasbench201 import NASBench201
+from effnas.nas.benchmarks.base import BenchmarkTrainer, Record, TabularBenchmark
+from effnas.nas.benchmarks.nasbench201 import NASBench201
 
 #: Benchmark name -> its class.
 BENCHMARKS: dict[str, type[TabularBenchmark]] = {"nasbench201": NASBench201}

@@ -8,7 +8,7 @@ driver, every strategy, the pruner, Pareto mode, resume and the Ray path run on 
 they do on real training; only the "training" is a dictionary lookup.
 
 Adding a benchmark is one file: subclass :class:`TabularBenchmark`, implement :meth:`~TabularBenchmark.record`
-and the class attributes, and register it in :data:`nas.benchmarks.BENCHMARKS`.
+and the class attributes, and register it in :data:`effnas.nas.benchmarks.BENCHMARKS`.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ class BenchmarkTrainer:
     ``on_epoch`` is called once with the accuracy, so a pruner sees the trial like a one-epoch run.
 
     Args:
-        benchmark: a :data:`nas.benchmarks.BENCHMARKS` name (``nasbench201``).
+        benchmark: a :data:`effnas.nas.benchmarks.BENCHMARKS` name (``nasbench201``).
         charge_epochs: the epochs whose time a lookup costs (None: the table's full run).
     """
 
@@ -141,7 +141,7 @@ class BenchmarkTrainer:
     charge_epochs: int | None = None
 
     def table(self, dataset: str) -> TabularBenchmark:
-        from nas.benchmarks import get_benchmark
+        from effnas.nas.benchmarks import get_benchmark
 
         return get_benchmark(f"{self.benchmark}:{dataset.split(':', 1)[0]}")
 

@@ -1,4 +1,4 @@
-"""NAS-Bench-201 (Dong & Yang, ICLR 2020) as a :class:`~nas.benchmarks.base.TabularBenchmark`.
+"""NAS-Bench-201 (Dong & Yang, ICLR 2020) as a :class:`~effnas.nas.benchmarks.base.TabularBenchmark`.
 
 The space: a cell of 4 nodes whose 6 edges (1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2) each carry one
 of 5 operations (``none``, ``skip_connect``, ``nor_conv_1x1``, ``nor_conv_3x3``,
@@ -29,7 +29,7 @@ from importlib import resources
 from itertools import product
 from typing import Any
 
-from nas.benchmarks.base import Record, TabularBenchmark
+from effnas.nas.benchmarks.base import Record, TabularBenchmark
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: Edge j -> i of the cell, in the order of NAS-Bench-201's architecture strings.

@@ -5,7 +5,7 @@ convolution stem to ``C = 16`` channels with BatchNorm, three stages of ``N = 5`
 and 64 channels, a residual reduction block between stages (ReLU-Conv3x3-BN stride 2,
 ReLU-Conv3x3-BN, and a 2x2 average pool + 1x1 convolution shortcut), then BatchNorm-ReLU, global
 average pooling and a linear classifier. A cell has 4 nodes; node ``i`` is the sum of ``op(node
-j)`` over its 6 edges ``j -> i`` (:data:`~nas.benchmarks.nasbench201.EDGES`), and node 3 is the
+j)`` over its 6 edges ``j -> i`` (:data:`~effnas.nas.benchmarks.nasbench201.EDGES`), and node 3 is the
 output. The operations: ``none`` (zeros), ``skip_connect`` (identity), ``nor_conv_1x1`` and
 ``nor_conv_3x3`` (ReLU-Conv-BN), ``avg_pool_3x3`` (stride 1, padding not counted).
 
@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from nas.benchmarks.nasbench201 import EDGES, OPS, PARAMS
+from effnas.nas.benchmarks.nasbench201 import EDGES, OPS, PARAMS
 
 
 class ReLUConvBN(nn.Sequential):
@@ -107,7 +107,7 @@ class CellNetwork(nn.Module):
 def build_cell_network(ops: Mapping[str, Any], *, num_classes: int = 10) -> CellNetwork:
     """The NAS-Bench-201 network of cell ``ops`` (the 6 ``edge_i_j`` choices).
 
-    >>> from nas.benchmarks.nasbench201 import parse_arch
+    >>> from effnas.nas.benchmarks.nasbench201 import parse_arch
     >>> cell = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"
     >>> net = build_cell_network(parse_arch(cell))
     >>> net(torch.zeros(2, 3, 32, 32)).shape

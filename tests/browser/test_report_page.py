@@ -10,9 +10,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from experiments.explorable import pareto_data
-from scaling import PAPER, family
-from search_spaces import load_spec
+from effnas.experiments.report.explorable import pareto_data
+from effnas.scaling import PAPER, family
+from effnas.search_spaces import load_spec
 
 pytestmark = pytest.mark.browser
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from experiments.cli import main
-from search_spaces.counts import breakdown
-from search_spaces.registry import load_spec
+from effnas.experiments.cli.main import main
+from effnas.search_spaces.counts import breakdown
+from effnas.search_spaces.registry import load_spec
 
 pytestmark = pytest.mark.browser
 

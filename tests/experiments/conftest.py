@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.imagefolder import unpack
+from effnas.experiments.data.imagefolder import unpack
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +40,8 @@ def _hold_lock(target: str, *, file: bool = False) -> subprocess.Popen[str]:
     """Another process that takes the effnas lock of directory (or lock ``file``) ``target``
     and keeps it for 60 s; returned once it holds it (the caller kills it)."""
     arg = f"file={target!r}" if file else repr(target)
-    code = (f"import time; from experiments.guard import Lock; Lock({arg}).acquire(); print('held', flush=True); "
+    code = (f"import time; from effnas.experiments.train.guard import Lock; Lock({arg}).acquire(); "
+            "print('held', flush=True); "
             "time.sleep(60)")
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from experiments.cli import main
+from effnas.experiments.cli.main import main
 
 
 def test_models_show_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -18,7 +18,7 @@ def test_models_show_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_models_show_spec_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
-    import search_spaces as ss
+    import effnas.search_spaces as ss
 
     p = tmp_path / "spec.json"
     ss.get("tiny").save(p)
@@ -40,7 +40,7 @@ def test_models_list(capsys: pytest.CaptureFixture[str]) -> None:
     ],
 )
 def test_bad_input_is_one_line_exit_2(args: list[str], needle: str) -> None:
-    r = subprocess.run([sys.executable, "-m", "experiments.cli", *args], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "effnas", *args], capture_output=True, text=True)
     assert r.returncode == 2
     assert needle in r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
-from experiments.cli import main
+from effnas.experiments.cli.main import main
 
 OFFICIAL_PARAMS = [5_288_548, 7_794_184, 9_109_994, 12_233_232, 19_341_616, 30_389_784, 43_040_704, 66_347_960]
 
@@ -81,13 +81,13 @@ def test_bad_input_is_one_line_exit_2(args: list[str], needle: str, capsys) -> N
 
 
 def test_bad_input_in_a_real_process() -> None:
-    r = subprocess.run([sys.executable, "-m", "experiments.cli", "scale-backbone", "--backbone", "resnet51"],
+    r = subprocess.run([sys.executable, "-m", "effnas", "scale-backbone", "--backbone", "resnet51"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 class _ClosedForm:
-    """A TEST evaluator standing in for experiments.training.train_fn: accuracy is a closed-form,
+    """A TEST evaluator standing in for effnas.experiments.train.loop.train_fn: accuracy is a closed-form,
     deterministic function of the network's MACs and the seed; nothing is trained."""
 
     def __init__(self) -> None:
@@ -96,8 +96,8 @@ class _ClosedForm:
     def __call__(self, config: dict, *, on_epoch=None) -> dict:
         import math
 
-        import search_spaces as ss
-        from scaling import counts
+        import effnas.search_spaces as ss
+        from effnas.scaling import counts
 
         self.calls += 1
         c = counts(ss.NetworkSpec.from_dict(config["model"]), config["resolution"])
@@ -106,7 +106,7 @@ class _ClosedForm:
 
 
 def test_family_train_resume_and_curves_end_to_end(tmp_path, capsys, monkeypatch) -> None:
-    from experiments import stages
+    from effnas.experiments.pipeline import stages
 
     ev = _ClosedForm()
     monkeypatch.setattr(stages, "trainer", lambda cfg=None: ev)
@@ -135,8 +135,8 @@ class _DivergesAtPhi2(_ClosedForm):
 
 
 def test_a_failing_member_exits_1_and_shows_in_the_report(tmp_path, capsys, monkeypatch) -> None:
-    from experiments import stages
-    from experiments.report import write_report
+    from effnas.experiments.pipeline import stages
+    from effnas.experiments.report.markdown import write_report
 
     monkeypatch.setattr(stages, "trainer", lambda cfg=None: _DivergesAtPhi2())
     run = tmp_path / "run"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-import search_spaces as ss
-from experiments.cli import main
+import effnas.search_spaces as ss
+from effnas.experiments.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--space", "tiny", "--trainer", "surrogate", "--target-macs", "1.5M", "--quiet"]
@@ -109,7 +109,7 @@ def _finished_in_db(db: Path) -> int:
 def test_sigkill_then_resume_keeps_every_finished_trial(tmp_path) -> None:
     """Must show: SIGKILL mid-study, then --resume: finished trials kept, requested number done, none twice."""
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "experiments.cli", "search", *TINY, "--strategy", "tpe", "--trials", "8",
+    cmd = [sys.executable, "-m", "effnas", "search", *TINY, "--strategy", "tpe", "--trials", "8",
            "--epochs", "2", "--no-prune", "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -135,7 +135,7 @@ def test_sigkill_then_resume_keeps_every_finished_trial(tmp_path) -> None:
 
 def test_search_with_the_real_trainer_on_embedded_data(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     """Two candidates really trained (one short epoch on a fifth of digits): the wiring, not accuracy."""
-    pytest.importorskip("experiments.training")
+    pytest.importorskip("effnas.experiments.train.loop")
     out = tmp_path / "run"
     assert main(["search", "--space", "tiny", "--dataset", "digits", "--strategy", "tpe", "--trials", "2",
                  "--epochs", "1", "--data-fraction", "0.2", "--target-macs", "1.5M", "--quiet",
@@ -170,7 +170,7 @@ def test_a_bad_trainer_key_is_refused_before_any_trial(tmp_path, capsys: pytest.
     assert not (tmp_path / "run" / "study.db").exists()
 
 
-# -- zero-cost proxies as the estimator (experiments.estimators) ---------------------------------
+# -- zero-cost proxies as the estimator (effnas.experiments.estimators.proxy) ---------------------------------
 
 
 def _proxy_scores(out: Path) -> list[float]:
@@ -248,7 +248,7 @@ def test_a_prefilter_in_front_of_the_nasbench201_table(tmp_path, cifar10_small: 
 
 
 def test_the_demo_search_scores_candidates_with_its_proxy(tmp_path) -> None:
-    """The shipped demo's search (experiments/configs/demo.toml: proxy:jacob_cov, TPE), shortened."""
+    """The shipped demo's search (experiments/config/presets/demo.toml: proxy:jacob_cov, TPE), shortened."""
     import optuna
 
     out = tmp_path / "demo-search"

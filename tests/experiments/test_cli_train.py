@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from experiments.cli import main
+from effnas.experiments.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def effnas(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "experiments.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "effnas", *args], capture_output=True, text=True,
                           env=ENV, cwd=ROOT, timeout=timeout)
 
 
@@ -72,7 +72,7 @@ def test_sigkill_mid_epoch_then_resume_records_every_epoch_once(tmp_path: Path) 
     out = tmp_path / "run"
     args = ["train", "--model", "tiny", "--dataset", "digits", "--epochs", "6", "--batch-size", "32",
             "--resolution", "24", "--threads", "1", "--out", str(out), "--quiet"]
-    proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", *args], env=ENV, cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "effnas", *args], env=ENV, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300
@@ -112,7 +112,7 @@ def test_cli_tiny_on_digits_reaches_95_percent(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_small_mbconv_on_mnist5k_reaches_95_percent(tmp_path: Path) -> None:
-    from experiments.training import train_fn
+    from effnas.experiments.train.loop import train_fn
 
     m = train_fn({"model": "tiny", "dataset": "mnist5k", "resolution": 28, "epochs": 15, "quiet": True, "threads": 1,
                   "out_dir": str(tmp_path)})

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import search_spaces as ss
-from experiments.config import (
+import effnas.search_spaces as ss
+from effnas.experiments.config.schema import (
     AUGMENTS,
     CONFIG_DIR,
     ExperimentConfig,
@@ -178,7 +178,9 @@ def test_one_job_config_for_the_trainer(name: str) -> None:
 
 
 def test_choices_match_the_trainer() -> None:
-    from experiments import augment, optim, training
+    from effnas.experiments.data import augment
+    from effnas.experiments.train import loop as training
+    from effnas.experiments.train import optim
 
     assert set(AUGMENTS) == set(augment.POLICIES)
     assert set(optim.OPTIMIZERS) == {"sgd", "rmsprop", "adamw"}
@@ -187,7 +189,7 @@ def test_choices_match_the_trainer() -> None:
 
 
 def test_named_configs_name_real_models_and_datasets() -> None:
-    from experiments import data
+    from effnas.experiments.data import datasets as data
 
     for name in NAMED:
         cfg = load_config(name)
@@ -201,7 +203,7 @@ def test_named_configs_name_real_models_and_datasets() -> None:
 
 
 def test_rmsprop_settings_reach_the_optimizer() -> None:
-    from experiments.optim import make_optimizer
+    from effnas.experiments.train.optim import make_optimizer
 
     cfg = load_config("paper", overrides=["train.rmsprop_eps=1e-8", "train.rmsprop_decay=0.95"])
     opt = make_optimizer("rmsprop", ss.build(ss.get("tiny")), lr=0.1, momentum=0.9, weight_decay=0.0,
@@ -212,7 +214,7 @@ def test_rmsprop_settings_reach_the_optimizer() -> None:
 def test_a_saved_config_without_a_key_added_since_matches_with_its_default() -> None:
     """`effnas run --resume` compares the saved config.json with the current one section by section:
     a key the saved one lacks (added to the schema later) counts with its default."""
-    from experiments.configio import with_defaults
+    from effnas.experiments.config.sections import with_defaults
 
     now = load_config("demo").to_dict()
     saved = {**now, "train": {k: v for k, v in now["train"].items() if k != "sync_bn"}}

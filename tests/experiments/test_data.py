@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from experiments import data, shapes
-from experiments.augment import make_augment, random_crop, random_flip
-from experiments.readers import read_cifar10, read_cifar100
+from effnas.experiments.data import datasets as data
+from effnas.experiments.data import shapes
+from effnas.experiments.data.augment import make_augment, random_crop, random_flip
+from effnas.experiments.data.readers import read_cifar10, read_cifar100
 
 # ---------------------------------------------------------------- built-in sets
 

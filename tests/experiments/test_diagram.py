@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import search_spaces as ss
-from experiments.cli import main
-from experiments.diagram import draw, op_name, rows
-from search_spaces.cost import Cost, cost
+import effnas.search_spaces as ss
+from effnas.experiments.cli.main import main
+from effnas.experiments.report.diagram import draw, op_name, rows
+from effnas.search_spaces.cost import Cost, cost
 
 #: A spec as a search might return it: every operator, pooling skips, mixed SE and activations.
 SEARCHED = ss.NetworkSpec(

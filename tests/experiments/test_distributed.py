@@ -19,9 +19,9 @@ import pytest
 import torch
 from torch import nn
 
-import search_spaces as ss
-from experiments.config import JobConfig
-from experiments.training import train
+import effnas.search_spaces as ss
+from effnas.experiments.config.schema import JobConfig
+from effnas.experiments.train.loop import train
 
 #: tiny at 16 px on digits, 2 epochs of 20 steps; no dropout / stochastic depth / augmentation,
 #: whose random masks differ between a second rank and a second micro-batch. A small learning rate:
@@ -39,8 +39,8 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
 
 def val_accuracy(run: Path) -> float:
     """The saved ``last.pt`` model's validation accuracy, evaluated in this one process."""
-    from experiments import data
-    from experiments.training import _resolve_spec, evaluate
+    from effnas.experiments.data import datasets as data
+    from effnas.experiments.train.loop import _resolve_spec, evaluate
 
     cfg = JobConfig(**BASE)
     ds = data.load_dataset(cfg.dataset)
@@ -174,7 +174,7 @@ def test_a_run_written_before_a_key_existed_is_still_the_same_run(tmp_path: Path
 
 
 def test_more_processes_than_gpus_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    import experiments.distributed as d
+    import effnas.experiments.train.distributed as d
 
     monkeypatch.setattr(d.torch.cuda, "device_count", lambda: 1)
     with pytest.raises(ValueError, match="train.devices = 2 needs 2 GPUs, 1 visible"):
@@ -195,7 +195,7 @@ def test_kill_9_of_the_driver_then_resume(tmp_path: Path) -> None:
     root = Path(__file__).parents[2]
     env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "experiments.cli", "train", "--model", "tiny", "--dataset", "digits",
+    args = [sys.executable, "-m", "effnas", "train", "--model", "tiny", "--dataset", "digits",
             "--resolution", "16", "--epochs", "4", "--batch-size", "64", "--threads", "2", "--devices", "2",
             "--augment", "none", "--quiet", "--out", str(out)]
     driver = subprocess.Popen(args, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -6,8 +6,8 @@ import pickle
 
 import pytest
 
-import experiments.estimators as est
-from nas.space import get_space
+import effnas.experiments.estimators.proxy as est
+from effnas.nas.space import get_space
 
 
 def test_a_pickled_proxy_trainer_reuses_the_processes_reference_scores(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.explorable import curves_data, explore_data, pareto_data
-from nas.pareto import pareto_front
-from scaling import PAPER, family
-from search_spaces import load_spec
+from effnas.experiments.report.explorable import curves_data, explore_data, pareto_data
+from effnas.nas.pareto import pareto_front
+from effnas.scaling import PAPER, family
+from effnas.search_spaces import load_spec
 
 
 def test_pareto_data_is_the_finished_trials_and_their_front(explore_run: Path) -> None:

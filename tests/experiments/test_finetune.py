@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from experiments.cli import main
-from experiments.config import JobConfig as TrainConfig
-from experiments.training import train
-from experiments.weights import FINETUNE
+from effnas.experiments.cli.main import main
+from effnas.experiments.config.schema import JobConfig as TrainConfig
+from effnas.experiments.train.loop import train
+from effnas.experiments.weights.convert import FINETUNE
 
 TINY = {"model": "tiny", "dataset": "digits", "resolution": 16, "batch_size": 64, "threads": 1, "quiet": True}
 
@@ -77,7 +77,7 @@ def test_frozen_backbone_keeps_weights_and_bn_statistics_while_the_classifier_le
 
 
 def test_backbone_learning_rate_is_m_times_the_heads(tiny_run: Path, tmp_path: Path) -> None:
-    from experiments.optim import make_optimizer
+    from effnas.experiments.train.optim import make_optimizer
 
     cfg = dict(TINY, epochs=1, optimizer="sgd", lr=0.05, warmup_epochs=0.0, seed=1, out_dir=str(tmp_path / "ft"))
     m = train(TrainConfig(**cfg, init_from=str(tiny_run), lr_backbone_mult=0.1))
@@ -88,8 +88,8 @@ def test_backbone_learning_rate_is_m_times_the_heads(tiny_run: Path, tmp_path: P
     assert all(g["lr"] == pytest.approx(0.1 * head[0]["lr"]) and g["lr"] > 0 for g in back)
     assert sum(len(g["params"]) for g in head) == 2  # the classifier's weight and bias
     # One plain SGD step on real images: each parameter moves by -(its group's lr) x its gradient.
-    import experiments.data as data_mod
-    import search_spaces as ss
+    import effnas.experiments.data.datasets as data_mod
+    import effnas.search_spaces as ss
 
     model = ss.build(ss.load_spec("tiny", num_classes=10, resolution=16))
     ds = data_mod.load_dataset("digits")

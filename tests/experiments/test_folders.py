@@ -12,12 +12,13 @@ import pytest
 import torch
 from PIL import Image
 
-from experiments import data, decoded, folders, shards
-from experiments.cli import build_parser
-from experiments.commands.train import config_from_args
-from experiments.imagefolder import BadImage, index_imagefolder
-from experiments.streamloader import StreamLoader
-from experiments.transforms import ImageTransform
+from effnas.experiments.cli.commands.train import config_from_args
+from effnas.experiments.cli.main import build_parser
+from effnas.experiments.data import datasets as data
+from effnas.experiments.data import decoded, folders, shards
+from effnas.experiments.data.imagefolder import BadImage, index_imagefolder
+from effnas.experiments.data.streamloader import StreamLoader
+from effnas.experiments.data.transforms import ImageTransform
 
 
 @pytest.fixture(autouse=True)
@@ -83,7 +84,7 @@ def test_the_memory_path_drops_bad_files_before_training_or_rejects_them(tmp_pat
 
 
 def test_a_class_missing_from_a_split_or_empty_is_one_line_before_training(tmp_path: Path) -> None:
-    from experiments.training import train_fn
+    from effnas.experiments.train.loop import train_fn
 
     root = _folder(tmp_path / "m", [(8, 8)] * 3, split="train")
     _folder(root, [(8, 8)] * 2, classes=("a",), split="val")
@@ -185,8 +186,8 @@ def _inet(root: Path) -> Path:
 
 
 def test_data_info_counts_sizes_and_names_bad_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from experiments.cli import main
-    from experiments.commands.data import info
+    from effnas.experiments.cli.commands.data import info
+    from effnas.experiments.cli.main import main
 
     root = _inet(tmp_path / "inet")
     r = info(f"imagefolder:{root}")
@@ -205,8 +206,8 @@ def test_data_info_counts_sizes_and_names_bad_files(tmp_path: Path, capsys: pyte
 def test_pack_writes_webdataset_shards_that_train_and_read_back(tmp_path: Path) -> None:
     import webdataset as wds
 
-    from experiments.cli import main
-    from experiments.training import train_fn
+    from effnas.experiments.cli.main import main
+    from effnas.experiments.train.loop import train_fn
 
     root = _inet(tmp_path / "inet")
     out = tmp_path / "shards"
@@ -234,7 +235,7 @@ def test_pack_writes_webdataset_shards_that_train_and_read_back(tmp_path: Path) 
 def test_a_small_net_learns_real_cifar10_from_the_decoded_cache(cifar10_small: Path) -> None:
     """The default data.path (auto) puts the real CIFAR-10 JPEG subset in memory: decoded once,
     then the in-memory loader of the CIFAR pickles (the stream's twin test: test_imagefolder.py)."""
-    from experiments.training import train_fn
+    from effnas.experiments.train.loop import train_fn
 
     m = train_fn({"model": "tiny", "dataset": f"cifar10:{cifar10_small}", "resolution": 32, "epochs": 4,
                   "batch_size": 50, "val_fraction": 0.1, "quiet": True, "threads": 1})
@@ -245,7 +246,7 @@ def test_a_small_net_learns_real_cifar10_from_the_decoded_cache(cifar10_small: P
 
 
 def test_data_command_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from experiments.cli import main
+    from effnas.experiments.cli.main import main
 
     assert main(["data", "pack", "digits", "--out", str(tmp_path / "o")]) == 2
     assert main(["data", "info", "digits", "--sample", "0"]) == 2

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import torch
 
-from experiments.config import JobConfig
-from experiments.training import train
+from effnas.experiments.config.schema import JobConfig
+from effnas.experiments.train.loop import train
 
 pytestmark = pytest.mark.gpu
 
@@ -90,8 +90,8 @@ def test_two_gpus_keep_mixed_precision_and_channels_last(tmp_path: Path) -> None
 
 
 def test_two_ray_trials_share_one_gpu(tmp_path: Path) -> None:
-    from experiments.ray_backend import run_configs
-    from experiments.training import train_fn
+    from effnas.experiments.cluster.ray_backend import run_configs
+    from effnas.experiments.train.loop import train_fn
 
     configs = [{**FAST, "device": "auto", "epochs": 1, "seed": s, "out_dir": str(tmp_path / f"r{s}")} for s in (0, 1)]
     out = run_configs(train_fn, configs, workers=2, cpus_per_trial=1, gpus_per_trial=0.5)

@@ -1,4 +1,4 @@
-"""experiments.guard and the bounds it relies on: output paths, memory estimates, locks (live,
+"""effnas.experiments.train.guard and the bounds it relies on: output paths, memory estimates, locks (live,
 stale and nested), safe names, the grid's candidate limit, spec bounds, the Ray address probe."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-import search_spaces as ss
-from experiments import guard
-from experiments.ray_backend import probe_address
-from scaling import grid_candidates
+import effnas.search_spaces as ss
+from effnas.experiments.cluster.ray_backend import probe_address
+from effnas.experiments.train import guard
+from effnas.scaling import grid_candidates
 
 
 def test_out_dir_creates_and_refuses_files_and_long_names(tmp_path: Path) -> None:
@@ -152,8 +152,8 @@ def test_a_closed_ray_port_fails_at_once_and_a_silent_one_within_the_timeout() -
 
 
 def test_a_finished_run_of_another_config_is_kept_not_cleared(tmp_path: Path) -> None:
-    from experiments.config import DataConfig, JobConfig, TrainConfig
-    from experiments.training import train
+    from effnas.experiments.config.schema import DataConfig, JobConfig, TrainConfig
+    from effnas.experiments.train.loop import train
 
     data = DataConfig(dataset="digits", data_fraction=0.2)
     recipe = TrainConfig(model="tiny", epochs=1, batch_size=64, threads=1)

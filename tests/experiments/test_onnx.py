@@ -9,11 +9,11 @@ import optuna
 import pytest
 import torch
 
-import search_spaces as ss
-from experiments.cli import main
-from experiments.onnx_export import compare_onnx, export_onnx, model_for_export, onnx_session
-from experiments.weights import Weights, save_weights
-from nas.space import get_space
+import effnas.search_spaces as ss
+from effnas.experiments.cli.main import main
+from effnas.experiments.weights.convert import Weights, save_weights
+from effnas.experiments.weights.onnx_export import compare_onnx, export_onnx, model_for_export, onnx_session
+from effnas.nas.space import get_space
 
 RES = 64  # small inputs keep the default tests fast; the exported graph does not depend on it otherwise
 

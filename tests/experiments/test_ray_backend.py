@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from experiments.ray_backend import executor, run_configs, sequential
+from effnas.experiments.cluster.ray_backend import executor, run_configs, sequential
 
 
 def cost_trainer(config: dict[str, Any], *, on_epoch: Any = None) -> dict[str, Any]:
@@ -16,8 +16,8 @@ def cost_trainer(config: dict[str, Any], *, on_epoch: Any = None) -> dict[str, A
     worker's pid and torch thread count, so the test sees where and how it ran."""
     import torch
 
-    import search_spaces as ss
-    from search_spaces.cost import macs
+    import effnas.search_spaces as ss
+    from effnas.search_spaces.cost import macs
 
     if on_epoch is not None:
         on_epoch({"epoch": 1, "train_loss": 1.0, "val_accuracy": 0.5})
@@ -78,7 +78,7 @@ def trainer_noting_attempts(config: dict[str, Any], *, on_epoch: Any = None) -> 
     """The real trainer; each attempt first notes its node and whether a last.pt was there to resume."""
     import ray
 
-    from experiments.training import train_fn
+    from effnas.experiments.train.loop import train_fn
 
     out = Path(config["out_dir"])
     out.mkdir(parents=True, exist_ok=True)
@@ -97,7 +97,7 @@ def test_trials_of_a_dead_node_run_again_on_the_node_left_from_their_checkpoint(
 
     from ray.cluster_utils import Cluster
 
-    from experiments.ray_backend import use_loopback
+    from effnas.experiments.cluster.ray_backend import use_loopback
 
     use_loopback()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
@@ -138,7 +138,7 @@ def exits(config: dict[str, Any], *, on_epoch: Any = None) -> dict[str, Any]:
 
 
 def test_a_trial_lost_every_time_stops_the_batch_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    from scaling.runner import RunsStopped
+    from effnas.scaling.runner import RunsStopped
 
     monkeypatch.setenv("EFFNAS_NODE_RETRIES", "1")
     with pytest.raises(RunsStopped, match=r"^1 Ray trial\(s\) lost their node or worker 2 times \(first: 0: "):

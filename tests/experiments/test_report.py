@@ -9,8 +9,8 @@ import matplotlib
 import pandas as pd
 from matplotlib.figure import Figure
 
-from experiments.config import load_config
-from experiments.report import write_report
+from effnas.experiments.config.schema import load_config
+from effnas.experiments.report.markdown import write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from experiments.ray_backend import ray_session, run_configs
-from experiments.resources import gpus_per_trial
+from effnas.experiments.cluster.ray_backend import ray_session, run_configs
+from effnas.experiments.cluster.resources import gpus_per_trial
 
 
 @pytest.mark.parametrize(("requested", "device", "devices", "available", "expected"), [
@@ -84,8 +84,8 @@ def test_gpus_on_a_cluster_without_any_is_one_line_before_any_trial(tmp_path: Pa
 
 
 def test_search_on_a_cluster_without_gpus_is_one_line(tmp_path: Path) -> None:
-    from experiments.search_ray import run_search_ray
-    from nas import Objective, SearchConfig, SurrogateTrainer, get_space
+    from effnas.experiments.cluster.search_ray import run_search_ray
+    from effnas.nas import Objective, SearchConfig, SurrogateTrainer, get_space
 
     cfg = SearchConfig(space=get_space("tiny"), objective=Objective(target=2e6), strategy="random", trials=2,
                        storage=str(tmp_path / "s.journal"), train={"device": "cuda", "epochs": 1})
@@ -96,7 +96,7 @@ def test_search_on_a_cluster_without_gpus_is_one_line(tmp_path: Path) -> None:
 
 def test_cli_asks_for_a_gpu_this_machine_lacks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """In one process (no Ray) the same rule, before any run: one line, exit 2."""
-    from experiments.cli import main
+    from effnas.experiments.cli.main import main
 
     code = main(["family", "--train", "--config", "demo", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15",
                  "--phis", "0", "--set", "train.device=auto", "--workers", "1", "--gpus-per-trial", "1",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.cli import main
+from effnas.experiments.cli.main import main
 
 TOY = [
     "--set", "search.trials=2", "--set", "search.space=tiny", "--set", "search.target=1.5e6",
@@ -56,7 +56,7 @@ def test_plan_prints_what_each_stage_runs(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_bad_config_is_one_line(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "experiments.cli", "run", "demo", "--set", "search.trails=3",
+    r = subprocess.run([sys.executable, "-m", "effnas", "run", "demo", "--set", "search.trails=3",
                         "--out", str(tmp_path / "x")], capture_output=True, text=True)
     assert r.returncode == 2
     assert "did you mean 'search.trials'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
@@ -65,7 +65,7 @@ def test_bad_config_is_one_line(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_sigkill_during_family_then_resume_retrains_no_finished_member(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    args = [sys.executable, "-m", "experiments.cli", "run", "demo", *TOY, "--set", "family.seeds=[0,1]",
+    args = [sys.executable, "-m", "effnas", "run", "demo", *TOY, "--set", "family.seeds=[0,1]",
             "--set", "family.epochs=2", "--out", str(run)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:

@@ -2,7 +2,7 @@
 
 The walk covers the whole schema (every field of every section, nested ones included): for each
 key it sets a non-default value on a small context config and compares
-``experiments.plan.resolve`` (the search's settings and the per-run trainer config of every grid
+``effnas.experiments.pipeline.plan.resolve`` (the search's settings and the per-run trainer config of every grid
 candidate, family member and backbone network, which the stages use as they are) before and
 after. A key that changes nothing fails the test, naming the key.
 """
@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
-from experiments import plan, training
-from experiments.config import ExperimentConfig, JobConfig, load_config
-from experiments.configio import field_types, is_section
+from effnas.experiments.config.schema import ExperimentConfig, JobConfig, load_config
+from effnas.experiments.config.sections import field_types, is_section
+from effnas.experiments.pipeline import plan
+from effnas.experiments.train import loop as training
 
 #: Values for keys whose generic change would be invalid or say nothing.
 SPECIAL: dict[str, Any] = {
@@ -130,9 +131,9 @@ def test_every_key_changes_what_runs(key: str, baseline: tuple[ExperimentConfig,
 
 
 def test_the_trainer_reads_every_job_key() -> None:
-    """Each key of a run's config is used by the trainer (``cfg.<key>`` in experiments/training.py,
+    """Each key of a run's config is used by the trainer (``cfg.<key>`` in experiments/train/loop.py,
     or a module it hands the key to)."""
-    from experiments.config import TrainConfig
+    from effnas.experiments.config.schema import TrainConfig
 
     source = inspect.getsource(training) + "".join(inspect.getsource(m) for m in _data_modules())
     source += inspect.getsource(TrainConfig.base_lr).replace("self.", "cfg.")
@@ -141,9 +142,9 @@ def test_the_trainer_reads_every_job_key() -> None:
 
 
 def _data_modules() -> list[Any]:
-    import experiments.data as data
-    import experiments.devices as devices
-    import experiments.rundir as rundir
+    import effnas.experiments.data.datasets as data
+    import effnas.experiments.train.devices as devices
+    import effnas.experiments.train.rundir as rundir
 
     return [data, devices, rundir]
 

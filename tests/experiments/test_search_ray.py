@@ -19,10 +19,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-import search_spaces as ss
-from experiments.cli import main
-from nas import Objective, SearchConfig, SurrogateTrainer, finished, get_space, open_study, run_search
-from nas.study import open_storage
+import effnas.search_spaces as ss
+from effnas.experiments.cli.main import main
+from effnas.nas import Objective, SearchConfig, SurrogateTrainer, finished, get_space, open_study, run_search
+from effnas.nas.study import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ RAY_ONLY = ("node", "threads")  # attributes only a Ray task records: where and 
 def local_ray() -> Iterator[None]:
     import ray
 
-    from experiments.ray_backend import ray_session
+    from effnas.experiments.cluster.ray_backend import ray_session
 
     with ray_session(num_cpus=2):
         yield
@@ -82,7 +82,7 @@ def _record(study: optuna.Study) -> list[tuple[Any, ...]]:
 
 
 def test_ray_and_in_process_record_the_same_trials(tmp_path, local_ray: None) -> None:
-    from experiments.search_ray import run_search_ray
+    from effnas.experiments.cluster.search_ray import run_search_ray
 
     here = run_search(_cfg(str(tmp_path / "here.journal")), kernel5_diverges, progress=QUIET)
     there = run_search_ray(_cfg(str(tmp_path / "ray.journal")), kernel5_diverges, workers=2, cpus_per_trial=1,
@@ -99,7 +99,7 @@ def raises_type_error(config: dict[str, Any], *, on_epoch: Any = None) -> dict[s
 
 
 def test_a_bug_in_the_trainer_stops_the_ray_search_and_resume_recovers(tmp_path, local_ray: None) -> None:
-    from experiments.search_ray import run_search_ray
+    from effnas.experiments.cluster.search_ray import run_search_ray
 
     db = str(tmp_path / "s.journal")
     with pytest.raises(TypeError, match="can only concatenate str") as e:
@@ -123,7 +123,7 @@ def test_a_bug_in_the_trainer_stops_the_ray_search_and_resume_recovers(tmp_path,
 
 
 def test_a_value_error_from_the_trainer_is_one_line(tmp_path, local_ray: None) -> None:
-    from experiments.search_ray import run_search_ray
+    from effnas.experiments.cluster.search_ray import run_search_ray
 
     def bad_config(config: dict[str, Any], *, on_epoch: Any = None) -> dict[str, Any]:
         raise ValueError("unknown training config key 'lrr': expected one of lr, ...")
@@ -135,8 +135,8 @@ def test_a_value_error_from_the_trainer_is_one_line(tmp_path, local_ray: None) -
 
 def test_one_real_training_trial_under_ray(tmp_path, local_ray: None) -> None:
     """train_fn on a fifth of digits, one epoch: the real trainer runs in a Ray task, 1 thread."""
-    from experiments.search_ray import run_search_ray
-    from experiments.training import train_fn
+    from effnas.experiments.cluster.search_ray import run_search_ray
+    from effnas.experiments.train.loop import train_fn
 
     cfg = _cfg(str(tmp_path / "s.journal"), trials=1, objective=SOFT,
                train={"dataset": "digits", "epochs": 1, "data_fraction": 0.2, "seed": 0, "quiet": True})
@@ -150,7 +150,7 @@ def test_one_real_training_trial_under_ray(tmp_path, local_ray: None) -> None:
 
 def test_a_dead_worker_is_a_failed_trial(tmp_path, local_ray: None) -> None:
     """A worker process that dies (as when the kernel kills it for memory) fails its trial; the search goes on."""
-    from experiments.search_ray import run_search_ray
+    from effnas.experiments.cluster.search_ray import run_search_ray
 
     def dies(config: dict[str, Any], *, on_epoch: Any = None) -> dict[str, Any]:
         os._exit(1)
@@ -162,7 +162,7 @@ def test_a_dead_worker_is_a_failed_trial(tmp_path, local_ray: None) -> None:
 
 
 def test_in_memory_storage_cannot_go_to_ray() -> None:
-    from experiments.search_ray import run_search_ray
+    from effnas.experiments.cluster.search_ray import run_search_ray
 
     with pytest.raises(ValueError, match="in-memory study: give --storage") as e:
         run_search_ray(_cfg(None), SurrogateTrainer(), workers=2)  # type: ignore[arg-type]
@@ -177,7 +177,7 @@ def test_ctrl_c_leaves_running_trials_that_resume_marks_interrupted(tmp_path) ->
     import time
 
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "experiments.cli", "search", *TINY[:-1], "--strategy", "random", "--trials", "40",
+    cmd = [sys.executable, "-m", "effnas", "search", *TINY[:-1], "--strategy", "random", "--trials", "40",
            "--epochs", "2", "--workers", "2", "--cpus-per-trial", "1", "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log = tmp_path / "err.log"
@@ -207,7 +207,7 @@ def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path) -> None:
     joins with --ray-address, two trials at a time of one CPU each, so both nodes get trials."""
     from ray.cluster_utils import Cluster
 
-    from experiments.ray_backend import use_loopback
+    from effnas.experiments.cluster.ray_backend import use_loopback
 
     use_loopback()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
@@ -216,7 +216,7 @@ def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path) -> None:
         cluster.wait_for_nodes()
         out = tmp_path / "run"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        subprocess.run([sys.executable, "-m", "experiments.cli", "search", *TINY, "--strategy", "tpe", "--trials",
+        subprocess.run([sys.executable, "-m", "effnas", "search", *TINY, "--strategy", "tpe", "--trials",
                         "6", "--epochs", "3", "--no-prune", "--workers", "2", "--cpus-per-trial", "1",
                         "--ray-address", cluster.address, "--out", str(out)],
                        cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
@@ -248,8 +248,8 @@ def test_killing_a_raylet_during_a_search_still_finishes_the_requested_trials(tm
 
     from ray.cluster_utils import Cluster
 
-    from experiments.ray_backend import use_loopback
-    from experiments.search_ray import run_search_ray
+    from effnas.experiments.cluster.ray_backend import use_loopback
+    from effnas.experiments.cluster.search_ray import run_search_ray
 
     use_loopback()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
@@ -295,7 +295,7 @@ def test_killing_a_raylet_during_a_search_still_finishes_the_requested_trials(tm
 @pytest.mark.slow
 def test_workers_2_on_the_nasbench201_table(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     """The Ray path on a benchmark space: the workers look the cells up in the table."""
-    from nas.benchmarks import get_benchmark
+    from effnas.nas.benchmarks import get_benchmark
 
     out = tmp_path / "nb"
     assert main(["search", "--space", "nasbench201", "--dataset", "cifar10", "--strategy", "tpe", "--trials", "4",

@@ -1,4 +1,4 @@
-"""``effnas supernet train`` and the ``supernet`` estimator of a search (experiments.supernet)."""
+"""``effnas supernet train`` and the ``supernet`` estimator of a search (effnas.experiments.estimators.supernet)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import optuna
 import pytest
 import torch
 
-from experiments.cli import main
-from experiments.config import load_config
-from experiments.supernet import SupernetTrainer, load, train_supernet
-from nas.space import get_space
-from search_spaces import NetworkSpec
+from effnas.experiments.cli.main import main
+from effnas.experiments.config.schema import load_config
+from effnas.experiments.estimators.supernet import SupernetTrainer, load, train_supernet
+from effnas.nas.space import get_space
+from effnas.search_spaces import NetworkSpec
 
 TRAIN = ["--space", "nano", "--dataset", "shapes", "--data-fraction", "0.2", "--batch-size", "64", "--optimizer",
          "adamw", "--lr", "0.004", "--threads", "1", "--quiet"]
@@ -57,7 +57,7 @@ def test_supernet_train_writes_a_resumable_supernet(tmp_path, capsys: pytest.Cap
 
 
 def test_resume_continues_to_the_same_weights_as_one_run(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import experiments.supernet as sn
+    import effnas.experiments.estimators.supernet as sn
 
     cfg = _cfg(**{"supernet.epochs": 2})
     train_supernet(cfg, tmp_path / "whole", progress=False)
@@ -155,7 +155,7 @@ def test_a_missing_supernet_or_space_without_mbconv_is_a_one_line_error(tmp_path
 
 
 def test_a_search_stopped_while_its_supernet_trains_resumes(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import experiments.supernet as sn
+    import effnas.experiments.estimators.supernet as sn
 
     out = tmp_path / "own"
     args = ["search", "--space", "nano", "--dataset", "shapes", "--estimator", "supernet", "--strategy", "random",
@@ -180,7 +180,7 @@ def test_a_search_stopped_while_its_supernet_trains_resumes(tmp_path, monkeypatc
 def test_the_estimator_survives_pickling_as_for_a_ray_task(trained: Path) -> None:
     import pickle
 
-    import experiments.supernet as sn
+    import effnas.experiments.estimators.supernet as sn
 
     est = SupernetTrainer(str(trained), space=get_space("nano"), calibration_batches=2)  # type: ignore[arg-type]
     conf = {"dataset": "shapes", "seed": 0, "val_fraction": 0.1, "batch_size": 32, "eval_batch_size": 256}

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 import torch
 
-import search_spaces as ss
-from experiments import training
-from experiments.config import JobConfig as TrainConfig
-from experiments.optim import RMSpropTF, lr_factor, param_groups
-from experiments.training import train, train_fn
-from search_spaces.cost import cost
+import effnas.search_spaces as ss
+from effnas.experiments.config.schema import JobConfig as TrainConfig
+from effnas.experiments.train import loop as training
+from effnas.experiments.train.loop import train, train_fn
+from effnas.experiments.train.optim import RMSpropTF, lr_factor, param_groups
+from effnas.search_spaces.cost import cost
 
 #: A small, fast run: tiny at 16 px on digits, 3 epochs of 20 steps (about 1 s). One thread: the
 #: test machine is shared, and two threads on two busy cores run several times slower than one.
@@ -141,7 +141,7 @@ def test_on_epoch_prunes_and_budget_stops() -> None:
 
 
 def test_config_validation_and_the_paper_recipe() -> None:
-    from experiments.config import load_config
+    from effnas.experiments.config.schema import load_config
 
     with pytest.raises(ValueError, match="unknown key 'job.lrr'"):
         TrainConfig.from_dict({"lrr": 0.1})
@@ -185,9 +185,9 @@ def test_ema_bf16_and_grad_clip_options_train() -> None:
 #: A run under an address-space limit in a child process: the CPU allocator really fails.
 _LIMITED = """
 import json, resource, sys
-from experiments import data
-from experiments.config import JobConfig
-from experiments.training import train
+from effnas.experiments.data import datasets as data
+from effnas.experiments.config.schema import JobConfig
+from effnas.experiments.train.loop import train
 data.load_dataset("digits")
 resource.setrlimit(resource.RLIMIT_AS, (2000 * 2**20, 2000 * 2**20))
 m = train(JobConfig(model="tiny", dataset="digits", resolution=64, epochs=1, batch_size=1024,
@@ -225,10 +225,10 @@ def test_the_named_fix_works_within_the_same_memory() -> None:
 
 def test_an_oom_run_is_shown_by_the_stages_and_fails_its_search_trial(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from experiments.stages import format_failures
-    from nas.objective import Objective
-    from nas.trial import outcome
-    from scaling import Job, run_jobs
+    from effnas.experiments.pipeline.stages import format_failures
+    from effnas.nas.objective import Objective
+    from effnas.nas.trial import outcome
+    from effnas.scaling import Job, run_jobs
 
     monkeypatch.setattr(training.ss, "build", _OOMNet)
     table = run_jobs([Job("members/phi0-seed0", ss.get("tiny", num_classes=10, resolution=16), 0)], train_fn,

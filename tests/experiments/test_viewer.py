@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import search_spaces as ss
-from experiments.cli import main
-from experiments.viewer import viewer_data
+import effnas.search_spaces as ss
+from effnas.experiments.cli.main import main
+from effnas.experiments.report.viewer import viewer_data
 
 
 def _embedded(page: str) -> dict:

@@ -14,9 +14,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import search_spaces as ss
-from experiments.cli import main
-from experiments.weights import (
+import effnas.search_spaces as ss
+from effnas.experiments.cli.main import main
+from effnas.experiments.weights.convert import (
     Weights,
     convert,
     import_weights,

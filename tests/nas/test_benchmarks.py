@@ -9,13 +9,13 @@ import numpy as np
 import optuna
 import pytest
 
-from experiments.cli import main
-from nas import Objective, SearchConfig, finished, get_space, run_search, write_results
-from nas.bench_report import summarize
-from nas.bench_search import Protocol, Run, hypervolume, run_once, table_front
-from nas.benchmarks import BenchmarkTrainer, get_benchmark
-from nas.benchmarks.nasbench201 import PARAMS, arch_string, parse_arch
-from nas.cell_space import CellSpace
+from effnas.experiments.cli.main import main
+from effnas.nas import Objective, SearchConfig, finished, get_space, run_search, write_results
+from effnas.nas.bench_report import summarize
+from effnas.nas.bench_search import Protocol, Run, hypervolume, run_once, table_front
+from effnas.nas.benchmarks import BenchmarkTrainer, get_benchmark
+from effnas.nas.benchmarks.nasbench201 import PARAMS, arch_string, parse_arch
+from effnas.nas.cell_space import CellSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 QUIET = lambda *a: None  # noqa: E731
@@ -221,7 +221,7 @@ def test_bench_search_with_latency_reward_reports_the_reward(tmp_path: Path, cap
 
 
 def test_pareto_runs_have_a_rising_hypervolume_curve() -> None:
-    from nas.bench_report import anytime_frame, hypervolume_series
+    from effnas.nas.bench_report import anytime_frame, hypervolume_series
 
     protocol = Protocol("nasbench201:cifar10", 3000.0, objective=Objective(target=15.0, w=0.0, metric="latency",
                                                                            mode="pareto"))

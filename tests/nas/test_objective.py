@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from nas import Objective
+from effnas.nas import Objective
 
 
 def test_soft_reward_is_mnasnet_eq2() -> None:

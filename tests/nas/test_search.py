@@ -9,8 +9,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-import search_spaces as ss
-from nas import (
+import effnas.search_spaces as ss
+from effnas.nas import (
     Objective,
     SearchConfig,
     SearchFailed,
@@ -246,7 +246,7 @@ def test_a_candidate_is_never_pruned_after_its_last_epoch(tmp_path, epochs: int,
 def test_a_resumed_study_fills_trainer_keys_added_since_with_their_defaults(tmp_path) -> None:
     """A study stored before the trainer had ``new_key`` resumes when the key is at its default
     (``train_defaults``), and not with another value."""
-    from nas import Objective, SearchConfig, get_space, open_study
+    from effnas.nas import Objective, SearchConfig, get_space, open_study
 
     base = dict(space=get_space("tiny"), objective=Objective(target=2e6), storage=str(tmp_path / "s.journal"),
                 train={"epochs": 1})

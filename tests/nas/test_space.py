@@ -6,8 +6,8 @@ import math
 import optuna
 import pytest
 
-import search_spaces as ss
-from nas import SPACES, SearchSpace, get_space
+import effnas.search_spaces as ss
+from effnas.nas import SPACES, SearchSpace, get_space
 
 
 @pytest.mark.parametrize("model", ["mnasnet_a1", "mnasnet_b1", "efficientnet_b0"])
@@ -80,8 +80,8 @@ def test_unknown_space() -> None:
 
 
 def test_nano_space_expresses_the_demo_base() -> None:
-    import search_spaces as ss
-    from nas.space import get_space
+    import effnas.search_spaces as ss
+    from effnas.nas.space import get_space
 
     space = get_space("nano")
     spec = space.to_spec(space.params_for(ss.get("efficientnet_nano")))

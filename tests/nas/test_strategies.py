@@ -6,8 +6,8 @@ import numpy as np
 import optuna
 import pytest
 
-from nas import STRATEGIES, Objective, RegularizedEvolutionSampler, ReinforceSampler, get_space, make_sampler
-from nas.surrogate import SurrogateTrainer, approx_macs, reward_quantile, trials_to_target
+from effnas.nas import STRATEGIES, Objective, RegularizedEvolutionSampler, ReinforceSampler, get_space, make_sampler
+from effnas.nas.surrogate import SurrogateTrainer, approx_macs, reward_quantile, trials_to_target
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

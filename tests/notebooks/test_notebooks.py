@@ -21,9 +21,9 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
-from experiments.cli import main  # noqa: E402
-from experiments.commands.export import export_spec  # noqa: E402
-from search_spaces import NetworkSpec, build  # noqa: E402
+from effnas.experiments.cli.main import main  # noqa: E402
+from effnas.experiments.cli.commands.export import export_spec  # noqa: E402
+from effnas.search_spaces import NetworkSpec, build  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"

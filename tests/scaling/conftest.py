@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from search_spaces import NetworkSpec
-from search_spaces.counts import counts
+from effnas.search_spaces import NetworkSpec
+from effnas.search_spaces.counts import counts
 
 
 class ClosedFormEvaluator:

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-import search_spaces as ss
-from scaling import (
+import effnas.search_spaces as ss
+from effnas.scaling import (
     BACKBONES,
     Coefficients,
     backbone_comparison,
@@ -25,7 +25,7 @@ def test_matched_macs_are_the_closest_reachable(dim: str) -> None:
     got = count_macs(spec)
     assert abs(math.log(got / target)) < 0.08
     # No nearby multiplier does better (scan a neighbourhood).
-    from scaling.baselines import single_dimension
+    from effnas.scaling.baselines import single_dimension
 
     step = 1 / base.resolution if dim == "resolution" else 0.01
     for k in range(-20, 21):

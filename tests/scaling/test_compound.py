@@ -4,11 +4,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import search_spaces as ss
-from scaling import compound, member
+import effnas.search_spaces as ss
+from effnas.scaling import compound, member
 
-# Closed-form counts equal search_spaces.cost.macs exactly (tests/scaling/test_counts.py) and are ~1000x faster.
-from search_spaces.counts import count_macs as macs
+# Closed-form counts equal effnas.search_spaces.cost.macs exactly (tests/scaling/test_counts.py) and are ~1000x faster.
+from effnas.search_spaces.counts import count_macs as macs
 
 OFFICIAL_PARAMS = [5_288_548, 7_794_184, 9_109_994, 12_233_232, 19_341_616, 30_389_784, 43_040_704, 66_347_960]
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-import search_spaces as ss
-from scaling import Coefficients, family, family_table, parse_phis, side_by_side
+import effnas.search_spaces as ss
+from effnas.scaling import Coefficients, family, family_table, parse_phis, side_by_side
 
 #: REFERENCE.md: B0...B7 exact parameter counts (1000 classes, native resolution).
 OFFICIAL_PARAMS = [5_288_548, 7_794_184, 9_109_994, 12_233_232, 19_341_616, 30_389_784, 43_040_704, 66_347_960]

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-import search_spaces as ss
-from scaling import family, fit_power_law, matched_baselines, plot_curves, train_members
+import effnas.search_spaces as ss
+from effnas.scaling import family, fit_power_law, matched_baselines, plot_curves, train_members
 
 
 def test_fit_recovers_parameters_from_noisy_seeds_and_band_widens() -> None:

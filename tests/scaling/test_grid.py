@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import search_spaces as ss
-from scaling import Coefficients, grid_candidates, grid_search
+import effnas.search_spaces as ss
+from effnas.scaling import Coefficients, grid_candidates, grid_search
 
 
 @settings(max_examples=60, deadline=None)

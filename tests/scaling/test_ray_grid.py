@@ -2,16 +2,16 @@ from __future__ import annotations
 
 import pytest
 
-import search_spaces as ss
-from scaling import grid_candidates, grid_search
+import effnas.search_spaces as ss
+from effnas.scaling import grid_candidates, grid_search
 
 
 @pytest.mark.slow
 def test_grid_candidates_run_as_ray_trials_and_resume(tmp_path) -> None:
-    from experiments.ray_backend import executor
+    from effnas.experiments.cluster.ray_backend import executor
 
     def evaluator(config: dict, *, on_epoch=None) -> dict:  # a closed-form TEST evaluator, pickled by value
-        from scaling import counts
+        from effnas.scaling import counts
 
         c = counts(ss.NetworkSpec.from_dict(config["model"]), config["resolution"])
         acc = 1 - 0.6 * (c.macs / 1e6) ** -0.35

@@ -1,5 +1,5 @@
 """Fair grid and honest members (issue 9): realised MACs within tolerance of the claimed ratio,
-or a reason. Every number is counted on the real specs (search_spaces.counts, equal to fvcore)."""
+or a reason. Every number is counted on the real specs (effnas.search_spaces.counts, equal to fvcore)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 import pandas as pd
 import pytest
 
-import search_spaces as ss
-from scaling import (
+import effnas.search_spaces as ss
+from effnas.scaling import (
     Coefficients,
     all_within_tolerance,
     candidate_table,
@@ -20,8 +20,8 @@ from scaling import (
     grid_search,
     matched_baselines,
 )
-from scaling.realised import fit_resolution, pixel_bracket
-from search_spaces.counts import count_macs
+from effnas.scaling.realised import fit_resolution, pixel_bracket
+from effnas.search_spaces.counts import count_macs
 
 
 def no_pixel_within(spec: ss.NetworkSpec, base_macs: int, target: float, tol: float) -> bool:

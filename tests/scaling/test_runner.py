@@ -3,9 +3,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-import search_spaces as ss
-from scaling import family, read_result, run_jobs, train_members
-from scaling.runner import Job
+import effnas.search_spaces as ss
+from effnas.scaling import family, read_result, run_jobs, train_members
+from effnas.scaling.runner import Job
 
 CONFIG = {"dataset": "test", "epochs": 2}
 

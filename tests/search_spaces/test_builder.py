@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 import torch
 
-import search_spaces as ss
-from search_spaces.builder import MBConv
+import effnas.search_spaces as ss
+from effnas.search_spaces.builder import MBConv
 
 SMALL = [n for n in ss.names() if n not in {"efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
                                              "efficientnet_b8", "efficientnet_l2"}]

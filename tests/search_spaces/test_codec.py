@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from search_spaces import BlockSpec, NetworkSpec, decode_block, encode_block, get, names
+from effnas.search_spaces import BlockSpec, NetworkSpec, decode_block, encode_block, get, names
 
 blocks = st.builds(
     BlockSpec,
@@ -76,7 +76,7 @@ def test_spec_validation() -> None:
 
 
 def test_registry() -> None:
-    from search_spaces.registry import register
+    from effnas.search_spaces.registry import register
 
     assert {"efficientnet_b0", "efficientnet_b8", "efficientnet_l2", "mnasnet_a1", "mnasnet_b1", "mobilenet_v1",
             "mobilenet_v2", "resnet18", "resnet50", "tiny"} <= set(names())

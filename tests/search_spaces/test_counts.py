@@ -4,9 +4,9 @@ import dataclasses
 
 import pytest
 
-import search_spaces as ss
-from search_spaces.cost import MAC_OPERATORS, Cost, cost, count_params, flop_analysis
-from search_spaces.counts import breakdown, counts
+import effnas.search_spaces as ss
+from effnas.search_spaces.cost import MAC_OPERATORS, Cost, cost, count_params, flop_analysis
+from effnas.search_spaces.counts import breakdown, counts
 
 #: REFERENCE.md, official family at 1000 classes and native resolution.
 REFERENCE = {"efficientnet_b0": (5_288_548, 0.386e9), "efficientnet_b7": (66_347_960, 37.746e9),

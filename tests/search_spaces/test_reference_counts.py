@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import pytest
 
-import search_spaces as ss
-from search_spaces.cost import cost
+import effnas.search_spaces as ss
+from effnas.search_spaces.cost import cost
 
 PAPER_MODELS = {
     # name: (params, MACs in G)
@@ -117,7 +117,7 @@ def test_stage_breakdown_adds_up() -> None:
 def test_no_unsupported_operators() -> None:
     import torch
 
-    from search_spaces.cost import flop_analysis
+    from effnas.search_spaces.cost import flop_analysis
 
     for name in ("efficientnet_b0", "mnasnet_a1", "mobilenet_v1", "mobilenet_v2", "resnet18", "tiny"):
         model = ss.build(ss.get(name)).eval()

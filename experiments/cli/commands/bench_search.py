@@ -1,0 +1,153 @@
+"""``effnas bench-search``: search strategies on a tabular benchmark under NAS-Bench-201's protocol.
+
+N independent runs per strategy, each with its own seed and a simulated wall-clock budget (the
+sum of the table's training times of the sampled architectures). Writes to ``--out``:
+``runs.jsonl`` (every run's trajectory; ``--resume`` skips the runs already there),
+``results.csv`` / ``results.md`` (accuracy of the returned architecture, mean +- std per
+strategy, beside the paper's numbers and the table's optimum; hypervolume; trials per second),
+``anytime.csv`` / ``anytime.png`` (best so far vs simulated time: the returned architecture's accuracy,
+or the hypervolume with ``--mode pareto``) and ``pareto.png``
+(accuracy vs latency fronts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from effnas.nas import STRATEGIES, Objective
+from effnas.nas.bench_search import DEFAULT_BUDGETS, Protocol, Run, run_once
+from effnas.nas.benchmarks import get_benchmark
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "bench-search", help="compare search strategies on a tabular benchmark (NAS-Bench-201)",
+        description="Runs every strategy N times on a benchmark table under a simulated training-time budget "
+        "(NAS-Bench-201's protocol) and reports the returned architecture's accuracy, anytime curves, "
+        "Pareto fronts and hypervolume. Lookups, no training: 100 runs take seconds to minutes.",
+    )
+    p.add_argument("--benchmark", default="nasbench201:cifar10",
+                   help="NAME:DATASET: nasbench201:cifar10, nasbench201:cifar100 or nasbench201:imagenet16-120")
+    p.add_argument("--strategies", default="random,tpe,evolution,rl,nsga2",
+                   help=f"comma-separated, from {', '.join(STRATEGIES)} (default: all)")
+    p.add_argument("--runs", type=int, default=100, help="independent runs per strategy (default: 100; paper: 500)")
+    p.add_argument("--budget-seconds", type=float, default=None, metavar="S",
+                   help="simulated training seconds per run (default: 12000 on cifar10 as in NAS-Bench-201; "
+                   "NATS-Bench's 40000 on cifar100 and 120000 on imagenet16-120)")
+    p.add_argument("--charge-epochs", type=int, default=12,
+                   help="each lookup costs this many epochs of the table's training time (default: 12, the paper's "
+                   "proxy; 200: the full run)")
+    p.add_argument("--population", type=int, default=10, help="evolution / NSGA-II population (default: 10, as REA)")
+    p.add_argument("--tournament", type=int, default=3, help="evolution tournament size (default: 3, as REA)")
+    p.add_argument("--mode", default="reward", help="reward (one objective) or pareto (accuracy up, latency down; "
+                   "random, tpe and nsga2 only)")
+    p.add_argument("--w", type=float, default=0.0, help="reward exponent: ACC x (latency/T)^w (default: 0, accuracy "
+                   "alone as in the paper; MnasNet: -0.07)")
+    p.add_argument("--target-ms", type=float, default=None, metavar="T",
+                   help="T of the reward, in ms of the table's latency (default: the table's median latency)")
+    p.add_argument("--seed", type=int, default=0, help="run r uses seed SEED + r (default: 0)")
+    p.add_argument("--resume", action="store_true", help="keep the runs in OUT/runs.jsonl and run the missing ones")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--out", required=True, help="directory for runs.jsonl, results.csv/md, anytime.png, pareto.png")
+    p.set_defaults(func=run)
+
+
+def protocol_from_args(args: argparse.Namespace) -> tuple[Protocol, list[str]]:
+    table = get_benchmark(args.benchmark)
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    if not strategies:
+        raise ValueError("--strategies is empty: give e.g. random,tpe,evolution,rl,nsga2")
+    for s in strategies:
+        if s not in STRATEGIES:
+            raise ValueError(f"unknown strategy {s!r} in --strategies: expected {', '.join(STRATEGIES)}")
+    if args.runs < 1:
+        raise ValueError(f"--runs must be a positive integer, got {args.runs}")
+    if args.population < 2:
+        raise ValueError(f"--population must be >= 2, got {args.population}")
+    if not 1 <= args.tournament <= args.population:
+        raise ValueError(f"--tournament must be in [1, --population], got {args.tournament}")
+    if args.charge_epochs < 1:
+        raise ValueError(f"--charge-epochs must be >= 1, got {args.charge_epochs}")
+    if args.target_ms is None:
+        from effnas.nas.bench_search import median_latency
+
+        target = median_latency(table)
+    else:
+        target = args.target_ms
+    objective = Objective(target=target, w=args.w, metric="latency", mode=args.mode)
+    budget = args.budget_seconds if args.budget_seconds is not None else DEFAULT_BUDGETS[table.dataset]
+    protocol = Protocol(table.ref, budget, objective=objective, charge_epochs=args.charge_epochs,
+                        population_size=args.population, tournament_size=args.tournament)
+    from effnas.nas.strategies import make_sampler
+
+    for s in strategies:  # strategy vs objective, before any run
+        make_sampler(s, multi_objective=objective.multi_objective)
+    return protocol, strategies
+
+
+def load_runs(path: Path, settings: dict[str, object]) -> list[Run]:
+    """Runs stored by an earlier call with the same settings (else a one-line error)."""
+    lines = path.read_text().splitlines()
+    if not lines:
+        return []
+    head = json.loads(lines[0])
+    if head.get("settings") != settings:
+        diff = sorted(k for k in settings if head.get("settings", {}).get(k) != settings[k])
+        raise ValueError(f"{path} was written with a different {diff[0] if diff else 'setting'}: resume with the "
+                         f"same --benchmark/--budget-seconds/--charge-epochs/--mode/--w/--population, or "
+                         f"another --out")
+    return [Run.from_dict(json.loads(line)) for line in lines[1:] if line.strip()]
+
+
+def run(args: argparse.Namespace) -> int:
+    from effnas.experiments.train import guard
+
+    with guard.Lock(guard.out_dir(args.out), what="bench-search directory"):  # one writer of runs.jsonl
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import optuna
+    from tqdm import tqdm
+
+    from effnas.nas.bench_report import anytime_frame, markdown, plot_anytime, plot_fronts, summarize
+
+    protocol, strategies = protocol_from_args(args)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "runs.jsonl"
+    settings: dict[str, object] = {
+        "benchmark": protocol.benchmark, "budget_seconds": protocol.budget_seconds,
+        "charge_epochs": protocol.charge_epochs, "objective": protocol.objective.to_dict(),
+        "population": protocol.population_size, "tournament": protocol.tournament_size, "seed": args.seed}
+    if path.exists() and not args.resume:
+        raise ValueError(f"{path} exists: pass --resume to continue it or choose another --out")
+    runs = load_runs(path, settings) if path.exists() else []
+    if not path.exists() or not path.read_text().strip():
+        path.write_text(json.dumps({"settings": settings}) + "\n")
+    done = {(r.strategy, r.run) for r in runs}
+    todo = [(s, i) for s in strategies for i in range(args.runs) if (s, i) not in done]
+    bar = tqdm(total=len(todo), disable=args.quiet, desc=protocol.benchmark, unit="run", file=sys.stderr)
+    with open(path, "a") as f:
+        for strategy, i in todo:
+            r = run_once(protocol, strategy, run=i, seed=args.seed + i)
+            f.write(json.dumps(r.to_dict()) + "\n")
+            f.flush()
+            runs.append(r)
+            bar.set_postfix_str(f"{strategy} run {i}: {r.best_accuracy * 100:.2f} % in {len(r.seconds)} trials")
+            bar.update()
+    bar.close()
+    runs = [r for r in runs if r.strategy in strategies and r.run < args.runs]
+    summary = summarize(runs, protocol)
+    summary.to_csv(out / "results.csv", index=False, float_format="%.4f")
+    (out / "results.md").write_text(markdown(summary, protocol))
+    frame = anytime_frame(runs, protocol, metric="hypervolume" if protocol.objective.multi_objective else "accuracy")
+    frame.to_csv(out / "anytime.csv", index=False, float_format="%.4f")
+    plot_anytime(frame, protocol, out / "anytime.png")
+    plot_fronts(runs, protocol, out / "pareto.png")
+    print(markdown(summary, protocol))
+    return 0

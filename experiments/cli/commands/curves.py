@@ -1,0 +1,75 @@
+"""``effnas curves``: accuracy against MACs and params per scaling method, with power-law fits."""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from effnas.scaling import family_gain, load_results, matched_comparison, plot_curves
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "curves", help="plot and fit scaling curves from trained family directories",
+        description="Reads family.csv from each DIR (as written by 'effnas family --train'), plots accuracy "
+        "against MACs and against params per scaling method (mean over seeds, std as error bars), fits "
+        "error = a*(x/x0)^-b + c per method and draws it with a 90 % band out to --extrapolate times the "
+        "largest size. Writes accuracy_vs_macs.png, accuracy_vs_params.png, curves.csv, fits.json, bands.csv.",
+    )
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="family directories (or family.csv files)")
+    p.add_argument("--out", required=True, help="directory for the plots and data")
+    p.add_argument("--metric", default="test_accuracy", help="accuracy column (default test_accuracy)")
+    p.add_argument("--extrapolate", type=float, default=4.0, help="extend fits to this multiple of the largest size")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.extrapolate >= 1:
+        raise ValueError(f"--extrapolate must be >= 1, got {args.extrapolate}")
+    from effnas.experiments.train import guard
+
+    df = load_results(args.dirs)
+    with guard.Lock(guard.out_dir(args.out), what="curves directory"):
+        res = plot_curves(df, args.out, metric=args.metric, extrapolate=args.extrapolate)
+    pts = res["points"]
+    print(f"{'method':<10} {'phi':>3} {'MACs':>12} {'params':>10} {'n':>2} {args.metric + ' (%)':>22}")
+    for _, r in pts.iterrows():
+        print(f"{r['method']:<10} {r['phi']:>3} {r['macs']:>12,} {r['params']:>10,} {r['n']:>2} "
+              f"{100 * r['mean']:>14.2f} ± {100 * r['std']:.2f}")
+    for axis in ("macs", "params"):
+        for m, f in res["fits"][axis].items():
+            if isinstance(f, dict):
+                print(f"fit vs {axis:<6} {m:<10} error = {f['a']:.4f} (x/{f['x0']:.3g})^-{f['b']:.3f} + {f['c']:.4f}"
+                      f"  (rmse {f['rmse']:.4f}, {f['n_points']} points)")
+            else:
+                print(f"fit vs {axis:<6} {m:<10} {f}")
+    print(summarise(df, args.metric))
+    print("wrote " + ", ".join(res["files"]) + f" and curves.csv, fits.json, bands.csv in {args.out}")
+    return 0
+
+
+def summarise(df: pd.DataFrame, metric: str) -> str:
+    """The two verdicts the scaling experiments are run for, in words."""
+    lines = []
+    try:
+        g = family_gain(df, metric=metric)
+    except ValueError as e:
+        return str(e)
+    verdict = "beats" if g["beats_base_beyond_spread"] else "does NOT beat"
+    lines.append(f"family: phi={g['largest_phi']} {100 * g['largest_mean']:.2f} % vs base phi={g['base_phi']} "
+                 f"{100 * g['base_mean']:.2f} % ({g['seeds']} seeds): gain {100 * g['gain']:+.2f} points, seed spread "
+                 f"{100 * g['seed_spread']:.2f}: the largest member {verdict} the base by more than the seed spread")
+    cmp = matched_comparison(df, metric=metric)
+    for phi, grp in cmp.groupby("phi"):
+        singles = grp[~grp["method"].isin(("compound", "official"))]
+        fam = grp[grp["method"].isin(("compound", "official"))]
+        if singles.empty or fam.empty:
+            continue
+        best, f = singles.iloc[0], fam.iloc[0]
+        lines.append(f"matched MACs phi={phi}: {f['method']} {100 * f['mean']:.2f} ± {100 * f['std']:.2f} % "
+                     f"({f['macs']:,} MACs) vs best single-dimension {best['method']} {100 * best['mean']:.2f} ± "
+                     f"{100 * best['std']:.2f} % ({best['macs']:,} MACs): "
+                     f"{100 * (f['mean'] - best['mean']):+.2f} points; all: "
+                     + ", ".join(f"{r['method']} {100 * r['mean']:.2f}" for _, r in grp.iterrows()))
+    return "\n".join(lines)

@@ -1,0 +1,115 @@
+"""``effnas family``: a compound-scaled family (from coefficients and/or the official table), its
+cost table with realised vs nominal MACs, single-dimension baselines at matched MACs at every phi,
+and optional training."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from effnas.experiments.cli.commands import _common as c
+from effnas.experiments.pipeline import plan, stages
+from effnas.experiments.train import guard
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "family", help="build (and train) a compound-scaled family phi = 0..K with its cost table",
+        description="Members phi = 0..K of a base network, scaled with coefficients (d = alpha^phi, "
+        "w = beta^phi, r = gamma^phi; repeats rounded to nearest; resolution adjusted in whole pixels so "
+        "that realised MACs land within family.cost_tolerance of the nominal ratio) and/or the official "
+        "B0..B7 table (--official, TF rounding). Single-dimension baselines (depth-, width-, resolution-only) "
+        "at each member's realised MACs unless --no-baselines. With --train every network is trained "
+        "(resumable with --resume) into --out/family.csv; exit code 1 when a run failed. Without --train the "
+        "table is written to --out/members.csv.",
+    )
+    c.add_config_args(p)
+    g = p.add_argument_group("family (each flag sets the config key in brackets)")
+    c.key_flag(g, "--base", key="train.model", help="a registered model name or a spec .json file")
+    c.key_flag(g, "--phis", key="family.phis", type=c.phis_arg, help="e.g. 0-7 or 0,1,3")
+    g.add_argument("--official", dest="family.official", action="store_const", const=True,
+                   help="also the official B0..B7 rows (alone when no coefficients are given) [family.official]")
+    c.key_flag(g, "--resolution", key="data.resolution", type=int, help="the base's input pixels (default: its own)")
+    g.add_argument("--baselines", dest="family.single_dimension", action=argparse.BooleanOptionalAction,
+                   default=None, help="depth-, width- and resolution-only scaling at each member's MACs "
+                   "(default on) [family.single_dimension]")
+    c.key_flag(g, "--baseline-phis", key="family.baseline_phis", type=c.phis_arg,
+               help="only match these members, e.g. 2 (default: every phi >= 1)")
+    c.key_flag(g, "--cost-tolerance", key="family.cost_tolerance", type=float,
+               help="realised MACs within this of nominal (default 0.1)")
+    c.key_flag(g, "--depth-rounding", key="family.depth_rounding", choices=("round", "ceil"),
+               help="repeats rounded to nearest (default) or up (TF)")
+    p.add_argument("--out", help="directory for family.csv (members.csv without --train) and the specs")
+    p.add_argument("--json", action="store_true", help="print the table as JSON rows")
+    c.add_coefficient_args(p)
+    t = p.add_argument_group("training")
+    t.add_argument("--train", action="store_true", help="train every network (needs --out)")
+    c.add_data_args(t)
+    c.key_flag(t, "--epochs", key="family.epochs", type=int, help="epochs per network (default: train.epochs)")
+    c.key_flag(t, "--seeds", key="family.seeds", type=c.seeds_arg, help="seeds per network: a count or a list")
+    c.add_run_args(t)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = c.experiment(args)
+    coeffs = c.coefficients_from(args, cfg)
+    if coeffs is None and not cfg.family.official:
+        raise ValueError("give --coefficients FILE, --alpha/--beta/--gamma, or --official")
+    base = plan.base_spec(cfg)
+    table, jobs, tc = plan.family_plan(cfg, base, coeffs)
+    if args.train and not args.out:
+        raise ValueError("--train needs --out DIR for the run directories and family.csv")
+    if args.train:
+        stages.preflight(cfg, args.out, jobs, tc)  # data, cluster, --out and memory before the table is printed
+    if args.out and not args.train:
+        out = guard.out_dir(args.out)
+        stages.save_specs(jobs, out)
+        stages.write_csv(table, out / "members.csv")
+    if args.json:
+        print(json.dumps(table.to_dict(orient="records"), indent=2))
+    else:
+        print(format_table(table))
+    if not args.train:
+        return 0
+    trained = stages.family(cfg, base, coeffs, args.out, resume=args.resume)
+    print(format_trained(trained))
+    print(f"wrote {Path(args.out) / 'family.csv'}")
+    bad = stages.format_failures(trained, "runs")
+    if bad:
+        print(bad)
+        return 1
+    return 0
+
+
+TABLE_COLUMNS = ("method", "phi", "depth", "width", "resolution", "blocks", "dropout", "params", "macs",
+                 "macs_ratio", "target_macs_ratio", "within_tolerance")
+
+
+def format_table(table: pd.DataFrame) -> str:
+    cols = [k for k in TABLE_COLUMNS if k in table.columns]
+    t = table[cols].copy()
+    if "macs" in t.columns:
+        t["macs"] = t["macs"].map(c.fmt_count)
+    text = t.to_string(index=False)
+    if "reason" in table.columns:
+        off = table[table["reason"].fillna("").astype(str) != ""]
+        text += "".join(f"\n  {r['method']} phi {r['phi']}: {r['reason']}" for _, r in off.iterrows())
+    return text
+
+
+def format_trained(t: pd.DataFrame) -> str:
+    acc = [k for k in ("val_accuracy", "test_accuracy") if k in t.columns]
+    if not acc or t[acc].isna().all().all():
+        return "no run finished"
+    g = t.groupby(["method", "phi"], sort=False)
+    agg = g.agg(macs=("macs", "first"), n=("seed", "size"), **{f"{k}_mean": (k, "mean") for k in acc},
+                **{f"{k}_std": (k, "std") for k in acc}).reset_index().fillna(0.0)
+    lines = [f"{'method':<10} {'phi':>3} {'MACs':>8} {'seeds':>5} " + " ".join(f"{k + ' (%)':>20}" for k in acc)]
+    for _, r in agg.iterrows():
+        cells = " ".join(f"{100 * r[f'{k}_mean']:>12.2f} ± {100 * r[f'{k}_std']:>5.2f}" for k in acc)
+        lines.append(f"{r['method']:<10} {r['phi']:>3} {c.fmt_count(r['macs']):>8} {r['n']:>5} {cells}")
+    return "\n".join(lines)

@@ -1,0 +1,93 @@
+"""``effnas finetune``: train a model starting from pretrained weights, with the transfer recipe.
+
+The recipe (``effnas.experiments.weights.convert.FINETUNE``) gives the ``[train]`` defaults; flags and
+``--set section.key=value`` override any key, as in every command. The classifier is
+re-initialised for the data set's class count. ``--freeze-backbone`` trains only the classifier
+(the backbone, BatchNorm statistics included, stays as loaded); ``--lr-backbone-mult M`` gives the
+backbone M x the classifier's learning rate.
+Exit codes as ``effnas train``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from effnas.experiments.cli.commands import _common as c
+from effnas.experiments.config.schema import ExperimentConfig, JobConfig
+from effnas.experiments.train.loop import train
+from effnas.experiments.weights.convert import FINETUNE, LAYOUTS
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("finetune", help="fine-tune pretrained weights on a data set (transfer recipe)",
+                       description="Start from pretrained weights (an effnas weights file or run directory, or a "
+                       "foreign checkpoint with --layout), replace the classifier for the data set's classes and "
+                       "train with the fine-tuning recipe (weights.convert.FINETUNE as [train] defaults; "
+                       "--config FILE replaces them). See docs/transfer.md.")
+    c.add_config_args(p)
+    p.add_argument("--weights", required=True, help="effnas weights .pt, a run directory, or a foreign checkpoint "
+                   "[train.init_from]")
+    p.add_argument("--layout", choices=LAYOUTS, help="layout of a foreign checkpoint (converted on the fly)")
+    g = p.add_argument_group("what to train (each flag sets the config key in brackets)")
+    c.key_flag(g, "--model", key="train.model", required=True, help="the model the weights are for: a registered "
+               "name or spec .json")
+    c.key_flag(g, "--dataset", key="data.dataset", required=True, help="as for 'effnas train' (e.g. "
+               "imagefolder:PATH, cifar10:PATH)")
+    c.key_flag(g, "--resolution", key="data.resolution", type=int, help="input pixels (default: the model's own)")
+    c.key_flag(g, "--epochs", key="train.epochs", type=int, help=f"epochs (recipe: {FINETUNE['epochs']})")
+    c.key_flag(g, "--lr", key="train.lr", type=float, help=f"peak learning rate (recipe: {FINETUNE['lr']}, SGD)")
+    c.key_flag(g, "--batch-size", key="train.batch_size", type=int, help=f"batch (recipe: {FINETUNE['batch_size']})")
+    h = g.add_mutually_exclusive_group()
+    h.add_argument("--freeze-backbone", dest="train.freeze_backbone", action="store_const", const=True, default=None,
+                   help="train only the classifier; the backbone (weights and BatchNorm statistics) stays as loaded "
+                   "[train.freeze_backbone]")
+    c.key_flag(h, "--lr-backbone-mult", key="train.lr_backbone_mult", type=float, metavar="M",
+               help="the backbone's learning rate is M x the classifier's (e.g. 0.1; default 1)")
+    c.key_flag(g, "--seed", key="run.seed", type=int, help="default 0")
+    c.key_flag(g, "--threads", key="train.threads", type=int, help="torch threads (default: all cores)")
+    p.add_argument("--out", help="run directory (default: runs/finetune-MODEL-DATASET-TIME)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace) -> JobConfig:
+    if not Path(args.weights).exists():
+        raise ValueError(f"weights {args.weights!r} do not exist: give a weights file or run directory")
+    init = f"{args.layout}:{args.weights}" if args.layout else args.weights
+    recipe = ExperimentConfig().with_values({f"train.{k}": v for k, v in FINETUNE.items()})
+    cfg = c.experiment(args, defaults=recipe).with_values({"train.init_from": init})
+    out = args.out or (f"runs/finetune-{Path(cfg.train.model).stem}-{cfg.data.dataset.split(':')[0]}-"
+                       f"{time.strftime('%Y%m%d-%H%M%S')}")
+    return JobConfig.make(cfg.data, cfg.train, seed=cfg.run.seed, out_dir=out, quiet=args.quiet)
+
+
+def run(args: argparse.Namespace) -> int:
+    from effnas.experiments.cli.commands.train import preflight
+    from effnas.experiments.train import guard
+
+    cfg = config_from_args(args)
+    preflight(cfg)
+    with guard.Lock(cfg.out_dir):
+        m = train(cfg)
+    if args.json:
+        print(json.dumps(m, indent=2))
+    if m["status"] != "completed":
+        print(f"effnas: fine-tuning {m['status']}: {m.get('error') or m.get('diverged_epoch')}; results in "
+              f"{cfg.out_dir}", file=sys.stderr)
+        return 1
+    if not args.json:
+        init = m["init_from"]
+        head = "new classifier" if init["classifier_replaced"] else "classifier kept"
+        if cfg.freeze_backbone:
+            head += f", backbone frozen: {m['trainable_params']:,} trainable parameters"
+        elif cfg.lr_backbone_mult != 1.0:
+            head += f", backbone lr x{cfg.lr_backbone_mult:g}"
+        print(f"{m['model']} from {cfg.init_from} ({head}) on {m['dataset']} at {m['resolution']} px: "
+              f"test accuracy {m['test_accuracy']:.4f}, {m['epochs_completed']} epochs in {m['train_seconds']:.1f} s; "
+              f"run in {cfg.out_dir}")
+    return 0

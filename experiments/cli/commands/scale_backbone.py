@@ -1,0 +1,73 @@
+"""``effnas scale-backbone``: compound coefficients applied to ResNet / MobileNet (paper Table 3)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from effnas.experiments.cli.commands import _common as c
+from effnas.experiments.cli.commands.family import format_table, format_trained
+from effnas.experiments.pipeline import plan, stages
+from effnas.experiments.train import guard
+from effnas.scaling import BACKBONES, PAPER
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "scale-backbone", help="apply compound coefficients to resnet18/50, mobilenet_v1/v2 or a spec",
+        description="Depth scales the blocks of every stage, width every channel count (the same "
+        "round_filters rule as EfficientNet), resolution the input size. With --compare (default), also "
+        "depth-only, width-only and resolution-only scaling at the compound network's MACs "
+        f"(paper Table 3 in shape). Backbones: {', '.join(BACKBONES)}, any registered model or a spec .json. "
+        "Exit code 1 when a trained run failed.",
+    )
+    c.add_config_args(p)
+    g = p.add_argument_group("backbone (each flag sets the config key in brackets)")
+    p.add_argument("--backbone", required=True, help=f"{', '.join(BACKBONES)}, a registered model or a spec .json "
+                   "[backbones.models]")
+    c.key_flag(g, "--phi", key="backbones.phi", type=int, help="compound coefficient phi (default 2: ~4x MACs)")
+    c.key_flag(g, "--resolution", key="backbones.resolution", type=int, help="the backbone's input pixels")
+    g.add_argument("--compare", dest="backbones.single_dimension", action=argparse.BooleanOptionalAction,
+                   default=None, help="also single-dimension scaling at matched MACs (default on) "
+                   "[backbones.single_dimension]")
+    p.add_argument("--json", action="store_true", help="print the networks and their cost as JSON")
+    p.add_argument("--out", help="directory for backbones.csv, the specs and (with --train) the run directories")
+    c.add_coefficient_args(p)
+    t = p.add_argument_group("training")
+    t.add_argument("--train", action="store_true", help="train every network (needs --out)")
+    c.add_data_args(t)
+    c.key_flag(t, "--epochs", key="backbones.epochs", type=int, help="epochs per network (default: family.epochs)")
+    c.key_flag(t, "--seeds", key="family.seeds", type=c.seeds_arg, help="seeds per network: a count or a list")
+    c.add_run_args(t)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = c.experiment(args).with_values({"backbones.models": (args.backbone,)})
+    coeffs = c.coefficients_from(args, cfg) or PAPER
+    table, jobs, tc = plan.backbone_plan(cfg, args.backbone, coeffs)
+    if args.train and args.out:
+        stages.preflight(cfg, args.out, jobs, tc)
+    if args.json:
+        print(json.dumps({"backbone": args.backbone, "phi": cfg.backbones.phi, "coefficients": coeffs.to_dict(),
+                          "networks": table.to_dict(orient="records"),
+                          "specs": [json.loads(j.spec.to_json()) for j in jobs if j.seed == jobs[0].seed]}, indent=2))
+    else:
+        print(f"coefficients alpha, beta, gamma = {coeffs.as_tuple()}, phi = {cfg.backbones.phi}")
+        print(format_table(table))
+    if args.train and not args.out:
+        raise ValueError("--train needs --out DIR for the run directories and backbones.csv")
+    if args.out and not args.train:
+        guard.out_dir(args.out)
+        stages.save_specs(jobs, args.out)
+        stages.write_csv(table, Path(args.out) / "networks.csv")
+    if not args.train:
+        return 0
+    trained = stages.backbones(cfg, args.backbone, coeffs, args.out, resume=args.resume)
+    print(format_trained(trained))
+    bad = stages.format_failures(trained, "runs")
+    if bad:
+        print(bad)
+        return 1
+    return 0

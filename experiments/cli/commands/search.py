@@ -1,0 +1,105 @@
+"""``effnas search``: a MnasNet-style architecture search recorded in one Optuna study.
+
+In-process and sequential by default; ``--workers N`` / ``--ray-address ADDR`` run the trials as
+Ray Tune trials (:mod:`effnas.experiments.cluster.search_ray`). The study's storage (SQLite in ``--out`` by
+default) is the source of truth: ``--resume`` continues it after a crash and optuna-dashboard
+can open it. Results go to ``--out``: ``trials.csv``, ``pareto.json``, ``pareto.png``,
+``best_spec.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+
+from effnas.experiments.cli.commands import _common as c
+from effnas.experiments.pipeline import stages
+
+
+def parse_count(text: str) -> float:
+    """``400e6``, ``400M``, ``1.2G``, ``8.5k`` -> a float.
+
+    >>> parse_count("400M"), parse_count("1.5e6"), parse_count("2G")
+    (400000000.0, 1500000.0, 2000000000.0)
+    """
+    m = re.fullmatch(r"\s*([0-9.eE+-]+)\s*([kKmMgG]?)\s*", text)
+    try:
+        value = float(m.group(1)) if m else float("nan")
+    except ValueError:
+        value = float("nan")
+    if not m or value != value:
+        raise argparse.ArgumentTypeError(f"expected a number such as 400e6 or 400M, got {text!r}")
+    return value * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[m.group(2).lower()]
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "search", help="search an MBConv space for ACC x (MACs/T)^w (or a Pareto front)",
+        description="MnasNet-style architecture search: every trial samples a network from the space, its "
+        "params/MACs are computed first, it is trained briefly (the [train] recipe with [search.train] on top) "
+        "and scored with the reward ACC x (cost/T)^w. One Optuna study holds every trial (--storage), so "
+        "--resume continues it. Writes trials.csv, pareto.json/png and best_spec.json into --out.",
+    )
+    c.add_config_args(p)
+    g = p.add_argument_group("search (each flag sets the config key in brackets)")
+    c.key_flag(g, "--space", key="search.space", help="mnasnet, mnasnet_paper, efficientnet, nano, tiny, or a "
+               ".json/.toml space file")
+    c.key_flag(g, "--strategy", key="search.strategy", help="random, tpe, nsga2, evolution or rl (default tpe)")
+    c.key_flag(g, "--trials", key="search.trials", type=int, help="finished trials wanted in the study (default 20)")
+    g.add_argument("--target-macs", type=parse_count, metavar="T", help="T of the reward in MACs, e.g. 400M "
+                   "[search.cost = macs, search.target]; default: the space's base network's MACs")
+    g.add_argument("--target-ms", type=float, metavar="MS", help="use measured latency (ms, batch 1, this device) "
+                   "as the cost, with target MS [search.cost = latency, search.target]")
+    c.key_flag(g, "--latency-runtime", key="search.latency_runtime", choices=("torch", "onnxruntime"),
+               help="with --target-ms: time candidates (batch 1) in eager PyTorch (default) or in onnxruntime on "
+               "the exported ONNX network (one CPU thread; needs onnx and onnxruntime)")
+    c.key_flag(g, "--w", key="search.w", type=float, help="reward exponent (default -0.07)")
+    c.key_flag(g, "--constraint", key="search.constraint", help="soft (alpha=beta=w) or hard (alpha=0, beta=-1)")
+    c.key_flag(g, "--mode", key="search.mode", help="reward (one objective) or pareto (accuracy up, cost down)")
+    c.key_flag(g, "--resolution", key="search.resolution", type=int, help="input pixels (default: the space's)")
+    c.key_flag(g, "--population", key="search.population", type=int, help="NSGA-II / evolution population")
+    g.add_argument("--no-prune", dest="search.prune", action="store_const", const=False,
+                   help="never stop candidates early [search.prune]")
+    c.key_flag(g, "--trainer", key="search.trainer", help="train (default on network spaces), surrogate (a seeded "
+               "synthetic accuracy for testing strategies; no data) or table (a benchmark space's lookup: the "
+               "default on --space nasbench201, with --dataset cifar10, cifar100 or imagenet16-120)")
+    c.key_flag(g, "--estimator", key="search.estimator", help="train (default: the --trainer); proxy:NAME: score "
+               "each candidate at initialisation with a zero-cost proxy on one minibatch (synflow, jacob_cov, naswot, "
+               "grad_norm, snip, grasp, fisher; docs/zerocost.md; on --space nasbench201 give --dataset "
+               "cifar10:PATH for the images); supernet:DIR: inherited weights of a supernet trained by 'effnas "
+               "supernet train --out DIR', BatchNorm recalibrated, validation accuracy; supernet: train one into "
+               "OUT/supernet first ([supernet] keys; docs/supernet.md)")
+    c.key_flag(g, "--calibration-batches", key="supernet.calibration_batches", type=int,
+               help="with a supernet estimator: training batches that re-estimate each candidate's BatchNorm "
+               "statistics (default 8)")
+    c.key_flag(g, "--prefilter", key="search.prefilter", help="proxy:NAME or supernet:DIR: score each candidate "
+               "first and train only the best --keep share (the others are PRUNED, status=filtered, and do "
+               "not count towards --trials)")
+    c.key_flag(g, "--keep", key="search.prefilter_keep", type=float, help="share of candidates the pre-filter "
+               "trains (default 0.1)")
+    c.key_flag(g, "--storage", key="search.storage", help="Optuna storage: sqlite:///PATH.db, another SQLAlchemy "
+               "URL or PATH.journal (default: sqlite:///OUT/study.db)")
+    c.key_flag(g, "--study", key="search.study", help="study name in the storage (default: search)")
+    t = p.add_argument_group("proxy training of each candidate")
+    c.add_data_args(t, fraction_key="search.train.data_fraction")
+    c.key_flag(t, "--epochs", key="search.train.epochs", type=int, help="epochs per candidate (default 5)")
+    c.key_flag(t, "--seed", key="run.seed", type=int, help="seeds the sampler and every candidate's training")
+    r = p.add_argument_group("execution")
+    c.add_run_args(r)
+    p.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
+    p.add_argument("--out", required=True, help="directory for trials.csv, pareto.json/png, best_spec.json")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.target_macs is not None and args.target_ms is not None:
+        raise ValueError("give --target-macs or --target-ms, not both")
+    cfg = c.experiment(args)
+    if args.target_macs is not None:
+        cfg = cfg.with_values({"search.cost": "macs", "search.target": args.target_macs})
+    if args.target_ms is not None:
+        cfg = cfg.with_values({"search.cost": "latency", "search.target": args.target_ms})
+    summary = stages.search(cfg, args.out, resume=args.resume, quiet=args.quiet)
+    print(json.dumps(summary))
+    return 0

@@ -1,0 +1,75 @@
+"""The ``effnas`` command line. Each sub-command lives in ``experiments/cli/commands/<name>.py``
+and registers itself; bad input ends with a one-line ``effnas: error: ...`` and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import typing
+from collections.abc import Sequence
+
+#: Sub-command modules, in the order ``--help`` lists them.
+COMMANDS = ["models", "train", "search", "export", "grid", "family", "scale_backbone", "curves", "view", "run",
+            "weights", "finetune", "bench_search", "data", "supernet"]
+
+
+class UsageError(ValueError):
+    """Bad input from the user; printed as one line, exit code 2."""
+
+
+def _run_failed() -> tuple[type[BaseException], ...]:
+    from effnas.nas.search import SearchFailed
+    from effnas.scaling.runner import RunsFailed, RunsStopped
+
+    return (SearchFailed, RunsFailed, RunsStopped)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the project's one-line errors: ``effnas: error: ...`` (and the command's
+    ``--help`` named), exit code 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        print(f"effnas: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="effnas",
+        description="Neural architecture search and compound-scaling experiments "
+        "(MnasNet / EfficientNet style). Run 'effnas COMMAND --help' for each command.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
+    for name in COMMANDS:
+        importlib.import_module(f"effnas.experiments.cli.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (2, already printed)
+        return int(e.code or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"effnas: error: {msg}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the file system refused (a path checked too late to say more): one line
+        where = f" {str(e.filename)!r}" if e.filename else ""
+        print(f"effnas: error: cannot use{where}: {e.strerror or e}: check the path, its length and its "
+              "permissions", file=sys.stderr)
+        return 2
+    except _run_failed() as e:  # runs that did not complete: their results and errors are on disk
+        print(f"effnas: error: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("effnas: interrupted; finished results are kept (re-run with --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

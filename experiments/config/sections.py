@@ -1,0 +1,225 @@
+"""Typed config sections from plain data: the machinery behind :mod:`effnas.experiments.config.schema`.
+
+A section is a frozen dataclass deriving from :class:`Section`; its annotations are the schema.
+Types understood: ``int``, ``float`` (integers are accepted), ``bool``, ``str``, ``tuple[T, ...]``
+(a TOML array), ``X | None`` (omit the key in TOML, or ``--set key=none``) and a nested section
+(a TOML sub-table such as ``[search.train]``). A field named ``seeds`` also takes a count: ``3``
+means ``[0, 1, 2]``. Every error is a one-line ``ValueError`` naming the key and the source, with
+a "did you mean" suggestion for unknown keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+import types
+import typing
+from typing import Any, ClassVar
+
+
+class Section:
+    """``to_dict`` / ``from_dict`` shared by the sections; ``SECTION`` is the TOML table's name."""
+
+    SECTION: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable data (tuples become lists, nested sections dicts)."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> Any:
+        """Build and validate from plain data; unknown keys and wrong types are one-line errors."""
+        return section(cls, cls.SECTION, data, source)
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, Section):
+        return v.to_dict()
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    return v
+
+
+def suggest(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f": did you mean {close[0]!r}?" if close else f": expected one of {', '.join(sorted(known))}"
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    """The dataclass fields' resolved annotations (``ClassVar``s left out)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+
+
+def is_section(hint: Any) -> bool:
+    return isinstance(hint, type) and issubclass(hint, Section)
+
+
+def section(cls: type, sec: str, value: Any, source: str) -> Any:
+    """``cls`` built from the table ``value`` (the TOML section ``sec`` of ``source``)."""
+    if not isinstance(value, dict):
+        raise ValueError(f"[{sec}] in {source} must be a table of keys, got {value!r}")
+    hints = field_types(cls)
+    kwargs = {}
+    for key, v in value.items():
+        if key not in hints:
+            hint = suggest(f"{sec}.{key}", [f"{sec}.{k}" for k in hints])
+            raise ValueError(f"unknown key '{sec}.{key}' in {source}{hint}")
+        kwargs[key] = coerce(v, hints[key], f"{sec}.{key}", source)
+    try:
+        return cls(**kwargs)
+    except ValueError as e:
+        raise ValueError(f"{e} (in {source})") from None
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def coerce(value: Any, hint: Any, key: str, source: str) -> Any:
+    """``value`` checked against the annotation ``hint`` (and ints widened to floats)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) > 1:  # e.g. str | dict: accepted as given
+            return value
+        return coerce(value, inner[0], key, source)
+    if is_section(hint):
+        return section(hint, key, value, source)
+    if origin is tuple:
+        if key.endswith("seeds") and isinstance(value, int) and not isinstance(value, bool):
+            if value < 1:
+                raise ValueError(f"{key} in {source} must be a seed count >= 1 or a list of seeds, got {value}")
+            return tuple(range(value))
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"{key} in {source} must be an array, e.g. [0, 1], got {value!r}")
+        return tuple(coerce(v, args[0], f"{key}[{i}]", source) for i, v in enumerate(value))
+    if hint is Any:
+        return value
+    ok = (isinstance(value, hint) and not (hint is not bool and isinstance(value, bool))) or (
+        hint is float and isinstance(value, int) and not isinstance(value, bool))
+    if not ok:
+        raise ValueError(f"{key} in {source} must be {_TYPE_NAMES.get(hint, hint)}, got {value!r}")
+    if hint is float and value != value:
+        raise ValueError(f"{key} in {source} must be a number, got nan")
+    return float(value) if hint is float else value
+
+
+def parse_value(raw: str, hint: Any, key: str, source: str) -> Any:
+    """Parse a ``--set`` value by the field's type: TOML syntax (``10``, ``1e-3``, ``true``,
+    ``[0, 1]``), bare text for strings, ``none`` for optional fields, ``a,b`` or ``[a, b]`` for arrays,
+    a count for ``seeds``."""
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        if raw.lower() in ("none", "null"):
+            return None
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if hint is str:
+        return raw
+    if typing.get_origin(hint) is tuple:
+        items = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
+        if typing.get_args(hint)[0] is str:
+            return tuple(s.strip().strip("'\"") for s in items.split(",") if s.strip())
+        if not (key.endswith("seeds") and items == raw and "," not in raw):
+            raw = f"[{items}]"
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        if typing.get_origin(hint) is tuple:
+            want = f"an array of {_TYPE_NAMES[typing.get_args(hint)[0]].split()[-1]}s, e.g. 1,2"
+        else:
+            want = _TYPE_NAMES.get(hint, str(hint))
+        raise ValueError(f"{key} in {source} must be {want}, got {raw!r}") from None
+
+
+def apply_override(data: dict[str, Any], cls: type, item: str, source: str) -> None:
+    """Apply ``section.key=value`` (or ``section.sub.key=value``) to the plain ``data`` of ``cls``."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or "." not in key:
+        raise ValueError(f"{source} {item!r} must look like section.key=value, e.g. train.epochs=10")
+    parts = key.split(".")
+    node, node_cls, path = data, cls, []
+    for part in parts[:-1]:
+        hints = field_types(node_cls)
+        path.append(part)
+        sub = [k for k, h in hints.items() if is_section(h)]
+        if part not in hints or not is_section(hints[part]):
+            where = ".".join(path[:-1])
+            raise ValueError(f"unknown section {'.'.join(path)!r} in {source} {item!r}"
+                             f"{suggest('.'.join(path), [f'{where}.{k}'.lstrip('.') for k in sub])}")
+        node_cls = hints[part]
+        node = node.setdefault(part, {})
+    hints = field_types(node_cls)
+    name = parts[-1]
+    prefix = ".".join(parts[:-1])
+    if name not in hints or is_section(hints[name]):
+        known = [f"{prefix}.{k}" for k, h in hints.items() if not is_section(h)]
+        raise ValueError(f"unknown key {key!r} in {source}{suggest(key, known)}")
+    node[name] = parse_value(raw.strip(), hints[name], key, source)
+
+
+def toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    raise ValueError(f"cannot write {v!r} as TOML")
+
+
+def toml_tables(name: str, d: dict[str, Any]) -> list[str]:
+    """``[name]`` with its scalar keys, then its sub-tables (``None`` keys omitted)."""
+    lines = ["", f"[{name}]"]
+    lines += [f"{k} = {toml_value(v)}" for k, v in d.items() if v is not None and not isinstance(v, dict)]
+    for k, v in d.items():
+        if isinstance(v, dict):
+            lines += toml_tables(f"{name}.{k}", v)
+    return lines
+
+
+# -- checks shared by the sections ---------------------------------------------------------------
+
+def positive(key: str, value: float | int | None, *, zero: bool = False) -> None:
+    if value is None:
+        return
+    if value != value or value == float("inf") or value < 0 or (value == 0 and not zero):
+        raise ValueError(f"{key} must be a finite number {'>= 0' if zero else '> 0'}, got {value}")
+
+
+def fraction(key: str, value: float) -> None:
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"{key} must be in (0, 1], got {value}")
+
+
+def choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def unit(key: str, value: float | None, *, closed_low: bool = True) -> None:
+    """``value`` in [0, 1) (``closed_low``) or (0, 1]."""
+    if value is None:
+        return
+    if closed_low and not 0.0 <= value < 1.0:
+        raise ValueError(f"{key} must be in [0, 1), got {value}")
+    if not closed_low and not 0.0 < value <= 1.0:
+        raise ValueError(f"{key} must be in (0, 1], got {value}")
+
+
+def with_defaults(stored: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """``stored`` (a config as a run directory saved it) with the keys it lacks taken from
+    ``defaults``, section by section: a key added to the schema after the run was started
+    counts with its default value, so the run still matches its config."""
+    out = dict(stored)
+    for k, v in defaults.items():
+        if k not in out:
+            out[k] = v
+        elif isinstance(v, dict) and isinstance(out[k], dict):
+            out[k] = with_defaults(out[k], v)
+    return out
+

@@ -1,0 +1,334 @@
+"""The stage sections of an experiment config: ``[search]`` (with ``[search.train]``), ``[grid]``,
+``[family]``, ``[backbones]`` and ``[run]``. :mod:`effnas.experiments.config.schema` re-exports them; see there for
+how sections are read, validated and overridden."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from effnas.experiments.config.sections import Section, choice, fraction, positive, unit
+
+
+@dataclass(frozen=True)
+class ProxyConfig(Section):
+    """``[search.train]``: the proxy training of search candidates, on top of ``[train]``.
+
+    Args:
+        epochs: proxy epochs (MnasNet: 5).
+        warmup_epochs: linear warm-up; ``None``: 10 % of the proxy epochs (a full recipe's
+            5 warm-up epochs would fill a 5-epoch proxy).
+        ema: weight EMA decay of the proxy (0: off; 0.9999 needs far more steps than a proxy has).
+        batch_size: ``None``: ``train.batch_size``.
+        data_fraction: fraction of the training split per candidate (MnasNet: a proxy split).
+    """
+
+    SECTION: ClassVar[str] = "search.train"
+
+    epochs: int = 5
+    warmup_epochs: float | None = None
+    ema: float = 0.0
+    batch_size: int | None = None
+    data_fraction: float = 1.0
+
+    def __post_init__(self) -> None:
+        positive("search.train.epochs", self.epochs)
+        positive("search.train.warmup_epochs", self.warmup_epochs, zero=True)
+        unit("search.train.ema", self.ema)
+        positive("search.train.batch_size", self.batch_size)
+        fraction("search.train.data_fraction", self.data_fraction)
+
+
+@dataclass(frozen=True)
+class SearchConfig(Section):
+    """The baseline search (MnasNet / EfficientNet §4): maximise ``ACC x (cost / T)^w``.
+
+    Args:
+        space: a registered search space, or a .json/.toml space file.
+        strategy: ``random``, ``tpe``, ``nsga2``, ``evolution`` or ``rl``.
+        trials: finished trials wanted; 0 skips the search in ``effnas run`` (``train.model`` is the baseline).
+        cost: what T measures: ``macs`` (EfficientNet) or ``latency`` (MnasNet; ms at batch 1 here,
+            or a benchmark table's); ``None``: ``macs`` for network spaces, ``latency`` for tables.
+        target: T (MACs, or ms); ``None``: the space's base network's MACs, or a table's median latency.
+        latency_runtime: what times a latency cost: ``torch`` (eager PyTorch, this device) or
+            ``onnxruntime`` (the candidate exported to ONNX, one CPU thread); network spaces only.
+        w: the exponent (paper: -0.07).
+        constraint: ``soft`` (w on both sides of T) or ``hard`` (MnasNet's 0 / -1: over T rejected).
+        mode: ``reward`` (one objective) or ``pareto`` (accuracy up, cost down; NSGA-II, TPE, random).
+        resolution: candidates' input pixels; ``None``: ``data.resolution``, else the space's.
+        population: NSGA-II / evolution population.
+        prune: stop weak candidates early from their per-epoch reward (reward mode).
+        trainer: ``train``, ``surrogate`` (a seeded synthetic accuracy, for testing strategies) or
+            ``table`` (a benchmark space's lookup, e.g. ``nasbench201``); ``None``: ``table`` for
+            benchmark spaces, ``train`` otherwise.
+        estimator: ``train`` (the candidates' ``trainer``) or ``proxy:NAME``: score each candidate
+            at initialisation with a zero-cost proxy (``synflow``, ``jacob_cov``, ``naswot``,
+            ``grad_norm``, ``snip``, ``grasp``, ``fisher``) on one minibatch of ``search.train.batch_size``
+            training images; its "accuracy" is the score's rank among 16 random candidates
+            (``docs/zerocost.md``). Benchmark spaces take the images from ``--dataset cifar10:PATH``.
+            ``supernet:DIR``: the candidate inherits its weights from the supernet trained into DIR by
+            ``effnas supernet train`` (BatchNorm recalibrated), its validation accuracy is the trial's
+            (``docs/supernet.md``).
+        prefilter: ``proxy:NAME`` or ``supernet:DIR``: score each candidate first and train (or
+            look up) only those in the top ``prefilter_keep`` share of a reference sample of the
+            space; the others are PRUNED with ``status=filtered`` and do not count towards
+            ``trials``. ``None``: no pre-filter.
+        prefilter_keep: the share of candidates the pre-filter lets through (with ``prefilter``).
+        max_failed_share: the search stops with an error when more than this share of trials failed.
+        storage: an Optuna storage URL; ``None``: ``search/study.db`` in the run directory.
+        study: the study name (a rerun with the same storage and study resumes).
+        train: ``[search.train]``, the proxy recipe.
+    """
+
+    SECTION: ClassVar[str] = "search"
+
+    space: str = "mnasnet"
+    strategy: str = "tpe"
+    trials: int = 20
+    cost: str | None = None
+    target: float | None = None
+    latency_runtime: str = "torch"
+    w: float = -0.07
+    constraint: str = "soft"
+    mode: str = "reward"
+    resolution: int | None = None
+    population: int = 20
+    prune: bool = True
+    trainer: str | None = None
+    estimator: str = "train"
+    prefilter: str | None = None
+    prefilter_keep: float = 0.1
+    max_failed_share: float = 0.5
+    storage: str | None = None
+    study: str = "search"
+    train: ProxyConfig = dataclasses.field(default_factory=ProxyConfig)
+
+    def __post_init__(self) -> None:
+        positive("search.trials", self.trials, zero=True)
+        positive("search.target", self.target)
+        if self.w > 0:
+            raise ValueError(f"search.w must be <= 0 (a penalty on cost), got {self.w}")
+        if self.cost is not None:
+            choice("search.cost", self.cost, ("macs", "latency"))
+        choice("search.latency_runtime", self.latency_runtime, ("torch", "onnxruntime"))
+        choice("search.constraint", self.constraint, ("soft", "hard"))
+        choice("search.mode", self.mode, ("reward", "pareto"))
+        if self.trainer is not None:
+            choice("search.trainer", self.trainer, ("train", "surrogate", "table"))
+        from effnas.experiments.estimators.proxy import estimator_kind
+
+        estimator_kind(self.estimator)
+        if self.prefilter is not None and estimator_kind(self.prefilter)[0] == "train":
+            raise ValueError("search.prefilter must be proxy:NAME (e.g. proxy:synflow) or supernet:DIR; omit it for no "
+                             "pre-filter")
+        if self.prefilter is not None and self.estimator != "train":
+            raise ValueError("search.prefilter filters candidates before training: it needs search.estimator = train")
+        if not 0.02 <= self.prefilter_keep <= 1.0:
+            raise ValueError(f"search.prefilter_keep must be in [0.02, 1] (a share, e.g. 0.1), got "
+                             f"{self.prefilter_keep}")
+        positive("search.resolution", self.resolution)
+        positive("search.population", self.population)
+        fraction("search.max_failed_share", self.max_failed_share)
+        if not self.study:
+            raise ValueError("search.study must not be empty")
+
+
+@dataclass(frozen=True)
+class GridConfig(Section):
+    """The compound-coefficient grid search (EfficientNet §3.3, step 1).
+
+    Args:
+        step: grid step of alpha, beta, gamma (each >= 1).
+        tolerance: keep points with ``|alpha * beta^2 * gamma^2 - target| <= tolerance``.
+        target: the MACs multiplier per unit of phi (paper: 2).
+        phi: the compound coefficient the grid is searched at (paper: 1).
+        cost_tolerance: every candidate's realised MACs ratio is brought within this relative
+            distance of ``target^phi`` (by its resolution in whole pixels) or listed as not comparable.
+        epochs: training epochs per candidate.
+        seeds: training seeds per candidate (a list, or a count N meaning 0..N-1).
+        depth_rounding: repeats rounded to nearest (``round``) or up (``ceil``, TF).
+    """
+
+    SECTION: ClassVar[str] = "grid"
+
+    step: float = 0.05
+    tolerance: float = 0.1
+    target: float = 2.0
+    phi: float = 1.0
+    cost_tolerance: float = 0.05
+    epochs: int = 10
+    seeds: tuple[int, ...] = (0,)
+    depth_rounding: str = "round"
+
+    def __post_init__(self) -> None:
+        positive("grid.step", self.step)
+        if self.step > 1:
+            raise ValueError(f"grid.step must be in (0, 1], got {self.step}")
+        positive("grid.tolerance", self.tolerance, zero=True)
+        if self.target <= 1:
+            raise ValueError(f"grid.target must be > 1 (the cost multiplier per phi), got {self.target}")
+        positive("grid.phi", self.phi)
+        positive("grid.cost_tolerance", self.cost_tolerance)
+        positive("grid.epochs", self.epochs)
+        _seeds("grid.seeds", self.seeds)
+        choice("grid.depth_rounding", self.depth_rounding, ("round", "ceil"))
+
+
+@dataclass(frozen=True)
+class FamilyConfig(Section):
+    """The scaled family (B0...B7 style).
+
+    Args:
+        phis: compound coefficients to train (0 is the baseline).
+        seeds: training seeds per member (a list, or a count N meaning 0..N-1).
+        epochs: training epochs per member; ``None``: ``train.epochs`` (members are full runs).
+        single_dimension: also depth-, width- and resolution-only scaling of the base at the
+            realised MACs of the compound members (paper Fig. 3, Fig. 8, Table 7).
+        baseline_phis: the members the single-dimension baselines match; empty: every phi >= 1.
+        official: also train the published B0..B7 table (TF rounding) beside the grid's family.
+        dropout: ``[first, last]``: dropout rising linearly over ``phis`` (paper 0.2 -> 0.5);
+            empty: the paper's step, the base's dropout + 0.3/7 per phi up to 0.5 (B0 0.2 ... B7
+            0.5), for each member and the baselines matched to it.
+        cost_tolerance: members' realised MACs ratio within this of ``product^phi`` (by
+            resolution), or the table says why not.
+        depth_rounding: repeats rounded to nearest (``round``) or up (``ceil``, TF).
+    """
+
+    SECTION: ClassVar[str] = "family"
+
+    phis: tuple[int, ...] = (0, 1, 2, 3)
+    seeds: tuple[int, ...] = (0,)
+    epochs: int | None = None
+    single_dimension: bool = True
+    baseline_phis: tuple[int, ...] = ()
+    official: bool = False
+    dropout: tuple[float, ...] = ()
+    cost_tolerance: float = 0.1
+    depth_rounding: str = "round"
+
+    def __post_init__(self) -> None:
+        if not self.phis or any(p < 0 for p in self.phis) or len(set(self.phis)) != len(self.phis):
+            raise ValueError(f"family.phis must be distinct integers >= 0, got {list(self.phis)}")
+        _seeds("family.seeds", self.seeds)
+        positive("family.epochs", self.epochs)
+        if not set(self.baseline_phis) <= set(self.phis) or 0 in self.baseline_phis:
+            raise ValueError(f"family.baseline_phis must be phis >= 1 of family.phis {list(self.phis)}, "
+                             f"got {list(self.baseline_phis)}")
+        if self.dropout and (len(self.dropout) != 2 or not all(0 <= d < 1 for d in self.dropout)):
+            raise ValueError(f"family.dropout must be [first, last] in [0, 1) or empty, got {list(self.dropout)}")
+        positive("family.cost_tolerance", self.cost_tolerance)
+        choice("family.depth_rounding", self.depth_rounding, ("round", "ceil"))
+
+    def dropout_for(self, phi: int) -> float | None:
+        """The dropout of member ``phi``: linear from first to last over ``phis``.
+
+        >>> FamilyConfig(phis=(0, 1, 2, 3), dropout=(0.2, 0.5)).dropout_for(2)
+        0.4
+        """
+        if not self.dropout:
+            return None
+        lo, hi = min(self.phis), max(self.phis)
+        t = 0.0 if hi == lo else (phi - lo) / (hi - lo)
+        return round(self.dropout[0] + t * (self.dropout[1] - self.dropout[0]), 6)
+
+
+@dataclass(frozen=True)
+class BackbonesConfig(Section):
+    """Other backbones scaled with the found coefficients (paper Table 3).
+
+    Args:
+        models: registered backbones (``resnet18``, ``mobilenet_v2``, ...); empty: none.
+        phi: the compound coefficient (paper Table 3: about 4x MACs, phi = 2 at target 2).
+        single_dimension: also depth-, width- and resolution-only at the compound MACs.
+        epochs: per network; ``None``: the family's epochs. Seeds: ``family.seeds``.
+        resolution: the backbones' base input pixels; ``None``: ``data.resolution``, else their own.
+    """
+
+    SECTION: ClassVar[str] = "backbones"
+
+    models: tuple[str, ...] = ()
+    phi: int = 2
+    single_dimension: bool = True
+    epochs: int | None = None
+    resolution: int | None = None
+
+    def __post_init__(self) -> None:
+        dirs = [Path(m).stem if m.endswith(".json") else m for m in self.models]  # plan.backbone_dir
+        if len(set(dirs)) != len(dirs):
+            twice = sorted(d for d in set(dirs) if dirs.count(d) > 1)[0]
+            raise ValueError(f"backbones.models names {twice!r} twice (a spec file's stem is its directory): "
+                             "give each backbone once, or rename the spec file")
+        positive("backbones.phi", self.phi, zero=True)
+        positive("backbones.epochs", self.epochs)
+        positive("backbones.resolution", self.resolution)
+
+
+@dataclass(frozen=True)
+class SupernetConfig(Section):
+    """``[supernet]``: the weight-sharing supernet of ``search.space`` (``effnas supernet train``,
+    :mod:`effnas.experiments.estimators.supernet`), trained with the ``[train]`` recipe on ``[data]``.
+
+    Args:
+        epochs: supernet training epochs (``train.epochs`` stays the full runs').
+        sampling: ``uniform`` (single-path one-shot: one uniformly drawn candidate per step,
+            Guo et al. 2020) or ``sandwich`` (BigNAS: the largest, the smallest and
+            ``sandwich_random`` random candidates per step, gradients summed; the others learn
+            from the largest's soft predictions, in-place distillation).
+        sandwich_random: random candidates per step with ``sandwich``.
+        calibration_batches: training batches (of the evaluating search's batch size) that
+            re-estimate a candidate's BatchNorm statistics before it is evaluated.
+    """
+
+    SECTION: ClassVar[str] = "supernet"
+
+    epochs: int = 10
+    sampling: str = "uniform"
+    sandwich_random: int = 2
+    calibration_batches: int = 8
+
+    def __post_init__(self) -> None:
+        positive("supernet.epochs", self.epochs)
+        choice("supernet.sampling", self.sampling, ("uniform", "sandwich"))
+        positive("supernet.sandwich_random", self.sandwich_random, zero=True)
+        if self.sampling == "uniform" and self.sandwich_random != 2:
+            raise ValueError("supernet.sandwich_random acts with supernet.sampling = 'sandwich': set that, or drop it")
+        positive("supernet.calibration_batches", self.calibration_batches)
+
+
+@dataclass(frozen=True)
+class RunConfig(Section):
+    """Where and how the whole experiment runs.
+
+    Args:
+        out: the run directory (stages write ``search/``, ``grid/``, ``family/``, ``curves/``).
+        workers: trials at once for search, grid and family (Ray when > 1).
+        ray_address: an existing Ray cluster (``auto`` or ``HOST:PORT``); ``None``: a local one.
+        cpus_per_trial: CPUs per Ray trial; ``None``: this machine's cores / workers.
+        gpus_per_trial: GPUs per trial (fractional packs trials on one GPU, e.g. 0.5); ``None``:
+            ``train.devices`` when the cluster has GPUs and ``train.device`` is not ``cpu``, else 0
+            (the rule: docs/gpu.md).
+        seed: the experiment's seed (search sampler, proxy training, data splits of single runs).
+    """
+
+    SECTION: ClassVar[str] = "run"
+
+    out: str = "runs/experiment"
+    workers: int = 1
+    ray_address: str | None = None
+    cpus_per_trial: float | None = None
+    gpus_per_trial: float | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.out:
+            raise ValueError("run.out must not be empty: give a run directory")
+        positive("run.workers", self.workers)
+        positive("run.cpus_per_trial", self.cpus_per_trial)
+        positive("run.gpus_per_trial", self.gpus_per_trial, zero=True)
+
+
+def _seeds(key: str, seeds: tuple[int, ...]) -> None:
+    if not seeds or len(set(seeds)) != len(seeds) or any(s < 0 for s in seeds):
+        raise ValueError(f"{key} must be distinct seeds >= 0 (a list, or a count such as 2), got {list(seeds)}")

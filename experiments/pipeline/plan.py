@@ -1,0 +1,354 @@
+"""What an experiment config resolves to, run by run, before anything trains.
+
+Every stage (``effnas search|grid|family|scale-backbone`` and ``effnas run``) asks this module
+what to train, so the configuration a trial, candidate or member actually trains with is the one
+computed here, and ``tests/experiments/test_schema_walk.py`` can show that every config key
+changes it. Each function returns plain data:
+
+* :func:`search_plan`: the ``nas.SearchConfig`` (space, objective, strategy, storage, and the
+  proxy trainer config of every candidate);
+* :func:`grid_plan`, :func:`family_plan`, :func:`backbone_plan`: ``(table, jobs, train_config)``,
+  where each job trains ``{**train_config, model, resolution, seed, out_dir}``
+  (:func:`effnas.scaling.runner.make_config`);
+* :func:`runtime`: workers, Ray address, CPUs and GPUs per trial (the GPU rule:
+  :mod:`effnas.experiments.cluster.resources`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from effnas.experiments.config.schema import ExperimentConfig, JobConfig, TrainConfig
+from effnas.nas import Objective, SearchConfig, get_space
+from effnas.scaling import (
+    Coefficients,
+    Job,
+    Member,
+    backbone_comparison,
+    candidate_table,
+    family,
+    family_table,
+    grid_candidates,
+    matched_baselines,
+    scale_backbone,
+)
+from effnas.scaling.grid import candidate_key
+from effnas.search_spaces import NetworkSpec, load_spec, safe_name
+
+#: Class counts of the data sets the trainer knows (experiments/data/datasets.py), for costs before training.
+NUM_CLASSES = {"digits": 10, "mnist5k": 10, "shapes": 10, "cifar10": 10, "cifar100": 100}
+#: Keys a stage sets per run; they are not part of a stage's shared trainer config.
+PER_RUN = ("model", "resolution", "seed", "out_dir", "resume")
+
+
+def num_classes(cfg: ExperimentConfig) -> int | None:
+    """The data set's class count where it is known without reading it (else the model's own)."""
+    return NUM_CLASSES.get(cfg.data.dataset.split(":", 1)[0])
+
+
+def train_config(cfg: ExperimentConfig, recipe: TrainConfig | None = None, **keys: Any) -> dict[str, Any]:
+    """The trainer config shared by a stage's runs: ``[data]`` + ``recipe`` (default ``[train]``)
+    + ``keys``, validated as a :class:`JobConfig`, without the per-run keys."""
+    job = JobConfig.make(cfg.data, recipe or cfg.train, quiet=True, **keys)
+    return {k: v for k, v in job.to_dict().items() if k not in PER_RUN}
+
+
+def base_spec(cfg: ExperimentConfig, model: str | NetworkSpec | None = None) -> NetworkSpec:
+    """The base network (``train.model`` unless a searched one is given) at ``data.resolution``,
+    with ``train.dropout`` / ``train.drop_connect_rate`` when set (scaled members inherit them)."""
+    m = model if model is not None else cfg.train.model
+    spec = m if isinstance(m, NetworkSpec) else load_spec(m, num_classes=num_classes(cfg), resolution=None)
+    changes: dict[str, Any] = {}
+    if num_classes(cfg) is not None:
+        changes["num_classes"] = num_classes(cfg)
+    if cfg.data.resolution is not None:
+        changes["resolution"] = cfg.data.resolution
+    if cfg.train.dropout is not None:
+        changes["dropout"] = cfg.train.dropout
+    if cfg.train.drop_connect_rate is not None:
+        changes["drop_connect_rate"] = cfg.train.drop_connect_rate
+    return dataclasses.replace(spec, **changes) if changes else spec
+
+
+# -- search ------------------------------------------------------------------------------------
+
+def proxy_recipe(cfg: ExperimentConfig) -> TrainConfig:
+    """``[train]`` with ``[search.train]`` on top: the recipe of every search candidate."""
+    p = cfg.search.train
+    warmup = p.warmup_epochs if p.warmup_epochs is not None else round(0.1 * p.epochs, 6)
+    return dataclasses.replace(cfg.train, epochs=p.epochs, warmup_epochs=warmup, ema=p.ema,
+                               batch_size=p.batch_size or cfg.train.batch_size)
+
+
+def search_trainer(cfg: ExperimentConfig) -> str:
+    """``proxy`` / ``supernet`` when ``search.estimator`` is a zero-cost proxy / a supernet; else
+    ``search.trainer``, or by the space: ``table`` for a benchmark table, ``train`` otherwise."""
+    from effnas.experiments.estimators.proxy import estimator_kind
+    from effnas.nas import CellSpace
+
+    table = isinstance(get_space(cfg.search.space), CellSpace)
+    kind, _ = estimator_kind(cfg.search.estimator)
+    if kind != "train":
+        if cfg.search.trainer not in (None, "train"):
+            raise ValueError(f"search.estimator = {cfg.search.estimator!r} scores candidates without training: drop "
+                             f"search.trainer = {cfg.search.trainer!r} (--trainer)")
+        if kind == "supernet" and table:
+            raise ValueError(f"search.estimator = {cfg.search.estimator!r}: a supernet shares MBConv weights; space "
+                             f"{cfg.search.space!r} is a benchmark table (use proxy:NAME or its table)")
+        return kind
+    name = cfg.search.trainer or ("table" if table else "train")
+    if table != (name == "table"):
+        raise ValueError(f"search.trainer = {name!r} does not fit space {cfg.search.space!r}: a benchmark table's "
+                         "trainer is its lookup (table); networks train (train) or use the surrogate")
+    return name
+
+
+def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False) -> SearchConfig:
+    """The search's settings; ``out`` holds ``study.db`` unless ``search.storage`` is set."""
+    from effnas.nas import CellSpace
+
+    s = cfg.search
+    space = get_space(s.space)
+    trainer = search_trainer(cfg)
+    if isinstance(space, CellSpace):
+        if trainer == "proxy" and ":" not in cfg.data.dataset:
+            raise ValueError(f"search.estimator = {s.estimator!r} on {space.name} scores real images: give --dataset "
+                             f"{cfg.data.dataset}:PATH (the images; {cfg.data.dataset} still names the table)")
+        if s.cost == "macs":
+            raise ValueError(f"space {space.name!r} is a benchmark table without MACs: use search.cost = latency "
+                             "(--target-ms MS)")
+        if s.latency_runtime != "torch":
+            raise ValueError(f"space {space.name!r} is a benchmark table: its latencies are the table's, not measured: "
+                             "drop search.latency_runtime (--latency-runtime)")
+        cost, resolution = "latency", None
+        table = space.table(cfg.data.dataset)
+        from effnas.nas.bench_search import median_latency
+
+        target: float | None = s.target or median_latency(table)
+    else:
+        cost = s.cost or "macs"
+        resolution = s.resolution or cfg.data.resolution or space.resolution
+        target = s.target
+        if target is None and cost == "latency":
+            raise ValueError("search.cost = 'latency' needs search.target in milliseconds (--target-ms MS)")
+        if s.latency_runtime != "torch" and cost != "latency":
+            raise ValueError(f"search.latency_runtime = {s.latency_runtime!r} times a latency cost, but search.cost is "
+                             f"{cost!r}: give --target-ms MS (search.cost = latency) or drop --latency-runtime")
+        if target is None:
+            from effnas.search_spaces.cost import macs
+
+            target = float(macs(space.to_spec({}, num_classes=num_classes(cfg), resolution=resolution)))
+    assert target is not None
+    objective = Objective(target=target, w=s.w, constraint=s.constraint, metric=cost, mode=s.mode,
+                          latency_runtime=s.latency_runtime)
+    storage = s.storage or f"sqlite:///{(Path(out) / 'study.db').resolve()}"
+    if trainer == "train":
+        train = train_config(cfg, proxy_recipe(cfg), data_fraction=s.train.data_fraction)
+    elif trainer == "proxy":  # one minibatch of the training split (effnas.experiments.estimators.proxy)
+        train = {"dataset": cfg.data.dataset, "estimator": s.estimator,
+                 "batch_size": s.train.batch_size or cfg.train.batch_size, "val_fraction": cfg.data.val_fraction,
+                 "data_fraction": s.train.data_fraction, "threads": cfg.train.threads}
+    elif trainer == "supernet":  # calibration batches and the validation split (effnas.experiments.estimators.supernet)
+        train = {"dataset": cfg.data.dataset, "estimator": s.estimator, "path": cfg.data.path,
+                 "strict": cfg.data.strict, "crop_pct": cfg.data.crop_pct,
+                 "batch_size": s.train.batch_size or cfg.train.batch_size, "val_fraction": cfg.data.val_fraction,
+                 "eval_batch_size": cfg.train.eval_batch_size, "threads": cfg.train.threads}
+    else:  # no training: what the surrogate or the table reads
+        train = {"dataset": cfg.data.dataset, "epochs": s.train.epochs}
+    if s.prefilter is not None:  # effnas.experiments.estimators.proxy.Prefiltered reads and removes it
+        if isinstance(space, CellSpace) and s.prefilter.startswith("supernet:"):
+            raise ValueError(f"search.prefilter = {s.prefilter!r}: a supernet shares MBConv weights; space "
+                             f"{space.name!r} is a benchmark table (use proxy:NAME)")
+        if isinstance(space, CellSpace) and ":" not in cfg.data.dataset:
+            raise ValueError(f"search.prefilter = {s.prefilter!r} on {space.name} scores real images: give --dataset "
+                             f"{cfg.data.dataset}:PATH (the images; {cfg.data.dataset} still names the table)")
+        train["prefilter"] = {"proxy": s.prefilter, "keep": s.prefilter_keep,
+                              "batch_size": s.train.batch_size or cfg.train.batch_size}
+    return SearchConfig(space=space, objective=objective, strategy=s.strategy, trials=max(s.trials, 1),
+                        seed=cfg.run.seed, num_classes=num_classes(cfg), resolution=resolution, storage=storage,
+                        study_name=s.study, resume=resume, prune=s.prune, population_size=s.population,
+                        train={**train, "seed": cfg.run.seed}, max_failed_share=s.max_failed_share,
+                        train_defaults=JobConfig().to_dict())
+
+
+# -- grid ----------------------------------------------------------------------------------------
+
+def grid_coefficients(cfg: ExperimentConfig) -> list[Coefficients]:
+    g = cfg.grid
+    return grid_candidates(step=g.step, target=g.target, tolerance=g.tolerance)
+
+
+def grid_plan(cfg: ExperimentConfig, base: NetworkSpec) -> tuple[pd.DataFrame, list[Job], dict[str, Any]]:
+    """The grid's candidate table (every candidate, comparable or not, with its realised cost),
+    the training jobs of the comparable ones, and their shared trainer config."""
+    g = cfg.grid
+    cands = grid_coefficients(cfg)
+    table, specs = candidate_table(base, cands, phi=g.phi, target=g.target, cost_tolerance=g.cost_tolerance,
+                                   depth_rounding=g.depth_rounding)
+    ok = table["within_tolerance"].astype(bool)
+    jobs = [Job(candidate_key(c, s), spec, s, {"alpha": c.alpha, "beta": c.beta, "gamma": c.gamma})
+            for c, spec, keep in zip(cands, specs, ok, strict=True) if keep for s in g.seeds]
+    tc = train_config(cfg, dataclasses.replace(cfg.train, epochs=g.epochs, dropout=None, drop_connect_rate=None))
+    return table, jobs, tc
+
+
+# -- family ------------------------------------------------------------------------------------
+
+def family_members(cfg: ExperimentConfig, base: NetworkSpec, coefficients: Coefficients | None) -> list[Member]:
+    """The compound members (with ``family.dropout``), the official table's when
+    ``family.official``, and the single-dimension baselines when ``family.single_dimension``."""
+    f = cfg.family
+    members: list[Member] = []
+    if coefficients is not None:
+        members = family(base, f.phis, coefficients=coefficients, depth_rounding=f.depth_rounding,
+                         cost_tolerance=f.cost_tolerance)
+        members = [_with_dropout(m, f.dropout_for(m.phi)) for m in members]
+    elif not f.official:
+        raise ValueError("the family needs coefficients (a grid's coefficients.json, or alpha/beta/gamma) "
+                         "or family.official = true")
+    official = family(base, f.phis, official=True) if f.official else []
+    baselines: list[Member] = []
+    if f.single_dimension:
+        wanted = set(f.baseline_phis) or {p for p in f.phis if p >= 1}
+        targets = [m for m in (members or official) if m.phi in wanted]
+        baselines = matched_baselines(base, targets, depth_rounding=f.depth_rounding)
+    return members + official + baselines
+
+
+def _with_dropout(m: Member, dropout: float | None) -> Member:
+    if dropout is None:
+        return m
+    return dataclasses.replace(m, spec=dataclasses.replace(m.spec, dropout=dropout))
+
+
+def member_key(m: Member, seed: int) -> str:
+    """``members/phi2-seed0``, ``official/phi2-seed0``, ``baselines/width-phi2-seed0``."""
+    if m.method == "compound":
+        return f"members/phi{m.phi}-seed{seed}"
+    if m.method == "official":
+        return f"official/phi{m.phi}-seed{seed}"
+    return f"baselines/{m.method}-phi{m.phi}-seed{seed}"
+
+
+def family_plan(cfg: ExperimentConfig, base: NetworkSpec, coefficients: Coefficients | None
+                ) -> tuple[pd.DataFrame, list[Job], dict[str, Any]]:
+    members = family_members(cfg, base, coefficients)
+    jobs = [Job(member_key(m, s), m.spec, s, m.row()) for m in members for s in cfg.family.seeds]
+    tc = train_config(cfg, dataclasses.replace(cfg.train, epochs=cfg.family.epochs or cfg.train.epochs, dropout=None,
+                                               drop_connect_rate=None))
+    return family_table(members), jobs, tc
+
+
+# -- backbones ---------------------------------------------------------------------------------
+
+def backbone_members(cfg: ExperimentConfig, name: str, coefficients: Coefficients) -> list[Member]:
+    b = cfg.backbones
+    kw: dict[str, Any] = {"coefficients": coefficients, "phi": b.phi, "depth_rounding": cfg.family.depth_rounding,
+                          "num_classes": num_classes(cfg), "resolution": b.resolution or cfg.data.resolution}
+    return backbone_comparison(name, **kw) if b.single_dimension else [scale_backbone(name, **kw)]
+
+
+def backbone_dir(name: str) -> str:
+    """The directory of backbone ``name`` under ``backbones/``: a registered name as it is, a spec
+    file by its stem (``specs/resnet18_0.25.json`` -> ``resnet18_0.25``)."""
+    return safe_name(Path(name).stem if name.endswith(".json") else name)
+
+
+def backbone_plan(cfg: ExperimentConfig, name: str, coefficients: Coefficients
+                  ) -> tuple[pd.DataFrame, list[Job], dict[str, Any]]:
+    """One backbone's compound (and single-dimension) networks at ``backbones.phi``; they keep
+    their own dropout and stochastic depth."""
+    rows = backbone_members(cfg, name, coefficients)
+    stem = safe_name(rows[0].spec.name)  # user text (a spec file's name) becomes a path: sanitised
+    jobs = [Job(f"{stem}-{m.method}-phi{cfg.backbones.phi}-seed{s}", m.spec, s, m.row())
+            for m in rows for s in cfg.family.seeds]
+    epochs = cfg.backbones.epochs or cfg.family.epochs or cfg.train.epochs
+    tc = train_config(cfg, dataclasses.replace(cfg.train, epochs=epochs, dropout=None, drop_connect_rate=None))
+    return family_table(rows), jobs, tc
+
+
+# -- runtime -------------------------------------------------------------------------------------
+
+def runtime(cfg: ExperimentConfig) -> dict[str, Any]:
+    """How runs are executed: in this process (1 worker, no cluster) or as Ray trials."""
+    r = cfg.run
+    return {"workers": r.workers, "ray_address": r.ray_address, "cpus_per_trial": r.cpus_per_trial,
+            "gpus_per_trial": r.gpus_per_trial, "ray": r.workers > 1 or r.ray_address is not None}
+
+
+# -- everything at once --------------------------------------------------------------------------
+
+def supernet_plan(cfg: ExperimentConfig) -> dict[str, Any] | None:
+    """What ``[supernet]`` does to the search: None without a supernet estimator or pre-filter;
+    the BatchNorm calibration of every candidate; and for ``supernet`` without a directory, the
+    training of the search's own supernet (``search/supernet``)."""
+    from effnas.experiments.estimators.proxy import estimator_kind
+
+    uses = [estimator_kind(v) for v in (cfg.search.estimator, cfg.search.prefilter) if v is not None]
+    paths = [arg for kind, arg in uses if kind == "supernet"]
+    if not paths:
+        return None
+    sn = cfg.supernet
+    d: dict[str, Any] = {"calibration_batches": sn.calibration_batches, "paths": paths}
+    if "" in paths:
+        d["train"] = {"epochs": sn.epochs, "sampling": sn.sampling, "space": cfg.search.space,
+                      **({"sandwich_random": sn.sandwich_random} if sn.sampling == "sandwich" else {})}
+    return d
+
+
+def resolve(cfg: ExperimentConfig, *, baseline: str | NetworkSpec | None = None,
+            coefficients: Coefficients | None = None) -> dict[str, Any]:
+    """What every stage of ``cfg`` will run, as plain data: the search's settings and a
+    candidate's trainer config, and the per-run trainer config of every grid candidate, family
+    member and backbone network (with ``model`` reduced to its name, resolution, dropout and
+    stochastic depth). ``baseline`` stands for the search's result (default ``train.model``),
+    ``coefficients`` for the grid's (default the paper's 1.2, 1.1, 1.15).
+
+    ``effnas run CONFIG --plan`` prints it; the schema-walk test checks that every key changes it.
+    """
+    from effnas.scaling import PAPER
+    from effnas.scaling.runner import make_config
+
+    out = Path(cfg.run.out)
+    coeffs = coefficients or PAPER
+    d: dict[str, Any] = {"name": cfg.name, "description": cfg.description, "runtime": runtime(cfg)}
+    if cfg.search.trials > 0:
+        sc = search_plan(cfg, out / "search")
+        cand = sc.spec({}) if sc.space.__class__.__name__ != "CellSpace" else None
+        d["search"] = {"settings": sc.settings(), "strategy": sc.strategy, "trials": sc.trials, "seed": sc.seed,
+                       "storage": sc.storage, "study": sc.study_name, "prune": sc.prune,
+                       "population": sc.population_size, "trainer": search_trainer(cfg),
+                       "max_failed_share": sc.max_failed_share,
+                       "candidate": _brief(sc.trainer_config(cand)) if cand is not None else sc.train}
+        if supernet := supernet_plan(cfg):
+            d["supernet"] = supernet
+    base = base_spec(cfg, baseline)
+
+    def runs(stage: str, jobs: list[Job], tc: dict[str, Any]) -> list[dict[str, Any]]:
+        return [_brief(make_config(j, tc, out / stage, resume=False)) for j in jobs]
+
+    table, jobs, tc = grid_plan(cfg, base)
+    d["grid"] = {"candidates": table.to_dict(orient="records"), "runs": runs("grid", jobs, tc)}
+    table, jobs, tc = family_plan(cfg, base, coeffs)
+    d["family"] = {"members": table.to_dict(orient="records"), "runs": runs("family", jobs, tc)}
+    d["backbones"] = {}
+    for name in cfg.backbones.models:
+        table, jobs, tc = backbone_plan(cfg, name, coeffs)
+        d["backbones"][name] = {"networks": table.to_dict(orient="records"),
+                                "runs": runs(f"backbones/{backbone_dir(name)}", jobs, tc)}
+    return d
+
+
+def _brief(config: dict[str, Any]) -> dict[str, Any]:
+    """A per-run config with the model spec reduced to what distinguishes it."""
+    m = config.get("model")
+    if isinstance(m, dict):
+        blocks = sum(int(s.get("repeats", 1)) for s in m.get("stages", []))
+        config = {**config, "model": {"name": m.get("name"), "resolution": m.get("resolution"), "blocks": blocks,
+                                      "dropout": m.get("dropout"), "drop_connect_rate": m.get("drop_connect_rate"),
+                                      "stages": m.get("stages")}}
+    return config

@@ -1,0 +1,322 @@
+"""The experiment's stages as functions of one typed config: search, grid, family, backbones.
+
+``effnas search|grid|family|scale-backbone`` and ``effnas run`` call these same functions with an
+:class:`~effnas.experiments.config.schema.ExperimentConfig` (built from flags, ``--set`` and a TOML file), so a
+stage behaves the same by hand and in the pipeline. What each run trains with is computed by
+:mod:`effnas.experiments.pipeline.plan`. Each training stage returns its table; rows whose ``status`` is not
+``completed`` are failures, which :func:`failures` lists and the commands turn into exit code 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+
+from effnas.experiments.config.schema import ExperimentConfig, JobConfig
+from effnas.experiments.data.datasets import check_dataset
+from effnas.experiments.pipeline import plan
+from effnas.experiments.train import guard
+from effnas.scaling import Coefficients, GridResult, grid_search, run_jobs
+from effnas.scaling.runner import ExecutorFn, TrainerFn
+from effnas.search_spaces import NetworkSpec
+
+#: Statuses that count as a finished, usable training run.
+OK = ("completed",)
+
+
+def trainer(cfg: ExperimentConfig | None = None) -> TrainerFn:
+    """``effnas.experiments.train.loop.train_fn``; for a search (``cfg`` given) the trainer of
+    :func:`effnas.experiments.pipeline.plan.search_trainer`: the surrogate, a benchmark table's lookup or a
+    zero-cost proxy, behind ``search.prefilter``'s proxy when it is set."""
+    fn = _trainer(cfg)
+    if cfg is not None and cfg.search.prefilter is not None:
+        from effnas.experiments.estimators.proxy import Prefiltered, ProxyTrainer, estimator_kind
+        from effnas.experiments.estimators.supernet import SupernetTrainer
+        from effnas.nas import SearchSpace, get_space
+
+        kind, arg = estimator_kind(cfg.search.prefilter)
+        space = get_space(cfg.search.space)
+        reference = Prefiltered.reference_size(cfg.search.prefilter_keep)
+        scorer: TrainerFn
+        if kind == "proxy":
+            scorer = ProxyTrainer(space, arg, reference=reference)
+        else:
+            assert isinstance(space, SearchSpace)
+            scorer = SupernetTrainer(arg, space=space, reference=reference,
+                                     calibration_batches=cfg.supernet.calibration_batches)
+        return Prefiltered(fn, scorer)
+    return fn
+
+
+def _trainer(cfg: ExperimentConfig | None) -> TrainerFn:
+    name = plan.search_trainer(cfg) if cfg is not None else "train"
+    if name in ("proxy", "supernet"):
+        from effnas.experiments.estimators.proxy import ProxyTrainer, estimator_kind
+        from effnas.experiments.estimators.supernet import SupernetTrainer
+        from effnas.nas import SearchSpace, get_space
+
+        assert cfg is not None
+        _, arg = estimator_kind(cfg.search.estimator)
+        space = get_space(cfg.search.space)
+        if name == "proxy":
+            return ProxyTrainer(space, arg)
+        assert isinstance(space, SearchSpace)
+        return SupernetTrainer(arg, space=space, calibration_batches=cfg.supernet.calibration_batches)
+    if name == "surrogate":
+        from effnas.nas import SurrogateTrainer
+
+        return SurrogateTrainer(seed=cfg.run.seed if cfg is not None else 0)
+    if name == "table":
+        from effnas.nas import BenchmarkTrainer, CellSpace, get_space
+
+        space = get_space(cfg.search.space if cfg is not None else "")
+        assert isinstance(space, CellSpace)
+        return BenchmarkTrainer(space.benchmark)
+    from effnas.experiments.train.loop import train_fn
+
+    return train_fn
+
+
+def executor(cfg: ExperimentConfig) -> ExecutorFn | None:
+    """Ray's ``run_configs`` when ``run.workers > 1`` or ``run.ray_address``; else None (in process)."""
+    rt = plan.runtime(cfg)
+    if not rt["ray"]:
+        check_local(cfg)
+        return None
+    from effnas.experiments.cluster.ray_backend import executor as ray_executor
+
+    return ray_executor(rt["workers"], rt["ray_address"], cpus_per_trial=rt["cpus_per_trial"],
+                        gpus_per_trial=rt["gpus_per_trial"])
+
+
+def check_local(cfg: ExperimentConfig) -> None:
+    """Runs in this process: GPUs asked for must be here (the rule of :mod:`effnas.experiments.cluster.resources`)."""
+    from effnas.experiments.cluster.resources import check_local as check
+
+    check(cfg.run.gpus_per_trial, cfg.train.device, cfg.train.devices)
+
+
+def failures(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a trained table whose run did not complete (with their ``error``)."""
+    if table.empty or "status" not in table.columns:
+        return table.iloc[0:0]
+    return table[~table["status"].isin(OK)]
+
+
+def format_failures(table: pd.DataFrame, what: str) -> str:
+    bad = failures(table)
+    if bad.empty:
+        return ""
+    lines = [f"{len(bad)} of {len(table)} {what} did not complete:"]
+    for _, r in bad.iterrows():
+        err = r.get("error")
+        lines.append(f"  {r.get('run_dir', '')}: {r['status']}" + (f" ({err})" if isinstance(err, str) and err else ""))
+    return "\n".join(lines)
+
+
+# -- search --------------------------------------------------------------------------------------
+
+def search(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
+    """Run the search into ``out`` (``trials.csv``, ``pareto.json/png``, ``best_spec.json``);
+    returns the summary. Checks the data set and ``out`` first and locks ``out`` and the
+    study's file. Raises :class:`effnas.nas.search.SearchFailed` (exit code 1) when no trial completed
+    (nothing to choose from) or more than ``search.max_failed_share`` of the trials failed."""
+    if cfg.search.trials < 1:
+        raise ValueError("search.trials is 0: nothing to search (give --trials N, or use train.model as the baseline)")
+    if plan.search_trainer(cfg) == "train":
+        check_dataset(cfg.data.dataset)
+    check_cluster(cfg)
+    out = guard.out_dir(out)
+    cfg, own = _own_supernet_path(cfg, out)
+    sc = plan.search_plan(cfg, out, resume=resume)  # every setting checked before a supernet trains
+    study_lock = guard.study_lock_path(sc.storage, sc.study_name)
+    if study_lock is not None and not study_lock.parent.is_dir():
+        study_lock = None  # opening the storage fails with its own message
+    with guard.Lock(out, what="search directory"), \
+            guard.Lock(file=study_lock, what="study storage") if study_lock else contextlib.nullcontext():
+        if own is not None:
+            sc = _train_own_supernet(cfg, sc, own, resume=resume, quiet=quiet)
+        _check_supernets(cfg, sc)
+        return _search(cfg, sc, out, quiet=quiet)
+
+
+def _own_supernet_path(cfg: ExperimentConfig, out: Path) -> tuple[ExperimentConfig, Path | None]:
+    """``search.estimator`` / ``search.prefilter`` = ``supernet`` (no directory): the search's own
+    supernet, ``out/supernet``; the config then points at it."""
+    from effnas.experiments.estimators.proxy import estimator_kind
+
+    keys = [k for k, v in (("estimator", cfg.search.estimator), ("prefilter", cfg.search.prefilter))
+            if v is not None and estimator_kind(v) == ("supernet", "")]
+    if not keys:
+        return cfg, None
+    path = out / "supernet"
+    search = cfg.search
+    for k in keys:
+        search = dataclasses.replace(search, **{k: f"supernet:{path}"})  # type: ignore[arg-type]
+    return dataclasses.replace(cfg, search=search), path
+
+
+def _train_own_supernet(cfg: ExperimentConfig, sc: Any, path: Path, *, resume: bool, quiet: bool) -> Any:
+    """Train (or, with ``resume``, continue) the search's own supernet at the candidates' resolution.
+    A search stopped while its supernet trained has no study yet: ``resume`` then starts it."""
+    from effnas.experiments.estimators.supernet import CHECKPOINT, train_supernet
+    from effnas.nas import open_storage
+
+    if (path / CHECKPOINT).exists() and not resume:
+        raise ValueError(f"{path} holds the supernet of an earlier search: continue with --resume, or give another "
+                         "--out")
+    check_dataset(cfg.data.dataset)
+    net_cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, resolution=sc.resolution))
+    m = train_supernet(net_cfg, path, resume=resume, progress=not quiet)
+    if not quiet:
+        print(f"supernet of {cfg.search.space}: {m['epochs']} epochs in {path}", file=sys.stderr)
+    if resume:
+        names = {s.study_name for s in optuna.get_all_study_summaries(open_storage(sc.storage))}
+        if sc.study_name not in names:
+            sc = dataclasses.replace(sc, resume=False)
+    return sc
+
+
+def _check_supernets(cfg: ExperimentConfig, sc: Any) -> None:
+    from effnas.experiments.estimators.proxy import estimator_kind
+    from effnas.experiments.estimators.supernet import preflight
+
+    for ref in (cfg.search.estimator, cfg.search.prefilter):
+        kind, path = estimator_kind(ref) if ref is not None else ("train", "")
+        if kind == "supernet":
+            preflight(path, space=sc.space, resolution=sc.resolution, dataset=cfg.data.dataset, seed=cfg.run.seed,
+                      val_fraction=cfg.data.val_fraction)
+
+
+def _search(cfg: ExperimentConfig, sc: Any, out: Path, *, quiet: bool) -> dict[str, Any]:
+    from effnas.nas import open_study, run_search, write_results
+    from effnas.nas.search import SearchFailed
+
+    fn = trainer(cfg)
+    progress = (lambda *a: None) if quiet else None
+    if not quiet:
+        space = sc.space
+        print(f"space {space.name}: {space.size:.3g} networks; T = {sc.objective.target:.4g} {sc.objective.metric}, "
+              f"strategy {sc.strategy}, {sc.trials} trials", file=sys.stderr)
+    rt = plan.runtime(cfg)
+    try:
+        if rt["ray"]:
+            from effnas.experiments.cluster.search_ray import run_search_ray
+
+            study = run_search_ray(sc, fn, workers=rt["workers"], address=rt["ray_address"],
+                                   cpus_per_trial=rt["cpus_per_trial"], gpus_per_trial=rt["gpus_per_trial"],
+                                   progress=progress)
+        else:
+            if cfg.search.trainer == "train":
+                check_local(cfg)
+            study = run_search(sc, fn, study=open_study(sc), progress=progress)
+    except SearchFailed as e:  # the trials so far are written, with their errors, before the stop
+        write_results(e.study, out, sc.objective)
+        raise
+    summary = write_results(study, out, sc.objective)
+    summary.update(study=sc.study_name, storage=sc.storage, strategy=sc.strategy, out=str(out))
+    if not summary.get("completed"):
+        raise SearchFailed("no search trial completed (every one was pruned, rejected or failed: see "
+                           f"{out / 'trials.csv'}): widen search.target or the space, and re-run with --resume", study)
+    return summary
+
+
+# -- grid ----------------------------------------------------------------------------------------
+
+def grid(cfg: ExperimentConfig, base: NetworkSpec, out: str | Path, *, resume: bool = False) -> GridResult:
+    """Train the comparable grid candidates, write ``grid.csv`` (every candidate, with realised
+    cost and, for those not comparable, the reason) and ``coefficients.json``."""
+    g = cfg.grid
+    table, jobs, tc = plan.grid_plan(cfg, base)
+    if not jobs:
+        raise ValueError("no grid candidate is within grid.cost_tolerance of the target cost: widen "
+                         "grid.cost_tolerance or grid.tolerance (see the table from --dry-run)")
+    out = preflight(cfg, out, jobs, tc)
+    with guard.Lock(out, what="grid directory"):
+            return grid_search(base, trainer(), candidates=plan.grid_coefficients(cfg), train_config=tc, out_dir=out,
+                           seeds=g.seeds, executor=executor(cfg), resume=resume, depth_rounding=g.depth_rounding,
+                           phi=g.phi, target=g.target, cost_tolerance=g.cost_tolerance)
+
+
+# -- family and backbones ---------------------------------------------------------------------
+
+def train_table(cfg: ExperimentConfig, table: pd.DataFrame, jobs: list, tc: dict[str, Any], out: str | Path, *,
+                resume: bool, name: str) -> pd.DataFrame:
+    """Check, then train ``jobs`` into ``out`` (locked) and write ``out/name`` (a row per job and seed)."""
+    out = preflight(cfg, out, jobs, tc)
+    with guard.Lock(out):
+        save_specs(jobs, out)
+        trained = run_jobs(jobs, trainer(), train_config=tc, out_dir=out, executor=executor(cfg), resume=resume,
+                           defaults=JobConfig().to_dict())
+        write_csv(trained, out / name)
+    return trained
+
+
+def check_cluster(cfg: ExperimentConfig) -> None:
+    """A ``run.ray_address`` that does not answer fails within ``ray_backend.CONNECT_TIMEOUT`` s."""
+    if cfg.run.ray_address:
+        from effnas.experiments.cluster.ray_backend import probe_address
+
+        probe_address(cfg.run.ray_address)
+
+
+def preflight(cfg: ExperimentConfig, out: str | Path, jobs: list, tc: dict[str, Any]) -> Path:
+    """What can be checked before the first run trains (exit code 2 rather than failed runs):
+    the data set's name and layout, the output directory, and that the largest network fits in
+    memory at its resolution and batch."""
+    check_dataset(cfg.data.dataset)
+    check_cluster(cfg)
+    path = guard.out_dir(out)
+    device = tc.get("device", "auto")
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if jobs:
+        big = max(jobs, key=lambda j: guard.memory_estimate(j.spec, batch_size=tc["batch_size"],
+                                                            eval_batch_size=tc["eval_batch_size"]))
+        guard.check_memory(big.spec, batch_size=tc["batch_size"], eval_batch_size=tc["eval_batch_size"],
+                           device=device, what=f"{big.spec.name} ({big.key})")
+    return path
+
+
+def family(cfg: ExperimentConfig, base: NetworkSpec, coefficients: Coefficients | None, out: str | Path, *,
+           resume: bool = False) -> pd.DataFrame:
+    """Train the family (compound, official, single-dimension baselines); writes ``family.csv``."""
+    table, jobs, tc = plan.family_plan(cfg, base, coefficients)
+    return train_table(cfg, table, jobs, tc, out, resume=resume, name="family.csv")
+
+
+def backbones(cfg: ExperimentConfig, name: str, coefficients: Coefficients, out: str | Path, *,
+              resume: bool = False) -> pd.DataFrame:
+    """Train one backbone scaled at ``backbones.phi`` (and its single-dimension variants)."""
+    table, jobs, tc = plan.backbone_plan(cfg, name, coefficients)
+    return train_table(cfg, table, jobs, tc, out, resume=resume, name="backbones.csv")
+
+
+def save_specs(jobs: list, out: str | Path) -> None:
+    d = Path(out) / "specs"
+    d.mkdir(parents=True, exist_ok=True)
+    for job in jobs:
+        job.spec.save(d / f"{guard.safe_name(job.spec.name)}.json")
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    """Write a table atomically (a temporary file, then a rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    df.to_csv(tmp, index=False)
+    tmp.replace(path)
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    tmp.replace(path)

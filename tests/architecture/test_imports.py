@@ -1,0 +1,124 @@
+"""The architecture as tests: one import namespace, one-way imports, no cycle between two files.
+
+The layer contracts themselves are import-linter's (pyproject.toml, ``lint-imports`` in ``make test``);
+these tests add what a contract cannot say (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("search_spaces", "nas", "scaling", "experiments")
+
+
+def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's algorithm (iterative): the components with more than one module, each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    out: list[list[str]] = []
+    counter = 0
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            for child in children:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    comp = []
+                    while True:
+                        m = stack.pop()
+                        on_stack.discard(m)
+                        comp.append(m)
+                        if m == node:
+                            break
+                    if len(comp) > 1:
+                        out.append(sorted(comp))
+    return out
+
+
+def test_strongly_connected_finds_a_cycle() -> None:
+    g = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert strongly_connected(g) == [["a", "b", "c"]]
+    assert strongly_connected({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycle_between_files() -> None:
+    """Every import counts, inside functions too (they are dependencies all the same)."""
+    graph = grimp.build_graph("effnas", include_external_packages=False)
+    edges = {m: set(graph.find_modules_directly_imported_by(m)) for m in graph.modules}
+    cycles = strongly_connected(edges)
+    assert not cycles, "import cycles between files: " + "; ".join(" <-> ".join(c) for c in cycles)
+
+
+def test_experiments_top_holds_only_subpackages() -> None:
+    top = ROOT / "experiments"
+    loose = sorted(p.name for p in top.iterdir()
+                   if p.name not in ("__init__.py", "__pycache__") and not (p / "__init__.py").is_file())
+    assert loose == [], f"experiments/ should hold only __init__.py and sub-packages, found {loose}"
+
+
+def test_no_module_over_400_lines() -> None:
+    long = {str(p.relative_to(ROOT)): n for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, f"modules over 400 lines (split them by concern): {long}"
+
+
+def _imported_names(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_code_imports_only_the_effnas_namespace() -> None:
+    """``import experiments`` would find a user's own folder first: every import says ``effnas.``."""
+    files = [p for d in (*PACKAGES, "tests", "bench") for p in (ROOT / d).rglob("*.py")]
+    files += [ROOT / "effnas" / "__init__.py", ROOT / "effnas" / "__main__.py"]
+    bare = {str(p.relative_to(ROOT)) for p in files if _imported_names(p) & set(PACKAGES)}
+    assert not bare, f"imports of the bare package names (write effnas.<package>): {sorted(bare)}"
+
+
+def test_effnas_imports_beside_a_users_own_packages(tmp_path: Path) -> None:
+    """A user's project with its own experiments/, nas/ and scaling/ packages (most ML projects have an
+    experiments/ folder) still gets effnas's API, and its own packages stay its own."""
+    for name in ("experiments", "nas", "scaling"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(f"MINE = {name!r}\n")
+    (tmp_path / "experiments" / "config.py").write_text("raise ImportError('the user config module')\n")
+    code = ("import experiments, nas, scaling, effnas\n"
+            "from effnas.experiments.config import load_config\n"
+            "assert (experiments.MINE, nas.MINE, scaling.MINE) == ('experiments', 'nas', 'scaling')\n"
+            "cfg = load_config('demo')\n"
+            "print(cfg.name)\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["demo"], r.stdout
