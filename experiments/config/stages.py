@@ -12,6 +12,27 @@ from typing import ClassVar
 from effnas.experiments.config.sections import Section, choice, fraction, positive, unit
 
 
+def estimator_kind(text: str) -> tuple[str, str]:
+    """``search.estimator``/``search.prefilter`` parsed: ``train`` -> ``("train", "")``; ``proxy:NAME`` ->
+    ``("proxy", NAME)``; ``supernet:DIR`` -> ``("supernet", DIR)``; ``supernet`` -> ``("supernet", "")``
+    (the search trains its own first). A ValueError names the choices otherwise; the proxy's name is
+    checked against :data:`effnas.nas.zerocost.PROXIES` when the plan is resolved (config imports no torch).
+
+    >>> estimator_kind("proxy:synflow"), estimator_kind("supernet")
+    (('proxy', 'synflow'), ('supernet', ''))
+    """
+    if text == "train":
+        return "train", ""
+    kind, _, arg = text.partition(":")
+    if kind == "proxy" and arg:
+        return kind, arg
+    if text == "supernet":
+        return "supernet", ""
+    if kind == "supernet" and arg:
+        return kind, arg
+    raise ValueError(f"search.estimator must be train, proxy:NAME (e.g. proxy:synflow), supernet:DIR (a supernet "
+                     f"trained by 'effnas supernet train') or supernet (train one first), got {text!r}")
+
 @dataclass(frozen=True)
 class ProxyConfig(Section):
     """``[search.train]``: the proxy training of search candidates, on top of ``[train]``.
@@ -117,8 +138,6 @@ class SearchConfig(Section):
         choice("search.mode", self.mode, ("reward", "pareto"))
         if self.trainer is not None:
             choice("search.trainer", self.trainer, ("train", "surrogate", "table"))
-        from effnas.experiments.estimators.proxy import estimator_kind
-
         estimator_kind(self.estimator)
         if self.prefilter is not None and estimator_kind(self.prefilter)[0] == "train":
             raise ValueError("search.prefilter must be proxy:NAME (e.g. proxy:synflow) or supernet:DIR; omit it for no "

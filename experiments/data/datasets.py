@@ -57,10 +57,10 @@ from torch import Tensor
 
 from effnas.experiments.data import folders, readers, shapes
 from effnas.experiments.data.augment import POLICIES, make_augment
+from effnas.experiments.data.batching import micro_batches
 from effnas.experiments.data.imagefolder import ARCHIVES, FileSplit, looks_like_imagefolder, unpack
 from effnas.experiments.data.streamloader import StreamLoader
 from effnas.experiments.data.transforms import ImageTransform
-from effnas.experiments.train.distributed import micro_batches
 
 TEST_SEED = 20190528  #: fixed seed of carved test splits (the EfficientNet arXiv date)
 TEST_FRACTION = 0.2  #: share of sets without an official test split that becomes the test split
@@ -306,7 +306,7 @@ def make_loader(ds: Dataset, data: Split | FileSplit, *, resolution: int, batch_
     ``resolution / (resolution + 32)``); ``strict``: an undecodable file is an error instead of
     skipped. ``shard = (rank, world, accumulate)``: each batch of ``batch_size`` is cut into
     micro-batches and this rank's ``accumulate`` of them are yielded in turn
-    (:func:`effnas.experiments.train.distributed.micro_batches`)."""
+    (:func:`effnas.experiments.data.batching.micro_batches`)."""
     if isinstance(data, FileSplit):
         tf = image_transform(ds, resolution=resolution, train=train, policy=policy, seed=seed, crop_pct=crop_pct)
         return StreamLoader(data, transform=tf, mean=ds.mean, std=ds.std, batch_size=batch_size, shuffle=train,

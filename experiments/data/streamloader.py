@@ -19,9 +19,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from effnas.experiments.data.batching import micro_batches
 from effnas.experiments.data.imagefolder import BadImage, FileSplit
+from effnas.experiments.data.malloc import reuse_large_blocks
 from effnas.experiments.data.transforms import ImageTransform
-from effnas.experiments.train.distributed import micro_batches
 
 
 class _Images(torch.utils.data.Dataset[tuple[Tensor, int, int]]):
@@ -120,8 +121,6 @@ class StreamLoader:
         self.transform, self.workers, self.threads, self.batch_size = transform, workers, threads, batch_size
         self.prefetch = prefetch
         self.device = torch.device(device)
-        from effnas.experiments.train.devices import reuse_large_blocks
-
         reuse_large_blocks()  # the batches here are tens of MB: reuse them, do not fault them in each time
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.sampler = EpochBatches(len(split), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,

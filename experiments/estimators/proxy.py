@@ -40,28 +40,6 @@ CELL_RESOLUTION = 32
 CELL_RESOLUTIONS = {"imagenet16-120": 16}
 
 
-def estimator_kind(text: str) -> tuple[str, str]:
-    """``train`` -> ``("train", "")``; ``proxy:NAME`` -> ``("proxy", NAME)``; ``supernet:DIR`` ->
-    ``("supernet", DIR)``; ``supernet`` -> ``("supernet", "")`` (a ValueError names the choices otherwise)."""
-    if text == "train":
-        return "train", ""
-    kind, _, arg = text.partition(":")
-    if kind == "proxy" and arg:
-        return kind, check_name(arg)
-    if text == "supernet":  # the search trains its own into its directory first (effnas.experiments.pipeline.stages)
-        return "supernet", ""
-    if kind == "supernet" and arg:
-        return kind, arg
-    raise ValueError(f"search.estimator must be train, proxy:NAME (e.g. proxy:synflow), supernet:DIR (a supernet "
-                     f"trained by 'effnas supernet train') or supernet (train one first), got {text!r}")
-
-
-def parse_estimator(text: str) -> str | None:
-    """The proxy's name of ``proxy:NAME``; None for ``train`` and ``supernet:DIR``."""
-    kind, arg = estimator_kind(text)
-    return arg if kind == "proxy" else None
-
-
 def minibatch(dataset: str, *, resolution: int, batch_size: int, seed: int, val_fraction: float,
               data_fraction: float) -> tuple[Tensor, Tensor, int]:
     """The first ``batch_size`` images of the run's training split (no augmentation), their labels
@@ -198,5 +176,5 @@ class Prefiltered:
         return {**self.inner(rest, on_epoch=on_epoch), "proxy_score": scored["proxy_score"]}
 
 
-__all__ = ["REFERENCE", "Prefiltered", "ProxyTrainer", "estimator_kind", "minibatch", "parse_estimator",
+__all__ = ["REFERENCE", "Prefiltered", "ProxyTrainer", "minibatch",
            "torch_threads"]

@@ -23,7 +23,9 @@ from typing import Any
 import pandas as pd
 
 from effnas.experiments.config.schema import ExperimentConfig, JobConfig, TrainConfig
+from effnas.experiments.config.stages import estimator_kind
 from effnas.nas import Objective, SearchConfig, get_space
+from effnas.nas.zerocost import check_name
 from effnas.scaling import (
     Coefficients,
     Job,
@@ -87,11 +89,13 @@ def proxy_recipe(cfg: ExperimentConfig) -> TrainConfig:
 def search_trainer(cfg: ExperimentConfig) -> str:
     """``proxy`` / ``supernet`` when ``search.estimator`` is a zero-cost proxy / a supernet; else
     ``search.trainer``, or by the space: ``table`` for a benchmark table, ``train`` otherwise."""
-    from effnas.experiments.estimators.proxy import estimator_kind
     from effnas.nas import CellSpace
 
     table = isinstance(get_space(cfg.search.space), CellSpace)
     kind, _ = estimator_kind(cfg.search.estimator)
+    for ref in (cfg.search.estimator, cfg.search.prefilter):
+        if ref is not None and estimator_kind(ref)[0] == "proxy":
+            check_name(estimator_kind(ref)[1])
     if kind != "train":
         if cfg.search.trainer not in (None, "train"):
             raise ValueError(f"search.estimator = {cfg.search.estimator!r} scores candidates without training: drop "
@@ -286,8 +290,6 @@ def supernet_plan(cfg: ExperimentConfig) -> dict[str, Any] | None:
     """What ``[supernet]`` does to the search: None without a supernet estimator or pre-filter;
     the BatchNorm calibration of every candidate; and for ``supernet`` without a directory, the
     training of the search's own supernet (``search/supernet``)."""
-    from effnas.experiments.estimators.proxy import estimator_kind
-
     uses = [estimator_kind(v) for v in (cfg.search.estimator, cfg.search.prefilter) if v is not None]
     paths = [arg for kind, arg in uses if kind == "supernet"]
     if not paths:

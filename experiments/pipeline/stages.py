@@ -21,6 +21,7 @@ import optuna
 import pandas as pd
 
 from effnas.experiments.config.schema import ExperimentConfig, JobConfig
+from effnas.experiments.config.stages import estimator_kind
 from effnas.experiments.data.datasets import check_dataset
 from effnas.experiments.pipeline import plan
 from effnas.experiments.train import guard
@@ -38,7 +39,7 @@ def trainer(cfg: ExperimentConfig | None = None) -> TrainerFn:
     zero-cost proxy, behind ``search.prefilter``'s proxy when it is set."""
     fn = _trainer(cfg)
     if cfg is not None and cfg.search.prefilter is not None:
-        from effnas.experiments.estimators.proxy import Prefiltered, ProxyTrainer, estimator_kind
+        from effnas.experiments.estimators.proxy import Prefiltered, ProxyTrainer
         from effnas.experiments.estimators.supernet import SupernetTrainer
         from effnas.nas import SearchSpace, get_space
 
@@ -59,7 +60,7 @@ def trainer(cfg: ExperimentConfig | None = None) -> TrainerFn:
 def _trainer(cfg: ExperimentConfig | None) -> TrainerFn:
     name = plan.search_trainer(cfg) if cfg is not None else "train"
     if name in ("proxy", "supernet"):
-        from effnas.experiments.estimators.proxy import ProxyTrainer, estimator_kind
+        from effnas.experiments.estimators.proxy import ProxyTrainer
         from effnas.experiments.estimators.supernet import SupernetTrainer
         from effnas.nas import SearchSpace, get_space
 
@@ -151,8 +152,6 @@ def search(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False, quie
 def _own_supernet_path(cfg: ExperimentConfig, out: Path) -> tuple[ExperimentConfig, Path | None]:
     """``search.estimator`` / ``search.prefilter`` = ``supernet`` (no directory): the search's own
     supernet, ``out/supernet``; the config then points at it."""
-    from effnas.experiments.estimators.proxy import estimator_kind
-
     keys = [k for k, v in (("estimator", cfg.search.estimator), ("prefilter", cfg.search.prefilter))
             if v is not None and estimator_kind(v) == ("supernet", "")]
     if not keys:
@@ -186,7 +185,6 @@ def _train_own_supernet(cfg: ExperimentConfig, sc: Any, path: Path, *, resume: b
 
 
 def _check_supernets(cfg: ExperimentConfig, sc: Any) -> None:
-    from effnas.experiments.estimators.proxy import estimator_kind
     from effnas.experiments.estimators.supernet import preflight
 
     for ref in (cfg.search.estimator, cfg.search.prefilter):

@@ -142,21 +142,6 @@ class Context:
                 dist.broadcast(t, src=0)
 
 
-def micro_batches(index: torch.Tensor, shard: tuple[int, int, int]) -> list[torch.Tensor]:
-    """Rank ``r``'s micro-batches of one step's global batch ``index``, ``shard = (r, world,
-    accumulate)``: the batch cut into ``world * accumulate`` parts, parts ``r*accumulate ..``.
-
-    >>> [p.tolist() for p in micro_batches(torch.arange(8), (1, 2, 2))]
-    [[4, 5], [6, 7]]
-    """
-    rank, world, accumulate = shard
-    parts = index.tensor_split(world * accumulate)
-    if any(len(p) == 0 for p in parts):
-        raise ValueError(f"a batch of {len(index)} images cannot be cut into train.devices x train.accumulate = "
-                         f"{world * accumulate} micro-batches: lower them or use more data")
-    return list(parts[rank * accumulate:(rank + 1) * accumulate])
-
-
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -48,10 +48,11 @@ from torch import nn
 import effnas.search_spaces as ss
 from effnas.experiments.config.schema import JobConfig
 from effnas.experiments.data import datasets as data_mod
+from effnas.experiments.data.malloc import reuse_large_blocks
 from effnas.experiments.train import distributed, guard
 from effnas.experiments.train.devices import autocast_for as _autocast
 from effnas.experiments.train.devices import device_for as _device
-from effnas.experiments.train.devices import precision_for, reuse_large_blocks
+from effnas.experiments.train.devices import precision_for
 from effnas.experiments.train.optim import ModelEMA, freeze_backbone, lr_factor, make_optimizer, train_mode
 from effnas.experiments.train.outcomes import _one_line, oom_message, out_of_memory, training_outcome
 from effnas.experiments.train.rng import rng_state, seed_everything, set_rng_state

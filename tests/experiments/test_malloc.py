@@ -1,4 +1,4 @@
-"""train.devices.reuse_large_blocks: batch-sized tensors are reused, not page-faulted in each time."""
+"""data.malloc.reuse_large_blocks: batch-sized tensors are reused, not page-faulted in each time."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
 import resource, sys, torch
-from effnas.experiments.train.devices import reuse_large_blocks
+from effnas.experiments.data.malloc import reuse_large_blocks
 print(reuse_large_blocks())
 faults = []
 for _ in range(6):
@@ -42,7 +42,7 @@ def test_large_blocks_are_reused_unless_turned_off() -> None:
 
 def test_an_unknown_setting_is_a_one_line_error() -> None:
     r = subprocess.run([sys.executable, "-c",
-                        "from effnas.experiments.train.devices import reuse_large_blocks as r; r()"],
+                        "from effnas.experiments.data.malloc import reuse_large_blocks as r; r()"],
                        capture_output=True, text=True, cwd=ROOT,
                        env={**os.environ, "PYTHONPATH": str(ROOT), "EFFNAS_MALLOC": "jemalloc"})
     assert r.returncode != 0 and "EFFNAS_MALLOC='jemalloc': expected reuse" in r.stderr
