@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from effnas.nas.bench_search import Protocol, Run, anytime, hypervolume, pareto_points, table_front
+from effnas.search_spaces.errors import UserError
 
 
 def hv_reference(protocol: Protocol) -> tuple[float, float]:
@@ -131,7 +132,7 @@ def anytime_frame(runs: list[Run], protocol: Protocol, points: int = 200, metric
     returned architecture (``metric="accuracy"``) or of the normalised hypervolume (``"hypervolume"``,
     the anytime measure of a two-objective search)."""
     if metric not in ("accuracy", "hypervolume"):
-        raise ValueError(f"unknown anytime metric {metric!r}: expected accuracy or hypervolume")
+        raise UserError(f"unknown anytime metric {metric!r}: expected accuracy or hypervolume")
     grid = np.linspace(0.0, protocol.budget_seconds, points + 1)[1:]
     frames = []
     for strategy in dict.fromkeys(r.strategy for r in runs):

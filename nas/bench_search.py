@@ -35,6 +35,7 @@ from effnas.nas.objective import Objective
 from effnas.nas.strategies import make_sampler
 from effnas.nas.study import SearchConfig, open_study
 from effnas.nas.trial import evaluate_trial
+from effnas.search_spaces.errors import UserError
 
 #: Default simulated budgets (s) per data set: NAS-Bench-201's 12,000 s for CIFAR-10 (the only one
 #: it searched on), NATS-Bench's for the others; all with the 12-epoch proxy's time.
@@ -69,11 +70,11 @@ class Protocol:
     def __post_init__(self) -> None:
         get_benchmark(self.benchmark)
         if not self.budget_seconds > 0 or not math.isfinite(self.budget_seconds):
-            raise ValueError(f"budget must be a positive number of seconds, got {self.budget_seconds}")
+            raise UserError(f"budget must be a positive number of seconds, got {self.budget_seconds}")
         if self.objective.metric != "latency":
-            raise ValueError("a benchmark table has no MACs: the objective's cost must be latency")
+            raise UserError("a benchmark table has no MACs: the objective's cost must be latency")
         if self.charge_epochs is not None and not 1 <= self.charge_epochs:
-            raise ValueError(f"charge_epochs must be >= 1, got {self.charge_epochs}")
+            raise UserError(f"charge_epochs must be >= 1, got {self.charge_epochs}")
 
     @property
     def table(self) -> TabularBenchmark:
@@ -159,7 +160,7 @@ def run_once(protocol: Protocol, strategy: str, *, run: int, seed: int) -> Run:
         frozen = study.get_trials(deepcopy=False)[trial.number]
         a = frozen.user_attrs
         if a.get("status") != "completed":
-            raise ValueError(f"trial {trial.number} of {strategy} run {run} ended {a.get('status')}: "
+            raise UserError(f"trial {trial.number} of {strategy} run {run} ended {a.get('status')}: "
                              f"{a.get('error', 'no error recorded')}")
         cost = float(a["train_seconds"])
         if spent + cost > protocol.budget_seconds:  # the paper stops before the overrunning architecture

@@ -17,6 +17,7 @@ import optuna
 
 from effnas.nas.benchmarks import BENCHMARKS, get_benchmark
 from effnas.nas.benchmarks.base import TabularBenchmark
+from effnas.search_spaces.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class CellSpace:
 
     def __post_init__(self) -> None:
         if self.benchmark not in BENCHMARKS:
-            raise ValueError(f"unknown benchmark space {self.benchmark!r}: expected one of {', '.join(BENCHMARKS)}")
+            raise UserError(f"unknown benchmark space {self.benchmark!r}: expected one of {', '.join(BENCHMARKS)}")
 
     @property
     def name(self) -> str:

@@ -25,6 +25,8 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from effnas.search_spaces.errors import UserError
+
 
 def fitness(trial: FrozenTrial) -> float:
     """A single-objective trial's fitness: its value, else its ``reward`` attribute, else -inf."""
@@ -52,9 +54,9 @@ class RegularizedEvolutionSampler(BaseSampler):
 
     def __init__(self, *, population_size: int = 20, tournament_size: int = 5, seed: int | None = None) -> None:
         if population_size < 2:
-            raise ValueError(f"population_size must be >= 2, got {population_size}")
+            raise UserError(f"population_size must be >= 2, got {population_size}")
         if not 1 <= tournament_size <= population_size:
-            raise ValueError(f"tournament_size must be in [1, {population_size}], got {tournament_size}")
+            raise UserError(f"tournament_size must be in [1, {population_size}], got {tournament_size}")
         self.population_size = population_size
         self.tournament_size = tournament_size
         self._rng = np.random.RandomState(seed)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from effnas.search_spaces.cost import LATENCY_RUNTIMES
+from effnas.search_spaces.errors import UserError
 
 METRICS = ("macs", "latency")
 CONSTRAINTS = ("soft", "hard")
@@ -53,16 +54,16 @@ class Objective:
 
     def __post_init__(self) -> None:
         if isinstance(self.target, bool) or not isinstance(self.target, int | float) or not self.target > 0:
-            raise ValueError(f"target T must be > 0 (MACs or ms), got {self.target!r}")
+            raise UserError(f"target T must be > 0 (MACs or ms), got {self.target!r}")
         if not isinstance(self.w, int | float) or not math.isfinite(self.w):
-            raise ValueError(f"w must be a finite number (e.g. -0.07), got {self.w!r}")
+            raise UserError(f"w must be a finite number (e.g. -0.07), got {self.w!r}")
         for name, value, allowed in (("constraint", self.constraint, CONSTRAINTS), ("metric", self.metric, METRICS),
                                      ("objective", self.mode, MODES),
                                      ("latency runtime", self.latency_runtime, LATENCY_RUNTIMES)):
             if value not in allowed:
-                raise ValueError(f"unknown {name} {value!r}: expected one of {', '.join(allowed)}")
+                raise UserError(f"unknown {name} {value!r}: expected one of {', '.join(allowed)}")
         if self.latency_runtime != "torch" and self.metric != "latency":
-            raise ValueError(f"latency runtime {self.latency_runtime!r} times a latency cost: use metric 'latency'")
+            raise UserError(f"latency runtime {self.latency_runtime!r} times a latency cost: use metric 'latency'")
 
     @property
     def alpha(self) -> float:
@@ -90,7 +91,7 @@ class Objective:
 
     def reward(self, accuracy: float, cost: float) -> float:
         if not cost > 0:
-            raise ValueError(f"cost must be > 0 to compute a reward, got {cost}")
+            raise UserError(f"cost must be > 0 to compute a reward, got {cost}")
         return float(accuracy) * (float(cost) / self.target) ** self.exponent(cost)
 
     def rejects(self, cost: float) -> bool:

@@ -22,6 +22,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial
 
 from effnas.nas.evolution import finished_trials, fitness
+from effnas.search_spaces.errors import UserError
 
 
 class ReinforceSampler(BaseSampler):
@@ -39,9 +40,9 @@ class ReinforceSampler(BaseSampler):
     def __init__(self, *, learning_rate: float = 0.1, baseline_decay: float = 0.95, entropy_weight: float = 1e-3,
                  seed: int | None = None) -> None:
         if not learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
+            raise UserError(f"learning_rate must be > 0, got {learning_rate}")
         if not 0 <= baseline_decay < 1:
-            raise ValueError(f"baseline_decay must be in [0, 1), got {baseline_decay}")
+            raise UserError(f"baseline_decay must be in [0, 1), got {baseline_decay}")
         self.learning_rate = learning_rate
         self.baseline_decay = baseline_decay
         self.entropy_weight = entropy_weight
@@ -95,7 +96,7 @@ class ReinforceSampler(BaseSampler):
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         if len(study.directions) > 1:
-            raise ValueError("the rl strategy needs a single objective: use search.mode = reward (--mode reward), "
+            raise UserError("the rl strategy needs a single objective: use search.mode = reward (--mode reward), "
                              "or nsga2 for pareto")
         for t in finished_trials(study):
             if t.number not in self._seen:

@@ -37,6 +37,7 @@ import optuna
 
 from effnas.nas.cell_space import CELL_SPACES, CellSpace
 from effnas.search_spaces import BlockSpec, NetworkSpec, decode_block, encode_block, round_filters
+from effnas.search_spaces.errors import UserError
 from effnas.search_spaces.spec import SKIPS
 
 CHOICE_KEYS = ("conv_op", "kernel", "se_ratio", "skip", "filters", "layers", "expansion", "repeats")
@@ -51,7 +52,7 @@ def parse_conv_op(name: str) -> tuple[str, int]:
     """
     m = _CONV_OP.match(str(name))
     if not m:
-        raise ValueError(f"unknown conv_op {name!r}: expected conv, dsconv or mbconv_e<N> (e.g. mbconv_e6)")
+        raise UserError(f"unknown conv_op {name!r}: expected conv, dsconv or mbconv_e<N> (e.g. mbconv_e6)")
     if m.group(1) == "conv":
         return "conv", 1
     if m.group(1) == "dsconv":
@@ -65,7 +66,7 @@ def conv_op_name(block: BlockSpec) -> str:
         return "conv"
     if block.op == "mbconv":
         return "dsconv" if block.expansion == 1 else f"mbconv_e{block.expansion}"
-    raise ValueError(f"block op {block.op!r} is not expressible as a conv_op: use conv, dsconv or mbconv")
+    raise UserError(f"block op {block.op!r} is not expressible as a conv_op: use conv, dsconv or mbconv")
 
 
 @dataclass(frozen=True)
@@ -96,34 +97,34 @@ class SearchSpace:
 
     def __post_init__(self) -> None:
         if not self.stages:
-            raise ValueError(f"search space {self.name!r} has no stages: give at least one base block string")
+            raise UserError(f"search space {self.name!r} has no stages: give at least one base block string")
         object.__setattr__(self, "stages", tuple(self.stages))
         object.__setattr__(self, "base", tuple(decode_block(s) for s in self.stages))
         choices = {}
         for key, values in dict(self.choices).items():
             if key not in CHOICE_KEYS:
-                raise ValueError(f"unknown choice {key!r} in space {self.name!r}: expected one of "
+                raise UserError(f"unknown choice {key!r} in space {self.name!r}: expected one of "
                                  f"{', '.join(CHOICE_KEYS)}")
             if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
-                raise ValueError(f"choice {key!r} must be a list of values, got {values!r}")
+                raise UserError(f"choice {key!r} must be a list of values, got {values!r}")
             vals = tuple(values)
             if not vals:
-                raise ValueError(f"choice list {key!r} of space {self.name!r} is empty: give at least one value")
+                raise UserError(f"choice list {key!r} of space {self.name!r} is empty: give at least one value")
             if len(set(vals)) != len(vals):
-                raise ValueError(f"choice list {key!r} has duplicates {list(vals)}: list each value once")
+                raise UserError(f"choice list {key!r} has duplicates {list(vals)}: list each value once")
             choices[key] = vals
         for a, b in (("conv_op", "expansion"), ("layers", "repeats")):
             if a in choices and b in choices:
-                raise ValueError(f"choices {a!r} and {b!r} both set the same field: keep one of them")
+                raise UserError(f"choices {a!r} and {b!r} both set the same field: keep one of them")
         object.__setattr__(self, "choices", choices)
         for k in choices.get("conv_op", ()):
             parse_conv_op(k)
         for m in choices.get("filters", ()):
             if isinstance(m, bool) or not isinstance(m, int | float) or m <= 0:
-                raise ValueError(f"filters multiplier must be a number > 0, got {m!r}")
+                raise UserError(f"filters multiplier must be a number > 0, got {m!r}")
         for s in choices.get("skip", ()):
             if s not in SKIPS:
-                raise ValueError(f"unknown skip {s!r}: expected one of {', '.join(SKIPS)}")
+                raise UserError(f"unknown skip {s!r}: expected one of {', '.join(SKIPS)}")
         # Every single choice must build: check each value once on the base blocks.
         for key, vals in choices.items():
             for v in vals:
@@ -184,7 +185,7 @@ class SearchSpace:
         try:
             return dataclasses.replace(base, **changes)
         except ValueError as e:
-            raise ValueError(f"space {self.name!r} block {i}: {e}") from None
+            raise UserError(f"space {self.name!r} block {i}: {e}") from None
 
     def to_spec(self, params: Mapping[str, Any], *, num_classes: int | None = None,
                 resolution: int | None = None, name: str | None = None) -> NetworkSpec:
@@ -207,10 +208,10 @@ class SearchSpace:
         """The parameters that give ``spec``'s stages, or a ``ValueError`` naming the first
         block the space cannot express."""
         if len(spec.stages) != self.num_blocks:
-            raise ValueError(f"spec {spec.name!r} has {len(spec.stages)} stages, space {self.name!r} has "
+            raise UserError(f"spec {spec.name!r} has {len(spec.stages)} stages, space {self.name!r} has "
                              f"{self.num_blocks}: it cannot be expressed")
         if spec.stem_channels != self.stem_channels:
-            raise ValueError(f"spec {spec.name!r} stem {spec.stem_channels} != space stem {self.stem_channels}")
+            raise UserError(f"spec {spec.name!r} stem {spec.stem_channels} != space stem {self.stem_channels}")
         params: dict[str, Any] = {}
         ch = self.stem_channels
         for i, (base, want) in enumerate(zip(self.base, spec.stages, strict=True)):
@@ -222,7 +223,7 @@ class SearchSpace:
                     found = chosen
                     break
             if found is None:
-                raise ValueError(f"space {self.name!r} cannot express block {i} {encode_block(want)!r} "
+                raise UserError(f"space {self.name!r} cannot express block {i} {encode_block(want)!r} "
                                  f"of {spec.name!r}")
             params.update({f"b{i}_{k}": v for k, v in found.items()})
             ch = want.out_channels
@@ -241,14 +242,14 @@ class SearchSpace:
         known = {f.name for f in dataclasses.fields(cls) if f.init}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown search-space field {unknown[0]!r}: expected one of {', '.join(sorted(known))}")
+            raise UserError(f"unknown search-space field {unknown[0]!r}: expected one of {', '.join(sorted(known))}")
         for req in ("name", "stages", "choices"):
             if req not in data:
-                raise ValueError(f"search-space file lacks {req!r}: give name, stages and choices")
+                raise UserError(f"search-space file lacks {req!r}: give name, stages and choices")
         d = dict(data)
         d["stages"] = tuple(d["stages"])
         if not isinstance(d["choices"], Mapping):
-            raise ValueError(f"choices must be a table of lists, got {d['choices']!r}")
+            raise UserError(f"choices must be a table of lists, got {d['choices']!r}")
         return cls(**d)
 
     @classmethod
@@ -256,12 +257,12 @@ class SearchSpace:
         """A space from a ``.json`` or ``.toml`` file with the fields of :meth:`to_dict`."""
         p = Path(path)
         if not p.is_file():
-            raise ValueError(f"search-space file {str(p)!r} does not exist: give a built-in space name "
+            raise UserError(f"search-space file {str(p)!r} does not exist: give a built-in space name "
                              f"(mnasnet, efficientnet, ...) or a .json/.toml file")
         try:
             data = tomllib.loads(p.read_text()) if p.suffix == ".toml" else json.loads(p.read_text())
         except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
-            raise ValueError(f"malformed search-space file {str(p)!r}: {e}") from None
+            raise UserError(f"malformed search-space file {str(p)!r}: {e}") from None
         return cls.from_dict(data)
 
 
@@ -341,7 +342,7 @@ def get_space(ref: str | SearchSpace | CellSpace) -> SearchSpace | CellSpace:
         return CELL_SPACES[ref]
     if ref.endswith((".json", ".toml")) or Path(ref).is_file():
         return SearchSpace.load(ref)
-    raise ValueError(f"unknown search space {ref!r}: expected one of {', '.join([*SPACES, *CELL_SPACES])} "
+    raise UserError(f"unknown search space {ref!r}: expected one of {', '.join([*SPACES, *CELL_SPACES])} "
                      f"or a .json/.toml file")
 
 
@@ -349,6 +350,6 @@ def get_mbconv_space(ref: str | SearchSpace) -> SearchSpace:
     """:func:`get_space` for callers that need networks (a benchmark table is an error)."""
     space = get_space(ref)
     if not isinstance(space, SearchSpace):
-        raise ValueError(f"space {space.name!r} is a benchmark table, not an MBConv space: use mnasnet, "
+        raise UserError(f"space {space.name!r} is a benchmark table, not an MBConv space: use mnasnet, "
                          f"efficientnet, tiny, nano or a .json/.toml file")
     return space

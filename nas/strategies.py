@@ -13,6 +13,7 @@ import optuna
 
 from effnas.nas.evolution import RegularizedEvolutionSampler
 from effnas.nas.rl import ReinforceSampler
+from effnas.search_spaces.errors import UserError
 
 STRATEGIES = ("random", "tpe", "nsga2", "evolution", "rl")
 #: Strategies that only optimise one objective.
@@ -36,9 +37,9 @@ def make_sampler(name: str, *, seed: int | None = None, multi_objective: bool = 
             NAS-Bench-201's REA: population 10, tournament 3).
     """
     if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}: expected one of {', '.join(STRATEGIES)}")
+        raise UserError(f"unknown strategy {name!r}: expected one of {', '.join(STRATEGIES)}")
     if multi_objective and name in SINGLE_OBJECTIVE:
-        raise ValueError(f"strategy {name!r} needs a single objective: use search.mode = reward (--mode reward), "
+        raise UserError(f"strategy {name!r} needs a single objective: use search.mode = reward (--mode reward), "
                          "or nsga2/tpe/random")
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)

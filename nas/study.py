@@ -23,6 +23,7 @@ from effnas.nas.objective import Objective
 from effnas.nas.space import SearchSpace
 from effnas.nas.strategies import make_sampler
 from effnas.search_spaces import NetworkSpec
+from effnas.search_spaces.errors import UserError
 
 TrainerFn = Callable[..., dict]
 #: Trial states that count towards the requested number of trials.
@@ -80,21 +81,21 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.trials, bool) or not isinstance(self.trials, int) or self.trials < 1:
-            raise ValueError(f"trials must be a positive integer, got {self.trials!r}")
+            raise UserError(f"trials must be a positive integer, got {self.trials!r}")
         if self.resolution is not None and self.resolution < 1:
-            raise ValueError(f"resolution must be a positive integer, got {self.resolution}")
+            raise UserError(f"resolution must be a positive integer, got {self.resolution}")
         if not isinstance(self.train, dict):
-            raise ValueError(f"train must be a dict of trainer keys, got {type(self.train).__name__}")
+            raise UserError(f"train must be a dict of trainer keys, got {type(self.train).__name__}")
         owned = [k for k in CANDIDATE_KEYS if k in self.train]
         if owned:
-            raise ValueError(f"train must not set {owned[0]!r}: the search sets it per candidate"
+            raise UserError(f"train must not set {owned[0]!r}: the search sets it per candidate"
                              + (" (give the search's resolution instead)" if owned[0] == "resolution" else ""))
         if not 0.0 <= self.max_failed_share <= 1.0:
-            raise ValueError(f"max_failed_share must be in [0, 1], got {self.max_failed_share}")
+            raise UserError(f"max_failed_share must be in [0, 1], got {self.max_failed_share}")
         make_sampler(self.strategy, multi_objective=self.objective.multi_objective)  # validates the pair
         if isinstance(self.space, CellSpace):
             if self.objective.metric == "macs":
-                raise ValueError(f"space {self.space.name!r} is a table without MACs: use latency as the cost "
+                raise UserError(f"space {self.space.name!r} is a table without MACs: use latency as the cost "
                                  f"(--target-ms MS, search.cost = latency)")
             self.space.table(self.dataset)  # the data set must be one of the benchmark's
 
@@ -105,7 +106,7 @@ class SearchConfig:
 
     def spec(self, params: dict[str, Any]) -> NetworkSpec:
         if isinstance(self.space, CellSpace):
-            raise ValueError(f"space {self.space.name!r} is a benchmark table: its candidates are not networks")
+            raise UserError(f"space {self.space.name!r} is a benchmark table: its candidates are not networks")
         return self.space.to_spec(params, num_classes=self.num_classes, resolution=self.resolution)
 
     def trainer_config(self, spec: NetworkSpec) -> dict[str, Any]:
@@ -137,13 +138,13 @@ def open_storage(url: str | None) -> BaseStorage:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             return JournalStorage(JournalFileBackend(path))
         if "://" not in url:
-            raise ValueError("not a URL")
+            raise UserError("not a URL")
         return optuna.storages.RDBStorage(url)
     except (SQLAlchemyError, OSError, ImportError, ValueError, RuntimeError,
             optuna.exceptions.StorageInternalError) as e:  # RuntimeError: Optuna's out-of-date RDB schema
         # a bad URL or dialect, a missing driver, an unreachable server, an unwritable file: one line
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ValueError(f"cannot open storage {url!r} ({reason}): give sqlite:///PATH.db, another "
+        raise UserError(f"cannot open storage {url!r} ({reason}): give sqlite:///PATH.db, another "
                          f"SQLAlchemy URL, or a PATH.journal file") from None
 
 
@@ -163,10 +164,10 @@ def open_study(cfg: SearchConfig, *, storage: BaseStorage | None = None,
     storage = storage if storage is not None else open_storage(cfg.storage)
     exists = cfg.study_name in {s.study_name for s in optuna.get_all_study_summaries(storage)}
     if exists and not cfg.resume:
-        raise ValueError(f"study {cfg.study_name!r} already exists in {cfg.storage}: pass --resume to continue "
+        raise UserError(f"study {cfg.study_name!r} already exists in {cfg.storage}: pass --resume to continue "
                          f"it or choose another --study")
     if cfg.resume and not exists:
-        raise ValueError(f"--resume: no study {cfg.study_name!r} in {cfg.storage}: drop --resume to start it")
+        raise UserError(f"--resume: no study {cfg.study_name!r} in {cfg.storage}: drop --resume to start it")
     if exists:
         study = optuna.load_study(study_name=cfg.study_name, storage=storage, pruner=make_pruner(cfg))
         stored, now = study.user_attrs.get("settings"), cfg.settings()
@@ -176,7 +177,7 @@ def open_study(cfg: SearchConfig, *, storage: BaseStorage | None = None,
             stored = {**stored, "train": {**missing, **stored["train"]}}
         if stored is not None and stored != now:
             key = _first_difference(stored, now)
-            raise ValueError(f"study {cfg.study_name!r} was created with a different {key}: resume it with the same "
+            raise UserError(f"study {cfg.study_name!r} was created with a different {key}: resume it with the same "
                              f"space, objective, resolution and trainer settings")
     else:
         study = optuna.create_study(study_name=cfg.study_name, storage=storage, pruner=make_pruner(cfg),

@@ -39,6 +39,7 @@ from torch.func import functional_call
 
 from effnas.nas.space import SearchSpace, parse_conv_op
 from effnas.search_spaces import NetworkSpec, build
+from effnas.search_spaces.errors import UserError
 
 #: Skeletons (meta-device modules) kept per candidate: building one costs a few ms of Python.
 SKELETONS = 64
@@ -49,7 +50,7 @@ def _largest_value(key: str, values: Iterable[Any]) -> Any:
     if key == "conv_op":
         ops = {v: parse_conv_op(v) for v in vals}
         if any(op != "mbconv" for op, _ in ops.values()):
-            raise ValueError("a supernet shares weights between MBConv blocks: the space's conv_op choice 'conv' "
+            raise UserError("a supernet shares weights between MBConv blocks: the space's conv_op choice 'conv' "
                              "(a regular convolution) has no slice in them; drop it from the space")
         return max(vals, key=lambda v: ops[v][1])
     if key == "skip":
@@ -61,7 +62,7 @@ def largest_params(space: SearchSpace) -> dict[str, Any]:
     """The parameters of the space's largest candidate (every other one is a slice of it)."""
     for i, base in enumerate(space.base):
         if base.op != "mbconv":
-            raise ValueError(f"a supernet shares weights between MBConv blocks: block {i} of space {space.name!r} "
+            raise UserError(f"a supernet shares weights between MBConv blocks: block {i} of space {space.name!r} "
                              f"is {base.op!r}")
     return {f"b{i}_{key}": _largest_value(key, vals) for i in range(space.num_blocks)
             for key, vals in space.choices.items()}
@@ -89,7 +90,7 @@ def slice_tensor(full: Tensor, shape: torch.Size | tuple[int, ...], name: str = 
     if tuple(full.shape) == tuple(shape):
         return full
     if full.ndim != len(shape) or any(s > f for s, f in zip(shape, full.shape, strict=True)):
-        raise ValueError(f"the candidate's {name or 'tensor'} {tuple(shape)} is not a slice of the supernet's "
+        raise UserError(f"the candidate's {name or 'tensor'} {tuple(shape)} is not a slice of the supernet's "
                          f"{tuple(full.shape)}")
     index = []
     for d, (f, s) in enumerate(zip(full.shape, shape, strict=True)):
@@ -139,7 +140,7 @@ class Supernet(nn.Module):
         out = {}
         for name, t in [*sk.named_parameters(), *sk.named_buffers()]:
             if name not in own:
-                raise ValueError(f"candidate {spec.name!r} has {name} ({tuple(t.shape)}), which the supernet of "
+                raise UserError(f"candidate {spec.name!r} has {name} ({tuple(t.shape)}), which the supernet of "
                                  f"space {self.space.name!r} lacks")
             out[name] = slice_tensor(own[name], t.shape, name)
         return out
@@ -195,7 +196,7 @@ def recalibrate_bn(model: nn.Module, batches: Iterable[Tensor]) -> int:
             m.momentum = mom
         model.eval()
     if n == 0:
-        raise ValueError("recalibrating BatchNorm needs at least one batch of images")
+        raise UserError("recalibrating BatchNorm needs at least one batch of images")
     return n
 
 

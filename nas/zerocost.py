@@ -45,6 +45,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from effnas.search_spaces.errors import UserError
+
 #: The proxies, by name.
 PROXIES = ("synflow", "jacob_cov", "naswot", "grad_norm", "snip", "grasp", "fisher")
 #: Layers whose weights a proxy aggregates (the reference implementation's choice).
@@ -208,7 +210,7 @@ _FUNCTIONS: dict[str, Callable[[nn.Module, Tensor, Tensor], float]] = {
 def check_name(name: str) -> str:
     """``name`` if it is a proxy, else a ValueError naming the choices."""
     if name not in _FUNCTIONS:
-        raise ValueError(f"unknown zero-cost proxy {name!r}: expected one of {', '.join(PROXIES)}")
+        raise UserError(f"unknown zero-cost proxy {name!r}: expected one of {', '.join(PROXIES)}")
     return name
 
 

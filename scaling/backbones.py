@@ -31,6 +31,7 @@ from effnas.scaling.compound import Multipliers, compound
 from effnas.scaling.family import Member, make_member
 from effnas.search_spaces import NetworkSpec, load_spec, scale, scale_resolution
 from effnas.search_spaces.counts import count_macs
+from effnas.search_spaces.errors import UserError
 
 #: The backbones of the paper's Table 3.
 BACKBONES = ("resnet18", "resnet50", "mobilenet_v1", "mobilenet_v2")
@@ -43,12 +44,12 @@ def resolve_backbone(backbone: NetworkSpec | str, *, num_classes: int | None = N
         changes = {k: v for k, v in (("num_classes", num_classes), ("resolution", resolution)) if v is not None}
         return dataclasses.replace(backbone, **changes) if changes else backbone  # type: ignore[arg-type]
     if not isinstance(backbone, str) or not backbone:
-        raise ValueError(f"backbone must be a name or a spec file, got {backbone!r}")
+        raise UserError(f"backbone must be a name or a spec file, got {backbone!r}")
     if not (backbone.endswith(".json") or Path(backbone).is_file()):
         import effnas.search_spaces as ss
 
         if backbone not in ss.names():
-            raise ValueError(f"unknown backbone {backbone!r}: expected one of {', '.join(BACKBONES)}, "
+            raise UserError(f"unknown backbone {backbone!r}: expected one of {', '.join(BACKBONES)}, "
                              "another registered model or a spec .json file")
     return load_spec(backbone, num_classes=num_classes, resolution=resolution)
 
@@ -70,7 +71,7 @@ def scale_backbone(
     ([4, 5, 7, 4], 2256, 258)
     """
     if isinstance(phi, bool) or not isinstance(phi, int) or phi < 0:
-        raise ValueError(f"phi must be a non-negative integer, got {phi!r}")
+        raise UserError(f"phi must be a non-negative integer, got {phi!r}")
     base = resolve_backbone(backbone, num_classes=num_classes, resolution=resolution)
     mult = compound(*coefficients.as_tuple(), phi)
     spec = scale(base, depth=mult.depth, width=mult.width, depth_rounding=depth_rounding,

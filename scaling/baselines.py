@@ -17,6 +17,7 @@ from effnas.scaling.family import Member, make_member
 from effnas.scaling.realised import FAMILY_TOLERANCE, check_tolerance
 from effnas.search_spaces import NetworkSpec, scale
 from effnas.search_spaces.counts import count_macs
+from effnas.search_spaces.errors import UserError
 
 DIMENSIONS = ("depth", "width", "resolution")
 
@@ -33,9 +34,9 @@ def single_dimension(base: NetworkSpec, dimension: str, multiplier: float, *, de
     336
     """
     if dimension not in DIMENSIONS:
-        raise ValueError(f"unknown scaling dimension {dimension!r}: expected one of {', '.join(DIMENSIONS)}")
+        raise UserError(f"unknown scaling dimension {dimension!r}: expected one of {', '.join(DIMENSIONS)}")
     if not (math.isfinite(multiplier) and multiplier > 0):
-        raise ValueError(f"{dimension} multiplier must be a finite number > 0, got {multiplier}")
+        raise UserError(f"{dimension} multiplier must be a finite number > 0, got {multiplier}")
     if dimension == "depth":
         return scale(base, depth=multiplier, depth_rounding=depth_rounding, name=name)
     if dimension == "width":
@@ -58,7 +59,7 @@ def match_macs(base: NetworkSpec, dimension: str, target_macs: int, *, depth_rou
     MACs of B0 at 32 px (deep feature maps 3x3 instead of 2x2).
     """
     if dimension not in DIMENSIONS:
-        raise ValueError(f"unknown scaling dimension {dimension!r}: expected one of {', '.join(DIMENSIONS)}")
+        raise UserError(f"unknown scaling dimension {dimension!r}: expected one of {', '.join(DIMENSIONS)}")
     if dimension == "resolution":
         def at_pixels(px: int) -> NetworkSpec:
             return dataclasses.replace(base, resolution=px)
@@ -67,7 +68,7 @@ def match_macs(base: NetworkSpec, dimension: str, target_macs: int, *, depth_rou
         while count_macs(at_pixels(hi)) < target_macs:
             lo, hi = hi, hi * 2
             if hi > base.resolution * MAX_MULTIPLIER:
-                raise ValueError(f"no resolution up to {hi} px reaches {target_macs} MACs")
+                raise UserError(f"no resolution up to {hi} px reaches {target_macs} MACs")
         while hi - lo > 1:  # smallest pixel count with MACs >= target
             mid = (lo + hi) // 2
             if count_macs(at_pixels(mid)) >= target_macs:
@@ -84,7 +85,7 @@ def match_macs(base: NetworkSpec, dimension: str, target_macs: int, *, depth_rou
     while count_macs(spec_at(hi_m)) < target_macs:
         lo_m, hi_m = hi_m, hi_m * 2
         if hi_m > MAX_MULTIPLIER:
-            raise ValueError(f"no {dimension} multiplier up to {MAX_MULTIPLIER:g} reaches {target_macs} MACs")
+            raise UserError(f"no {dimension} multiplier up to {MAX_MULTIPLIER:g} reaches {target_macs} MACs")
     while hi_m - lo_m > tolerance:  # smallest multiplier with MACs >= target, to 1e-4
         mid_m = (lo_m + hi_m) / 2
         if count_macs(spec_at(mid_m)) >= target_macs:

@@ -12,6 +12,7 @@ from typing import Any
 
 from effnas.scaling.compound import PAPER_COEFFICIENTS, check_coefficients
 from effnas.search_spaces.atomic import atomic_text
+from effnas.search_spaces.errors import UserError
 
 #: Default distance from the target that ``check_product`` accepts for user-given coefficients
 #: (the paper's own 1.2, 1.1, 1.15 give 1.92, 0.08 from 2).
@@ -47,15 +48,15 @@ class Coefficients:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Coefficients:
         if not isinstance(data, dict):
-            raise ValueError(f"coefficients must be a JSON object with alpha, beta, gamma, got {type(data).__name__}")
+            raise UserError(f"coefficients must be a JSON object with alpha, beta, gamma, got {type(data).__name__}")
         missing = [k for k in ("alpha", "beta", "gamma") if k not in data]
         if missing:
-            raise ValueError(f"coefficients lack {missing[0]!r}: give alpha, beta and gamma")
+            raise UserError(f"coefficients lack {missing[0]!r}: give alpha, beta and gamma")
         values = []
         for k in ("alpha", "beta", "gamma"):
             v = data[k]
             if isinstance(v, bool) or not isinstance(v, int | float):
-                raise ValueError(f"{k} must be a number, got {v!r}")
+                raise UserError(f"{k} must be a number, got {v!r}")
             values.append(float(v))
         return cls(*values)
 
@@ -64,11 +65,11 @@ class Coefficients:
         """Read a ``coefficients.json`` (as written by ``effnas grid``)."""
         p = Path(path)
         if not p.is_file():
-            raise ValueError(f"coefficients file {str(p)!r} does not exist: give the coefficients.json of a grid run")
+            raise UserError(f"coefficients file {str(p)!r} does not exist: give the coefficients.json of a grid run")
         try:
             data = json.loads(p.read_text())
         except json.JSONDecodeError as e:
-            raise ValueError(f"malformed coefficients JSON {str(p)!r}: {e}") from None
+            raise UserError(f"malformed coefficients JSON {str(p)!r}: {e}") from None
         return cls.from_dict(data)
 
     def save(self, path: str | Path, **extra: Any) -> None:
@@ -88,9 +89,9 @@ def check_product(c: Coefficients, *, target: float = 2.0, tolerance: float = PR
     ValueError: alpha*beta^2*gamma^2 = 4.28 is far from the target 2 (tolerance 0.25): ...
     """
     if not (math.isfinite(target) and target >= 1.0):
-        raise ValueError(f"target must be a finite number >= 1, got {target}")
+        raise UserError(f"target must be a finite number >= 1, got {target}")
     if abs(c.product - target) > tolerance + 1e-9:
-        raise ValueError(
+        raise UserError(
             f"alpha*beta^2*gamma^2 = {c.product:.3g} is far from the target {target:g} (tolerance {tolerance:g}): "
             f"choose coefficients whose product is near {target:g}, or pass --target"
         )

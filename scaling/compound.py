@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 from effnas.search_spaces import OFFICIAL, NetworkSpec, scale, scale_resolution
+from effnas.search_spaces.errors import UserError
 
 #: The paper's grid-search result at phi = 1 (EfficientNet paper, Section 4).
 PAPER_COEFFICIENTS = (1.2, 1.1, 1.15)
@@ -32,7 +33,7 @@ class Multipliers:
 def check_coefficients(alpha: float, beta: float, gamma: float) -> None:
     for name, v in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
         if not (isinstance(v, int | float) and math.isfinite(v)) or v < 1.0:
-            raise ValueError(f"{name} must be a finite number >= 1 (compound scaling never shrinks), got {v}")
+            raise UserError(f"{name} must be a finite number >= 1 (compound scaling never shrinks), got {v}")
 
 
 def compound(alpha: float, beta: float, gamma: float, phi: float) -> Multipliers:
@@ -46,7 +47,7 @@ def compound(alpha: float, beta: float, gamma: float, phi: float) -> Multipliers
     """
     check_coefficients(alpha, beta, gamma)
     if phi < 0:
-        raise ValueError(f"phi must be >= 0, got {phi}")
+        raise UserError(f"phi must be >= 0, got {phi}")
     return Multipliers(alpha**phi, beta**phi, gamma**phi)
 
 
@@ -71,7 +72,7 @@ def member(
     if official:
         key = f"b{phi}"
         if key not in OFFICIAL:
-            raise ValueError(f"the official table has B0...B8, not phi={phi}")
+            raise UserError(f"the official table has B0...B8, not phi={phi}")
         v = OFFICIAL[key]
         mult = Multipliers(v.depth, v.width, v.resolution / 224)
         spec = scale(base, depth=v.depth, width=v.width, dropout=v.dropout,

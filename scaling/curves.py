@@ -20,6 +20,7 @@ import pandas as pd
 
 from effnas.scaling.fit import PowerLaw, fit_power_law
 from effnas.search_spaces.atomic import atomic_text, atomic_write
+from effnas.search_spaces.errors import UserError
 
 #: Plot order and colours of the scaling methods (matplotlib's default cycle).
 COLORS = {"compound": "C3", "official": "C1", "depth": "C0", "width": "C2", "resolution": "C4", "base": "C7"}
@@ -37,7 +38,7 @@ def with_shared_base(df: pd.DataFrame) -> pd.DataFrame:
 def aggregate(df: pd.DataFrame, *, metric: str) -> pd.DataFrame:
     """Mean and standard deviation of ``metric`` over seeds, a row per (method, phi)."""
     if metric not in df.columns:
-        raise ValueError(f"no accuracy column {metric!r} in the results: train the family first (--train), "
+        raise UserError(f"no accuracy column {metric!r} in the results: train the family first (--train), "
                          f"or pick --metric from {', '.join(c for c in df.columns if 'accuracy' in c) or 'none'}")
     d = with_shared_base(df[df[metric].notna()])
     g = d.groupby(["method", "phi"], sort=True)
@@ -140,7 +141,7 @@ def family_gain(df: pd.DataFrame, *, metric: str = "test_accuracy") -> dict[str,
     """
     d = df[df["method"].isin(BASE_METHODS) & df[metric].notna()]
     if d.empty:
-        raise ValueError(f"no trained family member has {metric!r}")
+        raise UserError(f"no trained family member has {metric!r}")
     lo, hi = int(d["phi"].min()), int(d["phi"].max())
     a, b = d[d["phi"] == lo][metric], d[d["phi"] == hi][metric]
     spread = float(max(a.max() - a.min(), b.max() - b.min()))
@@ -171,17 +172,17 @@ def _clean(o: Any) -> Any:
 def load_results(paths: list[str]) -> pd.DataFrame:
     """Concatenate ``family.csv`` tables: each path is a CSV or a directory holding ``family.csv``."""
     if not paths:
-        raise ValueError("no result directories given: pass the --out DIR of 'effnas family'")
+        raise UserError("no result directories given: pass the --out DIR of 'effnas family'")
     frames = []
     for p in paths:
         path = Path(p)
         csv = path / "family.csv" if path.is_dir() else path
         if not csv.is_file():
-            raise ValueError(f"{str(csv)!r} does not exist: give a directory written by 'effnas family --train'")
+            raise UserError(f"{str(csv)!r} does not exist: give a directory written by 'effnas family --train'")
         d = pd.read_csv(csv)
         missing = [c for c in ("method", "phi", "macs", "params") if c not in d.columns]
         if missing:
-            raise ValueError(f"{str(csv)!r} lacks column {missing[0]!r}: expected a family.csv")
+            raise UserError(f"{str(csv)!r} lacks column {missing[0]!r}: expected a family.csv")
         frames.append(d)
     return pd.concat(frames, ignore_index=True)
 

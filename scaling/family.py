@@ -28,6 +28,7 @@ from effnas.scaling.runner import ExecutorFn, Job, TrainerFn, run_jobs
 from effnas.search_spaces import NetworkSpec, safe_name
 from effnas.search_spaces.atomic import atomic_write
 from effnas.search_spaces.counts import counts
+from effnas.search_spaces.errors import UserError
 
 #: Scaling methods that can label a member.
 METHODS = ("compound", "official", "depth", "width", "resolution", "base")
@@ -131,12 +132,12 @@ def parse_phis(text: str) -> list[int]:
         if m:
             lo, hi = int(m.group(1)), int(m.group(2))
             if hi < lo:
-                raise ValueError(f"empty phi range {part!r}: write LOW-HIGH with LOW <= HIGH, e.g. 0-7")
+                raise UserError(f"empty phi range {part!r}: write LOW-HIGH with LOW <= HIGH, e.g. 0-7")
             phis.update(range(lo, hi + 1))
         elif re.fullmatch(r"\d+", part):
             phis.add(int(part))
         else:
-            raise ValueError(f"bad phi range {text!r}: expected e.g. 0-7, 0,2,4 or 3 (non-negative integers)")
+            raise UserError(f"bad phi range {text!r}: expected e.g. 0-7, 0,2,4 or 3 (non-negative integers)")
     return sorted(phis)
 
 
@@ -167,10 +168,10 @@ def family(
     """
     phis = list(phis)
     if not phis:
-        raise ValueError("empty phi range: give at least one phi, e.g. --phis 0-7")
+        raise UserError("empty phi range: give at least one phi, e.g. --phis 0-7")
     for phi in phis:
         if isinstance(phi, bool) or not isinstance(phi, int) or phi < 0:
-            raise ValueError(f"phi must be a non-negative integer, got {phi!r}")
+            raise UserError(f"phi must be a non-negative integer, got {phi!r}")
     check_tolerance(cost_tolerance)
     coeffs = coefficients or PAPER
     base_macs = counts(base).macs
@@ -201,7 +202,7 @@ def cost_flags(table: pd.DataFrame, *, include_official: bool = False) -> pd.Dat
     network (seeds collapsed). Official rows are left out unless ``include_official``: the
     published table is what it is and is never adjusted (its ``reason`` column still says so)."""
     if "within_tolerance" not in table.columns:
-        raise ValueError("the table has no within_tolerance column: build it with family_table / candidate_table "
+        raise UserError("the table has no within_tolerance column: build it with family_table / candidate_table "
                          "of this version")
     rows = table[~table["within_tolerance"].astype(bool)]
     if not include_official and "method" in rows.columns:
@@ -268,7 +269,7 @@ def train_members(
     return, and write as ``out_dir/table_name``, a row per member and seed: the family-table
     columns, then ``seed``, ``status``, ``val_accuracy``, ``test_accuracy``, ... and ``run_dir``."""
     if not seeds:
-        raise ValueError("no seeds: give --seeds N with N >= 1")
+        raise UserError("no seeds: give --seeds N with N >= 1")
     jobs = [Job(key(m, s), m.spec, s, m.row()) for m in members for s in seeds]
     table = run_jobs(jobs, trainer, train_config=train_config, out_dir=out_dir, executor=executor, resume=resume)
     if table_name:

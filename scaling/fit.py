@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from scipy.optimize import curve_fit
 
+from effnas.search_spaces.errors import UserError
+
 #: Bounds of (a, b, c): errors are fractions in [0, 1]; exponents beyond 3 are not plausible
 #: for accuracy-vs-compute curves and only make the fit unstable.
 BOUNDS = ([0.0, 0.0, 0.0], [1.0, 3.0, 1.0])
@@ -92,7 +94,7 @@ def fit_power_law(x: Sequence[float] | np.ndarray, error: Sequence[float] | np.n
     keep = np.isfinite(xs) & np.isfinite(ys) & (xs > 0)
     xs, ys = xs[keep], ys[keep]
     if len(np.unique(xs)) < 3:
-        raise ValueError(f"a saturating power law needs points at >= 3 distinct sizes, got {len(np.unique(xs))}")
+        raise UserError(f"a saturating power law needs points at >= 3 distinct sizes, got {len(np.unique(xs))}")
     x0 = float(xs.min())
     c0 = max(0.0, float(ys.min()) * 0.5)
     p0 = [min(1.0, max(1e-3, float(ys.max()) - c0)), 0.5, c0]

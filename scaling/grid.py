@@ -29,6 +29,7 @@ from effnas.scaling.runner import FINISHED, ExecutorFn, Job, RunsFailed, Trainer
 from effnas.search_spaces import NetworkSpec
 from effnas.search_spaces.atomic import atomic_write
 from effnas.search_spaces.counts import counts
+from effnas.search_spaces.errors import UserError
 
 #: Most candidates a grid may have: each is scaled and costed before anything trains (the
 #: paper's step 0.05 gives 111); a finer grid is refused rather than left to run for hours.
@@ -50,13 +51,13 @@ def grid_candidates(*, step: float = 0.05, target: float = 2.0, tolerance: float
     """
     for name, v in (("step", step), ("target", target), ("tolerance", tolerance)):
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise ValueError(f"{name} must be a finite number, got {v!r}")
+            raise UserError(f"{name} must be a finite number, got {v!r}")
     if not 0 < step <= 1:
-        raise ValueError(f"grid step must be in (0, 1], got {step}: e.g. --step 0.05")
+        raise UserError(f"grid step must be in (0, 1], got {step}: e.g. --step 0.05")
     if target < 1:
-        raise ValueError(f"target must be >= 1 (every coefficient is >= 1), got {target}")
+        raise UserError(f"target must be >= 1 (every coefficient is >= 1), got {target}")
     if tolerance < 0:
-        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+        raise UserError(f"tolerance must be >= 0, got {tolerance}")
     hi = target + tolerance + 1e-9
 
     def values(limit: float) -> list[float]:
@@ -74,11 +75,11 @@ def grid_candidates(*, step: float = 0.05, target: float = 2.0, tolerance: float
                 if abs(c.product - target) <= tolerance + 1e-9:
                     found.append(c)
                     if len(found) > limit:
-                        raise ValueError(f"grid step {step:g} with tolerance {tolerance:g} gives more than {limit} "
+                        raise UserError(f"grid step {step:g} with tolerance {tolerance:g} gives more than {limit} "
                                          f"candidates (the limit): use a coarser --step (e.g. 0.05) or a smaller "
                                          "--tolerance")
     if not found:
-        raise ValueError(f"no grid point with step {step:g} has a product within {tolerance:g} of {target:g}: "
+        raise UserError(f"no grid point with step {step:g} has a product within {tolerance:g} of {target:g}: "
                          "widen --tolerance or use a finer --step")
     return found
 
@@ -95,7 +96,7 @@ READY, OUT_OF_TOLERANCE = "ready", "out_of_tolerance"
 
 def check_phi(phi: float) -> None:
     if isinstance(phi, bool) or not isinstance(phi, int | float) or not math.isfinite(phi) or phi <= 0:
-        raise ValueError(f"grid phi must be a finite number > 0 (the paper searches at phi = 1), got {phi!r}")
+        raise UserError(f"grid phi must be a finite number > 0 (the paper searches at phi = 1), got {phi!r}")
 
 
 def candidate_table(
@@ -130,7 +131,7 @@ def candidate_table(
     check_phi(phi)
     check_tolerance(cost_tolerance)
     if isinstance(target, bool) or not isinstance(target, int | float) or not math.isfinite(target) or target < 1:
-        raise ValueError(f"target must be a finite number >= 1, got {target!r}")
+        raise UserError(f"target must be a finite number >= 1, got {target!r}")
     base_macs = counts(base).macs
     goal = target**phi
     rows, specs = [], []
@@ -214,14 +215,14 @@ def grid_search(
             first, so the reasons can be read), or none finished training.
     """
     if not candidates:
-        raise ValueError("no grid candidates: widen --tolerance or use a finer --step")
+        raise UserError("no grid candidates: widen --tolerance or use a finer --step")
     table, specs = candidate_table(base, candidates, phi=phi, target=target, cost_tolerance=cost_tolerance,
                                    depth_rounding=depth_rounding)
     ok = table["within_tolerance"].astype(bool)
     if not ok.any():
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         atomic_write(Path(out_dir) / "grid.csv", lambda t: table.to_csv(t, index=False))
-        raise ValueError(f"no grid candidate realises {target:g}^{phi:g} = {target**phi:.3g}x the base's MACs within "
+        raise UserError(f"no grid candidate realises {target:g}^{phi:g} = {target**phi:.3g}x the base's MACs within "
                          f"+-{cost_tolerance * 100:g}% at any whole-pixel input size (reasons in "
                          f"{Path(out_dir) / 'grid.csv'}): raise the cost tolerance or use a larger base resolution")
     jobs = [Job(candidate_key(c, s), spec, s, {"alpha": c.alpha, "beta": c.beta, "gamma": c.gamma})

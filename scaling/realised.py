@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from effnas.search_spaces import NetworkSpec
 from effnas.search_spaces.counts import count_macs
+from effnas.search_spaces.errors import UserError
 
 #: Tolerances of issue 9: grid candidates within 5 % of ``target**phi``, family members within 10 %
 #: of their nominal ratio (relative, ``|realised / target - 1|``).
@@ -48,7 +49,7 @@ MAX_RESOLUTION_MULTIPLE = 64
 def check_tolerance(tolerance: float, name: str = "cost_tolerance") -> None:
     if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not math.isfinite(tolerance) \
             or not 0 <= tolerance < 1:
-        raise ValueError(f"{name} must be a number in [0, 1) (relative distance of realised from nominal MACs), "
+        raise UserError(f"{name} must be a number in [0, 1) (relative distance of realised from nominal MACs), "
                          f"got {tolerance!r}: e.g. 0.05 for +-5 %")
 
 
@@ -72,13 +73,13 @@ def pixel_bracket(spec: NetworkSpec, target_macs: float) -> tuple[int | None, in
     (20, 21)
     """
     if not (math.isfinite(target_macs) and target_macs > 0):
-        raise ValueError(f"target MACs must be a finite number > 0, got {target_macs!r}")
+        raise UserError(f"target MACs must be a finite number > 0, got {target_macs!r}")
     limit = spec.resolution * MAX_RESOLUTION_MULTIPLE
     hi = spec.resolution
     while count_macs(spec, hi) < target_macs:
         hi *= 2
         if hi > limit:
-            raise ValueError(f"no input size up to {limit} px gives {spec.name} {target_macs:.4g} MACs")
+            raise UserError(f"no input size up to {limit} px gives {spec.name} {target_macs:.4g} MACs")
     lo = spec.resolution
     while count_macs(spec, lo) >= target_macs:
         if lo == 1:
@@ -141,9 +142,9 @@ def fit_resolution(spec: NetworkSpec, *, base_macs: int, target_ratio: float, to
     """
     check_tolerance(tolerance)
     if not (math.isfinite(target_ratio) and target_ratio > 0):
-        raise ValueError(f"target MACs ratio must be a finite number > 0, got {target_ratio!r}")
+        raise UserError(f"target MACs ratio must be a finite number > 0, got {target_ratio!r}")
     if base_macs <= 0:
-        raise ValueError(f"base MACs must be > 0, got {base_macs}")
+        raise UserError(f"base MACs must be > 0, got {base_macs}")
     nominal = spec.resolution
     macs0 = count_macs(spec)
     target = target_ratio * base_macs

@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from effnas.search_spaces import NetworkSpec
+from effnas.search_spaces.errors import UserError
 
 TrainerFn = Callable[..., dict]
 ExecutorFn = Callable[[TrainerFn, list[dict]], list[dict]]
@@ -142,7 +143,7 @@ def run_jobs(
     out = Path(out_dir)
     keys = [j.key for j in jobs]
     if len(set(keys)) != len(keys):
-        raise ValueError(f"duplicate run keys: {sorted(k for k in set(keys) if keys.count(k) > 1)[0]!r}")
+        raise UserError(f"duplicate run keys: {sorted(k for k in set(keys) if keys.count(k) > 1)[0]!r}")
     configs = [make_config(j, train_config, out, resume=resume) for j in jobs]
     metrics: list[dict[str, Any] | None] = [None] * len(jobs)
     for i, cfg in enumerate(configs):
@@ -151,10 +152,10 @@ def run_jobs(
             continue
         key = _differing_key(stored.get("config", {}), cfg, defaults)
         if key is not None:
-            raise ValueError(f"run directory {cfg['out_dir']} holds a run with a different {key!r}: "
+            raise UserError(f"run directory {cfg['out_dir']} holds a run with a different {key!r}: "
                              "use a new --out (or delete it)")
         if not resume:
-            raise ValueError(f"{cfg['out_dir']} already holds a finished run: pass --resume to keep finished runs, "
+            raise UserError(f"{cfg['out_dir']} already holds a finished run: pass --resume to keep finished runs, "
                              "or use a new --out")
         if stored["metrics"].get("status") in FINISHED:
             metrics[i] = stored["metrics"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 
+from effnas.search_spaces.errors import UserError
 from effnas.search_spaces.spec import ACTIVATIONS, OPS, BlockSpec
 
 _INT_KEYS = {"r": "repeats", "k": "kernel", "e": "expansion", "i": "in_channels", "o": "out_channels"}
@@ -35,7 +36,7 @@ def decode_block(text: str) -> BlockSpec:
     'dsconv'
     """
     if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"empty block string {text!r}: expected e.g. 'r2_k3_s22_e6_i16_o24_se0.25'")
+        raise UserError(f"empty block string {text!r}: expected e.g. 'r2_k3_s22_e6_i16_o24_se0.25'")
     tokens = text.strip().split("_")
     kwargs: dict[str, object] = {}
     if tokens[0] in OPS:
@@ -43,7 +44,7 @@ def decode_block(text: str) -> BlockSpec:
     for tok in tokens:
         if tok in ("noskip", "poolskip"):
             if "skip" in kwargs:
-                raise ValueError(f"block string {text!r}: skip token {tok!r} given twice")
+                raise UserError(f"block string {text!r}: skip token {tok!r} given twice")
             kwargs["skip"] = "none" if tok == "noskip" else "pool"
             continue
         if tok in ACTIVATIONS:
@@ -51,7 +52,7 @@ def decode_block(text: str) -> BlockSpec:
             continue
         m = _TOKEN.match(tok)
         if not m:
-            raise ValueError(
+            raise UserError(
                 f"unknown token {tok!r} in block string {text!r}: expected r,k,s,e,i,o,se "
                 f"followed by a number, noskip, poolskip, an activation or a leading op"
             )
@@ -63,25 +64,25 @@ def decode_block(text: str) -> BlockSpec:
             if len(num) == 2 and num[0] == num[1]:
                 num = num[0]
             elif len(num) != 1:
-                raise ValueError(
+                raise UserError(
                     f"bad stride token {tok!r} in block string {text!r}: "
                     f"expected s11, s22 (or s1, s2); non-square strides are not supported"
                 )
             value, name = int(num), "stride"
         else:
             if "." in num:
-                raise ValueError(f"token {tok!r} in block string {text!r} must be an integer")
+                raise UserError(f"token {tok!r} in block string {text!r} must be an integer")
             value, name = int(num), _INT_KEYS[key]
         if name in kwargs:
-            raise ValueError(f"block string {text!r}: token {tok!r} sets {name} twice")
+            raise UserError(f"block string {text!r}: token {tok!r} sets {name} twice")
         kwargs[name] = value
     for key, name in (("i", "in_channels"), ("o", "out_channels")):
         if name not in kwargs:
-            raise ValueError(f"block string {text!r} lacks the {key}<channels> token ({name})")
+            raise UserError(f"block string {text!r} lacks the {key}<channels> token ({name})")
     try:
         return BlockSpec(**kwargs)  # type: ignore[arg-type]
     except ValueError as e:
-        raise ValueError(f"block string {text!r}: {e}") from None
+        raise UserError(f"block string {text!r}: {e}") from None
 
 
 def encode_block(block: BlockSpec) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from effnas.search_spaces.errors import UserError
 from effnas.search_spaces.spec import BlockSpec, NetworkSpec
 
 
@@ -125,7 +126,7 @@ class PartCounts:
 def _check_resolution(spec: NetworkSpec, resolution: int | None) -> int:
     res = spec.resolution if resolution is None else resolution
     if isinstance(res, bool) or not isinstance(res, int) or res < 1:
-        raise ValueError(f"resolution must be a positive integer of pixels, got {res!r}")
+        raise UserError(f"resolution must be a positive integer of pixels, got {res!r}")
     return res
 
 

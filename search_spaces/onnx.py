@@ -19,6 +19,8 @@ from typing import IO, Any
 import torch
 from torch import nn
 
+from effnas.search_spaces.errors import UserError
+
 OPSET = 17  #: ONNX opset written by default (onnxruntime >= 1.14 runs it)
 
 
@@ -27,11 +29,11 @@ def write_onnx(model: nn.Module, f: str | Path | IO[bytes], *, resolution: int, 
     mode) as ONNX to a path or a binary buffer: input ``images`` (float32, NCHW), output
     ``logits``, dynamic batch."""
     if resolution < 1:
-        raise ValueError(f"resolution must be a positive number of pixels, got {resolution}")
+        raise UserError(f"resolution must be a positive number of pixels, got {resolution}")
     try:
         import onnx  # noqa: F401  (the exporter needs it; say so in one line)
     except ImportError:
-        raise ValueError("onnx is not installed: pip install onnx onnxruntime (or effnas[deploy])") from None
+        raise UserError("onnx is not installed: pip install onnx onnxruntime (or effnas[deploy])") from None
     model = model.eval()
     x = torch.zeros(1, 3, resolution, resolution, device=next(model.parameters()).device)
     with warnings.catch_warnings():  # the legacy exporter announces its deprecation; tracing warns about shapes
@@ -54,7 +56,7 @@ def onnx_session(model: str | Path | bytes, *, threads: int = 1) -> Any:  # -> o
     try:
         import onnxruntime as ort
     except ImportError:
-        raise ValueError("onnxruntime is not installed: pip install onnxruntime (or effnas[deploy])") from None
+        raise UserError("onnxruntime is not installed: pip install onnxruntime (or effnas[deploy])") from None
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from effnas.search_spaces.errors import UserError
 from effnas.search_spaces.spec import NetworkSpec
 
 _REGISTRY: dict[str, Callable[[], NetworkSpec]] = {}
@@ -12,7 +13,7 @@ _REGISTRY: dict[str, Callable[[], NetworkSpec]] = {}
 def register(name: str, factory: Callable[[], NetworkSpec]) -> None:
     """Register ``factory`` (returning a fresh :class:`NetworkSpec`) under ``name``."""
     if name in _REGISTRY:
-        raise ValueError(f"model name {name!r} is already registered: choose another name")
+        raise UserError(f"model name {name!r} is already registered: choose another name")
     _REGISTRY[name] = factory
 
 
@@ -20,7 +21,7 @@ def get(name: str, *, num_classes: int | None = None, resolution: int | None = N
     """The spec registered as ``name``, optionally for another class count or resolution."""
     _ensure_loaded()
     if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}: run 'effnas models list' to see the {len(_REGISTRY)} names")
+        raise UserError(f"unknown model {name!r}: run 'effnas models list' to see the {len(_REGISTRY)} names")
     spec = _REGISTRY[name]()
     changes: dict[str, int] = {}
     if num_classes is not None:

@@ -10,6 +10,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from effnas.search_spaces.errors import UserError
 from effnas.search_spaces.spec import NetworkSpec
 
 
@@ -27,7 +28,7 @@ def round_filters(channels: int, width: float, *, divisor: int = 8, min_depth: i
     56
     """
     if width <= 0:
-        raise ValueError(f"width multiplier must be > 0, got {width}")
+        raise UserError(f"width multiplier must be > 0, got {width}")
     if width == 1.0:
         return channels
     scaled = channels * width
@@ -59,9 +60,9 @@ def round_repeats(repeats: int, depth: float, mode: str = "ceil") -> int:
     1
     """
     if depth <= 0:
-        raise ValueError(f"depth multiplier must be > 0, got {depth}")
+        raise UserError(f"depth multiplier must be > 0, got {depth}")
     if mode not in DEPTH_ROUNDINGS:
-        raise ValueError(f"unknown depth rounding {mode!r}: expected one of {', '.join(DEPTH_ROUNDINGS)}")
+        raise UserError(f"unknown depth rounding {mode!r}: expected one of {', '.join(DEPTH_ROUNDINGS)}")
     if depth == 1.0:
         return repeats
     if mode == "round":
@@ -76,7 +77,7 @@ def scale_resolution(resolution: int, multiplier: float) -> int:
     596
     """
     if multiplier <= 0:
-        raise ValueError(f"resolution multiplier must be > 0, got {multiplier}")
+        raise UserError(f"resolution multiplier must be > 0, got {multiplier}")
     return max(1, int(round(resolution * multiplier)))
 
 
@@ -96,7 +97,7 @@ def scale(
     ``depth_rounding`` is ``ceil`` (TF) or ``round``; see :func:`round_repeats`.
     """
     if resolution is not None and (not isinstance(resolution, int) or resolution < 1):
-        raise ValueError(f"resolution must be a positive integer of pixels, got {resolution!r}")
+        raise UserError(f"resolution must be a positive integer of pixels, got {resolution!r}")
 
     def ch(c: int) -> int:
         return round_filters(c, width)
@@ -151,7 +152,7 @@ def scale_official(base: NetworkSpec, variant: str) -> NetworkSpec:
     """``base`` scaled as the official EfficientNet ``variant`` ('b0'...'b8', 'l2')."""
     key = variant.lower().removeprefix("efficientnet_").removeprefix("efficientnet-")
     if key not in OFFICIAL:
-        raise ValueError(f"unknown EfficientNet variant {variant!r}: expected one of {', '.join(OFFICIAL)}")
+        raise UserError(f"unknown EfficientNet variant {variant!r}: expected one of {', '.join(OFFICIAL)}")
     v = OFFICIAL[key]
     return scale(base, depth=v.depth, width=v.width, resolution=v.resolution, dropout=v.dropout,
                  name=f"efficientnet_{key}")

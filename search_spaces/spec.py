@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from effnas.search_spaces.errors import UserError
+
 OPS = ("mbconv", "dsconv", "conv", "basic", "bottleneck")
 SKIPS = ("identity", "pool", "none")
 ACTIVATIONS = ("silu", "relu", "relu6")
@@ -36,18 +38,18 @@ MAX_RESOLUTION = 8192
 
 def _check_int(name: str, value: object, *, low: int, allowed: tuple[int, ...] = (), high: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
+        raise UserError(f"{name} must be an integer, got {value!r}")
     if high is not None and value > high:
-        raise ValueError(f"{name} must be <= {high}, got {value}: no network that trains needs more")
+        raise UserError(f"{name} must be <= {high}, got {value}: no network that trains needs more")
     if allowed and value not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}, got {value}")
+        raise UserError(f"{name} must be one of {allowed}, got {value}")
     if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
+        raise UserError(f"{name} must be >= {low}, got {value}")
 
 
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}: expected one of {', '.join(choices)}")
+        raise UserError(f"unknown {name} {value!r}: expected one of {', '.join(choices)}")
 
 
 @dataclass(frozen=True)
@@ -88,21 +90,21 @@ class BlockSpec:
         _check_choice("op", self.op, OPS)
         _check_int("kernel", self.kernel, low=1, high=MAX_KERNEL)
         if self.kernel % 2 == 0:
-            raise ValueError(f"kernel must be odd, got {self.kernel}")
+            raise UserError(f"kernel must be odd, got {self.kernel}")
         _check_int("stride", self.stride, low=1, allowed=(1, 2))
         _check_int("expansion", self.expansion, low=1, high=MAX_CHANNELS)
         _check_int("in_channels", self.in_channels, low=1, high=MAX_CHANNELS)
         _check_int("out_channels", self.out_channels, low=1, high=MAX_CHANNELS)
         _check_int("repeats", self.repeats, low=1, high=MAX_REPEATS)
         if isinstance(self.se_ratio, bool) or not isinstance(self.se_ratio, int | float):
-            raise ValueError(f"se_ratio must be a number, got {self.se_ratio!r}")
+            raise UserError(f"se_ratio must be a number, got {self.se_ratio!r}")
         if not 0.0 <= float(self.se_ratio) <= 1.0:
-            raise ValueError(f"se_ratio must be in [0, 1], got {self.se_ratio}")
+            raise UserError(f"se_ratio must be in [0, 1], got {self.se_ratio}")
         _check_choice("skip", self.skip, SKIPS)
         if self.activation is not None:
             _check_choice("activation", self.activation, ACTIVATIONS)
         if self.op == "bottleneck" and self.out_channels % self.expansion:
-            raise ValueError(
+            raise UserError(
                 f"bottleneck out_channels {self.out_channels} must be divisible by its "
                 f"expansion {self.expansion}"
             )
@@ -191,10 +193,10 @@ class NetworkSpec:
         if not isinstance(self.stages, tuple):
             object.__setattr__(self, "stages", tuple(self.stages))
         if not self.stages:
-            raise ValueError(f"network {self.name!r} has no stages: give at least one block")
+            raise UserError(f"network {self.name!r} has no stages: give at least one block")
         for s in self.stages:
             if not isinstance(s, BlockSpec):
-                raise ValueError(f"stages must be BlockSpec objects, got {type(s).__name__}")
+                raise UserError(f"stages must be BlockSpec objects, got {type(s).__name__}")
         _check_int("stem_channels", self.stem_channels, low=1, high=MAX_CHANNELS)
         _check_int("stem_kernel", self.stem_kernel, low=1, high=MAX_KERNEL)
         _check_int("stem_stride", self.stem_stride, low=1, allowed=(1, 2))
@@ -204,17 +206,17 @@ class NetworkSpec:
         for name in ("dropout", "drop_connect_rate"):
             v = getattr(self, name)
             if not 0.0 <= float(v) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {v}")
+                raise UserError(f"{name} must be in [0, 1), got {v}")
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("padding", self.padding, PADDINGS)
         if not 0.0 < self.bn_momentum <= 1.0:
-            raise ValueError(f"bn_momentum must be in (0, 1], got {self.bn_momentum}")
+            raise UserError(f"bn_momentum must be in (0, 1], got {self.bn_momentum}")
         if not self.bn_eps > 0:
-            raise ValueError(f"bn_eps must be > 0, got {self.bn_eps}")
+            raise UserError(f"bn_eps must be > 0, got {self.bn_eps}")
         prev = self.stem_channels
         for i, s in enumerate(self.stages):
             if s.in_channels != prev:
-                raise ValueError(
+                raise UserError(
                     f"stage {i} in_channels {s.in_channels} does not match the "
                     f"{prev} channels coming into it"
                 )
@@ -249,7 +251,7 @@ class NetworkSpec:
         from effnas.search_spaces.codec import decode_block
 
         if not isinstance(data, dict):
-            raise ValueError(f"a network spec must be a JSON object, got {type(data).__name__}")
+            raise UserError(f"a network spec must be a JSON object, got {type(data).__name__}")
         _reject_unknown(cls, data, "network")
         data = dict(data)
         stages = []
@@ -259,7 +261,7 @@ class NetworkSpec:
             elif isinstance(s, dict):
                 stages.append(BlockSpec.from_dict(s))
             else:
-                raise ValueError(f"a stage must be a block string or an object, got {s!r}")
+                raise UserError(f"a stage must be a block string or an object, got {s!r}")
         data["stages"] = tuple(stages)
         return cls(**data)
 
@@ -277,7 +279,7 @@ class NetworkSpec:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise ValueError(f"malformed spec JSON: {e}") from None
+            raise UserError(f"malformed spec JSON: {e}") from None
         return cls.from_dict(data)
 
     def save(self, path: str | Path) -> None:
@@ -294,7 +296,7 @@ class NetworkSpec:
     def load(cls, path: str | Path) -> NetworkSpec:
         p = Path(path)
         if not p.is_file():
-            raise ValueError(f"spec file {str(p)!r} does not exist: give a path to a spec JSON")
+            raise UserError(f"spec file {str(p)!r} does not exist: give a path to a spec JSON")
         return cls.from_json(p.read_text())
 
 
@@ -302,7 +304,7 @@ def _reject_unknown(cls: type, data: dict[str, Any], what: str) -> None:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ValueError(
+        raise UserError(
             f"unknown {what} field {unknown[0]!r}: expected one of {', '.join(sorted(known))}"
         )
 

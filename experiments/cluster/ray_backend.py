@@ -16,6 +16,7 @@ from typing import Any
 
 from effnas.experiments.cluster.resources import cluster_gpus, trial_gpus
 from effnas.scaling.runner import RunsStopped
+from effnas.search_spaces.errors import UserError
 
 TrainerFn = Callable[..., dict[str, Any]]
 ExecutorFn = Callable[[TrainerFn, list[dict[str, Any]]], list[dict[str, Any]]]
@@ -56,7 +57,7 @@ def init_ray(*, num_cpus: int | None = None, address: str | None = None, num_gpu
         try:
             ray.init(address=address, **kwargs)
         except (ConnectionError, TimeoutError, RuntimeError, ValueError) as e:  # Ray's errors of a failed connect
-            raise ValueError(f"cannot connect to the Ray cluster at {address!r}: {str(e).splitlines()[0]}; "
+            raise UserError(f"cannot connect to the Ray cluster at {address!r}: {str(e).splitlines()[0]}; "
                              f"start one with 'ray start --head --node-ip-address 127.0.0.1'") from None
     else:
         if num_gpus is not None:
@@ -85,13 +86,13 @@ def probe_address(address: str, timeout: float | None = None) -> None:
     hostport = address.split("://", 1)[-1].rstrip("/")
     host, sep, port = hostport.rpartition(":")
     if not sep or not port.isdigit() or not host or not 0 < int(port) < 65536:
-        raise ValueError(f"Ray address {address!r} is not HOST:PORT: give e.g. 10.0.0.1:6379, or auto")
+        raise UserError(f"Ray address {address!r} is not HOST:PORT: give e.g. 10.0.0.1:6379, or auto")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
             pass
     except OSError as e:
         why = "timed out" if isinstance(e, TimeoutError | socket.timeout) else (e.strerror or type(e).__name__)
-        raise ValueError(f"cannot reach the Ray cluster at {address!r} ({why}; waited up to {timeout:g} s): "
+        raise UserError(f"cannot reach the Ray cluster at {address!r} ({why}; waited up to {timeout:g} s): "
                          "start it with 'ray start --head --port PORT' or fix --ray-address") from None
 
 
@@ -243,7 +244,7 @@ def node_retries() -> int:
     except ValueError:
         n = -1
     if n < 0:
-        raise ValueError(f"EFFNAS_NODE_RETRIES must be an integer >= 0, got {text!r}")
+        raise UserError(f"EFFNAS_NODE_RETRIES must be an integer >= 0, got {text!r}")
     return n
 
 
@@ -284,14 +285,14 @@ def run_configs(
     trial starts when they cannot be had).
     """
     if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+        raise UserError(f"workers must be >= 1, got {workers}")
     if not configs:
         return []
     from ray import tune
 
     cpus = cpus_per_trial or max(1, (os.cpu_count() or 1) // workers)
     if not cpus > 0:
-        raise ValueError(f"cpus_per_trial must be > 0, got {cpus_per_trial}")
+        raise UserError(f"cpus_per_trial must be > 0, got {cpus_per_trial}")
     retries = node_retries()
     # Absolute run directories: trials on other nodes (or in Tune's trial directory) write there.
     configs = [{**c, "out_dir": os.path.abspath(c["out_dir"])} if c.get("out_dir") else c for c in configs]

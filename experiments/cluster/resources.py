@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from effnas.search_spaces.errors import UserError
+
 
 def gpus_per_trial(requested: float | None, *, device: str, devices: int, available: float) -> float:
     """The GPUs each trial requests, or a one-line ValueError naming the fix.
@@ -36,30 +38,30 @@ def gpus_per_trial(requested: float | None, *, device: str, devices: int, availa
     """
     if device == "cpu":
         if requested:
-            raise ValueError(f"run.gpus_per_trial = {requested:g} with train.device = 'cpu': set train.device = "
+            raise UserError(f"run.gpus_per_trial = {requested:g} with train.device = 'cpu': set train.device = "
                              "auto (or cuda) to train on the GPUs, or leave run.gpus_per_trial unset")
         return 0.0
     where = f"the cluster has {available:g} GPU(s)"
     if requested is None:
         if available <= 0:
             if device == "cuda":
-                raise ValueError("train.device = 'cuda' but the cluster has no GPU: use train.device = auto or "
+                raise UserError("train.device = 'cuda' but the cluster has no GPU: use train.device = auto or "
                                  "cpu, or add GPU nodes to the cluster")
             return 0.0
         requested = float(devices)
     if requested == 0:
         if available > 0 or device == "cuda":
-            raise ValueError(f"run.gpus_per_trial = 0 with train.device = {device!r} where {where}: trials "
+            raise UserError(f"run.gpus_per_trial = 0 with train.device = {device!r} where {where}: trials "
                              "would not get a GPU; set train.device = cpu to train on CPUs, or run.gpus_per_trial > 0")
         return 0.0
     if available <= 0:
-        raise ValueError(f"run.gpus_per_trial = {requested:g} but the cluster has no GPU: set run.gpus_per_trial "
+        raise UserError(f"run.gpus_per_trial = {requested:g} but the cluster has no GPU: set run.gpus_per_trial "
                          "= 0 and train.device = cpu, or start Ray on GPU nodes (docs/gpu.md)")
     if requested > available:
-        raise ValueError(f"run.gpus_per_trial = {requested:g} but {where}: lower run.gpus_per_trial (or "
+        raise UserError(f"run.gpus_per_trial = {requested:g} but {where}: lower run.gpus_per_trial (or "
                          "train.devices), or add GPUs")
     if devices > 1 and requested != devices:
-        raise ValueError(f"train.devices = {devices} processes need run.gpus_per_trial = {devices} (one GPU each), "
+        raise UserError(f"train.devices = {devices} processes need run.gpus_per_trial = {devices} (one GPU each), "
                          f"got {requested:g}")
     return float(requested)
 

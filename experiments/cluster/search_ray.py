@@ -31,6 +31,7 @@ from effnas.experiments.cluster.resources import cluster_gpus, trial_gpus
 from effnas.nas.search import ProgressFn, run_search
 from effnas.nas.study import SearchConfig, TrainerFn, open_storage, open_study
 from effnas.nas.trial import evaluate_trial
+from effnas.search_spaces.errors import UserError
 
 
 def _evaluate_task(cfg: SearchConfig, number: int, params: dict[str, Any], trainer: TrainerFn,
@@ -66,7 +67,7 @@ class RayEvaluator:
             done = self.pool.wait()
         except RayTaskError as e:  # the task marked its trial FAIL (status=error) before raising
             if isinstance(e.cause, ValueError):  # a bad config or data set: one line, as in-process
-                raise ValueError(str(e.cause)) from None
+                raise UserError(str(e.cause)) from None
             raise  # a bug: the remote traceback is in the message
         for number, result in done:
             if isinstance(result, str):
@@ -119,13 +120,13 @@ def run_search_ray(cfg: SearchConfig, trainer: TrainerFn, *, workers: int, addre
     :mod:`effnas.experiments.cluster.resources` (checked against the cluster before the first trial).
     """
     if workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {workers}")
+        raise UserError(f"--workers must be >= 1, got {workers}")
     if cfg.storage is None:
-        raise ValueError("Ray workers cannot reach an in-memory study: give --storage sqlite:///PATH.db or "
+        raise UserError("Ray workers cannot reach an in-memory study: give --storage sqlite:///PATH.db or "
                          "PATH.journal (on a shared path, or a database URL, for a multi-node cluster)")
     cpus = cpus_per_trial or max(1, (os.cpu_count() or 1) // workers)
     if not cpus > 0:
-        raise ValueError(f"--cpus-per-trial must be > 0, got {cpus_per_trial}")
+        raise UserError(f"--cpus-per-trial must be > 0, got {cpus_per_trial}")
     with ray_session(num_cpus=None if address else math.ceil(workers * cpus), address=address) as started:
         gpus = trial_gpus(gpus_per_trial, [cfg.train], available=cluster_gpus())  # before the study is touched
         study = open_study(cfg, storage=open_storage(cfg.storage))

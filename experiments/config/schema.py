@@ -40,6 +40,7 @@ from effnas.experiments.config.stages import (
     SearchConfig,
     SupernetConfig,
 )
+from effnas.search_spaces.errors import UserError
 
 #: Augmentation policies (``effnas.experiments.data.augment.POLICIES``).
 AUGMENTS = ("auto", "none", "crop", "crop_flip", "rrc_flip", "randaugment", "autoaugment")
@@ -91,15 +92,15 @@ class DataConfig(Section):
 
     def __post_init__(self) -> None:
         if not self.dataset:
-            raise ValueError("data.dataset must not be empty: give a dataset name such as 'shapes'")
+            raise UserError("data.dataset must not be empty: give a dataset name such as 'shapes'")
         positive("data.resolution", self.resolution)
         fraction("data.data_fraction", self.data_fraction)
         if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"data.val_fraction must be in (0, 1), got {self.val_fraction}")
+            raise UserError(f"data.val_fraction must be in (0, 1), got {self.val_fraction}")
         positive("data.loader_workers", self.loader_workers, zero=True)
         positive("data.loader_threads", self.loader_threads, zero=True)
         if self.loader_workers and self.loader_threads:
-            raise ValueError("data.loader_workers and data.loader_threads both set: decode in worker processes or in "
+            raise UserError("data.loader_workers and data.loader_threads both set: decode in worker processes or in "
                              "threads of the main process, not both")
         if self.crop_pct is not None:
             fraction("data.crop_pct", self.crop_pct)
@@ -197,10 +198,10 @@ class TrainConfig(Section):
     def __post_init__(self) -> None:
         positive("train.lr_backbone_mult", self.lr_backbone_mult)
         if self.freeze_backbone and self.lr_backbone_mult != 1.0:
-            raise ValueError("train.freeze_backbone and train.lr_backbone_mult exclude each other (a frozen backbone "
+            raise UserError("train.freeze_backbone and train.lr_backbone_mult exclude each other (a frozen backbone "
                              "does not learn): give one of them")
         if self.init_from is not None and not self.init_from:
-            raise ValueError("train.init_from must name weights (a file, a run directory or LAYOUT:PATH), "
+            raise UserError("train.init_from must name weights (a file, a run directory or LAYOUT:PATH), "
                              "or be omitted")
         for key in ("epochs", "batch_size", "eval_batch_size", "devices", "accumulate", "lr", "lr_batch",
                     "decay_epochs", "max_minutes", "rmsprop_eps"):
@@ -217,10 +218,10 @@ class TrainConfig(Section):
         for key in ("decay_rate", "bn_momentum"):
             unit(f"train.{key}", getattr(self, key), closed_low=False)
         if self.sync_bn and self.devices < 2:
-            raise ValueError("train.sync_bn synchronises BatchNorm across devices: set train.devices >= 2, or drop it")
+            raise UserError("train.sync_bn synchronises BatchNorm across devices: set train.devices >= 2, or drop it")
         parts = self.devices * self.accumulate
         if self.batch_size % parts:
-            raise ValueError(f"train.batch_size {self.batch_size} must be a multiple of train.devices x "
+            raise UserError(f"train.batch_size {self.batch_size} must be a multiple of train.devices x "
                              f"train.accumulate = {parts}: change one of them")
 
     @property
@@ -272,9 +273,9 @@ class JobConfig(TrainConfig, DataConfig):
         TrainConfig.__post_init__(self)
         positive("max_epochs", self.max_epochs)
         if not isinstance(self.model, str | dict) or not self.model:
-            raise ValueError(f"model must be a name, a spec path or a spec dict, got {self.model!r}")
+            raise UserError(f"model must be a name, a spec path or a spec dict, got {self.model!r}")
         if self.resume and not self.out_dir:
-            raise ValueError("resume needs out_dir: give --out DIR of the run to continue")
+            raise UserError("resume needs out_dir: give --out DIR of the run to continue")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "trainer config") -> JobConfig:
@@ -311,11 +312,11 @@ class ExperimentConfig(Section):
     def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> ExperimentConfig:
         """Build and validate; ``source`` names the file in error messages."""
         if not isinstance(data, dict):
-            raise ValueError(f"{source} must be a table of sections, got {type(data).__name__}")
+            raise UserError(f"{source} must be a table of sections, got {type(data).__name__}")
         for key, value in data.items():
             if key not in ("name", "description") and key not in SECTIONS:
                 where = "key" if not isinstance(value, dict) else "section"
-                raise ValueError(f"unknown {where} {key!r} in {source}"
+                raise UserError(f"unknown {where} {key!r} in {source}"
                                  f"{io.suggest(key, ['name', 'description', *SECTIONS])}")
         hints = io.field_types(cls)
         kwargs = {k: io.coerce(v, hints[k], k, source) for k, v in data.items()}
@@ -367,13 +368,13 @@ def load_config(ref: str | Path | None = None, *, overrides: list[str] | tuple[s
             path = CONFIG_DIR / f"{ref}.toml"
         if not path.is_file():
             named = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.toml")))
-            raise ValueError(f"config {str(ref)!r} does not exist: give a TOML path or one of {named}")
+            raise UserError(f"config {str(ref)!r} does not exist: give a TOML path or one of {named}")
         try:
             data = tomllib.loads(path.read_text())
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"malformed TOML in {path.name}: {e}") from None
+            raise UserError(f"malformed TOML in {path.name}: {e}") from None
         if not data:
-            raise ValueError(f"config {path.name} is empty: set at least one key (e.g. [search] trials = 10), or "
+            raise UserError(f"config {path.name} is empty: set at least one key (e.g. [search] trials = 10), or "
                              "leave out the config to use the defaults")
         cfg = ExperimentConfig.from_dict(data, source=path.name)
     return cfg.with_overrides(overrides) if overrides else cfg

@@ -17,6 +17,8 @@ import types
 import typing
 from typing import Any, ClassVar
 
+from effnas.search_spaces.errors import UserError
+
 
 class Section:
     """``to_dict`` / ``from_dict`` shared by the sections; ``SECTION`` is the TOML table's name."""
@@ -59,18 +61,18 @@ def is_section(hint: Any) -> bool:
 def section(cls: type, sec: str, value: Any, source: str) -> Any:
     """``cls`` built from the table ``value`` (the TOML section ``sec`` of ``source``)."""
     if not isinstance(value, dict):
-        raise ValueError(f"[{sec}] in {source} must be a table of keys, got {value!r}")
+        raise UserError(f"[{sec}] in {source} must be a table of keys, got {value!r}")
     hints = field_types(cls)
     kwargs = {}
     for key, v in value.items():
         if key not in hints:
             hint = suggest(f"{sec}.{key}", [f"{sec}.{k}" for k in hints])
-            raise ValueError(f"unknown key '{sec}.{key}' in {source}{hint}")
+            raise UserError(f"unknown key '{sec}.{key}' in {source}{hint}")
         kwargs[key] = coerce(v, hints[key], f"{sec}.{key}", source)
     try:
         return cls(**kwargs)
     except ValueError as e:
-        raise ValueError(f"{e} (in {source})") from None
+        raise UserError(f"{e} (in {source})") from None
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
@@ -91,19 +93,19 @@ def coerce(value: Any, hint: Any, key: str, source: str) -> Any:
     if origin is tuple:
         if key.endswith("seeds") and isinstance(value, int) and not isinstance(value, bool):
             if value < 1:
-                raise ValueError(f"{key} in {source} must be a seed count >= 1 or a list of seeds, got {value}")
+                raise UserError(f"{key} in {source} must be a seed count >= 1 or a list of seeds, got {value}")
             return tuple(range(value))
         if not isinstance(value, list | tuple):
-            raise ValueError(f"{key} in {source} must be an array, e.g. [0, 1], got {value!r}")
+            raise UserError(f"{key} in {source} must be an array, e.g. [0, 1], got {value!r}")
         return tuple(coerce(v, args[0], f"{key}[{i}]", source) for i, v in enumerate(value))
     if hint is Any:
         return value
     ok = (isinstance(value, hint) and not (hint is not bool and isinstance(value, bool))) or (
         hint is float and isinstance(value, int) and not isinstance(value, bool))
     if not ok:
-        raise ValueError(f"{key} in {source} must be {_TYPE_NAMES.get(hint, hint)}, got {value!r}")
+        raise UserError(f"{key} in {source} must be {_TYPE_NAMES.get(hint, hint)}, got {value!r}")
     if hint is float and value != value:
-        raise ValueError(f"{key} in {source} must be a number, got nan")
+        raise UserError(f"{key} in {source} must be a number, got nan")
     return float(value) if hint is float else value
 
 
@@ -130,7 +132,7 @@ def parse_value(raw: str, hint: Any, key: str, source: str) -> Any:
             want = f"an array of {_TYPE_NAMES[typing.get_args(hint)[0]].split()[-1]}s, e.g. 1,2"
         else:
             want = _TYPE_NAMES.get(hint, str(hint))
-        raise ValueError(f"{key} in {source} must be {want}, got {raw!r}") from None
+        raise UserError(f"{key} in {source} must be {want}, got {raw!r}") from None
 
 
 def apply_override(data: dict[str, Any], cls: type, item: str, source: str) -> None:
@@ -138,7 +140,7 @@ def apply_override(data: dict[str, Any], cls: type, item: str, source: str) -> N
     key, sep, raw = item.partition("=")
     key = key.strip()
     if not sep or "." not in key:
-        raise ValueError(f"{source} {item!r} must look like section.key=value, e.g. train.epochs=10")
+        raise UserError(f"{source} {item!r} must look like section.key=value, e.g. train.epochs=10")
     parts = key.split(".")
     node, node_cls, path = data, cls, []
     for part in parts[:-1]:
@@ -147,7 +149,7 @@ def apply_override(data: dict[str, Any], cls: type, item: str, source: str) -> N
         sub = [k for k, h in hints.items() if is_section(h)]
         if part not in hints or not is_section(hints[part]):
             where = ".".join(path[:-1])
-            raise ValueError(f"unknown section {'.'.join(path)!r} in {source} {item!r}"
+            raise UserError(f"unknown section {'.'.join(path)!r} in {source} {item!r}"
                              f"{suggest('.'.join(path), [f'{where}.{k}'.lstrip('.') for k in sub])}")
         node_cls = hints[part]
         node = node.setdefault(part, {})
@@ -156,7 +158,7 @@ def apply_override(data: dict[str, Any], cls: type, item: str, source: str) -> N
     prefix = ".".join(parts[:-1])
     if name not in hints or is_section(hints[name]):
         known = [f"{prefix}.{k}" for k, h in hints.items() if not is_section(h)]
-        raise ValueError(f"unknown key {key!r} in {source}{suggest(key, known)}")
+        raise UserError(f"unknown key {key!r} in {source}{suggest(key, known)}")
     node[name] = parse_value(raw.strip(), hints[name], key, source)
 
 
@@ -169,7 +171,7 @@ def toml_value(v: Any) -> str:
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, list | tuple):
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    raise ValueError(f"cannot write {v!r} as TOML")
+    raise UserError(f"cannot write {v!r} as TOML")
 
 
 def toml_tables(name: str, d: dict[str, Any]) -> list[str]:
@@ -188,17 +190,17 @@ def positive(key: str, value: float | int | None, *, zero: bool = False) -> None
     if value is None:
         return
     if value != value or value == float("inf") or value < 0 or (value == 0 and not zero):
-        raise ValueError(f"{key} must be a finite number {'>= 0' if zero else '> 0'}, got {value}")
+        raise UserError(f"{key} must be a finite number {'>= 0' if zero else '> 0'}, got {value}")
 
 
 def fraction(key: str, value: float) -> None:
     if not 0.0 < value <= 1.0:
-        raise ValueError(f"{key} must be in (0, 1], got {value}")
+        raise UserError(f"{key} must be in (0, 1], got {value}")
 
 
 def choice(key: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ValueError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+        raise UserError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def unit(key: str, value: float | None, *, closed_low: bool = True) -> None:
@@ -206,9 +208,9 @@ def unit(key: str, value: float | None, *, closed_low: bool = True) -> None:
     if value is None:
         return
     if closed_low and not 0.0 <= value < 1.0:
-        raise ValueError(f"{key} must be in [0, 1), got {value}")
+        raise UserError(f"{key} must be in [0, 1), got {value}")
     if not closed_low and not 0.0 < value <= 1.0:
-        raise ValueError(f"{key} must be in (0, 1], got {value}")
+        raise UserError(f"{key} must be in (0, 1], got {value}")
 
 
 def with_defaults(stored: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:

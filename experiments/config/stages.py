@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from effnas.experiments.config.sections import Section, choice, fraction, positive, unit
+from effnas.search_spaces.errors import UserError
 
 
 def estimator_kind(text: str) -> tuple[str, str]:
@@ -30,7 +31,7 @@ def estimator_kind(text: str) -> tuple[str, str]:
         return "supernet", ""
     if kind == "supernet" and arg:
         return kind, arg
-    raise ValueError(f"search.estimator must be train, proxy:NAME (e.g. proxy:synflow), supernet:DIR (a supernet "
+    raise UserError(f"search.estimator must be train, proxy:NAME (e.g. proxy:synflow), supernet:DIR (a supernet "
                      f"trained by 'effnas supernet train') or supernet (train one first), got {text!r}")
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ class SearchConfig(Section):
         positive("search.trials", self.trials, zero=True)
         positive("search.target", self.target)
         if self.w > 0:
-            raise ValueError(f"search.w must be <= 0 (a penalty on cost), got {self.w}")
+            raise UserError(f"search.w must be <= 0 (a penalty on cost), got {self.w}")
         if self.cost is not None:
             choice("search.cost", self.cost, ("macs", "latency"))
         choice("search.latency_runtime", self.latency_runtime, ("torch", "onnxruntime"))
@@ -140,18 +141,18 @@ class SearchConfig(Section):
             choice("search.trainer", self.trainer, ("train", "surrogate", "table"))
         estimator_kind(self.estimator)
         if self.prefilter is not None and estimator_kind(self.prefilter)[0] == "train":
-            raise ValueError("search.prefilter must be proxy:NAME (e.g. proxy:synflow) or supernet:DIR; omit it for no "
+            raise UserError("search.prefilter must be proxy:NAME (e.g. proxy:synflow) or supernet:DIR; omit it for no "
                              "pre-filter")
         if self.prefilter is not None and self.estimator != "train":
-            raise ValueError("search.prefilter filters candidates before training: it needs search.estimator = train")
+            raise UserError("search.prefilter filters candidates before training: it needs search.estimator = train")
         if not 0.02 <= self.prefilter_keep <= 1.0:
-            raise ValueError(f"search.prefilter_keep must be in [0.02, 1] (a share, e.g. 0.1), got "
+            raise UserError(f"search.prefilter_keep must be in [0.02, 1] (a share, e.g. 0.1), got "
                              f"{self.prefilter_keep}")
         positive("search.resolution", self.resolution)
         positive("search.population", self.population)
         fraction("search.max_failed_share", self.max_failed_share)
         if not self.study:
-            raise ValueError("search.study must not be empty")
+            raise UserError("search.study must not be empty")
 
 
 @dataclass(frozen=True)
@@ -184,10 +185,10 @@ class GridConfig(Section):
     def __post_init__(self) -> None:
         positive("grid.step", self.step)
         if self.step > 1:
-            raise ValueError(f"grid.step must be in (0, 1], got {self.step}")
+            raise UserError(f"grid.step must be in (0, 1], got {self.step}")
         positive("grid.tolerance", self.tolerance, zero=True)
         if self.target <= 1:
-            raise ValueError(f"grid.target must be > 1 (the cost multiplier per phi), got {self.target}")
+            raise UserError(f"grid.target must be > 1 (the cost multiplier per phi), got {self.target}")
         positive("grid.phi", self.phi)
         positive("grid.cost_tolerance", self.cost_tolerance)
         positive("grid.epochs", self.epochs)
@@ -229,14 +230,14 @@ class FamilyConfig(Section):
 
     def __post_init__(self) -> None:
         if not self.phis or any(p < 0 for p in self.phis) or len(set(self.phis)) != len(self.phis):
-            raise ValueError(f"family.phis must be distinct integers >= 0, got {list(self.phis)}")
+            raise UserError(f"family.phis must be distinct integers >= 0, got {list(self.phis)}")
         _seeds("family.seeds", self.seeds)
         positive("family.epochs", self.epochs)
         if not set(self.baseline_phis) <= set(self.phis) or 0 in self.baseline_phis:
-            raise ValueError(f"family.baseline_phis must be phis >= 1 of family.phis {list(self.phis)}, "
+            raise UserError(f"family.baseline_phis must be phis >= 1 of family.phis {list(self.phis)}, "
                              f"got {list(self.baseline_phis)}")
         if self.dropout and (len(self.dropout) != 2 or not all(0 <= d < 1 for d in self.dropout)):
-            raise ValueError(f"family.dropout must be [first, last] in [0, 1) or empty, got {list(self.dropout)}")
+            raise UserError(f"family.dropout must be [first, last] in [0, 1) or empty, got {list(self.dropout)}")
         positive("family.cost_tolerance", self.cost_tolerance)
         choice("family.depth_rounding", self.depth_rounding, ("round", "ceil"))
 
@@ -277,7 +278,7 @@ class BackbonesConfig(Section):
         dirs = [Path(m).stem if m.endswith(".json") else m for m in self.models]  # plan.backbone_dir
         if len(set(dirs)) != len(dirs):
             twice = sorted(d for d in set(dirs) if dirs.count(d) > 1)[0]
-            raise ValueError(f"backbones.models names {twice!r} twice (a spec file's stem is its directory): "
+            raise UserError(f"backbones.models names {twice!r} twice (a spec file's stem is its directory): "
                              "give each backbone once, or rename the spec file")
         positive("backbones.phi", self.phi, zero=True)
         positive("backbones.epochs", self.epochs)
@@ -312,7 +313,7 @@ class SupernetConfig(Section):
         choice("supernet.sampling", self.sampling, ("uniform", "sandwich"))
         positive("supernet.sandwich_random", self.sandwich_random, zero=True)
         if self.sampling == "uniform" and self.sandwich_random != 2:
-            raise ValueError("supernet.sandwich_random acts with supernet.sampling = 'sandwich': set that, or drop it")
+            raise UserError("supernet.sandwich_random acts with supernet.sampling = 'sandwich': set that, or drop it")
         positive("supernet.calibration_batches", self.calibration_batches)
 
 
@@ -342,7 +343,7 @@ class RunConfig(Section):
 
     def __post_init__(self) -> None:
         if not self.out:
-            raise ValueError("run.out must not be empty: give a run directory")
+            raise UserError("run.out must not be empty: give a run directory")
         positive("run.workers", self.workers)
         positive("run.cpus_per_trial", self.cpus_per_trial)
         positive("run.gpus_per_trial", self.gpus_per_trial, zero=True)
@@ -350,4 +351,4 @@ class RunConfig(Section):
 
 def _seeds(key: str, seeds: tuple[int, ...]) -> None:
     if not seeds or len(set(seeds)) != len(seeds) or any(s < 0 for s in seeds):
-        raise ValueError(f"{key} must be distinct seeds >= 0 (a list, or a count such as 2), got {list(seeds)}")
+        raise UserError(f"{key} must be distinct seeds >= 0 (a list, or a count such as 2), got {list(seeds)}")

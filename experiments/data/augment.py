@@ -37,6 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from effnas.search_spaces.errors import UserError
+
 POLICIES = ("auto", "none", "crop", "crop_flip", "rrc_flip", "randaugment", "autoaugment")
 #: Policies drawn per image from kornia (N=2, M=9 for RandAugment; AutoAugment's ImageNet policy).
 KORNIA_POLICIES = ("autoaugment", "randaugment")
@@ -67,7 +69,7 @@ def random_flip(x: Tensor, p: float = 0.5) -> Tensor:
 def make_augment(policy: str, *, resolution: int, flip_invariant: bool) -> Augment | None:
     """The batched augmentation ``policy`` at ``resolution`` px, or None for ``none``."""
     if policy not in POLICIES:
-        raise ValueError(f"unknown augment policy {policy!r}: expected one of {', '.join(POLICIES)}")
+        raise UserError(f"unknown augment policy {policy!r}: expected one of {', '.join(POLICIES)}")
     if policy == "auto":
         policy = "crop_flip" if flip_invariant else "crop"
     if policy == "none":
@@ -110,7 +112,7 @@ class PerImagePolicy:
 
     def __init__(self, name: str) -> None:
         if name not in KORNIA_POLICIES:
-            raise ValueError(f"unknown per-image policy {name!r}: expected one of {', '.join(KORNIA_POLICIES)}")
+            raise UserError(f"unknown per-image policy {name!r}: expected one of {', '.join(KORNIA_POLICIES)}")
         from kornia.augmentation import auto
 
         self.name = name

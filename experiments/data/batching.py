@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from effnas.search_spaces.errors import UserError
+
 
 def micro_batches(index: torch.Tensor, shard: tuple[int, int, int]) -> list[torch.Tensor]:
     """Rank ``r``'s micro-batches of one step's global batch ``index``, ``shard = (r, world,
@@ -20,6 +22,6 @@ def micro_batches(index: torch.Tensor, shard: tuple[int, int, int]) -> list[torc
     rank, world, accumulate = shard
     parts = index.tensor_split(world * accumulate)
     if any(len(p) == 0 for p in parts):
-        raise ValueError(f"a batch of {len(index)} images cannot be cut into train.devices x train.accumulate = "
+        raise UserError(f"a batch of {len(index)} images cannot be cut into train.devices x train.accumulate = "
                          f"{world * accumulate} micro-batches: lower them or use more data")
     return list(parts[rank * accumulate:(rank + 1) * accumulate])

@@ -61,6 +61,7 @@ from effnas.experiments.data.batching import micro_batches
 from effnas.experiments.data.imagefolder import ARCHIVES, FileSplit, looks_like_imagefolder, unpack
 from effnas.experiments.data.streamloader import StreamLoader
 from effnas.experiments.data.transforms import ImageTransform
+from effnas.search_spaces.errors import UserError
 
 TEST_SEED = 20190528  #: fixed seed of carved test splits (the EfficientNet arXiv date)
 TEST_FRACTION = 0.2  #: share of sets without an official test split that becomes the test split
@@ -151,7 +152,7 @@ def _test_mask(y: np.ndarray) -> np.ndarray:
     test = np.zeros(len(y), dtype=bool)
     test[np.concatenate(test_idx)] = True
     if test.all():
-        raise ValueError(f"a data set of {len(y)} images is too small to split: give at least 2 images per class")
+        raise UserError(f"a data set of {len(y)} images is too small to split: give at least 2 images per class")
     return test
 
 
@@ -169,15 +170,15 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
     name, sep, path = ref.partition(":")
     if name in BUILTIN:
         if sep:
-            raise ValueError(f"dataset {name!r} is built in and takes no path: use --dataset {name}")
+            raise UserError(f"dataset {name!r} is built in and takes no path: use --dataset {name}")
         return name, None
     if name in ON_DISK:
         if not path:
-            raise ValueError(f"dataset {name!r} needs a directory: use --dataset {name}:PATH")
+            raise UserError(f"dataset {name!r} needs a directory: use --dataset {name}:PATH")
         if name != "shards" and path.endswith(ARCHIVES):
             return name, str(unpack(path))  # once; later calls find the unpacked copy
         return name, path
-    raise ValueError(f"unknown dataset {ref!r}: expected one of {', '.join(BUILTIN)}, "
+    raise UserError(f"unknown dataset {ref!r}: expected one of {', '.join(BUILTIN)}, "
                      f"{', '.join(n + ':PATH' for n in ON_DISK)}")
 
 
@@ -202,7 +203,7 @@ def load_dataset(ref: str, *, path: str = "auto", strict: bool = False) -> Datas
     name, root = parse_ref(ref)
     folder = root is not None and (name in ("imagefolder", "shards") or looks_like_imagefolder(root))
     if path == "stream" and not folder:
-        raise ValueError(f"data.path = 'stream' reads image folders; {ref} is held in memory: "
+        raise UserError(f"data.path = 'stream' reads image folders; {ref} is held in memory: "
                          f"use data.path = 'auto'")
     return _load(name, root, path, strict)
 
@@ -244,15 +245,15 @@ def split(ds: Dataset, *, seed: int, val_fraction: float = 0.1,
     """(train, validation, test): validation is ``val_fraction`` of the pool drawn with ``seed``;
     ``data_fraction`` keeps that share of the rest for training (proxy training)."""
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        raise UserError(f"val_fraction must be in (0, 1), got {val_fraction}")
     if not 0.0 < data_fraction <= 1.0:
-        raise ValueError(f"data_fraction must be in (0, 1], got {data_fraction}")
+        raise UserError(f"data_fraction must be in (0, 1], got {data_fraction}")
     n = len(ds.pool)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_val = max(1, round(n * val_fraction))
     n_train = max(1, round((n - n_val) * data_fraction))
     if n - n_val < 1:
-        raise ValueError(f"{ds.name} has {n} training images: too few for a validation split")
+        raise UserError(f"{ds.name} has {n} training images: too few for a validation split")
     return ds.pool.subset(perm[n_val:n_val + n_train]), ds.pool.subset(perm[:n_val]), ds.test
 
 
@@ -264,7 +265,7 @@ def image_transform(ds: Dataset, *, resolution: int, train: bool, policy: str = 
     ``rrc_flip`` the Inception crop; ``autoaugment``/``randaugment`` add their policy, per image,
     to ``auto``'s crop. Evaluation (``train=False``) is the centre crop (or the resize of small sets)."""
     if policy not in POLICIES:
-        raise ValueError(f"unknown augment policy {policy!r}: expected one of {', '.join(POLICIES)}")
+        raise UserError(f"unknown augment policy {policy!r}: expected one of {', '.join(POLICIES)}")
     if not train or policy == "none":
         return ImageTransform(resolution, ds.geometry, "none", False, None, crop_pct, seed)
     base = "rrc" if ds.geometry == "inception" else "pad"
@@ -350,7 +351,7 @@ class Loader:
                  augment: Callable[[Tensor], Tensor] | None = None, device: torch.device | str = "cpu",
                  channels_last: bool = True, shard: tuple[int, int, int] = (0, 1, 1)) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise UserError(f"batch_size must be >= 1, got {batch_size}")
         self.shard = shard
         self.labels = data.labels
         nbytes = len(data) * data.images.shape[1] * resolution * resolution

@@ -29,6 +29,7 @@ from torch import Tensor
 
 from effnas.experiments.data import decoded, imagefolder, shards
 from effnas.experiments.data.imagefolder import FileSplit
+from effnas.search_spaces.errors import UserError
 
 PATHS = ("auto", "memory", "stream")
 #: ``data.path = auto`` decodes a folder into memory when it holds at most this many decoded bytes.
@@ -52,7 +53,7 @@ def choose(path: str, nbytes: float) -> str:
     ('memory', 'stream', 'stream')
     """
     if path not in PATHS:
-        raise ValueError(f"unknown data.path {path!r}: expected one of {', '.join(PATHS)}")
+        raise UserError(f"unknown data.path {path!r}: expected one of {', '.join(PATHS)}")
     if path != "auto":
         return path
     return "memory" if nbytes <= MEMORY_BYTES else "stream"
@@ -63,14 +64,14 @@ def load_folder(name: str, root: str, *, test_mask: object, path: str = "auto", 
     test split of a flat folder (:func:`effnas.experiments.data.datasets._test_mask`)."""
     if name == "shards":
         if path == "memory":
-            raise ValueError(f"shards:{root} is streamed from its tar files: use data.path = 'auto' or 'stream'")
+            raise UserError(f"shards:{root} is streamed from its tar files: use data.path = 'auto' or 'stream'")
         path = "stream"
         train, evaluation, classes = shards.index_shards(root)
     else:
         train, evaluation, classes = imagefolder.index_imagefolder(root)
     expected = {"cifar10": 10, "cifar100": 100}.get(name)
     if expected is not None and len(classes) != expected:
-        raise ValueError(f"{name}:{root} has {len(classes)} class directories, not {expected}: "
+        raise UserError(f"{name}:{root} has {len(classes)} class directories, not {expected}: "
                          f"use imagefolder:{root} for other sets")
     s = imagefolder.survey(train, seed=20190528)
     mode = choose(path, s.nbytes * (len(train) + (len(evaluation) if evaluation is not None else 0)))
@@ -106,7 +107,7 @@ def _cached(split: FileSplit, classes: tuple[str, ...], strict: bool, skipped: l
         torch.from_numpy(keep))
     empty = sorted(set(range(len(classes))) - set(out.labels.tolist()))
     if empty:
-        raise ValueError(f"class {classes[empty[0]]!r} in {split.root!r} has no decodable images: "
+        raise UserError(f"class {classes[empty[0]]!r} in {split.root!r} has no decodable images: "
                          f"fix or remove its files")
     return out
 

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from effnas.experiments.data.transforms import Encoded
+from effnas.search_spaces.errors import UserError
 
 LAYOUT = ("PATH/train/<class>/*.jpg|*.png with PATH/val/<class>/ or PATH/test/<class>/, "
           "or PATH/<class>/ directly (a test split is then carved)")
@@ -110,7 +111,7 @@ class FileSplit:
 def _class_dirs(root: Path) -> list[str]:
     names = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
     if not names:
-        raise ValueError(f"imagefolder directory {str(root)!r} has no class subdirectories: expected {LAYOUT}")
+        raise UserError(f"imagefolder directory {str(root)!r} has no class subdirectories: expected {LAYOUT}")
     return names
 
 
@@ -120,12 +121,12 @@ def _list_split(root: Path, classes: list[str]) -> FileSplit:
     for label, name in enumerate(classes):
         cdir = root / name
         if not cdir.is_dir():
-            raise ValueError(f"imagefolder split {str(root)!r} lacks class directory {name!r}: "
+            raise UserError(f"imagefolder split {str(root)!r} lacks class directory {name!r}: "
                              f"every split needs the same classes")
         files = sorted(e.name for e in os.scandir(cdir)
                        if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and e.is_file())
         if not files:
-            raise ValueError(f"class directory {str(cdir)!r} has no image files "
+            raise UserError(f"class directory {str(cdir)!r} has no image files "
                              f"({', '.join(sorted(IMAGE_SUFFIXES))}, any case): expected {LAYOUT}")
         paths += [f"{name}/{f}" for f in files]
         labels += [label] * len(files)
@@ -145,16 +146,16 @@ def index_imagefolder(root: str | Path) -> tuple[FileSplit, FileSplit | None, tu
     """
     root = Path(root)
     if not root.is_dir():
-        raise ValueError(f"imagefolder directory {str(root)!r} does not exist: expected {LAYOUT}")
+        raise UserError(f"imagefolder directory {str(root)!r} does not exist: expected {LAYOUT}")
     if (root / "train").is_dir():
         evals = [root / s for s in EVAL_SPLITS if (root / s).is_dir()]
         if not evals:
-            raise ValueError(f"imagefolder directory {str(root)!r} has train/ but neither val/ nor test/: "
+            raise UserError(f"imagefolder directory {str(root)!r} has train/ but neither val/ nor test/: "
                              f"expected {LAYOUT}")
         classes = _class_dirs(root / "train")
         extra = sorted(set(_class_dirs(evals[0])) - set(classes))
         if extra:
-            raise ValueError(f"imagefolder split {str(evals[0])!r} has class {extra[0]!r} that train/ lacks: "
+            raise UserError(f"imagefolder split {str(evals[0])!r} has class {extra[0]!r} that train/ lacks: "
                              f"every split needs the same classes")
         return _list_split(root / "train", classes), _list_split(evals[0], classes), tuple(classes)
     classes = _class_dirs(root)
@@ -267,7 +268,7 @@ def survey(split: FileSplit, *, n: int = STATS_IMAGES, seed: int = 0) -> Survey:
         s2 += (px * px).sum(0)
         count += len(px)
     if not count:
-        raise ValueError(f"none of {len(pick)} sampled images under {split.root!r} can be decoded: "
+        raise UserError(f"none of {len(pick)} sampled images under {split.root!r} can be decoded: "
                          f"check the files (effnas data info)")
     mean = s1 / count
     std = np.sqrt(np.maximum(s2 / count - mean * mean, 1e-6))
@@ -292,7 +293,7 @@ def unpack(archive: str | Path, cache_dir: str | Path | None = None) -> Path:
     unpack at once never write into the copy the other reads."""
     archive = Path(archive)
     if not archive.is_file():
-        raise ValueError(f"archive {str(archive)!r} does not exist: give the path of a .tar.gz ImageFolder")
+        raise UserError(f"archive {str(archive)!r} does not exist: give the path of a .tar.gz ImageFolder")
     base = Path(cache_dir or os.environ.get("EFFNAS_CACHE") or Path.home() / ".cache" / "effnas")
     stem = archive.name.removesuffix(".gz").removesuffix(".tar").removesuffix(".tgz")
     st = archive.stat()
@@ -310,7 +311,7 @@ def unpack(archive: str | Path, cache_dir: str | Path | None = None) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
             why = ("not a readable tar archive" if isinstance(e, tarfile.ReadError)
                    else str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
-            raise ValueError(f"cannot unpack {str(archive)!r} ({why}): give a .tar.gz (or .tar) of an image "
+            raise UserError(f"cannot unpack {str(archive)!r} ({why}): give a .tar.gz (or .tar) of an image "
                              "folder") from None
         (tmp / ".unpacked").write_text(stamp)
         if not (done.is_file() and done.read_text() == stamp):  # nobody finished meanwhile: replace the stale copy

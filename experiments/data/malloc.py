@@ -6,6 +6,8 @@ import ctypes
 import os
 import sys
 
+from effnas.search_spaces.errors import UserError
+
 #: glibc's ``mallopt`` parameters (malloc.h) and what effnas sets them to.
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD, TRIM_THRESHOLD = 256 << 20, 512 << 20
@@ -27,7 +29,7 @@ def reuse_large_blocks() -> bool:
         return _tuned[0]
     mode = os.environ.get("EFFNAS_MALLOC", "reuse")
     if mode not in ("reuse", "default"):
-        raise ValueError(f"EFFNAS_MALLOC={mode!r}: expected reuse (the default) or default (glibc's own thresholds)")
+        raise UserError(f"EFFNAS_MALLOC={mode!r}: expected reuse (the default) or default (glibc's own thresholds)")
     ok = False
     if sys.platform == "linux" and mode == "reuse":
         try:

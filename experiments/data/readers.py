@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from effnas.search_spaces.errors import UserError
+
 CIFAR10_LAYOUT = "data_batch_1..data_batch_5 and test_batch (the python-pickle layout of cifar-10-batches-py)"
 CIFAR100_LAYOUT = "train, test and meta (the python-pickle layout of cifar-100-python)"
 
@@ -39,10 +41,10 @@ def _unpickle(path: Path, layout: str) -> dict[Any, Any]:
         with path.open("rb") as f:
             obj = _SafeUnpickler(f, encoding="bytes").load()
     except Exception as e:  # any decoding problem is a corrupt file to the user
-        raise ValueError(f"cannot read {str(path)!r} as a CIFAR pickle ({type(e).__name__}: {e}); "
+        raise UserError(f"cannot read {str(path)!r} as a CIFAR pickle ({type(e).__name__}: {e}); "
                          f"expected {layout}") from None
     if not isinstance(obj, dict):
-        raise ValueError(f"{str(path)!r} holds a {type(obj).__name__}, not a dict: expected {layout}")
+        raise UserError(f"{str(path)!r} holds a {type(obj).__name__}, not a dict: expected {layout}")
     return obj
 
 
@@ -58,24 +60,24 @@ def _cifar_arrays(path: Path, label_key: str, layout: str) -> tuple[np.ndarray, 
     data, labels = _get(d, "data"), _get(d, label_key)
     if data is None or labels is None:
         keys = sorted(k.decode() if isinstance(k, bytes) else str(k) for k in d)
-        raise ValueError(f"{str(path)!r} has keys {keys}, not 'data' and {label_key!r}: expected {layout}")
+        raise UserError(f"{str(path)!r} has keys {keys}, not 'data' and {label_key!r}: expected {layout}")
     data = np.asarray(data)
     labels = np.asarray(labels, dtype=np.int64)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
-        raise ValueError(f"{str(path)!r}: 'data' must be uint8 (N, 3072) with N labels, got {data.dtype} "
+        raise UserError(f"{str(path)!r}: 'data' must be uint8 (N, 3072) with N labels, got {data.dtype} "
                          f"{data.shape} and {len(labels)} labels: expected {layout}")
     return data.reshape(-1, 3, 32, 32), labels
 
 
 def _need_dir(root: Path, what: str, layout: str) -> None:
     if not root.is_dir():
-        raise ValueError(f"{what} directory {str(root)!r} does not exist: expected {layout}")
+        raise UserError(f"{what} directory {str(root)!r} does not exist: expected {layout}")
 
 
 def _need_files(root: Path, names: list[str], what: str, layout: str) -> None:
     missing = [n for n in names if not (root / n).is_file()]
     if missing:
-        raise ValueError(f"{what} directory {str(root)!r} lacks {missing[0]}: expected {layout}")
+        raise UserError(f"{what} directory {str(root)!r} lacks {missing[0]}: expected {layout}")
 
 
 def _names(meta: dict[Any, Any], key: str, n: int) -> tuple[str, ...]:
@@ -87,7 +89,7 @@ def _names(meta: dict[Any, Any], key: str, n: int) -> tuple[str, ...]:
 
 def _check_labels(labels: np.ndarray, n: int, path: Path, layout: str) -> None:
     if len(labels) and (labels.min() < 0 or labels.max() >= n):
-        raise ValueError(f"{str(path)!r} has labels outside 0..{n - 1}: expected {layout}")
+        raise UserError(f"{str(path)!r} has labels outside 0..{n - 1}: expected {layout}")
 
 
 def check_layout(name: str, root: str | Path) -> None:
@@ -95,7 +97,7 @@ def check_layout(name: str, root: str | Path) -> None:
     CIFAR pickles are there (unless it is an image folder). One line naming what is expected."""
     root = Path(root)
     if not root.is_dir():
-        raise ValueError(f"{name} directory {str(root)!r} does not exist: give the directory of the data set "
+        raise UserError(f"{name} directory {str(root)!r} does not exist: give the directory of the data set "
                          f"(--dataset {name}:PATH)")
     if name in ("imagefolder", "shards") or (root / "train").is_dir():
         return  # image folders and shards are indexed (and checked) when loaded

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from effnas.search_spaces.errors import UserError
+
 SIZE = 64  #: native side in pixels
 SHAPES = ("disc", "square", "triangle", "ring", "cross")
 TEXTURES = ("stripes", "checks")
@@ -73,7 +75,7 @@ def generate(n: int, *, seed: int = 0, chunk: int = 500) -> tuple[np.ndarray, np
     Labels are balanced: image ``i`` has class ``i % 10`` before a seeded shuffle.
     """
     if n < 1:
-        raise ValueError(f"shapes: n must be >= 1, got {n}")
+        raise UserError(f"shapes: n must be >= 1, got {n}")
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % len(CLASSES)).astype(np.int64)
     images = np.empty((n, 3, SIZE, SIZE), dtype=np.uint8)

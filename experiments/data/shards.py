@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from effnas.experiments.data.imagefolder import FileSplit, index_imagefolder
+from effnas.search_spaces.errors import UserError
 
 META = "dataset.json"
 PACK_SEED = 20190528  #: the shuffle of the packed order
@@ -73,7 +74,7 @@ def pack(root: str | Path, out: str | Path, *, shard_mb: float = 256.0) -> dict[
     train, evaluation, classes = index_imagefolder(root)
     out = Path(out)
     if (out / META).exists() or any(out.glob("*.tar")):
-        raise ValueError(f"--out {str(out)!r} already holds shards: give an empty or new directory")
+        raise UserError(f"--out {str(out)!r} already holds shards: give an empty or new directory")
     out.mkdir(parents=True, exist_ok=True)
     splits: dict[str, Any] = {}
     named = [("train", train)]
@@ -95,7 +96,7 @@ def _index_split(root: Path, shards: list[str], n_classes: int) -> FileSplit:
     for shard in shards:
         path = root / shard
         if not path.is_file():
-            raise ValueError(f"shard {str(path)!r} listed in {META} is missing: copy every shard, or pack again")
+            raise UserError(f"shard {str(path)!r} listed in {META} is missing: copy every shard, or pack again")
         pending: dict[str, tuple[str, int, int]] = {}
         with tarfile.open(path, "r:") as tar:
             for m in tar:
@@ -105,10 +106,10 @@ def _index_split(root: Path, shards: list[str], n_classes: int) -> FileSplit:
                     assert f is not None
                     label = int(f.read())
                     if not 0 <= label < n_classes:
-                        raise ValueError(f"{str(path)!r}: {m.name} holds class {label}, not 0..{n_classes - 1}: "
+                        raise UserError(f"{str(path)!r}: {m.name} holds class {label}, not 0..{n_classes - 1}: "
                                          f"expected {LAYOUT}")
                     if key not in pending:
-                        raise ValueError(f"{str(path)!r}: {m.name} has no image before it: expected {LAYOUT}")
+                        raise UserError(f"{str(path)!r}: {m.name} has no image before it: expected {LAYOUT}")
                     name, offset, size = pending.pop(key)
                     names.append(f"{shard}/{name}".encode())
                     spans.append((offset, size))
@@ -124,12 +125,12 @@ def index_shards(root: str | Path) -> tuple[FileSplit, FileSplit | None, tuple[s
     root = Path(root)
     meta_path = root / META
     if not meta_path.is_file():
-        raise ValueError(f"shards directory {str(root)!r} has no {META}: expected {LAYOUT}")
+        raise UserError(f"shards directory {str(root)!r} has no {META}: expected {LAYOUT}")
     meta = json.loads(meta_path.read_text())
     classes = tuple(meta["classes"])
     splits = meta["splits"]
     if "train" not in splits:
-        raise ValueError(f"{str(meta_path)!r} lists no train split: expected {LAYOUT}")
+        raise UserError(f"{str(meta_path)!r} lists no train split: expected {LAYOUT}")
     train = _index_split(root, splits["train"]["shards"], len(classes))
     evals = [s for s in ("val", "test") if s in splits]
     evaluation = _index_split(root, splits[evals[0]]["shards"], len(classes)) if evals else None
@@ -137,10 +138,10 @@ def index_shards(root: str | Path) -> tuple[FileSplit, FileSplit | None, tuple[s
     for name, split in named:
         assert split is not None
         if len(split) != splits[name]["images"]:
-            raise ValueError(f"the {name} shards of {str(root)!r} hold {len(split)} images, not the "
+            raise UserError(f"the {name} shards of {str(root)!r} hold {len(split)} images, not the "
                              f"{splits[name]['images']} of {META}: copy them again, or pack again")
         missing = sorted(set(range(len(classes))) - set(split.labels.tolist()))
         if missing:
-            raise ValueError(f"the {name} shards of {str(root)!r} have no images of class {classes[missing[0]]!r}: "
+            raise UserError(f"the {name} shards of {str(root)!r} have no images of class {classes[missing[0]]!r}: "
                              f"every split needs every class")
     return train, evaluation, classes

@@ -23,6 +23,7 @@ from effnas.experiments.data.batching import micro_batches
 from effnas.experiments.data.imagefolder import BadImage, FileSplit
 from effnas.experiments.data.malloc import reuse_large_blocks
 from effnas.experiments.data.transforms import ImageTransform
+from effnas.search_spaces.errors import UserError
 
 
 class _Images(torch.utils.data.Dataset[tuple[Tensor, int, int]]):
@@ -108,15 +109,15 @@ class StreamLoader:
                  workers: int | None = None, threads: int = 0, prefetch: int = 4, strict: bool = False,
                  shard: tuple[int, int, int] = (0, 1, 1)) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise UserError(f"batch_size must be >= 1, got {batch_size}")
         workers = (0 if threads else default_workers()) if workers is None else workers
         if workers < 0 or threads < 0:
-            raise ValueError(f"loader_workers and loader_threads must be >= 0, got {workers} and {threads}")
+            raise UserError(f"loader_workers and loader_threads must be >= 0, got {workers} and {threads}")
         if workers and threads:
-            raise ValueError("loader_workers and loader_threads both set: decode in worker processes or in threads of "
+            raise UserError("loader_workers and loader_threads both set: decode in worker processes or in threads of "
                              "the main process, not both")
         if threads and transform.policy is not None:
-            raise ValueError(f"data.loader_threads cannot run {transform.policy} (its per-image draws use torch's "
+            raise UserError(f"data.loader_threads cannot run {transform.policy} (its per-image draws use torch's "
                              "process-wide generator, which threads would share): use data.loader_workers instead")
         self.transform, self.workers, self.threads, self.batch_size = transform, workers, threads, batch_size
         self.prefetch = prefetch

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from effnas.experiments.data.augment import PerImagePolicy
+from effnas.search_spaces.errors import UserError
 
 CROP_PADDING = 32  #: TF EfficientNet evaluation: crop_pct = resolution / (resolution + 32)
 RRC_SCALE = (0.08, 1.0)  #: Inception crop: share of the image area (Szegedy et al. 2015)
@@ -156,11 +157,11 @@ class ImageTransform:
 
     def __post_init__(self) -> None:
         if self.geometry not in GEOMETRIES:
-            raise ValueError(f"unknown geometry {self.geometry!r}: expected one of {', '.join(GEOMETRIES)}")
+            raise UserError(f"unknown geometry {self.geometry!r}: expected one of {', '.join(GEOMETRIES)}")
         if self.crop not in ("rrc", "pad", "none"):
-            raise ValueError(f"unknown crop {self.crop!r}: expected rrc, pad or none")
+            raise UserError(f"unknown crop {self.crop!r}: expected rrc, pad or none")
         if self.crop_pct is not None and not 0.0 < self.crop_pct <= 1.0:
-            raise ValueError(f"crop_pct must be in (0, 1], got {self.crop_pct}")
+            raise UserError(f"crop_pct must be in (0, 1], got {self.crop_pct}")
 
     def describe(self) -> str:
         """e.g. ``'rrc(0.08-1)+flip+autoaugment@224'`` or ``'centre(0.875)@224'``."""

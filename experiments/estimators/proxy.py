@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from effnas.nas import CellSpace, SearchSpace
 from effnas.nas.zerocost import check_name, quantile, score
+from effnas.search_spaces.errors import UserError
 
 #: Random candidates of the space whose scores rank a candidate's (its "accuracy").
 REFERENCE = 16
@@ -93,7 +94,7 @@ class ProxyTrainer:
         if isinstance(self.space, CellSpace):
             table, sep, path = dataset.partition(":")
             if not sep or not path:
-                raise ValueError(f"a proxy on {self.space.name} scores real images: give --dataset {dataset}:PATH "
+                raise UserError(f"a proxy on {self.space.name} scores real images: give --dataset {dataset}:PATH "
                                  f"(the data set's images; {dataset} names the table)")
             if table in ("cifar10", "cifar100"):
                 return dataset, CELL_RESOLUTION

@@ -44,6 +44,7 @@ from effnas.nas.supernet import Supernet, largest_params, random_params, recalib
 from effnas.nas.zerocost import quantile
 from effnas.search_spaces import NetworkSpec
 from effnas.search_spaces.atomic import atomic_text, atomic_write
+from effnas.search_spaces.errors import UserError
 
 CHECKPOINT = "supernet.pt"
 CONFIG = "config.json"
@@ -53,7 +54,7 @@ EPOCHS = "epochs.csv"
 def _space(cfg: ExperimentConfig) -> SearchSpace:
     space = get_space(cfg.search.space)
     if not isinstance(space, SearchSpace):
-        raise ValueError(f"space {cfg.search.space!r} is a benchmark table of cells: a supernet needs an MBConv space "
+        raise UserError(f"space {cfg.search.space!r} is a benchmark table of cells: a supernet needs an MBConv space "
                          "(e.g. --space cifar)")
     largest_params(space)  # one line if the space cannot share weights
     return space
@@ -89,7 +90,7 @@ def check_recipe(cfg: ExperimentConfig) -> None:
     if t.precision not in ("auto", "fp32"):
         bad.append(f"train.precision = {t.precision!r}")
     if bad:
-        raise ValueError(f"supernet training does not use {', '.join(bad)}: drop them (it trains in fp32 on one "
+        raise UserError(f"supernet training does not use {', '.join(bad)}: drop them (it trains in fp32 on one "
                          "device with the [train] optimiser, schedule, batch and augmentation)")
 
 
@@ -109,7 +110,7 @@ def train_supernet(cfg: ExperimentConfig, out: str | Path, *, resume: bool = Fal
     stored = out / CONFIG
     ckpt_path = out / CHECKPOINT
     if ckpt_path.exists() and not resume:
-        raise ValueError(f"{out} already holds a supernet: continue it with --resume, or give another --out")
+        raise UserError(f"{out} already holds a supernet: continue it with --resume, or give another --out")
     if resume and stored.exists():
         from effnas.experiments.config.sections import with_defaults
 
@@ -117,7 +118,7 @@ def train_supernet(cfg: ExperimentConfig, out: str | Path, *, resume: bool = Fal
         before = supernet_key(with_defaults(json.loads(stored.read_text()), cfg.to_dict()))
         if before != now:
             diff = sorted(f"{s}.{k}" for s, sec in now.items() for k, v in sec.items() if before[s].get(k) != v)
-            raise ValueError(f"{out} holds a supernet trained with other settings ({', '.join(diff)} differ): "
+            raise UserError(f"{out} holds a supernet trained with other settings ({', '.join(diff)} differ): "
                              "resume with the same settings, or give another --out")
     out.mkdir(parents=True, exist_ok=True)
     job = _job(cfg)
@@ -175,7 +176,7 @@ def train_supernet(cfg: ExperimentConfig, out: str | Path, *, resume: bool = Fal
             optimizer.zero_grad(set_to_none=True)
             loss, logits = _step(net, x, y, cfg, rng, largest, smallest)
             if not math.isfinite(float(loss)):
-                raise ValueError(f"supernet training diverged at epoch {epoch} (non-finite loss): lower --lr")
+                raise UserError(f"supernet training diverged at epoch {epoch} (non-finite loss): lower --lr")
             if cfg.train.grad_clip > 0:
                 nn.utils.clip_grad_norm_(net.parameters(), cfg.train.grad_clip)
             optimizer.step()
@@ -234,7 +235,7 @@ def load(path: str | Path, device: torch.device | str = "cpu") -> tuple[Supernet
     p = Path(path)
     p = p / CHECKPOINT if p.is_dir() else p
     if not p.is_file():
-        raise ValueError(f"no supernet at {path}: train one with 'effnas supernet train --out {path}'")
+        raise UserError(f"no supernet at {path}: train one with 'effnas supernet train --out {path}'")
     ck = torch.load(p, map_location=device, weights_only=False)
     return Supernet.from_checkpoint(ck).to(device), ck
 
@@ -245,14 +246,14 @@ def preflight(path: str | Path, *, space: SearchSpace | None, resolution: int | 
     trained on the split the search evaluates on (one-line errors). Returns it and its checkpoint."""
     net, ck = load(path)
     if space is not None and space.to_dict() != net.space.to_dict():
-        raise ValueError(f"supernet {path} holds space {net.space.name!r}, the search samples {space.name!r}: search "
+        raise UserError(f"supernet {path} holds space {net.space.name!r}, the search samples {space.name!r}: search "
                          f"--space {net.space.name}, or train a supernet of {space.name}")
     if resolution is not None and resolution != net.resolution:
-        raise ValueError(f"supernet {path} was trained at {net.resolution} px, the search's candidates are "
+        raise UserError(f"supernet {path} was trained at {net.resolution} px, the search's candidates are "
                          f"{resolution} px: set --resolution {net.resolution}, or train a supernet at {resolution} px")
     split = split_key(dataset, seed, val_fraction)
     if split != ck["split"]:
-        raise ValueError(f"supernet {path} was trained on {ck['split']}; this search evaluates on {split}: the "
+        raise UserError(f"supernet {path} was trained on {ck['split']}; this search evaluates on {split}: the "
                          "validation images must be the supernet's (same --dataset, seed and val_fraction)")
     return net, ck
 
@@ -343,7 +344,7 @@ class SupernetTrainer:
             model = config["model"]
             spec = NetworkSpec.from_dict(model) if isinstance(model, dict) else model
             if spec.resolution != net.resolution or spec.num_classes != net.num_classes:
-                raise ValueError(f"supernet {self.path} holds {net.num_classes}-class networks at {net.resolution} px; "
+                raise UserError(f"supernet {self.path} holds {net.num_classes}-class networks at {net.resolution} px; "
                                  f"the search asks for {spec.num_classes} classes at {spec.resolution} px: set "
                                  f"--resolution {net.resolution}, or train a supernet at the search's resolution")
             t0 = time.perf_counter()

@@ -40,6 +40,7 @@ from effnas.scaling import (
 )
 from effnas.scaling.grid import candidate_key
 from effnas.search_spaces import NetworkSpec, load_spec, safe_name
+from effnas.search_spaces.errors import UserError
 
 #: Class counts of the data sets the trainer knows (experiments/data/datasets.py), for costs before training.
 NUM_CLASSES = {"digits": 10, "mnist5k": 10, "shapes": 10, "cifar10": 10, "cifar100": 100}
@@ -98,15 +99,15 @@ def search_trainer(cfg: ExperimentConfig) -> str:
             check_name(estimator_kind(ref)[1])
     if kind != "train":
         if cfg.search.trainer not in (None, "train"):
-            raise ValueError(f"search.estimator = {cfg.search.estimator!r} scores candidates without training: drop "
+            raise UserError(f"search.estimator = {cfg.search.estimator!r} scores candidates without training: drop "
                              f"search.trainer = {cfg.search.trainer!r} (--trainer)")
         if kind == "supernet" and table:
-            raise ValueError(f"search.estimator = {cfg.search.estimator!r}: a supernet shares MBConv weights; space "
+            raise UserError(f"search.estimator = {cfg.search.estimator!r}: a supernet shares MBConv weights; space "
                              f"{cfg.search.space!r} is a benchmark table (use proxy:NAME or its table)")
         return kind
     name = cfg.search.trainer or ("table" if table else "train")
     if table != (name == "table"):
-        raise ValueError(f"search.trainer = {name!r} does not fit space {cfg.search.space!r}: a benchmark table's "
+        raise UserError(f"search.trainer = {name!r} does not fit space {cfg.search.space!r}: a benchmark table's "
                          "trainer is its lookup (table); networks train (train) or use the surrogate")
     return name
 
@@ -120,13 +121,13 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
     trainer = search_trainer(cfg)
     if isinstance(space, CellSpace):
         if trainer == "proxy" and ":" not in cfg.data.dataset:
-            raise ValueError(f"search.estimator = {s.estimator!r} on {space.name} scores real images: give --dataset "
+            raise UserError(f"search.estimator = {s.estimator!r} on {space.name} scores real images: give --dataset "
                              f"{cfg.data.dataset}:PATH (the images; {cfg.data.dataset} still names the table)")
         if s.cost == "macs":
-            raise ValueError(f"space {space.name!r} is a benchmark table without MACs: use search.cost = latency "
+            raise UserError(f"space {space.name!r} is a benchmark table without MACs: use search.cost = latency "
                              "(--target-ms MS)")
         if s.latency_runtime != "torch":
-            raise ValueError(f"space {space.name!r} is a benchmark table: its latencies are the table's, not measured: "
+            raise UserError(f"space {space.name!r} is a benchmark table: its latencies are the table's, not measured: "
                              "drop search.latency_runtime (--latency-runtime)")
         cost, resolution = "latency", None
         table = space.table(cfg.data.dataset)
@@ -138,9 +139,9 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
         resolution = s.resolution or cfg.data.resolution or space.resolution
         target = s.target
         if target is None and cost == "latency":
-            raise ValueError("search.cost = 'latency' needs search.target in milliseconds (--target-ms MS)")
+            raise UserError("search.cost = 'latency' needs search.target in milliseconds (--target-ms MS)")
         if s.latency_runtime != "torch" and cost != "latency":
-            raise ValueError(f"search.latency_runtime = {s.latency_runtime!r} times a latency cost, but search.cost is "
+            raise UserError(f"search.latency_runtime = {s.latency_runtime!r} times a latency cost, but search.cost is "
                              f"{cost!r}: give --target-ms MS (search.cost = latency) or drop --latency-runtime")
         if target is None:
             from effnas.search_spaces.cost import macs
@@ -165,10 +166,10 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
         train = {"dataset": cfg.data.dataset, "epochs": s.train.epochs}
     if s.prefilter is not None:  # effnas.experiments.estimators.proxy.Prefiltered reads and removes it
         if isinstance(space, CellSpace) and s.prefilter.startswith("supernet:"):
-            raise ValueError(f"search.prefilter = {s.prefilter!r}: a supernet shares MBConv weights; space "
+            raise UserError(f"search.prefilter = {s.prefilter!r}: a supernet shares MBConv weights; space "
                              f"{space.name!r} is a benchmark table (use proxy:NAME)")
         if isinstance(space, CellSpace) and ":" not in cfg.data.dataset:
-            raise ValueError(f"search.prefilter = {s.prefilter!r} on {space.name} scores real images: give --dataset "
+            raise UserError(f"search.prefilter = {s.prefilter!r} on {space.name} scores real images: give --dataset "
                              f"{cfg.data.dataset}:PATH (the images; {cfg.data.dataset} still names the table)")
         train["prefilter"] = {"proxy": s.prefilter, "keep": s.prefilter_keep,
                               "batch_size": s.train.batch_size or cfg.train.batch_size}
@@ -212,7 +213,7 @@ def family_members(cfg: ExperimentConfig, base: NetworkSpec, coefficients: Coeff
                          cost_tolerance=f.cost_tolerance)
         members = [_with_dropout(m, f.dropout_for(m.phi)) for m in members]
     elif not f.official:
-        raise ValueError("the family needs coefficients (a grid's coefficients.json, or alpha/beta/gamma) "
+        raise UserError("the family needs coefficients (a grid's coefficients.json, or alpha/beta/gamma) "
                          "or family.official = true")
     official = family(base, f.phis, official=True) if f.official else []
     baselines: list[Member] = []

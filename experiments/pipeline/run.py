@@ -27,6 +27,7 @@ from effnas.experiments.data.datasets import check_dataset
 from effnas.experiments.pipeline import plan, stages
 from effnas.experiments.train import guard
 from effnas.search_spaces import NetworkSpec
+from effnas.search_spaces.errors import UserError
 
 STAGES = ("search", "baseline", "grid", "family", "backbones", "curves", "report")
 
@@ -39,9 +40,9 @@ class StageLog:
         try:
             self.data: dict[str, dict[str, Any]] = json.loads(path.read_text()) if path.exists() else {}
         except ValueError:
-            raise ValueError(f"{path} is not valid JSON: restore it, or start the run in another --out") from None
+            raise UserError(f"{path} is not valid JSON: restore it, or start the run in another --out") from None
         if not isinstance(self.data, dict):
-            raise ValueError(f"{path} is not a stages table: restore it, or start the run in another --out")
+            raise UserError(f"{path} is not a stages table: restore it, or start the run in another --out")
 
     def done(self, stage: str) -> bool:
         return self.data.get(stage, {}).get("status") in ("done", "skipped")
@@ -72,13 +73,13 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
     saved = out / "config.json"
     if saved.exists():
         if not resume:
-            raise ValueError(f"{out} already holds a run: add --resume to continue it, or choose another --out")
+            raise UserError(f"{out} already holds a run: add --resume to continue it, or choose another --out")
         try:
             old = json.loads(saved.read_text())
         except ValueError:
             old = None
         if old is None or with_defaults(old, ExperimentConfig().to_dict()) != cfg.to_dict():
-            raise ValueError(f"the config differs from the one {out} was started with ({saved}); "
+            raise UserError(f"the config differs from the one {out} was started with ({saved}); "
                              f"use another --out, or the same config to resume")
     else:
         stages.write_json(saved, cfg.to_dict())
@@ -97,7 +98,7 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
         best = out / "search" / "best_spec.json"
         if cfg.search.trials > 0:
             if not best.exists():
-                raise ValueError(f"the search wrote no {best}: no trial completed; re-run with --resume")
+                raise UserError(f"the search wrote no {best}: no trial completed; re-run with --resume")
             NetworkSpec.load(best).save(baseline)  # atomic
         else:
             plan.base_spec(cfg).save(baseline)

@@ -28,6 +28,7 @@ from effnas.experiments.train import guard
 from effnas.scaling import Coefficients, GridResult, grid_search, run_jobs
 from effnas.scaling.runner import ExecutorFn, TrainerFn
 from effnas.search_spaces import NetworkSpec
+from effnas.search_spaces.errors import UserError
 
 #: Statuses that count as a finished, usable training run.
 OK = ("completed",)
@@ -131,7 +132,7 @@ def search(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False, quie
     study's file. Raises :class:`effnas.nas.search.SearchFailed` (exit code 1) when no trial completed
     (nothing to choose from) or more than ``search.max_failed_share`` of the trials failed."""
     if cfg.search.trials < 1:
-        raise ValueError("search.trials is 0: nothing to search (give --trials N, or use train.model as the baseline)")
+        raise UserError("search.trials is 0: nothing to search (give --trials N, or use train.model as the baseline)")
     if plan.search_trainer(cfg) == "train":
         check_dataset(cfg.data.dataset)
     check_cluster(cfg)
@@ -170,7 +171,7 @@ def _train_own_supernet(cfg: ExperimentConfig, sc: Any, path: Path, *, resume: b
     from effnas.nas import open_storage
 
     if (path / CHECKPOINT).exists() and not resume:
-        raise ValueError(f"{path} holds the supernet of an earlier search: continue with --resume, or give another "
+        raise UserError(f"{path} holds the supernet of an earlier search: continue with --resume, or give another "
                          "--out")
     check_dataset(cfg.data.dataset)
     net_cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, resolution=sc.resolution))
@@ -235,7 +236,7 @@ def grid(cfg: ExperimentConfig, base: NetworkSpec, out: str | Path, *, resume: b
     g = cfg.grid
     table, jobs, tc = plan.grid_plan(cfg, base)
     if not jobs:
-        raise ValueError("no grid candidate is within grid.cost_tolerance of the target cost: widen "
+        raise UserError("no grid candidate is within grid.cost_tolerance of the target cost: widen "
                          "grid.cost_tolerance or grid.tolerance (see the table from --dry-run)")
     out = preflight(cfg, out, jobs, tc)
     with guard.Lock(out, what="grid directory"):

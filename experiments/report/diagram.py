@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 
 from effnas.search_spaces.cost import Cost, cost
+from effnas.search_spaces.errors import UserError
 from effnas.search_spaces.spec import BlockSpec, NetworkSpec
 
 #: Box colours by operator (colour-blind-safe Okabe-Ito hues, lightened).
@@ -141,7 +142,7 @@ def draw(spec: NetworkSpec, path: str | Path, *, resolution: int | None = None, 
     """
     if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int)
                                    or resolution < 1):
-        raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
+        raise UserError(f"resolution must be a positive integer, got {resolution!r}")
     c = precomputed if precomputed is not None else cost(spec, resolution=resolution)
     return draw_rows(rows(spec, c), path, title=_title(spec, c), total_macs=c.macs, dpi=dpi)
 

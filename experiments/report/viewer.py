@@ -25,6 +25,7 @@ from effnas.scaling import PAPER, Coefficients, Member, family
 from effnas.search_spaces import OFFICIAL, BlockSpec, NetworkSpec, encode_block
 from effnas.search_spaces.atomic import atomic_text
 from effnas.search_spaces.counts import PartCounts, breakdown
+from effnas.search_spaces.errors import UserError
 
 #: Where the page's script and style sheets live (package data).
 ASSETS = Path(__file__).parent / "viewer_assets"
@@ -102,7 +103,7 @@ def viewer_data(base: NetworkSpec, *, coefficients: Coefficients | None = None, 
     """
     phis = list(phis)
     if official and any(f"b{p}" not in OFFICIAL for p in phis):
-        raise ValueError(f"the official table has B0...B8: phi {max(phis)} goes beyond 8; give --phis within 0-8")
+        raise UserError(f"the official table has B0...B8: phi {max(phis)} goes beyond 8; give --phis within 0-8")
     coeffs = coefficients or PAPER
     members = family(base, phis, coefficients=coeffs, official=official, depth_rounding=depth_rounding)
     label = "B{}" if official else "phi = {}"

@@ -8,13 +8,14 @@ from typing import Any
 import torch
 
 from effnas.experiments.config.schema import JobConfig
+from effnas.search_spaces.errors import UserError
 
 
 def device_for(cfg: JobConfig) -> torch.device:
     """``train.device``: ``auto`` is CUDA when this process sees a GPU (under Ray: the GPUs the
     trial was given, through ``CUDA_VISIBLE_DEVICES``), else the CPU."""
     if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available: use --device auto or cpu")
+        raise UserError("device 'cuda' requested but CUDA is not available: use --device auto or cpu")
     if cfg.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(cfg.device)
@@ -34,6 +35,6 @@ def autocast_for(cfg: JobConfig, device: torch.device) -> tuple[AbstractContextM
     if prec == "fp32":
         return nullcontext(), False
     if prec == "fp16" and device.type == "cpu":
-        raise ValueError("fp16 autocast is for CUDA: use --precision bf16 or fp32 on CPU")
+        raise UserError("fp16 autocast is for CUDA: use --precision bf16 or fp32 on CPU")
     dtype = torch.bfloat16 if prec == "bf16" else torch.float16
     return torch.autocast(device.type, dtype=dtype), prec == "fp16"

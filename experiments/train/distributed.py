@@ -39,6 +39,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from effnas.search_spaces.errors import UserError
+
 if TYPE_CHECKING:
     from effnas.experiments.config.schema import JobConfig
 
@@ -68,7 +70,7 @@ class Context:
             return cls()
         world = dist.get_world_size()
         if world != devices:
-            raise ValueError(f"train.devices = {devices} but {world} processes were started: start "
+            raise UserError(f"train.devices = {devices} but {world} processes were started: start "
                              f"{devices} (torchrun --nproc-per-node) or set train.devices = {world}")
         return cls(world, dist.get_rank(), int(os.environ.get("LOCAL_RANK", dist.get_rank())))
 
@@ -163,7 +165,7 @@ def launch(cfg: JobConfig, *, device: torch.device, on_epoch: Any = None) -> dic
 
     world = cfg.devices
     if device.type == "cuda" and torch.cuda.device_count() < world:
-        raise ValueError(f"train.devices = {world} needs {world} GPUs, {torch.cuda.device_count()} visible: lower "
+        raise UserError(f"train.devices = {world} needs {world} GPUs, {torch.cuda.device_count()} visible: lower "
                          "train.devices, or give the trial more (run.gpus_per_trial)")
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="effnas-ddp-") as tmp:

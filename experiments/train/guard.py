@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from effnas.search_spaces import NetworkSpec, counts, safe_name
+from effnas.search_spaces.errors import UserError
 
 __all__ = ["LOCK_NAME", "Lock", "check_input", "check_memory", "memory_estimate", "out_dir", "out_file", "safe_name",
            "study_lock_path", "total_stride"]
@@ -47,7 +48,7 @@ MEMORY_SHARE = 0.8
 def _check_components(path: Path, what: str) -> None:
     for part in path.parts:
         if len(part.encode()) > NAME_MAX:
-            raise ValueError(f"{what} {str(path)[:40]}...: the name {part[:24]!r}... is {len(part.encode())} bytes, "
+            raise UserError(f"{what} {str(path)[:40]}...: the name {part[:24]!r}... is {len(part.encode())} bytes, "
                              f"longer than the file system's {NAME_MAX}: use a shorter name")
 
 
@@ -69,19 +70,19 @@ def out_dir(path: str | Path, what: str = "--out", *, create: bool = True) -> Pa
     """
     p = Path(path)
     if not str(path):
-        raise ValueError(f"{what} is empty: give a directory")
+        raise UserError(f"{what} is empty: give a directory")
     _check_components(p, what)
     a = _existing_ancestor(p.absolute())
     if not a.is_dir():
         where = "is" if a == p.absolute() else f"is under {str(a)!r}, which is"
-        raise ValueError(f"{what} {str(p)!r} {where} a file, not a directory: choose another path")
+        raise UserError(f"{what} {str(p)!r} {where} a file, not a directory: choose another path")
     if not os.access(a, os.W_OK | os.X_OK):
-        raise ValueError(f"{what} {str(p)!r}: {str(a)!r} is not writable: choose a directory you can write to")
+        raise UserError(f"{what} {str(p)!r}: {str(a)!r} is not writable: choose a directory you can write to")
     if create:
         try:
             p.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise ValueError(f"{what} {str(p)!r} cannot be created ({e.strerror}): choose another path") from None
+            raise UserError(f"{what} {str(p)!r} cannot be created ({e.strerror}): choose another path") from None
     return p
 
 
@@ -91,19 +92,19 @@ def out_file(path: str | Path, what: str = "-o", *, accept: Any = None, protect:
     itself writes (``accept(path)`` is true). Creates the parent directory."""
     p = Path(path)
     if not str(path):
-        raise ValueError(f"{what} is empty: give a file path")
+        raise UserError(f"{what} is empty: give a file path")
     _check_components(p, what)
     if p.is_dir():
-        raise ValueError(f"{what} {str(p)!r} is a directory: give a file path such as {str(p / 'spec.json')!r}")
+        raise UserError(f"{what} {str(p)!r} is a directory: give a file path such as {str(p / 'spec.json')!r}")
     for q in protect:
         if q and p.exists() and Path(q).exists() and os.path.samefile(p, q):
-            raise ValueError(f"{what} {str(p)!r} is the input {str(q)!r}: writing it would destroy it; "
+            raise UserError(f"{what} {str(p)!r} is the input {str(q)!r}: writing it would destroy it; "
                              "give another file")
     if p.exists() and accept is not None and not accept(p):
-        raise ValueError(f"{what} {str(p)!r} exists and was not written by effnas: move it away or give another file")
+        raise UserError(f"{what} {str(p)!r} exists and was not written by effnas: move it away or give another file")
     a = _existing_ancestor(p.parent.absolute())
     if not a.is_dir():
-        raise ValueError(f"{what} {str(p)!r} is under {str(a)!r}, which is a file, not a directory: "
+        raise UserError(f"{what} {str(p)!r} is under {str(a)!r}, which is a file, not a directory: "
                          "choose another path")
     out_dir(p.parent, what)
     return p
@@ -184,7 +185,7 @@ def check_input(spec: NetworkSpec, resolution: int | None = None, what: str = ""
     res = resolution or spec.resolution
     need = total_stride(spec)
     if res < need:
-        raise ValueError(f"{what or spec.name} downsamples its input {need}x: a {res} px input leaves nothing for "
+        raise UserError(f"{what or spec.name} downsamples its input {need}x: a {res} px input leaves nothing for "
                          f"its last stages; give a resolution of at least {need} px")
 
 
@@ -199,7 +200,7 @@ def check_memory(spec: NetworkSpec, *, resolution: int | None = None, batch_size
     if need > MEMORY_SHARE * have:
         res = resolution or spec.resolution
         how = f"training at batch {batch_size}" if train else "a forward pass"
-        raise ValueError(f"{what or spec.name} at {res} px needs about {_gb(need)} for {how} (estimated from its "
+        raise UserError(f"{what or spec.name} at {res} px needs about {_gb(need)} for {how} (estimated from its "
                          f"layer sizes), more than the {_gb(MEMORY_SHARE * have)} this machine can give "
                          f"({device}): lower the resolution or the batch size")
     return need
@@ -246,7 +247,7 @@ class Lock:
                  what: str = "run directory") -> None:
         if file is None:
             if directory is None:
-                raise ValueError("Lock needs a directory or a file")
+                raise UserError("Lock needs a directory or a file")
             file = Path(directory) / LOCK_NAME
         self.path = Path(file)
         self.what = what
@@ -286,7 +287,7 @@ class Lock:
             except FileExistsError:
                 fd = -1
             except OSError as e:  # e.g. a read-only or pseudo file system beside a study file
-                raise ValueError(f"cannot create the lock file {str(self.path)!r} ({e.strerror or type(e).__name__}): "
+                raise UserError(f"cannot create the lock file {str(self.path)!r} ({e.strerror or type(e).__name__}): "
                                  f"put the {self.what} on a writable path") from None
             if fd < 0:
                 owner = self.owner()
@@ -295,14 +296,14 @@ class Lock:
                     continue
                 who = (f"PID {owner.get('pid')} on {owner.get('host')} ({owner.get('command')}, since "
                        f"{owner.get('started')})") if owner else "another process"
-                raise ValueError(f"{self.what} {str(self.path.parent)!r} is being written by {who}: wait for it to "
+                raise UserError(f"{self.what} {str(self.path.parent)!r} is being written by {who}: wait for it to "
                                  f"finish or use another directory (if that process is gone, delete "
                                  f"{str(self.path)!r})") from None
             with os.fdopen(fd, "w") as f:
                 json.dump(info, f)
             _HELD[self.key] = 1
             return self
-        raise ValueError(f"cannot take the lock {str(self.path)!r}: other processes keep taking it; retry")
+        raise UserError(f"cannot take the lock {str(self.path)!r}: other processes keep taking it; retry")
 
     def release(self) -> None:
         n = _HELD.get(self.key, 0)

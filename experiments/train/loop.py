@@ -57,6 +57,7 @@ from effnas.experiments.train.optim import ModelEMA, freeze_backbone, lr_factor,
 from effnas.experiments.train.outcomes import _one_line, oom_message, out_of_memory, training_outcome
 from effnas.experiments.train.rng import rng_state, seed_everything, set_rng_state
 from effnas.experiments.train.rundir import BEST, LAST, METRICS, RunDir, open_run
+from effnas.search_spaces.errors import UserError
 
 OnEpoch = Callable[[dict[str, Any]], bool | None]
 
@@ -75,7 +76,7 @@ def _resolve_spec(cfg: JobConfig, num_classes: int) -> ss.NetworkSpec:
     elif isinstance(cfg.model, str):
         spec = ss.load_spec(cfg.model, num_classes=num_classes)
     else:
-        raise ValueError(f"model must be a name, a spec path or a spec dict, got {type(cfg.model).__name__}")
+        raise UserError(f"model must be a name, a spec path or a spec dict, got {type(cfg.model).__name__}")
     changes: dict[str, Any] = {}
     if cfg.resolution is not None:
         changes["resolution"] = cfg.resolution
@@ -147,7 +148,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     cfg = config
     device = _device(cfg)
     if cfg.sync_bn and device.type != "cuda":
-        raise ValueError(f"train.sync_bn needs CUDA devices (PyTorch has no SyncBatchNorm on {device.type}): "
+        raise UserError(f"train.sync_bn needs CUDA devices (PyTorch has no SyncBatchNorm on {device.type}): "
                          "drop it, or train on GPUs")
     if cfg.devices > 1 and not distributed.active():
         return distributed.launch(cfg, device=device, on_epoch=on_epoch)

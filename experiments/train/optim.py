@@ -27,6 +27,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from effnas.search_spaces.errors import UserError
+
 OPTIMIZERS = ("sgd", "adamw", "rmsprop")
 SCHEDULES = ("cosine", "step", "constant")
 
@@ -69,7 +71,7 @@ def head_parameters(model: nn.Module) -> set[int]:
     """``id`` of every parameter of the classifier (the head)."""
     head = getattr(model, "classifier", None)
     if not isinstance(head, nn.Module):
-        raise ValueError(f"{type(model).__name__} has no 'classifier' layer: backbone options need an effnas network")
+        raise UserError(f"{type(model).__name__} has no 'classifier' layer: backbone options need an effnas network")
     return {id(p) for p in head.parameters()}
 
 
@@ -115,7 +117,7 @@ def make_optimizer(name: str, model: nn.Module, *, lr: float, momentum: float, w
         return torch.optim.AdamW(groups, lr=lr)
     if name == "rmsprop":
         return RMSpropTF(groups, lr=lr, momentum=momentum, alpha=rmsprop_decay, eps=rmsprop_eps)
-    raise ValueError(f"unknown optimizer {name!r}: expected one of {', '.join(OPTIMIZERS)}")
+    raise UserError(f"unknown optimizer {name!r}: expected one of {', '.join(OPTIMIZERS)}")
 
 
 def lr_factor(step: int, *, steps_per_epoch: int, epochs: int, schedule: str, warmup_epochs: float,

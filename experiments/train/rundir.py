@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from effnas.search_spaces.errors import UserError
+
 if TYPE_CHECKING:
     from effnas.experiments.config.schema import JobConfig
 
@@ -51,7 +53,7 @@ class RunDir:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
-            raise ValueError(f"out_dir {str(self.path)!r} is a file: give a directory path")
+            raise UserError(f"out_dir {str(self.path)!r} is a file: give a directory path")
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -100,7 +102,7 @@ class RunDir:
             return None
         state = torch.load(p, map_location="cpu", weights_only=True)
         if not isinstance(state, dict):
-            raise ValueError(f"checkpoint {str(p)!r} is not a dict: delete it and start again")
+            raise UserError(f"checkpoint {str(p)!r} is not a dict: delete it and start again")
         return state
 
     def clear(self) -> None:
@@ -130,16 +132,16 @@ def open_run(run: RunDir, cfg: JobConfig) -> dict[str, Any] | str | None:
     key = config_key(cfg.to_dict())
     old_cfg, old_metrics = run.read_json(CONFIG), run.read_json(METRICS)
     if run.file(CONFIG).exists() and not is_run_config(old_cfg):
-        raise ValueError(f"{run.file(CONFIG)} was not written by effnas: choose another --out, or move it away")
+        raise UserError(f"{run.file(CONFIG)} was not written by effnas: choose another --out, or move it away")
     # A key added to the schema after the run was written counts with its default value.
     same = old_cfg is not None and config_key({**type(cfg)().to_dict(), **old_cfg}) == key
     if same and old_metrics is not None and old_metrics.get("status") in FINISHED:
         return old_metrics
     if not same and old_metrics is not None and old_metrics.get("status") in FINISHED:
-        raise ValueError(f"out_dir {cfg.out_dir!r} holds a finished run of a different config: choose another "
+        raise UserError(f"out_dir {cfg.out_dir!r} holds a finished run of a different config: choose another "
                          "--out (or delete it) rather than losing it")
     if cfg.resume and old_cfg is not None and not same:
-        raise ValueError(f"out_dir {cfg.out_dir!r} holds a run with a different config: "
+        raise UserError(f"out_dir {cfg.out_dir!r} holds a run with a different config: "
                          "resume with the same options, or choose another --out")
     if cfg.resume and same and run.file(LAST).is_file():
         return "resume"

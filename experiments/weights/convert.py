@@ -39,6 +39,7 @@ from torch import Tensor
 
 import effnas.search_spaces as ss
 from effnas.search_spaces.atomic import atomic_write
+from effnas.search_spaces.errors import UserError
 
 LAYOUTS = ("timm", "torchvision", "tfport")
 FORMAT = "effnas-weights"  #: the ``format`` field of files written by :func:`save_weights`
@@ -157,14 +158,14 @@ def key_map(spec: ss.NetworkSpec, layout: str) -> list[tuple[str, str]]:
     layout, or a layer of ours the layout has no name for).
     """
     if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
+        raise UserError(f"unknown layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
     ops = _ops(spec)
     if ops <= {"basic", "bottleneck"} and layout in ("timm", "torchvision"):
         slots = _resnet_slots(spec)
     elif ops == {"mbconv"}:
         slots = {"tfport": _tfport_slots, "timm": _timm_slots, "torchvision": _torchvision_slots}[layout](spec)
     else:
-        raise ValueError(f"layout {layout!r} has no names for {spec.name!r} (ops {', '.join(sorted(ops))}): "
+        raise UserError(f"layout {layout!r} has no names for {spec.name!r} (ops {', '.join(sorted(ops))}): "
                          "tfport holds MBConv networks, timm/torchvision MBConv networks or ResNets")
     ours_keys = _shapes(spec)
     pairs = []
@@ -174,7 +175,7 @@ def key_map(spec: ss.NetworkSpec, layout: str) -> list[tuple[str, str]]:
                 pairs.append((f"{ours}.{suffix}", f"{theirs}.{suffix}"))
     missing = [k for k in ours_keys if k not in {o for o, _ in pairs}]
     if missing:
-        raise ValueError(f"layout {layout!r} has no name for {missing[0]!r} of {spec.name!r} "
+        raise UserError(f"layout {layout!r} has no name for {missing[0]!r} of {spec.name!r} "
                          "(a pool skip or another layer the layout does not have)")
     return pairs
 
@@ -198,7 +199,7 @@ def _unwrap(obj: Any, where: str) -> dict[str, Tensor]:
             obj = obj[key]
             break
     if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise ValueError(f"{where} holds no state dict (a mapping of names to tensors): give a weights file")
+        raise UserError(f"{where} holds no state dict (a mapping of names to tensors): give a weights file")
     if all(k.startswith("module.") for k in obj):
         obj = {k.removeprefix("module."): v for k, v in obj.items()}
     return dict(obj)
@@ -208,14 +209,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """``torch.load(path, weights_only=True)`` on the CPU; a one-line error for missing or unsafe files."""
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"weights file {str(p)!r} does not exist: give the path of a .pt/.pth file")
+        raise UserError(f"weights file {str(p)!r} does not exist: give the path of a .pt/.pth file")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as e:  # pickled code / not a torch zip / truncated
-        raise ValueError(f"cannot read {str(p)!r} with weights_only=True ({type(e).__name__}): "
+        raise UserError(f"cannot read {str(p)!r} with weights_only=True ({type(e).__name__}): "
                          "only plain tensor checkpoints are accepted") from None
     if not isinstance(obj, dict):
-        raise ValueError(f"{str(p)!r} holds a {type(obj).__name__}, not a dict of tensors")
+        raise UserError(f"{str(p)!r} holds a {type(obj).__name__}, not a dict of tensors")
     return obj
 
 
@@ -232,17 +233,17 @@ def convert(state: Mapping[str, Tensor], spec: ss.NetworkSpec, layout: str) -> d
         if theirs not in state:
             if ours.endswith(_OPTIONAL):
                 continue
-            raise ValueError(f"the {layout} checkpoint has no tensor {theirs!r} (for {ours!r} of {spec.name}): "
+            raise UserError(f"the {layout} checkpoint has no tensor {theirs!r} (for {ours!r} of {spec.name}): "
                              "check --layout and --model")
         t = state[theirs]
         if tuple(t.shape) != shapes[ours]:
-            raise ValueError(f"shape mismatch at {theirs!r} -> {ours!r}: checkpoint {tuple(t.shape)}, "
+            raise UserError(f"shape mismatch at {theirs!r} -> {ours!r}: checkpoint {tuple(t.shape)}, "
                              f"{spec.name} {shapes[ours]}: check --model (and --num-classes)")
         out[ours] = t.detach().clone()
     used = {theirs for _, theirs in pairs}
     unused = [k for k in state if k not in used]
     if unused:
-        raise ValueError(f"{len(unused)} tensor(s) of the {layout} checkpoint have no place in {spec.name}, "
+        raise UserError(f"{len(unused)} tensor(s) of the {layout} checkpoint have no place in {spec.name}, "
                          f"first {unused[0]!r}: check --layout and --model")
     return out
 
@@ -321,7 +322,7 @@ def load_weights(path: str | Path) -> Weights:
         p = p / "best.pt"
     obj = read_checkpoint(p)
     if "spec" not in obj or "model" not in obj:
-        raise ValueError(f"{str(p)!r} is not an effnas weights file or run checkpoint: convert foreign "
+        raise UserError(f"{str(p)!r} is not an effnas weights file or run checkpoint: convert foreign "
                          "checkpoints with 'effnas weights import FILE --layout ... --model ...'")
     spec = ss.NetworkSpec.from_dict(obj["spec"])
     return Weights(spec, _unwrap(obj["model"], str(p)))
@@ -343,7 +344,7 @@ def pretrained_model(spec: ss.NetworkSpec, source: str | Path) -> tuple[ss.Netwo
         raw = _unwrap(read_checkpoint(path), path)
         mats = [v for v in raw.values() if v.ndim == 2]  # the last 2-D tensor is the final linear layer
         if not mats:
-            raise ValueError(f"{path!r} has no linear classifier weight: cannot tell its class count")
+            raise UserError(f"{path!r} has no linear classifier weight: cannot tell its class count")
         pretrained = import_weights(raw, layout=layout, model=spec, num_classes=int(mats[-1].shape[0]))
     else:
         pretrained = load_weights(text)
@@ -369,5 +370,5 @@ def _check_same_body(spec: ss.NetworkSpec, pretrained: ss.NetworkSpec) -> None:
     b = {k: v for k, v in pretrained.to_dict().items() if k not in _FREE}
     diff = [k for k in a if a[k] != b[k]]
     if diff:
-        raise ValueError(f"the weights are for another architecture ({pretrained.name}: {diff[0]} "
+        raise UserError(f"the weights are for another architecture ({pretrained.name}: {diff[0]} "
                          f"{b[diff[0]]!r}, the model has {a[diff[0]]!r}): fine-tune the model they were made for")

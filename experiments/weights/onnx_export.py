@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 import effnas.search_spaces as ss
+from effnas.search_spaces.errors import UserError
 from effnas.search_spaces.onnx import OPSET, onnx_session, write_onnx
 
 __all__ = ["OPSET", "compare_onnx", "export_onnx", "model_for_export", "onnx_session"]
@@ -31,7 +32,7 @@ def model_for_export(ref: str, *, num_classes: int | None = None, seed: int = 0)
         from effnas.experiments.weights.convert import load_weights
 
         if num_classes is not None:
-            raise ValueError("--num-classes applies to a model name or spec, not to weights: the weights fix it")
+            raise UserError("--num-classes applies to a model name or spec, not to weights: the weights fix it")
         w = load_weights(p)
         return w.spec, w.model()
     spec = ss.load_spec(ref, num_classes=num_classes)

@@ -10,6 +10,7 @@ from functools import cache
 
 from effnas.nas.benchmarks.base import BenchmarkTrainer, Record, TabularBenchmark
 from effnas.nas.benchmarks.nasbench201 import NASBench201
+from effnas.search_spaces.errors import UserError
 
 #: Benchmark name -> its class.
 BENCHMARKS: dict[str, type[TabularBenchmark]] = {"nasbench201": NASBench201}
@@ -20,10 +21,10 @@ def get_benchmark(ref: str) -> TabularBenchmark:
     """The benchmark ``NAME:DATASET`` (e.g. ``nasbench201:cifar10``); loaded once per process."""
     name, sep, dataset = ref.partition(":")
     if name not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark {name!r}: expected one of {', '.join(BENCHMARKS)} "
+        raise UserError(f"unknown benchmark {name!r}: expected one of {', '.join(BENCHMARKS)} "
                          f"(e.g. nasbench201:cifar10)")
     if not sep or not dataset:
-        raise ValueError(f"benchmark {ref!r} lacks a data set: write {name}:DATASET with DATASET one of "
+        raise UserError(f"benchmark {ref!r} lacks a data set: write {name}:DATASET with DATASET one of "
                          f"{', '.join(BENCHMARKS[name].datasets)}")
     return BENCHMARKS[name](dataset)
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
+from effnas.search_spaces.errors import UserError
+
 
 @dataclass(frozen=True)
 class Record:
@@ -60,7 +62,7 @@ class TabularBenchmark(ABC):
 
     def __init__(self, dataset: str) -> None:
         if dataset not in self.datasets:
-            raise ValueError(f"benchmark {self.name!r} has no data set {dataset!r}: expected one of "
+            raise UserError(f"benchmark {self.name!r} has no data set {dataset!r}: expected one of "
                              f"{', '.join(self.datasets)}")
         self.dataset = dataset
 
@@ -81,9 +83,9 @@ class TabularBenchmark(ABC):
         """A ``ValueError`` naming the first missing or unknown choice."""
         for key, values in self.choices.items():
             if key not in params:
-                raise ValueError(f"{self.ref}: architecture lacks {key!r}: give one of {', '.join(values)}")
+                raise UserError(f"{self.ref}: architecture lacks {key!r}: give one of {', '.join(values)}")
             if params[key] not in values:
-                raise ValueError(f"{self.ref}: unknown {key} {params[key]!r}: expected one of {', '.join(values)}")
+                raise UserError(f"{self.ref}: unknown {key} {params[key]!r}: expected one of {', '.join(values)}")
 
     def observe(self, params: Mapping[str, Any], *, seed: int, draw: int = 0) -> float:
         """The validation accuracy of one training run of ``params``: one of the table's seeds,
@@ -150,7 +152,7 @@ class BenchmarkTrainer:
         bench = self.table(str(config["dataset"]))
         params = config["model"]
         if not isinstance(params, Mapping):
-            raise ValueError(f"{bench.ref}: config['model'] must be the architecture's choices (a dict), got "
+            raise UserError(f"{bench.ref}: config['model'] must be the architecture's choices (a dict), got "
                              f"{type(params).__name__}")
         bench.check(params)
         rec = bench.record(params)

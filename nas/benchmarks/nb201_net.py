@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from effnas.nas.benchmarks.nasbench201 import EDGES, OPS, PARAMS
+from effnas.search_spaces.errors import UserError
 
 
 class ReLUConvBN(nn.Sequential):
@@ -50,7 +51,7 @@ def make_op(name: str, channels: int) -> nn.Module:
         return ReLUConvBN(channels, channels, 3)
     if name == "avg_pool_3x3":
         return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-    raise ValueError(f"unknown NAS-Bench-201 operation {name!r}: expected one of {', '.join(OPS)}")
+    raise UserError(f"unknown NAS-Bench-201 operation {name!r}: expected one of {', '.join(OPS)}")
 
 
 class Cell(nn.Module):
@@ -115,7 +116,7 @@ def build_cell_network(ops: Mapping[str, Any], *, num_classes: int = 10) -> Cell
     """
     missing = [p for p in PARAMS if p not in ops]
     if missing:
-        raise ValueError(f"a NAS-Bench-201 cell needs all 6 edges: {missing[0]!r} is missing "
+        raise UserError(f"a NAS-Bench-201 cell needs all 6 edges: {missing[0]!r} is missing "
                          f"(give {', '.join(PARAMS)})")
     return CellNetwork(ops, num_classes=num_classes)
 

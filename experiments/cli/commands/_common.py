@@ -10,6 +10,7 @@ from typing import Any
 
 from effnas.experiments.config.schema import ExperimentConfig, load_config
 from effnas.scaling import Coefficients, check_product
+from effnas.search_spaces.errors import UserError
 
 #: Flags that set a config key carry it as their dest; they default to None (not given).
 KEY_PREFIXES = ("data.", "train.", "search.", "grid.", "family.", "backbones.", "supernet.", "run.")
@@ -91,7 +92,7 @@ def experiment(args: argparse.Namespace, *, defaults: ExperimentConfig | None = 
     for item in overrides:
         key = item.partition("=")[0].strip()
         if key in values:
-            raise ValueError(f"{key} is given twice (by a flag and by --set {item!r}): give it once")
+            raise UserError(f"{key} is given twice (by a flag and by --set {item!r}): give it once")
     cfg = cfg.with_values(values)
     return cfg.with_overrides(overrides) if overrides else cfg
 
@@ -111,13 +112,13 @@ def coefficients_from(args: argparse.Namespace, cfg: ExperimentConfig) -> Coeffi
     ``grid.target``), else None."""
     given = [n for n in ("alpha", "beta", "gamma") if getattr(args, n) is not None]
     if args.coefficients and given:
-        raise ValueError(f"give either --coefficients FILE or --{given[0]} (with the others), not both")
+        raise UserError(f"give either --coefficients FILE or --{given[0]} (with the others), not both")
     if args.coefficients:
         c = Coefficients.load(args.coefficients)
     elif given:
         missing = [n for n in ("alpha", "beta", "gamma") if n not in given]
         if missing:
-            raise ValueError(f"--{missing[0]} is missing: give --alpha, --beta and --gamma together")
+            raise UserError(f"--{missing[0]} is missing: give --alpha, --beta and --gamma together")
         c = Coefficients(args.alpha, args.beta, args.gamma)
     else:
         return None

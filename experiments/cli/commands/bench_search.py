@@ -20,6 +20,7 @@ from pathlib import Path
 from effnas.nas import STRATEGIES, Objective
 from effnas.nas.bench_search import DEFAULT_BUDGETS, Protocol, Run, run_once
 from effnas.nas.benchmarks import get_benchmark
+from effnas.search_spaces.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -59,18 +60,18 @@ def protocol_from_args(args: argparse.Namespace) -> tuple[Protocol, list[str]]:
     table = get_benchmark(args.benchmark)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     if not strategies:
-        raise ValueError("--strategies is empty: give e.g. random,tpe,evolution,rl,nsga2")
+        raise UserError("--strategies is empty: give e.g. random,tpe,evolution,rl,nsga2")
     for s in strategies:
         if s not in STRATEGIES:
-            raise ValueError(f"unknown strategy {s!r} in --strategies: expected {', '.join(STRATEGIES)}")
+            raise UserError(f"unknown strategy {s!r} in --strategies: expected {', '.join(STRATEGIES)}")
     if args.runs < 1:
-        raise ValueError(f"--runs must be a positive integer, got {args.runs}")
+        raise UserError(f"--runs must be a positive integer, got {args.runs}")
     if args.population < 2:
-        raise ValueError(f"--population must be >= 2, got {args.population}")
+        raise UserError(f"--population must be >= 2, got {args.population}")
     if not 1 <= args.tournament <= args.population:
-        raise ValueError(f"--tournament must be in [1, --population], got {args.tournament}")
+        raise UserError(f"--tournament must be in [1, --population], got {args.tournament}")
     if args.charge_epochs < 1:
-        raise ValueError(f"--charge-epochs must be >= 1, got {args.charge_epochs}")
+        raise UserError(f"--charge-epochs must be >= 1, got {args.charge_epochs}")
     if args.target_ms is None:
         from effnas.nas.bench_search import median_latency
 
@@ -96,7 +97,7 @@ def load_runs(path: Path, settings: dict[str, object]) -> list[Run]:
     head = json.loads(lines[0])
     if head.get("settings") != settings:
         diff = sorted(k for k in settings if head.get("settings", {}).get(k) != settings[k])
-        raise ValueError(f"{path} was written with a different {diff[0] if diff else 'setting'}: resume with the "
+        raise UserError(f"{path} was written with a different {diff[0] if diff else 'setting'}: resume with the "
                          f"same --benchmark/--budget-seconds/--charge-epochs/--mode/--w/--population, or "
                          f"another --out")
     return [Run.from_dict(json.loads(line)) for line in lines[1:] if line.strip()]
@@ -125,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
         "charge_epochs": protocol.charge_epochs, "objective": protocol.objective.to_dict(),
         "population": protocol.population_size, "tournament": protocol.tournament_size, "seed": args.seed}
     if path.exists() and not args.resume:
-        raise ValueError(f"{path} exists: pass --resume to continue it or choose another --out")
+        raise UserError(f"{path} exists: pass --resume to continue it or choose another --out")
     runs = load_runs(path, settings) if path.exists() else []
     if not path.exists() or not path.read_text().strip():
         path.write_text(json.dumps({"settings": settings}) + "\n")

@@ -20,6 +20,7 @@ import numpy as np
 
 from effnas.experiments.data import datasets as data_mod
 from effnas.experiments.data.imagefolder import BadImage, FileSplit, index_imagefolder, looks_like_imagefolder
+from effnas.search_spaces.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -113,7 +114,7 @@ def info(ref: str, *, sample: int | None = None) -> dict[str, Any]:
 
 def run_info(args: argparse.Namespace) -> int:
     if args.sample is not None and args.sample < 1:
-        raise ValueError(f"--sample must be >= 1, got {args.sample}")
+        raise UserError(f"--sample must be >= 1, got {args.sample}")
     report = info(args.dataset, sample=args.sample)
     if args.json:
         print(json.dumps(report, indent=2))
@@ -142,9 +143,9 @@ def run_pack(args: argparse.Namespace) -> int:
 
     root = _folder_root(args.dataset)
     if root is None:
-        raise ValueError(f"data pack reads image folders, not {args.dataset!r}: give imagefolder:PATH")
+        raise UserError(f"data pack reads image folders, not {args.dataset!r}: give imagefolder:PATH")
     if args.shard_mb <= 0:
-        raise ValueError(f"--shard-mb must be > 0, got {args.shard_mb}")
+        raise UserError(f"--shard-mb must be > 0, got {args.shard_mb}")
     from effnas.experiments.train import guard
 
     with guard.Lock(guard.out_dir(args.out), what="shard directory"):

@@ -11,6 +11,7 @@ import optuna
 
 from effnas.nas import open_storage
 from effnas.search_spaces import NetworkSpec
+from effnas.search_spaces.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -33,17 +34,17 @@ def export_spec(storage: str, study: str, number: int) -> NetworkSpec:
     """The network of trial ``number`` of ``study``."""
     st = open_storage(storage)
     if study not in {s.study_name for s in optuna.get_all_study_summaries(st)}:
-        raise ValueError(f"no study {study!r} in {storage}: check --study")
+        raise UserError(f"no study {study!r} in {storage}: check --study")
     trials = optuna.load_study(study_name=study, storage=st).get_trials(deepcopy=False)
     match = [t for t in trials if t.number == number]
     if not match:
-        raise ValueError(f"study {study!r} has no trial {number}: numbers run 0..{len(trials) - 1}")
+        raise UserError(f"study {study!r} has no trial {number}: numbers run 0..{len(trials) - 1}")
     spec = match[0].user_attrs.get("spec")
     if not spec:
-        raise ValueError(f"trial {number} has no stored spec (it did not reach sampling): pick another trial")
+        raise UserError(f"trial {number} has no stored spec (it did not reach sampling): pick another trial")
     data = json.loads(spec)
     if "stages" not in data:
-        raise ValueError(f"trial {number} is a benchmark table's cell ({match[0].user_attrs.get('blocks')}), not a "
+        raise UserError(f"trial {number} is a benchmark table's cell ({match[0].user_attrs.get('blocks')}), not a "
                          f"network: its choices are the trial's params and OUT/best_arch.json")
     return NetworkSpec.from_dict(data)
 
@@ -60,14 +61,14 @@ def _is_spec(path: Path) -> bool:
 def run(args: argparse.Namespace) -> int:
     if args.onnx:
         if args.output:
-            raise ValueError("-o writes a trial's spec JSON: export the ONNX file and the spec in two calls")
+            raise UserError("-o writes a trial's spec JSON: export the ONNX file and the spec in two calls")
         return run_onnx(args)
     onnx_only = [f for f in ("model", "resolution", "num_classes") if getattr(args, f) is not None] + \
         (["no_check"] if args.no_check else [])
     if onnx_only:
-        raise ValueError(f"--{onnx_only[0].replace('_', '-')} applies to ONNX export: add --onnx OUT.onnx")
+        raise UserError(f"--{onnx_only[0].replace('_', '-')} applies to ONNX export: add --onnx OUT.onnx")
     if args.storage is None or args.trial is None or args.output is None:
-        raise ValueError("give --storage, --trial and -o OUT.json (a trial's spec), or --onnx OUT.onnx with --model")
+        raise UserError("give --storage, --trial and -o OUT.json (a trial's spec), or --onnx OUT.onnx with --model")
     from effnas.experiments.train import guard
 
     db = args.storage.removeprefix("sqlite:///").removeprefix("journal:") if "://" not in args.storage or \
@@ -97,7 +98,7 @@ def run_onnx(args: argparse.Namespace) -> int:
         torch.manual_seed(0)
         model = ss.build(spec).eval()
     else:
-        raise ValueError("--onnx needs --model REF (a name, spec .json, weights .pt or run directory) "
+        raise UserError("--onnx needs --model REF (a name, spec .json, weights .pt or run directory) "
                          "or --storage and --trial")
     res = args.resolution or spec.resolution
     out = export_onnx(model, args.onnx, resolution=res)

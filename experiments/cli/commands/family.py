@@ -13,6 +13,7 @@ import pandas as pd
 from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.pipeline import plan, stages
 from effnas.experiments.train import guard
+from effnas.search_spaces.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -58,11 +59,11 @@ def run(args: argparse.Namespace) -> int:
     cfg = c.experiment(args)
     coeffs = c.coefficients_from(args, cfg)
     if coeffs is None and not cfg.family.official:
-        raise ValueError("give --coefficients FILE, --alpha/--beta/--gamma, or --official")
+        raise UserError("give --coefficients FILE, --alpha/--beta/--gamma, or --official")
     base = plan.base_spec(cfg)
     table, jobs, tc = plan.family_plan(cfg, base, coeffs)
     if args.train and not args.out:
-        raise ValueError("--train needs --out DIR for the run directories and family.csv")
+        raise UserError("--train needs --out DIR for the run directories and family.csv")
     if args.train:
         stages.preflight(cfg, args.out, jobs, tc)  # data, cluster, --out and memory before the table is printed
     if args.out and not args.train:

@@ -20,6 +20,7 @@ from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.config.schema import ExperimentConfig, JobConfig
 from effnas.experiments.train.loop import train
 from effnas.experiments.weights.convert import FINETUNE, LAYOUTS
+from effnas.search_spaces.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -57,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def config_from_args(args: argparse.Namespace) -> JobConfig:
     if not Path(args.weights).exists():
-        raise ValueError(f"weights {args.weights!r} do not exist: give a weights file or run directory")
+        raise UserError(f"weights {args.weights!r} do not exist: give a weights file or run directory")
     init = f"{args.layout}:{args.weights}" if args.layout else args.weights
     recipe = ExperimentConfig().with_values({f"train.{k}": v for k, v in FINETUNE.items()})
     cfg = c.experiment(args, defaults=recipe).with_values({"train.init_from": init})

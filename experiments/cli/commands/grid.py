@@ -8,6 +8,7 @@ from pathlib import Path
 from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.pipeline import plan, stages
 from effnas.experiments.train import guard
+from effnas.search_spaces.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         print(table.to_string(index=False))
         return 0
     if not args.out:
-        raise ValueError("--out DIR is required: it holds grid.csv, coefficients.json and the run directories")
+        raise UserError("--out DIR is required: it holds grid.csv, coefficients.json and the run directories")
     result = stages.grid(cfg, base, args.out, resume=args.resume)
     t = result.table.drop_duplicates(["alpha", "beta", "gamma"])
     t = t.sort_values("mean_accuracy", ascending=False, na_position="last")

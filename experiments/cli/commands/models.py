@@ -7,6 +7,7 @@ import json
 
 from effnas.search_spaces import encode_block, load_spec, names
 from effnas.search_spaces.cost import Cost, cost
+from effnas.search_spaces.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -46,7 +47,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def _positive(name: str, v: int | None) -> None:
     if v is not None and v < 1:
-        raise ValueError(f"{name} must be a positive integer, got {v}")
+        raise UserError(f"{name} must be a positive integer, got {v}")
 
 
 def run_show(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from effnas.experiments.cli.commands.family import format_table, format_trained
 from effnas.experiments.pipeline import plan, stages
 from effnas.experiments.train import guard
 from effnas.scaling import BACKBONES, PAPER
+from effnas.search_spaces.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"coefficients alpha, beta, gamma = {coeffs.as_tuple()}, phi = {cfg.backbones.phi}")
         print(format_table(table))
     if args.train and not args.out:
-        raise ValueError("--train needs --out DIR for the run directories and backbones.csv")
+        raise UserError("--train needs --out DIR for the run directories and backbones.csv")
     if args.out and not args.train:
         guard.out_dir(args.out)
         stages.save_specs(jobs, args.out)

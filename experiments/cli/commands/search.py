@@ -15,6 +15,7 @@ import re
 
 from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.pipeline import stages
+from effnas.search_spaces.errors import UserError
 
 
 def parse_count(text: str) -> float:
@@ -94,7 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     if args.target_macs is not None and args.target_ms is not None:
-        raise ValueError("give --target-macs or --target-ms, not both")
+        raise UserError("give --target-macs or --target-ms, not both")
     cfg = c.experiment(args)
     if args.target_macs is not None:
         cfg = cfg.with_values({"search.cost": "macs", "search.target": args.target_macs})

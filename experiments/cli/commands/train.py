@@ -16,6 +16,7 @@ from pathlib import Path
 from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.config.schema import JobConfig
 from effnas.experiments.train.loop import train
+from effnas.search_spaces.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -58,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def config_from_args(args: argparse.Namespace) -> JobConfig:
     cfg = c.experiment(args)
     if args.resume and not args.out:
-        raise ValueError("--resume needs --out DIR: the run directory to continue")
+        raise UserError("--resume needs --out DIR: the run directory to continue")
     out = args.out
     if not out:
         stem = Path(cfg.train.model).stem

@@ -7,6 +7,7 @@ import argparse
 from effnas.experiments.cli.commands import _common as c
 from effnas.scaling import parse_phis
 from effnas.search_spaces import load_spec
+from effnas.search_spaces.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -37,11 +38,11 @@ def run(args: argparse.Namespace) -> int:
     for name in ("resolution", "num_classes"):
         v = getattr(args, name)
         if v is not None and v < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {v}")
+            raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {v}")
     guard.out_file(args.out, "-o", accept=is_effnas_page)  # never over a file effnas did not write
     coeffs = c.coefficients_from(args, c.experiment(args))
     if args.official and coeffs is not None:
-        raise ValueError("give either --official or coefficients (--coefficients FILE or --alpha/--beta/--gamma)")
+        raise UserError("give either --official or coefficients (--coefficients FILE or --alpha/--beta/--gamma)")
     base = load_spec(args.model, num_classes=args.num_classes, resolution=args.resolution)
     data = viewer_data(base, coefficients=coeffs, official=args.official, depth_rounding=args.depth_rounding,
                        phis=parse_phis(args.phis), source=args.model)
