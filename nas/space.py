@@ -37,8 +37,8 @@ import optuna
 
 from effnas.nas.cell_space import CELL_SPACES, CellSpace
 from effnas.search_spaces import BlockSpec, NetworkSpec, decode_block, encode_block, round_filters
+from effnas.search_spaces.block import SKIPS
 from effnas.search_spaces.errors import UserError
-from effnas.search_spaces.spec import SKIPS
 
 CHOICE_KEYS = ("conv_op", "kernel", "se_ratio", "skip", "filters", "layers", "expansion", "repeats")
 _CONV_OP = re.compile(r"^(conv|dsconv|mbconv_e(\d+))$")

@@ -6,12 +6,15 @@ from collections.abc import Callable
 
 from effnas.search_spaces.errors import UserError
 from effnas.search_spaces.spec import NetworkSpec
+from effnas.search_spaces.zoo import BUILTIN
 
 _REGISTRY: dict[str, Callable[[], NetworkSpec]] = {}
+_loaded: list[bool] = []
 
 
 def register(name: str, factory: Callable[[], NetworkSpec]) -> None:
     """Register ``factory`` (returning a fresh :class:`NetworkSpec`) under ``name``."""
+    _ensure_loaded()
     if name in _REGISTRY:
         raise UserError(f"model name {name!r} is already registered: choose another name")
     _REGISTRY[name] = factory
@@ -41,7 +44,12 @@ def names() -> list[str]:
 
 
 def _ensure_loaded() -> None:
-    import effnas.search_spaces.zoo  # noqa: F401  (registers the built-in models on first import)
+    """The built-in models (:data:`effnas.search_spaces.zoo.BUILTIN`) join the registry on its first use, so
+    a user's model registered under a built-in name is refused."""
+    if not _loaded:
+        _loaded.append(True)
+        for name, factory in BUILTIN.items():
+            register(name, factory)
 
 
 def load_spec(ref: str, *, num_classes: int | None = None, resolution: int | None = None) -> NetworkSpec:

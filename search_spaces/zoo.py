@@ -15,7 +15,6 @@ import functools
 from collections.abc import Callable
 
 from effnas.search_spaces.codec import decode_stages
-from effnas.search_spaces.registry import register
 from effnas.search_spaces.rules import OFFICIAL, scale, scale_official
 from effnas.search_spaces.spec import NetworkSpec
 
@@ -136,23 +135,22 @@ def efficientnet_nano() -> NetworkSpec:
                        head_channels=256, num_classes=10, resolution=16, dropout=0.2, drop_connect_rate=0.1)
 
 
-register("efficientnet_b0", efficientnet_b0)
-
-
 def _official(key: str) -> Callable[[], NetworkSpec]:
     return lambda: scale_official(efficientnet_b0(), key)
 
 
-for _key in OFFICIAL:
-    if _key != "b0":
-        register(f"efficientnet_{_key}", _official(_key))
-for _key in LITE:
-    register(f"efficientnet_{_key}", functools.partial(efficientnet_lite, _key))
-register("mnasnet_a1", mnasnet_a1)
-register("mnasnet_b1", mnasnet_b1)
-register("mobilenet_v1", mobilenet_v1)
-register("mobilenet_v2", mobilenet_v2)
-register("resnet18", lambda: _resnet("resnet18", RESNET18_STAGES))
-register("resnet50", lambda: _resnet("resnet50", RESNET50_STAGES))
-register("tiny", tiny)
-register("efficientnet_nano", efficientnet_nano)
+#: The built-in models, in the order ``effnas models list`` shows them: name -> a factory of a fresh spec.
+#: :mod:`effnas.search_spaces.registry` registers them on first use (this module imports no registry).
+BUILTIN: dict[str, Callable[[], NetworkSpec]] = {
+    "efficientnet_b0": efficientnet_b0,
+    **{f"efficientnet_{key}": _official(key) for key in OFFICIAL if key != "b0"},
+    **{f"efficientnet_{key}": functools.partial(efficientnet_lite, key) for key in LITE},
+    "mnasnet_a1": mnasnet_a1,
+    "mnasnet_b1": mnasnet_b1,
+    "mobilenet_v1": mobilenet_v1,
+    "mobilenet_v2": mobilenet_v2,
+    "resnet18": lambda: _resnet("resnet18", RESNET18_STAGES),
+    "resnet50": lambda: _resnet("resnet50", RESNET50_STAGES),
+    "tiny": tiny,
+    "efficientnet_nano": efficientnet_nano,
+}
