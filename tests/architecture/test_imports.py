@@ -109,7 +109,8 @@ def test_code_imports_only_the_effnas_namespace() -> None:
 
 def test_effnas_imports_beside_a_users_own_packages(tmp_path: Path) -> None:
     """A user's project with its own experiments/, nas/ and scaling/ packages (most ML projects have an
-    experiments/ folder) still gets effnas's API, and its own packages stay its own."""
+    experiments/ folder) still gets effnas's API, the facade's jobs included, and its own packages stay
+    its own."""
     for name in ("experiments", "nas", "scaling"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "__init__.py").write_text(f"MINE = {name!r}\n")
@@ -118,7 +119,10 @@ def test_effnas_imports_beside_a_users_own_packages(tmp_path: Path) -> None:
             "from effnas.experiments.config import load_config\n"
             "assert (experiments.MINE, nas.MINE, scaling.MINE) == ('experiments', 'nas', 'scaling')\n"
             "cfg = load_config('demo')\n"
-            "print(cfg.name)\n")
+            "print(cfg.name)\n"
+            "t = effnas.family(cfg, coefficients=(1.2, 1.1, 1.15), base='tiny', phis=[0, 1])\n"
+            "print(len(t), effnas.spec('tiny').name)\n"
+            "assert (experiments.MINE, nas.MINE, scaling.MINE) == ('experiments', 'nas', 'scaling')\n")
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["demo"], r.stdout
+    assert r.stdout.split() == ["demo", "5", "tiny"], r.stdout
