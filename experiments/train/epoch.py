@@ -67,9 +67,9 @@ class Schedule:
     decay_epochs: float
 
     @classmethod
-    def of(cls, recipe: TrainConfig, *, lr: float, steps_per_epoch: int, epochs: int) -> Schedule:
-        return cls(lr, steps_per_epoch, epochs, recipe.schedule, recipe.warmup_epochs, recipe.decay_rate,
-                   recipe.decay_epochs)
+    def of(cls, cfg: TrainConfig, *, lr: float, steps_per_epoch: int, epochs: int) -> Schedule:
+        """``cfg``'s schedule over ``epochs`` epochs of ``steps_per_epoch`` steps from ``lr``."""
+        return cls(lr, steps_per_epoch, epochs, cfg.schedule, cfg.warmup_epochs, cfg.decay_rate, cfg.decay_epochs)
 
     def factor(self, step: int) -> float:
         return lr_factor(step, steps_per_epoch=self.steps_per_epoch, epochs=self.epochs, schedule=self.schedule,
