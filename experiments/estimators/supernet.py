@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -30,14 +29,18 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from effnas.experiments.config.schema import ExperimentConfig
 from effnas.experiments.data import datasets as data_mod
 from effnas.experiments.estimators.proxy import torch_threads
 from effnas.experiments.train.devices import device_for
-from effnas.experiments.train.optim import lr_factor, make_optimizer
-from effnas.experiments.train.rng import rng_state, seed_everything, set_rng_state
+from effnas.experiments.train.distributed import Context
+from effnas.experiments.train.epoch import Batches, Schedule, Tally, Update, train_epoch
+from effnas.experiments.train.progress import Progress
+from effnas.experiments.train.rng import seed_everything
+from effnas.experiments.train.setup import load_data, loader_for, optimizer_for
+from effnas.experiments.train.state import TrainState, restore, snapshot
 from effnas.nas import get_space
 from effnas.nas.space import SearchSpace
 from effnas.nas.supernet import Supernet, largest_params, random_params, recalibrate_bn, smallest_params
@@ -103,13 +106,79 @@ def _job(cfg: ExperimentConfig) -> Any:
 def train_supernet(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False,
                    progress: bool = True) -> dict[str, Any]:
     """Train the supernet of ``cfg.search.space`` into ``out`` (module docstring); returns the last
-    epoch's record plus ``seconds`` and ``out``."""
+    epoch's record plus ``seconds`` and ``out``.
+
+    The trainer's steps (:mod:`effnas.experiments.train`): data, loader and optimiser from
+    :mod:`~effnas.experiments.train.setup`, the epoch from :func:`~effnas.experiments.train.epoch.train_epoch`
+    with this module's sampled candidates as the forward/backward, the resumable state from
+    :mod:`~effnas.experiments.train.state` (plus the candidate sampler's RNG)."""
     out = Path(out)
     space = _space(cfg)
     check_recipe(cfg)
-    stored = out / CONFIG
     ckpt_path = out / CHECKPOINT
-    if ckpt_path.exists() and not resume:
+    _check_out(cfg, out, resume=resume)
+    out.mkdir(parents=True, exist_ok=True)
+    job = _job(cfg)
+    device = device_for(job)
+    torch.set_num_threads(cfg.train.threads or torch.get_num_threads())
+    ds, train_split, _, _ = load_data(job)
+    resolution = cfg.data.resolution or space.resolution
+    seed_everything(cfg.run.seed)
+    fmt = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+    net = Supernet(space, num_classes=ds.num_classes, resolution=resolution).to(
+        device, memory_format=fmt)  # type: ignore[call-overload]
+    optimizer = optimizer_for(job, net.net)
+    loader = loader_for(job, Context(), ds, train_split, resolution=resolution, batch_size=job.batch_size,
+                        train=True, device=device)
+    epochs, steps = cfg.supernet.epochs, len(loader)
+    state, rng = TrainState(), random.Random(cfg.run.seed)
+    if resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        net.net.load_state_dict(ck["state"])
+        state = restore(ck, optimizer=optimizer)
+        rng.setstate(ck["sampler"])
+    atomic_text(out / CONFIG, json.dumps(cfg.to_dict(), indent=2))
+    largest, smallest = net.spec(largest_params(space)), net.spec(smallest_params(space))
+
+    def candidates(batches: Batches, tally: Tally) -> Tensor:
+        x, y = next(batches)
+        loss, logits = _step(net, x, y, cfg, rng, largest, smallest)
+        tally.add(loss, logits, y)
+        return loss
+
+    schedule = Schedule.of(job, lr=job.base_lr(), steps_per_epoch=steps, epochs=epochs)
+    update = Update(optimizer, net, grad_clip=job.grad_clip)
+    per_step = 1 if cfg.supernet.sampling == "uniform" else 2 + cfg.supernet.sandwich_random
+    bar = Progress((epochs - state.epoch) * steps, f"supernet {space.name}", end_epoch=epochs,
+                   enabled=progress and state.epoch < epochs)
+    t_start = time.perf_counter()
+    try:
+        for epoch in range(state.epoch + 1, epochs + 1):
+            t0 = time.perf_counter()
+            net.train()
+            r = train_epoch(loader, epoch, candidates, schedule=schedule, update=update, start_step=(epoch - 1) * steps,
+                            tally=Tally(device, torch.float64), progress=bar)
+            if r.diverged:
+                raise UserError(f"supernet training diverged at epoch {epoch} (non-finite loss): lower --lr")
+            state.count(steps=r.steps, seconds=r.seconds, images=r.images)
+            state.add({"epoch": epoch, "train_loss": r.train_loss, "train_accuracy": r.train_accuracy,
+                       "subnets": per_step * r.steps, "images": r.images, "seconds": time.perf_counter() - t0,
+                       "lr": schedule.lr * r.lr_factor})
+            ck = {**net.to_checkpoint(), **snapshot(state, optimizer=optimizer,
+                                                    elapsed=state.elapsed_before + time.perf_counter() - t_start),
+                  "sampler": rng.getstate(), "split": split_key(cfg.data.dataset, cfg.run.seed, cfg.data.val_fraction)}
+            atomic_write(ckpt_path, lambda p, ck=ck: torch.save(ck, p))  # type: ignore[misc]
+            _write_epochs(out / EPOCHS, state.history)
+    finally:
+        bar.close()
+    last = state.history[-1] if state.history else {}
+    return {**last, "epochs": epochs, "seconds": time.perf_counter() - t_start, "out": str(out)}
+
+
+def _check_out(cfg: ExperimentConfig, out: Path, *, resume: bool) -> None:
+    """``out`` holds no supernet, or (``resume``) one trained with the same weight-deciding keys."""
+    stored = out / CONFIG
+    if (out / CHECKPOINT).exists() and not resume:
         raise UserError(f"{out} already holds a supernet: continue it with --resume, or give another --out")
     if resume and stored.exists():
         from effnas.experiments.config.sections import with_defaults
@@ -120,86 +189,6 @@ def train_supernet(cfg: ExperimentConfig, out: str | Path, *, resume: bool = Fal
             diff = sorted(f"{s}.{k}" for s, sec in now.items() for k, v in sec.items() if before[s].get(k) != v)
             raise UserError(f"{out} holds a supernet trained with other settings ({', '.join(diff)} differ): "
                              "resume with the same settings, or give another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    job = _job(cfg)
-    device = device_for(job)
-    threads = cfg.train.threads or torch.get_num_threads()
-    torch.set_num_threads(threads)
-    ds = data_mod.load_dataset(cfg.data.dataset, path=cfg.data.path, strict=cfg.data.strict)
-    train_split, _, _ = data_mod.split(ds, seed=cfg.run.seed, val_fraction=cfg.data.val_fraction,
-                                       data_fraction=cfg.data.data_fraction)
-    resolution = cfg.data.resolution or space.resolution
-    seed_everything(cfg.run.seed)
-    fmt = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
-    net = Supernet(space, num_classes=ds.num_classes, resolution=resolution).to(
-        device, memory_format=fmt)  # type: ignore[call-overload]
-    lr = job.base_lr()
-    optimizer = make_optimizer(cfg.train.optimizer, net.net, lr=lr, momentum=cfg.train.momentum,
-                               weight_decay=cfg.train.weight_decay, rmsprop_decay=cfg.train.rmsprop_decay,
-                               rmsprop_eps=cfg.train.rmsprop_eps)
-    loader = data_mod.make_loader(ds, train_split, resolution=resolution, batch_size=cfg.train.batch_size, train=True,
-                                  seed=cfg.run.seed, policy=cfg.train.augment, device=device,
-                                  channels_last=cfg.train.channels_last,
-                                  workers=cfg.data.loader_workers, threads=cfg.data.loader_threads,
-                                  crop_pct=cfg.data.crop_pct, strict=cfg.data.strict)
-    epochs, steps = cfg.supernet.epochs, len(loader)
-    start, history = 0, []
-    rng = random.Random(cfg.run.seed)
-    if resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        net.net.load_state_dict(ck["state"])
-        optimizer.load_state_dict(ck["optimizer"])
-        set_rng_state(ck["rng"])
-        rng.setstate(ck["sampler"])
-        start, history = int(ck["epoch"]), list(ck["history"])
-    atomic_text(stored, json.dumps(cfg.to_dict(), indent=2))
-    largest, smallest = net.spec(largest_params(space)), net.spec(smallest_params(space))
-    bar = None
-    if progress and start < epochs:
-        from tqdm import tqdm
-
-        bar = tqdm(total=(epochs - start) * steps, unit="step", dynamic_ncols=True, desc=f"supernet {space.name}")
-    t_start = time.perf_counter()
-    for epoch in range(start + 1, epochs + 1):
-        t0 = time.perf_counter()
-        net.train()
-        loss_sum, correct, seen, subnets = 0.0, 0, 0, 0
-        batches = loader.epoch(epoch)
-        for i in range(steps):
-            step = (epoch - 1) * steps + i
-            f = lr_factor(step, steps_per_epoch=steps, epochs=epochs, schedule=cfg.train.schedule,
-                          warmup_epochs=cfg.train.warmup_epochs, decay_rate=cfg.train.decay_rate,
-                          decay_epochs=cfg.train.decay_epochs)
-            for g in optimizer.param_groups:
-                g["lr"] = lr * f * g["lr_mult"]
-            x, y = next(batches)
-            optimizer.zero_grad(set_to_none=True)
-            loss, logits = _step(net, x, y, cfg, rng, largest, smallest)
-            if not math.isfinite(float(loss)):
-                raise UserError(f"supernet training diverged at epoch {epoch} (non-finite loss): lower --lr")
-            if cfg.train.grad_clip > 0:
-                nn.utils.clip_grad_norm_(net.parameters(), cfg.train.grad_clip)
-            optimizer.step()
-            subnets += 1 if cfg.supernet.sampling == "uniform" else 2 + cfg.supernet.sandwich_random
-            loss_sum += float(loss) * len(y)
-            correct += int((logits.argmax(1) == y).sum())
-            seen += len(y)
-            if bar is not None:
-                bar.update(1)
-                if i % 5 == 0:
-                    bar.set_postfix_str(f"epoch {epoch}/{epochs} loss {loss_sum / seen:.3f}", refresh=False)
-        history.append({"epoch": epoch, "train_loss": loss_sum / max(seen, 1),
-                        "train_accuracy": correct / max(seen, 1), "subnets": subnets, "images": seen,
-                        "seconds": time.perf_counter() - t0, "lr": lr * f})
-        ck = {**net.to_checkpoint(), "optimizer": optimizer.state_dict(), "rng": rng_state(),
-              "sampler": rng.getstate(), "epoch": epoch, "history": history,
-              "split": split_key(cfg.data.dataset, cfg.run.seed, cfg.data.val_fraction)}
-        atomic_write(ckpt_path, lambda p, ck=ck: torch.save(ck, p))  # type: ignore[misc]
-        _write_epochs(out / EPOCHS, history)
-    if bar is not None:
-        bar.close()
-    last = history[-1] if history else {}
-    return {**last, "epochs": epochs, "seconds": time.perf_counter() - t_start, "out": str(out)}
 
 
 def _step(net: Supernet, x: Tensor, y: Tensor, cfg: ExperimentConfig, rng: random.Random,

@@ -1,11 +1,12 @@
 """One network across several devices: DistributedDataParallel launched by effnas itself.
 
-``train.devices = N`` makes :func:`effnas.experiments.train.loop.train` call :func:`launch`, which starts
-ranks ``1..N-1`` as ``python -m effnas.experiments.train.distributed JOB.json`` child processes and runs rank
-0 in the calling process (so a search's ``on_epoch`` pruning callback, a Ray trial's reporting
-and the returned metrics work exactly as for one device). The processes meet on a TCP store on
-127.0.0.1 and train with NCCL on GPUs (rank ``r`` on ``cuda:r`` of the GPUs this process sees:
-a Ray trial's ``CUDA_VISIBLE_DEVICES``) or gloo on CPUs. The same entry point works under
+``train.devices = N`` makes :func:`effnas.experiments.train.loop.train` call :func:`launch` (with
+itself as the function to run), which starts ranks ``1..N-1`` as ``python -m
+effnas.experiments.train.rank JOB.json`` child processes (:mod:`effnas.experiments.train.rank`) and
+runs rank 0 in the calling process (so a search's ``on_epoch`` pruning callback, a Ray trial's
+reporting and the returned metrics work exactly as for one device). The processes meet on a TCP
+store on 127.0.0.1 and train with NCCL on GPUs (rank ``r`` on ``cuda:r`` of the GPUs this process
+sees: a Ray trial's ``CUDA_VISIBLE_DEVICES``) or gloo on CPUs. The same entry point works under
 ``torchrun`` (which sets ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``), for one
 run across several nodes.
 
@@ -30,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -154,15 +155,20 @@ def backend(device: torch.device) -> str:
     return "nccl" if device.type == "cuda" else "gloo"
 
 
-def launch(cfg: JobConfig, *, device: torch.device, on_epoch: Any = None) -> dict[str, Any]:
-    """Train ``cfg`` on ``cfg.devices`` processes of this machine; rank 0's metrics.
+#: The trainer :func:`launch` runs as rank 0 (:func:`effnas.experiments.train.loop.train`).
+TrainFn = Callable[..., dict[str, Any]]
+#: The module each rank > 0 runs (``python -m RANK_MODULE JOB.json``).
+RANK_MODULE = "effnas.experiments.train.rank"
+
+
+def launch(train: TrainFn, cfg: JobConfig, *, device: torch.device, on_epoch: Any = None) -> dict[str, Any]:
+    """``train(cfg, on_epoch=on_epoch)`` on ``cfg.devices`` processes of this machine; rank 0's metrics
+    (this process is rank 0; the others run :data:`RANK_MODULE`).
 
     Raises:
         ValueError: more processes than visible GPUs.
         RuntimeError: another rank crashed (its exit code and the tail of its log).
     """
-    from effnas.experiments.train.loop import train
-
     world = cfg.devices
     if device.type == "cuda" and torch.cuda.device_count() < world:
         raise UserError(f"train.devices = {world} needs {world} GPUs, {torch.cuda.device_count()} visible: lower "
@@ -177,7 +183,7 @@ def launch(cfg: JobConfig, *, device: torch.device, on_epoch: Any = None) -> dic
         for rank in range(1, world):
             log = open(Path(tmp) / f"rank{rank}.log", "wb")  # noqa: SIM115 - closed below
             procs.append((rank, log, subprocess.Popen(
-                [sys.executable, "-m", "effnas.experiments.train.distributed", str(job)],
+                [sys.executable, "-m", RANK_MODULE, str(job)],
                 env={**env, "RANK": str(rank), "LOCAL_RANK": str(rank)}, stdout=log, stderr=subprocess.STDOUT)))
         try:
             store = dist.TCPStore("127.0.0.1", port, world, is_master=True, timeout=START_TIMEOUT,
@@ -256,7 +262,7 @@ def _rank_outcome(tmp: Path, procs: list[tuple[int, Any, subprocess.Popen[bytes]
 
 
 @contextmanager
-def _process_group(backend_: str) -> Iterator[None]:
+def process_group(backend_: str) -> Iterator[None]:
     """Join the group named by ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT`` (the store
     is rank 0's, or torchrun's agent's)."""
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
@@ -269,34 +275,3 @@ def _process_group(backend_: str) -> Iterator[None]:
         yield
     finally:
         dist.destroy_process_group()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """A rank > 0 started by :func:`launch`, or any rank under ``torchrun``: ``JOB.json`` is a
-    :class:`~effnas.experiments.config.schema.JobConfig`. Exit code 3: a training outcome (written for rank 0)."""
-    from effnas.experiments.config.schema import JobConfig
-    from effnas.experiments.train.loop import train
-
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m effnas.experiments.train.distributed JOB.json"
-              "  (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set)",
-              file=sys.stderr)
-        return 2
-    cfg = JobConfig.from_dict(json.loads(Path(args[0]).read_text()), source=args[0])
-    use_cuda = cfg.device != "cpu" and torch.cuda.is_available()
-    with _process_group("nccl" if use_cuda else "gloo"):
-        metrics = train(cfg)
-        dist.barrier()
-    rank = int(os.environ["RANK"])
-    if metrics["status"] in ("oom", "failed") and os.environ.get("EFFNAS_DDP_DIR"):
-        (Path(os.environ["EFFNAS_DDP_DIR"]) / OUTCOME_FILE.format(rank=rank)).write_text(json.dumps(metrics))
-        return 3
-    return 0
-
-
-if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)  # no interpreter teardown: gloo's threads have aborted it (SIGABRT) after a clean run

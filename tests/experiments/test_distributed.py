@@ -40,12 +40,13 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
 def val_accuracy(run: Path) -> float:
     """The saved ``last.pt`` model's validation accuracy, evaluated in this one process."""
     from effnas.experiments.data import datasets as data
-    from effnas.experiments.train.loop import _resolve_spec, evaluate
+    from effnas.experiments.train.evaluate import evaluate
+    from effnas.experiments.train.setup import resolve_spec
 
     cfg = JobConfig(**BASE)
     ds = data.load_dataset(cfg.dataset)
     _, val, _ = data.split(ds, seed=cfg.seed, val_fraction=cfg.val_fraction)
-    spec = _resolve_spec(cfg, ds.num_classes)
+    spec = resolve_spec(cfg, ds.num_classes)
     model = ss.build(spec)
     model.load_state_dict(torch.load(run / "last.pt", weights_only=True)["model"])
     loader = data.Loader(val, resolution=spec.resolution, mean=ds.mean, std=ds.std, batch_size=512)
@@ -178,7 +179,7 @@ def test_more_processes_than_gpus_is_one_line(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(d.torch.cuda, "device_count", lambda: 1)
     with pytest.raises(ValueError, match="train.devices = 2 needs 2 GPUs, 1 visible"):
-        d.launch(JobConfig(**BASE, devices=2), device=torch.device("cuda"))
+        d.launch(train, JobConfig(**BASE, devices=2), device=torch.device("cuda"))
     assert "RANK" not in os.environ
 
 

@@ -143,10 +143,14 @@ def test_the_trainer_reads_every_job_key() -> None:
 
 def _data_modules() -> list[Any]:
     import effnas.experiments.data.datasets as data
+    import effnas.experiments.train.checkpoint as checkpoint
     import effnas.experiments.train.devices as devices
+    import effnas.experiments.train.epoch as epoch
+    import effnas.experiments.train.metrics as metrics
     import effnas.experiments.train.rundir as rundir
+    import effnas.experiments.train.setup as setup
 
-    return [data, devices, rundir]
+    return [data, devices, rundir, setup, epoch, metrics, checkpoint]
 
 
 def test_resolved_runs_are_what_the_configs_say() -> None:

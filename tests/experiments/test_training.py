@@ -10,7 +10,6 @@ import torch
 
 import effnas.search_spaces as ss
 from effnas.experiments.config.schema import JobConfig as TrainConfig
-from effnas.experiments.train import loop as training
 from effnas.experiments.train.loop import train, train_fn
 from effnas.experiments.train.optim import RMSpropTF, lr_factor, param_groups
 from effnas.search_spaces.cost import cost
@@ -99,7 +98,7 @@ class _OOMNet(ss.Network):
 
 def test_out_of_memory_is_status_oom_naming_the_batch_and_the_fix(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(training.ss, "build", _OOMNet)
+    monkeypatch.setattr(ss, "build", _OOMNet)
     m = train_fn({**FAST, "accumulate": 2, "out_dir": str(tmp_path)})
     assert m["status"] == "oom" and "\n" not in m["error"]
     assert m["error"].startswith("out of memory on cpu at 32 images per device step (train.batch_size 64 = 1 devices "
@@ -116,7 +115,7 @@ class _DiskNet(ss.Network):
 
 
 def test_a_device_or_file_error_is_status_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(training.ss, "build", _DiskNet)
+    monkeypatch.setattr(ss, "build", _DiskNet)
     m = train_fn({**FAST, "out_dir": str(tmp_path)})
     assert m["status"] == "failed" and m["error"] == "OSError: [Errno 28] No space left on device"
 
@@ -128,7 +127,7 @@ class _BuggyNet(ss.Network):
 
 def test_a_bug_while_training_propagates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Only training outcomes become a status; a programming error stops with its traceback."""
-    monkeypatch.setattr(training.ss, "build", _BuggyNet)
+    monkeypatch.setattr(ss, "build", _BuggyNet)
     with pytest.raises(TypeError, match="unexpected keyword"):
         train_fn({**FAST, "out_dir": str(tmp_path)})
 
@@ -230,7 +229,7 @@ def test_an_oom_run_is_shown_by_the_stages_and_fails_its_search_trial(tmp_path: 
     from effnas.nas.trial import outcome
     from effnas.scaling import Job, run_jobs
 
-    monkeypatch.setattr(training.ss, "build", _OOMNet)
+    monkeypatch.setattr(ss, "build", _OOMNet)
     table = run_jobs([Job("members/phi0-seed0", ss.get("tiny", num_classes=10, resolution=16), 0)], train_fn,
                      train_config={**FAST, "accumulate": 2}, out_dir=tmp_path)
     text = format_failures(table, "members")
