@@ -41,6 +41,7 @@ from effnas.experiments.train.progress import Progress
 from effnas.experiments.train.rng import seed_everything
 from effnas.experiments.train.setup import load_data, loader_for, optimizer_for
 from effnas.experiments.train.state import TrainState, restore, snapshot
+from effnas.experiments.weights.convert import read_checkpoint
 from effnas.nas import get_space
 from effnas.nas.space import SearchSpace
 from effnas.nas.supernet import Supernet, largest_params, random_params, recalibrate_bn, smallest_params
@@ -133,7 +134,7 @@ def train_supernet(cfg: ExperimentConfig, out: str | Path, *, resume: bool = Fal
     epochs, steps = cfg.supernet.epochs, len(loader)
     state, rng = TrainState(), random.Random(cfg.run.seed)
     if resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        ck = read_checkpoint(ckpt_path)  # weights_only: a crafted supernet.pt runs no code
         net.net.load_state_dict(ck["state"])
         state = restore(ck, optimizer=optimizer)
         rng.setstate(ck["sampler"])
@@ -225,7 +226,7 @@ def load(path: str | Path, device: torch.device | str = "cpu") -> tuple[Supernet
     p = p / CHECKPOINT if p.is_dir() else p
     if not p.is_file():
         raise UserError(f"no supernet at {path}: train one with 'effnas supernet train --out {path}'")
-    ck = torch.load(p, map_location=device, weights_only=False)
+    ck = read_checkpoint(p)  # weights_only: a crafted supernet.pt runs no code
     return Supernet.from_checkpoint(ck).to(device), ck
 
 
