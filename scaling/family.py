@@ -24,8 +24,9 @@ import pandas as pd
 from effnas.scaling.coefficients import PAPER, Coefficients
 from effnas.scaling.compound import Multipliers, member
 from effnas.scaling.realised import FAMILY_TOLERANCE, CostFit, check_tolerance, fit_resolution, within
+from effnas.scaling.record import member_key
 from effnas.scaling.runner import ExecutorFn, Job, TrainerFn, run_jobs
-from effnas.search_spaces import NetworkSpec, safe_name
+from effnas.search_spaces import NetworkSpec
 from effnas.search_spaces.atomic import atomic_write
 from effnas.search_spaces.counts import counts
 from effnas.search_spaces.errors import UserError
@@ -243,16 +244,6 @@ def side_by_side(official: Sequence[Member], compound: Sequence[Member]) -> pd.D
     return pd.DataFrame(rows)
 
 
-def member_key(m: Member, seed: int) -> str:
-    """Run directory of a member: ``members/phi2-seed0``, ``baselines/width-phi2-seed0``,
-    ``<method>/<name>-seed0`` for anything else."""
-    if m.method in ("compound", "official"):
-        return f"members/phi{m.phi}-seed{seed}"
-    if m.method in ("depth", "width", "resolution"):
-        return f"baselines/{m.method}-phi{m.phi}-seed{seed}"
-    return f"{safe_name(m.method)}/{safe_name(m.spec.name)}-seed{seed}"
-
-
 def train_members(
     members: Sequence[Member],
     trainer: TrainerFn,
@@ -279,4 +270,4 @@ def train_members(
 
 
 __all__ = ["METHODS", "Member", "all_within_tolerance", "cost_flags", "family", "family_table", "fitted_member",
-           "make_member", "member_key", "parse_phis", "side_by_side", "train_members"]
+           "make_member", "parse_phis", "side_by_side", "train_members"]

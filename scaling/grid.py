@@ -25,7 +25,8 @@ import pandas as pd
 from effnas.scaling.coefficients import Coefficients
 from effnas.scaling.compound import member
 from effnas.scaling.realised import GRID_TOLERANCE, check_tolerance, fit_resolution
-from effnas.scaling.runner import FINISHED, ExecutorFn, Job, RunsFailed, TrainerFn, run_jobs
+from effnas.scaling.record import FINISHED, candidate_key
+from effnas.scaling.runner import ExecutorFn, Job, RunsFailed, TrainerFn, run_jobs
 from effnas.search_spaces import NetworkSpec
 from effnas.search_spaces.atomic import atomic_write
 from effnas.search_spaces.counts import counts
@@ -82,11 +83,6 @@ def grid_candidates(*, step: float = 0.05, target: float = 2.0, tolerance: float
         raise UserError(f"no grid point with step {step:g} has a product within {tolerance:g} of {target:g}: "
                          "widen --tolerance or use a finer --step")
     return found
-
-
-def candidate_key(c: Coefficients, seed: int) -> str:
-    """Run directory of a candidate: ``candidates/a1.2-b1.1-g1.15-seed0``."""
-    return f"candidates/a{c.alpha:g}-b{c.beta:g}-g{c.gamma:g}-seed{seed}"
 
 
 #: Candidate statuses before training: ``ready`` (within tolerance, to be trained) or
@@ -242,5 +238,5 @@ def grid_search(
     return result
 
 
-__all__ = ["OUT_OF_TOLERANCE", "READY", "GridResult", "candidate_key", "candidate_table", "grid_candidates",
+__all__ = ["OUT_OF_TOLERANCE", "READY", "GridResult", "candidate_table", "grid_candidates",
            "grid_search", "pick_best"]

@@ -15,13 +15,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from effnas.search_spaces.atomic import atomic_text
 from effnas.search_spaces.errors import UserError
 
 OPS = ("mbconv", "dsconv", "conv", "basic", "bottleneck")
@@ -283,14 +283,8 @@ class NetworkSpec:
         return cls.from_dict(data)
 
     def save(self, path: str | Path) -> None:
-        """Write the spec JSON atomically (a temporary file in the same directory, then a rename)."""
-        p = Path(path)
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(self.to_json() + "\n")
-            tmp.replace(p)
-        finally:
-            tmp.unlink(missing_ok=True)
+        """Write the spec JSON atomically (:func:`effnas.search_spaces.atomic.atomic_text`)."""
+        atomic_text(path, self.to_json() + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> NetworkSpec:

@@ -38,8 +38,8 @@ from effnas.scaling import (
     matched_baselines,
     scale_backbone,
 )
-from effnas.scaling.grid import candidate_key
-from effnas.search_spaces import NetworkSpec, load_spec, safe_name
+from effnas.scaling.record import backbone_dir, backbone_key, candidate_key, member_key
+from effnas.search_spaces import NetworkSpec, load_spec
 from effnas.search_spaces.errors import UserError
 
 #: Class counts of the data sets the trainer knows (experiments/data/datasets.py), for costs before training.
@@ -230,15 +230,6 @@ def _with_dropout(m: Member, dropout: float | None) -> Member:
     return dataclasses.replace(m, spec=dataclasses.replace(m.spec, dropout=dropout))
 
 
-def member_key(m: Member, seed: int) -> str:
-    """``members/phi2-seed0``, ``official/phi2-seed0``, ``baselines/width-phi2-seed0``."""
-    if m.method == "compound":
-        return f"members/phi{m.phi}-seed{seed}"
-    if m.method == "official":
-        return f"official/phi{m.phi}-seed{seed}"
-    return f"baselines/{m.method}-phi{m.phi}-seed{seed}"
-
-
 def family_plan(cfg: ExperimentConfig, base: NetworkSpec, coefficients: Coefficients | None
                 ) -> tuple[pd.DataFrame, list[Job], dict[str, Any]]:
     members = family_members(cfg, base, coefficients)
@@ -257,19 +248,12 @@ def backbone_members(cfg: ExperimentConfig, name: str, coefficients: Coefficient
     return backbone_comparison(name, **kw) if b.single_dimension else [scale_backbone(name, **kw)]
 
 
-def backbone_dir(name: str) -> str:
-    """The directory of backbone ``name`` under ``backbones/``: a registered name as it is, a spec
-    file by its stem (``specs/resnet18_0.25.json`` -> ``resnet18_0.25``)."""
-    return safe_name(Path(name).stem if name.endswith(".json") else name)
-
-
 def backbone_plan(cfg: ExperimentConfig, name: str, coefficients: Coefficients
                   ) -> tuple[pd.DataFrame, list[Job], dict[str, Any]]:
     """One backbone's compound (and single-dimension) networks at ``backbones.phi``; they keep
     their own dropout and stochastic depth."""
     rows = backbone_members(cfg, name, coefficients)
-    stem = safe_name(rows[0].spec.name)  # user text (a spec file's name) becomes a path: sanitised
-    jobs = [Job(f"{stem}-{m.method}-phi{cfg.backbones.phi}-seed{s}", m.spec, s, m.row())
+    jobs = [Job(backbone_key(rows[0].spec.name, m, cfg.backbones.phi, s), m.spec, s, m.row())
             for m in rows for s in cfg.family.seeds]
     epochs = cfg.backbones.epochs or cfg.family.epochs or cfg.train.epochs
     tc = train_config(cfg, dataclasses.replace(cfg.train, epochs=epochs, dropout=None, drop_connect_rate=None))

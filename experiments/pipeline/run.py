@@ -13,7 +13,6 @@ report, and :func:`run_experiment` returns them so that ``effnas run`` exits 1.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +25,9 @@ from effnas.experiments.config.sections import with_defaults
 from effnas.experiments.data.datasets import check_dataset
 from effnas.experiments.pipeline import plan, stages
 from effnas.experiments.train import guard
+from effnas.scaling.record import backbone_dir
 from effnas.search_spaces import NetworkSpec
+from effnas.search_spaces.atomic import atomic_json, atomic_text
 from effnas.search_spaces.errors import UserError
 
 STAGES = ("search", "baseline", "grid", "family", "backbones", "curves", "report")
@@ -51,9 +52,7 @@ class StageLog:
         prev = self.data.get(stage, {}).get("seconds") or 0.0
         entry = {"status": status, "seconds": round(prev + (seconds or 0.0), 2), **extra}
         self.data[stage] = entry
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2))
-        tmp.replace(self.path)
+        atomic_text(self.path, json.dumps(self.data, indent=2))
 
 
 def run_experiment(cfg: ExperimentConfig, *, out: Path, resume: bool = False,
@@ -82,10 +81,8 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
             raise UserError(f"the config differs from the one {out} was started with ({saved}); "
                              f"use another --out, or the same config to resume")
     else:
-        stages.write_json(saved, cfg.to_dict())
-    tmp = out / f".config.toml.{os.getpid()}.tmp"
-    tmp.write_text(cfg.to_toml())
-    tmp.replace(out / "config.toml")
+        atomic_json(saved, cfg.to_dict(), indent=2, default=str)
+    atomic_text(out / "config.toml", cfg.to_toml())
     log_ = StageLog(out / "stages.json")
     baseline = out / "baseline.json"
     coefficients = out / "grid" / "coefficients.json"
@@ -126,7 +123,7 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
 
     def stage_backbones() -> None:
         for name in cfg.backbones.models:
-            d = out / "backbones" / plan.backbone_dir(name)
+            d = out / "backbones" / backbone_dir(name)
             stages.backbones(cfg, name, coeffs(), d, resume=resume or d.exists())
 
     def stage_curves() -> None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,12 +24,11 @@ from effnas.experiments.data.datasets import check_dataset
 from effnas.experiments.pipeline import plan
 from effnas.experiments.train import guard
 from effnas.scaling import Coefficients, GridResult, grid_search, run_jobs
+from effnas.scaling.record import COMPLETED
 from effnas.scaling.runner import ExecutorFn, TrainerFn
 from effnas.search_spaces import NetworkSpec
+from effnas.search_spaces.atomic import atomic_write
 from effnas.search_spaces.errors import UserError
-
-#: Statuses that count as a finished, usable training run.
-OK = ("completed",)
 
 
 def trainer(cfg: ExperimentConfig | None = None) -> TrainerFn:
@@ -110,7 +107,7 @@ def failures(table: pd.DataFrame) -> pd.DataFrame:
     """The rows of a trained table whose run did not complete (with their ``error``)."""
     if table.empty or "status" not in table.columns:
         return table.iloc[0:0]
-    return table[~table["status"].isin(OK)]
+    return table[table["status"] != COMPLETED]
 
 
 def format_failures(table: pd.DataFrame, what: str) -> str:
@@ -309,13 +306,5 @@ def save_specs(jobs: list, out: str | Path) -> None:
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
-    """Write a table atomically (a temporary file, then a rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_csv(tmp, index=False)
-    tmp.replace(path)
-
-
-def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(path)
+    """Write a table atomically (:func:`effnas.search_spaces.atomic.atomic_write`)."""
+    atomic_write(path, lambda t: df.to_csv(t, index=False))
