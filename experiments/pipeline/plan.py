@@ -38,7 +38,9 @@ from effnas.scaling import (
     matched_baselines,
     scale_backbone,
 )
-from effnas.scaling.record import backbone_dir, backbone_key, candidate_key, member_key
+from effnas.scaling.family import member_jobs
+from effnas.scaling.grid import candidate_jobs
+from effnas.scaling.record import backbone_dir, backbone_key
 from effnas.search_spaces import NetworkSpec, load_spec
 from effnas.search_spaces.errors import UserError
 
@@ -194,9 +196,7 @@ def grid_plan(cfg: ExperimentConfig, base: NetworkSpec) -> tuple[pd.DataFrame, l
     cands = grid_coefficients(cfg)
     table, specs = candidate_table(base, cands, phi=g.phi, target=g.target, cost_tolerance=g.cost_tolerance,
                                    depth_rounding=g.depth_rounding)
-    ok = table["within_tolerance"].astype(bool)
-    jobs = [Job(candidate_key(c, s), spec, s, {"alpha": c.alpha, "beta": c.beta, "gamma": c.gamma})
-            for c, spec, keep in zip(cands, specs, ok, strict=True) if keep for s in g.seeds]
+    jobs = candidate_jobs(cands, specs, table, g.seeds)
     tc = train_config(cfg, dataclasses.replace(cfg.train, epochs=g.epochs, dropout=None, drop_connect_rate=None))
     return table, jobs, tc
 
@@ -233,7 +233,7 @@ def _with_dropout(m: Member, dropout: float | None) -> Member:
 def family_plan(cfg: ExperimentConfig, base: NetworkSpec, coefficients: Coefficients | None
                 ) -> tuple[pd.DataFrame, list[Job], dict[str, Any]]:
     members = family_members(cfg, base, coefficients)
-    jobs = [Job(member_key(m, s), m.spec, s, m.row()) for m in members for s in cfg.family.seeds]
+    jobs = member_jobs(members, cfg.family.seeds)
     tc = train_config(cfg, dataclasses.replace(cfg.train, epochs=cfg.family.epochs or cfg.train.epochs, dropout=None,
                                                drop_connect_rate=None))
     return family_table(members), jobs, tc
@@ -253,8 +253,8 @@ def backbone_plan(cfg: ExperimentConfig, name: str, coefficients: Coefficients
     """One backbone's compound (and single-dimension) networks at ``backbones.phi``; they keep
     their own dropout and stochastic depth."""
     rows = backbone_members(cfg, name, coefficients)
-    jobs = [Job(backbone_key(rows[0].spec.name, m, cfg.backbones.phi, s), m.spec, s, m.row())
-            for m in rows for s in cfg.family.seeds]
+    stem, phi = rows[0].spec.name, cfg.backbones.phi
+    jobs = member_jobs(rows, cfg.family.seeds, key=lambda m, s: backbone_key(stem, m, phi, s))
     epochs = cfg.backbones.epochs or cfg.family.epochs or cfg.train.epochs
     tc = train_config(cfg, dataclasses.replace(cfg.train, epochs=epochs, dropout=None, drop_connect_rate=None))
     return family_table(rows), jobs, tc

@@ -23,7 +23,8 @@ from effnas.experiments.config.stages import estimator_kind
 from effnas.experiments.data.datasets import check_dataset
 from effnas.experiments.pipeline import plan
 from effnas.experiments.train import guard
-from effnas.scaling import Coefficients, GridResult, grid_search, run_jobs
+from effnas.scaling import Coefficients, GridResult, run_jobs
+from effnas.scaling.grid import train_grid
 from effnas.scaling.record import COMPLETED
 from effnas.scaling.runner import ExecutorFn, TrainerFn
 from effnas.search_spaces import NetworkSpec
@@ -37,38 +38,34 @@ def trainer(cfg: ExperimentConfig | None = None) -> TrainerFn:
     zero-cost proxy, behind ``search.prefilter``'s proxy when it is set."""
     fn = _trainer(cfg)
     if cfg is not None and cfg.search.prefilter is not None:
-        from effnas.experiments.estimators.proxy import Prefiltered, ProxyTrainer
-        from effnas.experiments.estimators.supernet import SupernetTrainer
-        from effnas.nas import SearchSpace, get_space
+        from effnas.experiments.estimators.proxy import Prefiltered
 
-        kind, arg = estimator_kind(cfg.search.prefilter)
-        space = get_space(cfg.search.space)
         reference = Prefiltered.reference_size(cfg.search.prefilter_keep)
-        scorer: TrainerFn
-        if kind == "proxy":
-            scorer = ProxyTrainer(space, arg, reference=reference)
-        else:
-            assert isinstance(space, SearchSpace)
-            scorer = SupernetTrainer(arg, space=space, reference=reference,
-                                     calibration_batches=cfg.supernet.calibration_batches)
-        return Prefiltered(fn, scorer)
+        return Prefiltered(fn, estimator(cfg, cfg.search.prefilter, reference=reference))
     return fn
+
+
+def estimator(cfg: ExperimentConfig, ref: str, *, reference: int | None = None) -> TrainerFn:
+    """The candidate trainer of an estimator reference (``proxy:NAME`` or ``supernet:DIR``) over
+    ``search.space``: the one place a zero-cost proxy or a supernet scorer is built."""
+    from effnas.experiments.estimators.proxy import ProxyTrainer
+    from effnas.experiments.estimators.supernet import SupernetTrainer
+    from effnas.nas import SearchSpace, get_space
+
+    kind, arg = estimator_kind(ref)
+    space = get_space(cfg.search.space)
+    extra: dict[str, Any] = {} if reference is None else {"reference": reference}
+    if kind == "proxy":
+        return ProxyTrainer(space, arg, **extra)
+    assert kind == "supernet" and isinstance(space, SearchSpace)
+    return SupernetTrainer(arg, space=space, calibration_batches=cfg.supernet.calibration_batches, **extra)
 
 
 def _trainer(cfg: ExperimentConfig | None) -> TrainerFn:
     name = plan.search_trainer(cfg) if cfg is not None else "train"
     if name in ("proxy", "supernet"):
-        from effnas.experiments.estimators.proxy import ProxyTrainer
-        from effnas.experiments.estimators.supernet import SupernetTrainer
-        from effnas.nas import SearchSpace, get_space
-
-        assert cfg is not None
-        _, arg = estimator_kind(cfg.search.estimator)
-        space = get_space(cfg.search.space)
-        if name == "proxy":
-            return ProxyTrainer(space, arg)
-        assert isinstance(space, SearchSpace)
-        return SupernetTrainer(arg, space=space, calibration_batches=cfg.supernet.calibration_batches)
+        assert cfg is not None and cfg.search.estimator is not None
+        return estimator(cfg, cfg.search.estimator)
     if name == "surrogate":
         from effnas.nas import SurrogateTrainer
 
@@ -237,9 +234,8 @@ def grid(cfg: ExperimentConfig, base: NetworkSpec, out: str | Path, *, resume: b
                          "grid.cost_tolerance or grid.tolerance (see the table from --dry-run)")
     out = preflight(cfg, out, jobs, tc)
     with guard.Lock(out, what="grid directory"):
-            return grid_search(base, trainer(), candidates=plan.grid_coefficients(cfg), train_config=tc, out_dir=out,
-                           seeds=g.seeds, executor=executor(cfg), resume=resume, depth_rounding=g.depth_rounding,
-                           phi=g.phi, target=g.target, cost_tolerance=g.cost_tolerance)
+        return train_grid(table, jobs, trainer(), train_config=tc, out_dir=out, executor=executor(cfg),
+                          resume=resume, phi=g.phi, target=g.target, cost_tolerance=g.cost_tolerance, base=base.name)
 
 
 # -- family and backbones ---------------------------------------------------------------------
