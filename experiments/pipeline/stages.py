@@ -236,9 +236,9 @@ def train_table(cfg: ExperimentConfig, sp: StagePlan, out: str | Path, *, resume
 
 
 def check_cluster(cfg: ExperimentConfig) -> None:
-    """A ``run.ray_address`` that does not answer fails within ``ray_backend.CONNECT_TIMEOUT`` s."""
+    """A ``run.ray_address`` that does not answer fails within ``ray_session.CONNECT_TIMEOUT`` s."""
     if cfg.run.ray_address:
-        from effnas.experiments.cluster.ray_backend import probe_address
+        from effnas.experiments.cluster.ray_session import probe_address
 
         probe_address(cfg.run.ray_address)
 
