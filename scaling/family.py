@@ -24,8 +24,9 @@ import pandas as pd
 from effnas.scaling.coefficients import PAPER, Coefficients
 from effnas.scaling.compound import Multipliers, member
 from effnas.scaling.realised import FAMILY_TOLERANCE, CostFit, check_tolerance, fit_resolution, within
+from effnas.scaling.record import member_key
 from effnas.scaling.runner import ExecutorFn, Job, TrainerFn, run_jobs
-from effnas.search_spaces import NetworkSpec, safe_name
+from effnas.search_spaces import NetworkSpec
 from effnas.search_spaces.atomic import atomic_write
 from effnas.search_spaces.counts import counts
 from effnas.search_spaces.errors import UserError
@@ -243,14 +244,13 @@ def side_by_side(official: Sequence[Member], compound: Sequence[Member]) -> pd.D
     return pd.DataFrame(rows)
 
 
-def member_key(m: Member, seed: int) -> str:
-    """Run directory of a member: ``members/phi2-seed0``, ``baselines/width-phi2-seed0``,
-    ``<method>/<name>-seed0`` for anything else."""
-    if m.method in ("compound", "official"):
-        return f"members/phi{m.phi}-seed{seed}"
-    if m.method in ("depth", "width", "resolution"):
-        return f"baselines/{m.method}-phi{m.phi}-seed{seed}"
-    return f"{safe_name(m.method)}/{safe_name(m.spec.name)}-seed{seed}"
+def member_jobs(members: Sequence[Member], seeds: Sequence[int], *,
+                key: Callable[[Member, int], str] = member_key) -> list[Job]:
+    """A training job per member and seed, into ``key(member, seed)`` (default
+    :func:`effnas.scaling.record.member_key`), with the member's family-table row as its columns."""
+    if not seeds:
+        raise UserError("no seeds: give --seeds N with N >= 1")
+    return [Job(key(m, s), m.spec, s, m.row()) for m in members for s in seeds]
 
 
 def train_members(
@@ -268,9 +268,7 @@ def train_members(
     """Train every member with every seed (resumable; see :func:`effnas.scaling.runner.run_jobs`) and
     return, and write as ``out_dir/table_name``, a row per member and seed: the family-table
     columns, then ``seed``, ``status``, ``val_accuracy``, ``test_accuracy``, ... and ``run_dir``."""
-    if not seeds:
-        raise UserError("no seeds: give --seeds N with N >= 1")
-    jobs = [Job(key(m, s), m.spec, s, m.row()) for m in members for s in seeds]
+    jobs = member_jobs(members, seeds, key=key)
     table = run_jobs(jobs, trainer, train_config=train_config, out_dir=out_dir, executor=executor, resume=resume)
     if table_name:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -279,4 +277,4 @@ def train_members(
 
 
 __all__ = ["METHODS", "Member", "all_within_tolerance", "cost_flags", "family", "family_table", "fitted_member",
-           "make_member", "member_key", "parse_phis", "side_by_side", "train_members"]
+           "make_member", "member_jobs", "parse_phis", "side_by_side", "train_members"]

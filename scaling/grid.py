@@ -25,7 +25,8 @@ import pandas as pd
 from effnas.scaling.coefficients import Coefficients
 from effnas.scaling.compound import member
 from effnas.scaling.realised import GRID_TOLERANCE, check_tolerance, fit_resolution
-from effnas.scaling.runner import FINISHED, ExecutorFn, Job, RunsFailed, TrainerFn, run_jobs
+from effnas.scaling.record import FINISHED, candidate_key
+from effnas.scaling.runner import ExecutorFn, Job, RunsFailed, TrainerFn, run_jobs
 from effnas.search_spaces import NetworkSpec
 from effnas.search_spaces.atomic import atomic_write
 from effnas.search_spaces.counts import counts
@@ -82,11 +83,6 @@ def grid_candidates(*, step: float = 0.05, target: float = 2.0, tolerance: float
         raise UserError(f"no grid point with step {step:g} has a product within {tolerance:g} of {target:g}: "
                          "widen --tolerance or use a finer --step")
     return found
-
-
-def candidate_key(c: Coefficients, seed: int) -> str:
-    """Run directory of a candidate: ``candidates/a1.2-b1.1-g1.15-seed0``."""
-    return f"candidates/a{c.alpha:g}-b{c.beta:g}-g{c.gamma:g}-seed{seed}"
 
 
 #: Candidate statuses before training: ``ready`` (within tolerance, to be trained) or
@@ -218,6 +214,37 @@ def grid_search(
         raise UserError("no grid candidates: widen --tolerance or use a finer --step")
     table, specs = candidate_table(base, candidates, phi=phi, target=target, cost_tolerance=cost_tolerance,
                                    depth_rounding=depth_rounding)
+    return train_grid(table, candidate_jobs(candidates, specs, table, seeds), trainer, train_config=train_config,
+                      out_dir=out_dir, executor=executor, resume=resume, phi=phi, target=target,
+                      cost_tolerance=cost_tolerance, base=base.name)
+
+
+def candidate_jobs(candidates: Sequence[Coefficients], specs: Sequence[NetworkSpec], table: pd.DataFrame,
+                   seeds: Sequence[int]) -> list[Job]:
+    """The training jobs of a :func:`candidate_table`: every candidate within tolerance, with every
+    seed, into ``candidates/a1.2-b1.1-g1.15-seed0`` (:func:`effnas.scaling.record.candidate_key`)."""
+    ok = table["within_tolerance"].astype(bool)
+    return [Job(candidate_key(c, s), spec, s, {"alpha": c.alpha, "beta": c.beta, "gamma": c.gamma})
+            for c, spec, good in zip(candidates, specs, ok, strict=True) if good for s in seeds]
+
+
+def train_grid(
+    table: pd.DataFrame,
+    jobs: Sequence[Job],
+    trainer: TrainerFn,
+    *,
+    train_config: dict[str, Any],
+    out_dir: str | Path,
+    executor: ExecutorFn | None = None,
+    resume: bool = False,
+    phi: float = 1.0,
+    target: float = 2.0,
+    cost_tolerance: float = GRID_TOLERANCE,
+    base: str = "",
+) -> GridResult:
+    """Train the :func:`candidate_jobs` of a :func:`candidate_table`, pick the best and write
+    ``grid.csv`` and ``coefficients.json`` (see :func:`grid_search`; ``base`` names the base
+    network in ``coefficients.json``)."""
     ok = table["within_tolerance"].astype(bool)
     if not ok.any():
         Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -225,8 +252,6 @@ def grid_search(
         raise UserError(f"no grid candidate realises {target:g}^{phi:g} = {target**phi:.3g}x the base's MACs within "
                          f"+-{cost_tolerance * 100:g}% at any whole-pixel input size (reasons in "
                          f"{Path(out_dir) / 'grid.csv'}): raise the cost tolerance or use a larger base resolution")
-    jobs = [Job(candidate_key(c, s), spec, s, {"alpha": c.alpha, "beta": c.beta, "gamma": c.gamma})
-            for c, spec, good in zip(candidates, specs, ok, strict=True) if good for s in seeds]
     trained = run_jobs(jobs, trainer, train_config=train_config, out_dir=out_dir, executor=executor, resume=resume)
     keys = ["alpha", "beta", "gamma"]
     merged = table[ok].drop(columns=["status"]).merge(trained, on=keys, how="right")
@@ -238,9 +263,9 @@ def grid_search(
     best = pick_best(summary.drop_duplicates(keys))
     full = pd.concat([merged, table[~ok]], ignore_index=True).sort_values(keys, kind="stable", ignore_index=True)
     result = GridResult(full, best, phi)
-    result.save(out_dir, base=base.name)
+    result.save(out_dir, base=base)
     return result
 
 
-__all__ = ["OUT_OF_TOLERANCE", "READY", "GridResult", "candidate_key", "candidate_table", "grid_candidates",
-           "grid_search", "pick_best"]
+__all__ = ["OUT_OF_TOLERANCE", "READY", "GridResult", "candidate_jobs", "candidate_table", "grid_candidates",
+           "grid_search", "pick_best", "train_grid"]

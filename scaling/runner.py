@@ -5,9 +5,10 @@ directory ``out_dir/<key>/``. After a run the result store writes ``result.json`
 config and the returned metrics). A later call with ``resume=True`` reads finished runs back
 without calling the trainer and hands the rest to the executor with ``resume: True`` in their
 config, so the trainer continues interrupted runs from their last epoch checkpoint. Runs whose
-status is ``failed`` or ``oom`` are retried. A trainer that raises stops the batch (finished runs are
-kept). A run directory that holds a *different* config is refused
-rather than silently mixed into the table.
+status is not finished (:data:`effnas.scaling.record.FINISHED`: ``failed``, ``oom``, ``pruned``)
+are trained again. A trainer that raises stops the batch (finished runs are kept). A run
+directory that holds a *different* config (:func:`effnas.scaling.record.differing_key`) is
+refused rather than silently mixed into the table.
 
 The trainer and executor follow ``docs/architecture.md``: ``trainer(config, *, on_epoch=None)
 -> metrics`` and ``executor(trainer, configs) -> metrics`` (same order); sequential by default.
@@ -15,8 +16,6 @@ The trainer and executor follow ``docs/architecture.md``: ``trainer(config, *, o
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,21 +23,17 @@ from typing import Any
 
 import pandas as pd
 
+from effnas.scaling.record import FINISHED, differing_key, read_result, write_result
 from effnas.search_spaces import NetworkSpec
 from effnas.search_spaces.errors import UserError
 
 TrainerFn = Callable[..., dict]
 ExecutorFn = Callable[[TrainerFn, list[dict]], list[dict]]
 
-#: Statuses that mean "this run is over"; anything else (``failed``, ``oom``) is retried on resume.
-FINISHED = ("completed", "diverged", "pruned")
-#: Config keys that do not change what a run computes.
-VOLATILE_KEYS = ("out_dir", "resume", "quiet", "threads")
 #: Metric columns copied into result tables, when the trainer returns them.
 METRIC_COLUMNS = ("status", "val_accuracy", "best_val_accuracy", "test_accuracy", "train_seconds", "images_per_second",
                   "epochs_completed", "stopped_by",
                   "error")
-RESULT_FILE = "result.json"
 
 
 class RunsStopped(RuntimeError):
@@ -64,41 +59,6 @@ class Job:
     spec: NetworkSpec
     seed: int = 0
     info: dict[str, Any] = field(default_factory=dict)
-
-
-def _differing_key(stored: dict[str, Any], config: dict[str, Any],
-                   defaults: dict[str, Any] | None = None) -> str | None:
-    """The first key the runner set whose stored value differs (keys an executor added, such as
-    Ray's ``threads``, are ignored; a key the stored config lacks counts with its value in
-    ``defaults``: keys added to the trainer's schema later), or None."""
-    for k, v in config.items():
-        if k in VOLATILE_KEYS:
-            continue
-        old = stored[k] if k in stored else (defaults or {}).get(k)
-        if json.dumps(old, sort_keys=True, default=str) != json.dumps(v, sort_keys=True, default=str):
-            return k
-    return None
-
-
-def read_result(run_dir: str | Path) -> dict[str, Any] | None:
-    """The stored ``{"config", "metrics"}`` of a run directory, or None."""
-    p = Path(run_dir) / RESULT_FILE
-    if not p.is_file():
-        return None
-    try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError:
-        return None  # a torn write: treat as not finished
-    return data if isinstance(data, dict) and "metrics" in data else None
-
-
-def write_result(run_dir: str | Path, config: dict[str, Any], metrics: dict[str, Any]) -> None:
-    """Atomically write ``result.json`` (temporary file, then rename)."""
-    d = Path(run_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    tmp = d / f".{RESULT_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({"config": config, "metrics": metrics}, indent=2, default=str) + "\n")
-    tmp.replace(d / RESULT_FILE)
 
 
 class RecordingTrainer:
@@ -150,7 +110,7 @@ def run_jobs(
         stored = read_result(cfg["out_dir"])
         if stored is None:
             continue
-        key = _differing_key(stored.get("config", {}), cfg, defaults)
+        key = differing_key(stored.get("config", {}), cfg, defaults)
         if key is not None:
             raise UserError(f"run directory {cfg['out_dir']} holds a run with a different {key!r}: "
                              "use a new --out (or delete it)")
@@ -180,5 +140,4 @@ def run_jobs(
     return pd.DataFrame(rows)
 
 
-__all__ = ["FINISHED", "ExecutorFn", "Job", "RecordingTrainer", "RunsFailed", "RunsStopped", "TrainerFn", "read_result",
-           "run_jobs", "sequential", "write_result"]
+__all__ = ["ExecutorFn", "Job", "RecordingTrainer", "RunsFailed", "RunsStopped", "TrainerFn", "run_jobs", "sequential"]

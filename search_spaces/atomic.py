@@ -1,29 +1,64 @@
 """Atomic file writes shared by every package: a result file is either the old one or the
-complete new one, never torn by a crash or a kill mid-write."""
+complete new one, never torn by a crash, a kill or a power cut mid-write.
+
+The one recipe (:func:`atomic_write`): write a temporary file beside the target, ``fsync`` it,
+``os.replace`` it over the target, then ``fsync`` the directory so that the rename itself is on
+disk. Every result file of effnas (run directories, tables, specs, plots, reports) goes through it.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def tmp_path(path: str | Path) -> Path:
-    """A temporary name beside ``path`` that keeps its suffix (so writers that infer the format
-    from it, such as matplotlib's ``savefig``, still work): ``.name.PID.tmp.png``."""
+    """A temporary name beside ``path``, unique per process and thread, that keeps its suffix (so
+    writers that infer the format from it, such as matplotlib's ``savefig``, still work):
+    ``.name.PID-THREAD.tmp.png``."""
     p = Path(path)
-    return p.with_name(f".{p.stem}.{os.getpid()}.tmp{p.suffix}")
+    return p.with_name(f".{p.stem}.{os.getpid()}-{threading.get_ident()}.tmp{p.suffix}")
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(directory: str | Path) -> None:
+    """Flush a directory's entries (a rename in it) to disk; a no-op where directories cannot be
+    opened (Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on a directory: the rename is still atomic
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
-    """``write(tmp)`` then rename ``tmp`` over ``path``; the temporary file is removed on error."""
+    """``write(tmp)``, fsync ``tmp``, rename it over ``path`` and fsync the directory; the
+    temporary file is removed on error. The directory must exist."""
     p = Path(path)
     tmp = tmp_path(p)
     try:
         write(tmp)
+        _fsync_file(tmp)
         os.replace(tmp, p)
     finally:
         tmp.unlink(missing_ok=True)
+    fsync_dir(p.parent)
 
 
 def atomic_text(path: str | Path, text: str) -> None:
@@ -31,4 +66,9 @@ def atomic_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda t: t.write_text(text))
 
 
-__all__ = ["atomic_text", "atomic_write", "tmp_path"]
+def atomic_json(path: str | Path, data: Any, **dumps: Any) -> None:
+    """Write ``json.dumps(data, **dumps)`` and a newline to ``path`` atomically."""
+    atomic_text(path, json.dumps(data, **dumps) + "\n")
+
+
+__all__ = ["atomic_json", "atomic_text", "atomic_write", "fsync_dir", "tmp_path"]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from effnas.search_spaces.block import (
     _reject_unknown,
 )
 from effnas.search_spaces.codec import decode_block, encode_block
+from effnas.search_spaces.atomic import atomic_text
 from effnas.search_spaces.errors import UserError
 
 
@@ -167,14 +167,8 @@ class NetworkSpec:
         return cls.from_dict(data)
 
     def save(self, path: str | Path) -> None:
-        """Write the spec JSON atomically (a temporary file in the same directory, then a rename)."""
-        p = Path(path)
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(self.to_json() + "\n")
-            tmp.replace(p)
-        finally:
-            tmp.unlink(missing_ok=True)
+        """Write the spec JSON atomically (:func:`effnas.search_spaces.atomic.atomic_text`)."""
+        atomic_text(path, self.to_json() + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> NetworkSpec:

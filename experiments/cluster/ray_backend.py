@@ -1,213 +1,21 @@
-"""Every call into Ray lives here (Ray's reporting API has changed several times).
+"""Grid and family runs as Ray Tune trials (:func:`run_configs`, :func:`executor`).
 
-Ray is started on loopback with exactly the CPUs we mean to use, or joins an existing cluster
-with ``address``. Ray sets ``OMP_NUM_THREADS=1`` in workers, so each trial sets torch's thread
-count from the CPUs it was given (:func:`set_threads_from_resources`).
+Every call into Ray lives in this package (Ray's reporting API has changed several times): the
+session in :mod:`effnas.experiments.cluster.ray_session`, tasks in :mod:`effnas.experiments.cluster.tasks`,
+Tune trials here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterator
 from typing import Any
 
+from effnas.experiments.cluster.ray_session import enter_driver_cwd, ray_session, set_threads_from_resources
 from effnas.experiments.cluster.resources import cluster_gpus, trial_gpus
-from effnas.scaling.runner import RunsStopped
+from effnas.scaling.runner import ExecutorFn, RunsStopped, TrainerFn, sequential
 from effnas.search_spaces.errors import UserError
-
-TrainerFn = Callable[..., dict[str, Any]]
-ExecutorFn = Callable[[TrainerFn, list[dict[str, Any]]], list[dict[str, Any]]]
-
-
-#: Ray resolves "127.0.0.1" to the machine's routable address unless this is "0" (then a
-#: local Ray binds to loopback only). Read by ray at import time and inherited by its processes.
-LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-
-
-def use_loopback() -> None:
-    """Make a local Ray (and any ``ray start`` run from this environment) bind to 127.0.0.1."""
-    os.environ[LOOPBACK_ENV] = "0"
-    try:
-        from ray._private import ray_constants
-
-        ray_constants.ENABLE_RAY_CLUSTER = False
-    except ImportError:  # pragma: no cover - ray is a dependency
-        pass
-
-
-def init_ray(*, num_cpus: int | None = None, address: str | None = None, num_gpus: float | None = None) -> bool:
-    """Start a local Ray on 127.0.0.1 with ``num_cpus`` CPUs (and ``num_gpus``; ``None``: the GPUs
-    Ray detects), or connect to ``address``.
-
-    Returns True when this call started Ray (so the caller should shut it down)."""
-    if not address:
-        use_loopback()
-    import ray
-
-    if ray.is_initialized():
-        return False
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                              "configure_logging": False}
-    if address:
-        probe_address(address)
-        try:
-            ray.init(address=address, **kwargs)
-        except (ConnectionError, TimeoutError, RuntimeError, ValueError) as e:  # Ray's errors of a failed connect
-            raise UserError(f"cannot connect to the Ray cluster at {address!r}: {str(e).splitlines()[0]}; "
-                             f"start one with 'ray start --head --node-ip-address 127.0.0.1'") from None
-    else:
-        if num_gpus is not None:
-            kwargs["num_gpus"] = num_gpus
-        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
-    return True
-
-
-#: Seconds to wait for a Ray cluster's address to answer before giving up (env EFFNAS_RAY_TIMEOUT).
-CONNECT_TIMEOUT = 30.0
-
-
-def probe_address(address: str, timeout: float | None = None) -> None:
-    """Fail within ``timeout`` seconds (default :data:`CONNECT_TIMEOUT`) when nothing listens at a
-    ``HOST:PORT`` (or ``ray://HOST:PORT``) address: Ray itself retries a dead address for ever.
-    ``auto`` and ``local`` are left to Ray (they read this machine's cluster file)."""
-    import socket
-
-    if timeout is None:
-        try:
-            timeout = float(os.environ.get("EFFNAS_RAY_TIMEOUT", CONNECT_TIMEOUT))
-        except ValueError:
-            timeout = CONNECT_TIMEOUT
-    if address in ("auto", "local"):
-        return
-    hostport = address.split("://", 1)[-1].rstrip("/")
-    host, sep, port = hostport.rpartition(":")
-    if not sep or not port.isdigit() or not host or not 0 < int(port) < 65536:
-        raise UserError(f"Ray address {address!r} is not HOST:PORT: give e.g. 10.0.0.1:6379, or auto")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            pass
-    except OSError as e:
-        why = "timed out" if isinstance(e, TimeoutError | socket.timeout) else (e.strerror or type(e).__name__)
-        raise UserError(f"cannot reach the Ray cluster at {address!r} ({why}; waited up to {timeout:g} s): "
-                         "start it with 'ray start --head --port PORT' or fix --ray-address") from None
-
-
-def shutdown_ray() -> None:
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-
-
-@contextlib.contextmanager
-def ray_session(*, num_cpus: int | None = None, address: str | None = None,
-                num_gpus: float | None = None) -> Iterator[bool]:
-    """Ray for the duration of a ``with`` block; stopped afterwards if this block started it.
-
-    Yields whether it did (its shutdown then ends every task of the session)."""
-    started = init_ray(num_cpus=num_cpus, address=address, num_gpus=num_gpus)
-    try:
-        yield started
-    finally:
-        if started:
-            shutdown_ray()
-
-
-def trial_cpus() -> int:
-    """CPUs Ray assigned to the current trial (1 when not inside a Ray trial)."""
-    import ray
-
-    if not ray.is_initialized():
-        return 1
-    res = ray.get_runtime_context().get_assigned_resources()  # {} in a driver
-    return max(1, int(res.get("CPU", 1)))
-
-
-def set_threads_from_resources() -> int:
-    """``torch.set_num_threads`` to the trial's CPUs (Ray defaults OMP threads to 1)."""
-    import torch
-
-    n = trial_cpus()
-    torch.set_num_threads(n)
-    return n
-
-
-def enter_driver_cwd(cwd: str | None) -> None:
-    """Run a trial in the driver's working directory when it exists on this node.
-
-    Ray Tune starts function trials in their own trial directory, so relative paths in a config
-    (``out_dir``, ``cifar10:data/...``) would silently land in, or be read from, Ray's temporary
-    storage, and runs written there are lost for ``--resume``."""
-    if cwd and os.path.isdir(cwd):
-        os.chdir(cwd)
-
-
-def node_id() -> str | None:
-    """The Ray node this code runs on (None outside Ray)."""
-    import ray
-
-    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
-
-
-class TaskPool:
-    """Remote calls of one function as Ray tasks of ``num_cpus`` CPUs each, keyed by the caller.
-
-    No retries: a task that raised, or whose worker died, is reported to the caller once. Use
-    inside :func:`ray_session`.
-    """
-
-    def __init__(self, fn: Callable[..., Any], *, num_cpus: float, num_gpus: float = 0) -> None:
-        import ray
-
-        self._remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=0)(fn)
-        self._refs: dict[Any, Any] = {}  # ObjectRef -> key
-
-    def __len__(self) -> int:
-        return len(self._refs)
-
-    def submit(self, key: Any, *args: Any) -> None:
-        self._refs[self._remote.remote(*args)] = key
-
-    def wait(self) -> list[tuple[Any, Any]]:
-        """Block until at least one task ends: ``(key, result)`` for each that did.
-
-        A task that raised re-raises here as Ray's ``RayTaskError``, which is also an instance
-        of the original exception's class and carries the remote traceback; ``.cause`` is the
-        original exception. A task whose worker or node died gives ``(key, error)`` with Ray's
-        error as the result (a ``ray.exceptions.RayError``): the caller decides."""
-        import ray
-        from ray.exceptions import RayError, RayTaskError
-
-        ready, _ = ray.wait(list(self._refs), num_returns=1)
-        out = []
-        for ref in ready:
-            key = self._refs.pop(ref)
-            try:
-                out.append((key, ray.get(ref)))
-            except RayTaskError:
-                raise
-            except RayError as e:  # the worker process or its node died (e.g. killed for memory)
-                out.append((key, e))
-        return out
-
-    def cancel(self) -> None:
-        """Stop the tasks still running (their work is lost).
-
-        Only tasks not yet finished are cancelled: Ray aborts the driver when a cancel races with
-        the reply of a finished task (ray-project/ray#54798). A session that started Ray need not
-        cancel at all (its shutdown ends the tasks): see :func:`ray_session`."""
-        import ray
-
-        refs = list(self._refs)
-        if refs:
-            _, pending = ray.wait(refs, num_returns=len(refs), timeout=0)
-            for ref in pending:
-                ray.cancel(ref, force=True)
-        self._refs.clear()
 
 
 def report(metrics: dict[str, Any]) -> None:
@@ -391,11 +199,6 @@ _TUNE_KEYS = {"timestamp", "checkpoint_dir_name", "done", "training_iteration", 
 
 def _is_tune_key(key: str) -> bool:
     return key in _TUNE_KEYS or key.startswith("config/")
-
-
-def sequential(trainer: TrainerFn, configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The default executor: one config after another, in this process."""
-    return [trainer(c) for c in configs]
 
 
 def executor(workers: int = 1, address: str | None = None, *, cpus_per_trial: float | None = None,

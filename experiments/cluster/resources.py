@@ -74,7 +74,7 @@ def local_gpus() -> int:
 
 
 def cluster_gpus() -> float:
-    """GPUs of the running Ray cluster (call inside :func:`effnas.experiments.cluster.ray_backend.ray_session`)."""
+    """GPUs of the running Ray cluster (call inside :func:`effnas.experiments.cluster.ray_session.ray_session`)."""
     import ray
 
     return float(ray.cluster_resources().get("GPU", 0.0))

@@ -7,7 +7,7 @@ threads to its CPUs, opens the study's storage (so the storage must be reachable
 node: a SQLite or journal file on a shared path, or a database server), writes the trial's
 attributes (plus the Ray ``node`` and ``threads``), reports each epoch's reward to the study's
 pruner and tells the study the outcome. Ray itself is started and stopped by
-:mod:`effnas.experiments.cluster.ray_backend` (loopback, explicit CPUs) or joined with ``address``.
+:mod:`effnas.experiments.cluster.ray_session` (loopback, explicit CPUs) or joined with ``address``.
 """
 
 from __future__ import annotations
@@ -20,14 +20,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from effnas.experiments.cluster.ray_backend import (
-    TaskPool,
-    enter_driver_cwd,
-    node_id,
-    ray_session,
-    set_threads_from_resources,
-)
+from effnas.experiments.cluster.ray_session import enter_driver_cwd, node_id, ray_session, set_threads_from_resources
 from effnas.experiments.cluster.resources import cluster_gpus, trial_gpus
+from effnas.experiments.cluster.tasks import TaskPool
 from effnas.nas.search import ProgressFn, run_search
 from effnas.nas.study import SearchConfig, TrainerFn, open_storage, open_study
 from effnas.nas.trial import evaluate_trial

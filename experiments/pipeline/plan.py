@@ -1,17 +1,20 @@
 """What an experiment config resolves to, run by run, before anything trains.
 
-Every stage (``effnas search|grid|family|scale-backbone`` and ``effnas run``) asks this module
-what to train, so the configuration a trial, candidate or member actually trains with is the one
+``effnas search|grid|family|scale-backbone`` and ``effnas run`` resolve their config here and hand
+the result (:mod:`effnas.experiments.pipeline.resolved`) to the stages, which execute it without
+coming back: the configuration a trial, candidate or member actually trains with is the one
 computed here, and ``tests/experiments/test_schema_walk.py`` can show that every config key
-changes it. Each function returns plain data:
+changes it.
 
-* :func:`search_plan`: the ``nas.SearchConfig`` (space, objective, strategy, storage, and the
-  proxy trainer config of every candidate);
-* :func:`grid_plan`, :func:`family_plan`, :func:`backbone_plan`: ``(table, jobs, train_config)``,
-  where each job trains ``{**train_config, model, resolution, seed, out_dir}``
-  (:func:`effnas.scaling.runner.make_config`);
+* :func:`resolve_search`: a :class:`SearchPlan` (the ``nas.SearchConfig``: space, objective,
+  strategy, storage and every candidate's trainer config; the trainer; the search's own supernet);
+* :func:`grid_plan`, :func:`family_plan`, :func:`backbone_plan`: a :class:`StagePlan` (table,
+  jobs, shared trainer config and runtime);
 * :func:`runtime`: workers, Ray address, CPUs and GPUs per trial (the GPU rule:
-  :mod:`effnas.experiments.cluster.resources`).
+  :mod:`effnas.experiments.cluster.resources`);
+* :func:`resolve`: all of them at once, a :class:`Plan` (``effnas run --plan``). The grid needs the
+  search's baseline and the family the grid's coefficients, so ``effnas run`` resolves each stage
+  once its inputs exist.
 """
 
 from __future__ import annotations
@@ -20,15 +23,13 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from effnas.experiments.config.schema import ExperimentConfig, JobConfig, TrainConfig
 from effnas.experiments.config.stages import estimator_kind
+from effnas.experiments.pipeline.resolved import GridPlan, Plan, Runtime, SearchPlan, StagePlan
 from effnas.nas import Objective, SearchConfig, get_space
 from effnas.nas.zerocost import check_name
 from effnas.scaling import (
     Coefficients,
-    Job,
     Member,
     backbone_comparison,
     candidate_table,
@@ -38,8 +39,10 @@ from effnas.scaling import (
     matched_baselines,
     scale_backbone,
 )
-from effnas.scaling.grid import candidate_key
-from effnas.search_spaces import NetworkSpec, load_spec, safe_name
+from effnas.scaling.family import member_jobs
+from effnas.scaling.grid import candidate_jobs
+from effnas.scaling.record import backbone_dir, backbone_key
+from effnas.search_spaces import NetworkSpec, load_spec
 from effnas.search_spaces.errors import UserError
 
 #: Class counts of the data sets the trainer knows (experiments/data/datasets.py), for costs before training.
@@ -187,18 +190,17 @@ def grid_coefficients(cfg: ExperimentConfig) -> list[Coefficients]:
     return grid_candidates(step=g.step, target=g.target, tolerance=g.tolerance)
 
 
-def grid_plan(cfg: ExperimentConfig, base: NetworkSpec) -> tuple[pd.DataFrame, list[Job], dict[str, Any]]:
+def grid_plan(cfg: ExperimentConfig, base: NetworkSpec) -> GridPlan:
     """The grid's candidate table (every candidate, comparable or not, with its realised cost),
     the training jobs of the comparable ones, and their shared trainer config."""
     g = cfg.grid
     cands = grid_coefficients(cfg)
     table, specs = candidate_table(base, cands, phi=g.phi, target=g.target, cost_tolerance=g.cost_tolerance,
                                    depth_rounding=g.depth_rounding)
-    ok = table["within_tolerance"].astype(bool)
-    jobs = [Job(candidate_key(c, s), spec, s, {"alpha": c.alpha, "beta": c.beta, "gamma": c.gamma})
-            for c, spec, keep in zip(cands, specs, ok, strict=True) if keep for s in g.seeds]
+    jobs = candidate_jobs(cands, specs, table, g.seeds)
     tc = train_config(cfg, dataclasses.replace(cfg.train, epochs=g.epochs, dropout=None, drop_connect_rate=None))
-    return table, jobs, tc
+    return GridPlan(table, jobs, tc, runtime(cfg), phi=g.phi, target=g.target, cost_tolerance=g.cost_tolerance,
+                    base=base.name)
 
 
 # -- family ------------------------------------------------------------------------------------
@@ -230,22 +232,12 @@ def _with_dropout(m: Member, dropout: float | None) -> Member:
     return dataclasses.replace(m, spec=dataclasses.replace(m.spec, dropout=dropout))
 
 
-def member_key(m: Member, seed: int) -> str:
-    """``members/phi2-seed0``, ``official/phi2-seed0``, ``baselines/width-phi2-seed0``."""
-    if m.method == "compound":
-        return f"members/phi{m.phi}-seed{seed}"
-    if m.method == "official":
-        return f"official/phi{m.phi}-seed{seed}"
-    return f"baselines/{m.method}-phi{m.phi}-seed{seed}"
-
-
-def family_plan(cfg: ExperimentConfig, base: NetworkSpec, coefficients: Coefficients | None
-                ) -> tuple[pd.DataFrame, list[Job], dict[str, Any]]:
+def family_plan(cfg: ExperimentConfig, base: NetworkSpec, coefficients: Coefficients | None) -> StagePlan:
     members = family_members(cfg, base, coefficients)
-    jobs = [Job(member_key(m, s), m.spec, s, m.row()) for m in members for s in cfg.family.seeds]
+    jobs = member_jobs(members, cfg.family.seeds)
     tc = train_config(cfg, dataclasses.replace(cfg.train, epochs=cfg.family.epochs or cfg.train.epochs, dropout=None,
                                                drop_connect_rate=None))
-    return family_table(members), jobs, tc
+    return StagePlan(family_table(members), jobs, tc, runtime(cfg))
 
 
 # -- backbones ---------------------------------------------------------------------------------
@@ -257,32 +249,24 @@ def backbone_members(cfg: ExperimentConfig, name: str, coefficients: Coefficient
     return backbone_comparison(name, **kw) if b.single_dimension else [scale_backbone(name, **kw)]
 
 
-def backbone_dir(name: str) -> str:
-    """The directory of backbone ``name`` under ``backbones/``: a registered name as it is, a spec
-    file by its stem (``specs/resnet18_0.25.json`` -> ``resnet18_0.25``)."""
-    return safe_name(Path(name).stem if name.endswith(".json") else name)
-
-
-def backbone_plan(cfg: ExperimentConfig, name: str, coefficients: Coefficients
-                  ) -> tuple[pd.DataFrame, list[Job], dict[str, Any]]:
+def backbone_plan(cfg: ExperimentConfig, name: str, coefficients: Coefficients) -> StagePlan:
     """One backbone's compound (and single-dimension) networks at ``backbones.phi``; they keep
     their own dropout and stochastic depth."""
     rows = backbone_members(cfg, name, coefficients)
-    stem = safe_name(rows[0].spec.name)  # user text (a spec file's name) becomes a path: sanitised
-    jobs = [Job(f"{stem}-{m.method}-phi{cfg.backbones.phi}-seed{s}", m.spec, s, m.row())
-            for m in rows for s in cfg.family.seeds]
+    stem, phi = rows[0].spec.name, cfg.backbones.phi
+    jobs = member_jobs(rows, cfg.family.seeds, key=lambda m, s: backbone_key(stem, m, phi, s))
     epochs = cfg.backbones.epochs or cfg.family.epochs or cfg.train.epochs
     tc = train_config(cfg, dataclasses.replace(cfg.train, epochs=epochs, dropout=None, drop_connect_rate=None))
-    return family_table(rows), jobs, tc
+    return StagePlan(family_table(rows), jobs, tc, runtime(cfg))
 
 
 # -- runtime -------------------------------------------------------------------------------------
 
-def runtime(cfg: ExperimentConfig) -> dict[str, Any]:
+def runtime(cfg: ExperimentConfig) -> Runtime:
     """How runs are executed: in this process (1 worker, no cluster) or as Ray trials."""
     r = cfg.run
-    return {"workers": r.workers, "ray_address": r.ray_address, "cpus_per_trial": r.cpus_per_trial,
-            "gpus_per_trial": r.gpus_per_trial, "ray": r.workers > 1 or r.ray_address is not None}
+    return Runtime(workers=r.workers, ray_address=r.ray_address, cpus_per_trial=r.cpus_per_trial,
+                   gpus_per_trial=r.gpus_per_trial)
 
 
 # -- everything at once --------------------------------------------------------------------------
@@ -303,55 +287,48 @@ def supernet_plan(cfg: ExperimentConfig) -> dict[str, Any] | None:
     return d
 
 
+def own_supernet_path(cfg: ExperimentConfig, out: Path) -> tuple[ExperimentConfig, Path | None]:
+    """``search.estimator`` / ``search.prefilter`` = ``supernet`` (no directory): the search's own
+    supernet, ``out/supernet``; the config then points at it."""
+    keys = [k for k, v in (("estimator", cfg.search.estimator), ("prefilter", cfg.search.prefilter))
+            if v is not None and estimator_kind(v) == ("supernet", "")]
+    if not keys:
+        return cfg, None
+    path = out / "supernet"
+    search = cfg.search
+    for k in keys:
+        search = dataclasses.replace(search, **{k: f"supernet:{path}"})  # type: ignore[arg-type]
+    return dataclasses.replace(cfg, search=search), path
+
+
+def resolve_search(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False) -> SearchPlan:
+    """The search of ``cfg`` into ``out``, every setting checked (before a supernet trains)."""
+    if cfg.search.trials < 1:
+        raise UserError("search.trials is 0: nothing to search (give --trials N, or use train.model as the baseline)")
+    search_cfg, own = own_supernet_path(cfg, Path(out))
+    return SearchPlan(cfg=search_cfg, out=Path(out), settings=search_plan(search_cfg, out, resume=resume),
+                      trainer=search_trainer(cfg), runtime=runtime(cfg), supernet=supernet_plan(cfg),
+                      own_supernet=own)
+
+
 def resolve(cfg: ExperimentConfig, *, baseline: str | NetworkSpec | None = None,
-            coefficients: Coefficients | None = None) -> dict[str, Any]:
-    """What every stage of ``cfg`` will run, as plain data: the search's settings and a
-    candidate's trainer config, and the per-run trainer config of every grid candidate, family
-    member and backbone network (with ``model`` reduced to its name, resolution, dropout and
-    stochastic depth). ``baseline`` stands for the search's result (default ``train.model``),
+            coefficients: Coefficients | None = None) -> Plan:
+    """What every stage of ``cfg`` will run: the search's settings and a candidate's trainer
+    config, and the per-run trainer config of every grid candidate, family member and backbone
+    network. ``baseline`` stands for the search's result (default ``train.model``),
     ``coefficients`` for the grid's (default the paper's 1.2, 1.1, 1.15).
 
-    ``effnas run CONFIG --plan`` prints it; the schema-walk test checks that every key changes it.
+    ``effnas run CONFIG --plan`` prints its :meth:`Plan.to_dict`; the schema-walk test checks that
+    every key changes it.
     """
     from effnas.scaling import PAPER
-    from effnas.scaling.runner import make_config
 
     out = Path(cfg.run.out)
     coeffs = coefficients or PAPER
-    d: dict[str, Any] = {"name": cfg.name, "description": cfg.description, "runtime": runtime(cfg)}
-    if cfg.search.trials > 0:
-        sc = search_plan(cfg, out / "search")
-        cand = sc.spec({}) if sc.space.__class__.__name__ != "CellSpace" else None
-        d["search"] = {"settings": sc.settings(), "strategy": sc.strategy, "trials": sc.trials, "seed": sc.seed,
-                       "storage": sc.storage, "study": sc.study_name, "prune": sc.prune,
-                       "population": sc.population_size, "trainer": search_trainer(cfg),
-                       "max_failed_share": sc.max_failed_share,
-                       "candidate": _brief(sc.trainer_config(cand)) if cand is not None else sc.train}
-        if supernet := supernet_plan(cfg):
-            d["supernet"] = supernet
+    search = resolve_search(cfg, out / "search") if cfg.search.trials > 0 else None
     base = base_spec(cfg, baseline)
-
-    def runs(stage: str, jobs: list[Job], tc: dict[str, Any]) -> list[dict[str, Any]]:
-        return [_brief(make_config(j, tc, out / stage, resume=False)) for j in jobs]
-
-    table, jobs, tc = grid_plan(cfg, base)
-    d["grid"] = {"candidates": table.to_dict(orient="records"), "runs": runs("grid", jobs, tc)}
-    table, jobs, tc = family_plan(cfg, base, coeffs)
-    d["family"] = {"members": table.to_dict(orient="records"), "runs": runs("family", jobs, tc)}
-    d["backbones"] = {}
-    for name in cfg.backbones.models:
-        table, jobs, tc = backbone_plan(cfg, name, coeffs)
-        d["backbones"][name] = {"networks": table.to_dict(orient="records"),
-                                "runs": runs(f"backbones/{backbone_dir(name)}", jobs, tc)}
-    return d
-
-
-def _brief(config: dict[str, Any]) -> dict[str, Any]:
-    """A per-run config with the model spec reduced to what distinguishes it."""
-    m = config.get("model")
-    if isinstance(m, dict):
-        blocks = sum(int(s.get("repeats", 1)) for s in m.get("stages", []))
-        config = {**config, "model": {"name": m.get("name"), "resolution": m.get("resolution"), "blocks": blocks,
-                                      "dropout": m.get("dropout"), "drop_connect_rate": m.get("drop_connect_rate"),
-                                      "stages": m.get("stages")}}
-    return config
+    return Plan(name=cfg.name, description=cfg.description, runtime=runtime(cfg), search=search,
+                grid=grid_plan(cfg, base), family=family_plan(cfg, base, coeffs),
+                backbones={name: (backbone_dir(name), backbone_plan(cfg, name, coeffs))
+                           for name in cfg.backbones.models},
+                out=out)

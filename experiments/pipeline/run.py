@@ -1,19 +1,20 @@
 """``effnas run``: one experiment end to end.
 
 search -> baseline -> grid -> family (+ single-dimension baselines, + official table) ->
-backbones -> curves -> report. Each stage is a function of :mod:`effnas.experiments.pipeline.stages` called with
-the typed config (the same functions the sub-commands call), so a stage behaves exactly as when a
-user runs it by hand, and resumes the same way. ``stages.json`` in the run directory records each
-stage's status and wall time; a re-run with ``--resume`` skips finished stages and resumes the
-interrupted one (the search from its Optuna storage, grid and family from their per-run
-directories, where finished runs are never trained again). Runs that failed are listed in the
-report, and :func:`run_experiment` returns them so that ``effnas run`` exits 1.
+backbones -> curves -> report. Each stage's plan is resolved once by :mod:`effnas.experiments.pipeline.plan`
+as soon as its inputs exist (the grid needs the search's baseline, the family and backbones the grid's
+coefficients) and executed by a function of :mod:`effnas.experiments.pipeline.stages` (the same functions the
+sub-commands call), so a stage behaves exactly as when a user runs it by hand, and resumes the same way.
+``stages.json`` in the run directory records each stage's status and wall time; a re-run with
+``--resume`` skips finished stages and resumes the interrupted one (the search from its Optuna
+storage, grid and family from their per-run directories, where finished runs are never trained
+again). Runs that failed are listed in the report, and :func:`run_experiment` returns them so that
+``effnas run`` exits 1.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,9 @@ from effnas.experiments.config.sections import with_defaults
 from effnas.experiments.data.datasets import check_dataset
 from effnas.experiments.pipeline import plan, stages
 from effnas.experiments.train import guard
+from effnas.scaling.record import backbone_dir
 from effnas.search_spaces import NetworkSpec
+from effnas.search_spaces.atomic import atomic_json, atomic_text
 from effnas.search_spaces.errors import UserError
 
 STAGES = ("search", "baseline", "grid", "family", "backbones", "curves", "report")
@@ -51,9 +54,7 @@ class StageLog:
         prev = self.data.get(stage, {}).get("seconds") or 0.0
         entry = {"status": status, "seconds": round(prev + (seconds or 0.0), 2), **extra}
         self.data[stage] = entry
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2))
-        tmp.replace(self.path)
+        atomic_text(self.path, json.dumps(self.data, indent=2))
 
 
 def run_experiment(cfg: ExperimentConfig, *, out: Path, resume: bool = False,
@@ -82,16 +83,15 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
             raise UserError(f"the config differs from the one {out} was started with ({saved}); "
                              f"use another --out, or the same config to resume")
     else:
-        stages.write_json(saved, cfg.to_dict())
-    tmp = out / f".config.toml.{os.getpid()}.tmp"
-    tmp.write_text(cfg.to_toml())
-    tmp.replace(out / "config.toml")
+        atomic_json(saved, cfg.to_dict(), indent=2, default=str)
+    atomic_text(out / "config.toml", cfg.to_toml())
     log_ = StageLog(out / "stages.json")
     baseline = out / "baseline.json"
     coefficients = out / "grid" / "coefficients.json"
 
     def stage_search() -> None:
-        summary = stages.search(cfg, out / "search", resume=resume and (out / "search").exists())
+        sp = plan.resolve_search(cfg, out / "search", resume=resume and (out / "search").exists())
+        summary = stages.search(sp)
         log(f"  search: {json.dumps({k: summary[k] for k in ('completed', 'best_reward') if k in summary})}")
 
     def stage_baseline() -> None:
@@ -108,7 +108,7 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
         return plan.base_spec(cfg, str(baseline))
 
     def stage_grid() -> None:
-        stages.grid(cfg, base(), out / "grid", resume=resume or (out / "grid").exists())
+        stages.grid(cfg, plan.grid_plan(cfg, base()), out / "grid", resume=resume or (out / "grid").exists())
 
     def coeffs() -> Any:
         from effnas.scaling import Coefficients
@@ -116,7 +116,8 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
         return Coefficients.load(coefficients)
 
     def stage_family() -> None:
-        t = stages.family(cfg, base(), coeffs(), out / "family", resume=resume or (out / "family").exists())
+        fp = plan.family_plan(cfg, base(), coeffs())
+        t = stages.family(cfg, fp, out / "family", resume=resume or (out / "family").exists())
         if len(stages.failures(t)) == len(t):  # nothing to fit curves to: stop here, with the reason
             from effnas.scaling.runner import RunsFailed
 
@@ -125,9 +126,10 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
             raise RunsFailed(f"no family member completed{why}: fix the cause and re-run with --resume")
 
     def stage_backbones() -> None:
+        c = coeffs()
         for name in cfg.backbones.models:
-            d = out / "backbones" / plan.backbone_dir(name)
-            stages.backbones(cfg, name, coeffs(), d, resume=resume or d.exists())
+            d = out / "backbones" / backbone_dir(name)
+            stages.backbones(cfg, plan.backbone_plan(cfg, name, c), d, resume=resume or d.exists())
 
     def stage_curves() -> None:
         from effnas.scaling import load_results, plot_curves

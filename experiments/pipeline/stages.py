@@ -1,9 +1,10 @@
-"""The experiment's stages as functions of one typed config: search, grid, family, backbones.
+"""The experiment's stages: search, grid, family, backbones, each executing a resolved plan.
 
-``effnas search|grid|family|scale-backbone`` and ``effnas run`` call these same functions with an
-:class:`~effnas.experiments.config.schema.ExperimentConfig` (built from flags, ``--set`` and a TOML file), so a
-stage behaves the same by hand and in the pipeline. What each run trains with is computed by
-:mod:`effnas.experiments.pipeline.plan`. Each training stage returns its table; rows whose ``status`` is not
+``effnas search|grid|family|scale-backbone`` and ``effnas run`` resolve their
+:class:`~effnas.experiments.config.schema.ExperimentConfig` (built from flags, ``--set`` and a TOML file) with
+:mod:`effnas.experiments.pipeline.plan` and call these same functions with the result
+(:mod:`effnas.experiments.pipeline.resolved`), so a stage behaves the same by hand and in the pipeline,
+and trains exactly what the plan says. Each training stage returns its table; rows whose ``status`` is not
 ``completed`` are failures, which :func:`failures` lists and the commands turn into exit code 1.
 """
 
@@ -11,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,55 +22,49 @@ import pandas as pd
 from effnas.experiments.config.schema import ExperimentConfig, JobConfig
 from effnas.experiments.config.stages import estimator_kind
 from effnas.experiments.data.datasets import check_dataset
-from effnas.experiments.pipeline import plan
+from effnas.experiments.pipeline.resolved import GridPlan, Runtime, SearchPlan, StagePlan
 from effnas.experiments.train import guard
-from effnas.scaling import Coefficients, GridResult, grid_search, run_jobs
+from effnas.scaling import GridResult, run_jobs
+from effnas.scaling.grid import train_grid
+from effnas.scaling.record import COMPLETED
 from effnas.scaling.runner import ExecutorFn, TrainerFn
-from effnas.search_spaces import NetworkSpec
+from effnas.search_spaces.atomic import atomic_write
 from effnas.search_spaces.errors import UserError
 
-#: Statuses that count as a finished, usable training run.
-OK = ("completed",)
 
-
-def trainer(cfg: ExperimentConfig | None = None) -> TrainerFn:
-    """``effnas.experiments.train.loop.train_fn``; for a search (``cfg`` given) the trainer of
-    :func:`effnas.experiments.pipeline.plan.search_trainer`: the surrogate, a benchmark table's lookup or a
-    zero-cost proxy, behind ``search.prefilter``'s proxy when it is set."""
-    fn = _trainer(cfg)
+def trainer(cfg: ExperimentConfig | None = None, name: str = "train") -> TrainerFn:
+    """``effnas.experiments.train.loop.train_fn``; for a search (``cfg`` given) the trainer ``name``
+    its plan resolved (:func:`effnas.experiments.pipeline.plan.search_trainer`): the surrogate, a benchmark
+    table's lookup or a zero-cost proxy, behind ``search.prefilter``'s proxy when it is set."""
+    fn = _trainer(cfg, name)
     if cfg is not None and cfg.search.prefilter is not None:
-        from effnas.experiments.estimators.proxy import Prefiltered, ProxyTrainer
-        from effnas.experiments.estimators.supernet import SupernetTrainer
-        from effnas.nas import SearchSpace, get_space
+        from effnas.experiments.estimators.proxy import Prefiltered
 
-        kind, arg = estimator_kind(cfg.search.prefilter)
-        space = get_space(cfg.search.space)
         reference = Prefiltered.reference_size(cfg.search.prefilter_keep)
-        scorer: TrainerFn
-        if kind == "proxy":
-            scorer = ProxyTrainer(space, arg, reference=reference)
-        else:
-            assert isinstance(space, SearchSpace)
-            scorer = SupernetTrainer(arg, space=space, reference=reference,
-                                     calibration_batches=cfg.supernet.calibration_batches)
-        return Prefiltered(fn, scorer)
+        return Prefiltered(fn, estimator(cfg, cfg.search.prefilter, reference=reference))
     return fn
 
 
-def _trainer(cfg: ExperimentConfig | None) -> TrainerFn:
-    name = plan.search_trainer(cfg) if cfg is not None else "train"
-    if name in ("proxy", "supernet"):
-        from effnas.experiments.estimators.proxy import ProxyTrainer
-        from effnas.experiments.estimators.supernet import SupernetTrainer
-        from effnas.nas import SearchSpace, get_space
+def estimator(cfg: ExperimentConfig, ref: str, *, reference: int | None = None) -> TrainerFn:
+    """The candidate trainer of an estimator reference (``proxy:NAME`` or ``supernet:DIR``) over
+    ``search.space``: the one place a zero-cost proxy or a supernet scorer is built."""
+    from effnas.experiments.estimators.proxy import ProxyTrainer
+    from effnas.experiments.estimators.supernet import SupernetTrainer
+    from effnas.nas import SearchSpace, get_space
 
-        assert cfg is not None
-        _, arg = estimator_kind(cfg.search.estimator)
-        space = get_space(cfg.search.space)
-        if name == "proxy":
-            return ProxyTrainer(space, arg)
-        assert isinstance(space, SearchSpace)
-        return SupernetTrainer(arg, space=space, calibration_batches=cfg.supernet.calibration_batches)
+    kind, arg = estimator_kind(ref)
+    space = get_space(cfg.search.space)
+    extra: dict[str, Any] = {} if reference is None else {"reference": reference}
+    if kind == "proxy":
+        return ProxyTrainer(space, arg, **extra)
+    assert kind == "supernet" and isinstance(space, SearchSpace)
+    return SupernetTrainer(arg, space=space, calibration_batches=cfg.supernet.calibration_batches, **extra)
+
+
+def _trainer(cfg: ExperimentConfig | None, name: str) -> TrainerFn:
+    if name in ("proxy", "supernet"):
+        assert cfg is not None and cfg.search.estimator is not None
+        return estimator(cfg, cfg.search.estimator)
     if name == "surrogate":
         from effnas.nas import SurrogateTrainer
 
@@ -87,16 +80,16 @@ def _trainer(cfg: ExperimentConfig | None) -> TrainerFn:
     return train_fn
 
 
-def executor(cfg: ExperimentConfig) -> ExecutorFn | None:
-    """Ray's ``run_configs`` when ``run.workers > 1`` or ``run.ray_address``; else None (in process)."""
-    rt = plan.runtime(cfg)
-    if not rt["ray"]:
+def executor(cfg: ExperimentConfig, rt: Runtime) -> ExecutorFn | None:
+    """Ray's ``run_configs`` when the runtime asks for Ray (``run.workers > 1`` or ``run.ray_address``);
+    else None (in process)."""
+    if not rt.ray:
         check_local(cfg)
         return None
     from effnas.experiments.cluster.ray_backend import executor as ray_executor
 
-    return ray_executor(rt["workers"], rt["ray_address"], cpus_per_trial=rt["cpus_per_trial"],
-                        gpus_per_trial=rt["gpus_per_trial"])
+    return ray_executor(rt.workers, rt.ray_address, cpus_per_trial=rt.cpus_per_trial,
+                        gpus_per_trial=rt.gpus_per_trial)
 
 
 def check_local(cfg: ExperimentConfig) -> None:
@@ -110,7 +103,7 @@ def failures(table: pd.DataFrame) -> pd.DataFrame:
     """The rows of a trained table whose run did not complete (with their ``error``)."""
     if table.empty or "status" not in table.columns:
         return table.iloc[0:0]
-    return table[~table["status"].isin(OK)]
+    return table[table["status"] != COMPLETED]
 
 
 def format_failures(table: pd.DataFrame, what: str) -> str:
@@ -126,42 +119,27 @@ def format_failures(table: pd.DataFrame, what: str) -> str:
 
 # -- search --------------------------------------------------------------------------------------
 
-def search(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
-    """Run the search into ``out`` (``trials.csv``, ``pareto.json/png``, ``best_spec.json``);
-    returns the summary. Checks the data set and ``out`` first and locks ``out`` and the
-    study's file. Raises :class:`effnas.nas.search.SearchFailed` (exit code 1) when no trial completed
-    (nothing to choose from) or more than ``search.max_failed_share`` of the trials failed."""
-    if cfg.search.trials < 1:
-        raise UserError("search.trials is 0: nothing to search (give --trials N, or use train.model as the baseline)")
-    if plan.search_trainer(cfg) == "train":
+def search(sp: SearchPlan, *, quiet: bool = False) -> dict[str, Any]:
+    """Run the resolved search (:func:`effnas.experiments.pipeline.plan.resolve_search`) into its
+    ``out`` (``trials.csv``, ``pareto.json/png``, ``best_spec.json``); returns the summary. Checks
+    the data set and ``out`` first and locks ``out`` and the study's file. Raises
+    :class:`effnas.nas.search.SearchFailed` (exit code 1) when no trial completed (nothing to choose
+    from) or more than ``search.max_failed_share`` of the trials failed."""
+    cfg = sp.cfg
+    if sp.trainer == "train":
         check_dataset(cfg.data.dataset)
     check_cluster(cfg)
-    out = guard.out_dir(out)
-    cfg, own = _own_supernet_path(cfg, out)
-    sc = plan.search_plan(cfg, out, resume=resume)  # every setting checked before a supernet trains
+    out = guard.out_dir(sp.out)
+    sc = sp.settings
     study_lock = guard.study_lock_path(sc.storage, sc.study_name)
     if study_lock is not None and not study_lock.parent.is_dir():
         study_lock = None  # opening the storage fails with its own message
     with guard.Lock(out, what="search directory"), \
             guard.Lock(file=study_lock, what="study storage") if study_lock else contextlib.nullcontext():
-        if own is not None:
-            sc = _train_own_supernet(cfg, sc, own, resume=resume, quiet=quiet)
+        if sp.own_supernet is not None:
+            sc = _train_own_supernet(cfg, sc, sp.own_supernet, resume=sc.resume, quiet=quiet)
         _check_supernets(cfg, sc)
-        return _search(cfg, sc, out, quiet=quiet)
-
-
-def _own_supernet_path(cfg: ExperimentConfig, out: Path) -> tuple[ExperimentConfig, Path | None]:
-    """``search.estimator`` / ``search.prefilter`` = ``supernet`` (no directory): the search's own
-    supernet, ``out/supernet``; the config then points at it."""
-    keys = [k for k, v in (("estimator", cfg.search.estimator), ("prefilter", cfg.search.prefilter))
-            if v is not None and estimator_kind(v) == ("supernet", "")]
-    if not keys:
-        return cfg, None
-    path = out / "supernet"
-    search = cfg.search
-    for k in keys:
-        search = dataclasses.replace(search, **{k: f"supernet:{path}"})  # type: ignore[arg-type]
-    return dataclasses.replace(cfg, search=search), path
+        return _search(dataclasses.replace(sp, settings=sc), quiet=quiet)
 
 
 def _train_own_supernet(cfg: ExperimentConfig, sc: Any, path: Path, *, resume: bool, quiet: bool) -> Any:
@@ -195,23 +173,23 @@ def _check_supernets(cfg: ExperimentConfig, sc: Any) -> None:
                       val_fraction=cfg.data.val_fraction)
 
 
-def _search(cfg: ExperimentConfig, sc: Any, out: Path, *, quiet: bool) -> dict[str, Any]:
+def _search(sp: SearchPlan, *, quiet: bool) -> dict[str, Any]:
     from effnas.nas import open_study, run_search, write_results
     from effnas.nas.search import SearchFailed
 
-    fn = trainer(cfg)
+    cfg, sc, out, rt = sp.cfg, sp.settings, sp.out, sp.runtime
+    fn = trainer(cfg, sp.trainer)
     progress = (lambda *a: None) if quiet else None
     if not quiet:
         space = sc.space
         print(f"space {space.name}: {space.size:.3g} networks; T = {sc.objective.target:.4g} {sc.objective.metric}, "
               f"strategy {sc.strategy}, {sc.trials} trials", file=sys.stderr)
-    rt = plan.runtime(cfg)
     try:
-        if rt["ray"]:
+        if rt.ray:
             from effnas.experiments.cluster.search_ray import run_search_ray
 
-            study = run_search_ray(sc, fn, workers=rt["workers"], address=rt["ray_address"],
-                                   cpus_per_trial=rt["cpus_per_trial"], gpus_per_trial=rt["gpus_per_trial"],
+            study = run_search_ray(sc, fn, workers=rt.workers, address=rt.ray_address,
+                                   cpus_per_trial=rt.cpus_per_trial, gpus_per_trial=rt.gpus_per_trial,
                                    progress=progress)
         else:
             if cfg.search.trainer == "train":
@@ -230,39 +208,37 @@ def _search(cfg: ExperimentConfig, sc: Any, out: Path, *, quiet: bool) -> dict[s
 
 # -- grid ----------------------------------------------------------------------------------------
 
-def grid(cfg: ExperimentConfig, base: NetworkSpec, out: str | Path, *, resume: bool = False) -> GridResult:
-    """Train the comparable grid candidates, write ``grid.csv`` (every candidate, with realised
-    cost and, for those not comparable, the reason) and ``coefficients.json``."""
-    g = cfg.grid
-    table, jobs, tc = plan.grid_plan(cfg, base)
-    if not jobs:
+def grid(cfg: ExperimentConfig, gp: GridPlan, out: str | Path, *, resume: bool = False) -> GridResult:
+    """Train the comparable candidates of the resolved grid (:func:`effnas.experiments.pipeline.plan.grid_plan`),
+    write ``grid.csv`` (every candidate, with realised cost and, for those not comparable, the
+    reason) and ``coefficients.json``."""
+    if not gp.jobs:
         raise UserError("no grid candidate is within grid.cost_tolerance of the target cost: widen "
                          "grid.cost_tolerance or grid.tolerance (see the table from --dry-run)")
-    out = preflight(cfg, out, jobs, tc)
+    out = preflight(cfg, out, gp.jobs, gp.train_config)
     with guard.Lock(out, what="grid directory"):
-            return grid_search(base, trainer(), candidates=plan.grid_coefficients(cfg), train_config=tc, out_dir=out,
-                           seeds=g.seeds, executor=executor(cfg), resume=resume, depth_rounding=g.depth_rounding,
-                           phi=g.phi, target=g.target, cost_tolerance=g.cost_tolerance)
+        return train_grid(gp.table, gp.jobs, trainer(), train_config=gp.train_config, out_dir=out,
+                          executor=executor(cfg, gp.runtime), resume=resume, phi=gp.phi, target=gp.target,
+                          cost_tolerance=gp.cost_tolerance, base=gp.base)
 
 
 # -- family and backbones ---------------------------------------------------------------------
 
-def train_table(cfg: ExperimentConfig, table: pd.DataFrame, jobs: list, tc: dict[str, Any], out: str | Path, *,
-                resume: bool, name: str) -> pd.DataFrame:
-    """Check, then train ``jobs`` into ``out`` (locked) and write ``out/name`` (a row per job and seed)."""
-    out = preflight(cfg, out, jobs, tc)
+def train_table(cfg: ExperimentConfig, sp: StagePlan, out: str | Path, *, resume: bool, name: str) -> pd.DataFrame:
+    """Check, then train the stage's jobs into ``out`` (locked) and write ``out/name`` (a row per job and seed)."""
+    out = preflight(cfg, out, sp.jobs, sp.train_config)
     with guard.Lock(out):
-        save_specs(jobs, out)
-        trained = run_jobs(jobs, trainer(), train_config=tc, out_dir=out, executor=executor(cfg), resume=resume,
-                           defaults=JobConfig().to_dict())
+        save_specs(sp.jobs, out)
+        trained = run_jobs(sp.jobs, trainer(), train_config=sp.train_config, out_dir=out,
+                           executor=executor(cfg, sp.runtime), resume=resume, defaults=JobConfig().to_dict())
         write_csv(trained, out / name)
     return trained
 
 
 def check_cluster(cfg: ExperimentConfig) -> None:
-    """A ``run.ray_address`` that does not answer fails within ``ray_backend.CONNECT_TIMEOUT`` s."""
+    """A ``run.ray_address`` that does not answer fails within ``ray_session.CONNECT_TIMEOUT`` s."""
     if cfg.run.ray_address:
-        from effnas.experiments.cluster.ray_backend import probe_address
+        from effnas.experiments.cluster.ray_session import probe_address
 
         probe_address(cfg.run.ray_address)
 
@@ -287,18 +263,16 @@ def preflight(cfg: ExperimentConfig, out: str | Path, jobs: list, tc: dict[str, 
     return path
 
 
-def family(cfg: ExperimentConfig, base: NetworkSpec, coefficients: Coefficients | None, out: str | Path, *,
-           resume: bool = False) -> pd.DataFrame:
-    """Train the family (compound, official, single-dimension baselines); writes ``family.csv``."""
-    table, jobs, tc = plan.family_plan(cfg, base, coefficients)
-    return train_table(cfg, table, jobs, tc, out, resume=resume, name="family.csv")
+def family(cfg: ExperimentConfig, sp: StagePlan, out: str | Path, *, resume: bool = False) -> pd.DataFrame:
+    """Train the resolved family (compound, official, single-dimension baselines:
+    :func:`effnas.experiments.pipeline.plan.family_plan`); writes ``family.csv``."""
+    return train_table(cfg, sp, out, resume=resume, name="family.csv")
 
 
-def backbones(cfg: ExperimentConfig, name: str, coefficients: Coefficients, out: str | Path, *,
-              resume: bool = False) -> pd.DataFrame:
-    """Train one backbone scaled at ``backbones.phi`` (and its single-dimension variants)."""
-    table, jobs, tc = plan.backbone_plan(cfg, name, coefficients)
-    return train_table(cfg, table, jobs, tc, out, resume=resume, name="backbones.csv")
+def backbones(cfg: ExperimentConfig, sp: StagePlan, out: str | Path, *, resume: bool = False) -> pd.DataFrame:
+    """Train one resolved backbone scaled at ``backbones.phi`` (and its single-dimension variants:
+    :func:`effnas.experiments.pipeline.plan.backbone_plan`); writes ``backbones.csv``."""
+    return train_table(cfg, sp, out, resume=resume, name="backbones.csv")
 
 
 def save_specs(jobs: list, out: str | Path) -> None:
@@ -309,13 +283,5 @@ def save_specs(jobs: list, out: str | Path) -> None:
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
-    """Write a table atomically (a temporary file, then a rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_csv(tmp, index=False)
-    tmp.replace(path)
-
-
-def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(path)
+    """Write a table atomically (:func:`effnas.search_spaces.atomic.atomic_write`)."""
+    atomic_write(path, lambda t: df.to_csv(t, index=False))

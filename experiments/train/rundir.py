@@ -8,43 +8,33 @@ Layout::
     last.pt        the state after the last finished epoch (model, optimizer, EMA, RNG states, history)
     best.pt        the weights with the best validation accuracy so far
 
-Every file is written to a temporary name in the same directory and moved into place with
-``os.replace``, so a run killed at any instant leaves either the old or the new file, never a
-torn one. The checkpoint carries the epoch history; on resume ``epochs.jsonl`` is rewritten
-from it, so each epoch is recorded exactly once even if the process died between writing
-the checkpoint and appending the log line. Checkpoints hold only tensors and primitive
-containers and load with ``torch.load(..., weights_only=True)``.
+Every file is written with :func:`effnas.search_spaces.atomic.atomic_write` (a temporary name in
+the same directory, fsync, ``os.replace``, fsync of the directory), so a run killed at any
+instant leaves either the old or the new file, never a torn one. When a run is over and which
+config keys do not change it are the run record's rules (:mod:`effnas.scaling.record`). The
+checkpoint carries the epoch history; on resume ``epochs.jsonl`` is rewritten from it, so each
+epoch is recorded exactly once even if the process died between writing the checkpoint and
+appending the log line. Checkpoints hold only tensors and primitive containers and load with
+``torch.load(..., weights_only=True)``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from effnas.scaling.record import is_finished, run_key
+from effnas.search_spaces.atomic import atomic_text, atomic_write
 from effnas.search_spaces.errors import UserError
 
 if TYPE_CHECKING:
     from effnas.experiments.config.schema import JobConfig
 
 CONFIG, EPOCHS, METRICS, LAST, BEST = "config.json", "epochs.jsonl", "metrics.json", "last.pt", "best.pt"
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class RunDir:
@@ -60,8 +50,7 @@ class RunDir:
 
     def write_json(self, name: str, data: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        text = (json.dumps(data, indent=2, sort_keys=False) + "\n").encode()
-        _atomic_write(self.file(name), lambda f: f.write(text))
+        atomic_text(self.file(name), json.dumps(data, indent=2, sort_keys=False) + "\n")
 
     def read_json(self, name: str) -> dict[str, Any] | None:
         p = self.file(name)
@@ -83,8 +72,7 @@ class RunDir:
     def write_epochs(self, records: list[dict[str, Any]]) -> None:
         """Replace ``epochs.jsonl`` with ``records`` (atomically)."""
         self.path.mkdir(parents=True, exist_ok=True)
-        text = "".join(json.dumps(r) + "\n" for r in records).encode()
-        _atomic_write(self.file(EPOCHS), lambda f: f.write(text))
+        atomic_text(self.file(EPOCHS), "".join(json.dumps(r) + "\n" for r in records))
 
     def read_epochs(self) -> list[dict[str, Any]]:
         p = self.file(EPOCHS)
@@ -94,7 +82,7 @@ class RunDir:
 
     def save(self, name: str, state: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.file(name), lambda f: torch.save(state, f))
+        atomic_write(self.file(name), lambda t: torch.save(state, t))
 
     def load(self, name: str) -> dict[str, Any] | None:
         p = self.file(name)
@@ -111,33 +99,23 @@ class RunDir:
             self.file(name).unlink(missing_ok=True)
 
 
-#: Keys that do not change what a run computes; ignored when matching a run directory's config.
-RUNTIME_KEYS = frozenset({"out_dir", "resume", "quiet", "threads", "loader_workers", "loader_threads"})
-#: Statuses of a run that is over (a rerun with the same config returns it).
-FINISHED = ("completed", "diverged")
-
-
 def is_run_config(d: dict[str, Any] | None) -> bool:
     """Whether a run directory's ``config.json`` is one the trainer wrote."""
     return d is not None and {"model", "dataset", "epochs", "seed"} <= set(d)
 
 
-def config_key(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if k not in RUNTIME_KEYS}
-
-
 def open_run(run: RunDir, cfg: JobConfig) -> dict[str, Any] | str | None:
     """Rank 0's look at the run directory: the finished run's metrics (reuse it), ``"resume"``
     (continue from ``last.pt``), or None (the old run files are cleared, the config written)."""
-    key = config_key(cfg.to_dict())
+    key = run_key(cfg.to_dict())
     old_cfg, old_metrics = run.read_json(CONFIG), run.read_json(METRICS)
     if run.file(CONFIG).exists() and not is_run_config(old_cfg):
         raise UserError(f"{run.file(CONFIG)} was not written by effnas: choose another --out, or move it away")
     # A key added to the schema after the run was written counts with its default value.
-    same = old_cfg is not None and config_key({**type(cfg)().to_dict(), **old_cfg}) == key
-    if same and old_metrics is not None and old_metrics.get("status") in FINISHED:
+    same = old_cfg is not None and run_key({**type(cfg)().to_dict(), **old_cfg}) == key
+    if same and is_finished(old_metrics):
         return old_metrics
-    if not same and old_metrics is not None and old_metrics.get("status") in FINISHED:
+    if not same and is_finished(old_metrics):
         raise UserError(f"out_dir {cfg.out_dir!r} holds a finished run of a different config: choose another "
                          "--out (or delete it) rather than losing it")
     if cfg.resume and old_cfg is not None and not same:

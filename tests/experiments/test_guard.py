@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import effnas.search_spaces as ss
-from effnas.experiments.cluster.ray_backend import probe_address
+from effnas.experiments.cluster.ray_session import probe_address
 from effnas.experiments.train import guard
 from effnas.scaling import grid_candidates
 

@@ -97,7 +97,7 @@ def test_trials_of_a_dead_node_run_again_on_the_node_left_from_their_checkpoint(
 
     from ray.cluster_utils import Cluster
 
-    from effnas.experiments.cluster.ray_backend import use_loopback
+    from effnas.experiments.cluster.ray_session import use_loopback
 
     use_loopback()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})

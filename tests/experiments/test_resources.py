@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from effnas.experiments.cluster.ray_backend import ray_session, run_configs
+from effnas.experiments.cluster.ray_backend import run_configs
+from effnas.experiments.cluster.ray_session import ray_session
 from effnas.experiments.cluster.resources import gpus_per_trial
 
 

@@ -96,7 +96,7 @@ def value_at(cfg: ExperimentConfig, key: str) -> Any:
 
 
 def snapshot(cfg: ExperimentConfig) -> str:
-    return json.dumps(plan.resolve(cfg), sort_keys=True, default=str)
+    return json.dumps(plan.resolve(cfg).to_dict(), sort_keys=True, default=str)
 
 
 ALL_KEYS = keys()
@@ -157,7 +157,7 @@ def test_resolved_runs_are_what_the_configs_say() -> None:
     """Spot checks of the resolution rules (docs/experiments.md)."""
     cfg = context().with_values({"family.dropout": (0.2, 0.5), "train.dropout": 0.1,
                                  "search.train.warmup_epochs": None})
-    d = plan.resolve(cfg)
+    d = plan.resolve(cfg).to_dict()
     cand = d["search"]["candidate"]
     assert cand["epochs"] == cfg.search.train.epochs and cand["warmup_epochs"] == pytest.approx(0.1 * cand["epochs"])
     assert cand["dropout"] == 0.1  # candidates are alternative bases

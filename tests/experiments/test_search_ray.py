@@ -36,7 +36,7 @@ RAY_ONLY = ("node", "threads")  # attributes only a Ray task records: where and 
 def local_ray() -> Iterator[None]:
     import ray
 
-    from effnas.experiments.cluster.ray_backend import ray_session
+    from effnas.experiments.cluster.ray_session import ray_session
 
     with ray_session(num_cpus=2):
         yield
@@ -207,7 +207,7 @@ def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path) -> None:
     joins with --ray-address, two trials at a time of one CPU each, so both nodes get trials."""
     from ray.cluster_utils import Cluster
 
-    from effnas.experiments.cluster.ray_backend import use_loopback
+    from effnas.experiments.cluster.ray_session import use_loopback
 
     use_loopback()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
@@ -248,7 +248,7 @@ def test_killing_a_raylet_during_a_search_still_finishes_the_requested_trials(tm
 
     from ray.cluster_utils import Cluster
 
-    from effnas.experiments.cluster.ray_backend import use_loopback
+    from effnas.experiments.cluster.ray_session import use_loopback
     from effnas.experiments.cluster.search_ray import run_search_ray
 
     use_loopback()

@@ -61,11 +61,13 @@ def run(args: argparse.Namespace) -> int:
     if coeffs is None and not cfg.family.official:
         raise UserError("give --coefficients FILE, --alpha/--beta/--gamma, or --official")
     base = plan.base_spec(cfg)
-    table, jobs, tc = plan.family_plan(cfg, base, coeffs)
+    fp = plan.family_plan(cfg, base, coeffs)
+    table, jobs = fp.table, fp.jobs
     if args.train and not args.out:
         raise UserError("--train needs --out DIR for the run directories and family.csv")
     if args.train:
-        stages.preflight(cfg, args.out, jobs, tc)  # data, cluster, --out and memory before the table is printed
+        # data, cluster, --out and memory before the table is printed
+        stages.preflight(cfg, args.out, jobs, fp.train_config)
     if args.out and not args.train:
         out = guard.out_dir(args.out)
         stages.save_specs(jobs, out)
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(table))
     if not args.train:
         return 0
-    trained = stages.family(cfg, base, coeffs, args.out, resume=args.resume)
+    trained = stages.family(cfg, fp, args.out, resume=args.resume)
     print(format_trained(trained))
     print(f"wrote {Path(args.out) / 'family.csv'}")
     bad = stages.format_failures(trained, "runs")

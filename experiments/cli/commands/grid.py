@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     cfg = c.experiment(args)
     base = plan.base_spec(cfg)
-    table, jobs, _ = plan.grid_plan(cfg, base)
+    gp = plan.grid_plan(cfg, base)
+    table, jobs = gp.table, gp.jobs
     if args.dry_run:
         if args.out:
             stages.write_csv(table, guard.out_dir(args.out) / "grid_candidates.csv")
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise UserError("--out DIR is required: it holds grid.csv, coefficients.json and the run directories")
-    result = stages.grid(cfg, base, args.out, resume=args.resume)
+    result = stages.grid(cfg, gp, args.out, resume=args.resume)
     t = result.table.drop_duplicates(["alpha", "beta", "gamma"])
     t = t.sort_values("mean_accuracy", ascending=False, na_position="last")
     cols = [k for k in ("alpha", "beta", "gamma", "product", "resolution", "blocks", "macs", "macs_ratio",

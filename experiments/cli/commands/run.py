@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
         from effnas.experiments.pipeline.plan import resolve
 
-        print(json.dumps(resolve(cfg), indent=1, default=str))
+        print(json.dumps(resolve(cfg).to_dict(), indent=1, default=str))
         return 0
     t0 = time.perf_counter()
     report, failed = run_experiment(cfg, out=out, resume=args.resume)

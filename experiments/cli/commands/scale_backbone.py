@@ -47,9 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     cfg = c.experiment(args).with_values({"backbones.models": (args.backbone,)})
     coeffs = c.coefficients_from(args, cfg) or PAPER
-    table, jobs, tc = plan.backbone_plan(cfg, args.backbone, coeffs)
+    bp = plan.backbone_plan(cfg, args.backbone, coeffs)
+    table, jobs = bp.table, bp.jobs
     if args.train and args.out:
-        stages.preflight(cfg, args.out, jobs, tc)
+        stages.preflight(cfg, args.out, jobs, bp.train_config)
     if args.json:
         print(json.dumps({"backbone": args.backbone, "phi": cfg.backbones.phi, "coefficients": coeffs.to_dict(),
                           "networks": table.to_dict(orient="records"),
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         stages.write_csv(table, Path(args.out) / "networks.csv")
     if not args.train:
         return 0
-    trained = stages.backbones(cfg, args.backbone, coeffs, args.out, resume=args.resume)
+    trained = stages.backbones(cfg, bp, args.out, resume=args.resume)
     print(format_trained(trained))
     bad = stages.format_failures(trained, "runs")
     if bad:

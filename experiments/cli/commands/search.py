@@ -14,7 +14,7 @@ import json
 import re
 
 from effnas.experiments.cli.commands import _common as c
-from effnas.experiments.pipeline import stages
+from effnas.experiments.pipeline import plan, stages
 from effnas.search_spaces.errors import UserError
 
 
@@ -101,6 +101,6 @@ def run(args: argparse.Namespace) -> int:
         cfg = cfg.with_values({"search.cost": "macs", "search.target": args.target_macs})
     if args.target_ms is not None:
         cfg = cfg.with_values({"search.cost": "latency", "search.target": args.target_ms})
-    summary = stages.search(cfg, args.out, resume=args.resume, quiet=args.quiet)
+    summary = stages.search(plan.resolve_search(cfg, args.out, resume=args.resume), quiet=args.quiet)
     print(json.dumps(summary))
     return 0

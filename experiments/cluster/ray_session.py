@@ -1,0 +1,147 @@
+"""Ray's session: started on loopback with exactly the CPUs we mean to use, or joined at an
+``address`` that is checked first (Ray itself retries a dead address for ever); and what a
+trial needs inside it (its CPUs, the driver's working directory, its node).
+
+Ray sets ``OMP_NUM_THREADS=1`` in workers, so each trial sets torch's thread count from the CPUs
+it was given (:func:`set_threads_from_resources`). Ray's trials run through
+:mod:`effnas.experiments.cluster.ray_backend`, its tasks through :mod:`effnas.experiments.cluster.tasks`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from effnas.search_spaces.errors import UserError
+
+#: Ray resolves "127.0.0.1" to the machine's routable address unless this is "0" (then a
+#: local Ray binds to loopback only). Read by ray at import time and inherited by its processes.
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def use_loopback() -> None:
+    """Make a local Ray (and any ``ray start`` run from this environment) bind to 127.0.0.1."""
+    os.environ[LOOPBACK_ENV] = "0"
+    try:
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
+    except ImportError:  # pragma: no cover - ray is a dependency
+        pass
+
+
+def init_ray(*, num_cpus: int | None = None, address: str | None = None, num_gpus: float | None = None) -> bool:
+    """Start a local Ray on 127.0.0.1 with ``num_cpus`` CPUs (and ``num_gpus``; ``None``: the GPUs
+    Ray detects), or connect to ``address``.
+
+    Returns True when this call started Ray (so the caller should shut it down)."""
+    if not address:
+        use_loopback()
+    import ray
+
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                              "configure_logging": False}
+    if address:
+        probe_address(address)
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, TimeoutError, RuntimeError, ValueError) as e:  # Ray's errors of a failed connect
+            raise UserError(f"cannot connect to the Ray cluster at {address!r}: {str(e).splitlines()[0]}; "
+                             f"start one with 'ray start --head --node-ip-address 127.0.0.1'") from None
+    else:
+        if num_gpus is not None:
+            kwargs["num_gpus"] = num_gpus
+        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
+    return True
+
+
+#: Seconds to wait for a Ray cluster's address to answer before giving up (env EFFNAS_RAY_TIMEOUT).
+CONNECT_TIMEOUT = 30.0
+
+
+def probe_address(address: str, timeout: float | None = None) -> None:
+    """Fail within ``timeout`` seconds (default :data:`CONNECT_TIMEOUT`) when nothing listens at a
+    ``HOST:PORT`` (or ``ray://HOST:PORT``) address: Ray itself retries a dead address for ever.
+    ``auto`` and ``local`` are left to Ray (they read this machine's cluster file)."""
+    import socket
+
+    if timeout is None:
+        try:
+            timeout = float(os.environ.get("EFFNAS_RAY_TIMEOUT", CONNECT_TIMEOUT))
+        except ValueError:
+            timeout = CONNECT_TIMEOUT
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit() or not host or not 0 < int(port) < 65536:
+        raise UserError(f"Ray address {address!r} is not HOST:PORT: give e.g. 10.0.0.1:6379, or auto")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        why = "timed out" if isinstance(e, TimeoutError | socket.timeout) else (e.strerror or type(e).__name__)
+        raise UserError(f"cannot reach the Ray cluster at {address!r} ({why}; waited up to {timeout:g} s): "
+                         "start it with 'ray start --head --port PORT' or fix --ray-address") from None
+
+
+def shutdown_ray() -> None:
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+@contextlib.contextmanager
+def ray_session(*, num_cpus: int | None = None, address: str | None = None,
+                num_gpus: float | None = None) -> Iterator[bool]:
+    """Ray for the duration of a ``with`` block; stopped afterwards if this block started it.
+
+    Yields whether it did (its shutdown then ends every task of the session)."""
+    started = init_ray(num_cpus=num_cpus, address=address, num_gpus=num_gpus)
+    try:
+        yield started
+    finally:
+        if started:
+            shutdown_ray()
+
+
+def trial_cpus() -> int:
+    """CPUs Ray assigned to the current trial (1 when not inside a Ray trial)."""
+    import ray
+
+    if not ray.is_initialized():
+        return 1
+    res = ray.get_runtime_context().get_assigned_resources()  # {} in a driver
+    return max(1, int(res.get("CPU", 1)))
+
+
+def set_threads_from_resources() -> int:
+    """``torch.set_num_threads`` to the trial's CPUs (Ray defaults OMP threads to 1)."""
+    import torch
+
+    n = trial_cpus()
+    torch.set_num_threads(n)
+    return n
+
+
+def enter_driver_cwd(cwd: str | None) -> None:
+    """Run a trial in the driver's working directory when it exists on this node.
+
+    Ray Tune starts function trials in their own trial directory, so relative paths in a config
+    (``out_dir``, ``cifar10:data/...``) would silently land in, or be read from, Ray's temporary
+    storage, and runs written there are lost for ``--resume``."""
+    if cwd and os.path.isdir(cwd):
+        os.chdir(cwd)
+
+
+def node_id() -> str | None:
+    """The Ray node this code runs on (None outside Ray)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None

@@ -1,0 +1,134 @@
+"""The run record: what a run directory is called, when its run is over, and which config keys
+do not change what it computes. The one home of these rules for the job runner
+(:mod:`effnas.scaling.runner`, ``result.json``) and the trainer's run directory
+(:mod:`effnas.experiments.train.rundir`, ``metrics.json`` and checkpoints).
+
+Directory names under a stage's output directory:
+
+* grid candidates: ``candidates/a1.2-b1.1-g1.15-seed0`` (:func:`candidate_key`);
+* family members: ``members/phi2-seed0`` (compound), ``official/phi2-seed0`` (the published
+  table), ``baselines/width-phi2-seed0`` (single-dimension), ``<method>/<name>-seed0`` for any
+  other method (:func:`member_key`);
+* backbones: ``<network>-<method>-phi2-seed0`` (:func:`backbone_key`) under
+  ``backbones/<backbone>/`` (:func:`backbone_dir`).
+
+Every file is written with :func:`effnas.search_spaces.atomic.atomic_write` (fsync of the file
+and of its directory).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Protocol
+
+from effnas.scaling.coefficients import Coefficients
+from effnas.search_spaces import NetworkSpec, safe_name
+from effnas.search_spaces.atomic import atomic_json
+
+#: Statuses of a run that is over: a rerun with the same config returns it instead of training.
+#: Only these outcomes follow from the config alone; ``failed`` and ``oom`` (the machine) and
+#: ``pruned`` (the caller's ``on_epoch``, not part of the config) are trained again on resume.
+FINISHED = ("completed", "diverged")
+#: The status of a run that trained to its end: the only one whose accuracies are usable.
+COMPLETED = "completed"
+#: Config keys that do not change what a run computes (where and how fast it runs: streamed
+#: batches are the same with any number of loader workers or threads, docs/data.md); they are
+#: ignored when a run directory's config is matched.
+RUNTIME_KEYS = frozenset({"out_dir", "resume", "quiet", "threads", "loader_workers", "loader_threads"})
+#: The runner's record of a finished run: ``{"config": ..., "metrics": ...}``.
+RESULT_FILE = "result.json"
+
+
+def run_key(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` without the :data:`RUNTIME_KEYS`: what decides whether two runs are the same."""
+    return {k: v for k, v in config.items() if k not in RUNTIME_KEYS}
+
+
+def differing_key(stored: dict[str, Any], config: dict[str, Any],
+                  defaults: dict[str, Any] | None = None) -> str | None:
+    """The first key of ``config`` (runtime keys aside) whose ``stored`` value differs, or None.
+
+    Keys only ``stored`` has (an executor added them, such as Ray's ``threads``) are ignored; a
+    key ``stored`` lacks counts with its value in ``defaults`` (keys added to the trainer's schema
+    after the run was written)."""
+    for k, v in config.items():
+        if k in RUNTIME_KEYS:
+            continue
+        old = stored[k] if k in stored else (defaults or {}).get(k)
+        if json.dumps(old, sort_keys=True, default=str) != json.dumps(v, sort_keys=True, default=str):
+            return k
+    return None
+
+
+def is_finished(metrics: dict[str, Any] | None) -> bool:
+    """Whether ``metrics`` are those of a run that is over (:data:`FINISHED`)."""
+    return metrics is not None and metrics.get("status") in FINISHED
+
+
+def read_result(run_dir: str | Path) -> dict[str, Any] | None:
+    """The stored ``{"config", "metrics"}`` of a run directory, or None."""
+    p = Path(run_dir) / RESULT_FILE
+    if not p.is_file():
+        return None
+    try:
+        data = json.loads(p.read_text())
+    except json.JSONDecodeError:
+        return None  # written by hand or by another program: treat as not finished
+    return data if isinstance(data, dict) and "metrics" in data else None
+
+
+def write_result(run_dir: str | Path, config: dict[str, Any], metrics: dict[str, Any]) -> None:
+    """Atomically write ``result.json``: the run's config and the metrics it returned."""
+    d = Path(run_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    atomic_json(d / RESULT_FILE, {"config": config, "metrics": metrics}, indent=2, default=str)
+
+
+# -- directory names -----------------------------------------------------------------------------
+
+class Scaled(Protocol):
+    """What names a member's run directory (:class:`effnas.scaling.family.Member` has it)."""
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def phi(self) -> int: ...
+
+    @property
+    def spec(self) -> NetworkSpec: ...
+
+
+def candidate_key(c: Coefficients, seed: int) -> str:
+    """Run directory of a grid candidate: ``candidates/a1.2-b1.1-g1.15-seed0``."""
+    return f"candidates/a{c.alpha:g}-b{c.beta:g}-g{c.gamma:g}-seed{seed}"
+
+
+def member_key(m: Scaled, seed: int) -> str:
+    """Run directory of a family member: ``members/phi2-seed0`` (compound), ``official/phi2-seed0``
+    (the published table: beside the compound member of the same phi, not over it),
+    ``baselines/width-phi2-seed0`` (single-dimension), ``<method>/<name>-seed0`` otherwise."""
+    if m.method == "compound":
+        return f"members/phi{m.phi}-seed{seed}"
+    if m.method == "official":
+        return f"official/phi{m.phi}-seed{seed}"
+    if m.method in ("depth", "width", "resolution"):
+        return f"baselines/{m.method}-phi{m.phi}-seed{seed}"
+    return f"{safe_name(m.method)}/{safe_name(m.spec.name)}-seed{seed}"
+
+
+def backbone_key(stem: str, m: Scaled, phi: float, seed: int) -> str:
+    """Run directory of a scaled backbone network: ``resnet18-compound-phi2-seed0``, where ``stem``
+    names the backbone's base network (sanitised here: it may be a spec file's user text)."""
+    return f"{safe_name(stem)}-{m.method}-phi{phi}-seed{seed}"
+
+
+def backbone_dir(name: str) -> str:
+    """The directory of backbone ``name`` under ``backbones/``: a registered name as it is, a spec
+    file by its stem (``specs/resnet18_0.25.json`` -> ``resnet18_0.25``)."""
+    return safe_name(Path(name).stem if name.endswith(".json") else name)
+
+
+__all__ = ["COMPLETED", "FINISHED", "RESULT_FILE", "RUNTIME_KEYS", "Scaled", "backbone_dir", "backbone_key",
+           "candidate_key", "differing_key", "is_finished", "member_key", "read_result", "run_key", "write_result"]
