@@ -189,14 +189,14 @@ def search(config: ExperimentConfig | str | Path | None = None, *, out: str | Pa
     :class:`effnas.nas.search.SearchFailed` when no trial completed."""
     import pandas as pd
 
-    from effnas.experiments.pipeline import stages
+    from effnas.experiments.pipeline import plan, stages
     from effnas.search_spaces import NetworkSpec
 
     cfg = _config(config, overrides, {"search.space": space, "search.strategy": strategy, "search.trials": trials,
                                       "search.target": target, "search.estimator": estimator,
                                       "search.trainer": trainer, "data.dataset": dataset,
                                       "search.train.epochs": epochs, "run.seed": seed})
-    summary = stages.search(cfg, out, resume=resume, quiet=quiet)
+    summary = stages.search(plan.resolve_search(cfg, out, resume=resume), quiet=quiet)
     path = Path(out)
     best = path / "best_spec.json"
     return SearchResult(out=path, summary=summary, trials=pd.read_csv(path / "trials.csv"),
@@ -216,7 +216,7 @@ def grid(config: ExperimentConfig | str | Path | None = None, *, out: str | Path
     name, net = _model(base)
     cfg = _config(config, overrides, {"train.model": name, "data.dataset": dataset, "grid.epochs": epochs,
                                       "grid.seeds": _seeds(seeds)})
-    return stages.grid(cfg, plan.base_spec(cfg, net), out, resume=resume)
+    return stages.grid(cfg, plan.grid_plan(cfg, plan.base_spec(cfg, net)), out, resume=resume)
 
 
 def _seeds(seeds: int | Sequence[int] | None) -> int | tuple[int, ...] | None:
@@ -248,12 +248,13 @@ def family(config: ExperimentConfig | str | Path | None = None, *,
     coeffs = _coefficients(coefficients, cfg)
     if coeffs is None and not cfg.family.official:
         raise UserError("give coefficients=(alpha, beta, gamma) or a coefficients.json, or official=True")
-    base_spec = plan.base_spec(cfg, net)
+    fp = plan.family_plan(cfg, plan.base_spec(cfg, net), coeffs)
     if train:
         if out is None:
             raise UserError("train=True needs out=DIR for the run directories and family.csv")
-        return stages.family(cfg, base_spec, coeffs, out, resume=resume)
-    table, jobs, _ = plan.family_plan(cfg, base_spec, coeffs)
+        stages.preflight(cfg, out, fp.jobs, fp.train_config)
+        return stages.family(cfg, fp, out, resume=resume)
+    table, jobs = fp.table, fp.jobs
     if out is not None:
         path = guard.out_dir(out)
         stages.save_specs(jobs, path)
@@ -282,11 +283,13 @@ def scale_backbone(backbone: str, config: ExperimentConfig | str | Path | None =
                                       "data.dataset": dataset, "backbones.epochs": epochs,
                                       "family.seeds": _seeds(seeds)})
     coeffs = _coefficients(coefficients, cfg) or PAPER
+    bp = plan.backbone_plan(cfg, backbone, coeffs)
     if train:
         if out is None:
             raise UserError("train=True needs out=DIR for the run directories and backbones.csv")
-        return stages.backbones(cfg, backbone, coeffs, out, resume=resume)
-    table, jobs, _ = plan.backbone_plan(cfg, backbone, coeffs)
+        stages.preflight(cfg, out, bp.jobs, bp.train_config)
+        return stages.backbones(cfg, bp, out, resume=resume)
+    table, jobs = bp.table, bp.jobs
     if out is not None:
         path = guard.out_dir(out)
         stages.save_specs(jobs, path)

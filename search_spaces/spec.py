@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from effnas.search_spaces.atomic import atomic_text
 from effnas.search_spaces.block import (
     ACTIVATIONS,
     MAX_CHANNELS,
@@ -32,7 +33,6 @@ from effnas.search_spaces.block import (
     _reject_unknown,
 )
 from effnas.search_spaces.codec import decode_block, encode_block
-from effnas.search_spaces.atomic import atomic_text
 from effnas.search_spaces.errors import UserError
 
 
