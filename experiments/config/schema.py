@@ -357,7 +357,7 @@ def load_config(ref: str | Path | None = None, *, overrides: list[str] | tuple[s
     and apply ``section.key=value`` overrides.
 
     Raises:
-        ValueError: a missing file, malformed TOML, an unknown section or key, a wrong type or a
+        UserError: a missing file, malformed TOML, an unknown section or key, a wrong type or a
             value out of range; one line naming the key and the file.
     """
     if ref is None:

@@ -141,7 +141,7 @@ def index_imagefolder(root: str | Path) -> tuple[FileSplit, FileSplit | None, tu
     carves a test split). Class names are the sorted subdirectory names of the training split.
 
     Raises:
-        ValueError: a missing directory, ``train/`` without ``val/``/``test/``, a class missing
+        UserError: a missing directory, ``train/`` without ``val/``/``test/``, a class missing
             from or extra in the evaluation split, or a class without image files.
     """
     root = Path(root)

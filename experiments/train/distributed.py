@@ -166,7 +166,7 @@ def launch(train: TrainFn, cfg: JobConfig, *, device: torch.device, on_epoch: An
     (this process is rank 0; the others run :data:`RANK_MODULE`).
 
     Raises:
-        ValueError: more processes than visible GPUs.
+        UserError: more processes than visible GPUs.
         RuntimeError: another rank crashed (its exit code and the tail of its log).
     """
     world = cfg.devices

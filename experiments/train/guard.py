@@ -65,7 +65,7 @@ def out_dir(path: str | Path, what: str = "--out", *, create: bool = True) -> Pa
     """Check that directory ``path`` can be created and written (and create it).
 
     Raises:
-        ValueError: ``path`` or a parent is a regular file, the nearest existing parent is not
+        UserError: ``path`` or a parent is a regular file, the nearest existing parent is not
             writable, or a component is longer than the file system allows.
     """
     p = Path(path)
