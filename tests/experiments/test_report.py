@@ -9,6 +9,7 @@ import matplotlib
 import pandas as pd
 from matplotlib.figure import Figure
 
+import effnas.search_spaces as ss
 from effnas.experiments.config.schema import load_config
 from effnas.experiments.report.markdown import write_report
 
@@ -53,7 +54,7 @@ def _images_in_html(text: str) -> list[bytes]:
 def test_full_report(tmp_path: Path) -> None:
     run = tmp_path / "run"
     _synthetic_run(run)
-    (run / "search" / "best_spec.json").write_text(__import__("effnas.search_spaces", fromlist=["get"]).get("tiny").to_json())
+    (run / "search" / "best_spec.json").write_text(ss.get("tiny").to_json())
     cfg = load_config("demo").to_dict()
     md, htm = write_report(run, config=cfg, stages={"search": {"seconds": 61.0}, "grid": 12.5,
                                                     "family": {"seconds": 30, "status": "completed"}})
