@@ -211,7 +211,7 @@ def grid_search(
     ``out_dir``.
 
     Raises:
-        ValueError: no candidate can be brought within ``cost_tolerance`` (``grid.csv`` is written
+        UserError: no candidate can be brought within ``cost_tolerance`` (``grid.csv`` is written
             first, so the reasons can be read), or none finished training.
     """
     if not candidates:

@@ -137,7 +137,7 @@ def run_jobs(
     ``defaults``: the trainer's default config; a stored run lacking a key counts with it.
 
     Raises:
-        ValueError: a job's run directory already holds a finished run and ``resume`` is False,
+        UserError: a job's run directory already holds a finished run and ``resume`` is False,
             or it holds a run of a different config.
     """
     out = Path(out_dir)

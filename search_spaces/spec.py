@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.errors import UserError, user_file
 
 OPS = ("mbconv", "dsconv", "conv", "basic", "bottleneck")
 SKIPS = ("identity", "pool", "none")
@@ -279,7 +279,7 @@ class NetworkSpec:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise UserError(f"malformed spec JSON: {e}") from None
+            raise UserError(f"malformed spec JSON: {e}") from e
         return cls.from_dict(data)
 
     def save(self, path: str | Path) -> None:
@@ -295,9 +295,11 @@ class NetworkSpec:
     @classmethod
     def load(cls, path: str | Path) -> NetworkSpec:
         p = Path(path)
-        if not p.is_file():
-            raise UserError(f"spec file {str(p)!r} does not exist: give a path to a spec JSON")
-        return cls.from_json(p.read_text())
+        with user_file(p, "spec file", "give a path to a spec JSON"):
+            if not p.is_file():
+                raise UserError(f"spec file {str(p)!r} does not exist: give a path to a spec JSON")
+            text = p.read_text()
+        return cls.from_json(text)
 
 
 def _reject_unknown(cls: type, data: dict[str, Any], what: str) -> None:

@@ -40,7 +40,7 @@ from effnas.experiments.config.stages import (
     SearchConfig,
     SupernetConfig,
 )
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.errors import UserError, user_file
 
 #: Augmentation policies (``effnas.experiments.data.augment.POLICIES``).
 AUGMENTS = ("auto", "none", "crop", "crop_flip", "rrc_flip", "randaugment", "autoaugment")
@@ -357,22 +357,24 @@ def load_config(ref: str | Path | None = None, *, overrides: list[str] | tuple[s
     and apply ``section.key=value`` overrides.
 
     Raises:
-        ValueError: a missing file, malformed TOML, an unknown section or key, a wrong type or a
+        UserError: a missing file, malformed TOML, an unknown section or key, a wrong type or a
             value out of range; one line naming the key and the file.
     """
     if ref is None:
         cfg = ExperimentConfig()
     else:
         path = Path(ref)
-        if not path.is_file() and (CONFIG_DIR / f"{ref}.toml").is_file():
-            path = CONFIG_DIR / f"{ref}.toml"
-        if not path.is_file():
-            named = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.toml")))
-            raise UserError(f"config {str(ref)!r} does not exist: give a TOML path or one of {named}")
+        named = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.toml")))
+        with user_file(ref, "config", f"give a TOML path or one of {named}"):
+            if not path.is_file() and (CONFIG_DIR / f"{ref}.toml").is_file():
+                path = CONFIG_DIR / f"{ref}.toml"
+            if not path.is_file():
+                raise UserError(f"config {str(ref)!r} does not exist: give a TOML path or one of {named}")
+            text = path.read_text()
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(text)
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise UserError(f"malformed TOML in {path.name}: {e}") from None
+            raise UserError(f"malformed TOML in {path.name}: {e}") from e
         if not data:
             raise UserError(f"config {path.name} is empty: set at least one key (e.g. [search] trials = 10), or "
                              "leave out the config to use the defaults")

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from effnas.experiments.data.transforms import Encoded
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.errors import UserError, first_line
 
 LAYOUT = ("PATH/train/<class>/*.jpg|*.png with PATH/val/<class>/ or PATH/test/<class>/, "
           "or PATH/<class>/ directly (a test split is then carved)")
@@ -141,7 +141,7 @@ def index_imagefolder(root: str | Path) -> tuple[FileSplit, FileSplit | None, tu
     carves a test split). Class names are the sorted subdirectory names of the training split.
 
     Raises:
-        ValueError: a missing directory, ``train/`` without ``val/``/``test/``, a class missing
+        UserError: a missing directory, ``train/`` without ``val/``/``test/``, a class missing
             from or extra in the evaluation split, or a class without image files.
     """
     root = Path(root)
@@ -191,7 +191,7 @@ def decode(path: str, data: bytes | None = None) -> np.ndarray:
             return np.asarray(im.convert("RGB"))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise BadImage(f"cannot decode image {path!r} ({type(e).__name__}: {e}): fix or remove the file "
-                       f"(or leave data.strict off to skip it)") from None
+                       f"(or leave data.strict off to skip it)") from e
 
 
 #: JPEG colour spaces (``simplejpeg.decode_jpeg_header``) decoded to RGB with DCT scaling; others
@@ -310,9 +310,9 @@ def unpack(archive: str | Path, cache_dir: str | Path | None = None) -> Path:
         except (tarfile.TarError, EOFError, OSError) as e:  # not an archive, truncated, a member refused
             shutil.rmtree(tmp, ignore_errors=True)
             why = ("not a readable tar archive" if isinstance(e, tarfile.ReadError)
-                   else str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+                   else first_line(e))
             raise UserError(f"cannot unpack {str(archive)!r} ({why}): give a .tar.gz (or .tar) of an image "
-                             "folder") from None
+                             "folder") from e
         (tmp / ".unpacked").write_text(stamp)
         if not (done.is_file() and done.read_text() == stamp):  # nobody finished meanwhile: replace the stale copy
             shutil.rmtree(dest, ignore_errors=True)

@@ -138,7 +138,7 @@ def draw(spec: NetworkSpec, path: str | Path, *, resolution: int | None = None, 
         The path written.
 
     Raises:
-        ValueError: ``resolution`` is not a positive integer.
+        UserError: ``resolution`` is not a positive integer.
     """
     if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int)
                                    or resolution < 1):

@@ -65,7 +65,7 @@ def out_dir(path: str | Path, what: str = "--out", *, create: bool = True) -> Pa
     """Check that directory ``path`` can be created and written (and create it).
 
     Raises:
-        ValueError: ``path`` or a parent is a regular file, the nearest existing parent is not
+        UserError: ``path`` or a parent is a regular file, the nearest existing parent is not
             writable, or a component is longer than the file system allows.
     """
     p = Path(path)
@@ -82,7 +82,7 @@ def out_dir(path: str | Path, what: str = "--out", *, create: bool = True) -> Pa
         try:
             p.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise UserError(f"{what} {str(p)!r} cannot be created ({e.strerror}): choose another path") from None
+            raise UserError(f"{what} {str(p)!r} cannot be created ({e.strerror}): choose another path") from e
     return p
 
 
@@ -288,7 +288,7 @@ class Lock:
                 fd = -1
             except OSError as e:  # e.g. a read-only or pseudo file system beside a study file
                 raise UserError(f"cannot create the lock file {str(self.path)!r} ({e.strerror or type(e).__name__}): "
-                                 f"put the {self.what} on a writable path") from None
+                                 f"put the {self.what} on a writable path") from e
             if fd < 0:
                 owner = self.owner()
                 if self._stale(owner):

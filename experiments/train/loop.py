@@ -54,10 +54,10 @@ from effnas.experiments.train.devices import autocast_for as _autocast
 from effnas.experiments.train.devices import device_for as _device
 from effnas.experiments.train.devices import precision_for
 from effnas.experiments.train.optim import ModelEMA, freeze_backbone, lr_factor, make_optimizer, train_mode
-from effnas.experiments.train.outcomes import _one_line, oom_message, out_of_memory, training_outcome
+from effnas.experiments.train.outcomes import label_error, oom_message, out_of_memory, training_outcome
 from effnas.experiments.train.rng import rng_state, seed_everything, set_rng_state
 from effnas.experiments.train.rundir import BEST, LAST, METRICS, RunDir, open_run
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.errors import UserError, first_line
 
 OnEpoch = Callable[[dict[str, Any]], bool | None]
 
@@ -363,12 +363,14 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
         if metrics["status"] == "completed":
             metrics["test_accuracy"], metrics["test_loss"] = evaluate_all(test_loader)
     except Exception as e:
+        if (bad_labels := label_error(e, (ds.pool.labels, ds.test.labels), spec.num_classes)) is not None:
+            raise bad_labels from e  # bad data, not an outcome of training
         if not training_outcome(e):
             raise  # a bug: stop with its traceback
         if out_of_memory(e):
             metrics.update(status="oom", error=oom_message(cfg, device, e))
         else:
-            metrics.update(status="failed", error=_one_line(e))  # a device or file error
+            metrics.update(status="failed", error=first_line(e, typed=True))  # a device or file error
     finally:
         if bar is not None:
             bar.close()

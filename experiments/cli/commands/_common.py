@@ -53,7 +53,7 @@ def phis_arg(text: str) -> tuple[int, ...]:
     try:
         return tuple(parse_phis(text))
     except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+        raise argparse.ArgumentTypeError(str(e)) from e
 
 
 def add_data_args(g: Any, *, fraction_key: str = "data.data_fraction") -> None:
