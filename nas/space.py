@@ -60,15 +60,6 @@ def parse_conv_op(name: str) -> tuple[str, int]:
     return "mbconv", int(m.group(2))
 
 
-def conv_op_name(block: BlockSpec) -> str:
-    """The inverse of :func:`parse_conv_op` for a block."""
-    if block.op == "conv":
-        return "conv"
-    if block.op == "mbconv":
-        return "dsconv" if block.expansion == 1 else f"mbconv_e{block.expansion}"
-    raise UserError(f"block op {block.op!r} is not expressible as a conv_op: use conv, dsconv or mbconv")
-
-
 @dataclass(frozen=True)
 class SearchSpace:
     """A factorized hierarchical search space (MnasNet §4.1), as data.

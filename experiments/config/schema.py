@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from effnas.experiments.config import sections as io
+from effnas.experiments.config.choices import AUGMENTS, DATA_PATHS, DEVICES, OPTIMIZERS, PRECISIONS, SCHEDULES
 from effnas.experiments.config.sections import Section, choice, fraction, positive, unit
 from effnas.experiments.config.stages import (
     BackbonesConfig,
@@ -42,12 +43,6 @@ from effnas.experiments.config.stages import (
 )
 from effnas.search_spaces.errors import UserError, user_file
 
-#: Augmentation policies (``effnas.experiments.data.augment.POLICIES``).
-AUGMENTS = ("auto", "none", "crop", "crop_flip", "rrc_flip", "randaugment", "autoaugment")
-OPTIMIZERS = ("sgd", "adamw", "rmsprop")
-SCHEDULES = ("cosine", "step", "constant")
-#: How image folders are read (``effnas.experiments.data.folders.PATHS``).
-DATA_PATHS = ("auto", "memory", "stream")
 #: Where named configs (``demo``, ``cifar10``, ``paper``) live.
 CONFIG_DIR = Path(__file__).parent / "presets"
 
@@ -211,8 +206,8 @@ class TrainConfig(Section):
         choice("train.optimizer", self.optimizer, OPTIMIZERS)
         choice("train.schedule", self.schedule, SCHEDULES)
         choice("train.augment", self.augment, AUGMENTS)
-        choice("train.precision", self.precision, ("auto", "fp32", "bf16", "fp16"))
-        choice("train.device", self.device, ("auto", "cpu", "cuda"))
+        choice("train.precision", self.precision, PRECISIONS)
+        choice("train.device", self.device, DEVICES)
         for key in ("momentum", "rmsprop_decay", "label_smoothing", "ema", "dropout", "drop_connect_rate"):
             unit(f"train.{key}", getattr(self, key))
         for key in ("decay_rate", "bn_momentum"):
@@ -383,7 +378,7 @@ def load_config(ref: str | Path | None = None, *, overrides: list[str] | tuple[s
 
 
 __all__ = [
-    "AUGMENTS", "CONFIG_DIR", "DATA_PATHS", "OPTIMIZERS", "SCHEDULES", "SECTIONS", "BackbonesConfig", "DataConfig",
+    "CONFIG_DIR", "SECTIONS", "BackbonesConfig", "DataConfig",
     "ExperimentConfig", "FamilyConfig", "GridConfig", "JobConfig", "ProxyConfig", "RunConfig", "SearchConfig",
     "SupernetConfig", "TrainConfig", "load_config",
 ]

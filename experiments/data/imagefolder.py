@@ -3,7 +3,7 @@
 An ImageFolder is never decoded into memory as a whole. :func:`index_imagefolder` lists the
 files and labels (no pixels); :class:`~effnas.experiments.data.streamloader.StreamLoader` reads each file in
 worker processes or threads, decodes it (:func:`decode`: ``simplejpeg``, i.e. libjpeg-turbo,
-for JPEG: 1.3x Pillow at 500x375 and 4.8x at 32x32 on this machine; a YCbCr or grey JPEG at the
+for JPEG, faster than Pillow (docs/data.md); a YCbCr or grey JPEG at the
 DCT reduction its crop allows, see :func:`encoded`; Pillow for PNG, CMYK, palette and alpha
 images) and applies an :class:`~effnas.experiments.data.transforms.ImageTransform` to it: the papers' crop
 taken **from its native pixels** at the run's resolution, a flip, and AutoAugment / RandAugment

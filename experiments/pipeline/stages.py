@@ -25,6 +25,7 @@ from effnas.experiments.config.stages import estimator_kind
 from effnas.experiments.data.datasets import check_dataset
 from effnas.experiments.pipeline import plan
 from effnas.experiments.train import guard
+from effnas.experiments.train.devices import resolve_device
 from effnas.scaling import Coefficients, GridResult, grid_search, run_jobs
 from effnas.scaling.runner import ExecutorFn, TrainerFn
 from effnas.search_spaces import NetworkSpec
@@ -274,11 +275,7 @@ def preflight(cfg: ExperimentConfig, out: str | Path, jobs: list, tc: dict[str, 
     check_dataset(cfg.data.dataset)
     check_cluster(cfg)
     path = guard.out_dir(out)
-    device = tc.get("device", "auto")
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(tc.get("device", "auto")).type
     if jobs:
         big = max(jobs, key=lambda j: guard.memory_estimate(j.spec, batch_size=tc["batch_size"],
                                                             eval_batch_size=tc["eval_batch_size"]))

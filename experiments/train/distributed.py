@@ -39,6 +39,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from effnas.experiments.train.devices import device_for
 from effnas.search_spaces.errors import UserError
 
 if TYPE_CHECKING:
@@ -284,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     cfg = JobConfig.from_dict(json.loads(Path(args[0]).read_text()), source=args[0])
-    use_cuda = cfg.device != "cpu" and torch.cuda.is_available()
+    use_cuda = device_for(cfg).type == "cuda"
     with _process_group("nccl" if use_cuda else "gloo"):
         metrics = train(cfg)
         dist.barrier()

@@ -23,8 +23,8 @@ is trained, and any other exception (a bug) propagates (:mod:`effnas.experiments
 Several devices (``devices``) and gradient accumulation (``accumulate``): each step's
 ``batch_size`` images are cut into micro-batches (:mod:`effnas.experiments.train.distributed`).
 
-Performance on CPU (see ``bench/train_throughput.py``): channels_last by default (1.5-2.2x
-over NCHW here), fp32 (bf16 autocast measured 0.3-0.8x of fp32 on this CPU), no DataLoader
+Performance on CPU (``bench/train_throughput.py``; the measured ratios are in docs/training.md):
+channels_last by default (faster than NCHW), fp32 (bf16 autocast was slower on CPU), no DataLoader
 workers for in-memory sets (streamed folders decode in DataLoader workers: ``docs/data.md``),
 ``torch.set_num_threads(threads or all cores)``.
 On CUDA: channels_last and mixed precision (bf16 when supported, else fp16 with a scaler);
@@ -60,8 +60,6 @@ from effnas.experiments.train.rundir import BEST, LAST, METRICS, RunDir, open_ru
 from effnas.search_spaces.errors import UserError, first_line
 
 OnEpoch = Callable[[dict[str, Any]], bool | None]
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def train_fn(config: dict[str, Any], *, on_epoch: OnEpoch | None = None) -> dict[str, Any]:
@@ -114,7 +112,7 @@ def bn_momentum_for(spec_momentum: float, total_steps: int) -> float:
 
 
 @torch.inference_mode()
-def evaluate_sums(model: nn.Module, loader: data_mod.AnyLoader, autocast: AbstractContextManager[Any]
+def evaluate_sums(model: nn.Module, loader: data_mod.Loader, autocast: AbstractContextManager[Any]
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(correct, summed cross-entropy, images) of ``model`` on every image of ``loader``."""
     was = model.training
@@ -191,7 +189,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     ema = ModelEMA(model, cfg.ema) if cfg.ema > 0 else None
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None
 
-    def loader(split: data_mod.Split | data_mod.FileSplit, batch_size: int, train: bool) -> data_mod.AnyLoader:
+    def loader(split: data_mod.Split | data_mod.FileSplit, batch_size: int, train: bool) -> data_mod.Loader:
         if not train and ctx.world > 1:  # evaluation: every world-th image on each rank, summed
             split = split.subset(ctx.shard(len(split)))
         return data_mod.make_loader(ds, split, resolution=res, batch_size=batch_size, train=train, seed=cfg.seed,
@@ -252,7 +250,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
                    leave=True, desc=f"{spec.name} {res}px")
     eval_model: nn.Module = ema.module if ema is not None else model
 
-    def evaluate_all(loader_: data_mod.AnyLoader) -> tuple[float, float]:
+    def evaluate_all(loader_: data_mod.Loader) -> tuple[float, float]:
         ctx.sync_state(eval_model)
         correct, loss_sum, n = ctx.sum(*evaluate_sums(eval_model, loader_, autocast))
         return float(correct) / max(float(n), 1.0), float(loss_sum) / max(float(n), 1.0)

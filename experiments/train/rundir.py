@@ -86,12 +86,6 @@ class RunDir:
         text = "".join(json.dumps(r) + "\n" for r in records).encode()
         _atomic_write(self.file(EPOCHS), lambda f: f.write(text))
 
-    def read_epochs(self) -> list[dict[str, Any]]:
-        p = self.file(EPOCHS)
-        if not p.is_file():
-            return []
-        return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
-
     def save(self, name: str, state: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         _atomic_write(self.file(name), lambda f: torch.save(state, f))

@@ -40,6 +40,7 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
 def val_accuracy(run: Path) -> float:
     """The saved ``last.pt`` model's validation accuracy, evaluated in this one process."""
     from effnas.experiments.data import datasets as data
+    from effnas.experiments.data.tensorloader import TensorLoader
     from effnas.experiments.train.loop import _resolve_spec, evaluate
 
     cfg = JobConfig(**BASE)
@@ -48,7 +49,7 @@ def val_accuracy(run: Path) -> float:
     spec = _resolve_spec(cfg, ds.num_classes)
     model = ss.build(spec)
     model.load_state_dict(torch.load(run / "last.pt", weights_only=True)["model"])
-    loader = data.Loader(val, resolution=spec.resolution, mean=ds.mean, std=ds.std, batch_size=512)
+    loader = TensorLoader(val, resolution=spec.resolution, mean=ds.mean, std=ds.std, batch_size=512)
     return evaluate(model, loader, nullcontext())[0]
 
 
