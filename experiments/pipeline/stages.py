@@ -215,7 +215,7 @@ def _search(cfg: ExperimentConfig, sc: Any, out: Path, *, quiet: bool) -> dict[s
                                    cpus_per_trial=rt["cpus_per_trial"], gpus_per_trial=rt["gpus_per_trial"],
                                    progress=progress)
         else:
-            if cfg.search.trainer == "train":
+            if plan.search_trainer(cfg) == "train":  # the resolved trainer: search.trainer is None by default
                 check_local(cfg)
             study = run_search(sc, fn, study=open_study(sc), progress=progress)
     except SearchFailed as e:  # the trials so far are written, with their errors, before the stop
