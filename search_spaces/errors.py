@@ -36,6 +36,17 @@ def first_line(exc: BaseException, *, typed: bool = False) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if typed else lines[0]
 
 
+def last_line(exc: BaseException) -> str:
+    """The last non-empty line of ``exc``'s message (stripped), or its type's name: the
+    exception's own message where a wrapper (Ray) puts worker details and a traceback before it.
+
+    >>> last_line(RuntimeError("Traceback ...\\n  File x\\nValueError: bad value\\n"))
+    'ValueError: bad value'
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
 @contextmanager
 def user_file(path: object, what: str, fix: str) -> Iterator[None]:
     """Read a file the user named: a missing or unreadable file (``OSError``) or one that does not
@@ -59,4 +70,4 @@ def user_file(path: object, what: str, fix: str) -> Iterator[None]:
         raise UserError(f"cannot read {what} {str(path)!r} ({why}): {fix}") from exc
 
 
-__all__ = ["UserError", "first_line", "user_file"]
+__all__ = ["UserError", "first_line", "last_line", "user_file"]
