@@ -4,7 +4,7 @@ A section is a frozen dataclass deriving from :class:`Section`; its annotations 
 Types understood: ``int``, ``float`` (integers are accepted), ``bool``, ``str``, ``tuple[T, ...]``
 (a TOML array), ``X | None`` (omit the key in TOML, or ``--set key=none``) and a nested section
 (a TOML sub-table such as ``[search.train]``). A field named ``seeds`` also takes a count: ``3``
-means ``[0, 1, 2]``. Every error is a one-line ``ValueError`` naming the key and the source, with
+means ``[0, 1, 2]``. Every error is a one-line ``UserError`` naming the key and the source, with
 a "did you mean" suggestion for unknown keys.
 """
 

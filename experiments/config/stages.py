@@ -17,7 +17,7 @@ from effnas.search_spaces.errors import UserError
 def estimator_kind(text: str) -> tuple[str, str]:
     """``search.estimator``/``search.prefilter`` parsed: ``train`` -> ``("train", "")``; ``proxy:NAME`` ->
     ``("proxy", NAME)``; ``supernet:DIR`` -> ``("supernet", DIR)``; ``supernet`` -> ``("supernet", "")``
-    (the search trains its own first). A ValueError names the choices otherwise; the proxy's name is
+    (the search trains its own first). A UserError names the choices otherwise; the proxy's name is
     checked against :data:`effnas.nas.zerocost.PROXIES` when the plan is resolved (config imports no torch).
 
     >>> estimator_kind("proxy:synflow"), estimator_kind("supernet")

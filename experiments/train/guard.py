@@ -14,7 +14,7 @@ Every command calls these before its first trial, so bad input ends as one line
   process that died on this host is taken over;
 * :func:`safe_name` (from :mod:`search_spaces`): user text (spec names) as one path component.
 
-Library code here raises ``ValueError`` naming the problem and the fix.
+Library code here raises ``UserError`` naming the problem and the fix.
 """
 
 from __future__ import annotations
