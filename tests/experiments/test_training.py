@@ -144,7 +144,7 @@ def test_a_label_outside_the_classes_is_a_data_error_not_a_status(monkeypatch: p
     labels = ds.pool.labels.clone()
     labels[::7] = 12  # digits has 10 classes
     bad = dataclasses.replace(ds, pool=datasets.Split(ds.pool.images, labels))
-    monkeypatch.setattr(training.data_mod, "load_dataset", lambda *a, **k: bad)
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: bad)
     with pytest.raises(UserError, match=r"labels run 0\.\.12 but the data set has 10 classes \(0\.\.9\)"):
         train_fn({**FAST, "epochs": 1})
 
