@@ -28,6 +28,7 @@ from effnas.experiments.config.schema import load_config  # noqa: E402
 from effnas.experiments.pipeline.plan import base_spec, train_config  # noqa: E402
 from effnas.experiments.train.loop import train_fn  # noqa: E402
 from effnas.search_spaces.cost import macs  # noqa: E402
+from effnas.search_spaces.errors import UserError, first_line  # noqa: E402
 
 SETTINGS = ((1.0, 1.0), (2.0, 1.0), (1.0, 1.3), (2.0, 1.3))  #: (depth, resolution) as in the paper's Fig. 4
 WIDTHS = (1.0, 1.4, 1.8, 2.6)
@@ -44,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         return _run(args)
-    except ValueError as e:  # bad input: one line, as the effnas CLI does
-        print(f"cifar10_fig4.py: error: {str(e).splitlines()[0]}", file=sys.stderr)
+    except UserError as e:  # bad input: one line, as the effnas CLI does
+        print(f"cifar10_fig4.py: error: {first_line(e)}", file=sys.stderr)
         return 2
 
 

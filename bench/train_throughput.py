@@ -46,7 +46,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import effnas.search_spaces as ss  # noqa: E402
-from effnas.search_spaces.cost import cost  # noqa: E402
+from effnas.search_spaces.cost import cost, default_device  # noqa: E402
 
 VARIANTS = ("eager_nchw", "channels_last", "bf16", "fp16", "compile")
 
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         p.error(f"unknown variant {bad[0]!r}: expected a subset of {', '.join(VARIANTS)}")
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device()
     spec = ss.load_spec(args.model, num_classes=args.num_classes, resolution=args.resolution)
     c = cost(spec)
     cpu = platform.processor() or platform.machine()

@@ -12,12 +12,12 @@ from effnas.nas.search import InProcess, SearchFailed, run_search
 from effnas.nas.space import SPACES, SearchSpace, get_space
 from effnas.nas.strategies import STRATEGIES, make_sampler
 from effnas.nas.study import SearchConfig, finished, open_storage, open_study, recover
-from effnas.nas.surrogate import SurrogateTrainer, approx_macs
+from effnas.nas.surrogate import SurrogateTrainer
 from effnas.nas.trial import evaluate_trial
 
 __all__ = [
     "SPACES", "STRATEGIES", "BenchmarkTrainer", "CellSpace", "InProcess", "Objective", "RegularizedEvolutionSampler",
-    "ReinforceSampler", "SearchConfig", "SearchFailed", "SearchSpace", "SurrogateTrainer", "approx_macs",
+    "ReinforceSampler", "SearchConfig", "SearchFailed", "SearchSpace", "SurrogateTrainer",
     "evaluate_trial", "finished", "get_benchmark",
     "get_space", "make_sampler", "open_storage", "open_study", "pareto_front", "recover", "run_search", "trial_rows",
     "write_results",

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from effnas.search_spaces.cost import LATENCY_RUNTIMES
+from effnas.search_spaces.counts import LATENCY_RUNTIMES
 from effnas.search_spaces.errors import UserError
 
 METRICS = ("macs", "latency")

@@ -13,7 +13,7 @@ finished (COMPLETE, PRUNED, or FAIL for a candidate's own failure). Resuming ass
 process is working on the same study at the time.
 
 The search stops early, with the traceback, when evaluating a trial raises (a bug, or a
-``ValueError`` for a bad trainer config): such a trial is FAIL with ``status=error`` and does not
+``UserError`` for a bad trainer config): such a trial is FAIL with ``status=error`` and does not
 count. It stops with :class:`SearchFailed` once more than ``max_failed_share`` of the requested
 trials failed or diverged.
 """

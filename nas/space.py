@@ -38,7 +38,7 @@ import optuna
 from effnas.nas.cell_space import CELL_SPACES, CellSpace
 from effnas.search_spaces import BlockSpec, NetworkSpec, decode_block, encode_block, round_filters
 from effnas.search_spaces.block import SKIPS
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.errors import UserError, user_file
 
 CHOICE_KEYS = ("conv_op", "kernel", "se_ratio", "skip", "filters", "layers", "expansion", "repeats")
 _CONV_OP = re.compile(r"^(conv|dsconv|mbconv_e(\d+))$")
@@ -58,15 +58,6 @@ def parse_conv_op(name: str) -> tuple[str, int]:
     if m.group(1) == "dsconv":
         return "mbconv", 1
     return "mbconv", int(m.group(2))
-
-
-def conv_op_name(block: BlockSpec) -> str:
-    """The inverse of :func:`parse_conv_op` for a block."""
-    if block.op == "conv":
-        return "conv"
-    if block.op == "mbconv":
-        return "dsconv" if block.expansion == 1 else f"mbconv_e{block.expansion}"
-    raise UserError(f"block op {block.op!r} is not expressible as a conv_op: use conv, dsconv or mbconv")
 
 
 @dataclass(frozen=True)
@@ -185,7 +176,7 @@ class SearchSpace:
         try:
             return dataclasses.replace(base, **changes)
         except ValueError as e:
-            raise UserError(f"space {self.name!r} block {i}: {e}") from None
+            raise UserError(f"space {self.name!r} block {i}: {e}") from e
 
     def to_spec(self, params: Mapping[str, Any], *, num_classes: int | None = None,
                 resolution: int | None = None, name: str | None = None) -> NetworkSpec:
@@ -256,13 +247,16 @@ class SearchSpace:
     def load(cls, path: str | Path) -> SearchSpace:
         """A space from a ``.json`` or ``.toml`` file with the fields of :meth:`to_dict`."""
         p = Path(path)
-        if not p.is_file():
-            raise UserError(f"search-space file {str(p)!r} does not exist: give a built-in space name "
-                             f"(mnasnet, efficientnet, ...) or a .json/.toml file")
+        with user_file(p, "search-space file", "give a built-in space name (mnasnet, efficientnet, ...) or a "
+                       ".json/.toml file"):
+            if not p.is_file():
+                raise UserError(f"search-space file {str(p)!r} does not exist: give a built-in space name "
+                                 f"(mnasnet, efficientnet, ...) or a .json/.toml file")
+            text = p.read_text()
         try:
-            data = tomllib.loads(p.read_text()) if p.suffix == ".toml" else json.loads(p.read_text())
+            data = tomllib.loads(text) if p.suffix == ".toml" else json.loads(text)
         except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
-            raise UserError(f"malformed search-space file {str(p)!r}: {e}") from None
+            raise UserError(f"malformed search-space file {str(p)!r}: {e}") from e
         return cls.from_dict(data)
 
 

@@ -23,7 +23,7 @@ from effnas.nas.objective import Objective
 from effnas.nas.space import SearchSpace
 from effnas.nas.strategies import make_sampler
 from effnas.search_spaces import NetworkSpec
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.errors import UserError, first_line
 
 TrainerFn = Callable[..., dict]
 #: Trial states that count towards the requested number of trials.
@@ -143,9 +143,8 @@ def open_storage(url: str | None) -> BaseStorage:
     except (SQLAlchemyError, OSError, ImportError, ValueError, RuntimeError,
             optuna.exceptions.StorageInternalError) as e:  # RuntimeError: Optuna's out-of-date RDB schema
         # a bad URL or dialect, a missing driver, an unreachable server, an unwritable file: one line
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"cannot open storage {url!r} ({reason}): give sqlite:///PATH.db, another "
-                         f"SQLAlchemy URL, or a PATH.journal file") from None
+        raise UserError(f"cannot open storage {url!r} ({first_line(e)}): give sqlite:///PATH.db, another "
+                         f"SQLAlchemy URL, or a PATH.journal file") from e
 
 
 def make_pruner(cfg: SearchConfig) -> optuna.pruners.BasePruner:

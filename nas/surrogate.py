@@ -5,8 +5,8 @@ landscape has structure a strategy can learn (per-block effects of every choice,
 interactions, a saturating gain from capacity) and a different seed gives a different but
 equally structured landscape. It is not a model of any data set. :class:`SurrogateTrainer`
 follows the trainer contract (``docs/architecture.md``) so the search driver, pruning, Ray and
-the CLI can run on it; :func:`approx_macs` counts multiply-adds analytically (no fvcore) for the
-fast benchmarks.
+the CLI can run on it; :func:`effnas.search_spaces.counts.count_macs` counts its multiply-adds
+analytically (no fvcore) for the fast benchmarks.
 """
 
 from __future__ import annotations
@@ -19,12 +19,6 @@ from typing import Any
 
 from effnas.search_spaces import NetworkSpec, load_spec
 from effnas.search_spaces.counts import count_macs
-
-
-def approx_macs(spec: NetworkSpec, resolution: int | None = None) -> int:
-    """Conv and linear multiply-adds of ``spec`` for one image, in closed form (no fvcore):
-    :func:`effnas.search_spaces.counts.count_macs`, equal to the fvcore cost model."""
-    return count_macs(spec, resolution)
 
 
 def _g(seed: int, *key: object) -> float:
@@ -51,7 +45,7 @@ class SurrogateTrainer:
 
     def accuracy(self, spec: NetworkSpec, resolution: int | None = None) -> float:
         """Final validation accuracy in (0.5, 0.99)."""
-        s = self.capacity * math.log(approx_macs(spec, resolution) / 1e6 + 1.0)
+        s = self.capacity * math.log(count_macs(spec, resolution) / 1e6 + 1.0)
         for i, b in enumerate(spec.stages):
             op = f"{b.op}{b.expansion}"
             for name, value in (("op", op), ("k", b.kernel), ("se", b.se_ratio > 0), ("skip", b.skip),
@@ -72,7 +66,7 @@ class SurrogateTrainer:
                 status = "pruned"
                 break
         return {"status": status, "val_accuracy": acc, "test_accuracy": acc, "params": None,
-                "macs": approx_macs(spec, res), "resolution": res, "num_classes": spec.num_classes,
+                "macs": count_macs(spec, res), "resolution": res, "num_classes": spec.num_classes,
                 "train_seconds": 0.0, "images_per_second": None}
 
 
@@ -82,7 +76,7 @@ def trials_to_target(space: Any, objective: Any, strategy: str, *, target_reward
 
     Runs an in-memory Optuna study with the strategy's sampler; each trial builds the spec from
     the sampled choices and scores it with :class:`SurrogateTrainer` (``landscape`` seeds it) and
-    :func:`approx_macs`. Returns None when ``max_trials`` are not enough.
+    :func:`effnas.search_spaces.counts.count_macs`. Returns None when ``max_trials`` are not enough.
     """
     import optuna
 
@@ -95,7 +89,7 @@ def trials_to_target(space: Any, objective: Any, strategy: str, *, target_reward
         trial = study.ask()
         spec = space.to_spec(space.sample(trial))
         acc = surrogate.accuracy(spec)
-        reward = objective.reward(acc, approx_macs(spec))
+        reward = objective.reward(acc, count_macs(spec))
         study.tell(trial, reward)
         if reward >= target_reward:
             return n
@@ -115,5 +109,5 @@ def reward_quantile(space: Any, objective: Any, q: float, *, landscape: int = 0,
     for _ in range(samples):
         params = {n: d.choices[int(rng.integers(len(d.choices)))] for n, d in dists.items()}
         spec = space.to_spec(params)
-        rewards.append(objective.reward(surrogate.accuracy(spec), approx_macs(spec)))
+        rewards.append(objective.reward(surrogate.accuracy(spec), count_macs(spec)))
     return float(np.quantile(rewards, q))

@@ -27,6 +27,7 @@ from effnas.nas.objective import Objective
 from effnas.nas.study import SearchConfig, TrainerFn, make_pruner, open_storage
 from effnas.search_spaces import NetworkSpec, build, encode_block
 from effnas.search_spaces.cost import count_params, macs, measure_latency, measure_latency_onnxruntime
+from effnas.search_spaces.errors import first_line
 
 
 def measure(spec: NetworkSpec, objective: Objective) -> dict[str, Any]:
@@ -35,7 +36,8 @@ def measure(spec: NetworkSpec, objective: Objective) -> dict[str, Any]:
     recorded as ``latency_runtime``).
 
     MACs are traced with one torch thread: a batch-1 trace gains nothing from more, and on a
-    busy 2-core machine two threads made it 6x slower (0.55 s vs 0.09 s for the tiny space).
+    busy machine more threads made it slower (docs/training.md, "Measured numbers behind the
+    code's choices").
     """
     import torch
 
@@ -93,11 +95,6 @@ def outcome(objective: Objective, costs: dict[str, Any], metrics: dict[str, Any]
     return TrialState.COMPLETE, objective.values(float(acc), c), attrs
 
 
-def one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
-
-
 def evaluate_trial(cfg: SearchConfig, storage: BaseStorage | str | None, number: int, params: dict[str, Any],
                    trainer: TrainerFn, *, attrs: dict[str, Any] | None = None,
                    runtime: dict[str, Any] | None = None) -> TrialState:
@@ -127,7 +124,7 @@ def evaluate_trial(cfg: SearchConfig, storage: BaseStorage | str | None, number:
     except Exception as e:  # not an outcome: recorded on the trial, then it stops the search
         if store.get_trial(trial_id).state == TrialState.RUNNING:
             trial.set_user_attr("status", "error")
-            trial.set_user_attr("error", one_line(e)[:500])
+            trial.set_user_attr("error", first_line(e, typed=True)[:500])
             study.tell(number, state=TrialState.FAIL)
         raise
 

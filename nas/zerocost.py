@@ -208,7 +208,7 @@ _FUNCTIONS: dict[str, Callable[[nn.Module, Tensor, Tensor], float]] = {
 
 
 def check_name(name: str) -> str:
-    """``name`` if it is a proxy, else a ValueError naming the choices."""
+    """``name`` if it is a proxy, else a UserError naming the choices."""
     if name not in _FUNCTIONS:
         raise UserError(f"unknown zero-cost proxy {name!r}: expected one of {', '.join(PROXIES)}")
     return name

@@ -12,7 +12,7 @@ from typing import Any
 
 from effnas.scaling.compound import PAPER_COEFFICIENTS, check_coefficients
 from effnas.search_spaces.atomic import atomic_text
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.errors import UserError, user_file
 
 #: Default distance from the target that ``check_product`` accepts for user-given coefficients
 #: (the paper's own 1.2, 1.1, 1.15 give 1.92, 0.08 from 2).
@@ -64,12 +64,15 @@ class Coefficients:
     def load(cls, path: str | Path) -> Coefficients:
         """Read a ``coefficients.json`` (as written by ``effnas grid``)."""
         p = Path(path)
-        if not p.is_file():
-            raise UserError(f"coefficients file {str(p)!r} does not exist: give the coefficients.json of a grid run")
+        with user_file(p, "coefficients file", "give the coefficients.json of a grid run"):
+            if not p.is_file():
+                raise UserError(f"coefficients file {str(p)!r} does not exist: give the coefficients.json of a grid "
+                                "run")
+            text = p.read_text()
         try:
-            data = json.loads(p.read_text())
+            data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise UserError(f"malformed coefficients JSON {str(p)!r}: {e}") from None
+            raise UserError(f"malformed coefficients JSON {str(p)!r}: {e}") from e
         return cls.from_dict(data)
 
     def save(self, path: str | Path, **extra: Any) -> None:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from effnas.scaling.fit import PowerLaw, fit_power_law
 from effnas.search_spaces.atomic import atomic_text, atomic_write
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.errors import UserError, user_file
 
 #: Plot order and colours of the scaling methods (matplotlib's default cycle).
 COLORS = {"compound": "C3", "official": "C1", "depth": "C0", "width": "C2", "resolution": "C4", "base": "C7"}
@@ -176,10 +176,11 @@ def load_results(paths: list[str]) -> pd.DataFrame:
     frames = []
     for p in paths:
         path = Path(p)
-        csv = path / "family.csv" if path.is_dir() else path
-        if not csv.is_file():
-            raise UserError(f"{str(csv)!r} does not exist: give a directory written by 'effnas family --train'")
-        d = pd.read_csv(csv)
+        with user_file(p, "results", "give a directory written by 'effnas family --train'"):
+            csv = path / "family.csv" if path.is_dir() else path
+            if not csv.is_file():
+                raise UserError(f"{str(csv)!r} does not exist: give a directory written by 'effnas family --train'")
+            d = pd.read_csv(csv)
         missing = [c for c in ("method", "phi", "macs", "params") if c not in d.columns]
         if missing:
             raise UserError(f"{str(csv)!r} lacks column {missing[0]!r}: expected a family.csv")

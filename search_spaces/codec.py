@@ -82,7 +82,7 @@ def decode_block(text: str) -> BlockSpec:
     try:
         return BlockSpec(**kwargs)  # type: ignore[arg-type]
     except ValueError as e:
-        raise UserError(f"block string {text!r}: {e}") from None
+        raise UserError(f"block string {text!r}: {e}") from e
 
 
 def encode_block(block: BlockSpec) -> str:

@@ -211,10 +211,6 @@ def measure_latency(
     return r1, rb, str(dev)
 
 
-#: Runtimes a batch-1 latency can be measured on (``search.latency_runtime``).
-LATENCY_RUNTIMES = ("torch", "onnxruntime")
-
-
 def measure_latency_onnxruntime(model: nn.Module, resolution: int, *, threads: int = 1, warmup: int = 3,
                                 repeats: int = 10) -> float:
     """Median batch-1 latency in ms of ``model`` exported to ONNX (in memory) and run by

@@ -1,9 +1,10 @@
 """Closed-form parameter and multiply-add counts of a spec, without building the model.
 
 The scaling searches evaluate thousands of candidate specs (matched-MACs multipliers, grid
-candidates, B7 at 600 px), and fvcore needs a traced forward pass for each (0.4 s for a 32 px
-toy, 12 s for B7). These functions walk the spec once, following ``effnas.search_spaces.builder``
-layer by layer, and count what fvcore counts: one MAC per multiply-add of convolutions
+candidates, B7 at 600 px), and fvcore needs a traced forward pass for each (seconds for B7:
+docs/training.md, "Measured numbers behind the code's choices"). These functions walk the spec
+once, following ``effnas.search_spaces.builder`` layer by layer, and count what fvcore counts:
+one MAC per multiply-add of convolutions
 (``out_h * out_w * out_c * in_c / groups * k * k``) and linear layers, no bias terms; params
 include BatchNorm weight and bias. ``tests/search_spaces/test_counts.py`` checks both against
 ``effnas.search_spaces.cost`` *exactly* for every registered model at several input sizes, so a change
@@ -16,6 +17,10 @@ from dataclasses import dataclass
 
 from effnas.search_spaces.errors import UserError
 from effnas.search_spaces.spec import BlockSpec, NetworkSpec
+
+#: Runtimes a batch-1 latency can be measured on (``search.latency_runtime``; measured by
+#: ``effnas.search_spaces.cost``, named here where importing it needs no torch).
+LATENCY_RUNTIMES = ("torch", "onnxruntime")
 
 
 @dataclass(frozen=True)
@@ -208,4 +213,4 @@ def count_macs(spec: NetworkSpec, resolution: int | None = None) -> int:
     return counts(spec, resolution).macs
 
 
-__all__ = ["Counts", "PartCounts", "breakdown", "count_macs", "counts"]
+__all__ = ["LATENCY_RUNTIMES", "Counts", "PartCounts", "breakdown", "count_macs", "counts"]

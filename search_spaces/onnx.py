@@ -4,8 +4,8 @@ latency (:func:`effnas.search_spaces.cost.measure_latency_onnxruntime`) and ``ef
 
 Export uses PyTorch's TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``): it
 needs only the ``onnx`` package, handles every effnas block (including TF "same" padding, whose
-pads are fixed at the exported resolution) and takes about a second for B0 on this CPU. The
-batch dimension is dynamic; height and width are the exported resolution. ``onnx`` and
+pads are fixed at the exported resolution) and is quick (docs/training.md, "Measured numbers
+behind the code's choices"). The batch dimension is dynamic; height and width are the exported resolution. ``onnx`` and
 ``onnxruntime`` are imported only when used (``pip install effnas[deploy]``).
 """
 

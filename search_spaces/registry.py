@@ -57,7 +57,11 @@ def load_spec(ref: str, *, num_classes: int | None = None, resolution: int | Non
     import dataclasses
     from pathlib import Path
 
-    if ref.endswith(".json") or Path(ref).is_file():
+    try:
+        is_file = ref.endswith(".json") or Path(ref).is_file()
+    except OSError:  # not a usable path (e.g. a name too long for the file system): a model name then
+        is_file = False
+    if is_file:
         spec = NetworkSpec.load(ref)
         changes: dict[str, int] = {}
         if num_classes is not None:

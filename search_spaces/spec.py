@@ -33,7 +33,7 @@ from effnas.search_spaces.block import (
     _reject_unknown,
 )
 from effnas.search_spaces.codec import decode_block, encode_block
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.errors import UserError, user_file
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ class NetworkSpec:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise UserError(f"malformed spec JSON: {e}") from None
+            raise UserError(f"malformed spec JSON: {e}") from e
         return cls.from_dict(data)
 
     def save(self, path: str | Path) -> None:
@@ -173,9 +173,11 @@ class NetworkSpec:
     @classmethod
     def load(cls, path: str | Path) -> NetworkSpec:
         p = Path(path)
-        if not p.is_file():
-            raise UserError(f"spec file {str(p)!r} does not exist: give a path to a spec JSON")
-        return cls.from_json(p.read_text())
+        with user_file(p, "spec file", "give a path to a spec JSON"):
+            if not p.is_file():
+                raise UserError(f"spec file {str(p)!r} does not exist: give a path to a spec JSON")
+            text = p.read_text()
+        return cls.from_json(text)
 
 
 def safe_name(text: str, *, limit: int = 96) -> str:

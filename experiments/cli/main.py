@@ -9,13 +9,11 @@ import sys
 import typing
 from collections.abc import Sequence
 
+from effnas.search_spaces.errors import UserError, first_line
+
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMANDS = ["models", "train", "search", "export", "grid", "family", "scale_backbone", "curves", "view", "run",
             "weights", "finetune", "bench_search", "data", "supernet"]
-
-
-class UsageError(ValueError):
-    """Bad input from the user; printed as one line, exit code 2."""
 
 
 def _run_failed() -> tuple[type[BaseException], ...]:
@@ -54,17 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(e.code or 0)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"effnas: error: {msg}", file=sys.stderr)
-        return 2
-    except OSError as e:  # the file system refused (a path checked too late to say more): one line
-        where = f" {str(e.filename)!r}" if e.filename else ""
-        print(f"effnas: error: cannot use{where}: {e.strerror or e}: check the path, its length and its "
-              "permissions", file=sys.stderr)
+    except UserError as e:  # bad input: the message names the problem and the fix; anything else is a bug
+        print(f"effnas: error: {first_line(e)}", file=sys.stderr)
         return 2
     except _run_failed() as e:  # runs that did not complete: their results and errors are on disk
-        print(f"effnas: error: {str(e).splitlines()[0]}", file=sys.stderr)
+        print(f"effnas: error: {first_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("effnas: interrupted; finished results are kept (re-run with --resume)", file=sys.stderr)

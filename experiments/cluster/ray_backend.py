@@ -15,7 +15,7 @@ from typing import Any
 from effnas.experiments.cluster.ray_session import enter_driver_cwd, ray_session, set_threads_from_resources
 from effnas.experiments.cluster.resources import cluster_gpus, trial_gpus
 from effnas.scaling.runner import ExecutorFn, RunsStopped, TrainerFn, sequential
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.errors import UserError, last_line
 
 
 def report(metrics: dict[str, Any]) -> None:
@@ -126,9 +126,9 @@ def run_configs(
                     out[idx] = metrics
                 elif node_lost(error):  # the trial's node or worker went away
                     pending.append(idx)
-                    lost[idx] = _last_line(error)
+                    lost[idx] = last_line(error)
                 else:
-                    errors.append(f"{configs[idx].get('out_dir') or idx}: {_last_line(error)}")
+                    errors.append(f"{configs[idx].get('out_dir') or idx}: {last_line(error)}")
                     # Ray re-raises a worker's error as an instance of its cause's class.
                     user_errors &= isinstance(error, ValueError | FileNotFoundError)
             if not pending:
@@ -172,7 +172,7 @@ def _fit(tune: Any, trainer: TrainerFn, configs: list[dict[str, Any]], indexes: 
         try:
             grid = tuner.fit()
         except (ray.exceptions.RayError, RuntimeError) as e:  # Tune itself stopped, e.g. workers killed
-            raise RunsStopped(f"the Ray trials stopped ({_last_line(e)[:300]}); finished runs are kept: "
+            raise RunsStopped(f"the Ray trials stopped ({last_line(e)[:300]}); finished runs are kept: "
                               "re-run with --resume (with fewer --workers if memory ran out)") from e
         out: dict[int, tuple[dict[str, Any], BaseException | None]] = {}
         for i in range(len(grid)):
@@ -184,12 +184,6 @@ def _fit(tune: Any, trainer: TrainerFn, configs: list[dict[str, Any]], indexes: 
                 out[idx] = ({k: v for k, v in result.metrics.items()
                              if k not in {"final", "index"} and not _is_tune_key(k)}, None)
         return out
-
-
-def _last_line(error: BaseException) -> str:
-    """The exception's own message: Ray prefixes it with worker details and a traceback."""
-    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
-    return lines[-1] if lines else type(error).__name__
 
 
 _TUNE_KEYS = {"timestamp", "checkpoint_dir_name", "done", "training_iteration", "trial_id", "date",

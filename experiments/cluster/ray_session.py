@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.errors import UserError, first_line
 
 #: Ray resolves "127.0.0.1" to the machine's routable address unless this is "0" (then a
 #: local Ray binds to loopback only). Read by ray at import time and inherited by its processes.
@@ -51,8 +51,8 @@ def init_ray(*, num_cpus: int | None = None, address: str | None = None, num_gpu
         try:
             ray.init(address=address, **kwargs)
         except (ConnectionError, TimeoutError, RuntimeError, ValueError) as e:  # Ray's errors of a failed connect
-            raise UserError(f"cannot connect to the Ray cluster at {address!r}: {str(e).splitlines()[0]}; "
-                             f"start one with 'ray start --head --node-ip-address 127.0.0.1'") from None
+            raise UserError(f"cannot connect to the Ray cluster at {address!r}: {first_line(e)}; "
+                             f"start one with 'ray start --head --node-ip-address 127.0.0.1'") from e
     else:
         if num_gpus is not None:
             kwargs["num_gpus"] = num_gpus
@@ -87,7 +87,7 @@ def probe_address(address: str, timeout: float | None = None) -> None:
     except OSError as e:
         why = "timed out" if isinstance(e, TimeoutError | socket.timeout) else (e.strerror or type(e).__name__)
         raise UserError(f"cannot reach the Ray cluster at {address!r} ({why}; waited up to {timeout:g} s): "
-                         "start it with 'ray start --head --port PORT' or fix --ray-address") from None
+                         "start it with 'ray start --head --port PORT' or fix --ray-address") from e
 
 
 def shutdown_ray() -> None:

@@ -26,7 +26,7 @@ from effnas.experiments.cluster.tasks import TaskPool
 from effnas.nas.search import ProgressFn, run_search
 from effnas.nas.study import SearchConfig, TrainerFn, open_storage, open_study
 from effnas.nas.trial import evaluate_trial
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.errors import UserError, first_line
 
 
 def _evaluate_task(cfg: SearchConfig, number: int, params: dict[str, Any], trainer: TrainerFn,
@@ -62,15 +62,15 @@ class RayEvaluator:
             done = self.pool.wait()
         except RayTaskError as e:  # the task marked its trial FAIL (status=error) before raising
             if isinstance(e.cause, ValueError):  # a bad config or data set: one line, as in-process
-                raise UserError(str(e.cause)) from None
+                raise UserError(str(e.cause)) from e
             raise  # a bug: the remote traceback is in the message
         for number, result in done:
             if isinstance(result, str):
                 continue
             if self._node_lost(number, result):  # not counted: the search runs another trial instead
-                self._fail(number, f"Ray node lost: {_first_line(result)}", status="interrupted")
+                self._fail(number, f"Ray node lost: {first_line(result)}", status="interrupted")
             else:  # the worker process died on a live node (killed for memory, a crash): a failed trial
-                self._fail(number, f"Ray worker died: {_first_line(result)}")
+                self._fail(number, f"Ray worker died: {first_line(result)}")
         return [number for number, _ in done]
 
     def _node_lost(self, number: int, error: BaseException) -> bool:
@@ -97,11 +97,6 @@ class RayEvaluator:
             self.study._storage.set_trial_user_attr(trial._trial_id, "status", status)
             self.study._storage.set_trial_user_attr(trial._trial_id, "error", error[:500])
             self.study.tell(number, state=TrialState.FAIL)
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 def run_search_ray(cfg: SearchConfig, trainer: TrainerFn, *, workers: int, address: str | None = None,
@@ -133,14 +128,4 @@ def run_search_ray(cfg: SearchConfig, trainer: TrainerFn, *, workers: int, addre
                 evaluator.pool.cancel()
 
 
-def trial_nodes(study: optuna.Study) -> dict[str, int]:
-    """Finished trials per Ray node id."""
-    counts: dict[str, int] = {}
-    for t in study.get_trials(deepcopy=False):
-        node = t.user_attrs.get("node")
-        if node:
-            counts[node] = counts.get(node, 0) + 1
-    return counts
-
-
-__all__ = ["RayEvaluator", "run_search_ray", "trial_nodes"]
+__all__ = ["RayEvaluator", "run_search_ray"]

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from effnas.experiments.config import sections as io
+from effnas.experiments.config.choices import AUGMENTS, DATA_PATHS, DEVICES, OPTIMIZERS, PRECISIONS, SCHEDULES
 from effnas.experiments.config.sections import Section, choice, fraction, positive, unit
 from effnas.experiments.config.stages import (
     BackbonesConfig,
@@ -40,14 +41,8 @@ from effnas.experiments.config.stages import (
     SearchConfig,
     SupernetConfig,
 )
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.errors import UserError, user_file
 
-#: Augmentation policies (``effnas.experiments.data.augment.POLICIES``).
-AUGMENTS = ("auto", "none", "crop", "crop_flip", "rrc_flip", "randaugment", "autoaugment")
-OPTIMIZERS = ("sgd", "adamw", "rmsprop")
-SCHEDULES = ("cosine", "step", "constant")
-#: How image folders are read (``effnas.experiments.data.folders.PATHS``).
-DATA_PATHS = ("auto", "memory", "stream")
 #: Where named configs (``demo``, ``cifar10``, ``paper``) live.
 CONFIG_DIR = Path(__file__).parent / "presets"
 
@@ -211,8 +206,8 @@ class TrainConfig(Section):
         choice("train.optimizer", self.optimizer, OPTIMIZERS)
         choice("train.schedule", self.schedule, SCHEDULES)
         choice("train.augment", self.augment, AUGMENTS)
-        choice("train.precision", self.precision, ("auto", "fp32", "bf16", "fp16"))
-        choice("train.device", self.device, ("auto", "cpu", "cuda"))
+        choice("train.precision", self.precision, PRECISIONS)
+        choice("train.device", self.device, DEVICES)
         for key in ("momentum", "rmsprop_decay", "label_smoothing", "ema", "dropout", "drop_connect_rate"):
             unit(f"train.{key}", getattr(self, key))
         for key in ("decay_rate", "bn_momentum"):
@@ -364,15 +359,17 @@ def load_config(ref: str | Path | None = None, *, overrides: list[str] | tuple[s
         cfg = ExperimentConfig()
     else:
         path = Path(ref)
-        if not path.is_file() and (CONFIG_DIR / f"{ref}.toml").is_file():
-            path = CONFIG_DIR / f"{ref}.toml"
-        if not path.is_file():
-            named = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.toml")))
-            raise UserError(f"config {str(ref)!r} does not exist: give a TOML path or one of {named}")
+        named = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.toml")))
+        with user_file(ref, "config", f"give a TOML path or one of {named}"):
+            if not path.is_file() and (CONFIG_DIR / f"{ref}.toml").is_file():
+                path = CONFIG_DIR / f"{ref}.toml"
+            if not path.is_file():
+                raise UserError(f"config {str(ref)!r} does not exist: give a TOML path or one of {named}")
+            text = path.read_text()
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(text)
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise UserError(f"malformed TOML in {path.name}: {e}") from None
+            raise UserError(f"malformed TOML in {path.name}: {e}") from e
         if not data:
             raise UserError(f"config {path.name} is empty: set at least one key (e.g. [search] trials = 10), or "
                              "leave out the config to use the defaults")
@@ -381,7 +378,7 @@ def load_config(ref: str | Path | None = None, *, overrides: list[str] | tuple[s
 
 
 __all__ = [
-    "AUGMENTS", "CONFIG_DIR", "DATA_PATHS", "OPTIMIZERS", "SCHEDULES", "SECTIONS", "BackbonesConfig", "DataConfig",
+    "CONFIG_DIR", "SECTIONS", "BackbonesConfig", "DataConfig",
     "ExperimentConfig", "FamilyConfig", "GridConfig", "JobConfig", "ProxyConfig", "RunConfig", "SearchConfig",
     "SupernetConfig", "TrainConfig", "load_config",
 ]

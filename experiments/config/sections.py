@@ -4,7 +4,7 @@ A section is a frozen dataclass deriving from :class:`Section`; its annotations 
 Types understood: ``int``, ``float`` (integers are accepted), ``bool``, ``str``, ``tuple[T, ...]``
 (a TOML array), ``X | None`` (omit the key in TOML, or ``--set key=none``) and a nested section
 (a TOML sub-table such as ``[search.train]``). A field named ``seeds`` also takes a count: ``3``
-means ``[0, 1, 2]``. Every error is a one-line ``ValueError`` naming the key and the source, with
+means ``[0, 1, 2]``. Every error is a one-line ``UserError`` naming the key and the source, with
 a "did you mean" suggestion for unknown keys.
 """
 
@@ -72,7 +72,7 @@ def section(cls: type, sec: str, value: Any, source: str) -> Any:
     try:
         return cls(**kwargs)
     except ValueError as e:
-        raise UserError(f"{e} (in {source})") from None
+        raise UserError(f"{e} (in {source})") from e
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
@@ -127,12 +127,12 @@ def parse_value(raw: str, hint: Any, key: str, source: str) -> Any:
             raw = f"[{items}]"
     try:
         return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+    except tomllib.TOMLDecodeError as e:
         if typing.get_origin(hint) is tuple:
             want = f"an array of {_TYPE_NAMES[typing.get_args(hint)[0]].split()[-1]}s, e.g. 1,2"
         else:
             want = _TYPE_NAMES.get(hint, str(hint))
-        raise UserError(f"{key} in {source} must be {want}, got {raw!r}") from None
+        raise UserError(f"{key} in {source} must be {want}, got {raw!r}") from e
 
 
 def apply_override(data: dict[str, Any], cls: type, item: str, source: str) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from effnas.experiments.config.choices import DEPTH_ROUNDINGS, LATENCY_RUNTIMES, SAMPLINGS, SEARCH_TRAINERS
 from effnas.experiments.config.sections import Section, choice, fraction, positive, unit
 from effnas.search_spaces.errors import UserError
 
@@ -16,7 +17,7 @@ from effnas.search_spaces.errors import UserError
 def estimator_kind(text: str) -> tuple[str, str]:
     """``search.estimator``/``search.prefilter`` parsed: ``train`` -> ``("train", "")``; ``proxy:NAME`` ->
     ``("proxy", NAME)``; ``supernet:DIR`` -> ``("supernet", DIR)``; ``supernet`` -> ``("supernet", "")``
-    (the search trains its own first). A ValueError names the choices otherwise; the proxy's name is
+    (the search trains its own first). A UserError names the choices otherwise; the proxy's name is
     checked against :data:`effnas.nas.zerocost.PROXIES` when the plan is resolved (config imports no torch).
 
     >>> estimator_kind("proxy:synflow"), estimator_kind("supernet")
@@ -134,11 +135,11 @@ class SearchConfig(Section):
             raise UserError(f"search.w must be <= 0 (a penalty on cost), got {self.w}")
         if self.cost is not None:
             choice("search.cost", self.cost, ("macs", "latency"))
-        choice("search.latency_runtime", self.latency_runtime, ("torch", "onnxruntime"))
+        choice("search.latency_runtime", self.latency_runtime, LATENCY_RUNTIMES)
         choice("search.constraint", self.constraint, ("soft", "hard"))
         choice("search.mode", self.mode, ("reward", "pareto"))
         if self.trainer is not None:
-            choice("search.trainer", self.trainer, ("train", "surrogate", "table"))
+            choice("search.trainer", self.trainer, SEARCH_TRAINERS)
         estimator_kind(self.estimator)
         if self.prefilter is not None and estimator_kind(self.prefilter)[0] == "train":
             raise UserError("search.prefilter must be proxy:NAME (e.g. proxy:synflow) or supernet:DIR; omit it for no "
@@ -193,7 +194,7 @@ class GridConfig(Section):
         positive("grid.cost_tolerance", self.cost_tolerance)
         positive("grid.epochs", self.epochs)
         _seeds("grid.seeds", self.seeds)
-        choice("grid.depth_rounding", self.depth_rounding, ("round", "ceil"))
+        choice("grid.depth_rounding", self.depth_rounding, DEPTH_ROUNDINGS)
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ class FamilyConfig(Section):
         if self.dropout and (len(self.dropout) != 2 or not all(0 <= d < 1 for d in self.dropout)):
             raise UserError(f"family.dropout must be [first, last] in [0, 1) or empty, got {list(self.dropout)}")
         positive("family.cost_tolerance", self.cost_tolerance)
-        choice("family.depth_rounding", self.depth_rounding, ("round", "ceil"))
+        choice("family.depth_rounding", self.depth_rounding, DEPTH_ROUNDINGS)
 
     def dropout_for(self, phi: int) -> float | None:
         """The dropout of member ``phi``: linear from first to last over ``phis``.
@@ -310,7 +311,7 @@ class SupernetConfig(Section):
 
     def __post_init__(self) -> None:
         positive("supernet.epochs", self.epochs)
-        choice("supernet.sampling", self.sampling, ("uniform", "sandwich"))
+        choice("supernet.sampling", self.sampling, SAMPLINGS)
         positive("supernet.sandwich_random", self.sandwich_random, zero=True)
         if self.sampling == "uniform" and self.sandwich_random != 2:
             raise UserError("supernet.sandwich_random acts with supernet.sampling = 'sandwich': set that, or drop it")

@@ -37,11 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from effnas.experiments.config.choices import AUGMENTS, PER_IMAGE_AUGMENTS
 from effnas.search_spaces.errors import UserError
-
-POLICIES = ("auto", "none", "crop", "crop_flip", "rrc_flip", "randaugment", "autoaugment")
-#: Policies drawn per image from kornia (N=2, M=9 for RandAugment; AutoAugment's ImageNet policy).
-KORNIA_POLICIES = ("autoaugment", "randaugment")
 
 Augment = Callable[[Tensor], Tensor]
 
@@ -68,8 +65,8 @@ def random_flip(x: Tensor, p: float = 0.5) -> Tensor:
 
 def make_augment(policy: str, *, resolution: int, flip_invariant: bool) -> Augment | None:
     """The batched augmentation ``policy`` at ``resolution`` px, or None for ``none``."""
-    if policy not in POLICIES:
-        raise UserError(f"unknown augment policy {policy!r}: expected one of {', '.join(POLICIES)}")
+    if policy not in AUGMENTS:
+        raise UserError(f"unknown augment policy {policy!r}: expected one of {', '.join(AUGMENTS)}")
     if policy == "auto":
         policy = "crop_flip" if flip_invariant else "crop"
     if policy == "none":
@@ -111,8 +108,8 @@ class PerImagePolicy:
     """
 
     def __init__(self, name: str) -> None:
-        if name not in KORNIA_POLICIES:
-            raise UserError(f"unknown per-image policy {name!r}: expected one of {', '.join(KORNIA_POLICIES)}")
+        if name not in PER_IMAGE_AUGMENTS:
+            raise UserError(f"unknown per-image policy {name!r}: expected one of {', '.join(PER_IMAGE_AUGMENTS)}")
         from kornia.augmentation import auto
 
         self.name = name

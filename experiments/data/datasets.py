@@ -3,7 +3,8 @@
 Two paths behind one ``--dataset`` name:
 
 * **in memory** (the built-in sets and CIFAR pickles, already uint8 tensors): a :class:`Split`
-  holds ``(N, C, H, W)`` images at native size; :class:`Loader` indexes them directly (no
+  holds ``(N, C, H, W)`` images at native size; a
+  :class:`~effnas.experiments.data.tensorloader.TensorLoader` indexes them directly (no
   worker processes), resizes with ``torch.nn.functional.interpolate`` (bilinear, antialiased
   when downsampling), repeats grayscale to 3 channels, augments the batch in torch and
   normalises with the training pool's statistics.
@@ -39,55 +40,38 @@ Names (``--dataset``):
 unpacked once into the cache (:func:`effnas.experiments.data.imagefolder.unpack`).
 
 Splits: the **test** split is fixed per data set (the official one, or a stratum carved with
-the constant :data:`TEST_SEED`), so test accuracies of different seeds are comparable; the
-**validation** split is carved from the training pool with the run's seed. Search and grid
-search select on validation; test accuracy is only reported.
+the constant :data:`effnas.experiments.config.choices.DATA_SEED`), so test accuracies of
+different seeds are comparable; the **validation** split is carved from the training pool with
+the run's seed. Search and grid search select on validation; test accuracy is only reported.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from effnas.experiments.config.choices import (
+    AUGMENTS,
+    BUILTIN_DATASETS,
+    DATA_SEED,
+    ON_DISK_DATASETS,
+    PER_IMAGE_AUGMENTS,
+)
 from effnas.experiments.data import folders, readers, shapes
-from effnas.experiments.data.augment import POLICIES, make_augment
-from effnas.experiments.data.batching import micro_batches
+from effnas.experiments.data.augment import make_augment
+from effnas.experiments.data.batching import Loader
 from effnas.experiments.data.imagefolder import ARCHIVES, FileSplit, looks_like_imagefolder, unpack
 from effnas.experiments.data.streamloader import StreamLoader
+from effnas.experiments.data.tensorloader import Split, TensorLoader
 from effnas.experiments.data.transforms import ImageTransform
 from effnas.search_spaces.errors import UserError
 
-TEST_SEED = 20190528  #: fixed seed of carved test splits (the EfficientNet arXiv date)
 TEST_FRACTION = 0.2  #: share of sets without an official test split that becomes the test split
 SHAPES_SIZE = 12_000  #: generated images: 10,000 training pool + 2,000 test
-BUILTIN = ("digits", "mnist5k", "shapes")
-ON_DISK = ("cifar10", "cifar100", "imagefolder", "shards")
-#: Resized copies of a split are cached in memory up to this many bytes (uint8).
-CACHE_BYTES = 1 << 30
-
-
-@dataclass(frozen=True, eq=False)
-class Split:
-    """Images (uint8 ``(N, C, H, W)``, native size) and int64 labels ``(N,)``."""
-
-    images: Tensor
-    labels: Tensor
-
-    def __post_init__(self) -> None:
-        assert self.images.dtype == torch.uint8 and self.images.ndim == 4
-        assert self.labels.dtype == torch.int64 and len(self.labels) == len(self.images)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def subset(self, index: Tensor) -> Split:
-        return Split(self.images[index], self.labels[index])
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,7 +128,7 @@ def _carve_test(x: np.ndarray, y: np.ndarray) -> tuple[Split, Split]:
 
 
 def _test_mask(y: np.ndarray) -> np.ndarray:
-    rng = np.random.default_rng(TEST_SEED)
+    rng = np.random.default_rng(DATA_SEED)
     test_idx = []
     for c in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == c))
@@ -168,18 +152,18 @@ def _make(name: str, pool: Split, test: Split, classes: tuple[str, ...], flip: b
 def parse_ref(ref: str) -> tuple[str, str | None]:
     """``'cifar10:/data/c10'`` -> ``('cifar10', '/data/c10')``; ``'digits'`` -> ``('digits', None)``."""
     name, sep, path = ref.partition(":")
-    if name in BUILTIN:
+    if name in BUILTIN_DATASETS:
         if sep:
             raise UserError(f"dataset {name!r} is built in and takes no path: use --dataset {name}")
         return name, None
-    if name in ON_DISK:
+    if name in ON_DISK_DATASETS:
         if not path:
             raise UserError(f"dataset {name!r} needs a directory: use --dataset {name}:PATH")
         if name != "shards" and path.endswith(ARCHIVES):
             return name, str(unpack(path))  # once; later calls find the unpacked copy
         return name, path
-    raise UserError(f"unknown dataset {ref!r}: expected one of {', '.join(BUILTIN)}, "
-                     f"{', '.join(n + ':PATH' for n in ON_DISK)}")
+    raise UserError(f"unknown dataset {ref!r}: expected one of {', '.join(BUILTIN_DATASETS)}, "
+                     f"{', '.join(n + ':PATH' for n in ON_DISK_DATASETS)}")
 
 
 def check_dataset(ref: str) -> None:
@@ -264,18 +248,18 @@ def image_transform(ds: Dataset, *, resolution: int, train: bool, policy: str = 
     large images, pad-crop + flip for small ones); ``crop``/``crop_flip`` force the pad-crop,
     ``rrc_flip`` the Inception crop; ``autoaugment``/``randaugment`` add their policy, per image,
     to ``auto``'s crop. Evaluation (``train=False``) is the centre crop (or the resize of small sets)."""
-    if policy not in POLICIES:
-        raise UserError(f"unknown augment policy {policy!r}: expected one of {', '.join(POLICIES)}")
+    if policy not in AUGMENTS:
+        raise UserError(f"unknown augment policy {policy!r}: expected one of {', '.join(AUGMENTS)}")
     if not train or policy == "none":
         return ImageTransform(resolution, ds.geometry, "none", False, None, crop_pct, seed)
     base = "rrc" if ds.geometry == "inception" else "pad"
     crop = {"crop": "pad", "crop_flip": "pad", "rrc_flip": "rrc"}.get(policy, base)
-    extra = policy if policy in ("autoaugment", "randaugment") else None
+    extra = policy if policy in PER_IMAGE_AUGMENTS else None
     return ImageTransform(resolution, ds.geometry, crop, policy != "crop" and ds.flip_invariant, extra, crop_pct,
                           seed)
 
 
-def describe(train: AnyLoader, evaluation: AnyLoader) -> dict[str, object]:
+def describe(train: Loader, evaluation: Loader) -> dict[str, object]:
     """What the loaders do, for ``metrics.json``: the path (``in_memory``, ``streaming``, or
     ``cached``: per-image transforms of pixels from the decoded cache) and, unless in memory, the
     per-image transforms (e.g. ``rrc(0.08-1)+flip+autoaugment@224`` / ``centre(0.875)@224``), workers
@@ -287,7 +271,7 @@ def describe(train: AnyLoader, evaluation: AnyLoader) -> dict[str, object]:
     return {"path": "in_memory"}
 
 
-def skipped_images(ds: Dataset, *loaders: AnyLoader) -> int:
+def skipped_images(ds: Dataset, *loaders: Loader) -> int:
     """Distinct files passed over as undecodable: while loading ``ds`` and by the loaders so far."""
     seen = set(ds.skipped)
     for loader in loaders:
@@ -298,9 +282,10 @@ def skipped_images(ds: Dataset, *loaders: AnyLoader) -> int:
 def make_loader(ds: Dataset, data: Split | FileSplit, *, resolution: int, batch_size: int, train: bool,
                 seed: int = 0, policy: str = "auto", device: torch.device | str = "cpu", channels_last: bool = True,
                 workers: int | None = None, threads: int = 0, crop_pct: float | None = None,
-                strict: bool = False, shard: tuple[int, int, int] = (0, 1, 1)) -> Loader | StreamLoader:
+                strict: bool = False, shard: tuple[int, int, int] = (0, 1, 1)) -> Loader:
     """The loader of one split of ``ds``: shuffled, last partial batch dropped and augmented with
-    ``policy`` when ``train``. In-memory splits get a :class:`Loader`; file splits a
+    ``policy`` when ``train``. In-memory splits get a
+    :class:`~effnas.experiments.data.tensorloader.TensorLoader`; file splits a
     :class:`~effnas.experiments.data.streamloader.StreamLoader` with ``workers`` processes (None: a default
     from the cores) or ``threads`` threads of this process, and the papers' crops (``crop_pct``:
     the evaluation centre crop's share of the shorter side; None: the TF EfficientNet rule
@@ -314,95 +299,6 @@ def make_loader(ds: Dataset, data: Split | FileSplit, *, resolution: int, batch_
                             drop_last=train, seed=seed, device=device, channels_last=channels_last, workers=workers,
                             threads=threads, strict=strict, shard=shard)
     augment = make_augment(policy, resolution=resolution, flip_invariant=ds.flip_invariant) if train else None
-    return Loader(data, resolution=resolution, mean=ds.mean, std=ds.std, batch_size=batch_size, shuffle=train,
+    return TensorLoader(data, resolution=resolution, mean=ds.mean, std=ds.std, batch_size=batch_size, shuffle=train,
                   drop_last=train, seed=seed, augment=augment, device=device, channels_last=channels_last,
                   shard=shard)
-
-
-def resize(images: Tensor, resolution: int, *, chunk: int = 1024) -> Tensor:
-    """uint8 ``(N, C, H, W)`` -> uint8 ``(N, C, R, R)``: bilinear, antialiased when downsampling."""
-    if images.shape[-1] == resolution and images.shape[-2] == resolution:
-        return images
-    out = torch.empty((*images.shape[:2], resolution, resolution), dtype=torch.uint8)
-    for i in range(0, len(images), chunk):
-        out[i:i + chunk] = _resize_float(images[i:i + chunk].float(), resolution).round_().clamp_(0, 255)
-    return out
-
-
-def _resize_float(x: Tensor, resolution: int) -> Tensor:
-    if x.shape[-1] == resolution and x.shape[-2] == resolution:
-        return x
-    down = resolution < max(x.shape[-2:])
-    return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=down)
-
-
-class Loader:
-    """Batches of one split at one resolution, ready for the model.
-
-    uint8 -> float in [0, 1] at ``resolution`` (a resized uint8 copy of the split is cached
-    when it fits in :data:`CACHE_BYTES`; otherwise each batch is resized) -> 3 channels ->
-    ``augment`` (a batched function on [0, 1] images) -> per-channel normalisation ->
-    channels_last on ``device``. The order of epoch ``e`` is a permutation seeded with
-    ``(seed, e)`` only, so a resumed run sees the same batches as an uninterrupted one.
-    """
-
-    def __init__(self, data: Split, *, resolution: int, mean: tuple[float, ...], std: tuple[float, ...],
-                 batch_size: int, shuffle: bool = False, drop_last: bool = False, seed: int = 0,
-                 augment: Callable[[Tensor], Tensor] | None = None, device: torch.device | str = "cpu",
-                 channels_last: bool = True, shard: tuple[int, int, int] = (0, 1, 1)) -> None:
-        if batch_size < 1:
-            raise UserError(f"batch_size must be >= 1, got {batch_size}")
-        self.shard = shard
-        self.labels = data.labels
-        nbytes = len(data) * data.images.shape[1] * resolution * resolution
-        self.resized = nbytes <= CACHE_BYTES
-        self.images = resize(data.images, resolution) if self.resized else data.images
-        self.resolution, self.batch_size = resolution, batch_size
-        self.shuffle, self.seed, self.augment = shuffle, seed, augment
-        self.drop_last = drop_last and len(data) > batch_size
-        self.device = torch.device(device)
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
-
-    def __len__(self) -> int:
-        n = len(self.labels)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-
-    @property
-    def num_images(self) -> int:
-        return len(self) * self.batch_size if self.drop_last else len(self.labels)
-
-    def order(self, epoch: int) -> Tensor:
-        n = len(self.labels)
-        if not self.shuffle:
-            return torch.arange(n)
-        return torch.randperm(n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
-
-    def batch(self, index: Tensor) -> tuple[Tensor, Tensor]:
-        x = self.images[index].float().div_(255)
-        if not self.resized:
-            x = _resize_float(x, self.resolution).clamp_(0, 1)
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        if self.augment is not None:
-            x = self.augment(x)
-        x = ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
-        y = self.labels[index]
-        if self.device.type != "cpu":
-            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-        return x, y
-
-    def epoch(self, epoch: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
-        """The epoch's batches; with a ``shard``, this rank's micro-batches of each batch in turn."""
-        order = self.order(epoch)
-        for i in range(len(self)):
-            index = order[i * self.batch_size:(i + 1) * self.batch_size]
-            if self.shard == (0, 1, 1):
-                yield self.batch(index)
-            else:
-                for part in micro_batches(index, self.shard):
-                    yield self.batch(part)
-
-
-AnyLoader = Loader | StreamLoader

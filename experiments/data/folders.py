@@ -7,7 +7,7 @@ which files to skip.
 * ``memory``: the folder is decoded once into the memory-mapped cache of
   :mod:`effnas.experiments.data.decoded` (shared by every process on the machine). A folder of small images
   of one size (CIFAR as JPEG files: the ``small`` geometry) becomes uint8 tensors on the
-  in-memory path (:class:`effnas.experiments.data.datasets.Loader`, the path of the CIFAR pickles); any other
+  in-memory path (:class:`effnas.experiments.data.tensorloader.TensorLoader`, the path of the CIFAR pickles); any other
   keeps the per-image crops of the streaming path (the Inception crop of large images), reading
   pixels from the cache instead of decoding.
 * ``auto`` (default): ``memory`` when the decoded folder (files x the sampled mean H x W x 3)
@@ -27,11 +27,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from effnas.experiments.config.choices import DATA_PATHS, DATA_SEED
 from effnas.experiments.data import decoded, imagefolder, shards
 from effnas.experiments.data.imagefolder import FileSplit
 from effnas.search_spaces.errors import UserError
 
-PATHS = ("auto", "memory", "stream")
 #: ``data.path = auto`` decodes a folder into memory when it holds at most this many decoded bytes.
 MEMORY_BYTES = 2 << 30
 
@@ -52,8 +52,8 @@ def choose(path: str, nbytes: float) -> str:
     >>> choose("auto", 184e6), choose("auto", 140e9), choose("stream", 1.0)
     ('memory', 'stream', 'stream')
     """
-    if path not in PATHS:
-        raise UserError(f"unknown data.path {path!r}: expected one of {', '.join(PATHS)}")
+    if path not in DATA_PATHS:
+        raise UserError(f"unknown data.path {path!r}: expected one of {', '.join(DATA_PATHS)}")
     if path != "auto":
         return path
     return "memory" if nbytes <= MEMORY_BYTES else "stream"
@@ -73,7 +73,7 @@ def load_folder(name: str, root: str, *, test_mask: object, path: str = "auto", 
     if expected is not None and len(classes) != expected:
         raise UserError(f"{name}:{root} has {len(classes)} class directories, not {expected}: "
                          f"use imagefolder:{root} for other sets")
-    s = imagefolder.survey(train, seed=20190528)
+    s = imagefolder.survey(train, seed=DATA_SEED)
     mode = choose(path, s.nbytes * (len(train) + (len(evaluation) if evaluation is not None else 0)))
     skipped: list[str] = []
     if mode == "memory":

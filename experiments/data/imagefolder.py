@@ -3,7 +3,7 @@
 An ImageFolder is never decoded into memory as a whole. :func:`index_imagefolder` lists the
 files and labels (no pixels); :class:`~effnas.experiments.data.streamloader.StreamLoader` reads each file in
 worker processes or threads, decodes it (:func:`decode`: ``simplejpeg``, i.e. libjpeg-turbo,
-for JPEG: 1.3x Pillow at 500x375 and 4.8x at 32x32 on this machine; a YCbCr or grey JPEG at the
+for JPEG, faster than Pillow (docs/data.md); a YCbCr or grey JPEG at the
 DCT reduction its crop allows, see :func:`encoded`; Pillow for PNG, CMYK, palette and alpha
 images) and applies an :class:`~effnas.experiments.data.transforms.ImageTransform` to it: the papers' crop
 taken **from its native pixels** at the run's resolution, a flip, and AutoAugment / RandAugment
@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from effnas.experiments.data.transforms import Encoded
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.errors import UserError, first_line
 
 LAYOUT = ("PATH/train/<class>/*.jpg|*.png with PATH/val/<class>/ or PATH/test/<class>/, "
           "or PATH/<class>/ directly (a test split is then carved)")
@@ -191,7 +191,7 @@ def decode(path: str, data: bytes | None = None) -> np.ndarray:
             return np.asarray(im.convert("RGB"))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise BadImage(f"cannot decode image {path!r} ({type(e).__name__}: {e}): fix or remove the file "
-                       f"(or leave data.strict off to skip it)") from None
+                       f"(or leave data.strict off to skip it)") from e
 
 
 #: JPEG colour spaces (``simplejpeg.decode_jpeg_header``) decoded to RGB with DCT scaling; others
@@ -310,9 +310,9 @@ def unpack(archive: str | Path, cache_dir: str | Path | None = None) -> Path:
         except (tarfile.TarError, EOFError, OSError) as e:  # not an archive, truncated, a member refused
             shutil.rmtree(tmp, ignore_errors=True)
             why = ("not a readable tar archive" if isinstance(e, tarfile.ReadError)
-                   else str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+                   else first_line(e))
             raise UserError(f"cannot unpack {str(archive)!r} ({why}): give a .tar.gz (or .tar) of an image "
-                             "folder") from None
+                             "folder") from e
         (tmp / ".unpacked").write_text(stamp)
         if not (done.is_file() and done.read_text() == stamp):  # nobody finished meanwhile: replace the stale copy
             shutil.rmtree(dest, ignore_errors=True)

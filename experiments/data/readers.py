@@ -42,7 +42,7 @@ def _unpickle(path: Path, layout: str) -> dict[Any, Any]:
             obj = _SafeUnpickler(f, encoding="bytes").load()
     except Exception as e:  # any decoding problem is a corrupt file to the user
         raise UserError(f"cannot read {str(path)!r} as a CIFAR pickle ({type(e).__name__}: {e}); "
-                         f"expected {layout}") from None
+                         f"expected {layout}") from e
     if not isinstance(obj, dict):
         raise UserError(f"{str(path)!r} holds a {type(obj).__name__}, not a dict: expected {layout}")
     return obj

@@ -24,8 +24,8 @@ Why each scaling dimension matters:
 Measured (seed 0, ``efficientnet_nano``, 4 epochs of the default recipe, 9,000 training
 images): 56 % test accuracy at 16 px, 89 % at 32 px; the texture is what the extra pixels
 buy. (Issue 6 reports 83-97 % for phi = 0..3 with a differently tuned generator; this one is
-harder at 16 px.) Generation is vectorised numpy, deterministic for a seed: about 4 s for
-12,000 images on one core.
+harder at 16 px.) Generation is vectorised numpy, deterministic for a seed (its time for
+12,000 images: docs/data.md, "Measured numbers behind the code's choices").
 """
 
 from __future__ import annotations

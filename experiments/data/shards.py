@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from effnas.experiments.config.choices import DATA_SEED
 from effnas.experiments.data.imagefolder import FileSplit, index_imagefolder
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.errors import UserError, user_file
 
 META = "dataset.json"
-PACK_SEED = 20190528  #: the shuffle of the packed order
 LAYOUT = f"DIR/{META} and DIR/<split>-NNNNNN.tar shards written by 'effnas data pack'"
 
 
@@ -44,7 +44,7 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 def _write_split(split: FileSplit, name: str, out: Path, shard_bytes: int) -> list[str]:
-    order = np.random.default_rng(PACK_SEED).permutation(len(split))
+    order = np.random.default_rng(DATA_SEED).permutation(len(split))  # the packed order
     shards: list[str] = []
     tar: tarfile.TarFile | None = None
     size = 0
@@ -126,7 +126,8 @@ def index_shards(root: str | Path) -> tuple[FileSplit, FileSplit | None, tuple[s
     meta_path = root / META
     if not meta_path.is_file():
         raise UserError(f"shards directory {str(root)!r} has no {META}: expected {LAYOUT}")
-    meta = json.loads(meta_path.read_text())
+    with user_file(meta_path, "the shards' index", f"restore it or pack the folder again (expected {LAYOUT})"):
+        meta = json.loads(meta_path.read_text())
     classes = tuple(meta["classes"])
     splits = meta["splits"]
     if "train" not in splits:

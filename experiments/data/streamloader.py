@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from effnas.experiments.data.batching import micro_batches
+from effnas.experiments.data.batching import Batches
 from effnas.experiments.data.imagefolder import BadImage, FileSplit
 from effnas.experiments.data.malloc import reuse_large_blocks
 from effnas.experiments.data.transforms import ImageTransform
@@ -60,33 +60,27 @@ def _collate(items: list[tuple[Tensor, int, int]]) -> tuple[Tensor, Tensor, Tens
 
 
 class EpochBatches(torch.utils.data.Sampler[list[tuple[int, int]]]):
-    """Batches of ``(index, epoch)``: the order of epoch ``e`` is a permutation seeded with
-    ``(seed, e)`` only (the in-memory loader's rule). Set :attr:`epoch` before iterating."""
+    """:class:`~effnas.experiments.data.batching.Batches` as a DataLoader's batch sampler of
+    ``(index, epoch)`` (the in-memory loader's order). Set :attr:`epoch` before iterating."""
 
-    def __init__(self, n: int, *, batch_size: int, shuffle: bool, drop_last: bool, seed: int,
-                 shard: tuple[int, int, int] = (0, 1, 1)) -> None:
-        self.n, self.batch_size, self.shuffle, self.seed, self.shard = n, batch_size, shuffle, seed, shard
-        self.drop_last = drop_last and n > batch_size
+    def __init__(self, batches: Batches) -> None:
+        self.batches = batches
         self.epoch = 0
 
     def __len__(self) -> int:
-        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+        return len(self.batches)
 
     def __iter__(self) -> Any:
         e = self.epoch
-        order = (torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + e))
-                 if self.shuffle else torch.arange(self.n))  # int64 tensor: 8 bytes an image, no Python ints
-        for b in range(len(self)):
-            index = order[b * self.batch_size:(b + 1) * self.batch_size]
-            for part in micro_batches(index, self.shard):  # this rank's micro-batches (all of it on one device)
-                yield [(i, e) for i in part.tolist()]
+        for part in self.batches.indices(e):  # this rank's micro-batches (all of it on one device)
+            yield [(i, e) for i in part.tolist()]
 
 
 def default_workers() -> int:
     """Worker processes when the run does not say: half the cores (the rest train), at most 8;
     none on 1-2 cores, where training already uses every core and a worker only adds the
-    inter-process copy (``bench/data_throughput.py``: CIFAR-10 at 32 px 5,700 img/s in the
-    main process vs 3,700 with 1 or 2 workers on this 2-core machine)."""
+    inter-process copy (``bench/data_throughput.py``; docs/data.md, "Measured numbers behind the
+    code's choices")."""
     cpus = os.cpu_count() or 1
     return 0 if cpus <= 2 else min(8, cpus // 2)
 
@@ -94,8 +88,8 @@ def default_workers() -> int:
 class StreamLoader:
     """Batches of a :class:`FileSplit`, decoded and transformed per image in worker processes.
 
-    The same surface as :class:`effnas.experiments.data.datasets.Loader` (``len``, ``num_images``,
-    ``epoch(e)``). ``workers`` processes (0: the main process) are started on the first epoch
+    A :class:`~effnas.experiments.data.batching.Loader` (``len``, ``num_images``, ``epoch(e)``).
+    ``workers`` processes (0: the main process) are started on the first epoch
     and kept (persistent) for the next ones; on CUDA batches are pinned and copied
     non-blocking, then converted to float, normalised with ``mean``/``std`` and made
     channels_last on the device. A file that cannot be decoded is named in a warning (once) and
@@ -108,8 +102,8 @@ class StreamLoader:
                  seed: int = 0, device: torch.device | str = "cpu", channels_last: bool = True,
                  workers: int | None = None, threads: int = 0, prefetch: int = 4, strict: bool = False,
                  shard: tuple[int, int, int] = (0, 1, 1)) -> None:
-        if batch_size < 1:
-            raise UserError(f"batch_size must be >= 1, got {batch_size}")
+        batches = Batches(len(split), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed,
+                          shard=shard)
         workers = (0 if threads else default_workers()) if workers is None else workers
         if workers < 0 or threads < 0:
             raise UserError(f"loader_workers and loader_threads must be >= 0, got {workers} and {threads}")
@@ -124,8 +118,7 @@ class StreamLoader:
         self.device = torch.device(device)
         reuse_large_blocks()  # the batches here are tens of MB: reuse them, do not fault them in each time
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.sampler = EpochBatches(len(split), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
-                                    seed=seed, shard=shard)
+        self.sampler = EpochBatches(batches)
         self.split, self.strict, self.skipped = split, strict, set[str]()  # skipped: undecodable files' paths
         self.loader = torch.utils.data.DataLoader(
             _Images(split, transform), batch_sampler=self.sampler, num_workers=workers, collate_fn=_collate,
@@ -134,14 +127,13 @@ class StreamLoader:
         self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1) * 255
         self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1) * 255
         self._rows: dict[int, tuple[Tensor, Tensor]] = {}  # width -> per-row scale and shift (channels_last)
-        self.n = len(split)
 
     def __len__(self) -> int:
         return len(self.sampler)
 
     @property
     def num_images(self) -> int:
-        return len(self) * self.batch_size if self.sampler.drop_last else self.n
+        return self.sampler.batches.num_images
 
     def _threaded(self) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
         """The batches of the sampler's epoch, each image decoded and transformed by one of
@@ -198,7 +190,7 @@ class StreamLoader:
         """uint8 ``(N, R, R, 3)`` -> float ``(N, 3, R, R)``, ``(x - 255 mean) / (255 std)`` per channel,
         in the loader's memory format. channels_last: one pass over the float batch seen as rows of
         ``R x 3`` values against a row of per-channel scales and shifts (a broadcast over the last,
-        3-long dimension runs 1.6x slower on CPU: 0.42 vs 0.27 ms per 224-px image)."""
+        3-long dimension is slower on CPU: docs/data.md, "Measured numbers behind the code's choices")."""
         n, h, w, c = x.shape
         if self.memory_format != torch.channels_last:
             return x.permute(0, 3, 1, 2).contiguous().float().sub_(self.mean).div_(self.std)

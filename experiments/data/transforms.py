@@ -82,7 +82,7 @@ def _crop(img: np.ndarray, box: tuple[int, int, int, int]) -> Tensor:
 def _resize(x: Tensor, resolution: int) -> Tensor:
     """uint8 ``(3, h, w)`` -> ``(3, R, R)``: antialiased bicubic (torch's uint8 kernel, which follows
     Pillow's ``BICUBIC``: mean absolute difference 0.01 levels on 224-px Inception crops of 500x375
-    photos, at a fifth of Pillow's CPU time: 0.17 vs 0.83 ms)."""
+    photos, in less CPU time than Pillow: docs/data.md, "Measured numbers behind the code's choices")."""
     if x.shape[1] == x.shape[2] == resolution:
         return x
     return F.interpolate(x[None], size=(resolution, resolution), mode="bicubic", antialias=True)[0]
@@ -101,8 +101,8 @@ def reduction(box: tuple[int, int, int, int], resolution: int) -> int:
     pixels on both sides after its edges snap to the reduced pixels (:func:`_scaled`): decoding
     at ``1/k`` size never magnifies what a full decode would not.
 
-    Only powers of two: libjpeg-turbo decodes 500x375 photos at 1/2 in 0.84x the CPU time of a
-    full decode, but at 5/8-7/8 in 1.3-1.8x (generic scaled IDCT).
+    Only powers of two: libjpeg-turbo's other scales (5/8-7/8, a generic scaled IDCT) cost more
+    CPU time than a full decode (docs/data.md, "Measured numbers behind the code's choices").
 
     >>> reduction((0, 0, 375, 500), 224), reduction((0, 0, 900, 1200), 224), reduction((0, 0, 16, 16), 1)
     (1, 4, 8)

@@ -291,7 +291,7 @@ class SupernetTrainer:
         ds = data_mod.load_dataset(data["dataset"], path=data["path"], strict=data["strict"])
         train, val, _ = data_mod.split(ds, seed=data["seed"], val_fraction=data["val_fraction"])
 
-        def loader(split: Any, batch_size: int) -> data_mod.AnyLoader:
+        def loader(split: Any, batch_size: int) -> data_mod.Loader:
             return data_mod.make_loader(ds, split, resolution=net.resolution, batch_size=min(batch_size, len(split)),
                                         train=False, seed=data["seed"], channels_last=False, workers=0,
                                         crop_pct=data["crop_pct"], strict=data["strict"])

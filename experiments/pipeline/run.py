@@ -30,7 +30,7 @@ from effnas.experiments.train import guard
 from effnas.scaling.record import backbone_dir
 from effnas.search_spaces import NetworkSpec
 from effnas.search_spaces.atomic import atomic_json, atomic_text
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.errors import UserError, first_line
 
 STAGES = ("search", "baseline", "grid", "family", "backbones", "curves", "report")
 
@@ -42,8 +42,8 @@ class StageLog:
         self.path = path
         try:
             self.data: dict[str, dict[str, Any]] = json.loads(path.read_text()) if path.exists() else {}
-        except ValueError:
-            raise UserError(f"{path} is not valid JSON: restore it, or start the run in another --out") from None
+        except ValueError as e:
+            raise UserError(f"{path} is not valid JSON: restore it, or start the run in another --out") from e
         if not isinstance(self.data, dict):
             raise UserError(f"{path} is not a stages table: restore it, or start the run in another --out")
 
@@ -165,8 +165,7 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
         try:
             runners[name]()
         except BaseException as e:
-            log_.mark(name, "failed", time.perf_counter() - t0, error=str(e).splitlines()[0] if str(e) else
-                      type(e).__name__)
+            log_.mark(name, "failed", time.perf_counter() - t0, error=first_line(e))
             raise
         log_.mark(name, "done", time.perf_counter() - t0)
     return out / "report.md", _all_failures(out)

@@ -24,6 +24,7 @@ from effnas.experiments.config.stages import estimator_kind
 from effnas.experiments.data.datasets import check_dataset
 from effnas.experiments.pipeline.resolved import GridPlan, Runtime, SearchPlan, StagePlan
 from effnas.experiments.train import guard
+from effnas.experiments.train.devices import resolve_device
 from effnas.scaling import GridResult, run_jobs
 from effnas.scaling.grid import train_grid
 from effnas.scaling.record import COMPLETED
@@ -192,7 +193,7 @@ def _search(sp: SearchPlan, *, quiet: bool) -> dict[str, Any]:
                                    cpus_per_trial=rt.cpus_per_trial, gpus_per_trial=rt.gpus_per_trial,
                                    progress=progress)
         else:
-            if cfg.search.trainer == "train":
+            if sp.trainer == "train":  # the resolved trainer (search.trainer is None by default)
                 check_local(cfg)
             study = run_search(sc, fn, study=open_study(sc), progress=progress)
     except SearchFailed as e:  # the trials so far are written, with their errors, before the stop
@@ -250,11 +251,7 @@ def preflight(cfg: ExperimentConfig, out: str | Path, jobs: list, tc: dict[str, 
     check_dataset(cfg.data.dataset)
     check_cluster(cfg)
     path = guard.out_dir(out)
-    device = tc.get("device", "auto")
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(tc.get("device", "auto")).type
     if jobs:
         big = max(jobs, key=lambda j: guard.memory_estimate(j.spec, batch_size=tc["batch_size"],
                                                             eval_batch_size=tc["eval_batch_size"]))

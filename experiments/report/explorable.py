@@ -22,6 +22,7 @@ import pandas as pd
 from effnas.experiments.report.viewer import asset, json_script, viewer_data, viewer_section
 from effnas.nas.pareto import pareto_front
 from effnas.scaling import PAPER, Coefficients
+from effnas.search_spaces.errors import first_line, user_file
 from effnas.search_spaces.spec import NetworkSpec
 
 #: Colours of the scaling methods, as ``effnas.scaling.curves.COLORS`` (matplotlib's default cycle).
@@ -45,7 +46,7 @@ def _table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame | str:
     try:
         df = pd.read_csv(path)
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as e:
-        return f"cannot read {path.name}: {str(e).splitlines()[0]}"
+        return f"cannot read {path.name}: {first_line(e)}"
     missing = [c for c in columns if c not in df.columns]
     return f"{path.name} has no column {missing[0]!r}" if missing else df
 
@@ -79,7 +80,8 @@ def pareto_data(run: Path) -> dict[str, Any] | str:
     target = None
     pj = run / "search" / "pareto.json"
     if pj.is_file():
-        target = _num(json.loads(pj.read_text()).get("objective", {}).get("target"))
+        with user_file(pj, "the search's", "restore it, or run the search again"):
+            target = _num(json.loads(pj.read_text()).get("objective", {}).get("target"))
     return {"trials": trials, "front": [trials[i]["number"] for i in front], "target": target}
 
 

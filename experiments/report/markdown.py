@@ -28,6 +28,7 @@ from effnas.experiments.report import tables as report_tables
 from effnas.experiments.report.provenance import provenance
 from effnas.search_spaces import encode_block, load_spec
 from effnas.search_spaces.atomic import atomic_text
+from effnas.search_spaces.errors import first_line
 from effnas.search_spaces.spec import NetworkSpec
 
 #: Where a search's chosen baseline may be written, in order of preference.
@@ -346,7 +347,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     try:
         df = pd.read_csv(path)
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as e:
-        return pd.DataFrame([{"error": f"cannot read {path.name}: {str(e).splitlines()[0]}"}])
+        return pd.DataFrame([{"error": f"cannot read {path.name}: {first_line(e)}"}])
     for col in df.columns:
         if df[col].dtype == object or pd.api.types.is_string_dtype(df[col]):
             df[col] = df[col].map(lambda v: v if not isinstance(v, str) or len(v) <= MAX_CELL

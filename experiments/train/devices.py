@@ -8,17 +8,22 @@ from typing import Any
 import torch
 
 from effnas.experiments.config.schema import JobConfig
+from effnas.search_spaces.cost import default_device
 from effnas.search_spaces.errors import UserError
 
 
+def resolve_device(name: str) -> torch.device:
+    """A ``train.device`` value as a device: ``auto`` is CUDA when this process sees a GPU (under
+    Ray: the GPUs the trial was given, through ``CUDA_VISIBLE_DEVICES``), else the CPU; ``cpu`` and
+    ``cuda`` as given (a command that plans runs for other machines may name a GPU it lacks)."""
+    return default_device() if name == "auto" else torch.device(name)
+
+
 def device_for(cfg: JobConfig) -> torch.device:
-    """``train.device``: ``auto`` is CUDA when this process sees a GPU (under Ray: the GPUs the
-    trial was given, through ``CUDA_VISIBLE_DEVICES``), else the CPU."""
+    """The device this process trains ``cfg`` on (:func:`resolve_device`); ``cuda`` must be here."""
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise UserError("device 'cuda' requested but CUDA is not available: use --device auto or cpu")
-    if cfg.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.device)
+    return resolve_device(cfg.device)
 
 
 def precision_for(cfg: JobConfig, device: torch.device) -> str:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from effnas.experiments.config.schema import TrainConfig
-from effnas.experiments.data.datasets import AnyLoader
+from effnas.experiments.data.batching import Loader
 from effnas.experiments.train.distributed import Context
 from effnas.experiments.train.optim import ModelEMA, lr_factor
 from effnas.experiments.train.progress import Progress
@@ -160,7 +160,7 @@ class EpochResult:
         return self.correct / max(self.images, 1)
 
 
-def train_epoch(loader: AnyLoader, epoch: int, forward_backward: ForwardBackward, *, schedule: Schedule,
+def train_epoch(loader: Loader, epoch: int, forward_backward: ForwardBackward, *, schedule: Schedule,
                 update: Update, start_step: int, tally: Tally, ctx: Context | None = None,
                 progress: Progress | None = None) -> EpochResult:
     """Epoch ``epoch`` (1-based) of ``loader``, its first optimiser step being ``start_step``."""

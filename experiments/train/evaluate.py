@@ -14,7 +14,7 @@ from effnas.experiments.train.distributed import Context
 
 
 @torch.inference_mode()
-def evaluate_sums(model: nn.Module, loader: data_mod.AnyLoader, autocast: AbstractContextManager[Any]
+def evaluate_sums(model: nn.Module, loader: data_mod.Loader, autocast: AbstractContextManager[Any]
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(correct, summed cross-entropy, images) of ``model`` on every image of ``loader``."""
     was = model.training
@@ -30,14 +30,14 @@ def evaluate_sums(model: nn.Module, loader: data_mod.AnyLoader, autocast: Abstra
     return correct, loss_sum, torch.tensor(n)
 
 
-def evaluate(model: nn.Module, loader: data_mod.AnyLoader, autocast: AbstractContextManager[Any]
+def evaluate(model: nn.Module, loader: data_mod.Loader, autocast: AbstractContextManager[Any]
              ) -> tuple[float, float]:
     """(accuracy in [0, 1], mean cross-entropy) of ``model`` on every image of ``loader``."""
     correct, loss_sum, n = evaluate_sums(model, loader, autocast)
     return int(correct) / max(int(n), 1), float(loss_sum) / max(int(n), 1)
 
 
-def evaluate_ranks(ctx: Context, model: nn.Module, loader: data_mod.AnyLoader,
+def evaluate_ranks(ctx: Context, model: nn.Module, loader: data_mod.Loader,
                    autocast: AbstractContextManager[Any]) -> tuple[float, float]:
     """:func:`evaluate` of rank 0's ``model`` (weights and BatchNorm statistics broadcast first)
     with each rank on its shard of ``loader``'s images, the sums added over the ranks."""

@@ -14,7 +14,7 @@ Every command calls these before its first trial, so bad input ends as one line
   process that died on this host is taken over;
 * :func:`safe_name` (from :mod:`search_spaces`): user text (spec names) as one path component.
 
-Library code here raises ``ValueError`` naming the problem and the fix.
+Library code here raises ``UserError`` naming the problem and the fix.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def out_dir(path: str | Path, what: str = "--out", *, create: bool = True) -> Pa
         try:
             p.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise UserError(f"{what} {str(p)!r} cannot be created ({e.strerror}): choose another path") from None
+            raise UserError(f"{what} {str(p)!r} cannot be created ({e.strerror}): choose another path") from e
     return p
 
 
@@ -288,7 +288,7 @@ class Lock:
                 fd = -1
             except OSError as e:  # e.g. a read-only or pseudo file system beside a study file
                 raise UserError(f"cannot create the lock file {str(self.path)!r} ({e.strerror or type(e).__name__}): "
-                                 f"put the {self.what} on a writable path") from None
+                                 f"put the {self.what} on a writable path") from e
             if fd < 0:
                 owner = self.owner()
                 if self._stale(owner):

@@ -23,15 +23,8 @@ is trained, and any other exception (a bug) propagates (:mod:`effnas.experiments
 Several devices (``devices``) and gradient accumulation (``accumulate``): each step's
 ``batch_size`` images are cut into micro-batches (:mod:`effnas.experiments.train.distributed`).
 
-The steps live in their own modules, ``train`` runs them in order: :mod:`~effnas.experiments.train.setup`
-(model, device, data, optimiser, EMA, precision), :mod:`~effnas.experiments.train.state` (resume
-from ``last.pt``: counters, history, RNG states), :mod:`~effnas.experiments.train.epoch` (the
-optimiser steps of one epoch, divergence), :mod:`~effnas.experiments.train.evaluate`,
-:mod:`~effnas.experiments.train.checkpoint` (``last.pt``, ``best.pt``, ``epochs.jsonl``) and
-:mod:`~effnas.experiments.train.metrics` (the epoch record, ``metrics.json``).
-
-Performance on CPU (see ``bench/train_throughput.py``): channels_last by default (1.5-2.2x
-over NCHW here), fp32 (bf16 autocast measured 0.3-0.8x of fp32 on this CPU), no DataLoader
+Performance on CPU (``bench/train_throughput.py``; the measured ratios are in docs/training.md):
+channels_last by default (faster than NCHW), fp32 (bf16 autocast was slower on CPU), no DataLoader
 workers for in-memory sets (streamed folders decode in DataLoader workers: ``docs/data.md``),
 ``torch.set_num_threads(threads or all cores)``.
 On CUDA: channels_last and mixed precision (bf16 when supported, else fp16 with a scaler);
@@ -53,15 +46,13 @@ from effnas.experiments.train.epoch import MicroBatches, Schedule, Tally, Update
 from effnas.experiments.train.evaluate import evaluate_ranks
 from effnas.experiments.train.metrics import epoch_record, failure, final_metrics, start_metrics
 from effnas.experiments.train.optim import train_mode
-from effnas.experiments.train.outcomes import training_outcome
+from effnas.experiments.train.outcomes import label_error, training_outcome
 from effnas.experiments.train.progress import Progress
 from effnas.experiments.train.rundir import METRICS, RunDir
 from effnas.experiments.train.setup import check_sync_bn, setup
 from effnas.experiments.train.state import TrainState, restore, resume_point
 
 OnEpoch = Callable[[dict[str, Any]], bool | None]
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 #: How an early stop shows in the metrics.
 STOPS: dict[str, dict[str, Any]] = {"pruned": {"status": "pruned", "stopped_by": "on_epoch"},
@@ -133,6 +124,8 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
             metrics["test_accuracy"], metrics["test_loss"] = evaluate_ranks(ctx, s.eval_model, s.test_loader,
                                                                             s.autocast)
     except Exception as e:
+        if (bad_labels := label_error(e, (s.ds.pool.labels, s.ds.test.labels), s.spec.num_classes)) is not None:
+            raise bad_labels from e  # bad data, not an outcome of training
         if not training_outcome(e):
             raise  # a bug: stop with its traceback
         metrics.update(failure(cfg, s.device, e))

@@ -14,9 +14,10 @@ from effnas.experiments.data import datasets as data_mod
 from effnas.experiments.train.devices import precision_for
 from effnas.experiments.train.distributed import Context
 from effnas.experiments.train.epoch import EpochResult
-from effnas.experiments.train.outcomes import _one_line, oom_message, out_of_memory
+from effnas.experiments.train.outcomes import oom_message, out_of_memory
 from effnas.experiments.train.setup import Setup
 from effnas.experiments.train.state import TrainState
+from effnas.search_spaces.errors import first_line
 
 
 def epoch_record(epoch: int, result: EpochResult, *, val_accuracy: float, val_loss: float, lr: float,
@@ -49,7 +50,7 @@ def failure(cfg: JobConfig, device: torch.device, e: BaseException) -> dict[str,
     device or file error)."""
     if out_of_memory(e):
         return {"status": "oom", "error": oom_message(cfg, device, e)}
-    return {"status": "failed", "error": _one_line(e)}
+    return {"status": "failed", "error": first_line(e, typed=True)}  # a device or file error
 
 
 def final_metrics(metrics: dict[str, Any], state: TrainState, s: Setup, *, seconds: float) -> dict[str, Any]:

@@ -27,10 +27,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from effnas.experiments.config.choices import OPTIMIZERS
 from effnas.search_spaces.errors import UserError
-
-OPTIMIZERS = ("sgd", "adamw", "rmsprop")
-SCHEDULES = ("cosine", "step", "constant")
 
 
 class RMSpropTF(torch.optim.Optimizer):

@@ -14,10 +14,10 @@ import os
 import sys
 from pathlib import Path
 
-import torch
 import torch.distributed as dist
 
 from effnas.experiments.config.schema import JobConfig
+from effnas.experiments.train.devices import device_for
 from effnas.experiments.train.distributed import OUTCOME_FILE, RANK_MODULE, process_group
 from effnas.experiments.train.loop import train
 
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     cfg = JobConfig.from_dict(json.loads(Path(args[0]).read_text()), source=args[0])
-    use_cuda = cfg.device != "cpu" and torch.cuda.is_available()
+    use_cuda = device_for(cfg).type == "cuda"
     with process_group("nccl" if use_cuda else "gloo"):
         metrics = train(cfg)
         dist.barrier()

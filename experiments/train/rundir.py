@@ -74,12 +74,6 @@ class RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_text(self.file(EPOCHS), "".join(json.dumps(r) + "\n" for r in records))
 
-    def read_epochs(self) -> list[dict[str, Any]]:
-        p = self.file(EPOCHS)
-        if not p.is_file():
-            return []
-        return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
-
     def save(self, name: str, state: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write(self.file(name), lambda t: torch.save(state, t))

@@ -103,7 +103,7 @@ def load_data(cfg: JobConfig) -> tuple[data_mod.Dataset, AnySplit, AnySplit, Any
 
 
 def loader_for(cfg: JobConfig, ctx: Context, ds: data_mod.Dataset, split: AnySplit, *, resolution: int,
-               batch_size: int, train: bool, device: torch.device) -> data_mod.AnyLoader:
+               batch_size: int, train: bool, device: torch.device) -> data_mod.Loader:
     """A split's loader on this rank: training batches of ``batch_size`` images (global) cut into
     this rank's micro-batches; evaluation on every ``world``-th image (the ranks' sums are added)."""
     if not train and ctx.world > 1:
@@ -141,9 +141,9 @@ class Setup:
     ema: ModelEMA | None
     scaler: torch.amp.GradScaler | None
     bn_momentum: float
-    train_loader: data_mod.AnyLoader
-    val_loader: data_mod.AnyLoader
-    test_loader: data_mod.AnyLoader
+    train_loader: data_mod.Loader
+    val_loader: data_mod.Loader
+    test_loader: data_mod.Loader
 
     @property
     def resolution(self) -> int:
@@ -184,7 +184,7 @@ def setup(cfg: JobConfig, ctx: Context, device: torch.device, *, weights: dict[s
     ema = ModelEMA(model, cfg.ema) if cfg.ema > 0 else None
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None
 
-    def loader(split: AnySplit, batch_size: int, train: bool) -> data_mod.AnyLoader:
+    def loader(split: AnySplit, batch_size: int, train: bool) -> data_mod.Loader:
         return loader_for(cfg, ctx, ds, split, resolution=res, batch_size=batch_size, train=train, device=device)
 
     train_loader = loader(train_split, cfg.batch_size, True)  # global batches, cut into this rank's micro-batches

@@ -214,7 +214,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as e:  # pickled code / not a torch zip / truncated
         raise UserError(f"cannot read {str(p)!r} with weights_only=True ({type(e).__name__}): "
-                         "only plain tensor checkpoints are accepted") from None
+                         "only plain tensor checkpoints are accepted") from e
     if not isinstance(obj, dict):
         raise UserError(f"{str(p)!r} holds a {type(obj).__name__}, not a dict of tensors")
     return obj

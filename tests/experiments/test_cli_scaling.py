@@ -148,3 +148,16 @@ def test_a_failing_member_exits_1_and_shows_in_the_report(tmp_path, capsys, monk
     md, _ = write_report(run, config={"name": "t"}, stages={})
     text = md.read_text()
     assert "## Failures (1)" in text and "phi2-seed0" in text and "non-finite loss" in text
+
+
+def test_a_file_that_does_not_parse_is_a_user_error_naming_it(tmp_path, capsys) -> None:
+    """A library's parse error of a file the user named (pandas, JSON) is one line naming the file,
+    not a traceback: the CLI prints only UserError."""
+    (tmp_path / "family.csv").write_text("")
+    assert main(["curves", str(tmp_path), "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"effnas: error: cannot read results {str(tmp_path)!r} (EmptyDataError: ") and "\n" not in err
+    (tmp_path / "bad.json").write_text("{not json")
+    assert main(["models", "show", str(tmp_path / "bad.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("effnas: error: malformed spec JSON") and "\n" not in err

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import effnas.search_spaces as ss
+from effnas.experiments.config.choices import ON_DISK_DATASETS
 from effnas.experiments.config.schema import (
-    AUGMENTS,
     CONFIG_DIR,
     ExperimentConfig,
     FamilyConfig,
@@ -177,15 +177,25 @@ def test_one_job_config_for_the_trainer(name: str) -> None:
         JobConfig.from_dict({"lrr": 0.1})
 
 
-def test_choices_match_the_trainer() -> None:
+def test_every_choice_is_one_the_trainer_acts_on() -> None:
+    """The lists of effnas.experiments.config.choices are the only ones: the code that acts on a
+    choice accepts each of them."""
+    import torch
+
+    from effnas.experiments.config import choices
     from effnas.experiments.data import augment
-    from effnas.experiments.train import loop as training
     from effnas.experiments.train import optim
 
-    assert set(AUGMENTS) == set(augment.POLICIES)
-    assert set(optim.OPTIMIZERS) == {"sgd", "rmsprop", "adamw"}
-    assert set(optim.SCHEDULES) == {"cosine", "step", "constant"}
-    assert set(training.PRECISIONS) == {"auto", "fp32", "bf16", "fp16"}
+    model = torch.nn.Linear(2, 2)
+    for name in choices.OPTIMIZERS:
+        optim.make_optimizer(name, model, lr=0.1, momentum=0.9, weight_decay=0.0)
+    for policy in choices.AUGMENTS:
+        augment.make_augment(policy, resolution=16, flip_invariant=True)
+    for key, values in (("train.schedule", choices.SCHEDULES), ("train.precision", choices.PRECISIONS),
+                        ("train.device", choices.DEVICES), ("train.augment", choices.AUGMENTS),
+                        ("train.optimizer", choices.OPTIMIZERS), ("data.path", choices.DATA_PATHS)):
+        for value in values:
+            ExperimentConfig().with_overrides([f"{key}={value}"])
 
 
 def test_named_configs_name_real_models_and_datasets() -> None:
@@ -195,7 +205,7 @@ def test_named_configs_name_real_models_and_datasets() -> None:
         cfg = load_config(name)
         kind, _, path = cfg.data.dataset.partition(":")
         if path.endswith(data.ARCHIVES):  # parse_ref would unpack it (tests/conftest.py finds the real one)
-            assert kind in data.ON_DISK and path == "../shared/data/cifar10-jpeg.tar.gz"
+            assert kind in ON_DISK_DATASETS and path == "../shared/data/cifar10-jpeg.tar.gz"
         else:
             data.parse_ref(cfg.data.dataset)
         for model in (cfg.train.model, *cfg.backbones.models):

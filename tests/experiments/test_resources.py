@@ -105,3 +105,15 @@ def test_cli_asks_for_a_gpu_this_machine_lacks(tmp_path: Path, capsys: pytest.Ca
     err = capsys.readouterr().err.strip()
     assert code == 2 and "run.gpus_per_trial = 1 but the cluster has no GPU" in err and "\n" not in err
     assert not (tmp_path / "f" / "members").exists()
+
+
+def test_a_default_search_checks_the_gpus_of_this_machine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The local check runs for the resolved trainer: a search that leaves search.trainer unset
+    trains its candidates, so a GPU this machine lacks is one line before the first trial."""
+    from effnas.experiments.cli.main import main
+
+    code = main(["search", "--config", "demo", "--estimator", "train", "--space", "tiny", "--trials", "1",
+                 "--set", "train.device=auto", "--workers", "1", "--gpus-per-trial", "1", "--quiet",
+                 "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "run.gpus_per_trial = 1 but the cluster has no GPU" in err and "\n" not in err

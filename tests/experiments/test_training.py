@@ -132,6 +132,22 @@ def test_a_bug_while_training_propagates(tmp_path: Path, monkeypatch: pytest.Mon
         train_fn({**FAST, "out_dir": str(tmp_path)})
 
 
+def test_a_label_outside_the_classes_is_a_data_error_not_a_status(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Out-of-range labels are bad data: a UserError naming their range, not status ``failed``."""
+    import dataclasses
+
+    from effnas.experiments.data import datasets
+    from effnas.search_spaces.errors import UserError
+
+    ds = datasets.load_dataset("digits")
+    labels = ds.pool.labels.clone()
+    labels[::7] = 12  # digits has 10 classes
+    bad = dataclasses.replace(ds, pool=datasets.Split(ds.pool.images, labels))
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: bad)
+    with pytest.raises(UserError, match=r"labels run 0\.\.12 but the data set has 10 classes \(0\.\.9\)"):
+        train_fn({**FAST, "epochs": 1})
+
+
 def test_on_epoch_prunes_and_budget_stops() -> None:
     m = train_fn({**FAST, "epochs": 5, "data_fraction": 0.3}, on_epoch=lambda r: r["epoch"] == 1)
     assert m["status"] == "pruned" and m["epochs_completed"] == 1 and m["test_accuracy"] is None

@@ -7,7 +7,8 @@ import optuna
 import pytest
 
 from effnas.nas import STRATEGIES, Objective, RegularizedEvolutionSampler, ReinforceSampler, get_space, make_sampler
-from effnas.nas.surrogate import SurrogateTrainer, approx_macs, reward_quantile, trials_to_target
+from effnas.nas.surrogate import SurrogateTrainer, reward_quantile, trials_to_target
+from effnas.search_spaces.counts import count_macs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -34,7 +35,7 @@ def _study_with(sampler: optuna.samplers.BaseSampler, n: int, seed: int = 0) -> 
     for _ in range(n):
         t = study.ask()
         spec = space.to_spec(space.sample(t))
-        study.tell(t, Objective(target=1e6).reward(s.accuracy(spec), approx_macs(spec)))
+        study.tell(t, Objective(target=1e6).reward(s.accuracy(spec), count_macs(spec)))
     return study
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from effnas.experiments.config.choices import BUILTIN_DATASETS, DATA_PATHS, ON_DISK_DATASETS
 from effnas.experiments.config.schema import ExperimentConfig, load_config
 from effnas.scaling import Coefficients, check_product
 from effnas.search_spaces.errors import UserError
@@ -53,18 +54,18 @@ def phis_arg(text: str) -> tuple[int, ...]:
     try:
         return tuple(parse_phis(text))
     except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+        raise argparse.ArgumentTypeError(str(e)) from e
 
 
 def add_data_args(g: Any, *, fraction_key: str = "data.data_fraction") -> None:
-    key_flag(g, "--dataset", key="data.dataset", help="shapes, digits, mnist5k, cifar10:PATH, cifar100:PATH, "
-             "imagefolder:PATH, shards:DIR")
+    key_flag(g, "--dataset", key="data.dataset",
+             help=", ".join((*BUILTIN_DATASETS, *(f"{name}:PATH" for name in ON_DISK_DATASETS))))
     key_flag(g, "--data-fraction", key=fraction_key, type=float, help="fraction of the training split")
     key_flag(g, "--loader-threads", key="data.loader_threads", type=int,
              help="threads of the main process that decode image folders (instead of --loader-workers; default 0)")
     key_flag(g, "--loader-workers", key="data.loader_workers", type=int,
              help="DataLoader worker processes that decode image folders (0: the main process)")
-    key_flag(g, "--data-path", key="data.path", choices=("auto", "memory", "stream"),
+    key_flag(g, "--data-path", key="data.path", choices=DATA_PATHS,
              help="image folders: decode once into a shared cache (memory), decode per use (stream), or "
              "by size (auto: memory up to 2 GiB of pixels)")
     key_flag(g, "--strict-data", key="data.strict", action="store_true",

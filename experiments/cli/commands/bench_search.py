@@ -20,7 +20,7 @@ from pathlib import Path
 from effnas.nas import STRATEGIES, Objective
 from effnas.nas.bench_search import DEFAULT_BUDGETS, Protocol, Run, run_once
 from effnas.nas.benchmarks import get_benchmark
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.errors import UserError, user_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -91,16 +91,18 @@ def protocol_from_args(args: argparse.Namespace) -> tuple[Protocol, list[str]]:
 
 def load_runs(path: Path, settings: dict[str, object]) -> list[Run]:
     """Runs stored by an earlier call with the same settings (else a one-line error)."""
-    lines = path.read_text().splitlines()
-    if not lines:
-        return []
-    head = json.loads(lines[0])
+    with user_file(path, "runs file", "restore it, or give another --out"):
+        lines = path.read_text().splitlines()
+        if not lines:
+            return []
+        head = json.loads(lines[0])
     if head.get("settings") != settings:
         diff = sorted(k for k in settings if head.get("settings", {}).get(k) != settings[k])
         raise UserError(f"{path} was written with a different {diff[0] if diff else 'setting'}: resume with the "
                          f"same --benchmark/--budget-seconds/--charge-epochs/--mode/--w/--population, or "
                          f"another --out")
-    return [Run.from_dict(json.loads(line)) for line in lines[1:] if line.strip()]
+    with user_file(path, "runs file", "restore it, or give another --out"):
+        return [Run.from_dict(json.loads(line)) for line in lines[1:] if line.strip()]
 
 
 def run(args: argparse.Namespace) -> int:

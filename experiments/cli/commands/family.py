@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from effnas.experiments.cli.commands import _common as c
+from effnas.experiments.config.choices import DEPTH_ROUNDINGS
 from effnas.experiments.pipeline import plan, stages
 from effnas.experiments.train import guard
 from effnas.search_spaces.errors import UserError
@@ -41,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                help="only match these members, e.g. 2 (default: every phi >= 1)")
     c.key_flag(g, "--cost-tolerance", key="family.cost_tolerance", type=float,
                help="realised MACs within this of nominal (default 0.1)")
-    c.key_flag(g, "--depth-rounding", key="family.depth_rounding", choices=("round", "ceil"),
+    c.key_flag(g, "--depth-rounding", key="family.depth_rounding", choices=DEPTH_ROUNDINGS,
                help="repeats rounded to nearest (default) or up (TF)")
     p.add_argument("--out", help="directory for family.csv (members.csv without --train) and the specs")
     p.add_argument("--json", action="store_true", help="print the table as JSON rows")

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from effnas.experiments.cli.commands import _common as c
+from effnas.experiments.config.choices import DEPTH_ROUNDINGS
 from effnas.experiments.pipeline import plan, stages
 from effnas.experiments.train import guard
 from effnas.search_spaces.errors import UserError
@@ -31,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(g, "--cost-tolerance", key="grid.cost_tolerance", type=float,
                help="realised MACs within this of target^phi (default 0.05)")
     c.key_flag(g, "--resolution", key="data.resolution", type=int, help="the base's input pixels (default: its own)")
-    c.key_flag(g, "--depth-rounding", key="grid.depth_rounding", choices=("round", "ceil"),
+    c.key_flag(g, "--depth-rounding", key="grid.depth_rounding", choices=DEPTH_ROUNDINGS,
                help="repeats rounded to nearest (default) or up (TF)")
     p.add_argument("--dry-run", action="store_true", help="list the candidates and their MACs; train nothing")
     p.add_argument("--out", help="directory for grid.csv, coefficients.json and the run directories")

@@ -14,6 +14,7 @@ import json
 import re
 
 from effnas.experiments.cli.commands import _common as c
+from effnas.experiments.config.choices import LATENCY_RUNTIMES
 from effnas.experiments.pipeline import plan, stages
 from effnas.search_spaces.errors import UserError
 
@@ -52,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "[search.cost = macs, search.target]; default: the space's base network's MACs")
     g.add_argument("--target-ms", type=float, metavar="MS", help="use measured latency (ms, batch 1, this device) "
                    "as the cost, with target MS [search.cost = latency, search.target]")
-    c.key_flag(g, "--latency-runtime", key="search.latency_runtime", choices=("torch", "onnxruntime"),
+    c.key_flag(g, "--latency-runtime", key="search.latency_runtime", choices=LATENCY_RUNTIMES,
                help="with --target-ms: time candidates (batch 1) in eager PyTorch (default) or in onnxruntime on "
                "the exported ONNX network (one CPU thread; needs onnx and onnxruntime)")
     c.key_flag(g, "--w", key="search.w", type=float, help="reward exponent (default -0.07)")

@@ -10,6 +10,7 @@ import argparse
 import json
 
 from effnas.experiments.cli.commands import _common as c
+from effnas.experiments.config.choices import AUGMENTS, DEVICES, OPTIMIZERS, SAMPLINGS
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -31,17 +32,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_data_args(g)
     c.key_flag(g, "--resolution", key="data.resolution", type=int, help="input pixels (default: the space's)")
     c.key_flag(g, "--epochs", key="supernet.epochs", type=int, help="supernet training epochs (default 10)")
-    c.key_flag(g, "--sampling", key="supernet.sampling", choices=("uniform", "sandwich"),
+    c.key_flag(g, "--sampling", key="supernet.sampling", choices=SAMPLINGS,
                help="candidates per step: one uniform (default) or the sandwich rule with in-place distillation")
     c.key_flag(g, "--batch-size", key="train.batch_size", type=int, help="training batch (default 128)")
     c.key_flag(g, "--lr", key="train.lr", type=float, help="peak learning rate (default: per optimizer)")
-    c.key_flag(g, "--optimizer", key="train.optimizer", choices=("sgd", "adamw", "rmsprop"), help="default sgd")
-    c.key_flag(g, "--augment", key="train.augment", help="auto, none, crop, crop_flip, rrc_flip, randaugment, "
-               "autoaugment")
+    c.key_flag(g, "--optimizer", key="train.optimizer", choices=OPTIMIZERS, help="default sgd")
+    c.key_flag(g, "--augment", key="train.augment", help=", ".join(AUGMENTS))
     c.key_flag(g, "--seed", key="run.seed", type=int, help="seed of the weights, the split and the sampled "
                "candidates (default 0)")
     c.key_flag(g, "--threads", key="train.threads", type=int, help="torch threads (default: all cores)")
-    c.key_flag(g, "--device", key="train.device", choices=("auto", "cpu", "cuda"), help="default auto")
+    c.key_flag(g, "--device", key="train.device", choices=DEVICES, help="default auto")
     t.add_argument("--out", required=True, help="the supernet's directory")
     t.add_argument("--resume", action="store_true", help="continue the supernet in --out from its last epoch")
     t.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from effnas.experiments.cli.commands import _common as c
+from effnas.experiments.config.choices import AUGMENTS, DEVICES, OPTIMIZERS, PRECISIONS
 from effnas.experiments.config.schema import JobConfig
 from effnas.experiments.train.loop import train
 from effnas.search_spaces.errors import UserError
@@ -36,15 +37,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(g, "--batch-size", key="train.batch_size", type=int, help="training batch (default 128)")
     c.key_flag(g, "--lr", key="train.lr", type=float, help="peak learning rate (default: per optimizer, scaled "
                "with the batch)")
-    c.key_flag(g, "--optimizer", key="train.optimizer", choices=("sgd", "adamw", "rmsprop"), help="default sgd")
-    c.key_flag(g, "--augment", key="train.augment", help="auto, none, crop, crop_flip, rrc_flip, randaugment, "
-               "autoaugment")
+    c.key_flag(g, "--optimizer", key="train.optimizer", choices=OPTIMIZERS, help="default sgd")
+    c.key_flag(g, "--augment", key="train.augment", help=", ".join(AUGMENTS))
     c.key_flag(g, "--seed", key="run.seed", type=int, help="default 0")
     c.key_flag(g, "--max-minutes", key="train.max_minutes", type=float, help="stop after the epoch that exceeds this")
-    c.key_flag(g, "--precision", key="train.precision", choices=("auto", "fp32", "bf16", "fp16"),
+    c.key_flag(g, "--precision", key="train.precision", choices=PRECISIONS,
                help="autocast; default: fp32 on CPU")
     c.key_flag(g, "--threads", key="train.threads", type=int, help="torch threads (default: all cores)")
-    c.key_flag(g, "--device", key="train.device", choices=("auto", "cpu", "cuda"), help="default auto")
+    c.key_flag(g, "--device", key="train.device", choices=DEVICES, help="default auto")
     c.key_flag(g, "--devices", key="train.devices", type=int, help="data-parallel processes, one per GPU "
                "(DistributedDataParallel; gloo on CPU); --batch-size is split between them (default 1)")
     c.key_flag(g, "--accumulate", key="train.accumulate", type=int, help="micro-batches accumulated per "
@@ -75,6 +75,7 @@ def preflight(cfg: JobConfig) -> None:
     from effnas.experiments.data.datasets import check_dataset
     from effnas.experiments.pipeline import plan
     from effnas.experiments.train import guard
+    from effnas.experiments.train.devices import device_for
     from effnas.search_spaces import load_spec
 
     check_dataset(cfg.dataset)
@@ -84,14 +85,8 @@ def preflight(cfg: JobConfig) -> None:
     if model is not None:
         n = plan.NUM_CLASSES.get(cfg.dataset.split(":", 1)[0])
         spec = load_spec(model, num_classes=n, resolution=cfg.resolution)
-        device = "cuda" if cfg.device != "cpu" and _cuda() else "cpu"
+        device = device_for(cfg).type
         guard.check_memory(spec, batch_size=cfg.batch_size, eval_batch_size=cfg.eval_batch_size, device=device)
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from effnas.experiments.cli.commands import _common as c
+from effnas.experiments.config.choices import DEPTH_ROUNDINGS
 from effnas.scaling import parse_phis
 from effnas.search_spaces import load_spec
 from effnas.search_spaces.errors import UserError
@@ -25,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--resolution", type=int, help="the base's input size in pixels (default: its own)")
     p.add_argument("--num-classes", type=int, help="the base's classifier outputs (default: its own)")
     p.add_argument("-o", "--out", default="viewer.html", help="the HTML file to write (default viewer.html)")
-    p.add_argument("--depth-rounding", choices=("round", "ceil"), default="round",
+    p.add_argument("--depth-rounding", choices=DEPTH_ROUNDINGS, default="round",
                    help="repeats rounded to nearest (default) or up (TF)")
     c.add_coefficient_args(p)
     p.set_defaults(func=run)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from effnas.experiments.config.choices import PADDINGS
 from effnas.experiments.weights.convert import LAYOUTS, import_weights, save_weights
 
 
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     imp.add_argument("--model", required=True, help="the effnas model the weights are for: a name or a spec .json")
     imp.add_argument("-o", "--output", required=True, help="effnas weights file to write (.pt)")
     imp.add_argument("--num-classes", type=int, help="classifier size of the checkpoint (default: the model's, 1000)")
-    imp.add_argument("--padding", choices=("same", "symmetric"),
+    imp.add_argument("--padding", choices=PADDINGS,
                      help="padding the checkpoint was trained with (default: same for tfport, else symmetric; "
                      "timm tf_* checkpoints need same)")
     imp.add_argument("--bn-eps", type=float,
