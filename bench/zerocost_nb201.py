@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from scipy.stats import kendalltau, spearmanr
 
 from effnas.nas.benchmarks import get_benchmark
 from effnas.nas.benchmarks.nasbench201 import arch_string
@@ -109,8 +110,6 @@ def run(out: Path, n: int, batch: int, seed: int, proxies: list[str], archive: P
 
 
 def report(out: Path, batch: int, seed: int) -> str:
-    from scipy.stats import kendalltau, spearmanr
-
     rows = list(csv.DictReader(open(out / "proxies.csv")))
     acc = np.array([float(r["val_accuracy"]) for r in rows])
     proxies = [p for p in PROXIES if p in rows[0]]
@@ -152,8 +151,6 @@ def report(out: Path, batch: int, seed: int) -> str:
 
 def _timing(rows: list[dict[str, str]]) -> list[str]:
     """The cost table of a separate run with CPU times (and grasp, left out of the main run)."""
-    from scipy.stats import kendalltau, spearmanr
-
     acc = np.array([float(r["val_accuracy"]) for r in rows])
     slow = np.median([float(r[f"{p}_ms"]) / max(float(r[f"{p}_cpu_ms"]), 1e-3) for r in rows for p in PROXIES
                       if f"{p}_cpu_ms" in r])

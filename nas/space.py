@@ -24,6 +24,7 @@ Space size is the product of the list lengths over all blocks (MnasNet §4.1: S^
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import re
@@ -271,8 +272,6 @@ def _same_block(a: BlockSpec, b: BlockSpec) -> bool:
 
 
 def _product(lists: list[tuple[Any, ...]]) -> Any:
-    import itertools
-
     return itertools.product(*lists)
 
 

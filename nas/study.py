@@ -15,6 +15,7 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
+from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -132,8 +133,6 @@ def open_storage(url: str | None) -> BaseStorage:
         return optuna.storages.InMemoryStorage()
     try:
         if url.startswith("journal:") or url.endswith((".journal", ".log")):
-            from optuna.storages.journal import JournalFileBackend, JournalStorage
-
             path = url.removeprefix("journal:")
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             return JournalStorage(JournalFileBackend(path))

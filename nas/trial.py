@@ -19,6 +19,7 @@ import math
 from typing import Any
 
 import optuna
+import torch
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
@@ -37,8 +38,6 @@ def measure(spec: NetworkSpec, objective: Objective) -> dict[str, Any]:
     MACs are traced with one torch thread: a batch-1 trace gains nothing from more, and on a
     busy 2-core machine two threads made it 6x slower (0.55 s vs 0.09 s for the tiny space).
     """
-    import torch
-
     model = build(spec)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

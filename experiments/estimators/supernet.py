@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from effnas.experiments.config.schema import ExperimentConfig
+from effnas.experiments.config.schema import ExperimentConfig, JobConfig
+from effnas.experiments.config.sections import with_defaults
 from effnas.experiments.data import datasets as data_mod
 from effnas.experiments.estimators.proxy import torch_threads
 from effnas.experiments.train.devices import device_for
@@ -99,8 +100,6 @@ def check_recipe(cfg: ExperimentConfig) -> None:
 
 
 def _job(cfg: ExperimentConfig) -> Any:
-    from effnas.experiments.config.schema import JobConfig
-
     return JobConfig.make(cfg.data, cfg.train, seed=cfg.run.seed, quiet=True)
 
 
@@ -182,8 +181,6 @@ def _check_out(cfg: ExperimentConfig, out: Path, *, resume: bool) -> None:
     if (out / CHECKPOINT).exists() and not resume:
         raise UserError(f"{out} already holds a supernet: continue it with --resume, or give another --out")
     if resume and stored.exists():
-        from effnas.experiments.config.sections import with_defaults
-
         now = supernet_key(cfg.to_dict())
         before = supernet_key(with_defaults(json.loads(stored.read_text()), cfg.to_dict()))
         if before != now:

@@ -13,9 +13,15 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.config.schema import JobConfig
+from effnas.experiments.data.datasets import check_dataset
+from effnas.experiments.pipeline import plan
+from effnas.experiments.train import guard
 from effnas.experiments.train.loop import train
+from effnas.search_spaces import load_spec
 from effnas.search_spaces.errors import UserError
 
 
@@ -72,11 +78,6 @@ def config_from_args(args: argparse.Namespace) -> JobConfig:
 def preflight(cfg: JobConfig) -> None:
     """Before training: the data set's layout, the run directory, and that the model fits in memory
     at its resolution and batch (one-line errors, exit code 2)."""
-    from effnas.experiments.data.datasets import check_dataset
-    from effnas.experiments.pipeline import plan
-    from effnas.experiments.train import guard
-    from effnas.search_spaces import load_spec
-
     check_dataset(cfg.dataset)
     assert cfg.out_dir is not None
     guard.out_dir(cfg.out_dir)
@@ -89,14 +90,10 @@ def preflight(cfg: JobConfig) -> None:
 
 
 def _cuda() -> bool:
-    import torch
-
     return torch.cuda.is_available()
 
 
 def run(args: argparse.Namespace) -> int:
-    from effnas.experiments.train import guard
-
     cfg = config_from_args(args)
     preflight(cfg)
     with guard.Lock(cfg.out_dir):
