@@ -15,7 +15,7 @@ Steps, each resumable (finished parts are read back, not redone):
    with seed N, which measures how well one stand-alone run ranks another);
 3. every candidate evaluated by every supernet (inherited weights, BatchNorm recalibrated on
    ``supernet.calibration_batches`` training batches, validation accuracy) and scored by every
-   zero-cost proxy on one minibatch of ``train.batch_size`` training images (``effnas.nas.zerocost``),
+   zero-cost proxy on one minibatch of ``train.batch_size`` training images (``effnas.nas.estimators.zerocost``),
    plus MACs and parameters as free baselines; CPU seconds per candidate for each.
 
 The report (``--report DIR``: ``ranking.csv``, ``report.md``) gives Kendall tau and Spearman rho
@@ -47,9 +47,9 @@ from effnas.experiments.data.datasets import load_dataset, split
 from effnas.experiments.estimators.proxy import minibatch
 from effnas.experiments.estimators.supernet import SupernetTrainer, train_supernet  # noqa: E402
 from effnas.experiments.train.loop import train_fn
-from effnas.nas import zerocost
+from effnas.nas.estimators import zerocost
+from effnas.nas.estimators.supernet import random_params  # noqa: E402
 from effnas.nas.space import get_mbconv_space  # noqa: E402
-from effnas.nas.supernet import random_params  # noqa: E402
 from effnas.search_spaces import NetworkSpec, build
 
 PROXIES = ("synflow", "naswot", "jacob_cov", "grad_norm", "snip", "fisher")

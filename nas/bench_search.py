@@ -31,7 +31,7 @@ import optuna
 
 from effnas.nas.benchmarks import BenchmarkTrainer, get_benchmark
 from effnas.nas.benchmarks.base import TabularBenchmark
-from effnas.nas.cell_space import CellSpace
+from effnas.nas.benchmarks.cell_space import CellSpace
 from effnas.nas.objective import Objective
 from effnas.nas.pareto import pareto_front
 from effnas.nas.strategies import make_sampler

@@ -36,7 +36,7 @@ from typing import Any
 
 import optuna
 
-from effnas.nas.cell_space import CELL_SPACES, CellSpace
+from effnas.nas.benchmarks.cell_space import CELL_SPACES, CellSpace
 from effnas.search_spaces import BlockSpec, NetworkSpec, decode_block, encode_block, round_filters
 from effnas.search_spaces.block import SKIPS
 from effnas.search_spaces.errors import UserError

@@ -19,7 +19,7 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
-from effnas.nas.cell_space import CellSpace
+from effnas.nas.benchmarks.cell_space import CellSpace
 from effnas.nas.objective import Objective
 from effnas.nas.space import SearchSpace
 from effnas.nas.strategies import make_sampler

@@ -23,7 +23,7 @@ import torch
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
-from effnas.nas.cell_space import CellSpace
+from effnas.nas.benchmarks.cell_space import CellSpace
 from effnas.nas.objective import Objective
 from effnas.nas.study import SearchConfig, TrainerFn, make_pruner, open_storage
 from effnas.search_spaces import NetworkSpec, build, encode_block

@@ -4,9 +4,9 @@
 :class:`ProxyTrainer` the trainer of every candidate (the trainer contract of
 ``docs/architecture.md``): it builds the candidate's network at initialisation (an MBConv spec,
 or a NAS-Bench-201 cell as :mod:`effnas.nas.benchmarks.nb201_net`), scores it with
-:mod:`effnas.nas.zerocost` on one minibatch of the run's training split, and reports as
+:mod:`effnas.nas.estimators.zerocost` on one minibatch of the run's training split, and reports as
 ``val_accuracy`` the score's rank among a fixed reference sample of the space
-(:func:`effnas.nas.zerocost.quantile`, in (0, 1)): the reward ``ACC x (cost / T)^w`` then keeps the
+(:func:`effnas.nas.estimators.zerocost.quantile`, in (0, 1)): the reward ``ACC x (cost / T)^w`` then keeps the
 proxy's order at equal cost. The raw score is the trial's ``proxy_score``.
 
 The reference sample (``REFERENCE`` random candidates of the space, drawn with the run's seed) is
@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from effnas.experiments.data.datasets import load_dataset, make_loader, split
 from effnas.nas import CellSpace, SearchSpace
 from effnas.nas.benchmarks.nb201_net import build_cell_network
-from effnas.nas.zerocost import check_name, quantile, score
+from effnas.nas.estimators.zerocost import check_name, quantile, score
 from effnas.search_spaces import NetworkSpec, build
 from effnas.search_spaces.errors import UserError
 

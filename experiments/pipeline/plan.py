@@ -28,7 +28,7 @@ from effnas.experiments.config.stages import estimator_kind
 from effnas.experiments.pipeline.resolved import GridPlan, Plan, Runtime, SearchPlan, StagePlan
 from effnas.nas import CellSpace, Objective, SearchConfig, get_space
 from effnas.nas.bench_search import median_latency
-from effnas.nas.zerocost import check_name
+from effnas.nas.estimators.zerocost import check_name
 from effnas.scaling import (
     PAPER,
     Coefficients,

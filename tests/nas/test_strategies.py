@@ -7,7 +7,7 @@ import optuna
 import pytest
 
 from effnas.nas import STRATEGIES, Objective, RegularizedEvolutionSampler, ReinforceSampler, get_space, make_sampler
-from effnas.nas.surrogate import SurrogateTrainer, approx_macs, reward_quantile, trials_to_target
+from effnas.nas.estimators.surrogate import SurrogateTrainer, approx_macs, reward_quantile, trials_to_target
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
