@@ -59,7 +59,7 @@ ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpe
 
 def generate(root: Path, n: int, *, classes: int = 10, size: tuple[int, int] = (500, 375), quality: int = 90) -> None:
     """``n`` natural-looking JPEG files (smooth colour fields, edges and noise) in ``classes`` folders."""
-    from PIL import Image, ImageFilter
+    from PIL import Image, ImageFilter  # lazy: Pillow only for the synthetic images
 
     rng = np.random.default_rng(0)
     w, h = size

@@ -14,6 +14,8 @@ import argparse
 import platform
 import statistics
 
+import torch
+
 import effnas.search_spaces as ss
 from effnas.scaling import Coefficients, candidate_table, family, family_table, grid_candidates, member
 from effnas.search_spaces.counts import count_macs
@@ -77,7 +79,6 @@ def sweep(name: str, resolutions: list[int]) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.parse_args()
-    import torch
 
     print(f"# {platform.node()} {platform.machine()}, python {platform.python_version()}, torch {torch.__version__}")
     nano = ss.get("efficientnet_nano")  # the demo's base: 16 px, 10 classes

@@ -1,4 +1,4 @@
-"""Trials-to-target of the search strategies on the surrogate objective (effnas.nas.surrogate).
+"""Trials-to-target of the search strategies on the surrogate objective (effnas.nas.estimators.surrogate).
 
 For each seed s (landscape s, sampler seed s) and strategy, the number of trials until some
 trial's reward ACC x (MACs/400M)^-0.07 reaches the target, on the mnasnet space at 224 px. The
@@ -19,7 +19,7 @@ import time
 import optuna
 
 from effnas.nas import Objective, get_space
-from effnas.nas.surrogate import reward_quantile, trials_to_target
+from effnas.nas.estimators.surrogate import reward_quantile, trials_to_target
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ Steps, each resumable (finished parts are read back, not redone):
    with seed N, which measures how well one stand-alone run ranks another);
 3. every candidate evaluated by every supernet (inherited weights, BatchNorm recalibrated on
    ``supernet.calibration_batches`` training batches, validation accuracy) and scored by every
-   zero-cost proxy on one minibatch of ``train.batch_size`` training images (``effnas.nas.zerocost``),
+   zero-cost proxy on one minibatch of ``train.batch_size`` training images (``effnas.nas.estimators.zerocost``),
    plus MACs and parameters as free baselines; CPU seconds per candidate for each.
 
 The report (``--report DIR``: ``ranking.csv``, ``report.md``) gives Kendall tau and Spearman rho
@@ -40,11 +40,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
+from scipy.stats import kendalltau, spearmanr
 
 from effnas.experiments.config.schema import JobConfig, load_config  # noqa: E402
+from effnas.experiments.data.datasets import load_dataset, split
+from effnas.experiments.estimators.proxy import minibatch
 from effnas.experiments.estimators.supernet import SupernetTrainer, train_supernet  # noqa: E402
+from effnas.experiments.train.loop import train_fn
+from effnas.nas.estimators import zerocost
+from effnas.nas.estimators.supernet import random_params  # noqa: E402
 from effnas.nas.space import get_mbconv_space  # noqa: E402
-from effnas.nas.supernet import random_params  # noqa: E402
+from effnas.search_spaces import NetworkSpec, build
 
 PROXIES = ("synflow", "naswot", "jacob_cov", "grad_norm", "snip", "fisher")
 
@@ -72,8 +78,6 @@ def candidates(cfg: Any, n: int, seed: int, num_classes: int) -> list[dict[str, 
 
 
 def standalone(cfg: Any, cands: list[dict[str, Any]], out: Path) -> pd.DataFrame:
-    from effnas.experiments.train.loop import train_fn
-
     rows = []
     for c in cands:
         job = JobConfig.make(cfg.data, cfg.train, model=c["spec"], seed=cfg.run.seed,
@@ -89,8 +93,6 @@ def standalone(cfg: Any, cands: list[dict[str, Any]], out: Path) -> pd.DataFrame
 
 
 def supernet_scores(cfg: Any, cands: list[dict[str, Any]], path: Path, tag: str) -> pd.DataFrame:
-    from effnas.search_spaces import NetworkSpec
-
     est = SupernetTrainer(str(path), space=get_mbconv_space(cfg.search.space))
     conf = {"dataset": cfg.data.dataset, "seed": cfg.run.seed, "val_fraction": cfg.data.val_fraction,
             "path": cfg.data.path, "strict": cfg.data.strict, "crop_pct": cfg.data.crop_pct,
@@ -105,10 +107,6 @@ def supernet_scores(cfg: Any, cands: list[dict[str, Any]], path: Path, tag: str)
 
 
 def proxy_scores(cfg: Any, cands: list[dict[str, Any]]) -> pd.DataFrame:
-    from effnas.experiments.estimators.proxy import minibatch
-    from effnas.nas import zerocost
-    from effnas.search_spaces import NetworkSpec, build
-
     x, y, _ = minibatch(cfg.data.dataset, resolution=resolution(cfg), batch_size=cfg.train.batch_size,
                         seed=cfg.run.seed, val_fraction=cfg.data.val_fraction, data_fraction=cfg.data.data_fraction)
     rows = []
@@ -125,8 +123,6 @@ def proxy_scores(cfg: Any, cands: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def report(df: pd.DataFrame, estimators: list[str], meta: dict[str, Any], out: Path) -> str:
-    from scipy.stats import kendalltau, spearmanr
-
     truth = df["standalone_val"]
     sa_cost = float(df["standalone_seconds"].median())
     lines = [
@@ -175,7 +171,6 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = config(args)
-    from effnas.experiments.data.datasets import load_dataset, split
 
     ds = load_dataset(cfg.data.dataset)
     cands = candidates(cfg, args.candidates, args.seed, ds.num_classes)

@@ -45,6 +45,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from torch.profiler import ProfilerActivity, profile
+
 import effnas.search_spaces as ss  # noqa: E402
 from effnas.search_spaces.cost import cost, default_device  # noqa: E402
 
@@ -64,7 +66,6 @@ def peak_memory(fn: Callable[[], Any], device: torch.device) -> float:
         fn()
         torch.cuda.synchronize()
         return float(torch.cuda.max_memory_allocated() - base)
-    from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()

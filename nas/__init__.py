@@ -1,18 +1,18 @@
-"""How to search: spaces, objectives, strategies, the search driver, Pareto fronts, and tabular
-benchmarks (:mod:`effnas.nas.benchmarks`, run under their papers' protocol by :mod:`effnas.nas.bench_search`).
+"""How to search: spaces, objectives, the search driver and Pareto fronts at the top; strategies
+(:mod:`effnas.nas.strategies`), cheap estimators of a candidate's accuracy (:mod:`effnas.nas.estimators`:
+zero-cost proxies, the supernet, the surrogate) and tabular benchmarks (:mod:`effnas.nas.benchmarks`, run
+under their papers' protocol by :mod:`effnas.nas.bench_search`) in sub-packages.
 Uses ``search_spaces``; receives the trainer as a callable and never imports training code."""
 
 from effnas.nas.benchmarks import BenchmarkTrainer, get_benchmark
-from effnas.nas.cell_space import CellSpace
-from effnas.nas.evolution import RegularizedEvolutionSampler
+from effnas.nas.benchmarks.cell_space import CellSpace
+from effnas.nas.estimators import SurrogateTrainer
 from effnas.nas.objective import Objective
 from effnas.nas.pareto import pareto_front, trial_rows, write_results
-from effnas.nas.rl import ReinforceSampler
 from effnas.nas.search import InProcess, SearchFailed, run_search
 from effnas.nas.space import SPACES, SearchSpace, get_space
-from effnas.nas.strategies import STRATEGIES, make_sampler
+from effnas.nas.strategies import STRATEGIES, RegularizedEvolutionSampler, ReinforceSampler, make_sampler
 from effnas.nas.study import SearchConfig, finished, open_storage, open_study, recover
-from effnas.nas.surrogate import SurrogateTrainer
 from effnas.nas.trial import evaluate_trial
 
 __all__ = [

@@ -152,10 +152,10 @@ def anytime_frame(runs: list[Run], protocol: Protocol, points: int = 200, metric
 
 def plot_anytime(frame: pd.DataFrame, protocol: Protocol, path: str | Path) -> None:
     """Best-so-far accuracy vs simulated time: mean per strategy, a band of +- one std, the optimum."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib is slow to import
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib is slow to import
 
     table = protocol.table
     hv = bool(len(frame)) and frame["metric"].iloc[0] == "hypervolume"
@@ -187,10 +187,10 @@ def plot_anytime(frame: pd.DataFrame, protocol: Protocol, path: str | Path) -> N
 
 def plot_fronts(runs: list[Run], protocol: Protocol, path: str | Path) -> dict[str, Any]:
     """Accuracy vs latency: each strategy's front of its median-hypervolume run, and the table's front."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib is slow to import
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib is slow to import
 
     ref = hv_reference(protocol)
     fig, ax = plt.subplots(figsize=(7, 4.5))

@@ -20,6 +20,7 @@ Here each run is one in-memory Optuna study driven by the search driver's own
 from __future__ import annotations
 
 import math
+import statistics
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -30,8 +31,9 @@ import optuna
 
 from effnas.nas.benchmarks import BenchmarkTrainer, get_benchmark
 from effnas.nas.benchmarks.base import TabularBenchmark
-from effnas.nas.cell_space import CellSpace
+from effnas.nas.benchmarks.cell_space import CellSpace
 from effnas.nas.objective import Objective
+from effnas.nas.pareto import pareto_front
 from effnas.nas.strategies import make_sampler
 from effnas.nas.study import SearchConfig, open_study
 from effnas.nas.trial import evaluate_trial
@@ -127,8 +129,6 @@ class Run:
 
 def median_latency(table: TabularBenchmark) -> float:
     """The median latency (ms) of a benchmark's architectures: the default T on a table."""
-    import statistics
-
     return float(statistics.median(table.record(p).latency_ms for p in table.keys()))
 
 
@@ -195,8 +195,6 @@ def anytime(runs: list[Run], grid: np.ndarray, series: list[list[float]] | None 
 
 def pareto_points(accuracy: list[float], cost: list[float]) -> list[tuple[float, float]]:
     """The non-dominated ``(accuracy, cost)`` pairs (accuracy up, cost down), by cost."""
-    from effnas.nas.pareto import pareto_front
-
     pts = list(zip(accuracy, cost, strict=True))
     return [pts[i] for i in pareto_front(pts)]
 

@@ -93,10 +93,10 @@ def write_results(study: optuna.Study, out: str | Path, objective: Objective) ->
 def plot_pareto(rows: list[dict[str, Any]], front: list[dict[str, Any]], path: str | Path, *,
                 cost_key: str = "macs", target: float | None = None, ylabel: str = "validation accuracy") -> None:
     """Accuracy vs cost of the completed trials, the front highlighted and joined."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib is slow to import
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib is slow to import
 
     scale, unit = (1e6, "MACs (M)") if cost_key == "macs" else (1.0, "latency (ms)")
     fig, ax = plt.subplots(figsize=(6, 4.5))

@@ -24,6 +24,7 @@ Space size is the product of the list lengths over all blocks (MnasNet §4.1: S^
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import re
@@ -35,7 +36,7 @@ from typing import Any
 
 import optuna
 
-from effnas.nas.cell_space import CELL_SPACES, CellSpace
+from effnas.nas.benchmarks.cell_space import CELL_SPACES, CellSpace
 from effnas.search_spaces import BlockSpec, NetworkSpec, decode_block, encode_block, round_filters
 from effnas.search_spaces.block import SKIPS
 from effnas.search_spaces.errors import UserError, user_file
@@ -265,8 +266,6 @@ def _same_block(a: BlockSpec, b: BlockSpec) -> bool:
 
 
 def _product(lists: list[tuple[Any, ...]]) -> Any:
-    import itertools
-
     return itertools.product(*lists)
 
 

@@ -15,10 +15,11 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
+from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
-from effnas.nas.cell_space import CellSpace
+from effnas.nas.benchmarks.cell_space import CellSpace
 from effnas.nas.objective import Objective
 from effnas.nas.space import SearchSpace
 from effnas.nas.strategies import make_sampler
@@ -132,8 +133,6 @@ def open_storage(url: str | None) -> BaseStorage:
         return optuna.storages.InMemoryStorage()
     try:
         if url.startswith("journal:") or url.endswith((".journal", ".log")):
-            from optuna.storages.journal import JournalFileBackend, JournalStorage
-
             path = url.removeprefix("journal:")
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             return JournalStorage(JournalFileBackend(path))

@@ -19,10 +19,11 @@ import math
 from typing import Any
 
 import optuna
+import torch
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
-from effnas.nas.cell_space import CellSpace
+from effnas.nas.benchmarks.cell_space import CellSpace
 from effnas.nas.objective import Objective
 from effnas.nas.study import SearchConfig, TrainerFn, make_pruner, open_storage
 from effnas.search_spaces import NetworkSpec, build, encode_block
@@ -39,8 +40,6 @@ def measure(spec: NetworkSpec, objective: Objective) -> dict[str, Any]:
     busy machine more threads made it slower (docs/training.md, "Measured numbers behind the
     code's choices").
     """
-    import torch
-
     model = build(spec)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

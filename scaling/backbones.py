@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import effnas.search_spaces as ss
 from effnas.scaling.baselines import DIMENSIONS, matched_baselines
 from effnas.scaling.coefficients import PAPER, Coefficients
 from effnas.scaling.compound import Multipliers, compound
@@ -46,8 +47,6 @@ def resolve_backbone(backbone: NetworkSpec | str, *, num_classes: int | None = N
     if not isinstance(backbone, str) or not backbone:
         raise UserError(f"backbone must be a name or a spec file, got {backbone!r}")
     if not (backbone.endswith(".json") or Path(backbone).is_file()):
-        import effnas.search_spaces as ss
-
         if backbone not in ss.names():
             raise UserError(f"unknown backbone {backbone!r}: expected one of {', '.join(BACKBONES)}, "
                              "another registered model or a spec .json file")

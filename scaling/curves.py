@@ -67,9 +67,9 @@ def plot_curves(df: pd.DataFrame, out_dir: str | Path, *, metric: str = "test_ac
     """Write ``accuracy_vs_macs.png``, ``accuracy_vs_params.png``, ``curves.csv`` (points),
     ``fits.json`` (power-law parameters per method and axis) and ``bands.csv`` (fitted curve and
     90 % band out to ``extrapolate`` times the largest size) into ``out_dir``."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # lazy: matplotlib is slow to import
+    from matplotlib.figure import Figure  # lazy: matplotlib is slow to import
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # lazy: matplotlib is slow to import
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

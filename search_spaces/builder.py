@@ -239,7 +239,7 @@ class Network(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        if self.classifier.weight.is_meta:  # a skeleton without storage (effnas.nas.supernet): nothing to initialise
+        if self.classifier.weight.is_meta:  # a skeleton without storage (nas.estimators.supernet): nothing to set
             return
         for m in self.modules():
             if isinstance(m, nn.Conv2d):

@@ -22,12 +22,14 @@ from dataclasses import asdict, dataclass, field
 from math import prod
 from typing import Any
 
+import numpy as np
 import torch
 from fvcore.nn import FlopCountAnalysis
 from fvcore.nn.jit_handles import get_shape
 from torch import nn
 
 from effnas.search_spaces.builder import Network, build
+from effnas.search_spaces.onnx import onnx_bytes, onnx_session
 from effnas.search_spaces.spec import NetworkSpec
 
 #: fvcore operator names whose counts are multiply-adds of the papers' kind.
@@ -216,10 +218,6 @@ def measure_latency_onnxruntime(model: nn.Module, resolution: int, *, threads: i
     """Median batch-1 latency in ms of ``model`` exported to ONNX (in memory) and run by
     onnxruntime's CPU provider with ``threads`` intra-op threads (default 1: one core, as MnasNet
     timed one phone core), after ``warmup`` runs. Needs ``onnx`` and ``onnxruntime``."""
-    import numpy as np
-
-    from effnas.search_spaces.onnx import onnx_bytes, onnx_session
-
     model = model.to("cpu")
     session = onnx_session(onnx_bytes(model, resolution=resolution), threads=threads)
     x = {"images": np.random.default_rng(0).standard_normal((1, 3, resolution, resolution), dtype=np.float32)}

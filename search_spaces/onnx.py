@@ -31,7 +31,7 @@ def write_onnx(model: nn.Module, f: str | Path | IO[bytes], *, resolution: int, 
     if resolution < 1:
         raise UserError(f"resolution must be a positive number of pixels, got {resolution}")
     try:
-        import onnx  # noqa: F401  (the exporter needs it; say so in one line)
+        import onnx  # noqa: F401  lazy: onnx is optional (effnas[deploy])
     except ImportError:
         raise UserError("onnx is not installed: pip install onnx onnxruntime (or effnas[deploy])") from None
     model = model.eval()
@@ -54,7 +54,7 @@ def onnx_session(model: str | Path | bytes, *, threads: int = 1) -> Any:  # -> o
     """An onnxruntime CPU session for an ONNX file or its bytes, with ``threads`` intra-op threads
     (default one: it must not fight training for cores) and one inter-op thread."""
     try:
-        import onnxruntime as ort
+        import onnxruntime as ort  # lazy: onnxruntime is optional (effnas[deploy])
     except ImportError:
         raise UserError("onnxruntime is not installed: pip install onnxruntime (or effnas[deploy])") from None
     opts = ort.SessionOptions()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 
 from effnas.search_spaces.errors import UserError
 from effnas.search_spaces.spec import NetworkSpec
@@ -32,8 +34,6 @@ def get(name: str, *, num_classes: int | None = None, resolution: int | None = N
     if resolution is not None:
         changes["resolution"] = resolution
     if changes:
-        import dataclasses
-
         spec = dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
     return spec
 
@@ -54,9 +54,6 @@ def _ensure_loaded() -> None:
 
 def load_spec(ref: str, *, num_classes: int | None = None, resolution: int | None = None) -> NetworkSpec:
     """A registered model name, or the path of a spec JSON file (as written by ``effnas export``)."""
-    import dataclasses
-    from pathlib import Path
-
     try:
         is_file = ref.endswith(".json") or Path(ref).is_file()
     except OSError:  # not a usable path (e.g. a name too long for the file system): a model name then

@@ -20,7 +20,7 @@ from effnas.search_spaces.errors import UserError, last_line
 
 def report(metrics: dict[str, Any]) -> None:
     """Report metrics from inside a Tune trial."""
-    from ray import tune
+    from ray import tune  # lazy: Ray is slow to import; only Ray runs need it
 
     tune.report({k: v for k, v in metrics.items() if isinstance(v, int | float | str | bool) or v is None})
 
@@ -58,7 +58,7 @@ def node_retries() -> int:
 
 def lost_node_errors() -> tuple[type[BaseException], ...]:
     """Ray's errors of a trial whose node or worker process went away (see :func:`node_lost`)."""
-    from ray import exceptions as rx
+    from ray import exceptions as rx  # lazy: Ray is slow to import; only Ray runs need it
 
     return (rx.RayActorError, rx.NodeDiedError, rx.WorkerCrashedError)
 
@@ -96,7 +96,7 @@ def run_configs(
         raise UserError(f"workers must be >= 1, got {workers}")
     if not configs:
         return []
-    from ray import tune
+    from ray import tune  # lazy: Ray is slow to import; only Ray runs need it
 
     cpus = cpus_per_trial or max(1, (os.cpu_count() or 1) // workers)
     if not cpus > 0:
@@ -145,7 +145,7 @@ def run_configs(
 
 
 def _check_fits(cpus: float, gpus: float, lost: int) -> None:
-    import ray
+    import ray  # lazy: Ray is slow to import; only Ray runs need it
 
     have = ray.cluster_resources()
     if have.get("CPU", 0) < cpus or have.get("GPU", 0) < gpus:
@@ -158,7 +158,7 @@ def _fit(tune: Any, trainer: TrainerFn, configs: list[dict[str, Any]], indexes: 
          gpus: float, workers: int, name: str) -> dict[int, tuple[dict[str, Any], BaseException | None]]:
     """One Tune run of the trials ``indexes`` of ``configs``: each one's final metrics, or the
     error it ended with."""
-    import ray
+    import ray  # lazy: Ray is slow to import; only Ray runs need it
 
     trainable = tune.with_resources(
         tune.with_parameters(_trial, trainer=trainer, configs=configs, cwd=os.getcwd()), {"cpu": cpus, "gpu": gpus})

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections.abc import Iterator
 from typing import Any
+
+import torch
 
 from effnas.search_spaces.errors import UserError, first_line
 
@@ -25,7 +28,7 @@ def use_loopback() -> None:
     """Make a local Ray (and any ``ray start`` run from this environment) bind to 127.0.0.1."""
     os.environ[LOOPBACK_ENV] = "0"
     try:
-        from ray._private import ray_constants
+        from ray._private import ray_constants  # lazy: Ray is slow to import; only Ray runs need it
 
         ray_constants.ENABLE_RAY_CLUSTER = False
     except ImportError:  # pragma: no cover - ray is a dependency
@@ -39,7 +42,7 @@ def init_ray(*, num_cpus: int | None = None, address: str | None = None, num_gpu
     Returns True when this call started Ray (so the caller should shut it down)."""
     if not address:
         use_loopback()
-    import ray
+    import ray  # lazy: Ray is slow to import; only Ray runs need it
 
     if ray.is_initialized():
         return False
@@ -68,8 +71,6 @@ def probe_address(address: str, timeout: float | None = None) -> None:
     """Fail within ``timeout`` seconds (default :data:`CONNECT_TIMEOUT`) when nothing listens at a
     ``HOST:PORT`` (or ``ray://HOST:PORT``) address: Ray itself retries a dead address for ever.
     ``auto`` and ``local`` are left to Ray (they read this machine's cluster file)."""
-    import socket
-
     if timeout is None:
         try:
             timeout = float(os.environ.get("EFFNAS_RAY_TIMEOUT", CONNECT_TIMEOUT))
@@ -91,7 +92,7 @@ def probe_address(address: str, timeout: float | None = None) -> None:
 
 
 def shutdown_ray() -> None:
-    import ray
+    import ray  # lazy: Ray is slow to import; only Ray runs need it
 
     if ray.is_initialized():
         ray.shutdown()
@@ -113,7 +114,7 @@ def ray_session(*, num_cpus: int | None = None, address: str | None = None,
 
 def trial_cpus() -> int:
     """CPUs Ray assigned to the current trial (1 when not inside a Ray trial)."""
-    import ray
+    import ray  # lazy: Ray is slow to import; only Ray runs need it
 
     if not ray.is_initialized():
         return 1
@@ -123,8 +124,6 @@ def trial_cpus() -> int:
 
 def set_threads_from_resources() -> int:
     """``torch.set_num_threads`` to the trial's CPUs (Ray defaults OMP threads to 1)."""
-    import torch
-
     n = trial_cpus()
     torch.set_num_threads(n)
     return n
@@ -142,6 +141,6 @@ def enter_driver_cwd(cwd: str | None) -> None:
 
 def node_id() -> str | None:
     """The Ray node this code runs on (None outside Ray)."""
-    import ray
+    import ray  # lazy: Ray is slow to import; only Ray runs need it
 
     return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from effnas.search_spaces.errors import UserError
 
 
@@ -68,14 +70,12 @@ def gpus_per_trial(requested: float | None, *, device: str, devices: int, availa
 
 def local_gpus() -> int:
     """CUDA devices visible to this process."""
-    import torch
-
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def cluster_gpus() -> float:
     """GPUs of the running Ray cluster (call inside :func:`effnas.experiments.cluster.ray_session.ray_session`)."""
-    import ray
+    import ray  # lazy: Ray is slow to import; only Ray runs need it
 
     return float(ray.cluster_resources().get("GPU", 0.0))
 

@@ -56,7 +56,7 @@ class RayEvaluator:
         self.pool.submit(number, self.cfg, number, params, self.trainer, self.cwd)
 
     def wait(self) -> list[int]:
-        from ray.exceptions import RayTaskError
+        from ray.exceptions import RayTaskError  # lazy: Ray is slow to import; only Ray runs need it
 
         try:
             done = self.pool.wait()
@@ -75,8 +75,8 @@ class RayEvaluator:
 
     def _node_lost(self, number: int, error: BaseException) -> bool:
         """Whether trial ``number`` ended because its node went away (not its own process)."""
-        import ray
-        from ray.exceptions import NodeDiedError
+        import ray  # lazy: Ray is slow to import; only Ray runs need it
+        from ray.exceptions import NodeDiedError  # lazy: Ray is slow to import; only Ray runs need it
 
         if isinstance(error, NodeDiedError):
             return True

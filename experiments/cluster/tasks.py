@@ -15,7 +15,7 @@ class TaskPool:
     """
 
     def __init__(self, fn: Callable[..., Any], *, num_cpus: float, num_gpus: float = 0) -> None:
-        import ray
+        import ray  # lazy: Ray is slow to import; only Ray runs need it
 
         self._remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=0)(fn)
         self._refs: dict[Any, Any] = {}  # ObjectRef -> key
@@ -33,8 +33,8 @@ class TaskPool:
         of the original exception's class and carries the remote traceback; ``.cause`` is the
         original exception. A task whose worker or node died gives ``(key, error)`` with Ray's
         error as the result (a ``ray.exceptions.RayError``): the caller decides."""
-        import ray
-        from ray.exceptions import RayError, RayTaskError
+        import ray  # lazy: Ray is slow to import; only Ray runs need it
+        from ray.exceptions import RayError, RayTaskError  # lazy: Ray is slow to import; only Ray runs need it
 
         ready, _ = ray.wait(list(self._refs), num_returns=1)
         out = []
@@ -54,7 +54,7 @@ class TaskPool:
         Only tasks not yet finished are cancelled: Ray aborts the driver when a cancel races with
         the reply of a finished task (ray-project/ray#54798). A session that started Ray need not
         cancel at all (its shutdown ends the tasks): see :func:`ray_session`."""
-        import ray
+        import ray  # lazy: Ray is slow to import; only Ray runs need it
 
         refs = list(self._refs)
         if refs:

@@ -4,9 +4,9 @@
 :class:`ProxyTrainer` the trainer of every candidate (the trainer contract of
 ``docs/architecture.md``): it builds the candidate's network at initialisation (an MBConv spec,
 or a NAS-Bench-201 cell as :mod:`effnas.nas.benchmarks.nb201_net`), scores it with
-:mod:`effnas.nas.zerocost` on one minibatch of the run's training split, and reports as
+:mod:`effnas.nas.estimators.zerocost` on one minibatch of the run's training split, and reports as
 ``val_accuracy`` the score's rank among a fixed reference sample of the space
-(:func:`effnas.nas.zerocost.quantile`, in (0, 1)): the reward ``ACC x (cost / T)^w`` then keeps the
+(:func:`effnas.nas.estimators.zerocost.quantile`, in (0, 1)): the reward ``ACC x (cost / T)^w`` then keeps the
 proxy's order at equal cost. The raw score is the trial's ``proxy_score``.
 
 The reference sample (``REFERENCE`` random candidates of the space, drawn with the run's seed) is
@@ -29,8 +29,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from effnas.experiments.data.datasets import load_dataset, make_loader, split
 from effnas.nas import CellSpace, SearchSpace
-from effnas.nas.zerocost import check_name, quantile, score
+from effnas.nas.benchmarks.nb201_net import build_cell_network
+from effnas.nas.estimators.zerocost import check_name, quantile, score
+from effnas.search_spaces import NetworkSpec, build
 from effnas.search_spaces.errors import UserError
 
 #: Random candidates of the space whose scores rank a candidate's (its "accuracy").
@@ -45,8 +48,6 @@ def minibatch(dataset: str, *, resolution: int, batch_size: int, seed: int, val_
               data_fraction: float) -> tuple[Tensor, Tensor, int]:
     """The first ``batch_size`` images of the run's training split (no augmentation), their labels
     and the data set's class count."""
-    from effnas.experiments.data.datasets import load_dataset, make_loader, split
-
     ds = load_dataset(dataset)
     train, _, _ = split(ds, seed=seed, val_fraction=val_fraction, data_fraction=data_fraction)
     loader = make_loader(ds, train, resolution=resolution, batch_size=min(batch_size, len(train)), train=False,
@@ -104,10 +105,7 @@ class ProxyTrainer:
     def _network(self, model: Any, num_classes: int, resolution: int, seed: int) -> nn.Module:
         torch.manual_seed(seed)
         if isinstance(self.space, CellSpace):
-            from effnas.nas.benchmarks.nb201_net import build_cell_network
-
             return build_cell_network(model, num_classes=num_classes)
-        from effnas.search_spaces import NetworkSpec, build
 
         spec = NetworkSpec.from_dict(model) if isinstance(model, dict) else model
         return build(spec)

@@ -1,7 +1,7 @@
 """Train a weight-sharing supernet on a data set and evaluate candidates with inherited weights.
 
 ``effnas supernet train --space cifar --dataset cifar10:PATH --out DIR`` trains
-:class:`effnas.nas.supernet.Supernet` of ``search.space`` with the ``[train]`` recipe (optimizer, lr,
+:class:`effnas.nas.estimators.supernet.Supernet` of ``search.space`` with the ``[train]`` recipe (optimizer, lr,
 schedule, augmentation, batch) for ``supernet.epochs`` epochs on ``[data]``: every step draws
 one candidate uniformly (``supernet.sampling = uniform``) or the sandwich of the largest, the
 smallest and ``supernet.sandwich_random`` random ones with in-place distillation
@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from effnas.experiments.config.schema import ExperimentConfig
+from effnas.experiments.config.schema import ExperimentConfig, JobConfig
+from effnas.experiments.config.sections import with_defaults
 from effnas.experiments.data import datasets as data_mod
 from effnas.experiments.estimators.proxy import torch_threads
 from effnas.experiments.train.devices import device_for
@@ -43,9 +44,9 @@ from effnas.experiments.train.setup import load_data, loader_for, optimizer_for
 from effnas.experiments.train.state import TrainState, restore, snapshot
 from effnas.experiments.weights.convert import read_checkpoint
 from effnas.nas import get_space
+from effnas.nas.estimators.supernet import Supernet, largest_params, random_params, recalibrate_bn, smallest_params
+from effnas.nas.estimators.zerocost import quantile
 from effnas.nas.space import SearchSpace
-from effnas.nas.supernet import Supernet, largest_params, random_params, recalibrate_bn, smallest_params
-from effnas.nas.zerocost import quantile
 from effnas.search_spaces import NetworkSpec
 from effnas.search_spaces.atomic import atomic_text, atomic_write
 from effnas.search_spaces.errors import UserError
@@ -99,8 +100,6 @@ def check_recipe(cfg: ExperimentConfig) -> None:
 
 
 def _job(cfg: ExperimentConfig) -> Any:
-    from effnas.experiments.config.schema import JobConfig
-
     return JobConfig.make(cfg.data, cfg.train, seed=cfg.run.seed, quiet=True)
 
 
@@ -182,8 +181,6 @@ def _check_out(cfg: ExperimentConfig, out: Path, *, resume: bool) -> None:
     if (out / CHECKPOINT).exists() and not resume:
         raise UserError(f"{out} already holds a supernet: continue it with --resume, or give another --out")
     if resume and stored.exists():
-        from effnas.experiments.config.sections import with_defaults
-
         now = supernet_key(cfg.to_dict())
         before = supernet_key(with_defaults(json.loads(stored.read_text()), cfg.to_dict()))
         if before != now:
@@ -268,7 +265,7 @@ class SupernetTrainer:
     batches of ``batch_size`` images (the first ones of the training split, evaluation transform)
     that re-estimate the BatchNorm statistics. ``reference > 0`` (a pre-filter,
     :class:`effnas.experiments.estimators.proxy.Prefiltered`): ``val_accuracy`` is the accuracy's rank among
-    that many random candidates of the space (:func:`effnas.nas.zerocost.quantile`) and the accuracy is
+    that many random candidates of the space (:func:`effnas.nas.estimators.zerocost.quantile`) and the accuracy is
     ``proxy_score``. The supernet and the images are loaded once per process (and Ray worker)."""
 
     path: str

@@ -26,9 +26,11 @@ from typing import Any
 from effnas.experiments.config.schema import ExperimentConfig, JobConfig, TrainConfig
 from effnas.experiments.config.stages import estimator_kind
 from effnas.experiments.pipeline.resolved import GridPlan, Plan, Runtime, SearchPlan, StagePlan
-from effnas.nas import Objective, SearchConfig, get_space
-from effnas.nas.zerocost import check_name
+from effnas.nas import CellSpace, Objective, SearchConfig, get_space
+from effnas.nas.bench_search import median_latency
+from effnas.nas.estimators.zerocost import check_name
 from effnas.scaling import (
+    PAPER,
     Coefficients,
     Member,
     backbone_comparison,
@@ -43,6 +45,7 @@ from effnas.scaling.family import member_jobs
 from effnas.scaling.grid import candidate_jobs
 from effnas.scaling.record import backbone_dir, backbone_key
 from effnas.search_spaces import NetworkSpec, load_spec
+from effnas.search_spaces.cost import macs
 from effnas.search_spaces.errors import UserError
 
 #: Class counts of the data sets the trainer knows (experiments/data/datasets.py), for costs before training.
@@ -93,8 +96,6 @@ def proxy_recipe(cfg: ExperimentConfig) -> TrainConfig:
 def search_trainer(cfg: ExperimentConfig) -> str:
     """``proxy`` / ``supernet`` when ``search.estimator`` is a zero-cost proxy / a supernet; else
     ``search.trainer``, or by the space: ``table`` for a benchmark table, ``train`` otherwise."""
-    from effnas.nas import CellSpace
-
     table = isinstance(get_space(cfg.search.space), CellSpace)
     kind, _ = estimator_kind(cfg.search.estimator)
     for ref in (cfg.search.estimator, cfg.search.prefilter):
@@ -117,8 +118,6 @@ def search_trainer(cfg: ExperimentConfig) -> str:
 
 def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False) -> SearchConfig:
     """The search's settings; ``out`` holds ``study.db`` unless ``search.storage`` is set."""
-    from effnas.nas import CellSpace
-
     s = cfg.search
     space = get_space(s.space)
     trainer = search_trainer(cfg)
@@ -134,7 +133,6 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
                              "drop search.latency_runtime (--latency-runtime)")
         cost, resolution = "latency", None
         table = space.table(cfg.data.dataset)
-        from effnas.nas.bench_search import median_latency
 
         target: float | None = s.target or median_latency(table)
     else:
@@ -147,8 +145,6 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
             raise UserError(f"search.latency_runtime = {s.latency_runtime!r} times a latency cost, but search.cost is "
                              f"{cost!r}: give --target-ms MS (search.cost = latency) or drop --latency-runtime")
         if target is None:
-            from effnas.search_spaces.cost import macs
-
             target = float(macs(space.to_spec({}, num_classes=num_classes(cfg), resolution=resolution)))
     assert target is not None
     objective = Objective(target=target, w=s.w, constraint=s.constraint, metric=cost, mode=s.mode,
@@ -321,8 +317,6 @@ def resolve(cfg: ExperimentConfig, *, baseline: str | NetworkSpec | None = None,
     ``effnas run CONFIG --plan`` prints its :meth:`Plan.to_dict`; the schema-walk test checks that
     every key changes it.
     """
-    from effnas.scaling import PAPER
-
     out = Path(cfg.run.out)
     coeffs = coefficients or PAPER
     search = resolve_search(cfg, out / "search") if cfg.search.trials > 0 else None

@@ -26,8 +26,11 @@ from effnas.experiments.config.schema import ExperimentConfig
 from effnas.experiments.config.sections import with_defaults
 from effnas.experiments.data.datasets import check_dataset
 from effnas.experiments.pipeline import plan, stages
+from effnas.experiments.report.markdown import write_report
 from effnas.experiments.train import guard
+from effnas.scaling import Coefficients, load_results, plot_curves
 from effnas.scaling.record import backbone_dir
+from effnas.scaling.runner import RunsFailed
 from effnas.search_spaces import NetworkSpec
 from effnas.search_spaces.atomic import atomic_json, atomic_text
 from effnas.search_spaces.errors import UserError, first_line
@@ -111,15 +114,12 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
         stages.grid(cfg, plan.grid_plan(cfg, base()), out / "grid", resume=resume or (out / "grid").exists())
 
     def coeffs() -> Any:
-        from effnas.scaling import Coefficients
-
         return Coefficients.load(coefficients)
 
     def stage_family() -> None:
         fp = plan.family_plan(cfg, base(), coeffs())
         t = stages.family(cfg, fp, out / "family", resume=resume or (out / "family").exists())
         if len(stages.failures(t)) == len(t):  # nothing to fit curves to: stop here, with the reason
-            from effnas.scaling.runner import RunsFailed
 
             first = stages.failures(t).iloc[0] if len(t) else None
             why = f" (first: {first['run_dir']}: {first.get('error') or first['status']})" if first is not None else ""
@@ -132,14 +132,10 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
             stages.backbones(cfg, plan.backbone_plan(cfg, name, c), d, resume=resume or d.exists())
 
     def stage_curves() -> None:
-        from effnas.scaling import load_results, plot_curves
-
         res = plot_curves(load_results([str(out / "family")]), out / "curves", metric="test_accuracy")
         log(f"  curves: {', '.join(res['files'])}")
 
     def stage_report() -> None:
-        from effnas.experiments.report.markdown import write_report
-
         shown = {**log_.data, "report": {"status": "done", "seconds": 0.0}}  # written by this very stage
         md, html = write_report(out, config=cfg.to_dict(), stages=shown, baseline=None,
                                 title=f"effnas experiment: {cfg.name}")

@@ -19,12 +19,32 @@ from typing import Any
 import optuna
 import pandas as pd
 
+from effnas.experiments.cluster.ray_backend import executor as ray_executor
+from effnas.experiments.cluster.ray_session import probe_address
+from effnas.experiments.cluster.resources import check_local as check_gpus_here
+from effnas.experiments.cluster.search_ray import run_search_ray
 from effnas.experiments.config.schema import ExperimentConfig, JobConfig
 from effnas.experiments.config.stages import estimator_kind
 from effnas.experiments.data.datasets import check_dataset
+from effnas.experiments.estimators.proxy import Prefiltered, ProxyTrainer
+from effnas.experiments.estimators.supernet import CHECKPOINT, SupernetTrainer, train_supernet
+from effnas.experiments.estimators.supernet import preflight as supernet_preflight
 from effnas.experiments.pipeline.resolved import GridPlan, Runtime, SearchPlan, StagePlan
 from effnas.experiments.train import guard
 from effnas.experiments.train.devices import resolve_device
+from effnas.experiments.train.loop import train_fn
+from effnas.nas import (
+    BenchmarkTrainer,
+    CellSpace,
+    SearchSpace,
+    SurrogateTrainer,
+    get_space,
+    open_storage,
+    open_study,
+    run_search,
+    write_results,
+)
+from effnas.nas.search import SearchFailed
 from effnas.scaling import GridResult, run_jobs
 from effnas.scaling.grid import train_grid
 from effnas.scaling.record import COMPLETED
@@ -39,8 +59,6 @@ def trainer(cfg: ExperimentConfig | None = None, name: str = "train") -> Trainer
     table's lookup or a zero-cost proxy, behind ``search.prefilter``'s proxy when it is set."""
     fn = _trainer(cfg, name)
     if cfg is not None and cfg.search.prefilter is not None:
-        from effnas.experiments.estimators.proxy import Prefiltered
-
         reference = Prefiltered.reference_size(cfg.search.prefilter_keep)
         return Prefiltered(fn, estimator(cfg, cfg.search.prefilter, reference=reference))
     return fn
@@ -49,10 +67,6 @@ def trainer(cfg: ExperimentConfig | None = None, name: str = "train") -> Trainer
 def estimator(cfg: ExperimentConfig, ref: str, *, reference: int | None = None) -> TrainerFn:
     """The candidate trainer of an estimator reference (``proxy:NAME`` or ``supernet:DIR``) over
     ``search.space``: the one place a zero-cost proxy or a supernet scorer is built."""
-    from effnas.experiments.estimators.proxy import ProxyTrainer
-    from effnas.experiments.estimators.supernet import SupernetTrainer
-    from effnas.nas import SearchSpace, get_space
-
     kind, arg = estimator_kind(ref)
     space = get_space(cfg.search.space)
     extra: dict[str, Any] = {} if reference is None else {"reference": reference}
@@ -67,16 +81,11 @@ def _trainer(cfg: ExperimentConfig | None, name: str) -> TrainerFn:
         assert cfg is not None and cfg.search.estimator is not None
         return estimator(cfg, cfg.search.estimator)
     if name == "surrogate":
-        from effnas.nas import SurrogateTrainer
-
         return SurrogateTrainer(seed=cfg.run.seed if cfg is not None else 0)
     if name == "table":
-        from effnas.nas import BenchmarkTrainer, CellSpace, get_space
-
         space = get_space(cfg.search.space if cfg is not None else "")
         assert isinstance(space, CellSpace)
         return BenchmarkTrainer(space.benchmark)
-    from effnas.experiments.train.loop import train_fn
 
     return train_fn
 
@@ -87,7 +96,6 @@ def executor(cfg: ExperimentConfig, rt: Runtime) -> ExecutorFn | None:
     if not rt.ray:
         check_local(cfg)
         return None
-    from effnas.experiments.cluster.ray_backend import executor as ray_executor
 
     return ray_executor(rt.workers, rt.ray_address, cpus_per_trial=rt.cpus_per_trial,
                         gpus_per_trial=rt.gpus_per_trial)
@@ -95,9 +103,7 @@ def executor(cfg: ExperimentConfig, rt: Runtime) -> ExecutorFn | None:
 
 def check_local(cfg: ExperimentConfig) -> None:
     """Runs in this process: GPUs asked for must be here (the rule of :mod:`effnas.experiments.cluster.resources`)."""
-    from effnas.experiments.cluster.resources import check_local as check
-
-    check(cfg.run.gpus_per_trial, cfg.train.device, cfg.train.devices)
+    check_gpus_here(cfg.run.gpus_per_trial, cfg.train.device, cfg.train.devices)
 
 
 def failures(table: pd.DataFrame) -> pd.DataFrame:
@@ -146,9 +152,6 @@ def search(sp: SearchPlan, *, quiet: bool = False) -> dict[str, Any]:
 def _train_own_supernet(cfg: ExperimentConfig, sc: Any, path: Path, *, resume: bool, quiet: bool) -> Any:
     """Train (or, with ``resume``, continue) the search's own supernet at the candidates' resolution.
     A search stopped while its supernet trained has no study yet: ``resume`` then starts it."""
-    from effnas.experiments.estimators.supernet import CHECKPOINT, train_supernet
-    from effnas.nas import open_storage
-
     if (path / CHECKPOINT).exists() and not resume:
         raise UserError(f"{path} holds the supernet of an earlier search: continue with --resume, or give another "
                          "--out")
@@ -165,19 +168,14 @@ def _train_own_supernet(cfg: ExperimentConfig, sc: Any, path: Path, *, resume: b
 
 
 def _check_supernets(cfg: ExperimentConfig, sc: Any) -> None:
-    from effnas.experiments.estimators.supernet import preflight
-
     for ref in (cfg.search.estimator, cfg.search.prefilter):
         kind, path = estimator_kind(ref) if ref is not None else ("train", "")
         if kind == "supernet":
-            preflight(path, space=sc.space, resolution=sc.resolution, dataset=cfg.data.dataset, seed=cfg.run.seed,
-                      val_fraction=cfg.data.val_fraction)
+            supernet_preflight(path, space=sc.space, resolution=sc.resolution, dataset=cfg.data.dataset,
+                               seed=cfg.run.seed, val_fraction=cfg.data.val_fraction)
 
 
 def _search(sp: SearchPlan, *, quiet: bool) -> dict[str, Any]:
-    from effnas.nas import open_study, run_search, write_results
-    from effnas.nas.search import SearchFailed
-
     cfg, sc, out, rt = sp.cfg, sp.settings, sp.out, sp.runtime
     fn = trainer(cfg, sp.trainer)
     progress = (lambda *a: None) if quiet else None
@@ -187,8 +185,6 @@ def _search(sp: SearchPlan, *, quiet: bool) -> dict[str, Any]:
               f"strategy {sc.strategy}, {sc.trials} trials", file=sys.stderr)
     try:
         if rt.ray:
-            from effnas.experiments.cluster.search_ray import run_search_ray
-
             study = run_search_ray(sc, fn, workers=rt.workers, address=rt.ray_address,
                                    cpus_per_trial=rt.cpus_per_trial, gpus_per_trial=rt.gpus_per_trial,
                                    progress=progress)
@@ -239,8 +235,6 @@ def train_table(cfg: ExperimentConfig, sp: StagePlan, out: str | Path, *, resume
 def check_cluster(cfg: ExperimentConfig) -> None:
     """A ``run.ray_address`` that does not answer fails within ``ray_session.CONNECT_TIMEOUT`` s."""
     if cfg.run.ray_address:
-        from effnas.experiments.cluster.ray_session import probe_address
-
         probe_address(cfg.run.ray_address)
 
 

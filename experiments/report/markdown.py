@@ -28,6 +28,7 @@ from effnas.experiments.report import tables as report_tables
 from effnas.experiments.report.provenance import provenance
 from effnas.search_spaces import encode_block, load_spec
 from effnas.search_spaces.atomic import atomic_text
+from effnas.search_spaces.cost import cost
 from effnas.search_spaces.errors import first_line
 from effnas.search_spaces.spec import NetworkSpec
 
@@ -116,7 +117,7 @@ def _stages_section(stages: dict[str, Any]) -> list[Block]:
 
 
 def _explore_section(run: Path, config: dict[str, Any], baseline: NetworkSpec | str | None) -> list[Block]:
-    from effnas.experiments.report.explorable import explore_data, explore_html
+    from effnas.experiments.report.explorable import explore_data, explore_html  # lazy: pulls in matplotlib
 
     data = explore_data(run, config, _resolve_baseline(run, config, baseline)[0])
     return [Block("h2", "Explore"),
@@ -165,8 +166,7 @@ def _resolve_baseline(run: Path, config: dict[str, Any], baseline: NetworkSpec |
 
 
 def _baseline_section(run: Path, config: dict[str, Any], baseline: NetworkSpec | str | None) -> list[Block]:
-    from effnas.experiments.report.diagram import draw
-    from effnas.search_spaces.cost import cost
+    from effnas.experiments.report.diagram import draw  # lazy: pulls in matplotlib
 
     out = [Block("h2", "Chosen baseline")]
     spec, source = _resolve_baseline(run, config, baseline)

@@ -20,6 +20,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import torch
+
 #: Distributions whose versions matter for reproducing a number.
 PACKAGES = ("effnas", "torch", "optuna", "ray", "fvcore", "numpy", "pandas", "scipy", "matplotlib", "kornia")
 
@@ -57,8 +59,6 @@ def machine() -> dict[str, Any]:
 
 def device() -> dict[str, Any]:
     """The compute device torch would use: CUDA name and count when present, else CPU threads."""
-    import torch
-
     info: dict[str, Any] = {"torch_threads": torch.get_num_threads()}
     if torch.cuda.is_available():
         info.update(device="cuda", cuda=torch.version.cuda, gpus=torch.cuda.device_count(),

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 import effnas.search_spaces as ss
+from effnas.experiments.weights.convert import load_weights
 from effnas.search_spaces.errors import UserError
 from effnas.search_spaces.onnx import OPSET, onnx_session, write_onnx
 
@@ -29,8 +30,6 @@ def model_for_export(ref: str, *, num_classes: int | None = None, seed: int = 0)
     a spec JSON or a registered name (the last two with a seeded random initialisation)."""
     p = Path(ref)
     if p.is_dir() or p.suffix in (".pt", ".pth"):
-        from effnas.experiments.weights.convert import load_weights
-
         if num_classes is not None:
             raise UserError("--num-classes applies to a model name or spec, not to weights: the weights fix it")
         w = load_weights(p)

@@ -126,3 +126,51 @@ def test_effnas_imports_beside_a_users_own_packages(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["demo", "5", "tiny"], r.stdout
+
+
+#: Folders another change is editing now: their inner imports are still to be sorted. Remove an entry
+#: once its folder passes test_imports_inside_functions_say_why.
+PENDING = ("experiments/data/", "experiments/config/", "experiments/train/", "experiments/cli/main.py")
+#: The ``effnas`` facade imports everything lazily by design (``import effnas`` loads no torch).
+FACADE = "effnas/__init__.py"
+#: The mark of an inner import with a reason, as a trailing comment on the statement.
+LAZY = "lazy:"
+
+
+def inner_imports(path: Path) -> list[tuple[int, ast.Import | ast.ImportFrom]]:
+    """Every ``import`` inside a function of ``path`` (nested functions and methods included), once."""
+    found: dict[int, ast.Import | ast.ImportFrom] = {}
+    for fn in ast.walk(ast.parse(path.read_text())):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.update((n.lineno, n) for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom)))
+    return sorted(found.items())
+
+
+def test_imports_inside_functions_say_why() -> None:
+    """An import inside a function is for an optional or heavy dependency only (ray, onnx, onnxruntime,
+    playwright, matplotlib, fvcore, kornia, simplejpeg, PIL, sklearn, mlxtend, tensorboard, torch in a
+    module that must stay torch-free, or an effnas module that pulls one of those in), and says so with a
+    trailing ``# lazy: <reason>`` comment on the statement, e.g. ``import ray  # lazy: Ray is slow to
+    import``. Everything else, the standard library always, is imported at the top of the module."""
+    files = [p for d in (*PACKAGES, "bench") for p in sorted((ROOT / d).rglob("*.py"))]
+    files.append(ROOT / "effnas" / "__main__.py")
+    bad = []
+    for path in files:
+        rel = path.relative_to(ROOT).as_posix()
+        if rel == FACADE or rel.startswith(PENDING):
+            continue
+        lines = path.read_text().splitlines()
+        for lineno, node in inner_imports(path):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            stdlib = any(n.split(".")[0] in sys.stdlib_module_names for n in names)
+            said = any(LAZY in line for line in lines[lineno - 1:node.end_lineno])
+            if stdlib or not said:
+                why = "the standard library belongs at the top" if stdlib else f"no '# {LAZY} <reason>' comment"
+                bad.append(f"{rel}:{lineno}: {lines[lineno - 1].strip()} ({why})")
+    assert not bad, "imports inside functions (move them to the top of the module):\n" + "\n".join(bad)
+
+
+def test_inner_imports_are_found(tmp_path: Path) -> None:
+    f = tmp_path / "m.py"
+    f.write_text("import os\n\ndef f():\n    import json\n\n    def g():\n        from x import (a,\n    b)\n")
+    assert [(n, node.end_lineno) for n, node in inner_imports(f)] == [(4, 4), (7, 8)]

@@ -14,8 +14,8 @@ from effnas.nas import Objective, SearchConfig, finished, get_space, run_search,
 from effnas.nas.bench_report import summarize
 from effnas.nas.bench_search import Protocol, Run, hypervolume, run_once, table_front
 from effnas.nas.benchmarks import BenchmarkTrainer, get_benchmark
+from effnas.nas.benchmarks.cell_space import CellSpace
 from effnas.nas.benchmarks.nasbench201 import PARAMS, arch_string, parse_arch
-from effnas.nas.cell_space import CellSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 QUIET = lambda *a: None  # noqa: E731

@@ -7,7 +7,7 @@ import optuna
 import pytest
 
 from effnas.nas import STRATEGIES, Objective, RegularizedEvolutionSampler, ReinforceSampler, get_space, make_sampler
-from effnas.nas.surrogate import SurrogateTrainer, reward_quantile, trials_to_target
+from effnas.nas.estimators.surrogate import SurrogateTrainer, reward_quantile, trials_to_target
 from effnas.search_spaces.counts import count_macs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

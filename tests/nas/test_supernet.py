@@ -1,4 +1,4 @@
-"""The weight-sharing supernet: every candidate is an exact slice of it (effnas.nas.supernet)."""
+"""The weight-sharing supernet: every candidate is an exact slice of it (effnas.nas.estimators.supernet)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,15 @@ import pytest
 import torch
 from torch import nn
 
+from effnas.nas.estimators.supernet import (
+    Supernet,
+    largest_params,
+    random_params,
+    recalibrate_bn,
+    slice_tensor,
+    smallest_params,
+)
 from effnas.nas.space import SearchSpace, get_space
-from effnas.nas.supernet import Supernet, largest_params, random_params, recalibrate_bn, slice_tensor, smallest_params
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from effnas.nas import zerocost
 from effnas.nas.benchmarks import get_benchmark
 from effnas.nas.benchmarks.nasbench201 import OPS, PARAMS, parse_arch
 from effnas.nas.benchmarks.nb201_net import CellNetwork, build_cell_network
+from effnas.nas.estimators import zerocost
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 
@@ -117,7 +117,7 @@ def test_naswot_reads_the_on_off_pattern_of_silu_units_too() -> None:
     import torch
     from torch import nn
 
-    from effnas.nas import zerocost
+    from effnas.nas.estimators import zerocost
 
     torch.manual_seed(0)
     x, y = torch.randn(8, 3, 8, 8), torch.randint(0, 2, (8,))

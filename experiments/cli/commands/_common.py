@@ -10,7 +10,7 @@ from typing import Any
 
 from effnas.experiments.config.choices import BUILTIN_DATASETS, DATA_PATHS, ON_DISK_DATASETS
 from effnas.experiments.config.schema import ExperimentConfig, load_config
-from effnas.scaling import Coefficients, check_product
+from effnas.scaling import Coefficients, check_product, parse_phis
 from effnas.search_spaces.errors import UserError
 
 #: Flags that set a config key carry it as their dest; they default to None (not given).
@@ -49,8 +49,6 @@ def seeds_arg(text: str) -> int | tuple[int, ...]:
 
 def phis_arg(text: str) -> tuple[int, ...]:
     """``0-3`` or ``0,2,4`` as a tuple of phis."""
-    from effnas.scaling import parse_phis
-
     try:
         return tuple(parse_phis(text))
     except ValueError as e:

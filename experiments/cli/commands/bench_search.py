@@ -17,9 +17,15 @@ import json
 import sys
 from pathlib import Path
 
+import optuna
+from tqdm import tqdm
+
+from effnas.experiments.train import guard
 from effnas.nas import STRATEGIES, Objective
-from effnas.nas.bench_search import DEFAULT_BUDGETS, Protocol, Run, run_once
+from effnas.nas.bench_report import anytime_frame, markdown, plot_anytime, plot_fronts, summarize
+from effnas.nas.bench_search import DEFAULT_BUDGETS, Protocol, Run, median_latency, run_once
 from effnas.nas.benchmarks import get_benchmark
+from effnas.nas.strategies import make_sampler
 from effnas.search_spaces.errors import UserError, user_file
 
 
@@ -73,8 +79,6 @@ def protocol_from_args(args: argparse.Namespace) -> tuple[Protocol, list[str]]:
     if args.charge_epochs < 1:
         raise UserError(f"--charge-epochs must be >= 1, got {args.charge_epochs}")
     if args.target_ms is None:
-        from effnas.nas.bench_search import median_latency
-
         target = median_latency(table)
     else:
         target = args.target_ms
@@ -82,7 +86,6 @@ def protocol_from_args(args: argparse.Namespace) -> tuple[Protocol, list[str]]:
     budget = args.budget_seconds if args.budget_seconds is not None else DEFAULT_BUDGETS[table.dataset]
     protocol = Protocol(table.ref, budget, objective=objective, charge_epochs=args.charge_epochs,
                         population_size=args.population, tournament_size=args.tournament)
-    from effnas.nas.strategies import make_sampler
 
     for s in strategies:  # strategy vs objective, before any run
         make_sampler(s, multi_objective=objective.multi_objective)
@@ -106,18 +109,11 @@ def load_runs(path: Path, settings: dict[str, object]) -> list[Run]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from effnas.experiments.train import guard
-
     with guard.Lock(guard.out_dir(args.out), what="bench-search directory"):  # one writer of runs.jsonl
         return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:
-    import optuna
-    from tqdm import tqdm
-
-    from effnas.nas.bench_report import anytime_frame, markdown, plot_anytime, plot_fronts, summarize
-
     protocol, strategies = protocol_from_args(args)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     out = Path(args.out)

@@ -6,6 +6,7 @@ import argparse
 
 import pandas as pd
 
+from effnas.experiments.train import guard
 from effnas.scaling import family_gain, load_results, matched_comparison, plot_curves
 from effnas.search_spaces.errors import UserError
 
@@ -28,7 +29,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     if not args.extrapolate >= 1:
         raise UserError(f"--extrapolate must be >= 1, got {args.extrapolate}")
-    from effnas.experiments.train import guard
 
     df = load_results(args.dirs)
     with guard.Lock(guard.out_dir(args.out), what="curves directory"):

@@ -20,6 +20,8 @@ import numpy as np
 
 from effnas.experiments.data import datasets as data_mod
 from effnas.experiments.data.imagefolder import BadImage, FileSplit, index_imagefolder, looks_like_imagefolder
+from effnas.experiments.data.shards import META, index_shards, pack
+from effnas.experiments.train import guard
 from effnas.search_spaces.errors import UserError
 
 
@@ -88,8 +90,6 @@ def info(ref: str, *, sample: int | None = None) -> dict[str, Any]:
     if name == "shards" or _folder_root(ref) is not None:
         assert root is not None
         if name == "shards":
-            from effnas.experiments.data.shards import META, index_shards
-
             train, evaluation, classes = index_shards(root)
             eval_name = "val" if "val" in json.loads((Path(root) / META).read_text())["splits"] else "test"
         else:
@@ -139,14 +139,11 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_pack(args: argparse.Namespace) -> int:
-    from effnas.experiments.data.shards import pack
-
     root = _folder_root(args.dataset)
     if root is None:
         raise UserError(f"data pack reads image folders, not {args.dataset!r}: give imagefolder:PATH")
     if args.shard_mb <= 0:
         raise UserError(f"--shard-mb must be > 0, got {args.shard_mb}")
-    from effnas.experiments.train import guard
 
     with guard.Lock(guard.out_dir(args.out), what="shard directory"):
         meta = pack(root, args.out, shard_mb=args.shard_mb)

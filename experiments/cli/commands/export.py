@@ -8,7 +8,11 @@ import json
 from pathlib import Path
 
 import optuna
+import torch
 
+import effnas.search_spaces as ss
+from effnas.experiments.train import guard
+from effnas.experiments.weights.onnx_export import compare_onnx, export_onnx, model_for_export
 from effnas.nas import open_storage
 from effnas.search_spaces import NetworkSpec
 from effnas.search_spaces.errors import UserError
@@ -69,7 +73,6 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--{onnx_only[0].replace('_', '-')} applies to ONNX export: add --onnx OUT.onnx")
     if args.storage is None or args.trial is None or args.output is None:
         raise UserError("give --storage, --trial and -o OUT.json (a trial's spec), or --onnx OUT.onnx with --model")
-    from effnas.experiments.train import guard
 
     db = args.storage.removeprefix("sqlite:///").removeprefix("journal:") if "://" not in args.storage or \
         args.storage.startswith("sqlite:///") else ""
@@ -81,12 +84,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_onnx(args: argparse.Namespace) -> int:
-    import torch
-
-    import effnas.search_spaces as ss
-    from effnas.experiments.train import guard
-    from effnas.experiments.weights.onnx_export import compare_onnx, export_onnx, model_for_export
-
     guard.out_file(args.onnx, "--onnx", accept=lambda p: p.suffix.lower() == ".onnx")
 
     if args.model is not None:

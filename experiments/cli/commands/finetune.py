@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 from effnas.experiments.cli.commands import _common as c
+from effnas.experiments.cli.commands.train import preflight
 from effnas.experiments.config.schema import ExperimentConfig, JobConfig
+from effnas.experiments.train import guard
 from effnas.experiments.train.loop import train
 from effnas.experiments.weights.convert import FINETUNE, LAYOUTS
 from effnas.search_spaces.errors import UserError
@@ -68,9 +70,6 @@ def config_from_args(args: argparse.Namespace) -> JobConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from effnas.experiments.cli.commands.train import preflight
-    from effnas.experiments.train import guard
-
     cfg = config_from_args(args)
     preflight(cfg)
     with guard.Lock(cfg.out_dir):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from effnas.experiments.train import guard
 from effnas.search_spaces import encode_block, load_spec, names
 from effnas.search_spaces.cost import Cost, cost
 from effnas.search_spaces.errors import UserError
@@ -54,12 +55,11 @@ def run_show(args: argparse.Namespace) -> int:
     _positive("--resolution", args.resolution)
     _positive("--num-classes", args.num_classes)
     spec = load_spec(args.model, num_classes=args.num_classes, resolution=args.resolution)
-    from effnas.experiments.train import guard
 
     guard.check_memory(spec, train=False)  # the cost is counted with a forward pass at this resolution
     c = cost(spec, latency=args.latency)
     if args.diagram:
-        from effnas.experiments.report.diagram import draw
+        from effnas.experiments.report.diagram import draw  # lazy: pulls in matplotlib
 
         draw(spec, guard.out_file(args.diagram, "--diagram", accept=guard.is_plot), precomputed=c)
     if args.json:

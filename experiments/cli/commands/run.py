@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
+
+from effnas.experiments.config.schema import load_config
+from effnas.experiments.pipeline.plan import resolve
+from effnas.experiments.pipeline.run import run_experiment
+from effnas.experiments.pipeline.stages import format_failures
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -29,19 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from effnas.experiments.config.schema import load_config
-    from effnas.experiments.pipeline.run import run_experiment
-    from effnas.experiments.pipeline.stages import format_failures
-
     cfg = load_config(args.config, overrides=args.overrides)
     if args.out:
         cfg = cfg.with_values({"run.out": args.out})
     out = Path(cfg.run.out)
     if args.plan:
-        import json
-
-        from effnas.experiments.pipeline.plan import resolve
-
         print(json.dumps(resolve(cfg).to_dict(), indent=1, default=str))
         return 0
     t0 = time.perf_counter()

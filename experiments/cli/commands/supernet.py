@@ -11,6 +11,9 @@ import json
 
 from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.config.choices import AUGMENTS, DEVICES, OPTIMIZERS, SAMPLINGS
+from effnas.experiments.data.datasets import check_dataset
+from effnas.experiments.estimators.supernet import train_supernet
+from effnas.experiments.train import guard
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -50,10 +53,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from effnas.experiments.data.datasets import check_dataset
-    from effnas.experiments.estimators.supernet import train_supernet
-    from effnas.experiments.train import guard
-
     cfg = c.experiment(args)
     check_dataset(cfg.data.dataset)
     guard.out_dir(args.out)

@@ -16,7 +16,12 @@ from pathlib import Path
 from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.config.choices import AUGMENTS, DEVICES, OPTIMIZERS, PRECISIONS
 from effnas.experiments.config.schema import JobConfig
+from effnas.experiments.data.datasets import check_dataset
+from effnas.experiments.pipeline import plan
+from effnas.experiments.train import guard
+from effnas.experiments.train.devices import device_for
 from effnas.experiments.train.loop import train
+from effnas.search_spaces import load_spec
 from effnas.search_spaces.errors import UserError
 
 
@@ -72,12 +77,6 @@ def config_from_args(args: argparse.Namespace) -> JobConfig:
 def preflight(cfg: JobConfig) -> None:
     """Before training: the data set's layout, the run directory, and that the model fits in memory
     at its resolution and batch (one-line errors, exit code 2)."""
-    from effnas.experiments.data.datasets import check_dataset
-    from effnas.experiments.pipeline import plan
-    from effnas.experiments.train import guard
-    from effnas.experiments.train.devices import device_for
-    from effnas.search_spaces import load_spec
-
     check_dataset(cfg.dataset)
     assert cfg.out_dir is not None
     guard.out_dir(cfg.out_dir)
@@ -90,8 +89,6 @@ def preflight(cfg: JobConfig) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from effnas.experiments.train import guard
-
     cfg = config_from_args(args)
     preflight(cfg)
     with guard.Lock(cfg.out_dir):

@@ -6,6 +6,7 @@ import argparse
 
 from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.config.choices import DEPTH_ROUNDINGS
+from effnas.experiments.train import guard
 from effnas.scaling import parse_phis
 from effnas.search_spaces import load_spec
 from effnas.search_spaces.errors import UserError
@@ -33,8 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from effnas.experiments.report.viewer import is_effnas_page, viewer_data, write_viewer
-    from effnas.experiments.train import guard
+    from effnas.experiments.report.viewer import is_effnas_page, viewer_data, write_viewer  # lazy: pulls in matplotlib
 
     for name in ("resolution", "num_classes"):
         v = getattr(args, name)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from effnas.experiments.config.choices import PADDINGS
-from effnas.experiments.weights.convert import LAYOUTS, import_weights, save_weights
+from effnas.experiments.train import guard
+from effnas.experiments.weights.convert import LAYOUTS, import_weights, is_weights_file, save_weights
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -33,9 +34,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from effnas.experiments.train import guard
-    from effnas.experiments.weights.convert import is_weights_file
-
     guard.out_file(args.output, "-o", accept=is_weights_file, protect=(args.file,))
     w = import_weights(args.file, layout=args.layout, model=args.model, num_classes=args.num_classes,
                        padding=args.padding, bn_eps=args.bn_eps)

@@ -21,7 +21,7 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 
-from effnas.nas.evolution import finished_trials, fitness
+from effnas.nas.strategies.evolution import finished_trials, fitness
 from effnas.search_spaces.errors import UserError
 
 

@@ -17,6 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import optuna
+
+from effnas.nas.strategies import make_sampler
 from effnas.search_spaces import NetworkSpec, load_spec
 from effnas.search_spaces.counts import count_macs
 
@@ -78,10 +82,6 @@ def trials_to_target(space: Any, objective: Any, strategy: str, *, target_reward
     the sampled choices and scores it with :class:`SurrogateTrainer` (``landscape`` seeds it) and
     :func:`effnas.search_spaces.counts.count_macs`. Returns None when ``max_trials`` are not enough.
     """
-    import optuna
-
-    from effnas.nas.strategies import make_sampler
-
     surrogate = SurrogateTrainer(seed=landscape)
     study = optuna.create_study(direction="maximize",
                                 sampler=make_sampler(strategy, seed=seed, population_size=population_size))
@@ -100,8 +100,6 @@ def reward_quantile(space: Any, objective: Any, q: float, *, landscape: int = 0,
     """The ``q``-quantile of the reward of uniformly random architectures on a surrogate landscape
     (a fixed draw of ``samples``): a per-landscape target that random search reaches after
     about ``1 / (1 - q)`` trials."""
-    import numpy as np
-
     rng = np.random.default_rng(12345 + landscape)
     surrogate = SurrogateTrainer(seed=landscape)
     dists = space.distributions()

@@ -1,8 +1,8 @@
 """One interface for the five search strategies: each is an Optuna sampler.
 
-Random, TPE (Bergstra et al. 2011) and NSGA-II (Deb et al. 2002) are Optuna's own;
-regularized evolution (:mod:`effnas.nas.evolution`) and the RL controller (:mod:`effnas.nas.rl`) are ours,
-written as :class:`optuna.samplers.BaseSampler` subclasses. Every strategy therefore records into
+Random, TPE (Bergstra et al. 2011) and NSGA-II (Deb et al. 2002) are Optuna's own; regularized
+evolution (:mod:`effnas.nas.strategies.evolution`) and the RL controller (:mod:`effnas.nas.strategies.rl`)
+are ours, written as :class:`optuna.samplers.BaseSampler` subclasses. Every strategy therefore records into
 the same kind of study, and strategies can be mixed in one study (each trial stores the
 ``strategy`` that proposed it).
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import optuna
 
-from effnas.nas.evolution import RegularizedEvolutionSampler
-from effnas.nas.rl import ReinforceSampler
+from effnas.nas.strategies.evolution import RegularizedEvolutionSampler
+from effnas.nas.strategies.rl import ReinforceSampler
 from effnas.search_spaces.errors import UserError
 
 STRATEGIES = ("random", "tpe", "nsga2", "evolution", "rl")

@@ -15,8 +15,8 @@ from typing import Any
 
 import optuna
 
-from effnas.nas.benchmarks import BENCHMARKS, get_benchmark
 from effnas.nas.benchmarks.base import TabularBenchmark
+from effnas.nas.benchmarks.catalog import BENCHMARKS, get_benchmark
 from effnas.search_spaces.errors import UserError
 
 
