@@ -9,6 +9,8 @@ import sys
 import typing
 from collections.abc import Sequence
 
+from effnas.nas.search import SearchFailed
+from effnas.scaling.runner import RunsFailed, RunsStopped
 from effnas.search_spaces.errors import UserError, first_line
 
 #: Sub-command modules, in the order ``--help`` lists them.
@@ -16,11 +18,8 @@ COMMANDS = ["models", "train", "search", "export", "grid", "family", "scale_back
             "weights", "finetune", "bench_search", "data", "supernet"]
 
 
-def _run_failed() -> tuple[type[BaseException], ...]:
-    from effnas.nas.search import SearchFailed
-    from effnas.scaling.runner import RunsFailed, RunsStopped
-
-    return (SearchFailed, RunsFailed, RunsStopped)
+#: Runs that did not complete: their results and errors are on disk (exit code 1).
+RUN_FAILURES: tuple[type[BaseException], ...] = (SearchFailed, RunsFailed, RunsStopped)
 
 
 class Parser(argparse.ArgumentParser):
@@ -55,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:  # bad input: the message names the problem and the fix; anything else is a bug
         print(f"effnas: error: {first_line(e)}", file=sys.stderr)
         return 2
-    except _run_failed() as e:  # runs that did not complete: their results and errors are on disk
+    except RUN_FAILURES as e:  # runs that did not complete: their results and errors are on disk
         print(f"effnas: error: {first_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

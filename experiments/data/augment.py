@@ -77,7 +77,7 @@ def make_augment(policy: str, *, resolution: int, flip_invariant: bool) -> Augme
     if policy == "crop_flip":
         return lambda x: random_flip(random_crop(x, pad))
     if policy == "rrc_flip":
-        import kornia.augmentation as K
+        import kornia.augmentation as K  # lazy: kornia takes seconds to import; only augmenting runs need it
 
         rrc = K.RandomResizedCrop((resolution, resolution), scale=(0.35, 1.0))
         return lambda x: random_flip(rrc(x))
@@ -110,7 +110,9 @@ class PerImagePolicy:
     def __init__(self, name: str) -> None:
         if name not in PER_IMAGE_AUGMENTS:
             raise UserError(f"unknown per-image policy {name!r}: expected one of {', '.join(PER_IMAGE_AUGMENTS)}")
-        from kornia.augmentation import auto
+        from kornia.augmentation import (
+            auto,  # lazy: kornia takes seconds to import; only AutoAugment/RandAugment need it
+        )
 
         self.name = name
         self.policy = auto.RandAugment(n=2, m=9) if name == "randaugment" else auto.AutoAugment("imagenet")

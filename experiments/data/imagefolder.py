@@ -178,13 +178,13 @@ def decode(path: str, data: bytes | None = None) -> np.ndarray:
         with open(path, "rb") as f:
             data = f.read()
     if data[:3] == b"\xff\xd8\xff":
-        import simplejpeg
+        import simplejpeg  # lazy: the JPEG decoder loads in the processes that decode
 
         try:
             return simplejpeg.decode_jpeg(data, colorspace="RGB")
         except ValueError:  # CMYK/YCCK or a recoverable libjpeg warning: Pillow decides below
             pass
-    from PIL import Image
+    from PIL import Image  # lazy: Pillow loads in the processes that decode
 
     try:
         with Image.open(io.BytesIO(data)) as im:
@@ -204,7 +204,7 @@ def encoded(path: str, data: bytes) -> Encoded | None:
     it is not a JPEG that simplejpeg decodes to RGB (:data:`SCALABLE_JPEG`)."""
     if data[:3] != b"\xff\xd8\xff":
         return None
-    import simplejpeg
+    import simplejpeg  # lazy: the JPEG decoder loads in the processes that decode
 
     try:
         h, w, colour, _ = simplejpeg.decode_jpeg_header(data)
@@ -218,7 +218,7 @@ def _decode_reduced(path: str, data: bytes, h: int, w: int, k: int) -> np.ndarra
     size through :func:`decode` when ``k`` is 1 or libjpeg reports an error (:class:`BadImage`
     when Pillow cannot decode it either)."""
     if k > 1:
-        import simplejpeg
+        import simplejpeg  # lazy: the JPEG decoder loads in the processes that decode
 
         try:
             out = simplejpeg.decode_jpeg(data, colorspace="RGB", min_height=-(-h // k), min_width=-(-w // k))

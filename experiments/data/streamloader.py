@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import torch
@@ -138,8 +140,6 @@ class StreamLoader:
     def _threaded(self) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
         """The batches of the sampler's epoch, each image decoded and transformed by one of
         ``threads`` threads (``prefetch`` batches ahead), collated in order in this thread."""
-        from collections import deque
-        from concurrent.futures import Future, ThreadPoolExecutor
 
         images = _Images(self.split, self.transform)
         batches = iter(self.sampler)

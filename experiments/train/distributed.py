@@ -39,7 +39,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
+from effnas.experiments.train.rundir import METRICS, RunDir
 from effnas.search_spaces.errors import UserError
 
 if TYPE_CHECKING:
@@ -92,8 +94,6 @@ class Context:
         parameters and buffers, so checkpoints and the EMA copy are unchanged)."""
         if self.world == 1:
             return model
-        from torch.nn.parallel import DistributedDataParallel
-
         if sync_bn:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
@@ -199,8 +199,6 @@ def launch(train: TrainFn, cfg: JobConfig, *, device: torch.device, on_epoch: An
                     raise
                 metrics = other  # a rank ran out of memory: rank 0 only saw its peer leave
                 if cfg.out_dir:
-                    from effnas.experiments.train.rundir import METRICS, RunDir
-
                     RunDir(cfg.out_dir).write_json(METRICS, metrics)
             finally:
                 dist.destroy_process_group()

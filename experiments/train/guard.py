@@ -145,7 +145,7 @@ def memory_estimate(spec: NetworkSpec, *, resolution: int | None = None, batch_s
 def available_memory(device: str = "cpu") -> int:
     """Bytes this run can use: the CUDA device's total memory, else the host's available memory."""
     if device.startswith("cuda"):
-        import torch
+        import torch  # lazy: torch only to ask a GPU for its free memory (checks stay torch-free)
 
         if torch.cuda.is_available():
             return int(torch.cuda.get_device_properties(0).total_memory)

@@ -17,7 +17,7 @@ class Progress:
         self.end_epoch, self.world = end_epoch, world
         self.bar: Any = None
         if enabled:
-            from tqdm import tqdm  # only for a terminal run (searches and ranks > 0 are quiet)
+            from tqdm import tqdm  # lazy: only for a terminal run (searches and ranks > 0 are quiet)
 
             self.bar = tqdm(total=total, unit="step", dynamic_ncols=True, leave=True, desc=desc)
 

@@ -66,7 +66,7 @@ def build_model(cfg: JobConfig, spec: ss.NetworkSpec) -> tuple[ss.NetworkSpec, s
     (``effnas.experiments.weights.convert.pretrained_model``). Returns (spec actually built, model, summary or None)."""
     if cfg.init_from is None:
         return spec, ss.build(spec), None
-    from effnas.experiments.weights.convert import pretrained_model  # only for fine-tuning: foreign layouts
+    from effnas.experiments.weights.convert import pretrained_model  # lazy: only for fine-tuning (foreign layouts)
 
     return pretrained_model(spec, cfg.init_from)
 
@@ -174,7 +174,7 @@ def setup(cfg: JobConfig, ctx: Context, device: torch.device, *, weights: dict[s
     spec, model, init = build_model(cfg, spec)
     if ctx.rank:  # other ranks draw other augmentations and dropout masks (weights come from rank 0)
         seed_everything(cfg.seed + 1_000_003 * ctx.rank)
-    from effnas.search_spaces.cost import cost  # fvcore (heavy): only once a run starts
+    from effnas.search_spaces.cost import cost  # lazy: fvcore is heavy; only once a run starts
 
     c = cost(spec, resolution=res, model=model)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
