@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from effnas.experiments.data import datasets as data  # noqa: E402
-from effnas.experiments.data.imagefolder import unpack  # noqa: E402
+from effnas.experiments.data.files.imagefolder import unpack  # noqa: E402
 
 ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
 

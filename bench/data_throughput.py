@@ -50,9 +50,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from effnas.experiments.data import datasets as data  # noqa: E402
-from effnas.experiments.data.imagefolder import FileSplit, decode, unpack  # noqa: E402
-from effnas.experiments.data.streamloader import StreamLoader  # noqa: E402
-from effnas.experiments.data.transforms import ImageTransform  # noqa: E402
+from effnas.experiments.data.files.imagefolder import FileSplit, decode, unpack  # noqa: E402
+from effnas.experiments.data.files.streamloader import StreamLoader  # noqa: E402
+from effnas.experiments.data.files.transforms import ImageTransform  # noqa: E402
 
 ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
 

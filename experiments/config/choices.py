@@ -19,7 +19,7 @@ SCHEDULES = ("cosine", "step", "constant")
 AUGMENTS = ("auto", "none", "crop", "crop_flip", "rrc_flip", "randaugment", "autoaugment")
 #: Augment policies drawn per image from kornia (N=2, M=9 for RandAugment; AutoAugment's ImageNet policy).
 PER_IMAGE_AUGMENTS = ("autoaugment", "randaugment")
-#: ``data.path``: how an image folder is read (``effnas.experiments.data.folders``).
+#: ``data.path``: how an image folder is read (``effnas.experiments.data.files.folders``).
 DATA_PATHS = ("auto", "memory", "stream")
 #: ``train.precision`` (``effnas.experiments.train.loop``).
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")

@@ -24,7 +24,7 @@ them on one image at a time so that every image draws its own, as in the papers 
 EfficientNet's ``distort_image_with_autoaugment`` runs per image). All randomness of the batched
 functions uses torch's global generator, which the trainer checkpoints.
 
-The streaming ImageFolder path (:mod:`effnas.experiments.data.imagefolder`) does its geometry per image in
+The streaming ImageFolder path (:mod:`effnas.experiments.data.files.imagefolder`) does its geometry per image in
 its DataLoader workers and uses :class:`PerImagePolicy` there.
 """
 

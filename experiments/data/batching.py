@@ -2,7 +2,7 @@
 batch is cut into data-parallel ranks times gradient-accumulation micro-batches.
 
 Both loaders (in-memory :mod:`~effnas.experiments.data.tensorloader` and streamed
-:mod:`~effnas.experiments.data.streamloader`) draw their order and cut each global batch here
+:mod:`~effnas.experiments.data.files.streamloader`) draw their order and cut each global batch here
 (:class:`Batches`), so a resumed run sees the same batches as an uninterrupted one and a run on
 ``devices x accumulate`` processes sees the same images per step as one process
 (docs/training.md). Both have the surface of the :class:`Loader` protocol.

@@ -9,14 +9,14 @@ Two paths behind one ``--dataset`` name:
   when downsampling), repeats grayscale to 3 channels, augments the batch in torch and
   normalises with the training pool's statistics.
 * **streaming** (``imagefolder:PATH``, and ``cifar10:PATH`` / ``cifar100:PATH`` when PATH is an
-  image folder): a :class:`~effnas.experiments.data.imagefolder.FileSplit` holds file names and labels only;
-  :class:`~effnas.experiments.data.streamloader.StreamLoader` decodes, crops and augments every image in
+  image folder): a :class:`~effnas.experiments.data.files.imagefolder.FileSplit` holds file names and labels only;
+  :class:`~effnas.experiments.data.files.streamloader.StreamLoader` decodes, crops and augments every image in
   DataLoader workers from its native pixels (``docs/data.md``). Normalisation statistics come
-  from a sample of :data:`~effnas.experiments.data.imagefolder.STATS_IMAGES` images.
+  from a sample of :data:`~effnas.experiments.data.files.imagefolder.STATS_IMAGES` images.
 
 An image folder takes either path (``data.path``: ``auto`` by its decoded size, ``memory``,
-``stream``; :mod:`effnas.experiments.data.folders`); on the memory path it is decoded once into a
-memory-mapped cache shared by every process (:mod:`effnas.experiments.data.decoded`).
+``stream``; :mod:`effnas.experiments.data.files.folders`); on the memory path it is decoded once into a
+memory-mapped cache shared by every process (:mod:`effnas.experiments.data.files.decoded`).
 
 Resolution is a parameter of the run, not of the data set (it is one of the three scaling
 dimensions). :func:`make_loader` picks the loader for a split.
@@ -31,13 +31,13 @@ Names (``--dataset``):
                    of its images (``PATH/train``, ``PATH/test``; 10 classes), streamed
 ``cifar100:PATH``  CIFAR-100 python pickles (``train``, ``test``, ``meta``), or an ImageFolder
 ``imagefolder:PATH``  one subdirectory per class of image files, streamed (layouts in
-                   :func:`effnas.experiments.data.imagefolder.index_imagefolder`)
+                   :func:`effnas.experiments.data.files.imagefolder.index_imagefolder`)
 ``shards:DIR``     an image folder packed into tar shards by ``effnas data pack``, streamed
-                   (:mod:`effnas.experiments.data.shards`)
+                   (:mod:`effnas.experiments.data.files.shards`)
 =================  ===============================================================================
 
 ``PATH`` may also be an image folder's archive (``cifar10:../shared/data/cifar10-jpeg.tar.gz``),
-unpacked once into the cache (:func:`effnas.experiments.data.imagefolder.unpack`).
+unpacked once into the cache (:func:`effnas.experiments.data.files.imagefolder.unpack`).
 
 Splits: the **test** split is fixed per data set (the official one, or a stratum carved with
 the constant :data:`effnas.experiments.config.choices.DATA_SEED`), so test accuracies of
@@ -61,13 +61,14 @@ from effnas.experiments.config.choices import (
     ON_DISK_DATASETS,
     PER_IMAGE_AUGMENTS,
 )
-from effnas.experiments.data import folders, readers, shapes
+from effnas.experiments.data import readers, shapes
 from effnas.experiments.data.augment import make_augment
 from effnas.experiments.data.batching import Loader
-from effnas.experiments.data.imagefolder import ARCHIVES, FileSplit, looks_like_imagefolder, unpack
-from effnas.experiments.data.streamloader import StreamLoader
+from effnas.experiments.data.files import folders
+from effnas.experiments.data.files.imagefolder import ARCHIVES, FileSplit, looks_like_imagefolder, unpack
+from effnas.experiments.data.files.streamloader import StreamLoader
+from effnas.experiments.data.files.transforms import ImageTransform
 from effnas.experiments.data.tensorloader import Split, TensorLoader
-from effnas.experiments.data.transforms import ImageTransform
 from effnas.search_spaces.errors import UserError
 
 TEST_FRACTION = 0.2  #: share of sets without an official test split that becomes the test split
@@ -79,7 +80,7 @@ class Dataset:
     """A named data set: a training pool (train + validation are drawn from it) and a test split.
 
     ``pool`` and ``test`` are :class:`Split` tensors (in memory) or
-    :class:`~effnas.experiments.data.imagefolder.FileSplit` indexes (streamed). ``mean`` / ``std`` are
+    :class:`~effnas.experiments.data.files.imagefolder.FileSplit` indexes (streamed). ``mean`` / ``std`` are
     per-channel statistics of the pool in [0, 1] units (3 values; a grayscale set's one channel
     repeated; a sample of a streamed pool). ``flip_invariant`` says whether a horizontal flip
     keeps the label (false for digits). ``geometry`` picks a streamed set's crops.
@@ -92,7 +93,7 @@ class Dataset:
     flip_invariant: bool
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    geometry: str = "small"  # streaming sets: 'inception' or 'small' (effnas.experiments.data.transforms)
+    geometry: str = "small"  # streaming sets: 'inception' or 'small' (effnas.experiments.data.files.transforms)
     skipped: tuple[str, ...] = ()  # files passed over as undecodable while loading (memory path)
 
     @property
@@ -180,7 +181,7 @@ def load_dataset(ref: str, *, path: str = "auto", strict: bool = False) -> Datas
 
     Nothing is downloaded: built-in sets come from installed packages or are generated, the
     others are read from ``PATH``. ``path`` and ``strict`` are ``data.path`` and ``data.strict``
-    (:mod:`effnas.experiments.data.folders`): how an image folder is read, and whether an undecodable file
+    (:mod:`effnas.experiments.data.files.folders`): how an image folder is read, and whether an undecodable file
     is an error rather than skipped.
     """
     folders.choose(path, 0)
@@ -286,7 +287,7 @@ def make_loader(ds: Dataset, data: Split | FileSplit, *, resolution: int, batch_
     """The loader of one split of ``ds``: shuffled, last partial batch dropped and augmented with
     ``policy`` when ``train``. In-memory splits get a
     :class:`~effnas.experiments.data.tensorloader.TensorLoader`; file splits a
-    :class:`~effnas.experiments.data.streamloader.StreamLoader` with ``workers`` processes (None: a default
+    :class:`~effnas.experiments.data.files.streamloader.StreamLoader` with ``workers`` processes (None: a default
     from the cores) or ``threads`` threads of this process, and the papers' crops (``crop_pct``:
     the evaluation centre crop's share of the shorter side; None: the TF EfficientNet rule
     ``resolution / (resolution + 32)``); ``strict``: an undecodable file is an error instead of

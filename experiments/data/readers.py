@@ -1,4 +1,5 @@
-"""Readers for the CIFAR-10/100 python pickles (ImageFolder trees stream: :mod:`effnas.experiments.data.imagefolder`).
+"""Readers for the CIFAR-10/100 python pickles (ImageFolder trees stream:
+:mod:`effnas.experiments.data.files.imagefolder`).
 
 Every reader returns uint8 arrays ``(N, C, H, W)`` with int64 labels and never downloads
 anything. A missing path, a wrong layout, a corrupt file or an empty class raises a one-line

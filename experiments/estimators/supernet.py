@@ -37,11 +37,11 @@ from effnas.experiments.data import datasets as data_mod
 from effnas.experiments.estimators.proxy import torch_threads
 from effnas.experiments.train.devices import device_for
 from effnas.experiments.train.distributed import Context
-from effnas.experiments.train.epoch import Batches, Schedule, Tally, Update, train_epoch
-from effnas.experiments.train.progress import Progress
 from effnas.experiments.train.rng import seed_everything
-from effnas.experiments.train.setup import load_data, loader_for, optimizer_for
-from effnas.experiments.train.state import TrainState, restore, snapshot
+from effnas.experiments.train.steps.epoch import Batches, Schedule, Tally, Update, train_epoch
+from effnas.experiments.train.steps.progress import Progress
+from effnas.experiments.train.steps.setup import load_data, loader_for, optimizer_for
+from effnas.experiments.train.steps.state import TrainState, restore, snapshot
 from effnas.experiments.weights.convert import read_checkpoint
 from effnas.nas import get_space
 from effnas.nas.estimators.supernet import Supernet, largest_params, random_params, recalibrate_bn, smallest_params
@@ -109,9 +109,10 @@ def train_supernet(cfg: ExperimentConfig, out: str | Path, *, resume: bool = Fal
     epoch's record plus ``seconds`` and ``out``.
 
     The trainer's steps (:mod:`effnas.experiments.train`): data, loader and optimiser from
-    :mod:`~effnas.experiments.train.setup`, the epoch from :func:`~effnas.experiments.train.epoch.train_epoch`
+    :mod:`~effnas.experiments.train.steps.setup`, the epoch from
+    :func:`~effnas.experiments.train.steps.epoch.train_epoch`
     with this module's sampled candidates as the forward/backward, the resumable state from
-    :mod:`~effnas.experiments.train.state` (plus the candidate sampler's RNG)."""
+    :mod:`~effnas.experiments.train.steps.state` (plus the candidate sampler's RNG)."""
     out = Path(out)
     space = _space(cfg)
     check_recipe(cfg)

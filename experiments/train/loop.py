@@ -40,17 +40,17 @@ from typing import Any
 
 from effnas.experiments.config.schema import JobConfig
 from effnas.experiments.train import distributed
-from effnas.experiments.train.checkpoint import save_epoch
 from effnas.experiments.train.devices import device_for
-from effnas.experiments.train.epoch import MicroBatches, Schedule, Tally, Update, train_epoch
-from effnas.experiments.train.evaluate import evaluate_ranks
-from effnas.experiments.train.metrics import epoch_record, failure, final_metrics, start_metrics
 from effnas.experiments.train.optim import train_mode
 from effnas.experiments.train.outcomes import label_error, training_outcome
-from effnas.experiments.train.progress import Progress
 from effnas.experiments.train.rundir import METRICS, RunDir
-from effnas.experiments.train.setup import check_sync_bn, setup
-from effnas.experiments.train.state import TrainState, restore, resume_point
+from effnas.experiments.train.steps.checkpoint import save_epoch
+from effnas.experiments.train.steps.epoch import MicroBatches, Schedule, Tally, Update, train_epoch
+from effnas.experiments.train.steps.evaluate import evaluate_ranks
+from effnas.experiments.train.steps.metrics import epoch_record, failure, final_metrics, start_metrics
+from effnas.experiments.train.steps.progress import Progress
+from effnas.experiments.train.steps.setup import check_sync_bn, setup
+from effnas.experiments.train.steps.state import TrainState, restore, resume_point
 
 OnEpoch = Callable[[dict[str, Any]], bool | None]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from effnas.experiments.data.imagefolder import unpack
+from effnas.experiments.data.files.imagefolder import unpack
 
 
 @pytest.fixture(scope="session")

@@ -41,8 +41,8 @@ def val_accuracy(run: Path) -> float:
     """The saved ``last.pt`` model's validation accuracy, evaluated in this one process."""
     from effnas.experiments.data import datasets as data
     from effnas.experiments.data.tensorloader import TensorLoader
-    from effnas.experiments.train.evaluate import evaluate
-    from effnas.experiments.train.setup import resolve_spec
+    from effnas.experiments.train.steps.evaluate import evaluate
+    from effnas.experiments.train.steps.setup import resolve_spec
 
     cfg = JobConfig(**BASE)
     ds = data.load_dataset(cfg.dataset)

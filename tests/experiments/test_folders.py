@@ -15,10 +15,10 @@ from PIL import Image
 from effnas.experiments.cli.commands.train import config_from_args
 from effnas.experiments.cli.main import build_parser
 from effnas.experiments.data import datasets as data
-from effnas.experiments.data import decoded, folders, shards
-from effnas.experiments.data.imagefolder import BadImage, index_imagefolder
-from effnas.experiments.data.streamloader import StreamLoader
-from effnas.experiments.data.transforms import ImageTransform
+from effnas.experiments.data.files import decoded, folders, shards
+from effnas.experiments.data.files.imagefolder import BadImage, index_imagefolder
+from effnas.experiments.data.files.streamloader import StreamLoader
+from effnas.experiments.data.files.transforms import ImageTransform
 
 
 @pytest.fixture(autouse=True)

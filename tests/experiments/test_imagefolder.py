@@ -12,11 +12,11 @@ from PIL import Image
 
 from effnas.experiments.config.schema import JobConfig, load_config
 from effnas.experiments.data import datasets as data
-from effnas.experiments.data import imagefolder, transforms
 from effnas.experiments.data.augment import PerImagePolicy
-from effnas.experiments.data.imagefolder import decode, index_imagefolder
-from effnas.experiments.data.streamloader import StreamLoader
-from effnas.experiments.data.transforms import ImageTransform, centre_box, inception_box
+from effnas.experiments.data.files import imagefolder, transforms
+from effnas.experiments.data.files.imagefolder import decode, index_imagefolder
+from effnas.experiments.data.files.streamloader import StreamLoader
+from effnas.experiments.data.files.transforms import ImageTransform, centre_box, inception_box
 from effnas.experiments.train.loop import train, train_fn
 
 
@@ -381,7 +381,7 @@ def test_loader_threads_decode_in_threads_and_give_the_same_batches(cifar10_smal
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    from effnas.experiments.data.transforms import ImageTransform
+    from effnas.experiments.data.files.transforms import ImageTransform
 
     ds = data.load_dataset(f"cifar10:{cifar10_small}", path="stream")
     tr, _, _ = data.split(ds, seed=0)

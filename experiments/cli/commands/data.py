@@ -5,7 +5,7 @@ image sizes and the files that cannot be decoded. Image folders and shards are d
 file (``--sample N`` decodes N files per split, drawn with a fixed seed, instead of all: the
 counts stay exact, sizes and bad files are then those of the sample). ``pack imagefolder:PATH
 --out DIR`` writes WebDataset tar shards that ``--dataset shards:DIR`` streams
-(:mod:`effnas.experiments.data.shards`).
+(:mod:`effnas.experiments.data.files.shards`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from effnas.experiments.data import datasets as data_mod
-from effnas.experiments.data.imagefolder import BadImage, FileSplit, index_imagefolder, looks_like_imagefolder
-from effnas.experiments.data.shards import META, index_shards, pack
+from effnas.experiments.data.files.imagefolder import BadImage, FileSplit, index_imagefolder, looks_like_imagefolder
+from effnas.experiments.data.files.shards import META, index_shards, pack
 from effnas.experiments.train import guard
 from effnas.search_spaces.errors import UserError
 

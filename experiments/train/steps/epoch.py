@@ -25,7 +25,7 @@ from effnas.experiments.config.schema import TrainConfig
 from effnas.experiments.data.batching import Loader
 from effnas.experiments.train.distributed import Context
 from effnas.experiments.train.optim import ModelEMA, lr_factor
-from effnas.experiments.train.progress import Progress
+from effnas.experiments.train.steps.progress import Progress
 
 Batches = Iterator[tuple[Tensor, Tensor]]
 

@@ -1,7 +1,7 @@
 """Loading a streamed image folder: :class:`StreamLoader`, batches of an index of files.
 
-Each image of a :class:`~effnas.experiments.data.imagefolder.FileSplit` is read, decoded and given its
-:class:`~effnas.experiments.data.transforms.ImageTransform` in DataLoader worker processes
+Each image of a :class:`~effnas.experiments.data.files.imagefolder.FileSplit` is read, decoded and given its
+:class:`~effnas.experiments.data.files.transforms.ImageTransform` in DataLoader worker processes
 (``data.loader_workers``), in threads of this process (``data.loader_threads``) or in this
 process; batches travel as uint8 ``(N, R, R, 3)`` (pinned on CUDA, copied non-blocking) and are
 normalised after the copy as a channels_last float batch. Randomness of image ``i`` in epoch
@@ -22,9 +22,9 @@ import torch
 from torch import Tensor
 
 from effnas.experiments.data.batching import Batches
-from effnas.experiments.data.imagefolder import BadImage, FileSplit
+from effnas.experiments.data.files.imagefolder import BadImage, FileSplit
+from effnas.experiments.data.files.transforms import ImageTransform
 from effnas.experiments.data.malloc import reuse_large_blocks
-from effnas.experiments.data.transforms import ImageTransform
 from effnas.search_spaces.errors import UserError
 
 

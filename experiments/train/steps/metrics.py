@@ -13,10 +13,10 @@ from effnas.experiments.config.schema import JobConfig
 from effnas.experiments.data import datasets as data_mod
 from effnas.experiments.train.devices import precision_for
 from effnas.experiments.train.distributed import Context
-from effnas.experiments.train.epoch import EpochResult
 from effnas.experiments.train.outcomes import oom_message, out_of_memory
-from effnas.experiments.train.setup import Setup
-from effnas.experiments.train.state import TrainState
+from effnas.experiments.train.steps.epoch import EpochResult
+from effnas.experiments.train.steps.setup import Setup
+from effnas.experiments.train.steps.state import TrainState
 from effnas.search_spaces.errors import first_line
 
 

@@ -14,7 +14,7 @@ a flat folder has ``train`` only and its test split is carved at load time as fo
 
 Reading (:func:`index_shards`) lists the members' offsets once (the tar headers; no pixels) and
 streams images by random access into the shards through the same per-image workers, crops and
-augmentation as an image folder (:class:`~effnas.experiments.data.streamloader.StreamLoader`).
+augmentation as an image folder (:class:`~effnas.experiments.data.files.streamloader.StreamLoader`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from effnas.experiments.config.choices import DATA_SEED
-from effnas.experiments.data.imagefolder import FileSplit, index_imagefolder
+from effnas.experiments.data.files.imagefolder import FileSplit, index_imagefolder
 from effnas.search_spaces.errors import UserError, user_file
 
 META = "dataset.json"

@@ -1,7 +1,7 @@
 """Decode a small image folder once: a memory-mapped uint8 cache at native size, shared by every
 process on the machine.
 
-``open_or_build(split)`` returns the decoded pixels of a :class:`~effnas.experiments.data.imagefolder.FileSplit`.
+``open_or_build(split)`` returns the decoded pixels of a :class:`~effnas.experiments.data.files.imagefolder.FileSplit`.
 The cache lives in ``cache_root()/decoded/<key>/`` (``$EFFNAS_CACHE``, default ``~/.cache/effnas``),
 where ``key`` hashes the split's directory and every file's relative path, size and modification
 time: touching, replacing, adding or removing a file gives a new key (the folder is decoded again);
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from effnas.experiments.data.imagefolder import BadImage, FileSplit, decode
+from effnas.experiments.data.files.imagefolder import BadImage, FileSplit, decode
 
 VERSION = 1  #: part of the key: bump when the layout or the decoder's output changes
 

@@ -9,8 +9,8 @@ from typing import Any
 from effnas.experiments.config.schema import JobConfig
 from effnas.experiments.train.distributed import Context
 from effnas.experiments.train.rundir import BEST, LAST, RunDir
-from effnas.experiments.train.setup import Setup
-from effnas.experiments.train.state import TrainState, snapshot
+from effnas.experiments.train.steps.setup import Setup
+from effnas.experiments.train.steps.state import TrainState, snapshot
 
 
 def save_epoch(run: RunDir | None, cfg: JobConfig, ctx: Context, s: Setup, state: TrainState,

@@ -1,16 +1,16 @@
 """Streaming image folders: an index of files, per-image decoding, the size survey, archives.
 
 An ImageFolder is never decoded into memory as a whole. :func:`index_imagefolder` lists the
-files and labels (no pixels); :class:`~effnas.experiments.data.streamloader.StreamLoader` reads each file in
+files and labels (no pixels); :class:`~effnas.experiments.data.files.streamloader.StreamLoader` reads each file in
 worker processes or threads, decodes it (:func:`decode`: ``simplejpeg``, i.e. libjpeg-turbo,
 for JPEG, faster than Pillow (docs/data.md); a YCbCr or grey JPEG at the
 DCT reduction its crop allows, see :func:`encoded`; Pillow for PNG, CMYK, palette and alpha
-images) and applies an :class:`~effnas.experiments.data.transforms.ImageTransform` to it: the papers' crop
+images) and applies an :class:`~effnas.experiments.data.files.transforms.ImageTransform` to it: the papers' crop
 taken **from its native pixels** at the run's resolution, a flip, and AutoAugment / RandAugment
 drawn for that one image.
 
 The geometry (``inception`` or ``small``) is chosen per data set from the median shorter side
-of a sample (:func:`survey`, :data:`SMALL_SIDE`); see :mod:`effnas.experiments.data.transforms` and
+of a sample (:func:`survey`, :data:`SMALL_SIDE`); see :mod:`effnas.experiments.data.files.transforms` and
 ``docs/data.md``.
 
 """
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from effnas.experiments.data.transforms import Encoded
+from effnas.experiments.data.files.transforms import Encoded
 from effnas.search_spaces.errors import UserError, first_line
 
 LAYOUT = ("PATH/train/<class>/*.jpg|*.png with PATH/val/<class>/ or PATH/test/<class>/, "
@@ -52,9 +52,9 @@ class BadImage(ValueError):
 class FileSplit:
     """Files (paths relative to ``root``, as a bytes array: no per-entry Python objects for
     workers to touch) and their int64 labels. Holds no pixels, unless ``pixels`` (an
-    :class:`effnas.experiments.data.decoded.DecodedImages` memory map) holds them decoded: image ``i`` is
+    :class:`effnas.experiments.data.files.decoded.DecodedImages` memory map) holds them decoded: image ``i`` is
     then ``pixels[rows[i]]``. With ``spans`` (int64 ``(N, 2)``: offset and size) the files are
-    members of tar shards (:mod:`effnas.experiments.data.shards`): ``paths[i]`` is ``SHARD.tar/MEMBER``."""
+    members of tar shards (:mod:`effnas.experiments.data.files.shards`): ``paths[i]`` is ``SHARD.tar/MEMBER``."""
 
     root: str
     paths: np.ndarray
@@ -88,7 +88,7 @@ class FileSplit:
 
     def fetch(self, i: int) -> np.ndarray | Encoded:
         """Image ``i`` for a transform: as :meth:`read`, except that a JPEG simplejpeg decodes
-        (YCbCr or grey) is returned :class:`~effnas.experiments.data.transforms.Encoded`, for the transform to
+        (YCbCr or grey) is returned :class:`~effnas.experiments.data.files.transforms.Encoded`, for the transform to
         decode at the size its crop needs."""
         if self.rows is not None:
             return self.read(i)

@@ -5,7 +5,7 @@ which files to skip.
 
 * ``stream``: an index of files; DataLoader workers decode each image every time it is used.
 * ``memory``: the folder is decoded once into the memory-mapped cache of
-  :mod:`effnas.experiments.data.decoded` (shared by every process on the machine). A folder of small images
+  :mod:`effnas.experiments.data.files.decoded` (shared by every process on the machine). A folder of small images
   of one size (CIFAR as JPEG files: the ``small`` geometry) becomes uint8 tensors on the
   in-memory path (:class:`effnas.experiments.data.tensorloader.TensorLoader`, the path of the CIFAR pickles); any other
   keeps the per-image crops of the streaming path (the Inception crop of large images), reading
@@ -28,8 +28,8 @@ import torch
 from torch import Tensor
 
 from effnas.experiments.config.choices import DATA_PATHS, DATA_SEED
-from effnas.experiments.data import decoded, imagefolder, shards
-from effnas.experiments.data.imagefolder import FileSplit
+from effnas.experiments.data.files import decoded, imagefolder, shards
+from effnas.experiments.data.files.imagefolder import FileSplit
 from effnas.search_spaces.errors import UserError
 
 #: ``data.path = auto`` decodes a folder into memory when it holds at most this many decoded bytes.
