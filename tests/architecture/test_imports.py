@@ -171,3 +171,19 @@ def test_inner_imports_are_found(tmp_path: Path) -> None:
     f = tmp_path / "m.py"
     f.write_text("import os\n\ndef f():\n    import json\n\n    def g():\n        from x import (a,\n    b)\n")
     assert [(n, node.end_lineno) for n, node in inner_imports(f)] == [(4, 4), (7, 8)]
+
+
+#: Folders that are one concern however many modules they hold: one module per sub-command.
+ONE_CONCERN = ("experiments/cli/commands",)
+
+
+def test_no_package_past_a_dozen_modules() -> None:
+    """A package past a dozen modules splits its concerns into sub-packages (docs/architecture.md)."""
+    big = {}
+    for pkg in PACKAGES:
+        for d in [ROOT / pkg, *(p.parent for p in (ROOT / pkg).rglob("__init__.py"))]:
+            rel = d.relative_to(ROOT).as_posix()
+            n = len([p for p in d.glob("*.py") if p.name != "__init__.py"])
+            if n > 12 and rel not in ONE_CONCERN:
+                big[rel] = n
+    assert not big, f"packages past a dozen modules (split them into sub-packages by concern): {big}"
