@@ -16,12 +16,12 @@ import resource, sys, torch
 from effnas.experiments.data.malloc import reuse_large_blocks
 print(reuse_large_blocks())
 faults = []
-for _ in range(6):
+for _ in range(20):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     x = torch.ones(10_000_000)  # 40 MB, above glibc's largest default mmap threshold (32 MiB)
     del x
     faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-print(sum(faults[1:]))
+print(sum(faults[10:]))  # steady state: the first rounds grow the heap until freed blocks coalesce
 """
 
 
@@ -36,8 +36,11 @@ def test_large_blocks_are_reused_unless_turned_off() -> None:
     on, faults_on = _run({})
     off, faults_off = _run({"EFFNAS_MALLOC": "default"})
     assert (on, off) == ("True", "False")
-    # 5 x 40 MB allocated and touched after the first: ~9,800 page faults each when mapped afresh
-    assert faults_off > 5 * 5_000 and faults_on < faults_off / 3, (faults_on, faults_off)
+    # the last 10 of 20 rounds of 40 MB: ~9,800 page faults each when mapped afresh. With reuse the first few
+    # rounds may still grow the heap (a freed block sits below a small allocation and the next aligned request
+    # is a few bytes larger) until neighbouring freed blocks coalesce; how many depends on the heap's layout
+    # (measured: 1 to 4 rounds), so only the steady state is compared.
+    assert faults_off > 10 * 5_000 and faults_on < faults_off / 3, (faults_on, faults_off)
 
 
 def test_an_unknown_setting_is_a_one_line_error() -> None:
