@@ -95,6 +95,8 @@ def probe_address(address: str, timeout: float | None = None) -> None:
         raise UserError(f"{address!r} accepts connections but does not answer like a Ray cluster (no reply within "
                          f"{min(timeout, ANSWER_TIMEOUT):g} s): give the Ray head's GCS port (ray start --head --port "
                          "PORT) in --ray-address")
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+        return  # a TLS cluster answers a plaintext preface with an alert: Ray's own handshake decides
     if len(answer) < 9 or answer[3] != HTTP2_SETTINGS:
         raise UserError(f"{address!r} answers but is not a Ray cluster (not gRPC): give the Ray head's GCS port "
                          "(ray start --head --port PORT) in --ray-address")
