@@ -256,8 +256,8 @@ class SearchSpace:
             text = p.read_text()
         try:
             data = tomllib.loads(text) if p.suffix == ".toml" else json.loads(text)
-        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
-            raise UserError(f"malformed search-space file {str(p)!r}: {e}") from e
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError, RecursionError) as e:
+            raise UserError(f"malformed search-space file {str(p)!r}: {e or 'nested too deeply to parse'}") from e
         return cls.from_dict(data)
 
 

@@ -71,8 +71,8 @@ class Coefficients:
             text = p.read_text()
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise UserError(f"malformed coefficients JSON {str(p)!r}: {e}") from e
+        except (json.JSONDecodeError, RecursionError) as e:
+            raise UserError(f"malformed coefficients JSON {str(p)!r}: {e or 'nested too deeply to parse'}") from e
         return cls.from_dict(data)
 
     def save(self, path: str | Path, **extra: Any) -> None:

@@ -49,6 +49,32 @@ def aggregate(df: pd.DataFrame, *, metric: str) -> pd.DataFrame:
     return out
 
 
+def check_results(df: pd.DataFrame, *, metric: str) -> pd.DataFrame:
+    """``df`` with its ``metric`` column checked: finite accuracies in [0, 1] (a column in percent,
+    every value in [0, 100] and one above 1, is divided by 100), at least one of them, and positive
+    finite ``macs`` and ``params``. A UserError names the column and the bad value otherwise."""
+    if metric not in df.columns:
+        aggregate(df, metric=metric)  # its error names the accuracy columns there are
+    acc = pd.to_numeric(df[metric], errors="coerce")
+    if bad := [v for v in df[metric][acc.isna() & df[metric].notna()]][:1]:
+        raise UserError(f"--metric column {metric!r} holds {bad[0]!r}, not a number: give accuracies in [0, 1]")
+    if not acc.notna().any():
+        raise UserError(f"--metric column {metric!r} has no values (all empty or NaN): train the family first")
+    given = acc[acc.notna()]
+    if 1 < given.max() <= 100 and given.min() >= 0:
+        acc = acc / 100  # percent
+    wrong = acc[acc.notna() & ~acc.between(0, 1)]
+    if len(wrong):
+        raise UserError(f"--metric column {metric!r} holds {wrong.iloc[0]}, not an accuracy: give accuracies in "
+                         "[0, 1] or in percent")
+    for col in ("macs", "params"):
+        x = pd.to_numeric(df[col], errors="coerce")
+        if not (np.isfinite(x) & (x > 0)).all():
+            raise UserError(f"column {col!r} holds {df[col][~(np.isfinite(x) & (x > 0))].iloc[0]!r}: every {col} "
+                             "must be a positive number (a family.csv written by effnas)")
+    return df.assign(**{metric: acc})
+
+
 def fit_methods(df: pd.DataFrame, *, metric: str, x: str = "macs") -> dict[str, PowerLaw | str]:
     """A power-law fit of error (1 - accuracy) against ``x`` per method, every seed a point; a
     string saying why where a method has too few sizes."""
@@ -174,13 +200,19 @@ def load_results(paths: list[str]) -> pd.DataFrame:
     if not paths:
         raise UserError("no result directories given: pass the --out DIR of 'effnas family'")
     frames = []
+    seen: dict[Path, str] = {}
     for p in paths:
         path = Path(p)
         with user_file(p, "results", "give a directory written by 'effnas family --train'"):
             csv = path / "family.csv" if path.is_dir() else path
             if not csv.is_file():
                 raise UserError(f"{str(csv)!r} does not exist: give a directory written by 'effnas family --train'")
+            if csv.resolve() in seen:
+                raise UserError(f"{p!r} and {seen[csv.resolve()]!r} are the same results: give each directory once")
+            seen[csv.resolve()] = str(p)
             d = pd.read_csv(csv)
+        if d.empty:
+            raise UserError(f"{str(csv)!r} has no rows: give a family.csv of trained members")
         missing = [c for c in ("method", "phi", "macs", "params") if c not in d.columns]
         if missing:
             raise UserError(f"{str(csv)!r} lacks column {missing[0]!r}: expected a family.csv")
@@ -188,5 +220,5 @@ def load_results(paths: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-__all__ = ["aggregate", "family_gain", "fit_methods", "load_results", "matched_comparison", "plot_curves",
-           "with_shared_base"]
+__all__ = ["aggregate", "check_results", "family_gain", "fit_methods", "load_results", "matched_comparison",
+           "plot_curves", "with_shared_base"]

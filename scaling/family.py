@@ -120,8 +120,14 @@ def fitted_member(method: str, phi: int, mult: Multipliers, fit: CostFit) -> Mem
                   note=fit.reason)
 
 
+#: Largest compound coefficient a user may ask for: target 2 doubles the MACs per phi, so phi 20 is
+#: a million times the base (B7 is phi 7); larger ones overflow the scaled sizes.
+MAX_PHI = 20
+
+
 def parse_phis(text: str) -> list[int]:
-    """``"0-7"``, ``"0,2,4"`` or ``"3"`` as a sorted list of distinct phis.
+    """``"0-7"``, ``"0,2,4"`` or ``"3"`` as a sorted list of distinct phis, each at most :data:`MAX_PHI`
+    (checked before a range is expanded).
 
     >>> parse_phis("0-3"), parse_phis("1,4,2"), parse_phis("5")
     ([0, 1, 2, 3], [1, 2, 4], [5])
@@ -131,15 +137,23 @@ def parse_phis(text: str) -> list[int]:
         part = part.strip()
         m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
         if m:
-            lo, hi = int(m.group(1)), int(m.group(2))
+            lo, hi = _phi(m.group(1), text), _phi(m.group(2), text)
             if hi < lo:
                 raise UserError(f"empty phi range {part!r}: write LOW-HIGH with LOW <= HIGH, e.g. 0-7")
             phis.update(range(lo, hi + 1))
         elif re.fullmatch(r"\d+", part):
-            phis.add(int(part))
+            phis.add(_phi(part, text))
         else:
             raise UserError(f"bad phi range {text!r}: expected e.g. 0-7, 0,2,4 or 3 (non-negative integers)")
     return sorted(phis)
+
+
+def _phi(digits: str, text: str) -> int:
+    phi = int(digits) if len(digits) <= 6 else MAX_PHI + 1  # a thousand digits: no int() of them
+    if phi > MAX_PHI:
+        raise UserError(f"phi {digits[:12]} in {text[:40]!r} is above {MAX_PHI} (target^phi times the base's "
+                         f"MACs): give phis in 0-{MAX_PHI}")
+    return phi
 
 
 def family(

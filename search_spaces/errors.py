@@ -64,6 +64,8 @@ def user_file(path: object, what: str, fix: str) -> Iterator[None]:
         yield
     except UserError:
         raise
+    except RecursionError as exc:  # JSON / TOML nested deeper than Python's stack
+        raise UserError(f"cannot read {what} {str(path)!r} (nested too deeply to parse): {fix}") from exc
     except (OSError, ValueError, EOFError) as exc:  # EOFError: a truncated pickle
         why = f"{type(exc).__name__}: {exc.strerror}" if isinstance(exc, OSError) and exc.strerror else \
             first_line(exc, typed=True)

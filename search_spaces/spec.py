@@ -164,6 +164,8 @@ class NetworkSpec:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise UserError(f"malformed spec JSON: {e}") from e
+        except RecursionError as e:
+            raise UserError("malformed spec JSON: nested too deeply to parse") from e
         return cls.from_dict(data)
 
     def save(self, path: str | Path) -> None:
@@ -177,7 +179,13 @@ class NetworkSpec:
             if not p.is_file():
                 raise UserError(f"spec file {str(p)!r} does not exist: give a path to a spec JSON")
             text = p.read_text()
-        return cls.from_json(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise UserError(f"malformed spec JSON: {e}") from e
+        except RecursionError as e:
+            raise UserError(f"spec file {str(p)!r} is nested too deeply to parse: give a path to a spec JSON") from e
+        return cls.from_dict(data)
 
 
 def safe_name(text: str, *, limit: int = 96) -> str:

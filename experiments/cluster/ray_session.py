@@ -69,7 +69,9 @@ CONNECT_TIMEOUT = 30.0
 
 def probe_address(address: str, timeout: float | None = None) -> None:
     """Fail within ``timeout`` seconds (default :data:`CONNECT_TIMEOUT`) when nothing listens at a
-    ``HOST:PORT`` (or ``ray://HOST:PORT``) address: Ray itself retries a dead address for ever.
+    ``HOST:PORT`` (or ``ray://HOST:PORT``) address, and within :data:`ANSWER_TIMEOUT` when what
+    listens there does not answer like gRPC: Ray itself retries such addresses for minutes (20
+    attempts of ``RAY_py_gcs_connect_timeout_s``, read when Ray starts, so not ours to set).
     ``auto`` and ``local`` are left to Ray (they read this machine's cluster file)."""
     if timeout is None:
         try:
@@ -83,12 +85,46 @@ def probe_address(address: str, timeout: float | None = None) -> None:
     if not sep or not port.isdigit() or not host or not 0 < int(port) < 65536:
         raise UserError(f"Ray address {address!r} is not HOST:PORT: give e.g. 10.0.0.1:6379, or auto")
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            pass
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as conn:
+            answer = _grpc_answer(conn, min(timeout, ANSWER_TIMEOUT))
     except OSError as e:
         why = "timed out" if isinstance(e, TimeoutError | socket.timeout) else (e.strerror or type(e).__name__)
         raise UserError(f"cannot reach the Ray cluster at {address!r} ({why}; waited up to {timeout:g} s): "
                          "start it with 'ray start --head --port PORT' or fix --ray-address") from e
+    if answer is None:
+        raise UserError(f"{address!r} accepts connections but does not answer like a Ray cluster (no reply within "
+                         f"{min(timeout, ANSWER_TIMEOUT):g} s): give the Ray head's GCS port (ray start --head --port "
+                         "PORT) in --ray-address")
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+        return  # a TLS cluster answers a plaintext preface with an alert: Ray's own handshake decides
+    if len(answer) < 9 or answer[3] != HTTP2_SETTINGS:
+        raise UserError(f"{address!r} answers but is not a Ray cluster (not gRPC): give the Ray head's GCS port "
+                         "(ray start --head --port PORT) in --ray-address")
+
+
+#: Seconds a Ray address that accepted the connection has to answer (a gRPC server does so at once).
+ANSWER_TIMEOUT = 10.0
+#: The HTTP/2 client preface and an empty SETTINGS frame: every gRPC server (Ray's GCS, the Ray
+#: Client server) answers them with its own SETTINGS frame (RFC 9113, section 3.4).
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+HTTP2_SETTINGS = 0x04
+
+
+def _grpc_answer(conn: socket.socket, timeout: float) -> bytes | None:
+    """The first bytes (a frame header, 9 bytes) ``conn`` answers the HTTP/2 preface with; None when
+    it says nothing within ``timeout`` seconds (Ray would retry such an address for minutes)."""
+    conn.settimeout(timeout)
+    try:
+        conn.sendall(HTTP2_PREFACE)
+        head = b""
+        while len(head) < 9:
+            chunk = conn.recv(9 - len(head))
+            if not chunk:
+                break
+            head += chunk
+        return head
+    except TimeoutError:
+        return None
 
 
 def shutdown_ray() -> None:

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 from effnas.experiments.config import sections as io
 from effnas.experiments.config.choices import AUGMENTS, DATA_PATHS, DEVICES, OPTIMIZERS, PRECISIONS, SCHEDULES
-from effnas.experiments.config.sections import Section, choice, fraction, positive, unit
+from effnas.experiments.config.sections import MAX_SEED, Section, at_most, choice, fraction, positive, unit
 from effnas.experiments.config.stages import (
     BackbonesConfig,
     FamilyConfig,
@@ -40,7 +40,9 @@ from effnas.experiments.config.stages import (
     RunConfig,
     SearchConfig,
     SupernetConfig,
+    check_warmup,
 )
+from effnas.search_spaces.block import MAX_RESOLUTION
 from effnas.search_spaces.errors import UserError, user_file
 
 #: Where named configs (``demo``, ``cifar10``, ``paper``) live.
@@ -89,6 +91,7 @@ class DataConfig(Section):
         if not self.dataset:
             raise UserError("data.dataset must not be empty: give a dataset name such as 'shapes'")
         positive("data.resolution", self.resolution)
+        at_most("data.resolution", self.resolution, MAX_RESOLUTION, "pixels a spec may have")
         fraction("data.data_fraction", self.data_fraction)
         if not 0.0 < self.val_fraction < 1.0:
             raise UserError(f"data.val_fraction must be in (0, 1), got {self.val_fraction}")
@@ -203,6 +206,7 @@ class TrainConfig(Section):
             positive(f"train.{key}", getattr(self, key))
         for key in ("warmup_epochs", "weight_decay", "grad_clip", "threads"):
             positive(f"train.{key}", getattr(self, key), zero=True)
+        at_most("train.warmup_epochs", self.warmup_epochs, self.epochs, "the warm-up fits in train.epochs")
         choice("train.optimizer", self.optimizer, OPTIMIZERS)
         choice("train.schedule", self.schedule, SCHEDULES)
         choice("train.augment", self.augment, AUGMENTS)
@@ -267,6 +271,8 @@ class JobConfig(TrainConfig, DataConfig):
         DataConfig.__post_init__(self)
         TrainConfig.__post_init__(self)
         positive("max_epochs", self.max_epochs)
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UserError(f"seed must be in [0, 2**32 - 1] (a generator seed), got {self.seed}")
         if not isinstance(self.model, str | dict) or not self.model:
             raise UserError(f"model must be a name, a spec path or a spec dict, got {self.model!r}")
         if self.resume and not self.out_dir:
@@ -302,6 +308,11 @@ class ExperimentConfig(Section):
     backbones: BackbonesConfig = dataclasses.field(default_factory=BackbonesConfig)
     supernet: SupernetConfig = dataclasses.field(default_factory=SupernetConfig)
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        check_warmup(self.train.warmup_epochs, {"grid.epochs": self.grid.epochs, "family.epochs": self.family.epochs,
+                                                "backbones.epochs": self.backbones.epochs,
+                                                "supernet.epochs": self.supernet.epochs})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> ExperimentConfig:
@@ -370,6 +381,8 @@ def load_config(ref: str | Path | None = None, *, overrides: list[str] | tuple[s
             data = tomllib.loads(text)
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise UserError(f"malformed TOML in {path.name}: {e}") from e
+        except RecursionError as e:
+            raise UserError(f"config {path.name} is nested too deeply to parse: give a TOML config") from e
         if not data:
             raise UserError(f"config {path.name} is empty: set at least one key (e.g. [search] trials = 10), or "
                              "leave out the config to use the defaults")

@@ -19,6 +19,13 @@ from typing import Any, ClassVar
 
 from effnas.search_spaces.errors import UserError
 
+#: Largest seed count (``seeds = N``) and list: each seed is a full training run per network.
+MAX_SEEDS = 1000
+#: Seeds are numpy / torch generator seeds: unsigned 32-bit.
+MAX_SEED = 2**32 - 1
+#: Integers are 64-bit (TOML's range; a larger flag value would overflow torch and numpy).
+MAX_INT = 2**63 - 1
+
 
 class Section:
     """``to_dict`` / ``from_dict`` shared by the sections; ``SECTION`` is the TOML table's name."""
@@ -92,11 +99,14 @@ def coerce(value: Any, hint: Any, key: str, source: str) -> Any:
         return section(hint, key, value, source)
     if origin is tuple:
         if key.endswith("seeds") and isinstance(value, int) and not isinstance(value, bool):
-            if value < 1:
-                raise UserError(f"{key} in {source} must be a seed count >= 1 or a list of seeds, got {value}")
+            if not 1 <= value <= MAX_SEEDS:
+                raise UserError(f"{key} in {source} must be a seed count >= 1 and <= {MAX_SEEDS} or a list of seeds, "
+                                 f"got {value}")
             return tuple(range(value))
         if not isinstance(value, list | tuple):
             raise UserError(f"{key} in {source} must be an array, e.g. [0, 1], got {value!r}")
+        if key.endswith("seeds") and len(value) > MAX_SEEDS:
+            raise UserError(f"{key} in {source} lists {len(value)} seeds, more than {MAX_SEEDS}: give fewer")
         return tuple(coerce(v, args[0], f"{key}[{i}]", source) for i, v in enumerate(value))
     if hint is Any:
         return value
@@ -104,31 +114,35 @@ def coerce(value: Any, hint: Any, key: str, source: str) -> Any:
         hint is float and isinstance(value, int) and not isinstance(value, bool))
     if not ok:
         raise UserError(f"{key} in {source} must be {_TYPE_NAMES.get(hint, hint)}, got {value!r}")
-    if hint is float and value != value:
-        raise UserError(f"{key} in {source} must be a number, got nan")
+    if hint is float and (value != value or value in (float("inf"), float("-inf"))):
+        raise UserError(f"{key} in {source} must be a finite number, got {value}")
+    if hint is int and not -MAX_INT <= value <= MAX_INT:
+        raise UserError(f"{key} in {source} must be an integer within +-(2**63 - 1), got {value}")
     return float(value) if hint is float else value
 
 
 def parse_value(raw: str, hint: Any, key: str, source: str) -> Any:
     """Parse a ``--set`` value by the field's type: TOML syntax (``10``, ``1e-3``, ``true``,
-    ``[0, 1]``), bare text for strings, ``none`` for optional fields, ``a,b`` or ``[a, b]`` for arrays,
-    a count for ``seeds``."""
+    ``[0, 1]``), bare text or a quoted TOML string for strings (``'"x"'`` is ``x``), ``none`` for
+    optional fields, ``a,b`` or ``[a, b]`` for arrays (``["a", "b"]`` as TOML), a count for ``seeds``."""
     if typing.get_origin(hint) in (types.UnionType, typing.Union):
         if raw.lower() in ("none", "null"):
             return None
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
-    if hint is str:
-        return raw
+    if hint is str and not raw.startswith(("'", '"')):
+        return raw  # bare text; a quoted value is a TOML string (its quotes are syntax)
     if typing.get_origin(hint) is tuple:
         items = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
-        if typing.get_args(hint)[0] is str:
-            return tuple(s.strip().strip("'\"") for s in items.split(",") if s.strip())
+        if typing.get_args(hint)[0] is str and not any(q in items for q in "'\""):
+            return tuple(s.strip() for s in items.split(",") if s.strip())
         if not (key.endswith("seeds") and items == raw and "," not in raw):
             raw = f"[{items}]"
     try:
         return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError as e:
-        if typing.get_origin(hint) is tuple:
+        if hint is str:
+            want = "a string: a TOML string in matching quotes, or bare text"
+        elif typing.get_origin(hint) is tuple:
             want = f"an array of {_TYPE_NAMES[typing.get_args(hint)[0]].split()[-1]}s, e.g. 1,2"
         else:
             want = _TYPE_NAMES.get(hint, str(hint))
@@ -191,6 +205,12 @@ def positive(key: str, value: float | int | None, *, zero: bool = False) -> None
         return
     if value != value or value == float("inf") or value < 0 or (value == 0 and not zero):
         raise UserError(f"{key} must be a finite number {'>= 0' if zero else '> 0'}, got {value}")
+
+
+def at_most(key: str, value: float | int | None, bound: float | int, why: str) -> None:
+    """``value`` (when given) not above ``bound``; ``why`` says what the bound protects."""
+    if value is not None and value > bound:
+        raise UserError(f"{key} must be at most {bound} ({why}), got {value}")
 
 
 def fraction(key: str, value: float) -> None:

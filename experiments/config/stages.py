@@ -10,8 +10,14 @@ from pathlib import Path
 from typing import ClassVar
 
 from effnas.experiments.config.choices import DEPTH_ROUNDINGS, LATENCY_RUNTIMES, SAMPLINGS, SEARCH_TRAINERS
-from effnas.experiments.config.sections import Section, choice, fraction, positive, unit
+from effnas.experiments.config.sections import MAX_SEED, MAX_SEEDS, Section, at_most, choice, fraction, positive, unit
 from effnas.search_spaces.errors import UserError
+
+#: Largest compound coefficient: ``effnas.scaling.family.MAX_PHI`` (config imports no scaling; a test
+#: keeps the two equal). Target 2 doubles the MACs per phi: phi 20 is a million times the base.
+MAX_PHI = 20
+#: Largest ``search.trials`` and ``search.population`` (a study holds every trial in one database).
+MAX_TRIALS = 1_000_000
 
 
 def estimator_kind(text: str) -> tuple[str, str]:
@@ -59,6 +65,8 @@ class ProxyConfig(Section):
     def __post_init__(self) -> None:
         positive("search.train.epochs", self.epochs)
         positive("search.train.warmup_epochs", self.warmup_epochs, zero=True)
+        at_most("search.train.warmup_epochs", self.warmup_epochs, self.epochs,
+                "the warm-up fits in search.train.epochs")
         unit("search.train.ema", self.ema)
         positive("search.train.batch_size", self.batch_size)
         fraction("search.train.data_fraction", self.data_fraction)
@@ -130,6 +138,7 @@ class SearchConfig(Section):
 
     def __post_init__(self) -> None:
         positive("search.trials", self.trials, zero=True)
+        at_most("search.trials", self.trials, MAX_TRIALS, "one study database holds them all")
         positive("search.target", self.target)
         if self.w > 0:
             raise UserError(f"search.w must be <= 0 (a penalty on cost), got {self.w}")
@@ -151,6 +160,7 @@ class SearchConfig(Section):
                              f"{self.prefilter_keep}")
         positive("search.resolution", self.resolution)
         positive("search.population", self.population)
+        at_most("search.population", self.population, MAX_TRIALS, "one generation is held in memory")
         fraction("search.max_failed_share", self.max_failed_share)
         if not self.study:
             raise UserError("search.study must not be empty")
@@ -191,6 +201,7 @@ class GridConfig(Section):
         if self.target <= 1:
             raise UserError(f"grid.target must be > 1 (the cost multiplier per phi), got {self.target}")
         positive("grid.phi", self.phi)
+        at_most("grid.phi", self.phi, MAX_PHI, "target^phi times the base's MACs")
         positive("grid.cost_tolerance", self.cost_tolerance)
         positive("grid.epochs", self.epochs)
         _seeds("grid.seeds", self.seeds)
@@ -232,6 +243,7 @@ class FamilyConfig(Section):
     def __post_init__(self) -> None:
         if not self.phis or any(p < 0 for p in self.phis) or len(set(self.phis)) != len(self.phis):
             raise UserError(f"family.phis must be distinct integers >= 0, got {list(self.phis)}")
+        at_most("family.phis", max(self.phis), MAX_PHI, "target^phi times the base's MACs")
         _seeds("family.seeds", self.seeds)
         positive("family.epochs", self.epochs)
         if not set(self.baseline_phis) <= set(self.phis) or 0 in self.baseline_phis:
@@ -282,6 +294,7 @@ class BackbonesConfig(Section):
             raise UserError(f"backbones.models names {twice!r} twice (a spec file's stem is its directory): "
                              "give each backbone once, or rename the spec file")
         positive("backbones.phi", self.phi, zero=True)
+        at_most("backbones.phi", self.phi, MAX_PHI, "target^phi times the base's MACs")
         positive("backbones.epochs", self.epochs)
         positive("backbones.resolution", self.resolution)
 
@@ -348,8 +361,21 @@ class RunConfig(Section):
         positive("run.workers", self.workers)
         positive("run.cpus_per_trial", self.cpus_per_trial)
         positive("run.gpus_per_trial", self.gpus_per_trial, zero=True)
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UserError(f"run.seed must be in [0, 2**32 - 1] (a generator seed), got {self.seed}")
 
 
 def _seeds(key: str, seeds: tuple[int, ...]) -> None:
-    if not seeds or len(set(seeds)) != len(seeds) or any(s < 0 for s in seeds):
-        raise UserError(f"{key} must be distinct seeds >= 0 (a list, or a count such as 2), got {list(seeds)}")
+    if len(seeds) > MAX_SEEDS:
+        raise UserError(f"{key} lists {len(seeds)} seeds, more than {MAX_SEEDS}: give fewer")
+    if not seeds or len(set(seeds)) != len(seeds) or any(not 0 <= s <= MAX_SEED for s in seeds):
+        raise UserError(f"{key} must be distinct seeds in [0, 2**32 - 1] (a list, or a count such as 2), "
+                         f"got {list(seeds)[:8]}")
+
+
+def check_warmup(warmup_epochs: float, stage_epochs: dict[str, int | None]) -> None:
+    """``train.warmup_epochs`` fits in every stage's run length (``None``: ``train.epochs``)."""
+    for key, epochs in stage_epochs.items():
+        if epochs is not None and warmup_epochs > epochs:
+            raise UserError(f"{key} = {epochs} is shorter than train.warmup_epochs = {warmup_epochs}: the warm-up "
+                             f"must fit in the run; lower train.warmup_epochs or raise {key}")

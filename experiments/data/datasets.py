@@ -239,6 +239,9 @@ def split(ds: Dataset, *, seed: int, val_fraction: float = 0.1,
     n_train = max(1, round((n - n_val) * data_fraction))
     if n - n_val < 1:
         raise UserError(f"{ds.name} has {n} training images: too few for a validation split")
+    if (n - n_val) * data_fraction < 0.5:  # rounds to no image: not even one batch
+        raise UserError(f"data_fraction {data_fraction:g} (data.data_fraction or search.train.data_fraction) leaves "
+                         f"no image of {ds.name}'s {n - n_val} training images: give at least {1 / (n - n_val):.2g}")
     return ds.pool.subset(perm[n_val:n_val + n_train]), ds.pool.subset(perm[:n_val]), ds.test
 
 

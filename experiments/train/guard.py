@@ -89,13 +89,16 @@ def out_dir(path: str | Path, what: str = "--out", *, create: bool = True) -> Pa
 def out_file(path: str | Path, what: str = "-o", *, accept: Any = None, protect: tuple[str | Path, ...] = ()) -> Path:
     """Check that file ``path`` can be written without losing anything: not a directory, not one
     of ``protect`` (e.g. the study database being read), and, when it exists, a file the command
-    itself writes (``accept(path)`` is true). Creates the parent directory."""
+    itself writes (``accept(path)`` is true), not a FIFO, socket or device (never opened). Creates
+    the parent directory."""
     p = Path(path)
     if not str(path):
         raise UserError(f"{what} is empty: give a file path")
     _check_components(p, what)
     if p.is_dir():
         raise UserError(f"{what} {str(p)!r} is a directory: give a file path such as {str(p / 'spec.json')!r}")
+    if os.path.exists(p) and not p.is_file():  # a FIFO or device: reading its head to check it would block
+        raise UserError(f"{what} {str(p)!r} is not a regular file (a FIFO, socket or device): give a file path")
     for q in protect:
         if q and p.exists() and Path(q).exists() and os.path.samefile(p, q):
             raise UserError(f"{what} {str(p)!r} is the input {str(q)!r}: writing it would destroy it; "

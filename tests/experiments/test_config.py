@@ -105,7 +105,7 @@ def test_overrides_parse_by_field_type() -> None:
     ("[search.train]\nepocks = 2\n",
      "unknown key 'search.train.epocks' in demo.toml: did you mean 'search.train.epochs'?"),
     ("[family]\nseeds = 0\n", "family.seeds in demo.toml must be a seed count >= 1"),
-    ("[train]\nlr = inf\n", "train.lr must be a finite number > 0, got inf"),
+    ("[train]\nlr = inf\n", "train.lr in demo.toml must be a finite number, got inf"),
     ("search = 3\n", "[search] in demo.toml must be a table"),
     ("[search]\ntrials = -1\n", "search.trials must be a finite number >= 0, got -1 (in demo.toml)"),
     ("[search]\nw = 0.07\n", "search.w must be <= 0"),

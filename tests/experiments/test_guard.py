@@ -143,10 +143,11 @@ def test_a_closed_ray_port_fails_at_once_and_a_silent_one_within_the_timeout() -
     with pytest.raises(ValueError, match="cannot reach the Ray cluster .* waited up to 30 s"):
         probe_address(f"127.0.0.1:{port}")
     assert time.perf_counter() - t0 < 5
-    with socket.socket() as srv:  # listening but never accepting: the probe still returns (TCP handshake)
+    with socket.socket() as srv:  # listening but never answering: refused within the timeout (issue 23)
         srv.bind(("127.0.0.1", 0))
         srv.listen(1)
-        probe_address(f"127.0.0.1:{srv.getsockname()[1]}", timeout=2)
+        with pytest.raises(ValueError, match="does not answer like a Ray cluster .*within 2 s"):
+            probe_address(f"127.0.0.1:{srv.getsockname()[1]}", timeout=2)
     with pytest.raises(ValueError, match="is not HOST:PORT"):
         probe_address("nonsense")
 

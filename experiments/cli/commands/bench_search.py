@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -27,6 +28,11 @@ from effnas.nas.bench_search import DEFAULT_BUDGETS, Protocol, Run, median_laten
 from effnas.nas.benchmarks import get_benchmark
 from effnas.nas.strategies import make_sampler
 from effnas.search_spaces.errors import UserError, user_file
+
+#: Largest --runs (and --population): the paper's protocol is 500 runs.
+MAX_RUNS = 10_000
+#: Largest --budget-seconds: 10x imagenet16-120's default of 120000 (a run's lookups grow with it).
+MAX_BUDGET = 1_200_000.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -62,6 +68,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
+def check_sizes(args: argparse.Namespace) -> None:
+    """The sizes a user gives, against their bounds, before anything is created."""
+    if not 1 <= args.runs <= MAX_RUNS:
+        raise UserError(f"--runs must be an integer in [1, {MAX_RUNS}] (paper: 500), got {args.runs}")
+    if not 0 <= args.seed <= 2**32 - 1 - args.runs:
+        raise UserError(f"--seed must be in [0, 2**32 - 1 - --runs] (run r uses seed SEED + r), got {args.seed}")
+    if args.budget_seconds is not None and not 0 < args.budget_seconds <= MAX_BUDGET:
+        raise UserError(f"--budget-seconds must be a finite number in (0, {MAX_BUDGET:.0f}] (10x the largest default), "
+                         f"got {args.budget_seconds}")
+    if not 2 <= args.population <= MAX_RUNS:
+        raise UserError(f"--population must be in [2, {MAX_RUNS}], got {args.population}")
+
+
 def protocol_from_args(args: argparse.Namespace) -> tuple[Protocol, list[str]]:
     table = get_benchmark(args.benchmark)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
@@ -70,14 +89,14 @@ def protocol_from_args(args: argparse.Namespace) -> tuple[Protocol, list[str]]:
     for s in strategies:
         if s not in STRATEGIES:
             raise UserError(f"unknown strategy {s!r} in --strategies: expected {', '.join(STRATEGIES)}")
-    if args.runs < 1:
-        raise UserError(f"--runs must be a positive integer, got {args.runs}")
-    if args.population < 2:
-        raise UserError(f"--population must be >= 2, got {args.population}")
+    check_sizes(args)
     if not 1 <= args.tournament <= args.population:
         raise UserError(f"--tournament must be in [1, --population], got {args.tournament}")
     if args.charge_epochs < 1:
         raise UserError(f"--charge-epochs must be >= 1, got {args.charge_epochs}")
+    for flag, v in (("--w", args.w), ("--target-ms", args.target_ms)):
+        if v is not None and not math.isfinite(v):
+            raise UserError(f"{flag} must be a finite number, got {v}")
     if args.target_ms is None:
         target = median_latency(table)
     else:
@@ -109,6 +128,7 @@ def load_runs(path: Path, settings: dict[str, object]) -> list[Run]:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_sizes(args)
     with guard.Lock(guard.out_dir(args.out), what="bench-search directory"):  # one writer of runs.jsonl
         return _run(args)
 

@@ -8,6 +8,7 @@ import pandas as pd
 
 from effnas.experiments.train import guard
 from effnas.scaling import family_gain, load_results, matched_comparison, plot_curves
+from effnas.scaling.curves import check_results
 from effnas.search_spaces.errors import UserError
 
 
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.extrapolate >= 1:
         raise UserError(f"--extrapolate must be >= 1, got {args.extrapolate}")
 
-    df = load_results(args.dirs)
+    df = check_results(load_results(args.dirs), metric=args.metric)
     with guard.Lock(guard.out_dir(args.out), what="curves directory"):
         res = plot_curves(df, args.out, metric=args.metric, extrapolate=args.extrapolate)
     pts = res["points"]

@@ -15,6 +15,7 @@ from effnas.experiments.train import guard
 from effnas.experiments.weights.onnx_export import compare_onnx, export_onnx, model_for_export
 from effnas.nas import open_storage
 from effnas.search_spaces import NetworkSpec
+from effnas.search_spaces.block import MAX_CHANNELS, MAX_RESOLUTION
 from effnas.search_spaces.errors import UserError
 
 
@@ -84,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_onnx(args: argparse.Namespace) -> int:
+    for flag, v, hi in (("--resolution", args.resolution, MAX_RESOLUTION),
+                        ("--num-classes", args.num_classes, MAX_CHANNELS)):
+        if v is not None and not 1 <= v <= hi:
+            raise UserError(f"{flag} must be an integer in [1, {hi}], got {v}")
     guard.out_file(args.onnx, "--onnx", accept=lambda p: p.suffix.lower() == ".onnx")
 
     if args.model is not None:
