@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import effnas.experiments.cli.commands.finetune as command
 from effnas.experiments.cli.main import main
 from effnas.experiments.config.schema import JobConfig as TrainConfig
 from effnas.experiments.train.loop import train
@@ -144,8 +145,6 @@ def test_real_lite0_weights_beat_training_from_scratch(tmp_path: Path, cifar10_a
 def test_cli_finetune_resume_finishes_an_interrupted_run_as_one_run(tiny_run: Path, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    import effnas.experiments.cli.commands.finetune as command
-
     args = ["finetune", "--weights", str(tiny_run), "--model", "tiny", "--dataset", "digits", "--resolution", "16",
             "--epochs", "2", "--threads", "1", "--set", "data.data_fraction=0.3", "--quiet"]
     assert main([*args, "--out", str(tmp_path / "straight")]) == 0

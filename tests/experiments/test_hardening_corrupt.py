@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 import torch
+from sqlalchemy import event
 
+import effnas.nas.study as study
 from effnas.experiments.cli.main import main
 from effnas.experiments.config.schema import JobConfig, load_config
 from effnas.experiments.estimators.supernet import train_supernet
@@ -279,3 +281,21 @@ def test_a_closed_pipe_ends_quietly(monkeypatch: pytest.MonkeyPatch, capsys: pyt
     rc = main(["models", "list"])
     monkeypatch.undo()
     assert rc == 1 and capsys.readouterr().err == ""
+
+
+def test_a_full_disk_in_a_study_database_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    named = study.name_full_disk
+
+    def limited(engine: Any, path: str) -> None:  # SQLite's page limit: SQLITE_FULL, as a full disk gives
+        named(engine, path)
+        event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA max_page_count = 1"))
+        engine.dispose()
+
+    monkeypatch.setattr(study, "name_full_disk", limited)
+    db = tmp_path / "study.db"
+    rc = main(["search", "--space", "tiny", "--trainer", "surrogate", "--quiet", "--strategy", "random", "--trials",
+               "200", "--storage", f"sqlite:///{db}", "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith(f"effnas: error: No space left on device: {db}")
