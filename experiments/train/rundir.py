@@ -30,6 +30,7 @@ import json
 import os
 import pickle
 import sys
+import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,15 +65,29 @@ def _tensors(obj: Any, prefix: str = "") -> Iterable[tuple[str, torch.Tensor]]:
             yield from _tensors(v, f"{prefix}[{i}]")
 
 
+def _failed_crc(path: Path) -> str | None:
+    """The first record of checkpoint ``path`` (a zip file, as torch.save writes) whose bytes do
+    not match their stored CRC-32 (torch.load does not check them: flipped bytes would load as
+    wrong weights); None when all match or ``path`` is not a zip file (torch.load then says why)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return None
+
+
 def load_checkpoint(path: str | Path, *, keys: Iterable[str] = (), fix: str = RESUME_FIX) -> dict[str, Any]:
-    """A checkpoint to resume from (``weights_only``, on the CPU), checked: it loads, is a dict
-    with ``keys``, and every floating-point tensor in it is finite (a damaged file that still
-    loads would otherwise train on to a misleading "diverged").
+    """A checkpoint to resume from (``weights_only``, on the CPU), checked: its records match their
+    CRC-32, it loads, is a dict with ``keys``, and every floating-point tensor in it is finite (a
+    damaged file that still loads would otherwise train on to a misleading "diverged").
 
     Raises:
         UserError: naming ``path``, what is wrong and ``fix``.
     """
     p = Path(path)
+    bad = _failed_crc(p)
+    if bad is not None:
+        raise UserError(f"checkpoint {str(p)!r} is damaged: its record {bad!r} fails its CRC check: {fix}")
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
     except LOAD_ERRORS as e:
