@@ -67,8 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:
         if e.errno not in FULL:
             raise  # anything else is a bug or a path error a command should have named
-        print(f"effnas: error: No space left on device: {e.filename or '?'} (free some space and run "
-              "again; finished results are kept)", file=sys.stderr)
+        where = f": {e.filename}" if e.filename else ""
+        print(f"effnas: error: No space left on device{where} (free some space and run again; finished results "
+              "are kept)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("effnas: interrupted; finished results are kept (re-run with --resume)", file=sys.stderr)

@@ -27,7 +27,7 @@ from effnas.nas.bench_report import anytime_frame, markdown, plot_anytime, plot_
 from effnas.nas.bench_search import DEFAULT_BUDGETS, Protocol, Run, median_latency, run_once
 from effnas.nas.benchmarks import get_benchmark
 from effnas.nas.strategies import make_sampler
-from effnas.search_spaces.atomic import atomic_text
+from effnas.search_spaces.atomic import atomic_text, disk_full
 from effnas.search_spaces.errors import UserError, user_file
 
 
@@ -137,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
     done = {(r.strategy, r.run) for r in runs}
     todo = [(s, i) for s in strategies for i in range(args.runs) if (s, i) not in done]
     bar = tqdm(total=len(todo), disable=args.quiet, desc=protocol.benchmark, unit="run", file=sys.stderr)
-    with open(path, "a") as f:
+    with disk_full(path), open(path, "a") as f:
         for strategy, i in todo:
             r = run_once(protocol, strategy, run=i, seed=args.seed + i)
             f.write(json.dumps(r.to_dict()) + "\n")
