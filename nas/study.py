@@ -7,7 +7,9 @@ same storage and writes the trial's attributes, intermediate rewards and final s
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,8 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.exc import SQLAlchemyError
 
 from effnas.nas.benchmarks.cell_space import CellSpace
@@ -24,6 +28,7 @@ from effnas.nas.objective import Objective
 from effnas.nas.space import SearchSpace
 from effnas.nas.strategies import make_sampler
 from effnas.search_spaces import NetworkSpec
+from effnas.search_spaces.atomic import DiskFull
 from effnas.search_spaces.errors import UserError, first_line
 
 TrainerFn = Callable[..., dict]
@@ -127,6 +132,21 @@ def _jsonable(x: Any) -> Any:
 # -- storage and study ------------------------------------------------------------------------
 
 
+#: SQLite's message for SQLITE_FULL (a full disk, or the database's page limit).
+SQLITE_FULL = "database or disk is full"
+
+
+def name_full_disk(engine: Engine, path: str) -> None:
+    """A write to the SQLite file ``path`` that fails for want of space raises
+    :class:`~effnas.search_spaces.atomic.DiskFull` naming ``path`` (SQLAlchemy and Optuna would
+    report ``database or disk is full`` without a file)."""
+    def full(ctx: ExceptionContext) -> None:
+        if SQLITE_FULL in str(ctx.original_exception):
+            raise DiskFull(errno.ENOSPC, os.strerror(errno.ENOSPC), path) from ctx.original_exception
+
+    event.listen(engine, "handle_error", full)
+
+
 def open_storage(url: str | None) -> BaseStorage:
     """An Optuna storage for ``url``: an RDB URL, a journal file, or None (in memory)."""
     if url is None:
@@ -138,9 +158,14 @@ def open_storage(url: str | None) -> BaseStorage:
             return JournalStorage(JournalFileBackend(path))
         if "://" not in url:
             raise UserError("not a URL")
-        return optuna.storages.RDBStorage(url)
+        storage = optuna.storages.RDBStorage(url)
+        if url.startswith("sqlite:///"):
+            name_full_disk(storage.engine, url.removeprefix("sqlite:///"))
+        return storage
     except (SQLAlchemyError, OSError, ImportError, ValueError, RuntimeError,
             optuna.exceptions.StorageInternalError) as e:  # RuntimeError: Optuna's out-of-date RDB schema
+        if url.startswith("sqlite:///") and SQLITE_FULL in str(e):
+            raise DiskFull(errno.ENOSPC, os.strerror(errno.ENOSPC), url.removeprefix("sqlite:///")) from e
         # a bad URL or dialect, a missing driver, an unreachable server, an unwritable file: one line
         raise UserError(f"cannot open storage {url!r} ({first_line(e)}): give sqlite:///PATH.db, another "
                          f"SQLAlchemy URL, or a PATH.journal file") from e

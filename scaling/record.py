@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from effnas.scaling.coefficients import Coefficients
 from effnas.search_spaces import NetworkSpec, safe_name
 from effnas.search_spaces.atomic import atomic_json
+from effnas.search_spaces.errors import UserError, first_line
 
 #: Statuses of a run that is over: a rerun with the same config returns it instead of training.
 #: Only these outcomes follow from the config alone; ``failed`` and ``oom`` (the machine) and
@@ -66,16 +67,32 @@ def is_finished(metrics: dict[str, Any] | None) -> bool:
     return metrics is not None and metrics.get("status") in FINISHED
 
 
+def unreadable(path: str | Path, why: object) -> UserError:
+    """The error of a run file that exists but cannot be read: it may hold a finished run, so
+    nothing is cleared or overwritten on a guess (``why``: the exception or a few words)."""
+    reason = first_line(why, typed=True) if isinstance(why, BaseException) else str(why)
+    return UserError(f"unreadable: {path} ({reason[:160]}): repair it, or move it (or its run directory) away; "
+                     "nothing was changed")
+
+
 def read_result(run_dir: str | Path) -> dict[str, Any] | None:
-    """The stored ``{"config", "metrics"}`` of a run directory, or None."""
+    """The stored ``{"config", "metrics"}`` of a run directory, or None when it has none.
+
+    Raises:
+        UserError: ``unreadable: FILE`` when ``result.json`` exists but is not such a record (it
+            may be a finished run's: it is never treated as unfinished and overwritten).
+    """
     p = Path(run_dir) / RESULT_FILE
-    if not p.is_file():
+    if not p.exists():
         return None
     try:
         data = json.loads(p.read_text())
-    except json.JSONDecodeError:
-        return None  # written by hand or by another program: treat as not finished
-    return data if isinstance(data, dict) and "metrics" in data else None
+    except (OSError, ValueError) as e:  # ValueError: not JSON, or not UTF-8
+        raise unreadable(p, e) from e
+    if not (isinstance(data, dict) and isinstance(data.get("metrics"), dict)
+            and isinstance(data.get("config", {}), dict)):
+        raise unreadable(p, "not a {\"config\", \"metrics\"} record")
+    return data
 
 
 def write_result(run_dir: str | Path, config: dict[str, Any], metrics: dict[str, Any]) -> None:
@@ -131,4 +148,5 @@ def backbone_dir(name: str) -> str:
 
 
 __all__ = ["COMPLETED", "FINISHED", "RESULT_FILE", "RUNTIME_KEYS", "Scaled", "backbone_dir", "backbone_key",
-           "candidate_key", "differing_key", "is_finished", "member_key", "read_result", "run_key", "write_result"]
+           "candidate_key", "differing_key", "is_finished", "member_key", "read_result", "run_key", "unreadable",
+           "write_result"]

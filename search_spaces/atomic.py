@@ -8,10 +8,13 @@ disk. Every result file of effnas (run directories, tables, specs, plots, report
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,15 +50,48 @@ def fsync_dir(directory: str | Path) -> None:
         os.close(fd)
 
 
+#: errno values of a write that failed for want of space (a full disk, a quota).
+FULL = (errno.ENOSPC, errno.EDQUOT)
+#: What torch.save's writer raises (a RuntimeError, not an OSError) when the disk fills up.
+TORCH_WRITE_FAILED = re.compile(r"file write failed|unexpected pos \d+|No space left on device", re.I)
+
+
+class DiskFull(OSError):
+    """A write to ``filename`` failed for want of space; shown as ``No space left on device: PATH``."""
+
+    def __str__(self) -> str:
+        return f"No space left on device: {self.filename}"
+
+
+@contextmanager
+def disk_full(path: str | Path) -> Iterator[None]:
+    """Writes to ``path`` inside: a full disk (an ``OSError`` ENOSPC/EDQUOT, or torch.save's
+    ``RuntimeError``) becomes :class:`DiskFull` naming ``path``; other errors pass unchanged."""
+    try:
+        yield
+    except DiskFull:
+        raise
+    except OSError as e:
+        if e.errno not in FULL:
+            raise
+        raise DiskFull(e.errno, os.strerror(e.errno), str(path)) from e
+    except RuntimeError as e:
+        if not TORCH_WRITE_FAILED.search(str(e)):
+            raise
+        raise DiskFull(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from e
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
     """``write(tmp)``, fsync ``tmp``, rename it over ``path`` and fsync the directory; the
-    temporary file is removed on error. The directory must exist."""
+    temporary file is removed on error. The directory must exist. A full disk raises
+    :class:`DiskFull` naming ``path``."""
     p = Path(path)
     tmp = tmp_path(p)
     try:
-        write(tmp)
-        _fsync_file(tmp)
-        os.replace(tmp, p)
+        with disk_full(p):
+            write(tmp)
+            _fsync_file(tmp)
+            os.replace(tmp, p)
     finally:
         tmp.unlink(missing_ok=True)
     fsync_dir(p.parent)
@@ -71,4 +107,4 @@ def atomic_json(path: str | Path, data: Any, **dumps: Any) -> None:
     atomic_text(path, json.dumps(data, **dumps) + "\n")
 
 
-__all__ = ["atomic_json", "atomic_text", "atomic_write", "fsync_dir", "tmp_path"]
+__all__ = ["FULL", "DiskFull", "atomic_json", "atomic_text", "atomic_write", "disk_full", "fsync_dir", "tmp_path"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import typing
 from collections.abc import Sequence
 
 from effnas.nas.search import SearchFailed
 from effnas.scaling.runner import RunsFailed, RunsStopped
+from effnas.search_spaces.atomic import FULL
 from effnas.search_spaces.errors import UserError, first_line
 
 #: Sub-command modules, in the order ``--help`` lists them.
@@ -50,16 +52,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # --help (0) or a usage error (2, already printed)
         return int(e.code or 0)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:  # the reader went away (effnas models list | head -1): stop quietly
+        _drop_stdout()
+        return 1
     except UserError as e:  # bad input: the message names the problem and the fix; anything else is a bug
         print(f"effnas: error: {first_line(e)}", file=sys.stderr)
         return 2
     except RUN_FAILURES as e:  # runs that did not complete: their results and errors are on disk
         print(f"effnas: error: {first_line(e)}", file=sys.stderr)
         return 1
+    except OSError as e:
+        if e.errno not in FULL:
+            raise  # anything else is a bug or a path error a command should have named
+        where = f": {e.filename}" if e.filename else ""
+        print(f"effnas: error: No space left on device{where} (free some space and run again; finished results "
+              "are kept)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("effnas: interrupted; finished results are kept (re-run with --resume)", file=sys.stderr)
         return 130
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (a captured stdout)
+        pass
 
 
 if __name__ == "__main__":

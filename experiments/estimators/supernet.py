@@ -38,6 +38,7 @@ from effnas.experiments.estimators.proxy import torch_threads
 from effnas.experiments.train.devices import device_for
 from effnas.experiments.train.distributed import Context
 from effnas.experiments.train.rng import seed_everything
+from effnas.experiments.train.rundir import check_weights, load_checkpoint
 from effnas.experiments.train.steps.epoch import Batches, Schedule, Tally, Update, train_epoch
 from effnas.experiments.train.steps.progress import Progress
 from effnas.experiments.train.steps.setup import load_data, loader_for, optimizer_for
@@ -47,11 +48,15 @@ from effnas.nas import get_space
 from effnas.nas.estimators.supernet import Supernet, largest_params, random_params, recalibrate_bn, smallest_params
 from effnas.nas.estimators.zerocost import quantile
 from effnas.nas.space import SearchSpace
+from effnas.scaling.record import unreadable
 from effnas.search_spaces import NetworkSpec
 from effnas.search_spaces.atomic import atomic_text, atomic_write
 from effnas.search_spaces.errors import UserError
 
 CHECKPOINT = "supernet.pt"
+#: The keys of ``supernet.pt`` a resume reads (an older layout lacks some), and what to do otherwise.
+RESUME_KEYS = ("state", "optimizer", "epoch", "history", "rng", "sampler")
+RESUME_FIX = "delete it (or the whole --out directory) and train the supernet again, or start without --resume"
 CONFIG = "config.json"
 EPOCHS = "epochs.csv"
 
@@ -134,10 +139,15 @@ def train_supernet(cfg: ExperimentConfig, out: str | Path, *, resume: bool = Fal
     epochs, steps = cfg.supernet.epochs, len(loader)
     state, rng = TrainState(), random.Random(cfg.run.seed)
     if resume and ckpt_path.exists():
-        ck = read_checkpoint(ckpt_path)  # weights_only: a crafted supernet.pt runs no code
+        # weights_only (a crafted supernet.pt runs no code); truncated, older, misshapen or NaN: one line
+        ck = load_checkpoint(ckpt_path, keys=RESUME_KEYS, fix=RESUME_FIX)
+        check_weights(ckpt_path, ck["state"], net.net.state_dict(), fix=RESUME_FIX)
         net.net.load_state_dict(ck["state"])
         state = restore(ck, optimizer=optimizer)
-        rng.setstate(ck["sampler"])
+        try:
+            rng.setstate(ck["sampler"])
+        except (TypeError, ValueError) as e:
+            raise UserError(f"checkpoint {str(ckpt_path)!r} holds no sampler state: {RESUME_FIX}") from e
     atomic_text(out / CONFIG, json.dumps(cfg.to_dict(), indent=2))
     largest, smallest = net.spec(largest_params(space)), net.spec(smallest_params(space))
 
@@ -183,7 +193,13 @@ def _check_out(cfg: ExperimentConfig, out: Path, *, resume: bool) -> None:
         raise UserError(f"{out} already holds a supernet: continue it with --resume, or give another --out")
     if resume and stored.exists():
         now = supernet_key(cfg.to_dict())
-        before = supernet_key(with_defaults(json.loads(stored.read_text()), cfg.to_dict()))
+        try:
+            old = json.loads(stored.read_text())
+        except (OSError, ValueError) as e:
+            raise unreadable(stored, e) from e
+        if not isinstance(old, dict):
+            raise unreadable(stored, "not a JSON object")
+        before = supernet_key(with_defaults(old, cfg.to_dict()))
         if before != now:
             diff = sorted(f"{s}.{k}" for s, sec in now.items() for k, v in sec.items() if before[s].get(k) != v)
             raise UserError(f"{out} holds a supernet trained with other settings ({', '.join(diff)} differ): "

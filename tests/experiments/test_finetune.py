@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import effnas.experiments.cli.commands.finetune as command
 from effnas.experiments.cli.main import main
 from effnas.experiments.config.schema import JobConfig as TrainConfig
 from effnas.experiments.train.loop import train
@@ -139,3 +140,33 @@ def test_real_lite0_weights_beat_training_from_scratch(tmp_path: Path, cifar10_a
     scratch = train(TrainConfig.from_dict(common))
     assert tuned["init_from"]["padding"] == "same" and tuned["init_from"]["classifier_replaced"]
     assert tuned["test_accuracy"] > scratch["test_accuracy"] + 0.1, (tuned["test_accuracy"], scratch["test_accuracy"])
+
+
+def test_cli_finetune_resume_finishes_an_interrupted_run_as_one_run(tiny_run: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["finetune", "--weights", str(tiny_run), "--model", "tiny", "--dataset", "digits", "--resolution", "16",
+            "--epochs", "2", "--threads", "1", "--set", "data.data_fraction=0.3", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "straight")]) == 0
+
+    def stopped_after_one(cfg: TrainConfig, on_epoch: object = None) -> dict:
+        def stop(record: dict) -> bool:
+            if record["epoch"] == 1:
+                raise KeyboardInterrupt  # as Ctrl-C right after epoch 1's checkpoint
+            return False
+        return train(cfg, on_epoch=stop)
+
+    monkeypatch.setattr(command, "train", stopped_after_one)
+    assert main([*args, "--out", str(tmp_path / "b")]) == 130
+    monkeypatch.undo()
+    assert not (tmp_path / "b" / "metrics.json").exists()
+    assert main([*args, "--out", str(tmp_path / "b"), "--resume"]) == 0
+    a, b = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("straight", "b"))
+    assert b["epochs_completed"] == 2 and b["test_accuracy"] == a["test_accuracy"]
+    epochs = [[json.loads(x) for x in (tmp_path / d / "epochs.jsonl").read_text().splitlines()]
+              for d in ("straight", "b")]
+    assert [r["epoch"] for r in epochs[1]] == [1, 2]
+    assert [r["val_accuracy"] for r in epochs[0]] == [r["val_accuracy"] for r in epochs[1]]
+    capsys.readouterr()
+    assert main([*args, "--resume"]) == 2
+    assert "--resume needs --out" in capsys.readouterr().err

@@ -22,11 +22,13 @@ import optuna
 from tqdm import tqdm
 
 from effnas.experiments.train import guard
+from effnas.experiments.train.rundir import parse_jsonl
 from effnas.nas import STRATEGIES, Objective
 from effnas.nas.bench_report import anytime_frame, markdown, plot_anytime, plot_fronts, summarize
 from effnas.nas.bench_search import DEFAULT_BUDGETS, Protocol, Run, median_latency, run_once
 from effnas.nas.benchmarks import get_benchmark
 from effnas.nas.strategies import make_sampler
+from effnas.search_spaces.atomic import atomic_text, disk_full
 from effnas.search_spaces.errors import UserError, user_file
 
 #: Largest --runs (and --population): the paper's protocol is 500 runs.
@@ -123,8 +125,12 @@ def load_runs(path: Path, settings: dict[str, object]) -> list[Run]:
         raise UserError(f"{path} was written with a different {diff[0] if diff else 'setting'}: resume with the "
                          f"same --benchmark/--budget-seconds/--charge-epochs/--mode/--w/--population, or "
                          f"another --out")
+    body = [line for line in lines[1:] if line.strip()]
+    records = parse_jsonl(path, body)  # a torn last line (a full disk, a kill) is dropped with a warning
+    if len(records) < len(body):  # cut it off, so that the next run's line is not appended to it
+        atomic_text(path, "".join(line + "\n" for line in [lines[0], *body[:-1]]))
     with user_file(path, "runs file", "restore it, or give another --out"):
-        return [Run.from_dict(json.loads(line)) for line in lines[1:] if line.strip()]
+        return [Run.from_dict(r) for r in records]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -151,7 +157,7 @@ def _run(args: argparse.Namespace) -> int:
     done = {(r.strategy, r.run) for r in runs}
     todo = [(s, i) for s in strategies for i in range(args.runs) if (s, i) not in done]
     bar = tqdm(total=len(todo), disable=args.quiet, desc=protocol.benchmark, unit="run", file=sys.stderr)
-    with open(path, "a") as f:
+    with disk_full(path), open(path, "a") as f:
         for strategy, i in todo:
             r = run_once(protocol, strategy, run=i, seed=args.seed + i)
             f.write(json.dumps(r.to_dict()) + "\n")

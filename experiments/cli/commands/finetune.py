@@ -5,6 +5,7 @@ The recipe (``effnas.experiments.weights.convert.FINETUNE``) gives the ``[train]
 re-initialised for the data set's class count. ``--freeze-backbone`` trains only the classifier
 (the backbone, BatchNorm statistics included, stays as loaded); ``--lr-backbone-mult M`` gives the
 backbone M x the classifier's learning rate.
+``--resume`` continues an interrupted run in ``--out`` from its ``last.pt``, as ``effnas train --resume``.
 Exit codes as ``effnas train``.
 """
 
@@ -53,12 +54,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(g, "--seed", key="run.seed", type=int, help="default 0")
     c.key_flag(g, "--threads", key="train.threads", type=int, help="torch threads (default: all cores)")
     p.add_argument("--out", help="run directory (default: runs/finetune-MODEL-DATASET-TIME)")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=run)
 
 
 def config_from_args(args: argparse.Namespace) -> JobConfig:
+    if args.resume and not args.out:
+        raise UserError("--resume needs --out DIR: the run directory to continue")
     if not Path(args.weights).exists():
         raise UserError(f"weights {args.weights!r} do not exist: give a weights file or run directory")
     init = f"{args.layout}:{args.weights}" if args.layout else args.weights
@@ -66,7 +70,8 @@ def config_from_args(args: argparse.Namespace) -> JobConfig:
     cfg = c.experiment(args, defaults=recipe).with_values({"train.init_from": init})
     out = args.out or (f"runs/finetune-{Path(cfg.train.model).stem}-{cfg.data.dataset.split(':')[0]}-"
                        f"{time.strftime('%Y%m%d-%H%M%S')}")
-    return JobConfig.make(cfg.data, cfg.train, seed=cfg.run.seed, out_dir=out, quiet=args.quiet)
+    return JobConfig.make(cfg.data, cfg.train, seed=cfg.run.seed, out_dir=out, resume=args.resume,
+                          quiet=args.quiet)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import dataclasses
 import os
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,6 +29,7 @@ from effnas.experiments.train.devices import autocast_for
 from effnas.experiments.train.distributed import Context
 from effnas.experiments.train.optim import ModelEMA, freeze_backbone, make_optimizer
 from effnas.experiments.train.rng import seed_everything
+from effnas.experiments.train.rundir import LAST, check_weights
 from effnas.search_spaces.errors import UserError
 
 AnySplit = data_mod.Split | data_mod.FileSplit
@@ -192,7 +194,8 @@ def setup(cfg: JobConfig, ctx: Context, device: torch.device, *, weights: dict[s
     test_loader = loader(test_split, cfg.eval_batch_size, False)
     bn_m = cfg.bn_momentum or bn_momentum_for(spec.bn_momentum, cfg.epochs * len(train_loader))
     set_bn_momentum(model, bn_m, cfg.accumulate)
-    if weights is not None:
+    if weights is not None:  # a resumed run's last.pt: its shapes are checked before loading
+        check_weights(Path(cfg.out_dir or ".") / LAST, weights, model.state_dict())
         model.load_state_dict(weights)
     ddp = ctx.wrap(model, device, sync_bn=cfg.sync_bn)
     step_model: nn.Module = torch.compile(ddp) if cfg.compile else ddp  # type: ignore[assignment]

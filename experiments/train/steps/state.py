@@ -18,7 +18,7 @@ import torch
 from effnas.experiments.train.distributed import Context
 from effnas.experiments.train.optim import ModelEMA
 from effnas.experiments.train.rng import rng_state, set_rng_state
-from effnas.experiments.train.rundir import LAST, RunDir, open_run
+from effnas.experiments.train.rundir import LAST, LAST_KEYS, RunDir, open_run
 
 if TYPE_CHECKING:
     from effnas.experiments.config.schema import JobConfig
@@ -104,5 +104,5 @@ def resume_point(run: RunDir | None, cfg: JobConfig, ctx: Context
     found = open_run(run, cfg) if ctx.lead else None
     found = ctx.share(found)
     if found == "resume":
-        return None, run.load(LAST)
+        return None, run.load(LAST, keys=LAST_KEYS)  # checked: loads, current layout, finite tensors
     return found, None
