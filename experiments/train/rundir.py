@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from effnas.experiments.weights.convert import read_checkpoint
 from effnas.scaling.record import is_finished, run_key
 from effnas.search_spaces.atomic import atomic_text, atomic_write
 from effnas.search_spaces.errors import UserError
@@ -82,10 +83,7 @@ class RunDir:
         p = self.file(name)
         if not p.is_file():
             return None
-        state = torch.load(p, map_location="cpu", weights_only=True)
-        if not isinstance(state, dict):
-            raise UserError(f"checkpoint {str(p)!r} is not a dict: delete it and start again")
-        return state
+        return read_checkpoint(p)  # weights_only: a crafted last.pt runs no code, a one-line error
 
     def clear(self) -> None:
         """Remove the files of a previous run (not the directory or unrelated files)."""
