@@ -69,3 +69,44 @@ def test_storage_files_effnas_wrote_or_empty_ones_are_accepted(tmp_path: Path) -
     (tmp_path / "empty.journal").touch()
     open_storage(f"sqlite:///{tmp_path / 'empty.db'}")
     open_storage(str(tmp_path / "empty.journal"))
+
+
+# -- output outside --out: one notice line, no error ------------------------------------------------
+
+def _notes(err: str) -> list[str]:
+    return [ln for ln in err.splitlines() if ln.startswith("effnas: note: ")]
+
+
+def test_a_config_storage_outside_out_is_noted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    elsewhere = tmp_path / "elsewhere" / "study.db"
+    elsewhere.parent.mkdir()
+    capsys.readouterr()
+    assert main(SEARCH + ["--set", f"search.storage=sqlite:///{elsewhere}", "--out", str(tmp_path / "s")]) == 0
+    notes = _notes(capsys.readouterr().err)
+    assert notes == [f"effnas: note: search.storage writes to {str(elsewhere)!r}, outside --out "
+                     f"{str(tmp_path / 's')!r}"], notes
+    inside = tmp_path / "s2" / "mine.db"
+    assert main(SEARCH + ["--set", f"search.storage=sqlite:///{inside}", "--out", str(tmp_path / "s2")]) == 0
+    assert main(SEARCH + ["--storage", str(tmp_path / "typed.journal"), "--out", str(tmp_path / "s3")]) == 0
+    assert _notes(capsys.readouterr().err) == []  # inside --out, or a path typed on the command line
+
+
+def test_run_notes_run_out_and_storage_outside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    cfg = work / "exp.toml"
+    cfg.write_text('[data]\ndataset = "cifar10:/nonexistent"\n[search]\ntrials = 2\nstorage = "sqlite:///../s.db"\n'
+                   '[run]\nout = "../away"\n')
+    capsys.readouterr()
+    rc = main(["run", str(cfg)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "cifar10 directory '/nonexistent' does not exist" in err.splitlines()[-1], err
+    assert _notes(err) == [f"effnas: note: run.out writes to {str(tmp_path / 'away')!r}, outside the current "
+                           "directory",
+                           f"effnas: note: search.storage writes to {str(tmp_path / 's.db')!r}, outside --out "
+                           "'../away'"], err
+    main(["run", str(cfg), "--out", "here"])
+    assert _notes(capsys.readouterr().err) == [f"effnas: note: search.storage writes to {str(tmp_path / 's.db')!r}, "
+                                               "outside --out 'here'"]
