@@ -7,9 +7,11 @@ same storage and writes the trial's attributes, intermediate rewards and final s
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +22,8 @@ from optuna.storages import BaseStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, ExceptionContext
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Engine, ExceptionContext, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from effnas.nas.benchmarks.cell_space import CellSpace
 from effnas.nas.objective import Objective
@@ -151,6 +153,7 @@ def open_storage(url: str | None) -> BaseStorage:
     """An Optuna storage for ``url``: an RDB URL, a journal file, or None (in memory)."""
     if url is None:
         return optuna.storages.InMemoryStorage()
+    check_storage_file(url)
     try:
         if url.startswith("journal:") or url.endswith((".journal", ".log")):
             path = url.removeprefix("journal:")
@@ -169,6 +172,62 @@ def open_storage(url: str | None) -> BaseStorage:
         # a bad URL or dialect, a missing driver, an unreachable server, an unwritable file: one line
         raise UserError(f"cannot open storage {url!r} ({first_line(e)}): give sqlite:///PATH.db, another "
                          f"SQLAlchemy URL, or a PATH.journal file") from e
+
+
+#: The first bytes of every SQLite database file.
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def storage_file(url: str) -> tuple[Path, str] | None:
+    """The local file of a storage URL and its kind (``journal`` or ``sqlite``), or None (a server, memory)."""
+    if url.startswith("journal:") or url.endswith((".journal", ".log")):
+        return Path(url.removeprefix("journal:")), "journal"
+    if url.startswith("sqlite:"):
+        try:
+            db = make_url(url).database
+        except ArgumentError:
+            return None  # a malformed URL: open_storage names it
+        return (Path(db), "sqlite") if db and db != ":memory:" and not db.startswith("file:") else None
+    return None
+
+
+def _holds_optuna(path: Path, kind: str) -> str | None:
+    """None when ``path`` is an Optuna storage file (or empty), else what it is instead. Reads only."""
+    with open(path, "rb") as f:
+        head = f.readline(1 << 16) if kind == "journal" else f.read(len(SQLITE_MAGIC))
+    if not head:
+        return None
+    if kind == "journal":
+        try:
+            record = json.loads(head)
+        except ValueError:
+            return "its first line is not JSON"
+        ok = isinstance(record, dict) and {"op_code", "worker_id"} <= set(record)
+        return None if ok else "its first line is not an Optuna journal record"
+    if head != SQLITE_MAGIC:
+        return "it is not an SQLite database"
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as con:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.Error as e:
+        return f"SQLite cannot read it: {e}"
+    return None if not tables or {"studies", "version_info"} <= tables else "its tables are not Optuna's"
+
+
+def check_storage_file(url: str) -> None:
+    """Refuse, before anything is written, a storage file that another program wrote: effnas writes
+    only into storage files that are new, empty or already hold Optuna's studies."""
+    found = storage_file(url)
+    if found is None or not found[0].is_file():
+        return
+    path, kind = found
+    try:
+        what = _holds_optuna(path, kind)
+    except OSError as e:
+        raise UserError(f"cannot read storage file {str(path)!r} ({first_line(e)}): check its permissions") from e
+    if what is not None:
+        raise UserError(f"storage file {str(path)!r} holds no Optuna study ({what}): effnas writes only into storage "
+                         f"files it created; give a new path (e.g. sqlite:///OUT/study.db or OUT/study.journal)")
 
 
 def make_pruner(cfg: SearchConfig) -> optuna.pruners.BasePruner:

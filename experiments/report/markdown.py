@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from effnas.experiments.report import tables as report_tables
+from effnas.experiments.report.escape import html_safe_json, md_cell, md_fence, md_text
 from effnas.experiments.report.provenance import provenance
 from effnas.search_spaces import encode_block, load_spec
 from effnas.search_spaces.atomic import atomic_text
@@ -47,13 +48,14 @@ class Block:
     """One piece of the report, rendered to both Markdown and HTML.
 
     ``kind`` is ``h2``/``h3`` (text), ``p`` (text), ``table`` (frame), ``img`` (path, text is the
-    caption), ``code`` (text) or ``html`` (text: raw HTML for ``report.html`` only).
-    """
+    caption), ``code`` (text) or ``html`` (text: raw HTML for ``report.html`` only). A ``plain``
+    heading or paragraph is user text, escaped (no Markdown or HTML in it takes effect)."""
 
     kind: str
     text: str = ""
     frame: pd.DataFrame | None = None
     path: Path | None = None
+    plain: bool = False
 
 
 def write_report(run_dir: str | Path, *, config: dict[str, Any], stages: dict[str, Any],
@@ -74,9 +76,9 @@ def write_report(run_dir: str | Path, *, config: dict[str, Any], stages: dict[st
     """
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
-    blocks: list[Block] = [Block("h1", title or f"effnas experiment: {config.get('name', run.name)}")]
+    blocks: list[Block] = [Block("h1", title or f"effnas experiment: {config.get('name', run.name)}", plain=True)]
     if config.get("description"):
-        blocks.append(Block("p", str(config["description"])))
+        blocks.append(Block("p", str(config["description"]), plain=True))
     blocks += _stages_section(stages)
     blocks += _failures_section(run, stages)
     blocks += _explore_section(run, config, baseline)
@@ -175,8 +177,8 @@ def _baseline_section(run: Path, config: dict[str, Any], baseline: NetworkSpec |
         return out + [Block("p", msg)]
     res = config.get("data", {}).get("resolution") or spec.resolution
     c = cost(spec, resolution=res)
-    out.append(Block("p", f"`{spec.name}` from {source}: {c.params:,} parameters, {c.macs / 1e6:.2f} M MACs "
-                          f"at {res}x{res} px, {spec.num_blocks} blocks."))
+    out.append(Block("p", f"{spec.name} from {source}: {c.params:,} parameters, {c.macs / 1e6:.2f} M MACs "
+                          f"at {res}x{res} px, {spec.num_blocks} blocks.", plain=True))  # the name is user text
     out.append(Block("code", "\n".join(encode_block(s) for s in spec.stages)))
     labels = {f"stages.{i}": encode_block(s) for i, s in enumerate(spec.stages)}
     table = pd.DataFrame([{
@@ -261,7 +263,7 @@ def _provenance_section(config: dict[str, Any], stages: dict[str, Any]) -> list[
     rows += [{"item": f"wall time {k}", "value": _duration(s) if (s := _seconds(v)) is not None else "-"}
              for k, v in stages.items()]
     return [Block("h2", "Provenance"), Block("table", frame=pd.DataFrame(rows)),
-            Block("h3", "Configuration"), Block("code", json.dumps(config, indent=2, default=str))]
+            Block("h3", "Configuration"), Block("code", html_safe_json(json.dumps(config, indent=2, default=str)))]
 
 
 # ---- rendering -------------------------------------------------------------------------------
@@ -271,25 +273,26 @@ def render_markdown(blocks: list[Block], run: Path) -> str:
     parts = []
     for b in blocks:
         if b.kind in ("h1", "h2", "h3"):
-            parts.append("#" * int(b.kind[1]) + " " + b.text)
+            parts.append("#" * int(b.kind[1]) + " " + (md_text(b.text) if b.plain else b.text))
         elif b.kind == "p":
-            parts.append(b.text)
+            parts.append(md_text(b.text) if b.plain else b.text)
         elif b.kind == "table" and b.frame is not None:
             parts.append(_escape_pipes(b.frame).to_markdown(index=False, floatfmt=".4g"))
         elif b.kind == "img" and b.path is not None:
             rel = b.path.resolve().relative_to(run.resolve()).as_posix()
-            parts.append(f"![{b.text}]({rel})\n\n*{b.text}*")
+            parts.append(f"![{md_text(b.text)}]({rel})\n\n*{md_text(b.text)}*")
         elif b.kind == "code":
-            parts.append(f"```\n{b.text}\n```")
+            parts.append(md_fence(b.text))
     return "\n\n".join(parts) + "\n"
 
 
 def _escape_pipes(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy whose text cells and headers escape ``|`` (which would split a Markdown table cell)."""
-    out = df.rename(columns=lambda c: str(c).replace("|", "\\|"))
+    """A copy whose text cells and headers escape ``|`` (which would split a Markdown table cell) and
+    ``&<>`` (which would be raw HTML)."""
+    out = df.rename(columns=lambda c: md_cell(str(c)))
     for col in out.columns:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(lambda v: v.replace("|", "\\|") if isinstance(v, str) else v)
+            out[col] = out[col].map(md_cell)
     return out
 
 
@@ -305,9 +308,9 @@ def render_html(blocks: list[Block], *, title: str) -> str:
              f"<style>{_CSS}</style></head><body>"]
     for b in blocks:
         if b.kind in ("h1", "h2", "h3"):
-            parts.append(f"<{b.kind}>{_inline(b.text)}</{b.kind}>")
+            parts.append(f"<{b.kind}>{html.escape(b.text) if b.plain else _inline(b.text)}</{b.kind}>")
         elif b.kind == "p":
-            parts.append(f"<p>{_inline(b.text)}</p>")
+            parts.append(f"<p>{html.escape(b.text) if b.plain else _inline(b.text)}</p>")
         elif b.kind == "table" and b.frame is not None:
             parts.append(b.frame.to_html(index=False, border=0, na_rep="", float_format=lambda x: f"{x:.4g}"))
         elif b.kind == "img" and b.path is not None:

@@ -15,12 +15,12 @@ script, the styles and the data are inline, so the file works from ``file://`` a
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from effnas.experiments.report.diagram import block_detail, op_name
+from effnas.experiments.report.escape import json_for_html
 from effnas.scaling import PAPER, Coefficients, Member, family
 from effnas.search_spaces import OFFICIAL, BlockSpec, NetworkSpec, encode_block
 from effnas.search_spaces.atomic import atomic_text
@@ -116,9 +116,9 @@ def viewer_data(base: NetworkSpec, *, coefficients: Coefficients | None = None, 
 
 
 def json_script(data: Any, element_id: str) -> str:
-    """``data`` as an inline JSON script element; ``</`` is escaped so no text ends the element."""
-    text = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
-    return f"<script type='application/json' id='{element_id}'>{text}</script>"
+    """``data`` as an inline JSON script element; ``<``, ``>``, ``&`` are ``\\u`` escapes, so no text
+    (``</script>``, ``<!--``) ends or opens anything inside it."""
+    return f"<script type='application/json' id='{element_id}'>{json_for_html(data)}</script>"
 
 
 def viewer_section(data: dict[str, Any], *, element_id: str = "viewer") -> str:

@@ -6,10 +6,13 @@ stage functions. Not a command itself."""
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
 from effnas.experiments.config.choices import BUILTIN_DATASETS, DATA_PATHS, ON_DISK_DATASETS
 from effnas.experiments.config.schema import ExperimentConfig, load_config
+from effnas.nas.study import storage_file
 from effnas.scaling import Coefficients, check_product, parse_phis
 from effnas.search_spaces.errors import UserError
 
@@ -23,6 +26,18 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
                    "the defaults (flags and --set override them)")
     g.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", dest="overrides",
                    help="set any config key, e.g. --set train.batch_size=64 --set search.train.epochs=2; repeatable")
+
+
+def note_outside(out: str | Path, where: str, paths: dict[str, str | None]) -> None:
+    """One notice line on stderr (not an error) per config path that sends output outside ``out``:
+    ``paths`` maps a config key to its value (a path, or a storage URL whose local file counts)."""
+    root = Path(out).resolve()
+    for key, value in paths.items():
+        if not value:
+            continue
+        found = storage_file(value) if key.endswith("storage") else (Path(value), "")
+        if found is not None and not found[0].resolve().is_relative_to(root):
+            print(f"effnas: note: {key} writes to {str(found[0].resolve())!r}, outside {where}", file=sys.stderr)
 
 
 def key_flag(g: Any, *names: str, key: str, **kw: Any) -> None:

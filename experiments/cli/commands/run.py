@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.config.schema import load_config
 from effnas.experiments.pipeline.plan import resolve
 from effnas.experiments.pipeline.run import run_experiment
@@ -42,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
     if args.plan:
         print(json.dumps(resolve(cfg).to_dict(), indent=1, default=str))
         return 0
+    if args.out is None:  # the config's run.out is the run directory
+        c.note_outside(Path.cwd(), "the current directory", {"run.out": cfg.run.out})
+    c.note_outside(out, f"--out {str(out)!r}", {"search.storage": cfg.search.storage if cfg.search.trials else None})
     t0 = time.perf_counter()
     report, failed = run_experiment(cfg, out=out, resume=args.resume)
     print(f"done in {time.perf_counter() - t0:.0f} s: {report}")

@@ -102,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
         cfg = cfg.with_values({"search.cost": "macs", "search.target": args.target_macs})
     if args.target_ms is not None:
         cfg = cfg.with_values({"search.cost": "latency", "search.target": args.target_ms})
+    if args.out and getattr(args, "search.storage") is None:  # a storage path from --config / --set
+        c.note_outside(args.out, f"--out {args.out!r}", {"search.storage": cfg.search.storage})
     summary = stages.search(plan.resolve_search(cfg, args.out, resume=args.resume), quiet=args.quiet)
     print(json.dumps(summary))
     return 0
