@@ -90,6 +90,13 @@ def load_checkpoint(path: str | Path, *, keys: Iterable[str] = (), fix: str = RE
         raise UserError(f"checkpoint {str(p)!r} is damaged: its record {bad!r} fails its CRC check: {fix}")
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Weights only load failed" not in str(e):  # garbled bytes
+            raise UserError(f"checkpoint {str(p)!r} is truncated or corrupt ({first_line(e, typed=True)[:160]}): "
+                            f"{fix}") from e
+        # objects other than tensors and containers: refused, never unpickled
+        raise UserError(f"checkpoint {str(p)!r} holds objects other than plain tensors, refused with "
+                        f"weights_only=True (effnas runs no code from a file): {fix}") from e
     except LOAD_ERRORS as e:
         raise UserError(f"checkpoint {str(p)!r} is truncated or corrupt ({first_line(e, typed=True)[:160]}): "
                          f"{fix}") from e

@@ -212,11 +212,14 @@ def test_junk_in_a_study_database_is_one_line(tmp_path: Path, capsys: pytest.Cap
     db = tmp_path / "study.db"
     db.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 4)
     rc = main(["export", "--storage", f"sqlite:///{db}", "--trial", "0", "-o", str(tmp_path / "x.json")])
-    assert "cannot open storage" in one_line_error(capsys, rc)
+    # refused before Optuna opens it (not a database of an Optuna study), or by Optuna's open: one line either way
+    named = ("cannot open storage", "holds no Optuna study")
+    assert any(n in one_line_error(capsys, rc) for n in named)
     rc = main(["search", "--space", "nano", "--dataset", "shapes", "--trials", "1", "--resume", "--storage",
                f"sqlite:///{db}", "--out", str(tmp_path / "s")])
     err = capsys.readouterr().err  # the search's header line, then the error
-    assert rc == 2 and "Traceback" not in err and "effnas: error: cannot open storage" in err.splitlines()[-1]
+    last = err.splitlines()[-1]
+    assert rc == 2 and "Traceback" not in err and last.startswith("effnas: error:") and any(n in last for n in named)
 
 
 # -- torn JSON lines -----------------------------------------------------------------------------
