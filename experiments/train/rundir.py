@@ -91,7 +91,7 @@ def load_checkpoint(path: str | Path, *, keys: Iterable[str] = (), fix: str = RE
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "Weights only load failed" not in str(e):  # garbled bytes
+        if "Unsupported global" not in str(e):  # garbled bytes, not a pickled object of another kind
             raise UserError(f"checkpoint {str(p)!r} is truncated or corrupt ({first_line(e, typed=True)[:160]}): "
                             f"{fix}") from e
         # objects other than tensors and containers: refused, never unpickled

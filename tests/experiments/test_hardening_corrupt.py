@@ -214,7 +214,8 @@ def test_junk_in_a_study_database_is_one_line(tmp_path: Path, capsys: pytest.Cap
     rc = main(["export", "--storage", f"sqlite:///{db}", "--trial", "0", "-o", str(tmp_path / "x.json")])
     # refused before Optuna opens it (not a database of an Optuna study), or by Optuna's open: one line either way
     named = ("cannot open storage", "holds no Optuna study")
-    assert any(n in one_line_error(capsys, rc) for n in named)
+    line = one_line_error(capsys, rc)
+    assert any(n in line for n in named), line
     rc = main(["search", "--space", "nano", "--dataset", "shapes", "--trials", "1", "--resume", "--storage",
                f"sqlite:///{db}", "--out", str(tmp_path / "s")])
     err = capsys.readouterr().err  # the search's header line, then the error
