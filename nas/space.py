@@ -39,7 +39,7 @@ import optuna
 from effnas.nas.benchmarks.cell_space import CELL_SPACES, CellSpace
 from effnas.search_spaces import BlockSpec, NetworkSpec, decode_block, encode_block, round_filters
 from effnas.search_spaces.block import SKIPS
-from effnas.search_spaces.errors import UserError, user_file
+from effnas.search_spaces.errors import UserError, absent, user_file
 
 CHOICE_KEYS = ("conv_op", "kernel", "se_ratio", "skip", "filters", "layers", "expansion", "repeats")
 _CONV_OP = re.compile(r"^(conv|dsconv|mbconv_e(\d+))$")
@@ -251,7 +251,7 @@ class SearchSpace:
         with user_file(p, "search-space file", "give a built-in space name (mnasnet, efficientnet, ...) or a "
                        ".json/.toml file"):
             if not p.is_file():
-                raise UserError(f"search-space file {str(p)!r} does not exist: give a built-in space name "
+                raise UserError(f"search-space file {str(p)!r} {absent(p)}: give a built-in space name "
                                  f"(mnasnet, efficientnet, ...) or a .json/.toml file")
             text = p.read_text()
         try:

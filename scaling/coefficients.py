@@ -12,7 +12,7 @@ from typing import Any
 
 from effnas.scaling.compound import PAPER_COEFFICIENTS, check_coefficients
 from effnas.search_spaces.atomic import atomic_text
-from effnas.search_spaces.errors import UserError, user_file
+from effnas.search_spaces.errors import UserError, absent, user_file
 
 #: Default distance from the target that ``check_product`` accepts for user-given coefficients
 #: (the paper's own 1.2, 1.1, 1.15 give 1.92, 0.08 from 2).
@@ -66,7 +66,7 @@ class Coefficients:
         p = Path(path)
         with user_file(p, "coefficients file", "give the coefficients.json of a grid run"):
             if not p.is_file():
-                raise UserError(f"coefficients file {str(p)!r} does not exist: give the coefficients.json of a grid "
+                raise UserError(f"coefficients file {str(p)!r} {absent(p)}: give the coefficients.json of a grid "
                                 "run")
             text = p.read_text()
         try:

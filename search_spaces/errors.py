@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 
 class UserError(ValueError):
@@ -72,4 +73,17 @@ def user_file(path: object, what: str, fix: str) -> Iterator[None]:
         raise UserError(f"cannot read {what} {str(path)!r} ({why}): {fix}") from exc
 
 
-__all__ = ["UserError", "first_line", "last_line", "user_file"]
+def absent(path: object) -> str:
+    """Why a path the user gave as a file cannot be read as one: it ``does not exist``, ``is a
+    directory``, or ``is not a regular file`` (a FIFO, a socket, a device).
+
+    >>> absent("/"), absent("/no/such/file")
+    ('is a directory', 'does not exist')
+    """
+    p = Path(str(path))
+    if p.is_dir():
+        return "is a directory"
+    return "is not a regular file" if p.exists() else "does not exist"
+
+
+__all__ = ["UserError", "absent", "first_line", "last_line", "user_file"]

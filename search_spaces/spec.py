@@ -33,7 +33,7 @@ from effnas.search_spaces.block import (
     _reject_unknown,
 )
 from effnas.search_spaces.codec import decode_block, encode_block
-from effnas.search_spaces.errors import UserError, user_file
+from effnas.search_spaces.errors import UserError, absent, user_file
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ class NetworkSpec:
         p = Path(path)
         with user_file(p, "spec file", "give a path to a spec JSON"):
             if not p.is_file():
-                raise UserError(f"spec file {str(p)!r} does not exist: give a path to a spec JSON")
+                raise UserError(f"spec file {str(p)!r} {absent(p)}: give a path to a spec JSON")
             text = p.read_text()
         try:
             data = json.loads(text)

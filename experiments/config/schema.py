@@ -43,7 +43,7 @@ from effnas.experiments.config.stages import (
     check_warmup,
 )
 from effnas.search_spaces.block import MAX_RESOLUTION
-from effnas.search_spaces.errors import UserError, user_file
+from effnas.search_spaces.errors import UserError, absent, user_file
 
 #: Where named configs (``demo``, ``cifar10``, ``paper``) live.
 CONFIG_DIR = Path(__file__).parent / "presets"
@@ -375,8 +375,8 @@ def load_config(ref: str | Path | None = None, *, overrides: list[str] | tuple[s
             if not path.is_file() and (CONFIG_DIR / f"{ref}.toml").is_file():
                 path = CONFIG_DIR / f"{ref}.toml"
             if not path.is_file():
-                raise UserError(f"config {str(ref)!r} does not exist: give a TOML path or one of {named}")
-            text = path.read_text()
+                raise UserError(f"config {str(ref)!r} {absent(path)}: give a TOML path or one of {named}")
+            text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is not TOML
         try:
             data = tomllib.loads(text)
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:

@@ -39,7 +39,7 @@ from torch import Tensor
 
 import effnas.search_spaces as ss
 from effnas.search_spaces.atomic import atomic_write
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.errors import UserError, absent
 
 LAYOUTS = ("timm", "torchvision", "tfport")
 FORMAT = "effnas-weights"  #: the ``format`` field of files written by :func:`save_weights`
@@ -209,7 +209,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """``torch.load(path, weights_only=True)`` on the CPU; a one-line error for missing or unsafe files."""
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"weights file {str(p)!r} does not exist: give the path of a .pt/.pth file")
+        raise UserError(f"weights file {str(p)!r} {absent(p)}: give the path of a .pt/.pth file")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as e:  # pickled code / not a torch zip / truncated

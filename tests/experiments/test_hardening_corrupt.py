@@ -314,3 +314,24 @@ def test_a_full_disk_in_a_study_database_names_it(tmp_path: Path, monkeypatch: p
     err = capsys.readouterr().err
     assert rc == 1 and "Traceback" not in err, err
     assert err.strip().splitlines()[-1].startswith(f"effnas: error: No space left on device: {db}")
+
+
+# -- files that are not what they should be ----------------------------------------------------------
+
+
+def test_a_config_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    """Windows editors write a UTF-8 byte-order mark; it is not TOML syntax, and not the user's fault."""
+    p = tmp_path / "bom.toml"
+    p.write_bytes(b"\xef\xbb\xbf" + b'name = "bom"\n[search]\ntrials = 7\n')
+    cfg = load_config(p)
+    assert (cfg.name, cfg.search.trials) == ("bom", 7)
+
+
+@pytest.mark.parametrize("args", [["run", "{d}", "--plan"], ["family", "--coefficients", "{d}"],
+                                  ["models", "show", "{d}"]])
+def test_a_directory_given_as_a_file_is_named_as_such(args: list[str], tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    d = tmp_path / "adir.json"  # a directory whose name looks like a file's
+    d.mkdir()
+    rc = main([a.format(d=d) for a in args])
+    assert "is a directory" in one_line_error(capsys, rc)
