@@ -19,6 +19,7 @@ Here each run is one in-memory Optuna study driven by the search driver's own
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 import time
@@ -42,6 +43,12 @@ from effnas.search_spaces.errors import UserError
 #: Default simulated budgets (s) per data set: NAS-Bench-201's 12,000 s for CIFAR-10 (the only one
 #: it searched on), NATS-Bench's for the others; all with the 12-epoch proxy's time.
 DEFAULT_BUDGETS = {"cifar10": 12000.0, "cifar100": 40000.0, "imagenet16-120": 120000.0}
+
+
+@functools.cache
+def _fastest_training(benchmark: str) -> float:
+    table = get_benchmark(benchmark)
+    return min(table.record(p).train_seconds for p in table.keys())
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,15 @@ class Protocol:
             raise UserError("a benchmark table has no MACs: the objective's cost must be latency")
         if self.charge_epochs is not None and not 1 <= self.charge_epochs:
             raise UserError(f"charge_epochs must be >= 1, got {self.charge_epochs}")
+        if self.budget_seconds < self.cheapest_trial():
+            raise UserError(f"a budget of {self.budget_seconds:g} s fits no trial: the cheapest lookup of "
+                            f"{self.benchmark} costs {self.cheapest_trial():.4g} simulated s (--budget-seconds)")
+
+    def cheapest_trial(self) -> float:
+        """The simulated seconds of the cheapest lookup in the table (what a budget must at least hold)."""
+        table = self.table
+        epochs = self.charge_epochs or table.full_epochs
+        return _fastest_training(self.benchmark) * epochs / table.full_epochs
 
     @property
     def table(self) -> TabularBenchmark:

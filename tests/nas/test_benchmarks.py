@@ -178,7 +178,7 @@ def test_bench_search_cli_writes_results_and_resumes_to_the_same_runs(tmp_path: 
     (["--strategies", "random,sa"], "unknown strategy 'sa'"),
     (["--strategies", "evolution", "--mode", "pareto"], "needs a single objective"),
     (["--benchmark", "nasbench101:cifar10"], "unknown benchmark 'nasbench101'"),
-    (["--budget-seconds", "-5"], "budget must be a positive"),
+    (["--budget-seconds", "-5"], "--budget-seconds must be a finite"),
     (["--tournament", "20"], "--tournament must be in"),
 ])
 def test_bench_search_cli_errors(tmp_path: Path, capsys, argv: list[str], message: str) -> None:
@@ -231,3 +231,11 @@ def test_pareto_runs_have_a_rising_hypervolume_curve() -> None:
         assert len(hv) == len(r.seconds) and np.all(np.diff(hv) >= 0) and 0 < hv[-1] < 1
     frame = anytime_frame(runs, protocol, points=20, metric="hypervolume")
     assert set(frame["metric"]) == {"hypervolume"} and frame["mean"].max() < 1
+
+
+def test_a_budget_that_fits_no_trial_is_one_line(tmp_path, capsys) -> None:
+    """A budget below the cheapest lookup used to end in an IndexError in the report."""
+    rc = main(["bench-search", "--strategies", "random", "--runs", "2", "--budget-seconds", "1",
+               "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err and "fits no trial" in err and "--budget-seconds" in err
