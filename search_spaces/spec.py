@@ -182,10 +182,13 @@ class NetworkSpec:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise UserError(f"malformed spec JSON: {e}") from e
+            raise UserError(f"malformed spec JSON in {str(p)!r}: {e}") from e
         except RecursionError as e:
             raise UserError(f"spec file {str(p)!r} is nested too deeply to parse: give a path to a spec JSON") from e
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except UserError as e:  # a bad value inside: say which file holds it
+            raise UserError(f"spec file {str(p)!r}: {e}") from e
 
 
 def safe_name(text: str, *, limit: int = 96) -> str:

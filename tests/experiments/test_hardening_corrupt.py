@@ -335,3 +335,10 @@ def test_a_directory_given_as_a_file_is_named_as_such(args: list[str], tmp_path:
     d.mkdir()
     rc = main([a.format(d=d) for a in args])
     assert "is a directory" in one_line_error(capsys, rc)
+
+
+def test_a_bad_value_inside_a_spec_file_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "big.json"
+    p.write_text(json.dumps({"name": "big", "stages": ["r1_k3_s1_e1_i32_o100000"]}))
+    line = one_line_error(capsys, main(["models", "show", str(p)]))
+    assert str(p) in line and "out_channels must be <= 65536" in line
