@@ -163,6 +163,7 @@ def test_a_finished_run_of_another_config_is_kept_not_cleared(tmp_path: Path) ->
     before = (tmp_path / "metrics.json").read_text()
     other = JobConfig.make(data, TrainConfig(model="tiny", epochs=2, batch_size=64, threads=1), out_dir=str(tmp_path),
                            quiet=True)
-    with pytest.raises(ValueError, match=r"holds a finished run of a different config \(its 'epochs' differs\): choose another --out"):
+    differs = r"holds a finished run of a different config \(its 'epochs' differs\): choose another --out"
+    with pytest.raises(ValueError, match=differs):
         train(other)
     assert (tmp_path / "metrics.json").read_text() == before and (tmp_path / "last.pt").exists()
