@@ -237,7 +237,6 @@ def family(config: ExperimentConfig | str | Path | None = None, *,
     ``epochs`` [family.epochs], ``seeds`` [family.seeds]) and the table has a row per run and seed
     with its metrics (``family.csv``)."""
     from effnas.experiments.pipeline import plan, stages
-    from effnas.experiments.train import guard
     from effnas.search_spaces.errors import UserError
 
     name, net = _model(base)
@@ -254,12 +253,9 @@ def family(config: ExperimentConfig | str | Path | None = None, *,
             raise UserError("train=True needs out=DIR for the run directories and family.csv")
         stages.preflight(cfg, out, fp.jobs, fp.train_config)
         return stages.family(cfg, fp, out, resume=resume)
-    table, jobs = fp.table, fp.jobs
     if out is not None:
-        path = guard.out_dir(out)
-        stages.save_specs(jobs, path)
-        stages.write_csv(table, path / "members.csv")
-    return table
+        stages.write_plan(fp, out, "members.csv")
+    return fp.table
 
 
 def scale_backbone(backbone: str, config: ExperimentConfig | str | Path | None = None, *,
@@ -275,7 +271,6 @@ def scale_backbone(backbone: str, config: ExperimentConfig | str | Path | None =
     into ``out`` (``dataset``, ``epochs`` [backbones.epochs], ``seeds`` [family.seeds]) and the
     table has a row per run and seed (``backbones.csv``)."""
     from effnas.experiments.pipeline import plan, stages
-    from effnas.experiments.train import guard
     from effnas.scaling import PAPER
     from effnas.search_spaces.errors import UserError
 
@@ -289,12 +284,9 @@ def scale_backbone(backbone: str, config: ExperimentConfig | str | Path | None =
             raise UserError("train=True needs out=DIR for the run directories and backbones.csv")
         stages.preflight(cfg, out, bp.jobs, bp.train_config)
         return stages.backbones(cfg, bp, out, resume=resume)
-    table, jobs = bp.table, bp.jobs
     if out is not None:
-        path = guard.out_dir(out)
-        stages.save_specs(jobs, path)
-        stages.write_csv(table, path / "networks.csv")
-    return table
+        stages.write_plan(bp, out, "networks.csv")
+    return bp.table
 
 
 @dataclass(frozen=True)

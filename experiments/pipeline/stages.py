@@ -266,6 +266,15 @@ def backbones(cfg: ExperimentConfig, sp: StagePlan, out: str | Path, *, resume: 
     return train_table(cfg, sp, out, resume=resume, name="backbones.csv")
 
 
+def write_plan(sp: StagePlan, out: str | Path, name: str) -> Path:
+    """A stage's plan without training: every network's spec under ``out/specs`` and the cost
+    table as ``out/NAME`` (``members.csv``, ``networks.csv``). Returns ``out`` (checked, created)."""
+    path = guard.out_dir(out)
+    save_specs(sp.jobs, path)
+    write_csv(sp.table, path / name)
+    return path
+
+
 def save_specs(jobs: list, out: str | Path) -> None:
     d = Path(out) / "specs"
     d.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,6 @@ import pandas as pd
 from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.config.choices import DEPTH_ROUNDINGS
 from effnas.experiments.pipeline import plan, stages
-from effnas.experiments.train import guard
 from effnas.search_spaces.errors import UserError
 
 
@@ -70,9 +69,7 @@ def run(args: argparse.Namespace) -> int:
         # data, cluster, --out and memory before the table is printed
         stages.preflight(cfg, args.out, jobs, fp.train_config)
     if args.out and not args.train:
-        out = guard.out_dir(args.out)
-        stages.save_specs(jobs, out)
-        stages.write_csv(table, out / "members.csv")
+        stages.write_plan(fp, args.out, "members.csv")
     if args.json:
         print(json.dumps(table.to_dict(orient="records"), indent=2))
     else:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.cli.commands.family import format_table, format_trained
 from effnas.experiments.pipeline import plan, stages
-from effnas.experiments.train import guard
 from effnas.scaling import BACKBONES, PAPER
 from effnas.search_spaces.errors import UserError
 
@@ -61,9 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if args.train and not args.out:
         raise UserError("--train needs --out DIR for the run directories and backbones.csv")
     if args.out and not args.train:
-        guard.out_dir(args.out)
-        stages.save_specs(jobs, args.out)
-        stages.write_csv(table, Path(args.out) / "networks.csv")
+        stages.write_plan(bp, args.out, "networks.csv")
     if not args.train:
         return 0
     trained = stages.backbones(cfg, bp, args.out, resume=args.resume)
