@@ -234,7 +234,7 @@ def compare(a: Sequence[float], b: Sequence[float], *, seeds_a: Sequence[Any] | 
                       seeds_needed(float(d.mean()), sd, paired=True), note)
     if floor is not None:
         se = floor.sd * math.sqrt(1 / n_a + 1 / n_b)
-        df = floor.df
+        df: float = floor.df
         sd = floor.sd
         test = f"t with the noise floor (sd {floor.sd:.4f}, {floor.df} df)"
     else:
