@@ -7,13 +7,18 @@ and keep the best by validation accuracy (ties: fewer MACs). The paper found 1.2
 Candidates are compared at equal *realised* cost: each is brought within ``cost_tolerance``
 (5 %) of ``target**phi`` times the base's MACs by moving its input size in whole pixels
 (:func:`effnas.scaling.realised.fit_resolution`; alpha, beta, gamma stay its name). One that cannot be
-is listed with ``status = "out_of_tolerance"`` and the reason, and is not trained. Candidates
-train through :func:`effnas.scaling.runner.run_jobs`: in parallel when the executor is Ray's,
-resumable per candidate.
+is listed with ``status = "out_of_tolerance"`` and the reason, and is not trained. Points that
+build the same network (the scaled spec, resolution included, after rounding) are trained once,
+as the first of them in grid order; every point keeps its row with the shared result
+(``same_network_as``). Candidates train through :func:`effnas.scaling.runner.run_jobs` in the rungs
+of :func:`effnas.scaling.rungs.schedule` (one rung, or successive halving): in parallel when the
+executor is Ray's, resumable per run. The winner is picked among the points tied with the best
+within noise (:func:`effnas.scaling.rungs.tie_set`, docs/scaling.md).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,8 +30,9 @@ import pandas as pd
 from effnas.scaling.coefficients import Coefficients
 from effnas.scaling.compound import member
 from effnas.scaling.realised import GRID_TOLERANCE, check_tolerance, fit_resolution
-from effnas.scaling.record import FINISHED, candidate_key
-from effnas.scaling.runner import ExecutorFn, Job, RunsFailed, TrainerFn, run_jobs
+from effnas.scaling.record import candidate_key
+from effnas.scaling.rungs import Schedule, Ties, accuracy, one_rung, run_rungs, schedule, tie_set
+from effnas.scaling.runner import ExecutorFn, Job, RunsFailed, TrainerFn
 from effnas.search_spaces import NetworkSpec
 from effnas.search_spaces.atomic import atomic_write
 from effnas.search_spaces.counts import counts
@@ -110,7 +116,9 @@ def candidate_table(
     ``nominal_macs_ratio`` (``product**phi``), ``macs_ratio_unadjusted`` (counted at the nominal
     resolution ``resolution_nominal``), ``macs_ratio`` (counted at ``resolution``, what trains),
     ``target_macs_ratio`` (``target**phi``), ``cost_adjusted``, ``within_tolerance``, ``status``
-    (``ready`` / ``out_of_tolerance``) and ``reason``.
+    (``ready`` / ``out_of_tolerance``) and ``reason``; ``network`` numbers the distinct networks
+    (:func:`network_key`), ``points`` lists the points that build each, and ``same_network_as``
+    names the first of them on the others' rows (empty on its own).
 
     >>> import effnas.search_spaces as ss
     >>> t, _ = candidate_table(ss.get("efficientnet_nano"), grid_candidates(step=0.2))
@@ -144,46 +152,81 @@ def candidate_table(
                      "macs_ratio": round(fit.macs_ratio, 4), "target_macs_ratio": round(goal, 4),
                      "cost_tolerance": cost_tolerance, "within_tolerance": fit.within_tolerance,
                      "status": READY if fit.within_tolerance else OUT_OF_TOLERANCE, "reason": fit.reason})
-    return pd.DataFrame(rows), specs
+    table = pd.DataFrame(rows)
+    nets = [network_key(spec) for spec in specs]
+    members: dict[str, list[int]] = {}
+    for i, key in enumerate(nets):
+        members.setdefault(key, []).append(i)
+    ids = {key: n for n, key in enumerate(members)}
+    table["network"] = [ids[key] for key in nets]
+    table["points"] = ["; ".join(point_text(candidates[j]) for j in members[key]) for key in nets]
+    table["same_network_as"] = ["" if members[key][0] == i else point_text(candidates[members[key][0]])
+                                for i, key in enumerate(nets)]
+    return table, specs
+
+
+def network_key(spec: NetworkSpec) -> str:
+    """What makes two scaled specs the same network: the spec (stages, channels, repeats,
+    resolution, dropout, ...) as canonical JSON, without its name (a label)."""
+    return json.dumps({k: v for k, v in spec.to_dict().items() if k != "name"}, sort_keys=True, default=str)
+
+
+def point_text(c: Coefficients) -> str:
+    """``'(1.2, 1.1, 1.15)'``."""
+    return f"({c.alpha:g}, {c.beta:g}, {c.gamma:g})"
 
 
 @dataclass(frozen=True)
 class GridResult:
-    """The grid table (a row per trained candidate and seed, with ``mean_accuracy`` over seeds,
-    and a row per candidate left out as ``out_of_tolerance``), the winner and the phi searched at."""
+    """The grid table (a row per trained point and run, every rung's, with the point's ``n``,
+    ``mean_accuracy``, ``ci_low``, ``ci_high``, ``tied_with_best`` and ``picked``, and a row per
+    point left out as ``out_of_tolerance``), the picked coefficients ``best``, the phi searched
+    at, the last rung's verdicts ``ties`` and the ``schedule`` that trained it."""
 
     table: pd.DataFrame
     best: Coefficients
     phi: float = 1.0
+    ties: Ties | None = None
+    schedule: Schedule | None = None
+
+    def spent(self) -> dict[str, int]:
+        """Runs and epochs the grid trained (duplicate points counted once)."""
+        runs = self.table.dropna(subset=["run_dir"]).drop_duplicates("run_dir") if "run_dir" in self.table else None
+        if runs is None or "epochs" not in runs:
+            return {"runs": 0, "epochs": 0}
+        return {"runs": len(runs), "epochs": int(runs["epochs"].sum())}
 
     def save(self, out_dir: str | Path, **extra: Any) -> None:
-        """``grid.csv`` and ``coefficients.json`` in ``out_dir``."""
+        """``grid.csv`` and ``coefficients.json`` (the picked point, its interval, the tie set, the
+        rule, the noise floor and the schedule with what it spent) in ``out_dir``."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write(out / "grid.csv", lambda t: self.table.to_csv(t, index=False))
         row = self.table[(self.table.alpha == self.best.alpha) & (self.table.beta == self.best.beta)
                          & (self.table.gamma == self.best.gamma)].iloc[0]
+        more: dict[str, Any] = {}
+        if self.ties is not None:
+            more.update(n=int(row["n"]), ci_low=_num(row["ci_low"]), ci_high=_num(row["ci_high"]),
+                        **self.ties.to_dict())
+        if self.schedule is not None:
+            more["schedule"] = {**self.schedule.to_dict(), "spent": self.spent()}
         self.best.save(out / "coefficients.json", accuracy=float(row["mean_accuracy"]), macs=int(row["macs"]),
                        macs_ratio=float(row["macs_ratio"]), nominal_macs_ratio=float(row["nominal_macs_ratio"]),
                        resolution=int(row["resolution"]), resolution_nominal=int(row["resolution_nominal"]),
-                       source=f"grid search at phi={self.phi:g}", **extra)
+                       source=f"grid search at phi={self.phi:g}", **more, **extra)
+
+    def lines(self) -> list[str]:
+        """The console summary: the schedule and what it spent, the best, the tie set and the pick."""
+        out = []
+        if self.schedule is not None:
+            s = self.spent()
+            out.append(f"schedule: {self.schedule.text()}; spent {s['epochs']} epochs in {s['runs']} runs")
+        return out + (self.ties.lines() if self.ties is not None else [])
 
 
-def pick_best(table: pd.DataFrame) -> Coefficients:
-    """Highest mean validation accuracy over seeds; ties go to fewer MACs.
-
-    >>> t = pd.DataFrame({"alpha": [1.2, 1.0], "beta": [1.1, 1.2], "gamma": [1.15, 1.15],
-    ...                   "accuracy": [0.9, 0.9], "macs": [200, 190], "status": ["completed"] * 2})
-    >>> pick_best(t)
-    Coefficients(alpha=1.0, beta=1.2, gamma=1.15)
-    """
-    ok = table[table["status"].isin(FINISHED) & table["accuracy"].notna()]
-    if ok.empty:
-        raise RunsFailed("no grid candidate finished training: see the errors in grid.csv, fix the cause and "
-                         "re-run with --resume")
-    ranked = ok.sort_values(["accuracy", "macs", "alpha", "beta", "gamma"], ascending=[False, True, True, True, True])
-    r = ranked.iloc[0]
-    return Coefficients(float(r["alpha"]), float(r["beta"]), float(r["gamma"]))
+def _num(v: Any) -> float | None:
+    """A JSON number, or None for NaN (no interval with one run)."""
+    return None if v is None or not math.isfinite(float(v)) else float(v)
 
 
 def grid_search(
@@ -200,11 +243,17 @@ def grid_search(
     phi: float = 1.0,
     target: float = 2.0,
     cost_tolerance: float = GRID_TOLERANCE,
+    halving: bool = False,
+    eta: int = 3,
+    rungs: int = 3,
+    budget_epochs: int | None = None,
 ) -> GridResult:
-    """Train ``base`` scaled at ``phi`` by every candidate within cost tolerance (and seed; see
-    :func:`candidate_table`), pick the best, write ``grid.csv`` (every candidate, the untrained
-    ones with ``status = "out_of_tolerance"`` and their reason) and ``coefficients.json`` into
-    ``out_dir``.
+    """Train ``base`` scaled at ``phi`` by every candidate within cost tolerance (each distinct
+    network once, in the rungs of :func:`effnas.scaling.rungs.schedule` with ``halving``, ``eta``,
+    ``rungs``, ``budget_epochs``; ``train_config["epochs"]`` and ``seeds`` are the first rung's;
+    see :func:`candidate_table`), pick by :func:`effnas.scaling.rungs.tie_set`, write ``grid.csv``
+    (every candidate, the untrained ones with ``status = "out_of_tolerance"`` and their reason)
+    and ``coefficients.json`` into ``out_dir``.
 
     Raises:
         UserError: no candidate can be brought within ``cost_tolerance`` (``grid.csv`` is written
@@ -214,18 +263,28 @@ def grid_search(
         raise UserError("no grid candidates: widen --tolerance or use a finer --step")
     table, specs = candidate_table(base, candidates, phi=phi, target=target, cost_tolerance=cost_tolerance,
                                    depth_rounding=depth_rounding)
-    return train_grid(table, candidate_jobs(candidates, specs, table, seeds), trainer, train_config=train_config,
-                      out_dir=out_dir, executor=executor, resume=resume, phi=phi, target=target,
-                      cost_tolerance=cost_tolerance, base=base.name)
+    jobs = candidate_jobs(candidates, specs, table, seeds)
+    plan = schedule(len({j.info["network"] for j in jobs}), epochs=_epochs(train_config), seeds=seeds,
+                    halving=halving, eta=eta, rungs=rungs, budget_epochs=budget_epochs) if jobs else None
+    return train_grid(table, jobs, trainer, train_config=train_config, out_dir=out_dir, executor=executor,
+                      resume=resume, phi=phi, target=target, cost_tolerance=cost_tolerance, base=base.name, plan=plan)
+
+
+def _epochs(train_config: dict[str, Any]) -> int:
+    epochs = train_config.get("epochs")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise UserError(f"the grid's train_config needs 'epochs' (an integer >= 1: the first rung's), got {epochs!r}")
+    return epochs
 
 
 def candidate_jobs(candidates: Sequence[Coefficients], specs: Sequence[NetworkSpec], table: pd.DataFrame,
                    seeds: Sequence[int]) -> list[Job]:
-    """The training jobs of a :func:`candidate_table`: every candidate within tolerance, with every
-    seed, into ``candidates/a1.2-b1.1-g1.15-seed0`` (:func:`effnas.scaling.record.candidate_key`)."""
-    ok = table["within_tolerance"].astype(bool)
-    return [Job(candidate_key(c, s), spec, s, {"alpha": c.alpha, "beta": c.beta, "gamma": c.gamma})
-            for c, spec, good in zip(candidates, specs, ok, strict=True) if good for s in seeds]
+    """The first rung's training jobs of a :func:`candidate_table`: every distinct network within
+    tolerance (the first point that builds it), with every seed, into
+    ``candidates/a1.2-b1.1-g1.15-seed0`` (:func:`effnas.scaling.record.candidate_key`)."""
+    ok = table["within_tolerance"].astype(bool) & (table["same_network_as"] == "")
+    return [Job(candidate_key(c, s), spec, s, {"alpha": c.alpha, "beta": c.beta, "gamma": c.gamma, "network": n})
+            for c, spec, good, n in zip(candidates, specs, ok, table["network"], strict=True) if good for s in seeds]
 
 
 def train_grid(
@@ -241,31 +300,40 @@ def train_grid(
     target: float = 2.0,
     cost_tolerance: float = GRID_TOLERANCE,
     base: str = "",
+    plan: Schedule | None = None,
 ) -> GridResult:
-    """Train the :func:`candidate_jobs` of a :func:`candidate_table`, pick the best and write
-    ``grid.csv`` and ``coefficients.json`` (see :func:`grid_search`; ``base`` names the base
-    network in ``coefficients.json``)."""
+    """Train the :func:`candidate_jobs` of a :func:`candidate_table` (the first rung's) in the
+    rungs of ``plan`` (None: one rung of ``jobs`` as they are), pick by
+    :func:`effnas.scaling.rungs.tie_set` and write ``grid.csv`` and ``coefficients.json`` (see
+    :func:`grid_search`; ``base`` names the base network in ``coefficients.json``)."""
     ok = table["within_tolerance"].astype(bool)
-    if not ok.any():
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        atomic_write(Path(out_dir) / "grid.csv", lambda t: table.to_csv(t, index=False))
+    out = Path(out_dir)
+    if not ok.any() or not jobs:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / "grid.csv", lambda t: table.to_csv(t, index=False))
         raise UserError(f"no grid candidate realises {target:g}^{phi:g} = {target**phi:.3g}x the base's MACs within "
                          f"+-{cost_tolerance * 100:g}% at any whole-pixel input size (reasons in "
-                         f"{Path(out_dir) / 'grid.csv'}): raise the cost tolerance or use a larger base resolution")
-    trained = run_jobs(jobs, trainer, train_config=train_config, out_dir=out_dir, executor=executor, resume=resume)
+                         f"{out / 'grid.csv'}): raise the cost tolerance or use a larger base resolution")
+    plan = plan or one_rung(jobs, _epochs(train_config))
+    runs = run_rungs(jobs, plan, trainer, train_config=train_config, out_dir=out, executor=executor, resume=resume)
     keys = ["alpha", "beta", "gamma"]
-    merged = table[ok].drop(columns=["status"]).merge(trained, on=keys, how="right")
-    done = merged["status"].isin(FINISHED)
-    merged["accuracy"] = merged["val_accuracy"].where(done)
-    mean = merged.groupby(keys)["accuracy"].transform("mean")
-    merged.insert(list(merged.columns).index("accuracy") + 1, "mean_accuracy", mean)
-    summary = merged.drop(columns=["accuracy"]).rename(columns={"mean_accuracy": "accuracy"})
-    best = pick_best(summary.drop_duplicates(keys))
-    full = pd.concat([merged, table[~ok]], ignore_index=True).sort_values(keys, kind="stable", ignore_index=True)
-    result = GridResult(full, best, phi)
+    merged = table[ok].drop(columns=["status"]).merge(runs.drop(columns=keys), on="network", how="inner")
+    merged["accuracy"] = accuracy(merged)
+    try:
+        ties = tie_set(runs, table[ok], target=target)
+    except RunsFailed:
+        full = pd.concat([merged, table[~ok]], ignore_index=True).sort_values(keys, kind="stable", ignore_index=True)
+        atomic_write(out / "grid.csv", lambda t: full.to_csv(t, index=False))
+        raise
+    merged = merged.merge(ties.points.drop(columns=["network"]), on=keys, how="left")
+    full = pd.concat([merged, table[~ok]], ignore_index=True).sort_values([*keys, "rung", "seed"], kind="stable",
+                                                                          ignore_index=True)
+    for col in ("rung", "epochs", "seed", "n", "last_rung"):  # whole numbers, empty on untrained rows
+        full[col] = full[col].astype("Int64")
+    result = GridResult(full, ties.picked, phi, ties, plan)
     result.save(out_dir, base=base)
     return result
 
 
 __all__ = ["OUT_OF_TOLERANCE", "READY", "GridResult", "candidate_jobs", "candidate_table", "grid_candidates",
-           "grid_search", "pick_best", "train_grid"]
+           "grid_search", "network_key", "point_text", "train_grid"]

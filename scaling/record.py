@@ -5,7 +5,8 @@ do not change what it computes. The one home of these rules for the job runner
 
 Directory names under a stage's output directory:
 
-* grid candidates: ``candidates/a1.2-b1.1-g1.15-seed0`` (:func:`candidate_key`);
+* grid candidates: ``candidates/a1.2-b1.1-g1.15-seed0`` (:func:`candidate_key`), and with
+  successive halving the later rungs' ``candidates/rung1/a1.2-b1.1-g1.15-seed1``;
 * family members: ``members/phi2-seed0`` (compound), ``official/phi2-seed0`` (the published
   table), ``baselines/width-phi2-seed0`` (single-dimension), ``<method>/<name>-seed0`` for any
   other method (:func:`member_key`);
@@ -117,9 +118,15 @@ class Scaled(Protocol):
     def spec(self) -> NetworkSpec: ...
 
 
-def candidate_key(c: Coefficients, seed: int) -> str:
-    """Run directory of a grid candidate: ``candidates/a1.2-b1.1-g1.15-seed0``."""
-    return f"candidates/a{c.alpha:g}-b{c.beta:g}-g{c.gamma:g}-seed{seed}"
+def candidate_key(c: Coefficients, seed: int, rung: int = 0) -> str:
+    """Run directory of a grid candidate: ``candidates/a1.2-b1.1-g1.15-seed0``; in rung 1 and later
+    of successive halving ``candidates/rung1/a1.2-b1.1-g1.15-seed0`` (rung 0 is the one-rung grid's).
+
+    >>> candidate_key(Coefficients(1.2, 1.1, 1.15), 1, rung=2)
+    'candidates/rung2/a1.2-b1.1-g1.15-seed1'
+    """
+    where = f"candidates/rung{rung}" if rung else "candidates"
+    return f"{where}/a{c.alpha:g}-b{c.beta:g}-g{c.gamma:g}-seed{seed}"
 
 
 def member_key(m: Scaled, seed: int) -> str:

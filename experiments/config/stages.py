@@ -16,6 +16,8 @@ from effnas.search_spaces.errors import UserError
 #: Largest compound coefficient: ``effnas.scaling.family.MAX_PHI`` (config imports no scaling; a test
 #: keeps the two equal). Target 2 doubles the MACs per phi: phi 20 is a million times the base.
 MAX_PHI = 20
+#: Largest ``grid.eta`` and ``grid.rungs`` (a rung trains ``eta**rung`` times the first's epochs).
+MAX_ETA, MAX_RUNGS = 10, 20
 #: Largest ``search.trials`` and ``search.population`` (a study holds every trial in one database).
 MAX_TRIALS = 1_000_000
 
@@ -177,9 +179,16 @@ class GridConfig(Section):
         phi: the compound coefficient the grid is searched at (paper: 1).
         cost_tolerance: every candidate's realised MACs ratio is brought within this relative
             distance of ``target^phi`` (by its resolution in whole pixels) or listed as not comparable.
-        epochs: training epochs per candidate.
-        seeds: training seeds per candidate (a list, or a count N meaning 0..N-1).
+        epochs: training epochs per candidate (with ``halving``: of the first rung).
+        seeds: seeds per candidate (a list, or a count N: 0..N-1; with ``halving`` the first rung's).
         depth_rounding: repeats rounded to nearest (``round``) or up (``ceil``, TF).
+        halving: successive halving: the best ``1/eta`` of a rung's networks (at least 2) train again,
+            ``eta`` x longer, with one more seed, until a rung has 2 networks, ``rungs`` ran or the
+            budget is spent (docs/scaling.md). Off: one rung.
+        eta: with ``halving``, the share a rung keeps (``1/eta``) and its epochs' growth (``x eta``).
+        rungs: with ``halving``, the most rungs.
+        budget_epochs: the most epochs the grid may train (runs x epochs); ``None``: what the
+            schedule needs. Halving leaves out rungs past it; one rung past it is refused.
     """
 
     SECTION: ClassVar[str] = "grid"
@@ -192,6 +201,10 @@ class GridConfig(Section):
     epochs: int = 10
     seeds: tuple[int, ...] = (0,)
     depth_rounding: str = "round"
+    halving: bool = False
+    eta: int = 3
+    rungs: int = 3
+    budget_epochs: int | None = None
 
     def __post_init__(self) -> None:
         positive("grid.step", self.step)
@@ -206,6 +219,12 @@ class GridConfig(Section):
         positive("grid.epochs", self.epochs)
         _seeds("grid.seeds", self.seeds)
         choice("grid.depth_rounding", self.depth_rounding, DEPTH_ROUNDINGS)
+        positive("grid.budget_epochs", self.budget_epochs)
+        for key, value, low, high in (("eta", self.eta, 2, MAX_ETA), ("rungs", self.rungs, 1, MAX_RUNGS)):
+            if not low <= value <= high:
+                raise UserError(f"grid.{key} must be an integer in [{low}, {high}], got {value}")
+            if not self.halving and value != 3:  # both default to 3
+                raise UserError(f"grid.{key} acts with grid.halving = true: set that, or drop grid.{key}")
 
 
 @dataclass(frozen=True)

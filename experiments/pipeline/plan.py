@@ -44,6 +44,7 @@ from effnas.scaling import (
 from effnas.scaling.family import member_jobs
 from effnas.scaling.grid import candidate_jobs
 from effnas.scaling.record import backbone_dir, backbone_key
+from effnas.scaling.rungs import schedule
 from effnas.search_spaces import NetworkSpec, load_spec
 from effnas.search_spaces.cost import macs
 from effnas.search_spaces.errors import UserError
@@ -187,16 +188,21 @@ def grid_coefficients(cfg: ExperimentConfig) -> list[Coefficients]:
 
 
 def grid_plan(cfg: ExperimentConfig, base: NetworkSpec) -> GridPlan:
-    """The grid's candidate table (every candidate, comparable or not, with its realised cost),
-    the training jobs of the comparable ones, and their shared trainer config."""
+    """The grid's candidate table (every candidate, comparable or not, with its realised cost and
+    the distinct network it builds), the first rung's training jobs (each distinct comparable
+    network once), the rungs (``grid.halving``, ``eta``, ``rungs``, ``budget_epochs``) and the
+    shared trainer config."""
     g = cfg.grid
     cands = grid_coefficients(cfg)
     table, specs = candidate_table(base, cands, phi=g.phi, target=g.target, cost_tolerance=g.cost_tolerance,
                                    depth_rounding=g.depth_rounding)
     jobs = candidate_jobs(cands, specs, table, g.seeds)
+    networks = len({j.info["network"] for j in jobs})
+    rungs = schedule(networks, epochs=g.epochs, seeds=g.seeds, halving=g.halving, eta=g.eta, rungs=g.rungs,
+                     budget_epochs=g.budget_epochs) if networks else None
     tc = train_config(cfg, dataclasses.replace(cfg.train, epochs=g.epochs, dropout=None, drop_connect_rate=None))
     return GridPlan(table, jobs, tc, runtime(cfg), phi=g.phi, target=g.target, cost_tolerance=g.cost_tolerance,
-                    base=base.name)
+                    base=base.name, schedule=rungs)
 
 
 # -- family ------------------------------------------------------------------------------------

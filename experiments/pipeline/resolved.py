@@ -22,7 +22,7 @@ import pandas as pd
 
 from effnas.experiments.config.schema import ExperimentConfig
 from effnas.nas import SearchConfig
-from effnas.scaling import Job
+from effnas.scaling import Job, Schedule
 from effnas.scaling.runner import make_config
 
 
@@ -87,13 +87,15 @@ class StagePlan:
 
 @dataclass(frozen=True, eq=False)
 class GridPlan(StagePlan):
-    """The grid's stage: its candidate table holds every candidate (the jobs only those within
-    ``cost_tolerance`` of ``target**phi`` times the MACs of ``base``)."""
+    """The grid's stage: its candidate table holds every candidate (the jobs are the first rung's:
+    each distinct network within ``cost_tolerance`` of ``target**phi`` times the MACs of ``base``,
+    once); ``schedule`` is its rungs (None: no network to train)."""
 
     phi: float = 1.0
     target: float = 2.0
     cost_tolerance: float = 0.05
     base: str = ""
+    schedule: Schedule | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,7 +118,8 @@ class Plan:
             d["search"] = self.search.to_dict()
             if self.search.supernet:
                 d["supernet"] = self.search.supernet
-        d["grid"] = {"candidates": self.grid.table.to_dict(orient="records"), "runs": self.grid.runs(self.out / "grid")}
+        d["grid"] = {"candidates": self.grid.table.to_dict(orient="records"), "runs": self.grid.runs(self.out / "grid"),
+                     "schedule": self.grid.schedule.to_dict() if self.grid.schedule else None}
         d["family"] = {"members": self.family.table.to_dict(orient="records"),
                        "runs": self.family.runs(self.out / "family")}
         d["backbones"] = {name: {"networks": sp.table.to_dict(orient="records"),

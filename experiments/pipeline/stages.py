@@ -206,9 +206,9 @@ def _search(sp: SearchPlan, *, quiet: bool) -> dict[str, Any]:
 # -- grid ----------------------------------------------------------------------------------------
 
 def grid(cfg: ExperimentConfig, gp: GridPlan, out: str | Path, *, resume: bool = False) -> GridResult:
-    """Train the comparable candidates of the resolved grid (:func:`effnas.experiments.pipeline.plan.grid_plan`),
-    write ``grid.csv`` (every candidate, with realised cost and, for those not comparable, the
-    reason) and ``coefficients.json``."""
+    """Train the comparable candidates of the resolved grid (:func:`effnas.experiments.pipeline.plan.grid_plan`)
+    in its rungs, write ``grid.csv`` (every candidate, with realised cost and, for those not
+    comparable, the reason; the trained ones with their interval and tie flag) and ``coefficients.json``."""
     if not gp.jobs:
         raise UserError("no grid candidate is within grid.cost_tolerance of the target cost: widen "
                          "grid.cost_tolerance or grid.tolerance (see the table from --dry-run)")
@@ -216,7 +216,7 @@ def grid(cfg: ExperimentConfig, gp: GridPlan, out: str | Path, *, resume: bool =
     with guard.Lock(out, what="grid directory"):
         return train_grid(gp.table, gp.jobs, trainer(), train_config=gp.train_config, out_dir=out,
                           executor=executor(cfg, gp.runtime), resume=resume, phi=gp.phi, target=gp.target,
-                          cost_tolerance=gp.cost_tolerance, base=gp.base)
+                          cost_tolerance=gp.cost_tolerance, base=gp.base, plan=gp.schedule)
 
 
 # -- family and backbones ---------------------------------------------------------------------

@@ -200,18 +200,18 @@ def _grid_section(run: Path) -> list[Block]:
         return out + [_not_run("Grid search", "grid/")]
     if coef.is_file():
         c = _read_json(coef)
-        out.append(Block("p", "Chosen coefficients: " + ", ".join(f"{k} = {_fmt(v)}" for k, v in c.items()
-                                                                  if not isinstance(v, dict | list)) + "."))
+        scalars = {k: v for k, v in c.items() if not isinstance(v, dict | list) and k != "picked_by"}  # the rule below
+        out.append(Block("p", "Chosen coefficients: " + ", ".join(f"{k} = {_fmt(v)}" for k, v in scalars.items())
+                         + "."))
+        out += [Block("p", line) for line in report_tables.grid_noise(c)]
         a, b, g = (c.get(k) for k in ("alpha", "beta", "gamma"))
         if all(isinstance(v, int | float) for v in (a, b, g)):
             out.append(Block("p", f"alpha * beta^2 * gamma^2 = {a * b**2 * g**2:.3f} "  # type: ignore[operator]
                                   "(paper: 1.2, 1.1, 1.15 -> 1.92)."))
     if grid.is_file():
-        df = _read_csv(grid)
-        if {"alpha", "beta", "gamma"} <= set(df.columns):
-            df = df.drop_duplicates(["alpha", "beta", "gamma"])
+        df = report_tables.grid_points(_read_csv(grid))
         shown = report_tables.columns(df, report_tables.GRID_COLUMNS)
-        out += [Block("h3", f"Grid ({len(df)} candidates; every column in grid/grid.csv)"),
+        out += [Block("h3", f"Grid ({len(df)} candidates; every run and column in grid/grid.csv)"),
                 Block("table", frame=shown.head(MAX_ROWS))]
     return out
 

@@ -39,7 +39,7 @@ SPECIAL: dict[str, Any] = {
     "search.study": "other", "search.resolution": 20, "search.train.warmup_epochs": 0.3,
     "search.train.batch_size": 32,
     "grid.target": 2.2, "grid.step": 0.1, "grid.seeds": (0, 1), "grid.depth_rounding": "ceil",
-    "grid.cost_tolerance": 0.01,
+    "grid.cost_tolerance": 0.01, "grid.rungs": 1, "grid.budget_epochs": 6,
     "family.phis": (0, 1, 2), "family.seeds": (0, 1, 2), "family.baseline_phis": (1,), "family.dropout": (0.2, 0.5),
     "family.depth_rounding": "ceil", "family.cost_tolerance": 0.01, "family.official": True, "family.epochs": 7,
     "backbones.models": ("mobilenet_v2", "resnet18"), "backbones.epochs": 5, "backbones.resolution": 24,
@@ -52,6 +52,10 @@ WITH: dict[str, dict[str, Any]] = {
     "search.latency_runtime": {"search.cost": "latency", "search.target": 5.0},
     "search.prefilter_keep": {"search.prefilter": "proxy:synflow"},
     "train.sync_bn": {"train.devices": 2},
+    # the rungs of successive halving (the demo grid: 3 networks, 2 epochs; rung 0 costs 6 epochs)
+    "grid.eta": {"grid.halving": True},
+    "grid.rungs": {"grid.halving": True},
+    "grid.budget_epochs": {"grid.halving": True},
     # [supernet] acts on a search that evaluates candidates with a supernet (its own: "supernet")
     "supernet.epochs": {"search.estimator": "supernet"},
     "supernet.sampling": {"search.estimator": "supernet"},

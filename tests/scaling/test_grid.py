@@ -53,29 +53,42 @@ def test_grid_search_picks_best_writes_files_and_resumes(tmp_path, evaluator) ->
                       out_dir=tmp_path)
     t = res.table
     ready = t[t.status != "out_of_tolerance"]
-    # Only candidates brought within 5 % of 2x are trained; the others are listed with a reason.
-    assert len(evaluator.calls) == len(ready) == int(t.within_tolerance.sum()) < len(cands) == len(t)
-    assert [c["resolution"] for c in evaluator.calls] == ready.resolution.tolist()
+    # Only candidates brought within 5 % of 2x are trained, each distinct network once; the others are
+    # listed with a reason.
+    networks = ready.drop_duplicates("network")
+    assert len(evaluator.calls) == len(networks) == 7 < len(ready) == int(t.within_tolerance.sum()) == 10
+    assert len(ready) < len(cands) == len(t)
+    assert [c["resolution"] for c in evaluator.calls] == networks.resolution.tolist()
     assert {"alpha", "beta", "gamma", "product", "accuracy", "macs", "macs_ratio", "nominal_macs_ratio",
-            "resolution_nominal", "resolution", "cost_adjusted", "status", "reason"} <= set(t)
+            "resolution_nominal", "resolution", "cost_adjusted", "status", "reason", "network", "points",
+            "same_network_as", "n", "mean_accuracy", "ci_low", "ci_high", "tied_with_best", "picked"} <= set(t)
     assert ((ready.macs_ratio / 2 - 1).abs() <= 0.05).all() and (ready.reason == "").all()
     skipped = t[t.status == "out_of_tolerance"]
     assert skipped.accuracy.isna().all() and skipped.run_dir.isna().all()
     assert skipped.reason.str.contains("cannot reach 2x").all()
-    # The closed-form evaluator rewards MACs, so the winner has the most MACs.
-    assert t.loc[t.accuracy.idxmax(), ["alpha", "beta", "gamma"]].tolist() == list(res.best.as_tuple())
+    # One seed: no estimate of the noise, so the closed-form evaluator's most accurate network (the
+    # most MACs) is picked, among its points the one whose product is closest to 2.
+    top = ready[ready.accuracy == ready.accuracy.max()]
+    best = ready[ready.picked.astype(bool)]
+    assert len(best) == 1 and best.index[0] in top.index  # two networks of equal MACs tie: the first is the best
+    mine = top[top.network == best.network.iloc[0]]
+    closest = mine.loc[(mine["product"] - 2).abs().idxmin(), ["alpha", "beta", "gamma"]].tolist()
+    assert list(res.best.as_tuple()) == closest == best[["alpha", "beta", "gamma"]].iloc[0].tolist()
+    assert set(ready.tied_with_best.map(repr)) == {"True", "None"}  # the best's own points, the rest unknown
     saved = json.loads((tmp_path / "coefficients.json").read_text())
     assert (saved["alpha"], saved["beta"], saved["gamma"]) == res.best.as_tuple()
-    assert saved["source"] == "grid search at phi=1"
+    assert saved["source"] == "grid search at phi=1" and saved["noise_floor"] is None
+    assert saved["picked_by"].startswith("no estimate of the noise") and saved["n"] == 1
+    assert saved["schedule"]["spent"] == {"runs": 7, "epochs": 7} and saved["schedule"]["halving"] is False
     csv = pd.read_csv(tmp_path / "grid.csv", keep_default_na=False)
     assert len(csv) == len(cands) and set(csv.status) == {"completed", "out_of_tolerance"}
     mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.glob("candidates/*/result.json")}
-    assert len(mtimes) == len(ready)
+    assert len(mtimes) == len(networks)
     # Re-running without --resume refuses; with resume nothing is retrained.
     with pytest.raises(ValueError, match="--resume"):
         grid_search(base, evaluator, candidates=cands, train_config={"dataset": "test", "epochs": 1}, out_dir=tmp_path)
     again = grid_search(base, evaluator, candidates=cands, train_config={"dataset": "test", "epochs": 1},
                         out_dir=tmp_path, resume=True)
-    assert len(evaluator.calls) == len(ready)
+    assert len(evaluator.calls) == len(networks)
     assert again.best == res.best
     assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes

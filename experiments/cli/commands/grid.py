@@ -18,9 +18,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Enumerate alpha, beta, gamma >= 1 on a grid with |alpha*beta^2*gamma^2 - target| <= "
         "tolerance, scale the base by each at phi, bring each candidate's realised MACs within "
         "grid.cost_tolerance of target^phi (by its resolution in whole pixels; candidates that cannot be are "
-        "listed, not trained), train the rest and keep the best by validation accuracy (ties: fewer MACs). "
-        "Writes grid.csv and coefficients.json into --out; --dry-run writes grid_candidates.csv. Each candidate "
-        "trains into its own run directory; --resume keeps finished ones. Exit code 1 when a candidate failed.",
+        "listed, not trained), train each distinct network once (points that build the same network share its "
+        "result), in one rung or by successive halving (--halving), and pick among the points tied with the best "
+        "within noise by a stated rule (docs/scaling.md). Writes grid.csv and coefficients.json into --out; "
+        "--dry-run writes grid_candidates.csv. Each run has its own run directory; --resume keeps finished ones. "
+        "Exit code 1 when a run failed.",
     )
     c.add_config_args(p)
     g = p.add_argument_group("grid (each flag sets the config key in brackets)")
@@ -38,8 +40,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--out", help="directory for grid.csv, coefficients.json and the run directories")
     t = p.add_argument_group("training")
     c.add_data_args(t)
-    c.key_flag(t, "--epochs", key="grid.epochs", type=int, help="epochs per candidate (default 10)")
-    c.key_flag(t, "--seeds", key="grid.seeds", type=c.seeds_arg, help="seeds per candidate: a count or a list")
+    c.key_flag(t, "--epochs", key="grid.epochs", type=int, help="epochs per candidate (default 10; with --halving "
+               "the first rung's)")
+    c.key_flag(t, "--seeds", key="grid.seeds", type=c.seeds_arg, help="seeds per candidate: a count or a list (with "
+               "--halving the first rung's; each later rung adds one)")
+    c.key_flag(t, "--halving", key="grid.halving", action=argparse.BooleanOptionalAction,
+               help="successive halving: the best 1/eta of each rung train again, eta x longer, with one more seed")
+    c.key_flag(t, "--eta", key="grid.eta", type=int, help="with --halving: keep 1/eta per rung, eta x the epochs "
+               "(default 3)")
+    c.key_flag(t, "--rungs", key="grid.rungs", type=int, help="with --halving: the most rungs (default 3)")
+    c.key_flag(t, "--budget-epochs", key="grid.budget_epochs", type=int,
+               help="the most training epochs the grid may spend (runs x epochs; default: what the schedule needs)")
     c.add_run_args(t)
     p.set_defaults(func=run)
 
@@ -48,29 +59,35 @@ def run(args: argparse.Namespace) -> int:
     cfg = c.experiment(args)
     base = plan.base_spec(cfg)
     gp = plan.grid_plan(cfg, base)
-    table, jobs = gp.table, gp.jobs
+    table = gp.table
     if args.dry_run:
         if args.out:
             stages.write_csv(table, guard.out_dir(args.out) / "grid_candidates.csv")
         g = cfg.grid
+        ready = table[table.within_tolerance.astype(bool)]
         print(f"{len(table)} candidates with |alpha*beta^2*gamma^2 - {g.target:g}| <= {g.tolerance:g}, step "
-              f"{g.step:g}, at phi {g.phi:g}; {len(jobs) // len(g.seeds)} within {g.cost_tolerance:.0%} of "
-              f"{g.target:g}^{g.phi:g} MACs; base {base.name} at {base.resolution} px")
-        print(table.to_string(index=False))
+              f"{g.step:g}, at phi {g.phi:g}; {len(ready)} within {g.cost_tolerance:.0%} of {g.target:g}^{g.phi:g} "
+              f"MACs, building {ready.network.nunique()} distinct networks; base {base.name} at {base.resolution} px")
+        if gp.schedule is not None:
+            print(f"schedule: {gp.schedule.text()}")
+        print(table.drop(columns=["points"]).to_string(index=False))
         return 0
     if not args.out:
         raise UserError("--out DIR is required: it holds grid.csv, coefficients.json and the run directories")
     result = stages.grid(cfg, gp, args.out, resume=args.resume)
     t = result.table.drop_duplicates(["alpha", "beta", "gamma"])
-    t = t.sort_values("mean_accuracy", ascending=False, na_position="last")
-    cols = [k for k in ("alpha", "beta", "gamma", "product", "resolution", "blocks", "macs", "macs_ratio",
-                        "nominal_macs_ratio", "mean_accuracy", "status") if k in t.columns]
+    t = t.sort_values(["last_rung", "mean_accuracy"], ascending=False, na_position="last")
+    cols = [k for k in ("alpha", "beta", "gamma", "product", "resolution", "macs", "macs_ratio", "same_network_as",
+                        "last_rung", "n", "mean_accuracy", "ci_low", "ci_high", "tied_with_best", "picked")
+            if k in t.columns]
     print(t[cols].head(15).to_string(index=False))
+    for line in result.lines():
+        print(line)
     b = result.best
-    print(f"best: alpha {b.alpha:g}, beta {b.beta:g}, gamma {b.gamma:g} (product {b.product:.3f}); "
+    print(f"picked: alpha {b.alpha:g}, beta {b.beta:g}, gamma {b.gamma:g} (product {b.product:.3f}); "
           f"wrote {Path(args.out) / 'grid.csv'} and {Path(args.out) / 'coefficients.json'}")
-    bad = stages.format_failures(result.table[result.table.get("run_dir").notna()]
-                                 if "run_dir" in result.table.columns else result.table, "grid runs")
+    runs = result.table.dropna(subset=["run_dir"]).drop_duplicates("run_dir")  # a shared run once
+    bad = stages.format_failures(runs, "grid runs")
     if bad:
         print(bad)
         return 1
