@@ -198,7 +198,7 @@ class GridResult:
 
     def save(self, out_dir: str | Path, **extra: Any) -> None:
         """``grid.csv`` and ``coefficients.json`` (the picked point, its interval, the tie set, the
-        rule, the noise floor and the schedule with what it spent) in ``out_dir``."""
+        rule, the noise floor, the schedule with what it spent and the :meth:`lines`) in ``out_dir``."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write(out / "grid.csv", lambda t: self.table.to_csv(t, index=False))
@@ -210,6 +210,7 @@ class GridResult:
                         **self.ties.to_dict())
         if self.schedule is not None:
             more["schedule"] = {**self.schedule.to_dict(), "spent": self.spent()}
+        more["summary"] = self.lines()
         self.best.save(out / "coefficients.json", accuracy=float(row["mean_accuracy"]), macs=int(row["macs"]),
                        macs_ratio=float(row["macs_ratio"]), nominal_macs_ratio=float(row["nominal_macs_ratio"]),
                        resolution=int(row["resolution"]), resolution_nominal=int(row["resolution_nominal"]),

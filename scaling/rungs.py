@@ -200,12 +200,27 @@ class Ties:
         if self.floor is None:
             others = "unknown (no estimate of the noise: one run per network in the last rung; set grid.seeds = 2)"
         else:
-            others = ", ".join(_text(c) for c in self.tied if c != self.best) or "none"
+            others = self._tied_text()
         floor = (f"noise floor: sd {100 * self.floor.sd:.2f} accuracy points ({self.floor.df} df, from "
                  f"{self.floor.groups} networks with >= 2 runs in rung {self.final_rung})" if self.floor
                  else "noise floor: none")
         return [f"best {_text(self.best)}: {self.best_interval.text()}; tied within noise: {others}; picked by rule: "
                 f"{_text(self.picked)}", f"rule: {self.rule}", floor]
+
+    def _tied_text(self) -> str:
+        """The tied networks other than the best's, each by its first point (and how many points
+        build it), then how many more points build the best's network."""
+        tied = self.points[self.points["tied_with_best"].map(lambda t: t is True)]
+        mine = int(self.points.loc[self.points["vs_best"] == "best", "network"].iloc[0])
+        parts = []
+        for n, g in tied.groupby("network", sort=False):
+            if n != mine:
+                more = f" [{len(g)} points]" if len(g) > 1 else ""
+                parts.append(f"{_text(Coefficients(*map(float, g.iloc[0][['alpha', 'beta', 'gamma']])))}{more}")
+        own = int((tied["network"] == mine).sum()) - 1
+        if own:
+            parts.append(f"the best's network's {own} other point{'s' if own > 1 else ''}")
+        return ", ".join(parts) or "none"
 
     def to_dict(self) -> dict[str, Any]:
         best = {**self.best.to_dict(), **_iv(self.best_interval, for_json=True)}

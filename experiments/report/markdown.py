@@ -203,7 +203,7 @@ def _grid_section(run: Path) -> list[Block]:
         scalars = {k: v for k, v in c.items() if not isinstance(v, dict | list) and k != "picked_by"}  # the rule below
         out.append(Block("p", "Chosen coefficients: " + ", ".join(f"{k} = {_fmt(v)}" for k, v in scalars.items())
                          + "."))
-        out += [Block("p", line) for line in report_tables.grid_noise(c)]
+        out += [Block("p", line, plain=True) for line in report_tables.grid_noise(c)]
         a, b, g = (c.get(k) for k in ("alpha", "beta", "gamma"))
         if all(isinstance(v, int | float) for v in (a, b, g)):
             out.append(Block("p", f"alpha * beta^2 * gamma^2 = {a * b**2 * g**2:.3f} "  # type: ignore[operator]

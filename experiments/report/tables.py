@@ -3,13 +3,10 @@ CSV files keep every column)."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
-from effnas.search_spaces.stats import Interval
 
 #: Columns of the report's grid table, a row per point (grid.csv has them all, a row per run).
 GRID_COLUMNS = ("alpha", "beta", "gamma", "resolution_nominal", "resolution", "macs", "nominal_macs_ratio",
@@ -24,46 +21,26 @@ def columns(df: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
     return df[[c for c in names if c in df.columns]]
 
 
+def grid_noise(c: dict[str, Any]) -> list[str]:
+    """The grid's summary lines as ``effnas grid`` printed them (``coefficients.json``'s ``summary``:
+    the schedule and what it spent, the best with its interval, the tie set, the pick, the rule and
+    the noise floor); none for a file written before the grid knew its noise."""
+    lines = c.get("summary")
+    return [str(line) for line in lines] if isinstance(lines, list) else []
+
+
 def grid_points(df: pd.DataFrame) -> pd.DataFrame:
-    """A row per grid point (grid.csv has one per run), those of the last rung first, by mean accuracy."""
+    """A row per grid point (grid.csv has one per run), those of the last rung first, by mean
+    accuracy; flags as yes/no and empty cells left empty."""
     if not {"alpha", "beta", "gamma"} <= set(df.columns):
         return df
     df = df.drop_duplicates(["alpha", "beta", "gamma"])
     by = [c for c in ("last_rung", "mean_accuracy") if c in df.columns]
-    return df.sort_values(by, ascending=False, na_position="last", kind="stable") if by else df
-
-
-def _point(c: Any) -> str:
-    return "(" + ", ".join(f"{float(v):g}" for v in c) + ")" if isinstance(c, list) else "?"
-
-
-def grid_noise(c: dict[str, Any]) -> list[str]:
-    """What ``coefficients.json`` says of the grid's noise: the best by mean with its interval, the
-    points tied with it, the pick and its rule, the noise floor, the schedule and what it spent
-    (nothing for a file written before the grid knew its noise)."""
-    best = c.get("best_by_mean")
-    if not isinstance(best, dict):
-        return []
-    mean, low, high = (math.nan if best.get(k) is None else float(best[k]) for k in ("mean_accuracy", "ci_low",
-                                                                                      "ci_high"))
-    iv = Interval(int(best.get("n") or 0), mean, low, high, math.nan)
-    tied = [_point(t) for t in c.get("tied_with_best") or []]
-    floor = c.get("noise_floor")
-    lines = [f"Best by mean accuracy: {_point([best.get(k) for k in ('alpha', 'beta', 'gamma')])}, {iv.text()}; "
-             f"tied within noise: {', '.join(tied) if floor else 'unknown'}; picked by rule: "
-             f"{_point([c.get(k) for k in ('alpha', 'beta', 'gamma')])}.",
-             f"Rule: {c.get('picked_by', '')}.",
-             f"Noise floor: sd {100 * floor['sd']:.2f} accuracy points ({floor['df']} df, {floor['groups']} networks "
-             f"with two runs or more in the last rung)." if isinstance(floor, dict) else "Noise floor: none."]
-    sched = c.get("schedule")
-    if isinstance(sched, dict):
-        rungs = "; ".join(f"rung {r['rung']}: {r['networks']} networks x {len(r['seeds'])} seeds x {r['epochs']} "
-                          f"epochs" for r in sched.get("rungs", []))
-        spent = sched.get("spent", {})
-        lines.append(f"Schedule ({'halving, eta ' + str(sched.get('eta')) if sched.get('halving') else 'one rung'}; "
-                     f"budget {sched.get('budget_epochs') or 'none'}): {rungs}; spent {spent.get('epochs')} epochs in "
-                     f"{spent.get('runs')} runs.")
-    return lines
+    df = df.sort_values(by, ascending=False, na_position="last", kind="stable") if by else df
+    flags = {c: df[c].map(lambda v: "" if pd.isna(v) else "yes" if bool(v) else "no")
+             for c in ("tied_with_best", "picked") if c in df.columns}
+    text = {c: df[c].fillna("") for c in ("reason", "same_network_as") if c in df.columns}
+    return df.assign(**flags, **text)
 
 
 def member_summary(df: pd.DataFrame) -> pd.DataFrame:

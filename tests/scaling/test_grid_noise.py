@@ -13,6 +13,7 @@ import effnas.search_spaces as ss
 from effnas.experiments.cli.main import main
 from effnas.experiments.config.schema import load_config
 from effnas.experiments.pipeline import plan
+from effnas.experiments.report.markdown import write_report
 from effnas.scaling import Coefficients, candidate_table, grid_candidates, grid_search, schedule, tie_set
 from effnas.scaling.grid import network_key
 from effnas.scaling.rungs import NO_NOISE_RULE, PICK_RULE
@@ -138,7 +139,8 @@ def test_the_tie_set_uses_the_noise_floor_and_the_rule_picks_the_cheapest_tied_p
     assert p.ci_low.iloc[0] < 0.81 < p.ci_high.iloc[0]
     line = ties.lines()[0]
     assert line.startswith("best (1.2, 1, 1.3): 81.0 [") and line.endswith(
-        "(n = 3); tied within noise: (1, 1, 1.4), (1.4, 1.2, 1); picked by rule: (1.4, 1.2, 1)")
+        "(n = 3); tied within noise: (1.4, 1.2, 1), the best's network's 1 other point; picked by rule: (1.4, 1.2, 1)")
+    assert {tuple(c.as_tuple()) for c in ties.tied} == {(1.0, 1.0, 1.4), (1.2, 1.0, 1.3), (1.4, 1.2, 1.0)}
 
 
 def test_without_a_noise_estimate_nothing_is_called_tied_and_the_highest_mean_is_picked() -> None:
@@ -162,14 +164,14 @@ def test_only_the_last_rung_is_compared() -> None:
 
 def test_the_grid_writes_intervals_ties_rule_and_floor(tmp_path, evaluator) -> None:
     cands = grid_candidates(step=0.1)
-    res = grid_search(ss.get("tiny"), evaluator, candidates=cands, train_config=CONFIG, out_dir=tmp_path,
-                      seeds=(0, 1))
-    csv = pd.read_csv(tmp_path / "grid.csv")
+    res = grid_search(ss.get("tiny"), evaluator, candidates=cands, train_config=CONFIG,
+                      out_dir=tmp_path / "grid", seeds=(0, 1))
+    csv = pd.read_csv(tmp_path / "grid" / "grid.csv")
     trained = csv.dropna(subset=["run_dir"])
     assert {"n", "mean_accuracy", "ci_low", "ci_high", "tied_with_best", "vs_best", "picked"} <= set(csv)
     assert (trained.n == 2).all() and (trained.ci_low < trained.mean_accuracy).all()
     assert trained[trained.picked].drop_duplicates(["alpha", "beta", "gamma"]).shape[0] == 1
-    saved = json.loads((tmp_path / "coefficients.json").read_text())
+    saved = json.loads((tmp_path / "grid" / "coefficients.json").read_text())
     assert saved["picked_by"] == PICK_RULE and saved["noise_floor"]["groups"] == 7
     assert [saved[k] for k in ("alpha", "beta", "gamma")] == list(res.best.as_tuple())
     tied = {tuple(t) for t in saved["tied_with_best"]}
@@ -179,6 +181,14 @@ def test_the_grid_writes_intervals_ties_rule_and_floor(tmp_path, evaluator) -> N
     lines = res.lines()
     assert lines[0].startswith("schedule: rung 0: 7 networks x 2 seeds x 1 epoch = 14 epochs")
     assert lines[1].startswith("best (") and "tied within noise:" in lines[1] and "picked by rule:" in lines[1]
+    assert saved["summary"] == lines
+    # The report reads the files: the same lines, and a row per point with its interval and flags.
+    md, _ = write_report(tmp_path, config={"name": "grid"}, stages={})
+    text = md.read_text().split("## Compound-coefficient grid search")[1].split("\n## ")[0]
+    assert lines[1].split(":")[0] in text and "tied within noise" in text and "noise floor: sd" in text
+    header = next(line for line in text.splitlines() if line.startswith("|   alpha"))
+    assert all(c in header for c in ("ci_low", "ci_high", "tied_with_best", "picked", "same_network_as"))
+    assert "| yes " in text and "| no " in text
 
 
 def test_a_schedule_without_networks_or_over_budget_is_refused() -> None:
@@ -187,3 +197,20 @@ def test_a_schedule_without_networks_or_over_budget_is_refused() -> None:
     with pytest.raises(UserError, match="first rung needs"):
         schedule(4, epochs=2, seeds=[0, 1], budget_epochs=15)
     assert schedule(4, epochs=2, seeds=[0, 1], budget_epochs=16).epochs == 16
+
+
+@pytest.mark.slow
+def test_effnas_grid_with_halving_trains_on_digits(tmp_path, capsys) -> None:
+    """The real trainer on the embedded digits: 4 networks for 1 epoch, the best 2 for 3 epochs
+    with seeds 0 and 1; what is spent is what the schedule stated, and the summary is printed."""
+    assert main(["grid", "--base", "tiny", "--dataset", "digits", "--step", "0.2", "--epochs", "1", "--halving",
+                 "--budget-epochs", "20", "--set", "train.threads=1", "--set", "data.data_fraction=0.2",
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert ("schedule: rung 0: 4 networks x 1 seed x 1 epoch = 4 epochs; rung 1: 2 networks x 2 seeds x 3 epochs = "
+            "12 epochs; at most 16 epochs in 8 runs (halving, eta 3; budget 20); spent 16 epochs in 8 runs") in out
+    assert "tied within noise:" in out and "noise floor: sd" in out
+    saved = json.loads((tmp_path / "coefficients.json").read_text())
+    assert saved["schedule"]["spent"] == {"runs": 8, "epochs": 16} and saved["noise_floor"]["groups"] == 2
+    runs = [json.loads(p.read_text()) for p in tmp_path.glob("candidates/**/result.json")]
+    assert sorted(r["metrics"]["epochs_completed"] for r in runs) == [1] * 4 + [3] * 4
