@@ -209,8 +209,10 @@ def grid(config: ExperimentConfig | str | Path | None = None, *, out: str | Path
          overrides: Sequence[str] = ()) -> GridResult:
     """The alpha, beta, gamma grid search at ``grid.phi`` (``effnas grid``) into ``out``: ``base``
     [train.model, or a spec], ``dataset`` [data.dataset], ``epochs`` [grid.epochs], ``seeds`` (a
-    count or a list) [grid.seeds]. Returns :class:`effnas.scaling.GridResult`: ``table``
-    (``grid.csv``) and ``best`` (the coefficients, also in ``coefficients.json``)."""
+    count or a list) [grid.seeds]; successive halving and the budget through ``overrides``
+    (``grid.halving=true``, ``grid.eta``, ``grid.rungs``, ``grid.budget_epochs``). Returns
+    :class:`effnas.scaling.GridResult`: ``table`` (``grid.csv``), ``best`` (the coefficients the pick
+    rule chose, also in ``coefficients.json``), ``ties`` (tie set, rule, noise floor) and ``schedule``."""
     from effnas.experiments.pipeline import plan, stages
 
     name, net = _model(base)

@@ -39,7 +39,7 @@ def grid_points(df: pd.DataFrame) -> pd.DataFrame:
     df = df.sort_values(by, ascending=False, na_position="last", kind="stable") if by else df
     flags = {c: df[c].map(lambda v: "" if pd.isna(v) else "yes" if bool(v) else "no")
              for c in ("tied_with_best", "picked") if c in df.columns}
-    text = {c: df[c].fillna("") for c in ("reason", "same_network_as") if c in df.columns}
+    text = {c: df[c].map(lambda v: "" if pd.isna(v) else v) for c in ("reason", "same_network_as") if c in df.columns}
     return df.assign(**flags, **text)
 
 

@@ -55,7 +55,7 @@ def test_points_that_build_the_same_network_are_trained_once(tmp_path, evaluator
     assert res.spent() == {"runs": 4, "epochs": 4}
 
 
-def test_halving_spends_what_its_schedule_states_within_the_budget(tmp_path, evaluator) -> None:
+def test_halving_spends_what_its_schedule_states_within_the_budget(tmp_path, evaluator, make_evaluator) -> None:
     cands = grid_candidates(step=0.1)  # on tiny: 10 points within cost tolerance, 7 distinct networks
     res = grid_search(ss.get("tiny"), evaluator, candidates=cands, train_config=CONFIG, out_dir=tmp_path,
                       halving=True, eta=2, budget_epochs=30)
@@ -79,6 +79,12 @@ def test_halving_spends_what_its_schedule_states_within_the_budget(tmp_path, eva
     points = res.table.drop_duplicates(["alpha", "beta", "gamma"]).dropna(subset=["run_dir"])
     assert set(points[points.last_rung == 0].vs_best) == {"not promoted past rung 0"}
     assert (points[points.last_rung == 1].n == 2).all() and saved["noise_floor"]["df"] == 4
+    # --resume rereads every rung: nothing trains again, the same networks are promoted and picked.
+    fresh = make_evaluator()
+    again = grid_search(ss.get("tiny"), fresh, candidates=cands, train_config=CONFIG, out_dir=tmp_path, halving=True,
+                        eta=2, budget_epochs=30, resume=True)
+    assert fresh.calls == [] and again.best == res.best and again.spent() == res.spent()
+    assert set(again.table[again.table.rung == 1].network) == promoted
 
 
 def test_grid_keys_flow_from_toml_set_and_flags_and_each_changes_the_schedule(tmp_path, capsys) -> None:

@@ -20,7 +20,7 @@ def test_grid_candidates_run_as_ray_trials_and_resume(tmp_path) -> None:
         return {"status": "completed", "val_accuracy": acc, "test_accuracy": acc, "macs": c.macs}
 
     cands = grid_candidates(step=0.2, tolerance=0.15)
-    res = grid_search(ss.get("tiny"), evaluator, candidates=cands, train_config={"dataset": "test"},
+    res = grid_search(ss.get("tiny"), evaluator, candidates=cands, train_config={"dataset": "test", "epochs": 1},
                       out_dir=tmp_path, executor=executor(2))
     ready = int(res.table.within_tolerance.sum())  # the others are listed as out_of_tolerance, not trained
     assert len(res.table) == len(cands) and set(res.table.status) == {"completed", "out_of_tolerance"}
@@ -29,6 +29,6 @@ def test_grid_candidates_run_as_ray_trials_and_resume(tmp_path) -> None:
     def never(config: dict, *, on_epoch=None) -> dict:
         raise AssertionError("a finished candidate was trained again")
 
-    again = grid_search(ss.get("tiny"), never, candidates=cands, train_config={"dataset": "test"}, out_dir=tmp_path,
-                        executor=executor(2), resume=True)
+    again = grid_search(ss.get("tiny"), never, candidates=cands, train_config={"dataset": "test", "epochs": 1},
+                        out_dir=tmp_path, executor=executor(2), resume=True)
     assert again.best == res.best
