@@ -27,8 +27,8 @@ import effnas.search_spaces as ss  # noqa: E402
 from effnas.experiments.config.schema import load_config  # noqa: E402
 from effnas.experiments.pipeline.plan import base_spec, train_config  # noqa: E402
 from effnas.experiments.train.loop import train_fn  # noqa: E402
+from effnas.search_spaces.common.errors import UserError, first_line  # noqa: E402
 from effnas.search_spaces.cost import macs  # noqa: E402
-from effnas.search_spaces.errors import UserError, first_line  # noqa: E402
 
 SETTINGS = ((1.0, 1.0), (2.0, 1.0), (1.0, 1.3), (2.0, 1.3))  #: (depth, resolution) as in the paper's Fig. 4
 WIDTHS = (1.0, 1.4, 1.8, 2.6)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from effnas.nas.bench_search import Protocol, Run, anytime, hypervolume, pareto_points, table_front
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 
 def hv_reference(protocol: Protocol) -> tuple[float, float]:

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from effnas.nas.objective import Objective
 from effnas.search_spaces import NetworkSpec
-from effnas.search_spaces.atomic import atomic_text, atomic_write
+from effnas.search_spaces.common.atomic import atomic_text, atomic_write
 
 COLUMNS = ("number", "state", "status", "strategy", "accuracy", "macs", "params", "latency_ms",
            "latency_runtime", "reward", "target", "w", "test_accuracy", "train_seconds", "blocks", "spec")

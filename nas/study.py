@@ -30,8 +30,8 @@ from effnas.nas.objective import Objective
 from effnas.nas.space import SearchSpace
 from effnas.nas.strategies import make_sampler
 from effnas.search_spaces import NetworkSpec
-from effnas.search_spaces.atomic import DiskFull
-from effnas.search_spaces.errors import UserError, first_line
+from effnas.search_spaces.common.atomic import DiskFull
+from effnas.search_spaces.common.errors import UserError, first_line
 
 TrainerFn = Callable[..., dict]
 #: Trial states that count towards the requested number of trials.
@@ -140,7 +140,7 @@ SQLITE_FULL = "database or disk is full"
 
 def name_full_disk(engine: Engine, path: str) -> None:
     """A write to the SQLite file ``path`` that fails for want of space raises
-    :class:`~effnas.search_spaces.atomic.DiskFull` naming ``path`` (SQLAlchemy and Optuna would
+    :class:`~effnas.search_spaces.common.atomic.DiskFull` naming ``path`` (SQLAlchemy and Optuna would
     report ``database or disk is full`` without a file)."""
     def full(ctx: ExceptionContext) -> None:
         if SQLITE_FULL in str(ctx.original_exception):

@@ -27,8 +27,8 @@ from effnas.nas.benchmarks.cell_space import CellSpace
 from effnas.nas.objective import Objective
 from effnas.nas.study import SearchConfig, TrainerFn, make_pruner, open_storage
 from effnas.search_spaces import NetworkSpec, build, encode_block
+from effnas.search_spaces.common.errors import first_line
 from effnas.search_spaces.cost import count_params, macs, measure_latency, measure_latency_onnxruntime
-from effnas.search_spaces.errors import first_line
 
 
 def measure(spec: NetworkSpec, objective: Objective) -> dict[str, Any]:

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from effnas.scaling.fit import PowerLaw, fit_power_law
-from effnas.search_spaces.atomic import atomic_text, atomic_write
-from effnas.search_spaces.errors import UserError, user_file
+from effnas.search_spaces.common.atomic import atomic_text, atomic_write
+from effnas.search_spaces.common.errors import UserError, user_file
 
 #: Plot order and colours of the scaling methods (matplotlib's default cycle).
 COLORS = {"compound": "C3", "official": "C1", "depth": "C0", "width": "C2", "resolution": "C4", "base": "C7"}

@@ -17,9 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from effnas.scaling.coefficients import PAPER, Coefficients
 from effnas.scaling.compound import Multipliers, member
@@ -27,9 +25,12 @@ from effnas.scaling.realised import FAMILY_TOLERANCE, CostFit, check_tolerance, 
 from effnas.scaling.record import member_key
 from effnas.scaling.runner import ExecutorFn, Job, TrainerFn, run_jobs
 from effnas.search_spaces import NetworkSpec
-from effnas.search_spaces.atomic import atomic_write
+from effnas.search_spaces.common.atomic import atomic_write
+from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.counts import counts
-from effnas.search_spaces.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Scaling methods that can label a member.
 METHODS = ("compound", "official", "depth", "width", "resolution", "base")
@@ -209,6 +210,7 @@ def family(
 def family_table(members: Sequence[Member]) -> pd.DataFrame:
     """A row per member: phi, d, w, r, params, MACs, realised and nominal MACs ratio, the ratio it
     is held to, nominal and actual resolution, and ``within_tolerance`` / ``reason``."""
+    import pandas as pd  # lazy: pandas is slow to import, and the trainer imports effnas.scaling
     return pd.DataFrame([m.row() for m in members])
 
 
@@ -239,6 +241,7 @@ def all_within_tolerance(table: pd.DataFrame, *, include_official: bool = False)
 
 def side_by_side(official: Sequence[Member], compound: Sequence[Member]) -> pd.DataFrame:
     """The official table beside a coefficient family, a row per phi present in both."""
+    import pandas as pd  # lazy: pandas is slow to import, and the trainer imports effnas.scaling
     by_phi = {m.phi: m for m in compound}
     rows = []
     for o in official:

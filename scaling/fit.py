@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import curve_fit
 
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 #: Bounds of (a, b, c): errors are fractions in [0, 1]; exponents beyond 3 are not plausible
 #: for accuracy-vs-compute curves and only make the fit unstable.

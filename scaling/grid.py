@@ -28,9 +28,9 @@ from effnas.scaling.realised import GRID_TOLERANCE, check_tolerance, fit_resolut
 from effnas.scaling.record import FINISHED, candidate_key
 from effnas.scaling.runner import ExecutorFn, Job, RunsFailed, TrainerFn, run_jobs
 from effnas.search_spaces import NetworkSpec
-from effnas.search_spaces.atomic import atomic_write
+from effnas.search_spaces.common.atomic import atomic_write
+from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.counts import counts
-from effnas.search_spaces.errors import UserError
 
 #: Most candidates a grid may have: each is scaled and costed before anything trains (the
 #: paper's step 0.05 gives 111); a finer grid is refused rather than left to run for hours.

@@ -43,7 +43,7 @@ from effnas.experiments.config.stages import (
     check_warmup,
 )
 from effnas.search_spaces.block import MAX_RESOLUTION
-from effnas.search_spaces.errors import UserError, absent, user_file
+from effnas.search_spaces.common.errors import UserError, absent, user_file
 
 #: Where named configs (``demo``, ``cifar10``, ``paper``) live.
 CONFIG_DIR = Path(__file__).parent / "presets"

@@ -17,7 +17,7 @@ import types
 import typing
 from typing import Any, ClassVar
 
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 #: Largest seed count (``seeds = N``) and list: each seed is a full training run per network.
 MAX_SEEDS = 1000

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from effnas.experiments.config.choices import DEPTH_ROUNDINGS, LATENCY_RUNTIMES, SAMPLINGS, SEARCH_TRAINERS
 from effnas.experiments.config.sections import MAX_SEED, MAX_SEEDS, Section, at_most, choice, fraction, positive, unit
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 #: Largest compound coefficient: ``effnas.scaling.family.MAX_PHI`` (config imports no scaling; a test
 #: keeps the two equal). Target 2 doubles the MACs per phi: phi 20 is a million times the base.

@@ -34,7 +34,7 @@ from effnas.nas import CellSpace, SearchSpace
 from effnas.nas.benchmarks.nb201_net import build_cell_network
 from effnas.nas.estimators.zerocost import check_name, quantile, score
 from effnas.search_spaces import NetworkSpec, build
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 #: Random candidates of the space whose scores rank a candidate's (its "accuracy").
 REFERENCE = 16

@@ -45,8 +45,8 @@ from effnas.scaling.family import member_jobs
 from effnas.scaling.grid import candidate_jobs
 from effnas.scaling.record import backbone_dir, backbone_key
 from effnas.search_spaces import NetworkSpec, load_spec
+from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.cost import macs
-from effnas.search_spaces.errors import UserError
 
 #: Class counts of the data sets the trainer knows (experiments/data/datasets.py), for costs before training.
 NUM_CLASSES = {"digits": 10, "mnist5k": 10, "shapes": 10, "cifar10": 10, "cifar100": 100}

@@ -32,8 +32,8 @@ from effnas.scaling import Coefficients, load_results, plot_curves
 from effnas.scaling.record import backbone_dir
 from effnas.scaling.runner import RunsFailed
 from effnas.search_spaces import NetworkSpec
-from effnas.search_spaces.atomic import atomic_json, atomic_text
-from effnas.search_spaces.errors import UserError, first_line
+from effnas.search_spaces.common.atomic import atomic_json, atomic_text
+from effnas.search_spaces.common.errors import UserError, first_line
 
 STAGES = ("search", "baseline", "grid", "family", "backbones", "curves", "report")
 

@@ -49,8 +49,8 @@ from effnas.scaling import GridResult, run_jobs
 from effnas.scaling.grid import train_grid
 from effnas.scaling.record import COMPLETED
 from effnas.scaling.runner import ExecutorFn, TrainerFn
-from effnas.search_spaces.atomic import atomic_write
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.atomic import atomic_write
+from effnas.search_spaces.common.errors import UserError
 
 
 def trainer(cfg: ExperimentConfig | None = None, name: str = "train") -> TrainerFn:
@@ -283,5 +283,5 @@ def save_specs(jobs: list, out: str | Path) -> None:
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
-    """Write a table atomically (:func:`effnas.search_spaces.atomic.atomic_write`)."""
+    """Write a table atomically (:func:`effnas.search_spaces.common.atomic.atomic_write`)."""
     atomic_write(path, lambda t: df.to_csv(t, index=False))

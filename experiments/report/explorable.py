@@ -22,7 +22,7 @@ import pandas as pd
 from effnas.experiments.report.viewer import asset, json_script, viewer_data, viewer_section
 from effnas.nas.pareto import pareto_front
 from effnas.scaling import PAPER, Coefficients
-from effnas.search_spaces.errors import first_line, user_file
+from effnas.search_spaces.common.errors import first_line, user_file
 from effnas.search_spaces.spec import NetworkSpec
 
 #: Colours of the scaling methods, as ``effnas.scaling.curves.COLORS`` (matplotlib's default cycle).

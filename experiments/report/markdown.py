@@ -28,9 +28,9 @@ from effnas.experiments.report import tables as report_tables
 from effnas.experiments.report.escape import html_safe_json, md_cell, md_fence, md_text
 from effnas.experiments.report.provenance import provenance
 from effnas.search_spaces import encode_block, load_spec
-from effnas.search_spaces.atomic import atomic_text
+from effnas.search_spaces.common.atomic import atomic_text
+from effnas.search_spaces.common.errors import first_line
 from effnas.search_spaces.cost import cost
-from effnas.search_spaces.errors import first_line
 from effnas.search_spaces.spec import NetworkSpec
 
 #: Where a search's chosen baseline may be written, in order of preference.

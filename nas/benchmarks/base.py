@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from itertools import product
 from typing import Any
 
 from effnas.nas.benchmarks.base import Record, TabularBenchmark
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: Edge j -> i of the cell, in the order of NAS-Bench-201's architecture strings.

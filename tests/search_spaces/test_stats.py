@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from effnas.search_spaces.stats import BETTER, TIED, TOO_FEW, WORSE, compare, interval, noise_floor, seeds_needed
+from effnas.search_spaces.common.stats import BETTER, TIED, TOO_FEW, WORSE, compare, interval, noise_floor, seeds_needed
 
 
 def runs(mean: float, sd: float, n: int, rng: np.random.Generator) -> np.ndarray:

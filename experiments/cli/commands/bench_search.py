@@ -28,8 +28,8 @@ from effnas.nas.bench_report import anytime_frame, markdown, plot_anytime, plot_
 from effnas.nas.bench_search import DEFAULT_BUDGETS, Protocol, Run, median_latency, run_once
 from effnas.nas.benchmarks import get_benchmark
 from effnas.nas.strategies import make_sampler
-from effnas.search_spaces.atomic import atomic_text, disk_full
-from effnas.search_spaces.errors import UserError, user_file
+from effnas.search_spaces.common.atomic import atomic_text, disk_full
+from effnas.search_spaces.common.errors import UserError, user_file
 
 #: Largest --runs (and --population): the paper's protocol is 500 runs.
 MAX_RUNS = 10_000

@@ -9,7 +9,7 @@ import pandas as pd
 from effnas.experiments.train import guard
 from effnas.scaling import family_gain, load_results, matched_comparison, plot_curves
 from effnas.scaling.curves import check_results
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -16,7 +16,7 @@ import re
 from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.config.choices import LATENCY_RUNTIMES
 from effnas.experiments.pipeline import plan, stages
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 
 def parse_count(text: str) -> float:
