@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     other = None
     if len(args.dirs) == 2:
         other = check_results(load_results(args.dirs[1:]), metric=args.metric)
-        labels = tuple(args.labels) if args.labels else tuple(Path(d).name for d in args.dirs)
+        a, b = args.labels or [Path(d).name for d in args.dirs]
+        labels = (str(a), str(b))
         table = compare_families(first, other, labels=labels, metric=args.metric, tolerance=args.tolerance)
         claims = paper_table(first, other=other, labels=labels, metric=args.metric, tolerance=args.tolerance)
     else:

@@ -7,8 +7,9 @@ import argparse
 import pandas as pd
 
 from effnas.experiments.train import guard
-from effnas.scaling import family_gain, load_results, matched_comparison, plot_curves
-from effnas.scaling.curves import check_results
+from effnas.scaling import load_results, plot_curves
+from effnas.scaling.analysis.compare import compare_methods, compare_sizes, verdict_lines
+from effnas.scaling.curves import BASE_METHODS, check_results
 from effnas.search_spaces.common.errors import UserError
 
 
@@ -52,26 +53,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def summarise(df: pd.DataFrame, metric: str) -> str:
-    """The two verdicts the scaling experiments are run for, in words."""
-    lines = []
-    try:
-        g = family_gain(df, metric=metric)
-    except ValueError as e:
-        return str(e)
-    verdict = "beats" if g["beats_base_beyond_spread"] else "does NOT beat"
-    lines.append(f"family: phi={g['largest_phi']} {100 * g['largest_mean']:.2f} % vs base phi={g['base_phi']} "
-                 f"{100 * g['base_mean']:.2f} % ({g['seeds']} seeds): gain {100 * g['gain']:+.2f} points, seed spread "
-                 f"{100 * g['seed_spread']:.2f}: the largest member {verdict} the base by more than the seed spread")
-    cmp = matched_comparison(df, metric=metric)
-    for phi, grp in cmp.groupby("phi"):
-        singles = grp[~grp["method"].isin(("compound", "official"))]
-        fam = grp[grp["method"].isin(("compound", "official"))]
-        if singles.empty or fam.empty:
-            continue
-        best, f = singles.iloc[0], fam.iloc[0]
-        lines.append(f"matched MACs phi={phi}: {f['method']} {100 * f['mean']:.2f} ± {100 * f['std']:.2f} % "
-                     f"({f['macs']:,} MACs) vs best single-dimension {best['method']} {100 * best['mean']:.2f} ± "
-                     f"{100 * best['std']:.2f} % ({best['macs']:,} MACs): "
-                     f"{100 * (f['mean'] - best['mean']):+.2f} points; all: "
-                     + ", ".join(f"{r['method']} {100 * r['mean']:.2f}" for _, r in grp.iterrows()))
-    return "\n".join(lines)
+    """The verdicts the scaling experiments are run for, computed (``effnas compare`` gives the full
+    table): each method's largest member against the base, and compound against each single
+    dimension at every phi."""
+    sizes, methods = compare_sizes(df, metric=metric), pd.DataFrame()
+    if df["method"].isin(BASE_METHODS).any():
+        methods = compare_methods(df, metric=metric)
+    lines = verdict_lines(pd.concat([t for t in (sizes, methods) if not t.empty], ignore_index=True)) \
+        if len(sizes) or len(methods) else []
+    return "\n".join(["verdicts (A - B in points, 95 % interval; rule in docs/statistics.md):", *lines]) if lines else \
+        "no verdicts: the results need trained members at phi >= 1 beside the base"
