@@ -27,9 +27,11 @@ import pandas as pd
 from effnas.experiments.report import tables as report_tables
 from effnas.experiments.report.escape import html_safe_json, md_cell, md_fence, md_text
 from effnas.experiments.report.provenance import provenance
+from effnas.experiments.report.reading import read_csv as _read_csv
+from effnas.experiments.report.reading import read_json as _read_json
+from effnas.experiments.report.verdicts import verdict_tables
 from effnas.search_spaces import encode_block, load_spec
 from effnas.search_spaces.common.atomic import atomic_text
-from effnas.search_spaces.common.errors import first_line
 from effnas.search_spaces.cost import cost
 from effnas.search_spaces.spec import NetworkSpec
 
@@ -86,6 +88,7 @@ def write_report(run_dir: str | Path, *, config: dict[str, Any], stages: dict[st
     blocks += _baseline_section(run, config, baseline)
     blocks += _grid_section(run)
     blocks += _family_section(run)
+    blocks += _verdicts_section(run)
     blocks += _provenance_section(config, stages)
     md, htm = run / "report.md", run / "report.html"
     atomic_text(md, render_markdown(blocks, run))
@@ -243,6 +246,17 @@ def _family_section(run: Path) -> list[Block]:
     return out
 
 
+def _verdicts_section(run: Path) -> list[Block]:
+    family = run / "family" / "family.csv"
+    if not family.is_file():
+        return []
+    out = []
+    for i, (heading, body) in enumerate(verdict_tables(family)):
+        out.append(Block("h2" if i == 0 else "h3", heading))
+        out.append(Block("table", frame=body) if isinstance(body, pd.DataFrame) else Block("p", body))
+    return out
+
+
 def _failures_section(run: Path, stages: dict[str, Any]) -> list[Block]:
     bad = report_tables.failures(run, stages)
     if bad.empty:
@@ -277,7 +291,9 @@ def render_markdown(blocks: list[Block], run: Path) -> str:
         elif b.kind == "p":
             parts.append(md_text(b.text) if b.plain else b.text)
         elif b.kind == "table" and b.frame is not None:
-            parts.append(_escape_pipes(b.frame).to_markdown(index=False, floatfmt=".4g"))
+            # A table of text only (formatted numbers such as "+6.0") is shown as written.
+            text_only = all(not pd.api.types.is_numeric_dtype(t) for t in b.frame.dtypes)
+            parts.append(_escape_pipes(b.frame).to_markdown(index=False, floatfmt=".4g", disable_numparse=text_only))
         elif b.kind == "img" and b.path is not None:
             rel = b.path.resolve().relative_to(run.resolve()).as_posix()
             parts.append(f"![{md_text(b.text)}]({rel})\n\n*{md_text(b.text)}*")
@@ -340,31 +356,6 @@ def _inline(text: str) -> str:
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-
-#: Longest text cell shown in a table (block-string lists of whole networks get cut with "...").
-MAX_CELL = 60
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    """The CSV with long text cells shortened; a one-cell error frame if it cannot be parsed."""
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as e:
-        return pd.DataFrame([{"error": f"cannot read {path.name}: {first_line(e)}"}])
-    for col in df.columns:
-        if df[col].dtype == object or pd.api.types.is_string_dtype(df[col]):
-            df[col] = df[col].map(lambda v: v if not isinstance(v, str) or len(v) <= MAX_CELL
-                                  else v[:MAX_CELL - 3] + "...")
-    return df
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        return {"error": f"cannot read {path.name}: {e}"}
-    return data if isinstance(data, dict) else {"value": data}
-
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}

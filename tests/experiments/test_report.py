@@ -112,3 +112,25 @@ def test_report_does_not_change_backend(tmp_path: Path) -> None:
     backend = matplotlib.get_backend()  # read now: other tests may have switched it after collection
     write_report(tmp_path, config={}, stages={})
     assert matplotlib.get_backend() == backend
+
+
+def test_report_has_computed_verdicts_and_the_paper_table(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / "family").mkdir(parents=True)
+    # compound gains 5 points per phi, depth 2: seed noise +-0.2 points, 3 seeds.
+    rows = [{"method": m, "phi": phi, "seed": s, "macs": 1e6 * 2**phi, "params": 1e4,
+             "test_accuracy": 0.6 + gain * phi + 0.002 * (s - 1) + 0.001 * (s == 2) * phi}
+            for m, gain in (("compound", 0.05), ("depth", 0.02)) for phi in range(3) for s in range(3)
+            if not (m == "depth" and phi == 0)]
+    pd.DataFrame(rows).to_csv(run / "family" / "family.csv", index=False)
+    md, htm = write_report(run, config=load_config("demo").to_dict(), stages={})
+    text = md.read_text()
+    verdicts = text.split("## Verdicts (computed)")[1]
+    assert "On test accuracy." in verdicts and "docs/statistics.md" in verdicts
+    paper = verdicts.split("### Against the paper")[1].split("### Comparisons")[0]
+    assert re.search(r"compound beats depth-only scaling at equal MACs \| Fig\. 8[^|]*\| 2 better \(of 2\) \| holds",
+                     paper)
+    comparisons = verdicts.split("### Comparisons")[1]
+    assert re.search(r"\| 2 +\| compound +\| depth +\| 3/3 +\| \+6\.0 +\| \[\+6\.0, \+6\.0\] +\| \de[+-]\d+ +\| better ",
+                     comparisons)
+    assert "Against the paper" in htm.read_text()
