@@ -131,6 +131,7 @@ def test_report_has_computed_verdicts_and_the_paper_table(tmp_path: Path) -> Non
     assert re.search(r"compound beats depth-only scaling at equal MACs \| Fig\. 8[^|]*\| 2 better \(of 2\) \| holds",
                      paper)
     comparisons = verdicts.split("### Comparisons")[1]
-    assert re.search(r"\| 2 +\| compound +\| depth +\| 3/3 +\| \+6\.0 +\| \[\+6\.0, \+6\.0\] +\| \de[+-]\d+ +\| better ",
+    assert re.search(r"\| 2 +\| compound +\| depth +\| 3/3 +\| \+6\.0 +\| \[\+6\.0, \+6\.0\] +\| \de[+-]\d+ +"
+                     r"\| better ",
                      comparisons)
     assert "Against the paper" in htm.read_text()
