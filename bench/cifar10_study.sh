@@ -28,7 +28,7 @@ $PY -m effnas run experiments/config/presets/cifar10-cpu.toml --set "run.out=$OU
 t1=$(date +%s)
 stamp "main run done in $((t1 - t0)) s"
 $PY -m effnas family --config experiments/config/presets/cifar10-cpu.toml --base efficientnet_b0 \
-    --alpha 1.2 --beta 1.1 --gamma 1.15 --phis 0,1,2 --no-baselines --seeds 1 --train \
+    --alpha 1.2 --beta 1.1 --gamma 1.15 --phis 0,1,2 --no-baselines --seeds 3 --train \
     "${SET[@]}" --out "$OUT/b0-family" --resume
 t2=$(date +%s)
 stamp "b0 family done in $((t2 - t1)) s; total $((t2 - t0)) s"
