@@ -176,5 +176,25 @@ def verdict_lines(table: pd.DataFrame, *, scale: float = 100.0) -> list[str]:
     return lines
 
 
+def summary(df: pd.DataFrame, *, metric: str | None = None) -> str:
+    """The verdicts a family or backbone run is trained for, as lines for a console: each method's
+    largest member against the base and the family's method against each single dimension at
+    every phi (``effnas compare`` gives the table). ``metric``: default test accuracy, else
+    validation accuracy, whichever the runs have."""
+    metric = metric or next((m for m in ("test_accuracy", "val_accuracy") if m in df.columns and
+                             df[m].notna().any()), None)
+    if metric is None or "method" not in df.columns:
+        return "no verdicts: no trained runs"
+    d = df[df[metric].notna()]
+    sizes = compare_sizes(d, metric=metric)
+    methods = compare_methods(d, metric=metric) if d["method"].isin(["compound", "official"]).any() else sizes[:0]
+    both = [t for t in (sizes, methods) if not t.empty]
+    if not both:
+        return "no verdicts: the results need trained members at phi >= 1 beside the base"
+    return "\n".join([f"verdicts on {metric} (A - B in points, 95 % interval; rule in docs/statistics.md):",
+                      *verdict_lines(pd.concat(both, ignore_index=True))])
+
+
 __all__ = ["CONTRADICTED", "HOLDS", "MIXED", "NOT_SEPARATED", "PARTLY", "UNDECIDED", "claim_verdict",
-           "compare_families", "compare_methods", "compare_runs", "compare_sizes", "paper_table", "verdict_lines"]
+           "compare_families", "compare_methods", "compare_runs", "compare_sizes", "paper_table", "summary",
+           "verdict_lines"]

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-import pandas as pd
-
 from effnas.experiments.train import guard
 from effnas.scaling import load_results, plot_curves
-from effnas.scaling.analysis.compare import compare_methods, compare_sizes, verdict_lines
-from effnas.scaling.curves import BASE_METHODS, check_results
+from effnas.scaling.analysis.compare import summary
+from effnas.scaling.curves import check_results
 from effnas.search_spaces.common.errors import UserError
 
 
@@ -47,19 +45,6 @@ def run(args: argparse.Namespace) -> int:
                       f"  (rmse {f['rmse']:.4f}, {f['n_points']} points)")
             else:
                 print(f"fit vs {axis:<6} {m:<10} {f}")
-    print(summarise(df, args.metric))
+    print(summary(df, metric=args.metric))
     print("wrote " + ", ".join(res["files"]) + f" and curves.csv, fits.json, bands.csv in {args.out}")
     return 0
-
-
-def summarise(df: pd.DataFrame, metric: str) -> str:
-    """The verdicts the scaling experiments are run for, computed (``effnas compare`` gives the full
-    table): each method's largest member against the base, and compound against each single
-    dimension at every phi."""
-    sizes, methods = compare_sizes(df, metric=metric), pd.DataFrame()
-    if df["method"].isin(BASE_METHODS).any():
-        methods = compare_methods(df, metric=metric)
-    lines = verdict_lines(pd.concat([t for t in (sizes, methods) if not t.empty], ignore_index=True)) \
-        if len(sizes) or len(methods) else []
-    return "\n".join(["verdicts (A - B in points, 95 % interval; rule in docs/statistics.md):", *lines]) if lines else \
-        "no verdicts: the results need trained members at phi >= 1 beside the base"

@@ -13,6 +13,7 @@ import pandas as pd
 from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.config.choices import DEPTH_ROUNDINGS
 from effnas.experiments.pipeline import plan, stages
+from effnas.scaling.analysis.compare import summary
 from effnas.search_spaces.common.errors import UserError
 
 
@@ -78,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     trained = stages.family(cfg, fp, args.out, resume=args.resume)
     print(format_trained(trained))
+    print(summary(trained))
     print(f"wrote {Path(args.out) / 'family.csv'}")
     bad = stages.format_failures(trained, "runs")
     if bad:

@@ -9,6 +9,7 @@ from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.cli.commands.family import format_table, format_trained
 from effnas.experiments.pipeline import plan, stages
 from effnas.scaling import BACKBONES, PAPER
+from effnas.scaling.analysis.compare import summary
 from effnas.search_spaces.common.errors import UserError
 
 
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     trained = stages.backbones(cfg, bp, args.out, resume=args.resume)
     print(format_trained(trained))
+    print(summary(trained))
     bad = stages.format_failures(trained, "runs")
     if bad:
         print(bad)
