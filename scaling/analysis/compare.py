@@ -131,9 +131,19 @@ def claim_verdict(verdicts: Sequence[str]) -> str:
     return NOT_SEPARATED if TIED in v else UNDECIDED
 
 
-def _evidence(rows: pd.DataFrame) -> str:
-    counts = rows["verdict"].value_counts()
-    return ", ".join(f"{n} {v}" for v, n in counts.items()) + f" (of {len(rows)})"
+def claim_row(claim: str, paper: str, verdicts: Sequence[str]) -> dict[str, str]:
+    """One row of the "against the paper" table: the claim, the paper's figure, the count of each
+    verdict among the comparisons that test it (``'2 tied within noise, 1 better (of 3)'``) and
+    the claim verdict (:func:`claim_verdict`). For claims :func:`paper_table` does not cover (a
+    report's own comparisons, e.g. Fig. 4's width gains), built by the same rule.
+
+    >>> claim_row("c", "Fig. 8", ["better", "tied within noise", "better"])["comparisons"]
+    '2 better, 1 tied within noise (of 3)'
+    """
+    counts = pd.Series(list(verdicts), dtype=object).value_counts()
+    return {"claim": claim, "paper": paper,
+            "comparisons": ", ".join(f"{n} {v}" for v, n in counts.items()) + f" (of {len(verdicts)})",
+            "verdict": claim_verdict(list(verdicts))}
 
 
 def paper_table(df: pd.DataFrame, *, metric: str = "test_accuracy", other: pd.DataFrame | None = None,
@@ -145,20 +155,18 @@ def paper_table(df: pd.DataFrame, *, metric: str = "test_accuracy", other: pd.Da
     methods = compare_methods(df, metric=metric, tolerance=tolerance)
     if not methods.empty:
         for b, g in methods.groupby("b", sort=True):
-            rows.append({"claim": f"compound beats {b}-only scaling at equal MACs", "paper": "Fig. 8 / Table 7: by up "
-                         "to 2.5 % top-1 at ~1.8 B FLOPs", "comparisons": _evidence(g),
-                         "verdict": claim_verdict(list(g["verdict"]))})
+            rows.append(claim_row(f"compound beats {b}-only scaling at equal MACs",
+                                  "Fig. 8 / Table 7: by up to 2.5 % top-1 at ~1.8 B FLOPs", list(g["verdict"])))
     sizes = compare_sizes(df, metric=metric)
     if not sizes.empty:
-        rows.append({"claim": "every method's largest member beats the base", "paper": "Fig. 3: scaling any "
-                     "dimension helps, with diminishing returns", "comparisons": _evidence(sizes),
-                     "verdict": claim_verdict(list(sizes["verdict"]))})
+        rows.append(claim_row("every method's largest member beats the base",
+                              "Fig. 3: scaling any dimension helps, with diminishing returns", list(sizes["verdict"])))
     if other is not None:
         fams = compare_families(df, other, labels=labels, metric=metric, tolerance=tolerance)
         if not fams.empty:
-            rows.append({"claim": f"the {labels[0]} family beats the {labels[1]} family member for member",
-                         "paper": "Fig. 1 / Fig. 5: EfficientNets beat other families at equal FLOPs",
-                         "comparisons": _evidence(fams), "verdict": claim_verdict(list(fams["verdict"]))})
+            rows.append(claim_row(f"the {labels[0]} family beats the {labels[1]} family member for member",
+                                  "Fig. 1 / Fig. 5: EfficientNets beat other families at equal FLOPs",
+                                  list(fams["verdict"])))
     return pd.DataFrame(rows, columns=["claim", "paper", "comparisons", "verdict"])
 
 
@@ -195,6 +203,6 @@ def summary(df: pd.DataFrame, *, metric: str | None = None) -> str:
                       *verdict_lines(pd.concat(both, ignore_index=True))])
 
 
-__all__ = ["CONTRADICTED", "HOLDS", "MIXED", "NOT_SEPARATED", "PARTLY", "UNDECIDED", "claim_verdict",
+__all__ = ["CONTRADICTED", "HOLDS", "MIXED", "NOT_SEPARATED", "PARTLY", "UNDECIDED", "claim_row", "claim_verdict",
            "compare_families", "compare_methods", "compare_runs", "compare_sizes", "paper_table", "summary",
            "verdict_lines"]
