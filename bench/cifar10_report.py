@@ -21,14 +21,19 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from effnas.scaling import aggregate, matched_comparison, plot_curves  # noqa: E402
+from effnas.scaling.curves import AGGREGATE_COLUMNS, INTERVAL  # noqa: E402
+from effnas.search_spaces.stats import interval  # noqa: E402
 
 DROP = ["run_dir", "error", "spec", "stopped_by"]
+#: Columns of every aggregate table: n, mean, std and the 95 % t-interval over seeds.
+AGG = ["method", "phi", "macs", "params", *AGGREGATE_COLUMNS]
 METHODS = ("compound", "depth", "width", "resolution")
 
 
@@ -64,9 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         longer.drop(columns=[c for c in DROP if c in longer.columns]).to_csv(out / "longer" / "family.csv",
                                                                               index=False)
         lres = plot_curves(longer, out / "longer", metric="test_accuracy", extrapolate=4.0)
-        extra += ["## The same family trained longer (mean and std over seeds)", "",
-                  _table(aggregate(longer, metric="test_accuracy"), ["method", "phi", "macs", "params", "mean", "std",
-                                                                     "n"]), "",
+        extra += [f"## The same family trained longer (mean, std and {INTERVAL})", "",
+                  _table(aggregate(longer, metric="test_accuracy"), AGG), "",
                   "Matched comparison:", "", matched_comparison(longer, metric="test_accuracy").to_markdown(
                       index=False, floatfmt=".4f"), "", "Fits:", "", "```json",
                   json.dumps(lres["fits"], indent=1, default=str), "```", ""]
@@ -105,24 +109,28 @@ def main(argv: list[str] | None = None) -> int:
         if d.empty:
             continue
         a = aggregate(d, metric="test_accuracy")
-        ax.errorbar(a["macs"] / 1e6, a["mean"] * 100, yerr=a["std"] * 100, fmt=style, capsize=3, label=name)
+        yerr = 100 * np.vstack([a["mean"] - a["ci_low"], a["ci_high"] - a["mean"]])  # NaN (n = 1): no bar
+        ax.errorbar(a["macs"] / 1e6, a["mean"] * 100, yerr=yerr, fmt=style, capsize=3, label=name)
         for _, r in a.iterrows():
             ax.annotate(f"phi {int(r['phi'])}", (r["macs"] / 1e6, r["mean"] * 100), fontsize=7,
                         textcoords="offset points", xytext=(4, -10))
     ax.set_xscale("log")
     ax.set_xlabel("MACs (millions, realised)")
     ax.set_ylabel("CIFAR-10 test accuracy (%)")
-    ax.set_title("Found family vs B0 family (mean of seeds, bars: std)")
+    ax.set_title(f"Found family vs B0 family (mean of seeds, bars: {INTERVAL})", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "b0_vs_found.png", dpi=120)
     plt.close(fig)
 
     # Efficiency: accuracy per MAC and per training second, every trained network.
-    eff = both[both["test_accuracy"].notna()].groupby(["family", "method", "phi"], sort=True).agg(
+    done = both[both["test_accuracy"].notna()]
+    eff = done.groupby(["family", "method", "phi"], sort=True).agg(
         macs=("macs", "first"), params=("params", "first"), accuracy=("test_accuracy", "mean"),
-        accuracy_std=("test_accuracy", "std"), train_seconds=("train_seconds", "mean"), seeds=("seed", "size"),
-    ).reset_index()
+        train_seconds=("train_seconds", "mean")).reset_index()
+    ivs = [interval(g["test_accuracy"]) for _, g in done.groupby(["family", "method", "phi"], sort=True)]
+    eff = eff.assign(n=[iv.n for iv in ivs], accuracy_std=[iv.sd for iv in ivs],
+                     accuracy_ci_low=[iv.low for iv in ivs], accuracy_ci_high=[iv.high for iv in ivs])
     eff["acc_per_mmac"] = eff["accuracy"] / (eff["macs"] / 1e6)
     eff["acc_per_train_minute"] = eff["accuracy"] / (eff["train_seconds"] / 60)
     eff.to_csv(out / "efficiency.csv", index=False)
@@ -153,20 +161,19 @@ def main(argv: list[str] | None = None) -> int:
              _table(grid.sort_values("val_accuracy", ascending=False),
                     ["alpha", "beta", "gamma", "product", "resolution", "macs_ratio", "within_tolerance", "status",
                      "val_accuracy", "test_accuracy", "train_seconds"]), "",
-             "## Found family and single-dimension baselines (mean and std over seeds)", "",
-             _table(agg, ["method", "phi", "macs", "params", "mean", "std", "n"]), "",
+             f"## Found family and single-dimension baselines (mean, std and {INTERVAL})", "",
+             _table(agg, AGG), "",
              "## Matched comparison (each baseline at its compound member's MACs)", "",
              matched.to_markdown(index=False, floatfmt=".4f"), "",
-             "## B0 family", "", _table(aggregate(b0, metric="test_accuracy"),
-                                         ["method", "phi", "macs", "params", "mean", "std", "n"])
+             "## B0 family", "", _table(aggregate(b0, metric="test_accuracy"), AGG)
              if not b0.empty else "(not trained yet)", "",
-             "## Backbones (phi = 2)", "",
-             _table(backbones.groupby(["backbone", "method"], sort=False).agg(
-                 macs=("macs", "first"), params=("params", "first"), mean=("test_accuracy", "mean"),
-                 std=("test_accuracy", "std"), n=("test_accuracy", "size")).reset_index(),
-                 ["backbone", "method", "macs", "params", "mean", "std", "n"]), "",
-             "## Efficiency", "", _table(eff, ["family", "method", "phi", "macs", "accuracy", "train_seconds",
-                                                "acc_per_mmac", "acc_per_train_minute"]), "",
+             f"## Backbones (phi = 2; mean, std and {INTERVAL})", "",
+             _table(pd.concat([aggregate(d, metric="test_accuracy", shared_base=False).assign(backbone=name)
+                               for name, d in backbones.groupby("backbone", sort=False)] or [backbones]),
+                    ["backbone", *AGG]), "",
+             "## Efficiency", "", _table(eff, ["family", "method", "phi", "macs", "n", "accuracy", "accuracy_ci_low",
+                                                "accuracy_ci_high", "train_seconds", "acc_per_mmac",
+                                                "acc_per_train_minute"]), "",
              "## Fits (error = a (MACs/x0)^-b + c)", "", "```json", json.dumps(fits, indent=1, default=str), "```",
              "", *extra]
     (out / "tables.md").write_text("\n".join(lines) + "\n")

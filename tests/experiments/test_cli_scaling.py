@@ -114,6 +114,8 @@ def test_family_train_resume_and_curves_end_to_end(tmp_path, capsys, monkeypatch
             "--train", "--dataset", "shapes", "--epochs", "1", "--seeds", "2", "--out", str(tmp_path)]
     assert main(args) == 0
     assert ev.calls == (4 + 9) * 2
+    trained = capsys.readouterr().out.split("val_accuracy (%)")[1]
+    assert "(mean [95 % t-interval over seeds])" in trained and "(n = 2)" in trained and "±" not in trained
     fam = pd.read_csv(tmp_path / "family.csv")
     assert len(fam) == 26 and fam.test_accuracy.notna().all()
     assert main(args) == 2 and "--resume" in capsys.readouterr().err
@@ -121,6 +123,11 @@ def test_family_train_resume_and_curves_end_to_end(tmp_path, capsys, monkeypatch
     assert ev.calls == 26  # nothing retrained
     assert main(["curves", str(tmp_path), "--out", str(tmp_path / "curves")]) == 0
     out = capsys.readouterr().out
+    assert "test_accuracy (%): mean [95 % t-interval over seeds]" in out and "(n = 2)" in out
+    fits = json.loads((tmp_path / "curves" / "fits.json").read_text())
+    h = fits["macs"]["compound"]["holdout"]
+    assert h["phi"] == 3 and abs(h["difference"]) < 0.01  # the closed-form law is a power law
+    assert f"compound   fit to phi 0-2 predicts phi 3: {100 * h['predicted_accuracy']:.2f} %" in out
     assert "beats the base by more than the seed spread" in out
     assert "matched MACs phi=2" in out
     assert (tmp_path / "curves" / "accuracy_vs_macs.png").stat().st_size > 10_000
