@@ -280,7 +280,7 @@ def _fit_label(f: PowerLaw | str | None) -> str:
     if not isinstance(f, PowerLaw):
         return ""
     if f.status == UNDETERMINED:
-        return "; fit undetermined, not drawn"
+        return f"; fit {f.note}"
     law = f"; err = {f.a:.3f}(x/x0)^-{f.b:.2f} + {f.c:.3f}"
     return law + (f", {f.note}" if f.note else "")
 

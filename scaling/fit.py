@@ -40,8 +40,8 @@ BOUNDS = ([0.0, 0.0, 0.0], [1.0, 3.0, 1.0])
 PARAMETERS = ("a", "b", "c")
 #: A parameter within this fraction of its bounds' width of a bound is at that bound (the bounded
 #: solver stops ~1e-11 inside an active bound; 1e-4 of c is an error floor of 0.01 %).
-AT_BOUND = 1e-4
-DETERMINED, AT_BOUND_STATUS, UNDETERMINED = "determined", "at bound", "undetermined"
+BOUND_TOLERANCE = 1e-4
+DETERMINED, AT_BOUND, UNDETERMINED = "determined", "at bound", "undetermined"
 #: Level of the bootstrap's percentile interval of each parameter.
 BOOT_LEVEL = 0.95
 
@@ -104,7 +104,7 @@ class PowerLaw:
         if not np.all(np.isfinite(np.asarray(self.cov, dtype=float))):
             return UNDETERMINED
         if self.at_bound:
-            return AT_BOUND_STATUS
+            return AT_BOUND
         return UNDETERMINED if self._draws(400, 0) is None else DETERMINED
 
     @property
@@ -114,17 +114,13 @@ class PowerLaw:
 
     @property
     def note(self) -> str:
-        """Why there is no band, in a few words (``""`` when there is one): ``'at bound: c, no
-        band'`` or ``'undetermined, no band'``."""
-        status = self.status
-        if status == AT_BOUND_STATUS:
-            return f"at bound: {', '.join(self.at_bound)}, no band"
-        return "undetermined, no band" if status == UNDETERMINED else ""
+        """Why there is no band (:func:`fit_note`; ``""`` when there is one)."""
+        return fit_note(self.status, self.at_bound)
 
     def to_dict(self) -> dict[str, Any]:
         status = self.status
         band = {DETERMINED: "90 % of predictions under draws from the fit covariance",
-                AT_BOUND_STATUS: f"none: {', '.join(self.at_bound)} at its bound (BOUNDS), where the covariance "
+                AT_BOUND: f"none: {', '.join(self.at_bound)} at its bound (BOUNDS), where the covariance "
                                  "does not describe the uncertainty",
                 UNDETERMINED: "none: the data do not pin down a, b, c"}[status]
         out = {"status": status, "at_bound": list(self.at_bound), "band": band,
@@ -142,6 +138,18 @@ class PowerLaw:
         return out
 
 
+def fit_note(status: str, at_bound: Sequence[str]) -> str:
+    """Why a fit of ``status`` (``fits.json``'s ``status`` and ``at_bound``) has no band, as the
+    plots, the report and ``effnas curves`` say it; ``""`` for a determined fit.
+
+    >>> fit_note(AT_BOUND, ["c"]), fit_note(UNDETERMINED, []), fit_note(DETERMINED, [])
+    ('at bound: c, no band', 'undetermined: no band, not drawn', '')
+    """
+    if status == AT_BOUND:
+        return f"at bound: {', '.join(at_bound)}, no band"
+    return "undetermined: no band, not drawn" if status == UNDETERMINED else ""
+
+
 def _solve(xs: np.ndarray, ys: np.ndarray, x0: float) -> tuple[np.ndarray, np.ndarray]:
     c0 = max(0.0, float(ys.min()) * 0.5)
     p0 = [min(1.0, max(1e-3, float(ys.max()) - c0)), 0.5, c0]
@@ -152,13 +160,13 @@ def _solve(xs: np.ndarray, ys: np.ndarray, x0: float) -> tuple[np.ndarray, np.nd
 
 
 def at_bounds(params: Sequence[float] | np.ndarray) -> tuple[str, ...]:
-    """The names of the parameters (a, b, c) within :data:`AT_BOUND` of a bound of :data:`BOUNDS`.
+    """The names of the parameters (a, b, c) within :data:`BOUND_TOLERANCE` of a bound of :data:`BOUNDS`.
 
     >>> at_bounds([0.3, 0.5, 1e-11]), at_bounds([0.3, 3.0, 0.05]), at_bounds([0.3, 0.5, 0.05])
     (('c',), ('b',), ())
     """
     lo, hi = np.asarray(BOUNDS[0]), np.asarray(BOUNDS[1])
-    tol = AT_BOUND * (hi - lo)
+    tol = BOUND_TOLERANCE * (hi - lo)
     p = np.asarray(params, dtype=float)
     return tuple(n for n, v, l_, h, t in zip(PARAMETERS, p, lo, hi, tol, strict=True) if v - l_ <= t or h - v <= t)
 
@@ -213,5 +221,5 @@ def fit_power_law(x: Sequence[float] | np.ndarray, error: Sequence[float] | np.n
                     float(np.sqrt(np.mean(resid**2))), at_bounds(popt), boot, n_boot, why)
 
 
-__all__ = ["AT_BOUND", "AT_BOUND_STATUS", "BOUNDS", "DETERMINED", "PARAMETERS", "UNDETERMINED", "PowerLaw", "at_bounds",
-           "fit_power_law"]
+__all__ = ["AT_BOUND", "BOUND_TOLERANCE", "BOUNDS", "DETERMINED", "PARAMETERS", "UNDETERMINED", "PowerLaw", "at_bounds",
+           "fit_note", "fit_power_law"]

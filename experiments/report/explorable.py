@@ -23,6 +23,7 @@ from effnas.experiments.report.viewer import asset, json_script, viewer_data, vi
 from effnas.nas.pareto import pareto_front
 from effnas.scaling import PAPER, Coefficients
 from effnas.scaling.curves import INTERVAL, interval_text
+from effnas.scaling.fit import AT_BOUND, fit_note
 from effnas.search_spaces.errors import first_line, user_file
 from effnas.search_spaces.spec import NetworkSpec
 
@@ -121,7 +122,7 @@ def curves_data(run: Path) -> dict[str, Any] | str:
             fit = fits.get(axis, {}).get(m)
             entry[axis]["fit"] = (f"error = {fit['a']:.3f} (x/x0)^-{fit['b']:.2f} + {fit['c']:.3f}" + _fit_note(fit)
                                   if isinstance(fit, dict) else str(fit or "not fitted"))
-            entry[axis]["dashed"] = isinstance(fit, dict) and fit.get("status") == "at bound"
+            entry[axis]["dashed"] = isinstance(fit, dict) and fit.get("status") == AT_BOUND
             b = bands[(bands["axis"] == axis) & (bands["method"] == m)]
             entry[axis]["line"] = [[float(r["x"]), float(r["predicted_accuracy"]), _num(r["band_low"]),
                                     _num(r["band_high"])] for _, r in b.iterrows()]
@@ -131,10 +132,8 @@ def curves_data(run: Path) -> dict[str, Any] | str:
 
 def _fit_note(fit: dict[str, Any]) -> str:
     """Why a fit has no band (and, undetermined, no line), as in the PNG's legend."""
-    status, at = fit.get("status"), fit.get("at_bound") or []
-    if status == "at bound":
-        return f" (at bound: {', '.join(at)}, no band)"
-    return " (undetermined: no band, not drawn)" if status == "undetermined" else ""
+    note = fit_note(str(fit.get("status", "")), fit.get("at_bound") or [])
+    return f" ({note})" if note else ""
 
 
 def explore_data(run: Path, config: dict[str, Any], baseline: NetworkSpec | None) -> dict[str, Any]:

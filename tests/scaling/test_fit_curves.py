@@ -111,7 +111,7 @@ def test_an_undetermined_fit_is_drawn_as_points_only() -> None:
     assert bands == [] and not ax.collections  # n = 1 everywhere: no error bars either
     assert [len(line.get_xdata()) for line in ax.lines] == [3]  # the three points, no curve
     assert ax.lines[0].get_markerfacecolor() == "none"  # one run each: hollow
-    assert ax.get_legend().get_texts()[0].get_text() == "compound (n = 1); fit undetermined, not drawn"
+    assert ax.get_legend().get_texts()[0].get_text() == "compound (n = 1); fit undetermined: no band, not drawn"
 
 
 def test_the_held_out_prediction_of_a_power_law_is_accurate() -> None:

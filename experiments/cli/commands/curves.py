@@ -10,6 +10,7 @@ import pandas as pd
 from effnas.experiments.train import guard
 from effnas.scaling import family_gain, load_results, matched_comparison, plot_curves
 from effnas.scaling.curves import INTERVAL, check_results, holdout_text, interval_text
+from effnas.scaling.fit import fit_note
 from effnas.search_spaces.errors import UserError
 
 
@@ -92,6 +93,4 @@ def summarise(df: pd.DataFrame, metric: str) -> str:
 
 def _status(f: dict[str, Any]) -> str:
     """A fit's status as ``fits.json`` gives it: band or why not."""
-    if f["status"] == "at bound":
-        return f"at bound: {', '.join(f['at_bound'])}, no band"
-    return "no band, not drawn: undetermined" if f["status"] == "undetermined" else "90 % band"
+    return fit_note(f["status"], f["at_bound"]) or "90 % band"
