@@ -23,6 +23,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +33,9 @@ sys.path.insert(0, str(ROOT / "bench" / "results"))
 from cifar10_page import render  # noqa: E402
 
 from effnas.scaling import aggregate, plot_curves  # noqa: E402
+from effnas.scaling.curves import INTERVAL  # noqa: E402
 from effnas.search_spaces.common.errors import UserError, first_line  # noqa: E402
+from effnas.search_spaces.common.stats import interval  # noqa: E402
 
 DROP = ["run_dir", "error", "spec", "stopped_by"]
 
@@ -99,24 +102,28 @@ def collect(run: Path, out: Path, longer_dir: Path, fig4_dir: Path) -> int:
     for name, d, style in (("found base x grid coefficients", fam[fam["method"] == "compound"], "o-"),
                            ("EfficientNet-B0 x (1.2, 1.1, 1.15)", b0, "s--")):
         a = aggregate(d, metric="test_accuracy")
-        ax.errorbar(a["macs"] / 1e6, a["mean"] * 100, yerr=a["std"] * 100, fmt=style, capsize=3, label=name)
+        yerr = 100 * np.vstack([a["mean"] - a["ci_low"], a["ci_high"] - a["mean"]])  # NaN (n = 1): no bar
+        ax.errorbar(a["macs"] / 1e6, a["mean"] * 100, yerr=yerr, fmt=style, capsize=3, label=name)
         for _, r in a.iterrows():
             ax.annotate(f"phi {int(r['phi'])}", (r["macs"] / 1e6, r["mean"] * 100), fontsize=7,
                         textcoords="offset points", xytext=(4, -10))
     ax.set_xscale("log")
     ax.set_xlabel("MACs (millions, realised)")
     ax.set_ylabel("CIFAR-10 test accuracy (%)")
-    ax.set_title("Found family vs B0 family (mean of seeds, bars: std)")
+    ax.set_title(f"Found family vs B0 family (mean of seeds, bars: {INTERVAL})", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "b0_vs_found.png", dpi=120)
     plt.close(fig)
 
     # Efficiency: accuracy per MAC and per training second, every trained network.
-    eff = both[both["test_accuracy"].notna()].groupby(["family", "method", "phi"], sort=True).agg(
+    done = both[both["test_accuracy"].notna()]
+    eff = done.groupby(["family", "method", "phi"], sort=True).agg(
         macs=("macs", "first"), params=("params", "first"), accuracy=("test_accuracy", "mean"),
-        accuracy_std=("test_accuracy", "std"), train_seconds=("train_seconds", "mean"), seeds=("seed", "size"),
-    ).reset_index()
+        train_seconds=("train_seconds", "mean")).reset_index()
+    ivs = [interval(g["test_accuracy"]) for _, g in done.groupby(["family", "method", "phi"], sort=True)]
+    eff = eff.assign(n=[iv.n for iv in ivs], accuracy_std=[iv.sd for iv in ivs],
+                     accuracy_ci_low=[iv.low for iv in ivs], accuracy_ci_high=[iv.high for iv in ivs])
     eff["acc_per_mmac"] = eff["accuracy"] / (eff["macs"] / 1e6)
     eff["acc_per_train_minute"] = eff["accuracy"] / (eff["train_seconds"] / 60)
     eff.to_csv(out / "efficiency.csv", index=False)

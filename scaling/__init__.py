@@ -26,7 +26,7 @@ from effnas.scaling.runner import Job, run_jobs, sequential
 if TYPE_CHECKING:
     from effnas.scaling.backbones import BACKBONES, backbone_comparison, resolve_backbone, scale_backbone
     from effnas.scaling.baselines import DIMENSIONS, match_macs, matched_baselines, single_dimension
-    from effnas.scaling.curves import aggregate, family_gain, fit_methods, load_results, matched_comparison, plot_curves
+    from effnas.scaling.curves import aggregate, fit_methods, load_results, matched_comparison, plot_curves
     from effnas.scaling.fit import PowerLaw, fit_power_law
     from effnas.scaling.grid import GridResult, candidate_table, grid_candidates, grid_search, pick_best
     from effnas.search_spaces.counts import Counts, count_macs, counts
@@ -45,7 +45,6 @@ _WHERE = {
     "matched_baselines": "effnas.scaling.baselines",
     "single_dimension": "effnas.scaling.baselines",
     "aggregate": "effnas.scaling.curves",
-    "family_gain": "effnas.scaling.curves",
     "fit_methods": "effnas.scaling.curves",
     "load_results": "effnas.scaling.curves",
     "matched_comparison": "effnas.scaling.curves",
@@ -80,7 +79,7 @@ __all__ = [
     "Coefficients", "CostFit", "Counts", "GridResult", "Job", "Member", "Multipliers", "PowerLaw", "aggregate",
     "all_within_tolerance", "backbone_comparison", "candidate_key", "candidate_table", "check_coefficients",
     "check_product",
-    "compound", "cost_flags", "count_macs", "counts", "family", "family_table", "family_gain", "fit_methods",
+    "compound", "cost_flags", "count_macs", "counts", "family", "family_table", "fit_methods",
     "fit_power_law", "fit_resolution", "grid_candidates", "grid_search", "load_results", "match_macs",
     "matched_baselines", "matched_comparison", "member", "member_key", "parse_phis", "pick_best", "plot_curves",
     "read_result", "resolve_backbone", "run_jobs", "scale_backbone", "sequential", "side_by_side", "single_dimension",

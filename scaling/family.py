@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from effnas.scaling.coefficients import PAPER, Coefficients
 from effnas.scaling.compound import Multipliers, member
+from effnas.scaling.curves import AGGREGATE_COLUMNS, aggregate
 from effnas.scaling.realised import FAMILY_TOLERANCE, CostFit, check_tolerance, fit_resolution, within
 from effnas.scaling.record import member_key
 from effnas.scaling.runner import ExecutorFn, Job, TrainerFn, run_jobs
@@ -261,6 +262,34 @@ def side_by_side(official: Sequence[Member], compound: Sequence[Member]) -> pd.D
     return pd.DataFrame(rows)
 
 
+#: The accuracy columns a trained family (or backbone) table has, one per evaluation split.
+ACCURACIES = ("val_accuracy", "test_accuracy")
+
+
+def trained_summary(table: pd.DataFrame, *, metrics: Sequence[str] = ACCURACIES) -> pd.DataFrame:
+    """A row per trained network (method, phi) of a family or backbone table, in table order:
+    ``macs``, ``params``, ``runs`` (rows, failed ones included) and, per metric of ``metrics``
+    in the table, ``{metric}_n``, ``_mean``, ``_std``, ``_ci_low`` and ``_ci_high`` over the
+    runs that have it (the 95 % t-interval over seeds of :func:`effnas.scaling.curves.aggregate`;
+    NaN when n < 2, n = 0 when no run finished). Format a cell with
+    :func:`effnas.scaling.curves.interval_text` (``prefix=f"{metric}_"``)."""
+    keys = ["method", "phi"]
+    missing = [k for k in keys if k not in table.columns]
+    if missing:
+        raise UserError(f"the table has no {missing[0]!r} column: give a family.csv or backbones.csv written by effnas")
+    g = table.groupby(keys, sort=False)
+    cost = [c for c in ("macs", "params") if c in table.columns]
+    out = g[cost].first().reset_index() if cost else g.size().reset_index()[keys]
+    out["runs"] = g.size().to_numpy()
+    for m in metrics:
+        if m not in table.columns:
+            continue
+        a = aggregate(table, metric=m, shared_base=False)[[*keys, *AGGREGATE_COLUMNS]]
+        out = out.merge(a.rename(columns={c: f"{m}_{c}" for c in AGGREGATE_COLUMNS}), on=keys, how="left")
+        out[f"{m}_n"] = out[f"{m}_n"].fillna(0).astype(int)
+    return out
+
+
 def member_jobs(members: Sequence[Member], seeds: Sequence[int], *,
                 key: Callable[[Member, int], str] = member_key) -> list[Job]:
     """A training job per member and seed, into ``key(member, seed)`` (default
@@ -293,5 +322,6 @@ def train_members(
     return table
 
 
-__all__ = ["METHODS", "Member", "all_within_tolerance", "cost_flags", "family", "family_table", "fitted_member",
-           "make_member", "member_jobs", "parse_phis", "side_by_side", "train_members"]
+__all__ = ["ACCURACIES", "METHODS", "Member", "all_within_tolerance", "cost_flags", "family", "family_table",
+           "fitted_member", "make_member", "member_jobs", "parse_phis", "side_by_side", "train_members",
+           "trained_summary"]

@@ -228,19 +228,17 @@ def _family_section(run: Path) -> list[Block]:
         return out + [_not_run("Family", "family/family.csv")]
     if family.is_file():
         df = _read_csv(family)
-        out += [Block("h3", f"Members ({len(df)} runs; mean and std over seeds; every run in family/family.csv)"),
+        out += [Block("h3", f"Members ({len(df)} runs; mean and 95 % t-interval over seeds, n = 1: no interval; "
+                            "every run in family/family.csv)"),
                 Block("table", frame=report_tables.member_summary(df).head(MAX_ROWS))]
     else:
         out.append(_not_run("Family training", "family/family.csv"))
     for png in curves:
         out.append(Block("img", png.stem.replace("_", " "), path=png))
-    if fits:
-        rows = []
-        for f in fits:
-            row: dict[str, Any] = {"fit": f.stem}
-            row.update({k: _fmt(v) for k, v in _flatten(_read_json(f)).items()})
-            rows.append(row)
-        out += [Block("h3", "Fitted curve parameters"), Block("table", frame=pd.DataFrame(rows))]
+    if fits:  # fits.json: a row per axis and method; any other JSON: a row of its flattened keys
+        frames = [t if (t := report_tables.fit_table(d := _read_json(f))) is not None else
+                  pd.DataFrame([{"fit": f.stem, **{k: _fmt(v) for k, v in _flatten(d).items()}}]) for f in fits]
+        out += [Block("h3", "Fitted curve parameters"), Block("table", frame=pd.concat(frames, ignore_index=True))]
     elif (run / "curves").is_dir() or family.is_file():
         out.append(_not_run("Curve fits", "curves/*.json"))
     return out
