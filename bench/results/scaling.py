@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -62,7 +63,7 @@ def comparison_rows(t: pd.DataFrame) -> list[list[object]]:
     return rows
 
 
-def run_section(name: str, info: dict[str, object], df: pd.DataFrame) -> list[str]:
+def run_section(name: str, info: Mapping[str, str], df: pd.DataFrame) -> list[str]:
     df = df[df["status"] == "completed"]
     seen = (df["images_per_second"] * df["train_seconds"] / df["epochs_completed"]).median()
     lines = [f"## `{name}`", "", f"{info['what']}. Training images seen per epoch (images per second x train "

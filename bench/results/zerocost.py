@@ -15,6 +15,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -63,7 +64,7 @@ class ProxyRow:
     cpu_ms_median: float | None
 
 
-def proxy_rows(csv: Path, published: dict[str, dict[str, float]]) -> list[ProxyRow]:
+def proxy_rows(csv: Path, published: dict[str, Any]) -> list[ProxyRow]:
     """Every proxy of ``csv`` (and the table's parameter count) against the table's accuracy."""
     df = pd.read_csv(csv)
     acc = df["val_accuracy"].to_numpy(float)
@@ -94,7 +95,7 @@ def label(p: str) -> str:
     return "parameter count (the table's)" if p == PARAMS else p
 
 
-def load(results: Path) -> tuple[dict, dict, list[ProxyRow], list[ProxyRow]]:
+def load(results: Path) -> tuple[dict[str, Any], dict[str, Any], list[ProxyRow], list[ProxyRow]]:
     d = results / "zerocost"
     run = json.loads((d / "run.json").read_text())
     published = json.loads((d / "published.json").read_text())

@@ -45,7 +45,7 @@ MAX_SEEDS = 1000
 BOOTSTRAP = 2000
 
 
-def _values(xs: Iterable[float]) -> np.ndarray:
+def _values(xs: Iterable[float] | np.ndarray) -> np.ndarray:
     a = np.asarray([float(x) for x in xs], dtype=float)
     return a[np.isfinite(a)]
 
@@ -286,7 +286,8 @@ def resample_indices(n: int, *, resamples: int = BOOTSTRAP, seed: int = 0) -> np
     return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
 
 
-def bootstrap_interval(point: float, replicates: Sequence[float], *, n: int, level: float = LEVEL) -> Interval:
+def bootstrap_interval(point: float, replicates: Sequence[float] | np.ndarray, *, n: int,
+                       level: float = LEVEL) -> Interval:
     """The statistic ``point`` (computed on all ``n`` units) with the percentile interval of its
     bootstrap ``replicates`` (NaN replicates, e.g. a correlation of a constant resample, dropped).
 
@@ -302,8 +303,9 @@ def bootstrap_interval(point: float, replicates: Sequence[float], *, n: int, lev
                     "bootstrap")
 
 
-def bootstrap_compare(point_a: float, replicates_a: Sequence[float], point_b: float,
-                      replicates_b: Sequence[float] | None = None, *, n: int, level: float = LEVEL) -> Comparison:
+def bootstrap_compare(point_a: float, replicates_a: Sequence[float] | np.ndarray, point_b: float,
+                      replicates_b: Sequence[float] | np.ndarray | None = None, *, n: int,
+                      level: float = LEVEL) -> Comparison:
     """A minus B for two statistics of the same ``n`` units, from bootstrap replicates computed on
     the same resamples (``replicates_b`` None: B is a constant, e.g. a published value). The interval
     is the percentile interval of the replicated differences, the p-value twice the smaller share of
