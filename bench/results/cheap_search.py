@@ -199,9 +199,10 @@ def findings(df: pd.DataFrame, res: dict[str, dict]) -> list[str]:
              f"; the ceiling's {res[CEILING]['overlap'].text()}: {res[CEILING]['overlap'].verdict} than chance.",
              f"* **The supernets**: uniform 6 epochs tau {sn['supernet_uniform_e6']:.2f}, 30 epochs "
              f"{sn['supernet_uniform_e30']:.2f}, sandwich 8 epochs {sn['supernet_sandwich_e8']:.2f}; 30 minus 6 "
-             f"epochs: {diff(longer, scale=1, digits=2)}. Inherited accuracies after 30 epochs "
-             f"({100 * inh.min():.0f}-{100 * inh.max():.0f} %) sit below stand-alone ones "
-             f"({100 * truth.min():.0f}-{100 * truth.max():.0f} %).", ""]
+             f"epochs: {diff(longer, scale=1, digits=2)}. Inherited accuracies after 30 epochs span "
+             f"{100 * inh.min():.0f}-{100 * inh.max():.0f} %, stand-alone ones {100 * truth.min():.0f}-"
+             f"{100 * truth.max():.0f} %" + (": every inherited accuracy is below every stand-alone one."
+                                            if inh.max() < truth.min() else "."), ""]
     rows = [[LABELS.get(e, e), diff(pairs[e], scale=1, digits=2)] for e in ESTIMATORS if e != best]
     lines += [f"{best} minus each other estimator (Kendall tau, paired bootstrap):", "",
               *table(["estimator", f"tau of {best} minus its tau [95 %]"], rows), "",
