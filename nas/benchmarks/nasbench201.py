@@ -95,6 +95,7 @@ class NASBench201(TabularBenchmark):
     choices = {p: OPS for p in PARAMS}
     datasets = tuple(FILES)
     full_epochs = 200
+    classes = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120}  # ImageNet16-120: 120 classes of ImageNet
 
     def __init__(self, dataset: str) -> None:
         super().__init__(dataset.lower())
