@@ -91,6 +91,10 @@ class SearchConfig(Section):
         resolution: candidates' input pixels; ``None``: ``data.resolution``, else the space's.
         population: NSGA-II / evolution population.
         prune: stop weak candidates early from their per-epoch reward (reward mode).
+        noise_floor: the seed-to-seed standard deviation of a candidate's accuracy (a fraction) that
+            pruning respects (docs/search.md, "Pruning"); ``None``: the measured default.
+        reevaluate: train the top N completed candidates again with another seed after the search and
+            pick the winner by the mean of both runs, saying which runners-up it beats (0: off).
         trainer: ``train``, ``surrogate`` (a seeded synthetic accuracy, for testing strategies) or
             ``table`` (a benchmark space's lookup, e.g. ``nasbench201``); ``None``: ``table`` for
             benchmark spaces, ``train`` otherwise.
@@ -127,6 +131,8 @@ class SearchConfig(Section):
     resolution: int | None = None
     population: int = 20
     prune: bool = True
+    noise_floor: float | None = None
+    reevaluate: int = 0
     trainer: str | None = None
     estimator: str = "train"
     prefilter: str | None = None
@@ -160,6 +166,9 @@ class SearchConfig(Section):
                              f"{self.prefilter_keep}")
         positive("search.resolution", self.resolution)
         positive("search.population", self.population)
+        positive("search.noise_floor", self.noise_floor, zero=True)
+        at_most("search.noise_floor", self.noise_floor, 0.5, "the standard deviation of a fraction")
+        positive("search.reevaluate", self.reevaluate, zero=True)
         at_most("search.population", self.population, MAX_TRIALS, "one generation is held in memory")
         fraction("search.max_failed_share", self.max_failed_share)
         if not self.study:

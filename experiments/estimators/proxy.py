@@ -174,6 +174,12 @@ class Prefiltered:
                     "proxy_score": scored["proxy_score"], "train_seconds": scored["train_seconds"]}
         return {**self.inner(rest, on_epoch=on_epoch), "proxy_score": scored["proxy_score"]}
 
+    def unfiltered(self, config: dict[str, Any], *,
+                   on_epoch: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+        """``inner`` on the config without its pre-filter: a re-evaluation
+        (:mod:`effnas.nas.reevaluate`) trains again a candidate that passed it in the search."""
+        return self.inner({k: v for k, v in config.items() if k != "prefilter"}, on_epoch=on_epoch)
+
 
 __all__ = ["REFERENCE", "Prefiltered", "ProxyTrainer", "minibatch",
            "torch_threads"]

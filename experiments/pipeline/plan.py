@@ -176,7 +176,8 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
                         seed=cfg.run.seed, num_classes=num_classes(cfg), resolution=resolution, storage=storage,
                         study_name=s.study, resume=resume, prune=s.prune, population_size=s.population,
                         train={**train, "seed": cfg.run.seed}, max_failed_share=s.max_failed_share,
-                        train_defaults=JobConfig().to_dict())
+                        train_defaults=JobConfig().to_dict(), reevaluate=s.reevaluate,
+                        **({} if s.noise_floor is None else {"noise_floor": s.noise_floor}))
 
 
 # -- grid ----------------------------------------------------------------------------------------

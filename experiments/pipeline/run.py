@@ -96,6 +96,8 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
         sp = plan.resolve_search(cfg, out / "search", resume=resume and (out / "search").exists())
         summary = stages.search(sp)
         log(f"  search: {json.dumps({k: summary[k] for k in ('completed', 'best_reward') if k in summary})}")
+        if "reevaluation" in summary:
+            log(f"  {summary['reevaluation']['line']}")
 
     def stage_baseline() -> None:
         best = out / "search" / "best_spec.json"
