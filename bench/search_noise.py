@@ -4,7 +4,7 @@ Draws ``--candidates`` random candidates of the config's search space (a fixed d
 trains each with ``--seeds`` training seeds exactly as the search trains a candidate (the resolved
 ``[search.train]`` recipe, the search's trainer), records every epoch's validation accuracy and
 prints, per epoch, the pooled seed-to-seed standard deviation
-(:func:`effnas.search_spaces.stats.noise_floor`, the floor the pruner uses), the candidates' mean
+(:func:`effnas.search_spaces.common.stats.noise_floor`, the floor the pruner uses), the candidates' mean
 accuracy and the chance level. Writes every run to ``--out`` (CSV). Machine and versions first.
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python bench/search_noise.py experiments/config/presets/cifar10-cpu.toml \\
@@ -30,7 +30,7 @@ import torch
 from effnas.experiments.config.schema import load_config
 from effnas.experiments.pipeline import plan, stages
 from effnas.nas.trial import candidate_config
-from effnas.search_spaces.stats import interval, noise_floor
+from effnas.search_spaces.common.stats import interval, noise_floor
 
 
 def record(seen: list[dict[str, Any]]) -> Callable[[dict[str, Any]], bool]:

@@ -4,8 +4,8 @@ Optuna's MedianPruner stops a trial whose reward after an epoch is below the med
 completed trials' rewards after that epoch. On CIFAR-10 (``docs/results/cifar10``) it stopped 16 of
 30 trials after their first epoch at 9-16 % validation accuracy with 10 classes: near chance, where
 candidates differ by less than one seed's spread, so it ranked noise. :class:`NoiseFloorPruner`
-asks the same question with the rule of :mod:`effnas.search_spaces.stats`
-(:func:`~effnas.search_spaces.stats.compare` with a noise floor), each reward taken as one run whose
+asks the same question with the rule of :mod:`effnas.search_spaces.common.stats`
+(:func:`~effnas.search_spaces.common.stats.compare` with a noise floor), each reward taken as one run whose
 seed-to-seed standard deviation is the floor:
 
 1. **Signal first.** Trials are compared at an epoch only once the median of the completed trials'
@@ -32,7 +32,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from effnas.nas.objective import Objective
-from effnas.search_spaces.stats import BETTER, WORSE, NoiseFloor, compare
+from effnas.search_spaces.common.stats import BETTER, WORSE, NoiseFloor, compare
 
 #: The default ``search.noise_floor``: the pooled seed-to-seed standard deviation of a candidate's
 #: validation accuracy after its first proxy epoch, 0.029 (12 df: 6 random candidates x 3 seeds),

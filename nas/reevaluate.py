@@ -5,9 +5,9 @@ can be within one seed's spread of it, and first place is selected on that noise
 biased upwards). After the search, :func:`reevaluate` trains the top ``k`` completed candidates
 (by reward) again with the trainer the search used and the same trainer config under another
 seed (:func:`reevaluation_seed`: 1 for the default seed 0). Each candidate then has two
-runs; :func:`effnas.search_spaces.stats.noise_floor` pools their seed-to-seed spread (``k``
+runs; :func:`effnas.search_spaces.common.stats.noise_floor` pools their seed-to-seed spread (``k``
 groups of two, ``k`` degrees of freedom), and each runner-up is compared with the winner by
-:func:`effnas.search_spaces.stats.compare` with that floor: ``worse`` or ``tied within noise``.
+:func:`effnas.search_spaces.common.stats.compare` with that floor: ``worse`` or ``tied within noise``.
 
 **The pick.** The winner is the candidate with the highest mean reward over its runs (the search's
 and the re-evaluation's; a failed re-evaluation leaves one), ties broken by the search's order. It
@@ -35,7 +35,7 @@ from effnas.nas.objective import Objective
 from effnas.nas.pareto import write_csv, write_results
 from effnas.nas.study import SearchConfig, TrainerFn
 from effnas.nas.trial import candidate_config, outcome
-from effnas.search_spaces.stats import Comparison, Interval, NoiseFloor, compare, interval, noise_floor
+from effnas.search_spaces.common.stats import Comparison, Interval, NoiseFloor, compare, interval, noise_floor
 
 #: The study's user attribute holding the re-evaluated runs: ``{"TRIAL:SEED": {status, accuracy, reward}}``.
 ATTR = "reevaluation"

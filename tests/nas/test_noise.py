@@ -35,7 +35,7 @@ from effnas.nas.pruning import (
     known_floor,
 )
 from effnas.nas.reevaluate import ATTR, measure_name, reevaluation_seed, write_search_results
-from effnas.search_spaces.stats import TIED, WORSE, compare, interval
+from effnas.search_spaces.common.stats import TIED, WORSE, compare, interval
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 QUIET = lambda *a: None  # noqa: E731
