@@ -127,8 +127,11 @@ class Reevaluation:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        acc = noise_floor([_values(c.runs, "accuracy") for c in self.candidates])
         return {"line": self.line(), "measure": self.measure, "seeds": list(self.seeds), "winner": self.winner.trial,
                 "search_best": self.search_best, "noise_floor": self.floor.to_dict() if self.floor else None,
+                # of the accuracy (the reward's is the verdicts'): a measured value for search.noise_floor
+                f"noise_floor_{self.measure}": acc.to_dict() if acc else None,
                 "candidates": [{"trial": c.trial, "n": c.reward.n, "mean_reward": c.reward.mean,
                                 "reward_low": c.reward.low, "reward_high": c.reward.high,
                                 f"mean_{self.measure}": c.accuracy.mean, "verdict": c.verdict,

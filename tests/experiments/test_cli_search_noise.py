@@ -58,7 +58,7 @@ def test_reevaluate_rescores_a_proxy_search_on_real_images(tmp_path: Path, capsy
     """Zero-cost proxy scores on digits: re-scored with seed 1 (another minibatch, initialisation and
     reference sample), written as a score, with the verdicts in the summary, the file and on stderr."""
     out = tmp_path / "run"
-    assert main(["search", *TINY, "--dataset", "digits", "--estimator", "proxy:synflow", "--trials", "3",
+    assert main(["search", *TINY, "--dataset", "digits", "--estimator", "proxy:synflow", "--trials", "2",
                  "--reevaluate", "2", "--set", "search.train.batch_size=16", "--out", str(out)]) == 0
     captured = capsys.readouterr()
     summary = json.loads(captured.out.strip().splitlines()[-1])
@@ -69,28 +69,24 @@ def test_reevaluate_rescores_a_proxy_search_on_real_images(tmp_path: Path, capsy
     assert len(rows) == 4 and "score" in rows[0] and "accuracy" not in rows[0]
     assert [r["seed"] for r in rows] == ["0", "1", "0", "1"]
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}")
-    assert len(study.user_attrs[ATTR]) == 2
-    by_trial = {int(r["trial"]): r for r in rows if r["run"] == "search"}
-    for n, r in by_trial.items():  # the search's own run is the trial's
-        assert float(r["reward"]) == pytest.approx(study.trials[n].user_attrs["reward"])
+    for r in rows:
+        if r["run"] == "search":  # the search's own run is the trial's
+            assert float(r["reward"]) == pytest.approx(study.trials[int(r["trial"])].user_attrs["reward"])
     assert summary["best_trial"] == summary["reevaluation"]["winner"] == int(rows[0]["trial"])
     assert summary["best_reward"] == pytest.approx(float(rows[0]["mean_reward"]))
-    # --resume: the stored re-evaluations are reused, the verdicts are the same
-    assert main(["search", *TINY, "--dataset", "digits", "--estimator", "proxy:synflow", "--trials", "3",
-                 "--reevaluate", "2", "--set", "search.train.batch_size=16", "--resume", "--quiet", "--out",
-                 str(out)]) == 0
-    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert again["reevaluation"] == summary["reevaluation"]
 
 
-def test_a_prefiltered_candidate_is_reevaluated_without_the_filter(tmp_path: Path) -> None:
-    out = tmp_path / "pf"
-    assert main(["search", *TINY, "--dataset", "digits", "--trainer", "surrogate", "--prefilter", "proxy:synflow",
-                 "--keep", "0.5", "--trials", "3", "--reevaluate", "3", "--set", "search.train.batch_size=16",
-                 "--quiet", "--out", str(out)]) == 0
-    rows = list(csv.DictReader(open(out / "reevaluation.csv")))
-    assert len(rows) == 6 and {r["status"] for r in rows} == {"completed"}
-    assert {r["verdict"] for r in rows} <= {"winner", "worse", "tied within noise"}
+def test_a_resumed_search_reuses_its_reevaluations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["search", *TINY, "--trainer", "surrogate", "--trials", "3", "--reevaluate", "2", "--quiet", "--out",
+            str(tmp_path / "s")]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{tmp_path / 's' / 'study.db'}")
+    assert len(study.user_attrs[ATTR]) == 2 and summary["best_runs"] == 2
+    assert main([*argv, "--resume"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["reevaluation"] == summary["reevaluation"]
+    assert len(optuna.load_study(study_name="search", storage=f"sqlite:///{tmp_path / 's' / 'study.db'}")
+               .user_attrs[ATTR]) == 2
 
 
 @pytest.mark.slow

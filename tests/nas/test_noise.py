@@ -35,7 +35,7 @@ from effnas.nas.pruning import (
     known_floor,
 )
 from effnas.nas.reevaluate import ATTR, measure_name, reevaluation_seed, write_search_results
-from effnas.search_spaces.common.stats import TIED, WORSE, compare, interval
+from effnas.search_spaces.common.stats import TIED, WORSE, compare, interval, noise_floor
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 QUIET = lambda *a: None  # noqa: E731
@@ -192,6 +192,9 @@ def test_reevaluation_on_the_nasbench201_table(tmp_path) -> None:
     summary = write_search_results(study, tmp_path, cfg.objective, r)
     assert summary["best_trial"] == r.winner.trial and summary["best_reward"] == pytest.approx(means[0])
     assert summary["reevaluation"]["line"] == r.line()
+    acc = summary["reevaluation"]["noise_floor_accuracy"]  # of the accuracy: what search.noise_floor takes
+    assert acc["df"] == 3 and acc["sd"] == pytest.approx(noise_floor([[x.accuracy for x in c.runs]
+                                                                       for c in r.candidates]).sd)
     assert r.line().startswith(f"re-evaluated top 3 (seeds 0, 1; reward of the accuracy, %): winner #{r.winner.trial}: "
                                f"{interval([x.reward for x in r.winner.runs]).text()}")
     assert "runners-up " + ", ".join(f"#{c.trial} {c.verdict}" for c in r.candidates[1:]) in r.line()
