@@ -27,7 +27,8 @@ RESULTS = ROOT / "docs" / "results"
 GENERATORS = ROOT / "bench" / "results"
 PAGES = {"zerocost": ["zerocost/report.md"], "cheap_search": ["cheap_search.md"],
          "transfer_lite0": ["transfer_lite0.md"], "demo_calibration": ["demo_calibration.md"],
-         "scaling": ["scaling/README.md"], "nasbench201": ["nasbench201/report.md"]}
+         "scaling": ["scaling/README.md"], "nasbench201": ["nasbench201/report.md"],
+         "search_noise": ["search_noise/report.md"]}
 #: Pages with no generator: prose whose numbers are settings, not results (test below).
 HISTORICAL = ("demo_run.md", "demo_run_typed_flow.md")
 #: Pages with no numbers of their own: they point to a generated page.
@@ -200,3 +201,30 @@ def test_zerocost_cells_are_the_seeded_samples_the_page_says() -> None:
     assert [arch_string(p) for p in random.Random(1).sample(keys, len(cost))] == cost
     text = page("zerocost/report.md")
     assert f"the first {len(main)} cells of random.Random(0).sample" in text
+
+
+def test_the_default_noise_floor_is_the_measured_one_and_the_verdicts_recompute() -> None:
+    """search.noise_floor's default is the pooled seed-to-seed sd after epoch 1 in cifar10.csv (numpy
+    here); each re-evaluation verdict is a t-test with the three candidates' pooled sd (scipy here)."""
+    from scipy.stats import t as student
+
+    from effnas.nas.pruning import DEFAULT_NOISE_FLOOR
+
+    runs = pd.read_csv(RESULTS / "search_noise" / "cifar10.csv")
+    e1 = runs[runs["epoch"] == 1].groupby("candidate")["val_accuracy"]
+    ss = sum(((g - g.mean()) ** 2).sum() for _, g in e1)
+    df = sum(len(g) - 1 for _, g in e1)
+    assert DEFAULT_NOISE_FLOOR == round(float(np.sqrt(ss / df)), 3)
+    for name in ("cifar10_search", "digits_search"):
+        again = pd.read_csv(RESULTS / "search_noise" / name / "reevaluation.csv")
+        rewards = {t: g["reward"].to_numpy() for t, g in again.groupby("trial")}
+        sd = float(np.sqrt(sum(((r - r.mean()) ** 2).sum() for r in rewards.values()) / len(rewards)))
+        winner = max(rewards, key=lambda t: rewards[t].mean())
+        for t, r in rewards.items():
+            verdict = set(again[again["trial"] == t]["verdict"])
+            if t == winner:
+                assert verdict == {"winner"}
+                continue
+            p = 2 * student.sf(abs(r.mean() - rewards[winner].mean()) / sd, len(rewards))  # se = sd sqrt(1/2 + 1/2)
+            assert verdict == {"tied within noise" if p >= 0.05 else "worse"}
+            assert f"#{t} " in page("search_noise/report.md") and f"p {p:.3f}: " in page("search_noise/report.md")
