@@ -2,6 +2,7 @@
 resolution) settings, with the study's data and recipe (experiments/config/presets/cifar10-cpu.toml).
 
     python bench/cifar10_fig4.py runs/cifar10-cpu/baseline.json --out runs/cifar10-cpu/fig4
+        [--set data.dataset=cifar10:PATH.tar.gz]
 
 Each network is trained once (seed 0) into ``OUT/d{d}-r{r}-w{w}/`` (resumable: a finished run is
 reused); ``OUT/fig4.csv`` and ``OUT/fig4.png`` (accuracy against MACs, a line per setting) follow.
@@ -27,8 +28,8 @@ import effnas.search_spaces as ss  # noqa: E402
 from effnas.experiments.config.schema import load_config  # noqa: E402
 from effnas.experiments.pipeline.plan import base_spec, train_config  # noqa: E402
 from effnas.experiments.train.loop import train_fn  # noqa: E402
+from effnas.search_spaces.common.errors import UserError, first_line  # noqa: E402
 from effnas.search_spaces.cost import macs  # noqa: E402
-from effnas.search_spaces.errors import UserError, first_line  # noqa: E402
 
 SETTINGS = ((1.0, 1.0), (2.0, 1.0), (1.0, 1.3), (2.0, 1.3))  #: (depth, resolution) as in the paper's Fig. 4
 WIDTHS = (1.0, 1.4, 1.8, 2.6)
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("base", help="the study's baseline.json")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--config", default=str(ROOT / "experiments" / "configs" / "cifar10-cpu.toml"))
+    ap.add_argument("--config", default=str(ROOT / "experiments" / "config" / "presets" / "cifar10-cpu.toml"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="override a config key, e.g. data.dataset=cifar10:PATH.tar.gz")
@@ -64,7 +65,7 @@ def _run(args: argparse.Namespace) -> int:
                 Path(args.out) / f"seed{args.seed}" / f"d{d:g}-r{r:g}-w{w:g}"
             m = train_fn({**shared, "model": spec.to_dict(),
                           "resolution": res, "seed": args.seed, "out_dir": str(out), "resume": True})
-            rows.append({"depth": d, "resolution_mult": r, "resolution": res, "width": w,
+            rows.append({"depth": d, "resolution_mult": r, "resolution": res, "width": w, "seed": args.seed,
                          "macs": macs(spec, res), "params": m.get("params"), "status": m["status"],
                          "test_accuracy": m.get("test_accuracy"), "val_accuracy": m.get("val_accuracy"),
                          "train_seconds": m.get("train_seconds")})

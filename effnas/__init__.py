@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from effnas.experiments.config.schema import ExperimentConfig
     from effnas.scaling import Coefficients, GridResult
     from effnas.search_spaces import NetworkSpec
-    from effnas.search_spaces.errors import UserError
+    from effnas.search_spaces.common.errors import UserError
 
 _PACKAGES = ("experiments", "nas", "scaling", "search_spaces")
 
@@ -51,7 +51,7 @@ def __getattr__(name: str) -> Any:
     """``effnas.UserError`` and the sub-packages (``effnas.scaling``, ...), imported when first used
     (effnas.search_spaces imports torch)."""
     if name == "UserError":
-        from effnas.search_spaces.errors import UserError
+        from effnas.search_spaces.common.errors import UserError
 
         return UserError
     if name in _PACKAGES:
@@ -239,7 +239,7 @@ def family(config: ExperimentConfig | str | Path | None = None, *,
     ``epochs`` [family.epochs], ``seeds`` [family.seeds]) and the table has a row per run and seed
     with its metrics (``family.csv``)."""
     from effnas.experiments.pipeline import plan, stages
-    from effnas.search_spaces.errors import UserError
+    from effnas.search_spaces.common.errors import UserError
 
     name, net = _model(base)
     cfg = _config(config, overrides, {"train.model": name, "family.official": official,
@@ -274,7 +274,7 @@ def scale_backbone(backbone: str, config: ExperimentConfig | str | Path | None =
     table has a row per run and seed (``backbones.csv``)."""
     from effnas.experiments.pipeline import plan, stages
     from effnas.scaling import PAPER
-    from effnas.search_spaces.errors import UserError
+    from effnas.search_spaces.common.errors import UserError
 
     cfg = _config(config, overrides, {"backbones.models": (backbone,), "backbones.phi": phi,
                                       "data.dataset": dataset, "backbones.epochs": epochs,

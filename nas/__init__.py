@@ -9,6 +9,8 @@ from effnas.nas.benchmarks.cell_space import CellSpace
 from effnas.nas.estimators import SurrogateTrainer
 from effnas.nas.objective import Objective
 from effnas.nas.pareto import pareto_front, trial_rows, write_results
+from effnas.nas.pruning import NoiseFloorPruner
+from effnas.nas.reevaluate import Reevaluation, reevaluate
 from effnas.nas.search import InProcess, SearchFailed, run_search
 from effnas.nas.space import SPACES, SearchSpace, get_space
 from effnas.nas.strategies import STRATEGIES, RegularizedEvolutionSampler, ReinforceSampler, make_sampler
@@ -16,9 +18,9 @@ from effnas.nas.study import SearchConfig, finished, open_storage, open_study, r
 from effnas.nas.trial import evaluate_trial
 
 __all__ = [
-    "SPACES", "STRATEGIES", "BenchmarkTrainer", "CellSpace", "InProcess", "Objective", "RegularizedEvolutionSampler",
-    "ReinforceSampler", "SearchConfig", "SearchFailed", "SearchSpace", "SurrogateTrainer",
-    "evaluate_trial", "finished", "get_benchmark",
-    "get_space", "make_sampler", "open_storage", "open_study", "pareto_front", "recover", "run_search", "trial_rows",
-    "write_results",
+    "SPACES", "STRATEGIES", "BenchmarkTrainer", "CellSpace", "InProcess", "NoiseFloorPruner", "Objective",
+    "Reevaluation", "RegularizedEvolutionSampler", "ReinforceSampler", "SearchConfig", "SearchFailed", "SearchSpace",
+    "SurrogateTrainer", "evaluate_trial", "finished", "get_benchmark",
+    "get_space", "make_sampler", "open_storage", "open_study", "pareto_front", "recover", "reevaluate", "run_search",
+    "trial_rows", "write_results",
 ]

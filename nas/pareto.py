@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from effnas.nas.objective import Objective
 from effnas.search_spaces import NetworkSpec
-from effnas.search_spaces.atomic import atomic_text, atomic_write
+from effnas.search_spaces.common.atomic import atomic_text, atomic_write
 
 COLUMNS = ("number", "state", "status", "strategy", "accuracy", "macs", "params", "latency_ms",
            "latency_runtime", "reward", "target", "w", "test_accuracy", "train_seconds", "blocks", "spec")
@@ -50,20 +50,27 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     return rows
 
 
-def write_results(study: optuna.Study, out: str | Path, objective: Objective) -> dict[str, Any]:
-    """``trials.csv``, ``pareto.json``, ``pareto.png`` and ``best_spec.json`` (``best_arch.json`` for a
-    benchmark table's choices) in ``out``; a summary."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = trial_rows(study)
-    def write_trials(path: Path) -> None:
-        with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(COLUMNS))
+def write_csv(path: Path, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    """``rows`` as a CSV file with ``columns`` (None as empty), written atomically."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(columns))
             w.writeheader()
             for r in rows:
                 w.writerow({k: "" if v is None else v for k, v in r.items()})
 
-    atomic_write(out / "trials.csv", write_trials)
+    atomic_write(path, write)
+
+
+def write_results(study: optuna.Study, out: str | Path, objective: Objective, *,
+                  best: int | None = None) -> dict[str, Any]:
+    """``trials.csv``, ``pareto.json``, ``pareto.png`` and ``best_spec.json`` (``best_arch.json`` for a
+    benchmark table's choices) in ``out``; a summary. The best candidate is completed trial ``best``
+    (a re-evaluation's winner, :mod:`effnas.nas.reevaluate`), by default the one with the highest reward."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = trial_rows(study)
+    write_csv(out / "trials.csv", rows, COLUMNS)
     done = [r for r in rows if r["state"] == TrialState.COMPLETE.name and r["accuracy"] is not None]
     key = objective.cost_key
     pts = [(float(r["accuracy"]), float(r[key])) for r in done]
@@ -79,14 +86,15 @@ def write_results(study: optuna.Study, out: str | Path, objective: Objective) ->
     plot_pareto(done, front, out / "pareto.png", cost_key=key, target=objective.target, ylabel=ylabel)
     summary: dict[str, Any] = {"trials": len(rows), "completed": len(done), "front": len(front)}
     if done:
-        best = max(done, key=lambda r: float(r["reward"]))
-        spec = json.loads(best["spec"])
+        top = (max(done, key=lambda r: float(r["reward"])) if best is None else
+               next(r for r in done if r["number"] == best))
+        spec = json.loads(top["spec"])
         if "stages" in spec:
             NetworkSpec.from_dict(spec).save(out / "best_spec.json")
         else:  # a benchmark table's candidate: its choices
-            (out / "best_arch.json").write_text(json.dumps({"arch": best["blocks"], "choices": spec}, indent=2) + "\n")
-        summary.update(best_trial=best["number"], best_reward=best["reward"], best_accuracy=best["accuracy"],
-                       best_macs=best["macs"])
+            (out / "best_arch.json").write_text(json.dumps({"arch": top["blocks"], "choices": spec}, indent=2) + "\n")
+        summary.update(best_trial=top["number"], best_reward=top["reward"], best_accuracy=top["accuracy"],
+                       best_macs=top["macs"])
     return summary
 
 

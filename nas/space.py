@@ -39,7 +39,7 @@ import optuna
 from effnas.nas.benchmarks.cell_space import CELL_SPACES, CellSpace
 from effnas.search_spaces import BlockSpec, NetworkSpec, decode_block, encode_block, round_filters
 from effnas.search_spaces.block import SKIPS
-from effnas.search_spaces.errors import UserError, absent, user_file
+from effnas.search_spaces.common.errors import UserError, absent, user_file
 
 CHOICE_KEYS = ("conv_op", "kernel", "se_ratio", "skip", "filters", "layers", "expansion", "repeats")
 _CONV_OP = re.compile(r"^(conv|dsconv|mbconv_e(\d+))$")

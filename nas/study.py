@@ -27,11 +27,12 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from effnas.nas.benchmarks.cell_space import CellSpace
 from effnas.nas.objective import Objective
+from effnas.nas.pruning import DEFAULT_NOISE_FLOOR, NoiseFloorPruner
 from effnas.nas.space import SearchSpace
 from effnas.nas.strategies import make_sampler
 from effnas.search_spaces import NetworkSpec
-from effnas.search_spaces.atomic import DiskFull
-from effnas.search_spaces.errors import UserError, first_line
+from effnas.search_spaces.common.atomic import DiskFull
+from effnas.search_spaces.common.errors import UserError, first_line
 
 TrainerFn = Callable[..., dict]
 #: Trial states that count towards the requested number of trials.
@@ -59,8 +60,8 @@ class SearchConfig:
             (``*.journal`` / ``*.log`` or ``journal:PATH``) or None for in-memory (in-process only).
         study_name: the study within the storage.
         resume: continue an existing study (without it an existing study is an error).
-        prune: stop weak candidates from their per-epoch reward (Optuna's MedianPruner,
-            single-objective mode).
+        prune: stop weak candidates from their per-epoch reward, median pruning that respects
+            ``noise_floor`` (:class:`effnas.nas.pruning.NoiseFloorPruner`; single-objective mode).
         population_size: NSGA-II / evolution population.
         train: the trainer config of every candidate, built by the caller: every trainer key
             (dataset, epochs, data_fraction, seed, optimiser, ...) except ``model``,
@@ -69,6 +70,12 @@ class SearchConfig:
             ``trials`` has failed (status ``failed``, ``oom`` or ``diverged``); 1 never stops.
         train_defaults: the trainer's default config: a resumed study whose stored ``train``
             lacks a key (added to the trainer since) counts it with this value.
+        noise_floor: the seed-to-seed standard deviation of a candidate's accuracy (a fraction)
+            that pruning respects: a trial stops only when it is behind the median beyond it, and
+            only once the median is beyond it above chance (:mod:`effnas.nas.pruning`).
+        reevaluate: train the top ``reevaluate`` completed candidates again with another seed
+            after the search and pick the winner by the mean of both runs
+            (:mod:`effnas.nas.reevaluate`); 0: off.
     """
 
     space: SearchSpace | CellSpace
@@ -86,6 +93,8 @@ class SearchConfig:
     train: dict[str, Any] = field(default_factory=dict)
     max_failed_share: float = 0.5
     train_defaults: dict[str, Any] = field(default_factory=dict)
+    noise_floor: float = DEFAULT_NOISE_FLOOR
+    reevaluate: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.trials, bool) or not isinstance(self.trials, int) or self.trials < 1:
@@ -98,6 +107,13 @@ class SearchConfig:
         if owned:
             raise UserError(f"train must not set {owned[0]!r}: the search sets it per candidate"
                              + (" (give the search's resolution instead)" if owned[0] == "resolution" else ""))
+        if not isinstance(self.noise_floor, int | float) or isinstance(self.noise_floor, bool) \
+                or not 0.0 <= self.noise_floor < 1.0:
+            raise UserError(f"noise_floor must be a standard deviation of accuracy in [0, 1) (e.g. 0.02), got "
+                             f"{self.noise_floor!r}")
+        if isinstance(self.reevaluate, bool) or not isinstance(self.reevaluate, int) or self.reevaluate < 0:
+            raise UserError(f"reevaluate must be an integer >= 0 (the top candidates trained again; 0: off), got "
+                             f"{self.reevaluate!r}")
         if not 0.0 <= self.max_failed_share <= 1.0:
             raise UserError(f"max_failed_share must be in [0, 1], got {self.max_failed_share}")
         make_sampler(self.strategy, multi_objective=self.objective.multi_objective)  # validates the pair
@@ -111,6 +127,14 @@ class SearchConfig:
     def dataset(self) -> str:
         """The candidates' data set (``train["dataset"]``)."""
         return str(self.train.get("dataset", ""))
+
+    @property
+    def chance(self) -> float:
+        """The accuracy of guessing: one over the candidates' classes (``num_classes``, else the
+        space's; a benchmark table's data set)."""
+        if isinstance(self.space, CellSpace):
+            return 1.0 / self.space.table(self.dataset).num_classes
+        return 1.0 / (self.num_classes or self.space.num_classes)
 
     def spec(self, params: dict[str, Any]) -> NetworkSpec:
         if isinstance(self.space, CellSpace):
@@ -140,7 +164,7 @@ SQLITE_FULL = "database or disk is full"
 
 def name_full_disk(engine: Engine, path: str) -> None:
     """A write to the SQLite file ``path`` that fails for want of space raises
-    :class:`~effnas.search_spaces.atomic.DiskFull` naming ``path`` (SQLAlchemy and Optuna would
+    :class:`~effnas.search_spaces.common.atomic.DiskFull` naming ``path`` (SQLAlchemy and Optuna would
     report ``database or disk is full`` without a file)."""
     def full(ctx: ExceptionContext) -> None:
         if SQLITE_FULL in str(ctx.original_exception):
@@ -231,12 +255,14 @@ def check_storage_file(url: str) -> None:
 
 
 def make_pruner(cfg: SearchConfig) -> optuna.pruners.BasePruner:
-    """The one pruner of every search path: Optuna's MedianPruner on the per-epoch reward.
+    """The one pruner of every search path: median pruning on the per-epoch reward that respects
+    the noise floor (:class:`effnas.nas.pruning.NoiseFloorPruner`; single-objective mode only).
 
     A trial is stopped after an epoch whose reward is below the median of the completed trials'
-    rewards at that epoch, once 5 trials have completed (single-objective mode only)."""
+    rewards at that epoch by more than ``cfg.noise_floor`` allows, once 5 trials have completed
+    and that median is beyond the noise above chance."""
     if cfg.prune and not cfg.objective.multi_objective:
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+        return NoiseFloorPruner(objective=cfg.objective, chance=cfg.chance, noise_floor=cfg.noise_floor)
     return optuna.pruners.NopPruner()
 
 

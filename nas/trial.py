@@ -27,8 +27,8 @@ from effnas.nas.benchmarks.cell_space import CellSpace
 from effnas.nas.objective import Objective
 from effnas.nas.study import SearchConfig, TrainerFn, make_pruner, open_storage
 from effnas.search_spaces import NetworkSpec, build, encode_block
+from effnas.search_spaces.common.errors import first_line
 from effnas.search_spaces.cost import count_params, macs, measure_latency, measure_latency_onnxruntime
-from effnas.search_spaces.errors import first_line
 
 
 def measure(spec: NetworkSpec, objective: Objective) -> dict[str, Any]:
@@ -138,10 +138,18 @@ def prepare(cfg: SearchConfig, params: dict[str, Any], *, trial: int = 0
         costs = cfg.space.costs(params, cfg.dataset)
         attrs = {"strategy": cfg.strategy, "blocks": cfg.space.table(cfg.dataset).describe(params),
                  "spec": json.dumps(params, separators=(",", ":")), **costs}
-        return costs, attrs, {**cfg.train, "model": dict(params), "trial": trial}
+        return costs, attrs, candidate_config(cfg, params, trial=trial)
     spec = cfg.spec(params)
     costs = measure(spec, cfg.objective)
     return costs, candidate_attrs(spec, costs, cfg.strategy), cfg.trainer_config(spec)
+
+
+def candidate_config(cfg: SearchConfig, params: dict[str, Any], *, trial: int = 0) -> dict[str, Any]:
+    """The trainer config of the candidate ``params`` (trial ``trial``), without measuring it: what
+    :func:`prepare` hands the trainer, and what a re-evaluation trains again with another seed."""
+    if isinstance(cfg.space, CellSpace):
+        return {**cfg.train, "model": dict(params), "trial": trial}
+    return cfg.trainer_config(cfg.spec(params))
 
 
 def _evaluate(cfg: SearchConfig, study: optuna.Study, trial: optuna.Trial, params: dict[str, Any],
@@ -174,4 +182,4 @@ def _evaluate(cfg: SearchConfig, study: optuna.Study, trial: optuna.Trial, param
     return state
 
 
-__all__ = ["candidate_attrs", "evaluate_trial", "measure", "outcome", "prepare"]
+__all__ = ["candidate_attrs", "candidate_config", "evaluate_trial", "measure", "outcome", "prepare"]

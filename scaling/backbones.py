@@ -31,8 +31,8 @@ from effnas.scaling.coefficients import PAPER, Coefficients
 from effnas.scaling.compound import Multipliers, compound
 from effnas.scaling.family import Member, make_member
 from effnas.search_spaces import NetworkSpec, load_spec, scale, scale_resolution
+from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.counts import count_macs
-from effnas.search_spaces.errors import UserError
 
 #: The backbones of the paper's Table 3.
 BACKBONES = ("resnet18", "resnet50", "mobilenet_v1", "mobilenet_v2")

@@ -16,8 +16,8 @@ from effnas.scaling.compound import Multipliers
 from effnas.scaling.family import Member, make_member
 from effnas.scaling.realised import FAMILY_TOLERANCE, check_tolerance
 from effnas.search_spaces import NetworkSpec, scale
+from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.counts import count_macs
-from effnas.search_spaces.errors import UserError
 
 DIMENSIONS = ("depth", "width", "resolution")
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from effnas.scaling.compound import PAPER_COEFFICIENTS, check_coefficients
-from effnas.search_spaces.atomic import atomic_text
-from effnas.search_spaces.errors import UserError, absent, user_file
+from effnas.search_spaces.common.atomic import atomic_text
+from effnas.search_spaces.common.errors import UserError, absent, user_file
 
 #: Default distance from the target that ``check_product`` accepts for user-given coefficients
 #: (the paper's own 1.2, 1.1, 1.15 give 1.92, 0.08 from 2).
@@ -89,7 +89,7 @@ def check_product(c: Coefficients, *, target: float = 2.0, tolerance: float = PR
     >>> check_product(Coefficients(1.5, 1.3, 1.3))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    effnas.search_spaces.errors.UserError: alpha*beta^2*gamma^2 = 4.28 is far from the target 2 (tolerance 0.25): ...
+    effnas.search_spaces.common.errors.UserError: alpha*beta^2*gamma^2 = 4.28 is far from the target 2 ...: ...
     """
     if not (math.isfinite(target) and target >= 1.0):
         raise UserError(f"target must be a finite number >= 1, got {target}")

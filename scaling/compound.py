@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 from effnas.search_spaces import OFFICIAL, NetworkSpec, scale, scale_resolution
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 #: The paper's grid-search result at phi = 1 (EfficientNet paper, Section 4).
 PAPER_COEFFICIENTS = (1.2, 1.1, 1.15)

@@ -17,19 +17,21 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from effnas.scaling.coefficients import PAPER, Coefficients
 from effnas.scaling.compound import Multipliers, member
+from effnas.scaling.curves import AGGREGATE_COLUMNS, aggregate
 from effnas.scaling.realised import FAMILY_TOLERANCE, CostFit, check_tolerance, fit_resolution, within
 from effnas.scaling.record import member_key
 from effnas.scaling.runner import ExecutorFn, Job, TrainerFn, run_jobs
 from effnas.search_spaces import NetworkSpec
-from effnas.search_spaces.atomic import atomic_write
+from effnas.search_spaces.common.atomic import atomic_write
+from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.counts import counts
-from effnas.search_spaces.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Scaling methods that can label a member.
 METHODS = ("compound", "official", "depth", "width", "resolution", "base")
@@ -209,6 +211,7 @@ def family(
 def family_table(members: Sequence[Member]) -> pd.DataFrame:
     """A row per member: phi, d, w, r, params, MACs, realised and nominal MACs ratio, the ratio it
     is held to, nominal and actual resolution, and ``within_tolerance`` / ``reason``."""
+    import pandas as pd  # lazy: pandas is slow to import, and the trainer imports effnas.scaling
     return pd.DataFrame([m.row() for m in members])
 
 
@@ -239,6 +242,7 @@ def all_within_tolerance(table: pd.DataFrame, *, include_official: bool = False)
 
 def side_by_side(official: Sequence[Member], compound: Sequence[Member]) -> pd.DataFrame:
     """The official table beside a coefficient family, a row per phi present in both."""
+    import pandas as pd  # lazy: pandas is slow to import, and the trainer imports effnas.scaling
     by_phi = {m.phi: m for m in compound}
     rows = []
     for o in official:
@@ -256,6 +260,34 @@ def side_by_side(official: Sequence[Member], compound: Sequence[Member]) -> pd.D
             "compound_nominal_ratio": round(c.multipliers.nominal_macs_ratio, 3),
         })
     return pd.DataFrame(rows)
+
+
+#: The accuracy columns a trained family (or backbone) table has, one per evaluation split.
+ACCURACIES = ("val_accuracy", "test_accuracy")
+
+
+def trained_summary(table: pd.DataFrame, *, metrics: Sequence[str] = ACCURACIES) -> pd.DataFrame:
+    """A row per trained network (method, phi) of a family or backbone table, in table order:
+    ``macs``, ``params``, ``runs`` (rows, failed ones included) and, per metric of ``metrics``
+    in the table, ``{metric}_n``, ``_mean``, ``_std``, ``_ci_low`` and ``_ci_high`` over the
+    runs that have it (the 95 % t-interval over seeds of :func:`effnas.scaling.curves.aggregate`;
+    NaN when n < 2, n = 0 when no run finished). Format a cell with
+    :func:`effnas.scaling.curves.interval_text` (``prefix=f"{metric}_"``)."""
+    keys = ["method", "phi"]
+    missing = [k for k in keys if k not in table.columns]
+    if missing:
+        raise UserError(f"the table has no {missing[0]!r} column: give a family.csv or backbones.csv written by effnas")
+    g = table.groupby(keys, sort=False)
+    cost = [c for c in ("macs", "params") if c in table.columns]
+    out = g[cost].first().reset_index() if cost else g.size().reset_index()[keys]
+    out["runs"] = g.size().to_numpy()
+    for m in metrics:
+        if m not in table.columns:
+            continue
+        a = aggregate(table, metric=m, shared_base=False)[[*keys, *AGGREGATE_COLUMNS]]
+        out = out.merge(a.rename(columns={c: f"{m}_{c}" for c in AGGREGATE_COLUMNS}), on=keys, how="left")
+        out[f"{m}_n"] = out[f"{m}_n"].fillna(0).astype(int)
+    return out
 
 
 def member_jobs(members: Sequence[Member], seeds: Sequence[int], *,
@@ -290,5 +322,6 @@ def train_members(
     return table
 
 
-__all__ = ["METHODS", "Member", "all_within_tolerance", "cost_flags", "family", "family_table", "fitted_member",
-           "make_member", "member_jobs", "parse_phis", "side_by_side", "train_members"]
+__all__ = ["ACCURACIES", "METHODS", "Member", "all_within_tolerance", "cost_flags", "family", "family_table",
+           "fitted_member", "make_member", "member_jobs", "parse_phis", "side_by_side", "train_members",
+           "trained_summary"]

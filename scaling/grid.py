@@ -34,9 +34,9 @@ from effnas.scaling.record import candidate_key
 from effnas.scaling.rungs import Schedule, Ties, accuracy, one_rung, run_rungs, schedule, tie_set
 from effnas.scaling.runner import ExecutorFn, Job, RunsFailed, TrainerFn
 from effnas.search_spaces import NetworkSpec
-from effnas.search_spaces.atomic import atomic_write
+from effnas.search_spaces.common.atomic import atomic_write
+from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.counts import counts
-from effnas.search_spaces.errors import UserError
 
 #: Most candidates a grid may have: each is scaled and costed before anything trains (the
 #: paper's step 0.05 gives 111); a finer grid is refused rather than left to run for hours.

@@ -34,8 +34,8 @@ import math
 from dataclasses import dataclass
 
 from effnas.search_spaces import NetworkSpec
+from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.counts import count_macs
-from effnas.search_spaces.errors import UserError
 
 #: Tolerances of issue 9: grid candidates within 5 % of ``target**phi``, family members within 10 %
 #: of their nominal ratio (relative, ``|realised / target - 1|``).

@@ -13,7 +13,7 @@ Directory names under a stage's output directory:
 * backbones: ``<network>-<method>-phi2-seed0`` (:func:`backbone_key`) under
   ``backbones/<backbone>/`` (:func:`backbone_dir`).
 
-Every file is written with :func:`effnas.search_spaces.atomic.atomic_write` (fsync of the file
+Every file is written with :func:`effnas.search_spaces.common.atomic.atomic_write` (fsync of the file
 and of its directory).
 """
 
@@ -25,8 +25,8 @@ from typing import Any, Protocol
 
 from effnas.scaling.coefficients import Coefficients
 from effnas.search_spaces import NetworkSpec, safe_name
-from effnas.search_spaces.atomic import atomic_json
-from effnas.search_spaces.errors import UserError, first_line
+from effnas.search_spaces.common.atomic import atomic_json
+from effnas.search_spaces.common.errors import UserError, first_line
 
 #: Statuses of a run that is over: a rerun with the same config returns it instead of training.
 #: Only these outcomes follow from the config alone; ``failed`` and ``oom`` (the machine) and

@@ -13,9 +13,9 @@ fail and fewer networks can be promoted).
 
 **Tie set** (:func:`tie_set`). Only the last rung's runs are compared (earlier rungs trained
 shorter; their runs are not repeats of the same measurement). The noise floor is
-:func:`effnas.search_spaces.stats.noise_floor` over the last rung's networks with two runs or
+:func:`effnas.search_spaces.common.stats.noise_floor` over the last rung's networks with two runs or
 more; each network is compared with the best (highest mean) by
-:func:`effnas.search_spaces.stats.compare` with that floor, and is tied when the verdict is
+:func:`effnas.search_spaces.common.stats.compare` with that floor, and is tied when the verdict is
 ``tied within noise``. Without any estimate of the noise (one run per network and no floor)
 nothing is called tied or not (``tied_with_best`` is empty) and :data:`NO_NOISE_RULE` picks.
 """
@@ -33,9 +33,9 @@ import pandas as pd
 from effnas.scaling.coefficients import Coefficients
 from effnas.scaling.record import FINISHED, candidate_key
 from effnas.scaling.runner import ExecutorFn, Job, RunsFailed, TrainerFn, run_jobs
+from effnas.search_spaces.common.errors import UserError
+from effnas.search_spaces.common.stats import TIED, Interval, NoiseFloor, compare, interval, noise_floor
 from effnas.search_spaces.counts import counts
-from effnas.search_spaces.errors import UserError
-from effnas.search_spaces.stats import TIED, Interval, NoiseFloor, compare, interval, noise_floor
 
 #: A halving stops after a rung of this many networks or fewer: two is the least a tie set needs.
 MIN_LAST = 2

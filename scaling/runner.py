@@ -19,13 +19,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from effnas.scaling.record import FINISHED, differing_key, read_result, write_result
 from effnas.search_spaces import NetworkSpec
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TrainerFn = Callable[..., dict]
 ExecutorFn = Callable[[TrainerFn, list[dict]], list[dict]]
@@ -100,6 +101,7 @@ def run_jobs(
         UserError: a job's run directory already holds a finished run and ``resume`` is False,
             or it holds a run of a different config.
     """
+    import pandas as pd  # lazy: pandas is slow to import, and the trainer imports effnas.scaling
     out = Path(out_dir)
     keys = [j.key for j in jobs]
     if len(set(keys)) != len(keys):

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 OPS = ("mbconv", "dsconv", "conv", "basic", "bottleneck")
 SKIPS = ("identity", "pool", "none")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 
 from effnas.search_spaces.block import ACTIVATIONS, OPS, BlockSpec
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 _INT_KEYS = {"r": "repeats", "k": "kernel", "e": "expansion", "i": "in_channels", "o": "out_channels"}
 _TOKEN = re.compile(r"^(se|r|k|s|e|i|o)(\d+(?:\.\d+)?)$")

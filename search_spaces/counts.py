@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.spec import BlockSpec, NetworkSpec
 
 #: Runtimes a batch-1 latency can be measured on (``search.latency_runtime``; measured by

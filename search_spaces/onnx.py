@@ -19,7 +19,7 @@ from typing import IO, Any
 import torch
 from torch import nn
 
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 OPSET = 17  #: ONNX opset written by default (onnxruntime >= 1.14 runs it)
 

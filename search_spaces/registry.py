@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.spec import NetworkSpec
 from effnas.search_spaces.zoo import BUILTIN
 

@@ -10,7 +10,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.spec import NetworkSpec
 
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from effnas.search_spaces.atomic import atomic_text
 from effnas.search_spaces.block import (
     ACTIVATIONS,
     MAX_CHANNELS,
@@ -33,7 +32,8 @@ from effnas.search_spaces.block import (
     _reject_unknown,
 )
 from effnas.search_spaces.codec import decode_block, encode_block
-from effnas.search_spaces.errors import UserError, absent, user_file
+from effnas.search_spaces.common.atomic import atomic_text
+from effnas.search_spaces.common.errors import UserError, absent, user_file
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ class NetworkSpec:
         return cls.from_dict(data)
 
     def save(self, path: str | Path) -> None:
-        """Write the spec JSON atomically (:func:`effnas.search_spaces.atomic.atomic_text`)."""
+        """Write the spec JSON atomically (:func:`effnas.search_spaces.common.atomic.atomic_text`)."""
         atomic_text(path, self.to_json() + "\n")
 
     @classmethod

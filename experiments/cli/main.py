@@ -12,12 +12,12 @@ from collections.abc import Sequence
 
 from effnas.nas.search import SearchFailed
 from effnas.scaling.runner import RunsFailed, RunsStopped
-from effnas.search_spaces.atomic import FULL
-from effnas.search_spaces.errors import UserError, first_line
+from effnas.search_spaces.common.atomic import FULL
+from effnas.search_spaces.common.errors import UserError, first_line
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ["models", "train", "search", "export", "grid", "family", "scale_backbone", "curves", "view", "run",
-            "weights", "finetune", "bench_search", "data", "supernet"]
+COMMANDS = ["models", "train", "search", "export", "grid", "family", "scale_backbone", "curves", "compare", "view",
+            "run", "weights", "finetune", "bench_search", "data", "supernet"]
 
 
 #: Runs that did not complete: their results and errors are on disk (exit code 1).

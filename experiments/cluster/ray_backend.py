@@ -15,7 +15,7 @@ from typing import Any
 from effnas.experiments.cluster.ray_session import enter_driver_cwd, ray_session, set_threads_from_resources
 from effnas.experiments.cluster.resources import cluster_gpus, trial_gpus
 from effnas.scaling.runner import ExecutorFn, RunsStopped, TrainerFn, sequential
-from effnas.search_spaces.errors import UserError, last_line
+from effnas.search_spaces.common.errors import UserError, last_line
 
 
 def report(metrics: dict[str, Any]) -> None:

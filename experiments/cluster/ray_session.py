@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from effnas.search_spaces.errors import UserError, first_line
+from effnas.search_spaces.common.errors import UserError, first_line
 
 #: Ray resolves "127.0.0.1" to the machine's routable address unless this is "0" (then a
 #: local Ray binds to loopback only). Read by ray at import time and inherited by its processes.

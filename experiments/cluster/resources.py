@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 
 def gpus_per_trial(requested: float | None, *, device: str, devices: int, available: float) -> float:

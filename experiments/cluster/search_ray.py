@@ -26,7 +26,7 @@ from effnas.experiments.cluster.tasks import TaskPool
 from effnas.nas.search import ProgressFn, run_search
 from effnas.nas.study import SearchConfig, TrainerFn, open_storage, open_study
 from effnas.nas.trial import evaluate_trial
-from effnas.search_spaces.errors import UserError, first_line
+from effnas.search_spaces.common.errors import UserError, first_line
 
 
 def _evaluate_task(cfg: SearchConfig, number: int, params: dict[str, Any], trainer: TrainerFn,

@@ -40,10 +40,9 @@ from effnas.experiments.config.stages import (
     RunConfig,
     SearchConfig,
     SupernetConfig,
-    check_warmup,
 )
 from effnas.search_spaces.block import MAX_RESOLUTION
-from effnas.search_spaces.errors import UserError, absent, user_file
+from effnas.search_spaces.common.errors import UserError, absent, user_file
 
 #: Where named configs (``demo``, ``cifar10``, ``paper``) live.
 CONFIG_DIR = Path(__file__).parent / "presets"
@@ -310,9 +309,9 @@ class ExperimentConfig(Section):
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
 
     def __post_init__(self) -> None:
-        check_warmup(self.train.warmup_epochs, {"grid.epochs": self.grid.epochs, "family.epochs": self.family.epochs,
-                                                "backbones.epochs": self.backbones.epochs,
-                                                "supernet.epochs": self.supernet.epochs})
+        io.check_warmup(self.train.warmup_epochs, {"grid.epochs": self.grid.epochs, "family.epochs": self.family.epochs,
+                                                   "backbones.epochs": self.backbones.epochs,
+                                                   "supernet.epochs": self.supernet.epochs})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> ExperimentConfig:

@@ -17,7 +17,7 @@ import types
 import typing
 from typing import Any, ClassVar
 
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 #: Largest seed count (``seeds = N``) and list: each seed is a full training run per network.
 MAX_SEEDS = 1000
@@ -231,6 +231,23 @@ def unit(key: str, value: float | None, *, closed_low: bool = True) -> None:
         raise UserError(f"{key} must be in [0, 1), got {value}")
     if not closed_low and not 0.0 < value <= 1.0:
         raise UserError(f"{key} must be in (0, 1], got {value}")
+
+
+def distinct_seeds(key: str, seeds: tuple[int, ...]) -> None:
+    """At most :data:`MAX_SEEDS` distinct seeds, each a generator seed."""
+    if len(seeds) > MAX_SEEDS:
+        raise UserError(f"{key} lists {len(seeds)} seeds, more than {MAX_SEEDS}: give fewer")
+    if not seeds or len(set(seeds)) != len(seeds) or any(not 0 <= s <= MAX_SEED for s in seeds):
+        raise UserError(f"{key} must be distinct seeds in [0, 2**32 - 1] (a list, or a count such as 2), "
+                         f"got {list(seeds)[:8]}")
+
+
+def check_warmup(warmup_epochs: float, stage_epochs: dict[str, int | None]) -> None:
+    """``train.warmup_epochs`` fits in every stage's run length (``None``: ``train.epochs``)."""
+    for key, epochs in stage_epochs.items():
+        if epochs is not None and warmup_epochs > epochs:
+            raise UserError(f"{key} = {epochs} is shorter than train.warmup_epochs = {warmup_epochs}: the warm-up "
+                             f"must fit in the run; lower train.warmup_epochs or raise {key}")
 
 
 def with_defaults(stored: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from effnas.experiments.config import sections
 from effnas.experiments.config.choices import DEPTH_ROUNDINGS, LATENCY_RUNTIMES, SAMPLINGS, SEARCH_TRAINERS
-from effnas.experiments.config.sections import MAX_SEED, MAX_SEEDS, Section, at_most, choice, fraction, positive, unit
-from effnas.search_spaces.errors import UserError
+from effnas.experiments.config.sections import MAX_SEED, Section, at_most, choice, fraction, positive, unit
+from effnas.search_spaces.common.errors import UserError
 
 #: Largest compound coefficient: ``effnas.scaling.family.MAX_PHI`` (config imports no scaling; a test
 #: keeps the two equal). Target 2 doubles the MACs per phi: phi 20 is a million times the base.
@@ -93,6 +94,10 @@ class SearchConfig(Section):
         resolution: candidates' input pixels; ``None``: ``data.resolution``, else the space's.
         population: NSGA-II / evolution population.
         prune: stop weak candidates early from their per-epoch reward (reward mode).
+        noise_floor: the seed-to-seed standard deviation of a candidate's accuracy (a fraction) that
+            pruning respects (docs/search.md, "Pruning"); ``None``: the measured default.
+        reevaluate: train the top N completed candidates again with another seed after the search and
+            pick the winner by the mean of both runs, saying which runners-up it beats (0: off).
         trainer: ``train``, ``surrogate`` (a seeded synthetic accuracy, for testing strategies) or
             ``table`` (a benchmark space's lookup, e.g. ``nasbench201``); ``None``: ``table`` for
             benchmark spaces, ``train`` otherwise.
@@ -129,6 +134,8 @@ class SearchConfig(Section):
     resolution: int | None = None
     population: int = 20
     prune: bool = True
+    noise_floor: float | None = None
+    reevaluate: int = 0
     trainer: str | None = None
     estimator: str = "train"
     prefilter: str | None = None
@@ -162,6 +169,9 @@ class SearchConfig(Section):
                              f"{self.prefilter_keep}")
         positive("search.resolution", self.resolution)
         positive("search.population", self.population)
+        positive("search.noise_floor", self.noise_floor, zero=True)
+        at_most("search.noise_floor", self.noise_floor, 0.5, "the standard deviation of a fraction")
+        positive("search.reevaluate", self.reevaluate, zero=True)
         at_most("search.population", self.population, MAX_TRIALS, "one generation is held in memory")
         fraction("search.max_failed_share", self.max_failed_share)
         if not self.study:
@@ -217,7 +227,7 @@ class GridConfig(Section):
         at_most("grid.phi", self.phi, MAX_PHI, "target^phi times the base's MACs")
         positive("grid.cost_tolerance", self.cost_tolerance)
         positive("grid.epochs", self.epochs)
-        _seeds("grid.seeds", self.seeds)
+        sections.distinct_seeds("grid.seeds", self.seeds)
         choice("grid.depth_rounding", self.depth_rounding, DEPTH_ROUNDINGS)
         positive("grid.budget_epochs", self.budget_epochs)
         for key, value, low, high in (("eta", self.eta, 2, MAX_ETA), ("rungs", self.rungs, 1, MAX_RUNGS)):
@@ -263,7 +273,7 @@ class FamilyConfig(Section):
         if not self.phis or any(p < 0 for p in self.phis) or len(set(self.phis)) != len(self.phis):
             raise UserError(f"family.phis must be distinct integers >= 0, got {list(self.phis)}")
         at_most("family.phis", max(self.phis), MAX_PHI, "target^phi times the base's MACs")
-        _seeds("family.seeds", self.seeds)
+        sections.distinct_seeds("family.seeds", self.seeds)
         positive("family.epochs", self.epochs)
         if not set(self.baseline_phis) <= set(self.phis) or 0 in self.baseline_phis:
             raise UserError(f"family.baseline_phis must be phis >= 1 of family.phis {list(self.phis)}, "
@@ -383,18 +393,3 @@ class RunConfig(Section):
         if not 0 <= self.seed <= MAX_SEED:
             raise UserError(f"run.seed must be in [0, 2**32 - 1] (a generator seed), got {self.seed}")
 
-
-def _seeds(key: str, seeds: tuple[int, ...]) -> None:
-    if len(seeds) > MAX_SEEDS:
-        raise UserError(f"{key} lists {len(seeds)} seeds, more than {MAX_SEEDS}: give fewer")
-    if not seeds or len(set(seeds)) != len(seeds) or any(not 0 <= s <= MAX_SEED for s in seeds):
-        raise UserError(f"{key} must be distinct seeds in [0, 2**32 - 1] (a list, or a count such as 2), "
-                         f"got {list(seeds)[:8]}")
-
-
-def check_warmup(warmup_epochs: float, stage_epochs: dict[str, int | None]) -> None:
-    """``train.warmup_epochs`` fits in every stage's run length (``None``: ``train.epochs``)."""
-    for key, epochs in stage_epochs.items():
-        if epochs is not None and warmup_epochs > epochs:
-            raise UserError(f"{key} = {epochs} is shorter than train.warmup_epochs = {warmup_epochs}: the warm-up "
-                             f"must fit in the run; lower train.warmup_epochs or raise {key}")

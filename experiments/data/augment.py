@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from effnas.experiments.config.choices import AUGMENTS, PER_IMAGE_AUGMENTS
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 Augment = Callable[[Tensor], Tensor]
 

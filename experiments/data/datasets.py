@@ -69,7 +69,7 @@ from effnas.experiments.data.files.imagefolder import ARCHIVES, FileSplit, looks
 from effnas.experiments.data.files.streamloader import StreamLoader
 from effnas.experiments.data.files.transforms import ImageTransform
 from effnas.experiments.data.tensorloader import Split, TensorLoader
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 TEST_FRACTION = 0.2  #: share of sets without an official test split that becomes the test split
 SHAPES_SIZE = 12_000  #: generated images: 10,000 training pool + 2,000 test

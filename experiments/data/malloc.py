@@ -6,7 +6,7 @@ import ctypes
 import os
 import sys
 
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 #: glibc's ``mallopt`` parameters (malloc.h) and what effnas sets them to.
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 CIFAR10_LAYOUT = "data_batch_1..data_batch_5 and test_batch (the python-pickle layout of cifar-10-batches-py)"
 CIFAR100_LAYOUT = "train, test and meta (the python-pickle layout of cifar-100-python)"

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 SIZE = 64  #: native side in pixels
 SHAPES = ("disc", "square", "triangle", "ring", "cross")

@@ -34,7 +34,7 @@ from effnas.nas import CellSpace, SearchSpace
 from effnas.nas.benchmarks.nb201_net import build_cell_network
 from effnas.nas.estimators.zerocost import check_name, quantile, score
 from effnas.search_spaces import NetworkSpec, build
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 #: Random candidates of the space whose scores rank a candidate's (its "accuracy").
 REFERENCE = 16
@@ -173,6 +173,12 @@ class Prefiltered:
             return {"status": "filtered", "val_accuracy": None, "test_accuracy": None,
                     "proxy_score": scored["proxy_score"], "train_seconds": scored["train_seconds"]}
         return {**self.inner(rest, on_epoch=on_epoch), "proxy_score": scored["proxy_score"]}
+
+    def unfiltered(self, config: dict[str, Any], *,
+                   on_epoch: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+        """``inner`` on the config without its pre-filter: a re-evaluation
+        (:mod:`effnas.nas.reevaluate`) trains again a candidate that passed it in the search."""
+        return self.inner({k: v for k, v in config.items() if k != "prefilter"}, on_epoch=on_epoch)
 
 
 __all__ = ["REFERENCE", "Prefiltered", "ProxyTrainer", "minibatch",

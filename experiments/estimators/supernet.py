@@ -50,8 +50,8 @@ from effnas.nas.estimators.zerocost import quantile
 from effnas.nas.space import SearchSpace
 from effnas.scaling.record import unreadable
 from effnas.search_spaces import NetworkSpec
-from effnas.search_spaces.atomic import atomic_text, atomic_write
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.atomic import atomic_text, atomic_write
+from effnas.search_spaces.common.errors import UserError
 
 CHECKPOINT = "supernet.pt"
 #: The keys of ``supernet.pt`` a resume reads (an older layout lacks some), and what to do otherwise.

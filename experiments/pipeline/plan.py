@@ -46,8 +46,8 @@ from effnas.scaling.grid import candidate_jobs
 from effnas.scaling.record import backbone_dir, backbone_key
 from effnas.scaling.rungs import schedule
 from effnas.search_spaces import NetworkSpec, load_spec
+from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.cost import macs
-from effnas.search_spaces.errors import UserError
 
 #: Class counts of the data sets the trainer knows (experiments/data/datasets.py), for costs before training.
 NUM_CLASSES = {"digits": 10, "mnist5k": 10, "shapes": 10, "cifar10": 10, "cifar100": 100}
@@ -177,7 +177,8 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
                         seed=cfg.run.seed, num_classes=num_classes(cfg), resolution=resolution, storage=storage,
                         study_name=s.study, resume=resume, prune=s.prune, population_size=s.population,
                         train={**train, "seed": cfg.run.seed}, max_failed_share=s.max_failed_share,
-                        train_defaults=JobConfig().to_dict())
+                        train_defaults=JobConfig().to_dict(), reevaluate=s.reevaluate,
+                        **({} if s.noise_floor is None else {"noise_floor": s.noise_floor}))
 
 
 # -- grid ----------------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ class SearchPlan:
         cand = sc.spec({}) if sc.space.__class__.__name__ != "CellSpace" else None
         return {"settings": sc.settings(), "strategy": sc.strategy, "trials": sc.trials, "seed": sc.seed,
                 "storage": sc.storage, "study": sc.study_name, "prune": sc.prune, "population": sc.population_size,
+                "noise_floor": sc.noise_floor, "reevaluate": sc.reevaluate,
                 "trainer": self.trainer, "max_failed_share": sc.max_failed_share,
                 "candidate": brief(sc.trainer_config(cand)) if cand is not None else sc.train}
 

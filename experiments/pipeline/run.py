@@ -32,8 +32,8 @@ from effnas.scaling import Coefficients, load_results, plot_curves
 from effnas.scaling.record import backbone_dir
 from effnas.scaling.runner import RunsFailed
 from effnas.search_spaces import NetworkSpec
-from effnas.search_spaces.atomic import atomic_json, atomic_text
-from effnas.search_spaces.errors import UserError, first_line
+from effnas.search_spaces.common.atomic import atomic_json, atomic_text
+from effnas.search_spaces.common.errors import UserError, first_line
 
 STAGES = ("search", "baseline", "grid", "family", "backbones", "curves", "report")
 
@@ -96,6 +96,8 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
         sp = plan.resolve_search(cfg, out / "search", resume=resume and (out / "search").exists())
         summary = stages.search(sp)
         log(f"  search: {json.dumps({k: summary[k] for k in ('completed', 'best_reward') if k in summary})}")
+        if "reevaluation" in summary:
+            log(f"  {summary['reevaluation']['line']}")
 
     def stage_baseline() -> None:
         best = out / "search" / "best_spec.json"

@@ -44,13 +44,14 @@ from effnas.nas import (
     run_search,
     write_results,
 )
+from effnas.nas.reevaluate import reevaluate, write_search_results
 from effnas.nas.search import SearchFailed
 from effnas.scaling import GridResult, run_jobs
 from effnas.scaling.grid import train_grid
 from effnas.scaling.record import COMPLETED
 from effnas.scaling.runner import ExecutorFn, TrainerFn
-from effnas.search_spaces.atomic import atomic_write
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.atomic import atomic_write
+from effnas.search_spaces.common.errors import UserError
 
 
 def trainer(cfg: ExperimentConfig | None = None, name: str = "train") -> TrainerFn:
@@ -128,7 +129,8 @@ def format_failures(table: pd.DataFrame, what: str) -> str:
 
 def search(sp: SearchPlan, *, quiet: bool = False) -> dict[str, Any]:
     """Run the resolved search (:func:`effnas.experiments.pipeline.plan.resolve_search`) into its
-    ``out`` (``trials.csv``, ``pareto.json/png``, ``best_spec.json``); returns the summary. Checks
+    ``out`` (``trials.csv``, ``pareto.json/png``, ``best_spec.json``; with ``search.reevaluate``, the
+    top candidates trained again in this process, ``reevaluation.csv``); returns the summary. Checks
     the data set and ``out`` first and locks ``out`` and the study's file. Raises
     :class:`effnas.nas.search.SearchFailed` (exit code 1) when no trial completed (nothing to choose
     from) or more than ``search.max_failed_share`` of the trials failed."""
@@ -179,6 +181,8 @@ def _search(sp: SearchPlan, *, quiet: bool) -> dict[str, Any]:
     cfg, sc, out, rt = sp.cfg, sp.settings, sp.out, sp.runtime
     fn = trainer(cfg, sp.trainer)
     progress = (lambda *a: None) if quiet else None
+    if sp.trainer == "train" and (not rt.ray or sc.reevaluate):  # in this process: the trials, or the re-evaluation
+        check_local(cfg)
     if not quiet:
         space = sc.space
         print(f"space {space.name}: {space.size:.3g} networks; T = {sc.objective.target:.4g} {sc.objective.metric}, "
@@ -189,14 +193,17 @@ def _search(sp: SearchPlan, *, quiet: bool) -> dict[str, Any]:
                                    cpus_per_trial=rt.cpus_per_trial, gpus_per_trial=rt.gpus_per_trial,
                                    progress=progress)
         else:
-            if sp.trainer == "train":  # the resolved trainer (search.trainer is None by default)
-                check_local(cfg)
             study = run_search(sc, fn, study=open_study(sc), progress=progress)
     except SearchFailed as e:  # the trials so far are written, with their errors, before the stop
         write_results(e.study, out, sc.objective)
         raise
-    summary = write_results(study, out, sc.objective)
+    # after either path, in this process; a pre-filter's candidates passed it already
+    again = reevaluate(sc, study, fn.unfiltered if isinstance(fn, Prefiltered) else fn,
+                       progress=None if quiet else lambda line: print(line, file=sys.stderr, flush=True))
+    summary = write_search_results(study, out, sc.objective, again)
     summary.update(study=sc.study_name, storage=sc.storage, strategy=sc.strategy, out=str(out))
+    if again is not None and not quiet:
+        print(again.line(), file=sys.stderr, flush=True)
     if not summary.get("completed"):
         raise SearchFailed("no search trial completed (every one was pruned, rejected or failed: see "
                            f"{out / 'trials.csv'}): widen search.target or the space, and re-run with --resume", study)
@@ -283,5 +290,5 @@ def save_specs(jobs: list, out: str | Path) -> None:
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
-    """Write a table atomically (:func:`effnas.search_spaces.atomic.atomic_write`)."""
+    """Write a table atomically (:func:`effnas.search_spaces.common.atomic.atomic_write`)."""
     atomic_write(path, lambda t: df.to_csv(t, index=False))

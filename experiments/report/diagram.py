@@ -19,8 +19,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 
+from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.cost import Cost, cost
-from effnas.search_spaces.errors import UserError
 from effnas.search_spaces.spec import BlockSpec, NetworkSpec
 
 #: Box colours by operator (colour-blind-safe Okabe-Ito hues, lightened).

@@ -22,7 +22,9 @@ import pandas as pd
 from effnas.experiments.report.viewer import asset, json_script, viewer_data, viewer_section
 from effnas.nas.pareto import pareto_front
 from effnas.scaling import PAPER, Coefficients
-from effnas.search_spaces.errors import first_line, user_file
+from effnas.scaling.curves import INTERVAL, interval_text
+from effnas.scaling.fit import AT_BOUND, fit_note
+from effnas.search_spaces.common.errors import first_line, user_file
 from effnas.search_spaces.spec import NetworkSpec
 
 #: Colours of the scaling methods, as ``effnas.scaling.curves.COLORS`` (matplotlib's default cycle).
@@ -86,10 +88,11 @@ def pareto_data(run: Path) -> dict[str, Any] | str:
 
 
 def curves_data(run: Path) -> dict[str, Any] | str:
-    """Mean and std per method and phi (``curves.csv``), the fitted curves and 90 % bands
-    (``bands.csv``) and the fit formulas (``fits.json``), per axis (MACs, params); or why there
-    is nothing to show."""
-    points = _table(run / "curves" / "curves.csv", ("method", "phi", "macs", "params", "mean", "std", "n"))
+    """Mean and 95 % t-interval over seeds per method and phi (``curves.csv``; ``lo``/``hi`` None
+    for one run), the fitted curves and 90 % bands (``bands.csv``) and the fit formulas and
+    statuses (``fits.json``), per axis (MACs, params); or why there is nothing to show."""
+    points = _table(run / "curves" / "curves.csv", ("method", "phi", "macs", "params", "n", "mean", "ci_low",
+                                                     "ci_high"))
     if isinstance(points, str):
         return points
     bands = _table(run / "curves" / "bands.csv", ("axis", "method", "x", "predicted_accuracy", "band_low",
@@ -104,25 +107,33 @@ def curves_data(run: Path) -> dict[str, Any] | str:
     metric = str(points["metric"].iloc[0]) if "metric" in points.columns and len(points) else "accuracy"
     methods = sorted(points["method"].unique(), key=lambda m: list(METHOD_COLOURS).index(m)
                      if m in METHOD_COLOURS else 99)
-    out: dict[str, Any] = {"metric": metric.replace("_", " "), "methods": [], "axes": ["macs", "params"]}
+    shown = metric.replace("_", " ")
+    out: dict[str, Any] = {"metric": shown, "interval": INTERVAL, "methods": [],
+                           "axes": ["macs", "params"]}
     for m in methods:
         p = points[points["method"] == m]
         entry: dict[str, Any] = {"method": m, "colour": METHOD_COLOURS.get(m, "#444444")}
         for axis in ("macs", "params"):
             pts = p.sort_values(axis)
             entry[axis] = {"points": [
-                {"x": float(r[axis]), "y": float(r["mean"]), "std": float(r["std"]),
-                 "tip": f"{m} phi {int(r['phi'])}: {100 * r['mean']:.2f} ± {100 * r['std']:.2f} % "
-                        f"({int(r['n'])} seeds), {int(r[axis]):,} {axis}"}
+                {"x": float(r[axis]), "y": float(r["mean"]), "lo": _num(r["ci_low"]), "hi": _num(r["ci_high"]),
+                 "tip": f"{m} phi {int(r['phi'])}: {shown} (%) {interval_text(r)}, {int(r[axis]):,} {axis}"}
                 for _, r in pts.iterrows()]}
             fit = fits.get(axis, {}).get(m)
-            entry[axis]["fit"] = (f"error = {fit['a']:.3f} (x/x0)^-{fit['b']:.2f} + {fit['c']:.3f}"
+            entry[axis]["fit"] = (f"error = {fit['a']:.3f} (x/x0)^-{fit['b']:.2f} + {fit['c']:.3f}" + _fit_note(fit)
                                   if isinstance(fit, dict) else str(fit or "not fitted"))
+            entry[axis]["dashed"] = isinstance(fit, dict) and fit.get("status") == AT_BOUND
             b = bands[(bands["axis"] == axis) & (bands["method"] == m)]
             entry[axis]["line"] = [[float(r["x"]), float(r["predicted_accuracy"]), _num(r["band_low"]),
                                     _num(r["band_high"])] for _, r in b.iterrows()]
         out["methods"].append(entry)
     return out
+
+
+def _fit_note(fit: dict[str, Any]) -> str:
+    """Why a fit has no band (and, undetermined, no line), as in the PNG's legend."""
+    note = fit_note(str(fit.get("status", "")), fit.get("at_bound") or [])
+    return f" ({note})" if note else ""
 
 
 def explore_data(run: Path, config: dict[str, Any], baseline: NetworkSpec | None) -> dict[str, Any]:

@@ -27,10 +27,12 @@ import pandas as pd
 from effnas.experiments.report import tables as report_tables
 from effnas.experiments.report.escape import html_safe_json, md_cell, md_fence, md_text
 from effnas.experiments.report.provenance import provenance
+from effnas.experiments.report.reading import read_csv as _read_csv
+from effnas.experiments.report.reading import read_json as _read_json
+from effnas.experiments.report.verdicts import verdict_tables
 from effnas.search_spaces import encode_block, load_spec
-from effnas.search_spaces.atomic import atomic_text
+from effnas.search_spaces.common.atomic import atomic_text
 from effnas.search_spaces.cost import cost
-from effnas.search_spaces.errors import first_line
 from effnas.search_spaces.spec import NetworkSpec
 
 #: Where a search's chosen baseline may be written, in order of preference.
@@ -86,6 +88,7 @@ def write_report(run_dir: str | Path, *, config: dict[str, Any], stages: dict[st
     blocks += _baseline_section(run, config, baseline)
     blocks += _grid_section(run)
     blocks += _family_section(run)
+    blocks += _verdicts_section(run)
     blocks += _provenance_section(config, stages)
     md, htm = run / "report.md", run / "report.html"
     atomic_text(md, render_markdown(blocks, run))
@@ -225,21 +228,30 @@ def _family_section(run: Path) -> list[Block]:
         return out + [_not_run("Family", "family/family.csv")]
     if family.is_file():
         df = _read_csv(family)
-        out += [Block("h3", f"Members ({len(df)} runs; mean and std over seeds; every run in family/family.csv)"),
+        out += [Block("h3", f"Members ({len(df)} runs; mean and 95 % t-interval over seeds, n = 1: no interval; "
+                            "every run in family/family.csv)"),
                 Block("table", frame=report_tables.member_summary(df).head(MAX_ROWS))]
     else:
         out.append(_not_run("Family training", "family/family.csv"))
     for png in curves:
         out.append(Block("img", png.stem.replace("_", " "), path=png))
-    if fits:
-        rows = []
-        for f in fits:
-            row: dict[str, Any] = {"fit": f.stem}
-            row.update({k: _fmt(v) for k, v in _flatten(_read_json(f)).items()})
-            rows.append(row)
-        out += [Block("h3", "Fitted curve parameters"), Block("table", frame=pd.DataFrame(rows))]
+    if fits:  # fits.json: a row per axis and method; any other JSON: a row of its flattened keys
+        frames = [t if (t := report_tables.fit_table(d := _read_json(f))) is not None else
+                  pd.DataFrame([{"fit": f.stem, **{k: _fmt(v) for k, v in _flatten(d).items()}}]) for f in fits]
+        out += [Block("h3", "Fitted curve parameters"), Block("table", frame=pd.concat(frames, ignore_index=True))]
     elif (run / "curves").is_dir() or family.is_file():
         out.append(_not_run("Curve fits", "curves/*.json"))
+    return out
+
+
+def _verdicts_section(run: Path) -> list[Block]:
+    family = run / "family" / "family.csv"
+    if not family.is_file():
+        return []
+    out = []
+    for i, (heading, body) in enumerate(verdict_tables(family)):
+        out.append(Block("h2" if i == 0 else "h3", heading))
+        out.append(Block("table", frame=body) if isinstance(body, pd.DataFrame) else Block("p", body))
     return out
 
 
@@ -277,7 +289,9 @@ def render_markdown(blocks: list[Block], run: Path) -> str:
         elif b.kind == "p":
             parts.append(md_text(b.text) if b.plain else b.text)
         elif b.kind == "table" and b.frame is not None:
-            parts.append(_escape_pipes(b.frame).to_markdown(index=False, floatfmt=".4g"))
+            # A table of text only (formatted numbers such as "+6.0") is shown as written.
+            text_only = all(not pd.api.types.is_numeric_dtype(t) for t in b.frame.dtypes)
+            parts.append(_escape_pipes(b.frame).to_markdown(index=False, floatfmt=".4g", disable_numparse=text_only))
         elif b.kind == "img" and b.path is not None:
             rel = b.path.resolve().relative_to(run.resolve()).as_posix()
             parts.append(f"![{md_text(b.text)}]({rel})\n\n*{md_text(b.text)}*")
@@ -340,31 +354,6 @@ def _inline(text: str) -> str:
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-
-#: Longest text cell shown in a table (block-string lists of whole networks get cut with "...").
-MAX_CELL = 60
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    """The CSV with long text cells shortened; a one-cell error frame if it cannot be parsed."""
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as e:
-        return pd.DataFrame([{"error": f"cannot read {path.name}: {first_line(e)}"}])
-    for col in df.columns:
-        if df[col].dtype == object or pd.api.types.is_string_dtype(df[col]):
-            df[col] = df[col].map(lambda v: v if not isinstance(v, str) or len(v) <= MAX_CELL
-                                  else v[:MAX_CELL - 3] + "...")
-    return df
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        return {"error": f"cannot read {path.name}: {e}"}
-    return data if isinstance(data, dict) else {"value": data}
-
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}

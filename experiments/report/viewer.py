@@ -23,9 +23,9 @@ from effnas.experiments.report.diagram import block_detail, op_name
 from effnas.experiments.report.escape import json_for_html
 from effnas.scaling import PAPER, Coefficients, Member, family
 from effnas.search_spaces import OFFICIAL, BlockSpec, NetworkSpec, encode_block
-from effnas.search_spaces.atomic import atomic_text
+from effnas.search_spaces.common.atomic import atomic_text
+from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.counts import PartCounts, breakdown
-from effnas.search_spaces.errors import UserError
 
 #: Where the page's script and style sheets live (package data).
 ASSETS = Path(__file__).parent / "viewer_assets"

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 
 from effnas.experiments.config.schema import JobConfig
+from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.cost import default_device
-from effnas.search_spaces.errors import UserError
 
 
 def resolve_device(name: str) -> torch.device:

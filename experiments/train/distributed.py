@@ -42,7 +42,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from effnas.experiments.train.rundir import METRICS, RunDir
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 if TYPE_CHECKING:
     from effnas.experiments.config.schema import JobConfig

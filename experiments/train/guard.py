@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from effnas.search_spaces import NetworkSpec, counts, safe_name
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 __all__ = ["LOCK_NAME", "Lock", "check_input", "check_memory", "memory_estimate", "out_dir", "out_file", "safe_name",
            "study_lock_path", "total_stride"]

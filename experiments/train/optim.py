@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from effnas.experiments.config.choices import OPTIMIZERS
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 
 class RMSpropTF(torch.optim.Optimizer):

@@ -4,7 +4,7 @@
 naming the batch that failed and the fix. ``failed``: another device or file error. A label
 outside ``0 .. num_classes - 1`` (CPU cross-entropy's ``IndexError``, CUDA's device-side assert)
 is bad data, not an outcome: :func:`label_error` turns it into a
-:class:`~effnas.search_spaces.errors.UserError` naming the labels' range. Anything else
+:class:`~effnas.search_spaces.common.errors.UserError` naming the labels' range. Anything else
 (TypeError, KeyError, a shape mismatch ... a bug) propagates with its traceback.
 """
 
@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from effnas.experiments.config.schema import JobConfig
-from effnas.search_spaces.errors import UserError, first_line
+from effnas.search_spaces.common.errors import UserError, first_line
 
 #: Errors that are outcomes of training (memory, devices, files), recorded as status ``failed``.
 #: Anything else (TypeError, KeyError, a shape mismatch ... a bug) propagates with its traceback.

@@ -8,7 +8,7 @@ Layout::
     last.pt        the state after the last finished epoch (model, optimizer, EMA, RNG states, history)
     best.pt        the weights with the best validation accuracy so far
 
-Every file is written with :func:`effnas.search_spaces.atomic.atomic_write` (a temporary name in
+Every file is written with :func:`effnas.search_spaces.common.atomic.atomic_write` (a temporary name in
 the same directory, fsync, ``os.replace``, fsync of the directory), so a run killed at any
 instant leaves either the old or the new file, never a torn one. When a run is over and which
 config keys do not change it are the run record's rules (:mod:`effnas.scaling.record`). The
@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from effnas.scaling.record import differing_key, is_finished, run_key, unreadable
-from effnas.search_spaces.atomic import atomic_text, atomic_write, disk_full
-from effnas.search_spaces.errors import UserError, first_line
+from effnas.search_spaces.common.atomic import atomic_text, atomic_write, disk_full
+from effnas.search_spaces.common.errors import UserError, first_line
 
 if TYPE_CHECKING:
     from effnas.experiments.config.schema import JobConfig

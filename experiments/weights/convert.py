@@ -38,8 +38,8 @@ import torch
 from torch import Tensor
 
 import effnas.search_spaces as ss
-from effnas.search_spaces.atomic import atomic_write
-from effnas.search_spaces.errors import UserError, absent
+from effnas.search_spaces.common.atomic import atomic_write
+from effnas.search_spaces.common.errors import UserError, absent
 
 LAYOUTS = ("timm", "torchvision", "tfport")
 FORMAT = "effnas-weights"  #: the ``format`` field of files written by :func:`save_weights`

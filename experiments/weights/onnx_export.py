@@ -19,7 +19,7 @@ from torch import nn
 
 import effnas.search_spaces as ss
 from effnas.experiments.weights.convert import load_weights
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.onnx import OPSET, onnx_session, write_onnx
 
 __all__ = ["OPSET", "compare_onnx", "export_onnx", "model_for_export", "onnx_session"]

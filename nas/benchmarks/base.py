@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class TabularBenchmark(ABC):
     """A table of trained architectures for one data set.
 
     Subclasses set :attr:`name`, :attr:`choices` (parameter -> values, the search space),
-    :attr:`datasets` and :attr:`full_epochs`, and implement :meth:`record` and :meth:`keys`.
+    :attr:`datasets`, :attr:`full_epochs` and :attr:`classes`, and implement :meth:`record` and :meth:`keys`.
     """
 
     name: ClassVar[str]
@@ -59,6 +59,8 @@ class TabularBenchmark(ABC):
     datasets: ClassVar[tuple[str, ...]]
     #: Epochs of the training runs the table records (what ``train_seconds`` covers).
     full_epochs: ClassVar[int]
+    #: Data set -> its number of classes (chance accuracy is one over it).
+    classes: ClassVar[Mapping[str, int]]
 
     def __init__(self, dataset: str) -> None:
         if dataset not in self.datasets:
@@ -73,6 +75,11 @@ class TabularBenchmark(ABC):
     @abstractmethod
     def keys(self) -> Iterator[dict[str, str]]:
         """Every architecture of the table, as parameters."""
+
+    @property
+    def num_classes(self) -> int:
+        """Classes of the table's data set."""
+        return self.classes[self.dataset]
 
     @property
     def ref(self) -> str:

@@ -6,7 +6,7 @@ from functools import cache
 
 from effnas.nas.benchmarks.base import TabularBenchmark
 from effnas.nas.benchmarks.nasbench201 import NASBench201
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 #: Benchmark name -> its class.
 BENCHMARKS: dict[str, type[TabularBenchmark]] = {"nasbench201": NASBench201}

@@ -17,7 +17,7 @@ import optuna
 
 from effnas.nas.benchmarks.base import TabularBenchmark
 from effnas.nas.benchmarks.catalog import BENCHMARKS, get_benchmark
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 
 @dataclass(frozen=True)

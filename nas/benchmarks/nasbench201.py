@@ -30,7 +30,7 @@ from itertools import product
 from typing import Any
 
 from effnas.nas.benchmarks.base import Record, TabularBenchmark
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: Edge j -> i of the cell, in the order of NAS-Bench-201's architecture strings.
@@ -95,6 +95,7 @@ class NASBench201(TabularBenchmark):
     choices = {p: OPS for p in PARAMS}
     datasets = tuple(FILES)
     full_epochs = 200
+    classes = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120}  # ImageNet16-120: 120 classes of ImageNet
 
     def __init__(self, dataset: str) -> None:
         super().__init__(dataset.lower())

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from effnas.nas.benchmarks.nasbench201 import EDGES, OPS, PARAMS
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 
 class ReLUConvBN(nn.Sequential):

@@ -8,7 +8,7 @@ from typing import Any
 
 from effnas.nas.benchmarks.base import TabularBenchmark
 from effnas.nas.benchmarks.catalog import get_benchmark
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from torch.func import functional_call
 
 from effnas.nas.space import SearchSpace, parse_conv_op
 from effnas.search_spaces import NetworkSpec, build
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 #: Skeletons (meta-device modules) kept per candidate: building one costs a few ms of Python.
 SKELETONS = 64

@@ -13,7 +13,7 @@ import optuna
 
 from effnas.nas.strategies.evolution import RegularizedEvolutionSampler
 from effnas.nas.strategies.rl import ReinforceSampler
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 STRATEGIES = ("random", "tpe", "nsga2", "evolution", "rl")
 #: Strategies that only optimise one objective.

@@ -22,7 +22,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial
 
 from effnas.nas.strategies.evolution import finished_trials, fitness
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 
 class ReinforceSampler(BaseSampler):

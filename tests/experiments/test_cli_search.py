@@ -227,13 +227,16 @@ def test_a_proxy_prefilter_trains_only_the_best_scored_candidates(tmp_path) -> N
     out = tmp_path / "pf"
     assert main(["search", "--space", "tiny", "--dataset", "digits", "--trainer", "surrogate", "--prefilter",
                  "proxy:synflow", "--keep", "0.5", "--strategy", "random", "--trials", "3", "--target-macs", "1.5M",
-                 "--set", "search.train.batch_size=16", "--quiet", "--out", str(out)]) == 0
+                 "--reevaluate", "3", "--set", "search.train.batch_size=16", "--quiet", "--out", str(out)]) == 0
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}")
     trained = [t for t in study.trials if t.user_attrs["status"] == "completed"]
     filtered = [t for t in study.trials if t.user_attrs["status"] == "filtered"]
     assert len(trained) == 3 and filtered, "a random sample of 3+ candidates keeps about half"
     assert all(t.state.name == "PRUNED" and "accuracy" not in t.user_attrs for t in filtered)
     assert min(t.user_attrs["proxy_score"] for t in trained) > max(t.user_attrs["proxy_score"] for t in filtered)
+    # the re-evaluation trains the candidates that passed the filter without filtering them again
+    again = list(csv.DictReader(open(out / "reevaluation.csv")))
+    assert len(again) == 6 and {r["status"] for r in again} == {"completed"}
 
 
 @pytest.mark.slow

@@ -40,6 +40,12 @@ def test_curves_data_follows_curves_csv_and_bands(explore_run: Path) -> None:
     mine = [(p["x"], p["y"]) for p in compound["macs"]["points"]]
     theirs = points[points["method"] == "compound"].sort_values("macs")
     assert mine == list(zip(theirs["macs"].astype(float), theirs["mean"], strict=True))
+    # Error bars are the 95 % t-interval over seeds (two seeds here), and the tip says n.
+    bars = [(p["lo"], p["hi"]) for p in compound["macs"]["points"]]
+    assert bars == list(zip(theirs["ci_low"], theirs["ci_high"], strict=True))
+    assert compound["macs"]["points"][0]["tip"].startswith("compound phi 0: test accuracy (%) ")
+    assert compound["macs"]["points"][0]["tip"].endswith("(n = 2), 863,168 macs")
+    assert data["interval"] == "95 % t-interval over seeds"
     assert compound["macs"]["fit"].startswith("error = ") and len(compound["macs"]["line"]) == 80
     assert all(lo <= y <= hi for _, y, lo, hi in compound["macs"]["line"])
     assert data["methods"][1]["macs"]["fit"].startswith("not fitted") and data["methods"][1]["macs"]["line"] == []

@@ -23,7 +23,7 @@ from effnas.experiments.cli.main import main
 from effnas.experiments.config import stages
 from effnas.experiments.config.schema import load_config
 from effnas.scaling.family import MAX_PHI, parse_phis
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 

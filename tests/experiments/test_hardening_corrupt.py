@@ -28,8 +28,8 @@ from effnas.experiments.train import rundir
 from effnas.experiments.train.loop import train
 from effnas.scaling.runner import Job, run_jobs
 from effnas.search_spaces import get
-from effnas.search_spaces.atomic import DiskFull, atomic_text
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.atomic import DiskFull, atomic_text
+from effnas.search_spaces.common.errors import UserError
 
 FAST: dict[str, Any] = {"model": "tiny", "dataset": "digits", "resolution": 16, "epochs": 2, "batch_size": 64,
                         "data_fraction": 0.3, "quiet": True, "threads": 1}

@@ -112,3 +112,56 @@ def test_report_does_not_change_backend(tmp_path: Path) -> None:
     backend = matplotlib.get_backend()  # read now: other tests may have switched it after collection
     write_report(tmp_path, config={}, stages={})
     assert matplotlib.get_backend() == backend
+
+
+def test_report_has_computed_verdicts_and_the_paper_table(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / "family").mkdir(parents=True)
+    # compound gains 5 points per phi, depth 2: seed noise +-0.2 points, 3 seeds.
+    rows = [{"method": m, "phi": phi, "seed": s, "macs": 1e6 * 2**phi, "params": 1e4,
+             "test_accuracy": 0.6 + gain * phi + 0.002 * (s - 1) + 0.001 * (s == 2) * phi}
+            for m, gain in (("compound", 0.05), ("depth", 0.02)) for phi in range(3) for s in range(3)
+            if not (m == "depth" and phi == 0)]
+    pd.DataFrame(rows).to_csv(run / "family" / "family.csv", index=False)
+    md, htm = write_report(run, config=load_config("demo").to_dict(), stages={})
+    text = md.read_text()
+    verdicts = text.split("## Verdicts (computed)")[1]
+    assert "On test accuracy." in verdicts and "docs/statistics.md" in verdicts
+    paper = verdicts.split("### Against the paper")[1].split("### Comparisons")[0]
+    assert re.search(r"compound beats depth-only scaling at equal MACs \| Fig\. 8[^|]*\| 2 better \(of 2\) \| holds",
+                     paper)
+    comparisons = verdicts.split("### Comparisons")[1]
+    assert re.search(r"\| 2 +\| compound +\| depth +\| 3/3 +\| \+6\.0 +\| \[\+6\.0, \+6\.0\] +\| \de[+-]\d+ +"
+                     r"\| better ",
+                     comparisons)
+    assert "Against the paper" in htm.read_text()
+def test_members_and_fits_show_n_and_the_t_interval_never_a_zero_spread(tmp_path: Path) -> None:
+    """A member of one run shows 'n = 1' and no interval; one of three its 95 % t-interval; the fits
+    of effnas curves are a row per axis and method with the held-out check."""
+    from effnas.scaling import family, plot_curves
+
+    run = tmp_path / "run"
+    (run / "family").mkdir(parents=True)
+    rows = []
+    for m in family(ss.get("tiny"), range(5)):
+        for seed in (0,) if m.phi == 1 else (0, 1, 2):
+            acc = 0.95 - 0.5 * (m.macs / 1e6) ** -0.4 + 0.01 * seed
+            rows.append({**m.row(), "seed": seed, "status": "completed", "val_accuracy": acc, "test_accuracy": acc})
+    table = pd.DataFrame(rows)
+    table.to_csv(run / "family" / "family.csv", index=False)
+    plot_curves(table, run / "curves", metric="test_accuracy")
+    md, htm = write_report(run, config={"name": "n"}, stages={})
+    text = md.read_text()
+    members = text.split("### Members")[1].split("### Fitted")[0]
+    phi1 = 100 * (0.95 - 0.5 * (table[table.phi == 1].macs.iloc[0] / 1e6) ** -0.4)
+    assert f"| {phi1:.2f} (n = 1) " in members and "95 % t-interval over seeds" in members
+    assert "±" not in members and "0.00]" not in members
+    phi0 = 100 * table[table.phi == 0].test_accuracy
+    half = 4.303 * phi0.std() / 3**0.5  # t(0.975, 2 df)
+    assert f"{phi0.mean():.2f} [{phi0.mean() - half:.2f}, {phi0.mean() + half:.2f}] (n = 3)" in members
+    assert f"{phi1:.2f} (n = 1)" in htm.read_text()
+    fits = text.split("### Fitted curve parameters")[1].split("## ")[0]
+    body = [line for line in fits.strip().splitlines()[2:] if line.startswith("|")]
+    assert [line.split("|")[1].strip() + " " + line.split("|")[2].strip() for line in body] == [
+        "macs compound", "params compound"]  # one row per axis and method
+    assert "phi 4 (fit to phi 0, 1, 2, 3)" in fits and "(n = 3)" in fits

@@ -36,7 +36,7 @@ SPECIAL: dict[str, Any] = {
     "search.space": "tiny", "search.strategy": "tpe", "search.cost": "latency", "search.mode": "pareto",
     "search.constraint": "hard", "search.trainer": "surrogate", "search.estimator": "proxy:synflow",
     "search.prefilter": "proxy:synflow", "search.storage": "sqlite:////tmp/other.db",
-    "search.study": "other", "search.resolution": 20, "search.train.warmup_epochs": 0.3,
+    "search.study": "other", "search.resolution": 20, "search.noise_floor": 0.05, "search.train.warmup_epochs": 0.3,
     "search.train.batch_size": 32,
     "grid.target": 2.2, "grid.step": 0.1, "grid.seeds": (0, 1), "grid.depth_rounding": "ceil",
     "grid.cost_tolerance": 0.01, "grid.rungs": 1, "grid.budget_epochs": 6,

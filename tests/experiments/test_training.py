@@ -137,7 +137,7 @@ def test_a_label_outside_the_classes_is_a_data_error_not_a_status(monkeypatch: p
     import dataclasses
 
     from effnas.experiments.data import datasets
-    from effnas.search_spaces.errors import UserError
+    from effnas.search_spaces.common.errors import UserError
 
     ds = datasets.load_dataset("digits")
     labels = ds.pool.labels.clone()

@@ -169,6 +169,16 @@ def test_bench_search_cli_writes_results_and_resumes_to_the_same_runs(tmp_path: 
 
     res = pd.read_csv(tmp_path / "b" / "results.csv")
     assert list(res["strategy"]) == ["random", "evolution"] and set(res["runs"]) == {4}
+    each = pd.read_csv(tmp_path / "b" / "runs.csv")  # one row per run; results.csv is computed from it
+    assert len(each) == 8 and set(each["strategy"]) == {"random", "evolution"}
+    again = summarize(each, Protocol("nasbench201:cifar10", 3000.0)).set_index("strategy")
+    first = res.set_index("strategy")
+    assert again.loc["random", "accuracy_mean"] == pytest.approx(first.loc["random", "accuracy_mean"], abs=1e-4)
+    assert again.loc["random", "accuracy_mean"] == pytest.approx(
+        100 * np.mean([r.best_accuracy for r in runs("b") if r.strategy == "random"]))
+    proto = json.loads((tmp_path / "b" / "protocol.json").read_text())
+    assert proto["runs"] == 4 and proto["optimum"]["arch"] == BEST_C10 and proto["published"]["random"] == [90.93, 0.36]
+    assert proto["versions"]["optuna"] == optuna.__version__
     curve = pd.read_csv(tmp_path / "b" / "anytime.csv")
     assert curve["seconds"].max() == pytest.approx(3000.0)
     assert (curve.groupby("strategy")["mean"].diff().dropna() >= -1e-9).all()  # best so far never drops

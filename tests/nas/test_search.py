@@ -106,7 +106,9 @@ def test_pruner_stops_weak_candidates_from_per_epoch_reward(tmp_path) -> None:
         epochs_run.append(len(seen))
         return out
 
-    study = run_search(_cfg(tmp_path, trials=8, epochs=3), trainer, progress=QUIET)
+    # the surrogate's candidates differ by about a point: at a floor of 0 (the median rule) that is
+    # enough; at the default floor it is noise (tests/nas/test_noise.py)
+    study = run_search(_cfg(tmp_path, trials=8, epochs=3, noise_floor=0.0), trainer, progress=QUIET)
     pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
     assert pruned and all(t.user_attrs["status"] == "pruned" for t in pruned)
     assert min(epochs_run) < 3

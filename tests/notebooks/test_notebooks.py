@@ -15,14 +15,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
-from effnas.experiments.cli.main import main  # noqa: E402
 from effnas.experiments.cli.commands.export import export_spec  # noqa: E402
+from effnas.experiments.cli.main import main  # noqa: E402
 from effnas.search_spaces import NetworkSpec, build  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -114,11 +115,20 @@ def test_pareto_front_notebook_reads_an_optuna_study_with_a_macs_budget(run_dir:
 
 def test_scaling_curves_notebook_plots_and_fits(run_dir: Path, tmp_path: Path) -> None:
     probe = ("import json; print(json.dumps({'fits': {a: {m: f.to_dict() for m, f in per.items()} "
-             "for a, per in fits.items()}, 'extrapolation': pd.DataFrame(rows).to_dict(orient='records')}))")
+             "for a, per in fits.items()}, 'extrapolation': pd.DataFrame(rows).to_dict(orient='records'), "
+             "'points': points[['method', 'phi', 'n', 'mean', 'ci_low', 'ci_high']].to_dict(orient='records')}))")
     nb = execute("scaling_curves", tmp_path, probe=probe, EFFNAS_RUN_DIR=str(run_dir), EFFNAS_EXTRAPOLATE="3")
     assert len(outputs(nb, "image/png")) == 1  # accuracy vs MACs and vs params, two panels
-    assert "beats_base_beyond_spread" in "".join(outputs(nb, "stream"))
+    text = "".join(outputs(nb, "stream"))
+    assert "verdicts on test_accuracy (A - B in points, 95 % interval" in text and "test_accuracy (%): mean [95 % t-interval over seeds]" in text
+    # Three sizes leave two below the largest phi: the held-out check says why it is not made.
+    assert "macs   compound   not checked: the fit to phi <= 1 failed" in text
     seen = json.loads(nb.cells[-1].outputs[-1].text)
+    # The notebook's points, with their 95 % t-interval over the two seeds, are effnas curves' curves.csv.
+    csv = pd.read_csv(run_dir / "curves" / "curves.csv")
+    assert [r["n"] for r in seen["points"]] == [2, 2, 2] == csv["n"].tolist()
+    for key in ("mean", "ci_low", "ci_high"):
+        assert [r[key] for r in seen["points"]] == pytest.approx(csv[key].tolist())
     # The notebook's fits are those effnas curves wrote to fits.json (three sizes, so compound is fitted).
     written = json.loads((run_dir / "curves" / "fits.json").read_text())
     for axis in ("macs", "params"):

@@ -17,8 +17,8 @@ from effnas.experiments.report.markdown import write_report
 from effnas.scaling import Coefficients, candidate_table, grid_candidates, grid_search, schedule, tie_set
 from effnas.scaling.grid import network_key
 from effnas.scaling.rungs import NO_NOISE_RULE, PICK_RULE
-from effnas.search_spaces.errors import UserError
-from effnas.search_spaces.stats import TIED, WORSE, compare, noise_floor
+from effnas.search_spaces.common.errors import UserError
+from effnas.search_spaces.common.stats import TIED, WORSE, compare, noise_floor
 
 #: The demo's base network (efficientnet_nano, 16 px, 10 classes).
 DEMO = ss.get("efficientnet_nano")

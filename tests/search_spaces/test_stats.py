@@ -3,7 +3,20 @@
 import numpy as np
 import pytest
 
-from effnas.search_spaces.stats import BETTER, TIED, TOO_FEW, WORSE, compare, interval, noise_floor, seeds_needed
+from effnas.search_spaces.common.stats import (
+    BETTER,
+    TIED,
+    TOO_FEW,
+    WORSE,
+    bootstrap_compare,
+    bootstrap_interval,
+    compare,
+    interval,
+    noise_floor,
+    resample_indices,
+    seeds_needed,
+    verdict,
+)
 
 
 def runs(mean: float, sd: float, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -56,3 +69,36 @@ def test_interval_and_power() -> None:
     assert seeds_needed(0.02, 0.005, paired=False) == 3
     assert seeds_needed(0.005, 0.01, paired=False) > seeds_needed(0.01, 0.01, paired=False)
     assert seeds_needed(0.0, 0.01, paired=True) is None
+
+
+def test_bootstrap_interval_of_a_mean_matches_the_t_interval_and_covers_the_truth() -> None:
+    # Truth: 200 draws of N(0.5, 0.1); the bootstrap interval of the mean should be close to the t one.
+    rng = np.random.default_rng(2)
+    x = runs(0.5, 0.1, 200, rng)
+    idx = resample_indices(len(x), seed=0)
+    boot = bootstrap_interval(float(x.mean()), x[idx].mean(axis=1), n=len(x))
+    t = interval(x)
+    assert boot.method == "bootstrap" and boot.low < 0.5 < boot.high
+    assert abs(boot.low - t.low) < 0.004 and abs(boot.high - t.high) < 0.004
+    assert resample_indices(5, resamples=3, seed=1).tolist() == resample_indices(5, resamples=3, seed=1).tolist()
+
+
+def test_bootstrap_compare_separates_a_real_difference_and_ties_none() -> None:
+    # Two noisy measurements of the same 60 units: B tracks the truth less well than A by construction.
+    rng = np.random.default_rng(3)
+    truth = rng.standard_normal(60)
+    a, b, c = truth + 0.3 * rng.standard_normal(60), truth + 3.0 * rng.standard_normal(60), \
+        truth + 0.3 * rng.standard_normal(60)
+    idx = resample_indices(60, seed=0)
+
+    def corr(x: np.ndarray) -> tuple[float, np.ndarray]:
+        reps = np.array([np.corrcoef(x[i], truth[i])[0, 1] for i in idx])
+        return float(np.corrcoef(x, truth)[0, 1]), reps
+
+    (pa, ra), (pb, rb), (pc, rc) = corr(a), corr(b), corr(c)
+    assert bootstrap_compare(pa, ra, pb, rb, n=60).verdict == BETTER
+    assert bootstrap_compare(pb, rb, pa, ra, n=60).verdict == WORSE
+    assert bootstrap_compare(pa, ra, pc, rc, n=60).verdict == TIED
+    against = bootstrap_compare(pa, ra, 0.0, n=60)  # a published constant
+    assert against.verdict == BETTER and against.low > 0 and "constant" in against.test
+    assert verdict(0.1, float("nan")) == TOO_FEW

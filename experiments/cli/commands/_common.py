@@ -14,7 +14,7 @@ from effnas.experiments.config.choices import BUILTIN_DATASETS, DATA_PATHS, ON_D
 from effnas.experiments.config.schema import ExperimentConfig, load_config
 from effnas.nas.study import storage_file
 from effnas.scaling import Coefficients, check_product, parse_phis
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 #: Flags that set a config key carry it as their dest; they default to None (not given).
 KEY_PREFIXES = ("data.", "train.", "search.", "grid.", "family.", "backbones.", "supernet.", "run.")

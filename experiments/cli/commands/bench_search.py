@@ -2,7 +2,9 @@
 
 N independent runs per strategy, each with its own seed and a simulated wall-clock budget (the
 sum of the table's training times of the sampled architectures). Writes to ``--out``:
-``runs.jsonl`` (every run's trajectory; ``--resume`` skips the runs already there),
+``runs.jsonl`` (every run's trajectory; ``--resume`` skips the runs already there), ``runs.csv``
+(one row per run: the returned architecture's accuracy, latency and reward, the hypervolume),
+``protocol.json`` (the settings, the table's optimum, the paper's numbers, machine and versions),
 ``results.csv`` / ``results.md`` (accuracy of the returned architecture, mean +- std per
 strategy, beside the paper's numbers and the table's optimum; hypervolume; trials per second),
 ``anytime.csv`` / ``anytime.png`` (best so far vs simulated time: the returned architecture's accuracy,
@@ -24,12 +26,20 @@ from tqdm import tqdm
 from effnas.experiments.train import guard
 from effnas.experiments.train.rundir import parse_jsonl
 from effnas.nas import STRATEGIES, Objective
-from effnas.nas.bench_report import anytime_frame, markdown, plot_anytime, plot_fronts, summarize
+from effnas.nas.bench_report import (
+    anytime_frame,
+    describe,
+    markdown,
+    per_run,
+    plot_anytime,
+    plot_fronts,
+    summarize,
+)
 from effnas.nas.bench_search import DEFAULT_BUDGETS, Protocol, Run, median_latency, run_once
 from effnas.nas.benchmarks import get_benchmark
 from effnas.nas.strategies import make_sampler
-from effnas.search_spaces.atomic import atomic_text, disk_full
-from effnas.search_spaces.errors import UserError, user_file
+from effnas.search_spaces.common.atomic import atomic_text, disk_full
+from effnas.search_spaces.common.errors import UserError, user_file
 
 #: Largest --runs (and --population): the paper's protocol is 500 runs.
 MAX_RUNS = 10_000
@@ -167,7 +177,11 @@ def _run(args: argparse.Namespace) -> int:
             bar.update()
     bar.close()
     runs = [r for r in runs if r.strategy in strategies and r.run < args.runs]
-    summary = summarize(runs, protocol)
+    atomic_text(out / "protocol.json", json.dumps(describe(protocol, strategies=strategies, runs=args.runs,
+                                                            seed=args.seed), indent=1) + "\n")
+    each = per_run(runs, protocol)
+    each.to_csv(out / "runs.csv", index=False, float_format="%.10g")
+    summary = summarize(each, protocol)
     summary.to_csv(out / "results.csv", index=False, float_format="%.4f")
     (out / "results.md").write_text(markdown(summary, protocol))
     frame = anytime_frame(runs, protocol, metric="hypervolume" if protocol.objective.multi_objective else "accuracy")

@@ -3,75 +3,67 @@
 from __future__ import annotations
 
 import argparse
-
-import pandas as pd
+from typing import Any
 
 from effnas.experiments.train import guard
-from effnas.scaling import family_gain, load_results, matched_comparison, plot_curves
-from effnas.scaling.curves import check_results
-from effnas.search_spaces.errors import UserError
+from effnas.scaling import load_results, plot_curves
+from effnas.scaling.analysis.compare import summary
+from effnas.scaling.curves import INTERVAL, check_results, holdout_text, interval_text
+from effnas.scaling.fit import fit_note
+from effnas.search_spaces.common.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "curves", help="plot and fit scaling curves from trained family directories",
         description="Reads family.csv from each DIR (as written by 'effnas family --train'), plots accuracy "
-        "against MACs and against params per scaling method (mean over seeds, std as error bars), fits "
-        "error = a*(x/x0)^-b + c per method and draws it with a 90 % band out to --extrapolate times the "
-        "largest size. Writes accuracy_vs_macs.png, accuracy_vs_params.png, curves.csv, fits.json, bands.csv.",
+        "against MACs and against params per scaling method (mean over seeds, the 95 % t-interval over seeds "
+        "as error bars; a size with one run has none), fits error = a*(x/x0)^-b + c per method and draws it "
+        "with a 90 % band out to --extrapolate times the largest size (a fit with a parameter at its bound: "
+        "dashed, no band; an undetermined fit: not drawn), and checks each fit by refitting on phi <= K-1 and "
+        "predicting the largest phi K. Writes accuracy_vs_macs.png, accuracy_vs_params.png, curves.csv, "
+        "fits.json, bands.csv.",
     )
     p.add_argument("dirs", nargs="+", metavar="DIR", help="family directories (or family.csv files)")
     p.add_argument("--out", required=True, help="directory for the plots and data")
     p.add_argument("--metric", default="test_accuracy", help="accuracy column (default test_accuracy)")
     p.add_argument("--extrapolate", type=float, default=4.0, help="extend fits to this multiple of the largest size")
+    p.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                   help="also N refits on the seeds resampled within each size, for 95 %% percentile intervals of "
+                   "a, b, c in fits.json (default 0: none; ~3 ms a refit)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if not args.extrapolate >= 1:
         raise UserError(f"--extrapolate must be >= 1, got {args.extrapolate}")
+    if args.bootstrap < 0:
+        raise UserError(f"--bootstrap must be >= 0 resamples, got {args.bootstrap}")
 
     df = check_results(load_results(args.dirs), metric=args.metric)
     with guard.Lock(guard.out_dir(args.out), what="curves directory"):
-        res = plot_curves(df, args.out, metric=args.metric, extrapolate=args.extrapolate)
+        res = plot_curves(df, args.out, metric=args.metric, extrapolate=args.extrapolate, bootstrap=args.bootstrap)
     pts = res["points"]
-    print(f"{'method':<10} {'phi':>3} {'MACs':>12} {'params':>10} {'n':>2} {args.metric + ' (%)':>22}")
+    print(f"{'method':<10} {'phi':>3} {'MACs':>12} {'params':>10}  {args.metric} (%): mean [{INTERVAL}]")
     for _, r in pts.iterrows():
-        print(f"{r['method']:<10} {r['phi']:>3} {r['macs']:>12,} {r['params']:>10,} {r['n']:>2} "
-              f"{100 * r['mean']:>14.2f} ± {100 * r['std']:.2f}")
+        print(f"{r['method']:<10} {r['phi']:>3} {r['macs']:>12,} {r['params']:>10,}  {interval_text(r)}")
     for axis in ("macs", "params"):
         for m, f in res["fits"][axis].items():
             if isinstance(f, dict):
                 print(f"fit vs {axis:<6} {m:<10} error = {f['a']:.4f} (x/{f['x0']:.3g})^-{f['b']:.3f} + {f['c']:.4f}"
-                      f"  (rmse {f['rmse']:.4f}, {f['n_points']} points)")
+                      f"  (rmse {f['rmse']:.4f}, {f['n_points']} points; {_status(f)})")
+                if isinstance(f["bootstrap"], dict):
+                    print(f"  bootstrap {'':<7} {m:<10} " + ", ".join(
+                        f"{k} [{f['bootstrap'][k][0]:.4f}, {f['bootstrap'][k][1]:.4f}]" for k in ("a", "b", "c"))
+                        + f" (95 % percentile interval, {f['bootstrap']['draws']} refits over seeds)")
+                print(f"  held out {'':<8} {m:<10} {holdout_text(f['holdout'])}")
             else:
                 print(f"fit vs {axis:<6} {m:<10} {f}")
-    print(summarise(df, args.metric))
+    print(summary(df, metric=args.metric))
     print("wrote " + ", ".join(res["files"]) + f" and curves.csv, fits.json, bands.csv in {args.out}")
     return 0
 
 
-def summarise(df: pd.DataFrame, metric: str) -> str:
-    """The two verdicts the scaling experiments are run for, in words."""
-    lines = []
-    try:
-        g = family_gain(df, metric=metric)
-    except ValueError as e:
-        return str(e)
-    verdict = "beats" if g["beats_base_beyond_spread"] else "does NOT beat"
-    lines.append(f"family: phi={g['largest_phi']} {100 * g['largest_mean']:.2f} % vs base phi={g['base_phi']} "
-                 f"{100 * g['base_mean']:.2f} % ({g['seeds']} seeds): gain {100 * g['gain']:+.2f} points, seed spread "
-                 f"{100 * g['seed_spread']:.2f}: the largest member {verdict} the base by more than the seed spread")
-    cmp = matched_comparison(df, metric=metric)
-    for phi, grp in cmp.groupby("phi"):
-        singles = grp[~grp["method"].isin(("compound", "official"))]
-        fam = grp[grp["method"].isin(("compound", "official"))]
-        if singles.empty or fam.empty:
-            continue
-        best, f = singles.iloc[0], fam.iloc[0]
-        lines.append(f"matched MACs phi={phi}: {f['method']} {100 * f['mean']:.2f} ± {100 * f['std']:.2f} % "
-                     f"({f['macs']:,} MACs) vs best single-dimension {best['method']} {100 * best['mean']:.2f} ± "
-                     f"{100 * best['std']:.2f} % ({best['macs']:,} MACs): "
-                     f"{100 * (f['mean'] - best['mean']):+.2f} points; all: "
-                     + ", ".join(f"{r['method']} {100 * r['mean']:.2f}" for _, r in grp.iterrows()))
-    return "\n".join(lines)
+def _status(f: dict[str, Any]) -> str:
+    """A fit's status as ``fits.json`` gives it: band or why not."""
+    return fit_note(f["status"], f["at_bound"]) or "90 % band"

@@ -22,7 +22,7 @@ from effnas.experiments.data import datasets as data_mod
 from effnas.experiments.data.files.imagefolder import BadImage, FileSplit, index_imagefolder, looks_like_imagefolder
 from effnas.experiments.data.files.shards import META, index_shards, pack
 from effnas.experiments.train import guard
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

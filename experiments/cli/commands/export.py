@@ -16,7 +16,7 @@ from effnas.experiments.weights.onnx_export import compare_onnx, export_onnx, mo
 from effnas.nas import open_storage
 from effnas.search_spaces import NetworkSpec
 from effnas.search_spaces.block import MAX_CHANNELS, MAX_RESOLUTION
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -13,7 +13,10 @@ import pandas as pd
 from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.config.choices import DEPTH_ROUNDINGS
 from effnas.experiments.pipeline import plan, stages
-from effnas.search_spaces.errors import UserError
+from effnas.scaling.analysis.compare import summary
+from effnas.scaling.curves import INTERVAL, interval_text
+from effnas.scaling.family import ACCURACIES, trained_summary
+from effnas.search_spaces.common.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -78,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     trained = stages.family(cfg, fp, args.out, resume=args.resume)
     print(format_trained(trained))
+    print(summary(trained))
     print(f"wrote {Path(args.out) / 'family.csv'}")
     bad = stages.format_failures(trained, "runs")
     if bad:
@@ -103,14 +107,15 @@ def format_table(table: pd.DataFrame) -> str:
 
 
 def format_trained(t: pd.DataFrame) -> str:
-    acc = [k for k in ("val_accuracy", "test_accuracy") if k in t.columns]
+    """A line per trained network: MACs, runs and each accuracy's mean with its 95 % t-interval
+    over seeds (``n = 1``: the mean alone)."""
+    acc = [k for k in ACCURACIES if k in t.columns]
     if not acc or t[acc].isna().all().all():
         return "no run finished"
-    g = t.groupby(["method", "phi"], sort=False)
-    agg = g.agg(macs=("macs", "first"), n=("seed", "size"), **{f"{k}_mean": (k, "mean") for k in acc},
-                **{f"{k}_std": (k, "std") for k in acc}).reset_index().fillna(0.0)
-    lines = [f"{'method':<10} {'phi':>3} {'MACs':>8} {'seeds':>5} " + " ".join(f"{k + ' (%)':>20}" for k in acc)]
-    for _, r in agg.iterrows():
-        cells = " ".join(f"{100 * r[f'{k}_mean']:>12.2f} ± {100 * r[f'{k}_std']:>5.2f}" for k in acc)
-        lines.append(f"{r['method']:<10} {r['phi']:>3} {c.fmt_count(r['macs']):>8} {r['n']:>5} {cells}")
+    s = trained_summary(t, metrics=acc)
+    lines = [f"{'method':<10} {'phi':>3} {'MACs':>8} {'runs':>4}  " + "  ".join(f"{k + ' (%)':<30}" for k in acc)
+             + f"  (mean [{INTERVAL}])"]
+    for _, r in s.iterrows():
+        cells = "  ".join(f"{interval_text(r, prefix=f'{k}_'):<30}" for k in acc)
+        lines.append(f"{r['method']:<10} {r['phi']:>3} {c.fmt_count(r['macs']):>8} {r['runs']:>4}  {cells}".rstrip())
     return "\n".join(lines)

@@ -23,7 +23,7 @@ from effnas.experiments.config.schema import ExperimentConfig, JobConfig
 from effnas.experiments.train import guard
 from effnas.experiments.train.loop import train
 from effnas.experiments.weights.convert import FINETUNE, LAYOUTS
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

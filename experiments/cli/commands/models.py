@@ -7,8 +7,8 @@ import json
 
 from effnas.experiments.train import guard
 from effnas.search_spaces import encode_block, load_spec, names
+from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.cost import Cost, cost
-from effnas.search_spaces.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

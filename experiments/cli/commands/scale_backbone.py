@@ -9,7 +9,8 @@ from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.cli.commands.family import format_table, format_trained
 from effnas.experiments.pipeline import plan, stages
 from effnas.scaling import BACKBONES, PAPER
-from effnas.search_spaces.errors import UserError
+from effnas.scaling.analysis.compare import summary
+from effnas.search_spaces.common.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     trained = stages.backbones(cfg, bp, args.out, resume=args.resume)
     print(format_trained(trained))
+    print(summary(trained))
     bad = stages.format_failures(trained, "runs")
     if bad:
         print(bad)

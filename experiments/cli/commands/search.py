@@ -16,7 +16,7 @@ import re
 from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.config.choices import LATENCY_RUNTIMES
 from effnas.experiments.pipeline import plan, stages
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 
 def parse_count(text: str) -> float:
@@ -63,6 +63,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(g, "--population", key="search.population", type=int, help="NSGA-II / evolution population")
     g.add_argument("--no-prune", dest="search.prune", action="store_const", const=False,
                    help="never stop candidates early [search.prune]")
+    c.key_flag(g, "--noise-floor", key="search.noise_floor", type=float, metavar="SD",
+               help="seed-to-seed standard deviation of a candidate's accuracy (a fraction) that pruning respects: "
+               "a trial stops only when it is behind the median beyond it, once the median is beyond it above "
+               "chance (default: measured, docs/search.md)")
+    c.key_flag(g, "--reevaluate", key="search.reevaluate", type=int, metavar="K",
+               help="after the search, train the top K candidates again with another seed, pick the winner by the "
+               "mean of both runs and say which runners-up are tied within noise (reevaluation.csv; default 0: off)")
     c.key_flag(g, "--trainer", key="search.trainer", help="train (default on network spaces), surrogate (a seeded "
                "synthetic accuracy for testing strategies; no data) or table (a benchmark space's lookup: the "
                "default on --space nasbench201, with --dataset cifar10, cifar100 or imagenet16-120)")

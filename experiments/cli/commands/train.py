@@ -22,7 +22,7 @@ from effnas.experiments.train import guard
 from effnas.experiments.train.devices import device_for
 from effnas.experiments.train.loop import train
 from effnas.search_spaces import load_spec
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -30,7 +30,7 @@ from torch import Tensor
 from effnas.experiments.config.choices import DATA_PATHS, DATA_SEED
 from effnas.experiments.data.files import decoded, imagefolder, shards
 from effnas.experiments.data.files.imagefolder import FileSplit
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 #: ``data.path = auto`` decodes a folder into memory when it holds at most this many decoded bytes.
 MEMORY_BYTES = 2 << 30

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from effnas.experiments.data.files.transforms import Encoded
-from effnas.search_spaces.errors import UserError, first_line
+from effnas.search_spaces.common.errors import UserError, first_line
 
 LAYOUT = ("PATH/train/<class>/*.jpg|*.png with PATH/val/<class>/ or PATH/test/<class>/, "
           "or PATH/<class>/ directly (a test split is then carved)")

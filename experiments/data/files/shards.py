@@ -31,7 +31,7 @@ import torch
 
 from effnas.experiments.config.choices import DATA_SEED
 from effnas.experiments.data.files.imagefolder import FileSplit, index_imagefolder
-from effnas.search_spaces.errors import UserError, user_file
+from effnas.search_spaces.common.errors import UserError, user_file
 
 META = "dataset.json"
 LAYOUT = f"DIR/{META} and DIR/<split>-NNNNNN.tar shards written by 'effnas data pack'"

@@ -25,7 +25,7 @@ from effnas.experiments.data.batching import Batches
 from effnas.experiments.data.files.imagefolder import BadImage, FileSplit
 from effnas.experiments.data.files.transforms import ImageTransform
 from effnas.experiments.data.malloc import reuse_large_blocks
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 
 class _Images(torch.utils.data.Dataset[tuple[Tensor, int, int]]):

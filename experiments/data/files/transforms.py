@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from effnas.experiments.data.augment import PerImagePolicy
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 CROP_PADDING = 32  #: TF EfficientNet evaluation: crop_pct = resolution / (resolution + 32)
 RRC_SCALE = (0.08, 1.0)  #: Inception crop: share of the image area (Szegedy et al. 2015)

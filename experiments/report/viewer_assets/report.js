@@ -196,11 +196,14 @@
       plot.textContent = "";
       var ax = state.axis, xs = [], ys = [];
       data.methods.forEach(function (m) {
-        m[ax].points.forEach(function (p) { xs.push(p.x); ys.push(p.y - p.std); ys.push(p.y + p.std); });
+        m[ax].points.forEach(function (p) {
+          xs.push(p.x); ys.push(p.y);
+          if (p.lo !== null && p.hi !== null) { ys.push(p.lo); ys.push(p.hi); }
+        });
         m[ax].line.forEach(function (r) { xs.push(r[0]); ys.push(r[1]); });
       });
       var a = axes(plot, xs, ys, ax === "macs" ? "MACs (multiply-adds per image)" : "parameters",
-                   data.metric + " (mean ± std over seeds)");
+                   data.metric + " (mean, bars " + data.interval + "; hollow: n = 1)");
       var tip = tooltip(plot);
       var notes = [];
       data.methods.forEach(function (m) {
@@ -214,14 +217,18 @@
           svgEl("polygon", {"points": up.concat(down).join(" "), "fill": m.colour, "class": "er-band-area"}, g);
         }
         if (line.length) {
-          svgEl("polyline", {"points": line.map(function (r) { return a.sx(r[0]) + "," + a.sy(r[1]); }).join(" "),
-                             "stroke": m.colour, "class": "er-fit"}, g);
+          var fit = svgEl("polyline", {"points": line.map(function (r) { return a.sx(r[0]) + "," + a.sy(r[1]); })
+                                         .join(" "), "stroke": m.colour, "class": "er-fit"}, g);
+          if (m[ax].dashed) { fit.setAttribute("stroke-dasharray", "5 3"); }  // a parameter at its bound
         }
         m[ax].points.forEach(function (p) {
-          svgEl("line", {"x1": a.sx(p.x), "x2": a.sx(p.x), "y1": a.sy(p.y - p.std), "y2": a.sy(p.y + p.std),
-                         "stroke": m.colour, "class": "er-err"}, g);
-          var c = svgEl("circle", {"cx": a.sx(p.x), "cy": a.sy(p.y), "r": 4.5, "fill": m.colour,
-                                   "class": "er-point"}, g);
+          var one = p.lo === null || p.hi === null;  // one run: no interval, a hollow point
+          if (!one) {
+            svgEl("line", {"x1": a.sx(p.x), "x2": a.sx(p.x), "y1": a.sy(p.lo), "y2": a.sy(p.hi),
+                           "stroke": m.colour, "class": "er-err"}, g);
+          }
+          var c = svgEl("circle", {"cx": a.sx(p.x), "cy": a.sy(p.y), "r": 4.5, "fill": one ? "white" : m.colour,
+                                   "stroke": m.colour, "class": "er-point"}, g);
           c.addEventListener("mouseenter", function (e) { tip.show([p.tip], e); });
           c.addEventListener("mouseleave", tip.hide);
         });

@@ -17,7 +17,7 @@ from effnas.experiments.train.outcomes import oom_message, out_of_memory
 from effnas.experiments.train.steps.epoch import EpochResult
 from effnas.experiments.train.steps.setup import Setup
 from effnas.experiments.train.steps.state import TrainState
-from effnas.search_spaces.errors import first_line
+from effnas.search_spaces.common.errors import first_line
 
 
 def epoch_record(epoch: int, result: EpochResult, *, val_accuracy: float, val_loss: float, lr: float,

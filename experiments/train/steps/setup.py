@@ -30,7 +30,7 @@ from effnas.experiments.train.distributed import Context
 from effnas.experiments.train.optim import ModelEMA, freeze_backbone, make_optimizer
 from effnas.experiments.train.rng import seed_everything
 from effnas.experiments.train.rundir import LAST, check_weights
-from effnas.search_spaces.errors import UserError
+from effnas.search_spaces.common.errors import UserError
 
 AnySplit = data_mod.Split | data_mod.FileSplit
 

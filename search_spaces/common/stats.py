@@ -13,7 +13,12 @@ the package graph. docs/statistics.md states the rule for users; in short:
   interval of the difference excludes 0), ``tied within noise`` otherwise, and ``too few seeds``
   when there is no estimate of the noise (fewer than two runs on a side and no noise floor);
 * ``seeds_needed`` is the smallest number of seeds per side at which a t-test would detect the
-  observed difference with 80 % power, given the observed noise.
+  observed difference with 80 % power, given the observed noise;
+* a statistic of a sample that is not a mean over seeds (a rank correlation over candidates) gets a
+  **bootstrap** interval: the 2.5 and 97.5 percentiles of the statistic over ``BOOTSTRAP`` seeded
+  resamples of the sample's units (:func:`resample_indices`, :func:`bootstrap_interval`); two such
+  statistics of the same units are compared on the same resamples (:func:`bootstrap_compare`), with
+  the same verdict rule.
 """
 
 from __future__ import annotations
@@ -35,9 +40,12 @@ BETTER, WORSE, TIED, TOO_FEW, NOT_COMPARABLE = "better", "worse", "tied within n
 VERDICTS = (BETTER, WORSE, TIED, TOO_FEW, NOT_COMPARABLE)
 #: The largest ``seeds_needed`` reported; beyond it the difference is, in practice, not detectable.
 MAX_SEEDS = 1000
+#: Resamples of a bootstrap interval (percentile method; the interval's ends move by about 0.01 of
+#: its width between seeds of the resampling at this count).
+BOOTSTRAP = 2000
 
 
-def _values(xs: Iterable[float]) -> np.ndarray:
+def _values(xs: Iterable[float] | np.ndarray) -> np.ndarray:
     a = np.asarray([float(x) for x in xs], dtype=float)
     return a[np.isfinite(a)]
 
@@ -171,12 +179,19 @@ def seeds_needed(diff: float, sd: float, *, paired: bool, power: float = POWER) 
     return lo
 
 
-def _verdict(diff: float, p: float) -> str:
+def verdict(diff: float, p: float) -> str:
+    """The verdict word of a difference ``diff`` (A - B) with two-sided p-value ``p``: ``better`` /
+    ``worse`` below ALPHA, ``tied within noise`` otherwise, ``too few seeds`` when ``p`` is NaN.
+
+    >>> verdict(0.02, 0.01), verdict(-0.02, 0.01), verdict(0.02, 0.2)
+    ('better', 'worse', 'tied within noise')
+    """
     if not math.isfinite(p):
         return TOO_FEW
     if p < ALPHA:
         return BETTER if diff > 0 else WORSE
     return TIED
+
 
 
 def compare(a: Sequence[float], b: Sequence[float], *, seeds_a: Sequence[Any] | None = None,
@@ -209,7 +224,7 @@ def compare(a: Sequence[float], b: Sequence[float], *, seeds_a: Sequence[Any] | 
     nan = math.nan
 
     def result(low: float, high: float, p: float, test: str, need: int | None, note: str = "") -> Comparison:
-        return Comparison(n_a, n_b, mean_a, mean_b, diff, low, high, p, test, _verdict(diff, p), need, note)
+        return Comparison(n_a, n_b, mean_a, mean_b, diff, low, high, p, test, verdict(diff, p), need, note)
 
     if n_a == 0 or n_b == 0:
         return result(nan, nan, nan, "none", None, "no runs on one side")
@@ -255,5 +270,69 @@ def compare(a: Sequence[float], b: Sequence[float], *, seeds_a: Sequence[Any] | 
     return result(diff - half, diff + half, p, test, seeds_needed(diff, sd, paired=False))
 
 
-__all__ = ["ALPHA", "BETTER", "LEVEL", "NOT_COMPARABLE", "POWER", "TIED", "TOO_FEW", "VERDICTS", "WORSE",
-           "Comparison", "Interval", "NoiseFloor", "compare", "interval", "noise_floor", "seeds_needed"]
+# -- bootstrap: statistics of one sample of units (candidates, cells) that are not means over seeds ----------
+
+
+def resample_indices(n: int, *, resamples: int = BOOTSTRAP, seed: int = 0) -> np.ndarray:
+    """``(resamples, n)`` indices into ``n`` units, drawn with replacement by a seeded generator:
+    evaluate a statistic on each row to get its bootstrap distribution (the same rows for every
+    statistic of the same units make their comparison paired).
+
+    >>> resample_indices(4, resamples=3, seed=0).shape
+    (3, 4)
+    """
+    if n < 1 or resamples < 1:
+        raise ValueError(f"need n >= 1 units and resamples >= 1, got n={n}, resamples={resamples}")
+    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+
+
+def bootstrap_interval(point: float, replicates: Sequence[float] | np.ndarray, *, n: int,
+                       level: float = LEVEL) -> Interval:
+    """The statistic ``point`` (computed on all ``n`` units) with the percentile interval of its
+    bootstrap ``replicates`` (NaN replicates, e.g. a correlation of a constant resample, dropped).
+
+    >>> iv = bootstrap_interval(0.5, [i / 1000 for i in range(1001)], n=30)
+    >>> iv.method, iv.n, round(iv.low, 3), round(iv.high, 3)
+    ('bootstrap', 30, 0.025, 0.975)
+    """
+    r = _values(replicates)
+    if len(r) < 2:
+        return Interval(n, float(point), math.nan, math.nan, math.nan, "none")
+    q = (1 - level) / 2
+    return Interval(n, float(point), float(np.quantile(r, q)), float(np.quantile(r, 1 - q)), float(r.std(ddof=1)),
+                    "bootstrap")
+
+
+def bootstrap_compare(point_a: float, replicates_a: Sequence[float] | np.ndarray, point_b: float,
+                      replicates_b: Sequence[float] | np.ndarray | None = None, *, n: int,
+                      level: float = LEVEL) -> Comparison:
+    """A minus B for two statistics of the same ``n`` units, from bootstrap replicates computed on
+    the same resamples (``replicates_b`` None: B is a constant, e.g. a published value). The interval
+    is the percentile interval of the replicated differences, the p-value twice the smaller share of
+    them on either side of 0, the verdict the one rule (:func:`verdict`); ``seeds_needed`` does not
+    apply (None).
+
+    >>> c = bootstrap_compare(0.5, [0.45, 0.5, 0.55, 0.6] * 50, 0.1, n=30)
+    >>> c.verdict, round(c.diff, 2)
+    ('better', 0.4)
+    """
+    ra = np.asarray(replicates_a, dtype=float)
+    rb = np.full_like(ra, float(point_b)) if replicates_b is None else np.asarray(replicates_b, dtype=float)
+    if ra.shape != rb.shape:
+        raise ValueError("replicates_a and replicates_b differ in length: compute them on the same resamples")
+    d = (ra - rb)[np.isfinite(ra - rb)]
+    diff = float(point_a) - float(point_b)
+    what = f"paired bootstrap ({len(d)} resamples of {n})" if replicates_b is not None else \
+        f"bootstrap against a constant ({len(d)} resamples of {n})"
+    if len(d) < 2:
+        return Comparison(n, n, float(point_a), float(point_b), diff, math.nan, math.nan, math.nan, what,
+                          TOO_FEW, None, "fewer than two finite resamples")
+    q = (1 - level) / 2
+    p = min(1.0, 2 * min(float(np.mean(d <= 0)), float(np.mean(d >= 0))))
+    return Comparison(n, n, float(point_a), float(point_b), diff, float(np.quantile(d, q)),
+                      float(np.quantile(d, 1 - q)), p, what, verdict(diff, p), None)
+
+
+__all__ = ["ALPHA", "BETTER", "BOOTSTRAP", "LEVEL", "NOT_COMPARABLE", "POWER", "TIED", "TOO_FEW", "VERDICTS",
+           "WORSE", "Comparison", "Interval", "NoiseFloor", "bootstrap_compare", "bootstrap_interval", "compare",
+           "interval", "noise_floor", "resample_indices", "seeds_needed", "verdict"]

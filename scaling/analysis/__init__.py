@@ -1,0 +1,1 @@
+"""Reading trained results: method and family comparisons with computed verdicts (``compare``)."""
