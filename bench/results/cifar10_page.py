@@ -28,7 +28,6 @@ from cifar10_data import ROOT, Study, found_base, load, subset_sizes  # noqa: E4
 from effnas.scaling.analysis.compare import paper_table  # noqa: E402
 from effnas.scaling.compound import PAPER_COEFFICIENTS  # noqa: E402
 from effnas.scaling.curves import aggregate, matched_comparison  # noqa: E402
-from effnas.scaling.grid import pick_best  # noqa: E402
 from effnas.search_spaces.common.errors import UserError, first_line  # noqa: E402
 from effnas.search_spaces.common.stats import ALPHA, BETTER, POWER, TIED  # noqa: E402
 
@@ -71,7 +70,7 @@ def comparisons(s: Study) -> pd.DataFrame:
 
 def summary(s: Study, table: pd.DataFrame, comps: pd.DataFrame) -> list[str]:
     spec, best = found_base(s)
-    c = pick_best(s.grid)
+    c = sec.pick_best(s.grid)
     n = subset_sizes(s.config)
     comp = [s.found[s.found["method"] == "compound"], s.longer[s.longer["method"] == "compound"]]
     means = [m for d in comp for m in d.groupby("phi")[METRIC].mean()]
