@@ -22,6 +22,7 @@ never imports training code: the trainer is the callable the search was given.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from effnas.nas.objective import Objective
 from effnas.nas.pareto import write_csv, write_results
 from effnas.nas.study import SearchConfig, TrainerFn
 from effnas.nas.trial import candidate_config, outcome
+from effnas.search_spaces.common.atomic import atomic_text
 from effnas.search_spaces.common.stats import Comparison, Interval, NoiseFloor, compare, interval, noise_floor
 
 #: The study's user attribute holding the re-evaluated runs: ``{"TRIAL:SEED": {status, accuracy, reward}}``.
@@ -143,7 +145,8 @@ def write_search_results(study: optuna.Study, out: str | Path, objective: Object
                          reevaluation: Reevaluation | None) -> dict[str, Any]:
     """:func:`effnas.nas.pareto.write_results` with the re-evaluation's winner as the best candidate
     (``best_reward`` and ``best_accuracy`` are then its means, ``best_runs`` their count),
-    ``reevaluation.csv`` and the re-evaluation's summary under ``reevaluation``; without one, as
+    ``reevaluation.csv``, ``reevaluation.json`` (the summary the report shows) and the
+    re-evaluation's summary under ``reevaluation``; without one, as
     ``write_results``."""
     if reevaluation is None:
         return write_results(study, out, objective)
@@ -151,6 +154,7 @@ def write_search_results(study: optuna.Study, out: str | Path, objective: Object
     summary = write_results(study, out, objective, best=w.trial)
     rows = reevaluation.rows()
     write_csv(Path(out) / "reevaluation.csv", rows, list(rows[0]))
+    atomic_text(Path(out) / "reevaluation.json", json.dumps(reevaluation.to_dict(), indent=2, default=str) + "\n")
     summary.update(best_reward=w.reward.mean, best_accuracy=w.accuracy.mean, best_runs=w.reward.n,
                    reevaluation=reevaluation.to_dict())
     return summary

@@ -147,6 +147,11 @@ def _search_section(run: Path) -> list[Block]:
         note = f"ranked by `{rank}`" if rank else "in file order"
         out += [Block("h3", f"Top {min(TOP_TRIALS, len(df))} of {len(df)} trials ({note})"),
                 Block("table", frame=df.head(TOP_TRIALS))]
+    reeval = run / "search" / "reevaluation.json"
+    if reeval.is_file():
+        out += [Block("h3", "Is the winner distinguishable? (top candidates re-evaluated with another seed)"),
+                Block("p", str(_read_json(reeval).get("line", "")) + " (rule: docs/search.md, docs/statistics.md)."),
+                Block("table", frame=_read_csv(run / "search" / "reevaluation.csv"))]
     return out
 
 

@@ -74,6 +74,14 @@ def test_reevaluate_rescores_a_proxy_search_on_real_images(tmp_path: Path, capsy
             assert float(r["reward"]) == pytest.approx(study.trials[int(r["trial"])].user_attrs["reward"])
     assert summary["best_trial"] == summary["reevaluation"]["winner"] == int(rows[0]["trial"])
     assert summary["best_reward"] == pytest.approx(float(rows[0]["mean_reward"]))
+    assert json.loads((out / "reevaluation.json").read_text())["line"] == line
+    # The run report shows the re-evaluation (the search directory of a run is run/search).
+    from effnas.experiments.report.markdown import write_report  # lazy: the report is this test's last step
+
+    (tmp_path / "r").mkdir()
+    (out).rename(tmp_path / "r" / "search")
+    md, _ = write_report(tmp_path / "r", config={"name": "t"}, stages={})
+    assert "### Is the winner distinguishable?" in md.read_text() and line in md.read_text()
 
 
 def test_a_resumed_search_reuses_its_reevaluations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
