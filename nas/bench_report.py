@@ -15,6 +15,7 @@ import pandas as pd
 
 from effnas.nas.bench_search import Protocol, Run, anytime, hypervolume, pareto_points, table_front
 from effnas.search_spaces.common.errors import UserError
+from effnas.search_spaces.common.stats import interval
 
 
 def hv_reference(protocol: Protocol) -> tuple[float, float]:
@@ -61,18 +62,26 @@ def summarize(runs: list[Run] | pd.DataFrame, protocol: Protocol) -> pd.DataFram
         acc, hv, reward = (mine[c].to_numpy(float) for c in ("accuracy", "hypervolume", "reward"))
         trials = int(mine["trials"].sum())
         paper = published.get(strategy)
+        iv, rv = interval(acc), interval(reward)
         rows.append({
             "strategy": strategy, "runs": len(mine), "trials_per_run": trials / len(mine),
             "accuracy_mean": acc.mean(), "accuracy_std": acc.std(ddof=1) if len(acc) > 1 else 0.0,
+            "accuracy_ci_low": iv.low, "accuracy_ci_high": iv.high,
             "accuracy_min": acc.min(), "accuracy_max": acc.max(), "regret": best * 100 - acc.mean(),
             "found_optimum": float(np.mean(np.isclose(acc, best * 100))),
             "latency_ms_mean": mine["latency_ms"].mean(),
             "reward_mean": reward.mean(), "reward_std": reward.std(ddof=1) if len(reward) > 1 else 0.0,
+            "reward_ci_low": rv.low, "reward_ci_high": rv.high,
             "paper_mean": paper[0] if paper else math.nan, "paper_std": paper[1] if paper else math.nan,
             "hypervolume_mean": hv.mean(), "hypervolume_std": hv.std(ddof=1) if len(hv) > 1 else 0.0,
             "trials_per_second": trials / mine["wall_seconds"].sum(),
         })
     return pd.DataFrame(rows)
+
+
+def _ci(mean: float, low: float, high: float) -> str:
+    """``'93.12 [92.80, 93.44]'``; the mean alone for one run (no interval)."""
+    return f"{mean:.2f} [{low:.2f}, {high:.2f}]" if math.isfinite(low) else f"{mean:.2f} (n = 1)"
 
 
 def describe(protocol: Protocol, *, strategies: list[str], runs: int, seed: int) -> dict[str, Any]:
@@ -126,14 +135,16 @@ def _latency_rows(summary: pd.DataFrame, protocol: Protocol) -> list[str]:
     rec = protocol.table.record(params)
     lines = [f"Best reward in the table: **{top * 100:.2f}** ({protocol.table.describe(params)}: "
              f"{rec.mean_accuracy * 100:.2f} %, {rec.latency_ms:.1f} ms). The paper ran no such search.", "",
-             "| strategy | runs | trials/run | reward x 100 (mean +- std) | regret | accuracy % (mean +- std) "
+             "| strategy | runs | trials/run | reward x 100 (mean [95 % t-interval]) | regret "
+             "| accuracy % (mean [95 % t-interval]) "
              "| latency ms | hypervolume | trials/s |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in summary.itertuples():
         lines.append(
             f"| {r.strategy} | {r.runs} | {r.trials_per_run:.1f} "
-            f"| {r.reward_mean * 100:.2f} +- {r.reward_std * 100:.2f} | {(top - r.reward_mean) * 100:.2f} "
-            f"| {r.accuracy_mean:.2f} +- {r.accuracy_std:.2f} "
+            f"| {_ci(r.reward_mean * 100, r.reward_ci_low * 100, r.reward_ci_high * 100)} "
+            f"| {(top - r.reward_mean) * 100:.2f} "
+            f"| {_ci(r.accuracy_mean, r.accuracy_ci_low, r.accuracy_ci_high)} "
             f"| {r.latency_ms_mean:.1f} | {r.hypervolume_mean:.4f} +- {r.hypervolume_std:.4f} "
             f"| {r.trials_per_second:.0f} |")
     return lines
@@ -157,14 +168,15 @@ def markdown(summary: pd.DataFrame, protocol: Protocol) -> str:
     if not (obj.mode == "reward" and obj.w == 0):
         return "\n".join(lines + _latency_rows(summary, protocol)) + "\n"
     lines += [
-        "| strategy | runs | trials/run | accuracy % (mean +- std) | min | max | regret | found optimum "
+        "| strategy | runs | trials/run | accuracy % (mean [95 % t-interval]) | min | max | regret | found optimum "
         f"| paper{'' if table.published_here() else ' (other search set)'} (mean +- std) | hypervolume | trials/s |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in summary.itertuples():
         paper = f"{r.paper_mean:.2f} +- {r.paper_std:.2f}" if not math.isnan(r.paper_mean) else "-"
         lines.append(
-            f"| {r.strategy} | {r.runs} | {r.trials_per_run:.1f} | {r.accuracy_mean:.2f} +- {r.accuracy_std:.2f} "
+            f"| {r.strategy} | {r.runs} | {r.trials_per_run:.1f} "
+            f"| {_ci(r.accuracy_mean, r.accuracy_ci_low, r.accuracy_ci_high)} "
             f"| {r.accuracy_min:.2f} | {r.accuracy_max:.2f} | {r.regret:.2f} | {r.found_optimum * 100:.0f} % "
             f"| {paper} | {r.hypervolume_mean:.4f} +- {r.hypervolume_std:.4f} | {r.trials_per_second:.0f} |")
     extra = {k: v for k, v in table.published().items() if k not in {*summary["strategy"], "optimal"}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +158,8 @@ def test_bench_search_cli_writes_results_and_resumes_to_the_same_runs(tmp_path: 
     assert main([*args, "--runs", "4", "--out", str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
     assert "Table optimum: **91.61 %**" in out and "90.93 +- 0.36" in out
+    assert "accuracy % (mean [95 % t-interval])" in out
+    assert re.search(r"\| random \| 4 \| [\d.]+ \| [\d.]+ \[[\d.]+, [\d.]+\] \|", out)
 
     def runs(d: str) -> list[Run]:
         lines = (tmp_path / d / "runs.jsonl").read_text().splitlines()[1:]
