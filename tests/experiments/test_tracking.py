@@ -153,3 +153,21 @@ def test_mlflow_tracks_a_run_and_its_resume(tmp_path: Path, monkeypatch: pytest.
     assert run.data.metrics["accuracy/test"] == pytest.approx(m["test_accuracy"])
     assert not list((tmp_path / "runs/a").glob("events.*"))
 
+
+
+def test_a_full_mlflow_store_stops_the_tracking_not_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    mlflow = pytest.importorskip("mlflow")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+
+    def full(self: Any, run_id: str, metrics: Any = (), **kw: Any) -> None:
+        if metrics:  # the parameters are logged; the first epoch's metrics meet a full disk
+            raise mlflow.exceptions.MlflowException("(sqlite3.OperationalError) database or disk is full")
+
+    monkeypatch.setattr(mlflow.MlflowClient, "log_batch", full)
+    m = loop.train_fn({**FAST, "out_dir": str(tmp_path / "run"), "track": "mlflow"})
+    assert m["status"] == "completed" and m["epochs_completed"] == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"effnas: warning: No space left on device: the MLflow store {uri}: MLflow tracking stopped at epoch 1; the "
+        "run goes on (free some space to track the next runs)")

@@ -266,11 +266,11 @@ def test_a_resumed_study_fills_trainer_keys_added_since_with_their_defaults(tmp_
 ])
 def test_a_study_names_its_values_for_the_dashboard(tmp_path, objective: Objective, names: list[str]) -> None:
     """optuna-dashboard labels a study's objective values by the names stored in it."""
-    db = f"sqlite:///{tmp_path / 'study.db'}"
-    open_study(_cfg(tmp_path, storage=db, objective=objective))
-    assert optuna.load_study(study_name="search", storage=db).metric_names == names
+    storage = optuna.storages.InMemoryStorage()
+    open_study(_cfg(tmp_path, objective=objective), storage=storage)
+    assert optuna.load_study(study_name="search", storage=storage).metric_names == names
     # A study created before effnas named its values gets the names when it is resumed.
-    optuna.create_study(study_name="old", storage=db, directions=objective.directions)
-    assert optuna.load_study(study_name="old", storage=db).metric_names is None
-    open_study(_cfg(tmp_path, storage=db, objective=objective, study_name="old", resume=True))
-    assert optuna.load_study(study_name="old", storage=db).metric_names == names
+    optuna.create_study(study_name="old", storage=storage, directions=objective.directions)
+    assert optuna.load_study(study_name="old", storage=storage).metric_names is None
+    open_study(_cfg(tmp_path, objective=objective, study_name="old", resume=True), storage=storage)
+    assert optuna.load_study(study_name="old", storage=storage).metric_names == names

@@ -82,24 +82,25 @@ class Tracker:
 
     def epoch(self, record: dict[str, Any]) -> None:
         self.last_epoch = int(record["epoch"])
-        self._safely(lambda: self._write(scalars(record, TAGS), self.last_epoch))
+        self._safely(lambda: self._write(scalars(record, TAGS), self.last_epoch), f"at epoch {self.last_epoch}")
 
     def final(self, metrics: dict[str, Any]) -> None:
         """The run's final ``metrics``: test accuracy and loss at the last epoch, and the status."""
         self.status = str(metrics.get("status"))
         values = scalars(metrics, FINAL_TAGS)
         if values and self.last_epoch:
-            self._safely(lambda: self._write(values, self.last_epoch))
+            self._safely(lambda: self._write(values, self.last_epoch), "at the end")
 
     def __enter__(self) -> Tracker:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         status = "error" if kind is not None else self.status
-        self._safely(lambda: self._close(status))
+        self._safely(lambda: self._close(status), "at the end")
 
-    def _safely(self, write: Callable[[], None]) -> None:
-        """``write()``, unless tracking stopped; a full disk stops it with a warning."""
+    def _safely(self, write: Callable[[], None], when: str) -> None:
+        """``write()``, unless tracking stopped; a full disk stops it with a warning (``when``: at
+        what point of the run)."""
         if self.stopped:
             return
         try:
@@ -107,7 +108,7 @@ class Tracker:
                 write()
         except DiskFull as e:
             self.stopped = True
-            print(f"effnas: warning: {e}: {self.name} tracking stopped at epoch {self.last_epoch}; the run goes on "
+            print(f"effnas: warning: {e}: {self.name} tracking stopped {when}; the run goes on "
                   "(free some space to track the next runs)", file=sys.stderr)
             self._abandon()
 
@@ -153,7 +154,7 @@ class TensorBoard(Tracker):
             self.file = io.FileIO(path, "ab")
             self._append(first)
 
-        self._safely(start)
+        self._safely(start, "at the start")
 
     def _append(self, events: list[Any]) -> None:
         """``events`` in one write (a short write is what a full disk does too)."""
@@ -191,22 +192,24 @@ class MLflow(Tracker):
             import mlflow  # lazy: an optional dependency (train.track = "mlflow" checks it is installed)
             from mlflow.entities import Metric, Param  # lazy: as above
             from mlflow.exceptions import MlflowException  # lazy: as above
+            from sqlalchemy.exc import SQLAlchemyError  # lazy: what MLflow's SQL stores raise (a full disk among it)
         except ImportError as e:
             raise UserError("train.track = 'mlflow' needs the mlflow package, which is not installed: pip install "
                             "mlflow, or use train.track = 'tensorboard'") from e
-        self.metric, self.failure = Metric, MlflowException
-        self.client, uri = mlflow.MlflowClient(), mlflow.get_tracking_uri()
+        self.metric, self.failures = Metric, (MlflowException, SQLAlchemyError)
+        self.uri = uri = mlflow.get_tracking_uri()
         self.path = path = run_dir / MLFLOW
         self.last_epoch = start_epoch
         stored = RunDir(run_dir).read_json(MLFLOW) if start_epoch else None
-        if stored is not None and stored.get("tracking_uri") == uri:  # resumed: the same MLflow run goes on
-            self.run_id = str(stored["run_id"])
-            self._safely(lambda: self.client.update_run(self.run_id, status="RUNNING"))
-            return
         experiment = os.environ.get("MLFLOW_EXPERIMENT_NAME", "effnas")
         params = [Param(k, str(v)[:500]) for k, v in config.items() if v is not None and not isinstance(v, dict)]
 
         def start() -> None:
+            self.client = mlflow.MlflowClient()  # opens (a local store: creates) the store
+            if stored is not None and stored.get("tracking_uri") == uri:  # resumed: the same MLflow run goes on
+                self.run_id = str(stored["run_id"])
+                self.client.update_run(self.run_id, status="RUNNING")
+                return
             found = self.client.get_experiment_by_name(experiment)
             exp_id = found.experiment_id if found is not None else self.client.create_experiment(experiment)
             run = self.client.create_run(exp_id, run_name=_run_name(run_dir), tags={"effnas.run_dir": str(run_dir)})
@@ -215,18 +218,18 @@ class MLflow(Tracker):
             run_dir.mkdir(parents=True, exist_ok=True)
             atomic_json(path, {"run_id": self.run_id, "tracking_uri": uri})
 
-        self._safely(start)
+        self._safely(start, "at the start")
 
-    def _safely(self, write: Callable[[], None]) -> None:
+    def _safely(self, write: Callable[[], None], when: str) -> None:
         def mlflow_write() -> None:
             try:
                 write()
-            except self.failure as e:  # MLflow wraps its store's errors: a full disk among them
+            except self.failures as e:  # MLflow's stores raise their own errors: a full disk among them
                 if not any(m in str(e) for m in FULL_MESSAGES):
                     raise
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path)) from e
+                raise DiskFull(errno.ENOSPC, os.strerror(errno.ENOSPC), f"the MLflow store {self.uri}") from e
 
-        super()._safely(mlflow_write)
+        super()._safely(mlflow_write, when)
 
     def _write(self, values: dict[str, float], step: int) -> None:
         now = int(time.time() * 1000)
