@@ -113,7 +113,8 @@ def test_other_write_errors_are_not_swallowed(tmp_path: Path, monkeypatch: pytes
     (tmp_path / "ro").write_bytes(b"")
     _swap_file(monkeypatch, io.FileIO(tmp_path / "ro", "rb"), epoch=1)  # not a full disk: a file error
     m = loop.train_fn({**FAST, "out_dir": str(tmp_path / "run")})
-    assert m["status"] == "failed" and m["error"].startswith("UnsupportedOperation: ")
+    assert m["status"] == "failed" and m["error"].startswith("UnsupportedOperation: ")  # like any file error of a run
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "failed"
 
     def bug(self: track.Tracker, values: dict[str, float], step: int) -> None:
         raise TypeError("a bug in a tracker")

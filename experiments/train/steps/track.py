@@ -100,7 +100,7 @@ class Tracker:
 
     def _safely(self, write: Callable[[], None], when: str) -> None:
         """``write()``, unless tracking stopped; a full disk stops it with a warning (``when``: at
-        what point of the run)."""
+        what point of the run). Any other error stops it too, and propagates."""
         if self.stopped:
             return
         try:
@@ -111,6 +111,9 @@ class Tracker:
             print(f"effnas: warning: {e}: {self.name} tracking stopped {when}; the run goes on "
                   "(free some space to track the next runs)", file=sys.stderr)
             self._abandon()
+        except BaseException:
+            self.stopped = True  # nothing more is written (not even the close) after an error it did not expect
+            raise
 
     def _write(self, values: dict[str, float], step: int) -> None:
         """Record ``values`` at epoch ``step``."""
