@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from torch.profiler import ProfilerActivity, profile
 
 import effnas.search_spaces as ss  # noqa: E402
+from effnas.experiments.train.threads import set_threads  # noqa: E402
 from effnas.search_spaces.cost import cost, default_device  # noqa: E402
 
 VARIANTS = ("eager_nchw", "channels_last", "bf16", "fp16", "compile")
@@ -149,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-classes", type=int, default=10)
     p.add_argument("--variants", default=",".join(v for v in VARIANTS if v != "fp16"),
                    help=f"comma-separated subset of {', '.join(VARIANTS)} (fp16: CUDA only)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores, as the trainer)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: the trainer's rule, the cores other "
+                   "processes leave free, 1 to 4)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds over the variants (robust to load drift)")
     p.add_argument("--steps", type=int, default=3, help="timed steps per phase per round")
     args = p.parse_args(argv)
@@ -157,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     bad = [v for v in variants if v not in VARIANTS]
     if bad:
         p.error(f"unknown variant {bad[0]!r}: expected a subset of {', '.join(VARIANTS)}")
-    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    set_threads(args.threads)  # the trainer's rule (effnas.experiments.train.threads)
     device = default_device()
     spec = ss.load_spec(args.model, num_classes=args.num_classes, resolution=args.resolution)
     c = cost(spec)

@@ -83,6 +83,15 @@ class Objective:
         return ["maximize"] if self.mode == "reward" else ["maximize", "minimize"]
 
     @property
+    def metric_names(self) -> list[str]:
+        """What each of :meth:`values` is, as the study names them (optuna-dashboard's axis labels).
+
+        >>> Objective(target=4e8).metric_names, Objective(target=5.0, metric="latency", mode="pareto").metric_names
+        (['reward'], ['accuracy', 'latency_ms'])
+        """
+        return ["reward"] if self.mode == "reward" else ["accuracy", self.cost_key]
+
+    @property
     def multi_objective(self) -> bool:
         return self.mode == "pareto"
 

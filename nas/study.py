@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import sqlite3
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -291,6 +292,10 @@ def open_study(cfg: SearchConfig, *, storage: BaseStorage | None = None,
         study = optuna.create_study(study_name=cfg.study_name, storage=storage, pruner=make_pruner(cfg),
                                     directions=cfg.objective.directions)  # type: ignore[arg-type]
         study.set_user_attr("settings", cfg.settings())
+    if study.metric_names is None:  # a new study, or one created before effnas named its values
+        with warnings.catch_warnings():  # set_metric_names is marked experimental since optuna 3.2
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(cfg.objective.metric_names)
     if sampler is None:
         # A fresh seed per (re)start, so a resumed random search does not replay its first draws.
         sampler = make_sampler(cfg.strategy, seed=cfg.seed + len(study.trials),

@@ -34,10 +34,10 @@ from effnas.search_spaces.common.errors import UserError, first_line
 FINISHED = ("completed", "diverged")
 #: The status of a run that trained to its end: the only one whose accuracies are usable.
 COMPLETED = "completed"
-#: Config keys that do not change what a run computes (where and how fast it runs: streamed
-#: batches are the same with any number of loader workers or threads, docs/data.md); they are
-#: ignored when a run directory's config is matched.
-RUNTIME_KEYS = frozenset({"out_dir", "resume", "quiet", "threads", "loader_workers", "loader_threads"})
+#: Config keys that do not change what a run computes (where and how fast it runs, and who watches:
+#: streamed batches are the same with any number of loader workers or threads, docs/data.md); they
+#: are ignored when a run directory's config is matched.
+RUNTIME_KEYS = frozenset({"out_dir", "resume", "quiet", "threads", "loader_workers", "loader_threads", "track"})
 #: The runner's record of a finished run: ``{"config": ..., "metrics": ...}``.
 RESULT_FILE = "result.json"
 

@@ -29,7 +29,7 @@ def _trial(config: dict[str, Any], *, trainer: TrainerFn, configs: list[dict[str
     enter_driver_cwd(cwd)
     n = set_threads_from_resources()
     cfg = dict(configs[config["index"]])
-    if not cfg.get("threads"):  # 0 (all cores) means the trial's CPUs under Ray, not the machine's
+    if not cfg.get("threads"):  # 0 (automatic) means the trial's CPUs under Ray, not the free cores
         cfg["threads"] = n
 
     def on_epoch(record: dict[str, Any]) -> bool:

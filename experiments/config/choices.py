@@ -25,6 +25,10 @@ DATA_PATHS = ("auto", "memory", "stream")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: ``train.device``: ``auto`` is a GPU when one is visible, else the CPU (``effnas.experiments.train.devices``).
 DEVICES = ("auto", "cpu", "cuda")
+#: ``train.track``: where each epoch's metrics go for watching runs live
+#: (``effnas.experiments.train.steps.track``): TensorBoard event files in the run directory, an MLflow
+#: run (when the ``mlflow`` package is installed), or nowhere.
+TRACKERS = ("tensorboard", "mlflow", "none")
 #: ``data.dataset`` names that are built in (no path) ...
 BUILTIN_DATASETS = ("digits", "mnist5k", "shapes")
 #: ... and those read from ``NAME:PATH`` (``effnas.experiments.data.datasets``).
@@ -46,4 +50,4 @@ DATA_SEED = 20190528
 
 __all__ = ["AUGMENTS", "BUILTIN_DATASETS", "DATA_PATHS", "DATA_SEED", "DEPTH_ROUNDINGS", "DEVICES",
            "LATENCY_RUNTIMES", "ON_DISK_DATASETS", "OPTIMIZERS", "PADDINGS", "PER_IMAGE_AUGMENTS", "PRECISIONS",
-           "SAMPLINGS", "SCHEDULES", "SEARCH_TRAINERS"]
+           "SAMPLINGS", "SCHEDULES", "SEARCH_TRAINERS", "TRACKERS"]

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from effnas.experiments.config import sections as io
-from effnas.experiments.config.choices import AUGMENTS, DATA_PATHS, DEVICES, OPTIMIZERS, PRECISIONS, SCHEDULES
-from effnas.experiments.config.sections import MAX_SEED, Section, at_most, choice, fraction, positive, unit
+from effnas.experiments.config.choices import AUGMENTS, DATA_PATHS, DEVICES, OPTIMIZERS, PRECISIONS, SCHEDULES, TRACKERS
+from effnas.experiments.config.sections import MAX_SEED, Section, at_most, choice, fraction, installed, positive, unit
 from effnas.experiments.config.stages import (
     BackbonesConfig,
     FamilyConfig,
@@ -137,8 +137,10 @@ class TrainConfig(Section):
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         precision: ``auto`` (fp32 on CPU, bf16/fp16 autocast on CUDA), ``fp32``, ``bf16``, ``fp16``.
         channels_last, compile: memory format and ``torch.compile``.
-        threads: torch CPU threads per run; 0: all cores (under Ray: the trial's CPUs); shared by
-            the run's ``devices`` processes.
+        threads: torch CPU threads per run (shared by its ``devices``); 0: the cores other processes
+            leave free, 1 to 4 (under Ray: the trial's CPUs); docs/training.md, "Threads".
+        track: where each epoch's metrics go, to watch runs live: ``tensorboard`` (event files in the
+            run directory), ``mlflow`` (needs the ``mlflow`` package) or ``none`` (docs/experiments.md).
         eval_batch_size: images per evaluation step.
         devices: data-parallel processes per run (DistributedDataParallel: one per GPU, NCCL; on
             CPU, gloo processes); the global batch is split between them (docs/gpu.md).
@@ -184,6 +186,7 @@ class TrainConfig(Section):
     channels_last: bool = True
     compile: bool = False
     threads: int = 0
+    track: str = "tensorboard"
     eval_batch_size: int = 512
     devices: int = 1
     accumulate: int = 1
@@ -206,11 +209,11 @@ class TrainConfig(Section):
         for key in ("warmup_epochs", "weight_decay", "grad_clip", "threads"):
             positive(f"train.{key}", getattr(self, key), zero=True)
         at_most("train.warmup_epochs", self.warmup_epochs, self.epochs, "the warm-up fits in train.epochs")
-        choice("train.optimizer", self.optimizer, OPTIMIZERS)
-        choice("train.schedule", self.schedule, SCHEDULES)
-        choice("train.augment", self.augment, AUGMENTS)
-        choice("train.precision", self.precision, PRECISIONS)
-        choice("train.device", self.device, DEVICES)
+        for key, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("augment", AUGMENTS),
+                             ("precision", PRECISIONS), ("device", DEVICES), ("track", TRACKERS)):
+            choice(f"train.{key}", getattr(self, key), choices)
+        if self.track == "mlflow":  # an optional dependency: refused before anything runs
+            installed("train.track", self.track, "mlflow", "pip install mlflow, or use train.track = 'tensorboard'")
         for key in ("momentum", "rmsprop_decay", "label_smoothing", "ema", "dropout", "drop_connect_rate"):
             unit(f"train.{key}", getattr(self, key))
         for key in ("decay_rate", "bn_momentum"):
@@ -389,8 +392,5 @@ def load_config(ref: str | Path | None = None, *, overrides: list[str] | tuple[s
     return cfg.with_overrides(overrides) if overrides else cfg
 
 
-__all__ = [
-    "CONFIG_DIR", "SECTIONS", "BackbonesConfig", "DataConfig",
-    "ExperimentConfig", "FamilyConfig", "GridConfig", "JobConfig", "ProxyConfig", "RunConfig", "SearchConfig",
-    "SupernetConfig", "TrainConfig", "load_config",
-]
+__all__ = ["CONFIG_DIR", "SECTIONS", "BackbonesConfig", "DataConfig", "ExperimentConfig", "FamilyConfig", "GridConfig",
+           "JobConfig", "ProxyConfig", "RunConfig", "SearchConfig", "SupernetConfig", "TrainConfig", "load_config"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.util
 import tomllib
 import types
 import typing
@@ -221,6 +222,12 @@ def fraction(key: str, value: float) -> None:
 def choice(key: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise UserError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def installed(key: str, value: str, package: str, fix: str) -> None:
+    """``key = value`` needs ``package``, an optional dependency: refused when it is not installed."""
+    if importlib.util.find_spec(package) is None:
+        raise UserError(f"{key} = {value!r} needs the {package} package, which is not installed: {fix}")
 
 
 def unit(key: str, value: float | None, *, closed_low: bool = True) -> None:

@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from effnas.experiments.data.datasets import load_dataset, make_loader, split
+from effnas.experiments.train.threads import set_threads
 from effnas.nas import CellSpace, SearchSpace
 from effnas.nas.benchmarks.nb201_net import build_cell_network
 from effnas.nas.estimators.zerocost import check_name, quantile, score
@@ -58,11 +59,11 @@ def minibatch(dataset: str, *, resolution: int, batch_size: int, seed: int, val_
 
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
-    """torch's intra-op threads set to ``n`` for the block (0: left as they are), restored after:
-    an estimator's trial config asks for its ``threads`` as the trainer's does."""
+    """torch's intra-op threads set to ``n`` for the block (0: the trainer's rule, the free cores:
+    :mod:`effnas.experiments.train.threads`), restored after: an estimator's trial config asks for
+    its ``threads`` as the trainer's does."""
     before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
+    set_threads(n)
     try:
         yield
     finally:

@@ -43,6 +43,7 @@ from effnas.experiments.train.steps.epoch import Batches, Schedule, Tally, Updat
 from effnas.experiments.train.steps.progress import Progress
 from effnas.experiments.train.steps.setup import load_data, loader_for, optimizer_for
 from effnas.experiments.train.steps.state import TrainState, restore, snapshot
+from effnas.experiments.train.threads import set_threads
 from effnas.experiments.weights.convert import read_checkpoint
 from effnas.nas import get_space
 from effnas.nas.estimators.supernet import Supernet, largest_params, random_params, recalibrate_bn, smallest_params
@@ -126,7 +127,7 @@ def train_supernet(cfg: ExperimentConfig, out: str | Path, *, resume: bool = Fal
     out.mkdir(parents=True, exist_ok=True)
     job = _job(cfg)
     device = device_for(job)
-    torch.set_num_threads(cfg.train.threads or torch.get_num_threads())
+    set_threads(cfg.train.threads)  # 0: the free cores (effnas.experiments.train.threads)
     ds, train_split, _, _ = load_data(job)
     resolution = cfg.data.resolution or space.resolution
     seed_everything(cfg.run.seed)

@@ -153,6 +153,7 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
     storage = s.storage or f"sqlite:///{(Path(out) / 'study.db').resolve()}"
     if trainer == "train":
         train = train_config(cfg, proxy_recipe(cfg), data_fraction=s.train.data_fraction)
+        del train["track"]  # candidates have no run directory to track: the study records them
     elif trainer == "proxy":  # one minibatch of the training split (effnas.experiments.estimators.proxy)
         train = {"dataset": cfg.data.dataset, "estimator": s.estimator,
                  "batch_size": s.train.batch_size or cfg.train.batch_size, "val_fraction": cfg.data.val_fraction,

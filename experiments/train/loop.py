@@ -9,8 +9,10 @@ contract in ``docs/architecture.md``). One loop in plain sight:
 3. Per epoch: a seeded permutation, batches resized and augmented in torch, forward under
    autocast when asked, label-smoothed cross-entropy, backward, clipping, optimiser step,
    per-step learning rate, EMA update; then validation (with EMA weights when enabled),
-   ``last.pt`` (atomic), ``best.pt`` when validation improves, a line in ``epochs.jsonl``
-   and ``on_epoch(record)`` (True stops the run: status ``pruned``).
+   ``last.pt`` (atomic), ``best.pt`` when validation improves, a line in ``epochs.jsonl``, the
+   epoch's scalars to the tracker (``train.track``: TensorBoard event files in the run directory by
+   default, :mod:`effnas.experiments.train.steps.track`) and ``on_epoch(record)`` (True stops the
+   run: status ``pruned``).
 4. Test accuracy of the final weights; ``metrics.json``.
 
 Outcomes (``status``): ``completed``; ``diverged`` (a NaN/inf loss; ``diverged_epoch``
@@ -26,7 +28,8 @@ Several devices (``devices``) and gradient accumulation (``accumulate``): each s
 Performance on CPU (``bench/train_throughput.py``; the measured ratios are in docs/training.md):
 channels_last by default (faster than NCHW), fp32 (bf16 autocast was slower on CPU), no DataLoader
 workers for in-memory sets (streamed folders decode in DataLoader workers: ``docs/data.md``),
-``torch.set_num_threads(threads or all cores)``.
+``threads`` torch threads, by default the cores other processes leave free
+(:mod:`effnas.experiments.train.threads`).
 On CUDA: channels_last and mixed precision (bf16 when supported, else fp16 with a scaler);
 docs/gpu.md.
 """
@@ -51,6 +54,7 @@ from effnas.experiments.train.steps.metrics import epoch_record, failure, final_
 from effnas.experiments.train.steps.progress import Progress
 from effnas.experiments.train.steps.setup import check_sync_bn, setup
 from effnas.experiments.train.steps.state import TrainState, restore, resume_point
+from effnas.experiments.train.steps.track import open_tracker
 
 OnEpoch = Callable[[dict[str, Any]], bool | None]
 
@@ -97,41 +101,44 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     schedule = Schedule.of(cfg, lr=s.lr, steps_per_epoch=s.steps_per_epoch, epochs=cfg.epochs)
     micro_batches = MicroBatches(s.step_model, ctx, s.autocast, cfg.accumulate, cfg.label_smoothing, s.scaler)
     update = Update(s.optimizer, s.model, cfg.grad_clip, s.scaler, s.ema)
-    try:
-        for epoch in range(state.epoch + 1, end_epoch + 1):
-            t0 = time.perf_counter()
-            train_mode(s.model, frozen_backbone=cfg.freeze_backbone)
-            result = train_epoch(s.train_loader, epoch, micro_batches, schedule=schedule, update=update,
-                                 start_step=state.step, tally=Tally(s.device), ctx=ctx, progress=progress)
-            state.count(steps=result.steps, seconds=result.seconds, images=result.images)
-            val_acc, val_loss = (math.nan, math.nan) if result.diverged else evaluate_ranks(
-                ctx, s.eval_model, s.val_loader, s.autocast)
-            if not math.isfinite(val_loss):  # a NaN/inf training loss, or weights that now give one
-                metrics.update(status="diverged", diverged_epoch=epoch)
-                break
-            record = epoch_record(epoch, result, val_accuracy=val_acc, val_loss=val_loss, lr=s.lr, t0=t0)
-            improved = state.add(record)
-            elapsed = state.elapsed_before + time.perf_counter() - t_start
-            save_epoch(run, cfg, ctx, s, state, record, improved=improved, elapsed=elapsed)
-            stop = _stop(cfg, ctx, on_epoch, record, elapsed=elapsed, end_epoch=end_epoch)
-            if stop is not None:
-                metrics.update(STOPS[stop])
-                break
-        else:
-            if end_epoch < cfg.epochs:
-                metrics["stopped_by"] = "max_epochs"
-        if metrics["status"] == "completed":
-            metrics["test_accuracy"], metrics["test_loss"] = evaluate_ranks(ctx, s.eval_model, s.test_loader,
-                                                                            s.autocast)
-    except Exception as e:
-        if (bad_labels := label_error(e, (s.ds.pool.labels, s.ds.test.labels), s.spec.num_classes)) is not None:
-            raise bad_labels from e  # bad data, not an outcome of training
-        if not training_outcome(e):
-            raise  # a bug: stop with its traceback
-        metrics.update(failure(cfg, s.device, e))
-    finally:
-        progress.close()
-    final_metrics(metrics, state, s, seconds=state.elapsed_before + time.perf_counter() - t_start)
+    with open_tracker(cfg, run, lead=ctx.lead, start_epoch=state.epoch) as tracker:
+        try:
+            for epoch in range(state.epoch + 1, end_epoch + 1):
+                t0 = time.perf_counter()
+                train_mode(s.model, frozen_backbone=cfg.freeze_backbone)
+                result = train_epoch(s.train_loader, epoch, micro_batches, schedule=schedule, update=update,
+                                     start_step=state.step, tally=Tally(s.device), ctx=ctx, progress=progress)
+                state.count(steps=result.steps, seconds=result.seconds, images=result.images)
+                val_acc, val_loss = (math.nan, math.nan) if result.diverged else evaluate_ranks(
+                    ctx, s.eval_model, s.val_loader, s.autocast)
+                if not math.isfinite(val_loss):  # a NaN/inf training loss, or weights that now give one
+                    metrics.update(status="diverged", diverged_epoch=epoch)
+                    break
+                record = epoch_record(epoch, result, val_accuracy=val_acc, val_loss=val_loss, lr=s.lr, t0=t0)
+                improved = state.add(record)
+                elapsed = state.elapsed_before + time.perf_counter() - t_start
+                save_epoch(run, cfg, ctx, s, state, record, improved=improved, elapsed=elapsed)
+                tracker.epoch(record)
+                stop = _stop(cfg, ctx, on_epoch, record, elapsed=elapsed, end_epoch=end_epoch)
+                if stop is not None:
+                    metrics.update(STOPS[stop])
+                    break
+            else:
+                if end_epoch < cfg.epochs:
+                    metrics["stopped_by"] = "max_epochs"
+            if metrics["status"] == "completed":
+                metrics["test_accuracy"], metrics["test_loss"] = evaluate_ranks(ctx, s.eval_model, s.test_loader,
+                                                                                s.autocast)
+        except Exception as e:
+            if (bad_labels := label_error(e, (s.ds.pool.labels, s.ds.test.labels), s.spec.num_classes)) is not None:
+                raise bad_labels from e  # bad data, not an outcome of training
+            if not training_outcome(e):
+                raise  # a bug: stop with its traceback
+            metrics.update(failure(cfg, s.device, e))
+        finally:
+            progress.close()
+        final_metrics(metrics, state, s, seconds=state.elapsed_before + time.perf_counter() - t_start)
+        tracker.final(metrics)
     if run is not None and ctx.lead:
         run.write_json(METRICS, metrics)
     return metrics

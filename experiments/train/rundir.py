@@ -7,6 +7,11 @@ Layout::
     metrics.json   the final metrics (status completed / diverged / failed / pruned, accuracies, cost)
     last.pt        the state after the last finished epoch (model, optimizer, EMA, RNG states, history)
     best.pt        the weights with the best validation accuracy so far
+    events.out.tfevents.*.effnas   TensorBoard's per-epoch scalars (``train.track = "tensorboard"``)
+    mlflow.json    the MLflow run this directory's epochs go to (``train.track = "mlflow"``)
+
+The tracking files (:mod:`effnas.experiments.train.steps.track`) are for watching a run; nothing
+reads them back.
 
 Every file is written with :func:`effnas.search_spaces.common.atomic.atomic_write` (a temporary name in
 the same directory, fsync, ``os.replace``, fsync of the directory), so a run killed at any
@@ -45,6 +50,9 @@ if TYPE_CHECKING:
     from effnas.experiments.config.schema import JobConfig
 
 CONFIG, EPOCHS, METRICS, LAST, BEST = "config.json", "epochs.jsonl", "metrics.json", "last.pt", "best.pt"
+#: The tracking files: TensorBoard event files (``tensorboard`` finds them by "tfevents" in the name;
+#: the suffix marks them as effnas's) and the id of the MLflow run.
+EVENTS_PREFIX, EVENTS_SUFFIX, MLFLOW = "events.out.tfevents.", ".effnas", "mlflow.json"
 #: What to do about a checkpoint a resume cannot use.
 RESUME_FIX = "delete it (or the whole run directory) and train again, or start without --resume"
 #: The keys of a trainer's ``last.pt`` a resume reads (an older layout lacks some).
@@ -218,9 +226,12 @@ class RunDir:
         return load_checkpoint(p, keys=keys)
 
     def clear(self) -> None:
-        """Remove the files of a previous run (not the directory or unrelated files)."""
-        for name in (EPOCHS, METRICS, LAST, BEST):
+        """Remove the files of a previous run, its tracking files included (not the directory or
+        unrelated files)."""
+        for name in (EPOCHS, METRICS, LAST, BEST, MLFLOW):
             self.file(name).unlink(missing_ok=True)
+        for p in self.path.glob(f"{EVENTS_PREFIX}*{EVENTS_SUFFIX}"):
+            p.unlink(missing_ok=True)
 
 
 def parse_jsonl(path: Path, lines: list[str]) -> list[dict[str, Any]]:

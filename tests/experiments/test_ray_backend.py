@@ -44,7 +44,7 @@ def test_sequential_matches_ray_and_order_is_kept() -> None:
     assert par[0]["macs"] < par[1]["macs"] < par[2]["macs"]
     assert all(r["worker_pid"] != os.getpid() for r in par[:3])
     assert all(r["threads"] == 1 for r in par[:3])
-    # threads = 0 (all cores) becomes the trial's CPUs: 2 trials of 2 threads on 2 cores would be 10-40x slower
+    # threads = 0 (automatic) becomes the trial's CPUs: 2 trials of 2 threads on 2 cores would be 10-40x slower
     assert all(r["config_threads"] == 1 for r in par[:3])
     assert all(r["trial_ip"] == "127.0.0.1" for r in par[:3])  # Ray on loopback only
     assert not ray.is_initialized()

@@ -259,3 +259,20 @@ def test_a_resumed_study_fills_trainer_keys_added_since_with_their_defaults(tmp_
     assert open_study(SearchConfig(**new, train_defaults={"new_key": False, "other": 1})) is not None
     with pytest.raises(ValueError, match="created with a different"):
         open_study(SearchConfig(**{**new, "train": {"epochs": 1, "new_key": True}}, train_defaults={"new_key": False}))
+
+
+@pytest.mark.parametrize(("objective", "names"), [
+    (Objective(target=1.5e6), ["reward"]),
+    (Objective(target=1.5e6, mode="pareto"), ["accuracy", "macs"]),
+    (Objective(target=5.0, metric="latency", mode="pareto"), ["accuracy", "latency_ms"]),
+])
+def test_a_study_names_its_values_for_the_dashboard(tmp_path, objective: Objective, names: list[str]) -> None:
+    """optuna-dashboard labels a study's objective values by the names stored in it."""
+    storage = optuna.storages.InMemoryStorage()
+    open_study(_cfg(tmp_path, objective=objective), storage=storage)
+    assert optuna.load_study(study_name="search", storage=storage).metric_names == names
+    # A study created before effnas named its values gets the names when it is resumed.
+    optuna.create_study(study_name="old", storage=storage, directions=objective.directions)
+    assert optuna.load_study(study_name="old", storage=storage).metric_names is None
+    open_study(_cfg(tmp_path, objective=objective, study_name="old", resume=True), storage=storage)
+    assert optuna.load_study(study_name="old", storage=storage).metric_names == names

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.cli.commands.train import preflight
+from effnas.experiments.config.choices import TRACKERS
 from effnas.experiments.config.schema import ExperimentConfig, JobConfig
 from effnas.experiments.train import guard
 from effnas.experiments.train.loop import train
@@ -52,7 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(h, "--lr-backbone-mult", key="train.lr_backbone_mult", type=float, metavar="M",
                help="the backbone's learning rate is M x the classifier's (e.g. 0.1; default 1)")
     c.key_flag(g, "--seed", key="run.seed", type=int, help="default 0")
-    c.key_flag(g, "--threads", key="train.threads", type=int, help="torch threads (default: all cores)")
+    c.key_flag(g, "--threads", key="train.threads", type=int, help="torch threads (default 0: the cores other "
+               "processes leave free, 1 to 4; docs/training.md)")
+    c.key_flag(g, "--track", key="train.track", choices=TRACKERS, help="where each epoch's metrics go to watch the run "
+               "live (default tensorboard: event files in --out; docs/experiments.md)")
     p.add_argument("--out", help="run directory (default: runs/finetune-MODEL-DATASET-TIME)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

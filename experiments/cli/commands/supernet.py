@@ -43,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(g, "--augment", key="train.augment", help=", ".join(AUGMENTS))
     c.key_flag(g, "--seed", key="run.seed", type=int, help="seed of the weights, the split and the sampled "
                "candidates (default 0)")
-    c.key_flag(g, "--threads", key="train.threads", type=int, help="torch threads (default: all cores)")
+    c.key_flag(g, "--threads", key="train.threads", type=int, help="torch threads (default 0: the cores other "
+               "processes leave free, 1 to 4; docs/training.md)")
     c.key_flag(g, "--device", key="train.device", choices=DEVICES, help="default auto")
     t.add_argument("--out", required=True, help="the supernet's directory")
     t.add_argument("--resume", action="store_true", help="continue the supernet in --out from its last epoch")

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from effnas.experiments.cli.commands import _common as c
-from effnas.experiments.config.choices import AUGMENTS, DEVICES, OPTIMIZERS, PRECISIONS
+from effnas.experiments.config.choices import AUGMENTS, DEVICES, OPTIMIZERS, PRECISIONS, TRACKERS
 from effnas.experiments.config.schema import JobConfig
 from effnas.experiments.data.datasets import check_dataset
 from effnas.experiments.pipeline import plan
@@ -48,7 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(g, "--max-minutes", key="train.max_minutes", type=float, help="stop after the epoch that exceeds this")
     c.key_flag(g, "--precision", key="train.precision", choices=PRECISIONS,
                help="autocast; default: fp32 on CPU")
-    c.key_flag(g, "--threads", key="train.threads", type=int, help="torch threads (default: all cores)")
+    c.key_flag(g, "--threads", key="train.threads", type=int, help="torch threads (default 0: the cores other "
+               "processes leave free, 1 to 4; docs/training.md)")
+    c.key_flag(g, "--track", key="train.track", choices=TRACKERS, help="where each epoch's metrics go to watch the run "
+               "live (default tensorboard: event files in --out; docs/experiments.md)")
     c.key_flag(g, "--device", key="train.device", choices=DEVICES, help="default auto")
     c.key_flag(g, "--devices", key="train.devices", type=int, help="data-parallel processes, one per GPU "
                "(DistributedDataParallel; gloo on CPU); --batch-size is split between them (default 1)")

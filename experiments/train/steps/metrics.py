@@ -36,6 +36,7 @@ def start_metrics(cfg: JobConfig, ctx: Context, s: Setup) -> dict[str, Any]:
         "params": s.params, "macs": s.macs, "resolution": s.resolution, "num_classes": s.ds.num_classes,
         "train_size": train_size, "val_size": val_size, "test_size": test_size,
         "epochs": cfg.epochs, "device": str(s.device), "threads": torch.get_num_threads(),
+        "threads_auto": s.threads.to_dict() if s.threads.auto else None,
         "precision": precision_for(cfg, s.device), "devices": ctx.world, "accumulate": cfg.accumulate,
         "batch_size": cfg.batch_size, "micro_batch": cfg.micro_batch, "lr": s.lr, "bn_momentum": s.bn_momentum,
         "stopped_by": None, "error": None, "diverged_epoch": None,

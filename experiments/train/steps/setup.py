@@ -11,7 +11,6 @@ with the same functions.
 from __future__ import annotations
 
 import dataclasses
-import os
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from effnas.experiments.train.distributed import Context
 from effnas.experiments.train.optim import ModelEMA, freeze_backbone, make_optimizer
 from effnas.experiments.train.rng import seed_everything
 from effnas.experiments.train.rundir import LAST, check_weights
+from effnas.experiments.train.threads import Threads, set_threads
 from effnas.search_spaces.common.errors import UserError
 
 AnySplit = data_mod.Split | data_mod.FileSplit
@@ -146,6 +146,7 @@ class Setup:
     train_loader: data_mod.Loader
     val_loader: data_mod.Loader
     test_loader: data_mod.Loader
+    threads: Threads
 
     @property
     def resolution(self) -> int:
@@ -164,7 +165,7 @@ class Setup:
 def setup(cfg: JobConfig, ctx: Context, device: torch.device, *, weights: dict[str, Any] | None = None) -> Setup:
     """Build the run of ``cfg`` on this rank; ``weights``: a resumed run's model state (loaded
     before DDP broadcasts rank 0's parameters)."""
-    torch.set_num_threads(max(1, (cfg.threads or os.cpu_count() or 1) // ctx.world))
+    threads = set_threads(cfg.threads, world=ctx.world)  # 0: the free cores (effnas.experiments.train.threads)
     reuse_large_blocks()  # batches and activations of tens of MB: reused, not page-faulted in at every step
     device = ctx.device(device)
     autocast, use_scaler = autocast_for(cfg, device)
@@ -202,4 +203,5 @@ def setup(cfg: JobConfig, ctx: Context, device: torch.device, *, weights: dict[s
     return Setup(device=device, autocast=autocast, ds=ds, sizes=(len(train_split), len(val_split), len(test_split)),
                  spec=spec, params=c.params, macs=c.macs, trainable=trainable, init=init, model=model,
                  step_model=step_model, lr=cfg.base_lr(), optimizer=optimizer, ema=ema, scaler=scaler,
-                 bn_momentum=bn_m, train_loader=train_loader, val_loader=val_loader, test_loader=test_loader)
+                 bn_momentum=bn_m, train_loader=train_loader, val_loader=val_loader, test_loader=test_loader,
+                 threads=threads)
