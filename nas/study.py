@@ -321,11 +321,16 @@ def _first_difference(a: Any, b: Any, prefix: str = "") -> str:
 
 
 def recover(study: optuna.Study) -> int:
-    """Mark trials a killed process left RUNNING as FAIL (``status=interrupted``); their count."""
+    """Mark trials a killed process left RUNNING as FAIL (``status=interrupted``); their count.
+
+    A trial that finishes on its own while this runs (a worker that was still ending) keeps its state."""
     n = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
-        study._storage.set_trial_user_attr(t._trial_id, "status", "interrupted")
-        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        try:
+            study._storage.set_trial_user_attr(t._trial_id, "status", "interrupted")
+            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
         n += 1
     return n
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+#: Seconds :meth:`TaskPool.cancel` waits for cancelled tasks to end.
+CANCEL_WAIT = 30.0
+
 
 class TaskPool:
     """Remote calls of one function as Ray tasks of ``num_cpus`` CPUs each, keyed by the caller.
@@ -61,4 +64,8 @@ class TaskPool:
             _, pending = ray.wait(refs, num_returns=len(refs), timeout=0)
             for ref in pending:
                 ray.cancel(ref, force=True)
+            # A cancel only asks: wait until the killed tasks are gone, so none of them writes to the
+            # study after the driver returned (a resume would race with a dying task's last write).
+            if pending:
+                ray.wait(pending, num_returns=len(pending), timeout=CANCEL_WAIT)
         self._refs.clear()
