@@ -267,16 +267,34 @@ def make_pruner(cfg: SearchConfig) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
+def study_names(storage: BaseStorage) -> list[str]:
+    """The names of the studies in ``storage``, sorted."""
+    return sorted(s.study_name for s in optuna.get_all_study_summaries(storage))
+
+
+def missing_study(name: str, url: str | None, names: list[str], *, fix: str) -> UserError:
+    """The one-line error for a study ``name`` that ``url`` does not hold, listing those it does.
+
+    >>> str(missing_study("serach", "sqlite:///o/study.db", ["search", "demo"], fix="give one of them as --study"))
+    "no study 'serach' in sqlite:///o/study.db (it holds 'search', 'demo'): give one of them as --study"
+    """
+    shown = ", ".join(repr(n) for n in names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    holds = f"it holds {shown}" if names else "it holds no study"
+    return UserError(f"no study {name!r} in {url} ({holds}): {fix}")
+
+
 def open_study(cfg: SearchConfig, *, storage: BaseStorage | None = None,
                sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
     """Create the study, or load it with ``cfg.resume`` (checking it searches the same thing)."""
     storage = storage if storage is not None else open_storage(cfg.storage)
-    exists = cfg.study_name in {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    names = study_names(storage)
+    exists = cfg.study_name in names
     if exists and not cfg.resume:
         raise UserError(f"study {cfg.study_name!r} already exists in {cfg.storage}: pass --resume to continue "
                          f"it or choose another --study")
     if cfg.resume and not exists:
-        raise UserError(f"--resume: no study {cfg.study_name!r} in {cfg.storage}: drop --resume to start it")
+        fix = "give one of them as --study, or drop --resume to start it" if names else "drop --resume to start it"
+        raise UserError(f"--resume: {missing_study(cfg.study_name, cfg.storage, names, fix=fix)}")
     if exists:
         study = optuna.load_study(study_name=cfg.study_name, storage=storage, pruner=make_pruner(cfg))
         stored, now = study.user_attrs.get("settings"), cfg.settings()
@@ -341,5 +359,5 @@ def finished(study: optuna.Study) -> list[FrozenTrial]:
             if t.user_attrs.get("status") not in UNCOUNTED]
 
 
-__all__ = ["COUNTED", "SearchConfig", "TrainerFn", "finished", "make_pruner", "open_storage", "open_study",
-           "recover"]
+__all__ = ["COUNTED", "SearchConfig", "TrainerFn", "finished", "make_pruner", "missing_study", "open_storage",
+           "open_study", "recover", "study_names"]

@@ -13,7 +13,6 @@ and flagged with the reason. The official table is the published one and is neve
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from effnas.scaling.runner import ExecutorFn, Job, TrainerFn, run_jobs
 from effnas.search_spaces import NetworkSpec
 from effnas.search_spaces.common.atomic import atomic_write
 from effnas.search_spaces.common.errors import UserError
+from effnas.search_spaces.common.ranges import int_ranges
 from effnas.search_spaces.counts import counts
 
 if TYPE_CHECKING:
@@ -129,33 +129,13 @@ MAX_PHI = 20
 
 def parse_phis(text: str) -> list[int]:
     """``"0-7"``, ``"0,2,4"`` or ``"3"`` as a sorted list of distinct phis, each at most :data:`MAX_PHI`
-    (checked before a range is expanded).
+    (checked before a range is expanded): :func:`effnas.search_spaces.common.ranges.int_ranges`, the
+    grammar of every integer list on the command line.
 
     >>> parse_phis("0-3"), parse_phis("1,4,2"), parse_phis("5")
     ([0, 1, 2, 3], [1, 2, 4], [5])
     """
-    phis: set[int] = set()
-    for part in str(text).split(","):
-        part = part.strip()
-        m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
-        if m:
-            lo, hi = _phi(m.group(1), text), _phi(m.group(2), text)
-            if hi < lo:
-                raise UserError(f"empty phi range {part!r}: write LOW-HIGH with LOW <= HIGH, e.g. 0-7")
-            phis.update(range(lo, hi + 1))
-        elif re.fullmatch(r"\d+", part):
-            phis.add(_phi(part, text))
-        else:
-            raise UserError(f"bad phi range {text!r}: expected e.g. 0-7, 0,2,4 or 3 (non-negative integers)")
-    return sorted(phis)
-
-
-def _phi(digits: str, text: str) -> int:
-    phi = int(digits) if len(digits) <= 6 else MAX_PHI + 1  # a thousand digits: no int() of them
-    if phi > MAX_PHI:
-        raise UserError(f"phi {digits[:12]} in {text[:40]!r} is above {MAX_PHI} (target^phi times the base's "
-                         f"MACs): give phis in 0-{MAX_PHI}")
-    return phi
+    return int_ranges(text, maximum=MAX_PHI, what="phi", why="target^phi times the base's MACs")
 
 
 def family(

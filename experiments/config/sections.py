@@ -16,8 +16,10 @@ import importlib.util
 import tomllib
 import types
 import typing
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from effnas.search_spaces.common import ranges
 from effnas.search_spaces.common.errors import UserError
 
 #: Largest seed count (``seeds = N``) and list: each seed is a full training run per network.
@@ -122,21 +124,40 @@ def coerce(value: Any, hint: Any, key: str, source: str) -> Any:
     return float(value) if hint is float else value
 
 
-def parse_value(raw: str, hint: Any, key: str, source: str) -> Any:
-    """Parse a ``--set`` value by the field's type: TOML syntax (``10``, ``1e-3``, ``true``,
-    ``[0, 1]``), bare text or a quoted TOML string for strings (``'"x"'`` is ``x``), ``none`` for
-    optional fields, ``a,b`` or ``[a, b]`` for arrays (``["a", "b"]`` as TOML), a count for ``seeds``."""
+def parse_value(raw: str, hint: Any, key: str, source: str, limits: Mapping[str, Any] | None = None) -> Any:
+    """Parse a ``--set`` value or a flag's text by the field's type: a number as Python or TOML
+    writes it (``10``, ``.5``, ``1e-3``), ``true``/``false``, bare text or a quoted TOML string for
+    strings (``'"x"'`` is ``x``), ``none`` for optional fields, ``a,b`` or ``[a, b]`` for arrays
+    (``["a", "b"]`` as TOML), a count for ``seeds``. Integer lists take the ranges of
+    :func:`~effnas.search_spaces.common.ranges.int_ranges` (``0-3``, ``0,2,4``, ``0-2,5``), bounded
+    by the field's ``limits`` (its metadata: ``maximum``, ``what``, ``why``)."""
     if typing.get_origin(hint) in (types.UnionType, typing.Union):
         if raw.lower() in ("none", "null"):
             return None
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
     if hint is str and not raw.startswith(("'", '"')):
         return raw  # bare text; a quoted value is a TOML string (its quotes are syntax)
+    if hint in (int, float):
+        try:
+            return hint(raw)  # Python's syntax (.5, 1_000); TOML's (0x10, inf) below
+        except ValueError:
+            pass
     if typing.get_origin(hint) is tuple:
         items = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
         if typing.get_args(hint)[0] is str and not any(q in items for q in "'\""):
             return tuple(s.strip() for s in items.split(",") if s.strip())
-        if not (key.endswith("seeds") and items == raw and "," not in raw):
+        typed = items == raw and raw.strip() and ranges.LOOKS_LIKE.fullmatch(raw)  # not a TOML array
+        if typed and key.endswith("seeds") and raw.strip().isdigit():
+            pass  # a seed count: 3 means 0, 1, 2
+        elif typed and typing.get_args(hint)[0] is int:
+            lim = dict(limits or {})
+            top = lim.get("maximum", MAX_SEED if key.endswith("seeds") else MAX_INT)
+            try:
+                return tuple(ranges.int_ranges(raw, maximum=top, what=lim.get("what", "value"),
+                                               why=lim.get("why", ""), max_count=MAX_SEEDS))
+            except UserError as e:
+                raise UserError(f"{key} in {source}: {e}") from e
+        else:
             raw = f"[{items}]"
     try:
         return tomllib.loads(f"v = {raw}")["v"]
@@ -174,7 +195,18 @@ def apply_override(data: dict[str, Any], cls: type, item: str, source: str) -> N
     if name not in hints or is_section(hints[name]):
         known = [f"{prefix}.{k}" for k, h in hints.items() if not is_section(h)]
         raise UserError(f"unknown key {key!r} in {source}{suggest(key, known)}")
-    node[name] = parse_value(raw.strip(), hints[name], key, source)
+    limits = {f.name: f.metadata for f in dataclasses.fields(node_cls)}[name]
+    node[name] = parse_value(raw.strip(), hints[name], key, source, limits)
+
+
+def key_field(cls: type, key: str) -> tuple[Any, Mapping[str, Any]]:
+    """The annotation and the metadata (``limits`` of :func:`parse_value`) of the dotted ``key`` of
+    ``cls``, e.g. ``key_field(ExperimentConfig, "family.phis")``; KeyError for an unknown key."""
+    *path, name = key.split(".")
+    for part in path:
+        cls = field_types(cls)[part]
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return field_types(cls)[name], fields[name].metadata
 
 
 def toml_value(v: Any) -> str:

@@ -21,6 +21,9 @@ MAX_PHI = 20
 MAX_ETA, MAX_RUNGS = 10, 20
 #: Largest ``search.trials`` and ``search.population`` (a study holds every trial in one database).
 MAX_TRIALS = 1_000_000
+#: A list of phis read from text (``--phis 0-3``, ``--set family.phis=0-3``): the limits of
+#: :func:`effnas.experiments.config.sections.parse_value`, checked before a range is expanded.
+PHI_LIST = {"maximum": MAX_PHI, "what": "phi", "why": "target^phi times the base's MACs"}
 
 
 def estimator_kind(text: str) -> tuple[str, str]:
@@ -259,11 +262,11 @@ class FamilyConfig(Section):
 
     SECTION: ClassVar[str] = "family"
 
-    phis: tuple[int, ...] = (0, 1, 2, 3)
+    phis: tuple[int, ...] = dataclasses.field(default=(0, 1, 2, 3), metadata=PHI_LIST)
     seeds: tuple[int, ...] = (0,)
     epochs: int | None = None
     single_dimension: bool = True
-    baseline_phis: tuple[int, ...] = ()
+    baseline_phis: tuple[int, ...] = dataclasses.field(default=(), metadata=PHI_LIST)
     official: bool = False
     dropout: tuple[float, ...] = ()
     cost_tolerance: float = 0.1

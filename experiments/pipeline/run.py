@@ -61,16 +61,18 @@ class StageLog:
 
 
 def run_experiment(cfg: ExperimentConfig, *, out: Path, resume: bool = False,
-                   log: Callable[[str], None] = print) -> tuple[Path, pd.DataFrame]:
+                   log: Callable[[str], None] = print, quiet: bool = False) -> tuple[Path, pd.DataFrame]:
     """Run every stage of ``cfg`` into ``out``; returns the path of ``report.md`` and the runs
     that did not complete (grid candidates, members, backbones; empty when all completed).
-    ``out`` is locked while the run writes it (a second run into it is refused, naming this one)."""
+    ``out`` is locked while the run writes it (a second run into it is refused, naming this one).
+    ``log`` receives a line per stage; ``quiet`` drops the search's progress lines."""
     guard.out_dir(out)
     with guard.Lock(out):
-        return _run(cfg, out, resume=resume, log=log)
+        return _run(cfg, out, resume=resume, log=log, quiet=quiet)
 
 
-def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str], None]) -> tuple[Path, pd.DataFrame]:
+def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str], None],
+         quiet: bool = False) -> tuple[Path, pd.DataFrame]:
     if not all(StageLog(out / "stages.json").done(n) for n in STAGES[:5]):
         check_dataset(cfg.data.dataset)  # before anything is written or trained
         stages.check_cluster(cfg)
@@ -94,7 +96,7 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
 
     def stage_search() -> None:
         sp = plan.resolve_search(cfg, out / "search", resume=resume and (out / "search").exists())
-        summary = stages.search(sp)
+        summary = stages.search(sp, quiet=quiet)
         log(f"  search: {json.dumps({k: summary[k] for k in ('completed', 'best_reward') if k in summary})}")
         if "reevaluation" in summary:
             log(f"  {summary['reevaluation']['line']}")

@@ -72,7 +72,7 @@ def test_grid_dry_run(tmp_path, capsys) -> None:
     (["grid", "--base", "tiny", "--dataset", "shapes"], "--out DIR is required"),
     (["grid", "--base", "tiny", "--epochs", "2", "--set", "grid.epochs=3", "--dry-run"], "given twice"),
     (["grid", "--base", "tiny", "--set", "grid.epocks=3", "--dry-run"], "did you mean 'grid.epochs'"),
-    (["family", "--base", "tiny", "--official", "--seeds", "0,0"], "family.seeds must be distinct"),
+    (["family", "--base", "tiny", "--official", "--seeds", "0,0"], "value 0 is given twice in '0,0'"),
     (["curves", "/nonexistent/dir", "--out", "/tmp/never"], "does not exist"),
 ])
 def test_bad_input_is_one_line_exit_2(args: list[str], needle: str, capsys) -> None:
@@ -134,7 +134,7 @@ def test_family_train_resume_and_curves_end_to_end(tmp_path, capsys, monkeypatch
     assert h["phi"] == 3 and abs(h["difference"]) < 0.01  # the closed-form law is a power law
     assert f"compound   fit to phi 0-2 predicts phi 3: {100 * h['predicted_accuracy']:.2f} %" in out
     assert (tmp_path / "curves" / "accuracy_vs_macs.png").stat().st_size > 10_000
-    assert main(["compare", str(tmp_path), "--out", str(tmp_path / "cmp.csv"), "--json"]) == 0
+    assert main(["compare", str(tmp_path), "-o", str(tmp_path / "cmp.csv"), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     cmp = pd.read_csv(tmp_path / "cmp.csv")
     assert len(cmp) == 3 * 3 + 4 == len(doc["comparisons"])  # 3 phis x 3 dimensions, 4 methods' largest vs base

@@ -26,7 +26,7 @@ def _rows(out: Path) -> list[dict[str, str]]:
 def test_search_writes_results_and_export_rebuilds_a_trial(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     assert main(["search", *TINY, "--strategy", "evolution", "--population", "2", "--trials", "3", "--epochs", "2",
-                 "--out", str(out)]) == 0
+                 "--json", "--out", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["trials"] == 3
     for name in ("trials.csv", "pareto.json", "pareto.png", "best_spec.json", "study.db"):

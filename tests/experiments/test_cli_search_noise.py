@@ -59,7 +59,7 @@ def test_reevaluate_rescores_a_proxy_search_on_real_images(tmp_path: Path, capsy
     reference sample), written as a score, with the verdicts in the summary, the file and on stderr."""
     out = tmp_path / "run"
     assert main(["search", *TINY, "--dataset", "digits", "--estimator", "proxy:synflow", "--trials", "2",
-                 "--reevaluate", "2", "--set", "search.train.batch_size=16", "--out", str(out)]) == 0
+                 "--reevaluate", "2", "--set", "search.train.batch_size=16", "--json", "--out", str(out)]) == 0
     captured = capsys.readouterr()
     summary = json.loads(captured.out.strip().splitlines()[-1])
     line = summary["reevaluation"]["line"]
@@ -85,8 +85,8 @@ def test_reevaluate_rescores_a_proxy_search_on_real_images(tmp_path: Path, capsy
 
 
 def test_a_resumed_search_reuses_its_reevaluations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["search", *TINY, "--trainer", "surrogate", "--trials", "3", "--reevaluate", "2", "--quiet", "--out",
-            str(tmp_path / "s")]
+    argv = ["search", *TINY, "--trainer", "surrogate", "--trials", "3", "--reevaluate", "2", "--quiet", "--json",
+            "--out", str(tmp_path / "s")]
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{tmp_path / 's' / 'study.db'}")
@@ -102,7 +102,7 @@ def test_reevaluate_retrains_real_candidates_on_digits(tmp_path: Path, capsys: p
     """Real training (one short epoch on a fifth of digits) and a second seed: the seeds differ."""
     out = tmp_path / "real"
     assert main(["search", *TINY, "--dataset", "digits", "--trials", "3", "--epochs", "1", "--data-fraction", "0.2",
-                 "--reevaluate", "2", "--set", "train.threads=1", "--quiet", "--out", str(out)]) == 0
+                 "--reevaluate", "2", "--set", "train.threads=1", "--quiet", "--json", "--out", str(out)]) == 0
     rows = list(csv.DictReader(open(out / "reevaluation.csv")))
     assert len(rows) == 4 and {r["status"] for r in rows} == {"completed"} and "accuracy" in rows[0]
     assert all(0 <= float(r["accuracy"]) <= 1 for r in rows)

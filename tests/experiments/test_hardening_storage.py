@@ -81,13 +81,14 @@ def test_a_config_storage_outside_out_is_noted(tmp_path: Path, capsys: pytest.Ca
     elsewhere = tmp_path / "elsewhere" / "study.db"
     elsewhere.parent.mkdir()
     capsys.readouterr()
-    assert main(SEARCH + ["--set", f"search.storage=sqlite:///{elsewhere}", "--out", str(tmp_path / "s")]) == 0
+    loud = [a for a in SEARCH if a != "--quiet"]  # --quiet drops notes
+    assert main(loud + ["--set", f"search.storage=sqlite:///{elsewhere}", "--out", str(tmp_path / "s")]) == 0
     notes = _notes(capsys.readouterr().err)
     assert notes == [f"effnas: note: search.storage writes to {str(elsewhere)!r}, outside --out "
                      f"{str(tmp_path / 's')!r}"], notes
     inside = tmp_path / "s2" / "mine.db"
-    assert main(SEARCH + ["--set", f"search.storage=sqlite:///{inside}", "--out", str(tmp_path / "s2")]) == 0
-    assert main(SEARCH + ["--storage", str(tmp_path / "typed.journal"), "--out", str(tmp_path / "s3")]) == 0
+    assert main(loud + ["--set", f"search.storage=sqlite:///{inside}", "--out", str(tmp_path / "s2")]) == 0
+    assert main(loud + ["--storage", str(tmp_path / "typed.journal"), "--out", str(tmp_path / "s3")]) == 0
     assert _notes(capsys.readouterr().err) == []  # inside --out, or a path typed on the command line
 
 

@@ -201,7 +201,7 @@ def test_bench_search_cli_errors(tmp_path: Path, capsys, argv: list[str], messag
 
 def test_search_cli_on_the_table(tmp_path: Path, capsys) -> None:
     assert main(["search", "--space", "nasbench201", "--dataset", "cifar100", "--strategy", "rl", "--trials", "5",
-                 "--quiet", "--out", str(tmp_path)]) == 0
+                 "--quiet", "--json", "--out", str(tmp_path)]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["completed"] >= 1 and (tmp_path / "best_arch.json").exists()
     assert main(["search", "--space", "nasbench201", "--dataset", "cifar10", "--target-macs", "1M", "--trials",

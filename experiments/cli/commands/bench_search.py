@@ -23,6 +23,7 @@ from pathlib import Path
 import optuna
 from tqdm import tqdm
 
+from effnas.experiments.cli.commands._common import examples
 from effnas.experiments.train import guard
 from effnas.experiments.train.rundir import parse_jsonl
 from effnas.nas import STRATEGIES, Objective
@@ -53,30 +54,41 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Runs every strategy N times on a benchmark table under a simulated training-time budget "
         "(NAS-Bench-201's protocol) and reports the returned architecture's accuracy, anytime curves, "
         "Pareto fronts and hypervolume. Lookups, no training: 100 runs take seconds to minutes.",
+        epilog=examples(
+            ("effnas bench-search --benchmark nasbench201:cifar10 --runs 100 --out runs/nb201",
+             "every strategy, 100 runs each, under the paper's 12000 s budget"),
+            ("effnas bench-search --mode pareto --strategies random,tpe,nsga2 --runs 20 --out runs/nb201-pareto",
+             "accuracy against latency: Pareto fronts and hypervolume"),
+            ("effnas bench-search --runs 200 --out runs/nb201 --resume", "add runs to an earlier call"),
+        ),
     )
-    p.add_argument("--benchmark", default="nasbench201:cifar10",
-                   help="NAME:DATASET: nasbench201:cifar10, nasbench201:cifar100 or nasbench201:imagenet16-120")
-    p.add_argument("--strategies", default="random,tpe,evolution,rl,nsga2",
-                   help=f"comma-separated, from {', '.join(STRATEGIES)} (default: all)")
-    p.add_argument("--runs", type=int, default=100, help="independent runs per strategy (default: 100; paper: 500)")
+    p.add_argument("--benchmark", default="nasbench201:cifar10", metavar="NAME:DATASET",
+                   help="nasbench201:cifar10, nasbench201:cifar100 or nasbench201:imagenet16-120 (default: "
+                   "%(default)s)")
+    p.add_argument("--strategies", default="random,tpe,evolution,rl,nsga2", metavar="LIST",
+                   help=f"comma-separated, from {', '.join(STRATEGIES)} (default: %(default)s)")
+    p.add_argument("--runs", type=int, default=100, metavar="N",
+                   help="independent runs per strategy (default: %(default)s; paper: 500)")
     p.add_argument("--budget-seconds", type=float, default=None, metavar="S",
                    help="simulated training seconds per run (default: 12000 on cifar10 as in NAS-Bench-201; "
                    "NATS-Bench's 40000 on cifar100 and 120000 on imagenet16-120)")
-    p.add_argument("--charge-epochs", type=int, default=12,
-                   help="each lookup costs this many epochs of the table's training time (default: 12, the paper's "
-                   "proxy; 200: the full run)")
-    p.add_argument("--population", type=int, default=10, help="evolution / NSGA-II population (default: 10, as REA)")
-    p.add_argument("--tournament", type=int, default=3, help="evolution tournament size (default: 3, as REA)")
-    p.add_argument("--mode", default="reward", help="reward (one objective) or pareto (accuracy up, latency down; "
-                   "random, tpe and nsga2 only)")
-    p.add_argument("--w", type=float, default=0.0, help="reward exponent: ACC x (latency/T)^w (default: 0, accuracy "
-                   "alone as in the paper; MnasNet: -0.07)")
+    p.add_argument("--charge-epochs", type=int, default=12, metavar="N",
+                   help="each lookup costs this many epochs of the table's training time (default: %(default)s, the "
+                   "paper's proxy; 200: the full run)")
+    p.add_argument("--population", type=int, default=10, metavar="N",
+                   help="evolution / NSGA-II population (default: %(default)s, as REA)")
+    p.add_argument("--tournament", type=int, default=3, metavar="N",
+                   help="evolution tournament size (default: %(default)s, as REA)")
+    p.add_argument("--mode", default="reward", help="reward (one objective) or pareto "
+                   "(accuracy up, latency down; random, tpe and nsga2 only) (default: %(default)s)")
+    p.add_argument("--w", type=float, default=0.0, metavar="X", help="reward exponent: ACC x (latency/T)^w "
+                   "(default: %(default)s, accuracy alone as in the paper; MnasNet: -0.07)")
     p.add_argument("--target-ms", type=float, default=None, metavar="T",
                    help="T of the reward, in ms of the table's latency (default: the table's median latency)")
-    p.add_argument("--seed", type=int, default=0, help="run r uses seed SEED + r (default: 0)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="run r uses seed SEED + r (default: %(default)s)")
     p.add_argument("--resume", action="store_true", help="keep the runs in OUT/runs.jsonl and run the missing ones")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--out", required=True, help="directory for runs.jsonl, results.csv/md, anytime.png, pareto.png")
+    p.add_argument("--out", metavar="DIR", required=True,
+                   help="directory for runs.jsonl, results.csv/md, anytime.png, pareto.png")
     p.set_defaults(func=run)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from effnas.experiments.cli.commands import _common as c
 from effnas.scaling import load_results
 from effnas.scaling.analysis.compare import compare_families, compare_methods, compare_sizes, paper_table, verdict_lines
 from effnas.scaling.curves import check_results
@@ -17,10 +18,11 @@ from effnas.scaling.realised import FAMILY_TOLERANCE
 from effnas.search_spaces.common.atomic import atomic_write
 from effnas.search_spaces.common.errors import UserError
 
-EXAMPLES = """examples:
-  effnas compare runs/demo/family                  compound against depth-, width-, resolution-only at every phi
-  effnas compare runs/found runs/b0 --labels found B0   two families member for member
-  effnas compare runs/demo/family --out cmp.csv    the table as CSV as well
+EXAMPLES = c.examples(
+    ("effnas compare runs/demo/family", "compound against depth-, width- and resolution-only at every phi"),
+    ("effnas compare runs/found runs/b0 --labels found B0", "two families member for member"),
+    ("effnas compare runs/demo/family -o cmp.csv", "the comparisons as CSV as well"),
+) + """
 
 verdict rule (docs/statistics.md): paired t-test on shared seeds (Welch's t otherwise), 95 % interval;
 better/worse when p < 0.05, tied within noise otherwise, too few seeds with one run a side; members
@@ -33,16 +35,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="With one DIR: at every phi >= 1 the family's method (compound or official, or --reference) "
         "against each single-dimension baseline, and each method's largest member against the base. With two "
         "DIRs: the two families member for member. Then the 'against the paper' table built from those verdicts.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXAMPLES)
     p.add_argument("dirs", nargs="+", metavar="DIR", help="one or two family directories (or family.csv files)")
     p.add_argument("--metric", default="test_accuracy", help="accuracy column (default: %(default)s)")
-    p.add_argument("--reference", default=None, help="the method the others are compared with (default: compound, "
-                   "or official for an official family)")
+    p.add_argument("--reference", default=None, metavar="METHOD", help="the method the others are compared with "
+                   "(default: compound, or official for an official family)")
     p.add_argument("--labels", nargs=2, default=None, metavar=("A", "B"), help="names of the two families "
                    "(default: the directory names)")
-    p.add_argument("--tolerance", type=float, default=FAMILY_TOLERANCE, help="largest relative gap of realised MACs "
-                   "at which two members are compared (default: %(default)s)")
-    p.add_argument("--out", default=None, metavar="FILE", help="also write the comparisons as CSV to FILE")
+    p.add_argument("--tolerance", type=float, default=FAMILY_TOLERANCE, metavar="X", help="largest relative gap of "
+                   "realised MACs at which two members are compared (default: %(default)s)")
+    c.output_file_arg(p, old_out=True, help="also write the comparisons as CSV to FILE")
     p.add_argument("--json", action="store_true", help="print the comparisons as JSON instead of lines")
     p.set_defaults(func=run)
 
@@ -70,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
     if table.empty:
         raise UserError("nothing to compare: the results need members at phi >= 1 beside the base, trained "
                         "(a family.csv from 'effnas family --train')")
-    if args.out:
-        atomic_write(args.out, lambda t: table.to_csv(t, index=False))
+    if args.output:
+        atomic_write(args.output, lambda t: table.to_csv(t, index=False))
     if args.json:
         print(json.dumps({"comparisons": json.loads(table.to_json(orient="records")),
                           "claims": json.loads(claims.to_json(orient="records"))}, indent=2))
@@ -81,6 +83,6 @@ def run(args: argparse.Namespace) -> int:
     print("\nagainst the paper:")
     for r in claims.itertuples(index=False):
         print(f"  {r.claim}: {r.verdict} ({r.comparisons}; paper: {r.paper})")
-    if args.out:
-        print(f"wrote {args.out}")
+    if args.output:
+        print(f"wrote {args.output}")
     return 0

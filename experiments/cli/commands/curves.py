@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.train import guard
 from effnas.scaling import load_results, plot_curves
 from effnas.scaling.analysis.compare import summary
@@ -23,14 +24,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "dashed, no band; an undetermined fit: not drawn), and checks each fit by refitting on phi <= K-1 and "
         "predicting the largest phi K. Writes accuracy_vs_macs.png, accuracy_vs_params.png, curves.csv, "
         "fits.json, bands.csv.",
+        epilog=c.examples(
+            ("effnas curves runs/family --out runs/curves", "accuracy against MACs and params, with power-law fits"),
+            ("effnas curves runs/family runs/family-b --out runs/curves --metric val_accuracy --bootstrap 200",
+             "two families on one plot, validation accuracy, with bootstrap intervals of the fits"),
+        ),
     )
     p.add_argument("dirs", nargs="+", metavar="DIR", help="family directories (or family.csv files)")
-    p.add_argument("--out", required=True, help="directory for the plots and data")
-    p.add_argument("--metric", default="test_accuracy", help="accuracy column (default test_accuracy)")
-    p.add_argument("--extrapolate", type=float, default=4.0, help="extend fits to this multiple of the largest size")
+    p.add_argument("--out", metavar="DIR", required=True, help="directory for the plots and data")
+    p.add_argument("--metric", default="test_accuracy", help="accuracy column (default: %(default)s)")
+    p.add_argument("--extrapolate", type=float, default=4.0, metavar="X",
+                   help="extend fits to this multiple of the largest size (default: %(default)s)")
     p.add_argument("--bootstrap", type=int, default=0, metavar="N",
                    help="also N refits on the seeds resampled within each size, for 95 %% percentile intervals of "
-                   "a, b, c in fits.json (default 0: none; ~3 ms a refit)")
+                   "a, b, c in fits.json (default: %(default)s, none; ~3 ms a refit)")
     p.set_defaults(func=run)
 
 

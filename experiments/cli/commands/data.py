@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from effnas.experiments.cli.commands._common import examples
 from effnas.experiments.data import datasets as data_mod
 from effnas.experiments.data.files.imagefolder import BadImage, FileSplit, index_imagefolder, looks_like_imagefolder
 from effnas.experiments.data.files.shards import META, index_shards, pack
@@ -26,26 +27,36 @@ from effnas.search_spaces.common.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("data", help="inspect a data set, or pack an image folder into tar shards")
+    info_examples = (("effnas data info digits", "scikit-learn's digits: classes, images per split, sizes"),
+                     ("effnas data info imagefolder:/data/imagenet --sample 2000",
+                      "an image folder, decoding 2000 files per split"))
+    pack_example = ("effnas data pack imagefolder:/data/imagenet --out /data/inet-shards",
+                    "WebDataset tar shards that --dataset shards:/data/inet-shards streams")
+    p = sub.add_parser("data", help="inspect a data set, or pack an image folder into tar shards",
+                       epilog=examples(info_examples[0], pack_example))
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     pi = dsub.add_parser(
         "info", help="classes, images per split, image sizes and bad files of a data set",
         description="Classes, images per split and per class, the image-size distribution and the files that "
-        "cannot be decoded, of any --dataset name (image folders and shards are decoded file by file).")
+        "cannot be decoded, of any --dataset name (image folders and shards are decoded file by file).",
+        epilog=examples(*info_examples))
     pi.add_argument("dataset", help="shapes, digits, mnist5k, cifar10:PATH, cifar100:PATH, imagefolder:PATH, "
                     "shards:DIR")
     pi.add_argument("--sample", type=int, metavar="N", help="decode N files per split (drawn with a fixed seed) "
-                    "instead of all")
+                    "instead of all (default: all)")
     pi.add_argument("--json", action="store_true", help="print a JSON object instead of text")
     pi.set_defaults(func=run_info)
     pp = dsub.add_parser(
         "pack", help="write an image folder as WebDataset tar shards (read with --dataset shards:DIR)",
         description="Write the image files of an image folder (train/ and val/ or test/, or class folders) "
         "unchanged into tar shards in the WebDataset layout (KEY.jpg + KEY.cls pairs, shuffled order) plus "
-        "dataset.json; --dataset shards:DIR streams them.")
+        "dataset.json; --dataset shards:DIR streams them.",
+        epilog=examples(pack_example, ("effnas data pack cifar10:/data/cifar10-jpeg --out /data/c10-shards "
+                                       "--shard-mb 64", "smaller shards")))
     pp.add_argument("dataset", help="imagefolder:PATH (or cifar10:PATH / cifar100:PATH of an image folder)")
-    pp.add_argument("--out", required=True, help="a new or empty directory for the shards")
-    pp.add_argument("--shard-mb", type=float, default=256.0, help="shard size in MB (default 256)")
+    pp.add_argument("--out", metavar="DIR", required=True, help="a new or empty directory for the shards")
+    pp.add_argument("--shard-mb", type=float, default=256.0, metavar="MB",
+                    help="shard size in MB (default: %(default)g)")
     pp.set_defaults(func=run_pack)
 
 
@@ -131,8 +142,10 @@ def run_info(args: argparse.Namespace) -> int:
             print(f"    shorter side: min {q['min']}, p10 {q['p10']}, median {q['median']}, p90 {q['p90']}, "
                   f"max {q['max']} px; {s['distinct_sizes']:,} distinct sizes, most common: "
                   + ", ".join(f"{k} ({v:,})" for k, v in s["sizes"].items()))
-        print(f"    bad files: {len(s['bad_files'])}" + "".join(f"\n      {f}" for f in s["bad_files"][:20])
-              + (f"\n      ... and {len(s['bad_files']) - 20} more" if len(s["bad_files"]) > 20 else ""))
+        shown = s["bad_files"] if args.verbose else s["bad_files"][:20]
+        print(f"    bad files: {len(s['bad_files'])}" + "".join(f"\n      {f}" for f in shown)
+              + (f"\n      ... and {len(s['bad_files']) - len(shown)} more (--verbose or --json lists them all)"
+                 if len(shown) < len(s["bad_files"]) else ""))
         if "note" in s:
             print(f"    ({s['note']})")
     return 0

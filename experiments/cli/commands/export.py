@@ -11,9 +11,11 @@ import optuna
 import torch
 
 import effnas.search_spaces as ss
+from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.train import guard
 from effnas.experiments.weights.onnx_export import compare_onnx, export_onnx, model_for_export
 from effnas.nas import open_storage
+from effnas.nas.study import missing_study, study_names
 from effnas.search_spaces import NetworkSpec
 from effnas.search_spaces.block import MAX_CHANNELS, MAX_RESOLUTION
 from effnas.search_spaces.common.errors import UserError
@@ -22,15 +24,24 @@ from effnas.search_spaces.common.errors import UserError
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("export", help="write a search trial's network as a spec JSON, or any network as ONNX",
                        description="Rebuild trial N of a search study from its stored block strings (-o spec.json), "
-                       "or write a network as ONNX (--onnx OUT.onnx, checked against onnxruntime).")
-    p.add_argument("--storage", help="the study's storage URL (e.g. sqlite:///out/study.db)")
-    p.add_argument("--study", default="search", help="study name (default: search)")
-    p.add_argument("--trial", type=int, help="trial number")
-    p.add_argument("-o", "--output", help="spec .json to write (trial export)")
+                       "or write a network as ONNX (--onnx OUT.onnx, checked against onnxruntime).",
+                       epilog=c.examples(
+                           ("effnas export --storage sqlite:///runs/search/study.db --trial 7 -o t7.json",
+                            "trial 7 of the search in runs/search as a spec that train, grid and family take"),
+                           ("effnas export --onnx b0.onnx --model efficientnet_b0",
+                            "a registered model as ONNX, compared with onnxruntime"),
+                           ("effnas export --onnx t7.onnx --storage sqlite:///runs/search/study.db --trial 7 "
+                            "--resolution 64", "a search trial as ONNX at 64 px"),
+                       ))
+    p.add_argument("--storage", metavar="URL", help="the study's storage URL (e.g. sqlite:///out/study.db)")
+    p.add_argument("--study", metavar="NAME", default="search", help="study name (default: %(default)s)")
+    p.add_argument("--trial", type=int, metavar="N", help="trial number")
+    c.output_file_arg(p, help="spec .json to write (trial export)")
     p.add_argument("--onnx", metavar="OUT.onnx", help="write an ONNX file of --model (or of the trial)")
     p.add_argument("--model", help="for --onnx: a registered name, spec .json, weights .pt or run directory")
-    p.add_argument("--resolution", type=int, help="for --onnx: input pixels (default: the spec's)")
-    p.add_argument("--num-classes", type=int, help="for --onnx of a name or spec: classifier size")
+    p.add_argument("--resolution", type=int, metavar="N", help="for --onnx: input pixels (default: the spec's)")
+    p.add_argument("--num-classes", type=int, metavar="N", help="for --onnx of a name or spec: classifier size "
+                   "(default: the model's)")
     p.add_argument("--no-check", action="store_true", help="for --onnx: skip the onnxruntime comparison")
     p.set_defaults(func=run)
 
@@ -38,8 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def export_spec(storage: str, study: str, number: int) -> NetworkSpec:
     """The network of trial ``number`` of ``study``."""
     st = open_storage(storage)
-    if study not in {s.study_name for s in optuna.get_all_study_summaries(st)}:
-        raise UserError(f"no study {study!r} in {storage}: check --study")
+    names = study_names(st)
+    if study not in names:
+        raise missing_study(study, storage, names, fix="give one of them as --study")
     trials = optuna.load_study(study_name=study, storage=st).get_trials(deepcopy=False)
     match = [t for t in trials if t.number == number]
     if not match:

@@ -29,31 +29,38 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "at each member's realised MACs unless --no-baselines. With --train every network is trained "
         "(resumable with --resume) into --out/family.csv; exit code 1 when a run failed. Without --train the "
         "table is written to --out/members.csv.",
+        epilog=c.examples(
+            ("effnas family --base efficientnet_b0 --official --phis 0-7",
+             "the official B0..B7 cost table, nothing trained"),
+            ("effnas family --base efficientnet_nano --alpha 1.2 --beta 1.1 --gamma 1.15 --phis 0-3",
+             "a family from the paper's coefficients with single-dimension baselines at matched MACs"),
+            ("effnas family --base efficientnet_nano --coefficients runs/grid/coefficients.json --phis 0-3 --train "
+             "--dataset shapes --seeds 2 --out runs/family", "train every member and baseline, two seeds each"),
+        ),
     )
     c.add_config_args(p)
     g = p.add_argument_group("family (each flag sets the config key in brackets)")
     c.key_flag(g, "--base", key="train.model", help="a registered model name or a spec .json file")
-    c.key_flag(g, "--phis", key="family.phis", type=c.phis_arg, help="e.g. 0-7 or 0,1,3")
+    c.key_flag(g, "--phis", key="family.phis", help="the members, e.g. 0-7 or 0,1,3")
     g.add_argument("--official", dest="family.official", action="store_const", const=True,
                    help="also the official B0..B7 rows (alone when no coefficients are given) [family.official]")
-    c.key_flag(g, "--resolution", key="data.resolution", type=int, help="the base's input pixels (default: its own)")
-    g.add_argument("--baselines", dest="family.single_dimension", action=argparse.BooleanOptionalAction,
-                   default=None, help="depth-, width- and resolution-only scaling at each member's MACs "
-                   "(default on) [family.single_dimension]")
-    c.key_flag(g, "--baseline-phis", key="family.baseline_phis", type=c.phis_arg,
+    c.key_flag(g, "--resolution", key="data.resolution", help="the base's input pixels (default: its own)")
+    c.key_flag(g, "--baselines", key="family.single_dimension", action=argparse.BooleanOptionalAction,
+               help="depth-, width- and resolution-only scaling at each member's MACs")
+    c.key_flag(g, "--baseline-phis", key="family.baseline_phis",
                help="only match these members, e.g. 2 (default: every phi >= 1)")
-    c.key_flag(g, "--cost-tolerance", key="family.cost_tolerance", type=float,
-               help="realised MACs within this of nominal (default 0.1)")
+    c.key_flag(g, "--cost-tolerance", key="family.cost_tolerance", help="realised MACs within this of nominal")
     c.key_flag(g, "--depth-rounding", key="family.depth_rounding", choices=DEPTH_ROUNDINGS,
-               help="repeats rounded to nearest (default) or up (TF)")
-    p.add_argument("--out", help="directory for family.csv (members.csv without --train) and the specs")
+               help="repeats rounded to nearest (round) or up (ceil, TF)")
+    p.add_argument("--out", metavar="DIR", help="directory for family.csv (members.csv without --train) and the "
+                   "specs")
     p.add_argument("--json", action="store_true", help="print the table as JSON rows")
     c.add_coefficient_args(p)
     t = p.add_argument_group("training")
     t.add_argument("--train", action="store_true", help="train every network (needs --out)")
     c.add_data_args(t)
-    c.key_flag(t, "--epochs", key="family.epochs", type=int, help="epochs per network (default: train.epochs)")
-    c.key_flag(t, "--seeds", key="family.seeds", type=c.seeds_arg, help="seeds per network: a count or a list")
+    c.key_flag(t, "--epochs", key="family.epochs", help="epochs per network (default: train.epochs)")
+    c.key_flag(t, "--seeds", key="family.seeds", help="seeds per network: a count (2), a list (0,5) or a range (0-2)")
     c.add_run_args(t)
     p.set_defaults(func=run)
 
@@ -75,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         stages.write_plan(fp, args.out, "members.csv")
     if args.json:
         print(json.dumps(table.to_dict(orient="records"), indent=2))
-    else:
+    elif not (args.train and args.quiet):  # with --train, the plan; the trained table is the result
         print(format_table(table))
     if not args.train:
         return 0

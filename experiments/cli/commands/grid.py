@@ -23,33 +23,38 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "within noise by a stated rule (docs/scaling.md). Writes grid.csv and coefficients.json into --out; "
         "--dry-run writes grid_candidates.csv. Each run has its own run directory; --resume keeps finished ones. "
         "Exit code 1 when a run failed.",
+        epilog=c.examples(
+            ("effnas grid --base efficientnet_nano --dataset shapes --step 0.1 --epochs 2 --dry-run",
+             "the candidates and their MACs, nothing trained"),
+            ("effnas grid --base efficientnet_nano --dataset shapes --step 0.1 --epochs 2 --out runs/grid",
+             "train them: grid.csv and coefficients.json in runs/grid"),
+            ("effnas grid --base runs/search/best_spec.json --config demo --workers 2 --out runs/grid2",
+             "a search's best network with the demo's grid settings, two candidates at a time through Ray"),
+        ),
     )
     c.add_config_args(p)
     g = p.add_argument_group("grid (each flag sets the config key in brackets)")
     c.key_flag(g, "--base", key="train.model", help="a registered model name or a spec .json file")
-    c.key_flag(g, "--step", key="grid.step", type=float, help="grid step (default 0.05)")
-    c.key_flag(g, "--tolerance", key="grid.tolerance", type=float, help="allowed |product - target| (default 0.1)")
-    c.key_flag(g, "--target", key="grid.target", type=float, help="alpha*beta^2*gamma^2 target (default 2)")
-    c.key_flag(g, "--phi", key="grid.phi", type=float, help="the compound coefficient searched at (default 1)")
-    c.key_flag(g, "--cost-tolerance", key="grid.cost_tolerance", type=float,
-               help="realised MACs within this of target^phi (default 0.05)")
-    c.key_flag(g, "--resolution", key="data.resolution", type=int, help="the base's input pixels (default: its own)")
+    c.key_flag(g, "--step", key="grid.step", help="grid step")
+    c.key_flag(g, "--tolerance", key="grid.tolerance", help="allowed |product - target|")
+    c.key_flag(g, "--target", key="grid.target", help="alpha*beta^2*gamma^2 target")
+    c.key_flag(g, "--phi", key="grid.phi", help="the compound coefficient searched at")
+    c.key_flag(g, "--cost-tolerance", key="grid.cost_tolerance", help="realised MACs within this of target^phi")
+    c.key_flag(g, "--resolution", key="data.resolution", help="the base's input pixels (default: its own)")
     c.key_flag(g, "--depth-rounding", key="grid.depth_rounding", choices=DEPTH_ROUNDINGS,
-               help="repeats rounded to nearest (default) or up (TF)")
+               help="repeats rounded to nearest (round) or up (ceil, TF)")
     p.add_argument("--dry-run", action="store_true", help="list the candidates and their MACs; train nothing")
-    p.add_argument("--out", help="directory for grid.csv, coefficients.json and the run directories")
+    p.add_argument("--out", metavar="DIR", help="directory for grid.csv, coefficients.json and the run directories")
     t = p.add_argument_group("training")
     c.add_data_args(t)
-    c.key_flag(t, "--epochs", key="grid.epochs", type=int, help="epochs per candidate (default 10; with --halving "
-               "the first rung's)")
-    c.key_flag(t, "--seeds", key="grid.seeds", type=c.seeds_arg, help="seeds per candidate: a count or a list (with "
-               "--halving the first rung's; each later rung adds one)")
+    c.key_flag(t, "--epochs", key="grid.epochs", help="epochs per candidate (with --halving the first rung's)")
+    c.key_flag(t, "--seeds", key="grid.seeds", help="seeds per candidate: a count (2), a list (0,5) or a range (0-2); "
+               "with --halving the first rung's, each later rung adds one")
     c.key_flag(t, "--halving", key="grid.halving", action=argparse.BooleanOptionalAction,
                help="successive halving: the best 1/eta of each rung train again, eta x longer, with one more seed")
-    c.key_flag(t, "--eta", key="grid.eta", type=int, help="with --halving: keep 1/eta per rung, eta x the epochs "
-               "(default 3)")
-    c.key_flag(t, "--rungs", key="grid.rungs", type=int, help="with --halving: the most rungs (default 3)")
-    c.key_flag(t, "--budget-epochs", key="grid.budget_epochs", type=int,
+    c.key_flag(t, "--eta", key="grid.eta", help="with --halving: keep 1/eta per rung, eta x the epochs")
+    c.key_flag(t, "--rungs", key="grid.rungs", help="with --halving: the most rungs")
+    c.key_flag(t, "--budget-epochs", key="grid.budget_epochs",
                help="the most training epochs the grid may spend (runs x epochs; default: what the schedule needs)")
     c.add_run_args(t)
     p.set_defaults(func=run)
@@ -80,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     cols = [k for k in ("alpha", "beta", "gamma", "product", "resolution", "macs", "macs_ratio", "same_network_as",
                         "last_rung", "n", "mean_accuracy", "ci_low", "ci_high", "tied_with_best", "picked")
             if k in t.columns]
-    print(t[cols].head(15).to_string(index=False))
+    print(c.console_table(t[cols], Path(args.out) / "grid.csv", verbose=args.verbose))
     for line in result.lines():
         print(line)
     b = result.best

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from effnas.experiments.cli.commands._common import examples
 from effnas.experiments.train import guard
 from effnas.search_spaces import encode_block, load_spec, names
 from effnas.search_spaces.common.errors import UserError
@@ -12,19 +13,29 @@ from effnas.search_spaces.cost import Cost, cost
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("models", help="list registered models, or show one model's structure and cost")
+    p = sub.add_parser("models", help="list registered models, or show one model's structure and cost",
+                       epilog=examples(("effnas models list", "every registered model"),
+                                         ("effnas models show efficientnet_b0", "B0's stages, params and MACs")))
     msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
-    pl = msub.add_parser("list", help="list the registered model names with params and MACs")
+    pl = msub.add_parser("list", help="list the registered model names with params and MACs",
+                         epilog=examples(("effnas models list", "name, resolution, classes, stages, blocks"),
+                                           ("effnas models list --json", "the same as a JSON list")))
     pl.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     pl.set_defaults(func=run_list)
     ps = msub.add_parser(
         "show", help="structure and cost of a model",
         description="Print a model's stages with parameters and multiply-adds (MACs, counted the "
         "papers' way: convolutions and linear layers, one per multiply-add, with fvcore).",
+        epilog=examples(
+            ("effnas models show efficientnet_b0 --diagram b0.png", "stages, params, MACs and a stage diagram"),
+            ("effnas models show efficientnet_b0 --resolution 32 --num-classes 10 --json",
+             "at CIFAR's size and classes, as JSON"),
+            ("effnas models show runs/search/best_spec.json --latency", "a spec file, with latency on this device"),
+        ),
     )
     ps.add_argument("model", help="a registered name (see 'effnas models list') or a spec .json file")
-    ps.add_argument("--resolution", type=int, help="input size in pixels (default: the model's own)")
-    ps.add_argument("--num-classes", type=int, help="classifier outputs (default: the model's own)")
+    ps.add_argument("--resolution", type=int, metavar="N", help="input size in pixels (default: the model's own)")
+    ps.add_argument("--num-classes", type=int, metavar="N", help="classifier outputs (default: the model's own)")
     ps.add_argument("--latency", action="store_true", help="also measure latency on this device")
     ps.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
     ps.add_argument("--diagram", metavar="FILE.png", help="also draw the network's stages to a PNG")

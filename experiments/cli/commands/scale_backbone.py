@@ -21,24 +21,33 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "depth-only, width-only and resolution-only scaling at the compound network's MACs "
         f"(paper Table 3 in shape). Backbones: {', '.join(BACKBONES)}, any registered model or a spec .json. "
         "Exit code 1 when a trained run failed.",
+        epilog=c.examples(
+            ("effnas scale-backbone --backbone resnet50 --phi 2",
+             "ResNet-50 scaled by the paper's coefficients to ~4x MACs, beside depth-, width- and resolution-only"),
+            ("effnas scale-backbone --backbone mobilenet_v2 --coefficients runs/grid/coefficients.json --phi 1 "
+             "--no-compare", "a grid's coefficients, the compound network alone"),
+            ("effnas scale-backbone --backbone resnet18 --resolution 32 --train --dataset shapes --epochs 2 "
+             "--out runs/r18", "train the scaled networks"),
+        ),
     )
     c.add_config_args(p)
     g = p.add_argument_group("backbone (each flag sets the config key in brackets)")
     p.add_argument("--backbone", required=True, help=f"{', '.join(BACKBONES)}, a registered model or a spec .json "
                    "[backbones.models]")
-    c.key_flag(g, "--phi", key="backbones.phi", type=int, help="compound coefficient phi (default 2: ~4x MACs)")
-    c.key_flag(g, "--resolution", key="backbones.resolution", type=int, help="the backbone's input pixels")
-    g.add_argument("--compare", dest="backbones.single_dimension", action=argparse.BooleanOptionalAction,
-                   default=None, help="also single-dimension scaling at matched MACs (default on) "
-                   "[backbones.single_dimension]")
+    c.key_flag(g, "--phi", key="backbones.phi", help="compound coefficient phi (2: ~4x MACs)")
+    c.key_flag(g, "--resolution", key="backbones.resolution", help="the backbone's input pixels (default: "
+               "data.resolution, else its own)")
+    c.key_flag(g, "--compare", key="backbones.single_dimension", action=argparse.BooleanOptionalAction,
+               help="also single-dimension scaling at matched MACs")
     p.add_argument("--json", action="store_true", help="print the networks and their cost as JSON")
-    p.add_argument("--out", help="directory for backbones.csv, the specs and (with --train) the run directories")
+    p.add_argument("--out", metavar="DIR", help="directory for backbones.csv, the specs and (with --train) the run "
+                   "directories")
     c.add_coefficient_args(p)
     t = p.add_argument_group("training")
     t.add_argument("--train", action="store_true", help="train every network (needs --out)")
     c.add_data_args(t)
-    c.key_flag(t, "--epochs", key="backbones.epochs", type=int, help="epochs per network (default: family.epochs)")
-    c.key_flag(t, "--seeds", key="family.seeds", type=c.seeds_arg, help="seeds per network: a count or a list")
+    c.key_flag(t, "--epochs", key="backbones.epochs", help="epochs per network (default: family.epochs)")
+    c.key_flag(t, "--seeds", key="family.seeds", help="seeds per network: a count (2), a list (0,5) or a range (0-2)")
     c.add_run_args(t)
     p.set_defaults(func=run)
 
@@ -54,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"backbone": args.backbone, "phi": cfg.backbones.phi, "coefficients": coeffs.to_dict(),
                           "networks": table.to_dict(orient="records"),
                           "specs": [json.loads(j.spec.to_json()) for j in jobs if j.seed == jobs[0].seed]}, indent=2))
-    else:
+    elif not (args.train and args.quiet):  # with --train, the plan; the trained table is the result
         print(f"coefficients alpha, beta, gamma = {coeffs.as_tuple()}, phi = {cfg.backbones.phi}")
         print(format_table(table))
     if args.train and not args.out:

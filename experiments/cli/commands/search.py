@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from pathlib import Path
+from typing import Any
 
 from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.config.choices import LATENCY_RUNTIMES
@@ -42,62 +44,72 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "params/MACs are computed first, it is trained briefly (the [train] recipe with [search.train] on top) "
         "and scored with the reward ACC x (cost/T)^w. One Optuna study holds every trial (--storage), so "
         "--resume continues it. Writes trials.csv, pareto.json/png and best_spec.json into --out.",
+        epilog=c.examples(
+            ("effnas search --space nano --dataset shapes --strategy tpe --trials 20 --epochs 1 --target-macs 1M "
+             "--out runs/search", "20 candidates of the nano space, one proxy epoch each, T = 1M MACs"),
+            ("effnas search --space nano --dataset shapes --estimator proxy:jacob_cov --trials 500 --out runs/zc",
+             "rank 500 candidates with a zero-cost proxy instead of training them"),
+            ("effnas search --space nano --dataset shapes --trials 40 --epochs 1 --out runs/search --resume",
+             "continue the study in runs/search up to 40 finished trials"),
+            ("effnas search --space nasbench201 --dataset cifar100 --strategy evolution --trials 200 --out runs/nb",
+             "regularised evolution on the NAS-Bench-201 table (lookups, no training)"),
+        ),
     )
     c.add_config_args(p)
     g = p.add_argument_group("search (each flag sets the config key in brackets)")
     c.key_flag(g, "--space", key="search.space", help="mnasnet, mnasnet_paper, efficientnet, nano, tiny, or a "
                ".json/.toml space file")
-    c.key_flag(g, "--strategy", key="search.strategy", help="random, tpe, nsga2, evolution or rl (default tpe)")
-    c.key_flag(g, "--trials", key="search.trials", type=int, help="finished trials wanted in the study (default 20)")
+    c.key_flag(g, "--strategy", key="search.strategy", help="random, tpe, nsga2, evolution or rl")
+    c.key_flag(g, "--trials", key="search.trials", help="finished trials wanted in the study")
     g.add_argument("--target-macs", type=parse_count, metavar="T", help="T of the reward in MACs, e.g. 400M "
                    "[search.cost = macs, search.target]; default: the space's base network's MACs")
     g.add_argument("--target-ms", type=float, metavar="MS", help="use measured latency (ms, batch 1, this device) "
-                   "as the cost, with target MS [search.cost = latency, search.target]")
+                   "as the cost, with target MS [search.cost = latency, search.target]; default: MACs are the cost")
     c.key_flag(g, "--latency-runtime", key="search.latency_runtime", choices=LATENCY_RUNTIMES,
-               help="with --target-ms: time candidates (batch 1) in eager PyTorch (default) or in onnxruntime on "
+               help="with --target-ms: time candidates (batch 1) in eager PyTorch or in onnxruntime on "
                "the exported ONNX network (one CPU thread; needs onnx and onnxruntime)")
-    c.key_flag(g, "--w", key="search.w", type=float, help="reward exponent (default -0.07)")
+    c.key_flag(g, "--w", key="search.w", help="reward exponent")
     c.key_flag(g, "--constraint", key="search.constraint", help="soft (alpha=beta=w) or hard (alpha=0, beta=-1)")
     c.key_flag(g, "--mode", key="search.mode", help="reward (one objective) or pareto (accuracy up, cost down)")
-    c.key_flag(g, "--resolution", key="search.resolution", type=int, help="input pixels (default: the space's)")
-    c.key_flag(g, "--population", key="search.population", type=int, help="NSGA-II / evolution population")
+    c.key_flag(g, "--resolution", key="search.resolution", help="input pixels (default: the space's)")
+    c.key_flag(g, "--population", key="search.population", help="NSGA-II / evolution population")
     g.add_argument("--no-prune", dest="search.prune", action="store_const", const=False,
-                   help="never stop candidates early [search.prune]")
-    c.key_flag(g, "--noise-floor", key="search.noise_floor", type=float, metavar="SD",
+                   help="never stop candidates early (default: prune) [search.prune]")
+    c.key_flag(g, "--noise-floor", key="search.noise_floor", metavar="SD",
                help="seed-to-seed standard deviation of a candidate's accuracy (a fraction) that pruning respects: "
                "a trial stops only when it is behind the median beyond it, once the median is beyond it above "
                "chance (default: measured, docs/search.md)")
-    c.key_flag(g, "--reevaluate", key="search.reevaluate", type=int, metavar="K",
+    c.key_flag(g, "--reevaluate", key="search.reevaluate", metavar="K",
                help="after the search, train the top K candidates again with another seed, pick the winner by the "
-               "mean of both runs and say which runners-up are tied within noise (reevaluation.csv; default 0: off)")
-    c.key_flag(g, "--trainer", key="search.trainer", help="train (default on network spaces), surrogate (a seeded "
-               "synthetic accuracy for testing strategies; no data) or table (a benchmark space's lookup: the "
-               "default on --space nasbench201, with --dataset cifar10, cifar100 or imagenet16-120)")
-    c.key_flag(g, "--estimator", key="search.estimator", help="train (default: the --trainer); proxy:NAME: score "
+               "mean of both runs and say which runners-up are tied within noise (reevaluation.csv; 0: off)")
+    c.key_flag(g, "--trainer", key="search.trainer", help="train, surrogate (a seeded "
+               "synthetic accuracy for testing strategies; no data) or table (a benchmark space's lookup, with "
+               "--dataset cifar10, cifar100 or imagenet16-120) (default: table on --space nasbench201, else train)")
+    c.key_flag(g, "--estimator", key="search.estimator", help="train (the --trainer); proxy:NAME: score "
                "each candidate at initialisation with a zero-cost proxy on one minibatch (synflow, jacob_cov, naswot, "
                "grad_norm, snip, grasp, fisher; docs/zerocost.md; on --space nasbench201 give --dataset "
                "cifar10:PATH for the images); supernet:DIR: inherited weights of a supernet trained by 'effnas "
                "supernet train --out DIR', BatchNorm recalibrated, validation accuracy; supernet: train one into "
                "OUT/supernet first ([supernet] keys; docs/supernet.md)")
-    c.key_flag(g, "--calibration-batches", key="supernet.calibration_batches", type=int,
+    c.key_flag(g, "--calibration-batches", key="supernet.calibration_batches",
                help="with a supernet estimator: training batches that re-estimate each candidate's BatchNorm "
-               "statistics (default 8)")
+               "statistics")
     c.key_flag(g, "--prefilter", key="search.prefilter", help="proxy:NAME or supernet:DIR: score each candidate "
                "first and train only the best --keep share (the others are PRUNED, status=filtered, and do "
-               "not count towards --trials)")
-    c.key_flag(g, "--keep", key="search.prefilter_keep", type=float, help="share of candidates the pre-filter "
-               "trains (default 0.1)")
-    c.key_flag(g, "--storage", key="search.storage", help="Optuna storage: sqlite:///PATH.db, another SQLAlchemy "
-               "URL or PATH.journal (default: sqlite:///OUT/study.db)")
-    c.key_flag(g, "--study", key="search.study", help="study name in the storage (default: search)")
+               "not count towards --trials) (default: none)")
+    c.key_flag(g, "--keep", key="search.prefilter_keep", help="share of candidates the pre-filter trains")
+    c.key_flag(g, "--storage", key="search.storage", metavar="URL", help="Optuna storage: sqlite:///PATH.db, "
+               "another SQLAlchemy URL or PATH.journal (default: sqlite:///OUT/study.db)")
+    c.key_flag(g, "--study", key="search.study", metavar="NAME", help="study name in the storage")
     t = p.add_argument_group("proxy training of each candidate")
     c.add_data_args(t, fraction_key="search.train.data_fraction")
-    c.key_flag(t, "--epochs", key="search.train.epochs", type=int, help="epochs per candidate (default 5)")
-    c.key_flag(t, "--seed", key="run.seed", type=int, help="seeds the sampler and every candidate's training")
+    c.key_flag(t, "--epochs", key="search.train.epochs", help="epochs per candidate")
+    c.key_flag(t, "--seed", key="run.seed", help="seeds the sampler and every candidate's training")
     r = p.add_argument_group("execution")
     c.add_run_args(r)
-    p.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
-    p.add_argument("--out", required=True, help="directory for trials.csv, pareto.json/png, best_spec.json")
+    p.add_argument("--out", metavar="DIR", required=True, help="directory for trials.csv, pareto.json/png, "
+                   "best_spec.json")
+    p.add_argument("--json", action="store_true", help="print the search's summary as one JSON object")
     p.set_defaults(func=run)
 
 
@@ -110,7 +122,36 @@ def run(args: argparse.Namespace) -> int:
     if args.target_ms is not None:
         cfg = cfg.with_values({"search.cost": "latency", "search.target": args.target_ms})
     if args.out and getattr(args, "search.storage") is None:  # a storage path from --config / --set
-        c.note_outside(args.out, f"--out {args.out!r}", {"search.storage": cfg.search.storage})
+        c.note_outside(args.out, f"--out {args.out!r}", {"search.storage": cfg.search.storage}, quiet=args.quiet)
     summary = stages.search(plan.resolve_search(cfg, args.out, resume=args.resume), quiet=args.quiet)
-    print(json.dumps(summary))
+    print(json.dumps(summary) if args.json else summary_text(summary))
     return 0
+
+
+def summary_text(s: dict[str, Any]) -> str:
+    """The search's summary (:func:`effnas.experiments.pipeline.stages.search`) as lines to read.
+
+    >>> print(summary_text({"trials": 3, "completed": 2, "front": 1, "best_trial": 1, "best_reward": 0.5,
+    ...     "best_accuracy": 0.6, "best_macs": 1.2e6, "study": "search", "storage": "sqlite:///o/study.db",
+    ...     "strategy": "tpe", "out": "o"}))
+    search 'search' (tpe): 3 trials, 2 completed, 1 on the Pareto front
+    best: trial 1, reward 0.5000, accuracy 0.6000, 1.20M MACs
+    wrote trials.csv, pareto.json, pareto.png and best_spec.json in o; the study is in sqlite:///o/study.db
+    """
+    n = s["trials"]
+    lines = [f"search {s.get('study')!r} ({s.get('strategy')}): {n} trial{'s' * (n != 1)}, {s['completed']} completed, "
+             f"{s['front']} on the Pareto front"]
+    if "best_trial" in s:
+        runs = f" (mean of {s['best_runs']} runs)" if s.get("best_runs", 1) > 1 else ""
+        measures = [f"{k.removeprefix('best_')} {v:.4f}" for k, v in s.items()
+                    if k in ("best_reward", "best_accuracy", "best_score") and isinstance(v, int | float)]
+        macs = [f"{c.fmt_count(s['best_macs'])} MACs"] if isinstance(s.get("best_macs"), int | float) else []
+        lines.append(f"best: trial {s['best_trial']}, " + ", ".join(measures + macs) + runs)
+    if isinstance(s.get("reevaluation"), dict) and s["reevaluation"].get("line"):
+        lines.append(s["reevaluation"]["line"])
+    out = Path(s["out"])
+    best = "best_arch.json" if (out / "best_arch.json").is_file() else "best_spec.json"
+    again = " and reevaluation.csv" if "reevaluation" in s else ""
+    lines.append(f"wrote trials.csv, pareto.json, pareto.png and {best}{again} in {out}; the study is in "
+                 f"{s.get('storage')}")
+    return "\n".join(lines)

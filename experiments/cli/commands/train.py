@@ -32,34 +32,41 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "image folder), at any resolution, with the "
         "[data] and [train] sections of a config (--config paper: EfficientNet section 5.2's recipe). "
         "Writes config.json, epochs.jsonl, metrics.json and atomic checkpoints to --out.",
+        epilog=c.examples(
+            ("effnas train --model tiny --dataset digits --out runs/tiny",
+             "the tiny model on scikit-learn's digits: ~97-99 % test accuracy in a few minutes on a CPU"),
+            ("effnas train --model efficientnet_b0 --dataset cifar10:/data/cifar-10-batches-py --resolution 32 "
+             "--epochs 10", "EfficientNet-B0 on a local CIFAR-10 at its native 32 px"),
+            ("effnas train --config paper --model efficientnet_b0 --dataset imagefolder:/data/imagenet",
+             "the paper's recipe (EfficientNet section 5.2) on an ImageNet folder"),
+            ("effnas train --model tiny --dataset digits --out runs/tiny --resume",
+             "continue an interrupted run from its last epoch"),
+        ),
     )
     c.add_config_args(p)
     g = p.add_argument_group("what to train (each flag sets the config key in brackets)")
     c.key_flag(g, "--model", key="train.model", help="a registered name (see 'effnas models list') or a spec .json")
     c.add_data_args(g)
-    c.key_flag(g, "--resolution", key="data.resolution", type=int, help="input pixels (default: the model's own)")
-    c.key_flag(g, "--epochs", key="train.epochs", type=int, help="epochs to train (default 30)")
-    c.key_flag(g, "--batch-size", key="train.batch_size", type=int, help="training batch (default 128)")
-    c.key_flag(g, "--lr", key="train.lr", type=float, help="peak learning rate (default: per optimizer, scaled "
-               "with the batch)")
-    c.key_flag(g, "--optimizer", key="train.optimizer", choices=OPTIMIZERS, help="default sgd")
+    c.key_flag(g, "--resolution", key="data.resolution", help="input pixels (default: the model's own)")
+    c.key_flag(g, "--epochs", key="train.epochs", help="epochs to train")
+    c.key_flag(g, "--batch-size", key="train.batch_size", help="training batch")
+    c.key_flag(g, "--lr", key="train.lr", help="peak learning rate (default: per optimizer, scaled with the batch)")
+    c.key_flag(g, "--optimizer", key="train.optimizer", choices=OPTIMIZERS, help="the optimiser")
     c.key_flag(g, "--augment", key="train.augment", help=", ".join(AUGMENTS))
-    c.key_flag(g, "--seed", key="run.seed", type=int, help="default 0")
-    c.key_flag(g, "--max-minutes", key="train.max_minutes", type=float, help="stop after the epoch that exceeds this")
-    c.key_flag(g, "--precision", key="train.precision", choices=PRECISIONS,
-               help="autocast; default: fp32 on CPU")
-    c.key_flag(g, "--threads", key="train.threads", type=int, help="torch threads (default 0: the cores other "
-               "processes leave free, 1 to 4; docs/training.md)")
-    c.key_flag(g, "--track", key="train.track", choices=TRACKERS, help="where each epoch's metrics go to watch the run "
-               "live (default tensorboard: event files in --out; docs/experiments.md)")
-    c.key_flag(g, "--device", key="train.device", choices=DEVICES, help="default auto")
-    c.key_flag(g, "--devices", key="train.devices", type=int, help="data-parallel processes, one per GPU "
-               "(DistributedDataParallel; gloo on CPU); --batch-size is split between them (default 1)")
-    c.key_flag(g, "--accumulate", key="train.accumulate", type=int, help="micro-batches accumulated per "
-               "optimiser step (default 1)")
-    p.add_argument("--out", help="run directory (default: runs/MODEL-DATASET-rRES-sSEED-TIME)")
+    c.key_flag(g, "--seed", key="run.seed", help="seed of the weights, the split and the batch order")
+    c.key_flag(g, "--max-minutes", key="train.max_minutes", help="stop after the epoch that exceeds this "
+               "(default: no limit)")
+    c.key_flag(g, "--precision", key="train.precision", choices=PRECISIONS, help="autocast (auto: fp32 on CPU)")
+    c.key_flag(g, "--threads", key="train.threads", help="torch threads (0: the cores other processes leave free, "
+               "1 to 4; docs/training.md)")
+    c.key_flag(g, "--track", key="train.track", choices=TRACKERS, help="where each epoch's metrics go to watch the "
+               "run live (tensorboard: event files in --out; docs/experiments.md)")
+    c.key_flag(g, "--device", key="train.device", choices=DEVICES, help="where to train (auto: a GPU when present)")
+    c.key_flag(g, "--devices", key="train.devices", help="data-parallel processes, one per GPU "
+               "(DistributedDataParallel; gloo on CPU); --batch-size is split between them")
+    c.key_flag(g, "--accumulate", key="train.accumulate", help="micro-batches accumulated per optimiser step")
+    p.add_argument("--out", metavar="DIR", help="run directory (default: runs/MODEL-DATASET-rRES-sSEED-TIME)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=run)
 
