@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import sqlite3
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from sqlalchemy.engine import Engine, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from effnas.nas.benchmarks.cell_space import CellSpace
+from effnas.nas.measure import measure_name
 from effnas.nas.objective import Objective
 from effnas.nas.pruning import DEFAULT_NOISE_FLOOR, NoiseFloorPruner
 from effnas.nas.space import SearchSpace
@@ -127,6 +129,12 @@ class SearchConfig:
     def dataset(self) -> str:
         """The candidates' data set (``train["dataset"]``)."""
         return str(self.train.get("dataset", ""))
+
+    @property
+    def measure(self) -> str:
+        """What a trial's value is: ``accuracy`` (trained) or ``score`` (a proxy or supernet estimate;
+        :mod:`effnas.nas.measure`)."""
+        return measure_name(self.train)
 
     @property
     def chance(self) -> float:
@@ -291,6 +299,10 @@ def open_study(cfg: SearchConfig, *, storage: BaseStorage | None = None,
         study = optuna.create_study(study_name=cfg.study_name, storage=storage, pruner=make_pruner(cfg),
                                     directions=cfg.objective.directions)  # type: ignore[arg-type]
         study.set_user_attr("settings", cfg.settings())
+        with warnings.catch_warnings():  # what optuna-dashboard calls the values; experimental in Optuna
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([cfg.measure, cfg.objective.cost_key] if cfg.objective.multi_objective
+                                   else ["reward"])
     if sampler is None:
         # A fresh seed per (re)start, so a resumed random search does not replay its first draws.
         sampler = make_sampler(cfg.strategy, seed=cfg.seed + len(study.trials),
