@@ -10,7 +10,7 @@ from effnas.nas.benchmarks.cell_space import CellSpace
 from effnas.nas.estimators import SurrogateTrainer
 from effnas.nas.measure import measure_label, measure_name
 from effnas.nas.objective import Objective
-from effnas.nas.pareto import SearchFiles, pareto_front, read_search, trial_rows, write_results
+from effnas.nas.pareto import SearchFiles, pareto_front, read_search, read_study, trial_rows, write_results
 from effnas.nas.pruning import NoiseFloorPruner
 from effnas.nas.reevaluate import Reevaluation, reevaluate
 from effnas.nas.search import InProcess, SearchFailed, run_search
@@ -23,6 +23,6 @@ __all__ = [
     "SPACES", "STRATEGIES", "BenchmarkTrainer", "CellSpace", "InProcess", "NoiseFloorPruner", "Objective",
     "Reevaluation", "RegularizedEvolutionSampler", "ReinforceSampler", "SearchConfig", "SearchFailed", "SearchFiles",
     "SearchSpace", "SurrogateTrainer", "evaluate_trial", "finished", "get_benchmark", "get_space", "make_sampler",
-    "measure_label", "measure_name", "open_storage", "open_study", "pareto_front", "read_search", "recover",
-    "reevaluate", "run_search", "trial_rows", "write_results",
+    "measure_label", "measure_name", "open_storage", "open_study", "pareto_front", "read_search", "read_study",
+    "recover", "reevaluate", "run_search", "trial_rows", "write_results",
 ]

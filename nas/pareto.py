@@ -13,6 +13,7 @@ them strict (maximise the value, minimise MACs or latency).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -170,13 +171,14 @@ def plot_pareto(rows: list[dict[str, Any]], front: list[dict[str, Any]], path: s
 
 @dataclass(frozen=True)
 class SearchFiles:
-    """A search's files read back (:func:`read_search`).
+    """A search's files read back (:func:`read_search`), or its study (:func:`read_study`).
 
     ``trials`` is ``trials.csv``; ``measure`` its value column (``accuracy`` or ``score``), ``label``
     what that value is (a chart's axis), ``reward`` the reward's formula, ``cost`` the cost column
-    (``macs`` or ``latency_ms``), ``front`` the trial numbers on the Pareto front and ``target`` T."""
+    (``macs`` or ``latency_ms``), ``front`` the trial numbers on the Pareto front and ``target`` T;
+    ``path`` the search's directory (None for a study)."""
 
-    path: Path
+    path: Path | None
     trials: pd.DataFrame
     measure: str
     label: str
@@ -221,5 +223,22 @@ def read_search(path: str | Path) -> SearchFiles:
                        target=float(target) if isinstance(target, int | float) else None)
 
 
-__all__ = ["COLUMNS", "SearchFiles", "columns", "pareto_front", "plot_pareto", "read_search", "study_train",
-           "trial_rows", "write_csv", "write_results"]
+def read_study(study: optuna.Study) -> SearchFiles:
+    """A study read as :func:`read_search` reads its files: its trials as ``trials.csv`` has them
+    (:func:`trial_rows`), with what it measured and its front (computed, as :func:`write_results` does)."""
+    import pandas as pd  # lazy: pandas is slow to import, and the search does not need it
+
+    train = study_train(study)
+    measure = measure_name(train)
+    objective = Objective.from_dict((study.user_attrs.get("settings") or {}).get("objective") or {"target": 1.0})
+    trials = pd.DataFrame(trial_rows(study), columns=list(columns(train)))
+    found = SearchFiles(path=None, trials=trials, measure=measure, label=measure_label(train),
+                        reward=reward_formula(measure, objective.cost_key), cost=objective.cost_key, front=(),
+                        target=objective.target)
+    done = found.completed
+    front = pareto_front(list(zip(done[measure], done[objective.cost_key], strict=True)))
+    return dataclasses.replace(found, front=tuple(int(done["number"].iloc[i]) for i in front))
+
+
+__all__ = ["COLUMNS", "SearchFiles", "columns", "pareto_front", "plot_pareto", "read_search", "read_study",
+           "study_train", "trial_rows", "write_csv", "write_results"]
