@@ -82,14 +82,16 @@ class Objective:
     def directions(self) -> list[str]:
         return ["maximize"] if self.mode == "reward" else ["maximize", "minimize"]
 
-    @property
-    def metric_names(self) -> list[str]:
-        """What each of :meth:`values` is, as the study names them (optuna-dashboard's axis labels).
+    def metric_names(self, measure: str = "accuracy") -> list[str]:
+        """What each of :meth:`values` is, as the study names them (optuna-dashboard's axis labels);
+        ``measure`` is what a trial's value is (``accuracy``, or ``score`` for an estimate).
 
-        >>> Objective(target=4e8).metric_names, Objective(target=5.0, metric="latency", mode="pareto").metric_names
+        >>> Objective(target=4e8).metric_names(), Objective(target=5.0, metric="latency", mode="pareto").metric_names()
         (['reward'], ['accuracy', 'latency_ms'])
+        >>> Objective(target=4e8, mode="pareto").metric_names("score")
+        ['score', 'macs']
         """
-        return ["reward"] if self.mode == "reward" else ["accuracy", self.cost_key]
+        return ["reward"] if self.mode == "reward" else [measure, self.cost_key]
 
     @property
     def multi_objective(self) -> bool:

@@ -15,9 +15,10 @@ replaces the search's first place in ``best_spec.json``.
 
 Re-evaluations are stored in the study (its user attribute ``reevaluation``, per trial and seed),
 so a resumed search does not train them again. A trainer that scores rather than trains (a
-zero-cost proxy) is re-scored with the other seed (another minibatch, initialisation and reference
-sample): the same measurement of noise, labelled ``score`` instead of ``accuracy``. The search
-never imports training code: the trainer is the callable the search was given.
+zero-cost proxy, a supernet) is re-scored with the other seed (another minibatch, initialisation and
+reference sample; other calibration batches): the same measurement of noise, labelled ``score``
+instead of ``accuracy`` (:mod:`effnas.nas.measure`). The search never imports training code: the
+trainer is the callable the search was given.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from effnas.nas.measure import ACCURACY, SCORE, measure_name, trial_value
 from effnas.nas.objective import Objective
 from effnas.nas.pareto import write_csv, write_results
 from effnas.nas.study import SearchConfig, TrainerFn
@@ -39,10 +41,10 @@ from effnas.nas.trial import candidate_config, outcome
 from effnas.search_spaces.common.atomic import atomic_text
 from effnas.search_spaces.common.stats import Comparison, Interval, NoiseFloor, compare, interval, noise_floor
 
-#: The study's user attribute holding the re-evaluated runs: ``{"TRIAL:SEED": {status, accuracy, reward}}``.
+#: The study's user attribute holding the re-evaluated runs: ``{"TRIAL:SEED": {status, accuracy|score, reward}}``.
 ATTR = "reevaluation"
-#: What the trial's ``accuracy`` is, by trainer: trained or looked-up accuracy, or a zero-cost proxy's rank.
-ACCURACY, SCORE = "accuracy", "score"
+
+
 def reevaluation_seed(seed: int) -> int:
     """The seed of the second run: the search's training seed with its lowest bit flipped (0 <-> 1,
     2 <-> 3, ...): another seed, and a valid one wherever the first was.
@@ -53,32 +55,29 @@ def reevaluation_seed(seed: int) -> int:
     return seed ^ 1
 
 
-def measure_name(train: dict[str, Any]) -> str:
-    """``score`` when the candidates are scored by a zero-cost proxy (``estimator = proxy:NAME``), else ``accuracy``."""
-    return SCORE if str(train.get("estimator", "")).startswith("proxy:") else ACCURACY
-
-
 @dataclass(frozen=True)
 class Run:
-    """One run of a candidate: the search's (``source="search"``) or the re-evaluation's."""
+    """One run of a candidate: the search's (``source="search"``) or the re-evaluation's; ``value``
+    is its accuracy or score (the re-evaluation's ``measure``)."""
 
     trial: int
     seed: int
     source: str
     status: str
-    accuracy: float | None
+    value: float | None
     reward: float | None
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A re-evaluated candidate: its runs, the interval of its reward and, for a runner-up, the
-    comparison of its reward with the winner's (runner-up minus winner) and its verdict."""
+    """A re-evaluated candidate: its runs, the interval of its reward and of its value (accuracy or
+    score) and, for a runner-up, the comparison of its reward with the winner's (runner-up minus
+    winner) and its verdict."""
 
     trial: int
     runs: tuple[Run, ...]
     reward: Interval
-    accuracy: Interval
+    value: Interval
     comparison: Comparison | None = None
 
     @property
@@ -123,20 +122,20 @@ class Reevaluation:
         for c in self.candidates:
             for r in c.runs:
                 out.append({"trial": c.trial, "seed": r.seed, "run": r.source, "status": r.status,
-                            self.measure: r.accuracy, "reward": r.reward, "n": c.reward.n,
-                            f"mean_{self.measure}": c.accuracy.mean, "mean_reward": c.reward.mean,
+                            self.measure: r.value, "reward": r.reward, "n": c.reward.n,
+                            f"mean_{self.measure}": c.value.mean, "mean_reward": c.reward.mean,
                             "reward_low": c.reward.low, "reward_high": c.reward.high, "verdict": c.verdict})
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        acc = noise_floor([_values(c.runs, "accuracy") for c in self.candidates])
+        acc = noise_floor([_values(c.runs, "value") for c in self.candidates])
         return {"line": self.line(), "measure": self.measure, "seeds": list(self.seeds), "winner": self.winner.trial,
                 "search_best": self.search_best, "noise_floor": self.floor.to_dict() if self.floor else None,
-                # of the accuracy (the reward's is the verdicts'): a measured value for search.noise_floor
+                # of the accuracy or score (the reward's is the verdicts'): a measured value for search.noise_floor
                 f"noise_floor_{self.measure}": acc.to_dict() if acc else None,
                 "candidates": [{"trial": c.trial, "n": c.reward.n, "mean_reward": c.reward.mean,
                                 "reward_low": c.reward.low, "reward_high": c.reward.high,
-                                f"mean_{self.measure}": c.accuracy.mean, "verdict": c.verdict,
+                                f"mean_{self.measure}": c.value.mean, "verdict": c.verdict,
                                 **({"p": c.comparison.p, "diff": c.comparison.diff} if c.comparison else {})}
                                for c in self.candidates]}
 
@@ -144,7 +143,7 @@ class Reevaluation:
 def write_search_results(study: optuna.Study, out: str | Path, objective: Objective,
                          reevaluation: Reevaluation | None) -> dict[str, Any]:
     """:func:`effnas.nas.pareto.write_results` with the re-evaluation's winner as the best candidate
-    (``best_reward`` and ``best_accuracy`` are then its means, ``best_runs`` their count),
+    (``best_reward`` and ``best_accuracy`` or ``best_score`` are then its means, ``best_runs`` their count),
     ``reevaluation.csv``, ``reevaluation.json`` (the summary the report shows) and the
     re-evaluation's summary under ``reevaluation``; without one, as
     ``write_results``."""
@@ -155,8 +154,8 @@ def write_search_results(study: optuna.Study, out: str | Path, objective: Object
     rows = reevaluation.rows()
     write_csv(Path(out) / "reevaluation.csv", rows, list(rows[0]))
     atomic_text(Path(out) / "reevaluation.json", json.dumps(reevaluation.to_dict(), indent=2, default=str) + "\n")
-    summary.update(best_reward=w.reward.mean, best_accuracy=w.accuracy.mean, best_runs=w.reward.n,
-                   reevaluation=reevaluation.to_dict())
+    summary.update({"best_reward": w.reward.mean, f"best_{reevaluation.measure}": w.value.mean,
+                    "best_runs": w.reward.n, "reevaluation": reevaluation.to_dict()})
     return summary
 
 
@@ -168,11 +167,11 @@ def top_trials(study: optuna.Study, k: int) -> list[FrozenTrial]:
 
 
 def _rerun(cfg: SearchConfig, trial: FrozenTrial, trainer: TrainerFn, seed: int) -> dict[str, Any]:
-    """Train trial ``trial``'s candidate again with ``seed`` (never pruned); status, accuracy, reward."""
+    """Train trial ``trial``'s candidate again with ``seed`` (never pruned); status, accuracy or score, reward."""
     config = {**candidate_config(cfg, trial.params, trial=trial.number), "seed": seed}
     costs = {cfg.objective.cost_key: trial.user_attrs[cfg.objective.cost_key]}
-    _, _, attrs = outcome(cfg.objective, costs, trainer(config))
-    return {"status": attrs["status"], "accuracy": attrs.get("accuracy"), "reward": attrs.get("reward")}
+    _, _, attrs = outcome(cfg.objective, costs, trainer(config), cfg.measure)
+    return {"status": attrs["status"], cfg.measure: attrs.get(cfg.measure), "reward": attrs.get("reward")}
 
 
 def reevaluate(cfg: SearchConfig, study: optuna.Study, trainer: TrainerFn, *, top_k: int | None = None,
@@ -186,7 +185,7 @@ def reevaluate(cfg: SearchConfig, study: optuna.Study, trainer: TrainerFn, *, to
         return None
     seed = int(cfg.train.get("seed", 0))
     again = reevaluation_seed(seed)
-    measure = measure_name(cfg.train)
+    measure = cfg.measure
     stored: dict[str, Any] = dict(study.user_attrs.get(ATTR) or {})
     candidates = []
     for i, t in enumerate(top, 1):
@@ -196,20 +195,21 @@ def reevaluate(cfg: SearchConfig, study: optuna.Study, trainer: TrainerFn, *, to
             study.set_user_attr(ATTR, stored)
             if progress is not None:
                 r = stored[key]
-                got = (f"{measure} {r['accuracy']:.4f}, reward {r['reward']:.4f}" if r["reward"] is not None
+                got = (f"{measure} {trial_value(r, measure):.4f}, reward {r['reward']:.4f}" if r["reward"] is not None
                        else r["status"])
                 progress(f"re-evaluated {i}/{len(top)}: trial {t.number} with seed {again}: {got} (search run: "
-                         f"{measure} {t.user_attrs['accuracy']:.4f}, reward {t.user_attrs['reward']:.4f})")
+                         f"{measure} {trial_value(t.user_attrs, measure):.4f}, reward {t.user_attrs['reward']:.4f})")
         a, r = t.user_attrs, stored[key]
-        runs = (Run(t.number, seed, "search", str(a.get("status", "completed")), a.get("accuracy"), a.get("reward")),
-                Run(t.number, again, "reevaluation", str(r["status"]), r["accuracy"], r["reward"]))
+        runs = (Run(t.number, seed, "search", str(a.get("status", "completed")), trial_value(a, measure),
+                    a.get("reward")),
+                Run(t.number, again, "reevaluation", str(r["status"]), trial_value(r, measure), r["reward"]))
         candidates.append(Candidate(t.number, runs, interval(_values(runs, "reward")),
-                                    interval(_values(runs, "accuracy"))))
+                                    interval(_values(runs, "value"))))
     order = {c.trial: i for i, c in enumerate(candidates)}
     candidates.sort(key=lambda c: (-c.reward.mean if math.isfinite(c.reward.mean) else math.inf, order[c.trial]))
     floor = noise_floor([_values(c.runs, "reward") for c in candidates])
     best = _values(candidates[0].runs, "reward")
-    ranked = [candidates[0]] + [Candidate(c.trial, c.runs, c.reward, c.accuracy,
+    ranked = [candidates[0]] + [Candidate(c.trial, c.runs, c.reward, c.value,
                                           compare(_values(c.runs, "reward"), best, floor=floor))
                                 for c in candidates[1:]]
     return Reevaluation(measure, (seed, again), tuple(ranked), floor, top[0].number)

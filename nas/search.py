@@ -30,6 +30,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from effnas.nas.measure import ACCURACY, SCORE
 from effnas.nas.study import (
     COUNTED,
     SearchConfig,
@@ -107,7 +108,8 @@ def best_reward(study: optuna.Study) -> float | None:
 
 
 class Progress:
-    """One line per finished trial on stderr: trials done, best reward so far, ETA."""
+    """One line per finished trial on stderr: trials done, the trial's ``accuracy`` (trained) or
+    ``score`` (estimated: :mod:`effnas.nas.measure`) and reward, best reward so far, ETA."""
 
     def __init__(self, total: int, done: int, *, stream: Any = None) -> None:
         self.total, self.start_done, self.t0 = total, done, time.perf_counter()
@@ -121,8 +123,9 @@ class Progress:
         last = ""
         if trial is not None:
             a = trial.user_attrs
+            measure = SCORE if SCORE in a else ACCURACY  # an estimate is a score (effnas.nas.measure)
             last = (f"trial {trial.number} {a.get('strategy', '')} {a.get('status', trial.state.name.lower())}"
-                    + (f" acc {a['accuracy']:.4f} reward {a['reward']:.4f}" if "reward" in a else "")
+                    + (f" {measure} {a[measure]:.4f} reward {a['reward']:.4f}" if "reward" in a else "")
                     + f" MACs {a.get('macs', 0) / 1e6:.2f}M")
         print(f"[{done}/{self.total}] {last} | best reward {best if best is None else round(best, 4)} | "
               f"ETA {_fmt_eta(eta)}", file=self.stream, flush=True)

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from effnas.nas.benchmarks.cell_space import CellSpace
+from effnas.nas.measure import measure_name
 from effnas.nas.objective import Objective
 from effnas.nas.pruning import DEFAULT_NOISE_FLOOR, NoiseFloorPruner
 from effnas.nas.space import SearchSpace
@@ -128,6 +129,12 @@ class SearchConfig:
     def dataset(self) -> str:
         """The candidates' data set (``train["dataset"]``)."""
         return str(self.train.get("dataset", ""))
+
+    @property
+    def measure(self) -> str:
+        """What a trial's value is: ``accuracy`` (trained) or ``score`` (a proxy or supernet estimate;
+        :mod:`effnas.nas.measure`)."""
+        return measure_name(self.train)
 
     @property
     def chance(self) -> float:
@@ -313,7 +320,7 @@ def open_study(cfg: SearchConfig, *, storage: BaseStorage | None = None,
     if study.metric_names is None:  # a new study, or one created before effnas named its values
         with warnings.catch_warnings():  # set_metric_names is marked experimental since optuna 3.2
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(cfg.objective.metric_names)
+            study.set_metric_names(cfg.objective.metric_names(cfg.measure))
     if sampler is None:
         # A fresh seed per (re)start, so a resumed random search does not replay its first draws.
         sampler = make_sampler(cfg.strategy, seed=cfg.seed + len(study.trials),

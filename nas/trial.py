@@ -24,6 +24,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from effnas.nas.benchmarks.cell_space import CellSpace
+from effnas.nas.measure import ACCURACY
 from effnas.nas.objective import Objective
 from effnas.nas.study import SearchConfig, TrainerFn, make_pruner, open_storage
 from effnas.search_spaces import NetworkSpec, build, encode_block
@@ -64,9 +65,11 @@ def candidate_attrs(spec: NetworkSpec, costs: dict[str, Any], strategy: str) -> 
             **costs}
 
 
-def outcome(objective: Objective, costs: dict[str, Any], metrics: dict[str, Any]
+def outcome(objective: Objective, costs: dict[str, Any], metrics: dict[str, Any], measure: str = ACCURACY
             ) -> tuple[TrialState, list[float] | None, dict[str, Any]]:
-    """The trial state, study values and attributes for a trainer's metrics."""
+    """The trial state, study values and attributes for a trainer's metrics. The trainer's
+    ``val_accuracy`` (the trainer contract's key for what it measured) is stored as ``measure``:
+    ``accuracy`` for a trained candidate, ``score`` for an estimated one (:mod:`effnas.nas.measure`)."""
     status = str(metrics.get("status", "failed"))
     acc = metrics.get("val_accuracy")
     if not isinstance(acc, int | float) or not math.isfinite(acc):
@@ -77,17 +80,17 @@ def outcome(objective: Objective, costs: dict[str, Any], metrics: dict[str, Any]
         attrs["error"] = str(metrics["error"])[:500]
     if metrics.get("proxy_score") is not None:  # a zero-cost proxy's raw score (effnas.experiments.estimators.proxy)
         attrs["proxy_score"] = float(metrics["proxy_score"])
-    if status == "filtered":  # a pre-filter kept it from training: no accuracy, not counted
+    if status == "filtered":  # a pre-filter kept it from training: no value, not counted
         return TrialState.PRUNED, None, attrs
     if acc is None or status in ("failed", "oom", "diverged"):
         if status == "completed":
             attrs["status"] = "diverged"
         if attrs["status"] == "diverged" and "error" not in attrs:
             epoch = metrics.get("diverged_epoch")
-            attrs["error"] = "loss or accuracy not finite" + (f" at epoch {epoch}" if epoch is not None else "")
+            attrs["error"] = f"loss or {measure} not finite" + (f" at epoch {epoch}" if epoch is not None else "")
         return TrialState.FAIL, None, attrs
     c = float(costs[objective.cost_key])
-    attrs.update(accuracy=float(acc), reward=objective.reward(float(acc), c), w=objective.exponent(c),
+    attrs.update({measure: float(acc)}, reward=objective.reward(float(acc), c), w=objective.exponent(c),
                  target=objective.target)
     if status == "pruned":
         return TrialState.PRUNED, None, attrs
@@ -175,7 +178,7 @@ def _evaluate(cfg: SearchConfig, study: optuna.Study, trial: optuna.Trial, param
         return cfg.prune and not last and trial.should_prune()
 
     metrics = trainer({**config, **runtime}, on_epoch=on_epoch)
-    state, values, out = outcome(cfg.objective, costs, metrics)
+    state, values, out = outcome(cfg.objective, costs, metrics, cfg.measure)
     for k, v in out.items():
         trial.set_user_attr(k, v)
     study.tell(trial, values, state=state)

@@ -107,11 +107,11 @@ class SearchConfig(Section):
         estimator: ``train`` (the candidates' ``trainer``) or ``proxy:NAME``: score each candidate
             at initialisation with a zero-cost proxy (``synflow``, ``jacob_cov``, ``naswot``,
             ``grad_norm``, ``snip``, ``grasp``, ``fisher``) on one minibatch of ``search.train.batch_size``
-            training images; its "accuracy" is the score's rank among 16 random candidates
+            training images; the trial's ``score`` is its rank among 16 random candidates
             (``docs/zerocost.md``). Benchmark spaces take the images from ``--dataset cifar10:PATH``.
             ``supernet:DIR``: the candidate inherits its weights from the supernet trained into DIR by
             ``effnas supernet train`` (BatchNorm recalibrated), its validation accuracy is the trial's
-            (``docs/supernet.md``).
+            ``score`` (``docs/supernet.md``).
         prefilter: ``proxy:NAME`` or ``supernet:DIR``: score each candidate first and train (or
             look up) only those in the top ``prefilter_keep`` share of a reference sample of the
             space; the others are PRUNED with ``status=filtered`` and do not count towards

@@ -5,8 +5,9 @@
 ``docs/architecture.md``): it builds the candidate's network at initialisation (an MBConv spec,
 or a NAS-Bench-201 cell as :mod:`effnas.nas.benchmarks.nb201_net`), scores it with
 :mod:`effnas.nas.estimators.zerocost` on one minibatch of the run's training split, and reports as
-``val_accuracy`` the score's rank among a fixed reference sample of the space
-(:func:`effnas.nas.estimators.zerocost.quantile`, in (0, 1)): the reward ``ACC x (cost / T)^w`` then keeps the
+``val_accuracy`` (the trainer contract's key) the score's rank among a fixed reference sample of the space
+(:func:`effnas.nas.estimators.zerocost.quantile`, in (0, 1)), which the search stores as the trial's ``score``
+(not an accuracy: :mod:`effnas.nas.measure`): the reward ``score x (cost / T)^w`` then keeps the
 proxy's order at equal cost. The raw score is the trial's ``proxy_score``.
 
 The reference sample (``REFERENCE`` random candidates of the space, drawn with the run's seed) is
@@ -37,7 +38,7 @@ from effnas.nas.estimators.zerocost import check_name, quantile, score
 from effnas.search_spaces import NetworkSpec, build
 from effnas.search_spaces.common.errors import UserError
 
-#: Random candidates of the space whose scores rank a candidate's (its "accuracy").
+#: Random candidates of the space whose scores rank a candidate's (its ``score``).
 REFERENCE = 16
 #: Input pixels of NAS-Bench-201's networks (ImageNet16-120: 16; other data sets: 32). The images
 #: of ``imagenet16-120:PATH`` are read as ``imagefolder:PATH``.

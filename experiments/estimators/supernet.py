@@ -11,9 +11,10 @@ epoch: ``--resume`` continues), ``config.json`` (the experiment config) and ``ep
 A search evaluates candidates with it via ``--estimator supernet:DIR`` (:class:`SupernetTrainer`):
 the candidate's network inherits its slice of the weights, its BatchNorm statistics are
 re-estimated on ``supernet.calibration_batches`` training batches, and its accuracy on the
-validation split is the trial's ``val_accuracy``. Nothing trains. The split must be the
-supernet's own (same data set, seed and validation share), so that validation images were never
-trained on.
+validation split is the trial's ``val_accuracy``, which the search stores as its ``score`` (an
+estimate, not the accuracy the candidate reaches trained: :mod:`effnas.nas.measure`). Nothing
+trains. The split must be the supernet's own (same data set, seed and validation share), so that
+validation images were never trained on.
 """
 
 from __future__ import annotations

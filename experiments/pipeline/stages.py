@@ -44,6 +44,7 @@ from effnas.nas import (
     run_search,
     write_results,
 )
+from effnas.nas.measure import reward_formula
 from effnas.nas.reevaluate import reevaluate, write_search_results
 from effnas.nas.search import SearchFailed
 from effnas.scaling import GridResult, run_jobs
@@ -185,8 +186,11 @@ def _search(sp: SearchPlan, *, quiet: bool) -> dict[str, Any]:
         check_local(cfg)
     if not quiet:
         space = sc.space
-        print(f"space {space.name}: {space.size:.3g} networks; T = {sc.objective.target:.4g} {sc.objective.metric}, "
-              f"strategy {sc.strategy}, {sc.trials} trials", file=sys.stderr)
+        o = sc.objective
+        goal = (f"objectives {sc.measure} up, {o.metric} down" if o.multi_objective else
+                f"reward = {reward_formula(sc.measure, o.cost_key)}")  # a proxy's or supernet's value is a score
+        print(f"space {space.name}: {space.size:.3g} networks; T = {o.target:.4g} {o.metric}, "
+              f"strategy {sc.strategy}, {sc.trials} trials; {goal}", file=sys.stderr)
     try:
         if rt.ray:
             study = run_search_ray(sc, fn, workers=rt.workers, address=rt.ray_address,

@@ -4,8 +4,9 @@ search's Pareto front and the scaling curves, drawn by inline scripts from inlin
 :func:`explore_data` reads the run directory (``search/trials.csv``, ``grid/coefficients.json``,
 ``curves/curves.csv``, ``curves/bands.csv``, ``curves/fits.json``); every number and label the
 page shows is formatted here, so the scripts (``viewer_assets/viewer.js``, ``report.js``) only
-place them: hover a trial for its number, accuracy, MACs, reward and block strings, click it for
-its spec JSON, toggle each scaling method and the fit band. Static PNGs stay in ``report.md``.
+place them: hover a trial for its number, accuracy (a trained search) or score (a proxy or supernet
+estimate, :mod:`effnas.nas.measure`), MACs, reward and block strings, click it for its spec JSON,
+toggle each scaling method and the fit band. Static PNGs stay in ``report.md``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import dataclasses
 import html
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from effnas.experiments.report.viewer import asset, json_script, viewer_data, viewer_section
+from effnas.nas.measure import ACCURACY, SCORE, measure_label, measure_name
 from effnas.nas.pareto import pareto_front
 from effnas.scaling import PAPER, Coefficients
 from effnas.scaling.curves import INTERVAL, interval_text
@@ -53,38 +56,60 @@ def _table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame | str:
     return f"{path.name} has no column {missing[0]!r}" if missing else df
 
 
-def pareto_data(run: Path) -> dict[str, Any] | str:
+def value_column(columns: Iterable[str], info: dict[str, Any], config: dict[str, Any]) -> tuple[str, str, str]:
+    """The column of ``trials.csv`` (``columns``) holding the trials' value, its name (``accuracy`` or
+    ``score``) and its axis label: as ``pareto.json`` (``info``) says; for a search written before it
+    did, by the column, where a proxy or supernet estimator in the run's ``config`` makes the
+    ``accuracy`` column what it was, a score."""
+    if info.get("measure") in (ACCURACY, SCORE):
+        m = str(info["measure"])
+        return m, m, str(info.get("label") or m)
+    if SCORE in columns:
+        return SCORE, SCORE, SCORE
+    estimator = str((config.get("search") or {}).get("estimator") or "train")
+    name = measure_name({"estimator": estimator})
+    return ACCURACY, name, measure_label({"estimator": estimator}) if name == SCORE else "validation accuracy"
+
+
+def pareto_data(run: Path, config: dict[str, Any] | None = None) -> dict[str, Any] | str:
     """The finished trials of ``search/trials.csv`` with their tooltip lines and spec JSON, and
-    which of them are on the accuracy-vs-MACs front (:func:`effnas.nas.pareto.pareto_front`); or why
-    there is nothing to show."""
-    df = _table(run / "search" / "trials.csv", ("number", "accuracy", "macs"))
+    which of them are on the value-vs-MACs front (:func:`effnas.nas.pareto.pareto_front`), the
+    value's name (``accuracy`` or ``score``) and axis label; or why there is nothing to show.
+    ``config`` (the run's) names the estimator of a search written before ``pareto.json`` did."""
+    df = _table(run / "search" / "trials.csv", ("number", "macs"))
     if isinstance(df, str):
         return df
+    info: dict[str, Any] = {}
+    pj = run / "search" / "pareto.json"
+    if pj.is_file():
+        with user_file(pj, "the search's", "restore it, or run the search again"):
+            info = json.loads(pj.read_text())
+    column, name, label = value_column(df.columns, info, config or {})
+    if column not in df.columns:
+        return f"trials.csv has no column {column!r}"
     if "state" in df.columns:
         df = df[df["state"] == "COMPLETE"]
     trials: list[dict[str, Any]] = []
     for r in df.to_dict(orient="records"):
-        acc, macs = _num(r.get("accuracy")), _num(r.get("macs"))
-        if acc is None or macs is None:
+        v, macs = _num(r.get(column)), _num(r.get("macs"))
+        if v is None or macs is None:
             continue
         reward = _num(r.get("reward"))
         spec = r.get("spec")
+        shown = f"accuracy {100 * v:.2f} %" if name == ACCURACY else f"score {v:.3f}"  # a score is no percentage
         trials.append({
-            "number": int(r["number"]), "accuracy": acc, "macs": macs,
-            "tip": [f"trial {int(r['number'])}", f"accuracy {100 * acc:.2f} %", f"MACs {int(macs):,}",
+            "number": int(r["number"]), "value": v, "macs": macs,
+            "tip": [f"trial {int(r['number'])}", shown, f"MACs {int(macs):,}",
                     "reward " + (f"{reward:.4f}" if reward is not None else "-")]
             + str(r.get("blocks") or "").split(),
             "spec": json.dumps(json.loads(spec), indent=2) if isinstance(spec, str) and spec else None,
         })
-    front = pareto_front([(t["accuracy"], t["macs"]) for t in trials])
+    front = pareto_front([(t["value"], t["macs"]) for t in trials])
     for i in front:
         trials[i]["front"] = True
-    target = None
-    pj = run / "search" / "pareto.json"
-    if pj.is_file():
-        with user_file(pj, "the search's", "restore it, or run the search again"):
-            target = _num(json.loads(pj.read_text()).get("objective", {}).get("target"))
-    return {"trials": trials, "front": [trials[i]["number"] for i in front], "target": target}
+    target = _num((info.get("objective") or {}).get("target"))
+    return {"trials": trials, "front": [trials[i]["number"] for i in front], "target": target, "measure": name,
+            "ylabel": label}
 
 
 def curves_data(run: Path) -> dict[str, Any] | str:
@@ -153,13 +178,14 @@ def explore_data(run: Path, config: dict[str, Any], baseline: NetworkSpec | None
                 source = f"the paper's coefficients ({e})"
         viewer = viewer_data(base, coefficients=coeffs or PAPER, official=official,
                              source=f"{baseline.name} at {res} px; " + ("official table" if official else source))
-    return {"viewer": viewer, "pareto": pareto_data(run), "curves": curves_data(run)}
+    return {"viewer": viewer, "pareto": pareto_data(run, config), "curves": curves_data(run)}
 
 
 def explore_html(data: dict[str, Any]) -> str:
     """The section's HTML: its own styles, the three parts (or why one is missing), its scripts."""
     parts = [f"<style>{asset('viewer.css')}\n{asset('report.css')}</style>"]
-    for key, title in (("viewer", "Architecture over phi"), ("pareto", "Search: accuracy against MACs"),
+    measure = data["pareto"]["measure"] if isinstance(data["pareto"], dict) else ACCURACY
+    for key, title in (("viewer", "Architecture over phi"), ("pareto", f"Search: {measure} against MACs"),
                        ("curves", "Scaling curves")):
         parts.append(f"<h3>{title}</h3>")
         if isinstance(data[key], str):
@@ -173,4 +199,4 @@ def explore_html(data: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-__all__ = ["curves_data", "explore_data", "explore_html", "pareto_data"]
+__all__ = ["curves_data", "explore_data", "explore_html", "pareto_data", "value_column"]

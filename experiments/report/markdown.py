@@ -30,6 +30,7 @@ from effnas.experiments.report.provenance import provenance
 from effnas.experiments.report.reading import read_csv as _read_csv
 from effnas.experiments.report.reading import read_json as _read_json
 from effnas.experiments.report.verdicts import verdict_tables
+from effnas.nas.measure import reward_formula
 from effnas.search_spaces import encode_block, load_spec
 from effnas.search_spaces.common.atomic import atomic_text
 from effnas.search_spaces.cost import cost
@@ -84,7 +85,7 @@ def write_report(run_dir: str | Path, *, config: dict[str, Any], stages: dict[st
     blocks += _stages_section(stages)
     blocks += _failures_section(run, stages)
     blocks += _explore_section(run, config, baseline)
-    blocks += _search_section(run)
+    blocks += _search_section(run, config)
     blocks += _baseline_section(run, config, baseline)
     blocks += _grid_section(run)
     blocks += _family_section(run)
@@ -132,15 +133,22 @@ def _explore_section(run: Path, config: dict[str, Any], baseline: NetworkSpec | 
             Block("html", explore_html(data))]
 
 
-def _search_section(run: Path) -> list[Block]:
+def _search_section(run: Path, config: dict[str, Any]) -> list[Block]:
+    from effnas.experiments.report.explorable import value_column  # lazy: pulls in matplotlib
+
     out = [Block("h2", "Baseline search")]
     pareto, trials = run / "search" / "pareto.png", run / "search" / "trials.csv"
     if not pareto.is_file() and not trials.is_file():
         return out + [_not_run("Search", "search/")]
+    df = _read_csv(trials) if trials.is_file() else pd.DataFrame()
+    info = _read_json(run / "search" / "pareto.json") if (run / "search" / "pareto.json").is_file() else {}
+    column, name, label = value_column(df.columns, info, config)  # a proxy's or supernet's value is a score
     if pareto.is_file():
-        out.append(Block("img", "Search: accuracy against MACs of the trials and their Pareto front.", path=pareto))
+        cost = "latency_ms" if info.get("cost") == "latency_ms" else "macs"
+        out.append(Block("img", f"Search: {label} against {'latency' if cost != 'macs' else 'MACs'} of the trials "
+                                f"and their Pareto front (reward = {reward_formula(name, cost)}).", path=pareto))
     if trials.is_file():
-        df = _read_csv(trials)
+        df = df.rename(columns={column: name})  # a search from before scores were named
         rank = next((c for c in RANK_COLUMNS if c in df.columns), None)
         if rank is not None:
             df = df.sort_values(rank, ascending=False, na_position="last")

@@ -94,7 +94,7 @@ def fit_table(fits: dict[str, Any]) -> pd.DataFrame | None:
     out = pd.DataFrame(rows)
     if "bootstrap 95 %" in out.columns and not out["bootstrap 95 %"].str.contains(r"\[", na=False).any():
         out = out.drop(columns="bootstrap 95 %")  # not run on any fit
-    return out.fillna("")
+    return out.astype(object).fillna("")
 
 
 def _holdout_cells(h: Any) -> dict[str, Any]:

@@ -247,7 +247,7 @@ def compute(model: nn.Module, x: Tensor, y: Tensor, names: Iterable[str] = PROXI
 def quantile(value: float, reference: Iterable[float]) -> float:
     """Where ``value`` falls among ``reference`` scores, in (0, 1): ``(below + ties / 2 + 0.5) / (n + 1)``.
 
-    The proxy estimator's "accuracy": rank-normalised, so the reward's ``ACC x (cost / T)^w``
+    The proxy estimator's trial ``score``: rank-normalised, so the reward ``score x (cost / T)^w``
     keeps a proxy's order at equal cost. Non-finite scores rank lowest.
 
     >>> quantile(5.0, [1.0, 2.0, 8.0]), quantile(float("-inf"), [1.0]), quantile(9.0, [1.0, 2.0, 8.0])

@@ -30,6 +30,8 @@ def test_report_viewer_pareto_and_curves(open_page: Any, explore_run: Path, shot
     assert isinstance(data, dict)
     assert page.locator(".er-trial").count() == len(data["trials"])
     assert page.locator(".er-trial.er-on-front").count() == len(data["front"])
+    # The y axis says what the search measured (here a trained search's accuracy; a proxy's is a score).
+    assert page.locator(".effnas-pareto .er-label").all_text_contents()[1] == data["ylabel"] == "validation accuracy"
     best = data["front"][-1]
     point = page.locator(f".er-trial[data-trial='{best}']")
     point.hover()

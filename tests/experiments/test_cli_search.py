@@ -134,17 +134,26 @@ def test_sigkill_then_resume_keeps_every_finished_trial(tmp_path) -> None:
 
 
 def test_search_with_the_real_trainer_on_embedded_data(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Two candidates really trained (one short epoch on a fifth of digits): the wiring, not accuracy."""
+    """Two candidates really trained (one short epoch on a fifth of digits): the wiring, not accuracy.
+    A trained candidate's value is its accuracy, and everything calls it so."""
     pytest.importorskip("effnas.experiments.train.loop")
     out = tmp_path / "run"
     assert main(["search", "--space", "tiny", "--dataset", "digits", "--strategy", "tpe", "--trials", "2",
-                 "--epochs", "1", "--data-fraction", "0.2", "--target-macs", "1.5M", "--quiet",
+                 "--epochs", "1", "--data-fraction", "0.2", "--target-macs", "1.5M",
                  "--out", str(out)]) == 0
     rows = _rows(out)
     assert len(rows) == 2 and all(r["status"] == "completed" for r in rows)
+    assert "score" not in rows[0] and "proxy_score" not in rows[0]
     for r in rows:
         assert 0.0 <= float(r["accuracy"]) <= 1.0 and float(r["train_seconds"]) > 0
         assert float(r["reward"]) == pytest.approx(float(r["accuracy"]) * (float(r["macs"]) / 1.5e6) ** -0.07)
+    pareto = json.loads((out / "pareto.json").read_text())
+    assert (pareto["measure"], pareto["label"], pareto["reward"]) == (
+        "accuracy", "validation accuracy after 1 epoch on 20 % of the training split", "accuracy x (MACs/T)^w")
+    err = capsys.readouterr().err.splitlines()
+    assert any(line.endswith("2 trials; reward = accuracy x (MACs/T)^w") for line in err), err
+    lines = [line for line in err if line.startswith("[")]
+    assert len(lines) == 2 and all(" completed accuracy 0." in line for line in lines), lines
 
 
 def test_too_many_failed_trials_exit_1_with_their_errors(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -180,17 +189,33 @@ def _proxy_scores(out: Path) -> list[float]:
     return [t.user_attrs["proxy_score"] for t in study.trials]
 
 
-def test_a_proxy_estimator_searches_the_tiny_space(tmp_path) -> None:
+def test_a_proxy_estimator_searches_the_tiny_space(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A proxy's value is a score, never an accuracy: trials.csv, pareto.json and the console say so."""
     out = tmp_path / "run"
     assert main(["search", "--space", "tiny", "--dataset", "digits", "--estimator", "proxy:synflow", "--strategy",
                  "random", "--trials", "3", "--target-macs", "1.5M", "--set", "search.train.batch_size=16",
-                 "--quiet", "--out", str(out)]) == 0
+                 "--json", "--out", str(out)]) == 0
     rows = _rows(out)
     assert [r["state"] for r in rows] == ["COMPLETE"] * 3
-    accs, scores = [float(r["accuracy"]) for r in rows], _proxy_scores(out)
-    assert all(0 < a < 1 for a in accs) and all(s > 0 for s in scores)
-    # the "accuracy" is the score's rank: it keeps the proxy's order
-    assert [a for _, a in sorted(zip(scores, accs, strict=True))] == sorted(accs)
+    assert "accuracy" not in rows[0] and "test_accuracy" not in rows[0]
+    ranks, scores = [float(r["score"]) for r in rows], _proxy_scores(out)
+    assert [float(r["proxy_score"]) for r in rows] == scores  # the raw value beside its rank
+    assert all(0 < a < 1 for a in ranks) and all(s > 0 for s in scores)
+    # the score is the proxy value's rank: it keeps the proxy's order
+    assert [a for _, a in sorted(zip(scores, ranks, strict=True))] == sorted(ranks)
+    for r in rows:
+        assert float(r["reward"]) == pytest.approx(float(r["score"]) * (float(r["macs"]) / 1.5e6) ** -0.07)
+    pareto = json.loads((out / "pareto.json").read_text())
+    assert (pareto["measure"], pareto["label"], pareto["reward"]) == (
+        "score", "synflow proxy score (rank-normalised)", "score x (MACs/T)^w")
+    assert all("score" in f and "accuracy" not in f for f in pareto["front"])
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert "best_score" in summary and "best_accuracy" not in summary
+    err = captured.err.splitlines()
+    assert any(line.endswith("3 trials; reward = score x (MACs/T)^w") for line in err), err
+    lines = [line for line in err if line.startswith("[")]
+    assert len(lines) == 3 and all(" completed score 0." in line and " acc" not in line for line in lines), lines
 
 
 def test_a_proxy_estimator_searches_nasbench201_on_real_images(tmp_path, cifar10_small: Path) -> None:
@@ -200,7 +225,7 @@ def test_a_proxy_estimator_searches_nasbench201_on_real_images(tmp_path, cifar10
                  "--quiet", "--out", str(out)]) == 0
     rows = _rows(out)
     assert [r["state"] for r in rows] == ["COMPLETE"] * 2
-    assert all(r["blocks"].startswith("|") and 0 < float(r["accuracy"]) < 1 for r in rows)
+    assert all(r["blocks"].startswith("|") and 0 < float(r["score"]) < 1 for r in rows)
     assert all(s > 0 for s in _proxy_scores(out))
 
 
@@ -261,7 +286,10 @@ def test_the_demo_search_scores_candidates_with_its_proxy(tmp_path) -> None:
     assert study.user_attrs["settings"]["train"]["estimator"] == "proxy:jacob_cov"
     trials = [t for t in study.trials if t.user_attrs["status"] == "completed"]
     assert len(trials) == 4 and all("proxy_score" in t.user_attrs for t in trials)
-    for t in trials:  # the "accuracy" is the score's rank among 16 references, (k + 0.5) / 17 in halves: not trained
-        halves = t.user_attrs["accuracy"] * 17 * 2
-        assert halves == pytest.approx(round(halves)) and 0 < t.user_attrs["accuracy"] < 1
+    for t in trials:  # the score is the rank among 16 references, (k + 0.5) / 17 in halves: not trained
+        halves = t.user_attrs["score"] * 17 * 2
+        assert halves == pytest.approx(round(halves)) and 0 < t.user_attrs["score"] < 1
+        assert "accuracy" not in t.user_attrs
+    assert study.metric_names == ["reward"]
+    assert json.loads((out / "pareto.json").read_text())["label"] == "jacob_cov proxy score (rank-normalised)"
     assert (out / "best_spec.json").is_file()

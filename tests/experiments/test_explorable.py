@@ -83,3 +83,55 @@ def test_report_has_the_section_in_html_and_a_pointer_in_markdown(explore_run: P
     empty = explore_data(tmp_path, {}, None)
     assert empty == {"viewer": "no baseline", "pareto": "not run (no search/trials.csv)",
                      "curves": "not run (no curves/curves.csv)"}
+
+
+def _page_data(page: str, element_id: str) -> dict:
+    found = re.search(rf"<script type='application/json' id='{element_id}'>(.*?)</script>", page, re.S)
+    assert found is not None
+    return json.loads(found.group(1))
+
+
+def test_a_trained_search_is_charted_as_accuracy(explore_run: Path) -> None:
+    data = _page_data((explore_run / "report.html").read_text(), "pareto-data")
+    assert data["measure"] == "accuracy" and data["ylabel"] == "validation accuracy"
+    assert "Search: accuracy against MACs" in (explore_run / "report.html").read_text()
+
+
+def test_a_proxy_search_is_charted_as_a_score(tmp_path: Path) -> None:
+    """A real proxy search (synflow on digits, 3 candidates): the report's chart, its tooltips, the
+    caption and the trial table say score and what it is; nothing calls it an accuracy."""
+    from effnas.experiments.estimators.proxy import ProxyTrainer
+    from effnas.experiments.report.markdown import write_report
+    from effnas.nas import Objective, SearchConfig, get_space, run_search, write_results
+
+    space = get_space("tiny")
+    cfg = SearchConfig(space, Objective(target=1.5e6), strategy="random", trials=3,
+                       train={"dataset": "digits", "estimator": "proxy:synflow", "batch_size": 16, "val_fraction": 0.1,
+                              "data_fraction": 1.0, "threads": 1, "seed": 0})
+    study = run_search(cfg, ProxyTrainer(space, "synflow"), progress=lambda *a: None)
+    write_results(study, tmp_path / "search", cfg.objective)
+    write_report(tmp_path, config={"name": "proxy"}, stages={"search": {"seconds": 1.0}})
+    page = (tmp_path / "report.html").read_text()
+    data = _page_data(page, "pareto-data")
+    assert data["measure"] == "score" and data["ylabel"] == "synflow proxy score (rank-normalised)"
+    trials = pd.read_csv(tmp_path / "search" / "trials.csv")
+    assert [t["value"] for t in data["trials"]] == trials["score"].tolist()
+    assert all(t["tip"][1].startswith("score 0.") for t in data["trials"])
+    assert "Search: score against MACs" in page
+    md = (tmp_path / "report.md").read_text()
+    assert "Search: synflow proxy score (rank-normalised) against MACs" in md and "reward = score x (MACs/T)^w" in md
+    section = md.split("## Baseline search")[1].split("## Chosen baseline")[0]
+    header = [c.strip() for c in section.split("### Top 3 of 3 trials")[1].splitlines()[2].split("|")]
+    assert header[4:7] == ["strategy", "score", "proxy_score"] and "accuracy" not in section
+
+
+def test_an_older_proxy_run_is_charted_by_its_config(explore_run: Path) -> None:
+    """A search written before pareto.json named its measure kept a proxy's rank as ``accuracy``:
+    the run's config (search.estimator) makes it the score it was."""
+    data = pareto_data(explore_run, {"search": {"estimator": "proxy:jacob_cov"}})
+    assert isinstance(data, dict) and data["measure"] == "score"
+    assert data["ylabel"] == "jacob_cov proxy score (rank-normalised)"
+    trials = pd.read_csv(explore_run / "search" / "trials.csv")
+    done = trials[trials["state"] == "COMPLETE"]
+    assert [t["value"] for t in data["trials"]] == done["accuracy"].tolist()
+    assert data["trials"][0]["tip"][1] == f"score {done['accuracy'].iloc[0]:.3f}"

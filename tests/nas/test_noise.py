@@ -180,8 +180,8 @@ def test_reevaluation_on_the_nasbench201_table(tmp_path) -> None:
         search, again = c.runs
         assert (search.seed, again.seed, again.source) == (0, 1, "reevaluation")
         params = study.trials[c.trial].params
-        assert again.accuracy == table.observe(params, seed=1, draw=c.trial)  # the table's own seed
-        assert again.accuracy in table.record(params).accuracies
+        assert again.value == table.observe(params, seed=1, draw=c.trial)  # the table's own seed
+        assert again.value in table.record(params).accuracies
         assert c.reward.n == 2 and c.reward.mean == pytest.approx((search.reward + again.reward) / 2)
     means = [c.reward.mean for c in r.candidates]
     assert means == sorted(means, reverse=True)  # the winner has the highest mean, then the runners-up
@@ -193,7 +193,7 @@ def test_reevaluation_on_the_nasbench201_table(tmp_path) -> None:
     assert summary["best_trial"] == r.winner.trial and summary["best_reward"] == pytest.approx(means[0])
     assert summary["reevaluation"]["line"] == r.line()
     acc = summary["reevaluation"]["noise_floor_accuracy"]  # of the accuracy: what search.noise_floor takes
-    assert acc["df"] == 3 and acc["sd"] == pytest.approx(noise_floor([[x.accuracy for x in c.runs]
+    assert acc["df"] == 3 and acc["sd"] == pytest.approx(noise_floor([[x.value for x in c.runs]
                                                                        for c in r.candidates]).sd)
     assert r.line().startswith(f"re-evaluated top 3 (seeds 0, 1; reward of the accuracy, %): winner #{r.winner.trial}: "
                                f"{interval([x.reward for x in r.winner.runs]).text()}")
@@ -266,6 +266,6 @@ def test_a_failed_reevaluation_leaves_one_run() -> None:
     assert r.line().endswith("no noise floor")
 
 
-def test_a_proxy_score_is_labelled_a_score() -> None:
-    assert measure_name({"estimator": "proxy:synflow"}) == "score"
-    assert measure_name({"estimator": "supernet:runs/s"}) == measure_name({}) == "accuracy"
+def test_an_estimate_is_labelled_a_score() -> None:
+    assert measure_name({"estimator": "proxy:synflow"}) == measure_name({"estimator": "supernet:runs/s"}) == "score"
+    assert measure_name({"estimator": "train", "epochs": 2}) == measure_name({}) == "accuracy"

@@ -70,7 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                "the exported ONNX network (one CPU thread; needs onnx and onnxruntime)")
     c.key_flag(g, "--w", key="search.w", help="reward exponent")
     c.key_flag(g, "--constraint", key="search.constraint", help="soft (alpha=beta=w) or hard (alpha=0, beta=-1)")
-    c.key_flag(g, "--mode", key="search.mode", help="reward (one objective) or pareto (accuracy up, cost down)")
+    c.key_flag(g, "--mode", key="search.mode",
+               help="reward (one objective) or pareto (accuracy, or an estimator's score, up; cost down)")
     c.key_flag(g, "--resolution", key="search.resolution", help="input pixels (default: the space's)")
     c.key_flag(g, "--population", key="search.population", help="NSGA-II / evolution population")
     g.add_argument("--no-prune", dest="search.prune", action="store_const", const=False,
@@ -86,11 +87,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                "synthetic accuracy for testing strategies; no data) or table (a benchmark space's lookup, with "
                "--dataset cifar10, cifar100 or imagenet16-120) (default: table on --space nasbench201, else train)")
     c.key_flag(g, "--estimator", key="search.estimator", help="train (the --trainer); proxy:NAME: score "
-               "each candidate at initialisation with a zero-cost proxy on one minibatch (synflow, jacob_cov, naswot, "
-               "grad_norm, snip, grasp, fisher; docs/zerocost.md; on --space nasbench201 give --dataset "
-               "cifar10:PATH for the images); supernet:DIR: inherited weights of a supernet trained by 'effnas "
-               "supernet train --out DIR', BatchNorm recalibrated, validation accuracy; supernet: train one into "
-               "OUT/supernet first ([supernet] keys; docs/supernet.md)")
+               "each candidate at initialisation with a zero-cost proxy on one minibatch (the trial's score; "
+               "synflow, jacob_cov, naswot, grad_norm, snip, grasp, fisher; docs/zerocost.md; on --space "
+               "nasbench201 give --dataset cifar10:PATH for the images); supernet:DIR: inherited weights of a "
+               "supernet trained by 'effnas supernet train --out DIR', BatchNorm recalibrated, validation accuracy "
+               "as the score; supernet: train one into OUT/supernet first ([supernet] keys; docs/supernet.md)")
     c.key_flag(g, "--calibration-batches", key="supernet.calibration_batches",
                help="with a supernet estimator: training batches that re-estimate each candidate's BatchNorm "
                "statistics")

@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "expansion, kernel, SE and depth; a candidate is a slice of it) with the [train] recipe on [data]: "
         "each step trains one uniformly drawn candidate (--sampling uniform) or the largest, the smallest and "
         "random ones with in-place distillation (--sampling sandwich). A search then ranks candidates with "
-        "--estimator supernet:DIR (inherited weights, BatchNorm recalibrated, validation accuracy). Writes "
+        "--estimator supernet:DIR (inherited weights, BatchNorm recalibrated, validation accuracy as the trial's "
+        "score). Writes "
         "DIR/supernet.pt after every epoch, config.json and epochs.csv.",
         epilog=c.examples(
             example,

@@ -87,8 +87,8 @@
     box.classList.add("er-box");
     var xs = data.trials.map(function (t) { return t.macs; });
     if (data.target) { xs.push(data.target); }
-    var a = axes(box, xs, data.trials.map(function (t) { return t.accuracy; }), "MACs (multiply-adds per image)",
-                 "validation accuracy");
+    var a = axes(box, xs, data.trials.map(function (t) { return t.value; }), "MACs (multiply-adds per image)",
+                 data.ylabel);  // what the search measured: an accuracy, or a proxy's or supernet's score
     if (data.target) {
       svgEl("line", {"x1": a.sx(data.target), "x2": a.sx(data.target), "y1": T, "y2": H - B,
                      "class": "er-target"}, a.svg);
@@ -97,14 +97,14 @@
     data.trials.forEach(function (t) { byNumber[t.number] = t; });
     var front = data.front.map(function (n) { return byNumber[n]; });  // by increasing MACs
     svgEl("polyline", {"class": "er-front", "points": front.map(function (t) {
-      return a.sx(t.macs) + "," + a.sy(t.accuracy); }).join(" ")}, a.svg);
+      return a.sx(t.macs) + "," + a.sy(t.value); }).join(" ")}, a.svg);
     var tip = tooltip(box);
     var panel = document.createElement("div");
     panel.className = "er-spec";
     panel.hidden = true;
     box.appendChild(panel);
     data.trials.forEach(function (t) {
-      var c = svgEl("circle", {"cx": a.sx(t.macs), "cy": a.sy(t.accuracy), "r": t.front ? 6 : 4.5,
+      var c = svgEl("circle", {"cx": a.sx(t.macs), "cy": a.sy(t.value), "r": t.front ? 6 : 4.5,
                                "class": "er-trial" + (t.front ? " er-on-front" : ""), "data-trial": t.number}, a.svg);
       c.addEventListener("mouseenter", function (e) { tip.show(t.tip, e); });
       c.addEventListener("mouseleave", tip.hide);
