@@ -92,6 +92,8 @@ def add_run_args(g: Any) -> None:
              "(default: cores / workers)")
     key_flag(g, "--gpus-per-trial", key="run.gpus_per_trial", type=float, help="GPUs per trial, fractional packs "
              "trials on one GPU, e.g. 0.5 (default: train.devices where the cluster has GPUs; docs/gpu.md)")
+    key_flag(g, "--verbose", key="run.verbose", action="store_true", help="show Ray's own output (its start-up "
+             "lines, Tune's tables and result directory); default: only effnas's lines and the trials' errors")
     g.add_argument("--resume", action="store_true",
                    help="keep finished runs in --out and continue interrupted ones from their last epoch")
 
