@@ -29,7 +29,7 @@ from effnas.experiments.cluster.ray_session import (
 from effnas.experiments.cluster.resources import cluster_gpus, trial_gpus
 from effnas.scaling.record import run_names
 from effnas.scaling.runner import ExecutorFn, RunsStopped, TrainerFn, sequential
-from effnas.search_spaces.common.errors import UserError, last_line
+from effnas.search_spaces.common.errors import UserError, first_line, last_line
 
 
 def report(metrics: dict[str, Any]) -> None:
@@ -152,23 +152,32 @@ def run_configs(
                     pending.append(idx)
                     lost[idx] = last_line(error)
                 else:
-                    errors.append(f"{configs[idx].get('out_dir') or idx}: {last_line(error)}")
+                    errors.append(f"{configs[idx].get('out_dir') or idx}: {_message(error)}")
                     causes.append(error)
                     # Ray re-raises a worker's error as an instance of its cause's class.
                     user_errors &= isinstance(error, ValueError | FileNotFoundError)
             if not pending:
                 break
-    if errors:  # a bug shows the worker's traceback (the cause's message); bad input is one line
-        kind = UserError if user_errors else RuntimeError
-        kept = f" (every trial's traceback: {os.path.join(storage, name)}/*/error.txt)" if storage and not user_errors \
-            else ""
-        raise kind(f"{len(errors)} Ray trial(s) raised; the first: {errors[0]}{kept}") from causes[0]
+    if errors:  # bad input (UserError) is one line, as in one process; else the worker's traceback shows (the cause)
+        kind = RuntimeError if not user_errors else UserError if all(isinstance(e, UserError) for e in causes) \
+            else ValueError
+        kept = f" (every trial's traceback: {os.path.join(storage, name)}/*/error.txt)" if storage and \
+            kind is not UserError else ""
+        cause = causes[0] if causes else None
+        raise kind(f"{len(errors)} Ray trial(s) raised; the first: {errors[0]}{kept}") from cause
     if pending:  # not a bug: the cluster kept losing nodes
         first = configs[pending[0]].get("out_dir") or pending[0]
         raise RunsStopped(f"{len(pending)} Ray trial(s) lost their node or worker {1 + retries} times (first: {first}: "
                           f"{lost[pending[0]]}); finished runs are kept: re-run with --resume once the cluster is "
                           "stable (EFFNAS_NODE_RETRIES sets the retries)")
     return out
+
+
+def _message(error: BaseException) -> str:
+    """A trial's error in one line: a UserError's own message (as in one process), else the last
+    line of Ray's (the worker's exception, after its traceback)."""
+    cause = getattr(error, "cause", None)  # Ray's RayTaskError carries the worker's exception
+    return first_line(cause) if isinstance(error, UserError) and isinstance(cause, BaseException) else last_line(error)
 
 
 def _check_fits(cpus: float, gpus: float, lost: int) -> None:

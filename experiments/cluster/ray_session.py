@@ -27,6 +27,11 @@ import torch
 
 from effnas.search_spaces.common.errors import UserError, first_line
 
+#: Every trial's lines on the console, not "[repeated 2x across cluster]" plus Ray's notice about it:
+#: Ray reads this when it is imported (lazily, after this module), so it is set here; a value the user
+#: set stays.
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
 #: Ray resolves "127.0.0.1" to the machine's routable address unless this is "0" (then a
 #: local Ray binds to loopback only). Read by ray at import time and inherited by its processes.
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -46,15 +51,15 @@ def use_loopback() -> None:
 def ray_env(*, verbose: bool) -> dict[str, str]:
     """Environment variables for a Ray session this process starts (or joins).
 
-    Both modes: ``RAY_DEDUP_LOGS=0`` (every trial's lines, not "[repeated 2x across cluster]");
-    ``RAY_COLOR_PREFIX=0`` when the console is not a terminal (no colour codes before the trials'
-    lines in a log file). Quiet (not ``verbose``) adds ``RAY_USAGE_STATS_ENABLED=0`` (no usage-stats
-    notice). Applied with :func:`env_defaults`: a variable the user set stays as it is.
+    Both modes: ``RAY_COLOR_PREFIX=0`` when the console is not a terminal (no colour codes before
+    the trials' lines in a log file; ``RAY_DEDUP_LOGS=0`` is set on import). Quiet (not ``verbose``)
+    adds ``RAY_USAGE_STATS_ENABLED=0`` (no usage-stats notice). Applied with :func:`env_defaults`: a
+    variable the user set stays as it is.
 
     >>> ray_env(verbose=False)["RAY_USAGE_STATS_ENABLED"], "RAY_USAGE_STATS_ENABLED" in ray_env(verbose=True)
     ('0', False)
     """
-    env = {"RAY_DEDUP_LOGS": "0"}
+    env: dict[str, str] = {}
     if not (sys.stdout.isatty() and sys.stderr.isatty()):
         env["RAY_COLOR_PREFIX"] = "0"
     if not verbose:

@@ -151,18 +151,23 @@ def test_verbose_brings_ray_output_back(tmp_path: Path) -> None:
 
 #: A job that runs Tune trials and search tasks whose trainers print, warn and (one) raise a bug.
 SCRIPT = textwrap.dedent('''
-    import sys, warnings
+    import sys, time, warnings
     from ray import cloudpickle
 
     def trainer(config, *, on_epoch=None):
         print("our line from", config["out_dir"].rsplit("/", 1)[-1], flush=True)
         warnings.warn("our warning")
+        time.sleep(1)  # Ray streams a worker's lines while it runs (a trial that ends at once may lose them)
         if config.get("boom"):
             raise RuntimeError("a bug in the trainer")
         return {"status": "completed"}
 
+    def bad_input(config, *, on_epoch=None):
+        raise UserError("data.dataset 'x' does not exist: give one of digits, ...")
+
     def search_trainer(config, *, on_epoch=None):
         print("our search line", flush=True)
+        time.sleep(1)
         return SurrogateTrainer(seed=1)(config, on_epoch=on_epoch)
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -170,12 +175,17 @@ SCRIPT = textwrap.dedent('''
     from effnas.experiments.cluster.ray_session import ray_session
     from effnas.experiments.cluster.search_ray import run_search_ray
     from effnas.nas import Objective, SearchConfig, SurrogateTrainer, get_space
+    from effnas.search_spaces.common.errors import UserError
 
     out = sys.argv[1]
     with ray_session(num_cpus=2):
         cfg = SearchConfig(space=get_space("tiny"), objective=Objective(target=2e6), strategy="random", trials=2,
                            seed=0, storage=f"{out}/s.journal", prune=False, train={"epochs": 1})
         run_search_ray(cfg, search_trainer, workers=2, cpus_per_trial=1, progress=lambda *a: None)
+        try:  # bad input in a trial: a UserError, one line, as in one process
+            run_configs(bad_input, [{"out_dir": f"{out}/bad/phi0-seed0"}], workers=2, cpus_per_trial=1)
+        except UserError as e:
+            print(f"caught {type(e).__name__}: {e}")
         run_configs(trainer, [{"out_dir": f"{out}/members/phi{i}-seed0", "boom": i == 1} for i in range(2)],
                     workers=2, cpus_per_trial=1)
 ''')
@@ -193,6 +203,8 @@ def test_the_trials_own_output_and_a_workers_traceback_reach_the_console(tmp_pat
     # The bug's traceback from the worker (its file and line), then effnas's one line naming the run.
     assert re.search(r'job\.py", line \d+, in trainer', console) and "RuntimeError: a bug in the trainer" in console
     assert f"1 Ray trial(s) raised; the first: {tmp_path}/members/phi1-seed0: RuntimeError: a bug" in console
+    assert (f"caught UserError: 1 Ray trial(s) raised; the first: {tmp_path}/bad/phi0-seed0: data.dataset 'x' does "
+            "not exist") in console and "raise UserError" not in console  # no traceback for bad input
     assert (tmp_path / "members" / "ray-tune").is_dir()
     assert len(list((tmp_path / "members" / "ray-tune").glob("phi1-seed0-*/error.txt"))) == 1
     assert [n for n in RAY_NOISE if n in console and n != "ray-tune"] == [], console[-3000:]
