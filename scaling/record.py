@@ -20,6 +20,7 @@ and of its directory).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -148,6 +149,26 @@ def backbone_key(stem: str, m: Scaled, phi: float, seed: int) -> str:
     return f"{safe_name(stem)}-{m.method}-phi{phi}-seed{seed}"
 
 
+def run_names(run_dirs: Sequence[str | None]) -> list[str]:
+    """Short names of runs (Ray's trials'): each run directory's own name (``phi2-seed0``,
+    ``width-phi2-seed0``, ``a1.2-b1.1-g1.15-seed0``), its parent's in front where two would be the
+    same (``members-phi2-seed0``, ``official-phi2-seed0``), ``run3`` for a run without a directory.
+
+    >>> run_names(["f/members/phi2-seed0", "f/official/phi2-seed0", "f/baselines/width-phi2-seed0", None])
+    ['members-phi2-seed0', 'official-phi2-seed0', 'width-phi2-seed0', 'run3']
+    """
+    parts = [Path(d).parts[-2:] if d else () for d in run_dirs]
+    own = [p[-1] if p else "" for p in parts]
+    names = [n if own.count(n) == 1 else "-".join(p) for n, p in zip(own, parts, strict=True)]
+    out = []
+    for i, n in enumerate(names):
+        if not n:
+            out.append(f"run{i}")
+        else:  # still the same (the runner refuses two runs of one directory): the position tells them apart
+            out.append(n if names.count(n) == 1 else f"{n}-{i}")
+    return out
+
+
 def backbone_dir(name: str) -> str:
     """The directory of backbone ``name`` under ``backbones/``: a registered name as it is, a spec
     file by its stem (``specs/resnet18_0.25.json`` -> ``resnet18_0.25``)."""
@@ -155,5 +176,5 @@ def backbone_dir(name: str) -> str:
 
 
 __all__ = ["COMPLETED", "FINISHED", "RESULT_FILE", "RUNTIME_KEYS", "Scaled", "backbone_dir", "backbone_key",
-           "candidate_key", "differing_key", "is_finished", "member_key", "read_result", "run_key", "unreadable",
-           "write_result"]
+           "candidate_key", "differing_key", "is_finished", "member_key", "read_result", "run_key", "run_names",
+           "unreadable", "write_result"]

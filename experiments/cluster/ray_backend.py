@@ -3,19 +3,33 @@
 Every call into Ray lives in this package (Ray's reporting API has changed several times): the
 session in :mod:`effnas.experiments.cluster.ray_session`, tasks in :mod:`effnas.experiments.cluster.tasks`,
 Tune trials here.
+
+Each trial is named after its run directory (``phi2-seed0``, ``width-phi2-seed0``,
+``a1.2-b1.1-g1.15-seed0``: :func:`effnas.scaling.record.run_names`), and Tune keeps its experiment
+state beside the runs, in ``<stage>/ray-tune/`` (:func:`tune_storage`). Tune prints nothing unless
+``verbose`` (:func:`tune_env`); a trial's error is raised by :func:`run_configs` itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sys
 import tempfile
 from typing import Any
 
-from effnas.experiments.cluster.ray_session import enter_driver_cwd, ray_session, set_threads_from_resources
+from effnas.experiments.cluster.ray_session import (
+    enter_driver_cwd,
+    env_defaults,
+    quiet_records,
+    ray_session,
+    set_threads_from_resources,
+)
 from effnas.experiments.cluster.resources import cluster_gpus, trial_gpus
+from effnas.scaling.record import run_names
 from effnas.scaling.runner import ExecutorFn, RunsStopped, TrainerFn, sequential
-from effnas.search_spaces.common.errors import UserError, last_line
+from effnas.search_spaces.common.errors import UserError, first_line, last_line
 
 
 def report(metrics: dict[str, Any]) -> None:
@@ -25,10 +39,11 @@ def report(metrics: dict[str, Any]) -> None:
     tune.report({k: v for k, v in metrics.items() if isinstance(v, int | float | str | bool) or v is None})
 
 
-def _trial(config: dict[str, Any], *, trainer: TrainerFn, configs: list[dict[str, Any]], cwd: str) -> None:
+def trial(config: dict[str, Any], *, trainer: TrainerFn, configs: dict[str, dict[str, Any]], cwd: str) -> None:
+    """One Tune trial: the trainer on ``configs[config["run"]]`` (a run's name: :func:`run_names`)."""
     enter_driver_cwd(cwd)
     n = set_threads_from_resources()
-    cfg = dict(configs[config["index"]])
+    cfg = dict(configs[config["run"]])
     if not cfg.get("threads"):  # 0 (automatic) means the trial's CPUs under Ray, not the free cores
         cfg["threads"] = n
 
@@ -37,7 +52,7 @@ def _trial(config: dict[str, Any], *, trainer: TrainerFn, configs: list[dict[str
         return False
 
     metrics = trainer(cfg, on_epoch=on_epoch)
-    report({**metrics, "final": True, "index": config["index"]})
+    report({**metrics, "final": True})
 
 
 #: Times the trials of a dead node or worker are run again on the nodes left (env EFFNAS_NODE_RETRIES).
@@ -78,7 +93,8 @@ def run_configs(
     address: str | None = None,
     cpus_per_trial: float | None = None,
     gpus_per_trial: float | None = None,
-    name: str = "effnas",
+    verbose: bool = False,
+    name: str = "ray-tune",
 ) -> list[dict[str, Any]]:
     """Run ``trainer(config)`` for every config as Ray Tune trials, ``workers`` at a time.
 
@@ -90,7 +106,8 @@ def run_configs(
     ``address`` names a running cluster. Each trial asks
     for ``gpus_per_trial`` GPUs, resolved by :func:`effnas.experiments.cluster.resources.trial_gpus` from the
     configs' ``device`` and ``devices`` and the cluster's GPUs (a one-line ValueError before any
-    trial starts when they cannot be had).
+    trial starts when they cannot be had). Ray and Tune print nothing of their own unless
+    ``verbose``; Tune's experiment state goes to ``name`` beside the run directories.
     """
     if workers < 1:
         raise UserError(f"workers must be >= 1, got {workers}")
@@ -104,18 +121,25 @@ def run_configs(
     retries = node_retries()
     # Absolute run directories: trials on other nodes (or in Tune's trial directory) write there.
     configs = [{**c, "out_dir": os.path.abspath(c["out_dir"])} if c.get("out_dir") else c for c in configs]
-    with ray_session(num_cpus=None if address else math.ceil(workers * cpus), address=address):
+    names = run_names([c.get("out_dir") for c in configs])
+    storage = tune_storage([c["out_dir"] for c in configs if c.get("out_dir")])
+    with ray_session(num_cpus=None if address else math.ceil(workers * cpus), address=address, verbose=verbose), \
+            contextlib.nullcontext(storage) if storage else tempfile.TemporaryDirectory(prefix="effnas-ray-") as where:
         gpus = trial_gpus(gpus_per_trial, configs, available=cluster_gpus())
         out: list[dict[str, Any]] = [{"status": "failed", "error": "trial did not report"} for _ in configs]
-        errors, user_errors = [], True
+        errors, causes, user_errors = [], [], True
         pending: list[int] = list(range(len(configs)))
         lost: dict[int, str] = {}
         for attempt in range(1 + retries):
             if attempt:  # a node went away: can the nodes left still run one trial? (Tune would wait for ever)
                 _check_fits(cpus, gpus, len(pending))
+                print(f"effnas: {len(pending)} Ray trial(s) lost their node or worker (first: {names[pending[0]]}: "
+                      f"{lost[pending[0]]}); running them again from their last epoch ({attempt} of {retries})",
+                      file=sys.stderr)
             # Again: the trials of a node that died, on the nodes left, from their last.pt.
             table = [{**c, "resume": True} if attempt and c.get("out_dir") else c for c in configs]
-            results = _fit(tune, trainer, table, pending, cpus=cpus, gpus=gpus, workers=workers, name=name)
+            results = _fit(tune, trainer, table, pending, cpus=cpus, gpus=gpus, workers=workers, names=names,
+                           storage=str(where), name=name, verbose=verbose)
             asked, pending = pending, []
             for idx in asked:
                 if idx not in results:  # Tune returned no result and no error for it
@@ -128,20 +152,32 @@ def run_configs(
                     pending.append(idx)
                     lost[idx] = last_line(error)
                 else:
-                    errors.append(f"{configs[idx].get('out_dir') or idx}: {last_line(error)}")
+                    errors.append(f"{configs[idx].get('out_dir') or idx}: {_message(error)}")
+                    causes.append(error)
                     # Ray re-raises a worker's error as an instance of its cause's class.
                     user_errors &= isinstance(error, ValueError | FileNotFoundError)
             if not pending:
                 break
-    if errors:
-        kind = ValueError if user_errors else RuntimeError
-        raise kind(f"{len(errors)} Ray trial(s) raised; the first: {errors[0]}")
+    if errors:  # bad input (UserError) is one line, as in one process; else the worker's traceback shows (the cause)
+        kind = RuntimeError if not user_errors else UserError if all(isinstance(e, UserError) for e in causes) \
+            else ValueError
+        kept = f" (every trial's traceback: {os.path.join(storage, name)}/*/error.txt)" if storage and \
+            kind is not UserError else ""
+        cause = causes[0] if causes else None
+        raise kind(f"{len(errors)} Ray trial(s) raised; the first: {errors[0]}{kept}") from cause
     if pending:  # not a bug: the cluster kept losing nodes
         first = configs[pending[0]].get("out_dir") or pending[0]
         raise RunsStopped(f"{len(pending)} Ray trial(s) lost their node or worker {1 + retries} times (first: {first}: "
                           f"{lost[pending[0]]}); finished runs are kept: re-run with --resume once the cluster is "
                           "stable (EFFNAS_NODE_RETRIES sets the retries)")
     return out
+
+
+def _message(error: BaseException) -> str:
+    """A trial's error in one line: a UserError's own message (as in one process), else the last
+    line of Ray's (the worker's exception, after its traceback)."""
+    cause = getattr(error, "cause", None)  # Ray's RayTaskError carries the worker's exception
+    return first_line(cause) if isinstance(error, UserError) and isinstance(cause, BaseException) else last_line(error)
 
 
 def _check_fits(cpus: float, gpus: float, lost: int) -> None:
@@ -154,20 +190,48 @@ def _check_fits(cpus: float, gpus: float, lost: int) -> None:
                           " finished runs are kept: add nodes and re-run with --resume")
 
 
+def tune_storage(run_dirs: list[str]) -> str | None:
+    """Where Tune keeps its experiment state: the directory that holds the run directories (the
+    stage's, e.g. ``family/``; ``None`` without any). Not a temporary directory: what Tune's
+    output names (``--verbose``) and a failed trial's ``error.txt`` stay there.
+
+    >>> tune_storage(["/r/family/members/phi0-seed0", "/r/family/baselines/width-phi1-seed0"])
+    '/r/family'
+    """
+    return os.path.commonpath([os.path.dirname(d) for d in run_dirs]) if run_dirs else None
+
+
+def tune_env(*, verbose: bool) -> dict[str, str]:
+    """Environment of a Tune run: none when ``verbose``; quiet: Tune's older console output
+    (``RAY_AIR_NEW_OUTPUT=0``), which prints nothing at ``verbose=0``, where the newer one (Ray
+    2.60's default) prints its "Configuration for experiment" box, "View detailed results here"
+    and a TensorBoard command at every verbosity. Applied with
+    :func:`effnas.experiments.cluster.ray_session.env_defaults` (a variable the user set stays).
+
+    >>> tune_env(verbose=False), tune_env(verbose=True)
+    ({'RAY_AIR_NEW_OUTPUT': '0'}, {})
+    """
+    return {} if verbose else {"RAY_AIR_NEW_OUTPUT": "0"}
+
+
 def _fit(tune: Any, trainer: TrainerFn, configs: list[dict[str, Any]], indexes: list[int], *, cpus: float,
-         gpus: float, workers: int, name: str) -> dict[int, tuple[dict[str, Any], BaseException | None]]:
-    """One Tune run of the trials ``indexes`` of ``configs``: each one's final metrics, or the
-    error it ended with."""
+         gpus: float, workers: int, names: list[str], storage: str, name: str,
+         verbose: bool) -> dict[int, tuple[dict[str, Any], BaseException | None]]:
+    """One Tune run of the trials ``indexes`` of ``configs`` (named ``names``) into ``storage/name``:
+    each one's final metrics, or the error it ended with."""
     import ray  # lazy: Ray is slow to import; only Ray runs need it
 
+    by_name = {names[i]: configs[i] for i in indexes}
     trainable = tune.with_resources(
-        tune.with_parameters(_trial, trainer=trainer, configs=configs, cwd=os.getcwd()), {"cpu": cpus, "gpu": gpus})
-    with tempfile.TemporaryDirectory(prefix="effnas-ray-") as storage:
+        tune.with_parameters(trial, trainer=trainer, configs=by_name, cwd=os.getcwd()), {"cpu": cpus, "gpu": gpus})
+    with env_defaults(tune_env(verbose=verbose)), quiet_records(not verbose):
         tuner = tune.Tuner(
             trainable,
-            param_space={"index": tune.grid_search(indexes)},
-            tune_config=tune.TuneConfig(max_concurrent_trials=workers),
-            run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0),
+            param_space={"run": tune.grid_search(list(by_name))},
+            tune_config=tune.TuneConfig(max_concurrent_trials=workers,
+                                        trial_name_creator=lambda t: t.config["run"],
+                                        trial_dirname_creator=lambda t: f"{t.config['run']}-{t.trial_id}"),
+            run_config=tune.RunConfig(name=name, storage_path=storage, verbose=None if verbose else 0),
         )
         try:
             grid = tuner.fit()
@@ -177,12 +241,12 @@ def _fit(tune: Any, trainer: TrainerFn, configs: list[dict[str, Any]], indexes: 
         out: dict[int, tuple[dict[str, Any], BaseException | None]] = {}
         for i in range(len(grid)):
             result = grid[i]
-            idx = int((result.config or {})["index"])
+            idx = names.index((result.config or {})["run"])
             if result.error is not None:
                 out[idx] = ({}, result.error)
             elif result.metrics and result.metrics.get("final"):
                 out[idx] = ({k: v for k, v in result.metrics.items()
-                             if k not in {"final", "index"} and not _is_tune_key(k)}, None)
+                             if k != "final" and not _is_tune_key(k)}, None)
         return out
 
 
@@ -196,9 +260,11 @@ def _is_tune_key(key: str) -> bool:
 
 
 def executor(workers: int = 1, address: str | None = None, *, cpus_per_trial: float | None = None,
-             gpus_per_trial: float | None = None) -> ExecutorFn:
-    """The executor for ``workers`` / ``address``: sequential for 1 local worker, else Ray."""
+             gpus_per_trial: float | None = None, verbose: bool = False) -> ExecutorFn:
+    """The executor for ``workers`` / ``address``: sequential for 1 local worker, else Ray (quiet
+    unless ``verbose``)."""
     if workers <= 1 and not address:
         return sequential
     return lambda trainer, configs: run_configs(trainer, configs, workers=workers, address=address,
-                                                cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
+                                                cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+                                                verbose=verbose)

@@ -5,19 +5,32 @@ trial needs inside it (its CPUs, the driver's working directory, its node).
 Ray sets ``OMP_NUM_THREADS=1`` in workers, so each trial sets torch's thread count from the CPUs
 it was given (:func:`set_threads_from_resources`). Ray's trials run through
 :mod:`effnas.experiments.cluster.ray_backend`, its tasks through :mod:`effnas.experiments.cluster.tasks`.
+
+Ray is quiet by default (``run.verbose`` / ``--verbose`` brings its own output back): no start-up
+lines, no token or usage-stats notice, Ray's own log records from WARNING up only
+(:func:`ray_env`, :func:`init_kwargs`, :func:`quiet_records`; Tune's tables and result paths:
+:func:`effnas.experiments.cluster.ray_backend.tune_env`). What the trials themselves print
+(warnings, a worker's traceback) reaches the console in both modes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
 
 from effnas.search_spaces.common.errors import UserError, first_line
+
+#: Every trial's lines on the console, not "[repeated 2x across cluster]" plus Ray's notice about it:
+#: Ray reads this when it is imported (lazily, after this module), so it is set here; a value the user
+#: set stays.
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 #: Ray resolves "127.0.0.1" to the machine's routable address unless this is "0" (then a
 #: local Ray binds to loopback only). Read by ray at import time and inherited by its processes.
@@ -35,9 +48,83 @@ def use_loopback() -> None:
         pass
 
 
-def init_ray(*, num_cpus: int | None = None, address: str | None = None, num_gpus: float | None = None) -> bool:
+def ray_env(*, verbose: bool) -> dict[str, str]:
+    """Environment variables for a Ray session this process starts (or joins).
+
+    Both modes: ``RAY_COLOR_PREFIX=0`` when the console is not a terminal (no colour codes before
+    the trials' lines in a log file; ``RAY_DEDUP_LOGS=0`` is set on import). Quiet (not ``verbose``)
+    adds ``RAY_USAGE_STATS_ENABLED=0`` (no usage-stats notice). Applied with :func:`env_defaults`: a
+    variable the user set stays as it is.
+
+    >>> ray_env(verbose=False)["RAY_USAGE_STATS_ENABLED"], "RAY_USAGE_STATS_ENABLED" in ray_env(verbose=True)
+    ('0', False)
+    """
+    env: dict[str, str] = {}
+    if not (sys.stdout.isatty() and sys.stderr.isatty()):
+        env["RAY_COLOR_PREFIX"] = "0"
+    if not verbose:
+        env["RAY_USAGE_STATS_ENABLED"] = "0"
+    return env
+
+
+#: Ray's log records (their first words) that a quiet session drops: ray.init's notice of the token
+#: authentication it turns on for a new local cluster, and Tune's records of a trial's error, which
+#: :func:`effnas.experiments.cluster.ray_backend.run_configs` raises itself with the worker's
+#: traceback (or runs the trial again when its node went away).
+QUIET_RECORDS = ("Token authentication is enabled for this Ray cluster", "Trial task failed for trial",
+                 "Trials did not complete")
+
+
+class _Quiet(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(QUIET_RECORDS)
+
+
+@contextlib.contextmanager
+def quiet_records(quiet: bool = True) -> Iterator[None]:
+    """Without Ray's :data:`QUIET_RECORDS` on the console for the duration of a ``with`` block (when
+    ``quiet``): a filter on the handlers of Ray's logger (every ``ray.*`` record goes through them)."""
+    handlers = list(logging.getLogger("ray").handlers) if quiet else []
+    flt = _Quiet()
+    for h in handlers:
+        h.addFilter(flt)
+    try:
+        yield
+    finally:
+        for h in handlers:
+            h.removeFilter(flt)
+
+
+def init_kwargs(*, verbose: bool) -> dict[str, Any]:
+    """``ray.init``'s output settings: no dashboard; the trials' own output (stdout, stderr: warnings,
+    a worker's traceback) to the console; Ray's own log records from INFO (``verbose``: Ray's
+    default) or from WARNING up (quiet: no start-up lines, warnings and errors still shown).
+
+    >>> init_kwargs(verbose=False)["logging_level"] == logging.WARNING
+    True
+    """
+    return {"include_dashboard": False, "log_to_driver": True, "configure_logging": True,
+            "logging_level": logging.INFO if verbose else logging.WARNING}
+
+
+@contextlib.contextmanager
+def env_defaults(values: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` with those of ``values`` it does not have (a variable the user set stays) for
+    the duration of a ``with`` block; removed again afterwards."""
+    added = {k: v for k, v in values.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
+def init_ray(*, num_cpus: int | None = None, address: str | None = None, num_gpus: float | None = None,
+             verbose: bool = False) -> bool:
     """Start a local Ray on 127.0.0.1 with ``num_cpus`` CPUs (and ``num_gpus``; ``None``: the GPUs
-    Ray detects), or connect to ``address``.
+    Ray detects), or connect to ``address``; quiet unless ``verbose`` (:func:`init_kwargs`; the
+    environment of :func:`ray_env` must be in place: :func:`ray_session` does that).
 
     Returns True when this call started Ray (so the caller should shut it down)."""
     if not address:
@@ -46,9 +133,7 @@ def init_ray(*, num_cpus: int | None = None, address: str | None = None, num_gpu
 
     if ray.is_initialized():
         return False
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                              "configure_logging": False}
+    kwargs = init_kwargs(verbose=verbose)
     if address:
         probe_address(address)
         try:
@@ -136,16 +221,26 @@ def shutdown_ray() -> None:
 
 @contextlib.contextmanager
 def ray_session(*, num_cpus: int | None = None, address: str | None = None,
-                num_gpus: float | None = None) -> Iterator[bool]:
-    """Ray for the duration of a ``with`` block; stopped afterwards if this block started it.
+                num_gpus: float | None = None, verbose: bool = False) -> Iterator[bool]:
+    """Ray for the duration of a ``with`` block; stopped afterwards if this block started it,
+    quiet unless ``verbose`` (a running Ray is used as it is).
 
-    Yields whether it did (its shutdown then ends every task of the session)."""
-    started = init_ray(num_cpus=num_cpus, address=address, num_gpus=num_gpus)
-    try:
-        yield started
-    finally:
-        if started:
-            shutdown_ray()
+    Yields whether it did (its shutdown then ends every task of the session). The environment
+    (:func:`ray_env`) and the level of Ray's logger are put back afterwards."""
+    import ray  # lazy: Ray is slow to import; only Ray runs need it
+
+    if ray.is_initialized():
+        yield False
+        return
+    level = logging.getLogger("ray").level  # ray.init sets it for the whole process
+    with env_defaults(ray_env(verbose=verbose)), quiet_records(not verbose):
+        started = init_ray(num_cpus=num_cpus, address=address, num_gpus=num_gpus, verbose=verbose)
+        try:
+            yield started
+        finally:
+            if started:
+                shutdown_ray()
+            logging.getLogger("ray").setLevel(level)
 
 
 def trial_cpus() -> int:

@@ -53,7 +53,7 @@ class RayEvaluator:
         self.cwd = os.getcwd()
 
     def submit(self, number: int, params: dict[str, Any]) -> None:
-        self.pool.submit(number, self.cfg, number, params, self.trainer, self.cwd)
+        self.pool.submit(number, self.cfg, number, params, self.trainer, self.cwd, name=f"trial{number}")
 
     def wait(self) -> list[int]:
         from ray.exceptions import RayTaskError  # lazy: Ray is slow to import; only Ray runs need it
@@ -101,8 +101,9 @@ class RayEvaluator:
 
 def run_search_ray(cfg: SearchConfig, trainer: TrainerFn, *, workers: int, address: str | None = None,
                    cpus_per_trial: float | None = None, gpus_per_trial: float | None = None,
-                   progress: ProgressFn | None = None) -> optuna.Study:
-    """Run the study's remaining trials as Ray tasks, ``workers`` at a time; returns the study.
+                   progress: ProgressFn | None = None, verbose: bool = False) -> optuna.Study:
+    """Run the study's remaining trials as Ray tasks (``trial7``: the study's trial number),
+    ``workers`` at a time; returns the study. Ray prints nothing of its own unless ``verbose``.
 
     Starts (and stops) a local Ray on loopback with ``workers * cpus_per_trial`` CPUs, or joins
     the cluster at ``address``; an already running Ray is used as it is. ``cpus_per_trial``
@@ -117,7 +118,8 @@ def run_search_ray(cfg: SearchConfig, trainer: TrainerFn, *, workers: int, addre
     cpus = cpus_per_trial or max(1, (os.cpu_count() or 1) // workers)
     if not cpus > 0:
         raise UserError(f"--cpus-per-trial must be > 0, got {cpus_per_trial}")
-    with ray_session(num_cpus=None if address else math.ceil(workers * cpus), address=address) as started:
+    with ray_session(num_cpus=None if address else math.ceil(workers * cpus), address=address,
+                     verbose=verbose) as started:
         gpus = trial_gpus(gpus_per_trial, [cfg.train], available=cluster_gpus())  # before the study is touched
         study = open_study(cfg, storage=open_storage(cfg.storage))
         evaluator = RayEvaluator(cfg, trainer, study, workers=workers, cpus_per_trial=cpus, gpus_per_trial=gpus)

@@ -26,8 +26,11 @@ class TaskPool:
     def __len__(self) -> int:
         return len(self._refs)
 
-    def submit(self, key: Any, *args: Any) -> None:
-        self._refs[self._remote.remote(*args)] = key
+    def submit(self, key: Any, *args: Any, name: str | None = None) -> None:
+        """Run the function on ``args`` as a task named ``name`` (Ray's name of its worker's output
+        lines and in its state API; default: the function's)."""
+        remote = self._remote.options(name=name) if name else self._remote
+        self._refs[remote.remote(*args)] = key
 
     def wait(self) -> list[tuple[Any, Any]]:
         """Block until at least one task ends: ``(key, result)`` for each that did.

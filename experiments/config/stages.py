@@ -376,6 +376,8 @@ class RunConfig(Section):
             ``train.devices`` when the cluster has GPUs and ``train.device`` is not ``cpu``, else 0
             (the rule: docs/gpu.md).
         seed: the experiment's seed (search sampler, proxy training, data splits of single runs).
+        verbose: Ray's own console output (banners, Tune's tables, its result directory) as Ray
+            prints it; ``False``: only effnas's lines, the trials' warnings and errors.
     """
 
     SECTION: ClassVar[str] = "run"
@@ -386,6 +388,7 @@ class RunConfig(Section):
     cpus_per_trial: float | None = None
     gpus_per_trial: float | None = None
     seed: int = 0
+    verbose: bool = False
 
     def __post_init__(self) -> None:
         if not self.out:

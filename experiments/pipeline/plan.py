@@ -270,7 +270,7 @@ def runtime(cfg: ExperimentConfig) -> Runtime:
     """How runs are executed: in this process (1 worker, no cluster) or as Ray trials."""
     r = cfg.run
     return Runtime(workers=r.workers, ray_address=r.ray_address, cpus_per_trial=r.cpus_per_trial,
-                   gpus_per_trial=r.gpus_per_trial)
+                   gpus_per_trial=r.gpus_per_trial, verbose=r.verbose)
 
 
 # -- everything at once --------------------------------------------------------------------------

@@ -29,12 +29,14 @@ from effnas.scaling.runner import make_config
 @dataclass(frozen=True)
 class Runtime:
     """How runs execute: ``workers`` at a time, on the Ray cluster at ``ray_address`` (or a local
-    Ray when ``workers > 1``), each with ``cpus_per_trial`` CPUs and ``gpus_per_trial`` GPUs."""
+    Ray when ``workers > 1``), each with ``cpus_per_trial`` CPUs and ``gpus_per_trial`` GPUs; Ray's
+    own output on the console when ``verbose``."""
 
     workers: int = 1
     ray_address: str | None = None
     cpus_per_trial: float | None = None
     gpus_per_trial: float | None = None
+    verbose: bool = False
 
     @property
     def ray(self) -> bool:
@@ -42,7 +44,7 @@ class Runtime:
 
     def to_dict(self) -> dict[str, Any]:
         return {"workers": self.workers, "ray_address": self.ray_address, "cpus_per_trial": self.cpus_per_trial,
-                "gpus_per_trial": self.gpus_per_trial, "ray": self.ray}
+                "gpus_per_trial": self.gpus_per_trial, "ray": self.ray, "verbose": self.verbose}
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,7 @@ def executor(cfg: ExperimentConfig, rt: Runtime) -> ExecutorFn | None:
         return None
 
     return ray_executor(rt.workers, rt.ray_address, cpus_per_trial=rt.cpus_per_trial,
-                        gpus_per_trial=rt.gpus_per_trial)
+                        gpus_per_trial=rt.gpus_per_trial, verbose=rt.verbose)
 
 
 def check_local(cfg: ExperimentConfig) -> None:
@@ -195,7 +195,7 @@ def _search(sp: SearchPlan, *, quiet: bool) -> dict[str, Any]:
         if rt.ray:
             study = run_search_ray(sc, fn, workers=rt.workers, address=rt.ray_address,
                                    cpus_per_trial=rt.cpus_per_trial, gpus_per_trial=rt.gpus_per_trial,
-                                   progress=progress)
+                                   progress=progress, verbose=rt.verbose)
         else:
             study = run_search(sc, fn, study=open_study(sc), progress=progress)
     except SearchFailed as e:  # the trials so far are written, with their errors, before the stop

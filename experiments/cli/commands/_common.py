@@ -247,6 +247,8 @@ def experiment(args: argparse.Namespace, *, defaults: ExperimentConfig | None = 
     ref = getattr(args, "config", None)
     cfg = load_config(ref) if ref or defaults is None else defaults
     values = {k: v for k, v in vars(args).items() if k.startswith(KEY_PREFIXES) and v is not None}
+    if getattr(args, "verbose", False):  # -v/--verbose also shows Ray's own output [run.verbose]
+        values["run.verbose"] = True
     overrides = list(getattr(args, "overrides", []) or [])
     for item in overrides:
         key = item.partition("=")[0].strip()

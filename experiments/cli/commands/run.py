@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(config_ref(args), overrides=args.overrides)
     if args.out:
         cfg = cfg.with_values({"run.out": args.out})
+    if args.verbose:  # -v/--verbose also shows Ray's own output [run.verbose]
+        cfg = cfg.with_values({"run.verbose": True})
     c.say_config(args, cfg)
     out = Path(cfg.run.out)
     if args.plan:
