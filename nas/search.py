@@ -20,9 +20,7 @@ trials failed or diverged.
 
 from __future__ import annotations
 
-import math
 import sys
-import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -41,6 +39,7 @@ from effnas.nas.study import (
     recover,
 )
 from effnas.nas.trial import candidate_attrs, evaluate_trial, measure, outcome
+from effnas.search_spaces.common.progress import Console, duration, eta, run_line
 
 ProgressFn = Callable[[optuna.Study, FrozenTrial | None, int], None]
 
@@ -107,31 +106,31 @@ def best_reward(study: optuna.Study) -> float | None:
 
 
 class Progress:
-    """One line per finished trial on stderr: trials done, best reward so far, ETA."""
+    """One line per finished trial on stderr, the line of every batch of runs
+    (:func:`effnas.search_spaces.common.progress.run_line`): trials done, the trial's outcome,
+    validation accuracy and wall time, its reward and MACs, the best reward so far, and the ETA
+    from the mean trial time with ``workers`` trials at a time."""
 
-    def __init__(self, total: int, done: int, *, stream: Any = None) -> None:
-        self.total, self.start_done, self.t0 = total, done, time.perf_counter()
-        self.stream = stream if stream is not None else sys.stderr
+    def __init__(self, total: int, done: int, *, stream: Any = None, workers: int = 1) -> None:
+        self.total, self.workers = total, max(1, workers)
+        self.console = Console(stream if stream is not None else sys.stderr, live=False)
+        self.durations: list[float] = []
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial | None, done: int) -> None:
-        ran = done - self.start_done
-        elapsed = time.perf_counter() - self.t0
-        eta = elapsed / ran * (self.total - done) if ran > 0 else float("nan")
         best = best_reward(study)
-        last = ""
+        label, status, accuracy, seconds, about = "trial", None, None, None, ""
         if trial is not None:
             a = trial.user_attrs
-            last = (f"trial {trial.number} {a.get('strategy', '')} {a.get('status', trial.state.name.lower())}"
-                    + (f" acc {a['accuracy']:.4f} reward {a['reward']:.4f}" if "reward" in a else "")
-                    + f" MACs {a.get('macs', 0) / 1e6:.2f}M")
-        print(f"[{done}/{self.total}] {last} | best reward {best if best is None else round(best, 4)} | "
-              f"ETA {_fmt_eta(eta)}", file=self.stream, flush=True)
-
-
-def _fmt_eta(s: float) -> str:
-    if not math.isfinite(s):
-        return "?"
-    return f"{int(s // 60)}m{int(s % 60):02d}s"
+            label = f"trial {trial.number} {a.get('strategy', '')}".rstrip()
+            status, accuracy = a.get("status", trial.state.name.lower()), a.get("accuracy")
+            seconds = trial.duration.total_seconds() if trial.duration is not None else None
+            if seconds is not None:
+                self.durations.append(seconds)
+            about = (f"reward {a['reward']:.4f}  " if "reward" in a else "") + f"MACs {a.get('macs', 0) / 1e6:.2f}M | "
+        left = eta(self.durations, self.total - done, self.workers)
+        self.console.line(run_line(done, self.total, label, status=status, accuracy=accuracy, seconds=seconds,
+                                   tail=f"{about}best reward {best if best is None else round(best, 4)} | "
+                                   f"ETA {duration(left)}"))
 
 
 def run_search(cfg: SearchConfig, trainer: TrainerFn, *, study: optuna.Study | None = None,
@@ -151,7 +150,7 @@ def run_search(cfg: SearchConfig, trainer: TrainerFn, *, study: optuna.Study | N
     recover(study)
     ev = evaluator if evaluator is not None else InProcess(cfg, trainer, study._storage)
     done = len(finished(study))
-    progress = progress if progress is not None else Progress(cfg.trials, done)
+    progress = progress if progress is not None else Progress(cfg.trials, done, workers=ev.slots)
     in_flight = 0
     while done < cfg.trials or in_flight:
         while in_flight < ev.slots and done + in_flight < cfg.trials:

@@ -26,7 +26,7 @@ from effnas.scaling.coefficients import Coefficients
 from effnas.scaling.compound import member
 from effnas.scaling.realised import GRID_TOLERANCE, check_tolerance, fit_resolution
 from effnas.scaling.record import FINISHED, candidate_key
-from effnas.scaling.runner import ExecutorFn, Job, RunsFailed, TrainerFn, run_jobs
+from effnas.scaling.runner import ExecutorFn, Job, RunProgress, RunsFailed, TrainerFn, run_jobs
 from effnas.search_spaces import NetworkSpec
 from effnas.search_spaces.common.atomic import atomic_write
 from effnas.search_spaces.common.errors import UserError
@@ -241,10 +241,11 @@ def train_grid(
     target: float = 2.0,
     cost_tolerance: float = GRID_TOLERANCE,
     base: str = "",
+    progress: RunProgress | None = None,
 ) -> GridResult:
     """Train the :func:`candidate_jobs` of a :func:`candidate_table`, pick the best and write
     ``grid.csv`` and ``coefficients.json`` (see :func:`grid_search`; ``base`` names the base
-    network in ``coefficients.json``)."""
+    network in ``coefficients.json``; ``progress`` as in :func:`effnas.scaling.runner.run_jobs`)."""
     ok = table["within_tolerance"].astype(bool)
     if not ok.any():
         Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -252,7 +253,8 @@ def train_grid(
         raise UserError(f"no grid candidate realises {target:g}^{phi:g} = {target**phi:.3g}x the base's MACs within "
                          f"+-{cost_tolerance * 100:g}% at any whole-pixel input size (reasons in "
                          f"{Path(out_dir) / 'grid.csv'}): raise the cost tolerance or use a larger base resolution")
-    trained = run_jobs(jobs, trainer, train_config=train_config, out_dir=out_dir, executor=executor, resume=resume)
+    trained = run_jobs(jobs, trainer, train_config=train_config, out_dir=out_dir, executor=executor, resume=resume,
+                       progress=progress)
     keys = ["alpha", "beta", "gamma"]
     merged = table[ok].drop(columns=["status"]).merge(trained, on=keys, how="right")
     done = merged["status"].isin(FINISHED)

@@ -14,7 +14,7 @@ from typing import Any
 
 from effnas.experiments.cluster.ray_session import enter_driver_cwd, ray_session, set_threads_from_resources
 from effnas.experiments.cluster.resources import cluster_gpus, trial_gpus
-from effnas.scaling.runner import ExecutorFn, RunsStopped, TrainerFn, sequential
+from effnas.scaling.runner import ExecutorFn, RunEvents, RunsStopped, TrainerFn, sequential
 from effnas.search_spaces.common.errors import UserError, last_line
 
 
@@ -79,8 +79,11 @@ def run_configs(
     cpus_per_trial: float | None = None,
     gpus_per_trial: float | None = None,
     name: str = "effnas",
+    events: RunEvents | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``trainer(config)`` for every config as Ray Tune trials, ``workers`` at a time.
+    ``events`` hears, in this process, each trial's start, epochs and end
+    (:class:`effnas.experiments.cluster.ray_progress.TrialEvents`).
 
     Returns the trainers' final metrics in the order of ``configs``. A trial that raised (bad
     data, a bug) stops the batch with its error, after every trial has ended (finished runs keep
@@ -115,7 +118,8 @@ def run_configs(
                 _check_fits(cpus, gpus, len(pending))
             # Again: the trials of a node that died, on the nodes left, from their last.pt.
             table = [{**c, "resume": True} if attempt and c.get("out_dir") else c for c in configs]
-            results = _fit(tune, trainer, table, pending, cpus=cpus, gpus=gpus, workers=workers, name=name)
+            results = _fit(tune, trainer, table, pending, cpus=cpus, gpus=gpus, workers=workers, name=name,
+                           events=events)
             asked, pending = pending, []
             for idx in asked:
                 if idx not in results:  # Tune returned no result and no error for it
@@ -155,10 +159,13 @@ def _check_fits(cpus: float, gpus: float, lost: int) -> None:
 
 
 def _fit(tune: Any, trainer: TrainerFn, configs: list[dict[str, Any]], indexes: list[int], *, cpus: float,
-         gpus: float, workers: int, name: str) -> dict[int, tuple[dict[str, Any], BaseException | None]]:
+         gpus: float, workers: int, name: str, events: RunEvents | None = None
+         ) -> dict[int, tuple[dict[str, Any], BaseException | None]]:
     """One Tune run of the trials ``indexes`` of ``configs``: each one's final metrics, or the
     error it ended with."""
     import ray  # lazy: Ray is slow to import; only Ray runs need it
+
+    from effnas.experiments.cluster.ray_progress import TrialEvents  # lazy: imports Ray, slow to import
 
     trainable = tune.with_resources(
         tune.with_parameters(_trial, trainer=trainer, configs=configs, cwd=os.getcwd()), {"cpu": cpus, "gpu": gpus})
@@ -167,7 +174,8 @@ def _fit(tune: Any, trainer: TrainerFn, configs: list[dict[str, Any]], indexes: 
             trainable,
             param_space={"index": tune.grid_search(indexes)},
             tune_config=tune.TuneConfig(max_concurrent_trials=workers),
-            run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0),
+            run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0,
+                                      callbacks=[TrialEvents(events)] if events is not None else None),
         )
         try:
             grid = tuner.fit()
@@ -200,5 +208,6 @@ def executor(workers: int = 1, address: str | None = None, *, cpus_per_trial: fl
     """The executor for ``workers`` / ``address``: sequential for 1 local worker, else Ray."""
     if workers <= 1 and not address:
         return sequential
-    return lambda trainer, configs: run_configs(trainer, configs, workers=workers, address=address,
-                                                cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
+    return lambda trainer, configs, events=None: run_configs(
+        trainer, configs, workers=workers, address=address, cpus_per_trial=cpus_per_trial,
+        gpus_per_trial=gpus_per_trial, events=events)
