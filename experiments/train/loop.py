@@ -111,6 +111,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
                 break
             record = epoch_record(epoch, result, val_accuracy=val_acc, val_loss=val_loss, lr=s.lr, t0=t0)
             improved = state.add(record)
+            progress.epoch(record)
             elapsed = state.elapsed_before + time.perf_counter() - t_start
             save_epoch(run, cfg, ctx, s, state, record, improved=improved, elapsed=elapsed)
             stop = _stop(cfg, ctx, on_epoch, record, elapsed=elapsed, end_epoch=end_epoch)
