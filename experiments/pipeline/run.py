@@ -30,7 +30,7 @@ from effnas.experiments.report.markdown import write_report
 from effnas.experiments.train import guard
 from effnas.scaling import Coefficients, load_results, plot_curves
 from effnas.scaling.record import backbone_dir
-from effnas.scaling.runner import RunsFailed
+from effnas.scaling.runner import RunProgress, RunsFailed
 from effnas.search_spaces import NetworkSpec
 from effnas.search_spaces.common.atomic import atomic_json, atomic_text
 from effnas.search_spaces.common.errors import UserError, first_line
@@ -61,16 +61,19 @@ class StageLog:
 
 
 def run_experiment(cfg: ExperimentConfig, *, out: Path, resume: bool = False,
-                   log: Callable[[str], None] = print) -> tuple[Path, pd.DataFrame]:
+                   log: Callable[[str], None] = print, progress: RunProgress | None = None,
+                   quiet: bool = False) -> tuple[Path, pd.DataFrame]:
     """Run every stage of ``cfg`` into ``out``; returns the path of ``report.md`` and the runs
     that did not complete (grid candidates, members, backbones; empty when all completed).
-    ``out`` is locked while the run writes it (a second run into it is refused, naming this one)."""
+    ``out`` is locked while the run writes it (a second run into it is refused, naming this one).
+    ``progress`` hears of every run of the grid, family and backbones; ``quiet``: no search trial lines."""
     guard.out_dir(out)
     with guard.Lock(out):
-        return _run(cfg, out, resume=resume, log=log)
+        return _run(cfg, out, resume=resume, log=log, progress=progress, quiet=quiet)
 
 
-def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str], None]) -> tuple[Path, pd.DataFrame]:
+def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str], None],
+         progress: RunProgress | None = None, quiet: bool = False) -> tuple[Path, pd.DataFrame]:
     if not all(StageLog(out / "stages.json").done(n) for n in STAGES[:5]):
         check_dataset(cfg.data.dataset)  # before anything is written or trained
         stages.check_cluster(cfg)
@@ -94,7 +97,7 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
 
     def stage_search() -> None:
         sp = plan.resolve_search(cfg, out / "search", resume=resume and (out / "search").exists())
-        summary = stages.search(sp)
+        summary = stages.search(sp, quiet=quiet)
         log(f"  search: {json.dumps({k: summary[k] for k in ('completed', 'best_reward') if k in summary})}")
         if "reevaluation" in summary:
             log(f"  {summary['reevaluation']['line']}")
@@ -113,14 +116,15 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
         return plan.base_spec(cfg, str(baseline))
 
     def stage_grid() -> None:
-        stages.grid(cfg, plan.grid_plan(cfg, base()), out / "grid", resume=resume or (out / "grid").exists())
+        stages.grid(cfg, plan.grid_plan(cfg, base()), out / "grid", resume=resume or (out / "grid").exists(),
+                    progress=progress)
 
     def coeffs() -> Any:
         return Coefficients.load(coefficients)
 
     def stage_family() -> None:
         fp = plan.family_plan(cfg, base(), coeffs())
-        t = stages.family(cfg, fp, out / "family", resume=resume or (out / "family").exists())
+        t = stages.family(cfg, fp, out / "family", resume=resume or (out / "family").exists(), progress=progress)
         if len(stages.failures(t)) == len(t):  # nothing to fit curves to: stop here, with the reason
 
             first = stages.failures(t).iloc[0] if len(t) else None
@@ -131,7 +135,7 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
         c = coeffs()
         for name in cfg.backbones.models:
             d = out / "backbones" / backbone_dir(name)
-            stages.backbones(cfg, plan.backbone_plan(cfg, name, c), d, resume=resume or d.exists())
+            stages.backbones(cfg, plan.backbone_plan(cfg, name, c), d, resume=resume or d.exists(), progress=progress)
 
     def stage_curves() -> None:
         res = plot_curves(load_results([str(out / "family")]), out / "curves", metric="test_accuracy")

@@ -49,7 +49,7 @@ from effnas.nas.search import SearchFailed
 from effnas.scaling import GridResult, run_jobs
 from effnas.scaling.grid import train_grid
 from effnas.scaling.record import COMPLETED
-from effnas.scaling.runner import ExecutorFn, TrainerFn
+from effnas.scaling.runner import ExecutorFn, RunProgress, TrainerFn
 from effnas.search_spaces.common.atomic import atomic_write
 from effnas.search_spaces.common.errors import UserError
 
@@ -212,10 +212,11 @@ def _search(sp: SearchPlan, *, quiet: bool) -> dict[str, Any]:
 
 # -- grid ----------------------------------------------------------------------------------------
 
-def grid(cfg: ExperimentConfig, gp: GridPlan, out: str | Path, *, resume: bool = False) -> GridResult:
+def grid(cfg: ExperimentConfig, gp: GridPlan, out: str | Path, *, resume: bool = False,
+         progress: RunProgress | None = None) -> GridResult:
     """Train the comparable candidates of the resolved grid (:func:`effnas.experiments.pipeline.plan.grid_plan`),
     write ``grid.csv`` (every candidate, with realised cost and, for those not comparable, the
-    reason) and ``coefficients.json``."""
+    reason) and ``coefficients.json``. ``progress`` hears of every run (a console's board)."""
     if not gp.jobs:
         raise UserError("no grid candidate is within grid.cost_tolerance of the target cost: widen "
                          "grid.cost_tolerance or grid.tolerance (see the table from --dry-run)")
@@ -223,18 +224,21 @@ def grid(cfg: ExperimentConfig, gp: GridPlan, out: str | Path, *, resume: bool =
     with guard.Lock(out, what="grid directory"):
         return train_grid(gp.table, gp.jobs, trainer(), train_config=gp.train_config, out_dir=out,
                           executor=executor(cfg, gp.runtime), resume=resume, phi=gp.phi, target=gp.target,
-                          cost_tolerance=gp.cost_tolerance, base=gp.base)
+                          cost_tolerance=gp.cost_tolerance, base=gp.base, progress=progress)
 
 
 # -- family and backbones ---------------------------------------------------------------------
 
-def train_table(cfg: ExperimentConfig, sp: StagePlan, out: str | Path, *, resume: bool, name: str) -> pd.DataFrame:
-    """Check, then train the stage's jobs into ``out`` (locked) and write ``out/name`` (a row per job and seed)."""
+def train_table(cfg: ExperimentConfig, sp: StagePlan, out: str | Path, *, resume: bool, name: str,
+                progress: RunProgress | None = None) -> pd.DataFrame:
+    """Check, then train the stage's jobs into ``out`` (locked) and write ``out/name`` (a row per job and seed);
+    ``progress`` hears of every run."""
     out = preflight(cfg, out, sp.jobs, sp.train_config)
     with guard.Lock(out):
         save_specs(sp.jobs, out)
         trained = run_jobs(sp.jobs, trainer(), train_config=sp.train_config, out_dir=out,
-                           executor=executor(cfg, sp.runtime), resume=resume, defaults=JobConfig().to_dict())
+                           executor=executor(cfg, sp.runtime), resume=resume, defaults=JobConfig().to_dict(),
+                           progress=progress)
         write_csv(trained, out / name)
     return trained
 
@@ -261,16 +265,18 @@ def preflight(cfg: ExperimentConfig, out: str | Path, jobs: list, tc: dict[str, 
     return path
 
 
-def family(cfg: ExperimentConfig, sp: StagePlan, out: str | Path, *, resume: bool = False) -> pd.DataFrame:
+def family(cfg: ExperimentConfig, sp: StagePlan, out: str | Path, *, resume: bool = False,
+           progress: RunProgress | None = None) -> pd.DataFrame:
     """Train the resolved family (compound, official, single-dimension baselines:
     :func:`effnas.experiments.pipeline.plan.family_plan`); writes ``family.csv``."""
-    return train_table(cfg, sp, out, resume=resume, name="family.csv")
+    return train_table(cfg, sp, out, resume=resume, name="family.csv", progress=progress)
 
 
-def backbones(cfg: ExperimentConfig, sp: StagePlan, out: str | Path, *, resume: bool = False) -> pd.DataFrame:
+def backbones(cfg: ExperimentConfig, sp: StagePlan, out: str | Path, *, resume: bool = False,
+              progress: RunProgress | None = None) -> pd.DataFrame:
     """Train one resolved backbone scaled at ``backbones.phi`` (and its single-dimension variants:
     :func:`effnas.experiments.pipeline.plan.backbone_plan`); writes ``backbones.csv``."""
-    return train_table(cfg, sp, out, resume=resume, name="backbones.csv")
+    return train_table(cfg, sp, out, resume=resume, name="backbones.csv", progress=progress)
 
 
 def write_plan(sp: StagePlan, out: str | Path, name: str) -> Path:

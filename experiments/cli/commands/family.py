@@ -11,8 +11,10 @@ from pathlib import Path
 import pandas as pd
 
 from effnas.experiments.cli.commands import _common as c
+from effnas.experiments.cli.commands import _progress as console
 from effnas.experiments.config.choices import DEPTH_ROUNDINGS
 from effnas.experiments.pipeline import plan, stages
+from effnas.experiments.pipeline.estimate import estimate, stage_work
 from effnas.scaling.analysis.compare import summary
 from effnas.scaling.curves import INTERVAL, interval_text
 from effnas.scaling.family import ACCURACIES, trained_summary
@@ -55,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(t, "--epochs", key="family.epochs", type=int, help="epochs per network (default: train.epochs)")
     c.key_flag(t, "--seeds", key="family.seeds", type=c.seeds_arg, help="seeds per network: a count or a list")
     c.add_run_args(t)
+    console.add_args(p)
     p.set_defaults(func=run)
 
 
@@ -79,7 +82,11 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(table))
     if not args.train:
         return 0
-    trained = stages.family(cfg, fp, args.out, resume=args.resume)
+    est = estimate(
+        [stage_work("family", fp, out=args.out, resume=args.resume)], base, fp.train_config, fp.runtime)
+    if not console.go_ahead(est, args, shrink="--epochs, --seeds or --phis"):
+        return 1
+    trained = stages.family(cfg, fp, args.out, resume=args.resume, progress=console.board(args, fp.runtime))
     print(format_trained(trained))
     print(summary(trained))
     print(f"wrote {Path(args.out) / 'family.csv'}")

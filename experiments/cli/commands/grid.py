@@ -6,8 +6,10 @@ import argparse
 from pathlib import Path
 
 from effnas.experiments.cli.commands import _common as c
+from effnas.experiments.cli.commands import _progress as console
 from effnas.experiments.config.choices import DEPTH_ROUNDINGS
 from effnas.experiments.pipeline import plan, stages
+from effnas.experiments.pipeline.estimate import estimate, stage_work
 from effnas.experiments.train import guard
 from effnas.search_spaces.common.errors import UserError
 
@@ -41,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(t, "--epochs", key="grid.epochs", type=int, help="epochs per candidate (default 10)")
     c.key_flag(t, "--seeds", key="grid.seeds", type=c.seeds_arg, help="seeds per candidate: a count or a list")
     c.add_run_args(t)
+    console.add_args(p)
     p.set_defaults(func=run)
 
 
@@ -60,7 +63,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise UserError("--out DIR is required: it holds grid.csv, coefficients.json and the run directories")
-    result = stages.grid(cfg, gp, args.out, resume=args.resume)
+    est = estimate([stage_work("grid", gp, out=args.out, resume=args.resume)], base, gp.train_config, gp.runtime)
+    if not console.go_ahead(est, args, shrink="--epochs, --seeds or --step"):
+        return 1
+    result = stages.grid(cfg, gp, args.out, resume=args.resume, progress=console.board(args, gp.runtime))
     t = result.table.drop_duplicates(["alpha", "beta", "gamma"])
     t = t.sort_values("mean_accuracy", ascending=False, na_position="last")
     cols = [k for k in ("alpha", "beta", "gamma", "product", "resolution", "blocks", "macs", "macs_ratio",
