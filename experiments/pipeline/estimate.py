@@ -10,9 +10,10 @@ decoding dominates (image folders on few cores).
 
 A measurement trains the base on random images at its resolution for up to
 :data:`MEASURE_BATCHES` batches or :data:`MEASURE_SECONDS` after warm-up batches, at the run's batch
-size unless that would take over :data:`BATCH_SECONDS` a batch, on the run's device and with the
+size unless that would take over :data:`BATCH_SECONDS` a batch (doubling from 2), on the run's device and with the
 threads each run gets, and keeps the fastest batch; it is cached per process. Under a second for
-the small bases here; a batch of 2 of EfficientNet-B0 at 224 px takes about as long on one core.
+the small bases here; when the first batch of 2 takes over :data:`FIRST_LIMIT` (a large base, a
+machine busier than the runs' threads) that batch, allocations included, is the measurement.
 An estimate above :data:`ASK_ABOVE` seconds is what the commands ask about on a terminal
 (``effnas family|grid|run``; ``--yes`` skips the question).
 """
@@ -47,17 +48,23 @@ ASK_ABOVE = 30 * 60
 #: machine's moments, are slower than the steady state a long run is in).
 MEASURE_BATCHES = 4
 MEASURE_SECONDS = 0.6
-#: Seconds one measured batch may take (judged from a batch of 2): the run's batch when it fits,
-#: else a smaller one, so that a large base stays cheap to measure.
+#: Seconds of the first batch (of 2, allocations included) past which it is the measurement: the
+#: measurement's budget (a large base, or a machine busier than the runs' threads, where the
+#: runs will be as slow).
+FIRST_LIMIT = 2.0
+#: Seconds one measured batch may take: the batch doubles from 2 towards the runs' while the next
+#: one, extrapolated, stays within this, so that a large base stays cheap to measure.
 BATCH_SECONDS = 0.25
 #: Validation costs this share of a training step per image (a forward pass of three passes).
 EVAL_SHARE = 1 / 3
 
 
 @lru_cache(maxsize=16)
-def throughput(spec: NetworkSpec, *, batch_size: int, threads: int, device: str = "cpu") -> float:
+def throughput(spec: NetworkSpec, *, batch_size: int, threads: int, device: str = "cpu") -> tuple[float, int]:
     """Training images per second of ``spec`` (forward, cross-entropy, backward) at its resolution,
-    on random images, with ``threads`` torch threads on ``device`` (cached per process)."""
+    on random images, with ``threads`` torch threads on ``device`` (cached per process), and the
+    batch it was measured at (``batch_size`` unless a batch would take over :data:`BATCH_SECONDS`:
+    then fewer, and the runs' larger batches will be faster per image)."""
     dev = torch.device(device)
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, threads))
@@ -74,17 +81,18 @@ def throughput(spec: NetworkSpec, *, batch_size: int, threads: int, device: str 
                 torch.cuda.synchronize(dev)
             return time.perf_counter() - t0
 
-        seconds(2)  # the first call allocates
-        t0 = time.perf_counter()
-        probe = seconds(2)
-        batch = max(2, min(batch_size, int(2 * BATCH_SECONDS / max(probe, 1e-9))))
-        timed = 1 if batch == 2 else 0  # the probe was a timed batch; a larger one needs a warm-up first
-        per_image = probe / 2 if batch == 2 else seconds(batch) / batch
-        t0 = t0 if batch == 2 else time.perf_counter()
+        first = seconds(2)  # the first call allocates
+        if first > FIRST_LIMIT:  # a slow base or a busy machine: no second look (it would cost as much)
+            return 2 / first, 2
+        batch, last = 2, seconds(2)
+        while batch < batch_size and last * min(batch_size, 2 * batch) / batch <= BATCH_SECONDS:
+            batch = min(batch_size, 2 * batch)  # the first batch of a size is its warm-up
+            last = seconds(batch)
+        per_image, timed, t0 = last / batch, 0, time.perf_counter()
         while timed < MEASURE_BATCHES and time.perf_counter() - t0 < MEASURE_SECONDS:
             per_image = min(per_image, seconds(batch) / batch)
             timed += 1
-        return 1 / per_image
+        return 1 / per_image, batch
     finally:
         torch.set_num_threads(before)
 
@@ -144,13 +152,16 @@ def stage_work(stage: str, sp: StagePlan, *, out: str | Path | None = None, resu
 @dataclass(frozen=True)
 class Estimate:
     """The time ``work`` takes on this machine: the base's measured ``images_per_second`` (of
-    ``base_macs`` MACs an image), ``workers`` runs at a time."""
+    ``base_macs`` MACs an image) at batch ``batch`` (of the runs' ``run_batch``), ``workers`` runs
+    at a time."""
 
     work: tuple[Work, ...]
     base: str
     base_macs: int
     images_per_second: float
     workers: int = 1
+    batch: int = 0
+    run_batch: int = 0
 
     @property
     def runs(self) -> int:
@@ -185,7 +196,9 @@ class Estimate:
     def text(self) -> str:
         """``26 runs x 30 epochs, about 3.2 h on this machine (measured: 812 img/s for the base B0)``."""
         s = self.seconds
-        where = f"on this machine (measured: {self.images_per_second:.0f} img/s for the base {self.base}"
+        where = f"on this machine (measured: {self.images_per_second:.3g} img/s for the base {self.base}"
+        if self.batch < self.run_batch:  # a large base: the runs' batches are faster per image
+            where += f" at batch {self.batch} of the runs' {self.run_batch}"
         where += f", {self.workers} runs at a time)" if self.workers > 1 else ")"
         if s is None:
             unknown = next(w.dataset for w in self.work if w.runs and w.train is None)
@@ -196,11 +209,11 @@ class Estimate:
 def estimate(work: Sequence[Work], base: NetworkSpec, tc: dict[str, Any], runtime: Runtime) -> Estimate:
     """The estimate of ``work``, measuring ``base`` with trainer config ``tc``'s batch, device and
     a run's threads (nothing is measured when there is nothing to train)."""
-    ips = math.nan
+    ips, batch, run_batch = math.nan, 0, int(tc["batch_size"])
     if any(w.runs for w in work):
-        ips = throughput(base, batch_size=int(tc["batch_size"]), threads=run_threads(tc, runtime),
-                         device=resolve_device(str(tc.get("device", "auto"))).type)
-    return Estimate(tuple(work), base.name, counts(base).macs, ips, max(1, runtime.workers))
+        ips, batch = throughput(base, batch_size=run_batch, threads=run_threads(tc, runtime),
+                                device=resolve_device(str(tc.get("device", "auto"))).type)
+    return Estimate(tuple(work), base.name, counts(base).macs, ips, max(1, runtime.workers), batch, run_batch)
 
 
 def plan_work(plan: Plan, base: NetworkSpec, *, out: Path | None = None, resume: bool = False) -> list[Work]:
@@ -219,7 +232,7 @@ def plan_work(plan: Plan, base: NetworkSpec, *, out: Path | None = None, resume:
     work.append(stage_work("grid", plan.grid, out=sub("grid"), resume=resume))
     work.append(stage_work("family", plan.family, out=sub("family"), resume=resume))
     for name, (directory, sp) in plan.backbones.items():
-        work.append(stage_work(f"backbone {name}", sp, out=sub(f"backbones/{directory}"), resume=resume))
+        work.append(stage_work(f"backbones {name}", sp, out=sub(f"backbones/{directory}"), resume=resume))
     return work
 
 

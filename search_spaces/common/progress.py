@@ -31,10 +31,10 @@ QUIET_STATUSES = frozenset({"completed"})
 
 
 def duration(seconds: float) -> str:
-    """A wall time as a person reads it: seconds to 99 s, minutes to 99 min, hours above.
+    """A wall time as a person reads it: seconds to 99 s, minutes to 99 min, hours to 72 h, days.
 
-    >>> duration(41.2), duration(720), duration(3 * 3600 + 900), duration(float("nan"))
-    ('41 s', '12 min', '3.2 h', '?')
+    >>> duration(41.2), duration(720), duration(3 * 3600 + 900), duration(9 * 86400), duration(float("nan"))
+    ('41 s', '12 min', '3.2 h', '9 days', '?')
     """
     if not math.isfinite(seconds):
         return "?"
@@ -42,7 +42,9 @@ def duration(seconds: float) -> str:
         return f"{seconds:.0f} s"
     if seconds < 99.5 * 60:
         return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    if seconds < 72 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:,.0f} days"
 
 
 def plural(n: int, word: str) -> str:

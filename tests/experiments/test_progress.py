@@ -34,8 +34,8 @@ def test_a_tiny_family_prints_a_line_per_run_and_per_epoch_without_carriage_retu
     out, err = capsys.readouterr()
     assert "\r" not in err and "\x1b" not in err
     lines = err.splitlines()
-    assert re.fullmatch(r"2 runs x 1 epoch, about \d+ s on this machine \(measured: \d+ img/s for the base tiny\)",
-                        lines[0]), lines[0]
+    assert re.fullmatch(r"2 runs x 1 epoch, about \d+ s on this machine \(measured: [\d.]+ img/s for the base tiny"
+                        r"( at batch \d+ of the runs' 64)?\)", lines[0]), lines[0]
     assert re.fullmatch(r"  compound phi0 seed0  epoch 1/1  loss \d\.\d{3}  val \d+\.\d %", lines[1]), lines[1]
     runs = [m.groups() for line in lines if (m := RUN.fullmatch(line))]
     assert [r[:2] for r in runs] == [("1", "0"), ("2", "1")]
@@ -67,6 +67,8 @@ def test_the_estimate_says_runs_epochs_and_time_from_the_measured_base() -> None
     assert two.seconds == pytest.approx(est.seconds / 2) and "2 runs at a time" in two.text()
     unknown = Estimate((Work("family", 2, 3, 2000, None, None, "shards:/data"),), "b0", 1000, 100.0)
     assert unknown.seconds is None and "the size of shards:/data is not known" in unknown.text()
+    small = Estimate(est.work, "b0", 1000, 100.0, batch=2, run_batch=128)  # a large base, measured at batch 2
+    assert small.text().endswith("(measured: 100 img/s for the base b0 at batch 2 of the runs' 128)")
 
 
 @pytest.mark.parametrize(("seconds", "stdin", "yes", "quiet", "goes", "said"), [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import sys
 from typing import Any
 
 import pytest
@@ -42,6 +43,9 @@ class Recorder:
 
 @pytest.mark.slow
 def test_the_driver_hears_each_trial_start_epochs_and_end() -> None:
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers get this module's trainer
     configs = [{"model": "tiny", "resolution": r} for r in (16, 24, 32)]
     rec = Recorder()
     out = run_configs(epochs_trainer, configs, workers=2, cpus_per_trial=1, events=rec)

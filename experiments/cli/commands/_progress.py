@@ -1,6 +1,6 @@
-"""The console of the commands that train many runs (``family --train``, ``grid``, ``run``): the
-estimate said before training, the question when it is long, and the board of progress lines.
-Not a command itself.
+"""The console of the commands that train many runs (``family --train``, ``grid``,
+``scale-backbone --train``, ``run``): the estimate said before training, the question when it is
+long, and the board of progress lines. Not a command itself.
 
 The question: an estimate past :data:`effnas.experiments.pipeline.estimate.ASK_ABOVE` (30 min)
 is asked about (``continue? [y/N]``) only when stdin is a terminal and ``--yes`` is not given.

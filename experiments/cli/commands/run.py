@@ -13,7 +13,7 @@ from effnas.experiments.config.schema import ExperimentConfig, load_config
 from effnas.experiments.pipeline.estimate import Estimate, estimate, plan_work
 from effnas.experiments.pipeline.plan import base_spec, resolve
 from effnas.experiments.pipeline.resolved import Plan
-from effnas.experiments.pipeline.run import run_experiment
+from effnas.experiments.pipeline.run import StageLog, run_experiment
 from effnas.experiments.pipeline.stages import format_failures
 from effnas.search_spaces.common.progress import duration, plural
 
@@ -73,9 +73,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def experiment_estimate(cfg: ExperimentConfig, p: Plan, *, out: Path | None = None) -> Estimate:
-    """The estimate of every stage of plan ``p`` (its runs finished in ``out`` left out)."""
+    """The estimate of every stage of plan ``p``; resuming in ``out``, without its finished stages
+    (``stages.json``) and runs."""
     base = base_spec(cfg)
-    return estimate(plan_work(p, base, out=out, resume=out is not None), base, p.family.train_config, p.runtime)
+    work = plan_work(p, base, out=out, resume=out is not None)
+    if out is not None and (out / "stages.json").is_file():
+        log = StageLog(out / "stages.json")
+        work = [w for w in work if not log.done(w.stage.split()[0])]
+    return estimate(work, base, p.family.train_config, p.runtime)
 
 
 def plan_summary(p: Plan, est: Estimate, *, config: str) -> str:
@@ -99,7 +104,7 @@ def plan_summary(p: Plan, est: Estimate, *, config: str) -> str:
     lines.append(_stage_line("family", f"{plural(fam.runs, 'run')}: {len(p.family.table)} networks x "
                              f"{_per(p.family.jobs, len(p.family.table))}", est.stage_seconds(fam), epochs=fam.epochs))
     for name in p.backbones:
-        w = by_stage[f"backbone {name}"]
+        w = by_stage[f"backbones {name}"]
         lines.append(_stage_line("backbones", f"{plural(w.runs, 'run')} of {name}", est.stage_seconds(w),
                                  epochs=w.epochs))
     lines.append(f"  {'total':<10} {est.text()}" if est.runs else f"  {'total':<10} nothing to train")
