@@ -10,6 +10,7 @@ import sys
 import typing
 from collections.abc import Sequence
 
+from effnas.experiments.pipeline.stages import Declined
 from effnas.nas.search import SearchFailed
 from effnas.scaling.runner import RunsFailed, RunsStopped
 from effnas.search_spaces.common.atomic import FULL
@@ -20,8 +21,9 @@ COMMANDS = ["models", "train", "search", "export", "grid", "family", "scale_back
             "run", "weights", "finetune", "bench_search", "data", "supernet"]
 
 
-#: Runs that did not complete: their results and errors are on disk (exit code 1).
-RUN_FAILURES: tuple[type[BaseException], ...] = (SearchFailed, RunsFailed, RunsStopped)
+#: Runs that did not complete: their results and errors are on disk (exit code 1); or none started
+#: (the estimate was declined).
+RUN_FAILURES: tuple[type[BaseException], ...] = (SearchFailed, RunsFailed, RunsStopped, Declined)
 
 
 class Parser(argparse.ArgumentParser):

@@ -62,21 +62,25 @@ class StageLog:
 
 def run_experiment(cfg: ExperimentConfig, *, out: Path, resume: bool = False,
                    log: Callable[[str], None] = print, progress: RunProgress | None = None,
-                   quiet: bool = False) -> tuple[Path, pd.DataFrame]:
+                   quiet: bool = False, go_ahead: stages.GoAhead | None = None) -> tuple[Path, pd.DataFrame]:
     """Run every stage of ``cfg`` into ``out``; returns the path of ``report.md`` and the runs
     that did not complete (grid candidates, members, backbones; empty when all completed).
     ``out`` is locked while the run writes it (a second run into it is refused, naming this one).
-    ``progress`` hears of every run of the grid, family and backbones; ``quiet``: no search trial lines."""
+    ``progress`` hears of every run of the grid, family and backbones; ``quiet``: no search trial lines;
+    ``go_ahead`` is asked once the checks passed, before anything is written (:func:`stages.ask`)."""
     guard.out_dir(out)
     with guard.Lock(out):
-        return _run(cfg, out, resume=resume, log=log, progress=progress, quiet=quiet)
+        return _run(cfg, out, resume=resume, log=log, progress=progress, quiet=quiet, go_ahead=go_ahead)
 
 
 def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str], None],
-         progress: RunProgress | None = None, quiet: bool = False) -> tuple[Path, pd.DataFrame]:
+         progress: RunProgress | None = None, quiet: bool = False,
+         go_ahead: stages.GoAhead | None = None) -> tuple[Path, pd.DataFrame]:
     if not all(StageLog(out / "stages.json").done(n) for n in STAGES[:5]):
         check_dataset(cfg.data.dataset)  # before anything is written or trained
         stages.check_cluster(cfg)
+        if not plan.runtime(cfg).ray:
+            stages.check_local(cfg)
     saved = out / "config.json"
     if saved.exists():
         if not resume:
@@ -88,7 +92,8 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
         if old is None or with_defaults(old, ExperimentConfig().to_dict()) != cfg.to_dict():
             raise UserError(f"the config differs from the one {out} was started with ({saved}); "
                              f"use another --out, or the same config to resume")
-    else:
+    stages.ask(go_ahead)
+    if not saved.exists():
         atomic_json(saved, cfg.to_dict(), indent=2, default=str)
     atomic_text(out / "config.toml", cfg.to_toml())
     log_ = StageLog(out / "stages.json")

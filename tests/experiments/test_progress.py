@@ -72,7 +72,7 @@ def test_the_estimate_says_runs_epochs_and_time_from_the_measured_base() -> None
 
 
 @pytest.mark.parametrize(("seconds", "stdin", "yes", "quiet", "goes", "said"), [
-    (3 * 3600, "n\n", False, False, False, "continue with --yes or shrink with --epochs\ncontinue? [y/N] nothing"),
+    (3 * 3600, "n\n", False, False, False, "continue with --yes or shrink with --epochs\ncontinue? [y/N] "),
     (3 * 3600, "y\n", False, True, True, "continue? [y/N] "),  # a question is asked even when quiet
     (3 * 3600, None, False, False, True, "(not asking: stdin is not a terminal; shrink with --epochs)\n"),
     (3 * 3600, "n\n", True, False, True, "about 3.0 h on this machine (measured: 100 img/s for the base b0)\n"),
@@ -144,3 +144,14 @@ def test_quiet_builds_no_board() -> None:
     assert console.board(argparse.Namespace(quiet=True), Runtime()) is None
     assert console.board(argparse.Namespace(quiet=False), Runtime(workers=3)).workers == 3
     assert Path(console.__file__).name == "_progress.py"
+
+
+def test_declining_a_long_estimate_on_a_terminal_trains_and_writes_nothing(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr("sys.stdin", _Answer("n\n"))
+    args = [*FAMILY, "--epochs", "100000", "--seeds", "2", "--out", str(tmp_path / "f")]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert re.search(r"^2 runs x 100000 epochs, about [\d,]+ days on this machine .* — continue with --yes or shrink "
+                     r"with --epochs, --seeds or --phis\ncontinue\? \[y/N\] effnas: error: nothing trained: the "
+                     r"estimate was declined$", err.strip(), re.M), err
+    assert not (tmp_path / "f" / "members").exists() and not (tmp_path / "f" / "specs").exists()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from effnas.experiments.pipeline.estimate import Estimate
@@ -37,10 +38,18 @@ def board(args: argparse.Namespace, runtime: Runtime, *, stream: TextIO | None =
     return RunBoard(Console(stream if stream is not None else sys.stderr), workers=runtime.workers)
 
 
+def asker(args: argparse.Namespace, measure: Callable[[], Estimate], *, shrink: str) -> Callable[[], bool]:
+    """What the stages ask once their checks passed (``go_ahead``): the estimate ``measure`` makes,
+    said and, when long, asked about (:func:`go_ahead`)."""
+    return lambda: go_ahead(measure(), args, shrink=shrink)
+
+
 def go_ahead(est: Estimate, args: argparse.Namespace, *, shrink: str, stdin: Any = None,
              stream: TextIO | None = None) -> bool:
     """Say ``est`` (unless ``--quiet``) and, when it is long, stdin is a terminal and ``--yes`` is
-    not given, ask; False when the answer is not yes. ``shrink`` names what makes it shorter."""
+    not given, ask; False when the answer is not yes (the stage then stops with
+    :class:`effnas.experiments.pipeline.stages.Declined`: exit 1, nothing trained). ``shrink``
+    names what makes it shorter."""
     stdin = stdin if stdin is not None else sys.stdin
     out = stream if stream is not None else sys.stderr
     if est.runs == 0:
@@ -50,10 +59,7 @@ def go_ahead(est: Estimate, args: argparse.Namespace, *, shrink: str, stdin: Any
     if ask:
         out.write(f"{text} — continue with --yes or shrink with {shrink}\ncontinue? [y/N] ")
         out.flush()
-        if stdin.readline().strip().lower() in ("y", "yes"):
-            return True
-        out.write("nothing trained\n")
-        return False
+        return stdin.readline().strip().lower() in ("y", "yes")
     if not getattr(args, "quiet", False):
         if est.long and not args.yes:
             text += f" (not asking: stdin is not a terminal; shrink with {shrink})"

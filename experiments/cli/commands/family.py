@@ -82,11 +82,11 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(table))
     if not args.train:
         return 0
-    est = estimate(
-        [stage_work("family", fp, out=args.out, resume=args.resume)], base, fp.train_config, fp.runtime)
-    if not console.go_ahead(est, args, shrink="--epochs, --seeds or --phis"):
-        return 1
-    trained = stages.family(cfg, fp, args.out, resume=args.resume, progress=console.board(args, fp.runtime))
+    work = [stage_work("family", fp, out=args.out, resume=args.resume)]
+    ask = console.asker(args, lambda: estimate(work, base, fp.train_config, fp.runtime),
+                        shrink="--epochs, --seeds or --phis")
+    trained = stages.family(cfg, fp, args.out, resume=args.resume, progress=console.board(args, fp.runtime),
+                            go_ahead=ask)
     print(format_trained(trained))
     print(summary(trained))
     print(f"wrote {Path(args.out) / 'family.csv'}")

@@ -63,10 +63,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise UserError("--out DIR is required: it holds grid.csv, coefficients.json and the run directories")
-    est = estimate([stage_work("grid", gp, out=args.out, resume=args.resume)], base, gp.train_config, gp.runtime)
-    if not console.go_ahead(est, args, shrink="--epochs, --seeds or --step"):
-        return 1
-    result = stages.grid(cfg, gp, args.out, resume=args.resume, progress=console.board(args, gp.runtime))
+    work = [stage_work("grid", gp, out=args.out, resume=args.resume)]
+    ask = console.asker(args, lambda: estimate(work, base, gp.train_config, gp.runtime),
+                        shrink="--epochs, --seeds or --step")
+    result = stages.grid(cfg, gp, args.out, resume=args.resume, progress=console.board(args, gp.runtime),
+                         go_ahead=ask)
     t = result.table.drop_duplicates(["alpha", "beta", "gamma"])
     t = t.sort_values("mean_accuracy", ascending=False, na_position="last")
     cols = [k for k in ("alpha", "beta", "gamma", "product", "resolution", "blocks", "macs", "macs_ratio",

@@ -59,12 +59,11 @@ def run(args: argparse.Namespace) -> int:
         c.note_outside(Path.cwd(), "the current directory", {"run.out": cfg.run.out})
     c.note_outside(out, f"--out {str(out)!r}", {"search.storage": cfg.search.storage if cfg.search.trials else None})
     p = resolve(cfg)
-    est = experiment_estimate(cfg, p, out=out if args.resume else None)
-    if not console.go_ahead(est, args, shrink="--set family.epochs=N (and grid.epochs, search.trials, family.seeds)"):
-        return 1
+    ask = console.asker(args, lambda: experiment_estimate(cfg, p, out=out if args.resume else None),
+                        shrink="--set family.epochs=N (and grid.epochs, search.trials, family.seeds)")
     t0 = time.perf_counter()
     report, failed = run_experiment(cfg, out=out, resume=args.resume, progress=console.board(args, p.runtime),
-                                    quiet=args.quiet)
+                                    quiet=args.quiet, go_ahead=ask)
     print(f"done in {time.perf_counter() - t0:.0f} s: {report}")
     if not failed.empty:
         print(format_failures(failed, "runs"))

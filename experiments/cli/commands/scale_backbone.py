@@ -68,10 +68,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     base = resolve_backbone(args.backbone, num_classes=plan.num_classes(cfg),
                             resolution=cfg.backbones.resolution or cfg.data.resolution)
-    est = estimate([stage_work("backbones", bp, out=args.out, resume=args.resume)], base, bp.train_config, bp.runtime)
-    if not console.go_ahead(est, args, shrink="--epochs or --seeds"):
-        return 1
-    trained = stages.backbones(cfg, bp, args.out, resume=args.resume, progress=console.board(args, bp.runtime))
+    work = [stage_work("backbones", bp, out=args.out, resume=args.resume)]
+    ask = console.asker(args, lambda: estimate(work, base, bp.train_config, bp.runtime), shrink="--epochs or --seeds")
+    trained = stages.backbones(cfg, bp, args.out, resume=args.resume, progress=console.board(args, bp.runtime),
+                               go_ahead=ask)
     print(format_trained(trained))
     print(summary(trained))
     bad = stages.format_failures(trained, "runs")
