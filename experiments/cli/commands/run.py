@@ -11,7 +11,7 @@ from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.cli.commands import _progress as console
 from effnas.experiments.config.schema import ExperimentConfig, load_config
 from effnas.experiments.pipeline.estimate import Estimate, estimate, plan_work
-from effnas.experiments.pipeline.plan import base_spec, resolve
+from effnas.experiments.pipeline.plan import base_spec, resolve, runtime
 from effnas.experiments.pipeline.resolved import Plan
 from effnas.experiments.pipeline.run import StageLog, run_experiment
 from effnas.experiments.pipeline.stages import format_failures
@@ -58,11 +58,10 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:  # the config's run.out is the run directory
         c.note_outside(Path.cwd(), "the current directory", {"run.out": cfg.run.out})
     c.note_outside(out, f"--out {str(out)!r}", {"search.storage": cfg.search.storage if cfg.search.trials else None})
-    p = resolve(cfg)
-    ask = console.asker(args, lambda: experiment_estimate(cfg, p, out=out if args.resume else None),
+    ask = console.asker(args, lambda: experiment_estimate(cfg, resolve(cfg), out=out if args.resume else None),
                         shrink="--set family.epochs=N (and grid.epochs, search.trials, family.seeds)")
     t0 = time.perf_counter()
-    report, failed = run_experiment(cfg, out=out, resume=args.resume, progress=console.board(args, p.runtime),
+    report, failed = run_experiment(cfg, out=out, resume=args.resume, progress=console.board(args, runtime(cfg)),
                                     quiet=args.quiet, go_ahead=ask)
     print(f"done in {time.perf_counter() - t0:.0f} s: {report}")
     if not failed.empty:
