@@ -54,7 +54,7 @@ MEASURE_SECONDS = 0.6
 FIRST_LIMIT = 2.0
 #: Seconds one measured batch may take: the batch doubles from 2 towards the runs' while the next
 #: one, extrapolated, stays within this, so that a large base stays cheap to measure.
-BATCH_SECONDS = 0.25
+BATCH_SECONDS = 0.4
 #: Validation costs this share of a training step per image (a forward pass of three passes).
 EVAL_SHARE = 1 / 3
 

@@ -151,7 +151,7 @@ def test_declining_a_long_estimate_on_a_terminal_trains_and_writes_nothing(tmp_p
     args = [*FAMILY, "--epochs", "100000", "--seeds", "2", "--out", str(tmp_path / "f")]
     assert main(args) == 1
     err = capsys.readouterr().err
-    assert re.search(r"^2 runs x 100000 epochs, about [\d,]+ days on this machine .* — continue with --yes or shrink "
-                     r"with --epochs, --seeds or --phis\ncontinue\? \[y/N\] effnas: error: nothing trained: the "
-                     r"estimate was declined$", err.strip(), re.M), err
+    assert re.search(r"^2 runs x 100000 epochs, about [\d.,]+ (h|days) on this machine .* — continue with --yes or "
+                     r"shrink with --epochs, --seeds or --phis\ncontinue\? \[y/N\] effnas: error: nothing trained: "
+                     r"the estimate was declined$", err.strip(), re.M), err
     assert not (tmp_path / "f" / "members").exists() and not (tmp_path / "f" / "specs").exists()

@@ -59,6 +59,7 @@ def test_plan_says_each_stage_and_prints_what_each_run_trains_as_json(capsys: py
     assert re.fullmatch(r"  total      8 runs x 1 epoch, about \d+ (s|min) on this machine \(measured: [\d.]+ img/s "
                         r"for the base efficientnet_nano( at batch \d+ of the runs' 64)?\)", lines[4]), lines[4]
     assert lines[5].endswith("effnas run demo --plan --json") and len(lines) == 6
+    assert main(["run", "demo", *TOY, "--json"]) == 2 and "give it with --plan" in capsys.readouterr().err
     assert main(["run", "demo", *TOY, "--plan", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["search"]["candidate"]["epochs"] == 1 and d["search"]["trials"] == 2

@@ -15,6 +15,7 @@ from effnas.experiments.pipeline.plan import base_spec, resolve, runtime
 from effnas.experiments.pipeline.resolved import Plan
 from effnas.experiments.pipeline.run import StageLog, run_experiment
 from effnas.experiments.pipeline.stages import format_failures
+from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.common.progress import duration, plural
 
 
@@ -48,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         cfg = cfg.with_values({"run.out": args.out})
     out = Path(cfg.run.out)
+    if args.json and not args.plan:
+        raise UserError("--json prints the plan: give it with --plan")
     if args.plan:
         p = resolve(cfg)
         if args.json:
