@@ -38,7 +38,7 @@ from effnas.experiments.train.devices import resolve_device
 from effnas.scaling.record import FINISHED, read_result
 from effnas.scaling.runner import Job
 from effnas.search_spaces import NetworkSpec, build
-from effnas.search_spaces.common.progress import duration, plural
+from effnas.search_spaces.common.progress import duration, plural, rate
 from effnas.search_spaces.counts import counts
 
 #: Seconds above which a command asks before it trains, on a terminal (30 min).
@@ -196,7 +196,7 @@ class Estimate:
     def text(self) -> str:
         """``26 runs x 30 epochs, about 3.2 h on this machine (measured: 812 img/s for the base B0)``."""
         s = self.seconds
-        where = f"on this machine (measured: {self.images_per_second:.3g} img/s for the base {self.base}"
+        where = f"on this machine (measured: {rate(self.images_per_second)} img/s for the base {self.base}"
         if self.batch < self.run_batch:  # a large base: the runs' batches are faster per image
             where += f" at batch {self.batch} of the runs' {self.run_batch}"
         where += f", {self.workers} runs at a time)" if self.workers > 1 else ")"

@@ -35,9 +35,13 @@ def duration(seconds: float) -> str:
 
     >>> duration(41.2), duration(720), duration(3 * 3600 + 900), duration(9 * 86400), duration(float("nan"))
     ('41 s', '12 min', '3.2 h', '9 days', '?')
+    >>> duration(0.3)
+    '<1 s'
     """
     if not math.isfinite(seconds):
         return "?"
+    if seconds < 0.5:
+        return "<1 s"
     if seconds < 99.5:
         return f"{seconds:.0f} s"
     if seconds < 99.5 * 60:
@@ -45,6 +49,15 @@ def duration(seconds: float) -> str:
     if seconds < 72 * 3600:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:,.0f} days"
+
+
+def rate(x: float) -> str:
+    """A rate with the digits worth reading: ``2340 -> '2340'``, ``3.13 -> '3.1'``, ``0.295 -> '0.3'``.
+
+    >>> rate(2340.4), rate(93.2), rate(3.13), rate(0.295)
+    ('2340', '93', '3.1', '0.3')
+    """
+    return f"{x:.0f}" if x >= 10 else f"{x:.1f}"
 
 
 def plural(n: int, word: str) -> str:
@@ -224,4 +237,4 @@ class RunBoard:
         self.console.status(f"running {len(self.flight)}: {runs}")
 
 
-__all__ = ["Console", "RunBoard", "duration", "epoch_text", "eta", "percent", "plural", "run_line"]
+__all__ = ["Console", "RunBoard", "duration", "epoch_text", "eta", "percent", "plural", "rate", "run_line"]

@@ -8,8 +8,8 @@ import re
 from effnas.nas import Objective, SearchConfig, SurrogateTrainer, get_space, run_search
 from effnas.nas.search import Progress
 
-LINE = re.compile(r"\[(\d+)/(\d+)\] trial (\d+) random  val (\d+\.\d) %  \d+ s \| reward 0\.\d{4}  MACs \d+\.\d\dM \| "
-                  r"best reward 0\.\d+ \| (ETA \d+ s|ETA \d+ min)")
+LINE = re.compile(r"\[(\d+)/(\d+)\] trial (\d+) random  val (\d+\.\d) %  (?:<1|\d+) s \| reward 0\.\d{4}  "
+                  r"MACs \d+\.\d\dM \| best reward 0\.\d+ \| (ETA (?:<1|\d+) s|ETA \d+ min)")
 
 
 def test_a_line_per_finished_trial_with_count_accuracy_and_eta() -> None:
@@ -25,4 +25,4 @@ def test_a_line_per_finished_trial_with_count_accuracy_and_eta() -> None:
         trial = study.trials[int(m.group(3))]
         assert (int(m.group(1)), int(m.group(2))) == (k, 3)
         assert float(m.group(4)) == round(100 * trial.user_attrs["accuracy"], 1)
-    assert lines[-1].endswith("ETA 0 s")
+    assert lines[-1].endswith("ETA <1 s")
