@@ -20,9 +20,7 @@ trials failed or diverged.
 
 from __future__ import annotations
 
-import math
 import sys
-import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -42,6 +40,7 @@ from effnas.nas.study import (
     recover,
 )
 from effnas.nas.trial import candidate_attrs, evaluate_trial, measure, outcome
+from effnas.search_spaces.common.progress import Console, duration, eta, run_line
 
 ProgressFn = Callable[[optuna.Study, FrozenTrial | None, int], None]
 
@@ -108,33 +107,36 @@ def best_reward(study: optuna.Study) -> float | None:
 
 
 class Progress:
-    """One line per finished trial on stderr: trials done, the trial's ``accuracy`` (trained) or
-    ``score`` (estimated: :mod:`effnas.nas.measure`) and reward, best reward so far, ETA."""
+    """One line per finished trial on stderr, the line of every batch of runs
+    (:func:`effnas.search_spaces.common.progress.run_line`): trials done, the trial's outcome,
+    validation accuracy (trained) or ``score`` (estimated: :mod:`effnas.nas.measure`) and wall
+    time, its reward and MACs, the best reward so far, and the ETA from the mean trial time with
+    ``workers`` trials at a time."""
 
-    def __init__(self, total: int, done: int, *, stream: Any = None) -> None:
-        self.total, self.start_done, self.t0 = total, done, time.perf_counter()
-        self.stream = stream if stream is not None else sys.stderr
+    def __init__(self, total: int, done: int, *, stream: Any = None, workers: int = 1) -> None:
+        self.total, self.workers = total, max(1, workers)
+        self.console = Console(stream if stream is not None else sys.stderr, live=False)
+        self.durations: list[float] = []
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial | None, done: int) -> None:
-        ran = done - self.start_done
-        elapsed = time.perf_counter() - self.t0
-        eta = elapsed / ran * (self.total - done) if ran > 0 else float("nan")
         best = best_reward(study)
-        last = ""
+        label, status, accuracy, seconds, about = "trial", None, None, None, ""
         if trial is not None:
             a = trial.user_attrs
-            measure = SCORE if SCORE in a else ACCURACY  # an estimate is a score (effnas.nas.measure)
-            last = (f"trial {trial.number} {a.get('strategy', '')} {a.get('status', trial.state.name.lower())}"
-                    + (f" {measure} {a[measure]:.4f} reward {a['reward']:.4f}" if "reward" in a else "")
-                    + f" MACs {a.get('macs', 0) / 1e6:.2f}M")
-        print(f"[{done}/{self.total}] {last} | best reward {best if best is None else round(best, 4)} | "
-              f"ETA {_fmt_eta(eta)}", file=self.stream, flush=True)
-
-
-def _fmt_eta(s: float) -> str:
-    if not math.isfinite(s):
-        return "?"
-    return f"{int(s // 60)}m{int(s % 60):02d}s"
+            label = f"trial {trial.number} {a.get('strategy', '')}".rstrip()
+            status = a.get("status", trial.state.name.lower())
+            scored = SCORE in a  # an estimate is a score, never an accuracy (effnas.nas.measure)
+            accuracy = None if scored else a.get(ACCURACY)
+            seconds = trial.duration.total_seconds() if trial.duration is not None else None
+            if seconds is not None:
+                self.durations.append(seconds)
+            about = ((f"score {a[SCORE]:.4f}  " if scored and a[SCORE] is not None else "")
+                     + (f"reward {a['reward']:.4f}  " if "reward" in a else "")
+                     + f"MACs {a.get('macs', 0) / 1e6:.2f}M | ")
+        left = eta(self.durations, self.total - done, self.workers)
+        self.console.line(run_line(done, self.total, label, status=status, accuracy=accuracy, seconds=seconds,
+                                   tail=f"{about}best reward {best if best is None else round(best, 4)} | "
+                                   f"ETA {duration(left)}"))
 
 
 def run_search(cfg: SearchConfig, trainer: TrainerFn, *, study: optuna.Study | None = None,
@@ -154,7 +156,7 @@ def run_search(cfg: SearchConfig, trainer: TrainerFn, *, study: optuna.Study | N
     recover(study)
     ev = evaluator if evaluator is not None else InProcess(cfg, trainer, study._storage)
     done = len(finished(study))
-    progress = progress if progress is not None else Progress(cfg.trials, done)
+    progress = progress if progress is not None else Progress(cfg.trials, done, workers=ev.slots)
     in_flight = 0
     while done < cfg.trials or in_flight:
         while in_flight < ev.slots and done + in_flight < cfg.trials:

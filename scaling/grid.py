@@ -32,7 +32,7 @@ from effnas.scaling.compound import member
 from effnas.scaling.realised import GRID_TOLERANCE, check_tolerance, fit_resolution
 from effnas.scaling.record import candidate_key
 from effnas.scaling.rungs import Schedule, Ties, accuracy, one_rung, run_rungs, schedule, tie_set
-from effnas.scaling.runner import ExecutorFn, Job, RunsFailed, TrainerFn
+from effnas.scaling.runner import ExecutorFn, Job, RunProgress, RunsFailed, TrainerFn
 from effnas.search_spaces import NetworkSpec
 from effnas.search_spaces.common.atomic import atomic_write
 from effnas.search_spaces.common.errors import UserError
@@ -302,11 +302,13 @@ def train_grid(
     cost_tolerance: float = GRID_TOLERANCE,
     base: str = "",
     plan: Schedule | None = None,
+    progress: RunProgress | None = None,
 ) -> GridResult:
     """Train the :func:`candidate_jobs` of a :func:`candidate_table` (the first rung's) in the
     rungs of ``plan`` (None: one rung of ``jobs`` as they are), pick by
     :func:`effnas.scaling.rungs.tie_set` and write ``grid.csv`` and ``coefficients.json`` (see
-    :func:`grid_search`; ``base`` names the base network in ``coefficients.json``)."""
+    :func:`grid_search`; ``base`` names the base network in ``coefficients.json``; ``progress``
+    hears of each rung's runs, as in :func:`effnas.scaling.runner.run_jobs`)."""
     ok = table["within_tolerance"].astype(bool)
     out = Path(out_dir)
     if not ok.any() or not jobs:
@@ -316,7 +318,8 @@ def train_grid(
                          f"+-{cost_tolerance * 100:g}% at any whole-pixel input size (reasons in "
                          f"{out / 'grid.csv'}): raise the cost tolerance or use a larger base resolution")
     plan = plan or one_rung(jobs, _epochs(train_config))
-    runs = run_rungs(jobs, plan, trainer, train_config=train_config, out_dir=out, executor=executor, resume=resume)
+    runs = run_rungs(jobs, plan, trainer, train_config=train_config, out_dir=out, executor=executor, resume=resume,
+                     progress=progress)
     keys = ["alpha", "beta", "gamma"]
     merged = table[ok].drop(columns=["status"]).merge(runs.drop(columns=keys), on="network", how="inner")
     merged["accuracy"] = accuracy(merged)

@@ -32,7 +32,7 @@ import pandas as pd
 
 from effnas.scaling.coefficients import Coefficients
 from effnas.scaling.record import FINISHED, candidate_key
-from effnas.scaling.runner import ExecutorFn, Job, RunsFailed, TrainerFn, run_jobs
+from effnas.scaling.runner import ExecutorFn, Job, RunProgress, RunsFailed, TrainerFn, run_jobs
 from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.common.stats import TIED, Interval, NoiseFloor, compare, interval, noise_floor
 from effnas.search_spaces.counts import counts
@@ -151,11 +151,13 @@ def _point(info: dict[str, Any]) -> Coefficients:
 
 
 def run_rungs(jobs: Sequence[Job], plan: Schedule, trainer: TrainerFn, *, train_config: dict[str, Any],
-              out_dir: str | Path, executor: ExecutorFn | None = None, resume: bool = False) -> pd.DataFrame:
+              out_dir: str | Path, executor: ExecutorFn | None = None, resume: bool = False,
+              progress: RunProgress | None = None) -> pd.DataFrame:
     """Train the rungs of ``plan``: ``jobs`` are rung 0's (a job per network and seed, ``info``
     with ``network`` and the point that names its run directories), later rungs train the best
     networks of the one before (mean accuracy of its finished runs; ties: fewer MACs). A row per
-    run: ``network``, ``rung``, ``epochs``, ``seed``, the metrics and ``run_dir``."""
+    run: ``network``, ``rung``, ``epochs``, ``seed``, the metrics and ``run_dir``. ``progress``
+    hears of each rung's runs as one batch."""
     nets: dict[int, Job] = {}
     for j in jobs:
         nets.setdefault(int(j.info["network"]), j)
@@ -168,7 +170,7 @@ def run_rungs(jobs: Sequence[Job], plan: Schedule, trainer: TrainerFn, *, train_
                              info={**nets[n].info, "rung": rung.index, "epochs": rung.epochs})
                      for n in alive for s in rung.seeds]
         t = run_jobs(rung_jobs, trainer, train_config={**train_config, "epochs": rung.epochs}, out_dir=out_dir,
-                     executor=executor, resume=resume)
+                     executor=executor, resume=resume, progress=progress)
         frames.append(t)
         means = accuracy(t).groupby(t["network"]).mean().dropna()
         order = {n: i for i, n in enumerate(alive)}

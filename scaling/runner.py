@@ -12,6 +12,13 @@ refused rather than silently mixed into the table.
 
 The trainer and executor follow ``docs/architecture.md``: ``trainer(config, *, on_epoch=None)
 -> metrics`` and ``executor(trainer, configs) -> metrics`` (same order); sequential by default.
+
+Progress: given a ``progress`` (:class:`RunProgress`, e.g. the console board of
+:class:`effnas.search_spaces.common.progress.RunBoard`), ``run_jobs`` names the runs it is about
+to train and the executor reports, in this process, when each one starts, finishes an epoch and
+ends: ``executor(trainer, configs, events=progress)`` (:func:`sequential` does it around each
+call; Ray's executor from the driver's view of its trials). An executor without ``events`` can
+only be used without ``progress``.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from effnas.scaling.record import FINISHED, differing_key, read_result, write_result
 from effnas.search_spaces import NetworkSpec
@@ -29,7 +36,28 @@ if TYPE_CHECKING:
     import pandas as pd
 
 TrainerFn = Callable[..., dict]
-ExecutorFn = Callable[[TrainerFn, list[dict]], list[dict]]
+#: ``executor(trainer, configs) -> metrics``, also called as ``executor(trainer, configs, events=...)``
+#: (a :class:`RunEvents`) when ``run_jobs`` has a ``progress``.
+ExecutorFn = Callable[..., list[dict]]
+
+
+class RunEvents(Protocol):
+    """What an executor reports about ``configs[index]``, in the caller's process."""
+
+    def started(self, index: int) -> None: ...
+
+    def epoch(self, index: int, record: dict[str, Any]) -> None: ...
+
+    def finished(self, index: int, metrics: dict[str, Any]) -> None: ...
+
+
+class RunProgress(RunEvents, Protocol):
+    """A :class:`RunEvents` that ``run_jobs`` first tells the batch (``begin``: the labels of
+    the runs to train, the runs finished earlier, the epochs per run) and ``close``s at its end."""
+
+    def begin(self, labels: Sequence[str], *, done: int = 0, epochs: int | None = None) -> None: ...
+
+    def close(self) -> None: ...
 
 #: Metric columns copied into result tables, when the trainer returns them.
 METRIC_COLUMNS = ("status", "val_accuracy", "best_val_accuracy", "test_accuracy", "train_seconds", "images_per_second",
@@ -47,9 +75,22 @@ class RunsFailed(RuntimeError):
     nothing usable to go on with. The CLI prints it as one line with exit code 1."""
 
 
-def sequential(trainer: TrainerFn, configs: list[dict]) -> list[dict]:
-    """The default executor: one config after the other, in this process."""
-    return [trainer(c) for c in configs]
+def sequential(trainer: TrainerFn, configs: list[dict], *, events: RunEvents | None = None) -> list[dict]:
+    """The default executor: one config after the other, in this process (each one's start,
+    epochs and end told to ``events``)."""
+    if events is None:
+        return [trainer(c) for c in configs]
+    out = []
+    for i, c in enumerate(configs):
+        events.started(i)
+
+        def on_epoch(record: dict[str, Any], i: int = i) -> bool:
+            events.epoch(i, record)
+            return False  # never stops the run
+
+        out.append(m := trainer(c, on_epoch=on_epoch))
+        events.finished(i, m)
+    return out
 
 
 @dataclass(frozen=True)
@@ -60,6 +101,15 @@ class Job:
     spec: NetworkSpec
     seed: int = 0
     info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """How progress lines name the run: its directory's last part in words, with the
+        method in front when the name lacks it (``members/phi2-seed0`` -> ``compound phi2 seed0``,
+        ``baselines/width-phi2-seed0`` -> ``width phi2 seed0``)."""
+        name = self.key.rsplit("/", 1)[-1].replace("-", " ")
+        method = str(self.info.get("method") or "")
+        return f"{method} {name}" if method and method not in name.split() else name
 
 
 class RecordingTrainer:
@@ -77,6 +127,17 @@ class RecordingTrainer:
         return metrics
 
 
+def _execute(executor: ExecutorFn, trainer: TrainerFn, configs: list[dict[str, Any]], progress: RunProgress | None,
+             *, labels: list[str], done: int, epochs: Any) -> list[dict[str, Any]]:
+    if progress is None:
+        return executor(RecordingTrainer(trainer), configs)
+    progress.begin(labels, done=done, epochs=epochs if isinstance(epochs, int) else None)
+    try:
+        return executor(RecordingTrainer(trainer), configs, events=progress)
+    finally:
+        progress.close()
+
+
 def make_config(job: Job, train_config: dict[str, Any], out_dir: Path, *, resume: bool) -> dict[str, Any]:
     return {**train_config, "model": job.spec.to_dict(), "resolution": job.spec.resolution, "seed": job.seed,
             "out_dir": str(out_dir / job.key), "resume": resume}
@@ -91,11 +152,14 @@ def run_jobs(
     executor: ExecutorFn | None = None,
     resume: bool = False,
     defaults: dict[str, Any] | None = None,
+    progress: RunProgress | None = None,
 ) -> pd.DataFrame:
     """Train ``jobs`` (finished ones skipped when ``resume``) and return a row per job:
     its ``info``, ``seed``, the metric columns and ``run_dir``.
 
     ``defaults``: the trainer's default config; a stored run lacking a key counts with it.
+    ``progress``: told the runs to train (by :attr:`Job.label`) and, through the executor,
+    each one's start, epochs and end.
 
     Raises:
         UserError: a job's run directory already holds a finished run and ``resume`` is False,
@@ -123,7 +187,9 @@ def run_jobs(
             metrics[i] = stored["metrics"]
     pending = [i for i, m in enumerate(metrics) if m is None]
     if pending:
-        results = (executor or sequential)(RecordingTrainer(trainer), [configs[i] for i in pending])
+        results = _execute(executor or sequential, trainer, [configs[i] for i in pending], progress,
+                           labels=[jobs[i].label for i in pending], done=len(jobs) - len(pending),
+                           epochs=train_config.get("epochs"))
         if len(results) != len(pending):
             raise RuntimeError(f"executor returned {len(results)} results for {len(pending)} configs")
         for i, r in zip(pending, results, strict=True):
@@ -142,4 +208,5 @@ def run_jobs(
     return pd.DataFrame(rows)
 
 
-__all__ = ["ExecutorFn", "Job", "RecordingTrainer", "RunsFailed", "RunsStopped", "TrainerFn", "run_jobs", "sequential"]
+__all__ = ["ExecutorFn", "Job", "RecordingTrainer", "RunEvents", "RunProgress", "RunsFailed", "RunsStopped",
+           "TrainerFn", "run_jobs", "sequential"]

@@ -16,6 +16,7 @@ from typing import Any
 import optuna
 
 from effnas.experiments.cli.commands import _common as c
+from effnas.experiments.pipeline.stages import Declined
 from effnas.experiments.report.provenance import git_revision, versions
 from effnas.nas.search import SearchFailed
 from effnas.scaling.runner import RunsFailed, RunsStopped
@@ -27,8 +28,9 @@ COMMANDS = ["models", "train", "search", "export", "grid", "family", "scale_back
             "run", "weights", "finetune", "bench_search", "data", "supernet"]
 
 
-#: Runs that did not complete: their results and errors are on disk (exit code 1).
-RUN_FAILURES: tuple[type[BaseException], ...] = (SearchFailed, RunsFailed, RunsStopped)
+#: Runs that did not complete: their results and errors are on disk (exit code 1); or none started
+#: (the estimate was declined).
+RUN_FAILURES: tuple[type[BaseException], ...] = (SearchFailed, RunsFailed, RunsStopped, Declined)
 
 
 class Parser(argparse.ArgumentParser):

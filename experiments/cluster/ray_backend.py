@@ -28,7 +28,7 @@ from effnas.experiments.cluster.ray_session import (
 )
 from effnas.experiments.cluster.resources import cluster_gpus, trial_gpus
 from effnas.scaling.record import run_names
-from effnas.scaling.runner import ExecutorFn, RunsStopped, TrainerFn, sequential
+from effnas.scaling.runner import ExecutorFn, RunEvents, RunsStopped, TrainerFn, sequential
 from effnas.search_spaces.common.errors import UserError, first_line, last_line
 
 
@@ -95,8 +95,11 @@ def run_configs(
     gpus_per_trial: float | None = None,
     verbose: bool = False,
     name: str = "ray-tune",
+    events: RunEvents | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``trainer(config)`` for every config as Ray Tune trials, ``workers`` at a time.
+    ``events`` hears, in this process, each trial's start, epochs and end
+    (:class:`effnas.experiments.cluster.ray_progress.TrialEvents`).
 
     Returns the trainers' final metrics in the order of ``configs``. A trial that raised (bad
     data, a bug) stops the batch with its error, after every trial has ended (finished runs keep
@@ -139,7 +142,7 @@ def run_configs(
             # Again: the trials of a node that died, on the nodes left, from their last.pt.
             table = [{**c, "resume": True} if attempt and c.get("out_dir") else c for c in configs]
             results = _fit(tune, trainer, table, pending, cpus=cpus, gpus=gpus, workers=workers, names=names,
-                           storage=str(where), name=name, verbose=verbose)
+                           storage=str(where), name=name, verbose=verbose, events=events)
             asked, pending = pending, []
             for idx in asked:
                 if idx not in results:  # Tune returned no result and no error for it
@@ -216,10 +219,13 @@ def tune_env(*, verbose: bool) -> dict[str, str]:
 
 def _fit(tune: Any, trainer: TrainerFn, configs: list[dict[str, Any]], indexes: list[int], *, cpus: float,
          gpus: float, workers: int, names: list[str], storage: str, name: str,
-         verbose: bool) -> dict[int, tuple[dict[str, Any], BaseException | None]]:
+         verbose: bool, events: RunEvents | None = None) -> dict[int, tuple[dict[str, Any], BaseException | None]]:
     """One Tune run of the trials ``indexes`` of ``configs`` (named ``names``) into ``storage/name``:
-    each one's final metrics, or the error it ended with."""
+    each one's final metrics, or the error it ended with; ``events`` hears each trial's start,
+    epochs and end in this process."""
     import ray  # lazy: Ray is slow to import; only Ray runs need it
+
+    from effnas.experiments.cluster.ray_progress import TrialEvents  # lazy: imports Ray, slow to import
 
     by_name = {names[i]: configs[i] for i in indexes}
     trainable = tune.with_resources(
@@ -231,7 +237,9 @@ def _fit(tune: Any, trainer: TrainerFn, configs: list[dict[str, Any]], indexes: 
             tune_config=tune.TuneConfig(max_concurrent_trials=workers,
                                         trial_name_creator=lambda t: t.config["run"],
                                         trial_dirname_creator=lambda t: f"{t.config['run']}-{t.trial_id}"),
-            run_config=tune.RunConfig(name=name, storage_path=storage, verbose=None if verbose else 0),
+            run_config=tune.RunConfig(name=name, storage_path=storage, verbose=None if verbose else 0,
+                                      callbacks=[TrialEvents(events, {names[i]: i for i in indexes})]
+                                      if events is not None else None),
         )
         try:
             grid = tuner.fit()
@@ -265,6 +273,6 @@ def executor(workers: int = 1, address: str | None = None, *, cpus_per_trial: fl
     unless ``verbose``)."""
     if workers <= 1 and not address:
         return sequential
-    return lambda trainer, configs: run_configs(trainer, configs, workers=workers, address=address,
-                                                cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
-                                                verbose=verbose)
+    return lambda trainer, configs, events=None: run_configs(
+        trainer, configs, workers=workers, address=address, cpus_per_trial=cpus_per_trial,
+        gpus_per_trial=gpus_per_trial, verbose=verbose, events=events)

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -65,7 +66,13 @@ from effnas.experiments.data import readers, shapes
 from effnas.experiments.data.augment import make_augment
 from effnas.experiments.data.batching import Loader
 from effnas.experiments.data.files import folders
-from effnas.experiments.data.files.imagefolder import ARCHIVES, FileSplit, looks_like_imagefolder, unpack
+from effnas.experiments.data.files.imagefolder import (
+    ARCHIVES,
+    FileSplit,
+    index_imagefolder,
+    looks_like_imagefolder,
+    unpack,
+)
 from effnas.experiments.data.files.streamloader import StreamLoader
 from effnas.experiments.data.files.transforms import ImageTransform
 from effnas.experiments.data.tensorloader import Split, TensorLoader
@@ -73,6 +80,13 @@ from effnas.search_spaces.common.errors import UserError
 
 TEST_FRACTION = 0.2  #: share of sets without an official test split that becomes the test split
 SHAPES_SIZE = 12_000  #: generated images: 10,000 training pool + 2,000 test
+SHAPES_TEST = SHAPES_SIZE // 6  #: the first 2,000 generated images (the generator's order is already random)
+#: Training-pool images of the built-in sets, known without reading or generating them: digits'
+#: 1,797 and mnist5k's 5,000 images less their TEST_FRACTION test stratum, shapes' pool
+#: (tests/experiments/test_progress.py checks them against the loaded sets).
+BUILTIN_POOL = {"digits": 1438, "mnist5k": 4000, "shapes": SHAPES_SIZE - SHAPES_TEST}
+#: CIFAR-10's and CIFAR-100's official training split: 50,000 images (the pickles, or an archive of them).
+CIFAR_TRAIN = 50_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -175,6 +189,23 @@ def check_dataset(ref: str) -> None:
         readers.check_layout(name, path)
 
 
+def pool_size(ref: str) -> int | None:
+    """The training pool's image count (what :func:`split` cuts validation and training from)
+    where it is known without decoding an image: the built-in sets, an image folder's file list,
+    CIFAR's official split; None for shards and unknown names.
+
+    >>> pool_size("digits"), pool_size("shapes")
+    (1438, 10000)
+    """
+    name, path = parse_ref(ref)
+    if path is None:
+        return BUILTIN_POOL.get(name)
+    if Path(path).is_dir() and (name == "imagefolder" or looks_like_imagefolder(path)):
+        train, evaluation, _ = index_imagefolder(path)
+        return len(train) if evaluation is not None else round(len(train) * (1 - TEST_FRACTION))
+    return CIFAR_TRAIN if name in ("cifar10", "cifar100") else None
+
+
 @lru_cache(maxsize=4)
 def load_dataset(ref: str, *, path: str = "auto", strict: bool = False) -> Dataset:
     """The data set named by ``ref`` (see the module docstring), cached per process.
@@ -210,7 +241,7 @@ def _load(name: str, path: str | None, mode: str, strict: bool) -> Dataset:
         return _make(name, pool, test, tuple(str(i) for i in range(10)), False)
     if name == "shapes":
         x, y = shapes.generate(SHAPES_SIZE, seed=0)
-        n_test = SHAPES_SIZE // 6  # 2,000: the generator's order is already random
+        n_test = SHAPES_TEST
         return _make(name, _split(x[n_test:], y[n_test:]), _split(x[:n_test], y[:n_test]), shapes.CLASSES, True)
     assert path is not None
     if name in ("imagefolder", "shards") or looks_like_imagefolder(path):

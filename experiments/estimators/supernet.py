@@ -174,9 +174,10 @@ def train_supernet(cfg: ExperimentConfig, out: str | Path, *, resume: bool = Fal
             if r.diverged:
                 raise UserError(f"supernet training diverged at epoch {epoch} (non-finite loss): lower --lr")
             state.count(steps=r.steps, seconds=r.seconds, images=r.images)
-            state.add({"epoch": epoch, "train_loss": r.train_loss, "train_accuracy": r.train_accuracy,
-                       "subnets": per_step * r.steps, "images": r.images, "seconds": time.perf_counter() - t0,
-                       "lr": schedule.lr * r.lr_factor})
+            state.add(record := {"epoch": epoch, "train_loss": r.train_loss, "train_accuracy": r.train_accuracy,
+                                 "subnets": per_step * r.steps, "images": r.images, "seconds": time.perf_counter() - t0,
+                                 "lr": schedule.lr * r.lr_factor})
+            bar.epoch(record)
             ck = {**net.to_checkpoint(), **snapshot(state, optimizer=optimizer,
                                                     elapsed=state.elapsed_before + time.perf_counter() - t_start),
                   "sampler": rng.getstate(), "split": split_key(cfg.data.dataset, cfg.run.seed, cfg.data.val_fraction)}

@@ -30,7 +30,7 @@ from effnas.experiments.report.markdown import write_report
 from effnas.experiments.train import guard
 from effnas.scaling import Coefficients, load_results, plot_curves
 from effnas.scaling.record import backbone_dir
-from effnas.scaling.runner import RunsFailed
+from effnas.scaling.runner import RunProgress, RunsFailed
 from effnas.search_spaces import NetworkSpec
 from effnas.search_spaces.common.atomic import atomic_json, atomic_text
 from effnas.search_spaces.common.errors import UserError, first_line
@@ -61,21 +61,26 @@ class StageLog:
 
 
 def run_experiment(cfg: ExperimentConfig, *, out: Path, resume: bool = False,
-                   log: Callable[[str], None] = print, quiet: bool = False) -> tuple[Path, pd.DataFrame]:
+                   log: Callable[[str], None] = print, progress: RunProgress | None = None,
+                   quiet: bool = False, go_ahead: stages.GoAhead | None = None) -> tuple[Path, pd.DataFrame]:
     """Run every stage of ``cfg`` into ``out``; returns the path of ``report.md`` and the runs
     that did not complete (grid candidates, members, backbones; empty when all completed).
     ``out`` is locked while the run writes it (a second run into it is refused, naming this one).
-    ``log`` receives a line per stage; ``quiet`` drops the search's progress lines."""
+    ``progress`` hears of every run of the grid, family and backbones; ``quiet``: no search trial lines;
+    ``go_ahead`` is asked once the checks passed, before anything is written (:func:`stages.ask`)."""
     guard.out_dir(out)
     with guard.Lock(out):
-        return _run(cfg, out, resume=resume, log=log, quiet=quiet)
+        return _run(cfg, out, resume=resume, log=log, progress=progress, quiet=quiet, go_ahead=go_ahead)
 
 
 def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str], None],
-         quiet: bool = False) -> tuple[Path, pd.DataFrame]:
+         progress: RunProgress | None = None, quiet: bool = False,
+         go_ahead: stages.GoAhead | None = None) -> tuple[Path, pd.DataFrame]:
     if not all(StageLog(out / "stages.json").done(n) for n in STAGES[:5]):
         check_dataset(cfg.data.dataset)  # before anything is written or trained
         stages.check_cluster(cfg)
+        if not plan.runtime(cfg).ray:
+            stages.check_local(cfg)
     saved = out / "config.json"
     if saved.exists():
         if not resume:
@@ -87,7 +92,8 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
         if old is None or with_defaults(old, ExperimentConfig().to_dict()) != cfg.to_dict():
             raise UserError(f"the config differs from the one {out} was started with ({saved}); "
                              f"use another --out, or the same config to resume")
-    else:
+    stages.ask(go_ahead)
+    if not saved.exists():
         atomic_json(saved, cfg.to_dict(), indent=2, default=str)
     atomic_text(out / "config.toml", cfg.to_toml())
     log_ = StageLog(out / "stages.json")
@@ -115,14 +121,15 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
         return plan.base_spec(cfg, str(baseline))
 
     def stage_grid() -> None:
-        stages.grid(cfg, plan.grid_plan(cfg, base()), out / "grid", resume=resume or (out / "grid").exists())
+        stages.grid(cfg, plan.grid_plan(cfg, base()), out / "grid", resume=resume or (out / "grid").exists(),
+                    progress=progress)
 
     def coeffs() -> Any:
         return Coefficients.load(coefficients)
 
     def stage_family() -> None:
         fp = plan.family_plan(cfg, base(), coeffs())
-        t = stages.family(cfg, fp, out / "family", resume=resume or (out / "family").exists())
+        t = stages.family(cfg, fp, out / "family", resume=resume or (out / "family").exists(), progress=progress)
         if len(stages.failures(t)) == len(t):  # nothing to fit curves to: stop here, with the reason
 
             first = stages.failures(t).iloc[0] if len(t) else None
@@ -133,7 +140,7 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
         c = coeffs()
         for name in cfg.backbones.models:
             d = out / "backbones" / backbone_dir(name)
-            stages.backbones(cfg, plan.backbone_plan(cfg, name, c), d, resume=resume or d.exists())
+            stages.backbones(cfg, plan.backbone_plan(cfg, name, c), d, resume=resume or d.exists(), progress=progress)
 
     def stage_curves() -> None:
         res = plot_curves(load_results([str(out / "family")]), out / "curves", metric="test_accuracy")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ from effnas.nas.search import SearchFailed
 from effnas.scaling import GridResult, run_jobs
 from effnas.scaling.grid import train_grid
 from effnas.scaling.record import COMPLETED
-from effnas.scaling.runner import ExecutorFn, TrainerFn
+from effnas.scaling.runner import ExecutorFn, RunProgress, TrainerFn
 from effnas.search_spaces.common.atomic import atomic_write
 from effnas.search_spaces.common.errors import UserError
 
@@ -101,6 +102,21 @@ def executor(cfg: ExperimentConfig, rt: Runtime) -> ExecutorFn | None:
 
     return ray_executor(rt.workers, rt.ray_address, cpus_per_trial=rt.cpus_per_trial,
                         gpus_per_trial=rt.gpus_per_trial, verbose=rt.verbose)
+
+
+#: Asked once a stage's checks passed and its directory is locked, right before anything trains
+#: (the console's estimate and question): False stops the stage with :class:`Declined`.
+GoAhead = Callable[[], bool]
+
+
+class Declined(RuntimeError):
+    """The user answered no to the estimate: nothing was trained or written."""
+
+
+def ask(go_ahead: GoAhead | None) -> None:
+    """Raise :class:`Declined` when ``go_ahead`` says no (None: go ahead)."""
+    if go_ahead is not None and not go_ahead():
+        raise Declined("nothing trained: the estimate was declined")
 
 
 def check_local(cfg: ExperimentConfig) -> None:
@@ -216,29 +232,37 @@ def _search(sp: SearchPlan, *, quiet: bool) -> dict[str, Any]:
 
 # -- grid ----------------------------------------------------------------------------------------
 
-def grid(cfg: ExperimentConfig, gp: GridPlan, out: str | Path, *, resume: bool = False) -> GridResult:
+def grid(cfg: ExperimentConfig, gp: GridPlan, out: str | Path, *, resume: bool = False,
+         progress: RunProgress | None = None, go_ahead: GoAhead | None = None) -> GridResult:
     """Train the comparable candidates of the resolved grid (:func:`effnas.experiments.pipeline.plan.grid_plan`)
     in its rungs, write ``grid.csv`` (every candidate, with realised cost and, for those not
-    comparable, the reason; the trained ones with their interval and tie flag) and ``coefficients.json``."""
+    comparable, the reason; the trained ones with their interval and tie flag) and ``coefficients.json``.
+    ``progress`` hears of every run (a console's board); ``go_ahead`` as in :func:`ask`."""
     if not gp.jobs:
         raise UserError("no grid candidate is within grid.cost_tolerance of the target cost: widen "
                          "grid.cost_tolerance or grid.tolerance (see the table from --dry-run)")
     out = preflight(cfg, out, gp.jobs, gp.train_config)
     with guard.Lock(out, what="grid directory"):
+        ex = executor(cfg, gp.runtime)
+        ask(go_ahead)
         return train_grid(gp.table, gp.jobs, trainer(), train_config=gp.train_config, out_dir=out,
-                          executor=executor(cfg, gp.runtime), resume=resume, phi=gp.phi, target=gp.target,
-                          cost_tolerance=gp.cost_tolerance, base=gp.base, plan=gp.schedule)
+                          executor=ex, resume=resume, phi=gp.phi, target=gp.target,
+                          cost_tolerance=gp.cost_tolerance, base=gp.base, plan=gp.schedule, progress=progress)
 
 
 # -- family and backbones ---------------------------------------------------------------------
 
-def train_table(cfg: ExperimentConfig, sp: StagePlan, out: str | Path, *, resume: bool, name: str) -> pd.DataFrame:
-    """Check, then train the stage's jobs into ``out`` (locked) and write ``out/name`` (a row per job and seed)."""
+def train_table(cfg: ExperimentConfig, sp: StagePlan, out: str | Path, *, resume: bool, name: str,
+                progress: RunProgress | None = None, go_ahead: GoAhead | None = None) -> pd.DataFrame:
+    """Check, then train the stage's jobs into ``out`` (locked) and write ``out/name`` (a row per job and seed);
+    ``progress`` hears of every run; ``go_ahead`` as in :func:`ask`."""
     out = preflight(cfg, out, sp.jobs, sp.train_config)
     with guard.Lock(out):
+        ex = executor(cfg, sp.runtime)
+        ask(go_ahead)
         save_specs(sp.jobs, out)
-        trained = run_jobs(sp.jobs, trainer(), train_config=sp.train_config, out_dir=out,
-                           executor=executor(cfg, sp.runtime), resume=resume, defaults=JobConfig().to_dict())
+        trained = run_jobs(sp.jobs, trainer(), train_config=sp.train_config, out_dir=out, executor=ex,
+                           resume=resume, defaults=JobConfig().to_dict(), progress=progress)
         write_csv(trained, out / name)
     return trained
 
@@ -265,16 +289,18 @@ def preflight(cfg: ExperimentConfig, out: str | Path, jobs: list, tc: dict[str, 
     return path
 
 
-def family(cfg: ExperimentConfig, sp: StagePlan, out: str | Path, *, resume: bool = False) -> pd.DataFrame:
+def family(cfg: ExperimentConfig, sp: StagePlan, out: str | Path, *, resume: bool = False,
+           progress: RunProgress | None = None, go_ahead: GoAhead | None = None) -> pd.DataFrame:
     """Train the resolved family (compound, official, single-dimension baselines:
     :func:`effnas.experiments.pipeline.plan.family_plan`); writes ``family.csv``."""
-    return train_table(cfg, sp, out, resume=resume, name="family.csv")
+    return train_table(cfg, sp, out, resume=resume, name="family.csv", progress=progress, go_ahead=go_ahead)
 
 
-def backbones(cfg: ExperimentConfig, sp: StagePlan, out: str | Path, *, resume: bool = False) -> pd.DataFrame:
+def backbones(cfg: ExperimentConfig, sp: StagePlan, out: str | Path, *, resume: bool = False,
+              progress: RunProgress | None = None, go_ahead: GoAhead | None = None) -> pd.DataFrame:
     """Train one resolved backbone scaled at ``backbones.phi`` (and its single-dimension variants:
     :func:`effnas.experiments.pipeline.plan.backbone_plan`); writes ``backbones.csv``."""
-    return train_table(cfg, sp, out, resume=resume, name="backbones.csv")
+    return train_table(cfg, sp, out, resume=resume, name="backbones.csv", progress=progress, go_ahead=go_ahead)
 
 
 def write_plan(sp: StagePlan, out: str | Path, name: str) -> Path:

@@ -118,6 +118,7 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
                 improved = state.add(record)
                 elapsed = state.elapsed_before + time.perf_counter() - t_start
                 save_epoch(run, cfg, ctx, s, state, record, improved=improved, elapsed=elapsed)
+                progress.epoch(record)
                 tracker.epoch(record)
                 stop = _stop(cfg, ctx, on_epoch, record, elapsed=elapsed, end_epoch=end_epoch)
                 if stop is not None:

@@ -159,9 +159,9 @@ def test_the_old_out_file_spelling_still_works_with_a_note(tmp_path: Path, capsy
 # -- 5. run --config ---------------------------------------------------------------------------
 
 def test_run_takes_its_config_as_a_flag_or_positional(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "demo", "--plan", "--set", "family.phis=0-1"]) == 0
+    assert main(["run", "demo", "--plan", "--json", "--set", "family.phis=0-1"]) == 0
     positional = capsys.readouterr().out
-    assert main(["run", "--config", "demo", "--plan", "--set", "family.phis=0-1"]) == 0
+    assert main(["run", "--config", "demo", "--plan", "--json", "--set", "family.phis=0-1"]) == 0
     assert capsys.readouterr().out == positional and '"phi": 1' in positional
     assert "two configs given ('demo' and --config 'paper')" in one_line_error(
         capsys, main(["run", "demo", "--config", "paper", "--plan"]))

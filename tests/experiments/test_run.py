@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -47,8 +48,20 @@ def test_run_end_to_end_then_resume_trains_nothing_again(tmp_path: Path) -> None
     assert main(["run", "demo", *TOY, "--set", "family.epochs=2", "--out", str(run), "--resume"]) == 2
 
 
-def test_plan_prints_what_each_stage_runs(capsys: pytest.CaptureFixture[str]) -> None:
+def test_plan_says_each_stage_and_prints_what_each_run_trains_as_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "demo", *TOY, "--plan"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "experiment demo into runs/demo (in this process)"
+    assert lines[1].startswith("  search     2 trials of random in tiny, trainer train x 1 epoch, about ")
+    assert lines[2].startswith("  grid       1 run: 1 of 1 candidates within the cost tolerance x 1 seed x 1 epoch, "
+                               "about ")
+    assert lines[3].startswith("  family     5 runs: 5 networks x 1 seed x 1 epoch, about ")
+    assert re.fullmatch(r"  total      8 runs x 1 epoch, about (<1|\d+) (s|min) on this machine \(measured: "
+                        r"[\d.]+ img/s for the base efficientnet_nano( at batch \d+ of the runs' 64)?\)",
+                        lines[4]), lines[4]
+    assert lines[5].endswith("effnas run demo --plan --json") and len(lines) == 6
+    assert main(["run", "demo", *TOY, "--json"]) == 2 and "give it with --plan" in capsys.readouterr().err
+    assert main(["run", "demo", *TOY, "--plan", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["search"]["candidate"]["epochs"] == 1 and d["search"]["trials"] == 2
     assert {r["epochs"] for r in d["grid"]["runs"]} == {1}

@@ -5,6 +5,7 @@ import pytest
 
 import effnas.search_spaces as ss
 from effnas.scaling import family, read_result, run_jobs, train_members
+from effnas.scaling.family import member_jobs
 from effnas.scaling.runner import Job
 
 CONFIG = {"dataset": "test", "epochs": 2}
@@ -92,3 +93,54 @@ def test_a_key_added_to_the_trainer_later_counts_with_its_default(tmp_path, eval
     with pytest.raises(ValueError, match="different 'new_key'"):
         run_jobs(jobs, evaluator, train_config={**CONFIG, "new_key": True}, out_dir=tmp_path, resume=True,
                  defaults={"new_key": False})
+
+
+class _Recorder:
+    """A RunProgress that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def begin(self, labels, *, done=0, epochs=None) -> None:
+        self.events.append(("begin", list(labels), done, epochs))
+
+    def started(self, index) -> None:
+        self.events.append(("started", index))
+
+    def epoch(self, index, record) -> None:
+        self.events.append(("epoch", index, record["epoch"]))
+
+    def finished(self, index, metrics) -> None:
+        self.events.append(("finished", index, metrics["status"]))
+
+    def close(self) -> None:
+        self.events.append(("close",))
+
+
+def test_progress_hears_each_run_start_epoch_and_end_in_order(tmp_path, make_evaluator) -> None:
+    """The sequential executor tells the progress every run's start, each epoch and its end, by the
+    run's index among those trained now; finished runs of an earlier call are counted as done."""
+
+    class TwoEpochs:
+        def __init__(self) -> None:
+            self.inner = make_evaluator(fail_on={"phi1-seed0"})
+
+        def __call__(self, config, *, on_epoch=None):
+            for e in (1, 2):
+                assert on_epoch is not None and on_epoch({"epoch": e, "val_accuracy": 0.1 * e}) is False
+            return self.inner(config, on_epoch=on_epoch)
+
+    members = family(ss.get("tiny"), range(2))
+    rec = _Recorder()
+    jobs_kw = dict(train_config={**CONFIG, "epochs": 2}, out_dir=tmp_path)
+    jobs = member_jobs(members, (0, 1))
+    assert [j.label for j in jobs] == ["compound phi0 seed0", "compound phi0 seed1", "compound phi1 seed0",
+                                       "compound phi1 seed1"]
+    run_jobs(jobs, TwoEpochs(), progress=rec, **jobs_kw)
+    assert rec.events[0] == ("begin", [j.label for j in jobs], 0, 2) and rec.events[-1] == ("close",)
+    assert rec.events[1:6] == [("started", 0), ("epoch", 0, 1), ("epoch", 0, 2), ("finished", 0, "completed"),
+                               ("started", 1)]
+    assert ("finished", 2, "failed") in rec.events and len(rec.events) == 2 + 4 * 4
+    rec2 = _Recorder()
+    run_jobs(jobs, TwoEpochs(), progress=rec2, resume=True, **jobs_kw)  # phi1-seed0 failed: trained again
+    assert rec2.events[0] == ("begin", ["compound phi1 seed0"], 3, 2)

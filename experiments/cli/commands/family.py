@@ -11,8 +11,10 @@ from pathlib import Path
 import pandas as pd
 
 from effnas.experiments.cli.commands import _common as c
+from effnas.experiments.cli.commands import _progress as console
 from effnas.experiments.config.choices import DEPTH_ROUNDINGS
 from effnas.experiments.pipeline import plan, stages
+from effnas.experiments.pipeline.estimate import estimate, stage_work
 from effnas.scaling.analysis.compare import summary
 from effnas.scaling.curves import INTERVAL, interval_text
 from effnas.scaling.family import ACCURACIES, trained_summary
@@ -62,6 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(t, "--epochs", key="family.epochs", help="epochs per network (default: train.epochs)")
     c.key_flag(t, "--seeds", key="family.seeds", help="seeds per network: a count (2), a list (0,5) or a range (0-2)")
     c.add_run_args(t)
+    console.add_args(p)
     p.set_defaults(func=run)
 
 
@@ -86,7 +89,11 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(table))
     if not args.train:
         return 0
-    trained = stages.family(cfg, fp, args.out, resume=args.resume)
+    work = [stage_work("family", fp, out=args.out, resume=args.resume)]
+    ask = console.asker(args, lambda: estimate(work, base, fp.train_config, fp.runtime),
+                        shrink="--epochs, --seeds or --phis")
+    trained = stages.family(cfg, fp, args.out, resume=args.resume, progress=console.board(args, fp.runtime),
+                            go_ahead=ask)
     print(format_trained(trained))
     print(summary(trained))
     print(f"wrote {Path(args.out) / 'family.csv'}")

@@ -6,8 +6,10 @@ import argparse
 from pathlib import Path
 
 from effnas.experiments.cli.commands import _common as c
+from effnas.experiments.cli.commands import _progress as console
 from effnas.experiments.config.choices import DEPTH_ROUNDINGS
 from effnas.experiments.pipeline import plan, stages
+from effnas.experiments.pipeline.estimate import estimate, stage_work
 from effnas.experiments.train import guard
 from effnas.search_spaces.common.errors import UserError
 
@@ -57,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(t, "--budget-epochs", key="grid.budget_epochs",
                help="the most training epochs the grid may spend (runs x epochs; default: what the schedule needs)")
     c.add_run_args(t)
+    console.add_args(p)
     p.set_defaults(func=run)
 
 
@@ -79,7 +82,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise UserError("--out DIR is required: it holds grid.csv, coefficients.json and the run directories")
-    result = stages.grid(cfg, gp, args.out, resume=args.resume)
+    work = [stage_work("grid", gp, out=args.out, resume=args.resume)]
+    ask = console.asker(args, lambda: estimate(work, base, gp.train_config, gp.runtime),
+                        shrink="--epochs, --seeds or --step")
+    result = stages.grid(cfg, gp, args.out, resume=args.resume, progress=console.board(args, gp.runtime),
+                         go_ahead=ask)
     t = result.table.drop_duplicates(["alpha", "beta", "gamma"])
     t = t.sort_values(["last_rung", "mean_accuracy"], ascending=False, na_position="last")
     cols = [k for k in ("alpha", "beta", "gamma", "product", "resolution", "macs", "macs_ratio", "same_network_as",

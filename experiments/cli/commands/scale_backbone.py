@@ -6,9 +6,11 @@ import argparse
 import json
 
 from effnas.experiments.cli.commands import _common as c
+from effnas.experiments.cli.commands import _progress as console
 from effnas.experiments.cli.commands.family import format_table, format_trained
 from effnas.experiments.pipeline import plan, stages
-from effnas.scaling import BACKBONES, PAPER
+from effnas.experiments.pipeline.estimate import estimate, stage_work
+from effnas.scaling import BACKBONES, PAPER, resolve_backbone
 from effnas.scaling.analysis.compare import summary
 from effnas.search_spaces.common.errors import UserError
 
@@ -49,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(t, "--epochs", key="backbones.epochs", help="epochs per network (default: family.epochs)")
     c.key_flag(t, "--seeds", key="family.seeds", help="seeds per network: a count (2), a list (0,5) or a range (0-2)")
     c.add_run_args(t)
+    console.add_args(p)
     p.set_defaults(func=run)
 
 
@@ -72,7 +75,12 @@ def run(args: argparse.Namespace) -> int:
         stages.write_plan(bp, args.out, "networks.csv")
     if not args.train:
         return 0
-    trained = stages.backbones(cfg, bp, args.out, resume=args.resume)
+    base = resolve_backbone(args.backbone, num_classes=plan.num_classes(cfg),
+                            resolution=cfg.backbones.resolution or cfg.data.resolution)
+    work = [stage_work("backbones", bp, out=args.out, resume=args.resume)]
+    ask = console.asker(args, lambda: estimate(work, base, bp.train_config, bp.runtime), shrink="--epochs or --seeds")
+    trained = stages.backbones(cfg, bp, args.out, resume=args.resume, progress=console.board(args, bp.runtime),
+                               go_ahead=ask)
     print(format_trained(trained))
     print(summary(trained))
     bad = stages.format_failures(trained, "runs")
