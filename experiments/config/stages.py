@@ -376,8 +376,7 @@ class RunConfig(Section):
             ``train.devices`` when the cluster has GPUs and ``train.device`` is not ``cpu``, else 0
             (the rule: docs/gpu.md).
         seed: the experiment's seed (search sampler, proxy training, data splits of single runs).
-        verbose: Ray's own console output (banners, Tune's tables, its result directory) as Ray
-            prints it; ``False``: only effnas's lines, the trials' warnings and errors.
+        verbose: Ray's own console output (banners, Tune's tables); ``False``: effnas's lines and the trials' errors.
     """
 
     SECTION: ClassVar[str] = "run"

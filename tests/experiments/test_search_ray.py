@@ -47,7 +47,7 @@ def test_cli_workers_2_runs_through_ray_and_completes(tmp_path, capsys: pytest.C
                                                      local_ray: None) -> None:
     out = tmp_path / "run"
     assert main(["search", *TINY, "--strategy", "rl", "--trials", "4", "--epochs", "2", "--workers", "2",
-                 "--cpus-per-trial", "1", "--out", str(out)]) == 0
+                 "--cpus-per-trial", "1", "--json", "--out", str(out)]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["trials"] == 4
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}")
     trials = study.get_trials()
@@ -299,7 +299,7 @@ def test_workers_2_on_the_nasbench201_table(tmp_path, capsys: pytest.CaptureFixt
 
     out = tmp_path / "nb"
     assert main(["search", "--space", "nasbench201", "--dataset", "cifar10", "--strategy", "tpe", "--trials", "4",
-                 "--workers", "2", "--cpus-per-trial", "1", "--quiet", "--out", str(out)]) == 0
+                 "--workers", "2", "--cpus-per-trial", "1", "--quiet", "--json", "--out", str(out)]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["trials"] == 4
     table = get_benchmark("nasbench201:cifar10")
     trials = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}").get_trials()

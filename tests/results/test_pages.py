@@ -28,7 +28,7 @@ GENERATORS = ROOT / "bench" / "results"
 PAGES = {"zerocost": ["zerocost/report.md"], "cheap_search": ["cheap_search.md"],
          "transfer_lite0": ["transfer_lite0.md"], "demo_calibration": ["demo_calibration.md"],
          "scaling": ["scaling/README.md"], "nasbench201": ["nasbench201/report.md"],
-         "search_noise": ["search_noise/report.md"]}
+         "search_noise": ["search_noise/report.md"], "quickstart": ["quickstart.md"]}
 #: Pages with no generator: prose whose numbers are settings, not results (test below).
 HISTORICAL = ("demo_run.md", "demo_run_typed_flow.md")
 #: Pages with no numbers of their own: they point to a generated page.
@@ -228,3 +228,14 @@ def test_the_default_noise_floor_is_the_measured_one_and_the_verdicts_recompute(
             p = 2 * student.sf(abs(r.mean() - rewards[winner].mean()) / sd, len(rewards))  # se = sd sqrt(1/2 + 1/2)
             assert verdict == {"tied within noise" if p >= 0.05 else "worse"}
             assert f"#{t} " in page("search_noise/report.md") and f"p {p:.3f}: " in page("search_noise/report.md")
+
+
+def test_the_readme_states_the_measured_quick_start_times() -> None:
+    """The README's Quick start block says how long each command took, from quickstart/times.json
+    (fix: python bench/results/quickstart.py)."""
+    mod = generator("quickstart")
+    assert mod.readme_text() == (ROOT / "README.md").read_text()
+    times = json.loads((RESULTS / "quickstart" / "times.json").read_text())
+    assert all(r["returncode"] == 0 for r in times["steps"])
+    for r in times["steps"]:
+        assert f"({mod.about(r['seconds'])} here)\n{r['command']}\n" in mod.readme_block()
