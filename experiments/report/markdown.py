@@ -23,9 +23,11 @@ import pandas as pd
 
 from effnas.experiments.report import tables as report_tables
 from effnas.experiments.report.escape import html_safe_json
+from effnas.experiments.report.findings import findings
 from effnas.experiments.report.provenance import provenance
 from effnas.experiments.report.reading import read_csv as _read_csv
 from effnas.experiments.report.reading import read_json as _read_json
+from effnas.experiments.report.reading import value_column
 from effnas.experiments.report.render import Block, render_html, render_markdown
 from effnas.experiments.report.verdicts import verdict_tables
 from effnas.nas.measure import reward_formula
@@ -65,6 +67,7 @@ def write_report(run_dir: str | Path, *, config: dict[str, Any], stages: dict[st
     blocks: list[Block] = [Block("h1", title or f"effnas experiment: {config.get('name', run.name)}", plain=True)]
     if config.get("description"):
         blocks.append(Block("p", str(config["description"]), plain=True))
+    blocks += _findings_section(run, config, stages, baseline)
     blocks += _stages_section(stages)
     blocks += _failures_section(run, stages)
     blocks += _explore_section(run, config, baseline)
@@ -89,6 +92,14 @@ def _not_run(what: str, missing: str) -> Block:
 def _seconds(info: Any) -> float | None:
     v = info.get("seconds") if isinstance(info, dict) else info
     return float(v) if isinstance(v, int | float) else None
+
+
+def _findings_section(run: Path, config: dict[str, Any], stages: dict[str, Any],
+                      baseline: NetworkSpec | str | None) -> list[Block]:
+    found = findings(run, config=config, stages=stages, baseline=_resolve_baseline(run, config, baseline)[0])
+    return [Block("h2", "Findings"), Block("p", "Computed from this run's files: means with their 95 % interval and n, "
+                                                "verdicts by the rule of docs/statistics.md (docs/experiments.md)."),
+            Block("ul", items=tuple(found))] if found else []
 
 
 def _stages_section(stages: dict[str, Any]) -> list[Block]:
@@ -117,8 +128,6 @@ def _explore_section(run: Path, config: dict[str, Any], baseline: NetworkSpec | 
 
 
 def _search_section(run: Path, config: dict[str, Any]) -> list[Block]:
-    from effnas.experiments.report.explorable import value_column  # lazy: pulls in matplotlib
-
     out = [Block("h2", "Baseline search")]
     pareto, trials = run / "search" / "pareto.png", run / "search" / "trials.csv"
     if not pareto.is_file() and not trials.is_file():
