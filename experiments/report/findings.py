@@ -15,6 +15,7 @@ rule for intervals and verdicts). A stage whose files are missing gives no sente
 3. **compound equals X-only**: when the picked coefficients leave one dimension scaling
    (``alpha = beta = 1``: resolution-only, ...), or the family's compound members are the same
    networks as a single dimension's (blocks, parameters, MACs and resolution, ``family/family.csv``);
+   not for a family of the official table (``family.official``), which does not use them;
 4. **verdicts**: compound against each single dimension at equal MACs at the largest phi, and
    over every phi (the report's comparisons: ``compare_methods``, ``verdict_lines``, ``claim_row``);
 5. **fits**: per curve whether its fit is determined, its parameters at a bound, R² and RMSE over
@@ -54,7 +55,7 @@ def findings(run: Path, *, config: dict[str, Any], stages: dict[str, Any],
              baseline: NetworkSpec | None = None) -> list[str]:
     """The Findings of the run directory ``run`` (see the module docstring); ``baseline`` is the
     report's chosen baseline (for a run whose search was skipped)."""
-    same = _same_networks(run)
+    same = _same_networks(run) if not (config.get("family") or {}).get("official") else ([], {})
     return [*_baseline(run, config, stages, baseline), *_grid(run), *same[0], *_verdicts(run, same[1]), *_fits(run)]
 
 
@@ -101,9 +102,10 @@ def _baseline(run: Path, config: dict[str, Any], stages: dict[str, Any], spec: N
         if not (skipped or (config.get("search") or {}).get("trials") == 0) or spec is None:
             return []
         res = (config.get("data") or {}).get("resolution") or spec.resolution
-        return [f"Baseline: no search ran (search.trials = 0), so train.model = {config.get('train', {}).get('model')} "
-                f"stands in for it: {spec.name}, {counts(spec, res).macs / 1e6:.2f} M MACs at {res} px, chosen by "
-                "the config, not by a search."]
+        model = (config.get("train") or {}).get("model")
+        who = f"train.model = {model}" if model else "the given baseline"
+        return [f"Baseline: no search ran (search.trials = 0), so {who} stands in for it: {spec.name}, "
+                f"{counts(spec, res).macs / 1e6:.2f} M MACs at {res} px, chosen by the config, not by a search."]
     trials = read_csv(search / "trials.csv")
     info = read_json(search / "pareto.json") if (search / "pareto.json").is_file() else {}
     column, measure, label = value_column(trials.columns, info, config)
@@ -128,7 +130,7 @@ def _baseline(run: Path, config: dict[str, Any], stages: dict[str, Any], spec: N
             else f"{label} (%)")
     if runs.empty:
         why = ("search.reevaluate = 0" if (config.get("search") or {}).get("reevaluate") == 0
-               else "no search/reevaluation.csv")
+               else "no readable search/reevaluation.csv")
         text = (f"Baseline: the search picked trial #{winner} ({name}, {float(row['macs']) / 1e6:.2f} M MACs) by its "
                 f"reward ({formula}) {_iv(interval([row['reward']]), measure)}; its {what}: "
                 f"{_iv(interval([row[column]]), measure)}. Not re-evaluated ({why}): with one run per candidate, "
@@ -311,7 +313,7 @@ def _fits(run: Path) -> list[str]:
     fits = read_json(path)
     metric = str(fits.get("metric", "test_accuracy"))
     family = run / "family" / "family.csv"
-    df = pd.read_csv(family) if family.is_file() else pd.DataFrame()
+    df = read_csv(family) if family.is_file() else pd.DataFrame()
     data = with_shared_base(df[df[metric].notna()]) if _has(df, "method", "phi", metric) else pd.DataFrame()
     lines = []
     for axis in ("macs", "params"):

@@ -3,6 +3,7 @@ checked against the values the stats module computes from the same files."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import math
@@ -181,6 +182,9 @@ def test_compound_equals_resolution_only_when_alpha_and_beta_are_one(resolution_
     assert text.endswith("The compound curve lies on (or next to) the resolution-only curve, and at phi 2 compound "
                          "against resolution-only compares a network with itself.")
     assert not any(s.startswith(("Compound equals depth", "Compound equals width")) for s in sentences)
+    # a family of the official table does not use the grid's coefficients: nothing to say of them
+    official = findings(run, config={**CONFIG, "family": {"official": True}}, stages={})
+    assert not any(s.startswith("Compound equals") for s in official) and len(official) == len(sentences) - 1
     # the verdicts say which comparison is of a network with itself
     assert "resolution-only at equal MACs (test accuracy, A - B with its 95 % interval) (the same networks as " \
            "compound at phi 2)" in _one(sentences, "Compound against resolution-only")
@@ -279,6 +283,14 @@ def test_a_skipped_search_says_train_model_stood_in(tmp_path: Path) -> None:
     assert sentences == [f"Baseline: no search ran (search.trials = 0), so train.model = efficientnet_nano stands in "
                          f"for it: {NANO.name}, {counts(NANO).macs / 1e6:.2f} M MACs at 16 px, chosen by the config, "
                          "not by a search."]
+    # a name with markup stays text in both reports
+    evil = dataclasses.replace(NANO, name="<script>*x*</script>")
+    md, htm = write_report(tmp_path, config={"search": {"trials": 0}}, stages={"search": {"status": "skipped"}},
+                           baseline=evil)
+    findings_md = md.read_text().split("## Findings")[1].split("## Stages")[0]
+    assert "&lt;script&gt;\\*x\\*&lt;/script&gt;, " in findings_md and "<script>" not in findings_md
+    assert "<li>Baseline: no search ran (search.trials = 0), so the given baseline stands in for it: " \
+           "&lt;script&gt;*x*&lt;/script&gt;, " in htm.read_text()
 
 
 def test_missing_stages_have_no_finding(tmp_path: Path) -> None:
