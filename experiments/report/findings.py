@@ -119,10 +119,12 @@ def _baseline(run: Path, config: dict[str, Any], stages: dict[str, Any], spec: N
     reeval = read_json(search / "reevaluation.json") if (search / "reevaluation.json").is_file() else {}
     runs = read_csv(search / "reevaluation.csv") if (search / "reevaluation.csv").is_file() else pd.DataFrame()
     rm = str(reeval.get("measure", measure))
-    if "winner" in reeval and _has(runs, "trial", "reward", rm):
+    if "winner" in reeval and _has(runs, "trial", "reward", rm) and (runs["trial"] == reeval["winner"]).any():
         winner = int(reeval["winner"])
     else:
         winner, runs = int(done.loc[done["reward"].astype(float).idxmax(), "number"]), pd.DataFrame()
+    if not (done["number"] == winner).any():  # files of two searches: nothing to say that holds for both
+        return []
     row = done[done["number"] == winner].iloc[0]
     name = _spec_name(search / "best_spec.json")
     formula = str(info.get("reward") or reward_formula(measure, str(info.get("cost") or "macs")))
