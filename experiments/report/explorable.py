@@ -15,14 +15,14 @@ import dataclasses
 import html
 import json
 import math
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from effnas.experiments.report.reading import value_column
 from effnas.experiments.report.viewer import asset, json_script, viewer_data, viewer_section
-from effnas.nas.measure import ACCURACY, SCORE, measure_label, measure_name
+from effnas.nas.measure import ACCURACY
 from effnas.nas.pareto import pareto_front
 from effnas.scaling import PAPER, Coefficients
 from effnas.scaling.curves import INTERVAL, interval_text
@@ -54,21 +54,6 @@ def _table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame | str:
         return f"cannot read {path.name}: {first_line(e)}"
     missing = [c for c in columns if c not in df.columns]
     return f"{path.name} has no column {missing[0]!r}" if missing else df
-
-
-def value_column(columns: Iterable[str], info: dict[str, Any], config: dict[str, Any]) -> tuple[str, str, str]:
-    """The column of ``trials.csv`` (``columns``) holding the trials' value, its name (``accuracy`` or
-    ``score``) and its axis label: as ``pareto.json`` (``info``) says; for a search written before it
-    did, by the column, where a proxy or supernet estimator in the run's ``config`` makes the
-    ``accuracy`` column what it was, a score."""
-    if info.get("measure") in (ACCURACY, SCORE):
-        m = str(info["measure"])
-        return m, m, str(info.get("label") or m)
-    if SCORE in columns:
-        return SCORE, SCORE, SCORE
-    estimator = str((config.get("search") or {}).get("estimator") or "train")
-    name = measure_name({"estimator": estimator})
-    return ACCURACY, name, measure_label({"estimator": estimator}) if name == SCORE else "validation accuracy"
 
 
 def pareto_data(run: Path, config: dict[str, Any] | None = None) -> dict[str, Any] | str:

@@ -14,21 +14,21 @@ after any stage (or after an interrupted run).
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from effnas.experiments.report import tables as report_tables
-from effnas.experiments.report.escape import html_safe_json, md_cell, md_fence, md_text
+from effnas.experiments.report.escape import html_safe_json
+from effnas.experiments.report.findings import findings
 from effnas.experiments.report.provenance import provenance
 from effnas.experiments.report.reading import read_csv as _read_csv
 from effnas.experiments.report.reading import read_json as _read_json
+from effnas.experiments.report.reading import value_column
+from effnas.experiments.report.render import Block, render_html, render_markdown
 from effnas.experiments.report.verdicts import verdict_tables
 from effnas.nas.measure import reward_formula
 from effnas.search_spaces import encode_block, load_spec
@@ -44,21 +44,6 @@ RANK_COLUMNS = ("objective", "reward", "score", "value", "val_accuracy", "accura
 TOP_TRIALS = 10
 #: Rows shown of any other table (the CSV holds them all).
 MAX_ROWS = 40
-
-
-@dataclass(frozen=True)
-class Block:
-    """One piece of the report, rendered to both Markdown and HTML.
-
-    ``kind`` is ``h2``/``h3`` (text), ``p`` (text), ``table`` (frame), ``img`` (path, text is the
-    caption), ``code`` (text) or ``html`` (text: raw HTML for ``report.html`` only). A ``plain``
-    heading or paragraph is user text, escaped (no Markdown or HTML in it takes effect)."""
-
-    kind: str
-    text: str = ""
-    frame: pd.DataFrame | None = None
-    path: Path | None = None
-    plain: bool = False
 
 
 def write_report(run_dir: str | Path, *, config: dict[str, Any], stages: dict[str, Any],
@@ -82,6 +67,7 @@ def write_report(run_dir: str | Path, *, config: dict[str, Any], stages: dict[st
     blocks: list[Block] = [Block("h1", title or f"effnas experiment: {config.get('name', run.name)}", plain=True)]
     if config.get("description"):
         blocks.append(Block("p", str(config["description"]), plain=True))
+    blocks += _findings_section(run, config, stages, baseline)
     blocks += _stages_section(stages)
     blocks += _failures_section(run, stages)
     blocks += _explore_section(run, config, baseline)
@@ -106,6 +92,14 @@ def _not_run(what: str, missing: str) -> Block:
 def _seconds(info: Any) -> float | None:
     v = info.get("seconds") if isinstance(info, dict) else info
     return float(v) if isinstance(v, int | float) else None
+
+
+def _findings_section(run: Path, config: dict[str, Any], stages: dict[str, Any],
+                      baseline: NetworkSpec | str | None) -> list[Block]:
+    found = findings(run, config=config, stages=stages, baseline=_resolve_baseline(run, config, baseline)[0])
+    return [Block("h2", "Findings"), Block("p", "Computed from this run's files: means with their 95 % interval and n, "
+                                                "verdicts by the rule of docs/statistics.md (docs/experiments.md)."),
+            Block("ul", items=tuple(found))] if found else []
 
 
 def _stages_section(stages: dict[str, Any]) -> list[Block]:
@@ -134,8 +128,6 @@ def _explore_section(run: Path, config: dict[str, Any], baseline: NetworkSpec | 
 
 
 def _search_section(run: Path, config: dict[str, Any]) -> list[Block]:
-    from effnas.experiments.report.explorable import value_column  # lazy: pulls in matplotlib
-
     out = [Block("h2", "Baseline search")]
     pareto, trials = run / "search" / "pareto.png", run / "search" / "trials.csv"
     if not pareto.is_file() and not trials.is_file():
@@ -289,81 +281,6 @@ def _provenance_section(config: dict[str, Any], stages: dict[str, Any]) -> list[
              for k, v in stages.items()]
     return [Block("h2", "Provenance"), Block("table", frame=pd.DataFrame(rows)),
             Block("h3", "Configuration"), Block("code", html_safe_json(json.dumps(config, indent=2, default=str)))]
-
-
-# ---- rendering -------------------------------------------------------------------------------
-
-def render_markdown(blocks: list[Block], run: Path) -> str:
-    """Markdown with images as paths relative to ``run`` (where ``report.md`` is written)."""
-    parts = []
-    for b in blocks:
-        if b.kind in ("h1", "h2", "h3"):
-            parts.append("#" * int(b.kind[1]) + " " + (md_text(b.text) if b.plain else b.text))
-        elif b.kind == "p":
-            parts.append(md_text(b.text) if b.plain else b.text)
-        elif b.kind == "table" and b.frame is not None:
-            # A table of text only (formatted numbers such as "+6.0") is shown as written.
-            text_only = all(not pd.api.types.is_numeric_dtype(t) for t in b.frame.dtypes)
-            parts.append(_escape_pipes(b.frame).to_markdown(index=False, floatfmt=".4g", disable_numparse=text_only))
-        elif b.kind == "img" and b.path is not None:
-            rel = b.path.resolve().relative_to(run.resolve()).as_posix()
-            parts.append(f"![{md_text(b.text)}]({rel})\n\n*{md_text(b.text)}*")
-        elif b.kind == "code":
-            parts.append(md_fence(b.text))
-    return "\n\n".join(parts) + "\n"
-
-
-def _escape_pipes(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy whose text cells and headers escape ``|`` (which would split a Markdown table cell) and
-    ``&<>`` (which would be raw HTML)."""
-    out = df.rename(columns=lambda c: md_cell(str(c)))
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(md_cell)
-    return out
-
-
-_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;font-size:.85em;margin:.5em 0 1em}th,td{border:1px solid #ccc;padding:3px 8px}
-th{background:#f0f0f0}td{text-align:right}td:first-child{text-align:left}img{max-width:100%}
-pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.85em}figcaption{color:#555;font-size:.9em}"""
-
-
-def render_html(blocks: list[Block], *, title: str) -> str:
-    """A single HTML page; images are embedded as ``data:image/png;base64`` URIs."""
-    parts = [f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{_CSS}</style></head><body>"]
-    for b in blocks:
-        if b.kind in ("h1", "h2", "h3"):
-            parts.append(f"<{b.kind}>{html.escape(b.text) if b.plain else _inline(b.text)}</{b.kind}>")
-        elif b.kind == "p":
-            parts.append(f"<p>{html.escape(b.text) if b.plain else _inline(b.text)}</p>")
-        elif b.kind == "table" and b.frame is not None:
-            parts.append(b.frame.to_html(index=False, border=0, na_rep="", float_format=lambda x: f"{x:.4g}"))
-        elif b.kind == "img" and b.path is not None:
-            data = base64.b64encode(b.path.read_bytes()).decode("ascii")
-            parts.append(f"<figure><img alt='{html.escape(b.text, quote=True)}' src='data:image/png;base64,{data}'>"
-                         f"<figcaption>{html.escape(b.text)}</figcaption></figure>")
-        elif b.kind == "code":
-            parts.append(f"<pre>{html.escape(b.text)}</pre>")
-        elif b.kind == "html":
-            parts.append(b.text)
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
-
-
-def _inline(text: str) -> str:
-    """The two Markdown inline forms the report uses, ``*em*`` and ```code```, as HTML."""
-    out, code = [], False
-    for i, chunk in enumerate(html.escape(text).split("`")):
-        if i:
-            code = not code
-        if code:
-            out.append(f"<code>{chunk}</code>")
-        else:
-            em = chunk.split("*")
-            out.append("".join(f"<em>{s}</em>" if j % 2 else s for j, s in enumerate(em)))
-    return "".join(out)
 
 
 # ---- helpers ---------------------------------------------------------------------------------

@@ -39,13 +39,22 @@ def _readable(t: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def verdict_tables(family_csv: Path) -> list[tuple[str, pd.DataFrame | str]]:
-    """(heading, table or sentence) pairs for the report; empty when there is nothing trained."""
+def trained(family_csv: Path) -> tuple[pd.DataFrame, str] | None:
+    """The trained runs of ``family.csv`` (those with the verdicts' accuracy) and that accuracy's
+    column; None when there is no trained run of the family's own method (compound or official)."""
     df = pd.read_csv(family_csv)
     metric = metric_of(df)
     if metric is None or "method" not in df.columns or not df["method"].isin(BASE_METHODS).any():
+        return None
+    return df[df[metric].notna()], metric
+
+
+def verdict_tables(family_csv: Path) -> list[tuple[str, pd.DataFrame | str]]:
+    """(heading, table or sentence) pairs for the report; empty when there is nothing trained."""
+    got = trained(family_csv)
+    if got is None:
         return []
-    df = df[df[metric].notna()]
+    df, metric = got
     methods, sizes = compare_methods(df, metric=metric), compare_sizes(df, metric=metric)
     both = pd.concat([t for t in (sizes, methods) if not t.empty], ignore_index=True) if len(sizes) or len(methods) \
         else pd.DataFrame()
