@@ -6,7 +6,7 @@ Export uses PyTorch's TorchScript-based exporter (``torch.onnx.export(..., dynam
 needs only the ``onnx`` package, handles every effnas block (including TF "same" padding, whose
 pads are fixed at the exported resolution) and is quick (docs/training.md, "Measured numbers
 behind the code's choices"). The batch dimension is dynamic; height and width are the exported resolution. ``onnx`` and
-``onnxruntime`` are imported only when used (``pip install effnas[deploy]``).
+``onnxruntime`` are imported only when used (``pip install 'effnas[deploy]'``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from effnas.search_spaces.common.errors import UserError
+from effnas.search_spaces.common.extras import needs
 
 OPSET = 17  #: ONNX opset written by default (onnxruntime >= 1.14 runs it)
 
@@ -30,10 +31,8 @@ def write_onnx(model: nn.Module, f: str | Path | IO[bytes], *, resolution: int, 
     ``logits``, dynamic batch."""
     if resolution < 1:
         raise UserError(f"resolution must be a positive number of pixels, got {resolution}")
-    try:
+    with needs("onnx", "ONNX export"):
         import onnx  # noqa: F401  lazy: onnx is optional (effnas[deploy])
-    except ImportError:
-        raise UserError("onnx is not installed: pip install onnx onnxruntime (or effnas[deploy])") from None
     model = model.eval()
     x = torch.zeros(1, 3, resolution, resolution, device=next(model.parameters()).device)
     with warnings.catch_warnings():  # the legacy exporter announces its deprecation; tracing warns about shapes
@@ -53,10 +52,8 @@ def onnx_bytes(model: nn.Module, *, resolution: int, opset: int = OPSET) -> byte
 def onnx_session(model: str | Path | bytes, *, threads: int = 1) -> Any:  # -> onnxruntime.InferenceSession
     """An onnxruntime CPU session for an ONNX file or its bytes, with ``threads`` intra-op threads
     (default one: it must not fight training for cores) and one inter-op thread."""
-    try:
+    with needs("onnxruntime", "running an ONNX network"):
         import onnxruntime as ort  # lazy: onnxruntime is optional (effnas[deploy])
-    except ImportError:
-        raise UserError("onnxruntime is not installed: pip install onnxruntime (or effnas[deploy])") from None
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1

@@ -20,6 +20,7 @@ import tempfile
 from typing import Any
 
 from effnas.experiments.cluster.ray_session import (
+    NEEDS_RAY,
     enter_driver_cwd,
     env_defaults,
     quiet_records,
@@ -30,6 +31,7 @@ from effnas.experiments.cluster.resources import cluster_gpus, trial_gpus
 from effnas.scaling.record import run_names
 from effnas.scaling.runner import ExecutorFn, RunEvents, RunsStopped, TrainerFn, sequential
 from effnas.search_spaces.common.errors import UserError, first_line, last_line
+from effnas.search_spaces.common.extras import needs
 
 
 def report(metrics: dict[str, Any]) -> None:
@@ -116,7 +118,8 @@ def run_configs(
         raise UserError(f"workers must be >= 1, got {workers}")
     if not configs:
         return []
-    from ray import tune  # lazy: Ray is slow to import; only Ray runs need it
+    with needs(*NEEDS_RAY):
+        from ray import tune  # lazy: Ray is slow to import; only Ray runs need it
 
     cpus = cpus_per_trial or max(1, (os.cpu_count() or 1) // workers)
     if not cpus > 0:

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from effnas.search_spaces.common.errors import UserError, first_line
+from effnas.search_spaces.common.extras import needs, require
 
 #: Every trial's lines on the console, not "[repeated 2x across cluster]" plus Ray's notice about it:
 #: Ray reads this when it is imported (lazily, after this module), so it is set here; a value the user
@@ -37,6 +38,20 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
+#: ``needs``/``require``'s arguments where a Ray session starts (``effnas[ray]``).
+NEEDS_RAY = ("ray", "running trials on Ray (run.workers > 1 or run.ray_address)",
+             "set run.workers = 1 (--workers 1) to train in this process")
+
+
+def require_ray(workers: int, address: str | None) -> None:
+    """Before anything runs: ``workers > 1`` or a cluster ``address`` need Ray installed."""
+    if address:
+        require("ray", f"run.ray_address = {address!r}", "drop run.ray_address to train in this process")
+    elif workers > 1:
+        require("ray", f"run.workers = {workers} (--workers)", "set run.workers = 1 (--workers 1) to train "
+                "in this process")
+
+
 def use_loopback() -> None:
     """Make a local Ray (and any ``ray start`` run from this environment) bind to 127.0.0.1."""
     os.environ[LOOPBACK_ENV] = "0"
@@ -44,7 +59,7 @@ def use_loopback() -> None:
         from ray._private import ray_constants  # lazy: Ray is slow to import; only Ray runs need it
 
         ray_constants.ENABLE_RAY_CLUSTER = False
-    except ImportError:  # pragma: no cover - ray is a dependency
+    except ImportError:  # no Ray here (effnas[ray]): nothing of it to configure
         pass
 
 
@@ -227,7 +242,8 @@ def ray_session(*, num_cpus: int | None = None, address: str | None = None,
 
     Yields whether it did (its shutdown then ends every task of the session). The environment
     (:func:`ray_env`) and the level of Ray's logger are put back afterwards."""
-    import ray  # lazy: Ray is slow to import; only Ray runs need it
+    with needs(*NEEDS_RAY):
+        import ray  # lazy: Ray is slow to import; only Ray runs need it
 
     if ray.is_initialized():
         yield False

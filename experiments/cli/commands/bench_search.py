@@ -156,13 +156,12 @@ def load_runs(path: Path, settings: dict[str, object]) -> list[Run]:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_sizes(args)
+    protocol, strategies = protocol_from_args(args)  # bad flags or no table here: nothing is written
     with guard.Lock(guard.out_dir(args.out), what="bench-search directory"):  # one writer of runs.jsonl
-        return _run(args)
+        return _run(args, protocol, strategies)
 
 
-def _run(args: argparse.Namespace) -> int:
-    protocol, strategies = protocol_from_args(args)
+def _run(args: argparse.Namespace, protocol: Protocol, strategies: list[str]) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--study", metavar="NAME", default="search", help="study name (default: %(default)s)")
     p.add_argument("--trial", type=int, metavar="N", help="trial number")
     c.output_file_arg(p, help="spec .json to write (trial export)")
-    p.add_argument("--onnx", metavar="OUT.onnx", help="write an ONNX file of --model (or of the trial)")
+    p.add_argument("--onnx", metavar="OUT.onnx",
+                   help="write an ONNX file of --model (or of the trial; needs effnas[deploy])")
     p.add_argument("--model", help="for --onnx: a registered name, spec .json, weights .pt or run directory")
     p.add_argument("--resolution", type=int, metavar="N", help="for --onnx: input pixels (default: the spec's)")
     p.add_argument("--num-classes", type=int, metavar="N", help="for --onnx of a name or spec: classifier size "

@@ -67,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "as the cost, with target MS [search.cost = latency, search.target]; default: MACs are the cost")
     c.key_flag(g, "--latency-runtime", key="search.latency_runtime", choices=LATENCY_RUNTIMES,
                help="with --target-ms: time candidates (batch 1) in eager PyTorch or in onnxruntime on "
-               "the exported ONNX network (one CPU thread; needs onnx and onnxruntime)")
+               "the exported ONNX network (one CPU thread; needs onnx and onnxruntime: effnas[deploy])")
     c.key_flag(g, "--w", key="search.w", help="reward exponent")
     c.key_flag(g, "--constraint", key="search.constraint", help="soft (alpha=beta=w) or hard (alpha=0, beta=-1)")
     c.key_flag(g, "--mode", key="search.mode",
