@@ -12,7 +12,7 @@ effnas models list
 effnas models show efficientnet_b0 --diagram b0.png
 # interactive HTML: phi slider, stage cards, blocks
 effnas view efficientnet_b0 --official -o b0.html
-# train a small network on the bundled digits
+# train a small network on the bundled digits (the data extra: effnas[data])
 effnas train --model tiny --dataset digits --epochs 5 --out runs/tiny
 # search the nano space: trials.csv, pareto.png, best_spec.json
 effnas search --space nano --dataset shapes --strategy tpe --trials 12 --epochs 1 --target-macs 1M --out runs/search
