@@ -107,13 +107,17 @@ class Reevaluation:
         """``re-evaluated top 3 (seeds 0, 1; reward of the accuracy, %): winner #12: 63.1 [..] (n = 2);
         runners-up #7 tied within noise, #3 worse; noise floor sd 1.2 (3 df)``."""
         w = self.winner
+        # an accuracy's reward in %; a score's as it is (a rank share, not a percentage: effnas.nas.measure)
+        pct = self.measure == ACCURACY
+        scale, unit, digits = (100.0, ", %", 1) if pct else (1.0, "", 3)
         parts = [f"re-evaluated top {len(self.candidates)} (seeds {self.seeds[0]}, {self.seeds[1]}; reward of the "
-                 f"{self.measure}, %): winner #{w.trial}: {w.reward.text()}"]
+                 f"{self.measure}{unit}): winner #{w.trial}: {w.reward.text(scale=scale, digits=digits)}"]
         if self.search_best != w.trial:
             parts[0] += f" (the search ranked #{self.search_best} first)"
         if len(self.candidates) > 1:
             parts.append("runners-up " + ", ".join(f"#{c.trial} {c.verdict}" for c in self.candidates[1:]))
-        floor = f"noise floor sd {100 * self.floor.sd:.2f} ({self.floor.df} df)" if self.floor else "no noise floor"
+        floor = (f"noise floor sd {scale * self.floor.sd:.{digits + 1}f} ({self.floor.df} df)" if self.floor
+                 else "no noise floor")
         return "; ".join([*parts, floor])
 
     def rows(self) -> list[dict[str, Any]]:

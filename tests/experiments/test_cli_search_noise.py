@@ -63,7 +63,7 @@ def test_reevaluate_rescores_a_proxy_search_on_real_images(tmp_path: Path, capsy
     captured = capsys.readouterr()
     summary = json.loads(captured.out.strip().splitlines()[-1])
     line = summary["reevaluation"]["line"]
-    assert line.startswith("re-evaluated top 2 (seeds 0, 1; reward of the score, %): winner #")
+    assert line.startswith("re-evaluated top 2 (seeds 0, 1; reward of the score): winner #")
     assert line in captured.err and captured.err.count("re-evaluated 1/2: trial") == 1
     rows = list(csv.DictReader(open(out / "reevaluation.csv")))
     assert len(rows) == 4 and "score" in rows[0] and "accuracy" not in rows[0]
