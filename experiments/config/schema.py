@@ -388,7 +388,7 @@ def load_config(ref: str | Path | None = None, *, overrides: list[str] | tuple[s
         if not data:
             raise UserError(f"config {path.name} is empty: set at least one key (e.g. [search] trials = 10), or "
                              "leave out the config to use the defaults")
-        cfg = ExperimentConfig.from_dict(data, source=path.name)
+        cfg = ExperimentConfig.from_dict(io.anchored(data, path.parent), source=path.name)
     return cfg.with_overrides(overrides) if overrides else cfg
 
 

@@ -17,6 +17,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 from effnas.search_spaces.common import ranges
@@ -301,3 +302,25 @@ def with_defaults(stored: dict[str, Any], defaults: dict[str, Any]) -> dict[str,
             out[k] = with_defaults(out[k], v)
     return out
 
+
+#: Config keys that may name a spec file: ``(section, key)``; a list value names one per entry.
+SPEC_KEYS = (("train", "model"), ("search", "space"), ("backbones", "models"))
+
+
+def anchored(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """``data`` with relative spec paths that exist beside the config file made absolute: a config
+    names its specs from its own folder (``specs/net.json`` beside ``study.toml``), wherever it is
+    run from; a path that does not exist there stays as written (taken from the current directory)."""
+    def anchor(value: Any) -> Any:
+        if isinstance(value, list):
+            return [anchor(v) for v in value]
+        if isinstance(value, str) and value.endswith((".json", ".toml")) and not Path(value).is_absolute():
+            beside = folder / value
+            return str(beside.resolve()) if beside.is_file() else value
+        return value
+
+    out = dict(data)
+    for section, key in SPEC_KEYS:
+        if isinstance(out.get(section), dict) and key in out[section]:
+            out[section] = {**out[section], key: anchor(out[section][key])}
+    return out

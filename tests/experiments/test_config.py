@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import effnas.search_spaces as ss
+from effnas.experiments.config import sections
 from effnas.experiments.config.choices import ON_DISK_DATASETS
 from effnas.experiments.config.schema import (
     CONFIG_DIR,
@@ -32,7 +33,7 @@ def test_round_trip(name: str) -> None:
     assert ExperimentConfig.from_dict(cfg.to_dict()) == cfg
     assert ExperimentConfig.from_dict(tomllib.loads(cfg.to_toml())) == cfg
     # Every key of the file is a field (no silently ignored keys), and the file sets what it says.
-    data = tomllib.loads((CONFIG_DIR / f"{name}.toml").read_text())
+    data = sections.anchored(tomllib.loads((CONFIG_DIR / f"{name}.toml").read_text()), CONFIG_DIR)  # spec paths
     def check(node: object, table: dict, where: str) -> None:
         for key, value in table.items():
             got = getattr(node, key)
@@ -232,3 +233,23 @@ def test_a_saved_config_without_a_key_added_since_matches_with_its_default() -> 
     assert saved != now and with_defaults(saved, ExperimentConfig().to_dict()) == now
     other = {**saved, "train": {**saved["train"], "epochs": 99}}
     assert with_defaults(other, ExperimentConfig().to_dict()) != now
+
+
+def test_a_config_names_its_spec_files_from_its_own_folder(tmp_path, monkeypatch) -> None:
+    """Relative spec paths that exist beside the config are taken from there, wherever the command
+    runs (the cifar10-cpu preset's backbones); others stay relative to the current directory."""
+    import json as _json
+
+    from effnas.experiments.config import load_config
+
+    folder = tmp_path / "study"
+    (folder / "specs").mkdir(parents=True)
+    spec = load_config("cifar10-cpu").backbones.models[0]
+    (folder / "specs" / "net.json").write_text(Path(spec).read_text())
+    (folder / "study.toml").write_text('[backbones]\nmodels = ["specs/net.json", "resnet18"]\n'
+                                       '[train]\nmodel = "elsewhere.json"\n')
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(str(folder / "study.toml"))
+    assert cfg.backbones.models[0] == str((folder / "specs" / "net.json").resolve())
+    assert cfg.backbones.models[1] == "resnet18" and cfg.train.model == "elsewhere.json"
+    assert Path(spec).is_file() and _json.loads(Path(spec).read_text())["name"] == "mobilenet_v2_0.35"
