@@ -124,7 +124,7 @@ class TrainConfig(Section):
         schedule: ``cosine``, ``step`` (x ``decay_rate`` every ``decay_epochs``, staircase) or
             ``constant``, after ``warmup_epochs`` of linear warm-up.
         decay_rate, decay_epochs: the step schedule (paper: x0.97 every 2.4 epochs).
-        warmup_epochs: linear warm-up epochs (paper: 5).
+        warmup_epochs: linear warm-up epochs (paper: 5); ``None``: ``min(1, 10 % of the run's epochs)``.
         label_smoothing: cross-entropy label smoothing (paper: 0.1).
         augment: ``auto`` (by data set), ``none``, ``crop``, ``crop_flip``, ``rrc_flip``,
             ``randaugment``, ``autoaugment``.
@@ -172,7 +172,7 @@ class TrainConfig(Section):
     schedule: str = "cosine"
     decay_rate: float = 0.97
     decay_epochs: float = 2.4
-    warmup_epochs: float = 1.0
+    warmup_epochs: float | None = None
     label_smoothing: float = 0.1
     augment: str = "auto"
     ema: float = 0.0

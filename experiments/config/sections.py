@@ -281,8 +281,11 @@ def distinct_seeds(key: str, seeds: tuple[int, ...]) -> None:
                          f"got {list(seeds)[:8]}")
 
 
-def check_warmup(warmup_epochs: float, stage_epochs: dict[str, int | None]) -> None:
-    """``train.warmup_epochs`` fits in every stage's run length (``None``: ``train.epochs``)."""
+def check_warmup(warmup_epochs: float | None, stage_epochs: dict[str, int | None]) -> None:
+    """An explicit ``train.warmup_epochs`` fits in every stage's run length (``None``: ``train.epochs``);
+    the automatic one (``None``) always does."""
+    if warmup_epochs is None:
+        return
     for key, epochs in stage_epochs.items():
         if epochs is not None and warmup_epochs > epochs:
             raise UserError(f"{key} = {epochs} is shorter than train.warmup_epochs = {warmup_epochs}: the warm-up "

@@ -10,6 +10,8 @@
   groups ``lr_backbone_mult``, the head's 1. :func:`freeze_backbone` stops the backbone's
   gradients and :func:`train_mode` keeps a frozen backbone in eval mode (BatchNorm uses and keeps
   its pretrained running statistics, stochastic depth is off), so it is a fixed feature extractor.
+* Warm-up (:func:`warmup_for`): as given, or by default ``min(1 epoch, WARMUP_SHARE of the run)``, so a
+  short run is not all warm-up (a 1-epoch run with a 1-epoch warm-up ends at its peak rate, untrained).
 * Schedules are pure functions of the step: linear warm-up, then cosine to zero, or the
   paper's staircase ``decay_rate ** floor(epoch / decay_epochs)`` (0.97 every 2.4 epochs), or
   constant. Being functions of the step, they need no state in a checkpoint.
@@ -116,6 +118,20 @@ def make_optimizer(name: str, model: nn.Module, *, lr: float, momentum: float, w
     if name == "rmsprop":
         return RMSpropTF(groups, lr=lr, momentum=momentum, alpha=rmsprop_decay, eps=rmsprop_eps)
     raise UserError(f"unknown optimizer {name!r}: expected one of {', '.join(OPTIMIZERS)}")
+
+
+#: The automatic warm-up's share of the run (at most one epoch): :func:`warmup_for`.
+WARMUP_SHARE = 0.1
+
+
+def warmup_for(warmup_epochs: float | None, epochs: int) -> float:
+    """Warm-up epochs of a run of ``epochs``: ``warmup_epochs`` when given, else
+    ``min(1, WARMUP_SHARE * epochs)``.
+
+    >>> warmup_for(None, 1), warmup_for(None, 30), warmup_for(2.0, 30)
+    (0.1, 1.0, 2.0)
+    """
+    return warmup_epochs if warmup_epochs is not None else min(1.0, round(WARMUP_SHARE * epochs, 6))
 
 
 def lr_factor(step: int, *, steps_per_epoch: int, epochs: int, schedule: str, warmup_epochs: float,

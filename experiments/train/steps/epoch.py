@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from effnas.experiments.config.schema import TrainConfig
 from effnas.experiments.data.batching import Loader
 from effnas.experiments.train.distributed import Context
-from effnas.experiments.train.optim import ModelEMA, lr_factor
+from effnas.experiments.train.optim import ModelEMA, lr_factor, warmup_for
 from effnas.experiments.train.steps.progress import Progress
 
 Batches = Iterator[tuple[Tensor, Tensor]]
@@ -68,8 +68,10 @@ class Schedule:
 
     @classmethod
     def of(cls, cfg: TrainConfig, *, lr: float, steps_per_epoch: int, epochs: int) -> Schedule:
-        """``cfg``'s schedule over ``epochs`` epochs of ``steps_per_epoch`` steps from ``lr``."""
-        return cls(lr, steps_per_epoch, epochs, cfg.schedule, cfg.warmup_epochs, cfg.decay_rate, cfg.decay_epochs)
+        """``cfg``'s schedule over ``epochs`` epochs of ``steps_per_epoch`` steps from ``lr`` (warm-up:
+        :func:`effnas.experiments.train.optim.warmup_for`)."""
+        return cls(lr, steps_per_epoch, epochs, cfg.schedule, warmup_for(cfg.warmup_epochs, epochs), cfg.decay_rate,
+                   cfg.decay_epochs)
 
     def factor(self, step: int) -> float:
         return lr_factor(step, steps_per_epoch=self.steps_per_epoch, epochs=self.epochs, schedule=self.schedule,

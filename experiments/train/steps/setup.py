@@ -11,6 +11,7 @@ with the same functions.
 from __future__ import annotations
 
 import dataclasses
+import math
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,12 +80,17 @@ def bn_momentum_for(spec_momentum: float, total_steps: int) -> float:
     The spec's own (TF's 0.99 decay = 0.01 here) unless the run is too short for the running
     statistics to forget their initialisation: then ``min(0.1, 10 / total_steps)``, which
     leaves a weight of about ``e^-10`` on the initial statistics at the end. Without this a
-    5-epoch proxy run of a few hundred steps evaluates with nearly initial statistics.
+    5-epoch proxy run of a few hundred steps evaluates with nearly initial statistics. Below 100
+    steps 0.1 would leave more (``0.9^10 = 0.35`` after a 10-step run, which then evaluates at
+    chance): there the momentum is ``1 - e^(-10 / total_steps)``, exactly ``e^-10`` left.
 
-    >>> bn_momentum_for(0.01, 100_000), bn_momentum_for(0.01, 200), bn_momentum_for(0.01, 20)
+    >>> bn_momentum_for(0.01, 100_000), bn_momentum_for(0.01, 200), bn_momentum_for(0.01, 100)
     (0.01, 0.05, 0.1)
+    >>> round(bn_momentum_for(0.01, 12), 3)
+    0.565
     """
-    return max(spec_momentum, min(0.1, 10 / max(total_steps, 1)))
+    steps = max(total_steps, 1)
+    return max(spec_momentum, min(0.1, 10 / steps), 1 - math.exp(-10 / steps) if steps < 100 else 0.0)
 
 
 def set_bn_momentum(model: nn.Module, momentum: float, accumulate: int) -> None:
