@@ -251,8 +251,9 @@ def fraction(key: str, value: float) -> None:
         raise UserError(f"{key} must be in (0, 1], got {value}")
 
 
-def choice(key: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
+def choice(key: str, value: str | None, choices: tuple[str, ...]) -> None:
+    """``value`` (when given) is one of ``choices``."""
+    if value is not None and value not in choices:
         raise UserError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
 
 

@@ -10,11 +10,12 @@
   groups ``lr_backbone_mult``, the head's 1. :func:`freeze_backbone` stops the backbone's
   gradients and :func:`train_mode` keeps a frozen backbone in eval mode (BatchNorm uses and keeps
   its pretrained running statistics, stochastic depth is off), so it is a fixed feature extractor.
-* Warm-up (:func:`warmup_for`): as given, or by default ``min(1 epoch, WARMUP_SHARE of the run)``, so a
-  short run is not all warm-up (a 1-epoch run with a 1-epoch warm-up ends at its peak rate, untrained).
+* Warm-up: as given, or the recipe's share of the run (``Recipe.warmup`` in
+  :mod:`effnas.experiments.config.recipes`), so a short run is not all warm-up.
 * Schedules are pure functions of the step: linear warm-up, then cosine to zero, or the
   paper's staircase ``decay_rate ** floor(epoch / decay_epochs)`` (0.97 every 2.4 epochs), or
-  constant. Being functions of the step, they need no state in a checkpoint.
+  linear to zero (the one-cycle shape of the fast CIFAR recipes), or constant. Being functions of
+  the step, they need no state in a checkpoint.
 * :class:`ModelEMA`: exponential moving average of all floating-point weights and buffers,
   with TF's warm-up ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates.
 """
@@ -120,20 +121,6 @@ def make_optimizer(name: str, model: nn.Module, *, lr: float, momentum: float, w
     raise UserError(f"unknown optimizer {name!r}: expected one of {', '.join(OPTIMIZERS)}")
 
 
-#: The automatic warm-up's share of the run (at most one epoch): :func:`warmup_for`.
-WARMUP_SHARE = 0.1
-
-
-def warmup_for(warmup_epochs: float | None, epochs: int) -> float:
-    """Warm-up epochs of a run of ``epochs``: ``warmup_epochs`` when given, else
-    ``min(1, WARMUP_SHARE * epochs)``.
-
-    >>> warmup_for(None, 1), warmup_for(None, 30), warmup_for(2.0, 30)
-    (0.1, 1.0, 2.0)
-    """
-    return warmup_epochs if warmup_epochs is not None else min(1.0, round(WARMUP_SHARE * epochs, 6))
-
-
 def lr_factor(step: int, *, steps_per_epoch: int, epochs: int, schedule: str, warmup_epochs: float,
               decay_rate: float = 0.97, decay_epochs: float = 2.4) -> float:
     """Multiplier of the base learning rate at optimiser step ``step`` (0-based).
@@ -144,6 +131,8 @@ def lr_factor(step: int, *, steps_per_epoch: int, epochs: int, schedule: str, wa
     0.5
     >>> round(lr_factor(48, steps_per_epoch=10, epochs=10, schedule="step", warmup_epochs=0), 4)
     0.9409
+    >>> lr_factor(60, steps_per_epoch=10, epochs=10, schedule="linear", warmup_epochs=2)
+    0.5
     """
     warm = round(warmup_epochs * steps_per_epoch)
     if step < warm:
@@ -154,6 +143,8 @@ def lr_factor(step: int, *, steps_per_epoch: int, epochs: int, schedule: str, wa
         return decay_rate ** math.floor(step / steps_per_epoch / decay_epochs)
     total = max(1, epochs * steps_per_epoch - warm)
     t = min(1.0, (step - warm) / total)
+    if schedule == "linear":
+        return 1.0 - t
     return 0.5 * (1.0 + math.cos(math.pi * t))
 
 

@@ -21,10 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from effnas.experiments.config.recipes import resolve
 from effnas.experiments.config.schema import TrainConfig
 from effnas.experiments.data.batching import Loader
 from effnas.experiments.train.distributed import Context
-from effnas.experiments.train.optim import ModelEMA, lr_factor, warmup_for
+from effnas.experiments.train.optim import ModelEMA, lr_factor
 from effnas.experiments.train.steps.progress import Progress
 
 Batches = Iterator[tuple[Tensor, Tensor]]
@@ -68,9 +69,10 @@ class Schedule:
 
     @classmethod
     def of(cls, cfg: TrainConfig, *, lr: float, steps_per_epoch: int, epochs: int) -> Schedule:
-        """``cfg``'s schedule over ``epochs`` epochs of ``steps_per_epoch`` steps from ``lr`` (warm-up:
-        :func:`effnas.experiments.train.optim.warmup_for`)."""
-        return cls(lr, steps_per_epoch, epochs, cfg.schedule, warmup_for(cfg.warmup_epochs, epochs), cfg.decay_rate,
+        """``cfg``'s schedule over ``epochs`` epochs of ``steps_per_epoch`` steps from ``lr`` (schedule and
+        warm-up: given, else the recipe's, :mod:`effnas.experiments.config.recipes`)."""
+        r = resolve(cfg)
+        return cls(lr, steps_per_epoch, epochs, r.schedule, r.warmup(cfg.warmup_epochs, epochs), cfg.decay_rate,
                    cfg.decay_epochs)
 
     def factor(self, step: int) -> float:

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 import effnas.search_spaces as ss
+from effnas.experiments.config.recipes import resolve
 from effnas.experiments.config.schema import JobConfig
 from effnas.experiments.data import datasets as data_mod
 from effnas.experiments.data.malloc import reuse_large_blocks
@@ -117,7 +118,7 @@ def loader_for(cfg: JobConfig, ctx: Context, ds: data_mod.Dataset, split: AnySpl
     if not train and ctx.world > 1:
         split = split.subset(ctx.shard(len(split)))
     return data_mod.make_loader(ds, split, resolution=resolution, batch_size=batch_size, train=train, seed=cfg.seed,
-                                policy=cfg.augment, device=device, channels_last=cfg.channels_last,
+                                policy=resolve(cfg).augment, device=device, channels_last=cfg.channels_last,
                                 workers=cfg.loader_workers, threads=cfg.loader_threads, crop_pct=cfg.crop_pct,
                                 strict=cfg.strict, shard=(ctx.rank, ctx.world, cfg.accumulate) if train else (0, 1, 1))
 
@@ -125,7 +126,7 @@ def loader_for(cfg: JobConfig, ctx: Context, ds: data_mod.Dataset, split: AnySpl
 def optimizer_for(cfg: JobConfig, model: nn.Module) -> torch.optim.Optimizer:
     """``cfg.optimizer`` over ``model``'s trainable parameters at the base learning rate."""
     return make_optimizer(cfg.optimizer, model, lr=cfg.base_lr(), momentum=cfg.momentum,
-                          weight_decay=cfg.weight_decay, rmsprop_decay=cfg.rmsprop_decay,
+                          weight_decay=resolve(cfg).weight_decay, rmsprop_decay=cfg.rmsprop_decay,
                           rmsprop_eps=cfg.rmsprop_eps, lr_backbone_mult=cfg.lr_backbone_mult)
 
 
@@ -190,7 +191,8 @@ def setup(cfg: JobConfig, ctx: Context, device: torch.device, *, weights: dict[s
     model = model.to(device=device, memory_format=fmt)  # type: ignore[call-overload]
     trainable = freeze_backbone(model) if cfg.freeze_backbone else c.params  # docs/transfer.md: BN stays in eval
     optimizer = optimizer_for(cfg, model)
-    ema = ModelEMA(model, cfg.ema) if cfg.ema > 0 else None
+    ema_decay = resolve(cfg).ema
+    ema = ModelEMA(model, ema_decay) if ema_decay > 0 else None
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None
 
     def loader(split: AnySplit, batch_size: int, train: bool) -> data_mod.Loader:
