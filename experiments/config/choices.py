@@ -14,9 +14,9 @@ from effnas.search_spaces.spec import PADDINGS
 #: ``train.optimizer`` (``effnas.experiments.train.optim.make_optimizer``).
 OPTIMIZERS = ("sgd", "adamw", "rmsprop")
 #: ``train.schedule``: the learning-rate schedule after warm-up (``effnas.experiments.train.optim.lr_factor``).
-SCHEDULES = ("cosine", "step", "constant")
+SCHEDULES = ("cosine", "linear", "step", "constant")
 #: ``train.augment`` (``effnas.experiments.data.augment``).
-AUGMENTS = ("auto", "none", "crop", "crop_flip", "rrc_flip", "randaugment", "autoaugment")
+AUGMENTS = ("auto", "none", "crop", "crop_flip", "flip_translate", "rrc_flip", "randaugment", "autoaugment")
 #: Augment policies drawn per image from kornia (N=2, M=9 for RandAugment; AutoAugment's ImageNet policy).
 PER_IMAGE_AUGMENTS = ("autoaugment", "randaugment")
 #: ``data.path``: how an image folder is read (``effnas.experiments.data.files.folders``).

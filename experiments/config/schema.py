@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 
 from effnas.experiments.config import sections as io
 from effnas.experiments.config.choices import AUGMENTS, DATA_PATHS, DEVICES, OPTIMIZERS, PRECISIONS, SCHEDULES, TRACKERS
+from effnas.experiments.config.recipes import RECIPE_NAMES, RECIPES
 from effnas.experiments.config.sections import MAX_SEED, Section, at_most, choice, fraction, installed, positive, unit
 from effnas.experiments.config.stages import (
     BackbonesConfig,
@@ -106,9 +107,11 @@ class DataConfig(Section):
 
 @dataclass(frozen=True)
 class TrainConfig(Section):
-    """The training recipe (EfficientNet §5.2 in ``paper.toml``). Units: epochs unless named.
+    """The training recipe (EfficientNet §5.2 in ``paper.toml``). Units: epochs unless named. Keys
+    whose default is ``None`` take the value of ``recipe`` (:mod:`effnas.experiments.config.recipes`).
 
     Args:
+        recipe: ``default`` or ``fast`` (a short-budget recipe for small images: docs/training.md).
         model: the base network, a registered name or a spec JSON path (a search's best replaces
             it in ``effnas run``).
         epochs: schedule length.
@@ -116,19 +119,21 @@ class TrainConfig(Section):
             global batch); each device computes ``batch_size / (devices * accumulate)`` at a time.
         optimizer: ``sgd`` (Nesterov), ``rmsprop`` (TF semantics) or ``adamw``.
         lr: peak learning rate at ``lr_batch`` images per step, scaled linearly to ``batch_size``;
-            ``None``: 0.4 (sgd) / 4e-3 (adamw) / 0.016 (rmsprop) per 256 images.
+            ``None``: per 256 images, 0.4 (sgd; ``fast``: 0.2) / 4e-3 (adamw) / 0.016 (rmsprop).
         lr_batch: the batch size ``lr`` refers to (paper: 0.256 per 4096); ``None``: ``lr`` as given.
         momentum: SGD / RMSProp momentum.
         rmsprop_decay, rmsprop_eps: RMSProp squared-gradient decay and epsilon (TF: 0.9, 1e-3).
-        weight_decay: L2 penalty (not on BatchNorm parameters and biases).
-        schedule: ``cosine``, ``step`` (x ``decay_rate`` every ``decay_epochs``, staircase) or
-            ``constant``, after ``warmup_epochs`` of linear warm-up.
+        weight_decay: L2 penalty (not on BatchNorm parameters and biases); recipe: 5e-5 / ``fast`` 5e-4.
+        schedule: ``cosine``, ``linear`` (to zero), ``step`` (x ``decay_rate`` every ``decay_epochs``,
+            staircase) or ``constant``, after ``warmup_epochs`` of linear warm-up; recipe: cosine / linear.
         decay_rate, decay_epochs: the step schedule (paper: x0.97 every 2.4 epochs).
-        warmup_epochs: linear warm-up epochs (paper: 5).
-        label_smoothing: cross-entropy label smoothing (paper: 0.1).
-        augment: ``auto`` (by data set), ``none``, ``crop``, ``crop_flip``, ``rrc_flip``,
-            ``randaugment``, ``autoaugment``.
-        ema: weight EMA decay, 0 disables (TF EfficientNet: 0.9999).
+        warmup_epochs: linear warm-up epochs (paper: 5); ``None``: ``min(1, 10 % of the run)`` (``fast``: 20 %).
+        label_smoothing: cross-entropy label smoothing (paper: 0.1); recipe: 0.1 / ``fast`` 0.2.
+        augment: ``auto`` (by data set and recipe), ``none``, ``crop``, ``crop_flip``, ``flip_translate``,
+            ``rrc_flip``, ``randaugment``, ``autoaugment``.
+        ema: weight EMA decay, 0 disables (TF EfficientNet: 0.9999); recipe: 0 / ``fast`` 0.99.
+        tta: also evaluate the test split with test-time augmentation (flip + 1-pixel translations),
+            reported as ``test_accuracy_tta`` beside ``test_accuracy``; recipe: off / ``fast`` on.
         grad_clip: max global gradient norm; 0: off.
         bn_momentum: PyTorch BatchNorm momentum; ``None``: the spec's own, raised for short runs.
         dropout, drop_connect_rate: of the base network; ``None``: the spec's own. Scaled
@@ -160,6 +165,7 @@ class TrainConfig(Section):
     SECTION: ClassVar[str] = "train"
 
     model: str = "efficientnet_nano"
+    recipe: str = "default"
     epochs: int = 30
     batch_size: int = 128
     optimizer: str = "sgd"
@@ -168,14 +174,15 @@ class TrainConfig(Section):
     momentum: float = 0.9
     rmsprop_decay: float = 0.9
     rmsprop_eps: float = 1e-3
-    weight_decay: float = 5e-5
-    schedule: str = "cosine"
+    weight_decay: float | None = None
+    schedule: str | None = None
     decay_rate: float = 0.97
     decay_epochs: float = 2.4
-    warmup_epochs: float = 1.0
-    label_smoothing: float = 0.1
+    warmup_epochs: float | None = None
+    label_smoothing: float | None = None
     augment: str = "auto"
-    ema: float = 0.0
+    ema: float | None = None
+    tta: bool | None = None
     grad_clip: float = 0.0
     bn_momentum: float | None = None
     dropout: float | None = None
@@ -201,16 +208,15 @@ class TrainConfig(Section):
             raise UserError("train.freeze_backbone and train.lr_backbone_mult exclude each other (a frozen backbone "
                              "does not learn): give one of them")
         if self.init_from is not None and not self.init_from:
-            raise UserError("train.init_from must name weights (a file, a run directory or LAYOUT:PATH), "
-                             "or be omitted")
+            raise UserError("train.init_from must name weights (a file, a run directory or LAYOUT:PATH), or be omitted")
         for key in ("epochs", "batch_size", "eval_batch_size", "devices", "accumulate", "lr", "lr_batch",
                     "decay_epochs", "max_minutes", "rmsprop_eps"):
             positive(f"train.{key}", getattr(self, key))
         for key in ("warmup_epochs", "weight_decay", "grad_clip", "threads"):
             positive(f"train.{key}", getattr(self, key), zero=True)
         at_most("train.warmup_epochs", self.warmup_epochs, self.epochs, "the warm-up fits in train.epochs")
-        for key, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("augment", AUGMENTS),
-                             ("precision", PRECISIONS), ("device", DEVICES), ("track", TRACKERS)):
+        for key, choices in (("recipe", RECIPE_NAMES), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("augment",
+                             AUGMENTS), ("precision", PRECISIONS), ("device", DEVICES), ("track", TRACKERS)):
             choice(f"train.{key}", getattr(self, key), choices)
         if self.track == "mlflow":  # an optional dependency: refused before anything runs
             installed("train.track", self.track, "mlflow", "pip install mlflow, or use train.track = 'tensorboard'")
@@ -237,13 +243,11 @@ class TrainConfig(Section):
     def base_lr(self) -> float:
         """The peak learning rate at ``batch_size``.
 
-        >>> TrainConfig(lr=0.256, lr_batch=4096, batch_size=256).base_lr()
-        0.016
-        >>> TrainConfig(optimizer="adamw", batch_size=64).base_lr()
-        0.001
+        >>> TrainConfig(lr=0.256, lr_batch=4096, batch_size=256).base_lr(), TrainConfig(batch_size=64).base_lr()
+        (0.016, 0.1)
         """
         if self.lr is None:
-            return {"sgd": 0.4, "adamw": 4e-3, "rmsprop": 0.016}[self.optimizer] * self.batch_size / 256
+            return RECIPES[self.recipe].base_lr(self.optimizer) * self.batch_size / 256
         return self.lr if self.lr_batch is None else self.lr * self.batch_size / self.lr_batch
 
 

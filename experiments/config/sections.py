@@ -252,8 +252,9 @@ def fraction(key: str, value: float) -> None:
         raise UserError(f"{key} must be in (0, 1], got {value}")
 
 
-def choice(key: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
+def choice(key: str, value: str | None, choices: tuple[str, ...]) -> None:
+    """``value`` (when given) is one of ``choices``."""
+    if value is not None and value not in choices:
         raise UserError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
 
 
@@ -282,8 +283,11 @@ def distinct_seeds(key: str, seeds: tuple[int, ...]) -> None:
                          f"got {list(seeds)[:8]}")
 
 
-def check_warmup(warmup_epochs: float, stage_epochs: dict[str, int | None]) -> None:
-    """``train.warmup_epochs`` fits in every stage's run length (``None``: ``train.epochs``)."""
+def check_warmup(warmup_epochs: float | None, stage_epochs: dict[str, int | None]) -> None:
+    """An explicit ``train.warmup_epochs`` fits in every stage's run length (``None``: ``train.epochs``);
+    the automatic one (``None``) always does."""
+    if warmup_epochs is None:
+        return
     for key, epochs in stage_epochs.items():
         if epochs is not None and warmup_epochs > epochs:
             raise UserError(f"{key} = {epochs} is shorter than train.warmup_epochs = {warmup_epochs}: the warm-up "

@@ -10,6 +10,11 @@ names onto their per-image crops: ``effnas.experiments.data.datasets.image_trans
 ``crop``        random crop with zero padding of ``resolution // 8`` pixels (4 px at 32 px, as
                 in the CIFAR ResNet recipe)
 ``crop_flip``   ``crop`` then a horizontal flip with probability 0.5
+``flip_translate`` the fast recipe's (airbench): translation by up to ``resolution // 16`` pixels (2 at
+                32 px; reflect padding, random crop) and a *derandomised* flip: each image is
+                flipped in alternate epochs, starting flipped or not by a seeded hash of its index,
+                so every two epochs show each image both ways (:class:`FlipTranslate`; no flip
+                on sets a flip does not keep the label of)
 ``rrc_flip``    random-resized crop (scale 0.35-1, kornia) then flip (streamed sets: the Inception
                 crop, scale 0.08-1, from native pixels)
 ``randaugment`` ``crop_flip`` then RandAugment (N=2, M=9; Cubuk et al. 2020), kornia, per image
@@ -43,12 +48,13 @@ from effnas.search_spaces.common.errors import UserError
 Augment = Callable[[Tensor], Tensor]
 
 
-def random_crop(x: Tensor, pad: int) -> Tensor:
-    """Pad every image by ``pad`` zeros and crop back to its size at a random offset per image."""
+def random_crop(x: Tensor, pad: int, mode: str = "constant") -> Tensor:
+    """Pad every image by ``pad`` pixels (zeros; ``mode="reflect"``: mirrored) and crop back to its
+    size at a random offset per image (one gather for the batch)."""
     if pad <= 0:
         return x
     n, c, h, w = x.shape
-    xp = F.pad(x, (pad, pad, pad, pad))
+    xp = F.pad(x, (pad, pad, pad, pad), mode=mode)
     oy = torch.randint(0, 2 * pad + 1, (n, 1, 1))
     ox = torch.randint(0, 2 * pad + 1, (n, 1, 1))
     rows = (oy + torch.arange(h).view(1, h, 1)).expand(n, h, w)
@@ -63,14 +69,45 @@ def random_flip(x: Tensor, p: float = 0.5) -> Tensor:
     return torch.where(mask.view(-1, 1, 1, 1), x.flip(-1), x)
 
 
-def make_augment(policy: str, *, resolution: int, flip_invariant: bool) -> Augment | None:
-    """The batched augmentation ``policy`` at ``resolution`` px, or None for ``none``."""
+class FlipTranslate:
+    """``flip_translate``: reflect-padded translation by up to ``pad`` pixels, then (``flip``) the
+    alternating flip. Image ``i`` is flipped in epoch ``e`` iff ``bit(i) != e % 2``, where ``bit`` is
+    a fixed hash of the index and ``seed``: half the images start flipped, and every image is seen both
+    ways in any two consecutive epochs (airbench, Jordan 2024, "alternating flip"). Called by the
+    in-memory loader with the batch's indices and epoch (:meth:`indexed`)."""
+
+    def __init__(self, pad: int, *, flip: bool, seed: int = 0) -> None:
+        self.pad, self.flip, self.seed = pad, flip, seed
+
+    def bits(self, index: Tensor) -> Tensor:
+        """The seeded per-image bit (a multiplicative hash of the index: no table, no state)."""
+        h = (index.to(torch.int64) + self.seed * 1_000_003) * 2_654_435_761 % (1 << 32)
+        return (h >> 16) & 1
+
+    def indexed(self, x: Tensor, index: Tensor, epoch: int) -> Tensor:
+        x = random_crop(x, self.pad, mode="reflect")
+        if not self.flip:
+            return x
+        mask = self.bits(index) != epoch % 2
+        return torch.where(mask.view(-1, 1, 1, 1), x.flip(-1), x)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """Without indices (a caller that has none): translation and a random flip."""
+        x = random_crop(x, self.pad, mode="reflect")
+        return random_flip(x) if self.flip else x
+
+
+def make_augment(policy: str, *, resolution: int, flip_invariant: bool, seed: int = 0) -> Augment | None:
+    """The batched augmentation ``policy`` at ``resolution`` px, or None for ``none``; ``seed``: the
+    alternating flip's (``flip_translate``)."""
     if policy not in AUGMENTS:
         raise UserError(f"unknown augment policy {policy!r}: expected one of {', '.join(AUGMENTS)}")
     if policy == "auto":
         policy = "crop_flip" if flip_invariant else "crop"
     if policy == "none":
         return None
+    if policy == "flip_translate":
+        return FlipTranslate(max(1, resolution // 16), flip=flip_invariant, seed=seed)
     pad = max(1, resolution // 8)
     if policy == "crop":
         return lambda x: random_crop(x, pad)

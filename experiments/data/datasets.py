@@ -295,7 +295,8 @@ def image_transform(ds: Dataset, *, resolution: int, train: bool, policy: str = 
                     crop_pct: float | None = None) -> ImageTransform:
     """The per-image transform of a streaming set for augmentation ``policy`` (see
     :mod:`effnas.experiments.data.augment`): ``auto`` is the set's geometry (Inception crop + flip for
-    large images, pad-crop + flip for small ones); ``crop``/``crop_flip`` force the pad-crop,
+    large images, pad-crop + flip for small ones); ``crop``/``crop_flip``/``flip_translate`` force the
+    pad-crop (``flip_translate`` with a random flip: the alternating one needs the in-memory path),
     ``rrc_flip`` the Inception crop; ``autoaugment``/``randaugment`` add their policy, per image,
     to ``auto``'s crop. Evaluation (``train=False``) is the centre crop (or the resize of small sets)."""
     if policy not in AUGMENTS:
@@ -303,7 +304,7 @@ def image_transform(ds: Dataset, *, resolution: int, train: bool, policy: str = 
     if not train or policy == "none":
         return ImageTransform(resolution, ds.geometry, "none", False, None, crop_pct, seed)
     base = "rrc" if ds.geometry == "inception" else "pad"
-    crop = {"crop": "pad", "crop_flip": "pad", "rrc_flip": "rrc"}.get(policy, base)
+    crop = {"crop": "pad", "crop_flip": "pad", "flip_translate": "pad", "rrc_flip": "rrc"}.get(policy, base)
     extra = policy if policy in PER_IMAGE_AUGMENTS else None
     return ImageTransform(resolution, ds.geometry, crop, policy != "crop" and ds.flip_invariant, extra, crop_pct,
                           seed)
@@ -348,7 +349,8 @@ def make_loader(ds: Dataset, data: Split | FileSplit, *, resolution: int, batch_
         return StreamLoader(data, transform=tf, mean=ds.mean, std=ds.std, batch_size=batch_size, shuffle=train,
                             drop_last=train, seed=seed, device=device, channels_last=channels_last, workers=workers,
                             threads=threads, strict=strict, shard=shard)
-    augment = make_augment(policy, resolution=resolution, flip_invariant=ds.flip_invariant) if train else None
+    augment = make_augment(policy, resolution=resolution, flip_invariant=ds.flip_invariant,
+                           seed=seed) if train else None
     return TensorLoader(data, resolution=resolution, mean=ds.mean, std=ds.std, batch_size=batch_size, shuffle=train,
                   drop_last=train, seed=seed, augment=augment, device=device, channels_last=channels_last,
                   shard=shard)

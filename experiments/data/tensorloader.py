@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from effnas.experiments.data.augment import FlipTranslate
 from effnas.experiments.data.batching import Batches
 
 #: Resized copies of a split are cached in memory up to this many bytes (uint8).
@@ -56,7 +57,9 @@ class TensorLoader:
 
     uint8 -> float in [0, 1] at ``resolution`` (a resized uint8 copy of the split is cached
     when it fits in :data:`CACHE_BYTES`; otherwise each batch is resized) -> 3 channels ->
-    ``augment`` (a batched function on [0, 1] images) -> per-channel normalisation ->
+    ``augment`` (a batched function on [0, 1] images; a
+    :class:`~effnas.experiments.data.augment.FlipTranslate` also gets the indices and the epoch) ->
+    per-channel normalisation ->
     channels_last on ``device``. Its batches are :class:`~effnas.experiments.data.batching.Batches`
     (the order of epoch ``e`` seeded with ``(seed, e)`` only, as the streamed loader's); a
     :class:`~effnas.experiments.data.batching.Loader`.
@@ -85,13 +88,15 @@ class TensorLoader:
     def num_images(self) -> int:
         return self.batches.num_images
 
-    def batch(self, index: Tensor) -> tuple[Tensor, Tensor]:
+    def batch(self, index: Tensor, epoch: int = 0) -> tuple[Tensor, Tensor]:
         x = self.images[index].float().div_(255)
         if not self.resized:
             x = _resize_float(x, self.resolution).clamp_(0, 1)
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
-        if self.augment is not None:
+        if isinstance(self.augment, FlipTranslate):
+            x = self.augment.indexed(x, index, epoch)
+        elif self.augment is not None:
             x = self.augment(x)
         x = ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
         y = self.labels[index]
@@ -102,4 +107,4 @@ class TensorLoader:
     def epoch(self, epoch: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
         """The epoch's batches; with a ``shard``, this rank's micro-batches of each batch in turn."""
         for index in self.batches.indices(epoch):
-            yield self.batch(index)
+            yield self.batch(index, epoch)

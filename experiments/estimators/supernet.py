@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from effnas.experiments.config.recipes import resolve
 from effnas.experiments.config.schema import ExperimentConfig, JobConfig
 from effnas.experiments.config.sections import with_defaults
 from effnas.experiments.data import datasets as data_mod
@@ -78,13 +79,13 @@ def split_key(dataset: str, seed: int, val_fraction: float) -> dict[str, Any]:
 
 
 #: ``[train]`` keys supernet training does not use, with the only value it accepts for each.
-UNUSED_TRAIN = {"ema": 0.0, "dropout": None, "drop_connect_rate": None, "bn_momentum": None, "max_minutes": None,
-                "accumulate": 1, "lr_backbone_mult": 1.0, "init_from": None, "compile": False,
+UNUSED_TRAIN = {"ema": 0.0, "tta": False, "dropout": None, "drop_connect_rate": None, "bn_momentum": None,
+                "max_minutes": None, "accumulate": 1, "lr_backbone_mult": 1.0, "init_from": None, "compile": False,
                 "freeze_backbone": False, "sync_bn": False, "devices": 1}
 #: The keys that decide a supernet's weights (a resume with others changed is refused).
 WEIGHT_KEYS = {"data": ("dataset", "resolution", "data_fraction", "val_fraction", "crop_pct", "strict"),
-               "train": ("batch_size", "optimizer", "lr", "lr_batch", "momentum", "rmsprop_decay", "rmsprop_eps",
-                         "weight_decay", "schedule", "decay_rate", "decay_epochs", "warmup_epochs",
+               "train": ("recipe", "batch_size", "optimizer", "lr", "lr_batch", "momentum", "rmsprop_decay",
+                         "rmsprop_eps", "weight_decay", "schedule", "decay_rate", "decay_epochs", "warmup_epochs",
                          "label_smoothing", "augment", "grad_clip"),
                "supernet": ("epochs", "sampling", "sandwich_random"), "search": ("space",), "run": ("seed",)}
 
@@ -98,7 +99,9 @@ def check_recipe(cfg: ExperimentConfig) -> None:
     """One line naming the ``[train]`` keys a supernet cannot honour (it trains in fp32 on one
     device, without EMA, dropout overrides or a time limit)."""
     t = cfg.train
-    bad = [f"train.{k} = {getattr(t, k)!r}" for k, v in UNUSED_TRAIN.items() if getattr(t, k) != v]
+    r = resolve(t)  # ema and tta as the recipe leaves them
+    got = {k: getattr(r if k in ("ema", "tta") else t, k) for k in UNUSED_TRAIN}
+    bad = [f"train.{k} = {got[k]!r}" for k, v in UNUSED_TRAIN.items() if got[k] != v]
     if t.precision not in ("auto", "fp32"):
         bad.append(f"train.precision = {t.precision!r}")
     if bad:
@@ -212,7 +215,7 @@ def _check_out(cfg: ExperimentConfig, out: Path, *, resume: bool) -> None:
 def _step(net: Supernet, x: Tensor, y: Tensor, cfg: ExperimentConfig, rng: random.Random,
           largest: NetworkSpec, smallest: NetworkSpec) -> tuple[Tensor, Tensor]:
     """One optimiser step's gradients; returns the loss and the logits the accuracy is read from."""
-    ls = cfg.train.label_smoothing
+    ls = resolve(cfg.train).label_smoothing
     if cfg.supernet.sampling == "uniform":
         out = net(x, net.spec(random_params(net.space, rng)))
         loss = F.cross_entropy(out, y, label_smoothing=ls)

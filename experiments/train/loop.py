@@ -13,7 +13,8 @@ contract in ``docs/architecture.md``). One loop in plain sight:
    epoch's scalars to the tracker (``train.track``: TensorBoard event files in the run directory by
    default, :mod:`effnas.experiments.train.steps.track`) and ``on_epoch(record)`` (True stops the
    run: status ``pruned``).
-4. Test accuracy of the final weights; ``metrics.json``.
+4. Test accuracy of the final weights (with ``train.tta`` also ``test_accuracy_tta``: test-time
+   augmentation, a separate metric); ``metrics.json``.
 
 Outcomes (``status``): ``completed``; ``diverged`` (a NaN/inf loss; ``diverged_epoch``
 records where; checkpoints of the last good epoch are kept); ``oom`` (out of memory: ``error``
@@ -41,6 +42,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from effnas.experiments.config.recipes import resolve
 from effnas.experiments.config.schema import JobConfig
 from effnas.experiments.train import distributed
 from effnas.experiments.train.devices import device_for
@@ -99,7 +101,8 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     progress = Progress((end_epoch - state.epoch) * s.steps_per_epoch, f"{s.spec.name} {s.resolution}px",
                         end_epoch=end_epoch, enabled=not cfg.quiet and ctx.lead, world=ctx.world)
     schedule = Schedule.of(cfg, lr=s.lr, steps_per_epoch=s.steps_per_epoch, epochs=cfg.epochs)
-    micro_batches = MicroBatches(s.step_model, ctx, s.autocast, cfg.accumulate, cfg.label_smoothing, s.scaler)
+    recipe = resolve(cfg)
+    micro_batches = MicroBatches(s.step_model, ctx, s.autocast, cfg.accumulate, recipe.label_smoothing, s.scaler)
     update = Update(s.optimizer, s.model, cfg.grad_clip, s.scaler, s.ema)
     with open_tracker(cfg, run, lead=ctx.lead, start_epoch=state.epoch) as tracker:
         try:
@@ -130,6 +133,9 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
             if metrics["status"] == "completed":
                 metrics["test_accuracy"], metrics["test_loss"] = evaluate_ranks(ctx, s.eval_model, s.test_loader,
                                                                                 s.autocast)
+                if recipe.tta:  # beside the plain accuracy, never in its place
+                    metrics["test_accuracy_tta"], metrics["test_loss_tta"] = evaluate_ranks(
+                        ctx, s.eval_model, s.test_loader, s.autocast, tta=True, flip=s.ds.flip_invariant)
         except Exception as e:
             if (bad_labels := label_error(e, (s.ds.pool.labels, s.ds.test.labels), s.spec.num_classes)) is not None:
                 raise bad_labels from e  # bad data, not an outcome of training

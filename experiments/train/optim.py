@@ -10,9 +10,12 @@
   groups ``lr_backbone_mult``, the head's 1. :func:`freeze_backbone` stops the backbone's
   gradients and :func:`train_mode` keeps a frozen backbone in eval mode (BatchNorm uses and keeps
   its pretrained running statistics, stochastic depth is off), so it is a fixed feature extractor.
+* Warm-up: as given, or the recipe's share of the run (``Recipe.warmup`` in
+  :mod:`effnas.experiments.config.recipes`), so a short run is not all warm-up.
 * Schedules are pure functions of the step: linear warm-up, then cosine to zero, or the
   paper's staircase ``decay_rate ** floor(epoch / decay_epochs)`` (0.97 every 2.4 epochs), or
-  constant. Being functions of the step, they need no state in a checkpoint.
+  linear to zero (the one-cycle shape of the fast CIFAR recipes), or constant. Being functions of
+  the step, they need no state in a checkpoint.
 * :class:`ModelEMA`: exponential moving average of all floating-point weights and buffers,
   with TF's warm-up ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates.
 """
@@ -128,6 +131,8 @@ def lr_factor(step: int, *, steps_per_epoch: int, epochs: int, schedule: str, wa
     0.5
     >>> round(lr_factor(48, steps_per_epoch=10, epochs=10, schedule="step", warmup_epochs=0), 4)
     0.9409
+    >>> lr_factor(60, steps_per_epoch=10, epochs=10, schedule="linear", warmup_epochs=2)
+    0.5
     """
     warm = round(warmup_epochs * steps_per_epoch)
     if step < warm:
@@ -138,6 +143,8 @@ def lr_factor(step: int, *, steps_per_epoch: int, epochs: int, schedule: str, wa
         return decay_rate ** math.floor(step / steps_per_epoch / decay_epochs)
     total = max(1, epochs * steps_per_epoch - warm)
     t = min(1.0, (step - warm) / total)
+    if schedule == "linear":
+        return 1.0 - t
     return 0.5 * (1.0 + math.cos(math.pi * t))
 
 

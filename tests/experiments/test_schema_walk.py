@@ -29,6 +29,7 @@ SPECIAL: dict[str, Any] = {
     "name": "other", "description": "other words",
     "data.dataset": "digits", "data.resolution": 20, "data.crop_pct": 0.8, "data.path": "stream",
     "train.model": "tiny", "train.optimizer": "rmsprop", "train.schedule": "step", "train.augment": "crop_flip",
+    "train.recipe": "fast", "train.tta": True,
     "train.device": "cuda", "train.precision": "bf16", "train.lr": 0.01, "train.lr_batch": 256,
     "train.bn_momentum": 0.05, "train.dropout": 0.3, "train.init_from": "weights.pt",
     "train.drop_connect_rate": 0.1, "train.max_minutes": 5.0, "train.track": "none",

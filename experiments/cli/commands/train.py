@@ -15,6 +15,7 @@ from pathlib import Path
 
 from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.config.choices import AUGMENTS, DEVICES, OPTIMIZERS, PRECISIONS, TRACKERS
+from effnas.experiments.config.recipes import RECIPE_NAMES
 from effnas.experiments.config.schema import JobConfig
 from effnas.experiments.data.datasets import check_dataset
 from effnas.experiments.pipeline import plan
@@ -52,6 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(g, "--batch-size", key="train.batch_size", help="training batch")
     c.key_flag(g, "--lr", key="train.lr", help="peak learning rate (default: per optimizer, scaled with the batch)")
     c.key_flag(g, "--optimizer", key="train.optimizer", choices=OPTIMIZERS, help="the optimiser")
+    c.key_flag(g, "--recipe", key="train.recipe", choices=RECIPE_NAMES, help="defaults of the keys left unset "
+               "(fast: a short-budget recipe for small images; docs/training.md)")
     c.key_flag(g, "--augment", key="train.augment", help=", ".join(AUGMENTS))
     c.key_flag(g, "--seed", key="run.seed", help="seed of the weights, the split and the batch order")
     c.key_flag(g, "--max-minutes", key="train.max_minutes", help="stop after the epoch that exceeds this "

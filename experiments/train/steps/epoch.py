@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from effnas.experiments.config.recipes import resolve
 from effnas.experiments.config.schema import TrainConfig
 from effnas.experiments.data.batching import Loader
 from effnas.experiments.train.distributed import Context
@@ -68,8 +69,11 @@ class Schedule:
 
     @classmethod
     def of(cls, cfg: TrainConfig, *, lr: float, steps_per_epoch: int, epochs: int) -> Schedule:
-        """``cfg``'s schedule over ``epochs`` epochs of ``steps_per_epoch`` steps from ``lr``."""
-        return cls(lr, steps_per_epoch, epochs, cfg.schedule, cfg.warmup_epochs, cfg.decay_rate, cfg.decay_epochs)
+        """``cfg``'s schedule over ``epochs`` epochs of ``steps_per_epoch`` steps from ``lr`` (schedule and
+        warm-up: given, else the recipe's, :mod:`effnas.experiments.config.recipes`)."""
+        r = resolve(cfg)
+        return cls(lr, steps_per_epoch, epochs, r.schedule, r.warmup(cfg.warmup_epochs, epochs), cfg.decay_rate,
+                   cfg.decay_epochs)
 
     def factor(self, step: int) -> float:
         return lr_factor(step, steps_per_epoch=self.steps_per_epoch, epochs=self.epochs, schedule=self.schedule,

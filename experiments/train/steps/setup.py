@@ -11,6 +11,7 @@ with the same functions.
 from __future__ import annotations
 
 import dataclasses
+import math
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 
 import effnas.search_spaces as ss
+from effnas.experiments.config.recipes import resolve
 from effnas.experiments.config.schema import JobConfig
 from effnas.experiments.data import datasets as data_mod
 from effnas.experiments.data.malloc import reuse_large_blocks
@@ -79,12 +81,17 @@ def bn_momentum_for(spec_momentum: float, total_steps: int) -> float:
     The spec's own (TF's 0.99 decay = 0.01 here) unless the run is too short for the running
     statistics to forget their initialisation: then ``min(0.1, 10 / total_steps)``, which
     leaves a weight of about ``e^-10`` on the initial statistics at the end. Without this a
-    5-epoch proxy run of a few hundred steps evaluates with nearly initial statistics.
+    5-epoch proxy run of a few hundred steps evaluates with nearly initial statistics. Below 100
+    steps 0.1 would leave more (``0.9^10 = 0.35`` after a 10-step run, which then evaluates at
+    chance): there the momentum is ``1 - e^(-10 / total_steps)``, exactly ``e^-10`` left.
 
-    >>> bn_momentum_for(0.01, 100_000), bn_momentum_for(0.01, 200), bn_momentum_for(0.01, 20)
+    >>> bn_momentum_for(0.01, 100_000), bn_momentum_for(0.01, 200), bn_momentum_for(0.01, 100)
     (0.01, 0.05, 0.1)
+    >>> round(bn_momentum_for(0.01, 12), 3)
+    0.565
     """
-    return max(spec_momentum, min(0.1, 10 / max(total_steps, 1)))
+    steps = max(total_steps, 1)
+    return max(spec_momentum, min(0.1, 10 / steps), 1 - math.exp(-10 / steps) if steps < 100 else 0.0)
 
 
 def set_bn_momentum(model: nn.Module, momentum: float, accumulate: int) -> None:
@@ -111,7 +118,7 @@ def loader_for(cfg: JobConfig, ctx: Context, ds: data_mod.Dataset, split: AnySpl
     if not train and ctx.world > 1:
         split = split.subset(ctx.shard(len(split)))
     return data_mod.make_loader(ds, split, resolution=resolution, batch_size=batch_size, train=train, seed=cfg.seed,
-                                policy=cfg.augment, device=device, channels_last=cfg.channels_last,
+                                policy=resolve(cfg).augment, device=device, channels_last=cfg.channels_last,
                                 workers=cfg.loader_workers, threads=cfg.loader_threads, crop_pct=cfg.crop_pct,
                                 strict=cfg.strict, shard=(ctx.rank, ctx.world, cfg.accumulate) if train else (0, 1, 1))
 
@@ -119,7 +126,7 @@ def loader_for(cfg: JobConfig, ctx: Context, ds: data_mod.Dataset, split: AnySpl
 def optimizer_for(cfg: JobConfig, model: nn.Module) -> torch.optim.Optimizer:
     """``cfg.optimizer`` over ``model``'s trainable parameters at the base learning rate."""
     return make_optimizer(cfg.optimizer, model, lr=cfg.base_lr(), momentum=cfg.momentum,
-                          weight_decay=cfg.weight_decay, rmsprop_decay=cfg.rmsprop_decay,
+                          weight_decay=resolve(cfg).weight_decay, rmsprop_decay=cfg.rmsprop_decay,
                           rmsprop_eps=cfg.rmsprop_eps, lr_backbone_mult=cfg.lr_backbone_mult)
 
 
@@ -184,7 +191,8 @@ def setup(cfg: JobConfig, ctx: Context, device: torch.device, *, weights: dict[s
     model = model.to(device=device, memory_format=fmt)  # type: ignore[call-overload]
     trainable = freeze_backbone(model) if cfg.freeze_backbone else c.params  # docs/transfer.md: BN stays in eval
     optimizer = optimizer_for(cfg, model)
-    ema = ModelEMA(model, cfg.ema) if cfg.ema > 0 else None
+    ema_decay = resolve(cfg).ema
+    ema = ModelEMA(model, ema_decay) if ema_decay > 0 else None
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None
 
     def loader(split: AnySplit, batch_size: int, train: bool) -> data_mod.Loader:
