@@ -105,14 +105,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 TABLE_COLUMNS = ("method", "phi", "depth", "width", "resolution", "blocks", "dropout", "params", "macs",
-                 "macs_ratio", "target_macs_ratio", "within_tolerance")
+                 "activations", "macs_ratio", "target_macs_ratio", "within_tolerance")
 
 
 def format_table(table: pd.DataFrame) -> str:
     cols = [k for k in TABLE_COLUMNS if k in table.columns]
     t = table[cols].copy()
-    if "macs" in t.columns:
-        t["macs"] = t["macs"].map(c.fmt_count)
+    for k in ("macs", "activations"):
+        if k in t.columns:
+            t[k] = t[k].map(c.fmt_count)
     text = t.to_string(index=False)
     if "reason" in table.columns:
         off = table[table["reason"].fillna("").astype(str) != ""]
