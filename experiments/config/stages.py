@@ -258,6 +258,12 @@ class FamilyConfig(Section):
         cost_tolerance: members' realised MACs ratio within this of ``product^phi`` (by
             resolution), or the table says why not.
         depth_rounding: repeats rounded to nearest (``round``) or up (``ceil``, TF).
+        rule: how each member spends its MACs (``effnas.scaling.rules``, docs/scaling.md):
+            ``compound`` (the coefficients' alpha, beta, gamma), ``fast:A`` (Dollar et al. 2021;
+            ``fast`` = ``fast:0.8``), ``resnet-rs`` / ``resnet-rs:short`` (Bello et al. 2021),
+            ``depth``, ``width``, ``resolution`` or ``exponents:E_D,E_W,E_R``. A rule other than
+            compound spends ``P**phi`` times the base's MACs, ``P`` the coefficients' product
+            (``grid.target`` without coefficients); checked when the plan is resolved.
     """
 
     SECTION: ClassVar[str] = "family"
@@ -271,8 +277,12 @@ class FamilyConfig(Section):
     dropout: tuple[float, ...] = ()
     cost_tolerance: float = 0.1
     depth_rounding: str = "round"
+    rule: str = "compound"
 
     def __post_init__(self) -> None:
+        if not self.rule.strip():
+            raise UserError("family.rule is empty: give compound, fast:0.8, resnet-rs, depth, width, resolution or "
+                             "exponents:E_D,E_W,E_R")
         if not self.phis or any(p < 0 for p in self.phis) or len(set(self.phis)) != len(self.phis):
             raise UserError(f"family.phis must be distinct integers >= 0, got {list(self.phis)}")
         at_most("family.phis", max(self.phis), MAX_PHI, "target^phi times the base's MACs")
