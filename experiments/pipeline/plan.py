@@ -44,8 +44,8 @@ from effnas.scaling import (
 from effnas.scaling.family import member_jobs
 from effnas.scaling.grid import candidate_jobs
 from effnas.scaling.record import backbone_dir, backbone_key
-from effnas.scaling.rungs import schedule
 from effnas.scaling.rules import parse_rule, rule_family
+from effnas.scaling.rungs import schedule
 from effnas.search_spaces import NetworkSpec, load_spec
 from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.cost import macs

@@ -55,13 +55,14 @@ def rule_name(rule: Rule) -> str:
     return re.sub(r"[:,]", "-", rule.label).replace("fast-", "fast").replace("exponents-", "exponents")
 
 
-def rule_spec(base: NetworkSpec, rule: Rule, s: float, *, phi: int, depth_rounding: str) -> tuple[NetworkSpec,
-                                                                                                    Multipliers]:
+def rule_spec(base: NetworkSpec, rule: Rule, s: float, *, phi: int,
+              depth_rounding: str) -> tuple[NetworkSpec, Multipliers]:
     """``base`` scaled by ``rule`` to spend ``s`` times its MACs (nominally; before any cost fit)."""
     mult = rule.multipliers(s)
     dropout = min(max(base.dropout, 0.5), base.dropout + DROPOUT_STEP * phi)
-    spec = scale(base, depth=mult.depth, width=mult.width, resolution=scale_resolution(base.resolution, mult.resolution),
-                 dropout=dropout, name=f"{base.name}-{rule_name(rule)}-phi{phi}", depth_rounding=depth_rounding)
+    spec = scale(base, depth=mult.depth, width=mult.width,
+                 resolution=scale_resolution(base.resolution, mult.resolution), dropout=dropout,
+                 name=f"{base.name}-{rule_name(rule)}-phi{phi}", depth_rounding=depth_rounding)
     return spec, mult
 
 
