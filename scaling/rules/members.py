@@ -98,9 +98,9 @@ def _fit_along(base: NetworkSpec, rule: Rule, s: float, *, phi: int, base_macs: 
     spec, mult, macs = min(options, key=lambda o: abs(math.log(o[2] / target)))
     reason = ""
     if not within(macs / base_macs, s, tolerance):
-        sides = ", ".join(f"d {o[1].depth:.4g} w {o[1].width:.4g} gives {o[2] / base_macs:.3g}x" for o in options)
-        reason = (f"cannot reach {s:.3g}x +-{tolerance * 100:g}% along {rule.label} (whole repeats, multiples of 8 "
-                  f"channels): {sides}")
+        reason = (f"cannot reach {s:.3g}x +-{tolerance * 100:g}% along {rule.label}: the nearest networks give "
+                  f"{options[0][2] / base_macs:.3g}x and {options[1][2] / base_macs:.3g}x, one rounding step apart "
+                  "(whole repeats, multiples of 8 channels)")
     return CostFit(spec, spec.resolution, macs, nominal[2], base_macs, s, tolerance, reason), mult
 
 
