@@ -1,4 +1,5 @@
-"""Scaling curves: accuracy against MACs and against params for each scaling method, the 95 %
+"""Scaling curves: accuracy against MACs, params and (when the table has them) activations for
+each scaling method, the 95 %
 t-interval over seeds as error bars, a fitted saturating power law per method with an
 extrapolation band and a held-out check, saved as PNG and as data (CSV and JSON).
 
@@ -35,6 +36,27 @@ from effnas.search_spaces.common.stats import Interval, interval
 #: Plot order and colours of the scaling methods (matplotlib's default cycle).
 COLORS = {"compound": "C3", "official": "C1", "depth": "C0", "width": "C2", "resolution": "C4", "base": "C7"}
 BASE_METHODS = ("compound", "official")
+#: The cost axes a curve can be drawn against; ``activations`` only when the table has that column
+#: (family tables written before it was added do not) and every value is positive.
+AXES = ("macs", "params", "activations")
+AXIS_LABELS = {"macs": "MACs (multiply-adds per image)", "params": "parameters",
+               "activations": "activations (conv + linear output elements per image)"}
+
+
+def cost_axes(df: pd.DataFrame) -> list[str]:
+    """The :data:`AXES` ``df`` can be drawn against: macs and params always, activations when present.
+
+    >>> cost_axes(pd.DataFrame({"macs": [1], "params": [2], "activations": [3]}))
+    ['macs', 'params', 'activations']
+    >>> cost_axes(pd.DataFrame({"macs": [1], "params": [2], "activations": [0]}))
+    ['macs', 'params']
+    """
+    out = ["macs", "params"]
+    if "activations" in df.columns:
+        a = pd.to_numeric(df["activations"], errors="coerce")
+        if len(a) and bool((np.isfinite(a) & (a > 0)).all()):
+            out.append("activations")
+    return out
 
 
 def with_shared_base(df: pd.DataFrame) -> pd.DataFrame:
@@ -52,8 +74,9 @@ AGGREGATE_COLUMNS = ("n", "mean", "std", "ci_low", "ci_high")
 
 
 def aggregate(df: pd.DataFrame, *, metric: str, shared_base: bool = True) -> pd.DataFrame:
-    """A row per (method, phi): ``macs``, ``params`` and, of ``metric`` over the runs that have
-    it, ``n``, ``mean``, ``std`` and the 95 % t-interval of the mean (``ci_low``, ``ci_high``;
+    """A row per (method, phi): ``macs``, ``params``, ``activations`` (when present) and, of
+    ``metric`` over the runs that have it, ``n``, ``mean``, ``std`` and the 95 % t-interval of
+    the mean (``ci_low``, ``ci_high``;
     NaN, as ``std``, when ``n = 1``). With ``shared_base`` the family's phi = 0 runs are also
     the first point of each single-dimension method (:func:`with_shared_base`).
 
@@ -67,7 +90,7 @@ def aggregate(df: pd.DataFrame, *, metric: str, shared_base: bool = True) -> pd.
                          f"or pick --metric from {', '.join(c for c in df.columns if 'accuracy' in c) or 'none'}")
     d = df[df[metric].notna()]
     d = with_shared_base(d) if shared_base else d
-    cost = [c for c in ("macs", "params") if c in d.columns]
+    cost = [c for c in AXES if c in d.columns]
     rows = []
     for (method, phi), g in d.groupby(["method", "phi"], sort=True):
         iv = interval(g[metric])
@@ -183,7 +206,8 @@ def holdout_text(h: dict[str, Any] | str) -> str:
 
 def plot_curves(df: pd.DataFrame, out_dir: str | Path, *, metric: str = "test_accuracy", extrapolate: float = 4.0,
                 title: str | None = None, bootstrap: int = 0) -> dict[str, Any]:
-    """Write ``accuracy_vs_macs.png``, ``accuracy_vs_params.png``, ``curves.csv`` (points: n,
+    """Write ``accuracy_vs_macs.png``, ``accuracy_vs_params.png``, ``accuracy_vs_activations.png``
+    (when every row has activations: :func:`cost_axes`), ``curves.csv`` (points: n,
     mean, std and 95 % t-interval over seeds), ``fits.json`` (power-law parameters, status,
     parameters at a bound, the held-out check and, with ``bootstrap`` resamples, bootstrap
     intervals; per method and axis) and ``bands.csv`` (fitted curve and 90 % band out to
@@ -201,7 +225,7 @@ def plot_curves(df: pd.DataFrame, out_dir: str | Path, *, metric: str = "test_ac
                                             "method's largest phi; difference = predicted - observed mean"}
     bands = []
     files = []
-    for axis in ("macs", "params"):
+    for axis in cost_axes(df):
         fits = fit_methods(df, metric=metric, x=axis, bootstrap=bootstrap)
         checks = holdout(df, metric=metric, x=axis)
         fits_json[axis] = {m: ({**f.to_dict(), "holdout": checks[m]} if isinstance(f, PowerLaw) else f)
@@ -224,7 +248,7 @@ def plot_curves(df: pd.DataFrame, out_dir: str | Path, *, metric: str = "test_ac
 def draw_curves(ax: Any, points: pd.DataFrame, fits: dict[str, PowerLaw | str], axis: str, *,
                 extrapolate: float) -> list[dict[str, Any]]:
     """Draw on the matplotlib axes ``ax``, per method, the points of :func:`aggregate` against
-    ``axis`` (``macs`` or ``params``) with their 95 % t-interval (n = 1: hollow, no bar) and the
+    ``axis`` (one of :data:`AXES`) with their 95 % t-interval (n = 1: hollow, no bar) and the
     fit of :func:`fit_methods` out to ``extrapolate`` times the largest size: with its 90 % band
     when determined, dashed without band when a parameter is at its bound, not at all when
     undetermined. Returns the drawn curves as rows of ``bands.csv``."""
@@ -250,7 +274,7 @@ def draw_curves(ax: Any, points: pd.DataFrame, fits: dict[str, PowerLaw | str], 
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _short(v)))
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("MACs (multiply-adds per image)" if axis == "macs" else "parameters")
+    ax.set_xlabel(AXIS_LABELS[axis])
     metric = str(points["metric"].iloc[0]).replace("_", " ") if len(points) else "accuracy"
     ax.set_ylabel(f"{metric} (%): mean, bars {INTERVAL}\n(hollow: n = 1, no bar)", fontsize=8)
     ax.grid(True, which="both", alpha=0.3)

@@ -61,6 +61,8 @@ class Member:
     target_ratio: float | None = None
     tolerance: float = FAMILY_TOLERANCE
     note: str = ""
+    #: Output elements of every conv and linear layer for one image (Dollar et al. 2021).
+    activations: int = 0
 
     @property
     def macs_ratio(self) -> float:
@@ -97,7 +99,8 @@ class Member:
             "depth": round(self.multipliers.depth, 4), "width": round(self.multipliers.width, 4),
             "resolution": self.spec.resolution, "resolution_mult": round(self.multipliers.resolution, 4),
             "blocks": self.spec.num_blocks, "dropout": round(self.spec.dropout, 4),
-            "params": self.params, "macs": self.macs, "macs_ratio": round(self.macs_ratio, 4),
+            "params": self.params, "macs": self.macs, "activations": self.activations,
+            "macs_ratio": round(self.macs_ratio, 4),
             "nominal_macs_ratio": round(self.multipliers.nominal_macs_ratio, 4),
             "target_macs_ratio": round(self.target_macs_ratio, 4),
             "resolution_nominal": self.spec.resolution if self.resolution_nominal is None else self.resolution_nominal,
@@ -111,7 +114,7 @@ def make_member(method: str, phi: int, spec: NetworkSpec, mult: Multipliers, bas
     """A member of ``spec`` as it is (counted, not adjusted)."""
     c = counts(spec)
     return Member(method, phi, spec, mult, c.params, c.macs, base_macs, target_ratio=target_ratio,
-                  tolerance=tolerance)
+                  tolerance=tolerance, activations=c.activations)
 
 
 def fitted_member(method: str, phi: int, mult: Multipliers, fit: CostFit) -> Member:
@@ -119,7 +122,7 @@ def fitted_member(method: str, phi: int, mult: Multipliers, fit: CostFit) -> Mem
     c = counts(fit.spec)
     return Member(method, phi, fit.spec, mult, c.params, c.macs, fit.base_macs,
                   resolution_nominal=fit.resolution_nominal, target_ratio=fit.target_ratio, tolerance=fit.tolerance,
-                  note=fit.reason)
+                  note=fit.reason, activations=c.activations)
 
 
 #: Largest compound coefficient a user may ask for: target 2 doubles the MACs per phi, so phi 20 is
@@ -189,7 +192,7 @@ def family(
 
 
 def family_table(members: Sequence[Member]) -> pd.DataFrame:
-    """A row per member: phi, d, w, r, params, MACs, realised and nominal MACs ratio, the ratio it
+    """A row per member: phi, d, w, r, params, MACs, activations, realised and nominal MACs ratio, the ratio it
     is held to, nominal and actual resolution, and ``within_tolerance`` / ``reason``."""
     import pandas as pd  # lazy: pandas is slow to import, and the trainer imports effnas.scaling
     return pd.DataFrame([m.row() for m in members])
@@ -248,8 +251,9 @@ ACCURACIES = ("val_accuracy", "test_accuracy")
 
 def trained_summary(table: pd.DataFrame, *, metrics: Sequence[str] = ACCURACIES) -> pd.DataFrame:
     """A row per trained network (method, phi) of a family or backbone table, in table order:
-    ``macs``, ``params``, ``runs`` (rows, failed ones included) and, per metric of ``metrics``
-    in the table, ``{metric}_n``, ``_mean``, ``_std``, ``_ci_low`` and ``_ci_high`` over the
+    ``macs``, ``params``, ``activations`` (when the table has them), ``runs`` (rows, failed ones
+    included) and, per metric of ``metrics`` in the table, ``{metric}_n``, ``_mean``, ``_std``,
+    ``_ci_low`` and ``_ci_high`` over the
     runs that have it (the 95 % t-interval over seeds of :func:`effnas.scaling.curves.aggregate`;
     NaN when n < 2, n = 0 when no run finished). Format a cell with
     :func:`effnas.scaling.curves.interval_text` (``prefix=f"{metric}_"``)."""
@@ -258,7 +262,7 @@ def trained_summary(table: pd.DataFrame, *, metrics: Sequence[str] = ACCURACIES)
     if missing:
         raise UserError(f"the table has no {missing[0]!r} column: give a family.csv or backbones.csv written by effnas")
     g = table.groupby(keys, sort=False)
-    cost = [c for c in ("macs", "params") if c in table.columns]
+    cost = [c for c in ("macs", "params", "activations") if c in table.columns]
     out = g[cost].first().reset_index() if cost else g.size().reset_index()[keys]
     out["runs"] = g.size().to_numpy()
     for m in metrics:

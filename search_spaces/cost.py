@@ -29,6 +29,7 @@ from fvcore.nn.jit_handles import get_shape
 from torch import nn
 
 from effnas.search_spaces.builder import Network, build
+from effnas.search_spaces.counts import breakdown
 from effnas.search_spaces.onnx import onnx_bytes, onnx_session
 from effnas.search_spaces.spec import NetworkSpec
 
@@ -77,11 +78,13 @@ class StageCost:
     other_ops: int
     out_channels: int
     out_resolution: int
+    #: Output elements of the part's conv and linear layers (Dollar et al.'s activations).
+    activations: int = 0
 
 
 @dataclass(frozen=True)
 class Cost:
-    """A model's cost at one input size. MACs for batch 1."""
+    """A model's cost at one input size. MACs and activations for batch 1."""
 
     name: str
     resolution: int
@@ -94,6 +97,9 @@ class Cost:
     latency_batch: int | None = None
     latency_batch_ms: float | None = None
     device: str | None = None
+    #: Output elements of every conv and linear layer for one image (equal to fvcore's
+    #: ``ActivationCountAnalysis``; closed form: :func:`effnas.search_spaces.counts.counts`).
+    activations: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,18 +150,19 @@ def cost(
         model(torch.zeros(1, 3, res, res, device=dev))
         for h in hooks:
             h.remove()
+    acts = {p.name: p.activations for p in breakdown(spec, res)}
     stages = []
     for name, mod in _stage_modules(model):
         m, o = _split(by_mod.get(name, {}))
         ch, r = sizes.get(name, (0, 0))
-        stages.append(StageCost(name, count_params(mod), m, o, ch, r))
+        stages.append(StageCost(name, count_params(mod), m, o, ch, r, acts.get(name, 0)))
     lat = lat_b = None
     dev_name = None
     if latency:
         lat, lat_b, dev_name = measure_latency(model, res, batch=latency_batch, device=device)
     model.train(was_training)
     return Cost(spec.name, res, spec.num_classes, count_params(model), macs, other, stages,
-                lat, latency_batch if latency else None, lat_b, dev_name)
+                lat, latency_batch if latency else None, lat_b, dev_name, sum(acts.values()))
 
 
 def _stage_modules(model: Network) -> list[tuple[str, nn.Module]]:

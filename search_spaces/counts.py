@@ -6,8 +6,12 @@ docs/training.md, "Measured numbers behind the code's choices"). These functions
 once, following ``effnas.search_spaces.builder`` layer by layer, and count what fvcore counts:
 one MAC per multiply-add of convolutions
 (``out_h * out_w * out_c * in_c / groups * k * k``) and linear layers, no bias terms; params
-include BatchNorm weight and bias. ``tests/search_spaces/test_counts.py`` checks both against
-``effnas.search_spaces.cost`` *exactly* for every registered model at several input sizes, so a change
+include BatchNorm weight and bias; activations are the output elements of every conv and linear
+layer (Dollar, Singh, Girshick 2021, "Fast and Accurate Model Scaling", Section 3: the cost that
+tracks runtime on memory-bound hardware better than FLOPs; fvcore's ``ActivationCountAnalysis``).
+``tests/search_spaces/test_counts.py`` checks params and MACs against ``effnas.search_spaces.cost``
+*exactly* for every registered model at several input sizes, and
+``tests/search_spaces/test_reference_counts.py`` checks activations against fvcore, so a change
 to the builder that breaks the agreement fails the suite.
 """
 
@@ -30,8 +34,9 @@ class Counts:
     params: int
     macs: int
     resolution: int
-    #: Output elements of every conv (and so of its BatchNorm and activation) for one image, and
-    #: of the largest one: what training keeps for the backward pass, and an inference peak.
+    #: Output elements of every conv and linear layer for one image (Dollar et al.'s "activations",
+    #: fvcore's ``ActivationCountAnalysis``; BatchNorm and nonlinearity outputs are the same size
+    #: again), and of the largest one: what training keeps for the backward pass, and an inference peak.
     activations: int = 0
     peak_activation: int = 0
 
@@ -70,6 +75,7 @@ class _Counter:
         # Two 1x1 convs with bias on the pooled 1x1 map.
         self.params += channels * reduced + reduced + reduced * channels + channels
         self.macs += 2 * channels * reduced
+        self.activations += reduced + channels  # fvcore counts every conv output, these 1x1 ones too
 
     def shortcut(self, b: BlockSpec, size: int) -> None:
         cin, cout, s = b.in_channels, b.out_channels, b.stride
@@ -113,7 +119,8 @@ class _Counter:
 
 @dataclass(frozen=True)
 class PartCounts:
-    """Parameters and MACs of one part of a network, with its output shape.
+    """Parameters, MACs and activations (conv and linear output elements) of one part of a
+    network, with its output shape.
 
     ``name`` follows the model's module names, as :class:`effnas.search_spaces.cost.StageCost` does:
     ``stem``, ``stages.i`` (with its blocks ``stages.i.j`` in ``blocks``), ``head``, ``classifier``
@@ -126,6 +133,7 @@ class PartCounts:
     out_channels: int
     out_resolution: int
     blocks: tuple[PartCounts, ...] = ()
+    activations: int = 0
 
 
 def _check_resolution(spec: NetworkSpec, resolution: int | None) -> int:
@@ -148,13 +156,19 @@ def breakdown(spec: NetworkSpec, resolution: int | None = None) -> list[PartCoun
     [('stem', 32, 16, 0), ('stages.0', 16, 16, 1), ('stages.1', 24, 8, 2)]
     """
     size = _check_resolution(spec, resolution)
+    return _breakdown(spec, size)[0]
+
+
+def _breakdown(spec: NetworkSpec, size: int) -> tuple[list[PartCounts], int]:
+    """:func:`breakdown` and the largest single conv/linear output."""
     c = _Counter(spec)
-    mark = (0, 0)
+    mark = (0, 0, 0)
 
     def take(name: str, channels: int, out: int) -> PartCounts:
         nonlocal mark
-        part = PartCounts(name, c.params - mark[0], c.macs - mark[1], channels, out)
-        mark = (c.params, c.macs)
+        part = PartCounts(name, c.params - mark[0], c.macs - mark[1], channels, out,
+                          activations=c.activations - mark[2])
+        mark = (c.params, c.macs, c.activations)
         return part
 
     size = c.conv(3, spec.stem_channels, spec.stem_kernel, spec.stem_stride, size)
@@ -167,45 +181,34 @@ def breakdown(spec: NetworkSpec, resolution: int | None = None) -> list[PartCoun
             size = c.block(b, size)
             blocks.append(take(f"stages.{i}.{j}", b.out_channels, size))
         parts.append(PartCounts(f"stages.{i}", sum(b.params for b in blocks), sum(b.macs for b in blocks),
-                                stage.out_channels, size, tuple(blocks)))
+                                stage.out_channels, size, tuple(blocks),
+                                activations=sum(b.activations for b in blocks)))
     if spec.head_channels:
         c.conv(spec.stages[-1].out_channels, spec.head_channels, 1, 1, size)
         parts.append(take("head", spec.head_channels, size))
     c.params += spec.feature_channels * spec.num_classes + spec.num_classes
     c.macs += spec.feature_channels * spec.num_classes
+    c.activations += spec.num_classes
     parts.append(take("classifier", spec.num_classes, 1))
-    return parts
+    return parts, c.peak
 
 
 def counts(spec: NetworkSpec, resolution: int | None = None) -> Counts:
-    """Parameters and MACs of ``spec`` on one ``resolution``-pixel image (default: the spec's).
+    """Parameters, MACs and activations of ``spec`` on one ``resolution``-pixel image (default:
+    the spec's).
 
-    Equal to ``effnas.search_spaces.cost.cost(spec, resolution=...)``'s ``params`` and ``macs``.
+    Equal to ``effnas.search_spaces.cost.cost(spec, resolution=...)``'s ``params`` and ``macs``,
+    and ``activations`` to fvcore's ``ActivationCountAnalysis`` total.
 
     >>> import effnas.search_spaces as ss
     >>> c = counts(ss.get("efficientnet_b0", num_classes=10), 32)
-    >>> c.params, c.macs
-    (4020358, 8474848)
+    >>> c.params, c.macs, c.activations
+    (4020358, 8474848, 146854)
     """
     res = _check_resolution(spec, resolution)
-    parts = breakdown(spec, res)
-    acts, peak = _activations(spec, res)
+    parts, peak = _breakdown(spec, res)
     return Counts(params=sum(p.params for p in parts), macs=sum(p.macs for p in parts), resolution=res,
-                  activations=acts, peak_activation=peak)
-
-
-def _activations(spec: NetworkSpec, res: int) -> tuple[int, int]:
-    """(output elements of every conv, of the largest one) for one ``res``-pixel image."""
-    c = _Counter(spec)
-    size = c.conv(3, spec.stem_channels, spec.stem_kernel, spec.stem_stride, res)
-    if spec.stem_pool:
-        size = (size + 2 - 3) // 2 + 1  # 3x3 max-pool, stride 2, padding 1
-    for stage in spec.stages:
-        for b in stage.layers():
-            size = c.block(b, size)
-    if spec.head_channels:
-        c.conv(spec.stages[-1].out_channels, spec.head_channels, 1, 1, size)
-    return c.activations, c.peak
+                  activations=sum(p.activations for p in parts), peak_activation=peak)
 
 
 def count_macs(spec: NetworkSpec, resolution: int | None = None) -> int:

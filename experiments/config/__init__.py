@@ -28,9 +28,9 @@ from effnas.experiments.config.stages import (
     ProxyConfig,
     RunConfig,
     SearchConfig,
-    SupernetConfig,
     estimator_kind,
 )
+from effnas.experiments.config.supernet import SupernetConfig
 
 __all__ = [
     "AUGMENTS", "CONFIG_DIR", "DATA_PATHS", "OPTIMIZERS", "SCHEDULES", "SECTIONS", "BackbonesConfig", "DataConfig",

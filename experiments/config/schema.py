@@ -40,8 +40,8 @@ from effnas.experiments.config.stages import (
     ProxyConfig,
     RunConfig,
     SearchConfig,
-    SupernetConfig,
 )
+from effnas.experiments.config.supernet import SupernetConfig
 from effnas.search_spaces.block import MAX_RESOLUTION
 from effnas.search_spaces.common.errors import UserError, absent, user_file
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from effnas.experiments.config import sections
-from effnas.experiments.config.choices import DEPTH_ROUNDINGS, LATENCY_RUNTIMES, SAMPLINGS, SEARCH_TRAINERS
+from effnas.experiments.config.choices import DEPTH_ROUNDINGS, LATENCY_RUNTIMES, SEARCH_TRAINERS
 from effnas.experiments.config.sections import MAX_SEED, Section, at_most, choice, fraction, positive, unit
 from effnas.search_spaces.common.errors import UserError
 
@@ -258,6 +258,8 @@ class FamilyConfig(Section):
         cost_tolerance: members' realised MACs ratio within this of ``product^phi`` (by
             resolution), or the table says why not.
         depth_rounding: repeats rounded to nearest (``round``) or up (``ceil``, TF).
+        rule: how members spend their MACs: compound, fast:A, resnet-rs[:short], depth, width, resolution or
+            exponents:E_D,E_W,E_R (docs/scaling.md, "Scaling rules"; parsed when the plan is resolved).
     """
 
     SECTION: ClassVar[str] = "family"
@@ -271,6 +273,7 @@ class FamilyConfig(Section):
     dropout: tuple[float, ...] = ()
     cost_tolerance: float = 0.1
     depth_rounding: str = "round"
+    rule: str = "compound"
 
     def __post_init__(self) -> None:
         if not self.phis or any(p < 0 for p in self.phis) or len(set(self.phis)) != len(self.phis):
@@ -329,38 +332,6 @@ class BackbonesConfig(Section):
         at_most("backbones.phi", self.phi, MAX_PHI, "target^phi times the base's MACs")
         positive("backbones.epochs", self.epochs)
         positive("backbones.resolution", self.resolution)
-
-
-@dataclass(frozen=True)
-class SupernetConfig(Section):
-    """``[supernet]``: the weight-sharing supernet of ``search.space`` (``effnas supernet train``,
-    :mod:`effnas.experiments.estimators.supernet`), trained with the ``[train]`` recipe on ``[data]``.
-
-    Args:
-        epochs: supernet training epochs (``train.epochs`` stays the full runs').
-        sampling: ``uniform`` (single-path one-shot: one uniformly drawn candidate per step,
-            Guo et al. 2020) or ``sandwich`` (BigNAS: the largest, the smallest and
-            ``sandwich_random`` random candidates per step, gradients summed; the others learn
-            from the largest's soft predictions, in-place distillation).
-        sandwich_random: random candidates per step with ``sandwich``.
-        calibration_batches: training batches (of the evaluating search's batch size) that
-            re-estimate a candidate's BatchNorm statistics before it is evaluated.
-    """
-
-    SECTION: ClassVar[str] = "supernet"
-
-    epochs: int = 10
-    sampling: str = "uniform"
-    sandwich_random: int = 2
-    calibration_batches: int = 8
-
-    def __post_init__(self) -> None:
-        positive("supernet.epochs", self.epochs)
-        choice("supernet.sampling", self.sampling, SAMPLINGS)
-        positive("supernet.sandwich_random", self.sandwich_random, zero=True)
-        if self.sampling == "uniform" and self.sandwich_random != 2:
-            raise UserError("supernet.sandwich_random acts with supernet.sampling = 'sandwich': set that, or drop it")
-        positive("supernet.calibration_batches", self.calibration_batches)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from effnas.scaling import (
 from effnas.scaling.family import member_jobs
 from effnas.scaling.grid import candidate_jobs
 from effnas.scaling.record import backbone_dir, backbone_key
+from effnas.scaling.rules import parse_rule, rule_family
 from effnas.scaling.rungs import schedule
 from effnas.search_spaces import NetworkSpec, load_spec
 from effnas.search_spaces.common.errors import UserError
@@ -210,11 +211,17 @@ def grid_plan(cfg: ExperimentConfig, base: NetworkSpec) -> GridPlan:
 # -- family ------------------------------------------------------------------------------------
 
 def family_members(cfg: ExperimentConfig, base: NetworkSpec, coefficients: Coefficients | None) -> list[Member]:
-    """The compound members (with ``family.dropout``), the official table's when
-    ``family.official``, and the single-dimension baselines when ``family.single_dimension``."""
+    """The members of ``family.rule`` (compound by default; with ``family.dropout``), the official
+    table's when ``family.official``, and the single-dimension baselines (matched to the rule's
+    members) when ``family.single_dimension``."""
     f = cfg.family
     members: list[Member] = []
-    if coefficients is not None:
+    rule = parse_rule(f.rule)
+    if not rule.is_compound:
+        members = rule_family(base, f.phis, rule, coefficients=coefficients, growth=cfg.grid.target,
+                              depth_rounding=f.depth_rounding, cost_tolerance=f.cost_tolerance)
+        members = [_with_dropout(m, f.dropout_for(m.phi)) for m in members]
+    elif coefficients is not None:
         members = family(base, f.phis, coefficients=coefficients, depth_rounding=f.depth_rounding,
                          cost_tolerance=f.cost_tolerance)
         members = [_with_dropout(m, f.dropout_for(m.phi)) for m in members]

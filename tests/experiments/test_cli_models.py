@@ -15,6 +15,17 @@ def test_models_show_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert d["params"] == 4_020_358 and d["resolution"] == 32 and d["num_classes"] == 10
     assert sum(s["macs"] for s in d["stages"]) == d["macs"]
     assert all("params" in s for s in d["stages"])
+    # fvcore's ActivationCountAnalysis gives 146,854 for this build (test_reference_counts checks the agreement)
+    assert d["activations"] == 146_854 == sum(s["activations"] for s in d["stages"])
+
+
+def test_models_show_table_has_activations(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "show", "tiny"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split()[-1] == "activations"
+    total = next(line for line in out if line.startswith("total"))
+    assert total.split()[-1] == "54,768"
+    assert "activations 0.05 M" in out[-1]
 
 
 def test_models_show_spec_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:

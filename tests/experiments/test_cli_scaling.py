@@ -36,6 +36,9 @@ def test_family_with_baselines_at_every_phi_json(capsys) -> None:
     rows = json.loads(capsys.readouterr().out)
     assert [r["method"] for r in rows] == ["compound"] * 3 + ["depth", "width", "resolution"] * 2
     assert [r["phi"] for r in rows[3:]] == [1, 1, 1, 2, 2, 2]
+    # Equal MACs, unequal activations: width-only scaling adds fewer than resolution-only (Dollar et al. 2021).
+    width, resolution = rows[4], rows[5]
+    assert width["activations"] < resolution["activations"]
 
 
 def test_coefficients_file_and_scale_backbone(tmp_path, capsys) -> None:

@@ -34,6 +34,9 @@ def test_family_table_columns_and_monotone_cost() -> None:
     assert list(t.columns[:7]) == ["method", "phi", "name", "depth", "width", "resolution", "resolution_mult"]
     assert t.macs.is_monotonic_increasing and t.params.is_monotonic_increasing
     assert t.dropout.is_monotonic_increasing
+    # Activations (conv + linear outputs) beside params and MACs, counted for the member as adjusted.
+    assert t.activations.is_monotonic_increasing
+    assert t.activations.iloc[0] == 54_768 == ss.counts(ss.get("tiny")).activations
 
 
 @pytest.mark.parametrize("text,needle", [("3-1", "empty phi range"), ("a-b", "bad phi range"), ("-1", "bad phi")])

@@ -51,6 +51,15 @@ def test_curves_from_a_trained_family(tmp_path, evaluator) -> None:
     assert (pts["n"] == 2).all() and (pts["ci_low"] < pts["mean"]).all() and (pts["mean"] < pts["ci_high"]).all()
     # Every fit with sizes below its largest phi is checked on that phi, held out.
     assert comp["holdout"]["phi"] == 3 and abs(comp["holdout"]["difference"]) < 0.01
+    # Activations are an axis beside MACs and params: a plot, fits and the counted value per point.
+    assert [f.rsplit("/", 1)[-1] for f in res["files"]] == \
+        ["accuracy_vs_macs.png", "accuracy_vs_params.png", "accuracy_vs_activations.png"]
+    assert set(fits["activations"]) == {"compound", "depth", "width", "resolution"}
+    c3 = pts[(pts.method == "compound") & (pts.phi == 3)]
+    assert int(c3["activations"].iloc[0]) == ss.counts(members[3].spec).activations
+    # A table without activations (written before they were counted) still gives the MACs and params curves.
+    old = plot_curves(t.drop(columns="activations"), tmp_path / "old", metric="test_accuracy")
+    assert len(old["files"]) == 2 and "activations" not in old["fits"]
 
 
 def _law_table(phis: range, seeds: tuple[int, ...], *, error, noise: float = 0.0, method: str = "compound"):

@@ -21,6 +21,7 @@ import pytest
 
 import effnas.search_spaces as ss
 from effnas.search_spaces.cost import cost
+from effnas.search_spaces.counts import breakdown
 
 PAPER_MODELS = {
     # name: (params, MACs in G)
@@ -125,3 +126,33 @@ def test_no_unsupported_operators() -> None:
             fa = flop_analysis(model, 64)
             fa.total()
         assert not fa.unsupported_ops(), (name, fa.unsupported_ops())
+
+
+#: Activations (Dollar et al. 2021: output elements of every conv and linear layer, one image at the
+#: native resolution): fvcore 0.1.5 ``ActivationCountAnalysis(model, x).total()`` on our builds.
+FVCORE_ACTIVATIONS = {
+    "efficientnet_b0": 6_748_036,
+    "mobilenet_v2": 6_679_112,
+    "resnet50": 11_114_984,
+}
+
+
+@pytest.mark.parametrize("name", list(FVCORE_ACTIVATIONS))
+def test_activations_exact_against_the_fvcore_table(name: str) -> None:
+    assert ss.counts(ss.get(name)).activations == FVCORE_ACTIVATIONS[name]
+
+
+@pytest.mark.parametrize("name,res", [("efficientnet_b0", 224), ("tiny", 37), ("mobilenet_v2", 29)])
+def test_activations_equal_fvcore_activation_counter(name: str, res: int) -> None:
+    import torch
+    from fvcore.nn import ActivationCountAnalysis
+
+    spec = ss.get(name)
+    model = ss.build(spec).eval()
+    with torch.no_grad():
+        fa = ActivationCountAnalysis(model, torch.zeros(1, 3, res, res)).uncalled_modules_warnings(False)
+        fa.unsupported_ops_warnings(False)
+        assert ss.counts(spec, res).activations == fa.total()
+    parts = breakdown(spec, res)
+    assert sum(p.activations for p in parts) == fa.total()
+    assert all(p.activations == sum(b.activations for b in p.blocks) for p in parts if p.blocks)

@@ -9,7 +9,7 @@ from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.train import guard
 from effnas.scaling import load_results, plot_curves
 from effnas.scaling.analysis.compare import summary
-from effnas.scaling.curves import INTERVAL, check_results, holdout_text, interval_text
+from effnas.scaling.curves import AXES, INTERVAL, check_results, holdout_text, interval_text
 from effnas.scaling.fit import fit_note
 from effnas.search_spaces.common.errors import UserError
 
@@ -18,14 +18,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "curves", help="plot and fit scaling curves from trained family directories",
         description="Reads family.csv from each DIR (as written by 'effnas family --train'), plots accuracy "
-        "against MACs and against params per scaling method (mean over seeds, the 95 % t-interval over seeds "
+        "against MACs, against params and against activations (conv + linear output elements; when every row "
+        "has them) per scaling method (mean over seeds, the 95 % t-interval over seeds "
         "as error bars; a size with one run has none), fits error = a*(x/x0)^-b + c per method and draws it "
         "with a 90 % band out to --extrapolate times the largest size (a fit with a parameter at its bound: "
         "dashed, no band; an undetermined fit: not drawn), and checks each fit by refitting on phi <= K-1 and "
-        "predicting the largest phi K. Writes accuracy_vs_macs.png, accuracy_vs_params.png, curves.csv, "
+        "predicting the largest phi K. Writes accuracy_vs_macs.png, accuracy_vs_params.png, "
+        "accuracy_vs_activations.png, curves.csv, "
         "fits.json, bands.csv.",
         epilog=c.examples(
-            ("effnas curves runs/family --out runs/curves", "accuracy against MACs and params, with power-law fits"),
+            ("effnas curves runs/family --out runs/curves",
+             "accuracy against MACs, params and activations, with power-law fits"),
             ("effnas curves runs/family runs/family-b --out runs/curves --metric val_accuracy --bootstrap 200",
              "two families on one plot, validation accuracy, with bootstrap intervals of the fits"),
         ),
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'method':<10} {'phi':>3} {'MACs':>12} {'params':>10}  {args.metric} (%): mean [{INTERVAL}]")
     for _, r in pts.iterrows():
         print(f"{r['method']:<10} {r['phi']:>3} {r['macs']:>12,} {r['params']:>10,}  {interval_text(r)}")
-    for axis in ("macs", "params"):
+    for axis in (a for a in AXES if a in res["fits"]):
         for m, f in res["fits"][axis].items():
             if isinstance(f, dict):
                 print(f"fit vs {axis:<6} {m:<10} error = {f['a']:.4f} (x/{f['x0']:.3g})^-{f['b']:.3f} + {f['c']:.4f}"

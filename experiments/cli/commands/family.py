@@ -18,16 +18,19 @@ from effnas.experiments.pipeline.estimate import estimate, stage_work
 from effnas.scaling.analysis.compare import summary
 from effnas.scaling.curves import INTERVAL, interval_text
 from effnas.scaling.family import ACCURACIES, trained_summary
+from effnas.scaling.rules import SYNTAX, parse_rule
 from effnas.search_spaces.common.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
-        "family", help="build (and train) a compound-scaled family phi = 0..K with its cost table",
+        "family", help="build (and train) a scaled family phi = 0..K (compound or a --rule) with its cost table",
         description="Members phi = 0..K of a base network, scaled with coefficients (d = alpha^phi, "
         "w = beta^phi, r = gamma^phi; repeats rounded to nearest; resolution adjusted in whole pixels so "
         "that realised MACs land within family.cost_tolerance of the nominal ratio) and/or the official "
-        "B0..B7 table (--official, TF rounding). Single-dimension baselines (depth-, width-, resolution-only) "
+        "B0..B7 table (--official, TF rounding); or by another --rule (fast:A, resnet-rs, depth, width, resolution, "
+        "exponents:E_D,E_W,E_R: member phi spends P^phi times the base's MACs, P the coefficients' product or "
+        "grid.target, and is held to it the same way). Single-dimension baselines (depth-, width-, resolution-only) "
         "at each member's realised MACs unless --no-baselines. With --train every network is trained "
         "(resumable with --resume) into --out/family.csv; exit code 1 when a run failed. Without --train the "
         "table is written to --out/members.csv.",
@@ -36,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
              "the official B0..B7 cost table, nothing trained"),
             ("effnas family --base efficientnet_nano --alpha 1.2 --beta 1.1 --gamma 1.15 --phis 0-3",
              "a family from the paper's coefficients with single-dimension baselines at matched MACs"),
+            ("effnas family --rule fast:0.8 --base tiny --phis 0-2",
+             "fast compound scaling (Dollar et al. 2021, dWr) at 2x MACs per phi, with the matched baselines"),
             ("effnas family --base efficientnet_nano --coefficients runs/grid/coefficients.json --phis 0-3 --train "
              "--dataset shapes --seeds 2 --out runs/family", "train every member and baseline, two seeds each"),
         ),
@@ -54,6 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(g, "--cost-tolerance", key="family.cost_tolerance", help="realised MACs within this of nominal")
     c.key_flag(g, "--depth-rounding", key="family.depth_rounding", choices=DEPTH_ROUNDINGS,
                help="repeats rounded to nearest (round) or up (ceil, TF)")
+    c.key_flag(g, "--rule", key="family.rule",
+               help=f"how members spend their MACs: {SYNTAX} (docs/scaling.md)")
     p.add_argument("--out", metavar="DIR", help="directory for family.csv (members.csv without --train) and the "
                    "specs")
     p.add_argument("--json", action="store_true", help="print the table as JSON rows")
@@ -71,8 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     cfg = c.experiment(args)
     coeffs = c.coefficients_from(args, cfg)
-    if coeffs is None and not cfg.family.official:
-        raise UserError("give --coefficients FILE, --alpha/--beta/--gamma, or --official")
+    if coeffs is None and not cfg.family.official and parse_rule(cfg.family.rule).is_compound:
+        raise UserError("give --coefficients FILE, --alpha/--beta/--gamma, --official, or a --rule other than "
+                         "compound (e.g. --rule fast:0.8)")
     base = plan.base_spec(cfg)
     fp = plan.family_plan(cfg, base, coeffs)
     table, jobs = fp.table, fp.jobs
@@ -105,14 +113,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 TABLE_COLUMNS = ("method", "phi", "depth", "width", "resolution", "blocks", "dropout", "params", "macs",
-                 "macs_ratio", "target_macs_ratio", "within_tolerance")
+                 "activations", "macs_ratio", "target_macs_ratio", "within_tolerance")
 
 
 def format_table(table: pd.DataFrame) -> str:
     cols = [k for k in TABLE_COLUMNS if k in table.columns]
     t = table[cols].copy()
-    if "macs" in t.columns:
-        t["macs"] = t["macs"].map(c.fmt_count)
+    for k in ("macs", "activations"):
+        if k in t.columns:
+            t[k] = t[k].map(c.fmt_count)
     text = t.to_string(index=False)
     if "reason" in table.columns:
         off = table[table["reason"].fillna("").astype(str) != ""]

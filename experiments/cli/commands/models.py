@@ -84,14 +84,16 @@ def run_show(args: argparse.Namespace) -> int:
 
 def format_cost(c: Cost, block_strings: list[str]) -> str:
     lines = [f"{c.name}: {c.resolution}x{c.resolution} px, {c.num_classes} classes",
-             f"{'stage':<11} {'block':<40} {'out':>11} {'params':>12} {'MACs':>14}"]
+             f"{'stage':<11} {'block':<40} {'out':>11} {'params':>12} {'MACs':>14} {'activations':>12}"]
     labels = {f"stages.{i}": b for i, b in enumerate(block_strings)}
     for s in c.stages:
         out = f"{s.out_channels}x{s.out_resolution}" if s.name != "classifier" else f"{s.out_channels}"
-        lines.append(f"{s.name:<11} {labels.get(s.name, ''):<40} {out:>11} {s.params:>12,} {s.macs:>14,}")
-    lines.append(f"{'total':<11} {'':<40} {'':>11} {c.params:>12,} {c.macs:>14,}")
+        lines.append(f"{s.name:<11} {labels.get(s.name, ''):<40} {out:>11} {s.params:>12,} {s.macs:>14,} "
+                     f"{s.activations:>12,}")
+    lines.append(f"{'total':<11} {'':<40} {'':>11} {c.params:>12,} {c.macs:>14,} {c.activations:>12,}")
     lines.append(f"MACs {c.macs / 1e6:.2f} M (conv + linear); other ops (BN, element-wise, pooling) "
-                 f"{c.other_ops / 1e6:.2f} M; params {c.params / 1e6:.3f} M")
+                 f"{c.other_ops / 1e6:.2f} M; params {c.params / 1e6:.3f} M; activations {c.activations / 1e6:.2f} M "
+                 "(conv + linear output elements)")
     if c.latency_ms is not None:
         lines.append(f"latency on {c.device}: {c.latency_ms:.2f} ms at batch 1, "
                      f"{c.latency_batch_ms:.2f} ms at batch {c.latency_batch}")
