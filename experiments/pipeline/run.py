@@ -104,7 +104,9 @@ def _run(cfg: ExperimentConfig, out: Path, *, resume: bool, log: Callable[[str],
     def stage_search() -> None:
         sp = plan.resolve_search(cfg, out / "search", resume=resume and (out / "search").exists())
         summary = stages.search(sp, quiet=quiet)
-        log(f"  search: {json.dumps({k: summary[k] for k in ('completed', 'best_reward') if k in summary})}")
+        reward = summary.get("best_reward")
+        log(f"  search: {summary.get('completed', 0)} trials completed"
+            + (f", best reward {reward:.4f} (trial {summary.get('best_trial')})" if reward is not None else ""))
         if "reevaluation" in summary:
             log(f"  {summary['reevaluation']['line']}")
 
