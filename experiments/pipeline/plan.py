@@ -49,6 +49,7 @@ from effnas.scaling.rungs import schedule
 from effnas.search_spaces import NetworkSpec, load_spec
 from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.cost import macs
+from effnas.search_spaces.timing import Protocol
 
 #: Class counts of the data sets the trainer knows (experiments/data/datasets.py), for costs before training.
 NUM_CLASSES = {"digits": 10, "mnist5k": 10, "shapes": 10, "cifar10": 10, "cifar100": 100}
@@ -248,7 +249,9 @@ def family_plan(cfg: ExperimentConfig, base: NetworkSpec, coefficients: Coeffici
     jobs = member_jobs(members, cfg.family.seeds)
     tc = train_config(cfg, dataclasses.replace(cfg.train, epochs=cfg.family.epochs or cfg.train.epochs, dropout=None,
                                                drop_connect_rate=None))
-    return StagePlan(family_table(members), jobs, tc, runtime(cfg))
+    f = cfg.family
+    timing = Protocol(batch=f.latency_batch, threads=f.latency_threads, runtime=f.latency_runtime)
+    return StagePlan(family_table(members), jobs, tc, runtime(cfg), timing=timing.to_dict())
 
 
 # -- backbones ---------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pandas as pd
 
 from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.cli.commands import _progress as console
-from effnas.experiments.config.choices import DEPTH_ROUNDINGS
+from effnas.experiments.config.choices import DEPTH_ROUNDINGS, LATENCY_RUNTIMES
 from effnas.experiments.pipeline import plan, stages
 from effnas.experiments.pipeline.estimate import estimate, stage_work
 from effnas.scaling.analysis.compare import summary
@@ -70,6 +70,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_data_args(t)
     c.key_flag(t, "--epochs", key="family.epochs", help="epochs per network (default: train.epochs)")
     c.key_flag(t, "--seeds", key="family.seeds", help="seeds per network: a count (2), a list (0,5) or a range (0-2)")
+    c.key_flag(t, "--latency-batch", key="family.latency_batch",
+               help="after training, latency is measured at batch 1 and at this batch (latency_ms_bN)")
+    c.key_flag(t, "--latency-runtime", key="family.latency_runtime", choices=LATENCY_RUNTIMES,
+               help="torch, or onnxruntime as well (ort_latency_ms_*; needs effnas[deploy])")
     c.add_run_args(t)
     console.add_args(p)
     p.set_defaults(func=run)
@@ -136,9 +140,17 @@ def format_trained(t: pd.DataFrame) -> str:
     if not acc or t[acc].isna().all().all():
         return "no run finished"
     s = trained_summary(t, metrics=acc)
-    lines = [f"{'method':<10} {'phi':>3} {'MACs':>8} {'runs':>4}  " + "  ".join(f"{k + ' (%)':<30}" for k in acc)
-             + f"  (mean [{INTERVAL}])"]
+    timed = [k for k in TIMED_SHOWN if k in s.columns]
+    lines = [f"{'method':<10} {'phi':>3} {'MACs':>8} {'runs':>4}" + "".join(f" {TIMED_SHOWN[k]:>11}" for k in timed)
+             + "  " + "  ".join(f"{k + ' (%)':<30}" for k in acc) + f"  (mean [{INTERVAL}])"]
     for _, r in s.iterrows():
         cells = "  ".join(f"{interval_text(r, prefix=f'{k}_'):<30}" for k in acc)
-        lines.append(f"{r['method']:<10} {r['phi']:>3} {c.fmt_count(r['macs']):>8} {r['runs']:>4}  {cells}".rstrip())
+        times = "".join(f" {r[k]:>11.4g}" for k in timed)
+        lines.append(f"{r['method']:<10} {r['phi']:>3} {c.fmt_count(r['macs']):>8} {r['runs']:>4}{times}  "
+                     f"{cells}".rstrip())
     return "\n".join(lines)
+
+
+#: Measured time shown per trained network (the mean over its runs): column -> heading.
+TIMED_SHOWN = {"train_seconds": "train s", "train_img_per_s": "train img/s", "latency_ms_b1": "ms b1",
+               "latency_ms_bN": "ms bN"}
