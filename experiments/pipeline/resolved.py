@@ -85,6 +85,9 @@ class StagePlan:
     #: How every trained network is timed after training (a :class:`effnas.search_spaces.timing.Protocol`
     #: as a dict), or None: not timed.
     timing: dict[str, Any] | None = None
+    #: Jobs not run because an earlier job of ``jobs`` trains the same network with the same seed:
+    #: ``(job, that job's key)``; their rows share its results (:mod:`effnas.experiments.pipeline.shared`).
+    shared: list[tuple[Job, str]] = field(default_factory=list)
 
     def runs(self, out: str | Path) -> list[dict[str, Any]]:
         """Every job's trainer config under ``out`` (the model reduced by :func:`brief`)."""
@@ -127,7 +130,8 @@ class Plan:
         d["grid"] = {"candidates": self.grid.table.to_dict(orient="records"), "runs": self.grid.runs(self.out / "grid"),
                      "schedule": self.grid.schedule.to_dict() if self.grid.schedule else None}
         d["family"] = {"members": self.family.table.to_dict(orient="records"),
-                       "runs": self.family.runs(self.out / "family"), "timing": self.family.timing}
+                       "runs": self.family.runs(self.out / "family"), "timing": self.family.timing,
+                       "shared": {j.key: src for j, src in self.family.shared}}
         d["backbones"] = {name: {"networks": sp.table.to_dict(orient="records"),
                                  "runs": sp.runs(self.out / "backbones" / directory)}
                           for name, (directory, sp) in self.backbones.items()}

@@ -31,6 +31,7 @@ from effnas.experiments.estimators.proxy import Prefiltered, ProxyTrainer
 from effnas.experiments.estimators.supernet import CHECKPOINT, SupernetTrainer, train_supernet
 from effnas.experiments.estimators.supernet import preflight as supernet_preflight
 from effnas.experiments.pipeline.resolved import GridPlan, Runtime, SearchPlan, StagePlan
+from effnas.experiments.pipeline.shared import with_aliases
 from effnas.experiments.pipeline.timing import time_networks
 from effnas.experiments.train import guard
 from effnas.experiments.train.devices import resolve_device
@@ -272,6 +273,7 @@ def train_table(cfg: ExperimentConfig, sp: StagePlan, out: str | Path, *, resume
                            resume=resume, defaults=JobConfig().to_dict(), progress=progress)
         if sp.timing is not None:  # after every run ended: nothing of the stage trains while it is timed
             trained = time_networks(trained, sp.jobs, sp.timing)
+        trained = with_aliases(trained, sp.jobs, sp.shared)
         write_csv(trained, out / name)
     return trained
 

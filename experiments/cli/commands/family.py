@@ -16,6 +16,7 @@ from effnas.experiments.config.choices import DEPTH_ROUNDINGS, LATENCY_RUNTIMES
 from effnas.experiments.pipeline import plan, stages
 from effnas.experiments.pipeline.estimate import estimate, stage_work
 from effnas.scaling.analysis.compare import summary
+from effnas.scaling.analysis.rules import compare_rules, rule_lines
 from effnas.scaling.curves import INTERVAL, interval_text
 from effnas.scaling.family import ACCURACIES, trained_summary
 from effnas.scaling.rules import SYNTAX, parse_rule
@@ -41,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
              "a family from the paper's coefficients with single-dimension baselines at matched MACs"),
             ("effnas family --rule fast:0.8 --base tiny --phis 0-2",
              "fast compound scaling (Dollar et al. 2021, dWr) at 2x MACs per phi, with the matched baselines"),
+            ("effnas family --base tiny --alpha 1.2 --beta 1.1 --gamma 1.15 --rules fast:0.8,resnet-rs --phis 0-2 "
+             "--no-baselines --train --dataset shapes --seeds 3 --out runs/rules",
+             "three rules' families on one base and seeds; then: effnas compare runs/rules --rules"),
             ("effnas family --base efficientnet_nano --coefficients runs/grid/coefficients.json --phis 0-3 --train "
              "--dataset shapes --seeds 2 --out runs/family", "train every member and baseline, two seeds each"),
         ),
@@ -61,6 +65,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                help="repeats rounded to nearest (round) or up (ceil, TF)")
     c.key_flag(g, "--rule", key="family.rule",
                help=f"how members spend their MACs: {SYNTAX} (docs/scaling.md)")
+    c.key_flag(g, "--rules", key="family.rules",
+               help="more rules beside --rule on the same base, data, epochs and seeds, e.g. fast:0.8,resnet-rs "
+               "(an exponents: rule as '[\"exponents:0.2,0.6,0.2\"]'); compare them with 'effnas compare DIR --rules' "
+               "(default: none)")
     p.add_argument("--out", metavar="DIR", help="directory for family.csv (members.csv without --train) and the "
                    "specs")
     p.add_argument("--json", action="store_true", help="print the table as JSON rows")
@@ -108,12 +116,28 @@ def run(args: argparse.Namespace) -> int:
                             go_ahead=ask)
     print(format_trained(trained))
     print(summary(trained))
+    if cfg.family.rules:
+        print(rules_text(trained, cfg.family.rule, cfg.family.rules, cfg.family.cost_tolerance))
     print(f"wrote {Path(args.out) / 'family.csv'}")
     bad = stages.format_failures(trained, "runs")
     if bad:
         print(bad)
         return 1
     return 0
+
+
+def rules_text(trained: pd.DataFrame, rule: str, rules: tuple[str, ...], tolerance: float) -> str:
+    """The rules against compound (or against ``rule`` when compound is not among them) at equal MACs,
+    activations and training time (:func:`effnas.scaling.analysis.rules.compare_rules`)."""
+    labels = [parse_rule(r).label for r in (rule, *rules)]
+    reference = "compound" if "compound" in labels else labels[0]
+    metric = next((m for m in ("test_accuracy", "val_accuracy") if m in trained and trained[m].notna().any()), None)
+    if metric is None or not (trained["method"] == reference).any():
+        return "no rule verdicts: no trained runs of " + reference
+    table = compare_rules(trained, metric=metric, reference=reference, tolerance=tolerance)
+    return "\n".join([f"rules against {reference} on {metric} (A - B in points, 95 % interval; members matched by "
+                      f"phi, compared where their realised cost is within {100 * tolerance:g} %):",
+                      *rule_lines(table)])
 
 
 TABLE_COLUMNS = ("method", "phi", "depth", "width", "resolution", "blocks", "dropout", "params", "macs",
