@@ -1,5 +1,5 @@
-"""Scaling curves: accuracy against MACs, params and (when the table has them) activations for
-each scaling method, the 95 %
+"""Scaling curves: accuracy against MACs, params and (when the table has them) activations, training
+time and measured latency for each scaling method, the 95 %
 t-interval over seeds as error bars, a fitted saturating power law per method with an
 extrapolation band and a held-out check, saved as PNG and as data (CSV and JSON).
 
@@ -36,26 +36,36 @@ from effnas.search_spaces.common.stats import Interval, interval
 #: Plot order and colours of the scaling methods (matplotlib's default cycle).
 COLORS = {"compound": "C3", "official": "C1", "depth": "C0", "width": "C2", "resolution": "C4", "base": "C7"}
 BASE_METHODS = ("compound", "official")
-#: The cost axes a curve can be drawn against; ``activations`` only when the table has that column
-#: (family tables written before it was added do not) and every value is positive.
-AXES = ("macs", "params", "activations")
+#: Measured costs (this machine's, per run): seconds in training steps, and the median inference latency of
+#: :mod:`effnas.search_spaces.timing` at batch 1 and at ``family.latency_batch``. A point's value is the mean
+#: over its runs (latency is measured once per network, so its runs agree).
+MEASURED = ("train_seconds", "latency_ms_b1", "latency_ms_bN")
+#: The cost axes a curve can be drawn against; ``activations`` and the :data:`MEASURED` ones only when
+#: the table has that column (family tables written before it was added do not) and every value is positive.
+AXES = ("macs", "params", "activations", *MEASURED)
 AXIS_LABELS = {"macs": "MACs (multiply-adds per image)", "params": "parameters",
-               "activations": "activations (conv + linear output elements per image)"}
+               "activations": "activations (conv + linear output elements per image)",
+               "train_seconds": "training time (s in training steps, this machine)",
+               "latency_ms_b1": "latency at batch 1 (ms, median; torch eager, this machine)",
+               "latency_ms_bN": "latency at batch N = latency_batch (ms per batch, median; torch eager)"}
 
 
-def cost_axes(df: pd.DataFrame) -> list[str]:
-    """The :data:`AXES` ``df`` can be drawn against: macs and params always, activations when present.
+def cost_axes(df: pd.DataFrame, *, metric: str | None = None) -> list[str]:
+    """The :data:`AXES` ``df`` can be drawn against: macs and params always, the others when present
+    and positive on every row (every row that has ``metric``, when given).
 
     >>> cost_axes(pd.DataFrame({"macs": [1], "params": [2], "activations": [3]}))
     ['macs', 'params', 'activations']
-    >>> cost_axes(pd.DataFrame({"macs": [1], "params": [2], "activations": [0]}))
-    ['macs', 'params']
+    >>> cost_axes(pd.DataFrame({"macs": [1], "params": [2], "activations": [0], "latency_ms_b1": [0.5]}))
+    ['macs', 'params', 'latency_ms_b1']
     """
+    rows = df[df[metric].notna()] if metric is not None and metric in df.columns else df
     out = ["macs", "params"]
-    if "activations" in df.columns:
-        a = pd.to_numeric(df["activations"], errors="coerce")
-        if len(a) and bool((np.isfinite(a) & (a > 0)).all()):
-            out.append("activations")
+    for axis in AXES[2:]:
+        if axis in rows.columns:
+            a = pd.to_numeric(rows[axis], errors="coerce")
+            if len(a) and bool((np.isfinite(a) & (a > 0)).all()):
+                out.append(axis)
     return out
 
 
@@ -74,7 +84,8 @@ AGGREGATE_COLUMNS = ("n", "mean", "std", "ci_low", "ci_high")
 
 
 def aggregate(df: pd.DataFrame, *, metric: str, shared_base: bool = True) -> pd.DataFrame:
-    """A row per (method, phi): ``macs``, ``params``, ``activations`` (when present) and, of
+    """A row per (method, phi): ``macs``, ``params``, ``activations`` and the :data:`MEASURED` costs
+    (when present; those as the mean over the runs) and, of
     ``metric`` over the runs that have it, ``n``, ``mean``, ``std`` and the 95 % t-interval of
     the mean (``ci_low``, ``ci_high``;
     NaN, as ``std``, when ``n = 1``). With ``shared_base`` the family's phi = 0 runs are also
@@ -94,7 +105,8 @@ def aggregate(df: pd.DataFrame, *, metric: str, shared_base: bool = True) -> pd.
     rows = []
     for (method, phi), g in d.groupby(["method", "phi"], sort=True):
         iv = interval(g[metric])
-        rows.append({"method": method, "phi": phi, **{c: g[c].iloc[0] for c in cost}, "n": iv.n, "mean": iv.mean,
+        at = {c: pd.to_numeric(g[c], errors="coerce").mean() if c in MEASURED else g[c].iloc[0] for c in cost}
+        rows.append({"method": method, "phi": phi, **at, "n": iv.n, "mean": iv.mean,
                      "std": iv.sd, "ci_low": iv.low, "ci_high": iv.high})
     out = pd.DataFrame(rows, columns=["method", "phi", *cost, *AGGREGATE_COLUMNS])
     out["metric"] = metric
@@ -206,8 +218,9 @@ def holdout_text(h: dict[str, Any] | str) -> str:
 
 def plot_curves(df: pd.DataFrame, out_dir: str | Path, *, metric: str = "test_accuracy", extrapolate: float = 4.0,
                 title: str | None = None, bootstrap: int = 0) -> dict[str, Any]:
-    """Write ``accuracy_vs_macs.png``, ``accuracy_vs_params.png``, ``accuracy_vs_activations.png``
-    (when every row has activations: :func:`cost_axes`), ``curves.csv`` (points: n,
+    """Write ``accuracy_vs_macs.png``, ``accuracy_vs_params.png`` and, when every trained row has them
+    (:func:`cost_axes`), ``accuracy_vs_activations.png``, ``accuracy_vs_train_seconds.png``,
+    ``accuracy_vs_latency_ms_b1.png`` and ``accuracy_vs_latency_ms_bN.png``, ``curves.csv`` (points: n,
     mean, std and 95 % t-interval over seeds), ``fits.json`` (power-law parameters, status,
     parameters at a bound, the held-out check and, with ``bootstrap`` resamples, bootstrap
     intervals; per method and axis) and ``bands.csv`` (fitted curve and 90 % band out to
@@ -225,7 +238,7 @@ def plot_curves(df: pd.DataFrame, out_dir: str | Path, *, metric: str = "test_ac
                                             "method's largest phi; difference = predicted - observed mean"}
     bands = []
     files = []
-    for axis in cost_axes(df):
+    for axis in cost_axes(df, metric=metric):
         fits = fit_methods(df, metric=metric, x=axis, bootstrap=bootstrap)
         checks = holdout(df, metric=metric, x=axis)
         fits_json[axis] = {m: ({**f.to_dict(), "holdout": checks[m]} if isinstance(f, PowerLaw) else f)
@@ -362,6 +375,6 @@ def load_results(paths: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-__all__ = ["AGGREGATE_COLUMNS", "INTERVAL", "aggregate", "check_results", "draw_curves", "fit_methods",
-           "holdout", "holdout_text", "interval_text", "load_results", "matched_comparison", "plot_curves",
-           "with_shared_base"]
+__all__ = ["AGGREGATE_COLUMNS", "AXES", "INTERVAL", "MEASURED", "aggregate", "check_results", "cost_axes",
+           "draw_curves", "fit_methods", "holdout", "holdout_text", "interval_text", "load_results",
+           "matched_comparison", "plot_curves", "with_shared_base"]

@@ -247,13 +247,16 @@ def side_by_side(official: Sequence[Member], compound: Sequence[Member]) -> pd.D
 
 #: The accuracy columns a trained family (or backbone) table has, one per evaluation split.
 ACCURACIES = ("val_accuracy", "test_accuracy")
+#: Measured time columns of a trained family table (effnas.experiments.pipeline.timing), summarised by their mean.
+TIMED = ("train_seconds", "train_img_per_s", "latency_ms_b1", "latency_ms_bN", "ort_latency_ms_b1",
+         "ort_latency_ms_bN")
 
 
 def trained_summary(table: pd.DataFrame, *, metrics: Sequence[str] = ACCURACIES) -> pd.DataFrame:
     """A row per trained network (method, phi) of a family or backbone table, in table order:
     ``macs``, ``params``, ``activations`` (when the table has them), ``runs`` (rows, failed ones
-    included) and, per metric of ``metrics`` in the table, ``{metric}_n``, ``_mean``, ``_std``,
-    ``_ci_low`` and ``_ci_high`` over the
+    included), the mean of each measured time of :data:`TIMED` the table has and, per metric of
+    ``metrics`` in the table, ``{metric}_n``, ``_mean``, ``_std``, ``_ci_low`` and ``_ci_high`` over the
     runs that have it (the 95 % t-interval over seeds of :func:`effnas.scaling.curves.aggregate`;
     NaN when n < 2, n = 0 when no run finished). Format a cell with
     :func:`effnas.scaling.curves.interval_text` (``prefix=f"{metric}_"``)."""
@@ -265,6 +268,8 @@ def trained_summary(table: pd.DataFrame, *, metrics: Sequence[str] = ACCURACIES)
     cost = [c for c in ("macs", "params", "activations") if c in table.columns]
     out = g[cost].first().reset_index() if cost else g.size().reset_index()[keys]
     out["runs"] = g.size().to_numpy()
+    for c in (c for c in TIMED if c in table.columns):  # measured: the mean over the runs that have it
+        out[c] = g[c].mean().to_numpy()
     for m in metrics:
         if m not in table.columns:
             continue
@@ -306,6 +311,6 @@ def train_members(
     return table
 
 
-__all__ = ["ACCURACIES", "METHODS", "Member", "all_within_tolerance", "cost_flags", "family", "family_table",
+__all__ = ["ACCURACIES", "METHODS", "TIMED", "Member", "all_within_tolerance", "cost_flags", "family", "family_table",
            "fitted_member", "make_member", "member_jobs", "parse_phis", "side_by_side", "train_members",
            "trained_summary"]

@@ -1,5 +1,7 @@
 """The cost model: exact parameters, multiply-adds the papers' way, measured latency (torch, or
-onnxruntime on the exported network: :func:`measure_latency_onnxruntime`).
+onnxruntime on the exported network: :func:`measure_latency_onnxruntime`; the median of timed calls
+after warm-up is :func:`effnas.search_spaces.timing.median_time`, whose module holds the family's
+documented timing protocol).
 
 "FLOPs" in the EfficientNet and MnasNet papers are multiply-adds (MACs) of convolutions and
 linear layers; fvcore counts one per multiply-add as well, so ``macs`` here is fvcore's count
@@ -14,8 +16,6 @@ Do not use torch's ``FlopCounterMode`` for training cost: it miscounts the backw
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -32,6 +32,7 @@ from effnas.search_spaces.builder import Network, build
 from effnas.search_spaces.counts import breakdown
 from effnas.search_spaces.onnx import onnx_bytes, onnx_session
 from effnas.search_spaces.spec import NetworkSpec
+from effnas.search_spaces.timing import median_time
 
 #: fvcore operator names whose counts are multiply-adds of the papers' kind.
 MAC_OPERATORS = frozenset({"conv", "linear", "addmm", "matmul", "bmm", "einsum"})
@@ -202,18 +203,16 @@ def measure_latency(
 
     def run(b: int) -> float:
         x = torch.randn(b, 3, resolution, resolution, device=dev).contiguous(memory_format=torch.channels_last)
-        times = []
+
+        def call() -> None:
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            model(x)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+
         with torch.inference_mode():
-            for i in range(warmup + repeats):
-                if dev.type == "cuda":
-                    torch.cuda.synchronize()
-                t0 = time.perf_counter()
-                model(x)
-                if dev.type == "cuda":
-                    torch.cuda.synchronize()
-                if i >= warmup:
-                    times.append((time.perf_counter() - t0) * 1e3)
-        return statistics.median(times)
+            return median_time(call, warmup=warmup, repeats=repeats).median_ms
 
     r1, rb = run(1), run(batch)
     model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
@@ -228,10 +227,4 @@ def measure_latency_onnxruntime(model: nn.Module, resolution: int, *, threads: i
     model = model.to("cpu")
     session = onnx_session(onnx_bytes(model, resolution=resolution), threads=threads)
     x = {"images": np.random.default_rng(0).standard_normal((1, 3, resolution, resolution), dtype=np.float32)}
-    times = []
-    for i in range(warmup + repeats):
-        t0 = time.perf_counter()
-        session.run(["logits"], x)
-        if i >= warmup:
-            times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+    return median_time(lambda: session.run(["logits"], x), warmup=warmup, repeats=repeats).median_ms

@@ -260,6 +260,14 @@ class FamilyConfig(Section):
         depth_rounding: repeats rounded to nearest (``round``) or up (``ceil``, TF).
         rule: how members spend their MACs: compound, fast:A, resnet-rs[:short], depth, width, resolution or
             exponents:E_D,E_W,E_R (docs/scaling.md, "Scaling rules"; parsed when the plan is resolved).
+        rules: more rules trained beside ``rule`` on the same base, data, epochs and seeds (member ``phi`` of each
+            spends the MACs of compound's member ``phi``; a network two rules share trains once), compared with
+            compound at equal MACs, activations and training time (``effnas compare DIR --rules``).
+        latency_batch: after training, every network's inference latency is measured at batch 1 and at this batch
+            (``latency_ms_b1``, ``latency_ms_bN`` in family.csv; protocol: :mod:`effnas.search_spaces.timing`).
+        latency_runtime: ``torch`` (eager, eval, no_grad) or ``onnxruntime``: torch and onnxruntime beside it
+            (``ort_latency_ms_b1``, ``ort_latency_ms_bN``; needs ``effnas[deploy]``).
+        latency_threads: intra-op threads while timing (1: one core, whatever else the machine runs).
     """
 
     SECTION: ClassVar[str] = "family"
@@ -274,6 +282,10 @@ class FamilyConfig(Section):
     cost_tolerance: float = 0.1
     depth_rounding: str = "round"
     rule: str = "compound"
+    rules: tuple[str, ...] = ()
+    latency_batch: int = 16
+    latency_runtime: str = "torch"
+    latency_threads: int = 1
 
     def __post_init__(self) -> None:
         if not self.phis or any(p < 0 for p in self.phis) or len(set(self.phis)) != len(self.phis):
@@ -288,6 +300,12 @@ class FamilyConfig(Section):
             raise UserError(f"family.dropout must be [first, last] in [0, 1) or empty, got {list(self.dropout)}")
         positive("family.cost_tolerance", self.cost_tolerance)
         choice("family.depth_rounding", self.depth_rounding, DEPTH_ROUNDINGS)
+        if len(set((self.rule, *self.rules))) != 1 + len(self.rules):
+            raise UserError(f"family.rules must be distinct and differ from family.rule {self.rule!r}, "
+                             f"got {list(self.rules)}")
+        positive("family.latency_batch", self.latency_batch)
+        choice("family.latency_runtime", self.latency_runtime, LATENCY_RUNTIMES)
+        positive("family.latency_threads", self.latency_threads)
 
     def dropout_for(self, phi: int) -> float | None:
         """The dropout of member ``phi``: linear from first to last over ``phis``.

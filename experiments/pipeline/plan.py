@@ -26,6 +26,7 @@ from typing import Any
 from effnas.experiments.config.schema import ExperimentConfig, JobConfig, TrainConfig
 from effnas.experiments.config.stages import estimator_kind
 from effnas.experiments.pipeline.resolved import GridPlan, Plan, Runtime, SearchPlan, StagePlan
+from effnas.experiments.pipeline.shared import share_networks
 from effnas.nas import CellSpace, Objective, SearchConfig, get_space
 from effnas.nas.bench_search import median_latency
 from effnas.nas.estimators.zerocost import check_name
@@ -49,6 +50,7 @@ from effnas.scaling.rungs import schedule
 from effnas.search_spaces import NetworkSpec, load_spec
 from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.cost import macs
+from effnas.search_spaces.timing import Protocol
 
 #: Class counts of the data sets the trainer knows (experiments/data/datasets.py), for costs before training.
 NUM_CLASSES = {"digits": 10, "mnist5k": 10, "shapes": 10, "cifar10": 10, "cifar100": 100}
@@ -211,21 +213,12 @@ def grid_plan(cfg: ExperimentConfig, base: NetworkSpec) -> GridPlan:
 # -- family ------------------------------------------------------------------------------------
 
 def family_members(cfg: ExperimentConfig, base: NetworkSpec, coefficients: Coefficients | None) -> list[Member]:
-    """The members of ``family.rule`` (compound by default; with ``family.dropout``), the official
-    table's when ``family.official``, and the single-dimension baselines (matched to the rule's
-    members) when ``family.single_dimension``."""
+    """The members of ``family.rule`` (compound by default; with ``family.dropout``) and of each of
+    ``family.rules``, the official table's when ``family.official``, and the single-dimension
+    baselines (matched to ``family.rule``'s members) when ``family.single_dimension``."""
     f = cfg.family
-    members: list[Member] = []
-    rule = parse_rule(f.rule)
-    if not rule.is_compound:
-        members = rule_family(base, f.phis, rule, coefficients=coefficients, growth=cfg.grid.target,
-                              depth_rounding=f.depth_rounding, cost_tolerance=f.cost_tolerance)
-        members = [_with_dropout(m, f.dropout_for(m.phi)) for m in members]
-    elif coefficients is not None:
-        members = family(base, f.phis, coefficients=coefficients, depth_rounding=f.depth_rounding,
-                         cost_tolerance=f.cost_tolerance)
-        members = [_with_dropout(m, f.dropout_for(m.phi)) for m in members]
-    elif not f.official:
+    members = rule_members(cfg, base, coefficients, f.rule)
+    if not members and not f.official:
         raise UserError("the family needs coefficients (a grid's coefficients.json, or alpha/beta/gamma) "
                          "or family.official = true")
     official = family(base, f.phis, official=True) if f.official else []
@@ -234,7 +227,30 @@ def family_members(cfg: ExperimentConfig, base: NetworkSpec, coefficients: Coeff
         wanted = set(f.baseline_phis) or {p for p in f.phis if p >= 1}
         targets = [m for m in (members or official) if m.phi in wanted]
         baselines = matched_baselines(base, targets, depth_rounding=f.depth_rounding)
-    return members + official + baselines
+    others: list[Member] = []
+    for text in f.rules:
+        more = rule_members(cfg, base, coefficients, text)
+        if not more:
+            raise UserError(f"family.rules has {text!r}: compound members need coefficients (a grid's "
+                             "coefficients.json, or alpha/beta/gamma)")
+        others += more
+    return members + official + baselines + others
+
+
+def rule_members(cfg: ExperimentConfig, base: NetworkSpec, coefficients: Coefficients | None,
+                 text: str) -> list[Member]:
+    """Members ``family.phis`` of the rule ``text`` (none for compound without coefficients)."""
+    f = cfg.family
+    rule = parse_rule(text)
+    if not rule.is_compound:
+        members = rule_family(base, f.phis, rule, coefficients=coefficients, growth=cfg.grid.target,
+                              depth_rounding=f.depth_rounding, cost_tolerance=f.cost_tolerance)
+    elif coefficients is not None:
+        members = family(base, f.phis, coefficients=coefficients, depth_rounding=f.depth_rounding,
+                         cost_tolerance=f.cost_tolerance)
+    else:
+        return []
+    return [_with_dropout(m, f.dropout_for(m.phi)) for m in members]
 
 
 def _with_dropout(m: Member, dropout: float | None) -> Member:
@@ -245,10 +261,13 @@ def _with_dropout(m: Member, dropout: float | None) -> Member:
 
 def family_plan(cfg: ExperimentConfig, base: NetworkSpec, coefficients: Coefficients | None) -> StagePlan:
     members = family_members(cfg, base, coefficients)
-    jobs = member_jobs(members, cfg.family.seeds)
+    jobs, shared = share_networks(member_jobs(members, cfg.family.seeds))
     tc = train_config(cfg, dataclasses.replace(cfg.train, epochs=cfg.family.epochs or cfg.train.epochs, dropout=None,
                                                drop_connect_rate=None))
-    return StagePlan(family_table(members), jobs, tc, runtime(cfg))
+    f = cfg.family
+    timing = Protocol(batch=f.latency_batch, threads=f.latency_threads, runtime=f.latency_runtime)
+    return StagePlan(family_table(members), jobs, tc, runtime(cfg), timing=timing.to_dict(),
+                     shared=shared)
 
 
 # -- backbones ---------------------------------------------------------------------------------

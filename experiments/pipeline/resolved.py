@@ -5,7 +5,7 @@ run what they are handed and never go back to the config's rules.
 * :class:`Runtime`: in this process or as Ray trials, with how many CPUs and GPUs each;
 * :class:`SearchPlan`: the search's settings, its trainer and its own supernet, if any;
 * :class:`StagePlan`: a training stage's table, its jobs and their shared trainer config
-  (:class:`GridPlan` adds what the grid's result file records);
+  (:class:`GridPlan` adds what the grid's result file records) and how its trained networks are timed;
 * :class:`Plan`: all of them for one experiment (``effnas run --plan`` prints :meth:`Plan.to_dict`).
 
 Each job trains ``{**train_config, model, resolution, seed, out_dir}``
@@ -82,6 +82,12 @@ class StagePlan:
     jobs: list[Job]
     train_config: dict[str, Any]
     runtime: Runtime = field(default_factory=Runtime)
+    #: How every trained network is timed after training (a :class:`effnas.search_spaces.timing.Protocol`
+    #: as a dict), or None: not timed.
+    timing: dict[str, Any] | None = None
+    #: Jobs not run because an earlier job of ``jobs`` trains the same network with the same seed:
+    #: ``(job, that job's key)``; their rows share its results (:mod:`effnas.experiments.pipeline.shared`).
+    shared: list[tuple[Job, str]] = field(default_factory=list)
 
     def runs(self, out: str | Path) -> list[dict[str, Any]]:
         """Every job's trainer config under ``out`` (the model reduced by :func:`brief`)."""
@@ -124,7 +130,8 @@ class Plan:
         d["grid"] = {"candidates": self.grid.table.to_dict(orient="records"), "runs": self.grid.runs(self.out / "grid"),
                      "schedule": self.grid.schedule.to_dict() if self.grid.schedule else None}
         d["family"] = {"members": self.family.table.to_dict(orient="records"),
-                       "runs": self.family.runs(self.out / "family")}
+                       "runs": self.family.runs(self.out / "family"), "timing": self.family.timing,
+                       "shared": {j.key: src for j, src in self.family.shared}}
         d["backbones"] = {name: {"networks": sp.table.to_dict(orient="records"),
                                  "runs": sp.runs(self.out / "backbones" / directory)}
                           for name, (directory, sp) in self.backbones.items()}

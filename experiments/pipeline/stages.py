@@ -31,6 +31,8 @@ from effnas.experiments.estimators.proxy import Prefiltered, ProxyTrainer
 from effnas.experiments.estimators.supernet import CHECKPOINT, SupernetTrainer, train_supernet
 from effnas.experiments.estimators.supernet import preflight as supernet_preflight
 from effnas.experiments.pipeline.resolved import GridPlan, Runtime, SearchPlan, StagePlan
+from effnas.experiments.pipeline.shared import with_aliases
+from effnas.experiments.pipeline.timing import time_networks
 from effnas.experiments.train import guard
 from effnas.experiments.train.devices import resolve_device
 from effnas.experiments.train.loop import train_fn
@@ -256,15 +258,22 @@ def grid(cfg: ExperimentConfig, gp: GridPlan, out: str | Path, *, resume: bool =
 
 def train_table(cfg: ExperimentConfig, sp: StagePlan, out: str | Path, *, resume: bool, name: str,
                 progress: RunProgress | None = None, go_ahead: GoAhead | None = None) -> pd.DataFrame:
-    """Check, then train the stage's jobs into ``out`` (locked) and write ``out/name`` (a row per job and seed);
+    """Check, then train the stage's jobs into ``out`` (locked), time them when the plan says how
+    (:func:`effnas.experiments.pipeline.timing.time_networks`) and write ``out/name`` (a row per job and seed);
     ``progress`` hears of every run; ``go_ahead`` as in :func:`ask`."""
     out = preflight(cfg, out, sp.jobs, sp.train_config)
+    if sp.timing is not None and sp.timing["runtime"] == "onnxruntime":
+        for module in ("onnx", "onnxruntime"):
+            require(module, "family.latency_runtime = 'onnxruntime'", "set family.latency_runtime = 'torch'")
     with guard.Lock(out):
         ex = executor(cfg, sp.runtime)
         ask(go_ahead)
         save_specs(sp.jobs, out)
         trained = run_jobs(sp.jobs, trainer(), train_config=sp.train_config, out_dir=out, executor=ex,
                            resume=resume, defaults=JobConfig().to_dict(), progress=progress)
+        if sp.timing is not None:  # after every run ended: nothing of the stage trains while it is timed
+            trained = time_networks(trained, sp.jobs, sp.timing)
+        trained = with_aliases(trained, sp.jobs, sp.shared)
         write_csv(trained, out / name)
     return trained
 

@@ -110,10 +110,13 @@ class _ClosedForm:
 
 
 def test_family_train_resume_and_curves_end_to_end(tmp_path, capsys, monkeypatch) -> None:
-    from effnas.experiments.pipeline import stages
+    from effnas.experiments.pipeline import stages, timing
 
     ev = _ClosedForm()
     monkeypatch.setattr(stages, "trainer", lambda cfg=None: ev)
+    # latency stands in closed form too (the real protocol: tests/experiments/test_family_timing.py)
+    monkeypatch.setattr(timing, "measure", lambda spec, p: {"latency_batch": p.batch, "latency_ms_b1": spec.resolution,
+                                                            "latency_ms_bN": 16.0 * spec.resolution, "protocol": {}})
     args = ["family", "--base", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--phis", "0-3",
             "--train", "--dataset", "shapes", "--epochs", "1", "--seeds", "2", "--out", str(tmp_path)]
     assert main(args) == 0

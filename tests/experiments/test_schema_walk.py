@@ -43,7 +43,7 @@ SPECIAL: dict[str, Any] = {
     "grid.cost_tolerance": 0.01, "grid.rungs": 1, "grid.budget_epochs": 6,
     "family.phis": (0, 1, 2), "family.seeds": (0, 1, 2), "family.baseline_phis": (1,), "family.dropout": (0.2, 0.5),
     "family.depth_rounding": "ceil", "family.cost_tolerance": 0.01, "family.official": True, "family.epochs": 7,
-    "family.rule": "fast:0.8",
+    "family.rule": "fast:0.8", "family.latency_runtime": "onnxruntime", "family.rules": ("resnet-rs",),
     "backbones.models": ("mobilenet_v2", "resnet18"), "backbones.epochs": 5, "backbones.resolution": 24,
     "run.out": "runs/other", "run.ray_address": "127.0.0.1:6390", "run.cpus_per_trial": 1.0,
     "run.gpus_per_trial": 0.5, "supernet.sampling": "sandwich",

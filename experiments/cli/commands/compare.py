@@ -13,6 +13,7 @@ import pandas as pd
 from effnas.experiments.cli.commands import _common as c
 from effnas.scaling import load_results
 from effnas.scaling.analysis.compare import compare_families, compare_methods, compare_sizes, paper_table, verdict_lines
+from effnas.scaling.analysis.rules import compare_rules, rule_lines
 from effnas.scaling.curves import check_results
 from effnas.scaling.realised import FAMILY_TOLERANCE
 from effnas.search_spaces.common.atomic import atomic_write
@@ -22,6 +23,8 @@ EXAMPLES = c.examples(
     ("effnas compare runs/demo/family", "compound against depth-, width- and resolution-only at every phi"),
     ("effnas compare runs/found runs/b0 --labels found B0", "two families member for member"),
     ("effnas compare runs/demo/family -o cmp.csv", "the comparisons as CSV as well"),
+    ("effnas compare runs/rules --rules", "each rule of family.rules against compound at equal MACs, activations "
+     "and training time"),
 ) + """
 
 verdict rule (docs/statistics.md): paired t-test on shared seeds (Welch's t otherwise), 95 % interval;
@@ -45,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--tolerance", type=float, default=FAMILY_TOLERANCE, metavar="X", help="largest relative gap of "
                    "realised MACs at which two members are compared (default: %(default)s)")
     c.output_file_arg(p, old_out=True, help="also write the comparisons as CSV to FILE")
+    p.add_argument("--rules", action="store_true", help="with one DIR trained with family.rules: each rule against "
+                   "--reference (default compound) member for member, at equal MACs, equal activations and equal "
+                   "training time (not comparable where the realised cost differs by more than --tolerance)")
     p.add_argument("--json", action="store_true", help="print the comparisons as JSON instead of lines")
     p.set_defaults(func=run)
 
@@ -57,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     if args.labels and len(args.dirs) != 2:
         raise UserError("--labels names two families: give two directories")
     first = check_results(load_results(args.dirs[:1]), metric=args.metric)
+    if args.rules:
+        return _rules(args, first)
     other = None
     if len(args.dirs) == 2:
         other = check_results(load_results(args.dirs[1:]), metric=args.metric)
@@ -83,6 +91,26 @@ def run(args: argparse.Namespace) -> int:
     print("\nagainst the paper:")
     for r in claims.itertuples(index=False):
         print(f"  {r.claim}: {r.verdict} ({r.comparisons}; paper: {r.paper})")
+    if args.output:
+        print(f"wrote {args.output}")
+    return 0
+
+
+def _rules(args: argparse.Namespace, results: pd.DataFrame) -> int:
+    if len(args.dirs) != 1:
+        raise UserError("--rules compares the rules of one family directory: give one DIR")
+    table = compare_rules(results, metric=args.metric, reference=args.reference or "compound",
+                          tolerance=args.tolerance)
+    if table.empty:
+        raise UserError("nothing to compare: the rules need trained members at phi >= 1")
+    if args.output:
+        atomic_write(args.output, lambda t: table.to_csv(t, index=False))
+    if args.json:
+        print(json.dumps({"comparisons": json.loads(table.to_json(orient="records"))}, indent=2))
+        return 0
+    print(f"{args.metric}, difference A - B in points with its 95 % interval; members matched by phi, compared "
+          f"where their realised cost is within {100 * args.tolerance:g} %:")
+    print("\n".join(rule_lines(table)))
     if args.output:
         print(f"wrote {args.output}")
     return 0

@@ -9,7 +9,7 @@ from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.train import guard
 from effnas.scaling import load_results, plot_curves
 from effnas.scaling.analysis.compare import summary
-from effnas.scaling.curves import AXES, INTERVAL, check_results, holdout_text, interval_text
+from effnas.scaling.curves import AXES, INTERVAL, MEASURED, check_results, holdout_text, interval_text
 from effnas.scaling.fit import fit_note
 from effnas.search_spaces.common.errors import UserError
 
@@ -18,13 +18,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "curves", help="plot and fit scaling curves from trained family directories",
         description="Reads family.csv from each DIR (as written by 'effnas family --train'), plots accuracy "
-        "against MACs, against params and against activations (conv + linear output elements; when every row "
-        "has them) per scaling method (mean over seeds, the 95 % t-interval over seeds "
+        "against MACs, against params and, when every trained row has them, against activations (conv + linear "
+        "output elements), training time (train_seconds) and measured latency (latency_ms_b1, latency_ms_bN) "
+        "per scaling method (mean over seeds, the 95 % t-interval over seeds "
         "as error bars; a size with one run has none), fits error = a*(x/x0)^-b + c per method and draws it "
         "with a 90 % band out to --extrapolate times the largest size (a fit with a parameter at its bound: "
         "dashed, no band; an undetermined fit: not drawn), and checks each fit by refitting on phi <= K-1 and "
         "predicting the largest phi K. Writes accuracy_vs_macs.png, accuracy_vs_params.png, "
-        "accuracy_vs_activations.png, curves.csv, "
+        "accuracy_vs_activations.png, accuracy_vs_train_seconds.png, accuracy_vs_latency_ms_b1.png, "
+        "accuracy_vs_latency_ms_bN.png, curves.csv, "
         "fits.json, bands.csv.",
         epilog=c.examples(
             ("effnas curves runs/family --out runs/curves",
@@ -54,9 +56,12 @@ def run(args: argparse.Namespace) -> int:
     with guard.Lock(guard.out_dir(args.out), what="curves directory"):
         res = plot_curves(df, args.out, metric=args.metric, extrapolate=args.extrapolate, bootstrap=args.bootstrap)
     pts = res["points"]
-    print(f"{'method':<10} {'phi':>3} {'MACs':>12} {'params':>10}  {args.metric} (%): mean [{INTERVAL}]")
+    timed = [a for a in MEASURED if a in res["fits"]]  # measured costs every trained row has
+    print(f"{'method':<10} {'phi':>3} {'MACs':>12} {'params':>10}" + "".join(f" {a:>14}" for a in timed)
+          + f"  {args.metric} (%): mean [{INTERVAL}]")
     for _, r in pts.iterrows():
-        print(f"{r['method']:<10} {r['phi']:>3} {r['macs']:>12,} {r['params']:>10,}  {interval_text(r)}")
+        print(f"{r['method']:<10} {r['phi']:>3} {r['macs']:>12,} {r['params']:>10,}"
+              + "".join(f" {r[a]:>14.4g}" for a in timed) + f"  {interval_text(r)}")
     for axis in (a for a in AXES if a in res["fits"]):
         for m, f in res["fits"][axis].items():
             if isinstance(f, dict):

@@ -12,10 +12,11 @@ import pandas as pd
 
 from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.cli.commands import _progress as console
-from effnas.experiments.config.choices import DEPTH_ROUNDINGS
+from effnas.experiments.config.choices import DEPTH_ROUNDINGS, LATENCY_RUNTIMES
 from effnas.experiments.pipeline import plan, stages
 from effnas.experiments.pipeline.estimate import estimate, stage_work
 from effnas.scaling.analysis.compare import summary
+from effnas.scaling.analysis.rules import compare_rules, rule_lines
 from effnas.scaling.curves import INTERVAL, interval_text
 from effnas.scaling.family import ACCURACIES, trained_summary
 from effnas.scaling.rules import SYNTAX, parse_rule
@@ -41,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
              "a family from the paper's coefficients with single-dimension baselines at matched MACs"),
             ("effnas family --rule fast:0.8 --base tiny --phis 0-2",
              "fast compound scaling (Dollar et al. 2021, dWr) at 2x MACs per phi, with the matched baselines"),
+            ("effnas family --base tiny --alpha 1.2 --beta 1.1 --gamma 1.15 --rules fast:0.8,resnet-rs --phis 0-2 "
+             "--no-baselines --train --dataset shapes --seeds 3 --out runs/rules",
+             "three rules' families on one base and seeds; then: effnas compare runs/rules --rules"),
             ("effnas family --base efficientnet_nano --coefficients runs/grid/coefficients.json --phis 0-3 --train "
              "--dataset shapes --seeds 2 --out runs/family", "train every member and baseline, two seeds each"),
         ),
@@ -61,6 +65,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                help="repeats rounded to nearest (round) or up (ceil, TF)")
     c.key_flag(g, "--rule", key="family.rule",
                help=f"how members spend their MACs: {SYNTAX} (docs/scaling.md)")
+    c.key_flag(g, "--rules", key="family.rules",
+               help="more rules beside --rule on the same base, data, epochs and seeds, e.g. fast:0.8,resnet-rs "
+               "(an exponents: rule as '[\"exponents:0.2,0.6,0.2\"]'); compare them with 'effnas compare DIR --rules' "
+               "(default: none)")
     p.add_argument("--out", metavar="DIR", help="directory for family.csv (members.csv without --train) and the "
                    "specs")
     p.add_argument("--json", action="store_true", help="print the table as JSON rows")
@@ -70,6 +78,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_data_args(t)
     c.key_flag(t, "--epochs", key="family.epochs", help="epochs per network (default: train.epochs)")
     c.key_flag(t, "--seeds", key="family.seeds", help="seeds per network: a count (2), a list (0,5) or a range (0-2)")
+    c.key_flag(t, "--latency-batch", key="family.latency_batch",
+               help="after training, latency is measured at batch 1 and at this batch (latency_ms_bN)")
+    c.key_flag(t, "--latency-runtime", key="family.latency_runtime", choices=LATENCY_RUNTIMES,
+               help="torch, or onnxruntime as well (ort_latency_ms_*; needs effnas[deploy])")
     c.add_run_args(t)
     console.add_args(p)
     p.set_defaults(func=run)
@@ -104,12 +116,28 @@ def run(args: argparse.Namespace) -> int:
                             go_ahead=ask)
     print(format_trained(trained))
     print(summary(trained))
+    if cfg.family.rules:
+        print(rules_text(trained, cfg.family.rule, cfg.family.rules, cfg.family.cost_tolerance))
     print(f"wrote {Path(args.out) / 'family.csv'}")
     bad = stages.format_failures(trained, "runs")
     if bad:
         print(bad)
         return 1
     return 0
+
+
+def rules_text(trained: pd.DataFrame, rule: str, rules: tuple[str, ...], tolerance: float) -> str:
+    """The rules against compound (or against ``rule`` when compound is not among them) at equal MACs,
+    activations and training time (:func:`effnas.scaling.analysis.rules.compare_rules`)."""
+    labels = [parse_rule(r).label for r in (rule, *rules)]
+    reference = "compound" if "compound" in labels else labels[0]
+    metric = next((m for m in ("test_accuracy", "val_accuracy") if m in trained and trained[m].notna().any()), None)
+    if metric is None or not (trained["method"] == reference).any():
+        return "no rule verdicts: no trained runs of " + reference
+    table = compare_rules(trained, metric=metric, reference=reference, tolerance=tolerance)
+    return "\n".join([f"rules against {reference} on {metric} (A - B in points, 95 % interval; members matched by "
+                      f"phi, compared where their realised cost is within {100 * tolerance:g} %):",
+                      *rule_lines(table)])
 
 
 TABLE_COLUMNS = ("method", "phi", "depth", "width", "resolution", "blocks", "dropout", "params", "macs",
@@ -136,9 +164,17 @@ def format_trained(t: pd.DataFrame) -> str:
     if not acc or t[acc].isna().all().all():
         return "no run finished"
     s = trained_summary(t, metrics=acc)
-    lines = [f"{'method':<10} {'phi':>3} {'MACs':>8} {'runs':>4}  " + "  ".join(f"{k + ' (%)':<30}" for k in acc)
-             + f"  (mean [{INTERVAL}])"]
+    timed = [k for k in TIMED_SHOWN if k in s.columns]
+    lines = [f"{'method':<10} {'phi':>3} {'MACs':>8} {'runs':>4}" + "".join(f" {TIMED_SHOWN[k]:>11}" for k in timed)
+             + "  " + "  ".join(f"{k + ' (%)':<30}" for k in acc) + f"  (mean [{INTERVAL}])"]
     for _, r in s.iterrows():
         cells = "  ".join(f"{interval_text(r, prefix=f'{k}_'):<30}" for k in acc)
-        lines.append(f"{r['method']:<10} {r['phi']:>3} {c.fmt_count(r['macs']):>8} {r['runs']:>4}  {cells}".rstrip())
+        times = "".join(f" {r[k]:>11.4g}" for k in timed)
+        lines.append(f"{r['method']:<10} {r['phi']:>3} {c.fmt_count(r['macs']):>8} {r['runs']:>4}{times}  "
+                     f"{cells}".rstrip())
     return "\n".join(lines)
+
+
+#: Measured time shown per trained network (the mean over its runs): column -> heading.
+TIMED_SHOWN = {"train_seconds": "train s", "train_img_per_s": "train img/s", "latency_ms_b1": "ms b1",
+               "latency_ms_bN": "ms bN"}
