@@ -43,11 +43,11 @@ def test_new_code_or_params_give_a_new_file():
 def test_a_truncated_file_is_built_again():
     calls: list[int] = []
     stored.load_or_build("t", NAMES, sources=("code",), params=(4,), build=counting_build(calls))
-    path = stored.path_for("t", ("code",), (4,))
-    path.write_bytes(path.read_bytes()[:40])
+    path = stored.path_for("t", ("code",), (4,)) / "x.npy"
+    path.write_bytes(path.read_bytes()[:100])
     b = stored.load_or_build("t", NAMES, sources=("code",), params=(4,), build=counting_build(calls))
     assert len(calls) == 2 and np.array_equal(b["y"], np.arange(4))
-    assert stored._read(path, NAMES) is not None  # rewritten whole
+    assert stored._read(path.parent, NAMES) is not None  # rewritten whole
 
 
 def test_an_unwritable_cache_warns_and_still_returns_the_arrays(cache):
