@@ -47,6 +47,7 @@ the run's seed. Search and grid search select on validation; test accuracy is on
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -62,7 +63,7 @@ from effnas.experiments.config.choices import (
     ON_DISK_DATASETS,
     PER_IMAGE_AUGMENTS,
 )
-from effnas.experiments.data import readers, shapes
+from effnas.experiments.data import readers, shapes, stored
 from effnas.experiments.data.augment import make_augment
 from effnas.experiments.data.batching import Loader
 from effnas.experiments.data.files import folders
@@ -165,6 +166,15 @@ def _make(name: str, pool: Split, test: Split, classes: tuple[str, ...], flip: b
     return Dataset(name, pool, test, classes, flip, mean, std)
 
 
+def _build_shapes() -> dict[str, np.ndarray]:
+    """The generated ``shapes`` set (the first SHAPES_TEST images are the test split) and its pool's statistics."""
+    x, y = shapes.generate(SHAPES_SIZE, seed=0)
+    n_test = SHAPES_TEST
+    mean, std = _stats(torch.from_numpy(x[n_test:]))
+    return {"pool_x": x[n_test:], "pool_y": y[n_test:], "test_x": x[:n_test], "test_y": y[:n_test],
+            "mean": np.array(mean, dtype=np.float64), "std": np.array(std, dtype=np.float64)}
+
+
 def parse_ref(ref: str) -> tuple[str, str | None]:
     """``'cifar10:/data/c10'`` -> ``('cifar10', '/data/c10')``; ``'digits'`` -> ``('digits', None)``."""
     name, sep, path = ref.partition(":")
@@ -255,9 +265,12 @@ def _load(name: str, path: str | None, mode: str, strict: bool) -> Dataset:
         pool, test = _carve_test(x, y)
         return _make(name, pool, test, tuple(str(i) for i in range(10)), False)
     if name == "shapes":
-        x, y = shapes.generate(SHAPES_SIZE, seed=0)
-        n_test = SHAPES_TEST
-        return _make(name, _split(x[n_test:], y[n_test:]), _split(x[:n_test], y[:n_test]), shapes.CLASSES, True)
+        a = stored.load_or_build(name, ("pool_x", "pool_y", "test_x", "test_y", "mean", "std"),
+                                 sources=(Path(shapes.__file__).read_text(), inspect.getsource(_stats)),
+                                 params=(SHAPES_SIZE, SHAPES_TEST, 0), build=_build_shapes)
+        mean, std = (tuple(float(v) for v in a[k]) for k in ("mean", "std"))
+        return Dataset(name, _split(a["pool_x"], a["pool_y"]), _split(a["test_x"], a["test_y"]), shapes.CLASSES,
+                       True, (mean[0], mean[1], mean[2]), (std[0], std[1], std[2]))
     assert path is not None
     if name in ("imagefolder", "shards") or looks_like_imagefolder(path):
         f = folders.load_folder(name, path, test_mask=_test_mask, path=mode, strict=strict)
