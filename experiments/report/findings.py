@@ -35,6 +35,7 @@ from effnas.experiments.report.reading import read_csv, read_json, value_column
 from effnas.experiments.report.verdicts import trained
 from effnas.nas.measure import SCORE, reward_formula
 from effnas.scaling.analysis.compare import claim_row, compare_methods, verdict_lines
+from effnas.scaling.analysis.rules import NOT_RULES, compare_rules, rule_lines
 from effnas.scaling.curves import with_shared_base
 from effnas.scaling.fit import AT_BOUND, DETERMINED, UNDETERMINED
 from effnas.scaling.rungs import accuracy
@@ -56,7 +57,8 @@ def findings(run: Path, *, config: dict[str, Any], stages: dict[str, Any],
     """The Findings of the run directory ``run`` (see the module docstring); ``baseline`` is the
     report's chosen baseline (for a run whose search was skipped)."""
     same = _same_networks(run) if not (config.get("family") or {}).get("official") else ([], {})
-    return [*_baseline(run, config, stages, baseline), *_grid(run), *same[0], *_verdicts(run, same[1]), *_fits(run)]
+    return [*_baseline(run, config, stages, baseline), *_grid(run), *same[0], *_verdicts(run, same[1]), *_rules(run),
+            *_fits(run)]
 
 
 # ---- numbers ------------------------------------------------------------------------------------
@@ -304,6 +306,25 @@ def _verdicts(run: Path, same: dict[str, list[int]]) -> list[str]:
                      f"{', '.join(map(str, t['phi']))}: {claim['comparisons']}, so the paper's claim (compound beats "
                      f"{b}-only scaling): {claim['verdict']}.")
     return lines
+
+
+def _rules(run: Path) -> list[str]:
+    """Each other rule of ``family.rules`` against compound at the largest phi, at every cost
+    (:func:`effnas.scaling.analysis.rules.compare_rules`); none for a family of one rule."""
+    path = run / "family" / "family.csv"
+    got = trained(path) if path.is_file() else None
+    if got is None:
+        return []
+    df, metric = got
+    if not set(df["method"].astype(str)) - {"compound", *NOT_RULES}:
+        return []
+    table = compare_rules(df, metric=metric)
+    if table.empty:
+        return []
+    top = table[table["phi"] == table["phi"].max()]
+    return [f"Rules against compound at phi {int(top['phi'].iloc[0])} ({metric.replace('_', ' ')}, compound - rule "
+            f"with its 95 % interval; a cost the two do not share within the tolerance gets no verdict): "
+            + "; ".join(" ".join(line.split()) for line in rule_lines(top)) + "."]
 
 
 # ---- 5. fits ------------------------------------------------------------------------------------

@@ -57,3 +57,26 @@ def test_rules_train_on_one_base_share_the_base_and_compare_at_three_costs(tmp_p
     assert main(["compare", str(tmp_path), "--rules", "--tolerance", "0"]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("equal")]
     assert len(lines) == 6 and all(NOT_COMPARABLE in ln for ln in lines)
+
+
+def test_the_report_findings_state_the_rules_against_compound(tmp_path) -> None:
+    """A family of several rules gets one Findings sentence: each rule against compound at the largest
+    phi at every cost, with the verdict (or no verdict where the costs differ beyond the tolerance)."""
+    from effnas.experiments.report.findings import findings
+
+    rows = [{"method": m, "phi": phi, "seed": s, "macs": macs * 2**phi, "activations": acts * 2**phi,
+             "train_seconds": 1.0, "test_accuracy": acc + 0.02 * phi + 0.01 * s, "status": "completed"}
+            for m, macs, acts, acc in (("compound", 100, 50, 0.6), ("fast:0.8", 104, 30, 0.5))
+            for phi in (0, 1, 2) for s in range(3)]
+    (tmp_path / "family").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "family" / "family.csv", index=False)
+    got = [f for f in findings(tmp_path, config={}, stages={}) if f.startswith("Rules against compound")]
+    assert len(got) == 1 and got[0].startswith("Rules against compound at phi 2 (test accuracy")
+    expected = compare_rules(pd.DataFrame(rows))
+    top = expected[expected["phi"] == 2].set_index("cost")
+    assert f"equal macs phi 2 compound - fast:0.8: {100 * top.loc['macs', 'diff']:+.1f}" in got[0]
+    assert top.loc["activations", "verdict"] == NOT_COMPARABLE and f": {NOT_COMPARABLE} (activations" in got[0]
+    # One rule only: no sentence.
+    pd.DataFrame([r for r in rows if r["method"] == "compound"]).to_csv(tmp_path / "family" / "family.csv",
+                                                                         index=False)
+    assert not [f for f in findings(tmp_path, config={}, stages={}) if f.startswith("Rules against")]
