@@ -211,6 +211,8 @@ class GridResult:
         if self.schedule is not None:
             more["schedule"] = {**self.schedule.to_dict(), "spent": self.spent()}
         more["summary"] = self.lines()
+        if "rule" in self.table.columns:  # grid.rule = "fast": the scaling rule these coefficients are
+            more["scaling_rule"] = str(row["rule"])
         self.best.save(out / "coefficients.json", accuracy=float(row["mean_accuracy"]), macs=int(row["macs"]),
                        macs_ratio=float(row["macs_ratio"]), nominal_macs_ratio=float(row["nominal_macs_ratio"]),
                        resolution=int(row["resolution"]), resolution_nominal=int(row["resolution_nominal"]),

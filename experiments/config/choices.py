@@ -43,11 +43,15 @@ SAMPLINGS = ("uniform", "sandwich")
 #: (``effnas.search_spaces.counts``) and ``effnas weights import --padding`` (``effnas.search_spaces.spec``) are
 #: choices of the search space: their lists live there and are re-exported here.
 
+#: What ``grid.rule`` searches: compound's (alpha, beta, gamma) lattice, or fast scaling's A in
+#: [0, 1] (``effnas.scaling.rules.fast_points``).
+GRID_RULES = ("compound", "fast")
+
 #: The fixed seed of everything about the data that must not change with a run's seed: the
 #: carved test splits, the sample an image folder's statistics are measured on, the order
 #: ``effnas data pack`` writes (the EfficientNet arXiv date, 2019-05-28).
 DATA_SEED = 20190528
 
-__all__ = ["AUGMENTS", "BUILTIN_DATASETS", "DATA_PATHS", "DATA_SEED", "DEPTH_ROUNDINGS", "DEVICES",
+__all__ = ["AUGMENTS", "BUILTIN_DATASETS", "DATA_PATHS", "DATA_SEED", "DEPTH_ROUNDINGS", "DEVICES", "GRID_RULES",
            "LATENCY_RUNTIMES", "ON_DISK_DATASETS", "OPTIMIZERS", "PADDINGS", "PER_IMAGE_AUGMENTS", "PRECISIONS",
            "SAMPLINGS", "SCHEDULES", "SEARCH_TRAINERS", "TRACKERS"]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from effnas.experiments.config import sections
-from effnas.experiments.config.choices import DEPTH_ROUNDINGS, LATENCY_RUNTIMES, SEARCH_TRAINERS
+from effnas.experiments.config.choices import DEPTH_ROUNDINGS, GRID_RULES, LATENCY_RUNTIMES, SEARCH_TRAINERS
 from effnas.experiments.config.sections import MAX_SEED, Section, at_most, choice, fraction, positive, unit
 from effnas.search_spaces.common.errors import UserError
 
@@ -202,6 +202,8 @@ class GridConfig(Section):
         rungs: with ``halving``, the most rungs.
         budget_epochs: the most epochs the grid may train (runs x epochs); ``None``: what the
             schedule needs. Halving leaves out rungs past it; one rung past it is refused.
+        rule: ``compound`` searches (alpha, beta, gamma); ``fast`` searches fast scaling's A on
+            ``0, step, ..., 1`` (as the coefficients that scale alike; ``tolerance`` is then unused).
     """
 
     SECTION: ClassVar[str] = "grid"
@@ -218,9 +220,11 @@ class GridConfig(Section):
     eta: int = 3
     rungs: int = 3
     budget_epochs: int | None = None
+    rule: str = "compound"
 
     def __post_init__(self) -> None:
         positive("grid.step", self.step)
+        choice("grid.rule", self.rule, GRID_RULES)
         if self.step > 1:
             raise UserError(f"grid.step must be in (0, 1], got {self.step}")
         positive("grid.tolerance", self.tolerance, zero=True)

@@ -45,7 +45,7 @@ from effnas.scaling import (
 from effnas.scaling.family import member_jobs
 from effnas.scaling.grid import candidate_jobs
 from effnas.scaling.record import backbone_dir, backbone_key
-from effnas.scaling.rules import parse_rule, rule_family
+from effnas.scaling.rules import fast_points, parse_rule, rule_family
 from effnas.scaling.rungs import schedule
 from effnas.search_spaces import NetworkSpec, load_spec
 from effnas.search_spaces.common.errors import UserError
@@ -188,7 +188,11 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
 # -- grid ----------------------------------------------------------------------------------------
 
 def grid_coefficients(cfg: ExperimentConfig) -> list[Coefficients]:
+    """The grid's points: compound's (alpha, beta, gamma) lattice, or with ``grid.rule = "fast"``
+    fast scaling's A on ``0, step, ..., 1`` as coefficients (:func:`effnas.scaling.rules.fast_points`)."""
     g = cfg.grid
+    if g.rule == "fast":
+        return [c for _, c in fast_points(g.step, g.target)]
     return grid_candidates(step=g.step, target=g.target, tolerance=g.tolerance)
 
 
@@ -201,6 +205,10 @@ def grid_plan(cfg: ExperimentConfig, base: NetworkSpec) -> GridPlan:
     cands = grid_coefficients(cfg)
     table, specs = candidate_table(base, cands, phi=g.phi, target=g.target, cost_tolerance=g.cost_tolerance,
                                    depth_rounding=g.depth_rounding)
+    if g.rule == "fast":  # each point's rule, in grid.csv and coefficients.json
+        rules = {(c.alpha, c.beta, c.gamma): f"fast:{a:g}" for a, c in fast_points(g.step, g.target)}
+        table.insert(0, "rule", [rules[(a, b, c)] for a, b, c in zip(table.alpha, table.beta, table.gamma,
+                                                                       strict=True)])
     jobs = candidate_jobs(cands, specs, table, g.seeds)
     networks = len({j.info["network"] for j in jobs})
     rungs = schedule(networks, epochs=g.epochs, seeds=g.seeds, halving=g.halving, eta=g.eta, rungs=g.rungs,

@@ -3,7 +3,15 @@ custom exponents) and the families they make: :mod:`.rule` parses and defines th
 :mod:`.members` builds and cost-fits their members."""
 
 from effnas.scaling.rules.members import rule_family, rule_member, rule_name, rule_spec
-from effnas.scaling.rules.rule import FAST_DEFAULT, SINGLE, SYNTAX, Rule, compound_exponents, parse_rule
+from effnas.scaling.rules.rule import (
+    FAST_DEFAULT,
+    SINGLE,
+    SYNTAX,
+    Rule,
+    compound_exponents,
+    fast_points,
+    parse_rule,
+)
 
-__all__ = ["FAST_DEFAULT", "SINGLE", "SYNTAX", "Rule", "compound_exponents", "parse_rule", "rule_family",
-           "rule_member", "rule_name", "rule_spec"]
+__all__ = ["FAST_DEFAULT", "SINGLE", "SYNTAX", "Rule", "compound_exponents", "fast_points", "parse_rule",
+           "rule_family", "rule_member", "rule_name", "rule_spec"]

@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from effnas.scaling.coefficients import Coefficients
 from effnas.scaling.compound import Multipliers
 from effnas.search_spaces.common.errors import UserError
 
@@ -155,4 +156,26 @@ def parse_rule(text: str) -> Rule:
     raise UserError(f"unknown scaling rule {text!r}: give {SYNTAX}")
 
 
-__all__ = ["FAST_DEFAULT", "SINGLE", "SYNTAX", "Rule", "compound_exponents", "parse_rule"]
+
+
+def fast_points(step: float, target: float) -> list[tuple[float, Coefficients]]:
+    """Fast scaling's ``A`` on ``0, step, 2 step, ..., 1`` as compound coefficients that spend
+    ``target`` times the MACs per phi the same way: ``alpha = target**e_d``,
+    ``beta = target**(e_w / 2)``, ``gamma = target**(e_r / 2)``, to 4 decimals (so ``fast:A`` at phi is compound at
+    phi with these, and the grid's realised-cost fairness applies unchanged: ``grid.rule = "fast"``).
+
+    >>> [(a, round(c.alpha, 4), round(c.beta, 4), round(c.gamma, 4)) for a, c in fast_points(0.5, 2.0)]
+    [(0.0, 1.4142, 1.0, 1.1892), (0.5, 1.1892, 1.1892, 1.0905), (1.0, 1.0, 1.4142, 1.0)]
+    """
+    if not 0 < step <= 1:
+        raise UserError(f"grid.step must be in (0, 1] (the step of fast scaling's A), got {step}")
+    out, i = [], 0
+    while (a := round(i * step, 10)) <= 1 + 1e-9:
+        e_d, e_w, e_r = (1 - a) / 2, a, (1 - a) / 2
+        out.append((a, Coefficients(round(target**e_d, 4), round(target ** (e_w / 2), 4),
+                                    round(target ** (e_r / 2), 4))))
+        i += 1
+    return out
+
+
+__all__ = ["FAST_DEFAULT", "SINGLE", "SYNTAX", "Rule", "compound_exponents", "fast_points", "parse_rule"]

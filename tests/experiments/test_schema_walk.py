@@ -40,7 +40,7 @@ SPECIAL: dict[str, Any] = {
     "search.study": "other", "search.resolution": 20, "search.noise_floor": 0.05, "search.train.warmup_epochs": 0.3,
     "search.train.batch_size": 32,
     "grid.target": 2.2, "grid.step": 0.1, "grid.seeds": (0, 1), "grid.depth_rounding": "ceil",
-    "grid.cost_tolerance": 0.01, "grid.rungs": 1, "grid.budget_epochs": 6,
+    "grid.cost_tolerance": 0.01, "grid.rungs": 1, "grid.budget_epochs": 6, "grid.rule": "fast",
     "family.phis": (0, 1, 2), "family.seeds": (0, 1, 2), "family.baseline_phis": (1,), "family.dropout": (0.2, 0.5),
     "family.depth_rounding": "ceil", "family.cost_tolerance": 0.01, "family.official": True, "family.epochs": 7,
     "family.rule": "fast:0.8", "family.latency_runtime": "onnxruntime", "family.rules": ("resnet-rs",),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import pandas as pd
 import pytest
 
 import effnas.search_spaces as ss
@@ -129,3 +130,26 @@ def test_family_rule_flag_prints_the_rules_cost_table_without_coefficients(capsy
     assert main(["family", "--rule", "fast:0.8", "--base", "tiny", "--phis", "0-1"]) == 0
     out = capsys.readouterr().out
     assert "fast:0.8 phi 1: cannot reach 2x" in out and "activations" in out.splitlines()[0]
+
+
+def test_the_grid_over_fast_scaling_spends_like_the_rule() -> None:
+    """grid.rule = "fast": A on 0, step, ..., 1 as the coefficients that scale exactly as fast:A
+    (product = target; A = 1 is width-only; the members built from them are fast:A's)."""
+    from effnas.scaling.rules import fast_points, parse_rule
+
+    pts = fast_points(0.25, 2.0)
+    assert [a for a, _ in pts] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    for a, c in pts:
+        assert c.product == pytest.approx(2.0, abs=1e-3) and min(c.alpha, c.beta, c.gamma) >= 1
+        m = parse_rule(f"fast:{a:g}").multipliers(2.0**2)  # phi 2: the same depth, width and resolution
+        assert (c.alpha**2, c.beta**2, c.gamma**2) == pytest.approx((m.depth, m.width, m.resolution), rel=1e-3)
+    assert pts[-1][1].alpha == 1 and pts[-1][1].gamma == 1 and pts[-1][1].beta == pytest.approx(math.sqrt(2), abs=1e-4)
+
+
+def test_grid_rule_fast_lists_its_points_with_their_rule(tmp_path, capsys) -> None:
+    out = tmp_path / "g"
+    assert main(["grid", "--base", "tiny", "--dataset", "shapes", "--rule", "fast", "--step", "0.5", "--epochs", "1",
+                 "--dry-run", "--out", str(out)]) == 0
+    assert "3 values of fast scaling's A, step 0.5, at phi 1" in capsys.readouterr().out
+    table = pd.read_csv(out / "grid_candidates.csv")
+    assert list(table["rule"]) == ["fast:0", "fast:0.5", "fast:1"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from effnas.experiments.cli.commands import _common as c
 from effnas.experiments.cli.commands import _progress as console
-from effnas.experiments.config.choices import DEPTH_ROUNDINGS
+from effnas.experiments.config.choices import DEPTH_ROUNDINGS, GRID_RULES
 from effnas.experiments.pipeline import plan, stages
 from effnas.experiments.pipeline.estimate import estimate, stage_work
 from effnas.experiments.train import guard
@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
              "the candidates and their MACs, nothing trained"),
             ("effnas grid --base efficientnet_nano --dataset shapes --step 0.1 --epochs 2 --out runs/grid",
              "train them: grid.csv and coefficients.json in runs/grid"),
+            ("effnas grid --base tiny --dataset shapes --rule fast --step 0.25 --epochs 2 --dry-run",
+             "fast scaling's A = 0, 0.25, ..., 1 as grid points, at the same realised MACs"),
             ("effnas grid --base runs/search/best_spec.json --config demo --workers 2 --out runs/grid2",
              "a search's best network with the demo's grid settings, two candidates at a time through Ray"),
         ),
@@ -43,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(g, "--phi", key="grid.phi", help="the compound coefficient searched at")
     c.key_flag(g, "--cost-tolerance", key="grid.cost_tolerance", help="realised MACs within this of target^phi")
     c.key_flag(g, "--resolution", key="data.resolution", help="the base's input pixels (default: its own)")
+    c.key_flag(g, "--rule", key="grid.rule", choices=GRID_RULES, help="what the grid searches: compound's "
+               "alpha, beta, gamma, or fast scaling's A in [0, 1] on --step (docs/scaling.md)")
     c.key_flag(g, "--depth-rounding", key="grid.depth_rounding", choices=DEPTH_ROUNDINGS,
                help="repeats rounded to nearest (round) or up (ceil, TF)")
     p.add_argument("--dry-run", action="store_true", help="list the candidates and their MACs; train nothing")
@@ -73,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
             stages.write_csv(table, guard.out_dir(args.out) / "grid_candidates.csv")
         g = cfg.grid
         ready = table[table.within_tolerance.astype(bool)]
-        print(f"{len(table)} candidates with |alpha*beta^2*gamma^2 - {g.target:g}| <= {g.tolerance:g}, step "
-              f"{g.step:g}, at phi {g.phi:g}; {len(ready)} within {g.cost_tolerance:.0%} of {g.target:g}^{g.phi:g} "
+        space = (f"values of fast scaling's A, step {g.step:g}" if g.rule == "fast" else
+                 f"candidates with |alpha*beta^2*gamma^2 - {g.target:g}| <= {g.tolerance:g}, step {g.step:g}")
+        print(f"{len(table)} {space}, at phi {g.phi:g}; {len(ready)} within {g.cost_tolerance:.0%} of {g.target:g}^{g.phi:g} "
               f"MACs, building {ready.network.nunique()} distinct networks; base {base.name} at {base.resolution} px")
         if gp.schedule is not None:
             print(f"schedule: {gp.schedule.text()}")
@@ -89,14 +94,16 @@ def run(args: argparse.Namespace) -> int:
                          go_ahead=ask)
     t = result.table.drop_duplicates(["alpha", "beta", "gamma"])
     t = t.sort_values(["last_rung", "mean_accuracy"], ascending=False, na_position="last")
-    cols = [k for k in ("alpha", "beta", "gamma", "product", "resolution", "macs", "macs_ratio", "same_network_as",
+    cols = [k for k in ("rule", "alpha", "beta", "gamma", "product", "resolution", "macs", "macs_ratio", "same_network_as",
                         "last_rung", "n", "mean_accuracy", "ci_low", "ci_high", "tied_with_best", "picked")
             if k in t.columns]
     print(c.console_table(t[cols], Path(args.out) / "grid.csv", verbose=args.verbose))
     for line in result.lines():
         print(line)
     b = result.best
-    print(f"picked: alpha {b.alpha:g}, beta {b.beta:g}, gamma {b.gamma:g} (product {b.product:.3f}); "
+    picked = t[(t.alpha == b.alpha) & (t.beta == b.beta) & (t.gamma == b.gamma)]
+    rule = f"{picked['rule'].iloc[0]}: " if "rule" in t.columns and len(picked) else ""
+    print(f"picked: {rule}alpha {b.alpha:g}, beta {b.beta:g}, gamma {b.gamma:g} (product {b.product:.3f}); "
           f"wrote {Path(args.out) / 'grid.csv'} and {Path(args.out) / 'coefficients.json'}")
     runs = result.table.dropna(subset=["run_dir"]).drop_duplicates("run_dir")  # a shared run once
     bad = stages.format_failures(runs, "grid runs")
