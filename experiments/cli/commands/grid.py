@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
         ready = table[table.within_tolerance.astype(bool)]
         space = (f"values of fast scaling's A, step {g.step:g}" if g.rule == "fast" else
                  f"candidates with |alpha*beta^2*gamma^2 - {g.target:g}| <= {g.tolerance:g}, step {g.step:g}")
-        print(f"{len(table)} {space}, at phi {g.phi:g}; {len(ready)} within {g.cost_tolerance:.0%} of {g.target:g}^{g.phi:g} "
-              f"MACs, building {ready.network.nunique()} distinct networks; base {base.name} at {base.resolution} px")
+        print(f"{len(table)} {space}, at phi {g.phi:g}; {len(ready)} within {g.cost_tolerance:.0%} of "
+              f"{g.target:g}^{g.phi:g} MACs, building {ready.network.nunique()} distinct networks; base {base.name} at {base.resolution} px")
         if gp.schedule is not None:
             print(f"schedule: {gp.schedule.text()}")
         print(table.drop(columns=["points"]).to_string(index=False))
@@ -94,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
                          go_ahead=ask)
     t = result.table.drop_duplicates(["alpha", "beta", "gamma"])
     t = t.sort_values(["last_rung", "mean_accuracy"], ascending=False, na_position="last")
-    cols = [k for k in ("rule", "alpha", "beta", "gamma", "product", "resolution", "macs", "macs_ratio", "same_network_as",
-                        "last_rung", "n", "mean_accuracy", "ci_low", "ci_high", "tied_with_best", "picked")
+    cols = [k for k in ("rule", "alpha", "beta", "gamma", "product", "resolution", "macs", "macs_ratio",
+                        "same_network_as", "last_rung", "n", "mean_accuracy", "ci_low", "ci_high", "tied_with_best", "picked")
             if k in t.columns]
     print(c.console_table(t[cols], Path(args.out) / "grid.csv", verbose=args.verbose))
     for line in result.lines():
