@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         space = (f"values of fast scaling's A, step {g.step:g}" if g.rule == "fast" else
                  f"candidates with |alpha*beta^2*gamma^2 - {g.target:g}| <= {g.tolerance:g}, step {g.step:g}")
         print(f"{len(table)} {space}, at phi {g.phi:g}; {len(ready)} within {g.cost_tolerance:.0%} of "
-              f"{g.target:g}^{g.phi:g} MACs, building {ready.network.nunique()} distinct networks; base {base.name} at {base.resolution} px")
+              f"{g.target:g}^{g.phi:g} MACs, building {ready.network.nunique()} distinct networks; "
+              f"base {base.name} at {base.resolution} px")
         if gp.schedule is not None:
             print(f"schedule: {gp.schedule.text()}")
         print(table.drop(columns=["points"]).to_string(index=False))
@@ -95,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     t = result.table.drop_duplicates(["alpha", "beta", "gamma"])
     t = t.sort_values(["last_rung", "mean_accuracy"], ascending=False, na_position="last")
     cols = [k for k in ("rule", "alpha", "beta", "gamma", "product", "resolution", "macs", "macs_ratio",
-                        "same_network_as", "last_rung", "n", "mean_accuracy", "ci_low", "ci_high", "tied_with_best", "picked")
+                        "same_network_as", "last_rung", "n", "mean_accuracy", "ci_low", "ci_high", "tied_with_best",
+                        "picked")
             if k in t.columns]
     print(c.console_table(t[cols], Path(args.out) / "grid.csv", verbose=args.verbose))
     for line in result.lines():
