@@ -272,10 +272,13 @@ def family_plan(cfg: ExperimentConfig, base: NetworkSpec, coefficients: Coeffici
     jobs, shared = share_networks(member_jobs(members, cfg.family.seeds))
     tc = train_config(cfg, dataclasses.replace(cfg.train, epochs=cfg.family.epochs or cfg.train.epochs, dropout=None,
                                                drop_connect_rate=None))
+    return StagePlan(family_table(members), jobs, tc, runtime(cfg), timing=timing_protocol(cfg), shared=shared)
+
+
+def timing_protocol(cfg: ExperimentConfig) -> dict[str, Any]:
+    """How the family's and the backbones' trained networks are timed (``family.latency_*``)."""
     f = cfg.family
-    timing = Protocol(batch=f.latency_batch, threads=f.latency_threads, runtime=f.latency_runtime)
-    return StagePlan(family_table(members), jobs, tc, runtime(cfg), timing=timing.to_dict(),
-                     shared=shared)
+    return Protocol(batch=f.latency_batch, threads=f.latency_threads, runtime=f.latency_runtime).to_dict()
 
 
 # -- backbones ---------------------------------------------------------------------------------
@@ -295,7 +298,7 @@ def backbone_plan(cfg: ExperimentConfig, name: str, coefficients: Coefficients) 
     jobs = member_jobs(rows, cfg.family.seeds, key=lambda m, s: backbone_key(stem, m, phi, s))
     epochs = cfg.backbones.epochs or cfg.family.epochs or cfg.train.epochs
     tc = train_config(cfg, dataclasses.replace(cfg.train, epochs=epochs, dropout=None, drop_connect_rate=None))
-    return StagePlan(family_table(rows), jobs, tc, runtime(cfg))
+    return StagePlan(family_table(rows), jobs, tc, runtime(cfg), timing=timing_protocol(cfg))
 
 
 # -- runtime -------------------------------------------------------------------------------------

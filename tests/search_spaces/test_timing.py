@@ -69,3 +69,14 @@ def test_onnxruntime_is_timed_beside_torch_when_asked() -> None:
     r = measure(ss.get("tiny"), Protocol(batch=2, runtime="onnxruntime", warmup=1, repeats=2))
     assert r["ort_latency_ms_b1"] > 0 and r["ort_latency_ms_bN"] > 0 and r["latency_ms_b1"] > 0
     assert "onnxruntime" in r["machine"]
+
+
+def test_backbones_are_timed_like_the_family() -> None:
+    """The backbones stage times its trained networks under the family's protocol (family.latency_*)."""
+    from effnas.experiments.config.schema import load_config
+    from effnas.experiments.pipeline.plan import backbone_plan
+    from effnas.scaling import Coefficients
+
+    cfg = load_config(None, overrides=["family.latency_batch=4", "family.latency_threads=1"])
+    sp = backbone_plan(cfg, "resnet18", Coefficients(1.2, 1.1, 1.15))
+    assert sp.timing is not None and sp.timing["batch"] == 4 and sp.timing["threads"] == 1
