@@ -155,12 +155,17 @@ def time_section(nets: pd.DataFrame, corr: dict[str, dict[str, Any]], batch: int
         c = compare_correlations(cs["activations"], cs["macs"])
         rows.append([names[t], *(cs[k][0].text(scale=1.0, digits=2) for k in ("macs", "activations", "params")),
                      f"{c.diff:+.2f} [{c.low:+.2f}, {c.high:+.2f}], {pval(c.p)}: {c.verdict}"])
+    idx = resample_indices(len(nets), seed=0)
+    same = correlation(spearman_rows, nets["macs"].to_numpy(float), nets["activations"].to_numpy(float), idx)[0]
     return ["## What the measured time follows on this CPU", "",
             f"Spearman's rho between each measured time and each count over the {len(nets)} distinct networks "
             f"(bootstrap 95 % intervals over networks; the last column: rho with activations minus rho with MACs on "
             f"the same resamples, `better` = activations track the time more closely):", "",
             *table(["time", "rho with MACs", "rho with activations", "rho with params",
-                    "activations - MACs"], rows), ""]
+                    "activations - MACs"], rows), "",
+            f"Over these networks MACs and activations themselves rank with rho {same.text(scale=1.0, digits=2)}"
+            + (": nearly alike, so which of the two the time follows can hardly be told apart on these networks."
+               if same.low > 0.8 else "."), ""]
 
 
 def growth(df: pd.DataFrame, rule: str) -> float:
