@@ -201,7 +201,8 @@ def accuracy_texts(cmp: pd.DataFrame) -> list[str]:
             for r in cmp.itertuples(index=False)]
 
 
-def claims_section(df: pd.DataFrame, cmp: pd.DataFrame, corr: dict[str, dict[str, Any]]) -> list[str]:
+def claims_section(df: pd.DataFrame, cmp: pd.DataFrame, corr: dict[str, dict[str, Any]],
+                   run: dict[str, Any]) -> list[str]:
     fast, rs, width = "fast:0.8", "resnet-rs", "width-only"
     rules = set(df["method"])
     rows: list[list[str]] = []
@@ -229,7 +230,8 @@ def claims_section(df: pd.DataFrame, cmp: pd.DataFrame, corr: dict[str, dict[str
                      "(here: compound)", "; ".join(accuracy_texts(acc)) + " (compound - fast:0.8)", said])
         sv, st = seconds_verdicts(df, cmp, REFERENCE, fast)
         rows.append(["Dollár et al.", "dWr runs faster than rules that grow activations faster (GPU runtime)",
-                     "training seconds compound vs fast:0.8, paired by seed: " + "; ".join(st),
+                     "training seconds compound vs fast:0.8, paired by seed: " + "; ".join(st)
+                     + " (latency: one median per network, no interval; the verdict is on training seconds)",
                      claim_row("", "", sv)["verdict"]])
     ts = corr["train_seconds"]
     c = compare_correlations(ts["activations"], ts["macs"])
@@ -262,10 +264,12 @@ def claims_section(df: pd.DataFrame, cmp: pd.DataFrame, corr: dict[str, dict[str
             *table(["paper", "claim", "this run", "verdict"], rows), "", *notes, "",
             "**This CPU is not a GPU.** Dollár et al. measure GPU runtime, where memory traffic (activations) bounds "
             "small-batch convolutions; here training and inference run eagerly on one CPU thread, where depthwise "
-            "convolutions and per-layer overhead dominate networks this small (16-18 px inputs, under 1 M "
+            "convolutions and per-layer overhead can matter more than memory traffic for networks this small "
+            f"({int(df['resolution'].min())}-"
+            f"{int(df['resolution'].max())} px inputs, {df['params'].min() / 1e6:.2f}-{df['params'].max() / 1e6:.2f} M "
             "parameters). The time rows above say what this CPU did; they are not evidence about GPUs either way. "
             "Training seconds were measured while other processes shared the machine's two cores (one thread per "
-            "run), so they carry that noise as well.", ""]
+            f"run), so they carry that noise as well{run.get('time_note', '')}.", ""]
 
 
 def render(results: Path) -> dict[str, str]:
@@ -295,7 +299,7 @@ def render(results: Path) -> dict[str, str]:
     lines += members_section(df)
     lines += verdict_section(cmp, rules)
     lines += time_section(nets, corr, batch)
-    lines += claims_section(df, cmp, corr)
+    lines += claims_section(df, cmp, corr, run)
     m = run["machine"]
     lines += Provenance(
         hardware=f"{m['processor']}, {m['cpu_count']} cores, {m['platform']}; one torch thread per run "
