@@ -294,8 +294,9 @@ def render(results: Path) -> dict[str, str]:
              f"(coefficients {run['coefficients']}). Which rule wins under which measure of cost on this CPU, and "
              f"the two papers' claims, are below.", "",
              "**Not here yet:** the CIFAR-10 part of item 5 (the same rules on the CIFAR-10 preset's base) is "
-             "for a later session; so are phi 3 and more seeds if this page does not show them "
-             "(`--resume` on the command below extends the run).", ""]
+             f"for a later session; so are more seeds{' and phi 3' if phis[-1] < 3 else ''} and longer schedules "
+             "(`--resume` on the command below, with more seeds or phis, extends the run; the run directory's "
+             "checkpoints are not committed, so a fresh clone retrains).", ""]
     lines += members_section(df)
     lines += verdict_section(cmp, rules)
     lines += time_section(nets, corr, batch)
