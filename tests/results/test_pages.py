@@ -28,7 +28,8 @@ GENERATORS = ROOT / "bench" / "results"
 PAGES = {"zerocost": ["zerocost/report.md"], "cheap_search": ["cheap_search.md"],
          "transfer_lite0": ["transfer_lite0.md"], "demo_calibration": ["demo_calibration.md"],
          "scaling": ["scaling/README.md"], "nasbench201": ["nasbench201/report.md"],
-         "search_noise": ["search_noise/report.md"], "quickstart": ["quickstart.md"]}
+         "search_noise": ["search_noise/report.md"], "quickstart": ["quickstart.md"],
+         "scaling_rules": ["scaling_rules.md"]}
 #: Pages with no generator: prose whose numbers are settings, not results (test below).
 HISTORICAL = ("demo_run.md", "demo_run_typed_flow.md")
 #: Pages with no numbers of their own: they point to a generated page.
@@ -177,6 +178,33 @@ def test_scaling_readme_replaces_the_old_summaries() -> None:
     p = ttest_rel(a, b).pvalue
     assert f"compound phi 3 - base (phi 0) | {100 * (a - b).mean():+.1f}" in page("scaling/README.md")
     assert f"p {p:.3f} | tied within noise" in page("scaling/README.md")
+
+
+def test_scaling_rules_verdicts_recompute_from_family_csv() -> None:
+    """Each rule against compound at equal MACs: scipy's paired t-test on family.csv gives the page's
+    difference and p-value, and the page flags as not comparable every pair whose realised MACs differ
+    by more than 10 %."""
+    fam = pd.read_csv(RESULTS / "scaling_rules" / "demo" / "family.csv")
+    fam = fam[fam["status"] == "completed"]
+    text = page("scaling_rules.md")
+    checked = 0
+    for rule in sorted(set(fam["method"]) - {"compound"}):
+        for phi in sorted(p for p in fam["phi"].unique() if p > 0):
+            a = fam[(fam["method"] == "compound") & (fam["phi"] == phi)].sort_values("seed")
+            b = fam[(fam["method"] == rule) & (fam["phi"] == phi)].sort_values("seed")
+            if a.empty or b.empty:
+                continue
+            d = a["test_accuracy"].to_numpy() - b["test_accuracy"].to_numpy()
+            gap = b["macs"].iloc[0] / a["macs"].iloc[0] - 1
+            row = f"| MACs | {phi} | compound - {rule} | {100 * d.mean():+.1f} ["
+            assert row in text
+            line = next(x for x in text.splitlines() if x.startswith(row))
+            pv = ttest_rel(a["test_accuracy"], b["test_accuracy"]).pvalue
+            assert ("p < 0.001" if pv < 0.001 else f"p {pv:.3f}") in line
+            assert line.endswith("| not comparable |") == (abs(gap) > 0.1)
+            checked += 1
+    assert checked >= 3
+    assert "CIFAR-10 part of item 5" in text and "later session" in text
 
 
 #: Numbers a historical page may state: dates, settings and test names, not results.
