@@ -111,7 +111,10 @@ def render(results: Path) -> dict[str, str]:
         lines += [f"## {int(epochs)} epochs on {100 * float(frac):g} % of the training pool", "",
                   f"{int(r.train_images):,} training images per run ({int(r.images):,} images seen), "
                   f"{100 * float(r.val_fraction):g} % of the pool held out for validation, the 10,000 test images "
-                  f"reported; seeds {', '.join(str(s) for s in sorted(set(g.seed)))}.", ""]
+                  f"reported; seeds {', '.join(str(s) for s in sorted(set(g.seed)))}. The size was chosen so that "
+                  "every configuration of both networks at 3 seeds fits about 45 minutes of one CPU thread: the "
+                  "networks are far from converged, so the table says what each ingredient buys at this short "
+                  "budget, not at convergence.", ""]
         for net in [n for n in NETS if n in set(g.net)] + sorted(set(g.net) - set(NETS)):
             lines += _section(g[g.net == net], net)
     total = df.wall_seconds.sum()
