@@ -29,7 +29,7 @@ PAGES = {"zerocost": ["zerocost/report.md"], "cheap_search": ["cheap_search.md"]
          "transfer_lite0": ["transfer_lite0.md"], "demo_calibration": ["demo_calibration.md"],
          "scaling": ["scaling/README.md"], "nasbench201": ["nasbench201/report.md"],
          "search_noise": ["search_noise/report.md"], "quickstart": ["quickstart.md"],
-         "scaling_rules": ["scaling_rules.md"]}
+         "scaling_rules": ["scaling_rules.md"], "recipe": ["recipe.md"]}
 #: Pages with no generator: prose whose numbers are settings, not results (test below).
 HISTORICAL = ("demo_run.md", "demo_run_typed_flow.md")
 #: Pages with no numbers of their own: they point to a generated page.
@@ -267,3 +267,26 @@ def test_the_readme_states_the_measured_quick_start_times() -> None:
     assert all(r["returncode"] == 0 for r in times["steps"])
     for r in times["steps"]:
         assert f"({mod.about(r['seconds'])} here)\n{r['command']}\n" in mod.readme_block()
+
+
+def test_recipe_ablation_verdicts_recompute_and_the_found_base_is_the_studys() -> None:
+    """recipe.md: every 'fast minus' row's p-value is scipy's paired t-test on ablation.csv; the shipped
+    cifar10_found_base spec is the CIFAR-10 study's search winner (trials.csv: blocks, MACs)."""
+    from effnas.search_spaces.cost import cost
+    from effnas.search_spaces.spec import NetworkSpec
+
+    runs = pd.read_csv(RESULTS / "recipe" / "ablation.csv")
+    text = page("recipe.md")
+    for (net, epochs), g in runs[runs["status"] == "completed"].groupby(["net", "epochs"]):
+        fast = g[g["config"] == "fast"].set_index("seed")["test_accuracy"]
+        for config, other in g[g["config"] != "fast"].groupby("config"):
+            b = other.set_index("seed")["test_accuracy"]
+            seeds = sorted(set(fast.index) & set(b.index))
+            if len(seeds) < 2 or np.std(fast[seeds].to_numpy() - b[seeds].to_numpy()) == 0:
+                continue
+            p = float(ttest_rel(fast[seeds], b[seeds]).pvalue)
+            assert ("p < 0.001" if p < 0.001 else f"p {p:.3f}") in text, (net, epochs, config)
+    spec = NetworkSpec.load(ROOT / "experiments" / "config" / "presets" / "specs" / "cifar10_found_base.json")
+    trials = pd.read_csv(RESULTS / "cifar10" / "trials.csv")
+    found = trials[trials["macs"] == cost(spec).macs]
+    assert len(found) >= 1 and " ".join(json.loads(spec.to_json())["stages"]) in set(found["blocks"])
