@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 #: Seconds :meth:`TaskPool.cancel` waits for cancelled tasks to end.
-CANCEL_WAIT = 30.0
+CANCEL_WAIT = 10.0
 
 
 class TaskPool:

@@ -33,6 +33,7 @@ def cost_trainer(config: dict[str, Any], *, on_epoch: Any = None) -> dict[str, A
             "worker_pid": os.getpid(), "threads": torch.get_num_threads(), "config_threads": config.get("threads")}
 
 
+@pytest.mark.slow  # ~23 s: starts its own Ray
 def test_sequential_matches_ray_and_order_is_kept() -> None:
     import ray
 

@@ -148,6 +148,7 @@ def test_one_real_training_trial_under_ray(tmp_path, local_ray: None) -> None:
     assert t.intermediate_values == {1: pytest.approx(t.value)}  # the epoch's reward went to the pruner
 
 
+@pytest.mark.slow  # ~20 s: waits for Ray to report the killed worker
 def test_a_dead_worker_is_a_failed_trial(tmp_path, local_ray: None) -> None:
     """A worker process that dies (as when the kernel kills it for memory) fails its trial; the search goes on."""
     from effnas.experiments.cluster.search_ray import run_search_ray
