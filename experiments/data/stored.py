@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from effnas.experiments.data.files.decoded import cache_root
-from effnas.search_spaces.common.atomic import disk_full, fsync_dir
+from effnas.search_spaces.common.atomic import disk_full, fsync_dir, fsync_file
 
 VERSION = 1  #: part of the key: bump when the file layout changes
 
@@ -91,7 +91,7 @@ def _store(path: Path, arrays: dict[str, np.ndarray]) -> None:
             for n, a in arrays.items():
                 np.save(tmp / f"{n}.npy", a, allow_pickle=False)
         for f in tmp.iterdir():
-            _fsync(f)
+            fsync_file(f)
         if path.exists():  # a broken copy (or another writer's): replace it
             shutil.rmtree(path, ignore_errors=True)
         try:
@@ -102,11 +102,3 @@ def _store(path: Path, arrays: dict[str, np.ndarray]) -> None:
         fsync_dir(path.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

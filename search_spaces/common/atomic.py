@@ -27,7 +27,8 @@ def tmp_path(path: str | Path) -> Path:
     return p.with_name(f".{p.stem}.{os.getpid()}-{threading.get_ident()}.tmp{p.suffix}")
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_file(path: Path) -> None:
+    """Flush a written file's contents to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -90,7 +91,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
     try:
         with disk_full(p):
             write(tmp)
-            _fsync_file(tmp)
+            fsync_file(tmp)
             os.replace(tmp, p)
     finally:
         tmp.unlink(missing_ok=True)
@@ -107,4 +108,5 @@ def atomic_json(path: str | Path, data: Any, **dumps: Any) -> None:
     atomic_text(path, json.dumps(data, **dumps) + "\n")
 
 
-__all__ = ["FULL", "DiskFull", "atomic_json", "atomic_text", "atomic_write", "disk_full", "fsync_dir", "tmp_path"]
+__all__ = ["FULL", "DiskFull", "atomic_json", "atomic_text", "atomic_write", "disk_full", "fsync_dir", "fsync_file",
+           "tmp_path"]
