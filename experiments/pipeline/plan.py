@@ -187,13 +187,14 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
 
 # -- grid ----------------------------------------------------------------------------------------
 
-def grid_coefficients(cfg: ExperimentConfig) -> list[Coefficients]:
-    """The grid's points: compound's (alpha, beta, gamma) lattice, or with ``grid.rule = "fast"``
-    fast scaling's A on ``0, step, ..., 1`` as coefficients (:func:`effnas.scaling.rules.fast_points`)."""
+def grid_points(cfg: ExperimentConfig) -> list[tuple[str | None, Coefficients]]:
+    """The grid's points with their scaling rule: compound's (alpha, beta, gamma) lattice (rule
+    ``None``), or with ``grid.rule = "fast"`` fast scaling's A on ``0, step, ..., 1`` as coefficients
+    (``fast:A``; :func:`effnas.scaling.rules.fast_points`)."""
     g = cfg.grid
     if g.rule == "fast":
-        return [c for _, c in fast_points(g.step, g.target)]
-    return grid_candidates(step=g.step, target=g.target, tolerance=g.tolerance)
+        return [(f"fast:{a:g}", c) for a, c in fast_points(g.step, g.target)]
+    return [(None, c) for c in grid_candidates(step=g.step, target=g.target, tolerance=g.tolerance)]
 
 
 def grid_plan(cfg: ExperimentConfig, base: NetworkSpec) -> GridPlan:
@@ -202,13 +203,12 @@ def grid_plan(cfg: ExperimentConfig, base: NetworkSpec) -> GridPlan:
     network once), the rungs (``grid.halving``, ``eta``, ``rungs``, ``budget_epochs``) and the
     shared trainer config."""
     g = cfg.grid
-    cands = grid_coefficients(cfg)
+    points = grid_points(cfg)
+    cands = [c for _, c in points]
     table, specs = candidate_table(base, cands, phi=g.phi, target=g.target, cost_tolerance=g.cost_tolerance,
                                    depth_rounding=g.depth_rounding)
-    if g.rule == "fast":  # each point's rule, in grid.csv and coefficients.json
-        rules = {(c.alpha, c.beta, c.gamma): f"fast:{a:g}" for a, c in fast_points(g.step, g.target)}
-        table.insert(0, "rule", [rules[(a, b, c)] for a, b, c in zip(table.alpha, table.beta, table.gamma,
-                                                                       strict=True)])
+    if g.rule == "fast":  # each point's rule, in grid.csv and coefficients.json (the table keeps their order)
+        table.insert(0, "rule", [rule for rule, _ in points])
     jobs = candidate_jobs(cands, specs, table, g.seeds)
     networks = len({j.info["network"] for j in jobs})
     rungs = schedule(networks, epochs=g.epochs, seeds=g.seeds, halving=g.halving, eta=g.eta, rungs=g.rungs,
