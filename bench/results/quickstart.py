@@ -56,7 +56,8 @@ def render(results: Path) -> dict[str, str]:
     m = data["machine"]
     lines = [mark(SCRIPT), "", "# The Quick start, measured", "",
              "Each command of the README's Quick start (docs/quickstart.sh), run in order in an empty directory "
-             "by `python bench/run_quickstart.py`: its wall time on this machine and its exit code.", ""]
+             "by `python bench/run_quickstart.py`: its wall time on this machine and its exit code. One run of the "
+             "list (n = 1 per command): no interval; a busy machine's times are longer (its load is below).", ""]
     lines += table(["command", "what", "seconds", "exit code"],
                    [(f"`{r['command']}`", r["what"], f"{r['seconds']:.1f}", r["returncode"]) for r in measured])
     total = sum(r["seconds"] for r in measured)
