@@ -1,4 +1,5 @@
-"""Collect a finished CIFAR-10 study (bench/cifar10_study.sh) into docs/results/cifar10/ and write its page.
+"""Collect a finished short-budget CIFAR-10 study (bench/cifar10_study.sh) into
+docs/results/cifar10/short-budget/ and write its page.
 
 Writes the result tables (trials.csv, grid.csv, family.csv with the found family, its baselines and
 the B0 family, backbones.csv, efficiency.csv), the curve fits (fits.json: error = a (MACs/x0)^-b + c
@@ -9,7 +10,7 @@ page's record of the machine, the versions and the config). Then bench/results/c
 writes report.md and tables.md from those files alone (and can again later, without the run
 directory). No checkpoints are copied.
 
-    python bench/cifar10_report.py [RUN_DIR] [--longer DIR] [--fig4 DIR] [--out docs/results/cifar10]
+    python bench/cifar10_report.py [RUN_DIR] [--longer DIR] [--fig4 DIR] [--out docs/results/cifar10/short-budget]
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def _write(df: pd.DataFrame, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", nargs="?", default="runs/cifar10-cpu", help="the study's run directory")
-    ap.add_argument("--out", default=str(ROOT / "docs" / "results" / "cifar10"))
+    ap.add_argument("--out", default=str(ROOT / "docs" / "results" / "cifar10" / "short-budget"))
     ap.add_argument("--longer", help="the family.csv directory of the same family trained longer (default: "
                                      "RUN/family-e12; written to OUT/longer/ with its curves)")
     ap.add_argument("--fig4", help="the --out directory of bench/cifar10_fig4.py (default: RUN/fig4)")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The CIFAR-10 scaling study (docs/results/cifar10/): the whole method on real CIFAR-10 at 32 px, then
+# The CIFAR-10 scaling study (docs/results/cifar10/short-budget/): the whole method on real CIFAR-10 at 32 px, then
 # EfficientNet-B0 scaled by the paper's (1.2, 1.1, 1.15) on the same data as a second family, the found
 # family trained 3x longer (12 epochs, baselines at phi 2), the paper's Fig. 4 with the found base, and
-# the collection into docs/results/cifar10/ (bench/cifar10_report.py, which also writes report.md).
+# the collection into docs/results/cifar10/short-budget/ (bench/cifar10_report.py, which also writes report.md).
 # Resumable: run it again after a kill and it continues (every stage and run is --resume).
 # Usage (from the project root): bash bench/cifar10_study.sh [OUT]   (default runs/cifar10-cpu)
 # One torch thread (train.threads = 1 in the config): keep the machine's other core free.

@@ -13,7 +13,7 @@ each epoch budget as its own table). Runs go seed-major (every configuration of 
 stopped bench leaves whole seeds. The page: ``python bench/results/recipe.py``.
 
 The networks (experiments/config/presets/specs/): ``cifar10_found_base`` (the base the CIFAR-10
-study's search found, docs/results/cifar10) and ``airbench_quarter`` (an airbench-style conv net at a
+study's search found, docs/results/cifar10/short-budget) and ``airbench_quarter`` (an airbench-style conv net at a
 quarter of airbench's widths, 16/64/64: stride-2 convolutions stand in for airbench's max-pools).
 """
 

@@ -1,7 +1,7 @@
 """Pruning that respects the noise floor: the one pruner of every search path.
 
 Optuna's MedianPruner stops a trial whose reward after an epoch is below the median of the
-completed trials' rewards after that epoch. On CIFAR-10 (``docs/results/cifar10``) it stopped 16 of
+completed trials' rewards after that epoch. On CIFAR-10 (``docs/results/cifar10/short-budget``) it stopped 16 of
 30 trials after their first epoch at 9-16 % validation accuracy with 10 classes: near chance, where
 candidates differ by less than one seed's spread, so it ranked noise. :class:`NoiseFloorPruner`
 asks the same question with the rule of :mod:`effnas.search_spaces.common.stats`

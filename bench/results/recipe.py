@@ -28,7 +28,8 @@ REMOVES = {"fast - label smoothing": "label smoothing 0.2 (back to 0.1)",
            "fast - flip_translate": "alternating flip + translate (back to random pad-crop + flip)",
            "fast - weight decay": "weight decay 5e-4 (back to 5e-5)",
            "fast - lr rule": "0.2 per 256 images (back to 0.4 per 256)"}
-NETS = {"cifar10_found_base": "the base the CIFAR-10 study's search found (docs/results/cifar10; MBConv, SiLU)",
+NETS = {"cifar10_found_base": "the base the CIFAR-10 study's search found (docs/results/cifar10/short-budget; "
+                              "MBConv, SiLU)",
         "airbench_quarter": "an airbench-style conv net at a quarter of airbench's widths (16/64/64): "
                             "a 3x3 24-channel stem "
                             "(airbench: a 2x2 whitening layer), three stages of "

@@ -1,4 +1,5 @@
-"""docs/results/cifar10/report.md is generated from the files beside it and cannot drift from them.
+"""docs/results/cifar10/short-budget/report.md (the short-budget study) is generated from the files
+beside it and cannot drift from them.
 
 The page is rebuilt from the committed files alone (bench/results/cifar10_page.py) into a temporary
 folder and compared with the committed page; key numbers are recomputed here from the CSVs with
@@ -15,7 +16,7 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FOLDER = ROOT / "docs" / "results" / "cifar10"
+FOLDER = ROOT / "docs" / "results" / "cifar10" / "short-budget"
 sys.path.insert(0, str(ROOT / "bench" / "results"))
 
 import cifar10_page  # noqa: E402
@@ -44,7 +45,7 @@ def test_the_committed_page_is_what_its_data_give(tmp_path: Path) -> None:
     assert cifar10_page.main(["--dir", str(d)]) == 0
     for name in ("report.md", "tables.md"):
         assert (d / name).read_text() == (FOLDER / name).read_text(), (
-            f"docs/results/cifar10/{name} differs from what its data files give: run "
+            f"docs/results/cifar10/short-budget/{name} differs from what its data files give: run "
             f"'python bench/results/cifar10_page.py' and commit the result")
 
 

@@ -41,7 +41,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 QUIET = lambda *a: None  # noqa: E731
 
 #: Validation accuracies after epoch 1 of the 16 trials the median pruner stopped in the CIFAR-10
-#: search of docs/results/cifar10 (trials.csv): near chance (10 classes).
+#: search of docs/results/cifar10/short-budget (trials.csv): near chance (10 classes).
 CIFAR_EPOCH1 = (0.0944, 0.0944, 0.1096, 0.1088, 0.106, 0.114, 0.1104, 0.0948, 0.1588, 0.1052, 0.1204, 0.0964,
                 0.1016, 0.0984, 0.1148, 0.1048)
 

@@ -2,7 +2,7 @@
 data files and compared with the committed page, and the numbers the pages are about are
 recomputed here independently (scipy on the raw files, not the generators' code).
 
-docs/results/cifar10/ has its own generator and tests (bench/cifar10_report.py)."""
+docs/results/cifar10/short-budget/ has its own generator and tests (bench/results/cifar10_page.py)."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def test_check_mode_flags_a_hand_edit(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_every_results_page_is_generated_historical_or_a_pointer() -> None:
-    """A new page in docs/results needs a generator here (or is docs/results/cifar10's)."""
+    """A new page in docs/results needs a generator here (or is docs/results/cifar10/short-budget's)."""
     generated = {p for ps in PAGES.values() for p in ps}
     pages = {p.relative_to(RESULTS).as_posix() for p in RESULTS.rglob("*.md")
              if not p.relative_to(RESULTS).as_posix().startswith("cifar10/")}
@@ -287,6 +287,6 @@ def test_recipe_ablation_verdicts_recompute_and_the_found_base_is_the_studys() -
             p = float(ttest_rel(fast[seeds], b[seeds]).pvalue)
             assert ("p < 0.001" if p < 0.001 else f"p {p:.3f}") in text, (net, epochs, config)
     spec = NetworkSpec.load(ROOT / "experiments" / "config" / "presets" / "specs" / "cifar10_found_base.json")
-    trials = pd.read_csv(RESULTS / "cifar10" / "trials.csv")
+    trials = pd.read_csv(RESULTS / "cifar10" / "short-budget" / "trials.csv")
     found = trials[trials["macs"] == cost(spec).macs]
     assert len(found) >= 1 and " ".join(json.loads(spec.to_json())["stages"]) in set(found["blocks"])
