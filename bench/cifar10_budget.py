@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -27,6 +29,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from importlib.metadata import version  # noqa: E402
 
 from effnas.scaling.analysis.compare import compare_families  # noqa: E402
 
@@ -54,6 +58,14 @@ def gains(longer: Path, shorter: Path, e: int) -> list[dict[str, object]]:
              "verdict": r.verdict} for r in t.itertuples()]
 
 
+def copy(args: argparse.Namespace, record_path: Path) -> None:
+    """The finished rungs' family tables (``e<E>.csv``) and ``budget.json`` into ``--results``, for the page."""
+    args.results.mkdir(parents=True, exist_ok=True)
+    for rung in json.loads(record_path.read_text())["rungs"]:
+        shutil.copy(args.out / f"e{rung}" / "family.csv", args.results / f"e{rung}.csv")
+    shutil.copy(record_path, args.results / "budget.json")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=ROOT / "runs/cifar10-budget")
@@ -66,6 +78,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--recipe", default="fast")
+    ap.add_argument("--results", type=Path, default=ROOT / "docs/results/cifar10/budget",
+                    help="where each rung's family table (e<E>.csv) and budget.json are copied for the page")
     args = ap.parse_args()
     if not Path(args.data).is_file():
         sys.exit(f"cifar10_budget.py: error: no CIFAR-10 archive at '{args.data}': set EFFNAS_CIFAR10_JPEG "
@@ -75,7 +89,8 @@ def main() -> None:
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     record.update(base=BASE, coefficients=list(map(float, COEFFICIENTS)), phis=args.phis, seeds=args.seeds,
                   recipe=args.recipe, threshold=args.threshold, workers=args.workers, threads_per_worker=1,
-                  data_fraction=1.0, val_fraction=0.05)
+                  data_fraction=1.0, val_fraction=0.05, torch=version("torch"),
+                  machine=f"{platform.machine()}, {os.cpu_count()} logical cores")
     record.setdefault("rungs", {})
     record.setdefault("steps", [])
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -88,6 +103,7 @@ def main() -> None:
             subprocess.run(family_args(args, e), check=True, env=env, cwd=ROOT)
             record["rungs"][str(e)] = {"wall_seconds": round(time.time() - t0, 1), "dir": out.name}
             record_path.write_text(json.dumps(record, indent=1))
+            copy(args, record_path)
         half = args.out / f"e{e // 2}"
         if e > args.start and not any(s["e"] == e // 2 for s in record["steps"]):
             step = {"e": e // 2, "gains": gains(out, half, e // 2)}
@@ -106,6 +122,8 @@ def main() -> None:
         e *= 2
     record["budget_epochs"] = budget
     record_path.write_text(json.dumps(record, indent=1))
+    copy(args, record_path)
+    print(f"copied the rungs' tables and budget.json to {args.results}: python bench/results/cifar10_budget.py")
     if budget is None:
         print(f"no budget up to {args.max} epochs: every doubling gained {args.threshold} points or more "
               f"({record_path})")
