@@ -101,8 +101,9 @@ class _Recorder:
     def __init__(self) -> None:
         self.events: list[tuple] = []
 
-    def begin(self, labels, *, done=0, epochs=None) -> None:
+    def begin(self, labels, *, done=0, epochs=None, costs=None) -> None:
         self.events.append(("begin", list(labels), done, epochs))
+        self.costs = costs
 
     def started(self, index) -> None:
         self.events.append(("started", index))
@@ -139,6 +140,7 @@ def test_progress_hears_each_run_start_epoch_and_end_in_order(tmp_path, make_eva
                                        "compound phi1 seed1"]
     run_jobs(jobs, TwoEpochs(), progress=rec, **jobs_kw)
     assert rec.events[0] == ("begin", [j.label for j in jobs], 0, 2) and rec.events[-1] == ("close",)
+    assert rec.costs == [j.info["macs"] for j in jobs] and rec.costs[1] > rec.costs[0]  # phi 1 costs more: the ETA
     assert rec.events[1:6] == [("started", 0), ("epoch", 0, 1), ("epoch", 0, 2), ("finished", 0, "completed"),
                                ("started", 1)]
     assert ("finished", 1, "failed") in rec.events and len(rec.events) == 2 + 4 * 4

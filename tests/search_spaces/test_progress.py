@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import re
 
-from effnas.search_spaces.common.progress import Console, RunBoard, eta, run_line
+from effnas.search_spaces.common.progress import Console, RunBoard, eta, eta_by_cost, run_line
 
 
 def _board(live: bool, workers: int = 1) -> tuple[RunBoard, io.StringIO]:
@@ -56,6 +56,26 @@ def test_eta_is_the_mean_time_of_finished_runs_per_round_of_workers() -> None:
     board, out = _board(live=False)
     board.finished(3, {"status": "completed", "train_seconds": 120.0})  # never seen starting: its own time
     assert out.getvalue().strip() == "[2/5] phi1 seed1  2 min | ETA 6 min"
+
+
+def test_with_costs_the_eta_weighs_the_runs_left_by_their_cost() -> None:
+    """A family whose small members finish first: counting runs alike would promise the large ones
+    the small ones' pace (the CIFAR-10 budget run said 'ETA 8 min' for 12 min of phi 2)."""
+    assert eta_by_cost([60.0, 60.0], [1.0, 1.0], [4.0, 4.0], workers=2) == 240.0
+    assert eta_by_cost([60.0], [1.0], [4.0, 1.0, 1.0], workers=2) == 240.0  # the largest run left is the floor
+    assert eta_by_cost([60.0], [1.0], [1.0, 1.0, 1.0, 1.0], workers=2) == 120.0
+    assert eta_by_cost([], [], [1.0]) != eta_by_cost([], [], [1.0])  # NaN: nothing finished to go by
+    out = io.StringIO()
+    board = RunBoard(Console(out, live=False), workers=2)
+    board.begin(["phi0 seed0", "phi0 seed1", "phi2 seed0", "phi2 seed1"], costs=[1.6e6, 1.6e6, 6.4e6, 6.4e6])
+    board.finished(0, {"status": "completed", "train_seconds": 240.0})
+    board.finished(1, {"status": "completed", "train_seconds": 240.0})
+    assert out.getvalue().splitlines()[-1] == "[2/4] phi0 seed1  4 min | ETA 16 min"  # not 4 min
+    uncosted = io.StringIO()
+    board = RunBoard(Console(uncosted, live=False), workers=2)
+    board.begin(["a", "b", "c"], costs=[1.0, 0.0, 2.0])  # a cost that is not positive: runs counted alike
+    board.finished(0, {"status": "completed", "train_seconds": 60.0})
+    assert uncosted.getvalue().strip() == "[1/3] a  60 s | ETA 60 s"  # 2 left, 2 workers: one round
 
 
 def test_the_last_run_says_how_long_the_batch_took() -> None:
