@@ -52,3 +52,18 @@ def test_a_trained_family_has_measured_time_per_member(tmp_path, capsys, monkeyp
         assert (tmp_path / "curves" / f"accuracy_vs_{axis}.png").stat().st_size > 5_000
     pts = pd.read_csv(tmp_path / "curves" / "curves.csv")
     assert pts["latency_ms_b1"].notna().all() and pts["train_seconds"].notna().all()
+
+
+def test_a_family_trained_with_tta_keeps_both_test_accuracies(tmp_path, capsys) -> None:
+    """train.tta (the fast recipe's default) reaches family.csv as its own column, never in place of
+    the plain test accuracy."""
+    args = ["family", "--base", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--phis", "0",
+            "--no-baselines", "--train", "--dataset", "digits",
+            "--epochs", "1", "--data-fraction", "0.3", "--seeds", "1", "--set", "train.threads=1",
+            "--set", "train.tta=true", "--out", str(tmp_path), "--quiet"]
+    assert main(args) == 0
+    capsys.readouterr()
+    fam = pd.read_csv(tmp_path / "family.csv")
+    metrics = json.loads((tmp_path / "members" / "phi0-seed0" / "metrics.json").read_text())
+    assert fam["test_accuracy_tta"].iloc[0] == metrics["test_accuracy_tta"]
+    assert fam["test_accuracy"].iloc[0] == metrics["test_accuracy"]
