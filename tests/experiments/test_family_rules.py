@@ -80,3 +80,25 @@ def test_the_report_findings_state_the_rules_against_compound(tmp_path) -> None:
     pd.DataFrame([r for r in rows if r["method"] == "compound"]).to_csv(tmp_path / "family" / "family.csv",
                                                                          index=False)
     assert not [f for f in findings(tmp_path, config={}, stages={}) if f.startswith("Rules against")]
+
+
+def test_the_report_has_a_table_of_the_rules_at_every_cost(tmp_path) -> None:
+    """The run report's verdicts carry, for a family of several rules, a table of each rule against
+    compound at equal MACs, activations and training time with the realised costs beside them."""
+    from effnas.experiments.report.verdicts import verdict_tables
+
+    rows = [{"method": m, "phi": phi, "seed": s, "macs": macs * 2**phi, "activations": acts * 2**phi,
+             "train_seconds": 1.0, "test_accuracy": acc + 0.02 * phi + 0.01 * s, "status": "completed"}
+            for m, macs, acts, acc in (("compound", 100, 50, 0.6), ("fast:0.8", 104, 30, 0.5))
+            for phi in (0, 1) for s in range(3)]
+    path = tmp_path / "family.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    tables = dict(verdict_tables(path))
+    rules = tables["Scaling rules against compound, at equal MACs, activations and training time"]
+    assert isinstance(rules, pd.DataFrame)
+    assert list(rules["cost"]) == ["macs", "activations", "train_seconds"]
+    expected = compare_rules(pd.DataFrame(rows))
+    assert list(rules["verdict"]) == list(expected["verdict"]) and NOT_COMPARABLE in list(rules["verdict"])
+    assert rules["realised cost A / B"].iloc[1] == "100 / 60 (-40.0 %)"
+    pd.DataFrame([r for r in rows if r["method"] == "compound"]).to_csv(path, index=False)
+    assert not any(k.startswith("Scaling rules") for k, _ in verdict_tables(path))
