@@ -282,10 +282,12 @@ def trained_summary(table: pd.DataFrame, *, metrics: Sequence[str] = ACCURACIES)
 def member_jobs(members: Sequence[Member], seeds: Sequence[int], *,
                 key: Callable[[Member, int], str] = member_key) -> list[Job]:
     """A training job per member and seed, into ``key(member, seed)`` (default
-    :func:`effnas.scaling.record.member_key`), with the member's family-table row as its columns."""
+    :func:`effnas.scaling.record.member_key`), with the member's family-table row as its columns.
+    Seed-major: every member's first seed comes before any second seed, so a family stopped part-way
+    (and resumed later) has whole curves with fewer seeds rather than some members with all of them."""
     if not seeds:
         raise UserError("no seeds: give --seeds N with N >= 1")
-    return [Job(key(m, s), m.spec, s, m.row()) for m in members for s in seeds]
+    return [Job(key(m, s), m.spec, s, m.row()) for s in seeds for m in members]
 
 
 def train_members(

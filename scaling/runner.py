@@ -53,16 +53,17 @@ class RunEvents(Protocol):
 
 class RunProgress(RunEvents, Protocol):
     """A :class:`RunEvents` that ``run_jobs`` first tells the batch (``begin``: the labels of
-    the runs to train, the runs finished earlier, the epochs per run) and ``close``s at its end."""
+    the runs to train, the runs finished earlier, the epochs per run, each run's cost when known) and ``close``s at its end."""
 
-    def begin(self, labels: Sequence[str], *, done: int = 0, epochs: int | None = None) -> None: ...
+    def begin(self, labels: Sequence[str], *, done: int = 0, epochs: int | None = None,
+              costs: Sequence[float] | None = None) -> None: ...
 
     def close(self) -> None: ...
 
-#: Metric columns copied into result tables, when the trainer returns them.
-METRIC_COLUMNS = ("status", "val_accuracy", "best_val_accuracy", "test_accuracy", "train_seconds", "images_per_second",
-                  "epochs_completed", "stopped_by",
-                  "error")
+#: Metric columns copied into result tables, when the trainer returns them (``test_accuracy_tta``:
+#: with test-time augmentation, ``train.tta``; a column of its own, never in place of ``test_accuracy``).
+METRIC_COLUMNS = ("status", "val_accuracy", "best_val_accuracy", "test_accuracy", "test_accuracy_tta", "train_seconds",
+                  "images_per_second", "epochs_completed", "stopped_by", "error")
 
 
 class RunsStopped(RuntimeError):
@@ -128,14 +129,26 @@ class RecordingTrainer:
 
 
 def _execute(executor: ExecutorFn, trainer: TrainerFn, configs: list[dict[str, Any]], progress: RunProgress | None,
-             *, labels: list[str], done: int, epochs: Any) -> list[dict[str, Any]]:
+             *, labels: list[str], done: int, epochs: Any, costs: list[float] | None = None) -> list[dict[str, Any]]:
     if progress is None:
         return executor(RecordingTrainer(trainer), configs)
-    progress.begin(labels, done=done, epochs=epochs if isinstance(epochs, int) else None)
+    progress.begin(labels, done=done, epochs=epochs if isinstance(epochs, int) else None, costs=costs)
     try:
         return executor(RecordingTrainer(trainer), configs, events=progress)
     finally:
         progress.close()
+
+
+def _costs(jobs: Sequence[Job]) -> list[float] | None:
+    """Each job's MACs per image at its resolution (what a run's time grows with at equal images and
+    epochs), for a cost-weighted ETA; None when a job's table row does not carry them."""
+    costs = []
+    for job in jobs:
+        macs = job.info.get("macs")
+        if not isinstance(macs, int | float) or not macs > 0:
+            return None
+        costs.append(float(macs))
+    return costs
 
 
 def make_config(job: Job, train_config: dict[str, Any], out_dir: Path, *, resume: bool) -> dict[str, Any]:
@@ -189,7 +202,7 @@ def run_jobs(
     if pending:
         results = _execute(executor or sequential, trainer, [configs[i] for i in pending], progress,
                            labels=[jobs[i].label for i in pending], done=len(jobs) - len(pending),
-                           epochs=train_config.get("epochs"))
+                           epochs=train_config.get("epochs"), costs=_costs([jobs[i] for i in pending]))
         if len(results) != len(pending):
             raise RuntimeError(f"executor returned {len(results)} results for {len(pending)} configs")
         for i, r in zip(pending, results, strict=True):

@@ -1,6 +1,8 @@
 """The report's computed verdicts: the family's comparisons (compound against each single
 dimension at every phi, each method's largest member against the base) and the "against the
-paper" table built from them (``effnas.scaling.analysis.compare``; rule in docs/statistics.md)."""
+paper" table built from them (``effnas.scaling.analysis.compare``; rule in docs/statistics.md), and,
+for a family trained with ``family.rules``, each rule against compound at equal MACs, activations and
+measured training time (``effnas.scaling.analysis.rules``)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from effnas.scaling.analysis.compare import compare_methods, compare_sizes, paper_table
+from effnas.scaling.analysis.rules import NOT_RULES, compare_rules
 from effnas.scaling.curves import BASE_METHODS
 
 METRICS = ("test_accuracy", "val_accuracy")
@@ -61,6 +64,15 @@ def verdict_tables(family_csv: Path) -> list[tuple[str, pd.DataFrame | str]]:
     if both.empty:
         return [("Verdicts", "No verdicts: the family has no trained member at phi >= 1 beside the base.")]
     claims = paper_table(df, metric=metric)
-    return [("Verdicts (computed)", f"On {metric.replace('_', ' ')}. {RULE}"),
-            ("Against the paper", claims),
-            ("Comparisons", _readable(both))]
+    out: list[tuple[str, pd.DataFrame | str]] = [("Verdicts (computed)", f"On {metric.replace('_', ' ')}. {RULE}"),
+                                                 ("Against the paper", claims), ("Comparisons", _readable(both))]
+    methods = set(df["method"].astype(str))
+    if "compound" in methods and methods - {*BASE_METHODS, *NOT_RULES}:
+        rules = compare_rules(df, metric=metric)
+        if not rules.empty:
+            out.append(("Scaling rules against compound, at equal MACs, activations and training time",
+                        _readable(rules).assign(cost=rules["cost"].to_numpy(), **{
+                            "realised cost A / B": [f"{a:.4g} / {b:.4g} ({100 * g:+.1f} %)" for a, b, g in
+                                                    zip(rules["cost_a"], rules["cost_b"], rules["cost_gap"],
+                                                        strict=True)]})))
+    return out

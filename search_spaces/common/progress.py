@@ -6,7 +6,9 @@ search trials)::
     [7/26] width phi2 seed0  val 63.1 %  41 s | ETA 12 min
 
 The ETA is the finished runs' mean wall time times the rounds still to run, ``ceil(remaining /
-workers)`` (runs in flight count as not started). On a terminal (:class:`Console` with ``live``)
+workers)`` (runs in flight count as not started); given each run's cost (a family's or a grid's
+MACs per image), the finished runs' seconds per unit of cost times the cost left instead, so a
+batch whose large members come last is not promised the small ones' pace. On a terminal (:class:`Console` with ``live``)
 a status line at the bottom shows the runs in flight with their epoch, redrawn on each epoch and
 cleared before a finished run's line is written above it; elsewhere (a log file, a pipe) each
 epoch is a plain line of its own and nothing is ever redrawn (no carriage returns).
@@ -79,6 +81,26 @@ def eta(durations: Sequence[float], remaining: int, workers: int = 1) -> float:
     if not durations:
         return math.nan
     return statistics.fmean(durations) * math.ceil(remaining / max(1, workers))
+
+
+def eta_by_cost(durations: Sequence[float], costs_done: Sequence[float], costs_left: Sequence[float],
+                workers: int = 1) -> float:
+    """Seconds until runs of ``costs_left`` (e.g. MACs per image: every run of a batch trains the
+    same images and epochs) are done, ``workers`` at a time, at the seconds per unit of cost the
+    finished runs took: the work shared by the workers, but never less than the largest run left.
+    NaN without a finished run to go by.
+
+    >>> eta_by_cost([60.0], [1.0], [4.0, 4.0], workers=2)  # a 1x run took 60 s; two 4x runs side by side
+    240.0
+    >>> eta_by_cost([60.0], [1.0], [4.0, 1.0, 1.0], workers=2)  # the 4x run is the critical path
+    240.0
+    """
+    if not costs_left:
+        return 0.0
+    if not durations or sum(costs_done) <= 0:
+        return math.nan
+    per_unit = math.fsum(durations) / math.fsum(costs_done)
+    return per_unit * max(math.fsum(costs_left) / max(1, workers), max(costs_left))
 
 
 def percent(accuracy: Any) -> str:
@@ -176,10 +198,16 @@ class RunBoard:
         self.workers = max(1, workers)
         self.begin([])
 
-    def begin(self, labels: Sequence[str], *, done: int = 0, epochs: int | None = None) -> None:
+    def begin(self, labels: Sequence[str], *, done: int = 0, epochs: int | None = None,
+              costs: Sequence[float] | None = None) -> None:
         """A batch of ``labels`` to run after ``done`` runs that finished earlier (counted in
-        ``[k/N]``, not in the ETA), each of ``epochs`` epochs when known."""
+        ``[k/N]``, not in the ETA), each of ``epochs`` epochs when known. ``costs`` (one positive
+        number per run, e.g. its MACs per image) make the ETA weigh the runs left by their cost
+        (:func:`eta_by_cost`) instead of counting them alike (:func:`eta`)."""
         self.labels, self.epochs = list(labels), epochs
+        ok = costs is not None and len(costs) == len(self.labels) and all(c > 0 for c in costs)
+        self.costs = [float(c) for c in costs] if ok and costs is not None else None
+        self.costs_done: list[float] = []
         self.done, self.total = done, done + len(self.labels)
         self.t0 = time.perf_counter()
         self.durations: list[float] = []
@@ -213,8 +241,15 @@ class RunBoard:
         seconds = time.perf_counter() - start if start is not None else metrics.get("train_seconds")
         if isinstance(seconds, int | float) and not metrics.get("reused"):
             self.durations.append(float(seconds))
+            if self.costs is not None:
+                self.costs_done.append(self.costs[index])
         left = self.total - self.done
-        tail = (f"ETA {duration(eta(self.durations, left, self.workers))}" if left
+        if self.costs is not None:
+            rest = [c for i, c in enumerate(self.costs) if i not in self.ended]
+            seconds_left = eta_by_cost(self.durations, self.costs_done, rest, self.workers)
+        else:
+            seconds_left = eta(self.durations, left, self.workers)
+        tail = (f"ETA {duration(seconds_left)}" if left
                 else f"{plural(len(self.labels), 'run')} in {duration(time.perf_counter() - self.t0)}")
         self.console.clear()  # the status line is redrawn below without this run
         self.console.line(run_line(self.done, self.total, self.labels[index], status=metrics.get("status"),
@@ -237,4 +272,5 @@ class RunBoard:
         self.console.status(f"running {len(self.flight)}: {runs}")
 
 
-__all__ = ["Console", "RunBoard", "duration", "epoch_text", "eta", "percent", "plural", "rate", "run_line"]
+__all__ = ["Console", "RunBoard", "duration", "epoch_text", "eta", "eta_by_cost", "percent", "plural", "rate",
+           "run_line"]
