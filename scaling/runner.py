@@ -59,10 +59,10 @@ class RunProgress(RunEvents, Protocol):
 
     def close(self) -> None: ...
 
-#: Metric columns copied into result tables, when the trainer returns them.
-METRIC_COLUMNS = ("status", "val_accuracy", "best_val_accuracy", "test_accuracy", "train_seconds", "images_per_second",
-                  "epochs_completed", "stopped_by",
-                  "error")
+#: Metric columns copied into result tables, when the trainer returns them (``test_accuracy_tta``: runs with
+#: ``train.tta``, e.g. the fast recipe; a resumed table gets it from each finished run's result.json).
+METRIC_COLUMNS = ("status", "val_accuracy", "best_val_accuracy", "test_accuracy", "test_accuracy_tta", "train_seconds",
+                  "images_per_second", "epochs_completed", "stopped_by", "error")
 
 
 class RunsStopped(RuntimeError):
