@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from _common import RESULTS, Provenance, main, mark, table
+from _common import RESULTS, ROOT, Provenance, main, mark, table
 from cifar10_budget import GOALS
 from cifar10_data import Study, subset_sizes
 from cifar10_data import load as load_old
@@ -58,6 +58,7 @@ from cifar10_scaling_sections import (
     verdict_rows,
 )
 
+import effnas.search_spaces as ss
 from effnas.scaling.compound import PAPER_COEFFICIENTS
 from effnas.search_spaces.common.errors import UserError
 
@@ -65,6 +66,7 @@ SCRIPT = "bench/results/cifar10_scaling.py"
 PAGES = ["cifar10/report.md"]
 FAMILY, STUDY, OLD = "cifar10/family.csv", "cifar10/study.json", "cifar10/short-budget"
 FIGURE = "accuracy_vs_cost.png"  # beside the page
+BASE = ROOT / "experiments" / "config" / "presets" / "specs" / "cifar10_found_base.json"
 REQUIRED = ("epochs", "recipe", "data_fraction", "val_fraction", "workers", "threads_per_worker", "torch", "machine",
             "command", "parts")
 COLUMNS = ("method", "phi", "seed", "status", "macs", "params", "resolution", "depth", "width", "resolution_mult",
@@ -233,6 +235,21 @@ def old_vs_new(new: New, old: Study) -> tuple[list[str], list[str]]:
 # -- the page ------------------------------------------------------------------------------------------------------
 
 
+def base_text(base: pd.Series) -> str:
+    """The base and its size; named as the shipped spec of the short-budget study's winner only when that spec's
+    parameters and MACs at the base's input size are the base's (tests/results/test_pages.py checks the spec
+    against the short-budget trials.csv)."""
+    c = ss.counts(ss.NetworkSpec.load(BASE), int(base["resolution"]))
+    size = f"{int(base['params']):,} parameters, {int(base['macs']):,} MACs at {int(base['resolution'])} px"
+    if (c.params, c.macs) == (int(base["params"]), int(base["macs"])):
+        return f"The base the short-budget study's search found ({BASE.relative_to(ROOT)}: {size})"
+    return f"A base of {size} (not {BASE.relative_to(ROOT)}, whose counts differ)"
+
+
+def _machine(m: object) -> str:
+    return ", ".join(f"{k} {v}" for k, v in m.items()) if isinstance(m, dict) else str(m)
+
+
 def _parts(study: dict[str, Any]) -> str:
     return "; ".join(f"seeds {', '.join(map(str, p['seeds']))} (finished {p['finished_utc']}, "
                      f"{float(p['wall_seconds']) / 3600:.2f} h of wall time)" for p in study["parts"])
@@ -247,9 +264,7 @@ def render(results: Path) -> dict[str, str]:
     section, old_line = old_vs_new(new, old)
     coeff = coefficients(df)
     lines = [mark(SCRIPT), "", "# CIFAR-10: the found base scaled by the paper's coefficients, trained to budget", "",
-             "Issue 26 item 4. The base the short-budget study's search found "
-             f"(experiments/config/presets/specs/cifar10_found_base.json: {int(base['params']):,} parameters, "
-             f"{int(base['macs']):,} MACs at {int(base['resolution'])} px) scaled by EfficientNet's compound rule "
+             f"Issue 26 item 4. {base_text(base)} scaled by EfficientNet's compound rule "
              + (f"at alpha, beta, gamma = {', '.join(f'{c:.3g}' for c in coeff)} (read off the members; "
                 + ("the paper's) " if all(abs(a - b) < 1e-6 for a, b in zip(coeff, PAPER_COEFFICIENTS, strict=True))
                    else f"the paper's: {', '.join(f'{c:g}' for c in PAPER_COEFFICIENTS)}) ") if coeff else "")
@@ -269,15 +284,16 @@ def render(results: Path) -> dict[str, str]:
                "cannot tell, not that there is no difference). The study ran in "
              + f"{plural(len(st['parts']), 'part')}: {_parts(st)}"
              + (f"; {new.unfinished} row(s) of family.csv are not completed runs and are left out" if new.unfinished
-                else "") + ".", "", f"![test accuracy against MACs and training time]({FIGURE})", ""]
+                else "") + ".", ""]
     lines += findings(df, base_goal=GOALS["base (phi 0)"], top_goal=GOALS["largest member"], old=old_line)
+    lines += [f"![test accuracy against MACs and training time]({FIGURE})", ""]
     lines += members(df) + dimensions(df) + rule_section(df) + section
     hours = distinct(df)["train_seconds"].sum()
     wall = sum(float(p["wall_seconds"]) for p in st["parts"])
     lines += [f"In all, {hours / 3600:.2f} h of training summed over runs in {wall / 3600:.2f} h of wall time "
               f"({plural(int(st['workers']), 'worker')}).", ""]
     lines += Provenance(
-        hardware=f"{st['machine']}; {plural(int(st['workers']), 'worker')} x "
+        hardware=f"{_machine(st['machine'])}; {plural(int(st['workers']), 'worker')} x "
                  f"{plural(int(st['threads_per_worker']), 'torch thread')}; the machine "
                  "was shared, so times are indicative (accuracies are not affected)",
         torch=str(st["torch"]),

@@ -212,6 +212,11 @@ def test_findings_state_the_goals_from_the_csv(name: str, request: pytest.Fixtur
     results = request.getfixturevalue(name)
     df, text = runs(results), render(results)
     c = df[df["method"] == "compound"]
+    b = c[c["phi"] == 0].iloc[0]  # the shipped spec of the search's winner, by its counts
+    assert (f"The base the short-budget study's search found (experiments/config/presets/specs/cifar10_found_base.json"
+            f": {b['params']:,} parameters, {b['macs']:,} MACs at {b['resolution']} px)") in text
+    first = c[c["phi"] == 1].iloc[0]
+    assert f"alpha, beta, gamma = {first['depth']:.3g}, {first['width']:.3g}, {first['resolution_mult']:.3g}" in text
     for label, phi, goal in (("Base", 0, GOAL_BASE), ("Largest member", c["phi"].max(), GOAL_TOP)):
         acc = c[c["phi"] == phi]["test_accuracy"]
         found = line(text, f"- **{label}** (compound phi {phi},")
