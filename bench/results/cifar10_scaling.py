@@ -263,7 +263,7 @@ def render(results: Path) -> dict[str, str]:
     phis = sorted(int(p) for p in df[df["method"] == REFERENCE]["phi"].unique())
     section, old_line = old_vs_new(new, old)
     coeff = coefficients(df)
-    lines = [mark(SCRIPT), "", "# CIFAR-10: the found base scaled by the paper's coefficients, trained to budget", "",
+    lines = [mark(SCRIPT), "", "# The CIFAR-10 scaling study, trained to its budget", "",
              f"Issue 26 item 4. {base_text(base)} scaled by EfficientNet's compound rule "
              + (f"at alpha, beta, gamma = {', '.join(f'{c:.3g}' for c in coeff)} (read off the members; "
                 + ("the paper's) " if all(abs(a - b) < 1e-6 for a, b in zip(coeff, PAPER_COEFFICIENTS, strict=True))
