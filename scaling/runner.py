@@ -53,15 +53,17 @@ class RunEvents(Protocol):
 
 class RunProgress(RunEvents, Protocol):
     """A :class:`RunEvents` that ``run_jobs`` first tells the batch (``begin``: the labels of
-    the runs to train, the runs finished earlier, the epochs per run, each run's cost when known) and ``close``s at its end."""
+    the runs to train, the runs finished earlier, the epochs per run, each run's cost when known)
+    and ``close``s at its end."""
 
     def begin(self, labels: Sequence[str], *, done: int = 0, epochs: int | None = None,
               costs: Sequence[float] | None = None) -> None: ...
 
     def close(self) -> None: ...
 
-#: Metric columns copied into result tables, when the trainer returns them (``test_accuracy_tta``:
-#: with test-time augmentation, ``train.tta``; a column of its own, never in place of ``test_accuracy``).
+
+#: Metric columns copied into result tables, when the trainer returns them (``test_accuracy_tta``: runs with
+#: ``train.tta``, e.g. the fast recipe; a resumed table gets it from each finished run's result.json).
 METRIC_COLUMNS = ("status", "val_accuracy", "best_val_accuracy", "test_accuracy", "test_accuracy_tta", "train_seconds",
                   "images_per_second", "epochs_completed", "stopped_by", "error")
 

@@ -137,11 +137,11 @@ def render(results: Path) -> dict[str, str]:
 
 def plot(results: Path) -> Path:
     """The figure: mean test accuracy against training core-seconds (log scale), 95 % intervals as bars."""
-    import matplotlib
-    import matplotlib.ticker
+    import matplotlib  # lazy: only the figure needs it, not --check
+    import matplotlib.ticker  # lazy: as above
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: after the Agg backend is chosen
 
     df = load(results)
     fig, ax = plt.subplots(figsize=(7, 4.5))

@@ -7,12 +7,15 @@ from __future__ import annotations
 import pytest
 import torch
 
+import effnas.search_spaces as ss
 from effnas.experiments.config.recipes import RECIPES, resolve
 from effnas.experiments.config.schema import JobConfig, TrainConfig, load_config
 from effnas.experiments.data.augment import FlipTranslate, make_augment
 from effnas.experiments.train.loop import train_fn
 from effnas.experiments.train.steps.epoch import Schedule
 from effnas.experiments.train.steps.evaluate import tta_logits
+from effnas.scaling.record import read_result
+from effnas.scaling.runner import Job, run_jobs
 from effnas.search_spaces.common.errors import UserError
 
 
@@ -95,3 +98,21 @@ def test_a_fast_run_reports_tta_beside_plain_accuracy() -> None:
     assert "test_accuracy_tta" not in train_fn({"model": "tiny", "dataset": "digits", "resolution": 16, "epochs": 1,
                                                 "batch_size": 64, "quiet": True, "threads": 1})
     assert RECIPES["fast"].tta
+
+
+def test_a_family_table_carries_tta_and_a_resumed_one_reads_it_back(tmp_path) -> None:
+    """test_accuracy_tta reaches the result table (effnas family's family.csv) beside test_accuracy, and a
+    resumed table, built from the finished runs' result.json without training, has the same value."""
+    jobs = [Job("a", ss.get("tiny"), seed=0)]
+    config = {"dataset": "digits", "resolution": 16, "epochs": 1, "batch_size": 64, "quiet": True, "threads": 1,
+              "recipe": "fast"}
+    first = run_jobs(jobs, train_fn, train_config=config, out_dir=tmp_path)
+    stored = read_result(tmp_path / "a")
+    assert stored is not None and first["test_accuracy_tta"].iloc[0] == stored["metrics"]["test_accuracy_tta"]
+    assert 0.1 < first["test_accuracy_tta"].iloc[0] <= 1
+
+    def refuse(config, *, on_epoch=None):  # a resumed table must not train again
+        raise AssertionError("trained a finished run")
+
+    again = run_jobs(jobs, refuse, train_config=config, out_dir=tmp_path, resume=True)
+    assert again["test_accuracy_tta"].iloc[0] == first["test_accuracy_tta"].iloc[0]
