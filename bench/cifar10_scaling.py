@@ -32,6 +32,10 @@ from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from effnas.scaling.family import parse_phis  # noqa: E402
+
 BASE = "experiments/config/presets/specs/cifar10_found_base.json"
 COEFFICIENTS = ("1.2", "1.1", "1.15")
 RESULTS = ROOT / "docs" / "results" / "cifar10"
@@ -77,26 +81,30 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     record_path = args.out / "study.json"
     record = json.loads(record_path.read_text()) if record_path.is_file() else {"parts": []}
-    for key in ("epochs", "phis", "rules"):
-        if key in record and record[key] != getattr(args, key):
-            ap.error(f"{args.out} holds a study with {key} = {record[key]!r}, not {getattr(args, key)!r}: "
+    phis = sorted(int(p) for p in parse_phis(args.phis))
+    rules = [r for r in args.rules.split(",") if r]
+    for key, value in (("epochs", args.epochs), ("phis", phis), ("rules", rules)):
+        if key in record and record[key] != value:
+            ap.error(f"{args.out} holds a study with {key} = {record[key]!r}, not {value!r}: "
                      "use the same settings to resume, or a new --out")
     cmd = [sys.executable, *command(args)]
-    record.update(epochs=args.epochs, phis=args.phis, rules=args.rules, coefficients=list(map(float, COEFFICIENTS)),
+    record.update(epochs=args.epochs, phis=phis, rules=rules, coefficients=list(map(float, COEFFICIENTS)),
                   base=BASE, recipe="fast", data_fraction=1.0, val_fraction=0.05, workers=args.workers,
                   threads_per_worker=1, torch=version("torch"),
                   machine=f"{platform.machine()}, {os.cpu_count()} logical cores",
                   command="python " + shlex.join(command(args)).replace(args.data, "$EFFNAS_CIFAR10_JPEG"))
     t0 = time.time()
-    part = {"seeds": args.seeds, "started_utc": _now(), "wall_seconds": None, "returncode": None}
-    record["parts"].append(part)  # a part killed before its end stays listed without a wall time
+    part = {"seeds": list(range(args.seeds)), "started_utc": _now()}
+    record.setdefault("interrupted", []).append(part)  # moved to "parts" when it ends; a killed part stays here
     record_path.write_text(json.dumps(record, indent=1))
     print(f"{time.strftime('%H:%M:%S')} part: seeds 0-{args.seeds - 1}, {args.epochs} epochs -> {args.out}", flush=True)
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     rc = subprocess.run(cmd, env=env, cwd=ROOT).returncode
     if rc not in (0, 1):  # 1: a run failed (the table says which); anything else: nothing to collect
         return rc
+    record["interrupted"].remove(part)
     part.update(wall_seconds=round(time.time() - t0, 1), returncode=rc, finished_utc=_now())
+    record["parts"].append(part)
     record_path.write_text(json.dumps(record, indent=1))
     args.results.mkdir(parents=True, exist_ok=True)
     shutil.copy(args.out / "family.csv", args.results / "family.csv")
