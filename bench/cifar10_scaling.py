@@ -53,7 +53,8 @@ def budget_epochs() -> int | None:
 def command(args: argparse.Namespace) -> list[str]:
     a, b, g = COEFFICIENTS
     return ["-m", "effnas", "family", "--base", BASE, "--alpha", a, "--beta", b, "--gamma", g, "--phis", args.phis,
-            *(["--rules", args.rules] if args.rules else []), "--train", "--dataset", f"cifar10:{args.data}",
+            *(["--rules", args.rules] if args.rules else []),
+            *([] if args.baselines else ["--no-baselines"]), "--train", "--dataset", f"cifar10:{args.data}",
             "--epochs", str(args.epochs), "--seeds", str(args.seeds), "--workers", str(args.workers),
             "--cpus-per-trial", "1", "--yes", "--set", "data.data_fraction=1.0", "--set", "data.val_fraction=0.05",
             "--set", "train.recipe=fast", "--set", "train.threads=1", "--out", str(args.out), "--resume"]
@@ -64,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, required=True, help="train seeds 0..N-1 (a part adds one seed)")
     ap.add_argument("--epochs", type=int, default=None, help="default: the measured budget (budget.json)")
     ap.add_argument("--phis", default="0-2")
-    ap.add_argument("--rules", default="fast:0.8,resnet-rs", help="more rules beside compound ('' for none)")
+    ap.add_argument("--rules", default="", help="more rules beside compound, e.g. fast:0.8,resnet-rs (default: none)")
+    ap.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
+                    help="depth-, width- and resolution-only networks at every phi >= 1 (default: on)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "cifar10-scaling")
     ap.add_argument("--data", default=os.environ.get("EFFNAS_CIFAR10_JPEG",
@@ -83,12 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     record = json.loads(record_path.read_text()) if record_path.is_file() else {"parts": []}
     phis = sorted(int(p) for p in parse_phis(args.phis))
     rules = [r for r in args.rules.split(",") if r]
-    for key, value in (("epochs", args.epochs), ("phis", phis), ("rules", rules)):
+    for key, value in (("epochs", args.epochs), ("phis", phis), ("rules", rules), ("baselines", args.baselines)):
         if key in record and record[key] != value:
             ap.error(f"{args.out} holds a study with {key} = {record[key]!r}, not {value!r}: "
                      "use the same settings to resume, or a new --out")
     cmd = [sys.executable, *command(args)]
-    record.update(epochs=args.epochs, phis=phis, rules=rules, coefficients=list(map(float, COEFFICIENTS)),
+    record.update(epochs=args.epochs, phis=phis, rules=rules, baselines=args.baselines,
+                  coefficients=list(map(float, COEFFICIENTS)),
                   base=BASE, recipe="fast", data_fraction=1.0, val_fraction=0.05, workers=args.workers,
                   threads_per_worker=1, torch=version("torch"),
                   machine=f"{platform.machine()}, {os.cpu_count()} logical cores",
