@@ -40,6 +40,34 @@ def _runs(d: pd.DataFrame) -> tuple[list[float], list[int]]:
     return [float(x) for x in d.test_accuracy], [int(s) for s in d.seed]
 
 
+#: Networks per seed of the study at phi 0-2: the base, then compound and the three single-dimension
+#: baselines at phi 1 and at phi 2 (docs/cifar10_study.md).
+STUDY_NETWORKS = {0: 1, 1: 4, 2: 4}
+STUDY_SEEDS, WORKERS = 3, 2
+
+
+def cost_section(rungs: dict[int, pd.DataFrame]) -> list[str]:
+    """What the study (phi 0-2 with baselines, 3 seeds, 2 one-thread workers) costs at each rung's
+    epochs, from the measured training seconds per epoch of phi 0 and phi 2; phi 1's networks are
+    estimated at the geometric mean of the two (their MACs lie between)."""
+    rows = []
+    for e, d in rungs.items():
+        per = {int(p): float(g.train_seconds.mean()) / e for p, g in d.groupby("phi")}
+        if not {0, 2} <= set(per):
+            continue
+        per.setdefault(1, math.sqrt(per[0] * per[2]))
+        seconds = sum(STUDY_NETWORKS[p] * per[p] for p in STUDY_NETWORKS) * e * STUDY_SEEDS / WORKERS
+        rows.append((e, f"{per[0]:.0f} / {per[1]:.0f} / {per[2]:.0f}", f"{seconds / 3600:.1f}"))
+    if not rows:
+        return []
+    return ["## What the study costs at each budget", "",
+            f"The study trains {sum(STUDY_NETWORKS.values())} networks per seed at phi 0-2 (the base; compound and "
+            f"the depth-, width- and resolution-only baselines at phi 1 and 2), {STUDY_SEEDS} seeds, {WORKERS} "
+            "one-thread workers. From the training seconds per epoch measured above (phi 1's estimated at the "
+            "geometric mean of phi 0's and phi 2's; evaluation and start-up not counted):", "",
+            *table(["epochs", "train s per epoch, phi 0 / 1 / 2", "study wall time, h (estimate)"], rows), ""]
+
+
 def render(results: Path) -> dict[str, str]:
     record, rungs = load(results)
     threshold = float(record["threshold"])
@@ -81,12 +109,15 @@ def render(results: Path) -> dict[str, str]:
         "(one rung so far: no doubling measured yet)"]
     top = max(rungs) if rungs else 0
     lines += [""]
-    if decided is not None:
+    if not rows:
+        lines += ["**No budget yet**: the next rung decides.", ""]
+    elif decided is not None:
         lines += [f"**Budget: {decided} epochs**: doubling it gains less than {threshold:g} points for every member.",
                   ""]
     else:
         lines += [f"**No budget up to {top} epochs**: every doubling measured so far gains {threshold:g} points or "
                   "more for at least one member; the networks are still learning at the largest rung.", ""]
+    lines += cost_section(rungs)
     lines += ["## Against the study's goals", ""]
     rows = []
     for e, d in rungs.items():
@@ -102,9 +133,9 @@ def render(results: Path) -> dict[str, str]:
     lines += [f"In all {len(all_runs)} runs, {all_runs.train_seconds.sum() / 3600:.2f} h of training (summed over "
               f"workers) in {sum(walls) / 3600:.2f} h of wall time.", ""]
     lines += Provenance(
-        hardware=f"the 2-core CPU machine of docs/results; {record['workers']} workers x "
-                 f"{record['threads_per_worker']} torch thread",
-        torch="the run directories' (not copied); the project's pin, torch 2.13.0 CPU",
+        hardware=f"{record.get('machine', 'the 2-core CPU machine of docs/results')}; {record['workers']} workers x "
+                 f"{record['threads_per_worker']} torch thread (the machine's other work shared the cores at times)",
+        torch=record.get("torch", "not recorded"),
         seeds=", ".join(str(s) for s in sorted(set(all_runs.seed))) if len(all_runs) else "none yet",
         data="CIFAR-10 (cifar10-jpeg.tar.gz): the whole training pool less the validation share, the 10,000 test "
              "images",
