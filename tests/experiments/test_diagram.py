@@ -73,6 +73,7 @@ def test_searched_spec_labels(tmp_path: Path) -> None:
 def test_op_names() -> None:
     assert op_name(ss.decode_block("bottleneck_r3_k3_s11_e4_i64_o256")) == "Bottleneck"
     assert op_name(ss.decode_block("basic_r2_k3_s11_e1_i64_o64")) == "Basic"
+    assert op_name(ss.decode_block("r2_k3_s1_e1_i24_o24_c1")) == "Fused-MBConv1"
 
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True])

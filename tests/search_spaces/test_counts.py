@@ -40,6 +40,37 @@ def test_counts_equal_fvcore_for_unusual_blocks() -> None:
         _assert_blocks_equal_fvcore(spec, 29)
 
 
+#: Fused-MBConv in every form the builder has: expansion 1 (one kxk conv) with and without SE, a strided
+#: expansion with SE, a 5x5 one, no skip, a pooling skip, and an MBConv stage after it (EfficientNetV2's mix).
+FUSED = ["r2_k3_s11_e1_i24_o24_c1", "r1_k3_s22_e1_i24_o32_c1_se0.25", "r2_k3_s22_e4_i32_o40_c1_se0.25",
+         "r2_k5_s11_e3_i40_o40_c1_noskip", "r1_k3_s22_e2_i40_o48_c1_poolskip", "r2_k3_s11_e4_i48_o48_se0.25"]
+
+
+def test_fused_mbconv_counts_equal_fvcore() -> None:
+    """Params, MACs and activations of Fused-MBConv blocks: the closed form against fvcore on the built model,
+    per block and in total, for both paddings, at even and odd input sizes."""
+    import torch
+    from fvcore.nn import ActivationCountAnalysis
+
+    stages = ss.decode_stages(FUSED)
+    assert {b.op for b in stages} == {"fused_mbconv", "mbconv"}
+    for padding in ("same", "symmetric"):
+        spec = ss.NetworkSpec(stem_channels=24, stages=stages, head_channels=64, num_classes=5, padding=padding)
+        for res in (29, 40):
+            c, a = cost(spec, resolution=res), counts(spec, res)
+            assert (a.params, a.macs) == (c.params, c.macs), (padding, res)
+            _assert_stages_equal(spec, c)
+            model = ss.build(spec).eval()
+            with torch.no_grad():
+                fa = ActivationCountAnalysis(model, torch.zeros(1, 3, res, res)).uncalled_modules_warnings(False)
+                fa.unsupported_ops_warnings(False)
+                assert a.activations == fa.total(), (padding, res)
+                by_module = fa.by_module()
+            blocks = [b for p in breakdown(spec, res) for b in p.blocks]
+            assert [b.activations for b in blocks] == [by_module[b.name] for b in blocks]
+        _assert_blocks_equal_fvcore(spec, 29)
+
+
 def _assert_stages_equal(spec: ss.NetworkSpec, c: Cost) -> None:
     """``breakdown`` gives what ``cost`` gives per stage (what ``effnas models show`` prints)."""
     parts = breakdown(spec, c.resolution)
