@@ -66,6 +66,14 @@ def test_automl_v2_strings_decode_as_their_decoder_reads_them() -> None:
         "r1_k5_s22_e6_i16_o24_c1_se0.25_noskip_relu"
 
 
+def test_efficientnetv2_specs_round_trip_through_json() -> None:
+    for name in ("efficientnetv2_s", "efficientnetv2_b3"):
+        spec = get(name)
+        assert NetworkSpec.from_json(spec.to_json()) == spec
+        assert NetworkSpec.from_json(spec.to_json(block_strings=False)) == spec
+    assert get("efficientnetv2_s").stages == tuple(decode_block(s) for s in AUTOML_V2_S)
+
+
 @pytest.mark.parametrize(
     "text,needle",
     [
@@ -108,7 +116,8 @@ def test_registry() -> None:
     from effnas.search_spaces.registry import register
 
     assert {"efficientnet_b0", "efficientnet_b8", "efficientnet_l2", "mnasnet_a1", "mnasnet_b1", "mobilenet_v1",
-            "mobilenet_v2", "resnet18", "resnet50", "tiny"} <= set(names())
+            "mobilenet_v2", "resnet18", "resnet50", "tiny", "efficientnetv2_s", "efficientnetv2_m", "efficientnetv2_l",
+            "efficientnetv2_b0", "efficientnetv2_b1", "efficientnetv2_b2", "efficientnetv2_b3"} <= set(names())
     with pytest.raises(ValueError, match="already registered"):
         register("tiny", lambda: get("tiny"))
     with pytest.raises(ValueError, match="unknown model 'nope'"):

@@ -13,7 +13,9 @@ REFERENCE = {"efficientnet_b0": (5_288_548, 0.386e9), "efficientnet_b7": (66_347
              "efficientnet_b8": (87_413_142, 62.60e9), "efficientnet_l2": (480_309_308, 475.7e9)}
 #: Scaled B0 variants share B0's block types; they run with the slow tests (fvcore traces take seconds).
 SCALED_B0 = {f"efficientnet_b{i}" for i in range(1, 9)} | {"efficientnet_l2"}
-CASES = [pytest.param(n, marks=pytest.mark.slow) if n in SCALED_B0 else n for n in ss.names()
+#: EfficientNetV2 B1-B3 have B0's blocks and M, L S's: V2-B0 and V2-S run by default.
+SCALED_V2 = {f"efficientnetv2_{k}" for k in ("b1", "b2", "b3", "m", "l")}
+CASES = [pytest.param(n, marks=pytest.mark.slow) if n in SCALED_B0 | SCALED_V2 else n for n in ss.names()
          if n not in ("efficientnet_b6", "efficientnet_b7", "efficientnet_b8", "efficientnet_l2")]
 
 
