@@ -13,8 +13,9 @@ Layouts (``--layout``):
                  ``_blocks.N._expand_conv`` / ``_depthwise_conv`` / ``_se_reduce`` / ``_project_conv``,
                  ``_conv_head``, ``_fc``. Trained with TF "same" padding: imports set ``padding="same"``.
 ``timm``         timm ``EfficientNet`` (``efficientnet_b*``, ``tf_efficientnet_*``, ``efficientnet_lite*``,
-                 ``mobilenetv2_*``): ``conv_stem``, ``bn1``, ``blocks.S.B.conv_dw`` ..., ``conv_head``,
-                 ``bn2``, ``classifier``; and timm ``resnet*`` (``conv1``, ``layerN.B.conv1``, ``fc``).
+                 ``mobilenetv2_*``, ``tf_efficientnetv2_*``): ``conv_stem``, ``bn1``, ``blocks.S.B.conv_dw``
+                 ... (Fused-MBConv: ``blocks.S.B.conv`` / ``conv_exp``), ``conv_head``, ``bn2``,
+                 ``classifier``; and timm ``resnet*`` (``conv1``, ``layerN.B.conv1``, ``fc``).
 ``torchvision``  torchvision ``efficientnet_b*`` (``features.S.B.block.K``, chosen for specs with SE),
                  ``mobilenet_v2`` (``features.N.conv.K``, specs without SE) and ``resnet*``.
 ===============  ==================================================================================

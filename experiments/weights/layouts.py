@@ -59,13 +59,21 @@ def _tfport_slots(spec: ss.NetworkSpec) -> list[Slot]:
 
 
 def _timm_slots(spec: ss.NetworkSpec) -> list[Slot]:
-    """timm ``EfficientNet``: an expansion-1 block is a ``DepthwiseSeparableConv``, others ``InvertedResidual``."""
+    """timm ``EfficientNet``: an expansion-1 MBConv block is a ``DepthwiseSeparableConv``, others
+    ``InvertedResidual``; an expansion-1 Fused-MBConv block is a ``ConvBnAct`` (no SE), others ``EdgeResidual``
+    (timm ``_efficientnet_blocks.py``; EfficientNetV2's ``cn`` / ``er`` stages)."""
     slots: list[Slot] = [("stem.0", "conv_stem", "conv"), ("stem.1", "bn1", "bn")]
     for i, j, _, b in _blocks(spec):
         ours, theirs = f"stages.{i}.{j}", f"blocks.{i}.{j}"
         se = [(f"{ours}.se.reduce", f"{theirs}.se.conv_reduce", "conv_bias"),
               (f"{ours}.se.expand", f"{theirs}.se.conv_expand", "conv_bias")]
-        if b.expansion == 1:
+        if b.op == "fused_mbconv" and b.expansion == 1:
+            slots += [(f"{ours}.project.0", f"{theirs}.conv", "conv"), (f"{ours}.project.1", f"{theirs}.bn1", "bn")]
+        elif b.op == "fused_mbconv":
+            slots += [(f"{ours}.expand.0", f"{theirs}.conv_exp", "conv"), (f"{ours}.expand.1", f"{theirs}.bn1", "bn"),
+                      *se, (f"{ours}.project.0", f"{theirs}.conv_pwl", "conv"),
+                      (f"{ours}.project.1", f"{theirs}.bn2", "bn")]
+        elif b.expansion == 1:
             slots += [(f"{ours}.dw.0", f"{theirs}.conv_dw", "conv"), (f"{ours}.dw.1", f"{theirs}.bn1", "bn"), *se,
                       (f"{ours}.project.0", f"{theirs}.conv_pw", "conv"), (f"{ours}.project.1", f"{theirs}.bn2", "bn")]
         else:
@@ -116,8 +124,11 @@ def key_map(spec: ss.NetworkSpec, layout: str) -> list[tuple[str, str]]:
     ops = _ops(spec)
     if ops <= {"basic", "bottleneck"} and layout in ("timm", "torchvision"):
         slots = _resnet_slots(spec)
-    elif ops == {"mbconv"}:
+    elif ops == {"mbconv"} or (ops <= {"mbconv", "fused_mbconv"} and layout == "timm"):
         slots = {"tfport": _tfport_slots, "timm": _timm_slots, "torchvision": _torchvision_slots}[layout](spec)
+    elif ops <= {"mbconv", "fused_mbconv"}:
+        raise UserError(f"layout {layout!r} has no names for the Fused-MBConv blocks of {spec.name!r}: "
+                         "use --layout timm (timm's EfficientNetV2 checkpoints)")
     else:
         raise UserError(f"layout {layout!r} has no names for {spec.name!r} (ops {', '.join(sorted(ops))}): "
                          "tfport holds MBConv networks, timm/torchvision MBConv networks or ResNets")
