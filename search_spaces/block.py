@@ -14,7 +14,7 @@ from typing import Any
 
 from effnas.search_spaces.common.errors import UserError
 
-OPS = ("mbconv", "dsconv", "conv", "basic", "bottleneck")
+OPS = ("mbconv", "fused_mbconv", "dsconv", "conv", "basic", "bottleneck")
 SKIPS = ("identity", "pool", "none")
 ACTIVATIONS = ("silu", "relu", "relu6")
 PADDINGS = ("symmetric", "same")
@@ -48,13 +48,17 @@ class BlockSpec:
 
     Args:
         op: ``mbconv`` (inverted residual: 1x1 expand, kxk depthwise, SE, 1x1 linear project),
-            ``dsconv`` (MobileNetV1 separable conv: kxk depthwise then 1x1 pointwise, both
-            with BN and activation), ``conv`` (regular kxk conv, BN, activation),
+            ``fused_mbconv`` (EfficientNetV2's Fused-MBConv: the expand conv and the depthwise conv
+            fused into one regular kxk conv with the stride, then SE and a 1x1 linear project; with
+            expansion 1 a single kxk conv + BN + activation, after SE when there is one; google/automl
+            ``effnetv2_model.FusedMBConvBlock``), ``dsconv`` (MobileNetV1 separable conv: kxk
+            depthwise then 1x1 pointwise, both with BN and activation), ``conv`` (regular kxk conv,
+            BN, activation),
             ``basic`` / ``bottleneck`` (ResNet blocks; ``expansion`` is the bottleneck's
             channel expansion, 4 in ResNet-50).
-        kernel: odd spatial kernel size of the depthwise/regular conv.
+        kernel: odd spatial kernel size of the depthwise/regular (fused: the kxk) conv.
         stride: 1 or 2, applied by the first block of the stage only.
-        expansion: mbconv expand ratio (1 means no expansion conv); bottleneck expansion.
+        expansion: mbconv / fused_mbconv expand ratio (1 means no expansion conv); bottleneck expansion.
         in_channels, out_channels: channels into the first block and out of every block.
         se_ratio: squeeze-excitation ratio in [0, 1], relative to the *block input* channels
             (``max(1, int(in * se_ratio))`` squeezed channels, as in TF EfficientNet).

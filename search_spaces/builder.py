@@ -139,6 +139,28 @@ class MBConv(Residual):
         return self.project(self.se(self.dw(self.expand(x))))
 
 
+class FusedMBConv(Residual):
+    """EfficientNetV2's Fused-MBConv (google/automl ``effnetv2_model.FusedMBConvBlock``; timm ``EdgeResidual``):
+    a regular kxk expand conv with the stride + BN + act, SE, 1x1 linear project + BN. With expansion 1 there
+    is no expand conv: SE (if any) on the input, then the kxk project conv with the stride, BN and the
+    activation (timm ``ConvBnAct``, which has no SE)."""
+
+    def __init__(self, block: BlockSpec, ctx: Ctx, drop_rate: float) -> None:
+        super().__init__(block, ctx, drop_rate)
+        cin, cout, mid, k, s = (block.in_channels, block.out_channels, block.in_channels * block.expansion,
+                                block.kernel, block.stride)
+        fused = block.expansion != 1
+        self.expand = ctx.conv_bn(cin, mid, k, s, act=ctx.act(block)) if fused else nn.Identity()
+        self.se = (
+            SqueezeExcite(mid, max(1, int(cin * block.se_ratio)), ctx.act(block))
+            if block.se_ratio > 0 else nn.Identity()
+        )
+        self.project = ctx.conv_bn(mid, cout, 1) if fused else ctx.conv_bn(cin, cout, k, s, act=ctx.act(block))
+
+    def branch(self, x: Tensor) -> Tensor:
+        return self.project(self.se(self.expand(x)))
+
+
 class DSConv(Residual):
     """Depthwise-separable conv as in MobileNetV1: depthwise+BN+act, (SE), pointwise+BN+act."""
 
@@ -206,7 +228,8 @@ class Bottleneck(Basic):
 
 
 BLOCKS: dict[str, type[Residual]] = {
-    "mbconv": MBConv, "dsconv": DSConv, "conv": RegularConv, "basic": Basic, "bottleneck": Bottleneck,
+    "mbconv": MBConv, "fused_mbconv": FusedMBConv, "dsconv": DSConv, "conv": RegularConv, "basic": Basic,
+    "bottleneck": Bottleneck,
 }
 
 

@@ -4,10 +4,15 @@
 spatial strides, ``s22``), expansion 6, 16 input and 24 output channels, SE ratio 0.25
 (tensorflow/tpu ``efficientnet_builder.BlockDecoder``). ``noskip`` turns off the residual.
 
+EfficientNetV2's notation (google/automl ``efficientnetv2/effnetv2_configs.py``) decodes too: a
+single-digit stride (``s1``, ``s2``) and the conv-type token ``c1`` for a Fused-MBConv block
+(``c0``, the default, is MBConv): ``r4_k3_s2_e4_i24_o48_c1``. The encoder writes ``c1`` after
+the channels, as TF's encoder does, and strides in the two-digit form: ``r4_k3_s22_e4_i24_o48_c1``.
+
 effnas adds, all optional so that every TF string decodes unchanged:
 
 - a leading op token: ``mbconv`` (the default, never written), ``dsconv``, ``conv``,
-  ``basic``, ``bottleneck``;
+  ``basic``, ``bottleneck`` (Fused-MBConv is written ``c1``, never as a leading token);
 - ``poolskip`` for MnasNet's pooling skip;
 - an activation token ``silu``, ``relu`` or ``relu6`` that overrides the network's.
 
@@ -23,7 +28,9 @@ from effnas.search_spaces.block import ACTIVATIONS, OPS, BlockSpec
 from effnas.search_spaces.common.errors import UserError
 
 _INT_KEYS = {"r": "repeats", "k": "kernel", "e": "expansion", "i": "in_channels", "o": "out_channels"}
-_TOKEN = re.compile(r"^(se|r|k|s|e|i|o)(\d+(?:\.\d+)?)$")
+_TOKEN = re.compile(r"^(se|r|k|s|e|i|o|c)(\d+(?:\.\d+)?)$")
+#: TF's ``conv_type`` token: 0 = MBConv, 1 = Fused-MBConv.
+_CONV_TYPES = {"0": "mbconv", "1": "fused_mbconv"}
 
 
 def decode_block(text: str) -> BlockSpec:
@@ -34,12 +41,15 @@ def decode_block(text: str) -> BlockSpec:
     ('mbconv', 2, 3, 2, 6, 16, 24, 0.25)
     >>> decode_block("dsconv_r1_k3_s11_e1_i32_o64_relu").op
     'dsconv'
+    >>> decode_block("r4_k3_s2_e4_i24_o48_c1").op
+    'fused_mbconv'
     """
     if not isinstance(text, str) or not text.strip():
         raise UserError(f"empty block string {text!r}: expected e.g. 'r2_k3_s22_e6_i16_o24_se0.25'")
     tokens = text.strip().split("_")
     kwargs: dict[str, object] = {}
-    if tokens[0] in OPS:
+    seen: set[str] = set()
+    if tokens[0] in OPS:  # "fused_mbconv" splits at its "_": Fused-MBConv is only ever "c1"
         kwargs["op"] = tokens.pop(0)
     for tok in tokens:
         if tok in ("noskip", "poolskip"):
@@ -53,10 +63,22 @@ def decode_block(text: str) -> BlockSpec:
         m = _TOKEN.match(tok)
         if not m:
             raise UserError(
-                f"unknown token {tok!r} in block string {text!r}: expected r,k,s,e,i,o,se "
+                f"unknown token {tok!r} in block string {text!r}: expected r,k,s,e,i,o,c,se "
                 f"followed by a number, noskip, poolskip, an activation or a leading op"
             )
         key, num = m.groups()
+        if key == "c":
+            if num not in _CONV_TYPES:
+                raise UserError(f"bad conv-type token {tok!r} in block string {text!r}: "
+                                f"expected c0 (MBConv) or c1 (Fused-MBConv)")
+            if "conv_type" in seen:
+                raise UserError(f"block string {text!r}: token {tok!r} sets the conv type twice")
+            if "op" in kwargs and kwargs["op"] != "mbconv":
+                raise UserError(f"block string {text!r}: {tok!r} applies to MBConv blocks only: "
+                                f"drop it or the leading {kwargs['op']!r}")
+            seen.add("conv_type")
+            kwargs["op"] = _CONV_TYPES[num]
+            continue
         if key == "se":
             value: object = float(num)
             name = "se_ratio"
@@ -86,12 +108,14 @@ def decode_block(text: str) -> BlockSpec:
 
 
 def encode_block(block: BlockSpec) -> str:
-    """The inverse of :func:`decode_block` (TF form for plain MBConv blocks).
+    """The inverse of :func:`decode_block` (TF form for MBConv and Fused-MBConv blocks).
 
     >>> encode_block(decode_block("r1_k3_s11_e1_i32_o16_noskip"))
     'r1_k3_s11_e1_i32_o16_noskip'
+    >>> encode_block(decode_block("r4_k3_s2_e4_i24_o48_c1"))
+    'r4_k3_s22_e4_i24_o48_c1'
     """
-    parts = [] if block.op == "mbconv" else [block.op]
+    parts = [] if block.op in ("mbconv", "fused_mbconv") else [block.op]
     parts += [
         f"r{block.repeats}",
         f"k{block.kernel}",
@@ -100,6 +124,8 @@ def encode_block(block: BlockSpec) -> str:
         f"i{block.in_channels}",
         f"o{block.out_channels}",
     ]
+    if block.op == "fused_mbconv":
+        parts.append("c1")
     if block.se_ratio:
         parts.append(f"se{_fmt(block.se_ratio)}")
     if block.skip == "none":

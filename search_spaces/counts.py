@@ -94,6 +94,17 @@ class _Counter:
             if b.se_ratio > 0:
                 self.se(mid, max(1, int(cin * b.se_ratio)))
             self.conv(mid, cout, 1, 1, out)
+        elif b.op == "fused_mbconv":
+            mid = cin * b.expansion
+            if b.expansion != 1:
+                out = self.conv(cin, mid, k, s, size)
+                if b.se_ratio > 0:
+                    self.se(mid, max(1, int(cin * b.se_ratio)))
+                self.conv(mid, cout, 1, 1, out)
+            else:
+                if b.se_ratio > 0:
+                    self.se(cin, max(1, int(cin * b.se_ratio)))
+                out = self.conv(cin, cout, k, s, size)
         elif b.op == "dsconv":
             out = self.conv(cin, cin, k, s, size, groups=cin)
             if b.se_ratio > 0:

@@ -14,11 +14,13 @@ from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.spec import NetworkSpec
 
 
-def round_filters(channels: int, width: float, *, divisor: int = 8, min_depth: int | None = None) -> int:
+def round_filters(channels: int, width: float, *, divisor: int = 8, min_depth: int | None = None,
+                  round_limit: float = 0.9) -> int:
     """Scale a channel count by ``width`` and round to a multiple of ``divisor``.
 
-    Nearest multiple of 8 (at least 8); if that is more than 10 % below ``channels*width``,
-    8 more (TF ``round_filters``).
+    Nearest multiple of 8 (at least 8); if that is below ``round_limit`` (default 0.9) times
+    ``channels*width``, 8 more (TF ``round_filters``). EfficientNetV2 drops the bump: google/automl
+    ``effnetv2_model.round_filters`` (timm's ``round_limit=0.``) is ``round_limit=0``.
 
     >>> round_filters(32, 1.1)
     32
@@ -26,6 +28,8 @@ def round_filters(channels: int, width: float, *, divisor: int = 8, min_depth: i
     2560
     >>> round_filters(40, 1.4)
     56
+    >>> round_filters(16, 1.2), round_filters(16, 1.2, round_limit=0)
+    (24, 16)
     """
     if width <= 0:
         raise UserError(f"width multiplier must be > 0, got {width}")
@@ -34,7 +38,7 @@ def round_filters(channels: int, width: float, *, divisor: int = 8, min_depth: i
     scaled = channels * width
     min_depth = min_depth or divisor
     new = max(min_depth, int(scaled + divisor / 2) // divisor * divisor)
-    if new < 0.9 * scaled:
+    if new < round_limit * scaled:
         new += divisor
     return int(new)
 
@@ -90,17 +94,18 @@ def scale(
     dropout: float | None = None,
     name: str | None = None,
     depth_rounding: str = "ceil",
+    round_limit: float = 0.9,
 ) -> NetworkSpec:
     """A new spec with repeats scaled by ``depth``, channels by ``width`` (stem, every stage
-    and the head, with :func:`round_filters`) and the default input size set to
-    ``resolution`` pixels (``None`` keeps it). The input spec is unchanged.
-    ``depth_rounding`` is ``ceil`` (TF) or ``round``; see :func:`round_repeats`.
+    and the head, with :func:`round_filters` and its ``round_limit``: 0 for EfficientNetV2) and
+    the default input size set to ``resolution`` pixels (``None`` keeps it). The input spec is
+    unchanged. ``depth_rounding`` is ``ceil`` (TF) or ``round``; see :func:`round_repeats`.
     """
     if resolution is not None and (not isinstance(resolution, int) or resolution < 1):
         raise UserError(f"resolution must be a positive integer of pixels, got {resolution!r}")
 
     def ch(c: int) -> int:
-        return round_filters(c, width)
+        return round_filters(c, width, round_limit=round_limit)
 
     stages = tuple(
         dataclasses.replace(

@@ -28,6 +28,7 @@ COLOURS = {
     "input": "#eeeeee",
     "stem": "#d9d9d9",
     "mbconv": "#a6cee3",
+    "fused_mbconv": "#8dd3c7",
     "dsconv": "#b2df8a",
     "conv": "#fdbf6f",
     "basic": "#cab2d6",
@@ -52,16 +53,21 @@ class Row:
 
 
 def op_name(block: BlockSpec) -> str:
-    """The operator as the papers write it: ``MBConv6``, ``DSConv``, ``Conv``, ``Basic``, ``Bottleneck``.
+    """The operator as the papers write it: ``MBConv6``, ``Fused-MBConv4``, ``DSConv``, ``Conv``, ``Basic``,
+    ``Bottleneck``.
 
     >>> from effnas.search_spaces import decode_block
     >>> op_name(decode_block("r2_k5_s22_e6_i24_o40_se0.25"))
     'MBConv6'
+    >>> op_name(decode_block("r4_k3_s2_e4_i24_o48_c1"))
+    'Fused-MBConv4'
     >>> op_name(decode_block("dsconv_r1_k3_s11_e1_i32_o64_noskip"))
     'DSConv'
     """
     if block.op == "mbconv":
         return f"MBConv{block.expansion}"
+    if block.op == "fused_mbconv":
+        return f"Fused-MBConv{block.expansion}"
     return {"dsconv": "DSConv", "conv": "Conv", "basic": "Basic", "bottleneck": "Bottleneck"}[block.op]
 
 

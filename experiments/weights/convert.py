@@ -1,7 +1,8 @@
 """Pretrained weights: foreign checkpoints -> effnas state dicts, effnas weight files, init-from.
 
 A conversion is a pure function of (foreign state dict, spec, layout): the key mapping is data
-(a list of ``(ours, theirs)`` layer pairs generated from the spec, in network order) and every
+(a list of ``(ours, theirs)`` layer pairs generated from the spec, in network order:
+:func:`effnas.experiments.weights.layouts.key_map`) and every
 tensor's shape is checked against the effnas model, so a mismatch names the first differing
 tensor. The model code does not know where weights came from (timm's ``checkpoint_filter_fn``).
 
@@ -12,8 +13,9 @@ Layouts (``--layout``):
                  ``_blocks.N._expand_conv`` / ``_depthwise_conv`` / ``_se_reduce`` / ``_project_conv``,
                  ``_conv_head``, ``_fc``. Trained with TF "same" padding: imports set ``padding="same"``.
 ``timm``         timm ``EfficientNet`` (``efficientnet_b*``, ``tf_efficientnet_*``, ``efficientnet_lite*``,
-                 ``mobilenetv2_*``): ``conv_stem``, ``bn1``, ``blocks.S.B.conv_dw`` ..., ``conv_head``,
-                 ``bn2``, ``classifier``; and timm ``resnet*`` (``conv1``, ``layerN.B.conv1``, ``fc``).
+                 ``mobilenetv2_*``, ``tf_efficientnetv2_*``): ``conv_stem``, ``bn1``, ``blocks.S.B.conv_dw``
+                 ... (Fused-MBConv: ``blocks.S.B.conv`` / ``conv_exp``), ``conv_head``, ``bn2``,
+                 ``classifier``; and timm ``resnet*`` (``conv1``, ``layerN.B.conv1``, ``fc``).
 ``torchvision``  torchvision ``efficientnet_b*`` (``features.S.B.block.K``, chosen for specs with SE),
                  ``mobilenet_v2`` (``features.N.conv.K``, specs without SE) and ``resnet*``.
 ===============  ==================================================================================
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,19 +40,15 @@ import torch
 from torch import Tensor
 
 import effnas.search_spaces as ss
+from effnas.experiments.weights.layouts import LAYOUTS, key_map, shapes
 from effnas.search_spaces.common.atomic import atomic_write
 from effnas.search_spaces.common.errors import UserError, absent
 
-LAYOUTS = ("timm", "torchvision", "tfport")
 FORMAT = "effnas-weights"  #: the ``format`` field of files written by :func:`save_weights`
-_BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
-_SUFFIXES = {"conv": ("weight",), "conv_bias": ("weight", "bias"), "linear": ("weight", "bias"), "bn": _BN}
 #: Tensors a checkpoint may leave out (older PyTorch and TF ports have no BN step counters).
 _OPTIONAL = ("num_batches_tracked",)
 #: What each layout implies for the spec: TF ports pad "same" (asymmetric for stride 2).
 _PADDING = {"tfport": "same", "timm": None, "torchvision": None}
-
-Slot = tuple[str, str, str]  # (our module path, their module path, kind)
 
 #: The fine-tuning recipe (``effnas finetune``; any trainer key may be overridden). Plain SGD with
 #: Nesterov momentum at a tenth of the from-scratch peak rate (0.4 per 256 images there), a short
@@ -59,132 +57,6 @@ Slot = tuple[str, str, str]  # (our module path, their module path, kind)
 FINETUNE: dict[str, Any] = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-5,
                             "schedule": "cosine", "warmup_epochs": 0.5, "label_smoothing": 0.1,
                             "augment": "crop_flip", "epochs": 10, "batch_size": 32}
-
-
-# ----------------------------------------------------------------------------------------------
-# Key mapping, written as data per layout
-# ----------------------------------------------------------------------------------------------
-
-def _blocks(spec: ss.NetworkSpec) -> Iterator[tuple[int, int, int, ss.BlockSpec]]:
-    """(stage index, block index in stage, flat block index, block) in network order."""
-    n = 0
-    for i, stage in enumerate(spec.stages):
-        for j, b in enumerate(stage.layers()):
-            yield i, j, n, b
-            n += 1
-
-
-def _ops(spec: ss.NetworkSpec) -> set[str]:
-    return {s.op for s in spec.stages}
-
-
-def _resnet_slots(spec: ss.NetworkSpec) -> list[Slot]:
-    """timm and torchvision ResNet: ``conv1``/``bn1``, ``layerN.B.convK``/``bnK``/``downsample``, ``fc``."""
-    slots: list[Slot] = [("stem.0", "conv1", "conv"), ("stem.1", "bn1", "bn")]
-    for i, j, _, b in _blocks(spec):
-        ours, theirs = f"stages.{i}.{j}", f"layer{i + 1}.{j}"
-        for k in range(1, (3 if b.op == "bottleneck" else 2) + 1):
-            slots += [(f"{ours}.conv{k}.0", f"{theirs}.conv{k}", "conv"),
-                      (f"{ours}.conv{k}.1", f"{theirs}.bn{k}", "bn")]
-        slots += [(f"{ours}.shortcut.0", f"{theirs}.downsample.0", "conv"),
-                  (f"{ours}.shortcut.1", f"{theirs}.downsample.1", "bn")]
-    return slots + [("classifier", "fc", "linear")]
-
-
-def _tfport_slots(spec: ss.NetworkSpec) -> list[Slot]:
-    slots: list[Slot] = [("stem.0", "_conv_stem", "conv"), ("stem.1", "_bn0", "bn")]
-    for i, j, n, _ in _blocks(spec):
-        ours, theirs = f"stages.{i}.{j}", f"_blocks.{n}"
-        slots += [(f"{ours}.expand.0", f"{theirs}._expand_conv", "conv"), (f"{ours}.expand.1", f"{theirs}._bn0", "bn"),
-                  (f"{ours}.dw.0", f"{theirs}._depthwise_conv", "conv"), (f"{ours}.dw.1", f"{theirs}._bn1", "bn"),
-                  (f"{ours}.se.reduce", f"{theirs}._se_reduce", "conv_bias"),
-                  (f"{ours}.se.expand", f"{theirs}._se_expand", "conv_bias"),
-                  (f"{ours}.project.0", f"{theirs}._project_conv", "conv"),
-                  (f"{ours}.project.1", f"{theirs}._bn2", "bn")]
-    return slots + [("head.0", "_conv_head", "conv"), ("head.1", "_bn1", "bn"), ("classifier", "_fc", "linear")]
-
-
-def _timm_slots(spec: ss.NetworkSpec) -> list[Slot]:
-    """timm ``EfficientNet``: an expansion-1 block is a ``DepthwiseSeparableConv``, others ``InvertedResidual``."""
-    slots: list[Slot] = [("stem.0", "conv_stem", "conv"), ("stem.1", "bn1", "bn")]
-    for i, j, _, b in _blocks(spec):
-        ours, theirs = f"stages.{i}.{j}", f"blocks.{i}.{j}"
-        se = [(f"{ours}.se.reduce", f"{theirs}.se.conv_reduce", "conv_bias"),
-              (f"{ours}.se.expand", f"{theirs}.se.conv_expand", "conv_bias")]
-        if b.expansion == 1:
-            slots += [(f"{ours}.dw.0", f"{theirs}.conv_dw", "conv"), (f"{ours}.dw.1", f"{theirs}.bn1", "bn"), *se,
-                      (f"{ours}.project.0", f"{theirs}.conv_pw", "conv"), (f"{ours}.project.1", f"{theirs}.bn2", "bn")]
-        else:
-            slots += [(f"{ours}.expand.0", f"{theirs}.conv_pw", "conv"), (f"{ours}.expand.1", f"{theirs}.bn1", "bn"),
-                      (f"{ours}.dw.0", f"{theirs}.conv_dw", "conv"), (f"{ours}.dw.1", f"{theirs}.bn2", "bn"), *se,
-                      (f"{ours}.project.0", f"{theirs}.conv_pwl", "conv"),
-                      (f"{ours}.project.1", f"{theirs}.bn3", "bn")]
-    return slots + [("head.0", "conv_head", "conv"), ("head.1", "bn2", "bn"), ("classifier", "classifier", "linear")]
-
-
-def _torchvision_slots(spec: ss.NetworkSpec) -> list[Slot]:
-    """torchvision ``efficientnet_b*`` when the spec has SE, else ``mobilenet_v2``."""
-    slots: list[Slot] = [("stem.0", "features.0.0", "conv"), ("stem.1", "features.0.1", "bn")]
-    efficientnet = any(s.se_ratio > 0 for s in spec.stages)
-    last = 0
-    for i, j, n, b in _blocks(spec):
-        ours = f"stages.{i}.{j}"
-        if efficientnet:  # features.S.B.block = [expand], dw, se, project (Conv2dNormActivation: 0 conv, 1 bn)
-            p, k = f"features.{i + 1}.{j}.block", 0
-            if b.expansion != 1:
-                slots += [(f"{ours}.expand.0", f"{p}.0.0", "conv"), (f"{ours}.expand.1", f"{p}.0.1", "bn")]
-                k = 1
-            slots += [(f"{ours}.dw.0", f"{p}.{k}.0", "conv"), (f"{ours}.dw.1", f"{p}.{k}.1", "bn"),
-                      (f"{ours}.se.reduce", f"{p}.{k + 1}.fc1", "conv_bias"),
-                      (f"{ours}.se.expand", f"{p}.{k + 1}.fc2", "conv_bias"),
-                      (f"{ours}.project.0", f"{p}.{k + 2}.0", "conv"), (f"{ours}.project.1", f"{p}.{k + 2}.1", "bn")]
-            last = len(spec.stages) + 1
-        else:  # features.N.conv = [expand CNA], dw CNA, project conv, project bn
-            p, k = f"features.{n + 1}.conv", 0
-            if b.expansion != 1:
-                slots += [(f"{ours}.expand.0", f"{p}.0.0", "conv"), (f"{ours}.expand.1", f"{p}.0.1", "bn")]
-                k = 1
-            slots += [(f"{ours}.dw.0", f"{p}.{k}.0", "conv"), (f"{ours}.dw.1", f"{p}.{k}.1", "bn"),
-                      (f"{ours}.project.0", f"{p}.{k + 1}", "conv"), (f"{ours}.project.1", f"{p}.{k + 2}", "bn")]
-            last = n + 2
-    return slots + [("head.0", f"features.{last}.0", "conv"), ("head.1", f"features.{last}.1", "bn"),
-                    ("classifier", "classifier.1", "linear")]
-
-
-def key_map(spec: ss.NetworkSpec, layout: str) -> list[tuple[str, str]]:
-    """``(our key, their key)`` for every tensor of ``spec``'s model in ``layout``, in network order.
-
-    Raises ValueError when the layout cannot express the spec (e.g. MBConv blocks in a ResNet
-    layout, or a layer of ours the layout has no name for).
-    """
-    if layout not in LAYOUTS:
-        raise UserError(f"unknown layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
-    ops = _ops(spec)
-    if ops <= {"basic", "bottleneck"} and layout in ("timm", "torchvision"):
-        slots = _resnet_slots(spec)
-    elif ops == {"mbconv"}:
-        slots = {"tfport": _tfport_slots, "timm": _timm_slots, "torchvision": _torchvision_slots}[layout](spec)
-    else:
-        raise UserError(f"layout {layout!r} has no names for {spec.name!r} (ops {', '.join(sorted(ops))}): "
-                         "tfport holds MBConv networks, timm/torchvision MBConv networks or ResNets")
-    ours_keys = _shapes(spec)
-    pairs = []
-    for ours, theirs, kind in slots:
-        for suffix in _SUFFIXES[kind]:
-            if f"{ours}.{suffix}" in ours_keys:
-                pairs.append((f"{ours}.{suffix}", f"{theirs}.{suffix}"))
-    missing = [k for k in ours_keys if k not in {o for o, _ in pairs}]
-    if missing:
-        raise UserError(f"layout {layout!r} has no name for {missing[0]!r} of {spec.name!r} "
-                         "(a pool skip or another layer the layout does not have)")
-    return pairs
-
-
-def _shapes(spec: ss.NetworkSpec) -> dict[str, tuple[int, ...]]:
-    """Our state dict's keys and shapes, built on the meta device (no memory, no init)."""
-    with torch.device("meta"):
-        model = ss.build(spec)
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -227,7 +99,7 @@ def convert(state: Mapping[str, Tensor], spec: ss.NetworkSpec, layout: str) -> d
     tensor of theirs must be used: the first missing, unused or differently shaped tensor is named.
     """
     pairs = key_map(spec, layout)
-    shapes = _shapes(spec)
+    ours_shapes = shapes(spec)
     out: dict[str, Tensor] = {}
     for ours, theirs in pairs:
         if theirs not in state:
@@ -236,9 +108,9 @@ def convert(state: Mapping[str, Tensor], spec: ss.NetworkSpec, layout: str) -> d
             raise UserError(f"the {layout} checkpoint has no tensor {theirs!r} (for {ours!r} of {spec.name}): "
                              "check --layout and --model")
         t = state[theirs]
-        if tuple(t.shape) != shapes[ours]:
+        if tuple(t.shape) != ours_shapes[ours]:
             raise UserError(f"shape mismatch at {theirs!r} -> {ours!r}: checkpoint {tuple(t.shape)}, "
-                             f"{spec.name} {shapes[ours]}: check --model (and --num-classes)")
+                             f"{spec.name} {ours_shapes[ours]}: check --model (and --num-classes)")
         out[ours] = t.detach().clone()
     used = {theirs for _, theirs in pairs}
     unused = [k for k in state if k not in used]

@@ -28,6 +28,15 @@ def test_models_show_table_has_activations(capsys: pytest.CaptureFixture[str]) -
     assert "activations 0.05 M" in out[-1]
 
 
+def test_models_show_efficientnetv2_s_prints_timms_count(capsys: pytest.CaptureFixture[str]) -> None:
+    """21,458,488: timm 1.0.31 ``tf_efficientnetv2_s`` (tests/search_spaces/test_reference_counts.py says how)."""
+    assert main(["models", "show", "efficientnetv2_s"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "efficientnetv2_s: 384x384 px, 1000 classes"
+    assert out[3].split()[:2] == ["stages.0", "r2_k3_s11_e1_i24_o24_c1"]  # Fused-MBConv stages print as c1
+    assert next(line for line in out if line.startswith("total")).split()[1] == "21,458,488"
+
+
 def test_models_show_spec_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     import effnas.search_spaces as ss
 
@@ -39,7 +48,8 @@ def test_models_show_spec_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> 
 
 def test_models_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "list", "--json"]) == 0
-    assert "efficientnet_l2" in {r["name"] for r in json.loads(capsys.readouterr().out)}
+    assert {"efficientnet_l2", "efficientnetv2_s", "efficientnetv2_b3"} <= {
+        r["name"] for r in json.loads(capsys.readouterr().out)}
 
 
 @pytest.mark.parametrize(

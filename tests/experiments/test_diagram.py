@@ -70,9 +70,20 @@ def test_searched_spec_labels(tmp_path: Path) -> None:
     _check_png(draw(SEARCHED, tmp_path / "s.png", precomputed=c), SEARCHED)
 
 
+def test_efficientnetv2_rows_name_fused_stages(tmp_path: Path) -> None:
+    spec = ss.get("efficientnetv2_b0", resolution=32, num_classes=10)
+    c = cost(spec)
+    r = rows(spec, c)
+    assert [x.title.split()[0] for x in r[2:-2]] == ["Fused-MBConv1", "Fused-MBConv4", "Fused-MBConv4", "MBConv4",
+                                                     "MBConv6", "MBConv6"]
+    assert r[2].colour != r[5].colour
+    _check_png(draw(spec, tmp_path / "v2.png", precomputed=c), spec)
+
+
 def test_op_names() -> None:
     assert op_name(ss.decode_block("bottleneck_r3_k3_s11_e4_i64_o256")) == "Bottleneck"
     assert op_name(ss.decode_block("basic_r2_k3_s11_e1_i64_o64")) == "Basic"
+    assert op_name(ss.decode_block("r2_k3_s1_e1_i24_o24_c1")) == "Fused-MBConv1"
 
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True])

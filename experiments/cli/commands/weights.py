@@ -26,8 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                               "--padding same -o b0.pt", "a timm tf_* checkpoint, which needs TF's same padding")))
     imp.add_argument("file", help="the checkpoint (.pt/.pth state dict)")
     imp.add_argument("--layout", required=True, choices=LAYOUTS,
-                     help="timm (EfficientNet/MobileNetV2/ResNet), torchvision (efficientnet_b*, mobilenet_v2, "
-                     "resnet*) or tfport (efficientnet_pytorch-style _conv_stem/_blocks.N/_fc)")
+                     help="timm (EfficientNet/EfficientNetV2/MobileNetV2/ResNet), torchvision (efficientnet_b*, "
+                     "mobilenet_v2, resnet*) or tfport (efficientnet_pytorch-style _conv_stem/_blocks.N/_fc)")
     imp.add_argument("--model", required=True, help="the effnas model the weights are for: a name or a spec .json")
     output_file_arg(imp, required=True, help="effnas weights file to write (.pt)")
     imp.add_argument("--num-classes", type=int, metavar="N", help="classifier size of the checkpoint (default: the "

@@ -1,4 +1,4 @@
-"""The built-in models, written as their papers' tables (block strings per stage).
+"""The built-in models before EfficientNetV2, written as their papers' tables (block strings per stage).
 
 Sources: EfficientNet-B0 paper Table 1 / tensorflow/tpu ``efficientnet_builder``;
 MnasNet-A1/B1 tensorflow/tpu ``mnasnet_models`` (B1 = torchvision ``mnasnet1_0``);
@@ -139,8 +139,8 @@ def _official(key: str) -> Callable[[], NetworkSpec]:
     return lambda: scale_official(efficientnet_b0(), key)
 
 
-#: The built-in models, in the order ``effnas models list`` shows them: name -> a factory of a fresh spec.
-#: :mod:`effnas.search_spaces.registry` registers them on first use (this module imports no registry).
+#: This module's models, in the order ``effnas models list`` shows them: name -> a factory of a fresh spec
+#: (:data:`effnas.search_spaces.zoo.BUILTIN` gathers every built-in model).
 BUILTIN: dict[str, Callable[[], NetworkSpec]] = {
     "efficientnet_b0": efficientnet_b0,
     **{f"efficientnet_{key}": _official(key) for key in OFFICIAL if key != "b0"},
