@@ -29,7 +29,7 @@ PAGES = {"zerocost": ["zerocost/report.md"], "cheap_search": ["cheap_search.md"]
          "transfer_lite0": ["transfer_lite0.md"], "demo_calibration": ["demo_calibration.md"],
          "scaling": ["scaling/README.md"], "nasbench201": ["nasbench201/report.md"],
          "search_noise": ["search_noise/report.md"], "quickstart": ["quickstart.md"],
-         "scaling_rules": ["scaling_rules.md"], "recipe": ["recipe.md"]}
+         "scaling_rules": ["scaling_rules.md"], "recipe": ["recipe.md"], "cifar10_budget": ["cifar10/budget.md"]}
 #: Pages with no generator: prose whose numbers are settings, not results (test below).
 HISTORICAL = ("demo_run.md", "demo_run_typed_flow.md")
 #: Pages with no numbers of their own: they point to a generated page.
@@ -76,7 +76,7 @@ def test_every_results_page_is_generated_historical_or_a_pointer() -> None:
     """A new page in docs/results needs a generator here (or is docs/results/cifar10/short-budget's)."""
     generated = {p for ps in PAGES.values() for p in ps}
     pages = {p.relative_to(RESULTS).as_posix() for p in RESULTS.rglob("*.md")
-             if not p.relative_to(RESULTS).as_posix().startswith("cifar10/")}
+             if not p.relative_to(RESULTS).as_posix().startswith("cifar10/short-budget/")}
     per_run = {p for p in pages if p.startswith("nasbench201/") and p.endswith("/results.md")}  # bench-search wrote
     assert pages - per_run == generated | set(HISTORICAL) | set(POINTERS)
 
@@ -290,3 +290,29 @@ def test_recipe_ablation_verdicts_recompute_and_the_found_base_is_the_studys() -
     trials = pd.read_csv(RESULTS / "cifar10" / "short-budget" / "trials.csv")
     found = trials[trials["macs"] == cost(spec).macs]
     assert len(found) >= 1 and " ".join(json.loads(spec.to_json())["stages"]) in set(found["blocks"])
+
+
+def test_the_budget_pages_gains_recompute_from_the_rungs() -> None:
+    """docs/results/cifar10/budget.md: every doubling's gain (paired by seed) and its decision, recomputed
+    with pandas and scipy from the committed rung tables; the budget sentence follows the 1.5-point rule."""
+    folder = RESULTS / "cifar10" / "budget"
+    rungs = {int(p.stem[1:]): pd.read_csv(p) for p in folder.glob("e*.csv")}
+    text = page("cifar10/budget.md")
+    decided = None
+    for e in sorted(rungs):
+        if 2 * e not in rungs:
+            continue
+        passed = True
+        for phi in (0, 2):
+            a = rungs[2 * e][rungs[2 * e].phi == phi].sort_values("seed")
+            b = rungs[e][rungs[e].phi == phi].sort_values("seed")
+            gain = 100 * (a.test_accuracy.to_numpy() - b.test_accuracy.to_numpy())
+            p = ttest_rel(a.test_accuracy, b.test_accuracy).pvalue
+            row = f"| {e} -> {2 * e} | {phi} | paired t ({len(a)} seeds) | {gain.mean():+.1f} ["
+            assert row in text and (f"p {p:.3f}" in text or p < 0.001)
+            below = gain.mean() < 1.5
+            passed &= below
+            assert text.split(row, 1)[1].split("\n", 1)[0].endswith("| yes |" if below else "| no |")
+        if passed and decided is None:
+            decided = e
+    assert (f"**Budget: {decided} epochs**" in text) if decided else ("**No budget" in text)
