@@ -151,16 +151,16 @@ def learning_curve(archs: Sequence[Mapping[str, Any]], accuracy: Sequence[float]
         raise UserError(f"training sizes must be >= 2 and leave {test} test architectures out of {len(acc)}, "
                          f"got {list(sizes)}")
     x = encode(archs, choices)
-    resamples = resample_indices(test, resamples=resamples, seed=seed)
+    draws = resample_indices(test, resamples=resamples, seed=seed)
     rows = []
     for n in sizes:
-        taus, reps = [], np.zeros(len(resamples))
+        taus, reps = [], np.zeros(len(draws))
         for r in range(repeats):
             order = np.random.default_rng([seed, r]).permutation(len(acc))
             tr, te = order[:n], order[n:n + test]
             pred = MLPEnsemble(seed=seed + r, **model).fit(x[tr], acc[tr]).predict(x[te])
             taus.append(float(kendalltau(pred, acc[te]).statistic))
-            reps += [float(kendalltau(pred[i], acc[te][i]).statistic) for i in resamples]
+            reps += [float(kendalltau(pred[i], acc[te][i]).statistic) for i in draws]
         iv: Interval = bootstrap_interval(float(np.mean(taus)), reps / repeats, n=test)
         rows.append({"train": n, "test": test, "repeats": repeats, "kendall_tau": iv.mean,
                      "ci_low": iv.low, "ci_high": iv.high})

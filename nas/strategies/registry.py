@@ -1,7 +1,7 @@
 """One interface for the search strategies: each is an Optuna sampler.
 
 Random, TPE (Bergstra et al. 2011) and NSGA-II (Deb et al. 2002) are Optuna's own; regularized
-evolution (:mod:`effnas.nas.strategies.evolution`) and the RL controller (:mod:`effnas.nas.strategies.rl`)
+evolution (:mod:`effnas.nas.strategies.evolution`) and the RL controller (:mod:`effnas.nas.strategies.rl`),
 and predictor-guided evolution (:mod:`effnas.nas.strategies.predictor`) are ours, written as
 :class:`optuna.samplers.BaseSampler` subclasses. Every strategy therefore records into
 the same kind of study, and strategies can be mixed in one study (each trial stores the
