@@ -95,6 +95,8 @@ def describe(protocol: Protocol, *, strategies: list[str], runs: int, seed: int)
         "budget_seconds": protocol.budget_seconds, "charge_epochs": protocol.charge_epochs,
         "full_epochs": table.full_epochs, "objective": obj.to_dict(), "population": protocol.population_size,
         "tournament": protocol.tournament_size, "startup_trials": protocol.startup_trials,
+        "min_epochs": protocol.min_epochs, "eta": protocol.eta, "curve_noise": protocol.curve_noise,
+        "candidates": protocol.candidates,
         "optimum": {"arch": table.describe(params), "accuracy": rec.mean_accuracy * 100,
                     "latency_ms": rec.latency_ms, "params_m": rec.params_m},
         "published": {k: list(v) for k, v in table.published().items()},

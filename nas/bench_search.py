@@ -65,6 +65,11 @@ class Protocol:
         population_size, tournament_size: of evolution (the paper's REA: 10 and 3) and NSGA-II.
         startup_trials: TPE's random start.
         max_trials: a safety cap per run.
+        min_epochs, eta: the smallest resource and the reduction factor of the multi-fidelity
+            strategies (:mod:`effnas.nas.bench_fidelity`; the largest is ``charge_epochs``).
+        curve_noise: spread of the modelled early-epoch accuracy on a table without recorded curves
+            (:func:`effnas.nas.bench_fidelity.observe_at`).
+        candidates: mutations per child of ``pred-evolution`` (the predictor picks one).
     """
 
     benchmark: str
@@ -75,6 +80,10 @@ class Protocol:
     tournament_size: int = 3
     startup_trials: int = 10
     max_trials: int = 100_000
+    min_epochs: int = 1
+    eta: int = 3
+    curve_noise: float = 0.02
+    candidates: int = 10
 
     def __post_init__(self) -> None:
         get_benchmark(self.benchmark)
@@ -84,6 +93,10 @@ class Protocol:
             raise UserError("a benchmark table has no MACs: the objective's cost must be latency")
         if self.charge_epochs is not None and not 1 <= self.charge_epochs:
             raise UserError(f"charge_epochs must be >= 1, got {self.charge_epochs}")
+        if self.min_epochs < 1 or self.eta < 2:
+            raise UserError(f"min_epochs must be >= 1 and eta >= 2, got {self.min_epochs} and {self.eta}")
+        if not 0 <= self.curve_noise <= 1:
+            raise UserError(f"curve_noise must be in [0, 1] (accuracy is a fraction), got {self.curve_noise}")
         if self.budget_seconds < self.cheapest_trial():
             raise UserError(f"a budget of {self.budget_seconds:g} s fits no trial: the cheapest lookup of "
                             f"{self.benchmark} costs {self.cheapest_trial():.4g} simulated s (--budget-seconds)")
@@ -159,7 +172,7 @@ def run_once(protocol: Protocol, strategy: str, *, run: int, seed: int) -> Run:
                        max_failed_share=1.0)
     sampler = make_sampler(strategy, seed=seed, multi_objective=protocol.objective.multi_objective,
                            population_size=protocol.population_size, startup_trials=protocol.startup_trials,
-                           tournament_size=protocol.tournament_size)
+                           tournament_size=protocol.tournament_size, candidates=protocol.candidates)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study = open_study(cfg, sampler=sampler)

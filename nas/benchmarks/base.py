@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
@@ -100,6 +100,13 @@ class TabularBenchmark(ABC):
         rec = self.record(params)
         key = "|".join([str(seed), str(draw), *(str(params[k]) for k in self.choices)]).encode()
         return rec.accuracies[zlib.crc32(key) % len(rec.accuracies)]
+
+    def curve(self, params: Mapping[str, Any], *, seed: int, draw: int = 0) -> Sequence[float] | None:
+        """The per-epoch validation accuracies of the training run :meth:`observe` picks, when the
+        table recorded them (None by default: multi-fidelity search then models them,
+        :func:`effnas.nas.bench_fidelity.observe_at`)."""
+        del params, seed, draw
+        return None
 
     @cached_property
     def optimum(self) -> tuple[dict[str, str], Record]:

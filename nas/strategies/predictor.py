@@ -54,7 +54,7 @@ class MLPEnsemble:
         seed: seeds initialisation and the members' bootstrap resamples.
     """
 
-    def __init__(self, *, members: int = 5, hidden: int = 32, steps: int = 200, seed: int = 0) -> None:
+    def __init__(self, *, members: int = 3, hidden: int = 32, steps: int = 100, seed: int = 0) -> None:
         if members < 1 or hidden < 1 or steps < 1:
             raise UserError(f"predictor members, hidden and steps must be >= 1, got {members}, {hidden}, {steps}")
         self.members, self.hidden, self.steps, self.seed = members, hidden, steps, seed
@@ -108,7 +108,7 @@ class PredictorEvolutionSampler(RegularizedEvolutionSampler):
         population_size, tournament_size, seed: as :class:`RegularizedEvolutionSampler`.
     """
 
-    def __init__(self, *, candidates: int = 10, members: int = 5, hidden: int = 32, steps: int = 200,
+    def __init__(self, *, candidates: int = 10, members: int = 3, hidden: int = 32, steps: int = 100,
                  population_size: int = 20, tournament_size: int = 5, seed: int | None = None) -> None:
         super().__init__(population_size=population_size, tournament_size=tournament_size, seed=seed)
         if candidates < 1:

@@ -26,7 +26,8 @@ from tqdm import tqdm
 from effnas.experiments.cli.commands._common import examples
 from effnas.experiments.train import guard
 from effnas.experiments.train.rundir import parse_jsonl
-from effnas.nas import STRATEGIES, Objective
+from effnas.nas import Objective
+from effnas.nas.bench_fidelity import BENCH_STRATEGIES, SCHEDULED, run_strategy
 from effnas.nas.bench_report import (
     anytime_frame,
     describe,
@@ -36,7 +37,7 @@ from effnas.nas.bench_report import (
     plot_fronts,
     summarize,
 )
-from effnas.nas.bench_search import DEFAULT_BUDGETS, Protocol, Run, median_latency, run_once
+from effnas.nas.bench_search import DEFAULT_BUDGETS, Protocol, Run, median_latency
 from effnas.nas.benchmarks import get_benchmark
 from effnas.nas.strategies import make_sampler
 from effnas.search_spaces.common.atomic import atomic_text, disk_full
@@ -46,6 +47,8 @@ from effnas.search_spaces.common.errors import UserError, user_file
 MAX_RUNS = 10_000
 #: Largest --budget-seconds: 10x imagenet16-120's default of 120000 (a run's lookups grow with it).
 MAX_BUDGET = 1_200_000.0
+#: Settings a runs file written before hyperband/asha/pred-evolution ran with (their defaults then).
+PRE_MULTI_FIDELITY = {"min_epochs": 1, "eta": 3, "curve_noise": 0.02, "candidates": 10}
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -60,13 +63,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             ("effnas bench-search --mode pareto --strategies random,tpe,nsga2 --runs 20 --out runs/nb201-pareto",
              "accuracy against latency: Pareto fronts and hypervolume"),
             ("effnas bench-search --runs 200 --out runs/nb201 --resume", "add runs to an earlier call"),
+            ("effnas bench-search --strategies random,evolution,tpe,hyperband,asha,pred-evolution --runs 20 "
+             "--out runs/nb201-mf", "multi-fidelity and predictor-guided search beside the baselines"),
         ),
     )
     p.add_argument("--benchmark", default="nasbench201:cifar10", metavar="NAME:DATASET",
                    help="nasbench201:cifar10, nasbench201:cifar100 or nasbench201:imagenet16-120 (default: "
                    "%(default)s)")
     p.add_argument("--strategies", default="random,tpe,evolution,rl,nsga2", metavar="LIST",
-                   help=f"comma-separated, from {', '.join(STRATEGIES)} (default: %(default)s)")
+                   help=f"comma-separated, from {', '.join(BENCH_STRATEGIES)} (default: %(default)s)")
     p.add_argument("--runs", type=int, default=100, metavar="N",
                    help="independent runs per strategy (default: %(default)s; paper: 500)")
     p.add_argument("--budget-seconds", type=float, default=None, metavar="S",
@@ -79,6 +84,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="evolution / NSGA-II population (default: %(default)s, as REA)")
     p.add_argument("--tournament", type=int, default=3, metavar="N",
                    help="evolution tournament size (default: %(default)s, as REA)")
+    p.add_argument("--min-epochs", type=int, default=1, metavar="N",
+                   help="hyperband/asha: the smallest resource in epochs; the largest is --charge-epochs "
+                   "(default: %(default)s)")
+    p.add_argument("--eta", type=int, default=3, metavar="N",
+                   help="hyperband/asha: reduction factor, 1/eta of a rung is promoted (default: %(default)s)")
+    p.add_argument("--curve-noise", type=float, default=0.02, metavar="X",
+                   help="hyperband/asha on a table without per-epoch accuracies: spread of the modelled "
+                   "early-epoch accuracy (fraction; default: %(default)s)")
+    p.add_argument("--candidates", type=int, default=10, metavar="K",
+                   help="pred-evolution: mutations per child, the predictor picks one (default: %(default)s)")
     p.add_argument("--mode", default="reward", help="reward (one objective) or pareto "
                    "(accuracy up, latency down; random, tpe and nsga2 only) (default: %(default)s)")
     p.add_argument("--w", type=float, default=0.0, metavar="X", help="reward exponent: ACC x (latency/T)^w "
@@ -111,13 +126,21 @@ def protocol_from_args(args: argparse.Namespace) -> tuple[Protocol, list[str]]:
     if not strategies:
         raise UserError("--strategies is empty: give e.g. random,tpe,evolution,rl,nsga2")
     for s in strategies:
-        if s not in STRATEGIES:
-            raise UserError(f"unknown strategy {s!r} in --strategies: expected {', '.join(STRATEGIES)}")
+        if s not in BENCH_STRATEGIES:
+            raise UserError(f"unknown strategy {s!r} in --strategies: expected {', '.join(BENCH_STRATEGIES)}")
     check_sizes(args)
     if not 1 <= args.tournament <= args.population:
         raise UserError(f"--tournament must be in [1, --population], got {args.tournament}")
     if args.charge_epochs < 1:
         raise UserError(f"--charge-epochs must be >= 1, got {args.charge_epochs}")
+    if not 1 <= args.min_epochs <= args.charge_epochs:
+        raise UserError(f"--min-epochs must be in [1, --charge-epochs], got {args.min_epochs}")
+    if not 2 <= args.eta <= args.charge_epochs:
+        raise UserError(f"--eta must be in [2, --charge-epochs], got {args.eta}")
+    if not (math.isfinite(args.curve_noise) and 0 <= args.curve_noise <= 1):
+        raise UserError(f"--curve-noise must be a fraction in [0, 1], got {args.curve_noise}")
+    if not 1 <= args.candidates <= MAX_RUNS:
+        raise UserError(f"--candidates must be in [1, {MAX_RUNS}], got {args.candidates}")
     for flag, v in (("--w", args.w), ("--target-ms", args.target_ms)):
         if v is not None and not math.isfinite(v):
             raise UserError(f"{flag} must be a finite number, got {v}")
@@ -128,10 +151,15 @@ def protocol_from_args(args: argparse.Namespace) -> tuple[Protocol, list[str]]:
     objective = Objective(target=target, w=args.w, metric="latency", mode=args.mode)
     budget = args.budget_seconds if args.budget_seconds is not None else DEFAULT_BUDGETS[table.dataset]
     protocol = Protocol(table.ref, budget, objective=objective, charge_epochs=args.charge_epochs,
-                        population_size=args.population, tournament_size=args.tournament)
+                        population_size=args.population, tournament_size=args.tournament,
+                        min_epochs=args.min_epochs, eta=args.eta, curve_noise=args.curve_noise,
+                        candidates=args.candidates)
 
     for s in strategies:  # strategy vs objective, before any run
-        make_sampler(s, multi_objective=objective.multi_objective)
+        if s in SCHEDULED and objective.multi_objective:
+            raise UserError(f"strategy {s!r} needs one objective: use --mode reward")
+        if s not in SCHEDULED:
+            make_sampler(s, multi_objective=objective.multi_objective)
     return protocol, strategies
 
 
@@ -142,10 +170,12 @@ def load_runs(path: Path, settings: dict[str, object]) -> list[Run]:
         if not lines:
             return []
         head = json.loads(lines[0])
+    if isinstance(head.get("settings"), dict):  # files from before the multi-fidelity settings hold their defaults
+        head["settings"] = {**PRE_MULTI_FIDELITY, **head["settings"]}
     if head.get("settings") != settings:
         diff = sorted(k for k in settings if head.get("settings", {}).get(k) != settings[k])
         raise UserError(f"{path} was written with a different {diff[0] if diff else 'setting'}: resume with the "
-                         f"same --benchmark/--budget-seconds/--charge-epochs/--mode/--w/--population, or "
+                         f"same --benchmark/--budget-seconds/--charge-epochs/--mode/--w/--population/--eta/... or "
                          f"another --out")
     body = [line for line in lines[1:] if line.strip()]
     records = parse_jsonl(path, body)  # a torn last line (a full disk, a kill) is dropped with a warning
@@ -169,7 +199,9 @@ def _run(args: argparse.Namespace, protocol: Protocol, strategies: list[str]) ->
     settings: dict[str, object] = {
         "benchmark": protocol.benchmark, "budget_seconds": protocol.budget_seconds,
         "charge_epochs": protocol.charge_epochs, "objective": protocol.objective.to_dict(),
-        "population": protocol.population_size, "tournament": protocol.tournament_size, "seed": args.seed}
+        "population": protocol.population_size, "tournament": protocol.tournament_size, "seed": args.seed,
+        "min_epochs": protocol.min_epochs, "eta": protocol.eta, "curve_noise": protocol.curve_noise,
+        "candidates": protocol.candidates}
     if path.exists() and not args.resume:
         raise UserError(f"{path} exists: pass --resume to continue it or choose another --out")
     runs = load_runs(path, settings) if path.exists() else []
@@ -180,7 +212,7 @@ def _run(args: argparse.Namespace, protocol: Protocol, strategies: list[str]) ->
     bar = tqdm(total=len(todo), disable=args.quiet, desc=protocol.benchmark, unit="run", file=sys.stderr)
     with disk_full(path), open(path, "a") as f:
         for strategy, i in todo:
-            r = run_once(protocol, strategy, run=i, seed=args.seed + i)
+            r = run_strategy(protocol, strategy, run=i, seed=args.seed + i)
             f.write(json.dumps(r.to_dict()) + "\n")
             f.flush()
             runs.append(r)
