@@ -101,6 +101,10 @@ class TabularBenchmark(ABC):
         key = "|".join([str(seed), str(draw), *(str(params[k]) for k in self.choices)]).encode()
         return rec.accuracies[zlib.crc32(key) % len(rec.accuracies)]
 
+    #: Whether :meth:`curve` returns recorded per-epoch accuracies (multi-fidelity search on a table
+    #: without them runs on a modelled curve, and only when the user asks: ``--modelled-curves``).
+    records_curves: bool = False
+
     def curve(self, params: Mapping[str, Any], *, seed: int, draw: int = 0) -> Sequence[float] | None:
         """The per-epoch validation accuracies of the training run :meth:`observe` picks, when the
         table recorded them (None by default: multi-fidelity search then models them,

@@ -146,3 +146,17 @@ def test_pred_evolution_runs_on_the_table_through_bench_search() -> None:
     r = run_strategy(p, "pred-evolution", run=0, seed=0)
     assert len(r.seconds) > p.population_size and r.seconds[-1] <= 1200.0
     assert 0.1 < r.best_accuracy <= p.table.optimum[1].mean_accuracy
+
+
+def test_bench_search_runs_multi_fidelity_on_modelled_curves_only_when_asked(tmp_path, capsys) -> None:
+    """The offline NAS-Bench-201 copy records no per-epoch accuracies: hyperband/asha run on a modelled
+    curve only with --modelled-curves, and the flag alone (no such strategy) is refused, not ignored."""
+    from effnas.experiments.cli.main import main
+
+    args = ["bench-search", "--benchmark", "nasbench201:cifar10", "--runs", "1", "--budget-seconds", "1500"]
+    assert main([*args, "--strategies", "hyperband", "--out", str(tmp_path / "a")]) == 2
+    assert "--modelled-curves" in capsys.readouterr().err and not (tmp_path / "a").exists()
+    assert main([*args, "--strategies", "random", "--modelled-curves", "--out", str(tmp_path / "b")]) == 2
+    assert "applies to hyperband and asha only" in capsys.readouterr().err
+    assert main([*args, "--strategies", "hyperband", "--modelled-curves", "--out", str(tmp_path / "c"), "-q"]) == 0
+    assert (tmp_path / "c" / "runs.jsonl").read_text().count("hyperband") >= 1

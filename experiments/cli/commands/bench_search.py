@@ -92,6 +92,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--curve-noise", type=float, default=0.02, metavar="X",
                    help="hyperband/asha on a table without per-epoch accuracies: spread of the modelled "
                    "early-epoch accuracy (fraction; default: %(default)s)")
+    p.add_argument("--modelled-curves", action="store_true",
+                   help="hyperband/asha on a table that records no per-epoch accuracies (the offline NAS-Bench-201 "
+                   "copy): run them on a modelled learning curve (docs/search.md, 'Multi-fidelity'); their results "
+                   "then hold under that model only")
     p.add_argument("--candidates", type=int, default=10, metavar="K",
                    help="pred-evolution: mutations per child, the predictor picks one (default: %(default)s)")
     p.add_argument("--mode", default="reward", help="reward (one objective) or pareto "
@@ -137,6 +141,12 @@ def protocol_from_args(args: argparse.Namespace) -> tuple[Protocol, list[str]]:
         raise UserError(f"--min-epochs must be in [1, --charge-epochs], got {args.min_epochs}")
     if not 2 <= args.eta <= args.charge_epochs:
         raise UserError(f"--eta must be in [2, --charge-epochs], got {args.eta}")
+    scheduled = [s for s in strategies if s in SCHEDULED]
+    if scheduled and not table.records_curves and not args.modelled_curves:
+        raise UserError(f"{scheduled[0]} needs per-epoch accuracies, which {table.ref} does not record: pass "
+                        "--modelled-curves to run it on a modelled learning curve (docs/search.md), or leave it out")
+    if args.modelled_curves and not scheduled:
+        raise UserError("--modelled-curves applies to hyperband and asha only: add one to --strategies or drop it")
     if not (math.isfinite(args.curve_noise) and 0 <= args.curve_noise <= 1):
         raise UserError(f"--curve-noise must be a fraction in [0, 1], got {args.curve_noise}")
     if not 1 <= args.candidates <= MAX_RUNS:
