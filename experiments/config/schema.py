@@ -299,8 +299,8 @@ class JobConfig(TrainConfig, DataConfig):
 
     @classmethod
     def make(cls, data: DataConfig, train: TrainConfig, **job: Any) -> JobConfig:
-        """``[data]`` and ``[train]`` with the per-run keys ``job`` on top."""
-        return cls(**{**data.to_dict(), **train.to_dict(), **job})
+        """``[data]`` and ``[train]`` with the per-run keys ``job`` on top (tuples kept: not ``to_dict``'s lists)."""
+        return cls(**{**{f.name: getattr(s, f.name) for s in (data, train) for f in dataclasses.fields(s)}, **job})
 
 
 SECTIONS: dict[str, type[Section]] = {
