@@ -124,7 +124,8 @@ class Seen:
 def test_each_stage_trains_at_its_size_and_regularisation_and_evaluates_at_the_last(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen = Seen(monkeypatch)
-    keys = {**PROGRESSIVE, "augment": "randaugment", "progressive_randaug": (5.0, 15.0), "data_fraction": 0.1}
+    keys = {**PROGRESSIVE, "augment": "randaugment", "progressive_randaug": (5.0, 15.0), "data_fraction": 0.05,
+            "batch_size": 32}
     m = train(JobConfig(**keys, out_dir=str(tmp_path)))
     assert m["status"] == "completed" and m["resolution"] == 16
     steps = len(seen.train) // 3  # the same steps per epoch at every size
