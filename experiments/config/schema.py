@@ -24,11 +24,11 @@ What each key does to each run: ``docs/experiments.md`` and :mod:`effnas.experim
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from effnas.experiments.config import progressive
 from effnas.experiments.config import sections as io
 from effnas.experiments.config.choices import AUGMENTS, DATA_PATHS, DEVICES, OPTIMIZERS, PRECISIONS, SCHEDULES, TRACKERS
 from effnas.experiments.config.recipes import RECIPE_NAMES, RECIPES
@@ -43,7 +43,7 @@ from effnas.experiments.config.stages import (
 )
 from effnas.experiments.config.supernet import SupernetConfig
 from effnas.search_spaces.block import MAX_RESOLUTION
-from effnas.search_spaces.common.errors import UserError, absent, user_file
+from effnas.search_spaces.common.errors import UserError
 
 #: Where named configs (``demo``, ``cifar10``, ``paper``) live.
 CONFIG_DIR = Path(__file__).parent / "presets"
@@ -160,6 +160,9 @@ class TrainConfig(Section):
         freeze_backbone: train only the classifier (the head); the backbone's weights and its
             BatchNorm statistics stay as loaded (BN in eval mode).
         lr_backbone_mult: the backbone's learning rate is this times the head's (the schedule's).
+        progressive_stages, progressive_min_size, progressive_dropout, progressive_randaug, progressive_mixup:
+            progressive learning (EfficientNetV2): M stages from ``progressive_min_size`` px to the run's resolution,
+            regularisation ``[first, last]`` (:mod:`effnas.experiments.config.progressive`, docs/training.md).
     """
 
     SECTION: ClassVar[str] = "train"
@@ -201,6 +204,11 @@ class TrainConfig(Section):
     init_from: str | None = None
     freeze_backbone: bool = False
     lr_backbone_mult: float = 1.0
+    progressive_stages: int = 1
+    progressive_min_size: int | None = None
+    progressive_dropout: tuple[float, ...] = ()
+    progressive_randaug: tuple[float, ...] = ()
+    progressive_mixup: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         positive("train.lr_backbone_mult", self.lr_backbone_mult)
@@ -230,6 +238,7 @@ class TrainConfig(Section):
         if self.batch_size % parts:
             raise UserError(f"train.batch_size {self.batch_size} must be a multiple of train.devices x "
                              f"train.accumulate = {parts}: change one of them")
+        progressive.check(self)
 
     @property
     def micro_batch(self) -> int:
@@ -290,8 +299,8 @@ class JobConfig(TrainConfig, DataConfig):
 
     @classmethod
     def make(cls, data: DataConfig, train: TrainConfig, **job: Any) -> JobConfig:
-        """``[data]`` and ``[train]`` with the per-run keys ``job`` on top."""
-        return cls(**{**data.to_dict(), **train.to_dict(), **job})
+        """``[data]`` and ``[train]`` with the per-run keys ``job`` on top (tuples kept: not ``to_dict``'s lists)."""
+        return cls(**{**{f.name: getattr(s, f.name) for s in (data, train) for f in dataclasses.fields(s)}, **job})
 
 
 SECTIONS: dict[str, type[Section]] = {
@@ -375,23 +384,7 @@ def load_config(ref: str | Path | None = None, *, overrides: list[str] | tuple[s
     if ref is None:
         cfg = ExperimentConfig()
     else:
-        path = Path(ref)
-        named = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.toml")))
-        with user_file(ref, "config", f"give a TOML path or one of {named}"):
-            if not path.is_file() and (CONFIG_DIR / f"{ref}.toml").is_file():
-                path = CONFIG_DIR / f"{ref}.toml"
-            if not path.is_file():
-                raise UserError(f"config {str(ref)!r} {absent(path)}: give a TOML path or one of {named}")
-            text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is not TOML
-        try:
-            data = tomllib.loads(text)
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise UserError(f"malformed TOML in {path.name}: {e}") from e
-        except RecursionError as e:
-            raise UserError(f"config {path.name} is nested too deeply to parse: give a TOML config") from e
-        if not data:
-            raise UserError(f"config {path.name} is empty: set at least one key (e.g. [search] trials = 10), or "
-                             "leave out the config to use the defaults")
+        path, data = io.read_toml(ref, CONFIG_DIR)
         cfg = ExperimentConfig.from_dict(io.anchored(data, path.parent), source=path.name)
     return cfg.with_overrides(overrides) if overrides else cfg
 

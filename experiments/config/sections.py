@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from effnas.search_spaces.common import ranges
-from effnas.search_spaces.common.errors import UserError
+from effnas.search_spaces.common.errors import UserError, absent, user_file
 
 #: Largest seed count (``seeds = N``) and list: each seed is a full training run per network.
 MAX_SEEDS = 1000
@@ -292,6 +292,29 @@ def check_warmup(warmup_epochs: float | None, stage_epochs: dict[str, int | None
         if epochs is not None and warmup_epochs > epochs:
             raise UserError(f"{key} = {epochs} is shorter than train.warmup_epochs = {warmup_epochs}: the warm-up "
                              f"must fit in the run; lower train.warmup_epochs or raise {key}")
+
+
+def read_toml(ref: str | Path, config_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """The file a config name or path ``ref`` names (a path, or a name in ``config_dir``) and its TOML
+    tables; every failure (missing, unreadable, malformed, too deep, empty) is a one-line UserError."""
+    path = Path(ref)
+    named = ", ".join(sorted(p.stem for p in config_dir.glob("*.toml")))
+    with user_file(ref, "config", f"give a TOML path or one of {named}"):
+        if not path.is_file() and (config_dir / f"{ref}.toml").is_file():
+            path = config_dir / f"{ref}.toml"
+        if not path.is_file():
+            raise UserError(f"config {str(ref)!r} {absent(path)}: give a TOML path or one of {named}")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is not TOML
+    try:
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"malformed TOML in {path.name}: {e}") from e
+    except RecursionError as e:
+        raise UserError(f"config {path.name} is nested too deeply to parse: give a TOML config") from e
+    if not data:
+        raise UserError(f"config {path.name} is empty: set at least one key (e.g. [search] trials = 10), or "
+                         "leave out the config to use the defaults")
+    return path, data
 
 
 def with_defaults(stored: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:

@@ -262,8 +262,8 @@ class FamilyConfig(Section):
         cost_tolerance: members' realised MACs ratio within this of ``product^phi`` (by
             resolution), or the table says why not.
         depth_rounding: repeats rounded to nearest (``round``) or up (``ceil``, TF).
-        rule: how members spend their MACs: compound, fast:A, resnet-rs[:short], depth, width, resolution or
-            exponents:E_D,E_W,E_R (docs/scaling.md, "Scaling rules"; parsed when the plan is resolved).
+        rule: how members spend their MACs: compound, fast:A, resnet-rs[:short], depth, width, resolution,
+            exponents:E_D,E_W,E_R or nonuniform:MAX (docs/scaling.md, "Scaling rules"; parsed with the plan).
         rules: more rules trained beside ``rule`` on the same base, data, epochs and seeds (member ``phi`` of each
             spends the MACs of compound's member ``phi``; a network two rules share trains once), compared with
             compound at equal MACs, activations and training time (``effnas compare DIR --rules``).

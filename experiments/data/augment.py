@@ -18,6 +18,7 @@ names onto their per-image crops: ``effnas.experiments.data.datasets.image_trans
 ``rrc_flip``    random-resized crop (scale 0.35-1, kornia) then flip (streamed sets: the Inception
                 crop, scale 0.08-1, from native pixels)
 ``randaugment`` ``crop_flip`` then RandAugment (N=2, M=9; Cubuk et al. 2020), kornia, per image
+                (progressive learning sets M per stage: ``train.progressive_randaug``)
 ``autoaugment`` ``crop_flip`` then AutoAugment's ImageNet policy (Cubuk et al. 2019, used by the
                 EfficientNet paper, section 5.2), kornia, drawn per image
 ==============  ==================================================================================
@@ -46,6 +47,8 @@ from effnas.experiments.config.choices import AUGMENTS, PER_IMAGE_AUGMENTS
 from effnas.search_spaces.common.errors import UserError
 
 Augment = Callable[[Tensor], Tensor]
+#: RandAugment's magnitude unless a run schedules it (Cubuk et al. 2020's ResNet-50 setting, on kornia's scale).
+RANDAUG_M = 9.0
 
 
 def random_crop(x: Tensor, pad: int, mode: str = "constant") -> Tensor:
@@ -97,9 +100,10 @@ class FlipTranslate:
         return random_flip(x) if self.flip else x
 
 
-def make_augment(policy: str, *, resolution: int, flip_invariant: bool, seed: int = 0) -> Augment | None:
+def make_augment(policy: str, *, resolution: int, flip_invariant: bool, seed: int = 0,
+                 magnitude: float | None = None) -> Augment | None:
     """The batched augmentation ``policy`` at ``resolution`` px, or None for ``none``; ``seed``: the
-    alternating flip's (``flip_translate``)."""
+    alternating flip's (``flip_translate``); ``magnitude``: RandAugment's (None: :data:`RANDAUG_M`)."""
     if policy not in AUGMENTS:
         raise UserError(f"unknown augment policy {policy!r}: expected one of {', '.join(AUGMENTS)}")
     if policy == "auto":
@@ -118,7 +122,7 @@ def make_augment(policy: str, *, resolution: int, flip_invariant: bool, seed: in
 
         rrc = K.RandomResizedCrop((resolution, resolution), scale=(0.35, 1.0))
         return lambda x: random_flip(rrc(x))
-    extra = PerImagePolicy(policy)
+    extra = PerImagePolicy(policy, magnitude=magnitude)
     return lambda x: extra.batch(random_flip(random_crop(x, pad)))
 
 
@@ -136,7 +140,8 @@ def _applied(params: list[Any]) -> tuple[str, ...]:
 
 
 class PerImagePolicy:
-    """kornia's AutoAugment (ImageNet policy) or RandAugment (N=2, M=9) drawn per image.
+    """kornia's AutoAugment (ImageNet policy) or RandAugment (N=2, M=``magnitude``, default
+    :data:`RANDAUG_M`; kornia's scale: an operation's strength is ``M / 30`` of its range) drawn per image.
 
     ``__call__`` augments one uint8 ``(3, H, W)`` image with its own draw from ``seed`` (the
     global torch generator is left untouched); ``batch`` augments each image of a float
@@ -144,15 +149,22 @@ class PerImagePolicy:
     :attr:`last_ops` names the operations the last image received (for tests and logs).
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, magnitude: float | None = None) -> None:
         if name not in PER_IMAGE_AUGMENTS:
             raise UserError(f"unknown per-image policy {name!r}: expected one of {', '.join(PER_IMAGE_AUGMENTS)}")
+        if magnitude is not None and name != "randaugment":
+            raise UserError(f"a magnitude is RandAugment's; {name} has its own per operation: drop the magnitude")
         from kornia.augmentation import (
             auto,  # lazy: kornia takes seconds to import; only AutoAugment/RandAugment need it
         )
 
         self.name = name
-        self.policy = auto.RandAugment(n=2, m=9) if name == "randaugment" else auto.AutoAugment("imagenet")
+        self.magnitude = RANDAUG_M if magnitude is None else magnitude
+        self.policy: auto.RandAugment | auto.AutoAugment
+        if name == "randaugment":  # kornia types m as int but takes any number in (0, 30): it computes m / 30
+            self.policy = auto.RandAugment(n=2, m=self.magnitude)  # type: ignore[arg-type]
+        else:
+            self.policy = auto.AutoAugment("imagenet")
         self.last_ops: tuple[str, ...] = ()
 
     def _one(self, x: Tensor) -> Tensor:

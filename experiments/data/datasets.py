@@ -305,13 +305,14 @@ def split(ds: Dataset, *, seed: int, val_fraction: float = 0.1,
 
 
 def image_transform(ds: Dataset, *, resolution: int, train: bool, policy: str = "auto", seed: int = 0,
-                    crop_pct: float | None = None) -> ImageTransform:
+                    crop_pct: float | None = None, magnitude: float | None = None) -> ImageTransform:
     """The per-image transform of a streaming set for augmentation ``policy`` (see
     :mod:`effnas.experiments.data.augment`): ``auto`` is the set's geometry (Inception crop + flip for
     large images, pad-crop + flip for small ones); ``crop``/``crop_flip``/``flip_translate`` force the
     pad-crop (``flip_translate`` with a random flip: the alternating one needs the in-memory path),
     ``rrc_flip`` the Inception crop; ``autoaugment``/``randaugment`` add their policy, per image,
-    to ``auto``'s crop. Evaluation (``train=False``) is the centre crop (or the resize of small sets)."""
+    to ``auto``'s crop (``magnitude``: RandAugment's). Evaluation (``train=False``) is the centre crop (or the
+    resize of small sets)."""
     if policy not in AUGMENTS:
         raise UserError(f"unknown augment policy {policy!r}: expected one of {', '.join(AUGMENTS)}")
     if not train or policy == "none":
@@ -320,7 +321,7 @@ def image_transform(ds: Dataset, *, resolution: int, train: bool, policy: str = 
     crop = {"crop": "pad", "crop_flip": "pad", "flip_translate": "pad", "rrc_flip": "rrc"}.get(policy, base)
     extra = policy if policy in PER_IMAGE_AUGMENTS else None
     return ImageTransform(resolution, ds.geometry, crop, policy != "crop" and ds.flip_invariant, extra, crop_pct,
-                          seed)
+                          seed, magnitude if extra == "randaugment" else None)
 
 
 def describe(train: Loader, evaluation: Loader) -> dict[str, object]:
@@ -346,7 +347,8 @@ def skipped_images(ds: Dataset, *loaders: Loader) -> int:
 def make_loader(ds: Dataset, data: Split | FileSplit, *, resolution: int, batch_size: int, train: bool,
                 seed: int = 0, policy: str = "auto", device: torch.device | str = "cpu", channels_last: bool = True,
                 workers: int | None = None, threads: int = 0, crop_pct: float | None = None,
-                strict: bool = False, shard: tuple[int, int, int] = (0, 1, 1)) -> Loader:
+                strict: bool = False, shard: tuple[int, int, int] = (0, 1, 1),
+                magnitude: float | None = None) -> Loader:
     """The loader of one split of ``ds``: shuffled, last partial batch dropped and augmented with
     ``policy`` when ``train``. In-memory splits get a
     :class:`~effnas.experiments.data.tensorloader.TensorLoader`; file splits a
@@ -356,14 +358,16 @@ def make_loader(ds: Dataset, data: Split | FileSplit, *, resolution: int, batch_
     ``resolution / (resolution + 32)``); ``strict``: an undecodable file is an error instead of
     skipped. ``shard = (rank, world, accumulate)``: each batch of ``batch_size`` is cut into
     micro-batches and this rank's ``accumulate`` of them are yielded in turn
-    (:func:`effnas.experiments.data.batching.micro_batches`)."""
+    (:func:`effnas.experiments.data.batching.micro_batches`). ``magnitude``: RandAugment's (None: its default;
+    progressive learning's stages set it)."""
     if isinstance(data, FileSplit):
-        tf = image_transform(ds, resolution=resolution, train=train, policy=policy, seed=seed, crop_pct=crop_pct)
+        tf = image_transform(ds, resolution=resolution, train=train, policy=policy, seed=seed, crop_pct=crop_pct,
+                             magnitude=magnitude)
         return StreamLoader(data, transform=tf, mean=ds.mean, std=ds.std, batch_size=batch_size, shuffle=train,
                             drop_last=train, seed=seed, device=device, channels_last=channels_last, workers=workers,
                             threads=threads, strict=strict, shard=shard)
-    augment = make_augment(policy, resolution=resolution, flip_invariant=ds.flip_invariant,
-                           seed=seed) if train else None
+    augment = make_augment(policy, resolution=resolution, flip_invariant=ds.flip_invariant, seed=seed,
+                           magnitude=magnitude if policy == "randaugment" else None) if train else None
     return TensorLoader(data, resolution=resolution, mean=ds.mean, std=ds.std, batch_size=batch_size, shuffle=train,
                   drop_last=train, seed=seed, augment=augment, device=device, channels_last=channels_last,
                   shard=shard)

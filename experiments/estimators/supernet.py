@@ -81,7 +81,9 @@ def split_key(dataset: str, seed: int, val_fraction: float) -> dict[str, Any]:
 #: ``[train]`` keys supernet training does not use, with the only value it accepts for each.
 UNUSED_TRAIN = {"ema": 0.0, "tta": False, "dropout": None, "drop_connect_rate": None, "bn_momentum": None,
                 "max_minutes": None, "accumulate": 1, "lr_backbone_mult": 1.0, "init_from": None, "compile": False,
-                "freeze_backbone": False, "sync_bn": False, "devices": 1}
+                "freeze_backbone": False, "sync_bn": False, "devices": 1, "progressive_stages": 1,
+                "progressive_min_size": None, "progressive_dropout": (), "progressive_randaug": (),
+                "progressive_mixup": ()}
 #: The keys that decide a supernet's weights (a resume with others changed is refused).
 WEIGHT_KEYS = {"data": ("dataset", "resolution", "data_fraction", "val_fraction", "crop_pct", "strict"),
                "train": ("recipe", "batch_size", "optimizer", "lr", "lr_batch", "momentum", "rmsprop_decay",

@@ -9,10 +9,13 @@ contract in ``docs/architecture.md``). One loop in plain sight:
 3. Per epoch: a seeded permutation, batches resized and augmented in torch, forward under
    autocast when asked, label-smoothed cross-entropy, backward, clipping, optimiser step,
    per-step learning rate, EMA update; then validation (with EMA weights when enabled),
-   ``last.pt`` (atomic), ``best.pt`` when validation improves, a line in ``epochs.jsonl``, the
-   epoch's scalars to the tracker (``train.track``: TensorBoard event files in the run directory by
-   default, :mod:`effnas.experiments.train.steps.track`) and ``on_epoch(record)`` (True stops the
-   run: status ``pruned``).
+   ``last.pt`` (atomic; with the progressive stage), ``best.pt`` when validation improves, a line
+   in ``epochs.jsonl``, the epoch's scalars to the tracker (``train.track``: TensorBoard event files
+   in the run directory by default, :mod:`effnas.experiments.train.steps.track`) and
+   ``on_epoch(record)`` (True stops the run: status ``pruned``).
+   With ``train.progressive_stages > 1`` each epoch first enters its stage (its image size,
+   RandAugment magnitude, dropout and mixup; :mod:`effnas.experiments.config.progressive`); validation
+   and test stay at the run's resolution, the last stage's.
 4. Test accuracy of the final weights (with ``train.tta`` also ``test_accuracy_tta``: test-time
    augmentation, a separate metric); ``metrics.json``.
 
@@ -42,6 +45,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from effnas.experiments.config.progressive import Stage, stage_at
 from effnas.experiments.config.recipes import resolve
 from effnas.experiments.config.schema import JobConfig
 from effnas.experiments.train import distributed
@@ -54,9 +58,10 @@ from effnas.experiments.train.steps.epoch import MicroBatches, Schedule, Tally, 
 from effnas.experiments.train.steps.evaluate import evaluate_ranks
 from effnas.experiments.train.steps.metrics import epoch_record, failure, final_metrics, start_metrics
 from effnas.experiments.train.steps.progress import Progress
-from effnas.experiments.train.steps.setup import check_sync_bn, setup
+from effnas.experiments.train.steps.setup import check_sync_bn, enter_stage, setup
 from effnas.experiments.train.steps.state import TrainState, restore, resume_point
 from effnas.experiments.train.steps.track import open_tracker
+from effnas.search_spaces.common.errors import UserError
 
 OnEpoch = Callable[[dict[str, Any]], bool | None]
 
@@ -90,9 +95,11 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     finished, ckpt = resume_point(run, cfg, ctx)  # rank 0 decides: reuse the finished run, resume, or start afresh
     if finished is not None:
         return {**finished, "reused": True}
-    s = setup(cfg, ctx, device, weights=ckpt["model"] if ckpt is not None else None)
+    s = setup(cfg, ctx, device, weights=ckpt["model"] if ckpt is not None else None,
+              start_epoch=int(ckpt["epoch"]) + 1 if ckpt is not None else 1)
     state = TrainState()
     if ckpt is not None:
+        check_stage(ckpt, s.stages)
         state = restore(ckpt, optimizer=s.optimizer, ema=s.ema, scaler=s.scaler, rank=ctx.rank)
         if run is not None and ctx.lead:
             run.write_epochs(state.history)
@@ -108,6 +115,9 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
         try:
             for epoch in range(state.epoch + 1, end_epoch + 1):
                 t0 = time.perf_counter()
+                if (stage := stage_at(s.stages, epoch)) != s.stage:
+                    enter_stage(cfg, ctx, s, stage)
+                micro_batches.mixup = stage.mixup
                 train_mode(s.model, frozen_backbone=cfg.freeze_backbone)
                 result = train_epoch(s.train_loader, epoch, micro_batches, schedule=schedule, update=update,
                                      start_step=state.step, tally=Tally(s.device), ctx=ctx, progress=progress)
@@ -117,7 +127,8 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
                 if not math.isfinite(val_loss):  # a NaN/inf training loss, or weights that now give one
                     metrics.update(status="diverged", diverged_epoch=epoch)
                     break
-                record = epoch_record(epoch, result, val_accuracy=val_acc, val_loss=val_loss, lr=s.lr, t0=t0)
+                record = epoch_record(epoch, result, val_accuracy=val_acc, val_loss=val_loss, lr=s.lr, t0=t0,
+                                      stage=stage if len(s.stages) > 1 else None)
                 improved = state.add(record)
                 elapsed = state.elapsed_before + time.perf_counter() - t_start
                 save_epoch(run, cfg, ctx, s, state, record, improved=improved, elapsed=elapsed)
@@ -149,6 +160,16 @@ def train(config: JobConfig, *, on_epoch: OnEpoch | None = None) -> dict[str, An
     if run is not None and ctx.lead:
         run.write_json(METRICS, metrics)
     return metrics
+
+
+def check_stage(ckpt: dict[str, Any], plan: tuple[Stage, ...]) -> None:
+    """A resumed ``last.pt`` was written in the stage this config puts its epoch in (the config is the
+    same, :func:`effnas.experiments.train.rundir.open_run`; a schedule that changed since is refused)."""
+    written, epoch = ckpt.get("stage"), int(ckpt["epoch"])
+    expected = stage_at(plan, epoch).to_dict() if epoch else None
+    if written is not None and written != expected:
+        raise UserError(f"last.pt was written in progressive stage {written} but this version puts epoch {epoch} in "
+                         f"{expected}: start the run afresh (without --resume)")
 
 
 def _stop(cfg: JobConfig, ctx: distributed.Context, on_epoch: OnEpoch | None, record: dict[str, Any], *,

@@ -1,5 +1,6 @@
-"""A family of any scaling rule: member ``phi`` spends ``growth**phi`` times the base's MACs the
-rule's way, rounded as compound members are, and is held to that ratio within the realised-cost
+"""The members of an exponent rule (:class:`effnas.scaling.rules.rule.Rule` with exponents; their family:
+:func:`effnas.scaling.rules.families.rule_family`): member ``phi`` spends ``growth**phi`` times the base's
+MACs the rule's way, rounded as compound members are, and is held to that ratio within the realised-cost
 tolerance or flagged.
 
 ``growth`` is the MACs multiplier per phi: the compound coefficients' ``alpha * beta**2 * gamma**2``
@@ -28,12 +29,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Iterable
 
-from effnas.scaling.coefficients import PAPER, Coefficients
 from effnas.scaling.compound import Multipliers
-from effnas.scaling.family import Member, family, fitted_member
-from effnas.scaling.realised import FAMILY_TOLERANCE, CostFit, check_tolerance, fit_resolution, within
+from effnas.scaling.family import Member, fitted_member
+from effnas.scaling.realised import FAMILY_TOLERANCE, CostFit, fit_resolution, within
 from effnas.scaling.rules.rule import Rule
 from effnas.search_spaces import NetworkSpec, scale, scale_resolution
 from effnas.search_spaces.common.errors import UserError
@@ -51,8 +50,11 @@ def rule_name(rule: Rule) -> str:
     >>> from effnas.scaling.rules.rule import parse_rule
     >>> rule_name(parse_rule("exponents:0.2,0.6,0.2")), rule_name(parse_rule("resnet-rs:short"))
     ('exponents0.2-0.6-0.2', 'resnet-rs-short')
+    >>> rule_name(parse_rule("nonuniform:480"))
+    'nonuniform480'
     """
-    return re.sub(r"[:,]", "-", rule.label).replace("fast-", "fast").replace("exponents-", "exponents")
+    name = re.sub(r"[:,]", "-", rule.label)
+    return name.replace("fast-", "fast").replace("exponents-", "exponents").replace("nonuniform-", "nonuniform")
 
 
 def rule_spec(base: NetworkSpec, rule: Rule, s: float, *, phi: int,
@@ -134,36 +136,4 @@ def rule_member(base: NetworkSpec, rule: Rule, phi: int, *, growth: float, base_
     return fitted_member(rule.label, phi, mult_along, dataclasses.replace(along, reason=both))
 
 
-def rule_family(base: NetworkSpec, phis: Iterable[int], rule: Rule, *, coefficients: Coefficients | None = None,
-                growth: float = 2.0, depth_rounding: str = "round",
-                cost_tolerance: float = FAMILY_TOLERANCE) -> list[Member]:
-    """Members ``phis`` of ``base`` scaled by ``rule``: compound's from
-    :func:`effnas.scaling.family.family` (``coefficients``, the paper's by default); any other's
-    spending ``P**phi`` times the base's MACs, ``P`` the coefficients' ``alpha * beta**2 * gamma**2``
-    when given, else ``growth``.
-
-    >>> import effnas.search_spaces as ss
-    >>> from effnas.scaling.rules.rule import parse_rule
-    >>> nano = ss.get("efficientnet_nano")
-    >>> [(m.method, m.phi, m.within_tolerance) for m in rule_family(nano, [0, 1], parse_rule("width"))]
-    [('width-only', 0, True), ('width-only', 1, True)]
-    """
-    phis = list(phis)
-    check_tolerance(cost_tolerance)
-    if rule.is_compound:
-        return family(base, phis, coefficients=coefficients or PAPER, depth_rounding=depth_rounding,
-                      cost_tolerance=cost_tolerance)
-    if not phis:
-        raise UserError("empty phi range: give at least one phi, e.g. --phis 0-3")
-    for phi in phis:
-        if isinstance(phi, bool) or not isinstance(phi, int) or phi < 0:
-            raise UserError(f"phi must be a non-negative integer, got {phi!r}")
-    p = coefficients.product if coefficients is not None else growth
-    if not (math.isfinite(p) and p > 1):
-        raise UserError(f"the MACs growth per phi must be a number > 1, got {p!r}: e.g. grid.target = 2")
-    base_macs = count_macs(base)
-    return [rule_member(base, rule, phi, growth=p, base_macs=base_macs, depth_rounding=depth_rounding,
-                        cost_tolerance=cost_tolerance) for phi in phis]
-
-
-__all__ = ["rule_family", "rule_member", "rule_name", "rule_spec"]
+__all__ = ["DROPOUT_STEP", "MAX_OVERSHOOT", "rule_member", "rule_name", "rule_spec"]

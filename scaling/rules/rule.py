@@ -29,6 +29,12 @@ width and resolution). The rules, as text (``[family] rule``, ``--rule``):
     One dimension only: ``(1, 0, 0)``, ``(0, 1, 0)``, ``(0, 0, 1)``.
 ``exponents:E_D,E_W,E_R``
     Custom exponents, each >= 0, summing to 1: ``exponents:0.2,0.6,0.2``.
+``nonuniform:MAX`` (``nonuniform`` is ``nonuniform:480``)
+    EfficientNetV2's non-uniform scaling (Tan & Le 2021, Section 4): compound's split of the MACs
+    (the family's coefficients, the paper's by default) with the input capped at ``MAX`` pixels, and
+    the MACs the cap leaves spent on more layers in the later stages only
+    (:mod:`effnas.scaling.rules.nonuniform`). Not an exponent triple: which axis grows depends on
+    whether the cap binds.
 
 A rule names a family's members; :mod:`effnas.scaling.rules.members` builds them with the rounding
 compound uses (repeats to whole blocks, channels to multiples of 8, whole pixels) and holds each to
@@ -42,6 +48,7 @@ from dataclasses import dataclass
 
 from effnas.scaling.coefficients import Coefficients
 from effnas.scaling.compound import Multipliers
+from effnas.search_spaces.block import MAX_RESOLUTION
 from effnas.search_spaces.common.errors import UserError
 
 #: ``fast`` without a parameter: Dollar et al.'s recommended dWr.
@@ -50,22 +57,26 @@ FAST_DEFAULT = 0.8
 RS_AXIS, RS_RESOLUTION = 2 / 3, 1 / 3
 #: The single-dimension rules and their exponents.
 SINGLE = {"depth": (1.0, 0.0, 0.0), "width": (0.0, 1.0, 0.0), "resolution": (0.0, 0.0, 1.0)}
+#: ``nonuniform`` without a cap: EfficientNetV2's largest inference size (Section 4: "480").
+NONUNIFORM_MAX = 480
 #: The rule syntax, for error messages and help.
 SYNTAX = "compound, fast:A (A in [0, 1]; fast = fast:0.8), resnet-rs, resnet-rs:short, depth, width, resolution, " \
-         "or exponents:E_D,E_W,E_R (each >= 0, sum 1)"
+         "exponents:E_D,E_W,E_R (each >= 0, sum 1), or nonuniform:MAX (pixels; nonuniform = nonuniform:480)"
 
 
 @dataclass(frozen=True)
 class Rule:
-    """A scaling rule: its canonical ``text`` and, except for ``compound`` (whose exponents come
-    from the family's coefficients), per-axis exponents ``(e_d, e_w, e_r)`` summing to 1."""
+    """A scaling rule: its canonical ``text`` and, except for ``compound`` and ``nonuniform`` (whose
+    split comes from the family's coefficients), per-axis exponents ``(e_d, e_w, e_r)`` summing to 1;
+    ``max_resolution``: ``nonuniform``'s cap in pixels."""
 
     text: str
     exponents: tuple[float, float, float] | None = None
+    max_resolution: int | None = None
 
     @property
     def is_compound(self) -> bool:
-        return self.exponents is None
+        return self.exponents is None and self.max_resolution is None
 
     @property
     def label(self) -> str:
@@ -81,7 +92,8 @@ class Rule:
         (1.1487, 1.7411, 1.0718, 4.0)
         """
         if self.exponents is None:
-            raise UserError("the compound rule's multipliers come from alpha, beta, gamma: use compound.compound")
+            raise UserError(f"the {self.text} rule's multipliers come from alpha, beta, gamma: use "
+                             "effnas.scaling.rules.rule_family")
         if not (math.isfinite(s) and s > 0):
             raise UserError(f"the MACs ratio a rule spends must be a finite number > 0, got {s!r}")
         e_d, e_w, e_r = self.exponents
@@ -126,6 +138,8 @@ def parse_rule(text: str) -> Rule:
     (0.2, 0.6, 0.2)
     >>> parse_rule("resnet-rs").label, parse_rule("width").label
     ('resnet-rs', 'width-only')
+    >>> parse_rule("nonuniform").max_resolution, parse_rule("nonuniform:64").text
+    (480, 'nonuniform:64')
     """
     if not isinstance(text, str):
         raise UserError(f"a scaling rule is text, got {text!r}: {SYNTAX}")
@@ -153,6 +167,12 @@ def parse_rule(text: str) -> Rule:
             raise UserError(f"exponents must be >= 0 and sum to 1 (d * w^2 * r^2 = s), got {arg} "
                              f"(sum {sum(e):.6g}): e.g. exponents:0.2,0.6,0.2")
         return Rule(f"exponents:{','.join(_g(v) for v in e)}", (e[0], e[1], e[2]))
+    if kind == "nonuniform":
+        cap = _number(arg, "nonuniform's largest resolution") if colon else NONUNIFORM_MAX
+        if cap != int(cap) or not 1 <= cap <= MAX_RESOLUTION:
+            raise UserError(f"nonuniform's largest resolution must be whole pixels in [1, {MAX_RESOLUTION}], got "
+                             f"{arg!r}: e.g. nonuniform:480")
+        return Rule(f"nonuniform:{int(cap)}", None, int(cap))
     raise UserError(f"unknown scaling rule {text!r}: give {SYNTAX}")
 
 
@@ -178,4 +198,5 @@ def fast_points(step: float, target: float) -> list[tuple[float, Coefficients]]:
     return out
 
 
-__all__ = ["FAST_DEFAULT", "SINGLE", "SYNTAX", "Rule", "compound_exponents", "fast_points", "parse_rule"]
+__all__ = ["FAST_DEFAULT", "NONUNIFORM_MAX", "SINGLE", "SYNTAX", "Rule", "compound_exponents", "fast_points",
+           "parse_rule"]

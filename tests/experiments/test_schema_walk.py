@@ -47,6 +47,8 @@ SPECIAL: dict[str, Any] = {
     "backbones.models": ("mobilenet_v2", "resnet18"), "backbones.epochs": 5, "backbones.resolution": 24,
     "run.out": "runs/other", "run.ray_address": "127.0.0.1:6390", "run.cpus_per_trial": 1.0,
     "run.gpus_per_trial": 0.5, "supernet.sampling": "sandwich",
+    "train.progressive_min_size": 8, "train.progressive_dropout": (0.1, 0.3), "train.progressive_randaug": (5.0, 15.0),
+    "train.progressive_mixup": (0.0, 0.2),
 }
 
 #: Keys that only act together with others: the walk sets these first, on both sides of the comparison.
@@ -63,6 +65,14 @@ WITH: dict[str, dict[str, Any]] = {
     "supernet.sampling": {"search.estimator": "supernet"},
     "supernet.sandwich_random": {"search.estimator": "supernet", "supernet.sampling": "sandwich"},
     "supernet.calibration_batches": {"search.estimator": "supernet:runs/supernet"},
+    # progressive learning: stages with something scheduled (each key alone is refused); 3 stages need 3 epochs
+    "train.progressive_stages": {"grid.epochs": 3, "train.progressive_stages": 2,
+                                 "train.progressive_dropout": (0.1, 0.2)},
+    "train.progressive_min_size": {"train.progressive_stages": 2, "train.progressive_dropout": (0.1, 0.2)},
+    "train.progressive_dropout": {"train.progressive_stages": 2, "train.progressive_min_size": 8},
+    "train.progressive_randaug": {"train.progressive_stages": 2, "train.progressive_min_size": 8,
+                                  "train.augment": "randaugment"},
+    "train.progressive_mixup": {"train.progressive_stages": 2, "train.progressive_min_size": 8},
 }
 
 

@@ -198,6 +198,8 @@ def test_the_estimator_survives_pickling_as_for_a_ray_task(trained: Path) -> Non
 @pytest.mark.parametrize(("sets", "needle"), [
     (["train.ema=0.99"], "does not use train.ema = 0.99"),
     (["train.dropout=0.3", "train.accumulate=2"], "train.dropout = 0.3, train.accumulate = 2"),
+    (["train.progressive_stages=2", "train.progressive_min_size=8"],
+     "train.progressive_stages = 2, train.progressive_min_size = 8"),
     (["supernet.sandwich_random=3"], "supernet.sandwich_random acts with supernet.sampling = 'sandwich'"),
 ])
 def test_recipe_keys_a_supernet_cannot_honour_are_one_line_errors(tmp_path, capsys: pytest.CaptureFixture[str],

@@ -14,13 +14,15 @@ from effnas.experiments.cli.main import main
 from effnas.experiments.config.schema import load_config
 from effnas.experiments.pipeline import plan
 from effnas.scaling.baselines import match_macs, single_dimension
+from effnas.scaling.coefficients import PAPER
 from effnas.scaling.compound import compound
 from effnas.scaling.rules import compound_exponents, parse_rule, rule_family
+from effnas.scaling.rules.nonuniform import later_stages
 from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.counts import count_macs
 
 RULES = ("compound", "fast:0.8", "fast:1", "fast:0.333333", "resnet-rs", "resnet-rs:short", "depth", "width",
-         "resolution", "exponents:0.2,0.6,0.2")
+         "resolution", "exponents:0.2,0.6,0.2", "nonuniform")
 
 
 def _shares(m) -> tuple[float, float, float]:
@@ -99,6 +101,7 @@ def test_resnet_rs_spends_on_depth_first_and_grows_resolution_slower_than_compou
 @pytest.mark.parametrize("text,needle", [
     ("fast:1.5", "must be in [0, 1]"), ("fast:x", "must be a number"), ("exponents:0.5,0.5", "three numbers"),
     ("exponents:0.5,0.6,0.2", "sum to 1"), ("exponents:-0.2,0.6,0.6", "sum to 1"), ("dwr", "unknown scaling rule"),
+    ("nonuniform:12.5", "whole pixels"), ("nonuniform:0", "whole pixels"), ("nonuniform:x", "must be a number"),
 ])
 def test_bad_rules_name_the_syntax(text: str, needle: str) -> None:
     with pytest.raises(UserError, match=needle.replace("[", r"\[").replace("]", r"\]")):
@@ -153,3 +156,76 @@ def test_grid_rule_fast_lists_its_points_with_their_rule(tmp_path, capsys) -> No
     assert "3 values of fast scaling's A, step 0.5, at phi 1" in capsys.readouterr().out
     table = pd.read_csv(out / "grid_candidates.csv")
     assert list(table["rule"]) == ["fast:0", "fast:0.5", "fast:1"]
+
+
+def test_nonuniform_is_compound_below_its_cap_and_deepens_only_the_later_stages_above_it() -> None:
+    """EfficientNetV2 Section 4 on B0 with the paper's coefficients: below 300 px a member is compound's; past
+    it the input stays at 300 and the MACs the cap leaves go to the last third of the stages (B0's last 3 of
+    7), at compound's cost per phi."""
+    b0 = ss.get("efficientnet_b0")
+    nu = rule_family(b0, range(5), parse_rule("nonuniform:300"), coefficients=PAPER)
+    co = rule_family(b0, range(5), parse_rule("compound"), coefficients=PAPER)
+    assert [m.method for m in nu] == ["nonuniform:300"] * 5
+    assert [m.spec.resolution for m in co] == [224, 258, 296, 341, 392]
+    assert [m.spec.resolution for m in nu] == [224, 258, 296, 300, 300]
+    later = set(later_stages(len(b0.stages)))
+    assert later == {4, 5, 6}
+    for n, c in zip(nu, co, strict=True):
+        assert n.target_macs_ratio == pytest.approx(c.target_macs_ratio)  # compound's cost per phi
+        assert n.within_tolerance and n.reason == "" and n.macs == count_macs(n.spec)
+        assert (n.multipliers.depth, n.multipliers.width) == pytest.approx((c.multipliers.depth, c.multipliers.width))
+        reps_n, reps_c = [s.repeats for s in n.spec.stages], [s.repeats for s in c.spec.stages]
+        assert [s.out_channels for s in n.spec.stages] == [s.out_channels for s in c.spec.stages]
+        if c.spec.resolution <= 300:
+            assert reps_n == reps_c
+        else:
+            assert all(reps_n[i] == reps_c[i] for i in range(7) if i not in later)
+            assert all(reps_n[i] >= reps_c[i] for i in later) and sum(reps_n) > sum(reps_c)
+            assert n.resolution_nominal == c.spec.resolution and n.multipliers.resolution == pytest.approx(300 / 224)
+    # the table in docs/scaling.md, "Non-uniform scaling"
+    assert [([s.repeats for s in m.spec.stages], f"{m.macs_ratio:.2f}", f"{m.target_macs_ratio:.2f}") for m in nu[3:]] \
+        == [([2, 3, 3, 5, 6, 9, 3], "7.07", "7.08"), ([2, 4, 4, 6, 13, 17, 4], "13.63", "13.60")]
+
+
+def test_efficientnetv2_s_grown_with_the_papers_cap() -> None:
+    """V2-S (6 stages, 384 px) grown by nonuniform (480 px, Section 4): never past 480 px, extra layers only in
+    stages 5 and 6 (automl's V2-M: 14 and 18 blocks there, against S's 9 and 15)."""
+    s = ss.get("efficientnetv2_s")
+    members = rule_family(s, range(4), parse_rule("nonuniform"), coefficients=PAPER)
+    assert list(later_stages(6)) == [4, 5]
+    assert [m.spec.resolution for m in members] == [384, 442, 480, 480]
+    for m in members:
+        reps = [st.repeats for st in m.spec.stages]
+        assert m.within_tolerance and m.spec.resolution <= 480
+        assert reps[4:] >= [9, 15] and reps[:4] == [st.repeats for st in rule_family(
+            s, [m.phi], parse_rule("compound"), coefficients=PAPER)[0].spec.stages][:4]
+    assert [st.repeats for st in members[3].spec.stages][4] > 2 * 9
+
+
+@pytest.mark.parametrize("base", ["tiny", "efficientnet_nano", "efficientnet_b0"])
+def test_a_binding_cap_lands_within_tolerance_or_is_flagged(base: str) -> None:
+    spec = ss.get(base)
+    cap = spec.resolution + 4
+    for m in rule_family(spec, range(5), parse_rule(f"nonuniform:{cap}"), cost_tolerance=0.1):
+        assert m.spec.resolution <= cap and m.macs == count_macs(m.spec)
+        assert (abs(m.macs_ratio / m.target_macs_ratio - 1) <= 0.1 + 1e-9) == m.within_tolerance
+        assert (m.reason == "") == m.within_tolerance
+    with pytest.raises(UserError, match=f"caps the input below the base's own {spec.resolution} px"):
+        rule_family(spec, [1], parse_rule(f"nonuniform:{spec.resolution - 1}"))
+
+
+def test_nonuniform_round_trips_through_toml_set_and_the_family_flag(tmp_path, capsys) -> None:
+    cfg = load_config("demo", overrides=["family.rule=nonuniform:20", "family.rules=fast:0.8"])
+    assert (cfg.family.rule, cfg.family.rules) == ("nonuniform:20", ("fast:0.8",))
+    path = tmp_path / "exp.toml"
+    path.write_text(cfg.to_toml())
+    again = load_config(path)
+    assert again == cfg
+    members = plan.family_members(again, plan.base_spec(again), None)
+    rows = [m for m in members if m.method == "nonuniform:20"]
+    assert [m.phi for m in rows] == list(again.family.phis) and max(m.spec.resolution for m in rows) == 20
+    assert main(["family", "--rule", "nonuniform:36", "--base", "tiny", "--phis", "0-3", "--no-baselines",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["method"] for r in out] == ["nonuniform:36"] * 4 and max(r["resolution"] for r in out) == 36
+    assert out[3]["blocks"] > out[0]["blocks"] and all(r["within_tolerance"] for r in out)

@@ -42,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
              "a family from the paper's coefficients with single-dimension baselines at matched MACs"),
             ("effnas family --rule fast:0.8 --base tiny --phis 0-2",
              "fast compound scaling (Dollar et al. 2021, dWr) at 2x MACs per phi, with the matched baselines"),
+            ("effnas family --rule nonuniform:40 --base tiny --phis 0-4 --no-baselines",
+             "EfficientNetV2's non-uniform scaling: the input capped at 40 px, the rest spent on the later stages"),
             ("effnas family --base tiny --alpha 1.2 --beta 1.1 --gamma 1.15 --rules fast:0.8,resnet-rs --phis 0-2 "
              "--no-baselines --train --dataset shapes --seeds 3 --out runs/rules",
              "three rules' families on one base and seeds; then: effnas compare runs/rules --rules"),

@@ -144,7 +144,8 @@ class ImageTransform:
     ``geometry``: ``inception`` or ``small`` (module docstring). ``crop``: ``rrc`` (Inception
     random-resized crop), ``pad`` (CIFAR pad-crop) or ``none`` (the evaluation geometry).
     ``flip``: random horizontal flip. ``policy``: ``autoaugment`` / ``randaugment`` drawn per
-    image, or None. ``seed``: with the epoch and the image's index, all its randomness.
+    image, or None; ``magnitude``: RandAugment's (None: its default). ``seed``: with the epoch and the
+    image's index, all its randomness.
     """
 
     resolution: int
@@ -154,6 +155,7 @@ class ImageTransform:
     policy: str | None = None
     crop_pct: float | None = None
     seed: int = 0
+    magnitude: float | None = None
 
     def __post_init__(self) -> None:
         if self.geometry not in GEOMETRIES:
@@ -173,7 +175,8 @@ class ImageTransform:
         else:
             parts = ["resize"] + ([f"pad{max(1, r // 8)}"] if self.crop == "pad" else [])
         parts += ["flip"] if self.flip else []
-        parts += [self.policy] if self.policy else []
+        if self.policy:
+            parts.append(self.policy + (f"(m={self.magnitude:g})" if self.magnitude is not None else ""))
         return "+".join(parts) + f"@{r}"
 
     def box(self, h: int, w: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
@@ -204,16 +207,16 @@ class ImageTransform:
         if self.flip and rng.random() < 0.5:
             x = x.flip(2)
         if self.policy is not None:
-            x = _policy(self.policy)(x.contiguous(), seed=int(rng.integers(2**62)))
+            x = _policy(self.policy, self.magnitude)(x.contiguous(), seed=int(rng.integers(2**62)))
         return x.permute(1, 2, 0).contiguous()
 
 
 _POLICIES = threading.local()
 
 
-def _policy(name: str) -> PerImagePolicy:
-    """One policy object per process (built lazily in each worker)."""
-    cache: dict[str, PerImagePolicy] = _POLICIES.__dict__.setdefault("by_name", {})
-    if name not in cache:
-        cache[name] = PerImagePolicy(name)
-    return cache[name]
+def _policy(name: str, magnitude: float | None) -> PerImagePolicy:
+    """One policy object per process and magnitude (built lazily in each worker)."""
+    cache: dict[tuple[str, float | None], PerImagePolicy] = _POLICIES.__dict__.setdefault("by_name", {})
+    if (name, magnitude) not in cache:
+        cache[name, magnitude] = PerImagePolicy(name, magnitude=magnitude)
+    return cache[name, magnitude]

@@ -1,6 +1,6 @@
 """What the trainer writes after each validated epoch: ``best.pt`` when validation improved,
-``last.pt`` (everything a resume needs) and the epoch's line in ``epochs.jsonl``
-(layout and atomicity: :mod:`effnas.experiments.train.rundir`)."""
+``last.pt`` (everything a resume needs, and the progressive stage its epoch trained in) and the
+epoch's line in ``epochs.jsonl`` (layout and atomicity: :mod:`effnas.experiments.train.rundir`)."""
 
 from __future__ import annotations
 
@@ -23,5 +23,6 @@ def save_epoch(run: RunDir | None, cfg: JobConfig, ctx: Context, s: Setup, state
     if improved:
         run.save(BEST, {"epoch": state.epoch, "val_accuracy": record["val_accuracy"],
                         "model": s.eval_model.state_dict(), "spec": s.spec.to_dict()})
-    run.save(LAST, {"model": s.model.state_dict(), **resumable, "spec": s.spec.to_dict(), "config": cfg.to_dict()})
+    run.save(LAST, {"model": s.model.state_dict(), **resumable, "spec": s.spec.to_dict(), "config": cfg.to_dict(),
+                    "stage": s.stage.to_dict()})
     run.append_epoch(record)

@@ -117,7 +117,13 @@ class MicroBatches:
     """The trainer's :data:`ForwardBackward`: ``accumulate`` micro-batches of this rank, each a
     forward under ``autocast`` and a backward of its label-smoothed cross-entropy divided by
     ``accumulate`` (DDP averages the ranks, this the micro-batches: the mean over the global
-    batch); DDP's all-reduce only at the last micro-batch."""
+    batch); DDP's all-reduce only at the last micro-batch.
+
+    ``mixup`` > 0 (progressive learning's stages set it): each micro-batch is mixed with a shuffled
+    copy of itself, ``lam x + (1 - lam) x[perm]`` with ``lam ~ Beta(mixup, mixup)``, and its loss is
+    ``lam CE(y) + (1 - lam) CE(y[perm])`` (Zhang et al. 2018; automl's ``mixup`` draws one ``lam`` per
+    batch too); ``lam`` and ``perm`` come from torch's global generator, which checkpoints keep.
+    The tally counts a prediction right when it is the unmixed label."""
 
     model: nn.Module
     ctx: Context
@@ -125,15 +131,24 @@ class MicroBatches:
     accumulate: int
     label_smoothing: float
     scaler: torch.amp.GradScaler | None = None
+    mixup: float = 0.0
 
     def __call__(self, batches: Batches, tally: Tally) -> Tensor:
         step_loss = torch.zeros((), device=tally.loss_sum.device)
         for a in range(self.accumulate):
             x, y = next(batches)
+            lam, perm = 1.0, None
+            if self.mixup > 0:
+                lam = float(torch.distributions.Beta(self.mixup, self.mixup).sample())
+                perm = torch.randperm(len(y)).to(y.device)
+                x = lam * x + (1 - lam) * x[perm]
             with self.ctx.no_sync(self.model, a == self.accumulate - 1):
                 with self.autocast:
                     out = self.model(x)
                     loss = F.cross_entropy(out.float(), y, label_smoothing=self.label_smoothing)
+                    if perm is not None:
+                        loss = lam * loss + (1 - lam) * F.cross_entropy(out.float(), y[perm],
+                                                                        label_smoothing=self.label_smoothing)
                 scaled = loss / self.accumulate
                 (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
             step_loss += loss.detach()

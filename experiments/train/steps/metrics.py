@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from effnas.experiments.config.progressive import Stage
 from effnas.experiments.config.schema import JobConfig
 from effnas.experiments.data import datasets as data_mod
 from effnas.experiments.train.devices import precision_for
@@ -21,11 +22,18 @@ from effnas.search_spaces.common.errors import first_line
 
 
 def epoch_record(epoch: int, result: EpochResult, *, val_accuracy: float, val_loss: float, lr: float,
-                 t0: float) -> dict[str, Any]:
-    """Epoch ``epoch``'s line of ``epochs.jsonl`` (``t0``: when the epoch started)."""
-    return {"epoch": epoch, "train_loss": result.train_loss, "train_accuracy": result.train_accuracy,
-            "val_accuracy": val_accuracy, "val_loss": val_loss, "lr": lr * result.lr_factor,
-            "seconds": time.perf_counter() - t0, "images_per_second": result.images / max(result.seconds, 1e-9)}
+                 t0: float, stage: Stage | None = None) -> dict[str, Any]:
+    """Epoch ``epoch``'s line of ``epochs.jsonl`` (``t0``: when the epoch started); with a progressive
+    ``stage``, also its index, image size and regularisation (``stage_mixup``; ``stage_dropout`` and
+    ``stage_randaug`` when scheduled)."""
+    record = {"epoch": epoch, "train_loss": result.train_loss, "train_accuracy": result.train_accuracy,
+              "val_accuracy": val_accuracy, "val_loss": val_loss, "lr": lr * result.lr_factor,
+              "seconds": time.perf_counter() - t0, "images_per_second": result.images / max(result.seconds, 1e-9)}
+    if stage is not None:
+        record.update({"stage": stage.index, "image_size": stage.size, "stage_mixup": stage.mixup})
+        record.update({f"stage_{k}": v for k, v in (("dropout", stage.dropout), ("randaug", stage.randaug))
+                       if v is not None})
+    return record
 
 
 def start_metrics(cfg: JobConfig, ctx: Context, s: Setup) -> dict[str, Any]:
@@ -42,6 +50,7 @@ def start_metrics(cfg: JobConfig, ctx: Context, s: Setup) -> dict[str, Any]:
         "stopped_by": None, "error": None, "diverged_epoch": None,
         "data_pipeline": data_mod.describe(s.train_loader, s.val_loader), "init_from": s.init,
         "trainable_params": s.trainable,
+        "progressive": [st.to_dict() for st in s.stages] if len(s.stages) > 1 else None,
     }
 
 

@@ -1,5 +1,7 @@
 """What a run trains with, built in a fixed order: threads, device, data, spec, model, optimiser,
-schedule inputs, EMA, precision, loaders (docs/training.md).
+schedule inputs, EMA, precision, loaders (docs/training.md); and what changes between the stages of
+progressive learning (:func:`enter_stage`: the training loader's image size and RandAugment magnitude,
+the head's dropout; :mod:`effnas.experiments.config.progressive`).
 
 The order is part of the result: :func:`setup` seeds the global RNGs right before the model is
 initialised, so a seeded run draws the same initial weights, dropout masks and augmentations
@@ -21,9 +23,11 @@ import torch
 from torch import nn
 
 import effnas.search_spaces as ss
+from effnas.experiments.config.progressive import Stage, stage_at, stages
 from effnas.experiments.config.recipes import resolve
 from effnas.experiments.config.schema import JobConfig
 from effnas.experiments.data import datasets as data_mod
+from effnas.experiments.data.files.streamloader import StreamLoader
 from effnas.experiments.data.malloc import reuse_large_blocks
 from effnas.experiments.train import guard
 from effnas.experiments.train.devices import autocast_for
@@ -112,15 +116,17 @@ def load_data(cfg: JobConfig) -> tuple[data_mod.Dataset, AnySplit, AnySplit, Any
 
 
 def loader_for(cfg: JobConfig, ctx: Context, ds: data_mod.Dataset, split: AnySplit, *, resolution: int,
-               batch_size: int, train: bool, device: torch.device) -> data_mod.Loader:
+               batch_size: int, train: bool, device: torch.device, magnitude: float | None = None) -> data_mod.Loader:
     """A split's loader on this rank: training batches of ``batch_size`` images (global) cut into
-    this rank's micro-batches; evaluation on every ``world``-th image (the ranks' sums are added)."""
+    this rank's micro-batches; evaluation on every ``world``-th image (the ranks' sums are added).
+    ``magnitude``: RandAugment's (a progressive stage's; None: the default)."""
     if not train and ctx.world > 1:
         split = split.subset(ctx.shard(len(split)))
     return data_mod.make_loader(ds, split, resolution=resolution, batch_size=batch_size, train=train, seed=cfg.seed,
                                 policy=resolve(cfg).augment, device=device, channels_last=cfg.channels_last,
                                 workers=cfg.loader_workers, threads=cfg.loader_threads, crop_pct=cfg.crop_pct,
-                                strict=cfg.strict, shard=(ctx.rank, ctx.world, cfg.accumulate) if train else (0, 1, 1))
+                                strict=cfg.strict, shard=(ctx.rank, ctx.world, cfg.accumulate) if train else (0, 1, 1),
+                                magnitude=magnitude)
 
 
 def optimizer_for(cfg: JobConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -154,6 +160,9 @@ class Setup:
     val_loader: data_mod.Loader
     test_loader: data_mod.Loader
     threads: Threads
+    train_split: AnySplit
+    stages: tuple[Stage, ...]  # progressive learning's; one stage: the run itself
+    stage: Stage  # the one train_loader and the head's dropout are set for
 
     @property
     def resolution(self) -> int:
@@ -169,9 +178,11 @@ class Setup:
         return self.ema.module if self.ema is not None else self.model
 
 
-def setup(cfg: JobConfig, ctx: Context, device: torch.device, *, weights: dict[str, Any] | None = None) -> Setup:
+def setup(cfg: JobConfig, ctx: Context, device: torch.device, *, weights: dict[str, Any] | None = None,
+          start_epoch: int = 1) -> Setup:
     """Build the run of ``cfg`` on this rank; ``weights``: a resumed run's model state (loaded
-    before DDP broadcasts rank 0's parameters)."""
+    before DDP broadcasts rank 0's parameters); its training loader and dropout are those of the
+    progressive stage of ``start_epoch`` (the first epoch this process trains)."""
     threads = set_threads(cfg.threads, world=ctx.world)  # 0: the free cores (effnas.experiments.train.threads)
     reuse_large_blocks()  # batches and activations of tens of MB: reused, not page-faulted in at every step
     device = ctx.device(device)
@@ -179,6 +190,8 @@ def setup(cfg: JobConfig, ctx: Context, device: torch.device, *, weights: dict[s
     ds, train_split, val_split, test_split = load_data(cfg)
     spec = resolve_spec(cfg, ds.num_classes)
     res = spec.resolution
+    plan = stages(cfg, res)  # the last stage trains at res, where the run evaluates
+    stage = stage_at(plan, start_epoch)
     guard.check_memory(spec, batch_size=cfg.batch_size, eval_batch_size=cfg.eval_batch_size, device=device.type)
     seed_everything(cfg.seed)
     spec, model, init = build_model(cfg, spec)
@@ -196,13 +209,15 @@ def setup(cfg: JobConfig, ctx: Context, device: torch.device, *, weights: dict[s
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None
 
     def loader(split: AnySplit, batch_size: int, train: bool) -> data_mod.Loader:
-        return loader_for(cfg, ctx, ds, split, resolution=res, batch_size=batch_size, train=train, device=device)
+        return loader_for(cfg, ctx, ds, split, resolution=stage.size if train else res, batch_size=batch_size,
+                          train=train, device=device, magnitude=stage.randaug)
 
     train_loader = loader(train_split, cfg.batch_size, True)  # global batches, cut into this rank's micro-batches
     val_loader = loader(val_split, cfg.eval_batch_size, False)
     test_loader = loader(test_split, cfg.eval_batch_size, False)
     bn_m = cfg.bn_momentum or bn_momentum_for(spec.bn_momentum, cfg.epochs * len(train_loader))
     set_bn_momentum(model, bn_m, cfg.accumulate)
+    _set_dropout(model, stage.dropout)
     if weights is not None:  # a resumed run's last.pt: its shapes are checked before loading
         check_weights(Path(cfg.out_dir or ".") / LAST, weights, model.state_dict())
         model.load_state_dict(weights)
@@ -212,4 +227,25 @@ def setup(cfg: JobConfig, ctx: Context, device: torch.device, *, weights: dict[s
                  spec=spec, params=c.params, macs=c.macs, trainable=trainable, init=init, model=model,
                  step_model=step_model, lr=cfg.base_lr(), optimizer=optimizer, ema=ema, scaler=scaler,
                  bn_momentum=bn_m, train_loader=train_loader, val_loader=val_loader, test_loader=test_loader,
-                 threads=threads)
+                 threads=threads, train_split=train_split, stages=plan, stage=stage)
+
+
+def _set_dropout(model: nn.Module, p: float | None) -> None:
+    """The head's dropout (``ss.Network.dropout``, before the classifier) at ``p``; None: as built."""
+    if p is not None:
+        head = getattr(model, "dropout", None)
+        assert isinstance(head, nn.Dropout), "every effnas network has a dropout before its classifier"
+        head.p = p
+
+
+def enter_stage(cfg: JobConfig, ctx: Context, s: Setup, stage: Stage) -> None:
+    """Make ``s`` train as progressive ``stage``: a training loader at its image size and RandAugment
+    magnitude (the previous loader is dropped; the files it skipped stay counted) and the head's
+    dropout; mixup is the training step's (:class:`effnas.experiments.train.steps.epoch.MicroBatches`)."""
+    old = s.train_loader
+    s.train_loader = loader_for(cfg, ctx, s.ds, s.train_split, resolution=stage.size, batch_size=cfg.batch_size,
+                                train=True, device=s.device, magnitude=stage.randaug)
+    if isinstance(old, StreamLoader) and isinstance(s.train_loader, StreamLoader):
+        s.train_loader.skipped |= old.skipped
+    _set_dropout(s.model, stage.dropout)
+    s.stage = stage
