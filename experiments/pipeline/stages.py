@@ -207,8 +207,8 @@ def _search(sp: SearchPlan, *, quiet: bool) -> dict[str, Any]:
     if not quiet:
         space = sc.space
         o = sc.objective
-        goal = (f"objectives {sc.measure} up, {o.metric} down" if o.multi_objective else
-                f"reward = {reward_formula(sc.measure, o.cost_key)}")  # a proxy's or supernet's value is a score
+        goal = (f"objectives {sc.measure} up, {o.metric} down" if o.multi_objective else  # a proxy's value is a score
+                f"reward = {reward_formula(sc.measure, o.cost_key, params=bool(o.v))}")
         print(f"space {space.name}: {space.size:.3g} networks; T = {o.target:.4g} {o.metric}, "
               f"strategy {sc.strategy}, {sc.trials} trials; {goal}", file=sys.stderr)
     try:
