@@ -57,7 +57,7 @@ class Objective:
     0.8
     >>> v2 = Objective(target=50.0, metric="train_step", step_batch=128, v=-0.05, params_target=1e6)
     >>> round(v2.reward(0.8, 100.0, params=2e6), 4)  # 0.8 * 2 ** -0.07 * 2 ** -0.05
-    0.7363
+    0.7362
     """
 
     target: float

@@ -133,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
     given = [(cost, t) for cost, t in targets.items() if t is not None]
     flags = {"macs": "--target-macs", "latency": "--target-ms", "train_step": "--target-step-ms"}
     if len(given) > 1:
-        raise UserError(f"give one of {', '.join(flags[k] for k, _ in given)}, not several: each sets the cost")
+        raise UserError(f"give {' or '.join(flags[k] for k, _ in given)}, not {'both' if len(given) == 2 else 'all'}: "
+                         "each sets the cost")
     cost = getattr(args, "search.cost")
     if given and cost is not None and cost != given[0][0]:
         raise UserError(f"--cost {cost} and {flags[given[0][0]]} name different costs: drop one of them")
