@@ -13,6 +13,8 @@ import effnas.search_spaces as ss
 from effnas.experiments.cli.main import main
 from effnas.experiments.config.schema import load_config
 from effnas.experiments.pipeline import plan
+from effnas.experiments.report.markdown import write_report
+from effnas.nas import read_search
 
 V2 = ["--space", "efficientnetv2_tiny", "--strategy", "random", "--set", "train.threads=1"]
 SURROGATE = [*V2, "--trainer", "surrogate", "--quiet", "--epochs", "1"]
@@ -64,17 +66,24 @@ def test_a_training_aware_search_trains_candidates_and_records_step_time_and_par
 def test_a_given_step_target_and_parameter_factor(tmp_path: Path, factor: list[str],
                                                   params: tuple[float, float] | None) -> None:
     """--target-step-ms sets T (nothing measured for it), --v and --target-params the parameter factor (v = 0:
-    none); the surrogate stands in for training, the step times (batch 8) are measured for real."""
-    out = tmp_path / "run"
+    none); the surrogate stands in for training, the step times (batch 8) are measured for real. The search's
+    reader and the report's caption name the cost and the formula."""
+    out = tmp_path / "search"
     assert main(["search", *SURROGATE, "--target-step-ms", "80", *factor, "--set", "search.train.batch_size=8",
-                 "--trials", "2", "--out", str(out)]) == 0
+                 "--trials", "1", "--out", str(out)]) == 0
     rows = _rows(out)
-    assert len(rows) == 2
+    assert len(rows) == 1
     for r in rows:
         assert float(r["target"]) == 80.0 and float(r["train_step_ms"]) > 0
         assert (float(r["target_params"]), float(r["v"])) == params if params else r["v"] == r["target_params"] == ""
         assert float(r["reward"]) == pytest.approx(_expected(r))
     assert json.loads((out / "pareto.json").read_text())["objective"]["step_batch"] == 8
+    formula = "accuracy x (train step/T)^w" + (" x (params/P0)^v" if params else "")
+    found = read_search(out)
+    assert (found.cost, found.reward, found.target) == ("train_step_ms", formula, 80.0)
+    write_report(tmp_path, config={"name": "v2"}, stages={"search": {"seconds": 1.0}})
+    assert f"against train step of the trials and their Pareto front (reward = {formula})" in (
+        tmp_path / "report.md").read_text()
 
 
 @pytest.mark.slow
