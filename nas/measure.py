@@ -9,7 +9,8 @@ value appears names it by :func:`measure_name`: the trial's user attribute, the 
 ``trials.csv`` and ``reevaluation.csv``, the console line, ``pareto.json``, the report and the
 notebooks; and says what it is by :func:`measure_label` (a chart's axis).
 
-The reward is ``measure x (cost / T)^w`` either way (:func:`reward_formula`).
+The reward is ``measure x (cost / T)^w`` either way (:func:`reward_formula`), times ``(params / P0)^v``
+in EfficientNetV2's training-aware form.
 """
 
 from __future__ import annotations
@@ -65,13 +66,20 @@ def measure_label(train: Mapping[str, Any]) -> str:
     return label
 
 
-def reward_formula(measure: str, cost_key: str = "macs") -> str:
-    """``score x (MACs/T)^w``: the reward of a search that measures ``measure``, by its cost.
+#: What each cost column is called in a reward's formula.
+COST_NAMES = {"macs": "MACs", "latency_ms": "latency", "train_step_ms": "train step"}
+
+
+def reward_formula(measure: str, cost_key: str = "macs", *, params: bool = False) -> str:
+    """``score x (MACs/T)^w``: the reward of a search that measures ``measure``, by its cost (and with
+    ``params``, EfficientNetV2's parameter factor).
 
     >>> reward_formula("score"), reward_formula("accuracy", "latency_ms")
     ('score x (MACs/T)^w', 'accuracy x (latency/T)^w')
+    >>> reward_formula("accuracy", "train_step_ms", params=True)
+    'accuracy x (train step/T)^w x (params/P0)^v'
     """
-    return f"{measure} x ({'MACs' if cost_key == 'macs' else 'latency'}/T)^w"
+    return f"{measure} x ({COST_NAMES.get(cost_key, 'latency')}/T)^w" + (" x (params/P0)^v" if params else "")
 
 
 def trial_value(attrs: Mapping[str, Any], measure: str) -> Any:
@@ -82,5 +90,5 @@ def trial_value(attrs: Mapping[str, Any], measure: str) -> Any:
     return attrs.get(ACCURACY) if measure == SCORE else None
 
 
-__all__ = ["ACCURACY", "MEASURES", "SCORE", "estimator_of", "measure_label", "measure_name", "reward_formula",
-           "trial_value"]
+__all__ = ["ACCURACY", "COST_NAMES", "MEASURES", "SCORE", "estimator_of", "measure_label", "measure_name",
+           "reward_formula", "trial_value"]

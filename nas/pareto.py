@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 #: The columns of a trained search's ``trials.csv``; :func:`columns` gives an estimated search's.
 COLUMNS = ("number", "state", "status", "strategy", "accuracy", "macs", "params", "latency_ms",
-           "latency_runtime", "reward", "target", "w", "test_accuracy", "train_seconds", "blocks", "spec")
+           "latency_runtime", "train_step_ms", "reward", "target", "w", "target_params", "v", "test_accuracy",
+           "train_seconds", "blocks", "spec")
 
 
 def study_train(study: optuna.Study) -> dict[str, Any]:
@@ -121,9 +122,9 @@ def write_results(study: optuna.Study, out: str | Path, objective: Objective, *,
     pts = [(float(r[measure]), float(r[key])) for r in done]
     front = [done[i] for i in pareto_front(pts)]
     pareto = {"cost": key, "objective": objective.to_dict(), "measure": measure, "label": label,
-              "reward": reward_formula(measure, key),
-              "front": [{k: r[k] for k in ("number", measure, "macs", "params", "latency_ms", "reward", "blocks")}
-                        for r in front]}
+              "reward": reward_formula(measure, key, params=bool(objective.v)),
+              "front": [{k: r[k] for k in ("number", measure, "macs", "params", "latency_ms", "train_step_ms",
+                                           "reward", "blocks")} for r in front]}
     atomic_text(out / "pareto.json", json.dumps(pareto, indent=2) + "\n")
     plot_pareto(done, front, out / "pareto.png", cost_key=key, target=objective.target, ylabel=label,
                 measure=measure)
@@ -150,7 +151,8 @@ def plot_pareto(rows: list[dict[str, Any]], front: list[dict[str, Any]], path: s
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # lazy: matplotlib is slow to import
 
-    scale, unit = (1e6, "MACs (M)") if cost_key == "macs" else (1.0, "latency (ms)")
+    scale, unit = {"macs": (1e6, "MACs (M)"), "train_step_ms": (1.0, "training step (ms)")}.get(
+        cost_key, (1.0, "latency (ms)"))
     fig, ax = plt.subplots(figsize=(6, 4.5))
     if rows:
         ax.scatter([float(r[cost_key]) / scale for r in rows], [float(r[measure]) for r in rows],
@@ -233,7 +235,8 @@ def read_study(study: optuna.Study) -> SearchFiles:
     objective = Objective.from_dict((study.user_attrs.get("settings") or {}).get("objective") or {"target": 1.0})
     trials = pd.DataFrame(trial_rows(study), columns=list(columns(train)))
     found = SearchFiles(path=None, trials=trials, measure=measure, label=measure_label(train),
-                        reward=reward_formula(measure, objective.cost_key), cost=objective.cost_key, front=(),
+                        reward=reward_formula(measure, objective.cost_key, params=bool(objective.v)),
+                        cost=objective.cost_key, front=(),
                         target=objective.target)
     done = found.completed
     front = pareto_front(list(zip(done[measure], done[objective.cost_key], strict=True)))

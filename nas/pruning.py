@@ -101,11 +101,12 @@ class NoiseFloorPruner(optuna.pruners.BasePruner):
         self.objective, self.chance, self.noise_floor, self.startup = objective, chance, noise_floor, startup
 
     def factor(self, trial: FrozenTrial) -> float:
-        """The trial's reward per unit accuracy, ``(cost / T)^w`` (1 without a cost)."""
+        """The trial's reward per unit accuracy, ``(cost / T)^w`` (times ``(params / P0)^v`` with ``v``;
+        1 without a cost)."""
         cost = trial.user_attrs.get(self.objective.cost_key)
         if isinstance(cost, bool) or not isinstance(cost, int | float) or not cost > 0:
             return 1.0
-        return self.objective.reward(1.0, float(cost))
+        return self.objective.reward(1.0, float(cost), trial.user_attrs.get("params"))
 
     def decision(self, study: optuna.Study, trial: FrozenTrial) -> str:
         """:func:`decide` for the trial's last reported epoch."""

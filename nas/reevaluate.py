@@ -173,7 +173,7 @@ def top_trials(study: optuna.Study, k: int) -> list[FrozenTrial]:
 def _rerun(cfg: SearchConfig, trial: FrozenTrial, trainer: TrainerFn, seed: int) -> dict[str, Any]:
     """Train trial ``trial``'s candidate again with ``seed`` (never pruned); status, accuracy or score, reward."""
     config = {**candidate_config(cfg, trial.params, trial=trial.number), "seed": seed}
-    costs = {cfg.objective.cost_key: trial.user_attrs[cfg.objective.cost_key]}
+    costs = {k: trial.user_attrs.get(k) for k in (cfg.objective.cost_key, "params")}
     _, _, attrs = outcome(cfg.objective, costs, trainer(config), cfg.measure)
     return {"status": attrs["status"], cfg.measure: attrs.get(cfg.measure), "reward": attrs.get("reward")}
 

@@ -132,7 +132,8 @@ class Progress:
                 self.durations.append(seconds)
             about = ((f"score {a[SCORE]:.4f}  " if scored and a[SCORE] is not None else "")
                      + (f"reward {a['reward']:.4f}  " if "reward" in a else "")
-                     + f"MACs {a.get('macs', 0) / 1e6:.2f}M | ")
+                     + f"MACs {a.get('macs', 0) / 1e6:.2f}M"
+                     + (f"  step {a['train_step_ms']:.1f} ms" if a.get("train_step_ms") is not None else "") + " | ")
         left = eta(self.durations, self.total - done, self.workers)
         self.console.line(run_line(done, self.total, label, status=status, accuracy=accuracy, seconds=seconds,
                                    tail=f"{about}best reward {best if best is None else round(best, 4)} | "

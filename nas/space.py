@@ -11,8 +11,11 @@ Choice names (all optional; an absent choice keeps the base block's value):
   MnasNet's form: an MBConv of expansion 1, i.e. kxk depthwise + BN + act, 1x1 linear
   projection; tensorflow/tpu ``mnasnet_models.py`` writes MnasNet's SepConv as ``e1``
   strings), ``mbconv_e<N>`` (MBConv with expansion N);
+- ``conv_type``: ``mbconv`` or ``fused_mbconv`` (EfficientNetV2's choice of block; the expansion
+  is then ``expansion``'s, exclusive with ``conv_op``); the space's ``se_by_conv_type`` can tie the
+  SE ratio to it (V2: none on Fused-MBConv, 0.25 on MBConv);
 - ``kernel`` (odd ints), ``se_ratio`` (floats in [0, 1]), ``skip`` (``identity``, ``pool``,
-  ``none``), ``expansion`` (ints; MBConv expansion, exclusive with ``conv_op``);
+  ``none``), ``expansion`` (ints; MBConv or Fused-MBConv expansion, exclusive with ``conv_op``);
 - ``filters``: output-channel multipliers of the base block, rounded to ``channel_divisor``
   (TF ``round_filters``);
 - ``layers``: repeat deltas added to the base block's repeats (at least 1 remains);
@@ -40,8 +43,11 @@ from effnas.nas.benchmarks.cell_space import CELL_SPACES, CellSpace
 from effnas.search_spaces import BlockSpec, NetworkSpec, decode_block, encode_block, round_filters
 from effnas.search_spaces.block import SKIPS
 from effnas.search_spaces.common.errors import UserError, absent, user_file
+from effnas.search_spaces.zoo.efficientnetv2 import V2_S_STAGES
 
-CHOICE_KEYS = ("conv_op", "kernel", "se_ratio", "skip", "filters", "layers", "expansion", "repeats")
+CHOICE_KEYS = ("conv_op", "conv_type", "kernel", "se_ratio", "skip", "filters", "layers", "expansion", "repeats")
+#: ``conv_type`` values: EfficientNetV2's MBConv and Fused-MBConv (its search, Sec. 3.3).
+CONV_TYPES = ("mbconv", "fused_mbconv")
 _CONV_OP = re.compile(r"^(conv|dsconv|mbconv_e(\d+))$")
 
 
@@ -72,6 +78,8 @@ class SearchSpace:
         stem_channels, head_channels, activation, resolution, num_classes: the base network.
         channel_divisor: output channels are rounded to multiples of this (TF uses 8).
         dropout, drop_connect_rate: of the sampled networks (B0: 0.2 and 0.2; MnasNet: 0.2, none).
+        se_by_conv_type: the SE ratio a block gets with each ``conv_type`` value (a value not listed
+            keeps the base block's); exclusive with the ``se_ratio`` choice.
     """
 
     name: str
@@ -85,6 +93,7 @@ class SearchSpace:
     channel_divisor: int = 8
     dropout: float = 0.2
     drop_connect_rate: float = 0.0
+    se_by_conv_type: Mapping[str, float] = field(default_factory=dict)
     base: tuple[BlockSpec, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -105,12 +114,23 @@ class SearchSpace:
             if len(set(vals)) != len(vals):
                 raise UserError(f"choice list {key!r} has duplicates {list(vals)}: list each value once")
             choices[key] = vals
-        for a, b in (("conv_op", "expansion"), ("layers", "repeats")):
+        for a, b in (("conv_op", "expansion"), ("conv_op", "conv_type"), ("layers", "repeats")):
             if a in choices and b in choices:
                 raise UserError(f"choices {a!r} and {b!r} both set the same field: keep one of them")
         object.__setattr__(self, "choices", choices)
         for k in choices.get("conv_op", ()):
             parse_conv_op(k)
+        for t in choices.get("conv_type", ()):
+            if t not in CONV_TYPES:
+                raise UserError(f"unknown conv_type {t!r}: expected one of {', '.join(CONV_TYPES)}")
+        se = dict(self.se_by_conv_type)
+        if se and "se_ratio" in choices:
+            raise UserError("se_by_conv_type and the se_ratio choice both set the SE ratio: keep one of them")
+        for t, r in se.items():
+            if t not in CONV_TYPES or isinstance(r, bool) or not isinstance(r, int | float) or not 0 <= r <= 1:
+                raise UserError(f"se_by_conv_type maps {', '.join(CONV_TYPES)} to an SE ratio in [0, 1], got "
+                                 f"{t!r}: {r!r}")
+        object.__setattr__(self, "se_by_conv_type", se)
         for m in choices.get("filters", ()):
             if isinstance(m, bool) or not isinstance(m, int | float) or m <= 0:
                 raise UserError(f"filters multiplier must be a number > 0, got {m!r}")
@@ -159,6 +179,10 @@ class SearchSpace:
         changes: dict[str, Any] = {"in_channels": in_ch}
         if "conv_op" in chosen:
             changes["op"], changes["expansion"] = parse_conv_op(chosen["conv_op"])
+        if "conv_type" in chosen:
+            changes["op"] = chosen["conv_type"]
+            if chosen["conv_type"] in self.se_by_conv_type:
+                changes["se_ratio"] = float(self.se_by_conv_type[chosen["conv_type"]])
         if "expansion" in chosen:
             changes["expansion"] = int(chosen["expansion"])
         if "kernel" in chosen:
@@ -227,6 +251,7 @@ class SearchSpace:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
         d["stages"] = list(self.stages)
         d["choices"] = {k: list(v) for k, v in self.choices.items()}
+        d["se_by_conv_type"] = dict(self.se_by_conv_type)
         return d
 
     @classmethod
@@ -285,6 +310,9 @@ _MNAS = {
     "skip": ("identity", "pool", "none"), "layers": (-1, 0, 1),
 }
 
+_V2 = {"conv_type": CONV_TYPES, "kernel": (3, 5), "expansion": (1, 4, 6), "layers": (-1, 0, 1)}
+_V2_SE = {"mbconv": 0.25, "fused_mbconv": 0.0}
+
 SPACES: dict[str, SearchSpace] = {
     # The paper's lists verbatim: filters {0.75, 1.0, 1.25} x MobileNetV2's.
     "mnasnet_paper": SearchSpace("mnasnet_paper", MOBILENET_V2_LAYOUT, {**_MNAS, "filters": (0.75, 1.0, 1.25)}),
@@ -321,12 +349,25 @@ SPACES: dict[str, SearchSpace] = {
         "filters": (0.5, 0.75), "layers": (-1, 0, 1)},
         stem_channels=16, head_channels=256, activation="silu", resolution=32, num_classes=10,
         drop_connect_rate=0.1),
+    # EfficientNetV2's training-aware search (Sec. 3.3) around V2-S: per stage MBConv or Fused-MBConv,
+    # kernel {3, 5}, expansion {1, 4, 6}, repeats {-1, 0, +1}; V2-S's channels (no filter choice: "reusing
+    # the same channel sizes from the backbone") and SE as V2 places it (none on Fused-MBConv). 128 px:
+    # the paper trains candidates "with reduced image size" without saying which. 36^6 = 2.2e9 networks.
+    "efficientnetv2": SearchSpace("efficientnetv2", V2_S_STAGES, _V2, stem_channels=24, activation="silu",
+                                  resolution=128, drop_connect_rate=0.2, se_by_conv_type=_V2_SE),
+    # The same choices on V2-S's layout at a third of its widths and two blocks a stage, 32 px, 10
+    # classes: for tests and CPU demos.
+    "efficientnetv2_tiny": SearchSpace("efficientnetv2_tiny", (
+        "r2_k3_s1_e1_i8_o8_c1", "r2_k3_s2_e4_i8_o16_c1", "r2_k3_s2_e4_i16_o24_c1",
+        "r2_k3_s2_e4_i24_o40_se0.25", "r2_k3_s1_e6_i40_o56_se0.25", "r2_k3_s2_e6_i56_o88_se0.25",
+    ), _V2, stem_channels=8, head_channels=256, activation="silu", resolution=32, num_classes=10,
+        drop_connect_rate=0.1, se_by_conv_type=_V2_SE),
 }
 
 
 def get_space(ref: str | SearchSpace | CellSpace) -> SearchSpace | CellSpace:
-    """A built-in space by name (``mnasnet``, ``mnasnet_paper``, ``efficientnet``, ``tiny``, ``nano``, and the
-    benchmark table ``nasbench201``) or a ``.json`` / ``.toml`` file."""
+    """A built-in space by name (``mnasnet``, ``mnasnet_paper``, ``efficientnet``, ``efficientnetv2``, ``tiny``,
+    ``nano``, ..., and the benchmark table ``nasbench201``) or a ``.json`` / ``.toml`` file."""
     if isinstance(ref, SearchSpace | CellSpace):
         return ref
     if ref in SPACES:

@@ -120,9 +120,9 @@ class SearchConfig:
             raise UserError(f"max_failed_share must be in [0, 1], got {self.max_failed_share}")
         make_sampler(self.strategy, multi_objective=self.objective.multi_objective)  # validates the pair
         if isinstance(self.space, CellSpace):
-            if self.objective.metric == "macs":
-                raise UserError(f"space {self.space.name!r} is a table without MACs: use latency as the cost "
-                                 f"(--target-ms MS, search.cost = latency)")
+            if self.objective.metric != "latency":
+                raise UserError(f"space {self.space.name!r} is a table without MACs or networks to time: use latency "
+                                 f"as the cost (--target-ms MS, search.cost = latency)")
             self.space.table(self.dataset)  # the data set must be one of the benchmark's
 
     @property
@@ -262,6 +262,20 @@ def check_storage_file(url: str) -> None:
                          f"files it created; give a new path (e.g. sqlite:///OUT/study.db or OUT/study.journal)")
 
 
+def stored_objective(url: str | None, study_name: str) -> dict[str, Any] | None:
+    """The objective study ``study_name`` in ``url`` was created with (its settings), or None when
+    there is no such study. Opens nothing that does not exist yet."""
+    found = storage_file(url) if url is not None else None
+    if url is None or (found is not None and not found[0].is_file()):
+        return None
+    storage = open_storage(url)
+    try:
+        sid = storage.get_study_id_from_name(study_name)
+    except KeyError:
+        return None
+    return (storage.get_study_user_attrs(sid).get("settings") or {}).get("objective")
+
+
 def make_pruner(cfg: SearchConfig) -> optuna.pruners.BasePruner:
     """The one pruner of every search path: median pruning on the per-epoch reward that respects
     the noise floor (:class:`effnas.nas.pruning.NoiseFloorPruner`; single-objective mode only).
@@ -367,4 +381,4 @@ def finished(study: optuna.Study) -> list[FrozenTrial]:
 
 
 __all__ = ["COUNTED", "SearchConfig", "TrainerFn", "finished", "make_pruner", "missing_study", "open_storage",
-           "open_study", "recover", "study_names"]
+           "open_study", "recover", "stored_objective", "study_names"]

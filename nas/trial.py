@@ -30,12 +30,15 @@ from effnas.nas.study import SearchConfig, TrainerFn, make_pruner, open_storage
 from effnas.search_spaces import NetworkSpec, build, encode_block
 from effnas.search_spaces.common.errors import first_line
 from effnas.search_spaces.cost import count_params, macs, measure_latency, measure_latency_onnxruntime
+from effnas.search_spaces.timing import STEP_REPEATS, STEP_WARMUP, Protocol, time_train_step
 
 
 def measure(spec: NetworkSpec, objective: Objective) -> dict[str, Any]:
     """Params, MACs and (when the objective's cost is latency) batch-1 latency in ms, of eager
     PyTorch or of onnxruntime on the candidate exported to ONNX (``objective.latency_runtime``,
-    recorded as ``latency_runtime``).
+    recorded as ``latency_runtime``); or (cost ``train_step``) the median ms of a training step of
+    ``objective.step_batch`` images with ``objective.step_threads`` threads
+    (:func:`step_time`, recorded as ``train_step_ms``).
 
     MACs are traced with one torch thread: a batch-1 trace gains nothing from more, and on a
     busy machine more threads made it slower (docs/training.md, "Measured numbers behind the
@@ -54,7 +57,18 @@ def measure(spec: NetworkSpec, objective: Objective) -> dict[str, Any]:
         else:
             out["latency_ms"] = measure_latency(model, spec.resolution, batch=1)[0]
         out["latency_runtime"] = objective.latency_runtime
+    if objective.metric == "train_step":
+        out["train_step_ms"] = step_time(spec, batch=int(objective.step_batch or 1), threads=objective.step_threads)
     return out
+
+
+def step_time(spec: NetworkSpec, *, batch: int, threads: int) -> float:
+    """EfficientNetV2's S: the median ms of one training step of ``spec`` (forward, loss, backward,
+    SGD step) at its resolution on ``batch`` images with ``threads`` torch threads,
+    :data:`~effnas.search_spaces.timing.STEP_WARMUP` steps discarded, the median of
+    :data:`~effnas.search_spaces.timing.STEP_REPEATS` (:func:`effnas.search_spaces.timing.time_train_step`)."""
+    protocol = Protocol(batch=batch, threads=threads, warmup=STEP_WARMUP, repeats=STEP_REPEATS)
+    return time_train_step(spec, protocol).median_ms
 
 
 def candidate_attrs(spec: NetworkSpec, costs: dict[str, Any], strategy: str) -> dict[str, Any]:
@@ -90,11 +104,13 @@ def outcome(objective: Objective, costs: dict[str, Any], metrics: dict[str, Any]
             attrs["error"] = f"loss or {measure} not finite" + (f" at epoch {epoch}" if epoch is not None else "")
         return TrialState.FAIL, None, attrs
     c = float(costs[objective.cost_key])
-    attrs.update({measure: float(acc)}, reward=objective.reward(float(acc), c), w=objective.exponent(c),
+    attrs.update({measure: float(acc)}, reward=objective.reward_of(float(acc), costs), w=objective.exponent(c),
                  target=objective.target)
+    if objective.v:
+        attrs.update(v=objective.v, target_params=objective.params_target)
     if status == "pruned":
         return TrialState.PRUNED, None, attrs
-    return TrialState.COMPLETE, objective.values(float(acc), c), attrs
+    return TrialState.COMPLETE, objective.values(float(acc), c, costs.get("params")), attrs
 
 
 def evaluate_trial(cfg: SearchConfig, storage: BaseStorage | str | None, number: int, params: dict[str, Any],
@@ -172,7 +188,7 @@ def _evaluate(cfg: SearchConfig, study: optuna.Study, trial: optuna.Trial, param
         if not single or not isinstance(acc, int | float) or not math.isfinite(acc):
             return False
         epoch = int(record.get("epoch", 0))
-        trial.report(cfg.objective.reward(acc, c), epoch)
+        trial.report(cfg.objective.reward_of(acc, costs), epoch)
         # Stopping after the last epoch saves nothing: a finished candidate is never pruned.
         last = isinstance(config.get("epochs"), int) and epoch >= config["epochs"]
         return cfg.prune and not last and trial.should_prune()
@@ -185,4 +201,4 @@ def _evaluate(cfg: SearchConfig, study: optuna.Study, trial: optuna.Trial, param
     return state
 
 
-__all__ = ["candidate_attrs", "candidate_config", "evaluate_trial", "measure", "outcome", "prepare"]
+__all__ = ["candidate_attrs", "candidate_config", "evaluate_trial", "measure", "outcome", "prepare", "step_time"]

@@ -17,6 +17,13 @@ The protocol (:class:`Protocol`, written beside every number it produced):
 Latency does not depend on trained weights (same operators, same shapes), so a network is timed once
 whatever its seeds. Time it while nothing else runs: the median resists a few disturbed calls, not a
 busy machine.
+
+A **training step** (:func:`time_train_step`, EfficientNetV2's S of a training-aware search) is timed
+under the same protocol, in train mode: one step is the forward pass, cross-entropy with label
+smoothing 0.1, the backward pass and an SGD step (momentum 0.9, Nesterov), on ``batch`` random images
+and labels (fixed seed), channels_last, float32 (the trainer's CPU defaults; on CUDA when present,
+synchronised around each step); :data:`STEP_WARMUP` steps are discarded and the median of
+:data:`STEP_REPEATS` timed ones is the step time.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from effnas.search_spaces.builder import build
 from effnas.search_spaces.common.errors import UserError
@@ -43,6 +51,10 @@ from effnas.search_spaces.spec import NetworkSpec
 WARMUP = 5
 #: Timed calls; the latency is their median.
 REPEATS = 20
+#: Training steps run and discarded, and timed (their median is the step time): a step costs about
+#: three forward passes, and a search times every candidate.
+STEP_WARMUP = 2
+STEP_REPEATS = 7
 
 
 @dataclass(frozen=True)
@@ -155,6 +167,34 @@ def time_onnxruntime(session: Any, resolution: int, batch: int, protocol: Protoc
     return median_time(lambda: session.run(["logits"], feed), warmup=protocol.warmup, repeats=protocol.repeats)
 
 
+def time_train_step(spec: NetworkSpec, protocol: Protocol, *, device: str | torch.device | None = None) -> Timing:
+    """Median time of one training step of ``spec`` at its resolution on ``protocol.batch`` images, with
+    ``protocol.threads`` torch threads, ``protocol.warmup`` steps discarded and ``protocol.repeats`` timed (the
+    module's docstring; :data:`STEP_WARMUP` and :data:`STEP_REPEATS` are a search's). ``device``: CUDA when
+    present, else the CPU."""
+    dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    before = torch.get_num_threads()
+    torch.set_num_threads(protocol.threads)
+    try:
+        torch.manual_seed(0)
+        model = build(spec).to(dev).to(memory_format=torch.channels_last).train()  # type: ignore[call-overload]
+        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, nesterov=True)
+        x = torch.from_numpy(_input(protocol.batch, spec.resolution)).to(dev).contiguous(
+            memory_format=torch.channels_last)
+        y = torch.from_numpy(np.random.default_rng(0).integers(0, spec.num_classes, protocol.batch)).to(dev)
+
+        def step() -> None:
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y, label_smoothing=0.1).backward()
+            opt.step()
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+
+        return median_time(step, warmup=protocol.warmup, repeats=protocol.repeats)
+    finally:
+        torch.set_num_threads(before)
+
+
 def measure(spec: NetworkSpec, protocol: Protocol) -> dict[str, Any]:
     """Latency of ``spec`` at batch 1 and ``protocol.batch`` under ``protocol``: ``latency_ms_b1``,
     ``latency_ms_bN`` (torch) and, with onnxruntime, ``ort_latency_ms_b1``, ``ort_latency_ms_bN``;
@@ -174,5 +214,5 @@ def measure(spec: NetworkSpec, protocol: Protocol) -> dict[str, Any]:
     return out
 
 
-__all__ = ["REPEATS", "WARMUP", "Protocol", "Timing", "machine", "measure", "median_time", "time_onnxruntime",
-           "time_torch"]
+__all__ = ["REPEATS", "STEP_REPEATS", "STEP_WARMUP", "WARMUP", "Protocol", "Timing", "machine", "measure",
+           "median_time", "time_onnxruntime", "time_torch", "time_train_step"]

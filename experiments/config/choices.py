@@ -34,6 +34,9 @@ BUILTIN_DATASETS = ("digits", "mnist5k", "shapes")
 #: ... and those read from ``NAME:PATH`` (``effnas.experiments.data.datasets``).
 ON_DISK_DATASETS = ("cifar10", "cifar100", "imagefolder", "shards")
 
+#: ``search.cost``: what the reward's T measures (``effnas.nas.objective``): MACs, batch-1 latency, or
+#: EfficientNetV2's measured training step time.
+SEARCH_COSTS = ("macs", "latency", "train_step")
 #: ``search.trainer``: real training, the seeded surrogate, or a benchmark table's lookup
 #: (``effnas.experiments.pipeline.plan.search_trainer``).
 SEARCH_TRAINERS = ("train", "surrogate", "table")
@@ -54,4 +57,4 @@ DATA_SEED = 20190528
 
 __all__ = ["AUGMENTS", "BUILTIN_DATASETS", "DATA_PATHS", "DATA_SEED", "DEPTH_ROUNDINGS", "DEVICES", "GRID_RULES",
            "LATENCY_RUNTIMES", "ON_DISK_DATASETS", "OPTIMIZERS", "PADDINGS", "PER_IMAGE_AUGMENTS", "PRECISIONS",
-           "SAMPLINGS", "SCHEDULES", "SEARCH_TRAINERS", "TRACKERS"]
+           "SAMPLINGS", "SCHEDULES", "SEARCH_COSTS", "SEARCH_TRAINERS", "TRACKERS"]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from effnas.experiments.config import sections
+from effnas.experiments.config import choices, sections
 from effnas.experiments.config.choices import DEPTH_ROUNDINGS, GRID_RULES, LATENCY_RUNTIMES, SEARCH_TRAINERS
 from effnas.experiments.config.sections import MAX_SEED, Section, at_most, choice, fraction, positive, unit
 from effnas.search_spaces.common.errors import UserError
@@ -38,12 +38,10 @@ def estimator_kind(text: str) -> tuple[str, str]:
     if text == "train":
         return "train", ""
     kind, _, arg = text.partition(":")
-    if kind == "proxy" and arg:
+    if kind in ("proxy", "supernet") and arg:
         return kind, arg
     if text == "supernet":
         return "supernet", ""
-    if kind == "supernet" and arg:
-        return kind, arg
     raise UserError(f"search.estimator must be train, proxy:NAME (e.g. proxy:synflow), supernet:DIR (a supernet "
                      f"trained by 'effnas supernet train') or supernet (train one first), got {text!r}")
 
@@ -80,18 +78,21 @@ class ProxyConfig(Section):
 
 @dataclass(frozen=True)
 class SearchConfig(Section):
-    """The baseline search (MnasNet / EfficientNet §4): maximise ``ACC x (cost / T)^w``.
+    """The baseline search (MnasNet / EfficientNet §4): maximise ``ACC x (cost / T)^w [x (P / P0)^v]``.
 
     Args:
         space: a registered search space, or a .json/.toml space file.
         strategy: ``random``, ``tpe``, ``nsga2``, ``evolution`` or ``rl``.
         trials: finished trials wanted; 0 skips the search in ``effnas run`` (``train.model`` is the baseline).
-        cost: what T measures: ``macs`` (EfficientNet) or ``latency`` (MnasNet; ms at batch 1 here,
-            or a benchmark table's); ``None``: ``macs`` for network spaces, ``latency`` for tables.
-        target: T (MACs, or ms); ``None``: the space's base network's MACs, or a table's median latency.
+        cost: what T measures: ``macs`` (EfficientNet), ``latency`` (MnasNet; ms at batch 1 here, or a
+            benchmark table's) or ``train_step`` (EfficientNetV2: ms of a measured training step; network
+            spaces); ``None``: ``macs`` for network spaces, ``latency`` for tables.
+        target: T (MACs, ms); ``None``: the base network's MACs or step time, or a table's median latency.
         latency_runtime: what times a latency cost: ``torch`` (eager PyTorch, this device) or
             ``onnxruntime`` (the candidate exported to ONNX, one CPU thread); network spaces only.
         w: the exponent (paper: -0.07).
+        v: the exponent of ``(params / P0)^v``; ``None``: -0.05 (EfficientNetV2) with ``train_step``, else 0.
+        target_params: P0; ``None``: the space's base network's parameters.
         constraint: ``soft`` (w on both sides of T) or ``hard`` (MnasNet's 0 / -1: over T rejected).
         mode: ``reward`` (one objective) or ``pareto`` (accuracy up, cost down; NSGA-II, TPE, random).
         resolution: candidates' input pixels; ``None``: ``data.resolution``, else the space's.
@@ -132,6 +133,8 @@ class SearchConfig(Section):
     target: float | None = None
     latency_runtime: str = "torch"
     w: float = -0.07
+    v: float | None = None
+    target_params: float | None = None
     constraint: str = "soft"
     mode: str = "reward"
     resolution: int | None = None
@@ -154,8 +157,11 @@ class SearchConfig(Section):
         positive("search.target", self.target)
         if self.w > 0:
             raise UserError(f"search.w must be <= 0 (a penalty on cost), got {self.w}")
+        if self.v is not None and self.v > 0:
+            raise UserError(f"search.v must be <= 0 (a penalty on parameters), got {self.v}")
+        positive("search.target_params", self.target_params)
         if self.cost is not None:
-            choice("search.cost", self.cost, ("macs", "latency"))
+            choice("search.cost", self.cost, choices.SEARCH_COSTS)
         choice("search.latency_runtime", self.latency_runtime, LATENCY_RUNTIMES)
         choice("search.constraint", self.constraint, ("soft", "hard"))
         choice("search.mode", self.mode, ("reward", "pareto"))

@@ -25,11 +25,13 @@ from typing import Any
 
 from effnas.experiments.config.schema import ExperimentConfig, JobConfig, TrainConfig
 from effnas.experiments.config.stages import estimator_kind
+from effnas.experiments.pipeline.objective import search_objective
 from effnas.experiments.pipeline.resolved import GridPlan, Plan, Runtime, SearchPlan, StagePlan
 from effnas.experiments.pipeline.shared import share_networks
-from effnas.nas import CellSpace, Objective, SearchConfig, get_space
+from effnas.nas import CellSpace, SearchConfig, get_space
 from effnas.nas.bench_search import median_latency
 from effnas.nas.estimators.zerocost import check_name
+from effnas.nas.study import stored_objective
 from effnas.scaling import (
     PAPER,
     Coefficients,
@@ -135,10 +137,14 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
         if s.latency_runtime != "torch":
             raise UserError(f"space {space.name!r} is a benchmark table: its latencies are the table's, not measured: "
                              "drop search.latency_runtime (--latency-runtime)")
+        if s.cost == "train_step":
+            raise UserError(f"space {space.name!r} is a benchmark table: its candidates are not networks to time; use "
+                             "search.cost = latency (--target-ms MS)")
         cost, resolution = "latency", None
         table = space.table(cfg.data.dataset)
 
         target: float | None = s.target or median_latency(table)
+        base = None
     else:
         cost = s.cost or "macs"
         resolution = s.resolution or cfg.data.resolution or space.resolution
@@ -148,12 +154,11 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
         if s.latency_runtime != "torch" and cost != "latency":
             raise UserError(f"search.latency_runtime = {s.latency_runtime!r} times a latency cost, but search.cost is "
                              f"{cost!r}: give --target-ms MS (search.cost = latency) or drop --latency-runtime")
-        if target is None:
-            target = float(macs(space.to_spec({}, num_classes=num_classes(cfg), resolution=resolution)))
-    assert target is not None
-    objective = Objective(target=target, w=s.w, constraint=s.constraint, metric=cost, mode=s.mode,
-                          latency_runtime=s.latency_runtime)
+        base = space.to_spec({}, num_classes=num_classes(cfg), resolution=resolution)
+        if target is None and cost == "macs":
+            target = float(macs(base))
     storage = s.storage or f"sqlite:///{(Path(out) / 'study.db').resolve()}"
+    objective = search_objective(cfg, cost, target, base, stored_objective(storage, s.study) if resume else None)
     if trainer == "train":
         train = train_config(cfg, proxy_recipe(cfg), data_fraction=s.train.data_fraction)
         del train["track"]  # candidates have no run directory to track: the study records them

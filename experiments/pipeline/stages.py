@@ -207,9 +207,10 @@ def _search(sp: SearchPlan, *, quiet: bool) -> dict[str, Any]:
     if not quiet:
         space = sc.space
         o = sc.objective
-        goal = (f"objectives {sc.measure} up, {o.metric} down" if o.multi_objective else
-                f"reward = {reward_formula(sc.measure, o.cost_key)}")  # a proxy's or supernet's value is a score
-        print(f"space {space.name}: {space.size:.3g} networks; T = {o.target:.4g} {o.metric}, "
+        goal = (f"objectives {sc.measure} up, {o.metric} down" if o.multi_objective else  # a proxy's value is a score
+                f"reward = {reward_formula(sc.measure, o.cost_key, params=bool(o.v))}")
+        p0 = f", P0 = {o.params_target:.4g} params" if o.v else ""
+        print(f"space {space.name}: {space.size:.3g} networks; T = {o.target:.4g} {o.metric}{p0}, "
               f"strategy {sc.strategy}, {sc.trials} trials; {goal}", file=sys.stderr)
     try:
         if rt.ray:

@@ -30,7 +30,7 @@ from effnas.experiments.report.reading import read_json as _read_json
 from effnas.experiments.report.reading import value_column
 from effnas.experiments.report.render import Block, render_html, render_markdown
 from effnas.experiments.report.verdicts import verdict_tables
-from effnas.nas.measure import reward_formula
+from effnas.nas.measure import COST_NAMES, reward_formula
 from effnas.search_spaces import encode_block, load_spec
 from effnas.search_spaces.common.atomic import atomic_text
 from effnas.search_spaces.cost import cost
@@ -136,9 +136,10 @@ def _search_section(run: Path, config: dict[str, Any]) -> list[Block]:
     info = _read_json(run / "search" / "pareto.json") if (run / "search" / "pareto.json").is_file() else {}
     column, name, label = value_column(df.columns, info, config)  # a proxy's or supernet's value is a score
     if pareto.is_file():
-        cost = "latency_ms" if info.get("cost") == "latency_ms" else "macs"
-        out.append(Block("img", f"Search: {label} against {'latency' if cost != 'macs' else 'MACs'} of the trials "
-                                f"and their Pareto front (reward = {reward_formula(name, cost)}).", path=pareto))
+        cost = str(info.get("cost") or "macs")
+        formula = reward_formula(name, cost, params=bool((info.get("objective") or {}).get("v")))
+        out.append(Block("img", f"Search: {label} against {COST_NAMES.get(cost, 'latency')} of the trials "
+                                f"and their Pareto front (reward = {formula}).", path=pareto))
     if trials.is_file():
         df = df.rename(columns={column: name})  # a search from before scores were named
         rank = next((c for c in RANK_COLUMNS if c in df.columns), None)

@@ -53,6 +53,9 @@ def _largest_value(key: str, values: Iterable[Any]) -> Any:
             raise UserError("a supernet shares weights between MBConv blocks: the space's conv_op choice 'conv' "
                              "(a regular convolution) has no slice in them; drop it from the space")
         return max(vals, key=lambda v: ops[v][1])
+    if key == "conv_type" and "fused_mbconv" in vals:
+        raise UserError("a supernet shares weights between MBConv blocks: the space's conv_type choice 'fused_mbconv' "
+                         "(EfficientNetV2's Fused-MBConv) has no slice in them; drop it from the space")
     if key == "skip":
         return "pool" if "pool" in vals else vals[0]
     return max(vals)

@@ -38,7 +38,7 @@ SPECIAL: dict[str, Any] = {
     "search.constraint": "hard", "search.trainer": "surrogate", "search.estimator": "proxy:synflow",
     "search.prefilter": "proxy:synflow", "search.storage": "sqlite:////tmp/other.db",
     "search.study": "other", "search.resolution": 20, "search.noise_floor": 0.05, "search.train.warmup_epochs": 0.3,
-    "search.train.batch_size": 32,
+    "search.train.batch_size": 32, "search.v": -0.1, "search.target_params": 1e6,
     "grid.target": 2.2, "grid.step": 0.1, "grid.seeds": (0, 1), "grid.depth_rounding": "ceil",
     "grid.cost_tolerance": 0.01, "grid.rungs": 1, "grid.budget_epochs": 6, "grid.rule": "fast",
     "family.phis": (0, 1, 2), "family.seeds": (0, 1, 2), "family.baseline_phis": (1,), "family.dropout": (0.2, 0.5),
@@ -55,6 +55,7 @@ SPECIAL: dict[str, Any] = {
 WITH: dict[str, dict[str, Any]] = {
     "search.latency_runtime": {"search.cost": "latency", "search.target": 5.0},
     "search.prefilter_keep": {"search.prefilter": "proxy:synflow"},
+    "search.target_params": {"search.v": -0.05},
     "train.sync_bn": {"train.devices": 2},
     # the rungs of successive halving (the demo grid: 3 networks, 2 epochs; rung 0 costs 6 epochs)
     "grid.eta": {"grid.halving": True},

@@ -129,6 +129,12 @@ def test_spaces_that_cannot_share_weights_are_one_line_errors() -> None:
                           resolution=32, num_classes=10)
     with pytest.raises(ValueError, match="'conv'.*drop it from the space"):
         Supernet(regular)
+    fused = SearchSpace("f", ("r1_k3_s11_e4_i16_o16",), {"conv_type": ("mbconv", "fused_mbconv")}, stem_channels=16,
+                        resolution=32, num_classes=10)
+    with pytest.raises(ValueError, match="conv_type choice 'fused_mbconv'.*drop it from the space"):
+        Supernet(fused)
+    with pytest.raises(ValueError, match="block 0 of space 'efficientnetv2_tiny' is 'fused_mbconv'"):
+        Supernet(get_space("efficientnetv2_tiny"))
     with pytest.raises(ValueError, match=r"\(3, 3\) is not a slice"):
         slice_tensor(torch.zeros(2, 2), (3, 3), "w")
 

@@ -11,7 +11,7 @@ import torch
 
 import effnas.search_spaces as ss
 from effnas.search_spaces.common.errors import UserError
-from effnas.search_spaces.timing import Protocol, machine, measure, median_time, time_torch
+from effnas.search_spaces.timing import Protocol, machine, measure, median_time, time_torch, time_train_step
 
 
 def test_median_of_n_after_warmup_with_a_fake_clock() -> None:
@@ -50,6 +50,19 @@ def test_torch_timing_fixes_the_threads_and_restores_them() -> None:
     assert t.repeats == 3 and len(seen) == 5
     assert set(seen) == {(1, False, False)}  # one thread, no_grad, eval
     assert torch.get_num_threads() == before
+
+
+def test_a_training_step_is_timed_under_the_protocol_and_costs_more_than_a_forward_pass() -> None:
+    """EfficientNetV2's S: forward, loss, backward and an optimiser step, the median of ``repeats`` after
+    ``warmup``, with the protocol's threads (restored after); a step does the forward pass's work and
+    more, so it takes longer than the forward pass of the same batch."""
+    spec = ss.get("tiny")
+    p = Protocol(batch=32, threads=1, warmup=1, repeats=5)
+    before = torch.get_num_threads()
+    step = time_train_step(spec, p)
+    assert step.repeats == 5 and step.warmup == 1 and torch.get_num_threads() == before
+    forward = time_torch(ss.build(spec), spec.resolution, 32, p)
+    assert step.median_ms > forward.median_ms, (step.times_ms, forward.times_ms)
 
 
 def test_a_measurement_records_its_protocol_and_machine() -> None:

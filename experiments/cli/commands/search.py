@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from effnas.experiments.cli.commands import _common as c
-from effnas.experiments.config.choices import LATENCY_RUNTIMES
+from effnas.experiments.config.choices import LATENCY_RUNTIMES, SEARCH_COSTS
 from effnas.experiments.pipeline import plan, stages
 from effnas.search_spaces.common.errors import UserError
 
@@ -53,18 +53,32 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
              "continue the study in runs/search up to 40 finished trials"),
             ("effnas search --space nasbench201 --dataset cifar100 --strategy evolution --trials 200 --out runs/nb",
              "regularised evolution on the NAS-Bench-201 table (lookups, no training)"),
+            ("effnas search --space efficientnetv2_tiny --dataset digits --cost train_step --trials 20 --epochs 1 "
+             "--out runs/v2", "EfficientNetV2's training-aware search: ACC x (S/S0)^-0.07 x (P/P0)^-0.05, S the "
+             "measured training step time"),
         ),
     )
     c.add_config_args(p)
     g = p.add_argument_group("search (each flag sets the config key in brackets)")
-    c.key_flag(g, "--space", key="search.space", help="mnasnet, mnasnet_paper, efficientnet, nano, tiny, or a "
-               ".json/.toml space file")
+    c.key_flag(g, "--space", key="search.space", help="mnasnet, mnasnet_paper, efficientnet, efficientnetv2 (V2-S's "
+               "layout: MBConv or Fused-MBConv, kernel, expansion, layers per stage), efficientnetv2_tiny, nano, tiny, "
+               "cifar, or a .json/.toml space file")
     c.key_flag(g, "--strategy", key="search.strategy", help="random, tpe, nsga2, evolution or rl")
     c.key_flag(g, "--trials", key="search.trials", help="finished trials wanted in the study")
     g.add_argument("--target-macs", type=parse_count, metavar="T", help="T of the reward in MACs, e.g. 400M "
                    "[search.cost = macs, search.target]; default: the space's base network's MACs")
     g.add_argument("--target-ms", type=float, metavar="MS", help="use measured latency (ms, batch 1, this device) "
                    "as the cost, with target MS [search.cost = latency, search.target]; default: MACs are the cost")
+    g.add_argument("--target-step-ms", type=float, metavar="MS", help="use the measured training step time (ms; "
+                   "forward, backward and SGD step of a batch of --batch-size images; EfficientNetV2's S) as the cost, "
+                   "with target MS [search.cost = train_step, search.target]")
+    c.key_flag(g, "--cost", key="search.cost", choices=SEARCH_COSTS, help="what T measures: MACs, batch-1 latency "
+               "(ms) or the training step time (ms, EfficientNetV2's training-aware search; T default: the space's "
+               "base network's, measured) (default: macs; a benchmark table's latency)")
+    c.key_flag(g, "--v", key="search.v", help="exponent of the parameters' factor (params/P0)^v (default: -0.05 "
+               "with --cost train_step, EfficientNetV2's; else 0, no factor)")
+    c.key_flag(g, "--target-params", key="search.target_params", type=parse_count, metavar="P",
+               help="P0 of the parameters' factor, e.g. 1.5M (default: the space's base network's parameters)")
     c.key_flag(g, "--latency-runtime", key="search.latency_runtime", choices=LATENCY_RUNTIMES,
                help="with --target-ms: time candidates (batch 1) in eager PyTorch or in onnxruntime on "
                "the exported ONNX network (one CPU thread; needs onnx and onnxruntime: effnas[deploy])")
@@ -115,13 +129,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.target_macs is not None and args.target_ms is not None:
-        raise UserError("give --target-macs or --target-ms, not both")
+    targets = {"macs": args.target_macs, "latency": args.target_ms, "train_step": args.target_step_ms}
+    given = [(cost, t) for cost, t in targets.items() if t is not None]
+    flags = {"macs": "--target-macs", "latency": "--target-ms", "train_step": "--target-step-ms"}
+    if len(given) > 1:
+        raise UserError(f"give {' or '.join(flags[k] for k, _ in given)}, not {'both' if len(given) == 2 else 'all'}: "
+                         "each sets the cost")
+    cost = getattr(args, "search.cost")
+    if given and cost is not None and cost != given[0][0]:
+        raise UserError(f"--cost {cost} and {flags[given[0][0]]} name different costs: drop one of them")
     cfg = c.experiment(args)
-    if args.target_macs is not None:
-        cfg = cfg.with_values({"search.cost": "macs", "search.target": args.target_macs})
-    if args.target_ms is not None:
-        cfg = cfg.with_values({"search.cost": "latency", "search.target": args.target_ms})
+    for cost, target in given:
+        cfg = cfg.with_values({"search.cost": cost, "search.target": target})
     if args.out and getattr(args, "search.storage") is None:  # a storage path from --config / --set
         c.note_outside(args.out, f"--out {args.out!r}", {"search.storage": cfg.search.storage}, quiet=args.quiet)
     summary = stages.search(plan.resolve_search(cfg, args.out, resume=args.resume), quiet=args.quiet)
