@@ -107,6 +107,7 @@ def _finished_in_db(db: Path) -> int:
         return 0
 
 
+@pytest.mark.slow  # over 10 s: the default suite stays under 10 min (make test-slow runs it)
 def test_sigkill_then_resume_keeps_every_finished_trial(tmp_path) -> None:
     """Must show: SIGKILL mid-study, then --resume: finished trials kept, requested number done, none twice."""
     out = tmp_path / "run"

@@ -138,6 +138,7 @@ def exits(config: dict[str, Any], *, on_epoch: Any = None) -> dict[str, Any]:
     os._exit(3)  # the worker process dies, as when a node or the kernel kills it
 
 
+@pytest.mark.slow  # over 10 s: the default suite stays under 10 min (make test-slow runs it)
 def test_a_trial_lost_every_time_stops_the_batch_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     from effnas.scaling.runner import RunsStopped
 

@@ -29,6 +29,7 @@ def _results(run: Path) -> dict[str, float]:
     return {str(p.relative_to(run)): p.stat().st_mtime for p in (run / "family").rglob("result.json")}
 
 
+@pytest.mark.slow  # over 10 s: the default suite stays under 10 min (make test-slow runs it)
 def test_run_end_to_end_then_resume_trains_nothing_again(tmp_path: Path) -> None:
     run = tmp_path / "run"
     assert main(["run", "demo", *TOY, "--out", str(run)]) == 0

@@ -56,6 +56,7 @@ def test_supernet_train_writes_a_resumable_supernet(tmp_path, capsys: pytest.Cap
     assert (out / "supernet.pt").stat().st_mtime_ns == before
 
 
+@pytest.mark.slow  # over 10 s: the default suite stays under 10 min (make test-slow runs it)
 def test_resume_continues_to_the_same_weights_as_one_run(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     import effnas.experiments.estimators.supernet as sn
 

@@ -13,6 +13,7 @@ from effnas.search_spaces.counts import count_macs
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+@pytest.mark.slow  # over 10 s: the default suite stays under 10 min (make test-slow runs it)
 def test_learning_strategies_beat_random_on_the_surrogate() -> None:
     """Median trials to reach the top 0.5 % of random rewards over 5 seeds, each its own surrogate
     landscape. Measured here: random 131, tpe 28, evolution 75, rl 43 (10 seeds in

@@ -133,6 +133,7 @@ def test_committed_notebooks_are_clean_parametrised_and_public(name: str) -> Non
     assert not private, f"{name}.ipynb imports {private}: use the effnas facade, effnas.nas or effnas.scaling"
 
 
+@pytest.mark.slow  # over 10 s: the default suite stays under 10 min (make test-slow runs it)
 def test_pareto_front_notebook_compares_searches_and_exports_their_best(runs: dict[str, Path], tmp_path: Path) -> None:
     before = listing(*runs.values())
     probe = INTERACT.format(label="B:", point="A:") + (
