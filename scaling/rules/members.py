@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Callable
 
 from effnas.scaling.compound import Multipliers
 from effnas.scaling.family import Member, fitted_member
@@ -42,6 +43,18 @@ from effnas.search_spaces.counts import count_macs
 DROPOUT_STEP = 0.3 / 7
 #: The directional fit gives up beyond this multiple of the target MACs ratio.
 MAX_OVERSHOOT = 64.0
+
+
+def bisect_to(target: float, lo: float, hi: float, macs_at: Callable[[float], float]) -> tuple[float, float]:
+    """Narrow ``[lo, hi]`` geometrically (to a ratio of 1 + 1e-5) around the multiplier whose counted MACs
+    reach ``target``; ``macs_at`` never decreases and MACs(lo) < target <= MACs(hi) holds throughout."""
+    while hi / lo > 1 + 1e-5:
+        mid = math.sqrt(lo * hi)
+        if macs_at(mid) >= target:
+            hi = mid
+        else:
+            lo = mid
+    return lo, hi
 
 
 def rule_name(rule: Rule) -> str:
@@ -90,12 +103,7 @@ def _fit_along(base: NetworkSpec, rule: Rule, s: float, *, phi: int, base_macs: 
         if hi > s * MAX_OVERSHOOT:
             raise UserError(f"no {rule.label} network up to {MAX_OVERSHOOT:g}x the target reaches {s:.4g}x the "
                              f"base's MACs")
-    while hi / lo > 1 + 1e-5:  # invariant: MACs(lo) < target <= MACs(hi)
-        mid = math.sqrt(lo * hi)
-        if at(mid)[2] >= target:
-            hi = mid
-        else:
-            lo = mid
+    lo, hi = bisect_to(target, lo, hi, lambda v: at(v)[2])
     options = [at(lo), at(hi)]
     spec, mult, macs = min(options, key=lambda o: abs(math.log(o[2] / target)))
     reason = ""
@@ -136,4 +144,4 @@ def rule_member(base: NetworkSpec, rule: Rule, phi: int, *, growth: float, base_
     return fitted_member(rule.label, phi, mult_along, dataclasses.replace(along, reason=both))
 
 
-__all__ = ["DROPOUT_STEP", "MAX_OVERSHOOT", "rule_member", "rule_name", "rule_spec"]
+__all__ = ["DROPOUT_STEP", "MAX_OVERSHOOT", "bisect_to", "rule_member", "rule_name", "rule_spec"]

@@ -37,7 +37,7 @@ import math
 from effnas.scaling.compound import Multipliers
 from effnas.scaling.family import Member, fitted_member
 from effnas.scaling.realised import CostFit, fit_resolution, within
-from effnas.scaling.rules.members import MAX_OVERSHOOT, rule_spec
+from effnas.scaling.rules.members import MAX_OVERSHOOT, bisect_to, rule_spec
 from effnas.scaling.rules.rule import Rule
 from effnas.search_spaces import NetworkSpec, round_repeats
 from effnas.search_spaces.common.errors import UserError
@@ -81,12 +81,7 @@ def _fit_later(spec: NetworkSpec, s: float, *, base_macs: int, nominal_px: int, 
         if hi > MAX_OVERSHOOT * s:
             raise UserError(f"no deepening of the later stages up to {MAX_OVERSHOOT:g}x reaches {s:.4g}x the "
                              f"base's MACs at {cap} px")
-    while hi / lo > 1 + 1e-5:  # invariant: MACs(lo) < target <= MACs(hi)
-        mid = math.sqrt(lo * hi)
-        if at(mid)[1] >= target:
-            hi = mid
-        else:
-            lo = mid
+    lo, hi = bisect_to(target, lo, hi, lambda k: at(k)[1])
     options = [at(lo), at(hi)]
     best, macs = min(options, key=lambda o: abs(math.log(o[1] / target)))
     reason = ""
