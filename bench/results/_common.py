@@ -169,9 +169,11 @@ def overlap(n: int, k: int, observed: int) -> Overlap:
 
 
 def main(script: str, pages: Sequence[str], render: Callable[[Path], dict[str, str]],
-         argv: list[str] | None = None) -> int:
+         argv: list[str] | None = None, *, figure: Callable[[Path], Path] | None = None) -> int:
     """Render the pages from the data under ``--data`` (default docs/results) and write them to
-    ``--out`` (default: the same folder), or with ``--check`` compare them with what is there."""
+    ``--out`` (default: the same folder), or with ``--check`` compare them with what is there.
+    ``figure(data)``, when given, draws a figure beside the data it shows after the pages are written
+    (not with ``--check``, which compares text only)."""
     ap = argparse.ArgumentParser(description=f"Regenerate {', '.join(pages)} from the data files beside them.")
     ap.add_argument("--data", type=Path, default=RESULTS, help="the docs/results folder to read (default: this one)")
     ap.add_argument("--out", type=Path, help="write the pages under this folder instead of --data")
@@ -197,6 +199,8 @@ def main(script: str, pages: Sequence[str], render: Callable[[Path], dict[str, s
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         print(f"wrote {path}")
+    if figure is not None:
+        print(f"wrote {figure(args.data)}")
     return 0
 
 

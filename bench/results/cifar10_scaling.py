@@ -32,13 +32,12 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from _common import RESULTS, ROOT, Provenance, main, mark, table
+from _common import ROOT, Provenance, main, mark, table
 from cifar10_budget import GOALS
 from cifar10_data import Study, subset_sizes
 from cifar10_data import load as load_old
@@ -349,8 +348,4 @@ def plot(results: Path) -> Path:
 
 
 if __name__ == "__main__":
-    rc = main(SCRIPT, PAGES, render)
-    if rc == 0 and "--check" not in sys.argv:  # the figure goes beside the data it shows
-        data = Path(sys.argv[sys.argv.index("--data") + 1]) if "--data" in sys.argv else RESULTS
-        print(f"wrote {plot(data)}")
-    raise SystemExit(rc)
+    raise SystemExit(main(SCRIPT, PAGES, render, figure=plot))

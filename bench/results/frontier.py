@@ -15,11 +15,10 @@ different runs), with the verdicts of :mod:`effnas.search_spaces.common.stats`.
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import pandas as pd
-from _common import RESULTS, Provenance, diff, iv, main, mark, table
+from _common import Provenance, diff, iv, main, mark, table
 
 from effnas.search_spaces.common.stats import Comparison, compare, interval
 
@@ -171,8 +170,4 @@ def plot(results: Path) -> Path:
 
 
 if __name__ == "__main__":
-    rc = main(SCRIPT, PAGES, render)
-    if rc == 0 and "--check" not in sys.argv:  # the figure goes beside the data it shows
-        data = Path(sys.argv[sys.argv.index("--data") + 1]) if "--data" in sys.argv else RESULTS
-        print(f"wrote {plot(data)}")
-    raise SystemExit(rc)
+    raise SystemExit(main(SCRIPT, PAGES, render, figure=plot))
