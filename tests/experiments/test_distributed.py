@@ -61,6 +61,7 @@ def assert_same_weights(a: Path, b: Path, atol: float = 2e-3) -> None:
     assert worst < atol, f"weights differ by {worst:.3g}"
 
 
+@pytest.mark.slow  # over 8 s: the default suite stays under 10 min (make test-slow runs it)
 def test_two_gloo_processes_equal_one_process_accumulating_two_micro_batches(tmp_path: Path) -> None:
     """2 ranks x 32 images per step == 1 process x 2 accumulated micro-batches of 32: the same
     images per micro-batch (so the same BatchNorm batch statistics) and the same mean gradient."""

@@ -79,6 +79,7 @@ def test_resume_continues_to_the_same_weights_as_one_run(tmp_path, monkeypatch: 
     assert all(torch.equal(a[k], b[k]) for k in a), "killed after epoch 1 and resumed = trained in one go"
 
 
+@pytest.mark.slow  # over 8 s: the default suite stays under 10 min (make test-slow runs it)
 def test_sandwich_sampling_trains_four_candidates_per_step_and_other_weights(tmp_path, trained: Path) -> None:
     out = tmp_path / "sw"
     m = train_supernet(_cfg(**{"supernet.sampling": "sandwich"}), out, progress=False)
@@ -112,6 +113,7 @@ def test_a_search_ranks_candidates_by_inherited_weights(tmp_path, trained: Path)
     assert m5["calibration_images"] == 160
 
 
+@pytest.mark.slow  # over 8 s: the default suite stays under 10 min (make test-slow runs it)
 def test_a_supernet_prefilter_trains_only_the_best_candidates(tmp_path, trained: Path) -> None:
     out = tmp_path / "pf"
     assert main(["search", "--space", "nano", "--dataset", "shapes", "--trainer", "surrogate", "--prefilter",
