@@ -10,10 +10,14 @@ search winner) scaled by the paper's alpha, beta, gamma = 1.2, 1.1, 1.15 at ``--
 and resolution-only baselines at every phi >= 1 and the other scaling rules of ``--rules`` on the same base,
 trained with the fast recipe on the whole CIFAR-10 pool (5 % held out for validation) for ``--epochs``
 (default: the budget that ``bench/cifar10_budget.py`` measured, docs/results/cifar10/budget/budget.json),
-``--workers`` one-thread workers. One ``effnas family --resume`` run in ``--out``: jobs go seed-major, so
-each part (``--seeds N`` trains seeds 0..N-1, keeping the finished runs) ends with whole curves, and a part
-killed at a session's end continues where it stopped. After each part the family table and
-``study.json`` (settings, every part's seeds and wall time, machine) are copied to docs/results/cifar10/.
+``--workers`` one-thread workers.
+
+A part trains one seed at a time, each as its own ``effnas family --seeds k-k --resume`` run in
+``--out``/seed<k>, and merges that seed's rows into the committed ``--results``/family.csv as soon as the
+seed ends (with ``study.json``: settings, every part's seed and wall time, machine). ``--seeds N`` trains
+the seeds of 0..N-1 that family.csv does not hold complete, so a part needs nothing but the committed
+files: ``runs/`` does not survive a fresh clone, family.csv does. A seed killed part-way continues from
+its epoch checkpoints when ``--out`` still holds them, and starts again when it does not.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ import json
 import os
 import platform
 import shlex
-import shutil
 import subprocess
 import sys
 import time
 from importlib.metadata import version
 from pathlib import Path
+
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -50,29 +55,56 @@ def budget_epochs() -> int | None:
     return json.loads(path.read_text()).get("budget_epochs") if path.is_file() else None
 
 
-def command(args: argparse.Namespace) -> list[str]:
+def command(args: argparse.Namespace, seed: int, out: Path) -> list[str]:
     a, b, g = COEFFICIENTS
     return ["-m", "effnas", "family", "--base", BASE, "--alpha", a, "--beta", b, "--gamma", g, "--phis", args.phis,
             *(["--rules", args.rules] if args.rules else []),
             *([] if args.baselines else ["--no-baselines"]), "--train", "--dataset", f"cifar10:{args.data}",
-            "--epochs", str(args.epochs), "--seeds", str(args.seeds), "--workers", str(args.workers),
+            "--epochs", str(args.epochs), "--seeds", f"{seed}-{seed}", "--workers", str(args.workers),
             "--cpus-per-trial", "1", "--yes", "--set", "data.data_fraction=1.0", "--set", "data.val_fraction=0.05",
-            "--set", "train.recipe=fast", "--set", "train.threads=1", "--out", str(args.out), "--resume"]
+            "--set", "train.recipe=fast", "--set", "train.threads=1", "--out", str(out), "--resume"]
+
+
+def complete_seeds(family: Path) -> set[int]:
+    """The seeds whose every row in ``family`` (a family.csv) is a completed run."""
+    if not family.is_file():
+        return set()
+    df = pd.read_csv(family)
+    done = df.groupby("seed")["status"].agg(lambda s: bool((s == "completed").all()))
+    return {int(seed) for seed, ok in done.items() if ok}
+
+
+def merge(family: Path, part: Path, seed: int) -> pd.DataFrame:
+    """``family`` (the committed table, if any) with its rows of ``seed`` replaced by ``part``'s (the table
+    one seed's ``effnas family`` run wrote), ordered by seed; written back to ``family``."""
+    new = pd.read_csv(part)
+    if set(new["seed"].astype(int)) != {seed}:
+        raise ValueError(f"{part} holds seeds {sorted(set(new['seed']))}, not only seed {seed}")
+    if family.is_file():
+        old = pd.read_csv(family)
+        new = pd.concat([old[old["seed"].astype(int) != seed], new], ignore_index=True)
+    new = new.sort_values("seed", kind="stable").reset_index(drop=True)
+    family.parent.mkdir(parents=True, exist_ok=True)
+    new.to_csv(family, index=False)
+    return new
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", type=int, required=True, help="train seeds 0..N-1 (a part adds one seed)")
+    ap.add_argument("--seeds", type=int, required=True,
+                    help="the study's seeds are 0..N-1: train those family.csv does not hold complete")
     ap.add_argument("--epochs", type=int, default=None, help="default: the measured budget (budget.json)")
     ap.add_argument("--phis", default="0-2")
     ap.add_argument("--rules", default="", help="more rules beside compound, e.g. fast:0.8,resnet-rs (default: none)")
     ap.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
                     help="depth-, width- and resolution-only networks at every phi >= 1 (default: on)")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "cifar10-scaling")
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "cifar10-scaling",
+                    help="run directories, one per seed (seed<k>/); not committed")
     ap.add_argument("--data", default=os.environ.get("EFFNAS_CIFAR10_JPEG",
                                                       str(ROOT.parent / "shared/data/cifar10-jpeg.tar.gz")))
-    ap.add_argument("--results", type=Path, default=RESULTS, help="where family.csv and study.json are copied")
+    ap.add_argument("--results", type=Path, default=RESULTS,
+                    help="the committed family.csv and study.json each finished seed is merged into")
     args = ap.parse_args(argv)
     if args.epochs is None:
         args.epochs = budget_epochs()
@@ -81,39 +113,47 @@ def main(argv: list[str] | None = None) -> int:
                      "first, or give --epochs")
     if not Path(args.data).is_file():
         ap.error(f"no CIFAR-10 archive at '{args.data}': set EFFNAS_CIFAR10_JPEG to cifar10-jpeg.tar.gz or pass --data")
-    args.out.mkdir(parents=True, exist_ok=True)
-    record_path = args.out / "study.json"
+    family, record_path = args.results / "family.csv", args.results / "study.json"
     record = json.loads(record_path.read_text()) if record_path.is_file() else {"parts": []}
     phis = sorted(int(p) for p in parse_phis(args.phis))
     rules = [r for r in args.rules.split(",") if r]
     for key, value in (("epochs", args.epochs), ("phis", phis), ("rules", rules), ("baselines", args.baselines)):
         if key in record and record[key] != value:
-            ap.error(f"{args.out} holds a study with {key} = {record[key]!r}, not {value!r}: "
-                     "use the same settings to resume, or a new --out")
-    cmd = [sys.executable, *command(args)]
-    record.update(epochs=args.epochs, phis=phis, rules=rules, baselines=args.baselines,
-                  coefficients=list(map(float, COEFFICIENTS)),
-                  base=BASE, recipe="fast", data_fraction=1.0, val_fraction=0.05, workers=args.workers,
-                  threads_per_worker=1, torch=version("torch"),
-                  machine=f"{platform.machine()}, {os.cpu_count()} logical cores",
-                  command="python " + shlex.join(command(args)).replace(args.data, "$EFFNAS_CIFAR10_JPEG"))
-    t0 = time.time()
-    part = {"seeds": list(range(args.seeds)), "started_utc": _now()}
-    record.setdefault("interrupted", []).append(part)  # moved to "parts" when it ends; a killed part stays here
-    record_path.write_text(json.dumps(record, indent=1))
-    print(f"{time.strftime('%H:%M:%S')} part: seeds 0-{args.seeds - 1}, {args.epochs} epochs -> {args.out}", flush=True)
+            ap.error(f"{args.results} holds a study with {key} = {record[key]!r}, not {value!r}: "
+                     "use the same settings to add seeds, or another --results")
+    done = complete_seeds(family)
+    todo = [s for s in range(args.seeds) if s not in done]
+    if not todo:
+        print(f"{family} holds seeds {sorted(done)} complete: nothing to train for --seeds {args.seeds}")
+        return 0
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    rc = subprocess.run(cmd, env=env, cwd=ROOT).returncode
-    if rc not in (0, 1):  # 1: a run failed (the table says which); anything else: nothing to collect
-        return rc
-    record["interrupted"].remove(part)
-    part.update(wall_seconds=round(time.time() - t0, 1), returncode=rc, finished_utc=_now())
-    record["parts"].append(part)
-    record_path.write_text(json.dumps(record, indent=1))
-    args.results.mkdir(parents=True, exist_ok=True)
-    shutil.copy(args.out / "family.csv", args.results / "family.csv")
-    shutil.copy(record_path, args.results / "study.json")
-    print(f"copied family.csv and study.json to {args.results}: python bench/results/cifar10_scaling.py")
+    rc = 0
+    for seed in todo:
+        out = args.out / f"seed{seed}"
+        out.mkdir(parents=True, exist_ok=True)
+        cmd = command(args, seed, out)
+        record.update(epochs=args.epochs, phis=phis, rules=rules, baselines=args.baselines,
+                      coefficients=list(map(float, COEFFICIENTS)),
+                      base=BASE, recipe="fast", data_fraction=1.0, val_fraction=0.05, workers=args.workers,
+                      threads_per_worker=1, torch=version("torch"),
+                      machine=f"{platform.machine()}, {os.cpu_count()} logical cores",
+                      command="python " + shlex.join(command(args, seed, Path("runs/cifar10-scaling") / f"seed{seed}"))
+                      .replace(args.data, "$EFFNAS_CIFAR10_JPEG").replace(f"{seed}-{seed}", "K-K")
+                      .replace(f"seed{seed}", "seedK"))
+        t0 = time.time()
+        print(f"{time.strftime('%H:%M:%S')} seed {seed} of 0-{args.seeds - 1}, {args.epochs} epochs -> {out}",
+              flush=True)
+        rc = subprocess.run([sys.executable, *cmd], env=env, cwd=ROOT).returncode
+        if rc not in (0, 1):  # 1: a run failed (the table says which); anything else: nothing to collect
+            return rc
+        merge(family, out / "family.csv", seed)
+        record["parts"] = [p for p in record["parts"] if p["seeds"] != [seed]]
+        record["parts"].append({"seeds": [seed], "wall_seconds": round(time.time() - t0, 1), "returncode": rc,
+                                "finished_utc": _now()})
+        record["parts"].sort(key=lambda p: p["seeds"])
+        record_path.write_text(json.dumps(record, indent=1) + "\n")
+        print(f"merged seed {seed} into {family} and {record_path}: python bench/results/cifar10_scaling.py",
+              flush=True)
     return rc
 
 

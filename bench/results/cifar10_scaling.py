@@ -18,8 +18,8 @@ Data files (committed under docs/results/cifar10/):
   ``epochs`` (int, per run), ``recipe`` (``train.recipe``), ``data_fraction``, ``val_fraction``,
   ``workers``, ``threads_per_worker``, ``torch`` (version string), ``machine`` (one line: CPU, cores, OS),
   ``command`` (the ``effnas family`` command line) and ``parts``: a list, one entry per invocation of the
-  command, ``{"seeds": [0, 1], "wall_seconds": 12345.6, "finished_utc": "2026-12-09T10:11:12Z"}`` with the
-  seeds that invocation's ``--seeds`` covered (the last part's are the seeds family.csv holds). Optional,
+  command, ``{"seeds": [0], "wall_seconds": 12345.6, "finished_utc": "2026-12-09T10:11:12Z"}`` with the
+  seeds that invocation trained (together, the parts' seeds are the seeds family.csv holds). Optional,
   and checked against family.csv when given: ``seeds`` (list), ``phis`` (compound's), ``rules`` (the
   methods beside compound and the single dimensions) and ``coefficients`` ([alpha, beta, gamma]).
 
@@ -108,9 +108,10 @@ def _check(study: dict[str, Any], df: pd.DataFrame, seeds: list[int]) -> None:
     if not parts or any(not isinstance(p, dict) or {"seeds", "wall_seconds", "finished_utc"} - set(p) for p in parts):
         raise _fail("'parts' must be a non-empty list of {\"seeds\": [...], \"wall_seconds\": s, \"finished_utc\": "
                     "\"...\"}, one per run of the command")
-    if sorted(map(int, parts[-1]["seeds"])) != seeds:
-        raise _fail(f"the last part's seeds {parts[-1]['seeds']} are not family.csv's {seeds}: add the part that "
-                    "trained them (or copy the family.csv it wrote)")
+    covered = sorted({int(s) for p in parts for s in p["seeds"]})
+    if covered != seeds:
+        raise _fail(f"the parts trained seeds {covered}, family.csv holds {seeds}: add the part that trained "
+                    "them (bench/cifar10_scaling.py merges each seed with its part)")
     top = int(df["epochs_completed"].max())
     if int(study["epochs"]) != top:
         raise _fail(f"epochs {study['epochs']}, but family.csv's completed runs trained {top}: fix 'epochs'")

@@ -307,7 +307,7 @@ def test_check_flags_a_hand_edit(stand_in: Path, capsys: pytest.CaptureFixture[s
 def test_study_json_that_disagrees_with_family_csv_is_refused(stand_in: Path) -> None:
     path = stand_in / "cifar10" / "study.json"
     good = json.loads(path.read_text())
-    for change, message in ((dict(parts=[{**good["parts"][0], "seeds": [0, 1, 2]}]), "last part's seeds"),
+    for change, message in ((dict(parts=[{**good["parts"][0], "seeds": [0, 1, 2]}]), "the parts trained seeds"),
                             (dict(epochs=24), "trained 12"), (dict(coefficients=[1.2, 1.1, 1.15]), "built with 1.1"),
                             (dict(rules=["fast:0.8"]), "rules"), (dict(parts=[]), "'parts'")):
         path.write_text(json.dumps({**good, **change}))
