@@ -28,7 +28,8 @@ METRICS = ("macs", "latency", "train_step")
 #: The trial attribute holding each metric's cost.
 COST_KEYS = {"macs": "macs", "latency": "latency_ms", "train_step": "train_step_ms"}
 #: Fields recorded in a study's settings only when they differ from these (studies made before them resume).
-_OPTIONAL = {"latency_runtime": "torch", "v": 0.0, "params_target": None, "step_batch": None, "step_threads": 1}
+_OPTIONAL = {"latency_runtime": "torch", "latency_table": None, "v": 0.0, "params_target": None, "step_batch": None,
+             "step_threads": 1}
 CONSTRAINTS = ("soft", "hard")
 MODES = ("reward", "pareto")
 
@@ -46,6 +47,9 @@ class Objective:
         mode: ``reward`` (one objective) or ``pareto`` (accuracy up, cost down).
         latency_runtime: what measures latency: ``torch`` (eager PyTorch) or ``onnxruntime``
             (the exported ONNX network); only with ``metric="latency"``.
+        latency_table: a latency lookup table's file (:mod:`effnas.search_spaces.latency_table`): the latency
+            cost is the table's prediction (ops it lacks are timed once and added to the file) instead of a
+            measurement; ``metric="latency"`` with the ``torch`` runtime only.
         v: the exponent of the parameters (EfficientNetV2: -0.05); 0: no parameter factor.
         params_target: P0, the parameters the factor is relative to (> 0; with ``v != 0`` only).
         step_batch, step_threads: the images and torch threads of a timed training step (``train_step`` only).
@@ -66,6 +70,7 @@ class Objective:
     metric: str = "macs"
     mode: str = "reward"
     latency_runtime: str = "torch"
+    latency_table: str | None = None
     v: float = 0.0
     params_target: float | None = None
     step_batch: int | None = None
@@ -83,6 +88,9 @@ class Objective:
                 raise UserError(f"unknown {name} {value!r}: expected one of {', '.join(allowed)}")
         if self.latency_runtime != "torch" and self.metric != "latency":
             raise UserError(f"latency runtime {self.latency_runtime!r} times a latency cost: use metric 'latency'")
+        if self.latency_table is not None and (self.metric != "latency" or self.latency_runtime != "torch"):
+            raise UserError("a latency table predicts a torch latency cost: use metric 'latency' with runtime "
+                             "'torch', or drop the table")
         if isinstance(self.v, bool) or not isinstance(self.v, int | float) or not math.isfinite(self.v):
             raise UserError(f"v must be a finite number (e.g. -0.05), got {self.v!r}")
         if self.v and (isinstance(self.params_target, bool) or not isinstance(self.params_target, int | float)
@@ -161,7 +169,7 @@ class Objective:
         return [float(accuracy), float(cost)]
 
     def to_dict(self) -> dict[str, Any]:
-        """Fields as a dict; ``latency_runtime``, ``v``, ``params_target``, ``step_batch`` and
+        """Fields as a dict; ``latency_runtime``, ``latency_table``, ``v``, ``params_target``, ``step_batch`` and
         ``step_threads`` only when set (studies made before they existed resume with the same settings)."""
         d = dataclasses.asdict(self)
         for k, default in _OPTIONAL.items():

@@ -30,13 +30,15 @@ from effnas.nas.study import SearchConfig, TrainerFn, make_pruner, open_storage
 from effnas.search_spaces import NetworkSpec, build, encode_block
 from effnas.search_spaces.common.errors import first_line
 from effnas.search_spaces.cost import count_params, macs, measure_latency, measure_latency_onnxruntime
+from effnas.search_spaces.latency_table import LatencyTable, time_network
 from effnas.search_spaces.timing import STEP_REPEATS, STEP_WARMUP, Protocol, time_train_step
 
 
 def measure(spec: NetworkSpec, objective: Objective) -> dict[str, Any]:
     """Params, MACs and (when the objective's cost is latency) batch-1 latency in ms, of eager
     PyTorch or of onnxruntime on the candidate exported to ONNX (``objective.latency_runtime``,
-    recorded as ``latency_runtime``); or (cost ``train_step``) the median ms of a training step of
+    recorded as ``latency_runtime``), or predicted by ``objective.latency_table`` (recorded as
+    ``latency_runtime = "table"``); or (cost ``train_step``) the median ms of a training step of
     ``objective.step_batch`` images with ``objective.step_threads`` threads
     (:func:`step_time`, recorded as ``train_step_ms``).
 
@@ -51,7 +53,13 @@ def measure(spec: NetworkSpec, objective: Objective) -> dict[str, Any]:
         out: dict[str, Any] = {"params": count_params(model), "macs": macs(spec), "latency_ms": None}
     finally:
         torch.set_num_threads(threads)
-    if objective.metric == "latency":
+    if objective.metric == "latency" and objective.latency_table is not None:
+        table = latency_table(objective.latency_table)
+        if table.extend([spec]):
+            table.save(objective.latency_table)
+        out["latency_ms"] = table.predict(spec)
+        out["latency_runtime"] = "table"
+    elif objective.metric == "latency":
         if objective.latency_runtime == "onnxruntime":
             out["latency_ms"] = measure_latency_onnxruntime(model, spec.resolution)
         else:
@@ -60,6 +68,28 @@ def measure(spec: NetworkSpec, objective: Objective) -> dict[str, Any]:
     if objective.metric == "train_step":
         out["train_step_ms"] = step_time(spec, batch=int(objective.step_batch or 1), threads=objective.step_threads)
     return out
+
+
+_TABLES: dict[str, LatencyTable] = {}
+
+
+def latency_table(path: str) -> LatencyTable:
+    """The table in ``path``, read once per process (a search's trials share it and the ops it learns)."""
+    if path not in _TABLES:
+        _TABLES[path] = LatencyTable.load(path)
+    return _TABLES[path]
+
+
+def verify_latency(objective: Objective, spec: NetworkSpec) -> dict[str, Any]:
+    """The table's prediction for ``spec`` against a measurement under the table's protocol: ``predicted_ms``,
+    ``measured_ms``, ``error`` (predicted / measured - 1) and the ``table`` file."""
+    assert objective.latency_table is not None
+    table = latency_table(objective.latency_table)
+    if table.extend([spec]):
+        table.save(objective.latency_table)
+    predicted, measured = table.predict(spec), time_network(spec, table.protocol)
+    return {"table": objective.latency_table, "predicted_ms": predicted, "measured_ms": measured,
+            "error": predicted / measured - 1, "protocol": table.protocol.to_dict()}
 
 
 def step_time(spec: NetworkSpec, *, batch: int, threads: int) -> float:
@@ -201,4 +231,5 @@ def _evaluate(cfg: SearchConfig, study: optuna.Study, trial: optuna.Trial, param
     return state
 
 
-__all__ = ["candidate_attrs", "candidate_config", "evaluate_trial", "measure", "outcome", "prepare", "step_time"]
+__all__ = ["candidate_attrs", "candidate_config", "evaluate_trial", "latency_table", "measure", "outcome", "prepare",
+           "step_time", "verify_latency"]

@@ -90,6 +90,11 @@ class SearchConfig(Section):
         target: T (MACs, ms); ``None``: the base network's MACs or step time, or a table's median latency.
         latency_runtime: what times a latency cost: ``torch`` (eager PyTorch, this device) or
             ``onnxruntime`` (the candidate exported to ONNX, one CPU thread); network spaces only.
+        latency_table: a latency lookup table (``python bench/latency_table.py`` builds one for this machine;
+            :mod:`effnas.search_spaces.latency_table`): with ``cost = latency`` each candidate's latency is the
+            table's prediction instead of a measurement (ops the table lacks are timed once and added to the
+            file), and the winner is measured after the search (``latency_check.json``); ``None``: measure
+            every candidate. ``torch`` runtime, network spaces only.
         w: the exponent (paper: -0.07).
         v: the exponent of ``(params / P0)^v``; ``None``: -0.05 (EfficientNetV2) with ``train_step``, else 0.
         target_params: P0; ``None``: the space's base network's parameters.
@@ -132,6 +137,7 @@ class SearchConfig(Section):
     cost: str | None = None
     target: float | None = None
     latency_runtime: str = "torch"
+    latency_table: str | None = None
     w: float = -0.07
     v: float | None = None
     target_params: float | None = None

@@ -8,6 +8,7 @@ parameters; ``w = -0.07`` (``search.w``) and ``v = -0.05`` (``search.v``'s defau
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from effnas.experiments.config.schema import ExperimentConfig
@@ -48,7 +49,8 @@ def search_objective(cfg: ExperimentConfig, cost: str, target: float | None, bas
     params_target = s.target_params if s.target_params is not None else (
         float(count_params(build(base))) if v and base is not None else None)
     return Objective(target=target, w=s.w, constraint=s.constraint, metric=cost, mode=s.mode,
-                     latency_runtime=s.latency_runtime, v=v, params_target=params_target, **step)
+                     latency_runtime=s.latency_runtime, v=v, params_target=params_target, **step,
+                     latency_table=str(Path(s.latency_table).resolve()) if s.latency_table is not None else None)
 
 
 __all__ = ["V2_PARAMS_EXPONENT", "search_objective"]

@@ -52,6 +52,7 @@ from effnas.scaling.rungs import schedule
 from effnas.search_spaces import NetworkSpec, load_spec
 from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.cost import macs
+from effnas.search_spaces.latency_table import LatencyTable
 from effnas.search_spaces.timing import Protocol
 
 #: Class counts of the data sets the trainer knows (experiments/data/datasets.py), for costs before training.
@@ -137,6 +138,9 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
         if s.latency_runtime != "torch":
             raise UserError(f"space {space.name!r} is a benchmark table: its latencies are the table's, not measured: "
                              "drop search.latency_runtime (--latency-runtime)")
+        if s.latency_table is not None:
+            raise UserError(f"space {space.name!r} is a benchmark table: its latencies are the table's, not predicted: "
+                             "drop search.latency_table (--latency-table)")
         if s.cost == "train_step":
             raise UserError(f"space {space.name!r} is a benchmark table: its candidates are not networks to time; use "
                              "search.cost = latency (--target-ms MS)")
@@ -154,6 +158,12 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
         if s.latency_runtime != "torch" and cost != "latency":
             raise UserError(f"search.latency_runtime = {s.latency_runtime!r} times a latency cost, but search.cost is "
                              f"{cost!r}: give --target-ms MS (search.cost = latency) or drop --latency-runtime")
+        if s.latency_table is not None:
+            if cost != "latency" or s.latency_runtime != "torch":
+                raise UserError(f"search.latency_table predicts a torch latency cost, but search.cost is {cost!r} with "
+                                 f"runtime {s.latency_runtime!r}: give --target-ms MS (search.cost = latency) with "
+                                 "--latency-runtime torch, or drop --latency-table")
+            LatencyTable.load(s.latency_table)  # a missing or broken file is a one-line error before any trial
         base = space.to_spec({}, num_classes=num_classes(cfg), resolution=resolution)
         if target is None and cost == "macs":
             target = float(macs(base))

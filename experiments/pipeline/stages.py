@@ -50,11 +50,13 @@ from effnas.nas import (
 from effnas.nas.measure import reward_formula
 from effnas.nas.reevaluate import reevaluate, write_search_results
 from effnas.nas.search import SearchFailed
+from effnas.nas.trial import verify_latency
 from effnas.scaling import GridResult, run_jobs
 from effnas.scaling.grid import train_grid
 from effnas.scaling.record import COMPLETED
 from effnas.scaling.runner import ExecutorFn, RunProgress, TrainerFn
-from effnas.search_spaces.common.atomic import atomic_write
+from effnas.search_spaces import NetworkSpec
+from effnas.search_spaces.common.atomic import atomic_json, atomic_write
 from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.common.extras import require
 
@@ -227,6 +229,13 @@ def _search(sp: SearchPlan, *, quiet: bool) -> dict[str, Any]:
                        progress=None if quiet else lambda line: print(line, file=sys.stderr, flush=True))
     summary = write_search_results(study, out, sc.objective, again)
     summary.update(study=sc.study_name, storage=sc.storage, strategy=sc.strategy, out=str(out))
+    if sc.objective.latency_table is not None and summary.get("best_trial") is not None:
+        check = verify_latency(sc.objective, NetworkSpec.load(Path(out) / "best_spec.json"))
+        atomic_json(Path(out) / "latency_check.json", {"trial": summary["best_trial"], **check}, indent=2)
+        summary["latency_check"] = check
+        if not quiet:
+            print(f"winner #{summary['best_trial']}: the latency table predicted {check['predicted_ms']:.2f} ms, "
+                  f"measured {check['measured_ms']:.2f} ms ({100 * check['error']:+.1f} %)", file=sys.stderr)
     if again is not None and not quiet:
         print(again.line(), file=sys.stderr, flush=True)
     if not summary.get("completed"):

@@ -69,7 +69,37 @@ def test_onnxruntime_latency_is_the_cost_of_a_latency_search(tmp_path) -> None:
         assert float(r["reward"]) == pytest.approx(expected)
 
 
+def test_a_latency_table_predicts_the_cost_and_the_winner_is_measured(tmp_path, capsys) -> None:
+    """search.latency_table: each trial's latency_ms is the table's prediction (the ops it lacked were timed and
+    saved into the file), the rewards use it, and the winner is measured afterwards (latency_check.json)."""
+    from effnas.nas.space import get_space
+    from effnas.search_spaces.latency_table import LatencyTable
+
+    space = get_space("tiny")
+    base = space.to_spec({})
+    path = LatencyTable.build([base]).save(tmp_path / "lut.json")
+    size = len(json.loads(path.read_text())["ops"])
+    out = tmp_path / "run"
+    assert main(["search", "--space", "tiny", "--trainer", "surrogate", "--target-ms", "0.5", "--latency-table",
+                 str(path), "--strategy", "random", "--trials", "3", "--epochs", "1", "--out", str(out)]) == 0
+    rows = _rows(out)
+    table = LatencyTable.load(path)
+    assert len(table.entries) > size  # the random candidates' new ops were timed once and kept
+    for r in rows:
+        spec = ss.NetworkSpec.from_json(r["spec"])
+        assert r["latency_runtime"] == "table" and float(r["latency_ms"]) == pytest.approx(table.predict(spec))
+        assert float(r["reward"]) == pytest.approx(float(r["accuracy"]) * (float(r["latency_ms"]) / 0.5) ** -0.07)
+    check = json.loads((out / "latency_check.json").read_text())
+    best = max(rows, key=lambda r: float(r["reward"]))
+    assert check["trial"] == int(best["number"]) and check["measured_ms"] > 0
+    assert check["predicted_ms"] == pytest.approx(float(best["latency_ms"]))
+    assert check["error"] == pytest.approx(check["predicted_ms"] / check["measured_ms"] - 1)
+    assert f"winner #{check['trial']}: the latency table predicted" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args,needle", [
+    (["--latency-table", "NOFILE", "--target-ms", "1"], "no latency table at"),
+    (["--latency-table", "NOFILE"], "search.latency_table predicts a torch latency cost, but search.cost is 'macs'"),
     (["--strategy", "hillclimb"], "unknown strategy 'hillclimb'"),
     (["--space", "nasnet"], "unknown search space 'nasnet'"),
     (["--space", "EMPTY"], "choice list 'kernel' of space 'mine' is empty"),
@@ -91,8 +121,9 @@ def test_bad_input_is_a_one_line_error(tmp_path, capsys: pytest.CaptureFixture[s
                                        needle: str) -> None:
     space = tmp_path / "empty.json"
     space.write_text(json.dumps({"name": "mine", "stages": ["r1_k3_s11_e1_i32_o16"], "choices": {"kernel": []}}))
-    args = [str(space) if a == "EMPTY" else a for a in args]
-    assert main(["search", *TINY, "--trials", "1", "--out", str(tmp_path / "o"), *args]) == 2
+    args = [str(space) if a == "EMPTY" else str(tmp_path / "none.json") if a == "NOFILE" else a for a in args]
+    tiny = [a for a in TINY if a not in ("--target-macs", "1.5M")] if "--target-ms" in args else TINY
+    assert main(["search", *tiny, "--trials", "1", "--out", str(tmp_path / "o"), *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("effnas: error: ") and needle in err[-1], err
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import tempfile
 import typing
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,10 @@ from effnas.experiments.config.schema import DataConfig, ExperimentConfig, JobCo
 from effnas.experiments.config.sections import field_types, is_section
 from effnas.experiments.pipeline import plan
 from effnas.experiments.train import loop as training
+from effnas.search_spaces.latency_table import LatencyTable
+
+#: A latency table file for search.latency_table (its entries do not matter to a plan: an empty one).
+TABLE = str(LatencyTable().save(Path(tempfile.mkdtemp(prefix="effnas-walk-")) / "latency.json"))
 
 #: Values for keys whose generic change would be invalid or say nothing.
 SPECIAL: dict[str, Any] = {
@@ -33,7 +38,7 @@ SPECIAL: dict[str, Any] = {
     "train.device": "cuda", "train.precision": "bf16", "train.lr": 0.01, "train.lr_batch": 256,
     "train.bn_momentum": 0.05, "train.dropout": 0.3, "train.init_from": "weights.pt",
     "train.drop_connect_rate": 0.1, "train.max_minutes": 5.0, "train.track": "none",
-    "search.latency_runtime": "onnxruntime",
+    "search.latency_runtime": "onnxruntime", "search.latency_table": TABLE,
     "search.space": "tiny", "search.strategy": "tpe", "search.cost": "latency", "search.mode": "pareto",
     "search.constraint": "hard", "search.trainer": "surrogate", "search.estimator": "proxy:synflow",
     "search.prefilter": "proxy:synflow", "search.storage": "sqlite:////tmp/other.db",
@@ -54,6 +59,7 @@ SPECIAL: dict[str, Any] = {
 #: Keys that only act together with others: the walk sets these first, on both sides of the comparison.
 WITH: dict[str, dict[str, Any]] = {
     "search.latency_runtime": {"search.cost": "latency", "search.target": 5.0},
+    "search.latency_table": {"search.cost": "latency", "search.target": 5.0},
     "search.prefilter_keep": {"search.prefilter": "proxy:synflow"},
     "search.target_params": {"search.v": -0.05},
     "train.sync_bn": {"train.devices": 2},

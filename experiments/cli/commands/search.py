@@ -82,6 +82,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(g, "--latency-runtime", key="search.latency_runtime", choices=LATENCY_RUNTIMES,
                help="with --target-ms: time candidates (batch 1) in eager PyTorch or in onnxruntime on "
                "the exported ONNX network (one CPU thread; needs onnx and onnxruntime: effnas[deploy])")
+    c.key_flag(g, "--latency-table", key="search.latency_table", metavar="FILE",
+               help="with --target-ms: predict each candidate's latency from this lookup table (built for this "
+               "machine by bench/latency_table.py; ops it lacks are timed once and added) instead of timing the "
+               "network; the winner is measured after the search (latency_check.json)")
     c.key_flag(g, "--w", key="search.w", help="reward exponent")
     c.key_flag(g, "--constraint", key="search.constraint", help="soft (alpha=beta=w) or hard (alpha=0, beta=-1)")
     c.key_flag(g, "--mode", key="search.mode",
