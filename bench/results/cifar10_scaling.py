@@ -50,7 +50,6 @@ from cifar10_scaling_sections import (
     distinct,
     findings,
     members,
-    plural,
     rule_section,
     rules,
     same_networks,
@@ -60,6 +59,7 @@ from cifar10_scaling_sections import (
 import effnas.search_spaces as ss
 from effnas.scaling.compound import PAPER_COEFFICIENTS
 from effnas.search_spaces.common.errors import UserError
+from effnas.search_spaces.common.progress import plural
 
 SCRIPT = "bench/results/cifar10_scaling.py"
 PAGES = ["cifar10/report.md"]

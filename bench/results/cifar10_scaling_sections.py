@@ -51,10 +51,6 @@ def mmacs(x: float) -> str:
     return f"{x / 1e6:.2f} M"
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def cost_text(cost: str, x: float) -> str:
     """A cost of :data:`COSTS` in its unit: MACs in millions, activations in thousands, training in minutes."""
     return {"macs": mmacs, "activations": lambda v: f"{v / 1e3:.1f} K",

@@ -1,4 +1,5 @@
-"""docs/results/scaling_rules.md from docs/results/scaling_rules/demo/ (issue 25, item 5: the demo part).
+"""docs/results/scaling_rules.md from docs/results/scaling_rules/demo/ and, once it holds rules, the CIFAR-10
+scaling study's docs/results/cifar10/{family.csv,study.json} (issue 25, item 5).
 
 Several scaling rules' families trained on one base (``effnas family --rules ...``): per phi and rule the
 accuracy (mean, 95 % t-interval, n) at its realised MACs, activations, measured training seconds and
@@ -36,6 +37,7 @@ from _common import Provenance, compare_correlations, correlation, main, mark, p
 
 from effnas.scaling.analysis.compare import CONTRADICTED, NOT_SEPARATED, claim_row  # noqa: E402
 from effnas.scaling.analysis.rules import compare_rules  # noqa: E402
+from effnas.search_spaces.common.progress import plural  # noqa: E402
 from effnas.search_spaces.common.stats import (  # noqa: E402
     BETTER,
     NOT_COMPARABLE,
@@ -48,6 +50,10 @@ from effnas.search_spaces.common.stats import (  # noqa: E402
 SCRIPT = "bench/results/scaling_rules.py"
 PAGES = ["scaling_rules.md"]
 DEMO = "scaling_rules/demo"
+#: The CIFAR-10 scaling study (bench/cifar10_scaling.py): its part renders once its table holds rules.
+CIFAR10 = "cifar10"
+#: The single-dimension baselines of a family table (not rules of their own).
+SINGLE = ("depth", "width", "resolution")
 METRIC = "test_accuracy"
 REFERENCE = "compound"
 COSTS = {"macs": "MACs", "activations": "activations", "train_seconds": "training seconds"}
@@ -203,8 +209,9 @@ def accuracy_texts(cmp: pd.DataFrame) -> list[str]:
 
 def claims_section(df: pd.DataFrame, cmp: pd.DataFrame, corr: dict[str, dict[str, Any]],
                    run: dict[str, Any]) -> list[str]:
-    fast, rs, width = "fast:0.8", "resnet-rs", "width-only"
     rules = set(df["method"])
+    fast, rs = "fast:0.8", "resnet-rs"
+    width = "width-only" if "width-only" in rules else "width"  # the rule, or the study's width-only baseline
     rows: list[list[str]] = []
     notes: list[str] = []
     if fast in rules:
@@ -247,9 +254,9 @@ def claims_section(df: pd.DataFrame, cmp: pd.DataFrame, corr: dict[str, dict[str
         rows.append(["Bello et al.", "in a short regime (no overfitting) scale width rather than depth",
                      "; ".join(accuracy_texts(wr)) + " (width-only - resnet-rs, equal MACs)",
                      claim_row("", "", list(wr["verdict"]))["verdict"]])
-        notes.append(f"The regime: {int(df['epochs_completed'].max())} epochs; in {100 * final:.0f} % of the runs the "
-                     "last epoch's validation accuracy is the best one, i.e. the runs were still improving, not "
-                     "overfitting: the regime Bello et al. call short, where they scale width.")
+        notes.append(f"The regime: {plural(int(df['epochs_completed'].max()), 'epoch')}; in {100 * final:.0f} % of "
+                     "the runs the last epoch's validation accuracy is the best one, i.e. the runs were still "
+                     "improving, not overfitting: the regime Bello et al. call short, where they scale width.")
     if rs in rules:
         acc = cmp[(cmp["b"] == rs) & (cmp["cost"] == "macs")]
         v = [{BETTER: WORSE, WORSE: BETTER}.get(x, x) for x in acc["verdict"]]  # better = resnet-rs better
@@ -272,6 +279,55 @@ def claims_section(df: pd.DataFrame, cmp: pd.DataFrame, corr: dict[str, dict[str
             f"run), so they carry that noise as well{run.get('time_note', '')}.", ""]
 
 
+def analysis(df: pd.DataFrame, run: dict[str, Any]) -> list[str]:
+    """The sections of one part: members, verdicts, what time follows, the papers' claims."""
+    cmp = compare_rules(df, metric=METRIC, reference=REFERENCE)
+    nets = networks(df)
+    return (members_section(df) + verdict_section(cmp, [r for r in rules_of(df) if r not in SINGLE])
+            + time_section(nets, correlations(nets), int(df["latency_batch"].iloc[0]))
+            + claims_section(df, cmp, correlations(nets), run))
+
+
+def demoted(lines: list[str]) -> list[str]:
+    """One heading level down: a part's sections under the part's own ``##`` heading."""
+    return [f"#{x}" if x.startswith("## ") else x for x in lines]
+
+
+def load_cifar10(results: Path) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """The CIFAR-10 scaling study's table when it holds rules beside compound and the single dimensions
+    (``bench/cifar10_scaling.py --rules ...``), with its study.json; else None."""
+    d = results / CIFAR10
+    if not (d / "family.csv").is_file() or not (d / "study.json").is_file():
+        return None
+    df = pd.read_csv(d / "family.csv", keep_default_na=False, na_values=[""])
+    df = df[df["status"] == "completed"].copy()
+    if not set(df["method"]) - {REFERENCE, *SINGLE}:
+        return None
+    return df, json.loads((d / "study.json").read_text())
+
+
+def cifar10_part(df: pd.DataFrame, study: dict[str, Any]) -> list[str]:
+    seeds = sorted(int(s) for s in df["seed"].unique())
+    phis = sorted(int(p) for p in df["phi"].unique())
+    n_runs = int(df.drop_duplicates(subset=["run_dir"]).shape[0])
+    others = [r for r in rules_of(df)[1:] if r not in SINGLE]
+    base = str(df[(df["method"] == REFERENCE) & (df["phi"] == 0)]["name"].iloc[0]).removesuffix("-phi0")
+    run = {"time_note": f"; the runs went two at a time ({study['workers']} one-thread workers), so a run's seconds "
+                        "also depend on what ran beside it"}
+    lines = ["## CIFAR-10", "",
+             f"The CIFAR-10 scaling study's table (docs/results/cifar10/family.csv, page "
+             f"[cifar10/report.md](cifar10/report.md)): the rules {', '.join(f'`{r}`' for r in others)} beside "
+             f"compound (alpha, beta, gamma = {', '.join(f'{c:g}' for c in study['coefficients'])}) and the "
+             f"depth-, width- and resolution-only baselines, on the searched base `{base}`, "
+             f"phi {phis[0]}..{phis[-1]}, {plural(int(study['epochs']), 'epoch')} of the `{study['recipe']}` recipe on "
+             "the whole "
+             f"CIFAR-10 training pool ({100 * float(study['val_fraction']):g} % held out), seeds "
+             f"{', '.join(map(str, seeds))}, {n_runs} training runs, test accuracy on the 10,000 test images."
+             + (" One seed gives no interval and no verdict: the verdicts below say `too few seeds` until the "
+                "study's next parts add seeds." if len(seeds) < 2 else ""), ""]
+    return lines + demoted(analysis(df, run))
+
+
 def render(results: Path) -> dict[str, str]:
     df, run = load(results)
     cmp = compare_rules(df, metric=METRIC, reference=REFERENCE)
@@ -279,37 +335,39 @@ def render(results: Path) -> dict[str, str]:
     cols = ["cost", "phi", "a", "b", "verdict"]
     assert recorded[cols].astype(str).equals(cmp[cols].astype(str)), \
         "compare_rules.csv is not what compare_rules gives on family.csv: rerun effnas compare --rules -o"
-    nets = networks(df)
-    batch = int(df["latency_batch"].iloc[0])
-    corr = correlations(nets)
     rules = rules_of(df)
     seeds = sorted(int(s) for s in df["seed"].unique())
     phis = sorted(int(p) for p in df["phi"].unique())
     n_runs = int(df.drop_duplicates(subset=["run_dir"]).shape[0])
-    lines = [mark(SCRIPT), "", "# Scaling rules compared on one base: the demo", "",
-             f"Issue 25, item 5, the demo part: the rules {', '.join(f'`{r}`' for r in rules)} scaling "
+    cifar = load_cifar10(results)
+    lines = [mark(SCRIPT), "", "# Scaling rules compared on one base", "",
+             "Issue 25, item 5: which rule wins under which measure of cost on this CPU, and Dollár et al.'s and "
+             "Bello et al.'s claims point by point, on the demo and "
+             + ("on CIFAR-10 (below)." if cifar else "(not yet) on CIFAR-10: that part renders here once "
+                "docs/results/cifar10/family.csv holds rules beside compound (docs/cifar10_study.md)."), "",
+             "## The demo", "",
+             f"The rules {', '.join(f'`{r}`' for r in rules)} scaling "
              f"`{run['base']}` on the generated `shapes` set (the demo preset's base, data and family epochs), "
              f"phi {phis[0]}..{phis[-1]}, seeds {', '.join(map(str, seeds))}, {n_runs} training runs (members that "
              f"are the same network share a run). Member phi of every rule claims the MACs of compound's member phi "
-             f"(coefficients {run['coefficients']}). Which rule wins under which measure of cost on this CPU, and "
-             f"the two papers' claims, are below.", "",
-             "**Not here yet:** the CIFAR-10 part of item 5 (the same rules on the CIFAR-10 preset's base) is "
-             f"for a later session; so are more seeds{' and phi 3' if phis[-1] < 3 else ''} and longer schedules "
-             "(`--resume` on the command below, with more seeds or phis, extends the run; the run directory's "
+             f"(coefficients {run['coefficients']}). More seeds{' and phi 3' if phis[-1] < 3 else ''} and longer "
+             "schedules extend it (`--resume` on the command below, with more seeds or phis; the run directory's "
              "checkpoints are not committed, so a fresh clone retrains).", ""]
-    lines += members_section(df)
-    lines += verdict_section(cmp, rules)
-    lines += time_section(nets, corr, batch)
-    lines += claims_section(df, cmp, corr, run)
+    lines += demoted(analysis(df, run))
+    if cifar is not None:
+        lines += cifar10_part(*cifar)
     m = run["machine"]
     lines += Provenance(
         hardware=f"{m['processor']}, {m['cpu_count']} cores, {m['platform']}; one torch thread per run "
-                 f"(`train.threads=1`, `--workers 1`), one thread for latency; other sessions shared the machine",
-        torch=f"{m['torch']} (Python {m['python']})",
+                 f"(`train.threads=1`, `--workers 1`), one thread for latency; other sessions shared the machine"
+                 + (f". CIFAR-10: {cifar[1]['machine']}, {cifar[1]['workers']} workers x "
+                    f"{cifar[1]['threads_per_worker']} thread" if cifar else ""),
+        torch=f"{m['torch']} (Python {m['python']})" + (f"; CIFAR-10: {cifar[1]['torch']}" if cifar else ""),
         seeds=", ".join(map(str, seeds)) + " (initialisation, data order, validation split); paired by seed",
-        data="`shapes` (generated; the demo preset: 80 % of the training pool, 10 % validation, test accuracy on the "
-             "fixed test set)",
-        reproduce=f"`{run['command']}` then `{run['compare']}` (commit {run['commit']}, {run['date']})",
+        data="demo: `shapes` (generated; the demo preset: 80 % of the training pool, 10 % validation, test accuracy "
+             "on the fixed test set)" + ("; CIFAR-10: cifar10-jpeg.tar.gz (../shared/data)" if cifar else ""),
+        reproduce=f"demo: `{run['command']}` then `{run['compare']}` (commit {run['commit']}, {run['date']})"
+                  + (f"; CIFAR-10: `{cifar[1]['command']}` per seed (bench/cifar10_scaling.py)" if cifar else ""),
         regenerate=f"python {SCRIPT}").block()
     return {"scaling_rules.md": "\n".join(lines).rstrip("\n") + "\n"}
 

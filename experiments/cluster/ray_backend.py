@@ -208,16 +208,19 @@ def tune_storage(run_dirs: list[str]) -> str | None:
 
 
 def tune_env(*, verbose: bool) -> dict[str, str]:
-    """Environment of a Tune run: none when ``verbose``; quiet: Tune's older console output
-    (``RAY_AIR_NEW_OUTPUT=0``), which prints nothing at ``verbose=0``, where the newer one (Ray
-    2.60's default) prints its "Configuration for experiment" box, "View detailed results here"
-    and a TensorBoard command at every verbosity. Applied with
-    :func:`effnas.experiments.cluster.ray_session.env_defaults` (a variable the user set stays).
+    """Environment of a Tune run. Always ``TUNE_DISABLE_SIGINT_HANDLER=1``: Ctrl-C raises
+    KeyboardInterrupt here, so the command stops Ray, keeps the finished runs and says "re-run with
+    --resume" (exit 130), where Tune's own handler ended the run, told the user to call
+    ``Tuner.restore`` and left every unfinished trial without a result, which then read as failed trials.
+    Quiet (not ``verbose``): also Tune's older console output (``RAY_AIR_NEW_OUTPUT=0``), which prints
+    nothing at ``verbose=0``, where the newer one (Ray 2.60's default) prints its "Configuration for
+    experiment" box, "View detailed results here" and a TensorBoard command at every verbosity. Applied
+    with :func:`effnas.experiments.cluster.ray_session.env_defaults` (a variable the user set stays).
 
     >>> tune_env(verbose=False), tune_env(verbose=True)
-    ({'RAY_AIR_NEW_OUTPUT': '0'}, {})
+    ({'TUNE_DISABLE_SIGINT_HANDLER': '1', 'RAY_AIR_NEW_OUTPUT': '0'}, {'TUNE_DISABLE_SIGINT_HANDLER': '1'})
     """
-    return {} if verbose else {"RAY_AIR_NEW_OUTPUT": "0"}
+    return {"TUNE_DISABLE_SIGINT_HANDLER": "1", **({} if verbose else {"RAY_AIR_NEW_OUTPUT": "0"})}
 
 
 def _fit(tune: Any, trainer: TrainerFn, configs: list[dict[str, Any]], indexes: list[int], *, cpus: float,

@@ -78,3 +78,37 @@ def test_a_family_with_two_workers_prints_the_same_lines(tmp_path, capsys) -> No
     assert len(re.findall(r"^  compound phi0 seed[01]  epoch 1/1  loss \d\.\d{3}  val \d+\.\d %$", err, re.M)) == 2
     assert re.search(r"^\[1/2\] compound phi0 seed[01]  val \d+\.\d %  (<1|\d+) s \| ETA (<1|\d+) s$", err, re.M), err
     assert re.search(r"^\[2/2\] compound phi0 seed[01]  val \d+\.\d %  \d+ s \| 2 runs in \d+ s$", err, re.M), err
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_a_ray_family_says_resume_and_resume_finishes(tmp_path) -> None:
+    """SIGINT to `effnas family --workers 2` once a run has printed an epoch: exit 130 with one line naming
+    --resume (no traceback, no "Tuner.restore", no trial reported as failed); --resume then finishes every run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import pandas as pd
+
+    root = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-m", "effnas", "family", "--base", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma",
+           "1.15", "--phis", "0-1", "--no-baselines", "--train", "--dataset", "digits", "--epochs", "6", "--seeds",
+           "2", "--workers", "2", "--cpus-per-trial", "1", "--yes", "--out", str(tmp_path / "fam")]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    log = tmp_path / "err.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.time() + 300
+        while "epoch 1/6" not in log.read_text() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 130, log.read_text()[-3000:]
+    text = log.read_text()
+    assert text.strip().splitlines()[-1] == "effnas: interrupted; finished results are kept (re-run with --resume)"
+    assert "Traceback" not in text and "Tuner.restore" not in text and "raised" not in text, text[-3000:]
+    subprocess.run([*cmd, "--resume"], cwd=root, env=env, check=True, capture_output=True, timeout=600)
+    df = pd.read_csv(tmp_path / "fam" / "family.csv")
+    assert len(df) == 4 and set(df.status) == {"completed"} and set(df.epochs_completed) == {6}

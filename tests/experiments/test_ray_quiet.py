@@ -44,7 +44,8 @@ def test_quiet_and_verbose_settings_differ() -> None:
     assert not quiet["include_dashboard"] and quiet["configure_logging"]
     assert ray_env(verbose=False)["RAY_USAGE_STATS_ENABLED"] == "0" and "RAY_USAGE_STATS_ENABLED" not in ray_env(
         verbose=True)
-    assert tune_env(verbose=False) == {"RAY_AIR_NEW_OUTPUT": "0"} and tune_env(verbose=True) == {}
+    assert tune_env(verbose=False) == {"TUNE_DISABLE_SIGINT_HANDLER": "1", "RAY_AIR_NEW_OUTPUT": "0"}
+    assert tune_env(verbose=True) == {"TUNE_DISABLE_SIGINT_HANDLER": "1"}
 
 
 def test_env_defaults_keep_what_the_user_set(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -323,3 +323,39 @@ def test_the_figure_has_a_panel_per_cost(stand_in: Path) -> None:
     assert out == stand_in / "cifar10" / "accuracy_vs_cost.png"
     width = matplotlib.image.imread(out).shape[1]  # 6 inches at 110 dpi per panel: MACs and training time
     assert width == 2 * 6 * 110
+
+
+# -- the CIFAR-10 part of docs/results/scaling_rules.md (bench/results/scaling_rules.py) ----------------------------
+
+
+def rules_page(results: Path) -> str:
+    import scaling_rules
+
+    shutil.copytree(ROOT / "docs" / "results" / "scaling_rules", results / "scaling_rules", dirs_exist_ok=True)
+    return scaling_rules.render(results)["scaling_rules.md"]
+
+
+def test_the_rules_page_waits_for_a_study_with_rules(stand_in: Path) -> None:
+    text = rules_page(stand_in)  # compound and the single dimensions only
+    assert "(not yet) on CIFAR-10" in text and "## CIFAR-10" not in text and "## The demo" in text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("only_seed0", [False, True])
+def test_the_rules_page_has_a_cifar10_part_from_the_study(tiny: Path, only_seed0: bool, tmp_path: Path) -> None:
+    results = seed0(tmp_path, tiny) if only_seed0 else tiny
+    text = rules_page(results)
+    part = text.split("## CIFAR-10")[1].split("## How these numbers were made")[0]
+    df = runs(results)
+    cmp = compare_rules(df, metric="test_accuracy", reference="compound")
+    cmp = cmp[~cmp["b"].isin(SINGLE)]
+    assert set(cmp["b"]) == {"fast:0.8", "resnet-rs"}
+    verdicts = part.split("### Each rule against compound")[1].split("Verdicts per rule and cost")[0]
+    rows = [x for x in verdicts.splitlines() if x.startswith(("| MACs |", "| activations |", "| training seconds |"))]
+    assert [x.split(" | ")[-1].rstrip(" |") for x in rows] == list(cmp["verdict"])
+    if only_seed0:
+        assert "One seed gives no interval and no verdict" in part
+        assert set(cmp["verdict"]) <= {"too few seeds", "not comparable"}
+    for rule, phi in (("fast:0.8", 1), ("resnet-rs", 1)):
+        acc = df[(df["method"] == rule) & (df["phi"] == phi)]["test_accuracy"]
+        assert f"| {rule} | {phi} |" in part and f"{100 * acc.mean():.1f}" in part
