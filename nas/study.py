@@ -29,7 +29,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from effnas.nas.benchmarks.cell_space import CellSpace
 from effnas.nas.measure import measure_name
 from effnas.nas.objective import Objective
-from effnas.nas.pruning import DEFAULT_NOISE_FLOOR, NoiseFloorPruner
+from effnas.nas.pruning import DEFAULT_NOISE_FLOOR, STARTUP_TRIALS, NoiseFloorPruner
 from effnas.nas.space import SearchSpace
 from effnas.nas.strategies import make_sampler
 from effnas.search_spaces import NetworkSpec
@@ -45,6 +45,10 @@ COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 UNCOUNTED = ("interrupted", "error", "filtered")
 #: Trainer keys the search sets per candidate (``train`` must not hold them).
 CANDIDATE_KEYS = ("model", "resolution", "out_dir")
+#: ``search.pruner``: what stops a candidate early (:func:`make_pruner`).
+PRUNERS = ("noise_floor", "median", "asha", "hyperband")
+#: The reduction factor of ``asha`` and ``hyperband``: a third of the trials at a rung go on.
+ETA = 3
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,13 @@ class SearchConfig:
             (``*.journal`` / ``*.log`` or ``journal:PATH``) or None for in-memory (in-process only).
         study_name: the study within the storage.
         resume: continue an existing study (without it an existing study is an error).
-        prune: stop weak candidates from their per-epoch reward, median pruning that respects
-            ``noise_floor`` (:class:`effnas.nas.pruning.NoiseFloorPruner`; single-objective mode).
+        prune: stop weak candidates from their per-epoch reward with ``pruner`` (single-objective mode).
+        pruner: ``noise_floor`` (median pruning that respects ``noise_floor``,
+            :class:`effnas.nas.pruning.NoiseFloorPruner`), ``median`` (Optuna's MedianPruner), ``asha``
+            (asynchronous successive halving, Optuna's SuccessiveHalvingPruner: rungs at 1, 3, 9, ... epochs,
+            a trial goes on from a rung only in the top third of those that reached it) or ``hyperband``
+            (Optuna's HyperbandPruner: brackets of successive halving from 1 epoch to the candidates'
+            epochs, reduction factor 3); epochs are the resource. Only with ``prune``.
         population_size: NSGA-II / evolution population.
         train: the trainer config of every candidate, built by the caller: every trainer key
             (dataset, epochs, data_fraction, seed, optimiser, ...) except ``model``,
@@ -91,6 +100,7 @@ class SearchConfig:
     study_name: str = "search"
     resume: bool = False
     prune: bool = True
+    pruner: str = "noise_floor"
     population_size: int = 20
     train: dict[str, Any] = field(default_factory=dict)
     max_failed_share: float = 0.5
@@ -116,6 +126,11 @@ class SearchConfig:
         if isinstance(self.reevaluate, bool) or not isinstance(self.reevaluate, int) or self.reevaluate < 0:
             raise UserError(f"reevaluate must be an integer >= 0 (the top candidates trained again; 0: off), got "
                              f"{self.reevaluate!r}")
+        if self.pruner not in PRUNERS:
+            raise UserError(f"unknown pruner {self.pruner!r}: expected one of {', '.join(PRUNERS)}")
+        if not self.prune and self.pruner != "noise_floor":
+            raise UserError(f"pruner {self.pruner!r} stops candidates early, but pruning is off: drop --no-prune "
+                             "or the pruner")
         if not 0.0 <= self.max_failed_share <= 1.0:
             raise UserError(f"max_failed_share must be in [0, 1], got {self.max_failed_share}")
         make_sampler(self.strategy, multi_objective=self.objective.multi_objective)  # validates the pair
@@ -155,8 +170,10 @@ class SearchConfig:
 
     def settings(self) -> dict[str, Any]:
         """What a resumed study must agree on (JSON-able)."""
+        pruner = {"pruner": self.pruner} if self.pruner != "noise_floor" else {}  # older studies resume as they were
         return _jsonable({"space": self.space.to_dict(), "objective": self.objective.to_dict(),
-                          "resolution": self.resolution, "num_classes": self.num_classes, "train": self.train})
+                          "resolution": self.resolution, "num_classes": self.num_classes, "train": self.train,
+                          **pruner})
 
 
 def _jsonable(x: Any) -> Any:
@@ -277,15 +294,23 @@ def stored_objective(url: str | None, study_name: str) -> dict[str, Any] | None:
 
 
 def make_pruner(cfg: SearchConfig) -> optuna.pruners.BasePruner:
-    """The one pruner of every search path: median pruning on the per-epoch reward that respects
-    the noise floor (:class:`effnas.nas.pruning.NoiseFloorPruner`; single-objective mode only).
-
-    A trial is stopped after an epoch whose reward is below the median of the completed trials'
-    rewards at that epoch by more than ``cfg.noise_floor`` allows, once 5 trials have completed
-    and that median is beyond the noise above chance."""
-    if cfg.prune and not cfg.objective.multi_objective:
-        return NoiseFloorPruner(objective=cfg.objective, chance=cfg.chance, noise_floor=cfg.noise_floor)
-    return optuna.pruners.NopPruner()
+    """The pruner of every search path (in process and in Ray workers, which share the study's storage), on
+    the per-epoch reward, single-objective mode only. The default, ``noise_floor``, is median pruning that
+    respects the noise floor (:class:`effnas.nas.pruning.NoiseFloorPruner`): a trial is stopped after an
+    epoch whose reward is below the median of the completed trials' rewards at that epoch by more than
+    ``cfg.noise_floor`` allows, once 5 trials have completed and that median is beyond the noise above
+    chance. ``median``, ``asha`` and ``hyperband`` are Optuna's pruners with epochs as the resource
+    (``min_resource`` 1, reduction factor :data:`ETA`); they do not know the noise floor."""
+    if not cfg.prune or cfg.objective.multi_objective:
+        return optuna.pruners.NopPruner()
+    if cfg.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS)
+    if cfg.pruner == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=ETA)
+    if cfg.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(1, int(cfg.train.get("epochs") or 1)),
+                                              reduction_factor=ETA)
+    return NoiseFloorPruner(objective=cfg.objective, chance=cfg.chance, noise_floor=cfg.noise_floor)
 
 
 def study_names(storage: BaseStorage) -> list[str]:
@@ -380,5 +405,5 @@ def finished(study: optuna.Study) -> list[FrozenTrial]:
             if t.user_attrs.get("status") not in UNCOUNTED]
 
 
-__all__ = ["COUNTED", "SearchConfig", "TrainerFn", "finished", "make_pruner", "missing_study", "open_storage",
-           "open_study", "recover", "stored_objective", "study_names"]
+__all__ = ["COUNTED", "ETA", "PRUNERS", "SearchConfig", "TrainerFn", "finished", "make_pruner", "missing_study",
+           "open_storage", "open_study", "recover", "stored_objective", "study_names"]

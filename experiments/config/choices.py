@@ -40,6 +40,9 @@ SEARCH_COSTS = ("macs", "latency", "train_step")
 #: ``search.trainer``: real training, the seeded surrogate, or a benchmark table's lookup
 #: (``effnas.experiments.pipeline.plan.search_trainer``).
 SEARCH_TRAINERS = ("train", "surrogate", "table")
+#: ``search.pruner``: what stops a candidate early (``effnas.nas.study.make_pruner``, whose ``PRUNERS`` it equals:
+#: the config does not import the search's libraries).
+SEARCH_PRUNERS = ("noise_floor", "median", "asha", "hyperband")
 #: ``supernet.sampling``: one random sub-network per step, or the sandwich rule (largest, smallest, random).
 SAMPLINGS = ("uniform", "sandwich")
 #: ``grid.depth_rounding`` / ``family.depth_rounding`` (``effnas.search_spaces.rules``), ``search.latency_runtime``
@@ -57,4 +60,4 @@ DATA_SEED = 20190528
 
 __all__ = ["AUGMENTS", "BUILTIN_DATASETS", "DATA_PATHS", "DATA_SEED", "DEPTH_ROUNDINGS", "DEVICES", "GRID_RULES",
            "LATENCY_RUNTIMES", "ON_DISK_DATASETS", "OPTIMIZERS", "PADDINGS", "PER_IMAGE_AUGMENTS", "PRECISIONS",
-           "SAMPLINGS", "SCHEDULES", "SEARCH_COSTS", "SEARCH_TRAINERS", "TRACKERS"]
+           "SAMPLINGS", "SCHEDULES", "SEARCH_COSTS", "SEARCH_PRUNERS", "SEARCH_TRAINERS", "TRACKERS"]

@@ -102,7 +102,12 @@ class SearchConfig(Section):
         mode: ``reward`` (one objective) or ``pareto`` (accuracy up, cost down; NSGA-II, TPE, random).
         resolution: candidates' input pixels; ``None``: ``data.resolution``, else the space's.
         population: NSGA-II / evolution population.
-        prune: stop weak candidates early from their per-epoch reward (reward mode).
+        prune: stop weak candidates early from their per-epoch reward (reward mode), with ``pruner``.
+        pruner: ``noise_floor`` (median pruning that respects ``noise_floor``), ``median`` (Optuna's),
+            ``asha`` (asynchronous successive halving: rungs at 1, 3, 9, ... epochs, the top third of a rung
+            goes on) or ``hyperband`` (brackets of successive halving up to the candidates' epochs); the last
+            three are multi-fidelity with epochs as the resource and ignore the noise floor (docs/search.md,
+            "Pruning").
         noise_floor: the seed-to-seed standard deviation of a candidate's accuracy (a fraction) that
             pruning respects (docs/search.md, "Pruning"); ``None``: the measured default.
         reevaluate: train the top N completed candidates again with another seed after the search and
@@ -146,6 +151,7 @@ class SearchConfig(Section):
     resolution: int | None = None
     population: int = 20
     prune: bool = True
+    pruner: str = "noise_floor"
     noise_floor: float | None = None
     reevaluate: int = 0
     trainer: str | None = None
@@ -170,6 +176,12 @@ class SearchConfig(Section):
             choice("search.cost", self.cost, choices.SEARCH_COSTS)
         choice("search.latency_runtime", self.latency_runtime, LATENCY_RUNTIMES)
         choice("search.constraint", self.constraint, ("soft", "hard"))
+        choice("search.pruner", self.pruner, choices.SEARCH_PRUNERS)
+        if not self.prune and self.pruner != "noise_floor":
+            raise UserError(f"search.pruner = {self.pruner!r} stops candidates early, but search.prune is off: drop "
+                             "--no-prune or --pruner")
+        if self.noise_floor is not None and self.pruner != "noise_floor":
+            raise UserError(f"search.noise_floor acts on the noise_floor pruner, not {self.pruner!r}: drop one")
         choice("search.mode", self.mode, ("reward", "pareto"))
         if self.trainer is not None:
             choice("search.trainer", self.trainer, SEARCH_TRAINERS)

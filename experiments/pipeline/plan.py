@@ -194,7 +194,8 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
                               "batch_size": s.train.batch_size or cfg.train.batch_size}
     return SearchConfig(space=space, objective=objective, strategy=s.strategy, trials=max(s.trials, 1),
                         seed=cfg.run.seed, num_classes=num_classes(cfg), resolution=resolution, storage=storage,
-                        study_name=s.study, resume=resume, prune=s.prune, population_size=s.population,
+                        study_name=s.study, resume=resume, prune=s.prune, pruner=s.pruner,
+                        population_size=s.population,
                         train={**train, "seed": cfg.run.seed}, max_failed_share=s.max_failed_share,
                         train_defaults=JobConfig().to_dict(), reevaluate=s.reevaluate,
                         **({} if s.noise_floor is None else {"noise_floor": s.noise_floor}))

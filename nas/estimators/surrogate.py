@@ -66,7 +66,7 @@ class SurrogateTrainer:
         status, acc = "completed", 0.0
         for e in range(epochs):
             acc = final * (1.0 - 0.5 ** (e + 1) * 0.5)
-            if on_epoch is not None and on_epoch({"epoch": e, "train_loss": 1.0 - acc, "val_accuracy": acc}):
+            if on_epoch is not None and on_epoch({"epoch": e + 1, "train_loss": 1.0 - acc, "val_accuracy": acc}):
                 status = "pruned"
                 break
         return {"status": status, "val_accuracy": acc, "test_accuracy": acc, "params": None,

@@ -97,9 +97,20 @@ def test_a_latency_table_predicts_the_cost_and_the_winner_is_measured(tmp_path, 
     assert f"winner #{check['trial']}: the latency table predicted" in capsys.readouterr().err
 
 
+def test_asha_stops_candidates_at_its_rungs(tmp_path) -> None:
+    out = tmp_path / "run"
+    assert main(["search", *TINY, "--strategy", "random", "--pruner", "asha", "--trials", "12", "--epochs", "9",
+                 "--out", str(out)]) == 0
+    rows = _rows(out)
+    assert len(rows) == 12 and {"pruned", "completed"} <= {r["status"] for r in rows}
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--latency-table", "NOFILE", "--target-ms", "1"], "no latency table at"),
     (["--latency-table", "NOFILE"], "search.latency_table predicts a torch latency cost, but search.cost is 'macs'"),
+    (["--pruner", "asha", "--no-prune"], "search.pruner = 'asha' stops candidates early, but search.prune is off"),
+    (["--pruner", "hyperband", "--noise-floor", "0.02"], "search.noise_floor acts on the noise_floor pruner"),
+    (["--pruner", "bohb"], "invalid choice: 'bohb'"),
     (["--strategy", "hillclimb"], "unknown strategy 'hillclimb'"),
     (["--space", "nasnet"], "unknown search space 'nasnet'"),
     (["--space", "EMPTY"], "choice list 'kernel' of space 'mine' is empty"),

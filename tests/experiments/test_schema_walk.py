@@ -38,7 +38,7 @@ SPECIAL: dict[str, Any] = {
     "train.device": "cuda", "train.precision": "bf16", "train.lr": 0.01, "train.lr_batch": 256,
     "train.bn_momentum": 0.05, "train.dropout": 0.3, "train.init_from": "weights.pt",
     "train.drop_connect_rate": 0.1, "train.max_minutes": 5.0, "train.track": "none",
-    "search.latency_runtime": "onnxruntime", "search.latency_table": TABLE,
+    "search.latency_runtime": "onnxruntime", "search.latency_table": TABLE, "search.pruner": "asha",
     "search.space": "tiny", "search.strategy": "tpe", "search.cost": "latency", "search.mode": "pareto",
     "search.constraint": "hard", "search.trainer": "surrogate", "search.estimator": "proxy:synflow",
     "search.prefilter": "proxy:synflow", "search.storage": "sqlite:////tmp/other.db",

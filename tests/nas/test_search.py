@@ -21,6 +21,7 @@ from effnas.nas import (
     run_search,
     write_results,
 )
+from effnas.search_spaces.common.errors import UserError
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 QUIET = lambda *a: None  # noqa: E731
@@ -276,3 +277,40 @@ def test_a_study_names_its_values_for_the_dashboard(tmp_path, objective: Objecti
     assert optuna.load_study(study_name="old", storage=storage).metric_names is None
     open_study(_cfg(tmp_path, objective=objective, study_name="old", resume=True), storage=storage)
     assert optuna.load_study(study_name="old", storage=storage).metric_names == names
+
+
+@pytest.mark.parametrize("pruner,cls", [("median", optuna.pruners.MedianPruner),
+                                        ("asha", optuna.pruners.SuccessiveHalvingPruner),
+                                        ("hyperband", optuna.pruners.HyperbandPruner)])
+def test_multi_fidelity_pruners_stop_trials_at_their_rungs(tmp_path, pruner: str, cls: type) -> None:
+    """search.pruner: Optuna's pruners with epochs as the resource; a stopped trial ran fewer epochs than asked,
+    and with asha it stopped at a rung (1 or 3 epochs of 9, reduction factor 3)."""
+    from effnas.experiments.config.choices import SEARCH_PRUNERS
+    from effnas.nas.study import ETA, PRUNERS, make_pruner
+
+    assert PRUNERS == SEARCH_PRUNERS and ETA == 3
+    cfg = _cfg(tmp_path, trials=18, epochs=9, pruner=pruner)
+    assert isinstance(make_pruner(cfg), cls)
+    if pruner == "hyperband":
+        assert make_pruner(cfg)._max_resource == 9 and make_pruner(cfg)._min_resource == 1
+    epochs_run: list[int] = []
+
+    def trainer(config: dict, *, on_epoch: Any = None) -> dict:
+        seen: list[Any] = []
+        out = SurrogateTrainer()(config, on_epoch=lambda r: seen.append(r) or on_epoch(r))
+        epochs_run.append(len(seen))
+        return out
+
+    study = run_search(cfg, trainer, progress=QUIET)
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert pruned and min(epochs_run) < 9 and len(finished(study)) == 18
+    if pruner == "asha":
+        assert set(epochs_run) <= {1, 3, 9}
+    assert study.user_attrs["settings"]["pruner"] == pruner  # a resume with another pruner is refused
+
+
+def test_a_pruner_without_pruning_is_refused(tmp_path) -> None:
+    with pytest.raises(UserError, match="pruning is off"):
+        _cfg(tmp_path, prune=False, pruner="asha")
+    with pytest.raises(UserError, match="unknown pruner 'bohb'"):
+        _cfg(tmp_path, pruner="bohb")

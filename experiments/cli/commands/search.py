@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from effnas.experiments.cli.commands import _common as c
-from effnas.experiments.config.choices import LATENCY_RUNTIMES, SEARCH_COSTS
+from effnas.experiments.config.choices import LATENCY_RUNTIMES, SEARCH_COSTS, SEARCH_PRUNERS
 from effnas.experiments.pipeline import plan, stages
 from effnas.search_spaces.common.errors import UserError
 
@@ -92,6 +92,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                help="reward (one objective) or pareto (accuracy, or an estimator's score, up; cost down)")
     c.key_flag(g, "--resolution", key="search.resolution", help="input pixels (default: the space's)")
     c.key_flag(g, "--population", key="search.population", help="NSGA-II / evolution population")
+    c.key_flag(g, "--pruner", key="search.pruner", choices=SEARCH_PRUNERS,
+               help="what stops weak candidates early from their per-epoch reward: noise_floor (default: median "
+               "pruning beyond the seed-to-seed noise), median (Optuna's), asha (successive halving, rungs at 1, 3, "
+               "9 epochs) or hyperband (brackets of successive halving); epochs are the resource")
     g.add_argument("--no-prune", dest="search.prune", action="store_const", const=False,
                    help="never stop candidates early (default: prune) [search.prune]")
     c.key_flag(g, "--noise-floor", key="search.noise_floor", metavar="SD",
