@@ -25,7 +25,7 @@ from scipy.stats import kendalltau
 
 from effnas.nas.strategies.evolution import RegularizedEvolutionSampler, finished_trials, fitness
 from effnas.search_spaces.common.errors import UserError
-from effnas.search_spaces.common.stats import Interval, bootstrap_interval, resample_indices
+from effnas.search_spaces.common.stats import Interval, bootstrap_compare, bootstrap_interval, resample_indices
 
 
 def encode(params: Sequence[Mapping[str, Any]], choices: Mapping[str, Sequence[Any]]) -> np.ndarray:
@@ -137,33 +137,52 @@ class PredictorEvolutionSampler(RegularizedEvolutionSampler):
 
 def learning_curve(archs: Sequence[Mapping[str, Any]], accuracy: Sequence[float],
                    choices: Mapping[str, Sequence[Any]], *, sizes: Sequence[int], test: int = 200,
-                   repeats: int = 3, resamples: int = 200, seed: int = 0,
-                   **model: int) -> list[dict[str, Any]]:
+                   repeats: int = 3, resamples: int = 200, seed: int = 0, truth: Sequence[float] | None = None,
+                   baseline: Sequence[float] | None = None, **model: int) -> list[dict[str, Any]]:
     """The predictor's Kendall tau on ``test`` held-out architectures against the training-set size.
 
-    For each size n and each of ``repeats`` seeded splits, n architectures train the ensemble and
-    ``test`` others (disjoint) are ranked; one row per n: the mean tau over repeats and its bootstrap
-    interval (:func:`~effnas.search_spaces.common.stats.bootstrap_interval`): replicate b is the mean
-    over repeats of tau on the b-th resample (with replacement) of each repeat's test architectures.
+    For each size n and each of ``repeats`` seeded splits, n architectures train the ensemble on ``accuracy``
+    and ``test`` others (disjoint) are ranked against ``truth`` (default: ``accuracy``; e.g. train on one seed's
+    accuracies, as a search sees them, and test against the mean over seeds); one row per n: the mean tau over
+    repeats and its bootstrap interval (:func:`~effnas.search_spaces.common.stats.bootstrap_interval`):
+    replicate b is the mean over repeats of tau on the b-th resample (with replacement) of each repeat's test
+    architectures. With ``baseline`` (a score per architecture that needs no training samples, e.g. the
+    parameter count), each row also holds the baseline's tau on the same held-out sets and resamples
+    (``baseline_tau``) and the predictor minus the baseline, paired
+    (:func:`~effnas.search_spaces.common.stats.bootstrap_compare`): ``diff``, ``diff_low``, ``diff_high``,
+    ``p`` and ``verdict``.
     """
     acc = np.asarray(accuracy, float)
+    target = acc if truth is None else np.asarray(truth, float)
+    base = None if baseline is None else np.asarray(baseline, float)
     if not sizes or min(sizes) < 2 or max(sizes) + test > len(acc):
         raise UserError(f"training sizes must be >= 2 and leave {test} test architectures out of {len(acc)}, "
                          f"got {list(sizes)}")
+    if len(target) != len(acc) or (base is not None and len(base) != len(acc)):
+        raise UserError(f"truth and baseline need one value per architecture ({len(acc)})")
     x = encode(archs, choices)
     draws = resample_indices(test, resamples=resamples, seed=seed)
     rows = []
     for n in sizes:
         taus, reps = [], np.zeros(len(draws))
+        base_taus, base_reps = [], np.zeros(len(draws))
         for r in range(repeats):
             order = np.random.default_rng([seed, r]).permutation(len(acc))
             tr, te = order[:n], order[n:n + test]
             pred = MLPEnsemble(seed=seed + r, **model).fit(x[tr], acc[tr]).predict(x[te])
-            taus.append(float(kendalltau(pred, acc[te]).statistic))
-            reps += [float(kendalltau(pred[i], acc[te][i]).statistic) for i in draws]
+            taus.append(float(kendalltau(pred, target[te]).statistic))
+            reps += [float(kendalltau(pred[i], target[te][i]).statistic) for i in draws]
+            if base is not None:
+                base_taus.append(float(kendalltau(base[te], target[te]).statistic))
+                base_reps += [float(kendalltau(base[te][i], target[te][i]).statistic) for i in draws]
         iv: Interval = bootstrap_interval(float(np.mean(taus)), reps / repeats, n=test)
-        rows.append({"train": n, "test": test, "repeats": repeats, "kendall_tau": iv.mean,
-                     "ci_low": iv.low, "ci_high": iv.high})
+        row: dict[str, Any] = {"train": n, "test": test, "repeats": repeats, "kendall_tau": iv.mean,
+                               "ci_low": iv.low, "ci_high": iv.high}
+        if base is not None:
+            c = bootstrap_compare(iv.mean, reps / repeats, float(np.mean(base_taus)), base_reps / repeats, n=test)
+            row.update(baseline_tau=c.mean_b, diff=c.diff, diff_low=c.low, diff_high=c.high, p=c.p,
+                       verdict=c.verdict)
+        rows.append(row)
     return rows
 
 

@@ -117,6 +117,23 @@ def test_learning_curve_rises_with_training_samples_and_has_intervals() -> None:
         learning_curve(archs, acc, choices, sizes=[350], test=100)
 
 
+def test_learning_curve_compares_with_a_baseline_on_the_same_held_out_sets() -> None:
+    """A baseline that is the truth itself beats the predictor; a random one loses to it once it has learnt;
+    training on noisy targets and testing on the truth is what ``truth`` does."""
+    archs, acc, choices = _synthetic(400, seed=4)
+    noisy = acc + np.random.default_rng(5).normal(scale=0.5, size=len(acc))
+    rows = learning_curve(archs, noisy, choices, sizes=[150], test=100, repeats=2, resamples=100, seed=0, truth=acc,
+                          baseline=acc)
+    assert rows[0]["baseline_tau"] == pytest.approx(1.0) and rows[0]["verdict"] == "worse"
+    assert rows[0]["diff"] == pytest.approx(rows[0]["kendall_tau"] - 1.0)
+    rand = np.random.default_rng(6).permutation(len(acc)).astype(float)
+    rows = learning_curve(archs, noisy, choices, sizes=[150], test=100, repeats=2, resamples=100, seed=0, truth=acc,
+                          baseline=rand)
+    assert abs(rows[0]["baseline_tau"]) < 0.15 and rows[0]["verdict"] == "better" and rows[0]["diff_low"] > 0
+    with pytest.raises(UserError, match="one value per architecture"):
+        learning_curve(archs, noisy, choices, sizes=[150], test=100, baseline=rand[:10])
+
+
 @pytest.mark.slow  # 30 predictor fits per run: about 10 s on a loaded core
 def test_pred_evolution_picks_the_best_predicted_child() -> None:
     """On the synthetic table, evolution's children through the predictor beat plain REA's."""
