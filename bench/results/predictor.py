@@ -39,14 +39,19 @@ def _section(ds: str, g: pd.DataFrame) -> list[str]:
     mean = g[(g.estimator != SEEN) & (g.baseline == "parameter count")].set_index("train")
     rows = [[int(n), _tau(r), f"{r['baseline_tau']:.3f}", _vs(r), f"{by_seed.loc[n, 'baseline_tau']:.3f}",
              _vs(by_seed.loc[n]), _tau(mean.loc[n])] for n, r in by_params.iterrows()]
-    better = [int(n) for n, r in by_params.iterrows() if r["verdict"] == "better"]
-    worse = [int(n) for n, r in by_params.iterrows() if r["verdict"] == "worse"]
-    first = (f"The predictor ranks better than the parameter count from n = {better[0]} architectures on"
+    verdicts = [(int(n), str(r["verdict"])) for n, r in by_params.iterrows()]
+    better = [n for n, v in verdicts if v == "better"]
+    worse = [n for n, v in verdicts if v == "worse"]
+    tied = [n for n, v in verdicts if v not in ("better", "worse")]
+    onward = [n for i, (n, _) in enumerate(verdicts) if all(v == "better" for _, v in verdicts[i:])]
+    first = (f"The predictor ranks better than the parameter count from n = {onward[0]} architectures on" if onward
+             else f"The predictor ranks better than the parameter count at n = {', '.join(map(str, better))} on"
              if better else "The predictor never ranks better than the parameter count at these sizes on")
     lines = [f"## {ds}", "",
              *table(["n trained", "predictor tau [95 %]", "params tau", "predictor - params", "one seed tau",
                      "predictor - one seed", "trained on mean accuracy: tau"], rows), "",
-             f"{first} {ds}" + (f"; below that it is worse (n = {', '.join(map(str, worse))})" if worse else "")
+             f"{first} {ds}" + (f"; it is worse at n = {', '.join(map(str, worse))}" if worse else "")
+             + (f"; the two are tied within noise at n = {', '.join(map(str, tied))}" if tied else "")
              + f". One training run of each architecture ranks them at tau {by_seed['baseline_tau'].iloc[0]:.3f}: "
                "what a search that trains every candidate once sees, and the ceiling of a predictor that learns "
                "from such runs.", ""]
