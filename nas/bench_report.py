@@ -40,7 +40,8 @@ def per_run(runs: list[Run], protocol: Protocol) -> pd.DataFrame:
             "strategy": r.strategy, "run": r.run, "seed": r.seed, "trials": len(r.seconds),
             "accuracy": r.best_accuracy * 100, "latency_ms": r.latency_ms[best] if r.observed else math.nan,
             "reward": obj.reward(r.best_accuracy, r.latency_ms[best]) if r.observed else math.nan,
-            "hypervolume": hypervolume(list(zip(r.accuracy, r.latency_ms, strict=True)), ref) / hv_table,
+            "hypervolume": hypervolume(list(zip(r.accuracy, r.latency_ms, strict=True)), ref) / hv_table
+            if hv_table > 0 else math.nan,  # a table whose front has no area (one latency): no hypervolume
             "wall_seconds": r.wall_seconds,
         })
     return pd.DataFrame(rows)

@@ -40,6 +40,8 @@ from typing import Any
 import optuna
 
 from effnas.nas.benchmarks.cell_space import CELL_SPACES, CellSpace
+from effnas.nas.benchmarks.mbconv import CHOICES as BENCH_CHOICES
+from effnas.nas.benchmarks.mbconv import SPACE as BENCH_SPACE
 from effnas.search_spaces import BlockSpec, NetworkSpec, decode_block, encode_block, round_filters
 from effnas.search_spaces.block import SKIPS
 from effnas.search_spaces.common.errors import UserError, absent, user_file
@@ -348,6 +350,14 @@ SPACES: dict[str, SearchSpace] = {
     ), {"conv_op": ("dsconv", "mbconv_e3", "mbconv_e4", "mbconv_e6"), "kernel": (3, 5), "se_ratio": (0.0, 0.25),
         "filters": (0.5, 0.75), "layers": (-1, 0, 1)},
         stem_channels=16, head_channels=256, activation="silu", resolution=32, num_classes=10,
+        drop_connect_rate=0.1),
+    # Small enough to train every network: the ground-truth table's space (``effnas bench-build``,
+    # nas/benchmarks/mbconv.py). Three MBConv stages, kernel {3, 5, 7} x expansion {3, 6} per stage:
+    # 6^3 = 216 networks of 1.2-2.9 M MACs, 32 px, 10 classes.
+    BENCH_SPACE: SearchSpace(BENCH_SPACE, (
+        "r1_k3_s22_e6_i16_o24_se0.25", "r2_k5_s22_e6_i24_o32_se0.25", "r2_k3_s11_e6_i32_o48_se0.25",
+    ), BENCH_CHOICES,
+        stem_channels=16, head_channels=128, activation="silu", resolution=32, num_classes=10,
         drop_connect_rate=0.1),
     # EfficientNetV2's training-aware search (Sec. 3.3) around V2-S: per stage MBConv or Fused-MBConv,
     # kernel {3, 5}, expansion {1, 4, 6}, repeats {-1, 0, +1}; V2-S's channels (no filter choice: "reusing

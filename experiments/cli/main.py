@@ -25,7 +25,7 @@ from effnas.search_spaces.common.errors import UserError, first_line
 
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMANDS = ["models", "train", "search", "export", "grid", "family", "scale_backbone", "curves", "compare", "view",
-            "run", "weights", "finetune", "bench_search", "data", "supernet"]
+            "run", "weights", "finetune", "bench_search", "bench_build", "data", "supernet"]
 
 
 #: Runs that did not complete: their results and errors are on disk (exit code 1); or none started

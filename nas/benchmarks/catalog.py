@@ -5,11 +5,12 @@ from __future__ import annotations
 from functools import cache
 
 from effnas.nas.benchmarks.base import TabularBenchmark
+from effnas.nas.benchmarks.mbconv import MBConvTable
 from effnas.nas.benchmarks.nasbench201 import NASBench201
 from effnas.search_spaces.common.errors import UserError
 
 #: Benchmark name -> its class.
-BENCHMARKS: dict[str, type[TabularBenchmark]] = {"nasbench201": NASBench201}
+BENCHMARKS: dict[str, type[TabularBenchmark]] = {"nasbench201": NASBench201, "mbconv": MBConvTable}
 
 
 @cache

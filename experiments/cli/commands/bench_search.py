@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import sys
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from effnas.nas.bench_report import (
     summarize,
 )
 from effnas.nas.bench_search import DEFAULT_BUDGETS, Protocol, Run, median_latency
-from effnas.nas.benchmarks import get_benchmark
+from effnas.nas.benchmarks import TabularBenchmark, get_benchmark
 from effnas.nas.strategies import make_sampler
 from effnas.search_spaces.common.atomic import atomic_text, disk_full
 from effnas.search_spaces.common.errors import UserError, user_file
@@ -47,6 +48,10 @@ from effnas.search_spaces.common.errors import UserError, user_file
 MAX_RUNS = 10_000
 #: Largest --budget-seconds: 10x imagenet16-120's default of 120000 (a run's lookups grow with it).
 MAX_BUDGET = 1_200_000.0
+#: NAS-Bench-201's proxy: a lookup costs 12 of its 200 epochs (Dong & Yang 2020).
+NB201_PROXY_EPOCHS = 12
+#: The default budget on a built table, in full training runs of its median architecture.
+BUILT_TABLE_RUNS = 25
 #: Settings a runs file written before hyperband/asha/pred-evolution ran with (their defaults then).
 PRE_MULTI_FIDELITY = {"min_epochs": 1, "eta": 3, "curve_noise": 0.02, "candidates": 10}
 
@@ -76,10 +81,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="independent runs per strategy (default: %(default)s; paper: 500)")
     p.add_argument("--budget-seconds", type=float, default=None, metavar="S",
                    help="simulated training seconds per run (default: 12000 on cifar10 as in NAS-Bench-201; "
-                   "NATS-Bench's 40000 on cifar100 and 120000 on imagenet16-120)")
-    p.add_argument("--charge-epochs", type=int, default=12, metavar="N",
-                   help="each lookup costs this many epochs of the table's training time (default: %(default)s, the "
-                   "paper's proxy; 200: the full run)")
+                   "NATS-Bench's 40000 on cifar100 and 120000 on imagenet16-120; on a built mbconv table, 25 full "
+                   "trainings of its median architecture)")
+    p.add_argument("--charge-epochs", type=int, default=None, metavar="N",
+                   help="each lookup costs this many epochs of the table's training time (default: 12 on "
+                   "nasbench201, the paper's proxy, of its 200; a built mbconv table's own epochs)")
     p.add_argument("--population", type=int, default=10, metavar="N",
                    help="evolution / NSGA-II population (default: %(default)s, as REA)")
     p.add_argument("--tournament", type=int, default=3, metavar="N",
@@ -124,6 +130,14 @@ def check_sizes(args: argparse.Namespace) -> None:
         raise UserError(f"--population must be in [2, {MAX_RUNS}], got {args.population}")
 
 
+def default_budget(table: TabularBenchmark) -> float:
+    """NAS-Bench-201's budget on its tables; on another table, what :data:`BUILT_TABLE_RUNS` full training runs
+    of its median architecture cost."""
+    if table.name == "nasbench201":
+        return DEFAULT_BUDGETS[table.dataset]
+    return BUILT_TABLE_RUNS * statistics.median(table.record(p).train_seconds for p in table.keys())
+
+
 def protocol_from_args(args: argparse.Namespace) -> tuple[Protocol, list[str]]:
     table = get_benchmark(args.benchmark)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
@@ -135,8 +149,11 @@ def protocol_from_args(args: argparse.Namespace) -> tuple[Protocol, list[str]]:
     check_sizes(args)
     if not 1 <= args.tournament <= args.population:
         raise UserError(f"--tournament must be in [1, --population], got {args.tournament}")
-    if args.charge_epochs < 1:
-        raise UserError(f"--charge-epochs must be >= 1, got {args.charge_epochs}")
+    if args.charge_epochs is None:
+        args.charge_epochs = NB201_PROXY_EPOCHS if table.name == "nasbench201" else table.full_epochs
+    if not 1 <= args.charge_epochs <= table.full_epochs:
+        raise UserError(f"--charge-epochs must be in [1, {table.full_epochs}] (the table's epochs), got "
+                         f"{args.charge_epochs}")
     if not 1 <= args.min_epochs <= args.charge_epochs:
         raise UserError(f"--min-epochs must be in [1, --charge-epochs], got {args.min_epochs}")
     if not 2 <= args.eta <= args.charge_epochs:
@@ -159,7 +176,7 @@ def protocol_from_args(args: argparse.Namespace) -> tuple[Protocol, list[str]]:
     else:
         target = args.target_ms
     objective = Objective(target=target, w=args.w, metric="latency", mode=args.mode)
-    budget = args.budget_seconds if args.budget_seconds is not None else DEFAULT_BUDGETS[table.dataset]
+    budget = args.budget_seconds if args.budget_seconds is not None else default_budget(table)
     protocol = Protocol(table.ref, budget, objective=objective, charge_epochs=args.charge_epochs,
                         population_size=args.population, tournament_size=args.tournament,
                         min_epochs=args.min_epochs, eta=args.eta, curve_noise=args.curve_noise,

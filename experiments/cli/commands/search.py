@@ -85,7 +85,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(g, "--latency-table", key="search.latency_table", metavar="FILE",
                help="with --target-ms: predict each candidate's latency from this lookup table (built for this "
                "machine by bench/latency_table.py; ops it lacks are timed once and added) instead of timing the "
-               "network; the winner is measured after the search (latency_check.json)")
+               "network; the winner is measured after the search (latency_check.json); default: time every "
+               "candidate")
     c.key_flag(g, "--w", key="search.w", help="reward exponent")
     c.key_flag(g, "--constraint", key="search.constraint", help="soft (alpha=beta=w) or hard (alpha=0, beta=-1)")
     c.key_flag(g, "--mode", key="search.mode",
@@ -93,9 +94,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.key_flag(g, "--resolution", key="search.resolution", help="input pixels (default: the space's)")
     c.key_flag(g, "--population", key="search.population", help="NSGA-II / evolution population")
     c.key_flag(g, "--pruner", key="search.pruner", choices=SEARCH_PRUNERS,
-               help="what stops weak candidates early from their per-epoch reward: noise_floor (default: median "
-               "pruning beyond the seed-to-seed noise), median (Optuna's), asha (successive halving, rungs at 1, 3, "
-               "9 epochs) or hyperband (brackets of successive halving); epochs are the resource")
+               help="what stops weak candidates early from their per-epoch reward: noise_floor (median pruning "
+               "beyond the seed-to-seed noise), median (Optuna's), asha (successive halving, rungs at 1, 3, 9 epochs) "
+               "or hyperband (brackets of successive halving); epochs are the resource")
     g.add_argument("--no-prune", dest="search.prune", action="store_const", const=False,
                    help="never stop candidates early (default: prune) [search.prune]")
     c.key_flag(g, "--noise-floor", key="search.noise_floor", metavar="SD",
