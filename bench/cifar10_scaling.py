@@ -143,14 +143,15 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         print(f"{time.strftime('%H:%M:%S')} seed {seed} of 0-{args.seeds - 1}, {args.epochs} epochs -> {out}",
               flush=True)
-        rc = subprocess.run([sys.executable, *cmd], env=env, cwd=ROOT).returncode
-        if rc not in (0, 1) or not (out / "family.csv").is_file():  # 1: a run failed (the table says which)
-            print(f"seed {seed} stopped (exit {rc}) before its table was written: run the same command again to "
+        code = subprocess.run([sys.executable, *cmd], env=env, cwd=ROOT).returncode
+        if code not in (0, 1) or not (out / "family.csv").is_file():  # 1: a run failed (the table says which)
+            print(f"seed {seed} stopped (exit {code}) before its table was written: run the same command again to "
                   f"continue from {out}", file=sys.stderr)
-            return rc or 1
+            return code or 1
+        rc = max(rc, code)
         merge(family, out / "family.csv", seed)
         record["parts"] = [p for p in record["parts"] if p["seeds"] != [seed]]
-        record["parts"].append({"seeds": [seed], "wall_seconds": round(time.time() - t0, 1), "returncode": rc,
+        record["parts"].append({"seeds": [seed], "wall_seconds": round(time.time() - t0, 1), "returncode": code,
                                 "finished_utc": _now()})
         record["parts"].sort(key=lambda p: p["seeds"])
         record_path.write_text(json.dumps(record, indent=1) + "\n")

@@ -91,12 +91,12 @@ def observe_at(table: TabularBenchmark, params: Mapping[str, Any], epoch: int, *
     """
     if not 1 <= epoch <= epochs:
         raise UserError(f"epoch must be in [1, {epochs}], got {epoch}")
+    final = table.observe(params, seed=seed, draw=draw)
+    if epoch == epochs:  # trained to R: what every other strategy observes
+        return final
     curve = table.curve(params, seed=seed, draw=draw)
     if curve is not None:
         return float(curve[min(epoch, len(curve)) - 1])
-    final = table.observe(params, seed=seed, draw=draw)
-    if epoch == epochs:
-        return final
     chance = 1.0 / table.num_classes
     x = epoch / epochs
     key = "|".join([str(seed), str(draw), *(str(params[k]) for k in table.choices)]).encode()

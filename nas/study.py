@@ -131,6 +131,13 @@ class SearchConfig:
         if not self.prune and self.pruner != "noise_floor":
             raise UserError(f"pruner {self.pruner!r} stops candidates early, but pruning is off: drop --no-prune "
                              "or the pruner")
+        if self.pruner != "noise_floor":
+            where = ("a two-objective (pareto) search" if self.objective.multi_objective else
+                     "a benchmark table's lookups (one step each)" if isinstance(self.space, CellSpace) else
+                     "an estimator's scores (no epochs)" if measure_name(self.train) != "accuracy" else "")
+            if where:
+                raise UserError(f"pruner {self.pruner!r} stops training runs at epoch rungs, which {where} does not "
+                                 "have: drop --pruner")
         if not 0.0 <= self.max_failed_share <= 1.0:
             raise UserError(f"max_failed_share must be in [0, 1], got {self.max_failed_share}")
         make_sampler(self.strategy, multi_objective=self.objective.multi_objective)  # validates the pair

@@ -127,6 +127,16 @@ class LatencyTable:
         if not self.machine:
             self.machine = machine(self.protocol.threads)
 
+    def check_machine(self) -> None:
+        """A one-line error when this machine, its torch or the table's threads are not what the table was
+        built with (its times would not be this machine's)."""
+        here = machine(self.protocol.threads)
+        for key in ("processor", "cpu_count", "torch"):
+            if self.machine.get(key) != here.get(key):
+                raise UserError(f"this latency table was built with {key} {self.machine.get(key)!r}, this machine has "
+                                 f"{here.get(key)!r}: build one here (LatencyTable.build, or python "
+                                 "bench/latency_table.py in the repository)")
+
     def missing(self, spec: NetworkSpec) -> list[Op]:
         return [op for op in ops(spec, batch=self.protocol.batch) if op.key not in self.entries]
 
@@ -196,7 +206,9 @@ class LatencyTable:
         try:
             data = json.loads(path.read_text())
         except FileNotFoundError:
-            raise UserError(f"no latency table at {path}: build one with `python bench/latency_table.py`") from None
+            raise UserError(f"no latency table at {path}: build one on this machine with "
+                             "LatencyTable.build(specs).save(path) (python bench/latency_table.py in the repository "
+                             "builds the cifar and mnasnet spaces)") from None
         except json.JSONDecodeError as e:
             raise UserError(f"{path} is not a latency table (invalid JSON: {e.msg}): rebuild it") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:

@@ -312,8 +312,8 @@ def cifar10_part(df: pd.DataFrame, study: dict[str, Any]) -> list[str]:
     n_runs = int(df.drop_duplicates(subset=["run_dir"]).shape[0])
     others = [r for r in rules_of(df)[1:] if r not in SINGLE]
     base = str(df[(df["method"] == REFERENCE) & (df["phi"] == 0)]["name"].iloc[0]).removesuffix("-phi0")
-    run = {"time_note": f"; the runs went two at a time ({study['workers']} one-thread workers), so a run's seconds "
-                        "also depend on what ran beside it"}
+    run = {"time_note": f"; the runs went {study['workers']} at a time ({study['workers']} one-thread workers), so a "
+                        "run's seconds also depend on what ran beside it"}
     lines = ["## CIFAR-10", "",
              f"The CIFAR-10 scaling study's table (docs/results/cifar10/family.csv, page "
              f"[cifar10/report.md](cifar10/report.md)): the rules {', '.join(f'`{r}`' for r in others)} beside "

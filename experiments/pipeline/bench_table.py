@@ -9,7 +9,6 @@ whole seeds; ``--resume`` keeps every finished run. After training, each network
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -17,10 +16,11 @@ import pandas as pd
 from effnas.experiments.config.schema import ExperimentConfig
 from effnas.experiments.pipeline.plan import num_classes, runtime, timing_protocol, train_config
 from effnas.experiments.pipeline.resolved import StagePlan
+from effnas.experiments.train.rundir import parse_jsonl
 from effnas.nas.benchmarks.mbconv import arch_key, architectures, space_choices
 from effnas.nas.space import get_mbconv_space
 from effnas.scaling.runner import Job
-from effnas.search_spaces.common.atomic import atomic_json
+from effnas.search_spaces.common.atomic import atomic_json, atomic_text
 from effnas.search_spaces.common.errors import UserError
 from effnas.search_spaces.counts import count_macs
 from effnas.search_spaces.timing import machine
@@ -51,7 +51,9 @@ def bench_plan(cfg: ExperimentConfig, space_name: str) -> StagePlan:
 def curve(run_dir: str | Path) -> str:
     """The run's validation accuracy after each epoch, ``;`` between them (its ``epochs.jsonl``)."""
     path = Path(run_dir) / "epochs.jsonl"
-    values = [json.loads(line)["val_accuracy"] for line in path.read_text().splitlines() if line.strip()]
+    values = [r.get("val_accuracy") for r in parse_jsonl(path, path.read_text().splitlines())]
+    if not values or any(v is None for v in values):
+        raise UserError(f"{path} has an epoch without a validation accuracy: a table needs data.val_fraction > 0")
     return ";".join(f"{v:.4f}" for v in values)
 
 
@@ -67,7 +69,7 @@ def write_table(cfg: ExperimentConfig, space_name: str, trained: pd.DataFrame, o
              "params": r["trained_params"], "macs": r["trained_macs"], "latency_ms": r.get("latency_ms_b1")}
             for _, r in done.iterrows()]
     path = Path(out) / "table.csv"
-    pd.DataFrame(rows).to_csv(path, index=False)
+    atomic_text(path, pd.DataFrame(rows).to_csv(index=False))
     d, t = cfg.data, cfg.train
     atomic_json(Path(out) / "protocol.json", {
         "space": space.to_dict(), "dataset": d.dataset.split(":")[0], "num_classes": num_classes(cfg) or

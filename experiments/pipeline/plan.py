@@ -163,7 +163,11 @@ def search_plan(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False)
                 raise UserError(f"search.latency_table predicts a torch latency cost, but search.cost is {cost!r} with "
                                  f"runtime {s.latency_runtime!r}: give --target-ms MS (search.cost = latency) with "
                                  "--latency-runtime torch, or drop --latency-table")
-            LatencyTable.load(s.latency_table)  # a missing or broken file is a one-line error before any trial
+            if cfg.run.workers > 1 or cfg.run.ray_address:
+                raise UserError("search.latency_table is read and extended by the search's own process: with "
+                                 "--workers or --ray-address each worker would time ops on its own copy (and its own "
+                                 "machine); run the search with --workers 1, or drop --latency-table")
+            LatencyTable.load(s.latency_table).check_machine()  # a missing, broken or foreign file: one line
         base = space.to_spec({}, num_classes=num_classes(cfg), resolution=resolution)
         if target is None and cost == "macs":
             target = float(macs(base))

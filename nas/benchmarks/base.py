@@ -90,16 +90,21 @@ class TabularBenchmark(ABC):
         """A ``ValueError`` naming the first missing or unknown choice."""
         for key, values in self.choices.items():
             if key not in params:
-                raise UserError(f"{self.ref}: architecture lacks {key!r}: give one of {', '.join(values)}")
+                raise UserError(f"{self.ref}: architecture lacks {key!r}: give one of {', '.join(map(str, values))}")
             if params[key] not in values:
-                raise UserError(f"{self.ref}: unknown {key} {params[key]!r}: expected one of {', '.join(values)}")
+                raise UserError(f"{self.ref}: unknown {key} {params[key]!r}: expected one of "
+                                 f"{', '.join(map(str, values))}")
+
+    def observe_index(self, params: Mapping[str, Any], *, seed: int, draw: int = 0) -> int:
+        """Which of the table's runs of ``params`` :meth:`observe` returns (an index into its accuracies)."""
+        rec = self.record(params)
+        key = "|".join([str(seed), str(draw), *(str(params[k]) for k in self.choices)]).encode()
+        return zlib.crc32(key) % len(rec.accuracies)
 
     def observe(self, params: Mapping[str, Any], *, seed: int, draw: int = 0) -> float:
         """The validation accuracy of one training run of ``params``: one of the table's seeds,
         picked reproducibly from ``(seed, draw, architecture)``, as a search would see it."""
-        rec = self.record(params)
-        key = "|".join([str(seed), str(draw), *(str(params[k]) for k in self.choices)]).encode()
-        return rec.accuracies[zlib.crc32(key) % len(rec.accuracies)]
+        return self.record(params).accuracies[self.observe_index(params, seed=seed, draw=draw)]
 
     #: Whether :meth:`curve` returns recorded per-epoch accuracies (multi-fidelity search on a table
     #: without them runs on a modelled curve, and only when the user asks: ``--modelled-curves``).

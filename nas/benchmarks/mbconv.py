@@ -101,6 +101,12 @@ class MBConvTable(TabularBenchmark):
     def _table(self) -> dict[str, tuple[Record, list[list[float]]]]:
         names = list(self.choices)
         out = {}
+        seeds = self._rows.groupby(self._rows[names].astype(str).agg("-".join, axis=1))["seed"].agg(
+            lambda x: tuple(sorted(x)))
+        if seeds.nunique() > 1:
+            raise UserError(f"{self.path}: the architectures have different seeds ({seeds.value_counts().index[0]} for "
+                             f"most, {seeds.value_counts().index[-1]} for some): finish the build with `effnas "
+                             "bench-build ... --resume`")
         for key, g in self._rows.groupby(self._rows[names].astype(str).agg("-".join, axis=1), sort=False):
             g = g.sort_values("seed")
             curves = [[float(v) for v in str(c).split(";")] for c in g["curve"]]
@@ -122,9 +128,7 @@ class MBConvTable(TabularBenchmark):
         return self._entry(params)[0]
 
     def curve(self, params: Mapping[str, Any], *, seed: int, draw: int = 0) -> Sequence[float] | None:
-        rec, curves = self._entry(params)
-        pick = self.observe(params, seed=seed, draw=draw)
-        return curves[rec.accuracies.index(pick)]
+        return self._entry(params)[1][self.observe_index(params, seed=seed, draw=draw)]
 
     def keys(self) -> Iterator[dict[str, Any]]:
         names = list(self.choices)

@@ -42,3 +42,25 @@ def test_the_bench_predicts_and_measures_every_held_out_candidate(tmp_path: Path
     within = int(((df.predicted_ms / df.measured_ms - 1).abs() <= 0.1).sum())
     assert f"| latency table | 4 | {within} (" in text
     assert "## `tiny` space (32 px)" in text and "Target (at least 90 % within +-10 %)" in text
+
+
+def test_a_table_closer_than_the_macs_line_is_called_better(tmp_path: Path) -> None:
+    import json
+
+    d = tmp_path / "latency_table"
+    d.mkdir()
+    n = 20
+    measured = [1.0 + 0.1 * i for i in range(n)]
+    pd.DataFrame({"space": "cifar", "candidate": range(n), "resolution": 32, "macs": [1e6 + i for i in range(n)],
+                  "params": 1000, "ops_added": 0, "op_sum_ms": measured, "predicted_ms": [m * 1.01 for m in measured],
+                  "measured_ms": measured, "macs_line_ms": [m * (1.2 if i % 2 else 0.8) for i, m in enumerate(measured)],
+                  "predict_seconds": 0.01}).to_csv(d / "candidates.csv", index=False)
+    (d / "run.json").write_text(json.dumps({
+        "protocol": {"batch": 1, "threads": 1, "runtime": "torch", "warmup": 5, "repeats": 20},
+        "machine": {"processor": "cpu", "cpu_count": 2, "platform": "linux", "torch": "2"}, "calibrate": 10,
+        "candidates": n, "seed": 0, "command": "python bench/latency_table.py",
+        "spaces": {"cifar": {"entries": 5, "a_ms": 0.0, "b": 1.0}}}))
+    text = page.render(tmp_path)["latency_table.md"]
+    assert "| latency table | 20 | 20 (100 % [" in text and "| line on MACs | 20 | 0 (0 % [" in text
+    assert "`better`: the table predicts closer): +19.0 [" in text and "pts, p < 0.001: better" in text
+    assert "**met** (the interval's lower end" in text and "a measurement is 25 calls" in text

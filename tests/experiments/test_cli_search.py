@@ -107,6 +107,7 @@ def test_asha_stops_candidates_at_its_rungs(tmp_path) -> None:
 
 @pytest.mark.parametrize("args,needle", [
     (["--latency-table", "NOFILE", "--target-ms", "1"], "no latency table at"),
+    (["--latency-table", "NOFILE", "--target-ms", "1", "--workers", "2"], "run the search with --workers 1"),
     (["--latency-table", "NOFILE"], "search.latency_table predicts a torch latency cost, but search.cost is 'macs'"),
     (["--pruner", "asha", "--no-prune"], "search.pruner = 'asha' stops candidates early, but search.prune is off"),
     (["--pruner", "hyperband", "--noise-floor", "0.02"], "search.noise_floor acts on the noise_floor pruner"),

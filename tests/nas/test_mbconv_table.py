@@ -68,6 +68,29 @@ def test_the_reader_gives_records_and_the_curve_of_the_observed_seed(tmp_path: P
     assert get_benchmark(f"mbconv:{tmp_path}").record(a) == rec
 
 
+def test_a_curve_is_the_observed_runs_even_when_two_seeds_tie(tmp_path: Path) -> None:
+    fake_table(tmp_path)
+    df = pd.read_csv(tmp_path / "table.csv")
+    df.loc[df["seed"] == 1, "val_accuracy"] = df.loc[df["seed"] == 0, "val_accuracy"].to_numpy()  # ties
+    df.loc[df["seed"] == 1, "curve"] = "0.1000;0.2000;0.3000"
+    df.to_csv(tmp_path / "table.csv", index=False)
+    table = MBConvTable(str(tmp_path))
+    a = next(table.keys())
+    picks = {table.observe_index(a, seed=s): table.curve(a, seed=s)[0] for s in range(20)}
+    assert picks[1] == 0.1 and picks[0] != 0.1  # seed 1's own curve, not seed 0's of equal final accuracy
+
+
+def test_a_table_with_unequal_seeds_or_bad_choices_is_refused(tmp_path: Path) -> None:
+    fake_table(tmp_path)
+    df = pd.read_csv(tmp_path / "table.csv")
+    df.iloc[1:].to_csv(tmp_path / "table.csv", index=False)  # one architecture lost a seed
+    with pytest.raises(UserError, match="different seeds.*--resume"):
+        list(MBConvTable(str(tmp_path)).keys())
+    fake_table(tmp_path)
+    with pytest.raises(UserError, match="unknown b0_kernel 9: expected one of 3, 5, 7"):
+        MBConvTable(str(tmp_path)).record({**next(MBConvTable(str(tmp_path)).keys()), "b0_kernel": 9})
+
+
 def test_an_unfinished_or_missing_table_is_a_one_line_error(tmp_path: Path) -> None:
     table = MBConvTable(str(fake_table(tmp_path, drop=10)))
     first = architectures(SPACES[SPACE])[0]

@@ -309,8 +309,24 @@ def test_multi_fidelity_pruners_stop_trials_at_their_rungs(tmp_path, pruner: str
     assert study.user_attrs["settings"]["pruner"] == pruner  # a resume with another pruner is refused
 
 
-def test_a_pruner_without_pruning_is_refused(tmp_path) -> None:
+def test_a_pruner_that_cannot_act_is_refused(tmp_path) -> None:
     with pytest.raises(UserError, match="pruning is off"):
         _cfg(tmp_path, prune=False, pruner="asha")
     with pytest.raises(UserError, match="unknown pruner 'bohb'"):
         _cfg(tmp_path, pruner="bohb")
+    with pytest.raises(UserError, match="a two-objective .* does not have"):
+        _cfg(tmp_path, pruner="asha", objective=Objective(target=1.5e6, mode="pareto"))
+    with pytest.raises(UserError, match="an estimator's scores"):
+        _cfg(tmp_path, pruner="hyperband", train={"estimator": "proxy:synflow"})
+    with pytest.raises(UserError, match="a benchmark table's lookups"):
+        _cfg(tmp_path, pruner="median", space=get_space("nasbench201"), objective=Objective(target=5.0,
+                                                                                             metric="latency"),
+             train={"dataset": "cifar10"})
+
+
+def test_a_study_resumes_only_with_its_pruner(tmp_path) -> None:
+    db = str(tmp_path / "study.journal")
+    run_search(_cfg(tmp_path, trials=2, storage=db, pruner="asha"), SurrogateTrainer(), progress=QUIET)
+    with pytest.raises(UserError, match="different pruner"):
+        open_study(_cfg(tmp_path, trials=3, storage=db, resume=True))
+    assert len(finished(open_study(_cfg(tmp_path, trials=3, storage=db, resume=True, pruner="asha")))) == 2

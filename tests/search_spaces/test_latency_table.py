@@ -98,3 +98,12 @@ def test_on_this_cpu_a_table_predicts_a_network_it_did_not_see() -> None:
     table.extend([other])
     measured = time_network(other, protocol, time_op)
     assert 0.3 * measured < table.predict(other) < 3 * measured
+
+
+def test_a_table_from_another_machine_is_refused(tmp_path: Path) -> None:
+    table = LatencyTable()
+    table.check_machine()  # built here
+    table.machine = {**table.machine, "processor": "another CPU"}
+    loaded = LatencyTable.load(table.save(tmp_path / "t.json"))
+    with pytest.raises(UserError, match="built with processor 'another CPU'.*build one here"):
+        loaded.check_machine()
