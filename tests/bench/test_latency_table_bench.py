@@ -52,8 +52,10 @@ def test_a_table_closer_than_the_macs_line_is_called_better(tmp_path: Path) -> N
     n = 20
     measured = [1.0 + 0.1 * i for i in range(n)]
     pd.DataFrame({"space": "cifar", "candidate": range(n), "resolution": 32, "macs": [1e6 + i for i in range(n)],
-                  "params": 1000, "ops_added": 0, "op_sum_ms": measured, "predicted_ms": [m * 1.01 for m in measured],
-                  "measured_ms": measured, "macs_line_ms": [m * (1.2 if i % 2 else 0.8) for i, m in enumerate(measured)],
+                  "params": 1000, "ops_added": 0, "op_sum_ms": measured,
+                  "predicted_ms": [m * 1.01 for m in measured],
+                  "measured_ms": measured,
+                  "macs_line_ms": [m * (1.2 if i % 2 else 0.8) for i, m in enumerate(measured)],
                   "predict_seconds": 0.01}).to_csv(d / "candidates.csv", index=False)
     (d / "run.json").write_text(json.dumps({
         "protocol": {"batch": 1, "threads": 1, "runtime": "torch", "warmup": 5, "repeats": 20},
