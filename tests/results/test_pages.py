@@ -31,7 +31,7 @@ PAGES = {"zerocost": ["zerocost/report.md"], "cheap_search": ["cheap_search.md"]
          "search_noise": ["search_noise/report.md"], "quickstart": ["quickstart.md"],
          "scaling_rules": ["scaling_rules.md"], "recipe": ["recipe.md"], "cifar10_budget": ["cifar10/budget.md"],
          "predictor": ["predictor.md"], "latency_table": ["latency_table.md"],
-         "cifar10_scaling": ["cifar10/report.md"]}
+         "cifar10_scaling": ["cifar10/report.md"], "frontier": ["frontier.md"]}
 #: Pages with no generator: prose whose numbers are settings, not results (test below).
 HISTORICAL = ("demo_run.md", "demo_run_typed_flow.md")
 #: Pages with no numbers of their own: they point to a generated page.
