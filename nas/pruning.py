@@ -123,5 +123,32 @@ class NoiseFloorPruner(optuna.pruners.BasePruner):
         return self.decision(study, trial) == PRUNE
 
 
-__all__ = ["DEFAULT_NOISE_FLOOR", "KEEP_AHEAD", "KEEP_NEAR_CHANCE", "KEEP_STARTUP", "KEEP_WITHIN_NOISE", "KNOWN_DF",
-           "PRUNE", "STARTUP_TRIALS", "NoiseFloorPruner", "decide", "known_floor"]
+
+
+#: ``search.pruner``: what stops a candidate early (:func:`make`).
+PRUNERS = ("noise_floor", "median", "asha", "hyperband")
+#: The reduction factor of ``asha`` and ``hyperband``: a third of the trials at a rung go on.
+ETA = 3
+
+
+def make(name: str, *, prune: bool, objective: Objective, chance: float, noise_floor: float,
+         epochs: int) -> optuna.pruners.BasePruner:
+    """The pruner ``name`` on the per-epoch reward, single-objective mode only (else, and without ``prune``,
+    none). ``noise_floor`` is :class:`NoiseFloorPruner`: a trial stops after an epoch whose reward is below the
+    median of the completed trials' rewards there by more than the floor allows, once :data:`STARTUP_TRIALS`
+    trials have completed and that median is beyond the noise above chance. ``median``, ``asha`` and
+    ``hyperband`` are Optuna's pruners with epochs as the resource (``min_resource`` 1, reduction factor
+    :data:`ETA`, hyperband's ``max_resource`` the candidates' ``epochs``); they do not know the noise floor."""
+    if not prune or objective.multi_objective:
+        return optuna.pruners.NopPruner()
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS)
+    if name == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=ETA)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(1, epochs), reduction_factor=ETA)
+    return NoiseFloorPruner(objective=objective, chance=chance, noise_floor=noise_floor)
+
+
+__all__ = ["DEFAULT_NOISE_FLOOR", "ETA", "KEEP_AHEAD", "KEEP_NEAR_CHANCE", "KEEP_STARTUP", "KEEP_WITHIN_NOISE",
+           "KNOWN_DF", "PRUNE", "PRUNERS", "STARTUP_TRIALS", "NoiseFloorPruner", "decide", "known_floor", "make"]

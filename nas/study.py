@@ -29,7 +29,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from effnas.nas.benchmarks.cell_space import CellSpace
 from effnas.nas.measure import measure_name
 from effnas.nas.objective import Objective
-from effnas.nas.pruning import DEFAULT_NOISE_FLOOR, STARTUP_TRIALS, NoiseFloorPruner
+from effnas.nas.pruning import DEFAULT_NOISE_FLOOR, ETA, PRUNERS, make
 from effnas.nas.space import SearchSpace
 from effnas.nas.strategies import make_sampler
 from effnas.search_spaces import NetworkSpec
@@ -45,10 +45,6 @@ COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 UNCOUNTED = ("interrupted", "error", "filtered")
 #: Trainer keys the search sets per candidate (``train`` must not hold them).
 CANDIDATE_KEYS = ("model", "resolution", "out_dir")
-#: ``search.pruner``: what stops a candidate early (:func:`make_pruner`).
-PRUNERS = ("noise_floor", "median", "asha", "hyperband")
-#: The reduction factor of ``asha`` and ``hyperband``: a third of the trials at a rung go on.
-ETA = 3
 
 
 @dataclass(frozen=True)
@@ -301,23 +297,10 @@ def stored_objective(url: str | None, study_name: str) -> dict[str, Any] | None:
 
 
 def make_pruner(cfg: SearchConfig) -> optuna.pruners.BasePruner:
-    """The pruner of every search path (in process and in Ray workers, which share the study's storage), on
-    the per-epoch reward, single-objective mode only. The default, ``noise_floor``, is median pruning that
-    respects the noise floor (:class:`effnas.nas.pruning.NoiseFloorPruner`): a trial is stopped after an
-    epoch whose reward is below the median of the completed trials' rewards at that epoch by more than
-    ``cfg.noise_floor`` allows, once 5 trials have completed and that median is beyond the noise above
-    chance. ``median``, ``asha`` and ``hyperband`` are Optuna's pruners with epochs as the resource
-    (``min_resource`` 1, reduction factor :data:`ETA`); they do not know the noise floor."""
-    if not cfg.prune or cfg.objective.multi_objective:
-        return optuna.pruners.NopPruner()
-    if cfg.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS)
-    if cfg.pruner == "asha":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=ETA)
-    if cfg.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(1, int(cfg.train.get("epochs") or 1)),
-                                              reduction_factor=ETA)
-    return NoiseFloorPruner(objective=cfg.objective, chance=cfg.chance, noise_floor=cfg.noise_floor)
+    """The pruner of every search path (in process and in Ray workers, which share the study's storage):
+    :func:`effnas.nas.pruning.make` with the search's settings."""
+    return make(cfg.pruner, prune=cfg.prune, objective=cfg.objective, chance=cfg.chance, noise_floor=cfg.noise_floor,
+                epochs=int(cfg.train.get("epochs") or 1))
 
 
 def study_names(storage: BaseStorage) -> list[str]:

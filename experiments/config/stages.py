@@ -11,7 +11,8 @@ from typing import ClassVar
 
 from effnas.experiments.config import choices, sections
 from effnas.experiments.config.choices import DEPTH_ROUNDINGS, GRID_RULES, LATENCY_RUNTIMES, SEARCH_TRAINERS
-from effnas.experiments.config.sections import MAX_SEED, Section, at_most, choice, fraction, positive, unit
+from effnas.experiments.config.proxy import ProxyConfig
+from effnas.experiments.config.sections import MAX_SEED, Section, at_most, choice, fraction, positive
 from effnas.search_spaces.common.errors import UserError
 
 #: Largest compound coefficient: ``effnas.scaling.family.MAX_PHI`` (config imports no scaling; a test
@@ -44,37 +45,6 @@ def estimator_kind(text: str) -> tuple[str, str]:
         return "supernet", ""
     raise UserError(f"search.estimator must be train, proxy:NAME (e.g. proxy:synflow), supernet:DIR (a supernet "
                      f"trained by 'effnas supernet train') or supernet (train one first), got {text!r}")
-
-@dataclass(frozen=True)
-class ProxyConfig(Section):
-    """``[search.train]``: the proxy training of search candidates, on top of ``[train]``.
-
-    Args:
-        epochs: proxy epochs (MnasNet: 5).
-        warmup_epochs: linear warm-up; ``None``: 10 % of the proxy epochs (a full recipe's
-            5 warm-up epochs would fill a 5-epoch proxy).
-        ema: weight EMA decay of the proxy (0: off; 0.9999 needs far more steps than a proxy has).
-        batch_size: ``None``: ``train.batch_size``.
-        data_fraction: fraction of the training split per candidate (MnasNet: a proxy split).
-    """
-
-    SECTION: ClassVar[str] = "search.train"
-
-    epochs: int = 5
-    warmup_epochs: float | None = None
-    ema: float = 0.0
-    batch_size: int | None = None
-    data_fraction: float = 1.0
-
-    def __post_init__(self) -> None:
-        positive("search.train.epochs", self.epochs)
-        positive("search.train.warmup_epochs", self.warmup_epochs, zero=True)
-        at_most("search.train.warmup_epochs", self.warmup_epochs, self.epochs,
-                "the warm-up fits in search.train.epochs")
-        unit("search.train.ema", self.ema)
-        positive("search.train.batch_size", self.batch_size)
-        fraction("search.train.data_fraction", self.data_fraction)
-
 
 @dataclass(frozen=True)
 class SearchConfig(Section):

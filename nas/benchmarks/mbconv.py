@@ -18,15 +18,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from itertools import product
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import pandas as pd
 
 from effnas.nas.benchmarks.base import Record, TabularBenchmark
 from effnas.search_spaces.common.errors import UserError
-
-if TYPE_CHECKING:
-    from effnas.nas.space import SearchSpace
 
 #: The space the tables are built on (every network of it is trained): ``cifar_bench`` of
 #: :data:`effnas.nas.space.SPACES`, whose searchable blocks and choices these are.
@@ -40,12 +37,13 @@ SIZE = len(list(product(*PARAMETERS.values())))
 SHIPPED = {"cifar10": Path(__file__).parent / "data" / "mbconv_cifar10.csv"}
 
 
-def space_choices(space: SearchSpace) -> dict[str, tuple[Any, ...]]:
-    """The space's parameters and their values, in the order of :meth:`SearchSpace.distributions`."""
+def space_choices(space: Any) -> dict[str, tuple[Any, ...]]:
+    """The parameters of ``space`` (an :class:`effnas.nas.space.SearchSpace`, not imported here: nas.space imports
+    this module) and their values, in the order of its ``distributions()``."""
     return {name: tuple(d.choices) for name, d in space.distributions().items()}
 
 
-def architectures(space: SearchSpace) -> list[dict[str, Any]]:
+def architectures(space: Any) -> list[dict[str, Any]]:
     """Every parameter assignment of ``space``, in a fixed order (the product of the choices)."""
     choices = space_choices(space)
     return [dict(zip(choices, values, strict=True)) for values in product(*choices.values())]

@@ -59,7 +59,7 @@ SPECIAL: dict[str, Any] = {
 #: Keys that only act together with others: the walk sets these first, on both sides of the comparison.
 WITH: dict[str, dict[str, Any]] = {
     "search.latency_runtime": {"search.cost": "latency", "search.target": 5.0},
-    "search.latency_table": {"search.cost": "latency", "search.target": 5.0},
+    "search.latency_table": {"search.cost": "latency", "search.target": 5.0, "run.workers": 1},
     "search.prefilter_keep": {"search.prefilter": "proxy:synflow"},
     "search.target_params": {"search.v": -0.05},
     "train.sync_bn": {"train.devices": 2},
