@@ -54,10 +54,7 @@ def measure(spec: NetworkSpec, objective: Objective) -> dict[str, Any]:
     finally:
         torch.set_num_threads(threads)
     if objective.metric == "latency" and objective.latency_table is not None:
-        table = latency_table(objective.latency_table)
-        if table.extend([spec]):
-            table.save(objective.latency_table)
-        out["latency_ms"] = table.predict(spec)
+        out["latency_ms"] = predicted_latency(objective.latency_table, spec)[1]
         out["latency_runtime"] = "table"
     elif objective.metric == "latency":
         if objective.latency_runtime == "onnxruntime":
@@ -80,14 +77,20 @@ def latency_table(path: str) -> LatencyTable:
     return _TABLES[path]
 
 
+def predicted_latency(path: str, spec: NetworkSpec) -> tuple[LatencyTable, float]:
+    """The table in ``path`` and its prediction for ``spec`` (ms); ops it lacked are timed and saved into it."""
+    table = latency_table(path)
+    if table.extend([spec]):
+        table.save(path)
+    return table, table.predict(spec)
+
+
 def verify_latency(objective: Objective, spec: NetworkSpec) -> dict[str, Any]:
     """The table's prediction for ``spec`` against a measurement under the table's protocol: ``predicted_ms``,
     ``measured_ms``, ``error`` (predicted / measured - 1) and the ``table`` file."""
     assert objective.latency_table is not None
-    table = latency_table(objective.latency_table)
-    if table.extend([spec]):
-        table.save(objective.latency_table)
-    predicted, measured = table.predict(spec), time_network(spec, table.protocol)
+    table, predicted = predicted_latency(objective.latency_table, spec)
+    measured = time_network(spec, table.protocol)
     return {"table": objective.latency_table, "predicted_ms": predicted, "measured_ms": measured,
             "error": predicted / measured - 1, "protocol": table.protocol.to_dict()}
 
@@ -231,5 +234,6 @@ def _evaluate(cfg: SearchConfig, study: optuna.Study, trial: optuna.Trial, param
     return state
 
 
-__all__ = ["candidate_attrs", "candidate_config", "evaluate_trial", "latency_table", "measure", "outcome", "prepare",
+__all__ = ["candidate_attrs", "candidate_config", "evaluate_trial", "latency_table", "measure", "outcome",
+           "predicted_latency", "prepare",
            "step_time", "verify_latency"]
